@@ -1,0 +1,36 @@
+"""procrecord: a versioned, schema-first record of what ran and how.
+
+The package imports nothing heavy at start: validators, collectors and the record model load on
+first use. Public names are resolved lazily.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procrecord._version import __version__
+
+_LAZY = {
+    "validate": ("procrecord.validate", "validate"),
+    "Violation": ("procrecord.validate", "Violation"),
+    "load": ("procrecord.loader", "load"),
+    "redact": ("procrecord.redact", "redact"),
+    "upgrade": ("procrecord.upgrade", "upgrade"),
+    "downgrade": ("procrecord.upgrade", "downgrade"),
+    "diff": ("procrecord.diff", "diff"),
+    "Recorder": ("procrecord.recorder", "Recorder"),
+    "ProcrecordError": ("procrecord.errors", "ProcrecordError"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'procrecord' has no attribute {name!r}")

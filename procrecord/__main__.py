@@ -1,0 +1,5 @@
+"""``python -m procrecord``."""
+
+from procrecord.cli import main
+
+main()

@@ -1,0 +1,153 @@
+"""The bulk runner: applies one per-record operation to every document of many sources.
+
+Sources are planned into tasks (whole files, byte ranges of big JSONL files, batches of stdin);
+with ``jobs > 1`` worker processes read and process tasks themselves, so records never cross a
+pipe, and outcomes come back in input order. A document that fails to load, or an operation that
+raises on one record, becomes an ``error`` outcome: the run always goes on with the next input.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from typing import Any, Callable, Iterator, Protocol
+
+import attrs
+
+from procrecord.loader import (
+    DEFAULT_MAX_BYTES, LineTracker, Loaded, LoadError, Span, Task, iter_task, plan, shift,
+)
+from procrecord.validate import Violation
+
+ERROR = "error"
+
+
+@attrs.frozen
+class Outcome:
+    """What an operation made of one document."""
+
+    source: str
+    line: int | None
+    status: str
+    version: str | None = None
+    violations: tuple[Violation, ...] = ()
+    message: str | None = None
+    output: bytes | None = None
+    jsonl: bool = False
+    info: dict[str, Any] | None = None
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+    @property
+    def ok(self) -> bool:
+        """False for records with findings and for documents that could not be processed."""
+        return self.status not in (ERROR, "invalid", "leak", "different", "needs-upgrade")
+
+
+class Operation(Protocol):
+    """A picklable callable turning one loaded record into an :class:`Outcome`."""
+
+    def __call__(self, item: Loaded) -> Outcome: ...
+
+
+def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
+    """Run ``operation`` on one item; load errors and unexpected failures become error outcomes."""
+    if isinstance(item, LoadError):
+        return Outcome(item.source, item.line, ERROR, message=item.message)
+    try:
+        return operation(item)
+    except RecursionError:
+        return Outcome(item.source, item.line, ERROR, message="record is nested too deeply to process", jsonl=item.jsonl)
+    except Exception as exc:  # noqa: BLE001 - one bad record must never stop a bulk run
+        return Outcome(item.source, item.line, ERROR, message=f"{type(exc).__name__}: {exc}", jsonl=item.jsonl)
+
+
+def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome], int]:
+    operation, task = payload
+    span = Span()
+    outcomes = [apply(operation, item) for item in iter_task(task, span)]
+    return outcomes, span.lines
+
+
+def start_method() -> str:
+    """The explicit start method for worker processes: forkserver where available, else spawn."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def run(
+    sources: list[str],
+    operation: Operation,
+    jobs: int = 1,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Outcome]:
+    """Yield one :class:`Outcome` per document of ``sources``, in input order."""
+    tasks = plan(sources, max_bytes)
+    tracker = LineTracker()
+    if jobs <= 1:
+        results: Iterator[tuple[Task, tuple[list[Outcome], int]]] = (
+            (task, _run_task((operation, task))) for task in tasks
+        )
+        yield from _ordered(results, tracker, progress)
+        return
+    ctx = multiprocessing.get_context(start_method())
+    with ctx.Pool(jobs) as pool:
+        pending: list[Task] = []
+
+        def feed() -> Iterator[tuple[Operation, Task]]:
+            for task in tasks:
+                pending.append(task)
+                yield operation, task
+
+        mapped = pool.imap(_run_task, feed(), chunksize=1)
+        yield from _ordered(((pending.pop(0), result) for result in mapped), tracker, progress)
+
+
+def _ordered(
+    results: Iterator[tuple[Task, tuple[list[Outcome], int]]],
+    tracker: LineTracker,
+    progress: Callable[[int], None] | None,
+) -> Iterator[Outcome]:
+    for task, (outcomes, lines) in results:
+        base = tracker.base_for(task)
+        for outcome in outcomes:
+            yield shift(outcome, base) if base else outcome
+        tracker.advance(task, lines)
+        if progress is not None:
+            progress(len(outcomes))
+
+
+class Progress:
+    """A one-line progress counter on stderr, shown only on a terminal once a run takes a while."""
+
+    def __init__(self, label: str, stream: Any = None, delay_s: float = 1.0) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._label = label
+        self._count = 0
+        self._start = self._clock()
+        self._next = self._start + delay_s
+        self._shown = False
+
+    def __call__(self, count: int) -> None:
+        self._count += count
+        if not self._enabled:
+            return
+        now = self._clock()
+        if now >= self._next:
+            rate = self._count / max(now - self._start, 1e-9)
+            self._stream.write(f"\r{self._label}: {self._count} records ({rate:,.0f}/s)")
+            self._stream.flush()
+            self._shown = True
+            self._next = now + 0.2
+
+    def close(self) -> None:
+        """Clear the progress line."""
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()

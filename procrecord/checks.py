@@ -1,0 +1,36 @@
+"""Bulk operations for ``procrecord validate``: schema validation (and the redaction gate)."""
+
+from __future__ import annotations
+
+import attrs
+
+from procrecord.bulk import Outcome
+from procrecord.errors import UnknownVersionError
+from procrecord.loader import Loaded
+from procrecord.validate import resolve_version, validate
+
+
+@attrs.frozen
+class ValidateRecord:
+    """Validate one record against its own schema version (or a forced one)."""
+
+    version: str | None = None
+    all_errors: bool = False
+    require_level: str | None = None
+
+    def __call__(self, item: Loaded) -> Outcome:
+        record = item.record
+        try:
+            target = resolve_version(record, self.version)
+            violations = validate(record, self.version, self.all_errors)
+        except UnknownVersionError as exc:
+            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+        if violations:
+            return Outcome(item.source, item.line, "invalid", target, tuple(violations), jsonl=item.jsonl)
+        if self.require_level is not None:
+            from procrecord.redact import check_level
+
+            leaks = check_level(record, self.require_level, target)
+            if leaks:
+                return Outcome(item.source, item.line, "leak", target, tuple(leaks), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, "valid", target, jsonl=item.jsonl)

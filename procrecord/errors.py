@@ -1,0 +1,27 @@
+"""The exceptions of procrecord: one root, and one class per kind of "cannot continue"."""
+
+from __future__ import annotations
+
+
+class ProcrecordError(Exception):
+    """Root of every error procrecord raises on purpose."""
+
+
+class SchemaError(ProcrecordError):
+    """A bundled schema is missing, unreadable or broken: the tool cannot do its job."""
+
+
+class UnknownVersionError(ProcrecordError):
+    """A record names a schema version this installation does not know."""
+
+
+class UpgradeError(ProcrecordError):
+    """An upgrade or downgrade step could not produce a valid record."""
+
+
+class RedactionKeyError(ProcrecordError):
+    """A pseudonym key is missing, unreadable or too short."""
+
+
+class RecorderStateError(ProcrecordError):
+    """Recorder methods were called out of order (stop before start, ...)."""

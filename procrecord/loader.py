@@ -1,0 +1,357 @@
+"""The one loader: turns sources (files, folders, globs, JSONL, stdin) into records or LoadError values.
+
+Reading and parsing are split so bulk runs can hand byte ranges of big JSONL files to worker
+processes: :func:`plan` expands sources into :class:`Task` values without reading records, and
+:func:`iter_task` reads one task and yields a :class:`Loaded` or :class:`LoadError` per document.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterator, Union
+
+import attrs
+import orjson
+
+#: Default limit on one document (a JSON file, or one JSONL line).
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+#: JSONL files larger than this are split into byte ranges for parallel work.
+CHUNK_BYTES = 4 * 1024 * 1024
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
+_BOM = b"\xef\xbb\xbf"
+
+
+@attrs.frozen
+class Loaded:
+    """A parsed record and where it came from (``line`` is 1-based, None for whole-file JSON)."""
+
+    source: str
+    line: int | None
+    record: dict[str, Any]
+    jsonl: bool = False
+
+
+@attrs.frozen
+class LoadError:
+    """A source, or one document of it, that could not be turned into a record."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+@attrs.frozen
+class FileTask:
+    """A whole JSON file, or the byte range ``[start, end)`` of a JSONL file."""
+
+    path: str
+    jsonl: bool
+    start: int = 0
+    end: int | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+@attrs.frozen
+class InlineTask:
+    """Documents already read (stdin), with the line number of the first one."""
+
+    source: str
+    jsonl: bool
+    first_line: int
+    payloads: tuple[bytes, ...]
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+Task = Union[FileTask, InlineTask, LoadError]
+Item = Union[Loaded, LoadError]
+
+
+def parse(data: bytes, source: str, line: int | None, jsonl: bool = False) -> Item:
+    """Parse one document; every failure is returned as a :class:`LoadError`."""
+    if data.startswith(_BOM):
+        data = data[3:]
+    if not data.strip():
+        return LoadError(source, line, "empty document" if line else "empty file")
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return LoadError(source, line, _describe_json_error(exc, line))
+    if not isinstance(value, dict):
+        return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
+    return Loaded(source, line, value, jsonl)
+
+
+def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
+    msg = exc.msg
+    if "recursion" in msg.lower():
+        return "invalid JSON: nested deeper than the parser allows (1024 levels)"
+    if "utf-8" in msg.lower():
+        return "invalid JSON: not valid UTF-8"
+    if line is None:
+        return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {msg}"
+    return f"invalid JSON at column {exc.colno}: {msg}"
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def is_jsonl(path: str) -> bool:
+    """True when ``path`` names a JSON Lines file (by suffix)."""
+    return path.lower().endswith(JSONL_SUFFIXES)
+
+
+def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Task]:
+    """Expand sources into tasks, in order; sources that cannot be read become LoadError values."""
+    for source in sources:
+        if source == "-":
+            yield from _plan_stdin(max_bytes)
+            continue
+        path = Path(source)
+        if path.is_dir():
+            yield from _plan_dir(path, max_bytes, chunk_bytes)
+        elif os.path.lexists(source):
+            yield from _plan_file(source, max_bytes, chunk_bytes)
+        elif glob.has_magic(source):
+            matches = sorted(glob.glob(source, recursive=True))
+            if not matches:
+                yield LoadError(source, None, "no files match this pattern")
+            for match in matches:
+                if os.path.isdir(match):
+                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes)
+                else:
+                    yield from _plan_file(match, max_bytes, chunk_bytes)
+        else:
+            yield LoadError(source, None, "no such file or directory")
+
+
+def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+    """Walk a folder recursively, following links but never the same folder twice."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            yield LoadError(str(folder), None, _os_message(exc))
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            yield LoadError(str(folder), None, "symlink loop: folder already visited")
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield LoadError(str(folder), None, _os_message(exc))
+            continue
+        subdirs = []
+        for entry in entries:
+            if not entry.name.lower().endswith(JSON_SUFFIXES):
+                if _is_dir(entry):
+                    subdirs.append(Path(entry.path))
+                continue
+            if _is_dir(entry):
+                subdirs.append(Path(entry.path))
+            else:
+                yield from _plan_file(entry.path, max_bytes, chunk_bytes)
+        stack.extend(reversed(subdirs))
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+    jsonl = is_jsonl(path)
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as handle:
+            if not jsonl:
+                if size > max_bytes:
+                    yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes}")
+                    return
+                yield FileTask(path, False, max_bytes=max_bytes)
+                return
+            yield from _split(path, handle, size, max_bytes, chunk_bytes)
+    except OSError as exc:
+        yield LoadError(path, None, _os_message(exc))
+
+
+def _split(path: str, handle: IO[bytes], size: int, max_bytes: int, chunk_bytes: int) -> Iterator[FileTask]:
+    """Cut a JSONL file into newline-aligned byte ranges of about ``chunk_bytes``."""
+    start = 0
+    while start < size:
+        end = start + chunk_bytes
+        if end >= size:
+            yield FileTask(path, True, start, None, max_bytes)
+            return
+        handle.seek(end)
+        while True:
+            block = handle.read(65536)
+            if not block:
+                end = size
+                break
+            newline = block.find(b"\n")
+            if newline >= 0:
+                end += newline + 1
+                break
+            end += len(block)
+        yield FileTask(path, True, start, end if end < size else None, max_bytes)
+        start = end
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.errno == 40:  # ELOOP
+        return "symlink loop"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file (broken symlink?)"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _plan_stdin(max_bytes: int, batch: int = 512) -> Iterator[Task]:
+    """Stdin is JSONL when its first line is a whole JSON object, else one JSON document."""
+    stream = sys.stdin.buffer
+    first = stream.readline()
+    rest_is_jsonl = isinstance(parse(first, "-", 1), Loaded)
+    if not rest_is_jsonl:
+        data = first + stream.read()
+        yield InlineTask("-", False, 1, (data,), max_bytes)
+        return
+    payloads = [first]
+    line = 1
+    for raw in stream:
+        payloads.append(raw)
+        if len(payloads) >= batch:
+            yield InlineTask("-", True, line, tuple(payloads), max_bytes)
+            line += len(payloads)
+            payloads = []
+    if payloads:
+        yield InlineTask("-", True, line, tuple(payloads), max_bytes)
+
+
+@attrs.define
+class Span:
+    """Filled by :func:`iter_task`: how many lines a JSONL task spanned."""
+
+    lines: int = 0
+
+
+def iter_task(task: Task, span: Span | None = None) -> Iterator[Item]:
+    """Read one task and yield a parsed record or a LoadError for each document in it.
+
+    Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
+    how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
+    """
+    if isinstance(task, LoadError):
+        yield task
+    elif isinstance(task, InlineTask):
+        for offset, payload in enumerate(task.payloads):
+            line = task.first_line + offset if task.jsonl else None
+            if task.jsonl and not payload.strip():
+                continue
+            if len(payload) > task.max_bytes:
+                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes}")
+                continue
+            yield parse(payload, task.source, line, task.jsonl)
+    elif not task.jsonl:
+        try:
+            with open(task.path, "rb") as handle:
+                data = handle.read(task.max_bytes + 1)
+        except OSError as exc:
+            yield LoadError(task.path, None, _os_message(exc))
+            return
+        if len(data) > task.max_bytes:
+            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes")
+            return
+        yield parse(data, task.path, None)
+    else:
+        yield from _iter_jsonl(task, span if span is not None else Span())
+
+
+def _iter_jsonl(task: FileTask, span: Span) -> Iterator[Item]:
+    try:
+        handle = open(task.path, "rb")
+    except OSError as exc:
+        yield LoadError(task.path, None, _os_message(exc))
+        return
+    with handle:
+        handle.seek(task.start)
+        remaining = None if task.end is None else task.end - task.start
+        limit = task.max_bytes
+        while remaining is None or remaining > 0:
+            raw = handle.readline(limit + 1)
+            if not raw:
+                break
+            span.lines += 1
+            if remaining is not None:
+                remaining -= len(raw)
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                skipped = _skip_line(handle)
+                if remaining is not None:
+                    remaining -= skipped
+                yield LoadError(task.path, span.lines, f"line is over the limit of {limit} bytes")
+                continue
+            if not raw.strip():
+                continue
+            yield parse(raw, task.path, span.lines, True)
+
+
+def _skip_line(handle: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        block = handle.readline(1 << 20)
+        skipped += len(block)
+        if not block or block.endswith(b"\n"):
+            return skipped
+
+
+class LineTracker:
+    """Turns chunk-relative JSONL line numbers into absolute ones, task after task, in order."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._base = 0
+
+    def base_for(self, task: Task) -> int:
+        """Line offset to add to the items of ``task`` (call in task order)."""
+        if not isinstance(task, FileTask) or not task.jsonl:
+            return 0
+        if task.start == 0 or task.path != self._path:
+            self._path, self._base = task.path, 0
+        return self._base
+
+    def advance(self, task: Task, lines: int) -> None:
+        """Record that ``task`` spanned ``lines`` lines."""
+        if isinstance(task, FileTask) and task.jsonl:
+            self._base += lines
+
+
+def shift(item: Any, offset: int) -> Any:
+    """Return ``item`` with its line number moved by ``offset``."""
+    if not offset or item.line is None:
+        return item
+    return attrs.evolve(item, line=item.line + offset)
+
+
+def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Item]:
+    """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers."""
+    tracker = LineTracker()
+    for task in plan(sources, max_bytes):
+        base = tracker.base_for(task)
+        span = Span()
+        for item in iter_task(task, span):
+            yield shift(item, base)
+        tracker.advance(task, span.lines)

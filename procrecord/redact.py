@@ -1,0 +1,303 @@
+"""The one redaction function, driven by the schema's ``x-redact``/``x-scrub`` annotations.
+
+``redact(record, level)`` removes every property whose ``x-redact`` the level covers, scrubs what it
+keeps under ``x-scrub``, optionally replaces removed identifiers by keyed pseudonyms, and writes a
+note into the record. It is used by the writer and by ``procrecord redact`` alike.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from procrecord._version import __version__
+from procrecord.errors import ProcrecordError, RedactionKeyError
+from procrecord.schemas import current_version, load_schema
+from procrecord.scrub import Scrubber, secret_kind, marker
+from procrecord.validate import Violation
+
+LEVELS = ("none", "most", "all")
+_RANK = {"none": 0, "most": 1, "all": 2}
+KEY_ENV = "PROCRECORD_REDACT_KEY"
+MIN_KEY_BYTES = 32
+_TOKEN = re.compile(r"^hmac:[0-9a-f]{16}$")
+
+
+def removes(annotation: str, level: str) -> bool:
+    """True when a property annotated ``x-redact: annotation`` is removed at ``level``."""
+    return annotation != "never" and _RANK[annotation] <= _RANK[level]
+
+
+@attrs.frozen
+class Node:
+    """The redaction policy of one schema location."""
+
+    redact: str = "never"
+    scrub: bool = False
+    pseudonymize: bool = False
+    identifier: str | None = None
+    children: dict[str, "Node"] | None = None
+    items: "Node | None" = None
+
+
+def _node(schema: dict[str, Any]) -> Node:
+    children = None
+    if "properties" in schema:
+        children = {name: _node(sub) for name, sub in schema["properties"].items()}
+    items = schema.get("items")
+    return Node(
+        redact=schema.get("x-redact", "never"),
+        scrub=bool(schema.get("x-scrub", False)),
+        pseudonymize=bool(schema.get("x-pseudonymize", False)),
+        identifier=schema.get("x-identifier"),
+        children=children,
+        items=_node(items) if isinstance(items, dict) else None,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def policy(version: str) -> Node:
+    """The redaction policy tree of schema ``version``, read from its annotations."""
+    return _node(load_schema(version))
+
+
+def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for name, child in (node.children or {}).items():
+        if child.identifier:
+            found.append(((*path, name), child.identifier))
+        found.extend(_identifier_paths(child, (*path, name)))
+    return found
+
+
+def harvest(record: dict[str, Any], version: str) -> dict[str, str]:
+    """The record's own identifiers (host, user, home) as named by ``x-identifier``."""
+    found: dict[str, str] = {}
+    for path, kind in _identifier_paths(policy(version)):
+        value: Any = record
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value and not _TOKEN.match(value):
+            found[kind] = value
+    return found
+
+
+def load_key(key_file: str | None = None) -> bytes | None:
+    """The pseudonym key from ``key_file`` or ``$PROCRECORD_REDACT_KEY``; None when neither is set."""
+    if key_file is not None:
+        try:
+            key = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise RedactionKeyError(f"cannot read key file {key_file}: {exc.strerror}") from exc
+    elif os.environ.get(KEY_ENV):
+        key = os.environ[KEY_ENV].encode()
+    else:
+        return None
+    if len(key) < MIN_KEY_BYTES:
+        raise RedactionKeyError(f"pseudonym key is {len(key)} bytes; at least {MIN_KEY_BYTES} are required")
+    return key
+
+
+def fingerprint(key: bytes) -> str:
+    """Public fingerprint of a pseudonym key (never the key itself)."""
+    return "sha256:" + hashlib.sha256(b"procrecord-key-fingerprint\0" + key).hexdigest()[:16]
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """Keyed, linkable token for an identifier."""
+    return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+class _Context:
+    def __init__(self, level: str, scrubber: Scrubber, key: bytes | None, kept_tokens: set[str]) -> None:
+        self.level = level
+        self.scrubber = scrubber
+        self.key = key
+        self.kept_tokens = kept_tokens
+        self.removed: list[str] = []
+        self.pseudonymized: list[str] = []
+        self.scrubbed: dict[tuple[str, str], int] = {}
+
+    def count(self, pointer: str, counts: dict[str, int]) -> None:
+        for rule, n in counts.items():
+            self.scrubbed[(pointer, rule)] = self.scrubbed.get((pointer, rule), 0) + n
+
+
+def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> Any:
+    if isinstance(value, dict) and node.children is not None:
+        out = {}
+        for key, sub in value.items():
+            here = f"{pointer}/{_escape(key)}"
+            child = node.children.get(key)
+            if child is None:
+                out[key] = _scrub_any(sub, here, ctx) if scrub else sub
+            elif removes(child.redact, ctx.level):
+                if ctx.key is not None and child.pseudonymize and isinstance(sub, str):
+                    out[key] = sub if here in ctx.kept_tokens and _TOKEN.match(sub) else pseudonym(ctx.key, sub)
+                    ctx.pseudonymized.append(here)
+                else:
+                    ctx.removed.append(here)
+            else:
+                out[key] = _walk(sub, child, here, ctx, scrub or child.scrub)
+        return out
+    if isinstance(value, list) and node.items is not None and node.items.children is not None:
+        return [_walk(item, node.items, f"{pointer}/{i}", ctx, scrub) for i, item in enumerate(value)]
+    if scrub:
+        return _scrub_any(value, pointer, ctx)
+    return value
+
+
+def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
+    """Scrub free-form JSON (config, extra, argv, messages): strings, keys, and secret-named keys."""
+    if isinstance(value, str):
+        new, counts = ctx.scrubber.scrub(value)
+        ctx.count(pointer, counts)
+        return new
+    if isinstance(value, list):
+        if all(isinstance(item, str) for item in value):
+            new_list, counts = ctx.scrubber.scrub_argv(value)
+            ctx.count(pointer, counts)
+            return new_list
+        return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for key, sub in value.items():
+            new_key, counts = ctx.scrubber.scrub(key) if isinstance(key, str) else (key, {})
+            here = f"{pointer}/{_escape(new_key)}"
+            ctx.count(here, counts)
+            kind = secret_kind(key)
+            if kind is not None and sub is not None and not isinstance(sub, (bool, int, float)) \
+                    and sub != marker(kind):
+                out[new_key] = marker(kind)
+                ctx.count(here, {"secret-key": 1})
+            else:
+                out[new_key] = _scrub_any(sub, here, ctx)
+        return out
+    return value
+
+
+def redact(record: dict[str, Any], level: str, key: bytes | None = None, version: str | None = None) -> dict[str, Any]:
+    """Return a redacted copy of ``record`` (current schema version) at ``level``.
+
+    Level ``none`` returns an unchanged copy. The result carries a ``redaction`` note (merged with
+    any earlier note, so redaction is idempotent) and validates against the same schema.
+    """
+    if level not in _RANK:
+        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+    version = version or record.get("schema_version") or current_version()
+    if level == "none":
+        return copy.deepcopy(record)
+    previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
+    ctx = _Context(level, Scrubber(harvest(record, version)), key, set(previous.get("pseudonymized", ())))
+    body = {k: v for k, v in record.items() if k != "redaction"}
+    out = _walk(body, policy(version), "", ctx, False)
+    out["redaction"] = _note(previous, ctx, key)
+    return out
+
+
+def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
+    old_level = previous.get("level", "none")
+    level = ctx.level if _RANK.get(ctx.level, 0) >= _RANK.get(old_level, 0) else old_level
+    scrubbed = {(e["path"], e["rule"]): e["count"] for e in previous.get("scrubbed", ()) if isinstance(e, dict)}
+    for spot, n in ctx.scrubbed.items():
+        scrubbed[spot] = scrubbed.get(spot, 0) + n
+    note: dict[str, Any] = {
+        "level": level,
+        "tool": "procrecord",
+        "tool_version": __version__,
+        "removed": sorted(set(previous.get("removed", ())) | set(ctx.removed)),
+        "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(scrubbed.items())],
+    }
+    pseudo = set(previous.get("pseudonymized", ())) | set(ctx.pseudonymized)
+    if pseudo:
+        note["pseudonymized"] = sorted(pseudo)
+    if key is not None:
+        note["key_fingerprint"] = fingerprint(key)
+    elif previous.get("key_fingerprint"):
+        note["key_fingerprint"] = previous["key_fingerprint"]
+    return note
+
+
+def check_level(record: dict[str, Any], level: str, version: str | None = None) -> list[Violation]:
+    """What in ``record`` breaks the promise of redaction ``level`` (empty when it keeps it).
+
+    A property the level removes, a missing or lower redaction note, or a secret, home path or the
+    record's own identifiers left in the text it keeps.
+    """
+    version = version or record.get("schema_version") or current_version()
+    leaks: list[Violation] = []
+    note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
+    if note is None:
+        leaks.append(Violation("$.redaction", f"record carries no redaction note (required: {level})", "require-level"))
+    elif _RANK.get(note.get("level"), 0) < _RANK[level]:
+        leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
+    tokens = set(note.get("pseudonymized", ())) if note else set()
+    scrubber = Scrubber(harvest(record, version))
+    _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
+    return leaks
+
+
+def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], scrubber: Scrubber,
+           scrub: bool, leaks: list[Violation]) -> None:
+    if isinstance(value, dict) and node.children is not None:
+        for key, sub in value.items():
+            if pointer == "" and key == "redaction":
+                continue
+            here = f"{pointer}/{_escape(key)}"
+            child = node.children.get(key)
+            if child is None:
+                if scrub:
+                    _check_text(sub, here, scrubber, leaks)
+            elif removes(child.redact, level) and not (here in tokens and isinstance(sub, str) and _TOKEN.match(sub)):
+                leaks.append(Violation(_pointer_to_path(here), f"field removed at level {level!r} is present", "x-redact"))
+            else:
+                _check(sub, child, here, level, tokens, scrubber, scrub or child.scrub, leaks)
+    elif isinstance(value, list) and node.items is not None and node.items.children is not None:
+        for i, item in enumerate(value):
+            _check(item, node.items, f"{pointer}/{i}", level, tokens, scrubber, scrub, leaks)
+    elif scrub:
+        _check_text(value, pointer, scrubber, leaks)
+
+
+def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violation]) -> None:
+    if isinstance(value, str):
+        for rule in scrubber.detect(value):
+            leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
+    elif isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            for rule in scrubber.scrub_argv(value)[1]:
+                leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
+        else:
+            for i, item in enumerate(value):
+                _check_text(item, f"{pointer}/{i}", scrubber, leaks)
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            here = f"{pointer}/{_escape(key)}"
+            kind = secret_kind(key)
+            if kind and sub is not None and not isinstance(sub, (bool, int, float)) and sub != marker(kind):
+                leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
+            else:
+                _check_text(key, here, scrubber, leaks)
+                _check_text(sub, here, scrubber, leaks)
+
+
+def _pointer_to_path(pointer: str) -> str:
+    from procrecord.validate import json_path
+
+    parts: list[Any] = []
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        parts.append(int(part) if part.isdigit() else part)
+    return json_path(parts)

@@ -1,0 +1,106 @@
+"""Reporters: how outcomes of a bulk run are shown (text for people, JSON for machines)."""
+
+from __future__ import annotations
+
+import collections
+import sys
+from typing import IO, Any
+
+import orjson
+
+from procrecord.bulk import Outcome
+
+
+class Summary:
+    """Counts of outcomes by status and the number of distinct sources."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._sources: set[str] = set()
+        self.total = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one outcome."""
+        self.counts[outcome.status] += 1
+        self._sources.add(outcome.source)
+        self.total += 1
+
+    @property
+    def failed(self) -> bool:
+        """True when any outcome has a finding or an error."""
+        return any(not Outcome("", None, status).ok for status in self.counts)
+
+    def line(self, verb: str) -> str:
+        """One-line human summary, e.g. ``validated 10 records from 2 sources: 9 valid, 1 invalid``."""
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
+        noun = "record" if self.total == 1 else "records"
+        src = "source" if len(self._sources) == 1 else "sources"
+        return f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Machine-readable summary."""
+        return {"records": self.total, "sources": len(self._sources), "by_status": dict(self.counts)}
+
+
+class Reporter:
+    """Base reporter: writes outcomes to ``out`` and the summary to ``err``."""
+
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, verbose: bool = False) -> None:
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.verbose = verbose
+        self.summary = Summary()
+
+    def outcome(self, outcome: Outcome) -> None:
+        """Report one outcome."""
+        self.summary.add(outcome)
+
+    def finish(self, verb: str) -> None:
+        """Report the summary."""
+        self.err.write(self.summary.line(verb) + "\n")
+
+
+class TextReporter(Reporter):
+    """``path[:line]::$.json.path: message (keyword)``, one line per violation or error."""
+
+    def outcome(self, outcome: Outcome) -> None:
+        super().outcome(outcome)
+        where = outcome.where()
+        if outcome.status == "error":
+            self.out.write(f"{where}:: error: {outcome.message}\n")
+        for v in outcome.violations:
+            self.out.write(f"{where}::{v.path}: {v.message} ({v.keyword})\n")
+        if outcome.message and outcome.status != "error" and (self.verbose or not outcome.ok):
+            self.out.write(f"{where}:: {outcome.status}: {outcome.message}\n")
+        if self.verbose and outcome.ok and not outcome.message:
+            self.out.write(f"{where}:: {outcome.status}\n")
+
+
+class JsonReporter(Reporter):
+    """A JSON document listing every record (streamed, so memory stays flat), then the summary."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._first = True
+        self.out.write('{"records": [')
+
+    def outcome(self, outcome: Outcome) -> None:
+        super().outcome(outcome)
+        entry: dict[str, Any] = {"source": outcome.source, "line": outcome.line, "status": outcome.status}
+        if outcome.version is not None:
+            entry["version"] = outcome.version
+        if outcome.violations:
+            entry["violations"] = [v.to_dict() for v in outcome.violations]
+        if outcome.message:
+            entry["message"] = outcome.message
+        if outcome.info:
+            entry["info"] = outcome.info
+        self.out.write(("\n  " if self._first else ",\n  ") + orjson.dumps(entry).decode())
+        self._first = False
+
+    def finish(self, verb: str) -> None:
+        self.out.write('\n], "summary": ' + orjson.dumps(self.summary.to_dict()).decode() + "}\n")
+        super().finish(verb)
+
+
+REPORTERS: dict[str, type[Reporter]] = {"text": TextReporter, "json": JsonReporter}

@@ -1,0 +1,142 @@
+"""The one validator: jsonschema-rs decides, the pure-Python jsonschema explains failures."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Iterable
+
+import attrs
+
+from procrecord.errors import UnknownVersionError
+from procrecord.schemas import current_version, load_schema, registry, schema_id, version_key
+from procrecord.versions import detect_version
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@attrs.frozen
+class Violation:
+    """One way a record breaks its schema: where (``$.a.b[0]``), what, and which keyword failed."""
+
+    path: str
+    message: str
+    keyword: str
+    schema_path: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain dict for JSON reports."""
+        return attrs.asdict(self)
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """Render path parts as ``$.a.b[0]`` (non-identifier keys as ``['a b']``)."""
+    out = ["$"]
+    for part in parts:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif _IDENT.match(part):
+            out.append(f".{part}")
+        else:
+            out.append("[" + repr(part) + "]")
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _fast(version: str) -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(
+        load_schema(version), validate_formats=True, registry=_rs_registry(), offline=True
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _rs_registry() -> Any:
+    import jsonschema_rs
+
+    from procrecord.schemas import known_versions
+
+    return jsonschema_rs.Registry([(schema_id(v), load_schema(v)) for v in known_versions()])
+
+
+@functools.lru_cache(maxsize=None)
+def _slow(version: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(
+        load_schema(version), registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def resolve_version(record: dict[str, Any], version: str | None = None) -> str:
+    """Pick the schema to check ``record`` against: ``version``, ``"latest"``, or the record's own."""
+    if version is None:
+        return detect_version(record)
+    if version == "latest":
+        try:
+            return detect_version(record)
+        except UnknownVersionError:
+            claimed = record.get("schema_version")
+            newest = current_version()
+            if isinstance(claimed, str) and claimed.split(".")[0] == newest.split(".")[0]:
+                return newest
+            raise
+    load_schema(version)  # raises UnknownVersionError for a version we do not ship
+    return version
+
+
+def validate(record: dict[str, Any], version: str | None = None, all_errors: bool = False) -> list[Violation]:
+    """Validate ``record``; return its violations (empty when valid), best match first.
+
+    ``version`` forces a schema (``"latest"`` checks a newer minor version against the newest one
+    known); by default the record's own version is used. An unknown version raises
+    :class:`~procrecord.errors.UnknownVersionError`.
+    """
+    target = resolve_version(record, version)
+    claimed = record.get("schema_version")
+    if (version == "latest" and isinstance(claimed, str) and claimed != target
+            and _newer(claimed, target)):
+        record = {**record, "schema_version": target}
+    if _fast(target).is_valid(record):
+        return []
+    return explain(record, target, all_errors)
+
+
+def _newer(claimed: str, target: str) -> bool:
+    try:
+        return version_key(claimed) > version_key(target)
+    except ValueError:
+        return False
+
+
+def is_valid(record: dict[str, Any], version: str) -> bool:
+    """Fast yes/no check of ``record`` against the schema of ``version``."""
+    return bool(_fast(version).is_valid(record))
+
+
+def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> list[Violation]:
+    """Violations of ``record`` from the pure-Python engine (best match first)."""
+    from jsonschema.exceptions import best_match, relevance
+
+    errors = list(_slow(version).iter_errors(record))
+    if not errors:
+        # The engines disagree: say so rather than pretend the record is fine.
+        return [Violation("$", "rejected by jsonschema-rs but accepted by jsonschema", "engine-disagreement")]
+    best = best_match(errors)
+    ordered = [best] + sorted((e for e in errors if e is not best), key=relevance)
+    chosen = ordered if all_errors else ordered[:1]
+    return [_violation(e) for e in chosen]
+
+
+def _violation(error: Any) -> Violation:
+    parts = list(error.absolute_path)
+    message = error.message
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if len(extra) == 1:
+            parts.append(extra[0])
+            message = f"unexpected key {extra[0]!r} (not in the schema)"
+    schema_path = "/" + "/".join(str(p) for p in error.absolute_schema_path)
+    return Violation(json_path(parts), message, str(error.validator), schema_path)
