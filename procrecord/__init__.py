@@ -11,13 +11,13 @@ from typing import Any
 from procrecord._version import __version__
 
 _LAZY = {
-    "validate": ("procrecord.validate", "validate"),
-    "Violation": ("procrecord.validate", "Violation"),
+    "validate": ("procrecord.validation", "validate"),
+    "Violation": ("procrecord.validation", "Violation"),
     "load": ("procrecord.loader", "load"),
-    "redact": ("procrecord.redact", "redact"),
-    "upgrade": ("procrecord.upgrade", "upgrade"),
-    "downgrade": ("procrecord.upgrade", "downgrade"),
-    "diff": ("procrecord.diff", "diff"),
+    "redact": ("procrecord.redaction", "redact"),
+    "upgrade": ("procrecord.migration", "upgrade"),
+    "downgrade": ("procrecord.migration", "downgrade"),
+    "diff": ("procrecord.comparison", "diff"),
     "Recorder": ("procrecord.recorder", "Recorder"),
     "ProcrecordError": ("procrecord.errors", "ProcrecordError"),
 }

@@ -14,10 +14,11 @@ from typing import Any, Callable, Iterator, Protocol
 
 import attrs
 
+from procrecord.errors import SchemaError
 from procrecord.loader import (
     DEFAULT_MAX_BYTES, LineTracker, Loaded, LoadError, Span, Task, iter_task, plan, shift,
 )
-from procrecord.validate import Violation
+from procrecord.validation import Violation
 
 ERROR = "error"
 
@@ -58,6 +59,8 @@ def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
         return Outcome(item.source, item.line, ERROR, message=item.message)
     try:
         return operation(item)
+    except SchemaError:
+        raise  # the tool itself is broken: stop the run (exit 3), do not blame the record
     except RecursionError:
         return Outcome(item.source, item.line, ERROR, message="record is nested too deeply to process", jsonl=item.jsonl)
     except Exception as exc:  # noqa: BLE001 - one bad record must never stop a bulk run

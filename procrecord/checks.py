@@ -7,7 +7,7 @@ import attrs
 from procrecord.bulk import Outcome
 from procrecord.errors import UnknownVersionError
 from procrecord.loader import Loaded
-from procrecord.validate import resolve_version, validate
+from procrecord.validation import resolve_version, validate
 
 
 @attrs.frozen
@@ -28,7 +28,7 @@ class ValidateRecord:
         if violations:
             return Outcome(item.source, item.line, "invalid", target, tuple(violations), jsonl=item.jsonl)
         if self.require_level is not None:
-            from procrecord.redact import check_level
+            from procrecord.redaction import check_level
 
             leaks = check_level(record, self.require_level, target)
             if leaks:

@@ -91,7 +91,7 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False) -> It
 
 def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
     msg = exc.msg
-    if "recursion" in msg.lower():
+    if "recursion" in msg.lower() or "depth limit" in msg.lower():
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():
         return "invalid JSON: not valid UTF-8"

@@ -138,5 +138,10 @@ def _violation(error: Any) -> Violation:
         if len(extra) == 1:
             parts.append(extra[0])
             message = f"unexpected key {extra[0]!r} (not in the schema)"
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [k for k in error.validator_value if k not in error.instance]
+        if len(missing) == 1:
+            parts.append(missing[0])
+            message = f"required key {missing[0]!r} is missing"
     schema_path = "/" + "/".join(str(p) for p in error.absolute_schema_path)
     return Violation(json_path(parts), message, str(error.validator), schema_path)

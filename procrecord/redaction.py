@@ -22,7 +22,7 @@ from procrecord._version import __version__
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.schemas import current_version, load_schema
 from procrecord.scrub import Scrubber, secret_kind, marker
-from procrecord.validate import Violation
+from procrecord.validation import Violation
 
 LEVELS = ("none", "most", "all")
 _RANK = {"none": 0, "most": 1, "all": 2}
@@ -294,7 +294,7 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
 
 
 def _pointer_to_path(pointer: str) -> str:
-    from procrecord.validate import json_path
+    from procrecord.validation import json_path
 
     parts: list[Any] = []
     for raw in pointer.split("/")[1:]:

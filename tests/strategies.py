@@ -1,0 +1,74 @@
+"""Hypothesis strategies shared by the property tests: records of the 1.0 model and raw JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+
+from hypothesis import strategies as st
+
+from procrecord import model as m
+
+text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+names = st.text(string.ascii_lowercase + string.digits + "-_.", min_size=1, max_size=12)
+maybe = lambda s: st.none() | s  # noqa: E731
+nonneg = st.integers(min_value=0, max_value=2**53)
+secs = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
+count = st.integers(min_value=1, max_value=4096)
+uuids = st.uuids().map(str)
+timestamps = st.datetimes(
+    min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1),
+    timezones=st.sampled_from([dt.timezone.utc, dt.timezone(dt.timedelta(hours=-5)), dt.timezone(dt.timedelta(hours=5, minutes=30))]),
+).map(lambda d: d.isoformat(timespec="microseconds"))
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | text
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12)
+json_objects = st.dictionaries(text, json_values, max_size=5)
+
+producers = st.builds(m.Producer, name=names, version=names)
+redactions = st.builds(
+    m.Redaction, level=st.sampled_from(["none", "most", "all"]), tool=names, tool_version=names,
+    removed=st.lists(text, max_size=3),
+    scrubbed=st.lists(st.builds(m.ScrubEntry, path=text, rule=names, count=count), max_size=3),
+    pseudonymized=maybe(st.lists(text, max_size=2)),
+    key_fingerprint=maybe(st.from_regex(r"\Asha256:[0-9a-f]{16}\Z")),
+)
+provenances = st.builds(m.Provenance, upgraded_from=maybe(st.sampled_from(["0", "1.0"])), upgraded_by=maybe(names), legacy=maybe(json_objects))
+collections_ = st.builds(m.Collection, level=maybe(st.sampled_from(["none", "most", "all"])), collectors=maybe(st.lists(
+    st.builds(m.CollectorResult, name=names, status=st.sampled_from(["ok", "skipped", "failed"]), reason=maybe(text), duration_s=maybe(secs)), max_size=3)))
+timings = st.builds(m.Timing, start_time=maybe(timestamps), stop_time=maybe(timestamps), update_time=maybe(timestamps), duration_s=maybe(secs))
+invocations = st.builds(
+    m.Invocation, argv=maybe(st.lists(text, max_size=5)), executable=maybe(text), cwd=maybe(text), pid=maybe(nonneg),
+    config=maybe(json_values), config_notes=maybe(st.lists(text, max_size=2)), environment=maybe(st.dictionaries(text, text, max_size=3)),
+)
+outcomes = st.builds(m.Outcome, exit_code=maybe(st.integers(-255, 255)), signal=maybe(names),
+                     error=maybe(st.builds(m.ErrorInfo, type=names, message=maybe(text), traceback=maybe(text))))
+hosts = st.builds(
+    m.Host, hostname=maybe(names), user=maybe(names), home=maybe(text),
+    os=maybe(st.builds(m.OS, name=maybe(names), release=maybe(names), version=maybe(text), distribution=maybe(text))),
+    arch=maybe(names),
+    cpu=maybe(st.builds(m.CPU, model=maybe(text), logical_count=maybe(count), physical_count=maybe(count), affinity_count=maybe(count))),
+    memory_total_bytes=maybe(nonneg),
+    container=maybe(st.builds(m.Container, runtime=maybe(st.sampled_from(["docker", "podman", "kubernetes", "containerd", "lxc", "other"])))),
+    scheduler=maybe(st.builds(m.Scheduler, name=maybe(st.sampled_from(["slurm", "pbs", "lsf", "sge", "kubernetes", "other"])), job_id=maybe(names), array_task_id=maybe(names), cluster=maybe(names))),
+)
+pythons = st.builds(m.Python, implementation=maybe(names), version=maybe(names), executable=maybe(text),
+                    packages=maybe(st.lists(st.builds(m.Package, name=names, version=names, installer=maybe(names), editable=maybe(st.booleans())), max_size=5)))
+gits = st.builds(m.Git, commit=maybe(st.from_regex(r"\A[0-9a-f]{40}\Z")), branch=maybe(names), dirty=maybe(st.booleans()), remote_url=maybe(text), root=maybe(text))
+resources = st.builds(m.Resources, **{f: maybe(secs) for f in ("cpu_user_s", "cpu_system_s", "children_cpu_user_s", "children_cpu_system_s")},
+                      **{f: maybe(nonneg) for f in ("peak_rss_bytes", "children_peak_rss_bytes", "io_read_bytes", "io_write_bytes", "io_read_count", "io_write_count")})
+disks = st.builds(m.Disk, path=text, mount_point=maybe(text), filesystem=maybe(names), device=maybe(text),
+                  kind=maybe(st.sampled_from(["ssd", "hdd", "network", "memory", "overlay", "unknown"])), total_bytes=maybe(nonneg), free_bytes=maybe(nonneg))
+devices = st.builds(m.Device, index=st.integers(0, 16), type=st.sampled_from(["cpu", "gpu", "mps", "other"]), name=maybe(text), uuid=maybe(names), serial=maybe(names),
+                    pci_bus_id=maybe(names), compute_capability=maybe(st.from_regex(r"\A[0-9]{1,2}\.[0-9]\Z")), multiprocessor_count=maybe(nonneg),
+                    memory_total_bytes=maybe(nonneg), memory_used_peak_bytes=maybe(nonneg), torch_max_allocated_bytes=maybe(nonneg),
+                    torch_max_reserved_bytes=maybe(nonneg), driver_version=maybe(names), cuda_driver_version=maybe(names), energy_kwh=maybe(secs))
+emissions = st.builds(m.Emissions, **{f: maybe(secs) for f in ("energy_kwh", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh", "emissions_kg")},
+                      country_iso_code=maybe(st.from_regex(r"\A[A-Z]{3}\Z")), region=maybe(text), tracking_mode=maybe(st.sampled_from(["machine", "process", "offline", "unknown"])),
+                      tool=maybe(names), tool_version=maybe(names), run_id=maybe(names))
+records = st.builds(
+    m.Record, id=uuids, name=maybe(text), status=st.sampled_from(["running", "completed", "failed", "interrupted"]), producer=producers,
+    redaction=maybe(redactions), provenance=maybe(provenances), collection=maybe(collections_), timing=maybe(timings),
+    invocation=maybe(invocations), outcome=maybe(outcomes), host=maybe(hosts), python=maybe(pythons), git=maybe(gits),
+    resources=maybe(resources), disks=maybe(st.lists(disks, max_size=2)), devices=maybe(st.lists(devices, max_size=2)),
+    emissions=maybe(emissions), extensions=maybe(json_objects), extra=maybe(json_objects),
+)

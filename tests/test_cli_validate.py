@@ -1,0 +1,152 @@
+"""``procrecord validate`` end to end: exit codes, text and JSON output, jobs, stdin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES, ROOT
+from procrecord.cli import cli
+
+VALID = str(FIXTURES / "1.0" / "valid")
+INVALID = str(FIXTURES / "1.0" / "invalid")
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_valid_folder_exits_0():
+    result = invoke("validate", VALID)
+    assert result.exit_code == 0, result.output
+    assert "8 valid" in result.stderr or "valid" in result.stderr
+
+
+def test_invalid_folder_exits_1_with_one_line_per_violation():
+    result = invoke("validate", INVALID)
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(list((FIXTURES / "1.0" / "invalid").glob("*.json")))
+    for line in lines:
+        assert "::$" in line and line.rstrip().endswith(")")
+    assert "invalid" in result.stderr
+
+
+def test_text_line_format():
+    path = os.path.join(INVALID, "negative-bytes.json")
+    result = invoke("validate", path)
+    assert result.stdout == f"{path}::$.resources.peak_rss_bytes: -1 is less than the minimum of 0 (minimum)\n"
+
+
+def test_json_format_lists_every_record(tmp_path):
+    jsonl = tmp_path / "mix.jsonl"
+    good = json.loads((FIXTURES / "1.0" / "valid" / "minimal.json").read_text())
+    jsonl.write_text(json.dumps(good) + "\n" + "{broken\n" + json.dumps({**good, "status": "?"}) + "\n")
+    result = invoke("validate", "--format", "json", str(jsonl))
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [(r["line"], r["status"]) for r in report["records"]] == [(1, "valid"), (2, "error"), (3, "invalid")]
+    assert report["records"][2]["violations"][0]["keyword"] == "enum"
+    assert report["summary"]["by_status"] == {"valid": 1, "error": 1, "invalid": 1}
+
+
+def test_bad_inputs_do_not_stop_the_run(tmp_path):
+    (tmp_path / "a.json").write_text("{")
+    (tmp_path / "b.json").write_bytes(b"\xff")
+    shutil.copy(FIXTURES / "1.0" / "valid" / "minimal.json", tmp_path / "c.json")
+    result = invoke("validate", str(tmp_path), str(tmp_path / "missing.json"))
+    assert result.exit_code == 1
+    assert result.stdout.count("error:") == 3
+    assert "1 valid" in result.stderr
+
+
+def test_unknown_version_is_reported_per_record(tmp_path):
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps({"schema_version": "3.1"}))
+    result = invoke("validate", str(path))
+    assert result.exit_code == 1 and "newer than this installation knows" in result.stdout
+
+
+def test_usage_errors_exit_2():
+    assert invoke("validate").exit_code == 2
+    assert invoke("validate", "--jobs", "0", VALID).exit_code == 2
+    assert invoke("validate", "--format", "xml", VALID).exit_code == 2
+
+
+def test_unknown_schema_version_option_exits_3():
+    result = invoke("validate", "--schema-version", "42.0", VALID)
+    assert result.exit_code == 3 and "unknown schema version" in result.stderr
+
+
+def test_broken_schema_exits_3(tmp_path, monkeypatch):
+    from procrecord import schemas
+
+    bad = tmp_path / "schema"
+    bad.mkdir()
+    (bad / "procrecord-1.0.schema.json").write_text("{ not json")
+    monkeypatch.setattr(schemas, "schema_dir", lambda: bad)
+    for fn in (schemas.known_versions, schemas.load_schema):
+        fn.cache_clear()
+    from procrecord import validation as v
+
+    v._fast.cache_clear()
+    try:
+        result = invoke("validate", VALID)
+        assert result.exit_code == 3 and "cannot load schema" in result.stderr
+    finally:
+        monkeypatch.undo()
+        for fn in (schemas.known_versions, schemas.load_schema, v._fast):
+            fn.cache_clear()
+
+
+def test_stdin(tmp_path):
+    data = (FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()
+    result = invoke("validate", "-", input=data)
+    assert result.exit_code == 0
+
+
+@pytest.mark.slow
+def test_jobs_2_gives_the_same_report(tmp_path):
+    path = tmp_path / "big.jsonl"
+    good = json.loads((FIXTURES / "1.0" / "valid" / "cpu-batch.json").read_text())
+    lines = []
+    for i in range(3000):
+        rec = dict(good, status="bogus") if i % 997 == 0 else good
+        lines.append(json.dumps(rec))
+    path.write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    outs = []
+    for jobs in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", "-j", jobs, "--format", "json", str(path)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        outs.append(json.loads(proc.stdout))
+    assert outs[0] == outs[1]
+    bad = [r["line"] for r in outs[0]["records"] if r["status"] == "invalid"]
+    assert bad == [1, 998, 1995, 2992]
+
+
+def test_console_script_help_runs():
+    exe = shutil.which("procrecord")
+    cmd = [exe, "--help"] if exe else [sys.executable, "-m", "procrecord", "--help"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "validate" in proc.stdout
+
+
+def test_import_is_lazy():
+    code = "import sys, procrecord; print(any(m in sys.modules for m in ('jsonschema', 'jsonschema_rs', 'cattrs', 'psutil')))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.stdout.strip() == "False"
+
+
+def test_schema_command():
+    assert invoke("schema", "--list").stdout.split() [-1] == "1.0"
+    assert json.loads(invoke("schema", "1.0").stdout)["$id"].endswith("procrecord-1.0.schema.json")
+    assert invoke("schema", "--path").stdout.strip().endswith(".schema.json")
+    assert invoke("schema", "5.5").exit_code == 3

@@ -1,0 +1,170 @@
+"""The one loader: every kind of source, and every bad input as a value."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+
+import pytest
+
+from procrecord.loader import Loaded, LoadError, load, plan
+
+REC = {"schema_version": "1.0", "id": "x"}
+
+
+def _one(tmp_path, name, data: bytes, **kw):
+    path = tmp_path / name
+    path.write_bytes(data)
+    items = list(load([str(path)], **kw))
+    assert len(items) == 1
+    return items[0]
+
+
+def test_json_file_loads(tmp_path):
+    item = _one(tmp_path, "a.json", json.dumps(REC).encode())
+    assert isinstance(item, Loaded) and item.record == REC and item.line is None
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b'{"a": 1,\n "b": }', "invalid JSON at line 2, column"),
+        (b"", "empty file"),
+        (b"   \n", "empty file"),
+        (b'{"a": "\xff\xfe"}', "not valid UTF-8"),
+        (b'{"a": NaN}', "invalid JSON"),
+        (b'{"a": Infinity}', "invalid JSON"),
+        (b"[" * 2000 + b"]" * 2000, "nested deeper than the parser allows"),
+        (b"[1, 2]", "top-level value is an array, expected an object"),
+        (b'"text"', "top-level value is a string"),
+        (b"null", "top-level value is null"),
+    ],
+)
+def test_bad_json_is_a_value(tmp_path, data, expected):
+    item = _one(tmp_path, "bad.json", data)
+    assert isinstance(item, LoadError)
+    assert expected in item.message
+    assert item.source.endswith("bad.json")
+
+
+def test_bom_is_accepted(tmp_path):
+    item = _one(tmp_path, "bom.json", b"\xef\xbb\xbf" + json.dumps(REC).encode())
+    assert isinstance(item, Loaded) and item.record == REC
+
+
+def test_size_limit(tmp_path):
+    item = _one(tmp_path, "big.json", json.dumps({"x": "y" * 1000}).encode(), max_bytes=100)
+    assert isinstance(item, LoadError) and "over the limit of 100" in item.message
+
+
+def test_jsonl_reports_each_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"a": 2\n[3]\n{"a": 4}')
+    items = list(load([str(path)]))
+    assert [type(i).__name__ for i in items] == ["Loaded", "LoadError", "LoadError", "Loaded"]
+    assert [i.line for i in items] == [1, 3, 4, 5]
+    assert "column" in items[1].message
+
+
+def test_jsonl_long_line_is_skipped_not_fatal(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"b": "' + b"x" * 5000 + b'"}\n{"a": 3}\n')
+    items = list(load([str(path)], max_bytes=100))
+    assert isinstance(items[1], LoadError) and items[1].line == 2
+    assert isinstance(items[2], Loaded) and items[2].record == {"a": 3} and items[2].line == 3
+
+
+def test_jsonl_chunks_keep_absolute_line_numbers(tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"n": i}) + "\n" for i in range(1, 2001)))
+    tasks = list(plan([str(path)], chunk_bytes=1000))
+    assert len(tasks) > 10
+    items = list(load([str(path)]))
+    assert [i.line for i in items] == list(range(1, 2001))
+    from procrecord.loader import LineTracker, Span, iter_task, shift
+
+    tracker, seen = LineTracker(), []
+    for task in tasks:
+        base, span = tracker.base_for(task), Span()
+        seen.extend((shift(i, base).line, i.record["n"]) for i in iter_task(task, span))
+        tracker.advance(task, span.lines)
+    assert all(line == n for line, n in seen) and len(seen) == 2000
+
+
+def test_directory_recursive_and_sorted(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.json").write_text(json.dumps(REC))
+    (tmp_path / "a.jsonl").write_text(json.dumps(REC) + "\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    sources = [i.source for i in load([str(tmp_path)])]
+    assert sources == [str(tmp_path / "a.jsonl"), str(tmp_path / "b" / "x.json")]
+
+
+def test_glob(tmp_path):
+    for n in range(3):
+        (tmp_path / f"r{n}.json").write_text(json.dumps(REC))
+    assert len(list(load([str(tmp_path / "r*.json")]))) == 3
+    (item,) = list(load([str(tmp_path / "nothing*.json")]))
+    assert isinstance(item, LoadError) and "no files match" in item.message
+
+
+def test_missing_file(tmp_path):
+    (item,) = list(load([str(tmp_path / "absent.json")]))
+    assert isinstance(item, LoadError) and "no such file" in item.message
+
+
+def test_broken_symlink(tmp_path):
+    os.symlink(tmp_path / "gone.json", tmp_path / "link.json")
+    (item,) = list(load([str(tmp_path / "link.json")]))
+    assert isinstance(item, LoadError) and "broken symlink" in item.message
+
+
+def test_symlink_loop_file_and_folder(tmp_path):
+    os.symlink(tmp_path / "b.json", tmp_path / "a.json")
+    os.symlink(tmp_path / "a.json", tmp_path / "b.json")
+    (tmp_path / "sub").mkdir()
+    os.symlink(tmp_path, tmp_path / "sub" / "up")
+    items = list(load([str(tmp_path)]))
+    messages = [i.message for i in items if isinstance(i, LoadError)]
+    assert any("symlink loop" in m for m in messages)
+    assert len(items) < 10  # the folder loop is visited once, not forever
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file")
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "secret.json"
+    path.write_text("{}")
+    path.chmod(0)
+    (item,) = list(load([str(path)]))
+    assert isinstance(item, LoadError) and "cannot read" in item.message
+
+
+def test_unreadable_file_as_root_simulated(tmp_path, monkeypatch):
+    path = tmp_path / "secret.json"
+    path.write_text("{}")
+    real_open = open
+
+    def deny(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", deny)
+    (item,) = list(load([str(path)]))
+    assert isinstance(item, LoadError) and "Permission denied" in item.message
+
+
+def test_stdin_single_document(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(json.dumps(REC, indent=2).encode())))
+    (item,) = list(load(["-"]))
+    assert isinstance(item, Loaded) and item.source == "-" and item.line is None
+
+
+def test_stdin_jsonl(monkeypatch):
+    data = "".join(json.dumps({"n": i}) + "\n" for i in range(1000)).encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    items = list(load(["-"]))
+    assert [i.line for i in items] == list(range(1, 1001))
+    assert [i.record["n"] for i in items] == list(range(1000))
