@@ -7,7 +7,7 @@ import attrs
 from procrecord.bulk import Outcome
 from procrecord.errors import UnknownVersionError
 from procrecord.loader import Loaded
-from procrecord.validation import resolve_version, validate
+from procrecord.validation import validate_versioned
 
 
 @attrs.frozen
@@ -21,8 +21,7 @@ class ValidateRecord:
     def __call__(self, item: Loaded) -> Outcome:
         record = item.record
         try:
-            target = resolve_version(record, self.version)
-            violations = validate(record, self.version, self.all_errors)
+            target, violations = validate_versioned(record, self.version, self.all_errors)
         except UnknownVersionError as exc:
             return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
         if violations:

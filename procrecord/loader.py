@@ -11,7 +11,7 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any, Iterator, NamedTuple, Union
 
 import attrs
 import orjson
@@ -25,8 +25,7 @@ JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
 _BOM = b"\xef\xbb\xbf"
 
 
-@attrs.frozen
-class Loaded:
+class Loaded(NamedTuple):
     """A parsed record and where it came from (``line`` is 1-based, None for whole-file JSON)."""
 
     source: str
@@ -35,8 +34,7 @@ class Loaded:
     jsonl: bool = False
 
 
-@attrs.frozen
-class LoadError:
+class LoadError(NamedTuple):
     """A source, or one document of it, that could not be turned into a record."""
 
     source: str
@@ -343,7 +341,7 @@ def shift(item: Any, offset: int) -> Any:
     """Return ``item`` with its line number moved by ``offset``."""
     if not offset or item.line is None:
         return item
-    return attrs.evolve(item, line=item.line + offset)
+    return item._replace(line=item.line + offset)
 
 
 def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Item]:

@@ -18,12 +18,16 @@ class Summary:
         self.counts: collections.Counter[str] = collections.Counter()
         self._sources: set[str] = set()
         self.total = 0
+        self.totals: collections.Counter[str] = collections.Counter()
 
     def add(self, outcome: Outcome) -> None:
         """Count one outcome."""
         self.counts[outcome.status] += 1
         self._sources.add(outcome.source)
         self.total += 1
+        for name, value in (outcome.info or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.totals[name] += value
 
     @property
     def failed(self) -> bool:
@@ -35,11 +39,14 @@ class Summary:
         parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
         noun = "record" if self.total == 1 else "records"
         src = "source" if len(self._sources) == 1 else "sources"
-        return f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
+        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()))
+        return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
+                + (f" ({totals})" if totals else ""))
 
     def to_dict(self) -> dict[str, Any]:
         """Machine-readable summary."""
-        return {"records": self.total, "sources": len(self._sources), "by_status": dict(self.counts)}
+        return {"records": self.total, "sources": len(self._sources), "by_status": dict(self.counts),
+                "totals": dict(self.totals)}
 
 
 class Reporter:

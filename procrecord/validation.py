@@ -93,14 +93,19 @@ def validate(record: dict[str, Any], version: str | None = None, all_errors: boo
     known); by default the record's own version is used. An unknown version raises
     :class:`~procrecord.errors.UnknownVersionError`.
     """
+    return validate_versioned(record, version, all_errors)[1]
+
+
+def validate_versioned(record: dict[str, Any], version: str | None = None, all_errors: bool = False) -> tuple[str, list[Violation]]:
+    """Like :func:`validate`, also returning the schema version the record was checked against."""
     target = resolve_version(record, version)
     claimed = record.get("schema_version")
     if (version == "latest" and isinstance(claimed, str) and claimed != target
             and _newer(claimed, target)):
         record = {**record, "schema_version": target}
     if _fast(target).is_valid(record):
-        return []
-    return explain(record, target, all_errors)
+        return target, []
+    return target, explain(record, target, all_errors)
 
 
 def _newer(claimed: str, target: str) -> bool:

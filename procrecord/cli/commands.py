@@ -63,3 +63,76 @@ def schema(version, show_path, list_versions) -> int:
     else:
         sys.stdout.write(path.read_text(encoding="utf-8"))
     return EXIT_OK
+
+
+def output_options(func):
+    """Where rewritten records go: stdout (one source), --output-dir, or --in-place."""
+    func = click.option("--in-place", is_flag=True, help="Replace each input file atomically.")(func)
+    func = click.option("--output-dir", "-o", type=click.Path(file_okay=False), default=None,
+                        help="Write outputs here, mirroring the input tree.")(func)
+    return func
+
+
+def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label) -> int:
+    """Drive a rewriting operation over sources into a :class:`~procrecord.output.Sink`."""
+    from procrecord.bulk import Progress, run
+    from procrecord.output import Sink
+    from procrecord.report import TextReporter
+
+    sources = list(sources)
+    if not output_dir and not in_place:
+        if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
+            raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
+    sink = Sink(sources, output_dir, in_place)
+    reporter = TextReporter(out=sys.stderr)
+    progress = Progress(label)
+    try:
+        for outcome in run(sources, operation, jobs, max_bytes, progress):
+            reporter.outcome(outcome)
+            sink.add(outcome)
+    except BaseException:
+        sink.abort()
+        raise
+    finally:
+        progress.close()
+    sink.close()
+    for skipped in sink.skipped:
+        click.echo(f"{skipped}:: not written: a record in it could not be {verb}; the original is unchanged", err=True)
+    reporter.finish(verb)
+    return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+
+
+def _is_single_file(source: str) -> bool:
+    import os
+
+    return os.path.isfile(source)
+
+
+def _key_or_usage_error(pseudonymize: bool, key_file):
+    from procrecord.errors import RedactionKeyError
+    from procrecord.redaction import KEY_ENV, load_key
+
+    try:
+        key = load_key(key_file) if (pseudonymize or key_file) else None
+    except RedactionKeyError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if pseudonymize and key is None:
+        raise click.UsageError(f"--pseudonymize needs a key: set {KEY_ENV} or pass --key-file")
+    return key
+
+
+@cli.command()
+@source_options
+@click.option("--level", type=click.Choice(["none", "most", "all"]), required=True,
+              help="most: remove what identifies a person or machine, scrub what stays; all: keep only identity.")
+@click.option("--pseudonymize", is_flag=True,
+              help="Replace removed identifiers by keyed HMAC tokens (key from $PROCRECORD_REDACT_KEY or --key-file).")
+@click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key (>= 32 bytes).")
+@output_options
+@guarded
+def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place) -> int:
+    """Redact records before they are shared (older versions are upgraded first)."""
+    from procrecord.transforms import RedactRecord
+
+    key = _key_or_usage_error(pseudonymize, key_file)
+    return run_transform(sources, RedactRecord(level, key), jobs, max_bytes, output_dir, in_place, "redacted", "redact")

@@ -1,0 +1,88 @@
+"""Helpers shared by the benchmark scripts: realistic records, timing, child-process RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / "data"
+FIXTURE = ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json"
+
+
+def realistic_record(i: int) -> dict:
+    """A ~5 KB 1.0 record (the GPU training fixture, trimmed, with a fresh id per index)."""
+    record = json.loads(FIXTURE.read_text())
+    record["id"] = str(uuid.UUID(int=i + 1, version=4))
+    record["resources"]["peak_rss_bytes"] += i
+    record["python"]["packages"] = record["python"]["packages"][:45]
+    return record
+
+
+def write_jsonl(path: Path, count: int) -> Path:
+    """Write ``count`` realistic records as JSONL (reused when already there)."""
+    if path.exists() and path.stat().st_size > 0 and sum(1 for _ in path.open("rb")) == count:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = realistic_record(0)
+    with path.open("w") as out:
+        for i in range(count):
+            base["id"] = str(uuid.UUID(int=i + 1, version=4))
+            base["resources"]["peak_rss_bytes"] = 23488102400 + i
+            out.write(json.dumps(base, separators=(",", ":")) + "\n")
+    return path
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    """Shortest wall time of ``repeat`` calls of ``fn`` (seconds)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run_cmd(cmd: list[str], repeat: int = 1, ok: tuple[int, ...] = (0, 1)) -> float:
+    """Best wall time of running ``cmd`` (output discarded)."""
+    def once() -> None:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+        if proc.returncode not in ok:
+            raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return best_of(once, repeat)
+
+
+def child_peak_rss_mb(cmd: list[str]) -> float:
+    """Peak RSS (MB) of ``cmd`` run in a fresh child (via a wrapper so earlier children do not count)."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], capture_output=True, text=True, check=True, cwd=ROOT)
+    return int(out.stdout.strip()) / 1024
+
+
+def median_cmd(cmd: list[str], repeat: int = 10) -> float:
+    """Median wall time of a short command."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def procrecord_cmd() -> list[str]:
+    """How to run the CLI of this checkout."""
+    exe = Path(sys.executable).parent / "procrecord"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "procrecord"]
+
+
+def environment() -> str:
+    """One line describing where the numbers were measured."""
+    return f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {os.uname().machine}"

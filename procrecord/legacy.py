@@ -1,0 +1,389 @@
+"""Conversions between the legacy ``ProcessContext`` record (version 0) and procrecord 1.0.
+
+Pure functions on dicts. The upgrade takes values out of a working copy as it maps them; whatever
+is left afterwards has no home in 1.0 and is kept verbatim in ``provenance.legacy`` under its
+original JSON pointer, so nothing is lost silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+import shlex
+import uuid
+from typing import Any
+
+import orjson
+
+from procrecord._version import __version__
+
+_COMPACT = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<h>\d{2}):?(?P<m>\d{2}):?(?P<s>\d{2})(?P<frac>\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{1,2}(?::?\d{2})?)?$"
+)
+_DURATION = re.compile(r"^(?:(?P<days>-?\d+) days?, )?(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$")
+_ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x", "riscv64", "armv7l"}
+_NAMESPACE = uuid.UUID("8f6a3c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b")
+
+
+def parse_timestamp(text: str) -> str | None:
+    """Legacy compact timestamp (``2026-11-26T143634+0``) to RFC 3339 with its offset kept."""
+    match = _COMPACT.match(text)
+    if not match:
+        return None
+    tz = match["tz"] or "Z"
+    if tz == "Z":
+        offset = "+00:00"
+    else:
+        sign, digits = tz[0], tz[1:].replace(":", "")
+        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+        if int(hours) > 23 or int(minutes) > 59:
+            return None
+        offset = f"{sign}{int(hours):02d}:{int(minutes):02d}"
+    frac = match["frac"] or ""
+    result = f"{match['date']}T{match['h']}:{match['m']}:{match['s']}{frac}{offset}"
+    try:
+        dt.datetime.fromisoformat(result.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return result
+
+
+def format_timestamp(text: str) -> str:
+    """RFC 3339 to the legacy compact form (``YYYY-MM-DDTHHMMSS+Z``, offset like +0, -5, +0530)."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    offset = moment.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, mins = divmod(abs(minutes), 60)
+    zone = f"{sign}{hours}" if not mins else f"{sign}{hours:02d}{mins:02d}"
+    stamp = moment.strftime("%Y-%m-%dT%H%M%S.%f" if moment.microsecond else "%Y-%m-%dT%H%M%S")
+    return stamp + zone
+
+
+def parse_duration(value: Any) -> float | None:
+    """``str(timedelta)`` (``0:00:02``, ``1 day, 2:03:04.5``) or a number to seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.match(value.strip())
+    if not match:
+        return None
+    total = int(match["days"] or 0) * 86400 + int(match["h"]) * 3600 + int(match["m"]) * 60 + float(match["s"])
+    return total if total >= 0 else None
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds to ``str(timedelta)``, as the legacy writer stored durations."""
+    return str(dt.timedelta(seconds=round(seconds, 6)))
+
+
+class _Taker:
+    """A working copy of the legacy properties; values are taken out as they are mapped."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.rest = copy.deepcopy(record)
+        self.props = self.rest.get("properties") if isinstance(self.rest.get("properties"), dict) else {}
+
+    def take(self, *path: str) -> Any:
+        node: Any = self.props
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            return node.pop(path[-1], None)
+        return None
+
+    def take_if(self, check: Any, *path: str) -> Any:
+        """Take the value at ``path`` only when ``check(value)``; otherwise leave it to the legacy bag."""
+        value = self.peek(*path)
+        if value is not None and check(value):
+            return self.take(*path)
+        return None
+
+    def peek(self, *path: str) -> Any:
+        node: Any = self.props
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+
+def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
+    """Flatten what is left to ``{pointer: value}``, dropping empty containers and nulls."""
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            _leaves(sub, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}", out)
+    elif value is not None and value != {}:
+        out[pointer] = value
+
+
+def _prune(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if v is not None and v != {} and v != []}
+
+
+def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
+    """Legacy ``ProcessContext`` record to procrecord 1.0 (lossless: see module docstring)."""
+    t = _Taker(record)
+    if t.rest.get("type") == "process":
+        t.rest.pop("type")  # "process_context" (the oldest form) stays in the legacy bag
+    keep: dict[str, Any] = {}
+    out: dict[str, Any] = {"schema_version": "1.0", "record_type": "procrecord.process"}
+
+    raw_id = t.take("uuid")
+    try:
+        out["id"] = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
+    except ValueError:
+        out["id"] = None
+    if out["id"] is None:
+        out["id"] = str(uuid.uuid5(_NAMESPACE, orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()))
+        if raw_id is not None:
+            keep["/properties/uuid"] = raw_id
+    name = t.take("name")
+    out["name"] = name if isinstance(name, str) else None
+    if name is not None and not isinstance(name, str):
+        keep["/properties/name"] = name
+
+    start_raw, stop_raw = t.take("start_timestamp"), t.take("stop_timestamp")
+    end_raw = t.take("end_timestamp")
+    if stop_raw is None and end_raw is not None:
+        stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept below
+    if end_raw is not None:
+        keep["/properties/end_timestamp"] = end_raw
+    timing: dict[str, Any] = {}
+    for field, raw, pointer in (("start_time", start_raw, "start_timestamp"), ("stop_time", stop_raw, "stop_timestamp")):
+        if isinstance(raw, str) and parse_timestamp(raw):
+            timing[field] = parse_timestamp(raw)
+        elif raw is not None:
+            keep[f"/properties/{pointer}"] = raw
+    duration_raw = t.take("duration")
+    duration = parse_duration(duration_raw)
+    if duration is not None:
+        timing["duration_s"] = duration
+    elif duration_raw is not None:
+        keep["/properties/duration"] = duration_raw
+    out["status"] = "running" if start_raw is not None and stop_raw is None else "completed"
+
+    invocation: dict[str, Any] = {}
+    args = t.take("args")
+    if isinstance(args, list) and all(isinstance(a, str) for a in args):
+        invocation["argv"] = args
+    elif isinstance(args, str):
+        try:
+            invocation["argv"] = shlex.split(args)
+        except ValueError:
+            invocation["argv"] = [args]
+        keep["/properties/args"] = args  # the exact original string
+    elif args is not None:
+        keep["/properties/args"] = args
+    config = t.take("config")
+    if config is not None:
+        invocation["config"] = config
+
+    machine = t.peek("machine")
+    collection_level = "none"
+    host: dict[str, Any] = {}
+    python: dict[str, Any] = {}
+    if machine is None and "machine" in t.props:
+        collection_level = "all"
+    if isinstance(machine, dict) and machine.get("telemetry_disabled") is True:
+        t.take("machine", "telemetry_disabled")
+        collection_level = "most"
+    if isinstance(machine, dict):
+        host["hostname"] = t.take_if(_is_str, "machine", "host")
+        host["user"] = t.take_if(_is_str, "machine", "user")
+        host["home"] = t.take_if(_is_str, "machine", "userhome")
+        invocation["cwd"] = t.take_if(_is_str, "machine", "cwd")
+        host["memory_total_bytes"] = t.take_if(_is_nonneg_int, "machine", "mem_total")
+        host["cpu"] = _prune({"model": t.take_if(_is_str, "machine", "cpu_brand"), "logical_count": t.take_if(_is_positive_int, "machine", "cpu_count")})
+        host["os"] = _prune({"name": t.take_if(_is_str, "machine", "os_name"), "release": t.take_if(_is_str, "machine", "os_release"),
+                             "version": t.take_if(_is_str, "machine", "os_version")})
+        arch = t.peek("machine", "arch")
+        if isinstance(arch, str) and arch in _ARCHES:
+            host["arch"] = t.take("machine", "arch")  # else (often "") it stays in the legacy bag
+        python["implementation"] = t.take_if(_is_str, "machine", "py_impl")
+        py_version = t.peek("machine", "py_version")
+        if isinstance(py_version, str) and py_version.split():
+            python["version"] = py_version.split()[0]
+            if py_version == python["version"]:
+                t.take("machine", "py_version")  # else the full build string stays in the legacy bag
+    emissions: dict[str, Any] = {}
+    if isinstance(t.peek("emissions"), dict):
+        emissions["emissions_kg"] = t.take_if(_is_nonneg_number, "emissions", "co2_kg")
+        emissions["energy_kwh"] = t.take_if(_is_nonneg_number, "emissions", "total_kWH")
+        emissions["run_id"] = t.take_if(_is_str, "emissions", "run_id")
+        emissions = _prune(emissions)
+        if emissions:
+            emissions["tool"] = "codecarbon"
+
+    disks = []
+    disk = t.peek("disk_info")
+    if isinstance(disk, dict) and isinstance(disk.get("path"), str):
+        disks.append(_prune({"path": t.take("disk_info", "path"), "device": t.take_if(_is_str, "disk_info", "source"),
+                             "filesystem": t.take_if(_is_str, "disk_info", "filesystem")}))
+
+    devices = []
+    device = t.peek("device_info")
+    if isinstance(device, dict) and isinstance(device.get("device_type"), str):
+        index = device.get("device_index")
+        kind = t.take("device_info", "device_type")
+        entry = {"index": index if isinstance(index, int) and index >= 0 else 0,
+                 "type": {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}.get(kind, "other"),
+                 "name": t.take_if(_is_str, "device_info", "device_name"),
+                 "memory_total_bytes": t.take_if(_is_nonneg_int, "device_info", "total_vram"),
+                 "multiprocessor_count": t.take_if(_is_nonneg_int, "device_info", "device_multi_processor_count")}
+        if isinstance(index, int) and index >= 0:
+            t.take("device_info", "device_index")
+        elif index is None:
+            keep["/properties/device_info/device_index"] = None  # unknown in the original, 0 here
+        if entry["type"] == "other":
+            keep["/properties/device_info/device_type"] = kind
+        elif kind == "cuda":
+            keep["/properties/device_info/device_type"] = kind  # downgrade gives back the torch name
+        devices.append(_prune(entry))
+        # device_capabilities holds (multiprocessor count, minor), not a compute capability: kept
+        # verbatim in the legacy bag below, never passed off as compute_capability.
+
+    extra = t.peek("extra")
+    if isinstance(extra, dict):
+        out["extra"] = t.take("extra")
+
+    out["producer"] = {"name": "procrecord", "version": __version__}
+    out["collection"] = {"level": collection_level}
+    out["timing"] = _prune(timing)
+    out["invocation"] = _prune(invocation)
+    out["host"] = _prune(host)
+    out["python"] = _prune(python)
+    out["emissions"] = emissions
+    out["disks"] = disks
+    out["devices"] = devices
+
+    leftover: dict[str, Any] = {}
+    _leaves(t.rest, "", leftover)
+    leftover.update(keep)
+    out["provenance"] = _prune({"upgraded_from": "0", "upgraded_by": f"procrecord {__version__}",
+                                "legacy": dict(sorted(leftover.items()))})
+    return _prune(out) | {"name": out["name"]}
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _is_nonneg_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_positive_int(value: Any) -> bool:
+    return _is_nonneg_int(value) and value >= 1
+
+
+def _is_nonneg_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+#: 1.0 fields the legacy shape can hold; everything else is reported as dropped by a downgrade.
+_REPRESENTED = frozenset({
+    "/schema_version", "/record_type", "/id", "/name", "/provenance", "/invocation/argv", "/invocation/config",
+    "/invocation/cwd", "/host/hostname", "/host/user", "/host/home", "/host/memory_total_bytes", "/host/cpu/model",
+    "/host/cpu/logical_count", "/host/os/name", "/host/os/release", "/host/os/version", "/host/arch",
+    "/python/implementation", "/python/version", "/timing/start_time", "/timing/stop_time", "/timing/duration_s",
+    "/extra", "/emissions/emissions_kg", "/emissions/energy_kwh", "/emissions/run_id", "/emissions/tool",
+    "/disks/0/path", "/disks/0/device", "/disks/0/filesystem", "/devices/0/index", "/devices/0/type",
+    "/devices/0/name", "/devices/0/memory_total_bytes", "/devices/0/multiprocessor_count",
+    "/devices/0/torch_max_allocated_bytes", "/devices/0/torch_max_reserved_bytes", "/devices/0/compute_capability",
+    "/collection/level",
+})
+
+
+def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
+    """procrecord 1.0 to the legacy shape that existing readers index directly.
+
+    ``machine`` always has every legacy key (None where unknown), because readers index
+    ``machine.cpu_brand`` directly. Values kept in ``provenance.legacy`` by an upgrade are put back
+    at their original place, so ``downgrade(upgrade(x))`` gives ``x`` back.
+    """
+    get = lambda *path: _dig(record, path)  # noqa: E731
+    start, stop, duration = get("timing", "start_time"), get("timing", "stop_time"), get("timing", "duration_s")
+    props: dict[str, Any] = {
+        "name": record.get("name"),
+        "args": get("invocation", "argv"),
+        "config": get("invocation", "config"),
+        "machine": {
+            "host": get("host", "hostname"), "user": get("host", "user"), "cwd": get("invocation", "cwd"),
+            "userhome": get("host", "home"), "mem_total": get("host", "memory_total_bytes"),
+            "cpu_brand": get("host", "cpu", "model"), "cpu_count": get("host", "cpu", "logical_count"),
+            "os_name": get("host", "os", "name"), "os_release": get("host", "os", "release"),
+            "os_version": get("host", "os", "version"), "arch": get("host", "arch") or "",
+            "py_impl": get("python", "implementation"), "py_version": get("python", "version"),
+        },
+        "start_timestamp": format_timestamp(start) if start else None,
+        "stop_timestamp": format_timestamp(stop) if stop else None,
+        "duration": format_duration(duration) if duration is not None else None,
+        "uuid": record.get("id"),
+        "extra": record.get("extra"),
+    }
+    emissions = record.get("emissions") or {}
+    if emissions:
+        props["emissions"] = {"co2_kg": emissions.get("emissions_kg"), "total_kWH": emissions.get("energy_kwh"),
+                              "run_id": emissions.get("run_id")}
+    disks = record.get("disks") or []
+    if disks:
+        props["disk_info"] = {"path": disks[0].get("path"), "source": disks[0].get("device"),
+                              "filesystem": disks[0].get("filesystem")}
+    devices = record.get("devices") or []
+    if devices:
+        dev = devices[0]
+        cc = dev.get("compute_capability")
+        props["device_info"] = {
+            "device_index": dev.get("index"), "device_type": "cuda" if dev.get("type") == "gpu" else dev.get("type"),
+            "device_name": dev.get("name"), "total_vram": dev.get("memory_total_bytes"),
+            "reserved_vram": dev.get("torch_max_reserved_bytes"), "allocated_vram": dev.get("torch_max_allocated_bytes"),
+            "device_capabilities": [int(x) for x in cc.split(".")] if isinstance(cc, str) else None,
+            "device_multi_processor_count": dev.get("multiprocessor_count"),
+        }
+        props["device_info"] = {k: v for k, v in props["device_info"].items() if v is not None or k == "device_index"}
+    if get("collection", "level") == "most":
+        props["machine"]["telemetry_disabled"] = True  # as the legacy writer said, beside the keys readers index
+    out: dict[str, Any] = {"type": "process", "properties": props}
+    for pointer, value in (get("provenance", "legacy") or {}).items():
+        _put(out, pointer, copy.deepcopy(value))
+    return out
+
+
+def dropped_by_downgrade(record: dict[str, Any]) -> list[str]:
+    """JSON pointers of the 1.0 values the legacy shape has no place for (coarsest level)."""
+    dropped: list[str] = []
+    _walk_dropped(record, "", dropped)
+    return dropped
+
+
+def _walk_dropped(value: Any, pointer: str, dropped: list[str]) -> None:
+    if pointer in _REPRESENTED:
+        return
+    if pointer and not any(p.startswith(pointer + "/") for p in _REPRESENTED):
+        if value not in (None, {}, []):
+            dropped.append(pointer)
+        return
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _walk_dropped(sub, f"{pointer}/{key}", dropped)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            _walk_dropped(sub, f"{pointer}/{i}", dropped)
+
+
+def _dig(record: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        record = record.get(part) if isinstance(record, dict) else None
+    return record
+
+
+def _put(target: dict[str, Any], pointer: str, value: Any) -> None:
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    node = target
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = value

@@ -1,0 +1,97 @@
+"""Upgrade and downgrade: chains of pure ``dict -> dict`` steps found in one table.
+
+Every step is validated before and after, must change the version, and is pure (the input is
+never modified). ``upgrade`` brings any known version to the current one; ``downgrade`` goes back
+(to ``0``, the legacy shape) and says what it had to drop.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable
+
+from procrecord.errors import UpgradeError
+from procrecord.schemas import current_version
+from procrecord.validation import validate
+from procrecord.versions import detect_version
+
+Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _steps() -> dict[tuple[str, str], Step]:
+    from procrecord import legacy
+
+    return {
+        ("0", "1.0"): legacy.upgrade_0_to_1_0,
+        ("1.0", "0"): legacy.downgrade_1_0_to_0,
+    }
+
+
+def _dropped() -> dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]]:
+    from procrecord import legacy
+
+    return {("1.0", "0"): legacy.dropped_by_downgrade}
+
+
+def chain(source: str, target: str) -> list[tuple[str, str]]:
+    """The shortest list of registered steps from ``source`` to ``target`` (empty when equal)."""
+    if source == target:
+        return []
+    steps = _steps()
+    graph: dict[str, list[str]] = collections.defaultdict(list)
+    for a, b in steps:
+        graph[a].append(b)
+    queue = collections.deque([(source, [])])
+    seen = {source}
+    while queue:
+        version, path = queue.popleft()
+        for nxt in graph[version]:
+            if nxt in seen:
+                continue
+            route = path + [(version, nxt)]
+            if nxt == target:
+                return route
+            seen.add(nxt)
+            queue.append((nxt, route))
+    raise UpgradeError(f"no conversion from version {source} to {target}")
+
+
+def _apply(record: dict[str, Any], target: str, dropped: list[str] | None = None) -> dict[str, Any]:
+    source = detect_version(record)
+    for a, b in chain(source, target):
+        before = validate(record, a)
+        if before:
+            v = before[0]
+            raise UpgradeError(f"input is not a valid version {a} record: {v.path}: {v.message}")
+        result = _steps()[(a, b)](record)
+        if dropped is not None and (a, b) in _dropped():
+            dropped.extend(_dropped()[(a, b)](record))
+        if detect_version(result) != b or b == a:
+            raise UpgradeError(f"step {a} -> {b} did not change the version (bug)")
+        after = validate(result, b)
+        if after:
+            v = after[0]
+            raise UpgradeError(f"step {a} -> {b} produced an invalid record: {v.path}: {v.message}")
+        record = result
+    return record
+
+
+def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
+    """Upgrade ``record`` to version ``to`` (default: current). A current record comes back as is."""
+    target = to or current_version()
+    from procrecord.schemas import version_key
+
+    if version_key(target) < version_key(detect_version(record)):
+        raise UpgradeError(f"cannot upgrade version {detect_version(record)} to older {target}: use downgrade")
+    return _apply(record, target)
+
+
+def downgrade(record: dict[str, Any], to: str = "0") -> tuple[dict[str, Any], list[str]]:
+    """Downgrade ``record`` to version ``to``; return it and the JSON pointers of what was dropped."""
+    from procrecord.schemas import version_key
+
+    if version_key(to) > version_key(detect_version(record)):
+        raise UpgradeError(f"cannot downgrade version {detect_version(record)} to newer {to}: use upgrade")
+    dropped: list[str] = []
+    result = _apply(record, to, dropped)
+    return result, sorted(set(dropped))

@@ -1,0 +1,135 @@
+"""Where transformed records go: stdout, a mirrored output folder, or back in place (atomically).
+
+Outcomes arrive in input order, so the records of one file are consecutive. A file is written only
+when every one of its records was transformed; otherwise the original stays untouched and the
+run reports why. Each output file is written through :mod:`procrecord.atomic`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from procrecord.atomic import replacing
+from procrecord.bulk import Outcome
+from procrecord.errors import ProcrecordError
+
+
+def source_roots(sources: list[str]) -> list[str]:
+    """The folder each source argument's files are made relative to in ``--output-dir``."""
+    roots = []
+    for source in sources:
+        if source == "-":
+            continue
+        if os.path.isdir(source):
+            roots.append(os.path.abspath(source))
+        elif glob.has_magic(source) and not os.path.lexists(source):
+            static = []
+            for part in Path(source).parts:
+                if glob.has_magic(part):
+                    break
+                static.append(part)
+            roots.append(os.path.abspath(os.path.join(*static)) if static else os.getcwd())
+        else:
+            roots.append(os.path.abspath(os.path.dirname(source) or "."))
+    return roots
+
+
+class Sink:
+    """Receives outcomes in order and writes their outputs to one destination."""
+
+    def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
+                 stdout: IO[bytes] | None = None) -> None:
+        if output_dir and in_place:
+            raise ProcrecordError("choose either --output-dir or --in-place")
+        self.output_dir = os.path.abspath(output_dir) if output_dir else None
+        self.in_place = in_place
+        self.roots = sorted(source_roots(sources), key=len, reverse=True)
+        self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        self.skipped: list[str] = []
+        self.written: list[str] = []
+        self._source: str | None = None
+        self._ctx: contextlib.ExitStack | None = None
+        self._handle: IO[bytes] | None = None
+        self._failed = False
+        if self.output_dir:
+            try:
+                os.makedirs(self.output_dir, exist_ok=True)
+            except OSError as exc:
+                raise ProcrecordError(f"cannot create output folder {output_dir}: {exc.strerror}") from exc
+
+    def destination(self, source: str) -> str | None:
+        """Output path for ``source`` (None means stdout)."""
+        if self.in_place:
+            return None if source == "-" else source
+        if self.output_dir:
+            absolute = os.path.abspath(source)
+            for root in self.roots:
+                if absolute.startswith(root.rstrip(os.sep) + os.sep):
+                    return os.path.join(self.output_dir, os.path.relpath(absolute, root))
+            return os.path.join(self.output_dir, os.path.basename(source) or "stdin.jsonl")
+        return None
+
+    def add(self, outcome: Outcome) -> None:
+        """Take one outcome; switch files when its source changes."""
+        if outcome.source != self._source:
+            self._finish_file()
+            self._start_file(outcome.source)
+        if outcome.output is None:
+            self._failed = True
+            return
+        if self._handle is not None and not self._failed:
+            self._handle.write(outcome.output)
+        elif self._handle is None:
+            self.stdout.write(outcome.output)
+
+    def _start_file(self, source: str) -> None:
+        self._source = source
+        self._failed = False
+        target = self.destination(source)
+        if target is None:
+            self._handle = None
+            return
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        self._ctx = contextlib.ExitStack()
+        mode = None
+        if not self.in_place:
+            with contextlib.suppress(OSError):
+                mode = os.stat(source).st_mode & 0o7777
+        self._handle = self._ctx.enter_context(replacing(target, mode))
+
+    def _finish_file(self) -> None:
+        if self._ctx is None:
+            return
+        ctx, self._ctx, self._handle = self._ctx, None, None
+        if self._failed:
+            ctx.__exit__(ProcrecordError, ProcrecordError("not written"), None)  # discard the temp file
+            self.skipped.append(self._source or "")
+        else:
+            ctx.close()
+            self.written.append(self._source or "")
+
+    def close(self) -> None:
+        """Finish the last file."""
+        self._finish_file()
+        if self._handle is None:
+            self.stdout.flush()
+
+    def abort(self) -> None:
+        """Discard the file being written (interrupted run): its original stays untouched."""
+        if self._ctx is not None:
+            ctx, self._ctx, self._handle = self._ctx, None, None
+            ctx.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+
+
+def dumps(record: dict[str, Any], jsonl: bool) -> bytes:
+    """Serialise a record for output: one line for JSONL, indented for a JSON file."""
+    import orjson
+
+    if jsonl:
+        return orjson.dumps(record) + b"\n"
+    return orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n"
