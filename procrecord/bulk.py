@@ -33,6 +33,9 @@ class Outcome(NamedTuple):
     output: bytes | None = None
     jsonl: bool = False
     info: dict[str, Any] | None = None
+    #: How many records this outcome stands for: clean outcomes of consecutive lines are merged
+    #: into one (lines ``line .. line + count - 1``) so bulk runs do not pay per valid record.
+    count: int = 1
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
@@ -67,8 +70,37 @@ def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
 def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome], int]:
     operation, task = payload
     span = Span()
-    outcomes = [apply(operation, item) for item in iter_task(task, span)]
+    outcomes = compress(apply(operation, item) for item in iter_task(task, span))
     return outcomes, span.lines
+
+
+def _plain(outcome: Outcome) -> bool:
+    return (outcome.ok and outcome.line is not None and outcome.output is None and not outcome.violations
+            and outcome.message is None and outcome.info is None)
+
+
+def compress(outcomes: Iterator[Outcome]) -> list[Outcome]:
+    """Merge clean outcomes of consecutive JSONL lines (same source, status, version) into one."""
+    merged: list[Outcome] = []
+    for outcome in outcomes:
+        if merged and _plain(outcome):
+            last = merged[-1]
+            if (_plain(last) and last.source == outcome.source and last.status == outcome.status
+                    and last.version == outcome.version and last.line + last.count == outcome.line):
+                merged[-1] = last._replace(count=last.count + outcome.count)
+                continue
+        merged.append(outcome)
+    return merged
+
+
+def expand(outcome: Outcome) -> Iterator[Outcome]:
+    """The single-record outcomes a merged outcome stands for."""
+    if outcome.count == 1:
+        yield outcome
+        return
+    single = outcome._replace(count=1)
+    for offset in range(outcome.count):
+        yield single._replace(line=outcome.line + offset)
 
 
 def tune_gc() -> None:
@@ -130,7 +162,7 @@ def _ordered(
             yield shift(outcome, base) if base else outcome
         tracker.advance(task, lines)
         if progress is not None:
-            progress(len(outcomes))
+            progress(sum(o.count for o in outcomes))
 
 
 class Progress:

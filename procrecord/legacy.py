@@ -119,7 +119,7 @@ def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
 
 
 def _prune(section: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in section.items() if v is not None and v != {} and v != []}
+    return {k: v for k, v in section.items() if v is not None and v != {}}
 
 
 def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
@@ -154,12 +154,16 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     for field, raw, pointer in (("start_time", start_raw, "start_timestamp"), ("stop_time", stop_raw, "stop_timestamp")):
         if isinstance(raw, str) and parse_timestamp(raw):
             timing[field] = parse_timestamp(raw)
+            if format_timestamp(timing[field]) != raw:  # e.g. "Z" for "+0": keep the exact original text
+                keep.setdefault(f"/properties/{pointer}", raw)
         elif raw is not None:
             keep[f"/properties/{pointer}"] = raw
     duration_raw = t.take("duration")
     duration = parse_duration(duration_raw)
     if duration is not None:
         timing["duration_s"] = duration
+        if format_duration(duration) != duration_raw:
+            keep["/properties/duration"] = duration_raw
     elif duration_raw is not None:
         keep["/properties/duration"] = duration_raw
     out["status"] = "running" if start_raw is not None and stop_raw is None else "completed"
@@ -255,8 +259,8 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["host"] = _prune(host)
     out["python"] = _prune(python)
     out["emissions"] = emissions
-    out["disks"] = disks
-    out["devices"] = devices
+    out["disks"] = disks or None
+    out["devices"] = devices or None
 
     leftover: dict[str, Any] = {}
     _leaves(t.rest, "", leftover)

@@ -52,10 +52,12 @@ class Sink:
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         self.skipped: list[str] = []
         self.written: list[str] = []
+        self.unchanged: list[str] = []
         self._source: str | None = None
         self._ctx: contextlib.ExitStack | None = None
         self._handle: IO[bytes] | None = None
         self._failed = False
+        self._changed = False
         if self.output_dir:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
@@ -82,6 +84,8 @@ class Sink:
         if outcome.output is None:
             self._failed = True
             return
+        if (outcome.info or {}).get("changed", 1):
+            self._changed = True
         if self._handle is not None and not self._failed:
             self._handle.write(outcome.output)
         elif self._handle is None:
@@ -90,6 +94,7 @@ class Sink:
     def _start_file(self, source: str) -> None:
         self._source = source
         self._failed = False
+        self._changed = False
         target = self.destination(source)
         if target is None:
             self._handle = None
@@ -109,6 +114,16 @@ class Sink:
         if self._failed:
             ctx.__exit__(ProcrecordError, ProcrecordError("not written"), None)  # discard the temp file
             self.skipped.append(self._source or "")
+        elif not self._changed:
+            # Nothing to change: leave the original alone, or copy its exact bytes.
+            ctx.__exit__(ProcrecordError, ProcrecordError("unchanged"), None)
+            if not self.in_place and self._source:
+                target = self.destination(self._source)
+                if target is not None:
+                    from procrecord.atomic import write_bytes
+
+                    write_bytes(target, Path(self._source).read_bytes())
+            self.unchanged.append(self._source or "")
         else:
             ctx.close()
             self.written.append(self._source or "")

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import orjson
 
-from procrecord.bulk import Outcome
+from procrecord.bulk import Outcome, expand
 
 
 class Summary:
@@ -21,10 +21,10 @@ class Summary:
         self.totals: collections.Counter[str] = collections.Counter()
 
     def add(self, outcome: Outcome) -> None:
-        """Count one outcome."""
-        self.counts[outcome.status] += 1
+        """Count one (possibly merged) outcome."""
+        self.counts[outcome.status] += outcome.count
         self._sources.add(outcome.source)
-        self.total += 1
+        self.total += outcome.count
         for name, value in (outcome.info or {}).items():
             if isinstance(value, int) and not isinstance(value, bool):
                 self.totals[name] += value
@@ -72,12 +72,17 @@ class TextReporter(Reporter):
 
     def outcome(self, outcome: Outcome) -> None:
         super().outcome(outcome)
+        if outcome.count > 1:
+            if self.verbose:
+                for single in expand(outcome):
+                    self.out.write(f"{single.where()}:: {single.status}\n")
+            return
         where = outcome.where()
         if outcome.status == "error":
             self.out.write(f"{where}:: error: {outcome.message}\n")
         for v in outcome.violations:
             self.out.write(f"{where}::{v.path}: {v.message} ({v.keyword})\n")
-        if outcome.message and outcome.status != "error" and (self.verbose or not outcome.ok):
+        if outcome.message and outcome.status != "error":
             self.out.write(f"{where}:: {outcome.status}: {outcome.message}\n")
         if self.verbose and outcome.ok and not outcome.message:
             self.out.write(f"{where}:: {outcome.status}\n")
@@ -93,6 +98,10 @@ class JsonReporter(Reporter):
 
     def outcome(self, outcome: Outcome) -> None:
         super().outcome(outcome)
+        for single in expand(outcome):
+            self._entry(single)
+
+    def _entry(self, outcome: Outcome) -> None:
         entry: dict[str, Any] = {"source": outcome.source, "line": outcome.line, "status": outcome.status}
         if outcome.version is not None:
             entry["version"] = outcome.version

@@ -18,6 +18,7 @@ _SECRET_WORDS = {
     "secret": "secret", "token": "token", "apikey": "api_key", "credential": "credential",
     "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
     "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
+    "signature": "signature", "sig": "signature",
 }
 _SECRET_PAIRS = {
     ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
@@ -83,7 +84,7 @@ def _key_value(match: re.Match[str]) -> str:
 
 _KEY_VALUE = (
     r"(?P<lead>(?<![\w.-])-{0,2})(?P<key>[A-Za-z_][\w.-]*)(?P<sep>=|:[ \t]+)"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\"]+)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)"
 )
 
 

@@ -61,6 +61,118 @@ class RedactRecord:
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
-        info = {"removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
+        info = {"changed": 1, "removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
                 "pseudonymized": len(note.get("pseudonymized", ()))}
         return Outcome(item.source, item.line, "redacted", target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
+
+
+@attrs.frozen
+class UpgradeRecord:
+    """Upgrade one record to ``to`` (default: current); ``check`` only reports what would change."""
+
+    to: str | None = None
+    check: bool = False
+
+    def __call__(self, item: Loaded) -> Outcome:
+        from procrecord.migration import upgrade
+        from procrecord.schemas import current_version
+
+        target = self.to or current_version()
+        try:
+            version, violations = validate_versioned(item.record)
+        except UnknownVersionError as exc:
+            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+        if violations:
+            return _invalid(item, version, violations, "input does not validate; left unchanged")
+        if version == target:
+            return Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
+                           jsonl=item.jsonl, info={"changed": 0})
+        if self.check:
+            return Outcome(item.source, item.line, "needs-upgrade", version, message=f"version {version} -> {target}",
+                           jsonl=item.jsonl)
+        try:
+            out = upgrade(item.record, target)
+        except UpgradeError as exc:
+            return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, "upgraded", target, output=dumps(out, item.jsonl), jsonl=item.jsonl,
+                       info={"changed": 1})
+
+
+@attrs.frozen
+class DowngradeRecord:
+    """Downgrade one record to ``to`` and say which fields had no place there."""
+
+    to: str = "0"
+
+    def __call__(self, item: Loaded) -> Outcome:
+        from procrecord.migration import downgrade
+
+        try:
+            version, violations = validate_versioned(item.record)
+        except UnknownVersionError as exc:
+            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+        if violations:
+            return _invalid(item, version, violations, "input does not validate; left unchanged")
+        if version == self.to:
+            return Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
+                           jsonl=item.jsonl, info={"changed": 0})
+        try:
+            out, dropped = downgrade(item.record, self.to)
+        except UpgradeError as exc:
+            return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
+        message = "dropped " + ", ".join(dropped) if dropped else None
+        return Outcome(item.source, item.line, "downgraded", self.to, output=dumps(out, item.jsonl), jsonl=item.jsonl,
+                       message=message, info={"changed": 1, "dropped": len(dropped)})
+
+
+def is_process_record(value: Any) -> bool:
+    """True for a procrecord record or a legacy ProcessContext record."""
+    from procrecord.versions import RECORD_TYPE, is_legacy
+
+    return isinstance(value, dict) and (value.get("record_type") == RECORD_TYPE or is_legacy(value))
+
+
+_SEVERITY = {"error": 3, "invalid": 2, "leak": 2, "needs-upgrade": 1}
+
+
+@attrs.frozen
+class Embedded:
+    """Apply ``inner`` to the process records found in a result file's ``info`` list (kwcoco style).
+
+    A document that is itself a record is handled as usual. Otherwise each process record in its
+    ``info`` list is processed, everything else in the document is kept as it was, and the outcomes
+    are merged into one for the document (violation paths start at ``$.info[i]``).
+    """
+
+    inner: Any
+
+    def __call__(self, item: Loaded) -> Outcome:
+        record = item.record
+        if is_process_record(record) or not isinstance(record.get("info"), list):
+            return self.inner(item)
+        info = record["info"]
+        found = [i for i, entry in enumerate(info) if is_process_record(entry)]
+        if not found:
+            return Outcome(item.source, item.line, "no-records", None, output=dumps(record, item.jsonl),
+                           message="no process records in its info list", jsonl=item.jsonl, info={"changed": 0})
+        outcomes = [(i, self.inner(Loaded(item.source, item.line, info[i], item.jsonl))) for i in found]
+        worst = max((o for _, o in outcomes), key=lambda o: _SEVERITY.get(o.status, 0))
+        violations = tuple(
+            attrs.evolve(v, path=f"$.info[{i}]" + v.path[1:]) for i, o in outcomes for v in o.violations
+        )
+        messages = [f"info[{i}]: {o.message}" for i, o in outcomes if o.message]
+        totals: dict[str, int] = {}
+        for _, o in outcomes:
+            for name, value in (o.info or {}).items():
+                totals[name] = totals.get(name, 0) + value
+        totals["records"] = len(found)
+        output = None
+        if all(o.output is not None for _, o in outcomes):
+            import orjson
+
+            new_info = list(info)
+            for i, o in outcomes:
+                new_info[i] = orjson.loads(o.output)
+            output = dumps({**record, "info": new_info}, item.jsonl)
+        return Outcome(item.source, item.line, worst.status, worst.version, violations,
+                       "; ".join(messages) or None, output, item.jsonl, totals)

@@ -11,6 +11,21 @@ from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, source_options
 LEVELS = ("none", "most", "all")
 
 
+def embedded_option(func):
+    """--embedded: find process records inside result files' ``info`` lists (kwcoco style)."""
+    return click.option("--embedded", is_flag=True,
+                        help="Also find process records in the 'info' list of result files (kwcoco) and "
+                             "handle only those, keeping the rest of each file as it is.")(func)
+
+
+def _maybe_embedded(operation, embedded: bool):
+    if not embedded:
+        return operation
+    from procrecord.transforms import Embedded
+
+    return Embedded(operation)
+
+
 @cli.command()
 @source_options
 @click.option("--schema-version", "schema_version", default=None, metavar="VERSION",
@@ -21,8 +36,9 @@ LEVELS = ("none", "most", "all")
 @click.option("--require-level", type=click.Choice(["most", "all"]), default=None,
               help="Also fail on records holding anything this redaction level removes.")
 @click.option("--verbose", "-v", is_flag=True, help="List valid records too.")
+@embedded_option
 @guarded
-def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose) -> int:
+def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded) -> int:
     """Validate records against their schema."""
     from procrecord.bulk import Progress, run
     from procrecord.checks import ValidateRecord
@@ -32,7 +48,7 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
         from procrecord.schemas import load_schema
 
         load_schema(schema_version)
-    operation = ValidateRecord(schema_version, all_errors, require_level)
+    operation = _maybe_embedded(ValidateRecord(schema_version, all_errors, require_level), embedded)
     reporter = REPORTERS[fmt](verbose=verbose)
     progress = Progress("validate")
     try:
@@ -129,10 +145,58 @@ def _key_or_usage_error(pseudonymize: bool, key_file):
               help="Replace removed identifiers by keyed HMAC tokens (key from $PROCRECORD_REDACT_KEY or --key-file).")
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key (>= 32 bytes).")
 @output_options
+@embedded_option
 @guarded
-def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place) -> int:
+def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place, embedded) -> int:
     """Redact records before they are shared (older versions are upgraded first)."""
     from procrecord.transforms import RedactRecord
 
     key = _key_or_usage_error(pseudonymize, key_file)
-    return run_transform(sources, RedactRecord(level, key), jobs, max_bytes, output_dir, in_place, "redacted", "redact")
+    operation = _maybe_embedded(RedactRecord(level, key), embedded)
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact")
+
+
+@cli.command()
+@source_options
+@click.option("--to", "to", default=None, metavar="VERSION", help="Target version (default: the newest).")
+@click.option("--check", is_flag=True, help="Only report what would change; write nothing; exit 1 if anything needs upgrading.")
+@output_options
+@embedded_option
+@guarded
+def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded) -> int:
+    """Upgrade records (legacy ProcessContext included) to a newer schema version."""
+    from procrecord.bulk import Progress, run
+    from procrecord.report import TextReporter
+    from procrecord.schemas import load_schema
+    from procrecord.transforms import UpgradeRecord
+
+    if to is not None:
+        load_schema(to)
+    operation = _maybe_embedded(UpgradeRecord(to, check), embedded)
+    if check:
+        reporter = TextReporter(out=sys.stdout)
+        progress = Progress("upgrade --check")
+        try:
+            for outcome in run(list(sources), operation, jobs, max_bytes, progress):
+                reporter.outcome(outcome)
+        finally:
+            progress.close()
+        reporter.finish("checked")
+        return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade")
+
+
+@cli.command()
+@source_options
+@click.option("--to", "to", default="0", show_default=True, metavar="VERSION", help="Target version.")
+@output_options
+@embedded_option
+@guarded
+def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, embedded) -> int:
+    """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
+    from procrecord.schemas import load_schema
+    from procrecord.transforms import DowngradeRecord
+
+    load_schema(to)
+    operation = _maybe_embedded(DowngradeRecord(to), embedded)
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "downgraded", "downgrade")

@@ -1,0 +1,226 @@
+"""Upgrade and downgrade: golden pairs, laws, and the legacy quirks."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES, load_json
+from procrecord import legacy
+from procrecord.errors import UpgradeError
+from procrecord.migration import chain, downgrade, upgrade
+from procrecord.schemas import current_version, known_versions
+from procrecord.validation import validate
+
+PAIRS = sorted((FIXTURES / "upgrade").glob("*/*/"))
+EVERY_FIXTURE = sorted(p for v in known_versions() for p in (FIXTURES / v / "valid").glob("*.json"))
+LEGACY = sorted((FIXTURES / "0" / "valid").glob("*.json"))
+READER_MACHINE_KEYS = {"host", "user", "cwd", "userhome", "mem_total", "cpu_brand", "cpu_count", "os_name",
+                       "os_release", "os_version", "arch", "py_impl", "py_version"}
+
+
+def _normalise(record: dict) -> dict:
+    """Drop what legitimately changes with every release (the producer's version)."""
+    record = copy.deepcopy(record)
+    record.get("producer", {}).pop("version", None)
+    record.get("provenance", {}).pop("upgraded_by", None)
+    return record
+
+
+@pytest.mark.parametrize("case", PAIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_golden_upgrade_pairs(case):
+    source, target = case.parent.name.split("-to-")
+    record = load_json(case / "input.json")
+    expected = load_json(case / "expected.json")
+    assert validate(record, source) == [] and validate(expected, target) == []
+    assert _normalise(upgrade(record, target)) == _normalise(expected)
+
+
+def test_every_legacy_fixture_has_a_golden_pair():
+    cases = {p.name for p in (FIXTURES / "upgrade" / "0-to-1.0").iterdir()}
+    assert {p.stem for p in LEGACY} <= cases
+
+
+@pytest.mark.parametrize("path", EVERY_FIXTURE, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+def test_every_fixture_upgrades_to_current_and_validates(path):
+    out = upgrade(load_json(path))
+    assert out["schema_version"] == current_version()
+    assert validate(out, all_errors=True) == []
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "1.0" / "valid").glob("*.json")), ids=lambda p: p.stem)
+def test_upgrading_a_current_record_is_the_identity(path):
+    record = load_json(path)
+    before = copy.deepcopy(record)
+    assert upgrade(record) == record
+    assert record == before
+
+
+@pytest.mark.parametrize("path", LEGACY, ids=lambda p: p.stem)
+def test_downgrade_of_upgrade_keeps_what_legacy_readers_use(path):
+    record = load_json(path)
+    back, _dropped = downgrade(upgrade(record))
+    assert validate(back, "0") == []
+    props, original = back["properties"], record["properties"]
+    for key in ("name", "uuid", "extra", "start_timestamp", "duration", "end_timestamp", "iters_per_second"):
+        assert props.get(key) == original.get(key), key
+    # The oldest records said end_timestamp; readers look for stop_timestamp, so both are given.
+    assert props.get("stop_timestamp") == (original.get("stop_timestamp") or original.get("end_timestamp"))
+    for key in ("args", "config"):
+        if key in original:
+            assert props[key] == original[key], key
+    assert READER_MACHINE_KEYS <= set(props["machine"]), "readers index machine keys directly"
+    if isinstance(original.get("machine"), dict):
+        for key, value in original["machine"].items():
+            assert props["machine"][key] == value, key
+    for section, keys in (("emissions", ("co2_kg", "total_kWH", "run_id")), ("disk_info", ("filesystem",)),
+                          ("device_info", ("device_name", "allocated_vram"))):
+        if isinstance(original.get(section), dict):
+            for key in keys:
+                assert props[section].get(key) == original[section].get(key), f"{section}.{key}"
+        elif section in original:
+            assert props.get(section) == original[section]
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "1.0" / "valid").glob("*.json")), ids=lambda p: p.stem)
+def test_downgrade_of_native_records_is_readable_and_reports_drops(path):
+    record = load_json(path)
+    back, dropped = downgrade(record)
+    assert validate(back, "0") == []
+    assert READER_MACHINE_KEYS <= set(back["properties"]["machine"])
+    assert "/status" in dropped
+    if "git" in record:
+        assert "/git" in dropped
+    if record.get("python", {}).get("packages"):
+        assert "/python/packages" in dropped
+
+
+def test_bogus_compute_capability_is_not_passed_off():
+    record = load_json(FIXTURES / "0" / "valid" / "handmade-gpu-device-info.json")
+    out = upgrade(record)
+    assert "compute_capability" not in out["devices"][0]
+    assert out["devices"][0]["multiprocessor_count"] == 132
+    assert out["provenance"]["legacy"]["/properties/device_info/device_capabilities"] == [132, 0]
+
+
+def test_units_are_explicit_after_upgrade():
+    out = upgrade(load_json(FIXTURES / "0" / "valid" / "handmade-gpu-device-info.json"))
+    assert out["emissions"]["energy_kwh"] == 2.4113 and out["emissions"]["emissions_kg"] == 0.9163
+    assert out["devices"][0]["memory_total_bytes"] == 85520809984
+    assert out["timing"]["duration_s"] == 95738.0
+    assert out["provenance"]["legacy"]["/properties/emissions/co2_ton"] == 0.0009163
+
+
+@pytest.mark.parametrize(
+    "compact, rfc3339",
+    [
+        ("2026-11-26T143634+0", "2026-11-26T14:36:34+00:00"),
+        ("2023-06-01T235930-5", "2023-06-01T23:59:30-05:00"),
+        ("2024-12-31T235959+0530", "2024-12-31T23:59:59+05:30"),
+        ("2023-06-02T001501.250000-5", "2023-06-02T00:15:01.250000-05:00"),
+        ("2026-11-26T14:36:34Z", "2026-11-26T14:36:34+00:00"),
+    ],
+)
+def test_legacy_timestamps(compact, rfc3339):
+    assert legacy.parse_timestamp(compact) == rfc3339
+    assert legacy.parse_timestamp(legacy.format_timestamp(rfc3339)) == rfc3339
+
+
+@pytest.mark.parametrize("bad", ["2026-13-26T143634+0", "yesterday", "2026-11-26T256034+0", "2026-11-26T143634+99"])
+def test_bad_legacy_timestamps_are_refused(bad):
+    assert legacy.parse_timestamp(bad) is None
+
+
+@pytest.mark.parametrize("text, seconds", [("0:00:02", 2), ("1 day, 2:03:04", 93784), ("3 days, 0:00:00.500000", 259200.5), (7.5, 7.5)])
+def test_legacy_durations(text, seconds):
+    assert legacy.parse_duration(text) == seconds
+    if isinstance(text, str):
+        assert legacy.format_duration(seconds) == text
+
+
+def test_chain_and_errors(monkeypatch):
+    assert chain("0", "1.0") == [("0", "1.0")]
+    assert chain("1.0", "1.0") == []
+    with pytest.raises(UpgradeError):
+        chain("1.0", "7.0")
+    with pytest.raises(UpgradeError, match="older"):
+        upgrade(load_json(FIXTURES / "1.0" / "valid" / "minimal.json"), "0")
+    with pytest.raises(UpgradeError, match="not a valid version 0"):
+        upgrade({"type": "process", "properties": {"args": 5}})
+    from procrecord import migration
+
+    monkeypatch.setattr(migration, "_steps", lambda: {("0", "1.0"): lambda r: copy.deepcopy(r)})
+    with pytest.raises(UpgradeError, match="did not change the version"):
+        upgrade(load_json(LEGACY[0]))
+
+
+# --- Hypothesis: legacy records with random quirks -------------------------------------------
+
+opt_str = st.none() | st.text(max_size=12)
+compact_ts = st.builds(
+    lambda d, frac, tz: d.strftime("%Y-%m-%dT%H%M%S") + frac + tz,
+    st.datetimes(min_value=dt.datetime(1900, 1, 1)), st.sampled_from(["", ".250000"]), st.sampled_from(["+0", "-5", "+0530", "+11", "Z", ""]),
+)
+durations = st.sampled_from(["0:00:02", "1 day, 2:03:04", "12:00:00.500000"]) | st.none() | st.text(max_size=5)
+machines = st.none() | st.just({"telemetry_disabled": True}) | st.fixed_dictionaries({}, optional={
+    "host": opt_str, "user": opt_str, "cwd": opt_str, "userhome": opt_str, "cpu_brand": opt_str,
+    "mem_total": st.none() | st.integers(-5, 2**40), "cpu_count": st.none() | st.integers(-1, 256),
+    "os_name": opt_str, "os_release": opt_str, "os_version": opt_str,
+    "arch": st.sampled_from(["", "x86_64", "i386", "arm"]), "py_impl": opt_str, "py_version": opt_str,
+})
+json_leaf = st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=6)
+legacy_records = st.builds(
+    lambda t, props: {"type": t, "properties": props},
+    st.sampled_from(["process", "process_context"]),
+    st.fixed_dictionaries({}, optional={
+        "name": opt_str, "uuid": st.none() | st.uuids().map(str) | st.text(max_size=8),
+        "args": st.none() | st.lists(st.text(max_size=8), max_size=4) | st.text(max_size=20),
+        "config": st.dictionaries(st.text(max_size=5), json_leaf, max_size=3) | json_leaf,
+        "extra": st.dictionaries(st.text(max_size=5), json_leaf, max_size=3) | json_leaf,
+        "machine": machines, "start_timestamp": st.none() | compact_ts, "stop_timestamp": st.none() | compact_ts,
+        "end_timestamp": st.none() | compact_ts, "duration": durations, "iters_per_second": st.none() | st.floats(0, 1e6),
+        "emissions": st.none() | st.fixed_dictionaries({}, optional={"co2_kg": st.none() | st.floats(-1, 10), "total_kWH": st.none() | st.floats(0, 10), "run_id": opt_str, "co2_ton": st.floats(0, 1)}),
+        "disk_info": st.none() | st.text(max_size=20) | st.fixed_dictionaries({}, optional={"path": opt_str, "source": opt_str, "filesystem": opt_str, "hwtype": opt_str, "names": st.lists(st.text(max_size=4), max_size=2)}),
+        "device_info": st.none() | st.fixed_dictionaries({"device_type": st.sampled_from(["cuda", "cpu", "mps", "xla"])}, optional={
+            "device_index": st.none() | st.integers(-1, 7), "device_name": opt_str, "total_vram": st.none() | st.integers(0, 2**40),
+            "allocated_vram": st.none() | st.integers(0, 2**40), "device_capabilities": st.lists(st.integers(0, 200), max_size=2),
+            "device_multi_processor_count": st.none() | st.integers(-1, 200)}),
+    }),
+)
+
+
+def _leaves(value, pointer, out):
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            _leaves(sub, f"{pointer}/{key}", out)
+    elif value is not None and value != {}:
+        out[pointer] = value
+
+
+def _at(record, pointer):
+    for part in pointer.split("/")[1:]:
+        if not isinstance(record, dict) or part not in record:
+            return KeyError
+        record = record[part]
+    return record
+
+
+@settings(max_examples=300, deadline=None)
+@given(legacy_records)
+def test_upgrade_never_crashes_and_never_drops_a_value(record):
+    before = copy.deepcopy(record)
+    out = upgrade(record)
+    assert record == before, "upgrade must not modify its input"
+    assert validate(out, all_errors=True) == []
+    back, _ = downgrade(out)
+    leaves: dict = {}
+    _leaves(record, "", leaves)
+    for pointer, value in leaves.items():
+        if pointer == "/type":
+            continue
+        assert _at(back, pointer) == value or json.dumps(_at(back, pointer)) == json.dumps(value), pointer
