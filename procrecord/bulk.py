@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from procrecord.errors import SchemaError
 from procrecord.loader import (
-    DEFAULT_MAX_BYTES, LineTracker, Loaded, LoadError, Span, Task, iter_task, plan, shift,
+    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Span, Task, iter_task, plan, shift,
 )
 from procrecord.validation import Violation
 
@@ -127,8 +127,13 @@ def run(
     jobs: int = 1,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
+    source_done: Callable[[str], None] | None = None,
 ) -> Iterator[Outcome]:
-    """Yield one :class:`Outcome` per document of ``sources``, in input order."""
+    """Yield one :class:`Outcome` per document of ``sources``, in input order.
+
+    ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
+    can finish that file before the next one is read.
+    """
     tasks = plan(sources, max_bytes)
     tracker = LineTracker()
     tune_gc()
@@ -136,7 +141,7 @@ def run(
         results: Iterator[tuple[Task, tuple[list[Outcome], int]]] = (
             (task, _run_task((operation, task))) for task in tasks
         )
-        yield from _ordered(results, tracker, progress)
+        yield from _ordered(results, tracker, progress, source_done)
         return
     ctx = multiprocessing.get_context(start_method())
     with ctx.Pool(jobs, initializer=tune_gc) as pool:
@@ -148,13 +153,14 @@ def run(
                 yield operation, task
 
         mapped = pool.imap(_run_task, feed(), chunksize=1)
-        yield from _ordered(((pending.pop(0), result) for result in mapped), tracker, progress)
+        yield from _ordered(((pending.pop(0), result) for result in mapped), tracker, progress, source_done)
 
 
 def _ordered(
     results: Iterator[tuple[Task, tuple[list[Outcome], int]]],
     tracker: LineTracker,
     progress: Callable[[int], None] | None,
+    source_done: Callable[[str], None] | None = None,
 ) -> Iterator[Outcome]:
     for task, (outcomes, lines) in results:
         base = tracker.base_for(task)
@@ -163,6 +169,8 @@ def _ordered(
         tracker.advance(task, lines)
         if progress is not None:
             progress(sum(o.count for o in outcomes))
+        if source_done is not None and isinstance(task, FileTask) and task.end is None:
+            source_done(task.path)
 
 
 class Progress:

@@ -91,6 +91,12 @@ class Sink:
         elif self._handle is None:
             self.stdout.write(outcome.output)
 
+    def done(self, source: str) -> None:
+        """The last record of ``source`` has been added: finish its file now."""
+        if source == self._source:
+            self._finish_file()
+            self._source = None
+
     def _start_file(self, source: str) -> None:
         self._source = source
         self._failed = False

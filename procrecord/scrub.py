@@ -55,10 +55,8 @@ Rule = Callable[[str], "tuple[str, int]"]
 def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
     compiled = re.compile(pattern, flags)
     if not callable(replacement):
-        def rule(text: str) -> tuple[str, int]:
-            return compiled.subn(replacement, text)
-
-        return rule
+        template = replacement
+        replacement = lambda match: match.expand(template)  # noqa: E731
 
     def counted(text: str) -> tuple[str, int]:
         count = 0

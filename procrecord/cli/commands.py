@@ -103,7 +103,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     reporter = TextReporter(out=sys.stderr)
     progress = Progress(label)
     try:
-        for outcome in run(sources, operation, jobs, max_bytes, progress):
+        for outcome in run(sources, operation, jobs, max_bytes, progress, sink.done):
             reporter.outcome(outcome)
             sink.add(outcome)
     except BaseException:

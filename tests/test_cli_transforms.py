@@ -1,0 +1,200 @@
+"""``redact``, ``upgrade``, ``downgrade`` from the command line: outputs, atomicity, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES, ROOT, load_json
+from procrecord.cli import cli
+from procrecord.redaction import check_level
+from procrecord.validation import validate
+
+GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
+LEGACY = FIXTURES / "0" / "valid"
+
+
+def invoke(*args, input=None, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+
+
+def test_redact_one_file_to_stdout():
+    result = invoke("redact", "--level", "most", GPU)
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert check_level(out, "most") == [] and validate(out) == []
+    assert "redacted 1 record" in result.stderr and "removed" in result.stderr
+
+
+def test_redact_jsonl_line_by_line(tmp_path):
+    src = tmp_path / "runs.jsonl"
+    rec = load_json(GPU)
+    src.write_text("\n".join(json.dumps(dict(rec, id=f"00000000-0000-4000-8000-00000000000{i}")) for i in range(3)) + "\n")
+    result = invoke("redact", "--level", "all", src)
+    lines = result.stdout.splitlines()
+    assert result.exit_code == 0 and len(lines) == 3
+    assert [json.loads(l)["id"][-1] for l in lines] == ["0", "1", "2"]
+
+
+def test_redact_output_dir_mirrors_the_tree(tmp_path):
+    src = tmp_path / "in"
+    (src / "a" / "b").mkdir(parents=True)
+    shutil.copy(GPU, src / "a" / "b" / "gpu.json")
+    shutil.copy(LEGACY / "full-telemetry.json", src / "legacy.json")
+    out = tmp_path / "out"
+    result = invoke("redact", "--level", "most", "-o", out, src)
+    assert result.exit_code == 0, result.output
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.json")) == ["a/b/gpu.json", "legacy.json"]
+    legacy_out = load_json(out / "legacy.json")
+    assert legacy_out["schema_version"] == "1.0" and check_level(legacy_out, "most") == []
+    assert (src / "a" / "b" / "gpu.json").read_bytes() == GPU.read_bytes(), "inputs are never touched"
+
+
+def test_redact_in_place_and_a_bad_file_is_left_alone(tmp_path):
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    rec = json.dumps(load_json(GPU))
+    good.write_text(rec + "\n" + rec + "\n")
+    bad_bytes = (rec + "\n{broken\n").encode()
+    bad.write_bytes(bad_bytes)
+    result = invoke("redact", "--level", "most", "--in-place", tmp_path)
+    assert result.exit_code == 1
+    assert "bad.jsonl:2:: error" in result.stderr and "bad.jsonl:: not written" in result.stderr
+    assert bad.read_bytes() == bad_bytes
+    assert all(check_level(json.loads(l), "most") == [] for l in good.read_text().splitlines())
+    assert not list(tmp_path.glob(".*.tmp")), "no temp files left behind"
+
+
+def test_several_inputs_need_a_destination(tmp_path):
+    result = invoke("redact", "--level", "most", GPU, LEGACY / "full-telemetry.json")
+    assert result.exit_code == 2 and "--output-dir or --in-place" in result.stderr
+    assert invoke("redact", "--level", "most", "-o", tmp_path, "--in-place", GPU).exit_code == 3
+
+
+def test_pseudonymize_needs_a_good_key(tmp_path):
+    env = {"PROCRECORD_REDACT_KEY": ""}
+    assert invoke("redact", "--level", "most", "--pseudonymize", GPU, env=env).exit_code == 2
+    env = {"PROCRECORD_REDACT_KEY": "too-short"}
+    result = invoke("redact", "--level", "most", "--pseudonymize", GPU, env=env)
+    assert result.exit_code == 2 and "at least 32" in result.stderr
+    key = "correct-horse-battery-staple-0123456789"
+    result = invoke("redact", "--level", "most", "--pseudonymize", GPU, env={"PROCRECORD_REDACT_KEY": key})
+    assert result.exit_code == 0 and key not in result.stdout
+    assert json.loads(result.stdout)["host"]["hostname"].startswith("hmac:")
+
+
+def test_interrupted_in_place_run_leaves_each_file_whole(tmp_path, monkeypatch):
+    for i in range(3):
+        shutil.copy(GPU, tmp_path / f"r{i}.json")
+    original = GPU.read_bytes()
+    from procrecord import transforms
+
+    real = transforms.RedactRecord.__call__
+
+    def flaky(self, item):
+        if item.source.endswith("r1.json"):
+            raise KeyboardInterrupt
+        return real(self, item)
+
+    monkeypatch.setattr(transforms.RedactRecord, "__call__", flaky)
+    result = CliRunner().invoke(cli, ["redact", "--level", "most", "--in-place", str(tmp_path)])
+    assert result.exit_code == 130
+    assert check_level(load_json(tmp_path / "r0.json"), "most") == []
+    assert (tmp_path / "r1.json").read_bytes() == original
+    assert (tmp_path / "r2.json").read_bytes() == original
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_killed_in_place_run_never_tears_a_file(tmp_path):
+    rec = json.dumps(load_json(GPU))
+    original = (rec + "\n") * 400
+    for i in range(40):
+        (tmp_path / f"r{i:02d}.jsonl").write_text(original)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "redact", "--level", "most", "--in-place", str(tmp_path)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    redacted = 0
+    for path in sorted(tmp_path.glob("r*.jsonl")):
+        text = path.read_text()
+        if text == original:
+            continue
+        lines = text.splitlines()
+        assert len(lines) == 400
+        assert all(check_level(json.loads(l), "most") == [] for l in lines[:5] + lines[-5:])
+        redacted += 1
+    assert 0 < redacted < 40 or redacted == 40, "the run should have been killed part way (or just finished)"
+
+
+def test_upgrade_check_writes_nothing_and_exits_1(tmp_path):
+    shutil.copy(LEGACY / "full-telemetry.json", tmp_path / "a.json")
+    before = (tmp_path / "a.json").read_bytes()
+    result = invoke("upgrade", "--check", tmp_path)
+    assert result.exit_code == 1 and "needs-upgrade: version 0 -> 1.0" in result.stdout
+    assert (tmp_path / "a.json").read_bytes() == before
+
+
+def test_upgrade_in_place_and_current_files_untouched(tmp_path):
+    shutil.copy(LEGACY / "with-emissions.json", tmp_path / "old.json")
+    shutil.copy(GPU, tmp_path / "new.json")
+    stat_before = (tmp_path / "new.json").stat()
+    result = invoke("upgrade", "--in-place", tmp_path)
+    assert result.exit_code == 0, result.output
+    upgraded = load_json(tmp_path / "old.json")
+    assert upgraded["schema_version"] == "1.0" and upgraded["provenance"]["upgraded_from"] == "0"
+    assert (tmp_path / "new.json").read_bytes() == GPU.read_bytes()
+    assert (tmp_path / "new.json").stat().st_ino == stat_before.st_ino, "an already-current file is not rewritten"
+    assert invoke("upgrade", "--check", tmp_path).exit_code == 0
+
+
+def test_upgrade_to_unknown_version_exits_3():
+    assert invoke("upgrade", "--to", "9.9", GPU).exit_code == 3
+
+
+def test_downgrade_reports_what_it_dropped():
+    result = invoke("downgrade", GPU)
+    assert result.exit_code == 0
+    legacy = json.loads(result.stdout)
+    assert legacy["type"] == "process" and legacy["properties"]["machine"]["cpu_brand"].startswith("AMD")
+    assert "dropped" in result.stderr and "/python/packages" in result.stderr and "/git" in result.stderr
+
+
+def _kwcoco(tmp_path):
+    doc = {"info": [{"type": "other", "properties": {"x": 1}}, load_json(LEGACY / "full-telemetry.json")],
+           "images": [{"id": 1, "file_name": "a.png"}], "annotations": [], "categories": [{"id": 1, "name": "car"}]}
+    path = tmp_path / "data.kwcoco.json"
+    path.write_text(json.dumps(doc))
+    return path, doc
+
+
+def test_embedded_records_are_upgraded_in_result_files(tmp_path):
+    path, doc = _kwcoco(tmp_path)
+    result = invoke("upgrade", "--embedded", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    new = load_json(path)
+    assert new["info"][0] == doc["info"][0]
+    assert new["info"][1]["schema_version"] == "1.0"
+    assert {k: v for k, v in new.items() if k != "info"} == {k: v for k, v in doc.items() if k != "info"}
+
+
+def test_embedded_validation_and_redaction(tmp_path):
+    path, doc = _kwcoco(tmp_path)
+    doc["info"][1]["properties"]["args"] = 5
+    path.write_text(json.dumps(doc))
+    result = invoke("validate", "--embedded", path)
+    assert result.exit_code == 1 and "::$.info[1].properties.args" in result.stdout
+    path, _ = _kwcoco(tmp_path)
+    result = invoke("redact", "--embedded", "--level", "most", path)
+    assert result.exit_code == 0
+    redacted = json.loads(result.stdout)["info"][1]
+    assert check_level(redacted, "most") == [] and redacted["redaction"]["level"] == "most"

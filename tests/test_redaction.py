@@ -1,0 +1,212 @@
+"""Redaction: golden cases with planted values, laws, pseudonyms, the CI gate."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+
+from conftest import FIXTURES, load_json
+from procrecord import model as m
+from procrecord.errors import ProcrecordError, RedactionKeyError
+from procrecord.migration import upgrade
+from procrecord.redaction import check_level, fingerprint, load_key, policy, redact, removes
+from procrecord.schemas import load_schema
+from procrecord.validation import validate
+from strategies import records
+
+CASES = sorted(p for p in (FIXTURES / "redact").iterdir() if p.is_dir())
+KEY = b"k" * 40
+
+
+def _strip_version(record: dict) -> dict:
+    record = copy.deepcopy(record)
+    record.get("redaction", {}).pop("tool_version", None)
+    record.get("producer", {}).pop("version", None)
+    record.get("provenance", {}).pop("upgraded_by", None)
+    return record
+
+
+def _text(record: dict) -> str:
+    return json.dumps(record, indent=2)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_golden_redaction(case, level):
+    record = upgrade(load_json(case / "input.json"))
+    out = redact(record, level)
+    assert validate(out, all_errors=True) == []
+    assert _strip_version(out) == _strip_version(load_json(case / f"expected-{level}.json"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_no_planted_value_survives(case, level):
+    text = _text(redact(upgrade(load_json(case / "input.json")), level))
+    for planted in load_json(case / "planted.json"):
+        assert planted not in text and json.dumps(planted)[1:-1] not in text, planted
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_must_not_scrub_values_stay(case):
+    text = _text(redact(upgrade(load_json(case / "input.json")), "most"))
+    for kept in load_json(case / "keep.json"):
+        assert kept in text, kept
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_redacted_output_passes_the_gate_and_input_does_not(case):
+    record = upgrade(load_json(case / "input.json"))
+    for level in ("most", "all"):
+        assert check_level(redact(record, level), level) == []
+    assert check_level(record, "most"), "an unredacted record must fail --require-level most"
+
+
+def test_all_keeps_only_identity(gpu_record):
+    out = redact(gpu_record, "all")
+    assert set(out) == {"schema_version", "record_type", "id", "name", "status", "producer", "redaction"}
+
+
+def test_note_says_what_was_done(gpu_record):
+    note = redact(gpu_record, "most")["redaction"]
+    assert note["level"] == "most" and note["tool"] == "procrecord"
+    assert "/host/hostname" in note["removed"] and "/invocation/environment" in note["removed"]
+    rules = {(e["path"], e["rule"]) for e in note["scrubbed"]}
+    assert ("/invocation/config/logging/wandb_token", "secret-key") in rules
+    assert ("/extra/contact", "email") in rules
+
+
+def test_level_none_changes_nothing(gpu_record):
+    assert redact(gpu_record, "none") == gpu_record
+
+
+def test_unknown_level():
+    with pytest.raises(ProcrecordError):
+        redact({}, "some")
+
+
+def test_gate_catches_a_lower_note_and_a_planted_secret(gpu_record):
+    most = redact(gpu_record, "most")
+    assert {v.keyword for v in check_level(most, "all")} >= {"require-level", "x-redact"}
+    tampered = copy.deepcopy(most)
+    tampered["invocation"]["config"]["note"] = "see /home/bob/x with ghp_" + "a" * 36
+    found = check_level(tampered, "most")
+    assert {v.path for v in found} == {"$.invocation.config.note"}
+    tampered["invocation"]["config"]["api_token"] = "abc"
+    assert any("secret-named key" in v.message for v in check_level(tampered, "most"))
+
+
+def test_policy_comes_from_the_schema():
+    """A property's fate is its x-redact annotation, nothing else."""
+    schema = load_schema("1.0")
+    node = policy("1.0")
+    for name, sub in schema["properties"].items():
+        assert node.children[name].redact == sub["x-redact"]
+    assert removes("most", "most") and removes("most", "all") and not removes("all", "most")
+    assert not removes("never", "all")
+
+
+def test_adding_an_annotated_field_needs_no_code_change(monkeypatch, gpu_record):
+    from procrecord import redaction, schemas
+
+    schema = copy.deepcopy(load_schema("1.0"))
+    schema["properties"]["host"]["properties"]["rack"] = {"type": "string", "x-redact": "most"}
+    monkeypatch.setattr(schemas, "load_schema", lambda v: schema)
+    monkeypatch.setattr(redaction, "load_schema", lambda v: schema)
+    redaction.policy.cache_clear()
+    try:
+        gpu_record["host"]["rack"] = "R17-U42"
+        out = redact(gpu_record, "most")
+        assert "rack" not in out["host"] and "/host/rack" in out["redaction"]["removed"]
+    finally:
+        redaction.policy.cache_clear()
+
+
+# --- pseudonyms ---------------------------------------------------------------------------------
+
+def test_pseudonyms_link_records_without_revealing(gpu_record):
+    other = copy.deepcopy(gpu_record)
+    other["id"] = "11111111-2222-4333-8444-555555555555"
+    a, b = redact(gpu_record, "most", KEY), redact(other, "most", KEY)
+    assert a["host"]["hostname"] == b["host"]["hostname"]
+    assert re.fullmatch(r"hmac:[0-9a-f]{16}", a["host"]["hostname"])
+    assert a["host"]["hostname"] != redact(gpu_record, "most", b"z" * 40)["host"]["hostname"]
+    assert "/host/hostname" in a["redaction"]["pseudonymized"]
+    assert a["redaction"]["key_fingerprint"] == fingerprint(KEY)
+    text = _text(a)
+    assert KEY.decode() not in text and "gpu-node07" not in text
+    assert validate(a) == [] and check_level(a, "most") == []
+    assert redact(a, "most", KEY) == a, "idempotent with a key too"
+
+
+def test_key_sources(tmp_path, monkeypatch):
+    monkeypatch.delenv("PROCRECORD_REDACT_KEY", raising=False)
+    assert load_key() is None
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", "short")
+    with pytest.raises(RedactionKeyError, match="at least 32"):
+        load_key()
+    path = tmp_path / "key"
+    path.write_bytes(b"x" * 32 + b"\n")
+    assert load_key(str(path)) == b"x" * 32
+    with pytest.raises(RedactionKeyError, match="cannot read"):
+        load_key(str(tmp_path / "missing"))
+
+
+# --- laws ---------------------------------------------------------------------------------------
+
+CONVERTER = m.make_converter()
+
+
+def _leaves(value, pointer="", out=None):
+    out = {} if out is None else out
+    if isinstance(value, dict) and value:
+        for key, sub in value.items():
+            _leaves(sub, f"{pointer}/{key}", out)
+    elif isinstance(value, list) and value:
+        for i, sub in enumerate(value):
+            _leaves(sub, f"{pointer}/{i}", out)
+    else:
+        out[pointer] = value
+    return out
+
+
+def _policy_names(pointer: str) -> bool:
+    """True when the schema marks ``pointer`` (or an ancestor) as removable or scrubbed."""
+    node = policy("1.0")
+    for part in pointer.split("/")[1:]:
+        if node.children is not None:
+            node = node.children.get(part)
+            if node is None:
+                return False
+        elif node.items is not None and part.isdigit():
+            node = node.items
+        else:
+            return False
+        if node.redact != "never" or node.scrub:
+            return True
+    return False
+
+
+@settings(max_examples=120, deadline=None)
+@given(records)
+def test_laws(record):
+    data = m.to_dict(record, CONVERTER)
+    data.pop("redaction", None)
+    most, all_ = redact(data, "most"), redact(data, "all")
+    assert validate(most) == [] and validate(all_) == []
+    # idempotent
+    assert redact(most, "most") == most and redact(all_, "all") == all_
+    # monotone: all reveals nothing that most hides
+    most_leaves = _leaves({k: v for k, v in most.items() if k != "redaction"})
+    for pointer, value in _leaves({k: v for k, v in all_.items() if k != "redaction"}).items():
+        assert most_leaves.get(pointer) == value, pointer
+    # values change only where the policy names them
+    before = _leaves(data)
+    after = _leaves({k: v for k, v in most.items() if k != "redaction"})
+    for pointer, value in before.items():
+        if after.get(pointer, KeyError) != value:
+            assert _policy_names(pointer), pointer
