@@ -8,7 +8,6 @@ note into the record. It is used by the writer and by ``procrecord redact`` alik
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import hmac
 import os
@@ -16,57 +15,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from procrecord._version import __version__
 from procrecord.errors import ProcrecordError, RedactionKeyError
-from procrecord.schemas import current_version, load_schema
-from procrecord.scrub import Scrubber, secret_kind, marker
+from procrecord.policy import RANK, LEVELS, Node, policy, removes
+from procrecord.schemas import current_version
+from procrecord.scrub import Scrubber, marker, secret_kind
 from procrecord.validation import Violation
 
-LEVELS = ("none", "most", "all")
-_RANK = {"none": 0, "most": 1, "all": 2}
 KEY_ENV = "PROCRECORD_REDACT_KEY"
 MIN_KEY_BYTES = 32
 _TOKEN = re.compile(r"^hmac:[0-9a-f]{16}$")
-
-
-def removes(annotation: str, level: str) -> bool:
-    """True when a property annotated ``x-redact: annotation`` is removed at ``level``."""
-    return annotation != "never" and _RANK[annotation] <= _RANK[level]
-
-
-@attrs.frozen
-class Node:
-    """The redaction policy of one schema location."""
-
-    redact: str = "never"
-    scrub: bool = False
-    pseudonymize: bool = False
-    identifier: str | None = None
-    children: dict[str, "Node"] | None = None
-    items: "Node | None" = None
-
-
-def _node(schema: dict[str, Any]) -> Node:
-    children = None
-    if "properties" in schema:
-        children = {name: _node(sub) for name, sub in schema["properties"].items()}
-    items = schema.get("items")
-    return Node(
-        redact=schema.get("x-redact", "never"),
-        scrub=bool(schema.get("x-scrub", False)),
-        pseudonymize=bool(schema.get("x-pseudonymize", False)),
-        identifier=schema.get("x-identifier"),
-        children=children,
-        items=_node(items) if isinstance(items, dict) else None,
-    )
-
-
-@functools.lru_cache(maxsize=None)
-def policy(version: str) -> Node:
-    """The redaction policy tree of schema ``version``, read from its annotations."""
-    return _node(load_schema(version))
 
 
 def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -194,7 +152,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     Level ``none`` returns an unchanged copy. The result carries a ``redaction`` note (merged with
     any earlier note, so redaction is idempotent) and validates against the same schema.
     """
-    if level not in _RANK:
+    if level not in RANK:
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
     version = version or record.get("schema_version") or current_version()
     if level == "none":
@@ -209,7 +167,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
     old_level = previous.get("level", "none")
-    level = ctx.level if _RANK.get(ctx.level, 0) >= _RANK.get(old_level, 0) else old_level
+    level = ctx.level if RANK.get(ctx.level, 0) >= RANK.get(old_level, 0) else old_level
     scrubbed = {(e["path"], e["rule"]): e["count"] for e in previous.get("scrubbed", ()) if isinstance(e, dict)}
     for spot, n in ctx.scrubbed.items():
         scrubbed[spot] = scrubbed.get(spot, 0) + n
@@ -241,7 +199,7 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
     if note is None:
         leaks.append(Violation("$.redaction", f"record carries no redaction note (required: {level})", "require-level"))
-    elif _RANK.get(note.get("level"), 0) < _RANK[level]:
+    elif RANK.get(note.get("level"), 0) < RANK[level]:
         leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
     tokens = set(note.get("pseudonymized", ())) if note else set()
     scrubber = Scrubber(harvest(record, version))

@@ -197,13 +197,14 @@ legacy_records = st.builds(
 def _leaves(value, pointer, out):
     if isinstance(value, dict) and value:
         for key, sub in value.items():
-            _leaves(sub, f"{pointer}/{key}", out)
+            _leaves(sub, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}", out)
     elif value is not None and value != {}:
         out[pointer] = value
 
 
 def _at(record, pointer):
-    for part in pointer.split("/")[1:]:
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
         if not isinstance(record, dict) or part not in record:
             return KeyError
         record = record[part]

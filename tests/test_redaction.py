@@ -13,7 +13,8 @@ from conftest import FIXTURES, load_json
 from procrecord import model as m
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.migration import upgrade
-from procrecord.redaction import check_level, fingerprint, load_key, policy, redact, removes
+from procrecord.policy import policy, removes
+from procrecord.redaction import check_level, fingerprint, load_key, redact
 from procrecord.schemas import load_schema
 from procrecord.validation import validate
 from strategies import records
@@ -111,19 +112,18 @@ def test_policy_comes_from_the_schema():
 
 
 def test_adding_an_annotated_field_needs_no_code_change(monkeypatch, gpu_record):
-    from procrecord import redaction, schemas
+    from procrecord import policy as policy_module
 
     schema = copy.deepcopy(load_schema("1.0"))
     schema["properties"]["host"]["properties"]["rack"] = {"type": "string", "x-redact": "most"}
-    monkeypatch.setattr(schemas, "load_schema", lambda v: schema)
-    monkeypatch.setattr(redaction, "load_schema", lambda v: schema)
-    redaction.policy.cache_clear()
+    monkeypatch.setattr(policy_module, "load_schema", lambda v: schema)
+    policy_module.policy.cache_clear()
     try:
         gpu_record["host"]["rack"] = "R17-U42"
         out = redact(gpu_record, "most")
         assert "rack" not in out["host"] and "/host/rack" in out["redaction"]["removed"]
     finally:
-        redaction.policy.cache_clear()
+        policy_module.policy.cache_clear()
 
 
 # --- pseudonyms ---------------------------------------------------------------------------------

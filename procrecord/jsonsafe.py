@@ -1,0 +1,121 @@
+"""Make a job's config JSON-safe without losing information.
+
+Paths, enums, datetimes, sets, tuples, numpy scalars and arrays, attrs and dataclass instances and
+nested mappings become their natural JSON form. A value with no JSON form is kept as its ``repr``
+and its JSON pointer is noted, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+_MAX_DEPTH = 100
+
+
+def to_json(value: Any) -> tuple[Any, list[str]]:
+    """Return a JSON-safe copy of ``value`` and the pointers of values kept only as their repr."""
+    notes: list[str] = []
+    return _convert(value, "", notes, 0, set()), notes
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        notes.append(pointer)
+        return repr(value)
+    if depth > _MAX_DEPTH or id(value) in active:
+        notes.append(pointer)
+        return repr(value) if depth <= _MAX_DEPTH else "<nested too deeply>"
+    if isinstance(value, enum.Enum):
+        return _convert(value.value, pointer, notes, depth + 1, active)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (os.PathLike,)):
+        return os.fspath(value)
+    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+        return str(value)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append(pointer)
+            return repr(value)
+    numpy_value = _numpy(value)
+    if numpy_value is not _NOT_NUMPY:
+        return _convert(numpy_value, pointer, notes, depth + 1, active)
+    active.add(id(value))
+    try:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        elif hasattr(type(value), "__attrs_attrs__"):
+            value = {a.name: getattr(value, a.name) for a in type(value).__attrs_attrs__}
+        if isinstance(value, Mapping):
+            out = {}
+            for key, sub in value.items():
+                name = key if isinstance(key, str) else _key(key)
+                if not isinstance(key, (str, int, float, bool, enum.Enum)) and name == repr(key):
+                    notes.append(f"{pointer}/{_escape(name)}")
+                out[name] = _convert(sub, f"{pointer}/{_escape(name)}", notes, depth + 1, active)
+            return out
+        if isinstance(value, (set, frozenset)):
+            items = list(value)
+            try:
+                items.sort()
+            except TypeError:
+                items.sort(key=repr)
+            return [_convert(v, f"{pointer}/{i}", notes, depth + 1, active) for i, v in enumerate(items)]
+        if isinstance(value, (list, tuple)) or _iterable_sequence(value):
+            return [_convert(v, f"{pointer}/{i}", notes, depth + 1, active) for i, v in enumerate(value)]
+    finally:
+        active.discard(id(value))
+    notes.append(pointer)
+    return repr(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, enum.Enum):
+        return str(key.value)
+    if isinstance(key, (int, float, bool)) or key is None:
+        return str(key)
+    if isinstance(key, (os.PathLike, uuid.UUID)):
+        return str(key)
+    return repr(key)
+
+
+_NOT_NUMPY = object()
+
+
+def _numpy(value: Any) -> Any:
+    module = type(value).__module__
+    if not module.startswith("numpy"):
+        return _NOT_NUMPY
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return _NOT_NUMPY
+
+
+def _iterable_sequence(value: Any) -> bool:
+    from collections.abc import Sequence
+
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))

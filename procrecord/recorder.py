@@ -1,0 +1,421 @@
+"""The writer: ``Recorder`` wraps a job and keeps its record, written atomically at every change.
+
+    with Recorder("fit", config=cfg, output="runs/fit.procrecord.json") as rec:
+        rec.add_device_info("cuda:0")
+        train()
+
+Collectors fill the sections; one whose section the redaction level removes is never run, and the
+record is passed through :func:`procrecord.redaction.redact` at that level before it is written, so
+the writer at level L and ``redact(level=L)`` of a full record give the same fields. Every write
+replaces the file atomically: a job killed at any moment leaves its last complete record.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from typing import Any, Callable
+
+# The default collectors and the policy are imported here, with the recorder, so that creating and
+# starting a Recorder costs only the collection itself (import time is paid once, up front).
+from procrecord import policy as _policy  # noqa: F401
+from procrecord._version import __version__
+from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
+from procrecord.collectors import disks as _disks, devices as _devices, git as _git  # noqa: F401
+from procrecord.collectors import host as _host, invocation as _invocation  # noqa: F401
+from procrecord.collectors import python_env as _python_env, resources as _resources  # noqa: F401
+from procrecord.collectors.interface import now_iso
+from procrecord.errors import ProcrecordError, RecorderStateError
+
+LEVEL_ENV = "PROCRECORD_LEVEL"
+LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
+LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"
+_FALSY = {"", "0", "false", "no", "off", "n", "f"}
+
+
+def truthy(value: str | None) -> bool:
+    """Environment-variable truth: unset, empty, 0, false, no, off are false; anything else is true."""
+    return value is not None and value.strip().lower() not in _FALSY
+
+
+def resolve_level(level: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """The collection level: the strictest of ``level``, $PROCRECORD_LEVEL and the legacy switches."""
+    from procrecord.policy import LEVELS
+
+    env = os.environ if environ is None else environ
+    candidates = ["none"]
+    for value, origin in ((level, "level"), (env.get(LEVEL_ENV), LEVEL_ENV)):
+        if value:
+            if value not in LEVELS:
+                raise ProcrecordError(f"{origin}={value!r}: choose from {', '.join(LEVELS)}")
+            candidates.append(value)
+    if truthy(env.get(LEGACY_MOST_ENV)):
+        candidates.append("most")
+    if truthy(env.get(LEGACY_ALL_ENV)):
+        candidates.append("all")
+    return max(candidates, key=LEVELS.index)
+
+
+class State:
+    """What collectors may read about the job."""
+
+    __slots__ = ("name", "argv", "config", "config_notes", "level", "stopping")
+
+    def __init__(self, name: str | None, argv: list[str] | None, config: Any, config_notes: list[str],
+                 level: str, stopping: bool = False) -> None:
+        self.name, self.argv, self.config, self.config_notes = name, argv, config, config_notes
+        self.level, self.stopping = level, stopping
+
+
+class Recorder:
+    """Records one run of a job: ``start()``, ``flush()``, ``stop()``; a context manager and a decorator."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        config: Any = None,
+        argv: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+        output: str | os.PathLike[str] | None = None,
+        collectors: list[str | Collector] | None = None,
+        emissions: bool | dict[str, Any] = False,
+        level: str | None = None,
+        packages: str = "scan",
+        git_dirty: bool = True,
+        use_plugins: bool = True,
+        handle_signals: bool = True,
+    ) -> None:
+        from procrecord.jsonsafe import to_json
+
+        self.level = resolve_level(level)
+        self.output = os.fspath(output) if output is not None else None
+        self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
+                              emissions=emissions, level=level, packages=packages, git_dirty=git_dirty,
+                              use_plugins=use_plugins, handle_signals=handle_signals)
+        safe_config, notes = to_json(config) if config is not None else (None, [])
+        safe_extra, _ = to_json(extra) if extra is not None else (None, [])
+        if safe_extra is not None and not isinstance(safe_extra, dict):
+            safe_extra = {"value": safe_extra}
+        self.state = State(name, [str(a) for a in argv] if argv is not None else None, safe_config, notes, self.level)
+        self.extra = safe_extra
+        self._collectors = self._make_collectors(collectors, emissions, packages, git_dirty, use_plugins)
+        self._handle_signals = handle_signals
+        self._lock = threading.RLock()
+        self._sections: dict[str, Any] = {}
+        self._extensions: dict[str, Any] = {}
+        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._record: dict[str, Any] | None = None
+        self._id = str(uuid.uuid4())
+        self._status = "running"
+        self._outcome: dict[str, Any] = {}
+        self._started = self._stopped = False
+        self._t0 = 0.0
+        self._start_time: str | None = None
+        self._stop_time: str | None = None
+        self._previous_sigterm: Any = None
+        self._previous_excepthook: Any = None
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _removed(self, section: str | None) -> bool:
+        from procrecord.policy import policy, removes
+        from procrecord.schemas import current_version
+
+        node = policy(current_version()).children.get(section or "extensions")
+        return node is not None and removes(node.redact, self.level)
+
+    def _make_collectors(self, names: Any, emissions: Any, packages: str, git_dirty: bool, use_plugins: bool) -> list[Collector]:
+        chosen: list[Collector] = []
+        for item in (list(DEFAULT) if names is None else list(names)):
+            if isinstance(item, Collector):
+                chosen.append(item)
+            elif item == "python":
+                chosen.append(builtin("python", packages=packages))
+            elif item == "git":
+                chosen.append(builtin("git", dirty=git_dirty))
+            else:
+                chosen.append(builtin(item))
+        if emissions:
+            options = emissions if isinstance(emissions, dict) else {}
+            chosen.append(builtin("emissions", **options))
+        self._disks = builtin("disks")
+        self._devices = builtin("devices")
+        chosen.extend([self._disks, self._devices])
+        if use_plugins:
+            for name, load in plugins():
+                chosen.append(_PluginCollector(name, load))
+        return [c for c in chosen if not self._removed(c.section)]
+
+    # -- the legacy-style helpers ------------------------------------------------------------------
+
+    def add_disk_info(self, path: str | os.PathLike[str]) -> None:
+        """Record the disk holding ``path`` (mount point, filesystem, device, sizes, kind)."""
+        if self._removed("disks"):
+            return
+        self._disks.paths.append(os.fspath(path))
+        if self._started:
+            self._run("collect", self._disks)
+            self._write()
+
+    def add_device_info(self, device: Any = None) -> None:
+        """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0)."""
+        if self._removed("devices"):
+            return
+        if self._started:
+            self._devices.add(device, self.state)
+            self._run("collect", self._devices)
+            self._write()
+        else:
+            self._devices.requested.append(device)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> "Recorder":
+        """Start recording: run the collectors, write the first record, watch for SIGTERM and exit."""
+        with self._lock:
+            if self._started:
+                raise RecorderStateError("start() was already called; a Recorder records one run")
+            self._started = True
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
+            for collector in self._collectors:
+                self._run("collect", collector)
+            self._install_hooks()
+            self._write()
+        return self
+
+    def flush(self) -> dict[str, Any]:
+        """Refresh what changes (duration, resources, devices, emissions so far) and write."""
+        with self._lock:
+            if not self._started:
+                raise RecorderStateError("flush() before start()")
+            if self._stopped:
+                return self.record
+            for collector in self._collectors:
+                self._run("update", collector)
+            return self._write()
+
+    def stop(self, exit_code: int | None = None, status: str | None = None) -> dict[str, Any]:
+        """Finish the record (``completed`` unless told otherwise) and return it; a second call is harmless."""
+        with self._lock:
+            if not self._started:
+                raise RecorderStateError("stop() before start()")
+            if self._stopped:
+                return self.record
+            self.state.stopping = True
+            if status is not None:
+                self._status = status
+            elif self._status == "running":
+                self._status = "completed"
+            if exit_code is not None:
+                self._outcome["exit_code"] = exit_code
+            elif "exit_code" not in self._outcome and self._status == "completed":
+                self._outcome["exit_code"] = 0
+            self._stop_time = now_iso()
+            for collector in self._collectors:
+                self._run("update", collector)
+            self._stopped = True
+            self._remove_hooks()
+            for collector in self._collectors:
+                try:
+                    collector.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            return self._write()
+
+    def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
+        """Stop as ``failed`` with the exception's type, message and traceback."""
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        kind = type(error)
+        self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
+                                  "message": str(error), "traceback": tb}
+        if isinstance(error, KeyboardInterrupt):
+            self._outcome["signal"] = "SIGINT"
+            return self.stop(exit_code=exit_code if exit_code is not None else 130, status="interrupted")
+        if isinstance(error, SystemExit):
+            code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+            return self.stop(exit_code=code, status="completed" if code == 0 else "failed")
+        return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is not None:
+            self.fail(exc)
+        else:
+            self.stop()
+        return False
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder."""
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            settings = dict(self._settings)
+            settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
+            name = settings.pop("name")
+            with Recorder(name, **settings):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    # -- the record -----------------------------------------------------------------------------
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as it stands (redacted at this recorder's level)."""
+        with self._lock:
+            if self._record is None:
+                self._record = self._build()
+            return self._record
+
+    def _build(self) -> dict[str, Any]:
+        timing: dict[str, Any] = {}
+        if self._start_time:
+            timing["start_time"] = self._start_time
+            if self._stop_time:
+                timing["stop_time"] = self._stop_time
+            timing["update_time"] = self._stop_time or now_iso()
+            timing["duration_s"] = round(time.monotonic() - self._t0, 6)
+        record: dict[str, Any] = {
+            "schema_version": "1.0", "record_type": "procrecord.process", "id": self._id,
+            "name": self.state.name, "status": self._status,
+            "producer": {"name": "procrecord", "version": __version__},
+            "collection": {"level": self.level, "collectors": [self._outcomes[k] for k in sorted(self._outcomes)]},
+            "timing": timing,
+        }
+        record.update(self._sections)
+        if self._outcome:
+            record["outcome"] = dict(self._outcome)
+        if self._extensions:
+            record["extensions"] = dict(self._extensions)
+        if self.extra is not None:
+            record["extra"] = self.extra
+        if self.level == "none":
+            return record
+        from procrecord.redaction import redact
+
+        return redact(record, self.level)
+
+    def _write(self) -> dict[str, Any]:
+        self._record = None
+        record = self.record
+        if self.output is not None:
+            from procrecord.atomic import write_bytes
+            from procrecord.output import dumps
+
+            folder = os.path.dirname(os.path.abspath(self.output))
+            os.makedirs(folder, exist_ok=True)
+            write_bytes(self.output, dumps(record, jsonl=False))
+        return record
+
+    def _run(self, phase: str, collector: Collector) -> None:
+        start = time.perf_counter()
+        try:
+            value = getattr(collector, phase)(self.state)
+        except Exception as exc:  # noqa: BLE001 - a failing collector never fails the job
+            self._note(collector, "failed", f"{type(exc).__name__}: {exc}", start)
+            return
+        if value is None:
+            if phase == "collect":
+                self._note(collector, "ok", None, start)
+            return
+        if isinstance(value, Skipped):
+            self._note(collector, "skipped", value.reason, start)
+            self._sections.pop(collector.section, None) if collector.section else None
+            return
+        if collector.section is None:
+            self._extensions[collector.name] = value
+        else:
+            self._sections[collector.section] = value
+        problems = getattr(collector, "problems", None)
+        self._note(collector, "ok", "; ".join(problems) if problems else None, start)
+
+    def _note(self, collector: Collector, status: str, reason: str | None, start: float) -> None:
+        entry: dict[str, Any] = {"name": collector.name, "status": status,
+                                 "duration_s": round(time.perf_counter() - start, 6)}
+        previous = self._outcomes.get(collector.name)
+        if previous is not None and status == "ok" and previous["status"] != "ok" and reason is None:
+            pass
+        if reason:
+            entry["reason"] = reason
+        self._outcomes[collector.name] = entry
+
+    # -- crash safety ---------------------------------------------------------------------------
+
+    def _install_hooks(self) -> None:
+        atexit.register(self._at_exit)
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        if self._handle_signals and threading.current_thread() is threading.main_thread():
+            try:
+                self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            except (ValueError, OSError):
+                self._previous_sigterm = None
+
+    def _remove_hooks(self) -> None:
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                    signal.signal(signal.SIGTERM, self._previous_sigterm)
+            except (ValueError, OSError):
+                pass
+
+    def _at_exit(self) -> None:
+        if self._started and not self._stopped:
+            self.stop(status="interrupted")
+
+    def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
+        if self._started and not self._stopped:
+            self.fail(error)
+        (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        previous = self._previous_sigterm
+        if self._started and not self._stopped:
+            self._outcome["signal"] = "SIGTERM"
+            self.stop(exit_code=128 + signum, status="interrupted")
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_IGN:
+            return
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class _PluginCollector(Collector):
+    """A third-party collector loaded from an entry point; its output goes under ``extensions``."""
+
+    section = None
+
+    def __init__(self, name: str, load: Callable[[], Any]) -> None:
+        self.name = name
+        self._load = load
+        self._inner: Any = None
+
+    def _get(self) -> Any:
+        if self._inner is None:
+            target = self._load()
+            self._inner = target() if isinstance(target, type) else target
+        return self._inner
+
+    def collect(self, state: Any) -> Any:
+        inner = self._get()
+        return inner.collect(state) if hasattr(inner, "collect") else inner(state)
+
+    def update(self, state: Any) -> Any:
+        inner = self._get()
+        return inner.update(state) if hasattr(inner, "update") else None
