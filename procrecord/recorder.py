@@ -66,12 +66,15 @@ def resolve_level(level: str | None = None, environ: dict[str, str] | None = Non
 class State:
     """What collectors may read about the job."""
 
-    __slots__ = ("name", "argv", "config", "config_notes", "level", "stopping")
+    __slots__ = ("name", "argv", "config", "config_notes", "level", "stopping", "executable", "pid")
 
     def __init__(self, name: str | None, argv: list[str] | None, config: Any, config_notes: list[str],
                  level: str, stopping: bool = False) -> None:
         self.name, self.argv, self.config, self.config_notes = name, argv, config, config_notes
         self.level, self.stopping = level, stopping
+        #: Set when the record describes another process (``procrecord run``), not this one.
+        self.executable: str | None = None
+        self.pid: int | None = None
 
 
 class Recorder:

@@ -200,3 +200,40 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, embedded) -> i
     load_schema(to)
     operation = _maybe_embedded(DowngradeRecord(to), embedded)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "downgraded", "downgrade")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the record (default: ./<command>-<time>.procrecord.json).")
+@click.option("--name", "-n", default=None, help="Name of the job (default: the command's name).")
+@click.option("--emissions", is_flag=True, help="Estimate energy and CO2 with codecarbon (offline; needs --country).")
+@click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
+@click.option("--region", default=None, help="Region within the country, e.g. 'new york'.")
+@click.option("--level", type=click.Choice(["none", "most", "all"]), default=None,
+              help="Redaction level of the record (default: $PROCRECORD_LEVEL, else none).")
+@click.option("--flush-interval", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="Rewrite the record every N seconds while the command runs (0: never).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run(output, name, emissions, country, region, level, flush_interval, command) -> None:
+    """Run COMMAND, write its record, and exit with its exit code.
+
+    Example: procrecord run -o fit.json -- python train.py --lr 0.01
+    """
+    import datetime as dt
+    import os
+
+    from procrecord.errors import ProcrecordError
+    from procrecord.runner import run_command
+
+    argv = list(command)
+    if output is None:
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        output = f"{os.path.basename(argv[0]) or 'run'}-{stamp}.procrecord.json"
+    options = {"country_iso_code": country, "region": region} if emissions else False
+    try:
+        code = run_command(argv, output, name, options, level, flush_interval)
+    except ProcrecordError as exc:
+        click.echo(f"procrecord: error: {exc}", err=True)
+        sys.exit(3)
+    click.echo(f"procrecord: record written to {output}", err=True)
+    sys.exit(code)

@@ -74,9 +74,15 @@ class EmissionsCollector(Collector):
 
                 # codecarbon may still look for files in its output dir: give it a private one.
                 self._workdir = tempfile.TemporaryDirectory(prefix="procrecord-codecarbon-")
-                kwargs: dict[str, Any] = {"country_iso_code": self.country, "save_to_file": False,
-                                          "log_level": "error", "tracking_mode": self.tracking_mode,
-                                          "output_dir": self._workdir.name, "output_handlers": [Capture()]}
+                kwargs: dict[str, Any] = {"country_iso_code": self.country, "log_level": "error",
+                                          "tracking_mode": self.tracking_mode, "output_dir": self._workdir.name,
+                                          "output_handlers": [Capture()]}
+                try:  # codecarbon 3: no output method at all; codecarbon 2: no CSV file
+                    from codecarbon.output import OutputMethod  # noqa: F401
+
+                    kwargs["output_methods"] = []
+                except ImportError:
+                    kwargs["save_to_file"] = False
                 if self.region:
                     kwargs["region"] = self.region
                 logging.getLogger("codecarbon").setLevel(logging.ERROR)

@@ -47,8 +47,9 @@ class InvocationCollector(Collector):
 
     def collect(self, state: Any) -> dict[str, Any]:
         argv = state.argv if state.argv is not None else list(sys.argv)
-        section: dict[str, Any] = {"argv": [str(a) for a in argv], "executable": sys.executable or None,
-                                   "cwd": _cwd(), "pid": os.getpid()}
+        executable = state.executable if state.executable is not None else (sys.executable or None)
+        pid = state.pid if state.pid is not None else os.getpid()
+        section: dict[str, Any] = {"argv": [str(a) for a in argv], "executable": executable, "cwd": _cwd(), "pid": pid}
         if state.config is not None:
             section["config"] = state.config
             if state.config_notes:

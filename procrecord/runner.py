@@ -1,0 +1,107 @@
+"""``procrecord run -- CMD ...``: run any command as a child and write its record.
+
+The child gets our stdin/stdout/stderr and every forwarded signal; we wait for it with ``wait4`` so
+the record holds the child's own CPU times and peak memory; we exit with the child's exit code
+(128 + N when a signal N ended it, as shells do).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from typing import Any
+
+from procrecord.collectors.interface import Collector
+from procrecord.recorder import Recorder
+
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+                  if hasattr(signal, name))
+#: Signals that mean "someone stopped the job" rather than "the job crashed".
+INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
+_RSS_UNIT = 1024 if os.uname().sysname != "Darwin" else 1
+
+
+class ChildResources(Collector):
+    """The child's resources, from the rusage ``wait4`` returns."""
+
+    name = section = "resources"
+
+    def __init__(self) -> None:
+        self.rusage: Any = None
+
+    def update(self, state: Any) -> Any:
+        if self.rusage is None:
+            return None
+        usage = self.rusage
+        return {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6),
+                "children_peak_rss_bytes": usage.ru_maxrss * _RSS_UNIT}
+
+
+def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
+                level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None) -> int:
+    """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
+    resources = ChildResources()
+    chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git"]
+    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=output,
+                        collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
+                        use_plugins=True)
+    recorder.state.executable = shutil.which(argv[0]) or argv[0]
+    try:
+        child = subprocess.Popen(argv)
+    except OSError as exc:
+        recorder.start()
+        recorder.fail(exc, exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+    recorder.state.pid = child.pid
+    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
+    recorder.start()
+    stop_flushing = threading.Event()
+    flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
+    if flush_interval > 0:
+        flusher.start()
+    try:
+        status, rusage = _wait(child.pid)
+    finally:
+        stop_flushing.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    resources.rusage = rusage
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        recorder._outcome["signal"] = signal.Signals(signum).name
+        code = 128 + signum
+        recorder.stop(exit_code=code, status="interrupted" if signum in INTERRUPTING else "failed")
+        return code
+    code = os.WEXITSTATUS(status)
+    recorder.stop(exit_code=code, status="completed" if code == 0 else "failed")
+    return code
+
+
+def _forward(child: subprocess.Popen[Any], signum: int) -> None:
+    try:
+        child.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(pid: int) -> tuple[int, Any]:
+    while True:
+        try:
+            _, status, rusage = os.wait4(pid, 0)
+            return status, rusage
+        except InterruptedError:
+            continue
+        except ChildProcessError:  # reaped elsewhere: nothing more to learn
+            return 0, None
+
+
+def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            recorder.flush()
+        except Exception:  # noqa: BLE001 - a failed intermediate write must not touch the job
+            pass

@@ -1,0 +1,75 @@
+"""``procrecord run``: the child's exit code, signals, resources and record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+from procrecord.validation import validate
+
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def _run(tmp_path, *command, timeout=60):
+    out = tmp_path / "rec.json"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", *command],
+                          capture_output=True, text=True, env=ENV, timeout=timeout, cwd=tmp_path)
+    return proc, out
+
+
+def test_exit_code_and_child_resources(tmp_path):
+    proc, out = _run(tmp_path, sys.executable, "-c", "import sys; x = bytearray(80_000_000); sys.exit(3)")
+    assert proc.returncode == 3
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["exit_code"] == 3
+    assert record["resources"]["children_peak_rss_bytes"] > 80_000_000
+    assert record["invocation"]["argv"][0] == sys.executable and record["invocation"]["pid"] != os.getpid()
+    assert validate(record) == []
+
+
+def test_success_and_output_passthrough(tmp_path):
+    proc, out = _run(tmp_path, sys.executable, "-c", "print('hello from the child')")
+    assert proc.returncode == 0 and "hello from the child" in proc.stdout
+    assert json.loads(out.read_text())["status"] == "completed"
+
+
+def test_missing_command(tmp_path):
+    proc, out = _run(tmp_path, "/definitely/not/here")
+    assert proc.returncode == 127
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "FileNotFoundError"
+
+
+def test_child_killed_by_a_signal(tmp_path):
+    proc, out = _run(tmp_path, "bash", "-c", "kill -KILL $$")
+    assert proc.returncode == 128 + signal.SIGKILL
+    record = json.loads(out.read_text())
+    assert record["outcome"]["signal"] == "SIGKILL" and record["status"] == "failed"
+
+
+def test_signals_are_forwarded(tmp_path):
+    out = tmp_path / "rec.json"
+    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", sys.executable, "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 42, "the child handled the forwarded SIGTERM and we exit with its code"
+    record = json.loads(out.read_text())
+    assert record["outcome"]["exit_code"] == 42 and record["timing"]["duration_s"] > 0
+
+
+def test_flushes_while_running(tmp_path):
+    out = tmp_path / "rec.json"
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "--flush-interval", "0.2", "-o", str(out), "--",
+                             sys.executable, "-c", "import time; time.sleep(1.5)"], env=ENV, cwd=tmp_path)
+    time.sleep(1.0)
+    running = json.loads(out.read_text())
+    assert running["status"] == "running" and running["timing"]["duration_s"] > 0.3
+    assert proc.wait(timeout=30) == 0
+    assert json.loads(out.read_text())["status"] == "completed"

@@ -1,0 +1,385 @@
+"""Collectors one by one, on fake inputs where the real thing is not on this machine (GPU, NVML)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from procrecord.collectors import builtin, plugins
+from procrecord.collectors import devices as dev
+from procrecord.collectors import disks, git, host, invocation, python_env
+from procrecord.collectors.interface import Skipped
+
+
+class State:
+    argv = None
+    config = None
+    config_notes: list = []
+    executable = None
+    pid = None
+    stopping = True
+
+
+# --- git ----------------------------------------------------------------------------------------
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@e"})
+
+
+@pytest.fixture
+def repo(tmp_path):
+    root = tmp_path / "repo"
+    root.mkdir()
+    _git(root, "init", "-q", "-b", "main")
+    (root / "a.txt").write_text("a")
+    _git(root, "add", "a.txt")
+    _git(root, "commit", "-q", "-m", "one")
+    _git(root, "remote", "add", "origin", "https://user:ghp_secret123@github.com/org/repo.git")
+    return root
+
+
+def _head(root):
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def test_git_loose_ref_and_remote_without_credentials(repo):
+    collector = builtin("git", path=str(repo / "sub") if False else str(repo))
+    section = collector.collect(State())
+    assert section["commit"] == _head(repo) and section["branch"] == "main"
+    assert section["remote_url"] == "https://github.com/org/repo.git"
+    final = collector.update(State())
+    assert final["dirty"] is False
+    (repo / "a.txt").write_text("changed")
+    assert git.is_dirty(repo) is True
+
+
+def test_git_packed_refs_detached_and_worktree(repo, tmp_path):
+    _git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert git.head(repo / ".git") == (_head(repo), "main")
+    _git(repo, "checkout", "-q", "--detach")
+    assert git.head(repo / ".git") == (_head(repo), None)
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "worktree", "add", "-q", "-b", "side", str(tmp_path / "wt"))
+    root, git_dir = git.find_git_dir(tmp_path / "wt")
+    assert root == (tmp_path / "wt").resolve() and git.head(git_dir) == (_head(repo), "side")
+    assert git.remote_url(git_dir) == "https://github.com/org/repo.git"
+
+
+def test_no_repository_is_a_skip(tmp_path):
+    assert builtin("git", path=str(tmp_path)).collect(State()) == Skipped("not in a git repository")
+
+
+@pytest.mark.parametrize("url, clean", [
+    ("https://user:pw@host/x.git", "https://host/x.git"), ("https://token@host/x.git", "https://host/x.git"),
+    ("git@github.com:org/x.git", "git@github.com:org/x.git"), ("ssh://git@host/x", "ssh://host/x"),
+    ("https://host/x.git", "https://host/x.git"),
+])
+def test_strip_credentials(url, clean):
+    assert git.strip_credentials(url) == clean
+
+
+# --- host, invocation, python -------------------------------------------------------------------
+
+def test_host_section():
+    section = builtin("host").collect(State())
+    assert section["arch"] == os.uname().machine and section["cpu"]["logical_count"] == os.cpu_count()
+    assert section["memory_total_bytes"] > 0 and section["os"]["name"] == os.uname().sysname
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"SLURM_JOB_ID": "42", "SLURM_ARRAY_TASK_ID": "3", "SLURM_CLUSTER_NAME": "c"}, {"name": "slurm", "job_id": "42", "array_task_id": "3", "cluster": "c"}),
+    ({"PBS_JOBID": "7.srv"}, {"name": "pbs", "job_id": "7.srv"}),
+    ({"LSB_JOBID": "9", "LSB_JOBINDEX": "0"}, {"name": "lsf", "job_id": "9", "array_task_id": "0"}),
+    ({"JOB_ID": "5", "SGE_ROOT": "/sge"}, {"name": "sge", "job_id": "5"}),
+    ({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "pod-abc"}, {"name": "kubernetes", "job_id": "pod-abc"}),
+    ({}, None),
+])
+def test_scheduler_detection(env, expected):
+    assert host.scheduler(env) == expected
+
+
+def test_cpuinfo_parsing():
+    text = "processor\t: 0\nmodel name\t: Fancy CPU\nphysical id\t: 0\ncore id\t: 0\n\nprocessor\t: 1\nphysical id\t: 0\ncore id\t: 0\n\nprocessor\t: 2\nphysical id\t: 1\ncore id\t: 0\n"
+    assert host.cpu_model(text) == "Fancy CPU" and host.physical_cores(text) == 2
+
+
+def test_environment_allow_list_never_takes_secrets():
+    env = {"CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4", "TORCH_HOME": "/x", "AWS_SECRET_ACCESS_KEY": "s",
+           "NCCL_IB_TOKEN": "t", "HOME": "/root", "PATH": "/bin", "SLURM_JOB_ID": "1"}
+    assert invocation.allowed_environment(env) == {"CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4",
+                                                   "SLURM_JOB_ID": "1", "TORCH_HOME": "/x"}
+
+
+def test_package_scan(tmp_path):
+    for name in ("numpy-2.1.0.dist-info", "Typing_Extensions-4.15.0.dist-info", "old_pkg-1.0-py3.9.egg-info", "notes.txt"):
+        (tmp_path / name).mkdir()
+    shadow = tmp_path / "later"
+    shadow.mkdir()
+    (shadow / "numpy-1.0.0.dist-info").mkdir()
+    found = python_env.scan_packages([str(tmp_path), str(shadow)])
+    assert found == [{"name": "numpy", "version": "2.1.0"}, {"name": "old-pkg", "version": "1.0"},
+                     {"name": "typing-extensions", "version": "4.15.0"}]
+
+
+def test_full_package_metadata_mode():
+    packages = builtin("python", packages="full").collect(State())["packages"]
+    names = {p["name"] for p in packages}
+    assert {"attrs", "click"} <= names
+    assert all(isinstance(p["version"], str) for p in packages)
+
+
+def test_scan_agrees_with_importlib_metadata():
+    import importlib.metadata as md
+
+    scanned = {p["name"]: p["version"] for p in python_env.scan_packages()}
+    for dist in md.distributions():
+        name = python_env.canonical_name(dist.metadata["Name"])
+        if name in scanned and name in ("attrs", "click", "orjson", "jsonschema"):
+            assert scanned[name] == dist.version
+
+
+# --- disks --------------------------------------------------------------------------------------
+
+MOUNTINFO = """\
+22 1 252:1 / / rw,relatime - ext4 /dev/nvme0n1p1 rw
+30 22 0:40 / /data rw - nfs4 fs01:/export/data rw
+31 22 0:41 / /dev/shm rw - tmpfs tmpfs rw
+32 22 0:42 / /var/lib/docker/overlay2/x/merged rw - overlay overlay rw
+33 22 8:17 / /mnt/my\\040disk rw - xfs /dev/sdb1 rw
+"""
+
+
+@pytest.mark.parametrize("path, point, fs, kind", [
+    ("/data/x/y", "/data", "nfs4", "network"), ("/dev/shm/q", "/dev/shm", "tmpfs", "memory"),
+    ("/var/lib/docker/overlay2/x/merged/etc", "/var/lib/docker/overlay2/x/merged", "overlay", "overlay"),
+    ("/mnt/my disk/f", "/mnt/my disk", "xfs", None), ("/home/u", "/", "ext4", None),
+])
+def test_mountinfo(tmp_path, monkeypatch, path, point, fs, kind):
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    monkeypatch.setattr(os.path, "realpath", lambda p: p)
+    mount = disks.mount_for(path, str(info))
+    assert (mount["mount_point"], mount["filesystem"]) == (point, fs)
+    if kind:
+        assert disks.storage_kind(fs, mount["devno"]) == kind
+
+
+def _block(sys_root: Path, devno: str, disk: str, rotational: str | None, partition: str | None = None, driver: str = "nvme"):
+    device = sys_root / "devices" / "pci0000:00" / disk
+    (device / "queue").mkdir(parents=True)
+    if rotational is not None:
+        (device / "queue" / "rotational").write_text(rotational + "\n")
+    (device / "device").mkdir()
+    (sys_root / "bus" / driver).mkdir(parents=True, exist_ok=True)
+    os.symlink(sys_root / "bus" / driver, device / "device" / "driver")
+    target = device
+    if partition:
+        target = device / partition
+        target.mkdir()
+    (sys_root / "dev" / "block").mkdir(parents=True, exist_ok=True)
+    os.symlink(target, sys_root / "dev" / "block" / devno)
+
+
+def test_storage_kind_from_sys(tmp_path):
+    _block(tmp_path, "259:1", "nvme0n1", "0", partition="nvme0n1p1")
+    _block(tmp_path, "8:0", "sda", "1")
+    _block(tmp_path, "253:0", "vda", "1", driver="virtio_blk")
+    assert disks.storage_kind("ext4", "259:1", str(tmp_path)) == "ssd"
+    assert disks.storage_kind("xfs", "8:0", str(tmp_path)) == "hdd"
+    assert disks.storage_kind("ext4", "253:0", str(tmp_path)) == "unknown", "virtio reports rotational=1 regardless"
+    assert disks.storage_kind("ext4", "1:99", str(tmp_path)) == "unknown"
+
+
+def test_disk_info_real_path(tmp_path):
+    entry = disks.disk_info(tmp_path)
+    assert entry["path"] == str(tmp_path) and entry["total_bytes"] >= entry["free_bytes"] > 0
+    with pytest.raises(OSError):
+        disks.disk_info(tmp_path / "missing")
+
+
+# --- devices with a fake NVML -----------------------------------------------------------------
+
+def fake_nvml(used_samples=(4_640_997_376,), energy=(1_000_000, 18_200_000)):
+    """A stand-in for pynvml reporting what gpu-facts.md measured on an H100."""
+    energy_reads = iter(energy)
+    samples = iter(used_samples)
+
+    def energy_counter(handle):
+        return next(energy_reads, energy[-1])
+    me = os.getpid()
+
+    def running(handle):
+        try:
+            used = next(samples)
+        except StopIteration:
+            used = used_samples[-1]
+        return [types.SimpleNamespace(pid=me, usedGpuMemory=used), types.SimpleNamespace(pid=1, usedGpuMemory=10**9)]
+
+    return types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+        nvmlDeviceGetHandleByIndex=lambda i: f"h{i}",
+        nvmlDeviceGetName=lambda h: "NVIDIA H100 80GB HBM3",
+        nvmlDeviceGetUUID=lambda h: "GPU-5b1f0c2e-7d3a-4e9b-8c6f-1a2b3c4d5e6f",
+        nvmlDeviceGetSerial=lambda h: "1652023010447",
+        nvmlDeviceGetPciInfo=lambda h: types.SimpleNamespace(busId=b"00000000:18:00.0"),
+        nvmlDeviceGetCudaComputeCapability=lambda h: (9, 0),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(total=85_520_809_984, used=500_000_000),
+        nvmlSystemGetDriverVersion=lambda: "580.159.04",
+        nvmlSystemGetCudaDriverVersion_v2=lambda: 13000,
+        nvmlDeviceGetComputeRunningProcesses=running,
+        nvmlDeviceGetTotalEnergyConsumption=energy_counter,
+    )
+
+
+def test_gpu_device_through_nvml():
+    collector = dev.DevicesCollector(["cuda:0"], nvml=fake_nvml(used_samples=(100, 4_640_997_376, 2_000)))
+    state = State()
+    state.stopping = False
+    collector.collect(state)
+    collector.update(state)
+    (entry,) = collector.update(state)
+    assert entry["name"] == "NVIDIA H100 80GB HBM3" and entry["compute_capability"] == "9.0"
+    assert entry["memory_total_bytes"] == 85_520_809_984 and entry["memory_used_peak_bytes"] == 4_640_997_376
+    assert entry["driver_version"] == "580.159.04" and entry["cuda_driver_version"] == "13.0"
+    assert entry["uuid"].startswith("GPU-") and entry["serial"] == "1652023010447" and entry["pci_bus_id"] == "00000000:18:00.0"
+    assert entry["energy_kwh"] == pytest.approx(17_200_000 / 3.6e9)
+
+
+def test_missing_process_entry_means_unknown_not_zero():
+    nvml = fake_nvml()
+    nvml.nvmlDeviceGetComputeRunningProcesses = lambda h: []
+    collector = dev.DevicesCollector([0], nvml=nvml)
+    (entry,) = collector.collect(State())
+    assert "memory_used_peak_bytes" not in entry
+
+
+def test_one_failing_nvml_query_loses_nothing_else():
+    nvml = fake_nvml()
+
+    def broken(h):
+        raise RuntimeError("not supported")
+
+    nvml.nvmlDeviceGetSerial = broken
+    nvml.nvmlDeviceGetTotalEnergyConsumption = broken
+    (entry,) = dev.DevicesCollector([0], nvml=nvml).collect(State())
+    assert "serial" not in entry and "energy_kwh" not in entry and entry["compute_capability"] == "9.0"
+
+
+def test_torch_facts_when_torch_is_imported(monkeypatch):
+    cuda = types.SimpleNamespace(
+        is_available=lambda: True, is_initialized=lambda: True,
+        get_device_properties=lambda i: types.SimpleNamespace(name="NVIDIA H100 80GB HBM3", major=9, minor=0, multi_processor_count=132, total_memory=85_520_809_984),
+        max_memory_allocated=lambda i: 4_000_000_000, max_memory_reserved=lambda i: 4_001_366_016)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    (entry,) = dev.DevicesCollector(["cuda:0"], nvml=fake_nvml()).collect(State())
+    assert entry["torch_max_allocated_bytes"] == 4_000_000_000 and entry["torch_max_reserved_bytes"] == 4_001_366_016
+    assert entry["multiprocessor_count"] == 132
+    assert entry["memory_used_peak_bytes"] > entry["torch_max_allocated_bytes"]
+
+
+def test_no_nvml_is_skipped(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    assert isinstance(dev.load_nvml(), Skipped)
+    result = dev.DevicesCollector(["cuda:0"]).collect(State())
+    assert isinstance(result, Skipped) and "nvidia-ml-py" in result.reason
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("cuda:1", ("gpu", 1)), ("cpu", ("cpu", 0)), (2, ("gpu", 2)), (None, ("gpu", 0)), ("mps", ("mps", 0)),
+    (types.SimpleNamespace(type="cuda", index=3), ("gpu", 3)),
+])
+def test_parse_device(device, expected):
+    assert dev.parse_device(device) == expected
+
+
+# --- emissions with a fake tracker -------------------------------------------------------------
+
+class FakeTracker:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self.final_emissions_data = None
+
+    def start(self):
+        pass
+
+    def flush(self):
+        return 0.1
+
+    def stop(self):
+        self.final_emissions_data = types.SimpleNamespace(energy_consumed=0.5, cpu_energy=0.2, gpu_energy=0.25, ram_energy=0.05,
+                                                         emissions=0.19, run_id="abc")
+        return 0.19
+
+
+def test_emissions_with_explicit_country(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    collector = builtin("emissions", country_iso_code="fra", region=None, tracker_factory=FakeTracker)
+    assert collector.collect(State()) is None
+    section = collector.update(State())
+    assert section["energy_kwh"] == 0.5 and section["gpu_energy_kwh"] == 0.25 and section["emissions_kg"] == 0.19
+    assert section["country_iso_code"] == "FRA" and section["tool"] == "codecarbon"
+    assert list(tmp_path.iterdir()) == [], "nothing written into the job's folder"
+
+
+def test_emissions_without_country_is_a_clear_skip(monkeypatch):
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    result = builtin("emissions").collect(State())
+    assert isinstance(result, Skipped) and "country" in result.reason
+
+
+def test_emissions_tracker_failure_is_reported():
+    def broken(**kwargs):
+        raise OSError("no RAPL")
+
+    collector = builtin("emissions", country_iso_code="USA", tracker_factory=broken)
+    collector.collect(State())
+    with pytest.raises(RuntimeError, match="no RAPL"):
+        collector.update(State())
+
+
+@pytest.mark.slow
+def test_real_codecarbon_offline(tmp_path, monkeypatch):
+    pytest.importorskip("codecarbon")
+    monkeypatch.chdir(tmp_path)
+    from procrecord.recorder import Recorder
+
+    rec = Recorder("cc", emissions={"country_iso_code": "USA", "region": "new york"}, use_plugins=False,
+                   git_dirty=False, handle_signals=False)
+    start = __import__("time").perf_counter()
+    rec.start()
+    assert __import__("time").perf_counter() - start < 1.0, "start() must not wait for codecarbon's hardware probe"
+    sum(i * i for i in range(200_000))
+    out = rec.stop()
+    from procrecord.validation import validate
+
+    assert validate(out) == []
+    section = out["emissions"]
+    assert section["country_iso_code"] == "USA" and section["energy_kwh"] >= 0 and section["emissions_kg"] >= 0
+    assert not list(tmp_path.iterdir()), "codecarbon wrote nothing into the job's folder"
+
+
+# --- plugins --------------------------------------------------------------------------------------
+
+def test_plugin_collectors_land_under_extensions(tmp_path, monkeypatch):
+    dist = tmp_path / "procrecord_demo_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n\n[procrecord.collectors]\nlab = labplugin:LabCollector\n")
+    (tmp_path / "labplugin.py").write_text(
+        "class LabCollector:\n    def collect(self, state):\n        return {'room': 'B12', 'instrument': 'scope-3'}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert [name for name, _ in plugins([str(tmp_path)])] == ["lab"]
+    from procrecord.recorder import Recorder
+    from procrecord.validation import validate
+
+    out = Recorder("x", collectors=[], handle_signals=False).start().stop()
+    assert out["extensions"]["lab"] == {"room": "B12", "instrument": "scope-3"}
+    assert validate(out) == []
+    assert "extensions" not in Recorder("x", collectors=[], level="most", handle_signals=False).start().stop()

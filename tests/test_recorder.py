@@ -1,0 +1,299 @@
+"""The writer: lifecycle, crash safety with real processes, levels, and validity of every record."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from conftest import ROOT
+from procrecord.errors import ProcrecordError, RecorderStateError
+from procrecord.recorder import Recorder, resolve_level, truthy
+from procrecord.redaction import redact
+from procrecord.validation import validate
+
+QUIET = dict(use_plugins=False, handle_signals=False, git_dirty=False)
+
+
+def test_start_stop_in_memory():
+    rec = Recorder("demo", config={"lr": 0.1}, argv=["train.py", "--lr", "0.1"], **QUIET).start()
+    out = rec.stop()
+    assert out["status"] == "completed" and out["outcome"]["exit_code"] == 0
+    assert out["invocation"]["argv"] == ["train.py", "--lr", "0.1"]
+    assert out["invocation"]["config"] == {"lr": 0.1}
+    assert out["timing"]["duration_s"] >= 0 and out["timing"]["stop_time"] >= out["timing"]["start_time"]
+    assert validate(out, all_errors=True) == []
+    assert rec.stop() is out or rec.stop() == out, "stop() twice is harmless"
+
+
+def test_methods_out_of_order():
+    rec = Recorder("x", **QUIET)
+    with pytest.raises(RecorderStateError):
+        rec.flush()
+    with pytest.raises(RecorderStateError):
+        rec.stop()
+    rec.start()
+    with pytest.raises(RecorderStateError, match="already"):
+        rec.start()
+    rec.stop()
+
+
+def test_flush_writes_progress(tmp_path):
+    path = tmp_path / "r.json"
+    rec = Recorder("x", output=path, **QUIET).start()
+    first = json.loads(path.read_text())
+    assert first["status"] == "running" and "stop_time" not in first["timing"]
+    time.sleep(0.01)
+    rec.flush()
+    second = json.loads(path.read_text())
+    assert second["timing"]["duration_s"] > first["timing"]["duration_s"]
+    assert second["resources"]["cpu_user_s"] >= 0
+    rec.stop()
+    assert json.loads(path.read_text())["status"] == "completed"
+
+
+def test_context_manager_records_failure_and_reraises(tmp_path):
+    path = tmp_path / "r.json"
+    with pytest.raises(ZeroDivisionError):
+        with Recorder("x", output=path, **QUIET):
+            1 / 0
+    out = json.loads(path.read_text())
+    assert out["status"] == "failed" and out["outcome"]["exit_code"] == 1
+    assert out["outcome"]["error"]["type"] == "ZeroDivisionError"
+    assert "division by zero" in out["outcome"]["error"]["message"]
+    assert "Traceback" in out["outcome"]["error"]["traceback"]
+    assert validate(out) == []
+
+
+def test_system_exit_zero_is_completed(tmp_path):
+    path = tmp_path / "r.json"
+    with pytest.raises(SystemExit):
+        with Recorder("x", output=path, **QUIET):
+            sys.exit(0)
+    assert json.loads(path.read_text())["status"] == "completed"
+
+
+def test_decorator_records_each_call(tmp_path):
+    path = tmp_path / "r.json"
+
+    @Recorder(output=path, **QUIET)
+    def job(n):
+        return n * 2
+
+    assert job(3) == 6
+    first = json.loads(path.read_text())
+    assert first["name"].endswith("job") and first["status"] == "completed"
+    job(4)
+    assert json.loads(path.read_text())["id"] != first["id"]
+
+
+def test_config_is_made_json_safe():
+    import datetime as dt
+    import enum
+    import pathlib
+
+    class Mode(enum.Enum):
+        FAST = "fast"
+
+    config = {"path": pathlib.Path("/data/x"), "mode": Mode.FAST, "when": dt.datetime(2026, 1, 2, 3, 4, 5),
+              "tags": {"b", "a"}, "shape": (3, 4), "fn": print, "nan": float("nan")}
+    out = Recorder("x", config=config, **QUIET).start().stop()
+    got = out["invocation"]["config"]
+    assert got["path"] == "/data/x" and got["mode"] == "fast" and got["tags"] == ["a", "b"] and got["shape"] == [3, 4]
+    assert got["when"] == "2026-01-02T03:04:05" and got["fn"].startswith("<built-in function print")
+    assert set(out["invocation"]["config_notes"]) == {"/fn", "/nan"}
+
+
+def test_a_failing_collector_never_fails_the_job():
+    from procrecord.collectors import Collector
+
+    class Broken(Collector):
+        name = "broken"
+        section = "git"
+
+        def collect(self, state):
+            raise RuntimeError("boom")
+
+    out = Recorder("x", collectors=["host", Broken()], **QUIET).start().stop()
+    entry = {c["name"]: c for c in out["collection"]["collectors"]}["broken"]
+    assert entry["status"] == "failed" and "RuntimeError: boom" in entry["reason"]
+    assert validate(out) == []
+
+
+COMBOS = [c for n in range(0, 6) for c in itertools.combinations(["invocation", "host", "python", "git", "resources"], n)]
+
+
+@pytest.mark.parametrize("collectors", COMBOS, ids=lambda c: "+".join(c) or "none")
+def test_every_collector_combination_validates(collectors, tmp_path):
+    rec = Recorder("combo", collectors=list(collectors), config={"a": [1, 2]}, extra={"k": "v"}, **QUIET)
+    rec.add_disk_info(tmp_path)
+    rec.add_device_info("cpu")
+    rec.start()
+    rec.flush()
+    out = rec.stop()
+    assert validate(out, all_errors=True) == []
+
+
+def test_disks_and_devices_added_after_start(tmp_path):
+    rec = Recorder("x", collectors=[], **QUIET).start()
+    rec.add_disk_info(tmp_path)
+    rec.add_disk_info(tmp_path / "missing")
+    rec.add_device_info("cpu")
+    out = rec.stop()
+    assert out["disks"][0]["path"] == str(tmp_path) and out["disks"][0]["total_bytes"] > 0
+    assert [(d["index"], d["type"]) for d in out["devices"]] == [(0, "cpu")]
+    disks = {c["name"]: c for c in out["collection"]["collectors"]}["disks"]
+    assert "missing" in disks["reason"]
+    assert validate(out) == []
+
+
+def test_gpu_without_nvml_is_a_clean_skip():
+    rec = Recorder("x", collectors=[], **QUIET)
+    rec.add_device_info("cuda:0")
+    out = rec.start().stop()
+    devices = {c["name"]: c for c in out["collection"]["collectors"]}["devices"]
+    assert devices["status"] == "skipped" and devices["reason"]
+    assert "devices" not in out
+
+
+# --- levels -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_writer_level_equals_redacting_the_full_record(level, tmp_path):
+    settings = dict(config={"data": "/home/someone/x", "api_token": "abc"}, argv=["job", "--password=hunter2"],
+                    extra={"note": "hi"}, **QUIET)
+    full = Recorder("x", **settings)
+    full.add_disk_info(tmp_path)
+    full.add_device_info("cpu")
+    full_record = full.start().stop()
+    leveled = Recorder("x", level=level, **settings)
+    leveled.add_disk_info(tmp_path)
+    leveled.add_device_info("cpu")
+    out = leveled.start().stop()
+
+    def shape(value, pointer=""):
+        if isinstance(value, dict):
+            return {p for k, v in value.items() for p in shape(v, f"{pointer}/{k}")} | {pointer}
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return {p for i, v in enumerate(value) for p in shape(v, f"{pointer}/{i}")} | {pointer}
+        return {pointer}
+
+    expected = redact(full_record, level)
+    for record in (out, expected):
+        record.pop("redaction")
+        record.get("collection", {}).pop("collectors", None)
+    assert shape(out) == shape(expected)
+    assert validate(out) == []
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "none"), ({"PROCRECORD_LEVEL": "most"}, "most"),
+    ({"PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY": "1"}, "most"), ({"PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY": "true"}, "all"),
+    ({"PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY": "0"}, "none"), ({"PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY": "no"}, "none"),
+    ({"PROCRECORD_LEVEL": "all", "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY": "1"}, "all"),
+])
+def test_level_sources(env, expected):
+    assert resolve_level(None, env) == expected
+
+
+def test_level_argument_and_bad_values():
+    assert resolve_level("most", {}) == "most"
+    assert resolve_level("none", {"PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY": "yes"}) == "all", "the strictest wins"
+    with pytest.raises(ProcrecordError):
+        resolve_level("some", {})
+    with pytest.raises(ProcrecordError, match="PROCRECORD_LEVEL"):
+        resolve_level(None, {"PROCRECORD_LEVEL": "everything"})
+    assert truthy("1") and truthy("TRUE") and not truthy("0") and not truthy("") and not truthy(None)
+
+
+def test_env_is_read_when_the_recorder_is_created(monkeypatch):
+    monkeypatch.setenv("PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY", "1")
+    rec = Recorder("x", **QUIET)
+    monkeypatch.delenv("PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY")
+    out = rec.start().stop()
+    assert rec.level == "all" and set(out) <= {"schema_version", "record_type", "id", "name", "status", "producer", "redaction"}
+
+
+def test_sections_removed_at_a_level_are_never_collected(monkeypatch):
+    from procrecord.collectors import host
+
+    def explode(*a, **k):
+        raise AssertionError("host collector ran at level all")
+
+    monkeypatch.setattr(host.HostCollector, "collect", explode)
+    out = Recorder("x", level="all", **QUIET).start().stop()
+    assert "host" not in out
+
+
+# --- crash safety with real processes -----------------------------------------------------------
+
+JOB = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {root!r})
+    from procrecord import Recorder
+    rec = Recorder("victim", output=sys.argv[1], use_plugins=False, git_dirty=False).start()
+    mode = sys.argv[2]
+    if mode == "exception":
+        raise ValueError("planned failure")
+    if mode == "exit-without-stop":
+        sys.exit(0)
+    for i in range(10000):
+        rec.flush()
+        if i == 3:
+            print("ready", flush=True)
+        time.sleep(0.002)
+""")
+
+
+def _spawn(tmp_path, mode):
+    script = tmp_path / "job.py"
+    script.write_text(JOB.format(root=str(ROOT)))
+    out = tmp_path / "victim.json"
+    proc = subprocess.Popen([sys.executable, str(script), str(out), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, out
+
+
+def _wait_ready(proc):
+    assert proc.stdout.readline().strip() == "ready"
+
+
+def test_sigterm_marks_interrupted(tmp_path):
+    proc, out = _spawn(tmp_path, "loop")
+    _wait_ready(proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM, "the default SIGTERM behaviour is kept after recording"
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGTERM"
+    assert validate(record) == []
+
+
+def test_sigkill_leaves_the_last_complete_record(tmp_path):
+    proc, out = _spawn(tmp_path, "loop")
+    _wait_ready(proc)
+    time.sleep(0.05)
+    proc.kill()
+    proc.wait(timeout=30)
+    record = json.loads(out.read_text())
+    assert record["status"] == "running" and validate(record) == []
+    assert record["timing"]["duration_s"] > 0, "at least one flush after start reached the file"
+
+
+def test_uncaught_exception_marks_failed(tmp_path):
+    proc, out = _spawn(tmp_path, "exception")
+    assert proc.wait(timeout=30) == 1
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "ValueError"
+    assert "planned failure" in proc.stderr.read(), "the exception is still printed"
+
+
+def test_exit_without_stop_marks_interrupted(tmp_path):
+    proc, out = _spawn(tmp_path, "exit-without-stop")
+    assert proc.wait(timeout=30) == 0
+    assert json.loads(out.read_text())["status"] == "interrupted"
