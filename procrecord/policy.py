@@ -1,4 +1,4 @@
-"""The redaction policy, read from the schema's annotations (``x-redact``, ``x-scrub``, ...).
+"""The tools' policy, read from the schema's annotations (``x-redact``, ``x-scrub``, ``x-volatile``, ``x-key``).
 
 Kept apart from :mod:`procrecord.redaction` so the writer can ask "is this section removed at
 this level?" without loading the scrubbing rules.
@@ -21,7 +21,11 @@ def removes(annotation: str, level: str) -> bool:
 
 
 class Node(NamedTuple):
-    """The redaction policy of one schema location (a tuple: the writer imports no attrs for it)."""
+    """The annotations of one schema location that drive the tools (a tuple: the writer imports no attrs).
+
+    ``redact``/``scrub``/``pseudonymize``/``identifier`` drive redaction; ``volatile`` and ``key``
+    (identity of array items) drive diff.
+    """
 
     redact: str = "never"
     scrub: bool = False
@@ -29,6 +33,8 @@ class Node(NamedTuple):
     identifier: Optional[str] = None
     children: Optional[dict[str, "Node"]] = None
     items: Optional["Node"] = None
+    volatile: bool = False
+    key: Optional[str] = None
 
 
 def _node(schema: dict[str, Any]) -> Node:
@@ -43,6 +49,8 @@ def _node(schema: dict[str, Any]) -> Node:
         identifier=schema.get("x-identifier"),
         children=children,
         items=_node(items) if isinstance(items, dict) else None,
+        volatile=bool(schema.get("x-volatile", False)),
+        key=schema.get("x-key"),
     )
 
 

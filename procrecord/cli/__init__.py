@@ -28,6 +28,13 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
             code = func(*args, **kwargs)
         except click.exceptions.ClickException:
             raise
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, as other command-line tools do.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
         except (ProcrecordError, OSError) as exc:
             click.echo(f"procrecord: error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)

@@ -237,3 +237,128 @@ def run(output, name, emissions, country, region, level, flush_interval, command
         sys.exit(3)
     click.echo(f"procrecord: record written to {output}", err=True)
     sys.exit(code)
+
+
+def _load_one(source: str, max_bytes: int):
+    """The single record in ``source``, upgraded to the current version, or an error message."""
+    from procrecord.comparison import prepare
+    from procrecord.errors import ProcrecordError
+    from procrecord.loader import LoadError, load
+
+    items = list(load([source], max_bytes))
+    if len(items) != 1:
+        return None, f"{source}:: error: expected one record, found {len(items)}"
+    item = items[0]
+    if isinstance(item, LoadError):
+        return None, f"{item.where()}:: error: {item.message}"
+    try:
+        return prepare(item.record), None
+    except ProcrecordError as exc:
+        return None, f"{source}:: error: {exc}"
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, metavar="A B | --baseline A PATH...")
+@click.option("--baseline", default=None, metavar="A", help="Compare every record of PATH... with this one.")
+@click.option("--include-volatile", is_flag=True, help="Also compare ids, timestamps, pids and record metadata.")
+@click.option("--ignore", multiple=True, metavar="PATH",
+              help="Ignore a field: timing.duration_s or /timing/duration_s, wildcards allowed (repeatable).")
+@click.option("--only", multiple=True, metavar="SECTION", help="Compare only this top-level section (repeatable).")
+@click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Numbers whose relative difference is within this are equal.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
+@click.option("--max-bytes", type=click.IntRange(1), default=64 * 1024 * 1024, show_default=True,
+              help="Largest JSON file or JSONL line accepted.")
+@guarded
+def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
+    """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
+    from procrecord.comparison import Options
+
+    options = Options(include_volatile, tuple(ignore), tuple(only), rtol)
+    if baseline is None:
+        if len(sources) != 2:
+            raise click.UsageError("give two records (A B), or --baseline A and the records to compare with it")
+        return _diff_pair(sources[0], sources[1], options, fmt, max_bytes)
+    if fmt == "patch":
+        raise click.UsageError("--format patch compares two records; it does not take --baseline")
+    return _diff_baseline(baseline, list(sources), options, fmt, max_bytes)
+
+
+def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
+    import orjson
+
+    from procrecord.comparison import diff as compare, to_patch, verify_patch
+    from procrecord.diffreport import write_text
+
+    a, problem = _load_one(a_src, max_bytes)
+    b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
+    if problem or problem_b:
+        click.echo(problem or problem_b, err=True)
+        return 3
+    changes = compare(a, b, options, upgrade=False)
+    if fmt == "json":
+        body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+    elif fmt == "patch":
+        patch = to_patch(changes, a, b)
+        if not verify_patch(patch, a, b, options):
+            click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
+            return 3
+        click.echo(orjson.dumps(patch, option=orjson.OPT_INDENT_2).decode())
+    else:
+        write_text(changes, sys.stdout)
+    return EXIT_FINDINGS if changes else EXIT_OK
+
+
+def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
+    import orjson
+
+    from procrecord.bulk import Progress
+    from procrecord.comparison import diff as compare, prepare
+    from procrecord.diffreport import Variation, write_text
+    from procrecord.errors import ProcrecordError
+    from procrecord.loader import LoadError, load
+
+    base, problem = _load_one(a_src, max_bytes)
+    if problem:
+        click.echo(problem, err=True)
+        return 3
+    variation, differing, broken = Variation(), 0, 0
+    progress = Progress("diff")
+    if fmt == "json":
+        sys.stdout.write('{"baseline": ' + orjson.dumps(a_src).decode() + ', "comparisons": [')
+    first = True
+    try:
+        for item in load(sources, max_bytes):
+            progress(1)
+            where = item.source if item.line is None else f"{item.source}:{item.line}"
+            if isinstance(item, LoadError):
+                click.echo(f"{where}:: error: {item.message}", err=True)
+                broken += 1
+                continue
+            try:
+                changes = compare(base, prepare(item.record), options, upgrade=False)
+            except ProcrecordError as exc:
+                click.echo(f"{where}:: error: {exc}", err=True)
+                broken += 1
+                continue
+            variation.add(changes)
+            differing += bool(changes)
+            if fmt == "json":
+                entry = {"source": item.source, "line": item.line, "changes": [c.to_dict() for c in changes]}
+                sys.stdout.write(("\n  " if first else ",\n  ") + orjson.dumps(entry).decode())
+                first = False
+            elif changes:
+                write_text(changes, sys.stdout, heading=f"{where} vs {a_src}")
+    finally:
+        progress.close()
+    if fmt == "json":
+        rows = [{"path": label, "records": count, "values": values} for label, count, values in variation.rows()]
+        sys.stdout.write('\n], "varying": ' + orjson.dumps(rows).decode() + "}\n")
+    else:
+        variation.write(sys.stdout)
+    click.echo(f"compared {variation.records} records with {a_src}: {differing} differ, "
+               f"{variation.records - differing} same" + (f", {broken} could not be compared" if broken else ""), err=True)
+    if broken:
+        return 3
+    return EXIT_FINDINGS if differing else EXIT_OK

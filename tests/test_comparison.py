@@ -1,0 +1,141 @@
+"""diff: golden cases, laws, patches, options, and the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES, load_json
+from procrecord import model as m
+from procrecord.cli import cli
+from procrecord.comparison import Options, apply_patch, diff, to_patch, verify_patch
+from procrecord.diffreport import Variation, describe, summary
+from strategies import records
+
+CASES = sorted(p for p in (FIXTURES / "diff").iterdir() if p.is_dir())
+CONVERTER = m.make_converter()
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
+def test_golden_diffs(case):
+    changes = [c.to_dict() for c in diff(load_json(case / "a.json"), load_json(case / "b.json"))]
+    assert changes == load_json(case / "expected.json")
+
+
+def test_no_difference_cases_are_empty():
+    for name in ("identical-run-new-ids", "reordered-packages", "legacy-vs-1.0-same-run"):
+        assert load_json(FIXTURES / "diff" / name / "expected.json") == [], name
+
+
+def test_volatile_fields_show_with_include_volatile():
+    case = FIXTURES / "diff" / "identical-run-new-ids"
+    changes = diff(load_json(case / "a.json"), load_json(case / "b.json"), Options(include_volatile=True))
+    assert {"/id", "/timing/start_time", "/invocation/pid"} <= {c.pointer for c in changes}
+
+
+def test_ignore_only_and_rtol():
+    case = FIXTURES / "diff" / "gpu-swap"
+    a, b = load_json(case / "a.json"), load_json(case / "b.json")
+    assert len(diff(a, b)) == 11
+    assert {c.pointer for c in diff(a, b, Options(ignore=("devices.*",)))} == {"/timing/duration_s"}
+    assert {c.pointer for c in diff(a, b, Options(ignore=("/devices/0/uuid", "timing.duration_s")))} >= {"/devices/0/name"}
+    assert all(c.section == "timing" for c in diff(a, b, Options(only=("timing",))))
+    b["devices"][0] = dict(a["devices"][0], energy_kwh=a["devices"][0]["energy_kwh"] * 1.001)
+    assert [c.pointer for c in diff(a, b, Options(only=("devices",)))] == ["/devices/0/energy_kwh"]
+    assert diff(a, b, Options(only=("devices",), rtol=0.01)) == []
+
+
+def test_human_lines():
+    case = FIXTURES / "diff" / "package-upgrade"
+    lines = [describe(c) for c in diff(load_json(case / "a.json"), load_json(case / "b.json"))]
+    assert "upgraded numpy 2.1.0 -> 2.2.1" in lines and "downgraded torch 2.8.0 -> 2.7.1" in lines
+    assert "added python.packages: polars 1.33.0" in lines and "removed python.packages: fire 0.7.1" in lines
+    gpu = FIXTURES / "diff" / "gpu-swap"
+    text = [describe(c) for c in diff(load_json(gpu / "a.json"), load_json(gpu / "b.json"))]
+    assert "timing.duration_s 9337.490283 -> 12449.98 (+33.3%)" in text
+    assert summary([]) == "no differences"
+
+
+def test_variation_table_is_bounded():
+    var = Variation()
+    from procrecord.comparison import Change
+
+    for i in range(100):
+        var.add([Change("/timing/duration_s", "changed", 1.0, float(i), "timing.duration_s")])
+    ((label, count, values),) = var.rows()
+    assert (label, count, values) == ("timing.duration_s", 100, "20+")
+    assert len(var.values[label]) <= Variation.MAX_VALUES + 1
+
+
+# --- laws ----------------------------------------------------------------------------------------
+
+def _dict(record):
+    return m.to_dict(record, CONVERTER)
+
+
+@settings(max_examples=120, deadline=None)
+@given(records)
+def test_diff_with_itself_is_empty(record):
+    data = _dict(record)
+    assert diff(data, data, Options(include_volatile=True)) == []
+
+
+@settings(max_examples=120, deadline=None)
+@given(records, records)
+def test_patch_turns_a_into_b_and_counts_are_symmetric(ra, rb):
+    a, b = _dict(ra), _dict(rb)
+    opts = Options(include_volatile=True)
+    forward, backward = diff(a, b, opts), diff(b, a, opts)
+    assert len(forward) == len(backward)
+    patch = to_patch(forward, a, b)
+    assert verify_patch(patch, a, b, opts)
+    assert diff(apply_patch(a, patch), b, opts) == []
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_exit_codes_and_formats(tmp_path):
+    same = FIXTURES / "diff" / "reordered-packages"
+    assert invoke("diff", same / "a.json", same / "b.json").exit_code == 0
+    case = FIXTURES / "diff" / "package-upgrade"
+    text = invoke("diff", case / "a.json", case / "b.json")
+    assert text.exit_code == 1 and text.stdout.rstrip().endswith("4 differences: 4 software")
+    body = json.loads(invoke("diff", "--format", "json", case / "a.json", case / "b.json").stdout)
+    assert body["count"] == 4 and {c["kind"] for c in body["changes"]} == {"changed", "added", "removed"}
+    patch = json.loads(invoke("diff", "--format", "patch", case / "a.json", case / "b.json").stdout)
+    assert patch and all(op["op"] in ("add", "remove", "replace") for op in patch)
+    assert invoke("diff", case / "a.json").exit_code == 2
+    (tmp_path / "bad.json").write_text("{")
+    broken = invoke("diff", case / "a.json", tmp_path / "bad.json")
+    assert broken.exit_code == 3 and "bad.json:: error" in broken.stderr
+
+
+def test_cli_baseline_over_a_folder(tmp_path):
+    base = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    lines = []
+    for i in range(30):
+        rec = json.loads(json.dumps(base))
+        rec["id"] = f"00000000-0000-4000-8000-{i:012d}"
+        rec["timing"]["duration_s"] = 9000 + i
+        if i % 10 == 0:
+            rec["python"]["packages"][0]["version"] = "99.0"
+        lines.append(json.dumps(rec))
+    (tmp_path / "runs.jsonl").write_text("\n".join(lines) + "\n{broken\n")
+    result = invoke("diff", "--baseline", FIXTURES / "1.0" / "valid" / "gpu-training.json", tmp_path)
+    assert result.exit_code == 3, "one record could not be compared"
+    assert "runs.jsonl:31:: error" in result.stderr
+    assert "compared 30 records" in result.stderr
+    table = result.stdout[result.stdout.index("fields that vary"):]
+    assert "timing.duration_s" in table and "python.packages[attrs].version" in table
+    json_result = invoke("diff", "--baseline", FIXTURES / "1.0" / "valid" / "gpu-training.json", "--format", "json", tmp_path / "runs.jsonl")
+    body = json.loads(json_result.stdout)
+    assert len(body["comparisons"]) == 30
+    assert {row["path"]: row["records"] for row in body["varying"]}["python.packages[attrs].version"] == 3
