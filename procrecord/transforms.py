@@ -176,3 +176,54 @@ class Embedded:
             output = dumps({**record, "info": new_info}, item.jsonl)
         return Outcome(item.source, item.line, worst.status, worst.version, violations,
                        "; ".join(messages) or None, output, item.jsonl, totals)
+
+
+@attrs.frozen
+class SummariseRecord:
+    """One line about a record (for ``procrecord show``), any known version."""
+
+    def __call__(self, item: Loaded) -> Outcome:
+        version, record, failed = to_current(item)
+        if failed is not None:
+            return failed
+        return Outcome(item.source, item.line, "shown", version, message=summarise(record), jsonl=item.jsonl)
+
+
+def summarise(record: dict[str, Any]) -> str:
+    """``name  status  start  duration  host  cpu/gpu  python  packages  energy``."""
+    timing = record.get("timing", {})
+    host = record.get("host", {})
+    parts = [record.get("name") or "(unnamed)", record.get("status", "?")]
+    if timing.get("start_time"):
+        parts.append(timing["start_time"][:19])
+    if "duration_s" in timing:
+        parts.append(_duration(timing["duration_s"]))
+    exit_code = (record.get("outcome") or {}).get("exit_code")
+    if exit_code not in (None, 0):
+        parts.append(f"exit {exit_code}")
+    if host.get("hostname"):
+        parts.append(host["hostname"])
+    gpus = [d.get("name", "gpu") for d in record.get("devices") or [] if d.get("type") == "gpu"]
+    if gpus:
+        parts.append(", ".join(gpus))
+    elif (host.get("cpu") or {}).get("model"):
+        parts.append(host["cpu"]["model"])
+    python = record.get("python") or {}
+    if python.get("version"):
+        parts.append(f"python {python['version']}" + (f" ({len(python['packages'])} packages)" if python.get("packages") else ""))
+    emissions = record.get("emissions") or {}
+    if "energy_kwh" in emissions:
+        parts.append(f"{emissions['energy_kwh']:.3g} kWh")
+    if "emissions_kg" in emissions:
+        parts.append(f"{emissions['emissions_kg']:.3g} kg CO2e")
+    if record.get("redaction"):
+        parts.append(f"redacted:{record['redaction']['level']}")
+    return "  ".join(str(p) for p in parts)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"

@@ -198,3 +198,11 @@ def test_embedded_validation_and_redaction(tmp_path):
     assert result.exit_code == 0
     redacted = json.loads(result.stdout)["info"][1]
     assert check_level(redacted, "most") == [] and redacted["redaction"]["level"] == "most"
+
+
+def test_show_summarises_any_version():
+    result = invoke("show", FIXTURES / "1.0" / "valid" / "gpu-training.json", LEGACY / "handmade-gpu-device-info.json")
+    assert result.exit_code == 0
+    first, second = result.stdout.splitlines()
+    assert "geowatch.fit  completed" in first and "NVIDIA H100 80GB HBM3" in first and "2.41 kWh" in first
+    assert "26h35m38s" in second

@@ -362,3 +362,22 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     if broken:
         return 3
     return EXIT_FINDINGS if differing else EXIT_OK
+
+
+@cli.command()
+@source_options
+@guarded
+def show(sources, jobs, max_bytes) -> int:
+    """Summarise records, one line each: name, status, when, how long, where, on what."""
+    from procrecord.bulk import run
+    from procrecord.report import TextReporter
+    from procrecord.transforms import SummariseRecord
+
+    reporter = TextReporter(out=sys.stderr)
+    for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
+        if outcome.status == "shown":
+            click.echo(f"{outcome.where()}  {outcome.message}")
+            outcome = outcome._replace(message=None)
+        reporter.outcome(outcome)
+    reporter.finish("read")
+    return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
