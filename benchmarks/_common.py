@@ -18,11 +18,32 @@ FIXTURE = ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json"
 
 
 def realistic_record(i: int) -> dict:
-    """A ~5 KB 1.0 record (the GPU training fixture, trimmed, with a fresh id per index)."""
+    """A ~5 KB 1.0 record of a sweep: the GPU training fixture with what varies between runs varied.
+
+    Each index gets its own id, node (of 8), run folder, seed, learning rate, timings and
+    emissions; commits change every 50 runs. Strings repeat across records only where they would
+    in a real sweep (flags, config keys, dataset paths, package names).
+    """
     record = json.loads(FIXTURE.read_text())
+    node, run = f"gpu-node{i % 8:02d}.lab.example.org", f"fit_v{i}"
     record["id"] = str(uuid.UUID(int=i + 1, version=4))
-    record["resources"]["peak_rss_bytes"] += i
+    record["host"]["hostname"] = node
     record["python"]["packages"] = record["python"]["packages"][:45]
+    lr = f"{0.0001 * (1 + i % 10):.4f}"
+    argv = record["invocation"]["argv"]
+    argv[3] = f"--config=/home/jdoe/projects/seg/configs/{run}.yaml"
+    argv[6] = f"--optimizer.lr={lr}"
+    argv.append(f"--seed={i}")
+    config = record["invocation"]["config"]
+    config["optimizer"]["lr"] = float(lr)
+    config["seed"] = i
+    config["trainer"]["default_root_dir"] = f"/home/jdoe/projects/seg/runs/{run}"
+    record["git"]["commit"] = f"{i // 50:040x}"
+    record["timing"]["duration_s"] = 9000.0 + i * 1.5
+    record["resources"]["peak_rss_bytes"] += i
+    record["emissions"]["run_id"] = str(uuid.UUID(int=10**9 + i, version=4))
+    record["extra"] = {"fit_config": {"name": run}, "contact": "jdoe@example.org",
+                       "notes": f"run {run} from /home/jdoe/projects/seg on {node.split('.')[0]}"}
     return record
 
 
@@ -31,12 +52,9 @@ def write_jsonl(path: Path, count: int) -> Path:
     if path.exists() and path.stat().st_size > 0 and sum(1 for _ in path.open("rb")) == count:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    base = realistic_record(0)
     with path.open("w") as out:
         for i in range(count):
-            base["id"] = str(uuid.UUID(int=i + 1, version=4))
-            base["resources"]["peak_rss_bytes"] = 23488102400 + i
-            out.write(json.dumps(base, separators=(",", ":")) + "\n")
+            out.write(json.dumps(realistic_record(i), separators=(",", ":")) + "\n")
     return path
 
 

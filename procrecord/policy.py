@@ -35,6 +35,12 @@ class Node(NamedTuple):
     items: Optional["Node"] = None
     volatile: bool = False
     key: Optional[str] = None
+    #: Lowest level rank at which something below this node is removed (3: never), and whether
+    #: anything below is scrubbed: lets redaction skip subtrees it would leave unchanged.
+    touch_below: int = 3
+    scrub_below: bool = False
+    #: Per level rank (none, most, all): names of the children redaction must remove, scrub or enter.
+    active: tuple[frozenset[str], ...] = (frozenset(), frozenset(), frozenset())
 
 
 def _node(schema: dict[str, Any]) -> Node:
@@ -42,15 +48,29 @@ def _node(schema: dict[str, Any]) -> Node:
     if "properties" in schema:
         children = {name: _node(sub) for name, sub in schema["properties"].items()}
     items = schema.get("items")
+    item_node = _node(items) if isinstance(items, dict) else None
+    below = list((children or {}).values()) + ([item_node] if item_node is not None else [])
+    touch = min([RANK.get(n.redact, 3) if n.redact != "never" else 3 for n in below]
+                + [n.touch_below for n in below] + [3])
+    scrub_below = any(n.scrub or n.scrub_below for n in below)
+    active = tuple(
+        frozenset(name for name, child in (children or {}).items()
+                  if (child.redact != "never" and RANK[child.redact] <= rank) or child.scrub or child.scrub_below
+                  or child.touch_below <= rank)
+        for rank in range(3)
+    )
     return Node(
         redact=schema.get("x-redact", "never"),
         scrub=bool(schema.get("x-scrub", False)),
         pseudonymize=bool(schema.get("x-pseudonymize", False)),
         identifier=schema.get("x-identifier"),
         children=children,
-        items=_node(items) if isinstance(items, dict) else None,
+        items=item_node,
         volatile=bool(schema.get("x-volatile", False)),
         key=schema.get("x-key"),
+        touch_below=touch,
+        scrub_below=scrub_below,
+        active=active,
     )
 
 

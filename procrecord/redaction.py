@@ -8,6 +8,7 @@ note into the record. It is used by the writer and by ``procrecord redact`` alik
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import hmac
 import os
@@ -27,6 +28,21 @@ MIN_KEY_BYTES = 32
 _TOKEN = re.compile(r"^hmac:[0-9a-f]{16}$")
 
 
+@functools.lru_cache(maxsize=None)
+def _identifiers(version: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple(_identifier_paths(policy(version)))
+
+
+@functools.lru_cache(maxsize=16)
+def _scrubber(identifiers: tuple[tuple[str, str], ...]) -> Scrubber:
+    return Scrubber(dict(identifiers))
+
+
+def scrubber_for(record: dict[str, Any], version: str) -> Scrubber:
+    """The scrubber for a record (cached by its identifiers: records of one host share one)."""
+    return _scrubber(tuple(sorted(harvest(record, version).items())))
+
+
 def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
     found = []
     for name, child in (node.children or {}).items():
@@ -39,7 +55,7 @@ def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tupl
 def harvest(record: dict[str, Any], version: str) -> dict[str, str]:
     """The record's own identifiers (host, user, home) as named by ``x-identifier``."""
     found: dict[str, str] = {}
-    for path, kind in _identifier_paths(policy(version)):
+    for path, kind in _identifiers(version):
         value: Any = record
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
@@ -75,7 +91,9 @@ def pseudonym(key: bytes, value: str) -> str:
 
 
 def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+    if "~" in key or "/" in key:
+        return key.replace("~", "~0").replace("/", "~1")
+    return key
 
 
 class _Context:
@@ -94,21 +112,34 @@ class _Context:
 
 
 def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> Any:
+    rank = RANK[ctx.level]
+    if not scrub and not node.scrub_below and node.touch_below > rank:
+        return value  # nothing below changes at this level (shared with the input, never mutated)
     if isinstance(value, dict) and node.children is not None:
+        if not scrub and value.keys().isdisjoint(node.active[rank]):
+            return value
+        children = node.children
         out = {}
         for key, sub in value.items():
-            here = f"{pointer}/{_escape(key)}"
-            child = node.children.get(key)
+            child = children.get(key)
             if child is None:
-                out[key] = _scrub_any(sub, here, ctx) if scrub else sub
-            elif removes(child.redact, ctx.level):
+                out[key] = _scrub_any(sub, f"{pointer}/{_escape(key)}", ctx) if scrub else sub
+            elif child.redact != "never" and RANK[child.redact] <= rank:
+                here = f"{pointer}/{_escape(key)}"
                 if ctx.key is not None and child.pseudonymize and isinstance(sub, str):
                     out[key] = sub if here in ctx.kept_tokens and _TOKEN.match(sub) else pseudonym(ctx.key, sub)
                     ctx.pseudonymized.append(here)
                 else:
                     ctx.removed.append(here)
+            elif not (scrub or child.scrub or child.scrub_below) and child.touch_below > rank:
+                out[key] = sub  # fast path: kept as it is
+            elif isinstance(sub, str):
+                new, counts = ctx.scrubber.scrub(sub)
+                if counts:
+                    ctx.count(f"{pointer}/{_escape(key)}", counts)
+                out[key] = new
             else:
-                out[key] = _walk(sub, child, here, ctx, scrub or child.scrub)
+                out[key] = _walk(sub, child, f"{pointer}/{_escape(key)}", ctx, scrub or child.scrub)
         return out
     if isinstance(value, list) and node.items is not None and node.items.children is not None:
         return [_walk(item, node.items, f"{pointer}/{i}", ctx, scrub) for i, item in enumerate(value)]
@@ -119,27 +150,39 @@ def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> A
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
     """Scrub free-form JSON (config, extra, argv, messages): strings, keys, and secret-named keys."""
-    if isinstance(value, str):
+    kind_of = type(value)
+    if kind_of is str:
         new, counts = ctx.scrubber.scrub(value)
-        ctx.count(pointer, counts)
-        return new
-    if isinstance(value, list):
-        if all(isinstance(item, str) for item in value):
-            new_list, counts = ctx.scrubber.scrub_argv(value)
+        if counts:
             ctx.count(pointer, counts)
+        return new
+    if kind_of is list:
+        if all(type(item) is str for item in value):
+            new_list, counts = ctx.scrubber.scrub_argv(value)
+            if counts:
+                ctx.count(pointer, counts)
             return new_list
         return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
-    if isinstance(value, dict):
+    if kind_of is dict:
+        scrub = ctx.scrubber.scrub
         out = {}
         for key, sub in value.items():
-            new_key, counts = ctx.scrubber.scrub(key) if isinstance(key, str) else (key, {})
+            new_key, key_counts = scrub(key)
             here = f"{pointer}/{_escape(new_key)}"
-            ctx.count(here, counts)
+            if key_counts:
+                ctx.count(here, key_counts)
             kind = secret_kind(key)
-            if kind is not None and sub is not None and not isinstance(sub, (bool, int, float)) \
-                    and sub != marker(kind):
+            sub_type = type(sub)
+            if kind is not None and sub is not None and sub_type not in (bool, int, float) and sub != marker(kind):
                 out[new_key] = marker(kind)
                 ctx.count(here, {"secret-key": 1})
+            elif sub_type is str:
+                new, counts = scrub(sub)
+                if counts:
+                    ctx.count(here, counts)
+                out[new_key] = new
+            elif sub is None or sub_type in (bool, int, float):
+                out[new_key] = sub
             else:
                 out[new_key] = _scrub_any(sub, here, ctx)
         return out
@@ -150,7 +193,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     """Return a redacted copy of ``record`` (current schema version) at ``level``.
 
     Level ``none`` returns an unchanged copy. The result carries a ``redaction`` note (merged with
-    any earlier note, so redaction is idempotent) and validates against the same schema.
+    any earlier note, so redaction is idempotent) and validates against the same schema. Parts the
+    level leaves unchanged are shared with the input (never modified).
     """
     if level not in RANK:
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
@@ -158,9 +202,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     if level == "none":
         return copy.deepcopy(record)
     previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
-    ctx = _Context(level, Scrubber(harvest(record, version)), key, set(previous.get("pseudonymized", ())))
-    body = {k: v for k, v in record.items() if k != "redaction"}
-    out = _walk(body, policy(version), "", ctx, False)
+    ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
+    out = _walk({k: v for k, v in record.items() if k != "redaction"}, policy(version), "", ctx, False)
     out["redaction"] = _note(previous, ctx, key)
     return out
 
@@ -202,7 +245,7 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     elif RANK.get(note.get("level"), 0) < RANK[level]:
         leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
     tokens = set(note.get("pseudonymized", ())) if note else set()
-    scrubber = Scrubber(harvest(record, version))
+    scrubber = scrubber_for(record, version)
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
     return leaks
 

@@ -8,9 +8,10 @@ ordinary values (``--lr=0.001``, a 40-hex commit, ``/data/x``) are never touched
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Union
 
 # Words that make a key name a secret, and the marker type each implies.
 _SECRET_WORDS = {
@@ -28,6 +29,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
+@functools.lru_cache(maxsize=8192)
 def secret_kind(key: str) -> str | None:
     """The kind of secret a key name announces (``"password"``, ``"token"``...), or None."""
     words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if w]
@@ -55,8 +57,10 @@ Rule = Callable[[str], "tuple[str, int]"]
 def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
     compiled = re.compile(pattern, flags)
     if not callable(replacement):
-        template = replacement
-        replacement = lambda match: match.expand(template)  # noqa: E731
+        def plain(text: str) -> tuple[str, int]:
+            return compiled.subn(replacement, text)
+
+        return plain
 
     def counted(text: str) -> tuple[str, int]:
         count = 0
@@ -84,6 +88,12 @@ _KEY_VALUE = (
     r"(?P<lead>(?<![\w.-])-{0,2})(?P<key>[A-Za-z_][\w.-]*)(?P<sep>=|:[ \t]+)"
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)"
 )
+
+
+def _url_credentials(match: re.Match[str]) -> str:
+    if match.group("userinfo") == "<redacted:credentials>":
+        return match.group(0)  # already scrubbed: redaction stays idempotent
+    return f"{match.group('scheme')}<redacted:credentials>@"
 
 
 def _email(match: re.Match[str]) -> str:
@@ -117,53 +127,112 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
-#: The fixed rules, in the order they run: (name, rule).
-RULES: tuple[tuple[str, Rule], ...] = (
+def _has_ipv4_shape(text: str) -> bool:
+    return text.count(".") >= 3
+
+
+def _has_ipv6_shape(text: str) -> bool:
+    return "::" in text or text.count(":") >= 7
+
+
+Trigger = Union[tuple[str, ...], Callable[[str], bool]]
+
+#: The fixed rules, in the order they run: (name, rule, trigger). A rule runs only on text its
+#: trigger finds (a cheap substring test), so the common string costs a few ``in`` checks.
+RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("private-key-block", _regex_rule(
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
-        marker("private_key"), re.S)),
+        marker("private_key"), re.S), ("PRIVATE KEY",)),
     ("url-credentials", _regex_rule(
-        r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@:]+(:[^/\s@]*)?@", r"\g<scheme><redacted:credentials>@")),
-    ("aws-access-key", _regex_rule(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", marker("aws_access_key"))),
-    ("github-token", _regex_rule(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})", marker("github_token"))),
-    ("slack-token", _regex_rule(r"\bxox[abposr]-[A-Za-z0-9-]{10,}", marker("slack_token"))),
-    ("openai-key", _regex_rule(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key"))),
-    ("huggingface-token", _regex_rule(r"\bhf_[A-Za-z0-9]{30,}", marker("hf_token"))),
-    ("google-api-key", _regex_rule(r"\bAIza[0-9A-Za-z_-]{35}", marker("google_api_key"))),
-    ("jwt", _regex_rule(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt"))),
-    ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value)),
-    ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email)),
+        r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@:]+(:[^/\s@]*)?)@", _url_credentials), ("://",)),
+    ("aws-access-key", _regex_rule(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", marker("aws_access_key")),
+     ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("github-token", _regex_rule(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})", marker("github_token")),
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    ("slack-token", _regex_rule(r"\bxox[abposr]-[A-Za-z0-9-]{10,}", marker("slack_token")), ("xox",)),
+    ("openai-key", _regex_rule(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key")), ("sk-",)),
+    ("huggingface-token", _regex_rule(r"\bhf_[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
+    ("google-api-key", _regex_rule(r"\bAIza[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
+    ("jwt", _regex_rule(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
+    ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value), ("=", ": ", ":\t")),
+    ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _regex_rule(
         r"(?:(?<![\w.~-])/(?:home|Users)/[^/\s:'\"]+|(?<![\w])[A-Za-z]:\\Users\\[^\\\s:'\"]+|(?<![\w.~-])/root(?=/|$|[\s:'\"]))",
-        "~")),
+        "~"), ("/home/", "/Users/", "\\Users\\", "/root")),
     ("ipv4", _regex_rule(
-        r"(?<![\w.=+-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4)),
-    ("ipv6", _ipv6_rule),
+        r"(?<![\w.=+-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
+     _has_ipv4_shape),
+    ("ipv6", _ipv6_rule, _has_ipv6_shape),
 )
+
+
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
 
 
 class Scrubber:
     """Applies the fixed rules plus replacements of the record's own host, user and home."""
 
     def __init__(self, identifiers: dict[str, str] | None = None) -> None:
-        self.rules: list[tuple[str, Rule]] = []
+        self.rules: list[tuple[str, Rule, Trigger]] = []
         ids = identifiers or {}
+        #: What this scrubber replaces beyond the fixed rules (two scrubbers with one identity agree).
+        self.identity = tuple(sorted(ids.items()))
         home = ids.get("home")
         if home and len(home) > 1 and home not in ("~", "/"):
-            self.rules.append(("record-home", _literal_rule(home.rstrip("/\\"), "~", path=True)))
+            home = home.rstrip("/\\")
+            self.rules.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
         self.rules.extend(RULES)
         for kind, placeholder in (("host", "<host>"), ("user", "<user>")):
             value = ids.get(kind)
             if value and len(value) >= 2 and not _is_marker(value) and not value.startswith("hmac:"):
-                self.rules.append((f"record-{kind}", _literal_rule(value, placeholder)))
+                self.rules.append((f"record-{kind}", _literal_rule(value, placeholder), (value,)))
                 short = value.split(".")[0]
                 if kind == "host" and short != value and len(short) >= 2:
-                    self.rules.append(("record-host", _literal_rule(short, placeholder)))
+                    self.rules.append(("record-host", _literal_rule(short, placeholder), (short,)))
+        self._index()
+
+    def _index(self) -> None:
+        """One regex finds every trigger substring at once (overlapping, via a lookahead)."""
+        needles: dict[str, list[int]] = {}
+        self._shaped: list[int] = []
+        for position, (_, _, trigger) in enumerate(self.rules):
+            if callable(trigger):
+                self._shaped.append(position)
+            else:
+                for needle in trigger:
+                    needles.setdefault(needle, []).append(position)
+        alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
+        self._finder = re.compile(f"(?=({alternatives}))")
+        self._by_needle = needles
+        self._cache: dict[str, tuple[str, dict[str, int]]] = {}
+
+    #: Short strings repeat across the records of one job family (flags, config keys, paths):
+    #: their results are remembered, in a bounded table per scrubber.
+    CACHE_ENTRIES = 4096
+    CACHE_MAX_CHARS = 256
 
     def scrub(self, text: str) -> tuple[str, dict[str, int]]:
-        """Return the scrubbed text and the replacements made, by rule name."""
+        """Return the scrubbed text and the replacements made, by rule name (treat both as read-only)."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        result = self._scrub(text)
+        if len(text) <= self.CACHE_MAX_CHARS:
+            if len(self._cache) >= self.CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[text] = result
+        return result
+
+    def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        hits = self._finder.findall(text)
+        candidates = {p for hit in set(hits) for p in self._by_needle[hit]} if hits else set()
+        if text.count(".") >= 3 or text.count(":") >= 2:  # the only shapes the address rules need
+            candidates.update(p for p in self._shaped if self.rules[p][2](text))  # type: ignore[operator]
+        if not candidates:
+            return text, {}
         counts: dict[str, int] = {}
-        for name, rule in self.rules:
+        for position in sorted(candidates):
+            name, rule, _ = self.rules[position]
             text, n = rule(text)
             if n:
                 counts[name] = counts.get(name, 0) + n
@@ -185,7 +254,7 @@ class Scrubber:
                 hide_next = None
                 continue
             hide_next = None
-            flag = re.fullmatch(r"-{1,2}([A-Za-z_][\w.-]*)", arg)
+            flag = _FLAG.fullmatch(arg)
             if flag:
                 hide_next = secret_kind(flag.group(1))
             new, found = self.scrub(arg)
@@ -196,7 +265,7 @@ class Scrubber:
 
     def detect(self, text: str) -> list[str]:
         """Names of the rules that would change ``text`` (empty when it is clean)."""
-        return [name for name, rule in self.rules if rule(text)[1]]
+        return list(self._scrub(text)[1])
 
 
 def _literal_rule(value: str, replacement: str, path: bool = False) -> Rule:

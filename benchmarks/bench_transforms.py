@@ -1,0 +1,78 @@
+"""Per-core speed of redaction, legacy upgrade and diff, as ratios against the parse floor measured in the same run.
+
+Usage: python benchmarks/bench_transforms.py [--records 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+
+import orjson
+
+from _common import ROOT, best_of, environment, realistic_record
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=5000)
+    args = parser.parse_args()
+    print(f"# bench_transforms ({environment()})")
+    from procrecord.comparison import diff
+    from procrecord.migration import upgrade
+    from procrecord.redaction import redact
+    from procrecord.validation import validate
+
+    records = [realistic_record(i) for i in range(args.records)]
+    lines = [orjson.dumps(r) for r in records]
+    print(f"records: {len(lines)}, mean size {sum(map(len, lines)) / len(lines):.0f} bytes")
+    gc.freeze()
+
+    def parse_all(data):
+        for raw in data:
+            orjson.loads(raw)
+
+    floor = best_of(lambda: parse_all(lines))
+    per = floor / len(lines) * 1e6
+    print(f"parse floor: {per:.1f} us/record")
+
+    # Redaction: parse + redact(most) + dump, end to end per record, vs the floor.
+    def redact_all():
+        for raw in lines:
+            orjson.dumps(redact(orjson.loads(raw), "most"))
+
+    t = best_of(redact_all)
+    print(f"redact --level most (parse + redact + dump): {t / len(lines) * 1e6:.1f} us/record = {t / floor:.2f}x the parse floor (goal <= 4x)")
+
+    # Upgrade of legacy records (parse + upgrade with both validations + dump).
+    legacy = json.loads((ROOT / "fixtures" / "0" / "valid" / "handmade-gpu-device-info.json").read_text())
+    legacy_lines = []
+    for i in range(len(lines)):
+        rec = copy.deepcopy(legacy)
+        rec["properties"]["uuid"] = f"00000000-0000-4000-8000-{i:012d}"
+        legacy_lines.append(orjson.dumps(rec))
+    legacy_floor = best_of(lambda: parse_all(legacy_lines))
+
+    def upgrade_all():
+        for raw in legacy_lines:
+            orjson.dumps(upgrade(orjson.loads(raw)))
+
+    t = best_of(upgrade_all)
+    print(f"upgrade 0 -> 1.0: {t / len(legacy_lines) * 1e6:.1f} us/record = {t / legacy_floor:.2f}x the parse floor of "
+          f"the same legacy lines ({legacy_floor / len(legacy_lines) * 1e6:.1f} us, mean {sum(map(len, legacy_lines)) / len(legacy_lines):.0f} bytes) (goal <= 4x)")
+
+    # Diff of two ~5 KB records (already loaded and current).
+    a, b = records[0], copy.deepcopy(records[1])
+    b["python"]["packages"][3]["version"] = "9.9.9"
+    b["timing"]["duration_s"] *= 1.2
+    assert not validate(a) and not validate(b)
+    pairs = 2000
+    t = best_of(lambda: [diff(a, b, upgrade=False) for _ in range(pairs)])
+    t_full = best_of(lambda: [diff(a, b) for _ in range(pairs)])
+    print(f"diff of two ~5 KB records: {t / pairs * 1e3:.3f} ms/pair; with validation and version check {t_full / pairs * 1e3:.3f} ms/pair (goal <= 1 ms)")
+
+
+if __name__ == "__main__":
+    main()
