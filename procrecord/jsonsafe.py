@@ -119,3 +119,15 @@ def _iterable_sequence(value: Any) -> bool:
     from collections.abc import Sequence
 
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (an orjson round trip: several times faster than copy.deepcopy)."""
+    import orjson
+
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except (TypeError, orjson.JSONEncodeError):
+        import copy
+
+        return copy.deepcopy(value)

@@ -7,7 +7,6 @@ original JSON pointer, so nothing is lost silently.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import re
 import shlex
@@ -17,6 +16,7 @@ from typing import Any
 import orjson
 
 from procrecord._version import __version__
+from procrecord.jsonsafe import json_copy
 
 _COMPACT = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<h>\d{2}):?(?P<m>\d{2}):?(?P<s>\d{2})(?P<frac>\.\d+)?"
@@ -25,6 +25,16 @@ _COMPACT = re.compile(
 _DURATION = re.compile(r"^(?:(?P<days>-?\d+) days?, )?(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$")
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x", "riscv64", "armv7l"}
 _NAMESPACE = uuid.UUID("8f6a3c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b")
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def rfc3339_datetime(text: str) -> dt.datetime:
+    """Parse RFC 3339 on every supported Python (3.10's fromisoformat wants 0, 3 or 6 fraction digits, no Z)."""
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    return dt.datetime.fromisoformat(text)
 
 
 def parse_timestamp(text: str) -> str | None:
@@ -44,7 +54,7 @@ def parse_timestamp(text: str) -> str | None:
     frac = match["frac"] or ""
     result = f"{match['date']}T{match['h']}:{match['m']}:{match['s']}{frac}{offset}"
     try:
-        dt.datetime.fromisoformat(result.replace("Z", "+00:00"))
+        rfc3339_datetime(result)
     except ValueError:
         return None
     return result
@@ -52,7 +62,7 @@ def parse_timestamp(text: str) -> str | None:
 
 def format_timestamp(text: str) -> str:
     """RFC 3339 to the legacy compact form (``YYYY-MM-DDTHHMMSS+Z``, offset like +0, -5, +0530)."""
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = rfc3339_datetime(text)
     offset = moment.utcoffset() or dt.timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     sign = "-" if minutes < 0 else "+"
@@ -84,7 +94,7 @@ class _Taker:
     """A working copy of the legacy properties; values are taken out as they are mapped."""
 
     def __init__(self, record: dict[str, Any]) -> None:
-        self.rest = copy.deepcopy(record)
+        self.rest = json_copy(record)
         self.props = self.rest.get("properties") if isinstance(self.rest.get("properties"), dict) else {}
 
     def take(self, *path: str) -> Any:
@@ -351,7 +361,7 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
         props["machine"]["telemetry_disabled"] = True  # as the legacy writer said, beside the keys readers index
     out: dict[str, Any] = {"type": "process", "properties": props}
     for pointer, value in (get("provenance", "legacy") or {}).items():
-        _put(out, pointer, copy.deepcopy(value))
+        _put(out, pointer, json_copy(value))
     return out
 
 

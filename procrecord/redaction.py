@@ -7,7 +7,6 @@ note into the record. It is used by the writer and by ``procrecord redact`` alik
 
 from __future__ import annotations
 
-import copy
 import functools
 import hashlib
 import hmac
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from procrecord._version import __version__
+from procrecord.jsonsafe import json_copy
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
@@ -200,7 +200,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
     version = version or record.get("schema_version") or current_version()
     if level == "none":
-        return copy.deepcopy(record)
+        return json_copy(record)
     previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
     ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
     out = _walk({k: v for k, v in record.items() if k != "redaction"}, policy(version), "", ctx, False)
