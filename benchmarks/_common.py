@@ -17,6 +17,15 @@ DATA = ROOT / "benchmarks" / "data"
 FIXTURE = ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json"
 
 
+_FIXTURE_TEXT: list[str] = []
+
+
+def _fixture_text() -> str:
+    if not _FIXTURE_TEXT:
+        _FIXTURE_TEXT.append(FIXTURE.read_text())
+    return _FIXTURE_TEXT[0]
+
+
 def realistic_record(i: int) -> dict:
     """A ~5 KB 1.0 record of a sweep: the GPU training fixture with what varies between runs varied.
 
@@ -24,7 +33,7 @@ def realistic_record(i: int) -> dict:
     emissions; commits change every 50 runs. Strings repeat across records only where they would
     in a real sweep (flags, config keys, dataset paths, package names).
     """
-    record = json.loads(FIXTURE.read_text())
+    record = json.loads(_fixture_text())
     node, run = f"gpu-node{i % 8:02d}.lab.example.org", f"fit_v{i}"
     record["id"] = str(uuid.UUID(int=i + 1, version=4))
     record["host"]["hostname"] = node

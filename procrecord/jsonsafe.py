@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import decimal
 import enum
 import math
 import os
+import sys
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -51,7 +51,8 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
         return value.total_seconds()
     if isinstance(value, (os.PathLike,)):
         return os.fspath(value)
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+    decimal = sys.modules.get("decimal")  # no Decimal can exist unless the job imported decimal
+    if isinstance(value, uuid.UUID) or (decimal is not None and isinstance(value, decimal.Decimal)):
         return str(value)
     if isinstance(value, bytes):
         try:

@@ -23,16 +23,20 @@ import traceback
 import uuid
 from typing import Any, Callable
 
-# The default collectors and the policy are imported here, with the recorder, so that creating and
-# starting a Recorder costs only the collection itself (import time is paid once, up front).
-from procrecord import policy as _policy  # noqa: F401
+import orjson
+
+# The default collectors are imported here, with the recorder, so that creating and starting a
+# Recorder costs only the collection itself (import time is paid once, up front). The redaction
+# policy and rules load only when a level other than "none" needs them.
 from procrecord._version import __version__
 from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
 from procrecord.collectors import disks as _disks, devices as _devices, git as _git  # noqa: F401
 from procrecord.collectors import host as _host, invocation as _invocation  # noqa: F401
 from procrecord.collectors import python_env as _python_env, resources as _resources  # noqa: F401
 from procrecord.collectors.interface import now_iso
+from procrecord.atomic import write_bytes
 from procrecord.errors import ProcrecordError, RecorderStateError
+from procrecord.jsonsafe import to_json
 
 LEVEL_ENV = "PROCRECORD_LEVEL"
 LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
@@ -96,8 +100,6 @@ class Recorder:
         use_plugins: bool = True,
         handle_signals: bool = True,
     ) -> None:
-        from procrecord.jsonsafe import to_json
-
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
@@ -129,6 +131,8 @@ class Recorder:
     # -- configuration -------------------------------------------------------------------------
 
     def _removed(self, section: str | None) -> bool:
+        if self.level == "none":
+            return False  # nothing is removed: no need to read the schema's policy at all
         from procrecord.policy import policy, removes
         from procrecord.schemas import current_version
 
@@ -313,12 +317,9 @@ class Recorder:
         self._record = None
         record = self.record
         if self.output is not None:
-            from procrecord.atomic import write_bytes
-            from procrecord.output import dumps
-
             folder = os.path.dirname(os.path.abspath(self.output))
             os.makedirs(folder, exist_ok=True)
-            write_bytes(self.output, dumps(record, jsonl=False))
+            write_bytes(self.output, orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
         return record
 
     def _run(self, phase: str, collector: Collector) -> None:

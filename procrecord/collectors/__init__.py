@@ -48,27 +48,23 @@ def plugins(paths: list[str] | None = None) -> list[tuple[str, Any]]:
     tens of milliseconds. The first distribution on the path wins, as for imports.
     """
     import os
-    import sys
+
+    from procrecord.collectors.distributions import metadata_dirs
 
     found: dict[str, Any] = {}
     header = f"[{ENTRY_POINT_GROUP}]"
     marker = header.encode()
-    for entry in paths if paths is not None else sys.path:
+    for entry, name in metadata_dirs(paths):
+        if not name.endswith(".dist-info"):
+            continue
         try:
-            names = os.listdir(entry or ".")
+            with open(os.path.join(entry or ".", name, "entry_points.txt"), "rb") as handle:
+                raw = handle.read()
         except OSError:
             continue
-        for name in names:
-            if not name.endswith(".dist-info"):
-                continue
-            try:
-                with open(os.path.join(entry or ".", name, "entry_points.txt"), "rb") as handle:
-                    raw = handle.read()
-            except OSError:
-                continue
-            if marker in raw:
-                for ep_name, target in _section(raw.decode("utf-8", "replace"), header):
-                    found.setdefault(ep_name, _loader(target))
+        if marker in raw:
+            for ep_name, target in _section(raw.decode("utf-8", "replace"), header):
+                found.setdefault(ep_name, _loader(target))
     return sorted(found.items())
 
 

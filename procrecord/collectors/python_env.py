@@ -7,7 +7,6 @@ metadata through importlib.metadata (installer, editable installs) and costs mor
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import sys
@@ -25,21 +24,13 @@ def canonical_name(name: str) -> str:
 
 def scan_packages(paths: list[str] | None = None) -> list[dict[str, str]]:
     """Installed distributions (name, version) from folder names alone, first on the path wins."""
+    from procrecord.collectors.distributions import metadata_dirs
+
     seen: dict[str, str] = {}
-    for entry in paths if paths is not None else sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if not (name.endswith(".dist-info") or name.endswith(".egg-info")):
-                continue
-            match = _DIST_INFO.match(name)
-            if match is None:
-                continue
-            key = canonical_name(match["name"])
-            if key not in seen:
-                seen[key] = match["version"]
+    for _, name in metadata_dirs(paths):
+        match = _DIST_INFO.match(name)
+        if match is not None:
+            seen.setdefault(canonical_name(match["name"]), match["version"])
     return [{"name": n, "version": v} for n, v in sorted(seen.items())]
 
 
