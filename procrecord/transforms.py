@@ -66,6 +66,20 @@ class RedactRecord:
         return Outcome(item.source, item.line, "redacted", target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
 
 
+def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
+    """Validate ``item`` against its own version; an outcome when there is nothing more to do."""
+    try:
+        version, violations = validate_versioned(item.record)
+    except UnknownVersionError as exc:
+        return "", Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+    if violations:
+        return version, _invalid(item, version, violations, "input does not validate; left unchanged")
+    if version == target:
+        return version, Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
+                                jsonl=item.jsonl, info={"changed": 0})
+    return version, None
+
+
 @attrs.frozen
 class UpgradeRecord:
     """Upgrade one record to ``to`` (default: current); ``check`` only reports what would change."""
@@ -78,15 +92,9 @@ class UpgradeRecord:
         from procrecord.schemas import current_version
 
         target = self.to or current_version()
-        try:
-            version, violations = validate_versioned(item.record)
-        except UnknownVersionError as exc:
-            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
-        if violations:
-            return _invalid(item, version, violations, "input does not validate; left unchanged")
-        if version == target:
-            return Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
-                           jsonl=item.jsonl, info={"changed": 0})
+        version, done = _checked(item, target)
+        if done is not None:
+            return done
         if self.check:
             return Outcome(item.source, item.line, "needs-upgrade", version, message=f"version {version} -> {target}",
                            jsonl=item.jsonl)
@@ -107,15 +115,9 @@ class DowngradeRecord:
     def __call__(self, item: Loaded) -> Outcome:
         from procrecord.migration import downgrade
 
-        try:
-            version, violations = validate_versioned(item.record)
-        except UnknownVersionError as exc:
-            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
-        if violations:
-            return _invalid(item, version, violations, "input does not validate; left unchanged")
-        if version == self.to:
-            return Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
-                           jsonl=item.jsonl, info={"changed": 0})
+        version, done = _checked(item, self.to)
+        if done is not None:
+            return done
         try:
             out, dropped = downgrade(item.record, self.to)
         except UpgradeError as exc:

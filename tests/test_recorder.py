@@ -297,3 +297,34 @@ def test_exit_without_stop_marks_interrupted(tmp_path):
     proc, out = _spawn(tmp_path, "exit-without-stop")
     assert proc.wait(timeout=30) == 0
     assert json.loads(out.read_text())["status"] == "interrupted"
+
+
+def test_numpy_values_in_config():
+    np = pytest.importorskip("numpy")
+    out = Recorder("x", config={"w": np.arange(3), "s": np.float32(0.5), "n": np.int64(7)}, **QUIET).start().stop()
+    assert out["invocation"]["config"] == {"w": [0, 1, 2], "s": 0.5, "n": 7}
+    assert "config_notes" not in out["invocation"]
+
+
+def test_attrs_dataclass_and_unrepresentable_values():
+    import dataclasses
+
+    import attrs
+
+    @dataclasses.dataclass
+    class D:
+        a: int
+        b: tuple
+
+    @attrs.define
+    class A:
+        p: str
+
+    cyclic: list = []
+    cyclic.append(cyclic)
+    out = Recorder("x", config={"d": D(1, (2, 3)), "a": A("q"), "c": cyclic, 3: "int key"}, **QUIET).start().stop()
+    config = out["invocation"]["config"]
+    assert config["d"] == {"a": 1, "b": [2, 3]} and config["a"] == {"p": "q"} and config["3"] == "int key"
+    assert config["c"] == ["[[...]]"], "a cycle is cut and kept as its repr"
+    assert "/c/0" in out["invocation"]["config_notes"]
+    assert validate(out) == []

@@ -40,7 +40,6 @@ def _maybe_embedded(operation, embedded: bool):
 @guarded
 def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded) -> int:
     """Validate records against their schema."""
-    from procrecord.bulk import Progress, run
     from procrecord.checks import ValidateRecord
     from procrecord.report import REPORTERS
 
@@ -49,14 +48,20 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
 
         load_schema(schema_version)
     operation = _maybe_embedded(ValidateRecord(schema_version, all_errors, require_level), embedded)
-    reporter = REPORTERS[fmt](verbose=verbose)
-    progress = Progress("validate")
+    return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](verbose=verbose), "validate", "validated")
+
+
+def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
+    """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
+    from procrecord.bulk import Progress, run
+
+    progress = Progress(label)
     try:
         for outcome in run(list(sources), operation, jobs, max_bytes, progress):
             reporter.outcome(outcome)
     finally:
         progress.close()
-    reporter.finish("validated")
+    reporter.finish(verb)
     return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
 
 
@@ -165,7 +170,6 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
 @guarded
 def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
-    from procrecord.bulk import Progress, run
     from procrecord.report import TextReporter
     from procrecord.schemas import load_schema
     from procrecord.transforms import UpgradeRecord
@@ -174,15 +178,7 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded)
         load_schema(to)
     operation = _maybe_embedded(UpgradeRecord(to, check), embedded)
     if check:
-        reporter = TextReporter(out=sys.stdout)
-        progress = Progress("upgrade --check")
-        try:
-            for outcome in run(list(sources), operation, jobs, max_bytes, progress):
-                reporter.outcome(outcome)
-        finally:
-            progress.close()
-        reporter.finish("checked")
-        return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+        return run_report(sources, operation, jobs, max_bytes, TextReporter(out=sys.stdout), "upgrade --check", "checked")
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade")
 
 
