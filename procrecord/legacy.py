@@ -97,26 +97,32 @@ class _Taker:
         self.rest = json_copy(record)
         self.props = self.rest.get("properties") if isinstance(self.rest.get("properties"), dict) else {}
 
-    def take(self, *path: str) -> Any:
+    def _parent(self, path: tuple[str, ...]) -> dict[str, Any] | None:
         node: Any = self.props
         for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            return node.pop(path[-1], None)
-        return None
+            node = node.get(part) if type(node) is dict else None
+        return node if type(node) is dict else None
+
+    def take(self, *path: str) -> Any:
+        """Take the value at ``path`` out of the working copy."""
+        parent = self._parent(path)
+        return parent.pop(path[-1], None) if parent is not None else None
 
     def take_if(self, check: Any, *path: str) -> Any:
         """Take the value at ``path`` only when ``check(value)``; otherwise leave it to the legacy bag."""
-        value = self.peek(*path)
+        parent = self._parent(path)
+        if parent is None:
+            return None
+        value = parent.get(path[-1])
         if value is not None and check(value):
-            return self.take(*path)
+            del parent[path[-1]]
+            return value
         return None
 
     def peek(self, *path: str) -> Any:
-        node: Any = self.props
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        return node
+        """The value at ``path``, left in place."""
+        parent = self._parent(path)
+        return parent.get(path[-1]) if parent is not None else None
 
 
 def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
@@ -162,9 +168,10 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         keep["/properties/end_timestamp"] = end_raw
     timing: dict[str, Any] = {}
     for field, raw, pointer in (("start_time", start_raw, "start_timestamp"), ("stop_time", stop_raw, "stop_timestamp")):
-        if isinstance(raw, str) and parse_timestamp(raw):
-            timing[field] = parse_timestamp(raw)
-            if format_timestamp(timing[field]) != raw:  # e.g. "Z" for "+0": keep the exact original text
+        parsed = parse_timestamp(raw) if isinstance(raw, str) else None
+        if parsed is not None:
+            timing[field] = parsed
+            if format_timestamp(parsed) != raw:  # e.g. "Z" for "+0": keep the exact original text
                 keep.setdefault(f"/properties/{pointer}", raw)
         elif raw is not None:
             keep[f"/properties/{pointer}"] = raw
