@@ -39,7 +39,7 @@ class Summary:
         parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
         noun = "record" if self.total == 1 else "records"
         src = "source" if len(self._sources) == 1 else "sources"
-        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()))
+        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n)
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
                 + (f" ({totals})" if totals else ""))
 

@@ -206,3 +206,15 @@ def test_show_summarises_any_version():
     first, second = result.stdout.splitlines()
     assert "geowatch.fit  completed" in first and "NVIDIA H100 80GB HBM3" in first and "2.41 kWh" in first
     assert "26h35m38s" in second
+
+
+def test_deeply_nested_record_is_reported_not_fatal(tmp_path):
+    text = json.dumps(load_json(GPU))
+    deep = '{"x": ' * 1000 + "{}" + "}" * 1000  # parseable (orjson allows 1024 levels), too deep to walk
+    path = tmp_path / "deep.jsonl"
+    path.write_text(text.replace('"config": {', '"config": {"deep": ' + deep + ", ", 1) + "\n" + text + "\n")
+    result = invoke("redact", "--level", "most", path)
+    assert result.exit_code == 1
+    assert "deep.jsonl:1:: error" in result.stderr
+    assert "nested too deeply" in result.stderr
+    assert len(result.stdout.splitlines()) == 1, "the next record was still redacted"
