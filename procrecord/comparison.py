@@ -51,7 +51,8 @@ class Options:
     """What to compare: volatile fields, ignored paths (globs), sections, numeric tolerance."""
 
     include_volatile: bool = False
-    ignore: tuple[str, ...] = ()
+    #: Field patterns to ignore, stored as JSON-pointer globs (``timing.duration_s`` -> ``/timing/duration_s``).
+    ignore: tuple[str, ...] = attrs.field(default=(), converter=lambda ps: tuple(normalise_pattern(p) for p in ps))
     only: tuple[str, ...] = ()
     rtol: float = 0.0
 
@@ -60,11 +61,7 @@ class Options:
         if self.only and pointer.count("/") >= 1 and pointer.split("/")[1] not in self.only:
             return True
         return any(fnmatch.fnmatchcase(pointer, pattern) or fnmatch.fnmatchcase(pointer, pattern.rstrip("/") + "/*")
-                   for pattern in self._patterns)
-
-    @property
-    def _patterns(self) -> tuple[str, ...]:
-        return tuple(normalise_pattern(p) for p in self.ignore)
+                   for pattern in self.ignore)
 
 
 def normalise_pattern(pattern: str) -> str:

@@ -335,7 +335,8 @@ class Recorder:
             return
         if isinstance(value, Skipped):
             self._note(collector, "skipped", value.reason, start)
-            self._sections.pop(collector.section, None) if collector.section else None
+            if collector.section:
+                self._sections.pop(collector.section, None)
             return
         if collector.section is None:
             self._extensions[collector.name] = value
@@ -347,9 +348,6 @@ class Recorder:
     def _note(self, collector: Collector, status: str, reason: str | None, start: float) -> None:
         entry: dict[str, Any] = {"name": collector.name, "status": status,
                                  "duration_s": round(time.perf_counter() - start, 6)}
-        previous = self._outcomes.get(collector.name)
-        if previous is not None and status == "ok" and previous["status"] != "ok" and reason is None:
-            pass
         if reason:
             entry["reason"] = reason
         self._outcomes[collector.name] = entry

@@ -8,7 +8,6 @@ allowed and never fatal: the recorder notes the failure in the record and goes o
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -47,10 +46,3 @@ def now_iso() -> str:
     import datetime as dt
 
     return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="microseconds")
-
-
-def timed(func: Any, *args: Any) -> tuple[Any, float]:
-    """Call ``func(*args)`` and return its result and the seconds it took."""
-    start = time.perf_counter()
-    result = func(*args)
-    return result, time.perf_counter() - start
