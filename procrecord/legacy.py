@@ -37,27 +37,37 @@ def rfc3339_datetime(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def parse_timestamp(text: str) -> str | None:
-    """Legacy compact timestamp (``2026-11-26T143634+0``) to RFC 3339 with its offset kept."""
+def _parse_compact(text: str) -> tuple[str, bool] | None:
+    """``(RFC 3339, True when format_timestamp gives back exactly text)``, or None when not a timestamp."""
     match = _COMPACT.match(text)
     if not match:
         return None
     tz = match["tz"] or "Z"
-    if tz == "Z":
-        offset = "+00:00"
-    else:
+    sign, hours, minutes = "+", 0, 0
+    if tz != "Z":
         sign, digits = tz[0], tz[1:].replace(":", "")
-        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
-        if int(hours) > 23 or int(minutes) > 59:
+        hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
+        if hours > 23 or minutes > 59:
             return None
-        offset = f"{sign}{int(hours):02d}:{int(minutes):02d}"
     frac = match["frac"] or ""
-    result = f"{match['date']}T{match['h']}:{match['m']}:{match['s']}{frac}{offset}"
+    micro = int((frac[1:] + "000000")[:6]) if frac else 0
+    year, month, day = (int(part) for part in match["date"].split("-"))
     try:
-        rfc3339_datetime(result)
+        dt.datetime(year, month, day, int(match["h"]), int(match["m"]), int(match["s"]), micro)
     except ValueError:
         return None
-    return result
+    result = f"{match['date']}T{match['h']}:{match['m']}:{match['s']}{frac}{sign}{hours:02d}:{minutes:02d}"
+    if not hours and not minutes:
+        sign = "+"
+    zone = f"{sign}{hours}" if not minutes else f"{sign}{hours:02d}{minutes:02d}"
+    canonical = f"{match['date']}T{match['h']}{match['m']}{match['s']}" + (f".{micro:06d}" if micro else "") + zone
+    return result, canonical == text
+
+
+def parse_timestamp(text: str) -> str | None:
+    """Legacy compact timestamp (``2026-11-26T143634+0``) to RFC 3339 with its offset kept."""
+    parsed = _parse_compact(text)
+    return parsed[0] if parsed else None
 
 
 def format_timestamp(text: str) -> str:
@@ -168,10 +178,10 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         keep["/properties/end_timestamp"] = end_raw
     timing: dict[str, Any] = {}
     for field, raw, pointer in (("start_time", start_raw, "start_timestamp"), ("stop_time", stop_raw, "stop_timestamp")):
-        parsed = parse_timestamp(raw) if isinstance(raw, str) else None
+        parsed = _parse_compact(raw) if isinstance(raw, str) else None
         if parsed is not None:
-            timing[field] = parsed
-            if format_timestamp(parsed) != raw:  # e.g. "Z" for "+0": keep the exact original text
+            timing[field] = parsed[0]
+            if not parsed[1]:  # e.g. "Z" for "+0": keep the exact original text
                 keep.setdefault(f"/properties/{pointer}", raw)
         elif raw is not None:
             keep[f"/properties/{pointer}"] = raw
