@@ -116,8 +116,12 @@ def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> A
     if not scrub and not node.scrub_below and node.touch_below > rank:
         return value  # nothing below changes at this level (shared with the input, never mutated)
     if isinstance(value, dict) and node.children is not None:
-        if not scrub and value.keys().isdisjoint(node.active[rank]):
-            return value
+        if not scrub:
+            hits = node.active[rank].intersection(value)
+            if not hits:
+                return value
+            if len(hits) * 2 < len(value):
+                return _walk_some(value, node, hits, pointer, ctx, rank)
         children = node.children
         out = {}
         for key, sub in value.items():
@@ -146,6 +150,31 @@ def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> A
     if scrub:
         return _scrub_any(value, pointer, ctx)
     return value
+
+
+def _walk_some(value: dict[str, Any], node: Node, hits: frozenset[str] | set[str], pointer: str, ctx: _Context,
+               rank: int) -> dict[str, Any]:
+    """Like the dict case of :func:`_walk`, visiting only the keys the level touches (wide objects)."""
+    out = dict(value)
+    children = node.children or {}
+    for key in hits:
+        child, sub = children[key], value[key]
+        here = f"{pointer}/{_escape(key)}"
+        if child.redact != "never" and RANK[child.redact] <= rank:
+            if ctx.key is not None and child.pseudonymize and isinstance(sub, str):
+                out[key] = sub if here in ctx.kept_tokens and _TOKEN.match(sub) else pseudonym(ctx.key, sub)
+                ctx.pseudonymized.append(here)
+            else:
+                del out[key]
+                ctx.removed.append(here)
+        elif isinstance(sub, str) and child.scrub:
+            new, counts = ctx.scrubber.scrub(sub)
+            if counts:
+                ctx.count(here, counts)
+            out[key] = new
+        else:
+            out[key] = _walk(sub, child, here, ctx, child.scrub)
+    return out
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
