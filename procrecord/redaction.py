@@ -197,23 +197,22 @@ def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
         out = {}
         for key, sub in value.items():
             new_key, key_counts = scrub(key)
-            here = f"{pointer}/{_escape(new_key)}"
             if key_counts:
-                ctx.count(here, key_counts)
+                ctx.count(f"{pointer}/{_escape(new_key)}", key_counts)
             kind = secret_kind(key)
             sub_type = type(sub)
             if kind is not None and sub is not None and sub_type not in (bool, int, float) and sub != marker(kind):
                 out[new_key] = marker(kind)
-                ctx.count(here, {"secret-key": 1})
+                ctx.count(f"{pointer}/{_escape(new_key)}", {"secret-key": 1})
             elif sub_type is str:
                 new, counts = scrub(sub)
                 if counts:
-                    ctx.count(here, counts)
+                    ctx.count(f"{pointer}/{_escape(new_key)}", counts)
                 out[new_key] = new
             elif sub is None or sub_type in (bool, int, float):
                 out[new_key] = sub
             else:
-                out[new_key] = _scrub_any(sub, here, ctx)
+                out[new_key] = _scrub_any(sub, f"{pointer}/{_escape(new_key)}", ctx)
         return out
     return value
 
