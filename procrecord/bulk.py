@@ -47,6 +47,17 @@ class Outcome(NamedTuple):
         return self.status not in (ERROR, "invalid", "leak", "different", "needs-upgrade")
 
 
+class Block(NamedTuple):
+    """The outputs of one task's records, joined: written as one piece, never sent record by record."""
+
+    source: str
+    data: bytes
+    #: True when a record in it differs from its input (False: the file can be left as it is).
+    changed: bool
+    #: Numeric ``info`` of the task's outcomes, summed (removed, scrubbed, dropped, ...).
+    totals: dict[str, int]
+
+
 class Operation(Protocol):
     """A picklable callable turning one loaded record into an :class:`Outcome`."""
 
@@ -67,11 +78,31 @@ def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
         return Outcome(item.source, item.line, ERROR, message=f"{type(exc).__name__}: {exc}", jsonl=item.jsonl)
 
 
-def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome], int]:
+def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], int]:
     operation, task = payload
     span = Span()
-    outcomes = compress(apply(operation, item) for item in iter_task(task, span))
-    return outcomes, span.lines
+    return pack([apply(operation, item) for item in iter_task(task, span)]), span.lines
+
+
+def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
+    """Move the outputs of a task's outcomes into one :class:`Block`, then merge the clean outcomes.
+
+    A task is a whole file or a byte range of one, so its outputs are consecutive in the output:
+    joining them here costs one copy, and the parent process writes one piece per task.
+    """
+    if not any(o.output is not None for o in outcomes):
+        return list(compress(iter(outcomes)))
+    totals: dict[str, int] = {}
+    changed = False
+    for outcome in outcomes:
+        for name, value in (outcome.info or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[name] = totals.get(name, 0) + value
+        if outcome.output is not None and (outcome.info or {}).get("changed", 1):
+            changed = True
+    data = b"".join(o.output for o in outcomes if o.output is not None)
+    stripped = [o._replace(output=None, info=None) for o in outcomes]
+    return [*compress(iter(stripped)), Block(outcomes[0].source, data, changed, totals)]
 
 
 def _plain(outcome: Outcome) -> bool:
@@ -128,8 +159,11 @@ def run(
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
     source_done: Callable[[str], None] | None = None,
-) -> Iterator[Outcome]:
-    """Yield one :class:`Outcome` per document of ``sources``, in input order.
+) -> Iterator[Outcome | Block]:
+    """Yield the outcomes of every document of ``sources`` in input order, and a :class:`Block` of
+    outputs after the outcomes of each task that produced output.
+
+    Clean outcomes of consecutive lines come merged (``count``); their outputs are in the blocks.
 
     ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
     can finish that file before the next one is read.
@@ -138,7 +172,7 @@ def run(
     tracker = LineTracker()
     tune_gc()
     if jobs <= 1:
-        results: Iterator[tuple[Task, tuple[list[Outcome], int]]] = (
+        results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]] = (
             (task, _run_task((operation, task))) for task in tasks
         )
         yield from _ordered(results, tracker, progress, source_done)
@@ -157,18 +191,18 @@ def run(
 
 
 def _ordered(
-    results: Iterator[tuple[Task, tuple[list[Outcome], int]]],
+    results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]],
     tracker: LineTracker,
     progress: Callable[[int], None] | None,
     source_done: Callable[[str], None] | None = None,
-) -> Iterator[Outcome]:
-    for task, (outcomes, lines) in results:
+) -> Iterator[Outcome | Block]:
+    for task, (items, lines) in results:
         base = tracker.base_for(task)
-        for outcome in outcomes:
-            yield shift(outcome, base) if base else outcome
+        for item in items:
+            yield shift(item, base) if base and isinstance(item, Outcome) else item
         tracker.advance(task, lines)
         if progress is not None:
-            progress(sum(o.count for o in outcomes))
+            progress(sum(o.count for o in items if isinstance(o, Outcome)))
         if source_done is not None and isinstance(task, FileTask) and task.end is None:
             source_done(task.path)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from procrecord.atomic import replacing
-from procrecord.bulk import Outcome
+from procrecord.bulk import Block, Outcome
 from procrecord.errors import ProcrecordError
 
 
@@ -76,20 +76,25 @@ class Sink:
             return os.path.join(self.output_dir, os.path.basename(source) or "stdin.jsonl")
         return None
 
-    def add(self, outcome: Outcome) -> None:
-        """Take one outcome; switch files when its source changes."""
-        if outcome.source != self._source:
+    def add(self, item: Outcome | Block) -> None:
+        """Take an outcome (a record that failed spoils its file) or a block of outputs to write."""
+        if item.source != self._source:
             self._finish_file()
-            self._start_file(outcome.source)
-        if outcome.output is None:
-            self._failed = True
+            self._start_file(item.source)
+        if isinstance(item, Outcome):
+            if not item.ok:
+                self._failed = True
+            elif item.output is not None:  # an outcome not packed into a block
+                self._write(item.output, bool((item.info or {}).get("changed", 1)))
             return
-        if (outcome.info or {}).get("changed", 1):
-            self._changed = True
+        self._write(item.data, item.changed)
+
+    def _write(self, data: bytes, changed: bool) -> None:
+        self._changed = self._changed or changed
         if self._handle is not None and not self._failed:
-            self._handle.write(outcome.output)
+            self._handle.write(data)
         elif self._handle is None:
-            self.stdout.write(outcome.output)
+            self.stdout.write(data)
 
     def done(self, source: str) -> None:
         """The last record of ``source`` has been added: finish its file now."""

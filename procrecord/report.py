@@ -20,6 +20,11 @@ class Summary:
         self.total = 0
         self.totals: collections.Counter[str] = collections.Counter()
 
+    def add_totals(self, totals: dict[str, int]) -> None:
+        """Count the summed ``info`` of a block of outputs."""
+        for name, value in totals.items():
+            self.totals[name] += value
+
     def add(self, outcome: Outcome) -> None:
         """Count one (possibly merged) outcome."""
         self.counts[outcome.status] += outcome.count

@@ -53,12 +53,15 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
 
 def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
     """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
-    from procrecord.bulk import Progress, run
+    from procrecord.bulk import Block, Progress, run
 
     progress = Progress(label)
     try:
-        for outcome in run(list(sources), operation, jobs, max_bytes, progress):
-            reporter.outcome(outcome)
+        for item in run(list(sources), operation, jobs, max_bytes, progress):
+            if isinstance(item, Block):
+                reporter.summary.add_totals(item.totals)
+            else:
+                reporter.outcome(item)
     finally:
         progress.close()
     reporter.finish(verb)
@@ -96,7 +99,7 @@ def output_options(func):
 
 def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label) -> int:
     """Drive a rewriting operation over sources into a :class:`~procrecord.output.Sink`."""
-    from procrecord.bulk import Progress, run
+    from procrecord.bulk import Block, Progress, run
     from procrecord.output import Sink
     from procrecord.report import TextReporter
 
@@ -108,9 +111,12 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     reporter = TextReporter(out=sys.stderr)
     progress = Progress(label)
     try:
-        for outcome in run(sources, operation, jobs, max_bytes, progress, sink.done):
-            reporter.outcome(outcome)
-            sink.add(outcome)
+        for item in run(sources, operation, jobs, max_bytes, progress, sink.done):
+            if isinstance(item, Block):
+                reporter.summary.add_totals(item.totals)
+            else:
+                reporter.outcome(item)
+            sink.add(item)
     except BaseException:
         sink.abort()
         raise
