@@ -61,8 +61,8 @@ def main() -> None:
 
     floor_s = best_of(floor)
     cmd = procrecord_cmd()
-    one = run_cmd(cmd + ["validate", "-j", "1", str(path)], repeat=2)
-    two = run_cmd(cmd + ["validate", "-j", "2", str(path)], repeat=2)
+    one = run_cmd(cmd + ["validate", "-j", "1", str(path)], repeat=3)
+    two = run_cmd(cmd + ["validate", "-j", "2", str(path)], repeat=3)
     print(f"cli: floor {floor_s:.2f}s, -j1 {one:.2f}s ({one / floor_s:.2f}x floor, goal <= 2.5x), "
           f"-j2 {two:.2f}s (speed-up {one / two:.2f}x, goal >= 1.7x)")
 
@@ -76,9 +76,8 @@ def main() -> None:
     files = sorted(str(p) for p in folder.glob("*.json"))
     from procrecord.schemas import schema_path
 
-    start = time.perf_counter()
-    ours = run_cmd(cmd + ["validate", str(folder)])
-    theirs = run_cmd([cjs, "--schemafile", str(schema_path("1.0")), *files])
+    ours = run_cmd(cmd + ["validate", str(folder)], repeat=3)
+    theirs = run_cmd([cjs, "--schemafile", str(schema_path("1.0")), *files], repeat=3)
     print(f"check-jsonschema on {len(files)} files: {theirs:.2f}s, procrecord {ours:.2f}s, "
           f"procrecord is {theirs / ours:.1f}x faster (goal >= 10x)")
 
