@@ -129,12 +129,9 @@ def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> A
             if child is None:
                 out[key] = _scrub_any(sub, f"{pointer}/{_escape(key)}", ctx) if scrub else sub
             elif child.redact != "never" and RANK[child.redact] <= rank:
-                here = f"{pointer}/{_escape(key)}"
-                if ctx.key is not None and child.pseudonymize and isinstance(sub, str):
-                    out[key] = sub if here in ctx.kept_tokens and _TOKEN.match(sub) else pseudonym(ctx.key, sub)
-                    ctx.pseudonymized.append(here)
-                else:
-                    ctx.removed.append(here)
+                token = _remove(sub, child, f"{pointer}/{_escape(key)}", ctx)
+                if token is not None:
+                    out[key] = token
             elif not (scrub or child.scrub or child.scrub_below) and child.touch_below > rank:
                 out[key] = sub  # fast path: kept as it is
             elif isinstance(sub, str):
@@ -152,6 +149,15 @@ def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> A
     return value
 
 
+def _remove(value: Any, child: Node, here: str, ctx: _Context) -> str | None:
+    """Note the removal of ``here``; return the keyed pseudonym to put there instead, if one applies."""
+    if ctx.key is not None and child.pseudonymize and isinstance(value, str):
+        ctx.pseudonymized.append(here)
+        return value if here in ctx.kept_tokens and _TOKEN.match(value) else pseudonym(ctx.key, value)
+    ctx.removed.append(here)
+    return None
+
+
 def _walk_some(value: dict[str, Any], node: Node, hits: frozenset[str] | set[str], pointer: str, ctx: _Context,
                rank: int) -> dict[str, Any]:
     """Like the dict case of :func:`_walk`, visiting only the keys the level touches (wide objects)."""
@@ -161,12 +167,11 @@ def _walk_some(value: dict[str, Any], node: Node, hits: frozenset[str] | set[str
         child, sub = children[key], value[key]
         here = f"{pointer}/{_escape(key)}"
         if child.redact != "never" and RANK[child.redact] <= rank:
-            if ctx.key is not None and child.pseudonymize and isinstance(sub, str):
-                out[key] = sub if here in ctx.kept_tokens and _TOKEN.match(sub) else pseudonym(ctx.key, sub)
-                ctx.pseudonymized.append(here)
-            else:
+            token = _remove(sub, child, here, ctx)
+            if token is None:
                 del out[key]
-                ctx.removed.append(here)
+            else:
+                out[key] = token
         elif isinstance(sub, str) and child.scrub:
             new, counts = ctx.scrubber.scrub(sub)
             if counts:
