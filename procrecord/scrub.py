@@ -127,6 +127,14 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
+_SECRET_HINT = re.compile(r"pass|pwd|secret|token|key|cred|auth|cookie|session|sig", re.I)
+
+
+def _has_secret_assignment_shape(text: str) -> bool:
+    # The rule changes text only when a key names a secret, and every such name holds one of these.
+    return ("=" in text or ": " in text or ":\t" in text) and _SECRET_HINT.search(text) is not None
+
+
 def _has_ipv4_shape(text: str) -> bool:
     return text.count(".") >= 3
 
@@ -154,7 +162,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("huggingface-token", _regex_rule(r"\bhf_[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
     ("google-api-key", _regex_rule(r"\bAIza[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
     ("jwt", _regex_rule(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value), ("=", ": ", ":\t")),
+    ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value), _has_secret_assignment_shape),
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _regex_rule(
         r"(?:(?<![\w.~-])/(?:home|Users)/[^/\s:'\"]+|(?<![\w])[A-Za-z]:\\Users\\[^\\\s:'\"]+|(?<![\w.~-])/root(?=/|$|[\s:'\"]))",
@@ -226,8 +234,7 @@ class Scrubber:
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
         hits = self._finder.findall(text)
         candidates = {p for hit in set(hits) for p in self._by_needle[hit]} if hits else set()
-        if text.count(".") >= 3 or text.count(":") >= 2:  # the only shapes the address rules need
-            candidates.update(p for p in self._shaped if self.rules[p][2](text))  # type: ignore[operator]
+        candidates.update(p for p in self._shaped if self.rules[p][2](text))  # type: ignore[operator]
         if not candidates:
             return text, {}
         counts: dict[str, int] = {}

@@ -210,3 +210,14 @@ def test_laws(record):
     for pointer, value in before.items():
         if after.get(pointer, KeyError) != value:
             assert _policy_names(pointer), pointer
+
+
+def test_secret_assignment_trigger_covers_every_secret_name():
+    """The cheap pre-check of the key=value rule must never skip a key that names a secret."""
+    from procrecord.scrub import _SECRET_HINT, _SECRET_PAIRS, _SECRET_WORDS, Scrubber
+
+    for name in list(_SECRET_WORDS) + ["_".join(pair) for pair in _SECRET_PAIRS]:
+        assert _SECRET_HINT.search(name), name
+        for key in (name, name.upper(), name.title().replace("_", "")):
+            text, counts = Scrubber().scrub(f"--{key}=s3cr3t-value")
+            assert "s3cr3t-value" not in text, key
