@@ -30,7 +30,7 @@ def main() -> None:
     cmd = procrecord_cmd()
     for label, path, verb in (("redact --level most", current, ["redact", "--level", "most"]),
                               ("upgrade (legacy 1.3 KB records)", legacy, ["upgrade"])):
-        def floor() -> None:
+        def floor(path=path) -> None:
             with path.open("rb") as handle:
                 for raw in handle:
                     orjson.loads(raw)

@@ -66,10 +66,10 @@ def main() -> None:
             if config is not None:
                 rec["properties"]["config"] = dict(config, seed=i)
             legacy_lines.append(orjson.dumps(rec))
-        legacy_floor = best_of(lambda: parse_all(legacy_lines))
+        legacy_floor = best_of(lambda data=legacy_lines: parse_all(data))
 
-        def upgrade_all():
-            for raw in legacy_lines:
+        def upgrade_all(data=legacy_lines):
+            for raw in data:
                 orjson.dumps(upgrade(orjson.loads(raw)))
 
         t = best_of(upgrade_all)

@@ -6,10 +6,8 @@ Usage: python benchmarks/bench_validate.py [--records 100000] [--rss-records 100
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
-import time
 
 import orjson
 

@@ -17,6 +17,7 @@ import orjson
 
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
+from procrecord.versions import RECORD_TYPE
 
 _COMPACT = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<h>\d{2}):?(?P<m>\d{2}):?(?P<s>\d{2})(?P<frac>\.\d+)?"
@@ -154,7 +155,7 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if t.rest.get("type") == "process":
         t.rest.pop("type")  # "process_context" (the oldest form) stays in the legacy bag
     keep: dict[str, Any] = {}
-    out: dict[str, Any] = {"schema_version": "1.0", "record_type": "procrecord.process"}
+    out: dict[str, Any] = {"schema_version": "1.0", "record_type": RECORD_TYPE}
 
     raw_id = t.take("uuid")
     try:

@@ -10,8 +10,9 @@ from typing import Any, Optional
 
 import attrs
 
+from procrecord.versions import RECORD_TYPE
+
 SCHEMA_VERSION = "1.0"
-RECORD_TYPE = "procrecord.process"
 
 
 

@@ -37,7 +37,10 @@ from procrecord.collectors.interface import now_iso
 from procrecord.atomic import write_bytes
 from procrecord.errors import ProcrecordError, RecorderStateError
 from procrecord.jsonsafe import to_json
+from procrecord.versions import RECORD_TYPE
 
+#: The schema version the collectors fill (a new version needs collectors written for it).
+WRITES_VERSION = "1.0"
 LEVEL_ENV = "PROCRECORD_LEVEL"
 LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
 LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"
@@ -294,7 +297,7 @@ class Recorder:
             timing["update_time"] = self._stop_time or now_iso()
             timing["duration_s"] = round(time.monotonic() - self._t0, 6)
         record: dict[str, Any] = {
-            "schema_version": "1.0", "record_type": "procrecord.process", "id": self._id,
+            "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "id": self._id,
             "name": self.state.name, "status": self._status,
             "producer": {"name": "procrecord", "version": __version__},
             "collection": {"level": self.level, "collectors": [self._outcomes[k] for k in sorted(self._outcomes)]},

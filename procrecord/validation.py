@@ -115,11 +115,6 @@ def _newer(claimed: str, target: str) -> bool:
         return False
 
 
-def is_valid(record: dict[str, Any], version: str) -> bool:
-    """Fast yes/no check of ``record`` against the schema of ``version``."""
-    return bool(_fast(version).is_valid(record))
-
-
 def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> list[Violation]:
     """Violations of ``record`` from the pure-Python engine (best match first)."""
     from jsonschema.exceptions import best_match, relevance

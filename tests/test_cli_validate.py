@@ -150,3 +150,10 @@ def test_schema_command():
     assert json.loads(invoke("schema", "1.0").stdout)["$id"].endswith("procrecord-1.0.schema.json")
     assert invoke("schema", "--path").stdout.strip().endswith(".schema.json")
     assert invoke("schema", "5.5").exit_code == 3
+
+
+def test_cli_levels_are_the_policy_levels():
+    from procrecord.cli.commands import LEVELS
+    from procrecord.policy import LEVELS as POLICY_LEVELS
+
+    assert LEVELS == POLICY_LEVELS

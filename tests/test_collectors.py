@@ -50,7 +50,7 @@ def _head(root):
 
 
 def test_git_loose_ref_and_remote_without_credentials(repo):
-    collector = builtin("git", path=str(repo / "sub") if False else str(repo))
+    collector = builtin("git", path=str(repo))
     section = collector.collect(State())
     assert section["commit"] == _head(repo) and section["branch"] == "main"
     assert section["remote_url"] == "https://github.com/org/repo.git"

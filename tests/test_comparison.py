@@ -7,7 +7,6 @@ import json
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from conftest import FIXTURES, load_json
 from procrecord import model as m

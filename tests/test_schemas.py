@@ -66,7 +66,7 @@ def test_required_properties_are_never_removed_alone(version):
     """A required property is ``never`` redacted, or shares its object's level (it goes with it)."""
     schema = load_schema(version)
     assert all(load_schema(version)["properties"][name]["x-redact"] == "never" for name in schema["required"])
-    for pointer, sub, parent in iter_properties(schema):
+    for pointer, sub, _ in iter_properties(schema):
         for name in sub.get("required", []) + (sub.get("items", {}) or {}).get("required", []):
             holder = sub if name in sub.get("properties", {}) else sub["items"]
             assert holder["properties"][name]["x-redact"] in ("never", sub["x-redact"]), f"{pointer}/{name}"

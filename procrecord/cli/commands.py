@@ -8,6 +8,7 @@ import click
 
 from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, source_options
 
+#: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
 LEVELS = ("none", "most", "all")
 
 
@@ -150,7 +151,7 @@ def _key_or_usage_error(pseudonymize: bool, key_file):
 
 @cli.command()
 @source_options
-@click.option("--level", type=click.Choice(["none", "most", "all"]), required=True,
+@click.option("--level", type=click.Choice(LEVELS), required=True,
               help="most: remove what identifies a person or machine, scrub what stays; all: keep only identity.")
 @click.option("--pseudonymize", is_flag=True,
               help="Replace removed identifiers by keyed HMAC tokens (key from $PROCRECORD_REDACT_KEY or --key-file).")
@@ -211,7 +212,7 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, embedded) -> i
 @click.option("--emissions", is_flag=True, help="Estimate energy and CO2 with codecarbon (offline; needs --country).")
 @click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
 @click.option("--region", default=None, help="Region within the country, e.g. 'new york'.")
-@click.option("--level", type=click.Choice(["none", "most", "all"]), default=None,
+@click.option("--level", type=click.Choice(LEVELS), default=None,
               help="Redaction level of the record (default: $PROCRECORD_LEVEL, else none).")
 @click.option("--flush-interval", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Rewrite the record every N seconds while the command runs (0: never).")
