@@ -129,19 +129,22 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
 
 _SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
 _SECRET_HINT = re.compile("|".join(_SECRET_HINTS), re.I)  # the same test, for documentation and tests
+_SECRET_HINT_LOWER = re.compile("|".join(_SECRET_HINTS))
 
 
 def _has_secret_assignment_shape(text: str) -> bool:
     # The rule changes text only when a key names a secret, and every such name holds one of these
-    # (case-insensitively). Plain ``in`` on the lowered text is far cheaper than a re.I search.
+    # (case-insensitively); searching the lowered text is cheaper than a re.I search.
     if "=" not in text and ": " not in text and ":\t" not in text:
         return False
-    lowered = text.lower()
-    return any(hint in lowered for hint in _SECRET_HINTS)
+    return _SECRET_HINT_LOWER.search(text.lower()) is not None
+
+
+_IPV4_SHAPE = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 
 
 def _has_ipv4_shape(text: str) -> bool:
-    return text.count(".") >= 3
+    return text.count(".") >= 3 and _IPV4_SHAPE.search(text) is not None
 
 
 def _has_ipv6_shape(text: str) -> bool:
@@ -170,7 +173,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value), _has_secret_assignment_shape),
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _regex_rule(
-        r"(?:(?<![\w.~-])/(?:home|Users)/[^/\s:'\"]+|(?<![\w])[A-Za-z]:\\Users\\[^\\\s:'\"]+|(?<![\w.~-])/root(?=/|$|[\s:'\"]))",
+        r"/(?<![\w.~-]/)(?:(?:home|Users)/[^/\s:'\"]+|root(?=/|$|[\s:'\"]))|[A-Za-z](?<!\w[A-Za-z]):\\Users\\[^\\\s:'\"]+",
         "~"), ("/home/", "/Users/", "\\Users\\", "/root")),
     ("ipv4", _regex_rule(
         r"(?<![\w.=+-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
@@ -205,18 +208,30 @@ class Scrubber:
         self._index()
 
     def _index(self) -> None:
-        """One regex finds every trigger substring at once (overlapping, via a lookahead)."""
-        needles: dict[str, list[int]] = {}
-        self._shaped: list[int] = []
+        """One regex finds the trigger substrings; each hit stands for the rules of every needle it may hide.
+
+        The search does not overlap: a hit of needle A hides a needle B that starts inside it (B is
+        part of A, or B begins with an end of A, as ``/home/`` does after ``file://``), so A's hit
+        also names B's rules. Alternatives are tried longest first, so a longer needle starting at
+        the same place is never hidden by a shorter one.
+        """
+        needles: dict[str, set[int]] = {}
+        self._shaped: list[tuple[int, Callable[[str], bool]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
             if callable(trigger):
-                self._shaped.append(position)
+                self._shaped.append((position, trigger))
             else:
                 for needle in trigger:
-                    needles.setdefault(needle, []).append(position)
-        alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
-        self._finder = re.compile(f"(?=({alternatives}))")
-        self._by_needle = needles
+                    needles.setdefault(needle, set()).add(position)
+        self._by_needle: dict[str, frozenset[int]] = {}
+        for a, rules in needles.items():
+            hidden = set(rules)
+            for b, others in needles.items():
+                if b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a)))):
+                    hidden |= others
+            self._by_needle[a] = frozenset(hidden)
+        alternatives = "|".join(re.escape(n) for n in sorted(needles, key=lambda n: (-len(n), n)))
+        self._finder = re.compile(alternatives)
         self._cache: dict[str, tuple[str, dict[str, int]]] = {}
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
@@ -238,8 +253,14 @@ class Scrubber:
 
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
         hits = self._finder.findall(text)
-        candidates = {p for hit in set(hits) for p in self._by_needle[hit]} if hits else set()
-        candidates.update(p for p in self._shaped if self.rules[p][2](text))  # type: ignore[operator]
+        candidates: set[int] = set()
+        if hits:
+            by_needle = self._by_needle
+            for hit in set(hits):
+                candidates |= by_needle[hit]
+        for position, trigger in self._shaped:
+            if trigger(text):
+                candidates.add(position)
         if not candidates:
             return text, {}
         counts: dict[str, int] = {}
@@ -282,5 +303,10 @@ class Scrubber:
 
 def _literal_rule(value: str, replacement: str, path: bool = False) -> Rule:
     escaped = re.escape(value)
-    pattern = escaped + r"(?=[/\\]|$|[\s:'\"])" if path else r"(?<![\w.-])" + escaped + r"(?![\w-])"
+    if path:
+        pattern = escaped + r"(?=[/\\]|$|[\s:'\"])"
+    else:
+        # The literal first, then a look back at the character before it: a pattern that starts with
+        # a lookbehind makes the regex engine try it at every position.
+        pattern = escaped + r"(?<![\w.-]" + escaped + r")(?![\w-])"
     return _regex_rule(pattern, replacement.replace("\\", "\\\\"))

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, load_json
 from procrecord import model as m
@@ -221,3 +222,38 @@ def test_secret_assignment_trigger_covers_every_secret_name():
         for key in (name, name.upper(), name.title().replace("_", "")):
             text, counts = Scrubber().scrub(f"--{key}=s3cr3t-value")
             assert "s3cr3t-value" not in text, key
+
+
+# Pieces that make the rules fire, overlap and nearly fire: needles, the identities of the scrubber
+# below, separators and ordinary text.
+_PIECES = [
+    "/home/", "/home/jdoe", "/home/jdoe2", "jdoe", "jdoe.x", "/Users/", "C:\\Users\\", "\\", "/root", "/", "://",
+    "file://", "https://", "user:pw@", "@", "git@", "example.org", "AKIA", "ABCDEFGHIJKLMNOP", "ghp_", "a" * 30,
+    "xoxb-", "sk-", "hf_", "AIza", "eyJ", "abcdefgh", ".", "10.0.0.1", "1.2.3", "::1", "fe80::", ":", "=", ": ",
+    "--", "-", "token", "Password", "api_key", "key", " ", "\t", "'", '"', "gpu-node05", "gpu-node05.lab", "x", "7",
+    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join))
+def test_triggers_never_skip_a_rule_that_would_change_the_text(text):
+    """Scrubbing with the trigger index gives what running every rule, in order, on every text gives."""
+    from procrecord.scrub import Scrubber
+
+    scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"})
+    expected, counts = text, {}
+    for name, rule, _ in scrubber.rules:
+        expected, n = rule(expected)
+        if n:
+            counts[name] = counts.get(name, 0) + n
+    assert scrubber.scrub(text) == (expected, counts)
+
+
+def test_a_needle_inside_a_longer_one_still_triggers_its_rule():
+    """``/home/jdoe2`` starts with the record's home ``/home/jdoe`` but is another user's home."""
+    from procrecord.scrub import Scrubber
+
+    scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe"})
+    assert scrubber.scrub("/home/jdoe2/data") == ("~/data", {"home-path": 1})
+    assert scrubber.scrub("see file:///home/bob/x") == ("see file://~/x", {"home-path": 1})
