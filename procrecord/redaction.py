@@ -13,7 +13,7 @@ import hmac
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
@@ -34,13 +34,28 @@ def _identifiers(version: str) -> tuple[tuple[tuple[str, ...], str], ...]:
 
 
 @functools.lru_cache(maxsize=16)
-def _scrubber(identifiers: tuple[tuple[str, str], ...]) -> Scrubber:
-    return Scrubber(dict(identifiers))
+def _scrubber(version: str, values: tuple[str | None, ...]) -> Scrubber:
+    return Scrubber(_identities(version, values))
+
+
+def _identities(version: str, values: Iterable[Any]) -> dict[str, str]:
+    return {kind: value for (_, kind), value in zip(_identifiers(version), values)
+            if isinstance(value, str) and value and not _TOKEN.match(value)}
+
+
+def _identifier_values(record: dict[str, Any], version: str) -> tuple[Any, ...]:
+    values = []
+    for path, _ in _identifiers(version):
+        value: Any = record
+        for part in path:
+            value = value.get(part) if value.__class__ is dict else None
+        values.append(value if value.__class__ is str else None)
+    return tuple(values)
 
 
 def scrubber_for(record: dict[str, Any], version: str) -> Scrubber:
     """The scrubber for a record (cached by its identifiers: records of one host share one)."""
-    return _scrubber(tuple(sorted(harvest(record, version).items())))
+    return _scrubber(version, _identifier_values(record, version))
 
 
 def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -49,18 +64,6 @@ def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tupl
         if child.identifier:
             found.append(((*path, name), child.identifier))
         found.extend(_identifier_paths(child, (*path, name)))
-    return found
-
-
-def harvest(record: dict[str, Any], version: str) -> dict[str, str]:
-    """The record's own identifiers (host, user, home) as named by ``x-identifier``."""
-    found: dict[str, str] = {}
-    for path, kind in _identifiers(version):
-        value: Any = record
-        for part in path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str) and value and not _TOKEN.match(value):
-            found[kind] = value
     return found
 
 
@@ -104,122 +107,202 @@ class _Context:
         self.kept_tokens = kept_tokens
         self.removed: list[str] = []
         self.pseudonymized: list[str] = []
-        self.scrubbed: dict[tuple[str, str], int] = {}
+        #: (pointer, replacements by rule) for each scrubbed value, summed up in the note.
+        self.found: list[tuple[str, dict[str, int]]] = []
 
-    def count(self, pointer: str, counts: dict[str, int]) -> None:
-        for rule, n in counts.items():
-            self.scrubbed[(pointer, rule)] = self.scrubbed.get((pointer, rule), 0) + n
+    def scrubbed(self) -> dict[tuple[str, str], int]:
+        total: dict[tuple[str, str], int] = {}
+        for pointer, counts in self.found:
+            for rule, n in counts.items():
+                total[(pointer, rule)] = total.get((pointer, rule), 0) + n
+        return total
 
-
-def _walk(value: Any, node: Node, pointer: str, ctx: _Context, scrub: bool) -> Any:
-    rank = RANK[ctx.level]
-    if not scrub and not node.scrub_below and node.touch_below > rank:
-        return value  # nothing below changes at this level (shared with the input, never mutated)
-    if isinstance(value, dict) and node.children is not None:
-        if not scrub:
-            hits = node.active[rank].intersection(value)
-            if not hits:
-                return value
-            if len(hits) * 2 < len(value):
-                return _walk_some(value, node, hits, pointer, ctx, rank)
-        children = node.children
-        out = {}
-        for key, sub in value.items():
-            child = children.get(key)
-            if child is None:
-                out[key] = _scrub_any(sub, f"{pointer}/{_escape(key)}", ctx) if scrub else sub
-            elif child.redact != "never" and RANK[child.redact] <= rank:
-                token = _remove(sub, child, f"{pointer}/{_escape(key)}", ctx)
-                if token is not None:
-                    out[key] = token
-            elif not (scrub or child.scrub or child.scrub_below) and child.touch_below > rank:
-                out[key] = sub  # fast path: kept as it is
-            elif isinstance(sub, str):
-                new, counts = ctx.scrubber.scrub(sub)
-                if counts:
-                    ctx.count(f"{pointer}/{_escape(key)}", counts)
-                out[key] = new
-            else:
-                out[key] = _walk(sub, child, f"{pointer}/{_escape(key)}", ctx, scrub or child.scrub)
-        return out
-    if isinstance(value, list) and node.items is not None and node.items.children is not None:
-        return [_walk(item, node.items, f"{pointer}/{i}", ctx, scrub) for i, item in enumerate(value)]
-    if scrub:
-        return _scrub_any(value, pointer, ctx)
-    return value
+    def pseudonymize(self, value: Any, here: str) -> str | None:
+        """Note the removal of an identifier at ``here``; return its keyed pseudonym, if one applies."""
+        if self.key is not None and isinstance(value, str):
+            self.pseudonymized.append(here)
+            return value if here in self.kept_tokens and _TOKEN.match(value) else pseudonym(self.key, value)
+        self.removed.append(here)
+        return None
 
 
-def _remove(value: Any, child: Node, here: str, ctx: _Context) -> str | None:
-    """Note the removal of ``here``; return the keyed pseudonym to put there instead, if one applies."""
-    if ctx.key is not None and child.pseudonymize and isinstance(value, str):
-        ctx.pseudonymized.append(here)
-        return value if here in ctx.kept_tokens and _TOKEN.match(value) else pseudonym(ctx.key, value)
-    ctx.removed.append(here)
-    return None
+# --- the walk, generated per (schema version, level) ------------------------------------------------
+#
+# The policy tree is turned into straight-line Python: each schema object the level touches is
+# copied once (only when it holds a property to change) and only the properties the level names are
+# removed, scrubbed or entered. Objects at fixed places are inlined with their JSON pointers written
+# in as constants; array items and objects in scrubbed parts get functions of their own. Everything
+# the level leaves alone is shared with the input (never modified). Free-form values (config, argv,
+# messages) go to _scrub_any.
 
 
-def _walk_some(value: dict[str, Any], node: Node, hits: frozenset[str] | set[str], pointer: str, ctx: _Context,
-               rank: int) -> dict[str, Any]:
-    """Like the dict case of :func:`_walk`, visiting only the keys the level touches (wide objects)."""
-    out = dict(value)
-    children = node.children or {}
-    for key in hits:
-        child, sub = children[key], value[key]
-        here = f"{pointer}/{_escape(key)}"
-        if child.redact != "never" and RANK[child.redact] <= rank:
-            token = _remove(sub, child, here, ctx)
-            if token is None:
-                del out[key]
-            else:
-                out[key] = token
-        elif isinstance(sub, str) and child.scrub:
-            new, counts = ctx.scrubber.scrub(sub)
-            if counts:
-                ctx.count(here, counts)
-            out[key] = new
+class _Generator:
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.lines: list[str] = []
+        self.names: dict[tuple[int, bool], str] = {}
+        self.constants: dict[str, Any] = {}
+        self.variables = 0
+
+    def function(self, node: Node, scrub: bool) -> str:
+        """The name of the generated function ``f(v, ctx, ptr)`` for ``node`` (in scrub mode or not)."""
+        memo = (id(node), scrub)
+        if memo not in self.names:
+            name = self.names[memo] = f"_node{len(self.names)}"
+            body = self._value(node, scrub, "v", None, "    ")
+            self.lines += [f"def {name}(v, ctx, ptr):", "    removed = ctx.removed", *body, "    return v", ""]
+        return self.names[memo]
+
+    def _value(self, node: Node, scrub: bool, var: str, here: str | None, pad: str) -> list[str]:
+        """Lines that replace the value in ``var`` (at pointer ``here``; None: in ``ptr``) by its redaction."""
+        ptr = "ptr" if here is None else repr(here)
+        if node.children is not None:
+            return self._object(node, scrub, var, here, pad)
+        if node.items is not None and node.items.children is not None:
+            item = self.function(node.items, scrub)
+            prefix = "ptr + '/'" if here is None else repr(here + "/")
+            call = f"{item}(x, ctx, {prefix} + str(i))"
+            visit = [name for name in node.items.children if name in node.items.active[self.rank]]
+            if not scrub and visit:
+                # Items that hold nothing the level changes are kept without a call.
+                test = " or ".join(f"{n!r} in x" for n in visit)
+                call = f"{call} if x.__class__ is not dict or {test} else x"
+            lines = [f"{pad}if {var}.__class__ is list:",
+                     f"{pad}    {var} = [{call} for i, x in enumerate({var})]"]
+            if scrub:
+                lines += [f"{pad}else:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)"]
+            return lines
+        return [f"{pad}{var} = _scrub_any({var}, {ptr}, ctx)"] if scrub else []
+
+    def _object(self, node: Node, scrub: bool, var: str, here: str | None, pad: str) -> list[str]:
+        children = node.children or {}
+        ptr = "ptr" if here is None else repr(here)
+        lines = []
+        if scrub:
+            # Every value is scrubbed: the values of keys the schema does not name are free-form.
+            known = self._constant(frozenset(children))
+            lines += [f"{pad}if {var}.__class__ is not dict:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)",
+                      f"{pad}else:"]
+            pad += "    "
+            lines.append(f"{pad}{var} = {{key: sub if key in {known} else _scrub_any(sub, {ptr} + '/' + _escape(key), ctx)"
+                         f" for key, sub in {var}.items()}}")
+            visit = list(children)
         else:
-            out[key] = _walk(sub, child, here, ctx, child.scrub)
-    return out
+            visit = [name for name in children if name in node.active[self.rank]]
+            if not visit:
+                return []
+            # Copy only an object that holds something to change.
+            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}):",
+                      f"{pad}    {var} = {var}.copy()"]
+            pad += "    "
+        for name in visit:
+            child = children[name]
+            key = repr(name)
+            sub_here = None if here is None else f"{here}/{_escape(name)}"
+            at = f"ptr + {'/' + _escape(name)!r}" if here is None else repr(sub_here)
+            body: list[str]
+            if child.redact != "never" and RANK[child.redact] <= self.rank:
+                if child.pseudonymize:
+                    body = [f"token = ctx.pseudonymize({var}[{key}], {at})", "if token is None:",
+                            f"    del {var}[{key}]", "else:", f"    {var}[{key}] = token"]
+                else:
+                    body = [f"del {var}[{key}]", f"removed.append({at})"]
+            elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
+                body = [f"{var}[{key}] = _scrub_any({var}[{key}], {at}, ctx)"]
+            elif scrub or child.scrub or here is None:
+                body = [f"{var}[{key}] = {self.function(child, scrub or child.scrub)}({var}[{key}], ctx, {at})"]
+            else:
+                inner = f"_v{self.variables}"
+                self.variables += 1
+                nested = self._value(child, False, inner, sub_here, "")
+                body = [f"{inner} = {var}[{key}]", *nested, f"{var}[{key}] = {inner}"]
+            lines += [f"{pad}if {key} in {var}:", *(f"{pad}    {line}" for line in body)]
+        return lines
+
+    def _constant(self, value: Any) -> str:
+        name = f"_const{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+
+_WALKERS: dict[tuple[int, str], tuple[Node, Callable[[dict[str, Any], _Context], dict[str, Any]]]] = {}
+
+
+def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], dict[str, Any]]:
+    """The generated walk of schema ``version`` at ``level`` (made once per policy tree and level)."""
+    tree = policy(version)
+    made = _WALKERS.get((id(tree), level))
+    if made is None or made[0] is not tree:
+        generator = _Generator(RANK[level])
+        body = generator._value(tree, False, "v", "", "    ")
+        generator.lines += ["def _root(v, ctx):", "    removed = ctx.removed", *body, "    return v", ""]
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_escape": _escape, **generator.constants}
+        exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
+        made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
+    return made[1]
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
     """Scrub free-form JSON (config, extra, argv, messages): strings, keys, and secret-named keys."""
-    kind_of = type(value)
+    kind_of = value.__class__
     if kind_of is str:
         new, counts = ctx.scrubber.scrub(value)
         if counts:
-            ctx.count(pointer, counts)
+            ctx.found.append((pointer, counts))
         return new
+    if kind_of is dict:
+        return _scrub_mapping(value, pointer, ctx)
     if kind_of is list:
-        if all(type(item) is str for item in value):
+        if all(item.__class__ is str for item in value):
             new_list, counts = ctx.scrubber.scrub_argv(value)
             if counts:
-                ctx.count(pointer, counts)
+                ctx.found.append((pointer, counts))
             return new_list
         return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
-    if kind_of is dict:
-        scrub = ctx.scrubber.scrub
-        out = {}
-        for key, sub in value.items():
-            new_key, key_counts = scrub(key)
-            if key_counts:
-                ctx.count(f"{pointer}/{_escape(new_key)}", key_counts)
-            kind = secret_kind(key)
-            sub_type = type(sub)
-            if kind is not None and sub is not None and sub_type not in (bool, int, float) and sub != marker(kind):
-                out[new_key] = marker(kind)
-                ctx.count(f"{pointer}/{_escape(new_key)}", {"secret-key": 1})
-            elif sub_type is str:
-                new, counts = scrub(sub)
-                if counts:
-                    ctx.count(f"{pointer}/{_escape(new_key)}", counts)
-                out[new_key] = new
-            elif sub is None or sub_type in (bool, int, float):
-                out[new_key] = sub
-            else:
-                out[new_key] = _scrub_any(sub, f"{pointer}/{_escape(new_key)}", ctx)
-        return out
     return value
+
+
+def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
+    scrubber = ctx.scrubber
+    plain = scrubber.plain_keys
+    if plain.keys() >= value.keys():
+        # The hot loop of redaction (configs are wide): every key was seen before and needs nothing,
+        # strings seen before are one look-up, and the mapping is copied only if a value changes.
+        cache, scrub = scrubber.cache, scrubber.scrub
+        out = None
+        for key, sub in value.items():
+            sub_type = sub.__class__
+            if sub_type is str:
+                found = cache.get(sub)
+                if found is None:
+                    found = scrub(sub)
+                if not found[1]:
+                    continue
+                ctx.found.append((pointer + plain[key], found[1]))
+                new = found[0]
+            elif sub_type is dict:
+                new = _scrub_mapping(sub, pointer + plain[key], ctx)
+            elif sub_type is list:
+                new = _scrub_any(sub, pointer + plain[key], ctx)
+            else:
+                continue
+            if new is not sub:
+                if out is None:
+                    out = value.copy()
+                out[key] = new
+        return value if out is None else out
+    out = {}
+    for key, sub in value.items():
+        new_key, key_counts, kind = scrubber.scrub_key(key)
+        here = f"{pointer}/{_escape(new_key)}"
+        if key_counts:
+            ctx.found.append((here, key_counts))
+        if kind is not None and sub is not None and sub.__class__ not in (bool, int, float) and sub != marker(kind):
+            out[new_key] = marker(kind)
+            ctx.found.append((here, {"secret-key": 1}))
+        else:
+            out[new_key] = _scrub_any(sub, here, ctx)
+    return out
 
 
 def redact(record: dict[str, Any], level: str, key: bytes | None = None, version: str | None = None) -> dict[str, Any]:
@@ -236,23 +319,38 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         return json_copy(record)
     previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
     ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
-    out = _walk({k: v for k, v in record.items() if k != "redaction"}, policy(version), "", ctx, False)
+    out = _walker(version, level)(record, ctx)
+    if out is record:
+        out = dict(record)
+    out.pop("redaction", None)
     out["redaction"] = _note(previous, ctx, key)
     return out
 
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
+    scrubbed = ctx.scrubbed()
+    if not previous:
+        note: dict[str, Any] = {
+            "level": ctx.level, "tool": "procrecord", "tool_version": __version__, "removed": sorted(ctx.removed),
+            "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(scrubbed.items())],
+        }
+        if ctx.pseudonymized:
+            note["pseudonymized"] = sorted(ctx.pseudonymized)
+        if key is not None:
+            note["key_fingerprint"] = fingerprint(key)
+        return note
+    # Merged with the note of an earlier redaction, so redacting twice changes nothing.
     old_level = previous.get("level", "none")
     level = ctx.level if RANK.get(ctx.level, 0) >= RANK.get(old_level, 0) else old_level
-    scrubbed = {(e["path"], e["rule"]): e["count"] for e in previous.get("scrubbed", ()) if isinstance(e, dict)}
-    for spot, n in ctx.scrubbed.items():
-        scrubbed[spot] = scrubbed.get(spot, 0) + n
-    note: dict[str, Any] = {
+    merged = {(e["path"], e["rule"]): e["count"] for e in previous.get("scrubbed", ()) if isinstance(e, dict)}
+    for spot, n in scrubbed.items():
+        merged[spot] = merged.get(spot, 0) + n
+    note = {
         "level": level,
         "tool": "procrecord",
         "tool_version": __version__,
         "removed": sorted(set(previous.get("removed", ())) | set(ctx.removed)),
-        "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(scrubbed.items())],
+        "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(merged.items())],
     }
     pseudo = set(previous.get("pseudonymized", ())) | set(ctx.pseudonymized)
     if pseudo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable, NamedTuple, Union
 
 # Words that make a key name a secret, and the marker type each implies.
 _SECRET_WORDS = {
@@ -130,56 +130,116 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
 _SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
 _SECRET_HINT = re.compile("|".join(_SECRET_HINTS), re.I)  # the same test, for documentation and tests
 _SECRET_HINT_LOWER = re.compile("|".join(_SECRET_HINTS))
+_SECRET_ASSIGNMENT = _regex_rule(_KEY_VALUE, _key_value)
 
 
-def _has_secret_assignment_shape(text: str) -> bool:
-    # The rule changes text only when a key names a secret, and every such name holds one of these
-    # (case-insensitively); searching the lowered text is cheaper than a re.I search.
-    if "=" not in text and ": " not in text and ":\t" not in text:
-        return False
-    return _SECRET_HINT_LOWER.search(text.lower()) is not None
+def _secret_assignment(text: str) -> tuple[str, int]:
+    # Only a key that names a secret is replaced, and every such name holds one of the hints
+    # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
+    if _SECRET_HINT_LOWER.search(text.lower()) is None:
+        return text, 0
+    return _SECRET_ASSIGNMENT(text)
 
 
-_IPV4_SHAPE = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+class Shape(NamedTuple):
+    """A trigger that is a pattern rather than a substring: every text the rule changes holds it.
+
+    The pattern is searched only in text that holds ``char`` at least ``least`` times (a cheap count).
+    """
+
+    pattern: str
+    char: str
+    least: int
 
 
-def _has_ipv4_shape(text: str) -> bool:
-    return text.count(".") >= 3 and _IPV4_SHAPE.search(text) is not None
+#: Every IPv4 address has this shape; every IPv6 address the rule replaces holds ``::`` or seven
+#: colons between hex groups, so two colons with at most four hex digits between them.
+_IPV4_SHAPE = Shape(r"\d\.\d{1,3}\.\d{1,3}\.\d", ".", 3)
+_IPV6_SHAPE = Shape(r":[0-9A-Fa-f]{0,4}:", ":", 2)
 
 
-def _has_ipv6_shape(text: str) -> bool:
-    return "::" in text or text.count(":") >= 7
+def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
+    """A rule for a token that starts a word with one of ``prefixes`` (alternatives of one length).
+
+    The literal comes first and the word boundary is checked behind it, so the regex engine only
+    stops where a prefix is.
+    """
+    width = len(prefixes.split("|")[0])
+    assert all(len(p) == width for p in prefixes.split("|")), prefixes
+    return _regex_rule(f"(?:{prefixes})(?<!\\w.{{{width}}}){body}", replacement)
 
 
-Trigger = Union[tuple[str, ...], Callable[[str], bool]]
+_POSIX_HOME = _regex_rule(r"/(?<![\w.~-]/)(?:(?:home|Users)/[^/\s:'\"]+|root(?=/|$|[\s:'\"]))", "~")
+_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):\\Users\\[^\\\s:'\"]+", "~")
+
+
+def _home_path(text: str) -> tuple[str, int]:
+    text, count = _POSIX_HOME(text)
+    if "\\Users\\" in text:
+        text, more = _WINDOWS_HOME(text)
+        count += more
+    return text, count
+
+
+#: What makes a rule worth running: needles (substrings) or a shape.
+Trigger = Union[tuple[str, ...], Shape]
 
 #: The fixed rules, in the order they run: (name, rule, trigger). A rule runs only on text its
-#: trigger finds (a cheap substring test), so the common string costs a few ``in`` checks.
+#: trigger finds (a substring, or a cheap test of the text's shape): no rule can change text
+#: without its trigger (a test checks this against running every rule).
 RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("private-key-block", _regex_rule(
         r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
         marker("private_key"), re.S), ("PRIVATE KEY",)),
     ("url-credentials", _regex_rule(
         r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@:]+(:[^/\s@]*)?)@", _url_credentials), ("://",)),
-    ("aws-access-key", _regex_rule(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", marker("aws_access_key")),
+    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA", r"[0-9A-Z]{16}\b", marker("aws_access_key")),
      ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
-    ("github-token", _regex_rule(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})", marker("github_token")),
+    ("github-token", _regex_rule(
+        r"gh[pousr]_(?<!\w....)[A-Za-z0-9]{30,}|github_pat_(?<!\w.{11})[A-Za-z0-9_]{22,}", marker("github_token")),
      ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
-    ("slack-token", _regex_rule(r"\bxox[abposr]-[A-Za-z0-9-]{10,}", marker("slack_token")), ("xox",)),
-    ("openai-key", _regex_rule(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key")), ("sk-",)),
-    ("huggingface-token", _regex_rule(r"\bhf_[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
-    ("google-api-key", _regex_rule(r"\bAIza[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
-    ("jwt", _regex_rule(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    ("secret-assignment", _regex_rule(_KEY_VALUE, _key_value), _has_secret_assignment_shape),
+    ("slack-token", _token_rule("xox", r"[abposr]-[A-Za-z0-9-]{10,}", marker("slack_token")), ("xox",)),
+    ("openai-key", _token_rule("sk-", r"(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key")), ("sk-",)),
+    ("huggingface-token", _token_rule("hf_", r"[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
+    ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
+    ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
+    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t")),
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
-    ("home-path", _regex_rule(
-        r"/(?<![\w.~-]/)(?:(?:home|Users)/[^/\s:'\"]+|root(?=/|$|[\s:'\"]))|[A-Za-z](?<!\w[A-Za-z]):\\Users\\[^\\\s:'\"]+",
-        "~"), ("/home/", "/Users/", "\\Users\\", "/root")),
+    ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root")),
     ("ipv4", _regex_rule(
         r"(?<![\w.=+-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
-     _has_ipv4_shape),
-    ("ipv6", _ipv6_rule, _has_ipv6_shape),
+     _IPV4_SHAPE),
+    ("ipv6", _ipv6_rule, _IPV6_SHAPE),
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def _may_hide(a: str, b: str) -> bool:
+    """True when a match of needle ``a`` can cover the start of needle ``b`` (part of it, or its end begins ``b``)."""
+    return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, the longest one where several start at one place.
+
+    Written as a trie (``/(?:home/(?:jdoe)?|root)``), so the engine compares each character once
+    instead of trying every word in turn.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + emit(node[char]) for char in sorted(node) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
@@ -208,31 +268,33 @@ class Scrubber:
         self._index()
 
     def _index(self) -> None:
-        """One regex finds the trigger substrings; each hit stands for the rules of every needle it may hide.
+        """One regex finds the needles; the needles a hit may hide are then looked up; shapes are searched.
 
-        The search does not overlap: a hit of needle A hides a needle B that starts inside it (B is
-        part of A, or B begins with an end of A, as ``/home/`` does after ``file://``), so A's hit
-        also names B's rules. Alternatives are tried longest first, so a longer needle starting at
-        the same place is never hidden by a shorter one.
+        The scan does not overlap and, where several needles start at one place, takes the longest:
+        a hit of needle A can hide a needle B that is part of A or begins with an end of A
+        (``/home/`` after ``file://``). Those are checked with ``in``, so a rule runs only when one
+        of its own needles is really in the text.
         """
         needles: dict[str, set[int]] = {}
-        self._shaped: list[tuple[int, Callable[[str], bool]]] = []
+        self._needles: dict[int, tuple[str, ...]] = {}
+        self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
-            if callable(trigger):
-                self._shaped.append((position, trigger))
+            if isinstance(trigger, Shape):
+                self._shapes.append((position, trigger.char, trigger.least, re.compile(trigger.pattern).search))
             else:
+                self._needles[position] = trigger
                 for needle in trigger:
                     needles.setdefault(needle, set()).add(position)
-        self._by_needle: dict[str, frozenset[int]] = {}
-        for a, rules in needles.items():
-            hidden = set(rules)
-            for b, others in needles.items():
-                if b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a)))):
-                    hidden |= others
-            self._by_needle[a] = frozenset(hidden)
-        alternatives = "|".join(re.escape(n) for n in sorted(needles, key=lambda n: (-len(n), n)))
-        self._finder = re.compile(alternatives)
-        self._cache: dict[str, tuple[str, dict[str, int]]] = {}
+        self._by_needle = {needle: frozenset(rules) for needle, rules in needles.items()}
+        self._hidden = {a: tuple(b for b in needles if _may_hide(a, b)) for a in needles}
+        self._finder = re.compile(_trie_pattern(needles))
+        #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
+        self.cache: dict[str, tuple[str, dict[str, int]]] = {}
+        self._keys: dict[str, tuple[str, dict[str, int], str | None]] = {}
+        #: Mapping keys seen before that scrubbing leaves as they are and that name no secret, each
+        #: with its JSON pointer step (``/`` and the key, escaped).
+        self.plain_keys: dict[str, str] = {}
+        self._args: dict[str, tuple[str, dict[str, int], str | None]] = {}
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
     #: their results are remembered, in a bounded table per scrubber.
@@ -241,43 +303,87 @@ class Scrubber:
 
     def scrub(self, text: str) -> tuple[str, dict[str, int]]:
         """Return the scrubbed text and the replacements made, by rule name (treat both as read-only)."""
-        cached = self._cache.get(text)
+        cache = self.cache
+        cached = cache.get(text)
         if cached is not None:
             return cached
         result = self._scrub(text)
         if len(text) <= self.CACHE_MAX_CHARS:
-            if len(self._cache) >= self.CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[text] = result
+            if len(cache) >= self.CACHE_ENTRIES:
+                cache.clear()
+            cache[text] = result
         return result
 
+    def scrub_key(self, key: str) -> tuple[str, dict[str, int], str | None]:
+        """A mapping key scrubbed, and the kind of secret it names (None for most keys)."""
+        cached = self._keys.get(key)
+        if cached is None:
+            cached = (*self.scrub(key), secret_kind(key))
+            self._remember(self._keys, key, cached)
+            if not cached[1] and cached[2] is None:
+                self._remember(self.plain_keys, key, "/" + key.replace("~", "~0").replace("/", "~1"))
+        return cached
+
+    def _remember(self, table: dict[str, Any], text: str, result: Any) -> None:
+        if len(text) <= self.CACHE_MAX_CHARS:
+            if len(table) >= self.CACHE_ENTRIES:
+                table.clear()
+            table[text] = result
+
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        counts: dict[str, int] = {}
+        candidates: set[int] | None = None
         hits = self._finder.findall(text)
-        candidates: set[int] = set()
         if hits:
-            by_needle = self._by_needle
+            by_needle, hidden = self._by_needle, self._hidden
+            candidates = set()
             for hit in set(hits):
                 candidates |= by_needle[hit]
-        for position, trigger in self._shaped:
-            if trigger(text):
+                for needle in hidden[hit]:
+                    if needle in text:
+                        candidates |= by_needle[needle]
+        for position, char, least, search in self._shapes:
+            if text.count(char) >= least and search(text):
+                if candidates is None:
+                    candidates = set()
                 candidates.add(position)
-        if not candidates:
-            return text, {}
-        counts: dict[str, int] = {}
+        if candidates is None:
+            return text, counts
+        rules, needles_of = self.rules, self._needles
         for position in sorted(candidates):
-            name, rule, _ = self.rules[position]
+            if counts:
+                # An earlier rule changed the text and may have removed this one's trigger (a home
+                # path that was the record's home): run the rule only if its trigger is still there.
+                needles = needles_of.get(position)
+                if needles is None:
+                    if not self._shape_found(position, text):
+                        continue
+                else:
+                    for needle in needles:
+                        if needle in text:
+                            break
+                    else:
+                        continue
+            name, rule, _ = rules[position]
             text, n = rule(text)
             if n:
                 counts[name] = counts.get(name, 0) + n
         return text, counts
+
+    def _shape_found(self, position: int, text: str) -> bool:
+        for p, char, least, search in self._shapes:
+            if p == position:
+                return text.count(char) >= least and search(text) is not None
+        return False
 
     def scrub_argv(self, argv: Iterable[Any]) -> tuple[list[Any], dict[str, int]]:
         """Scrub a command line, also hiding the value after a secret flag (``--token abc``)."""
         out: list[Any] = []
         counts: dict[str, int] = {}
         hide_next: str | None = None
+        args = self._args
         for arg in argv:
-            if not isinstance(arg, str):
+            if arg.__class__ is not str:
                 out.append(arg)
                 hide_next = None
                 continue
@@ -286,11 +392,12 @@ class Scrubber:
                 counts["secret-argument"] = counts.get("secret-argument", 0) + 1
                 hide_next = None
                 continue
-            hide_next = None
-            flag = _FLAG.fullmatch(arg)
-            if flag:
-                hide_next = secret_kind(flag.group(1))
-            new, found = self.scrub(arg)
+            seen = args.get(arg)
+            if seen is None:
+                flag = _FLAG.fullmatch(arg)
+                seen = (*self.scrub(arg), secret_kind(flag.group(1)) if flag else None)
+                self._remember(args, arg, seen)
+            new, found, hide_next = seen
             out.append(new)
             for name, n in found.items():
                 counts[name] = counts.get(name, 0) + n

@@ -231,17 +231,23 @@ _PIECES = [
     "file://", "https://", "user:pw@", "@", "git@", "example.org", "AKIA", "ABCDEFGHIJKLMNOP", "ghp_", "a" * 30,
     "xoxb-", "sk-", "hf_", "AIza", "eyJ", "abcdefgh", ".", "10.0.0.1", "1.2.3", "::1", "fe80::", ":", "=", ": ",
     "--", "-", "token", "Password", "api_key", "key", " ", "\t", "'", '"', "gpu-node05", "gpu-node05.lab", "x", "7",
-    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
+    "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "0", "255", "1:2:3:4:5:6:7:8", "::", "a:",
+    "10.1.2.3", "node7", "\n",
+]
+_IDENTITIES = [
+    {"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"},
+    {"home": "/root", "user": "r00t", "host": "10.1.2.3"},
+    {"home": "C:\\Users\\jdoe", "user": "jdoe", "host": "node7.x"},
 ]
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join))
-def test_triggers_never_skip_a_rule_that_would_change_the_text(text):
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), st.sampled_from(_IDENTITIES))
+def test_triggers_never_skip_a_rule_that_would_change_the_text(text, identities):
     """Scrubbing with the trigger index gives what running every rule, in order, on every text gives."""
     from procrecord.scrub import Scrubber
 
-    scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"})
+    scrubber = Scrubber(identities)
     expected, counts = text, {}
     for name, rule, _ in scrubber.rules:
         expected, n = rule(expected)
