@@ -76,6 +76,21 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
+def best_interleaved(fns: dict[str, "callable"], repeat: int = 5) -> dict[str, float]:
+    """Shortest wall time of each of ``fns``, run in turn ``repeat`` times (seconds).
+
+    Running a baseline and what is compared with it alternately, rather than one after the other,
+    keeps a slow spell of a shared machine from landing on one side of a ratio only.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
 def run_cmd(cmd: list[str], repeat: int = 1, ok: tuple[int, ...] = (0, 1)) -> float:
     """Best wall time of running ``cmd`` (output discarded)."""
     def once() -> None:

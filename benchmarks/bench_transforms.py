@@ -1,6 +1,6 @@
 """Per-core speed of redaction, legacy upgrade and diff, as ratios against the parse floor measured in the same run.
 
-Usage: python benchmarks/bench_transforms.py [--records 5000]
+Usage: python benchmarks/bench_transforms.py [--records 5000] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import json
 
 import orjson
 
-from _common import ROOT, best_of, environment, realistic_record
+from _common import ROOT, best_interleaved, best_of, environment, realistic_record
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of baseline and subject, run in turn")
     args = parser.parse_args()
     print(f"# bench_transforms ({environment()})")
     from procrecord.comparison import diff
@@ -34,10 +35,6 @@ def main() -> None:
         for raw in data:
             orjson.loads(raw)
 
-    floor = best_of(lambda: parse_all(lines))
-    per = floor / len(lines) * 1e6
-    print(f"parse floor: {per:.1f} us/record")
-
     # Redaction: parse + redact(most) + dump, end to end per record, vs the floor.
     def redact_all():
         # Start cold each time, as a fresh ``procrecord redact`` does: the scrubbers' caches of
@@ -50,7 +47,9 @@ def main() -> None:
         for raw in lines:
             orjson.dumps(redact(orjson.loads(raw), "most"))
 
-    t = best_of(redact_all)
+    best = best_interleaved({"floor": lambda: parse_all(lines), "redact": redact_all}, repeat=args.repeat)
+    floor, t = best["floor"], best["redact"]
+    print(f"parse floor: {floor / len(lines) * 1e6:.1f} us/record")
     print(f"redact --level most (parse + redact + dump): {t / len(lines) * 1e6:.1f} us/record = {t / floor:.2f}x the parse floor (goal <= 4x)")
 
     # Upgrade of legacy records (parse + upgrade with both validations + dump): the small handmade
@@ -66,13 +65,13 @@ def main() -> None:
             if config is not None:
                 rec["properties"]["config"] = dict(config, seed=i)
             legacy_lines.append(orjson.dumps(rec))
-        legacy_floor = best_of(lambda data=legacy_lines: parse_all(data))
-
         def upgrade_all(data=legacy_lines):
             for raw in data:
                 orjson.dumps(upgrade(orjson.loads(raw)))
 
-        t = best_of(upgrade_all)
+        best = best_interleaved({"floor": lambda data=legacy_lines: parse_all(data), "upgrade": upgrade_all},
+                                repeat=args.repeat)
+        legacy_floor, t = best["floor"], best["upgrade"]
         size = sum(map(len, legacy_lines)) / len(legacy_lines)
         print(f"upgrade 0 -> 1.0, {label} ({size:.0f} bytes): {t / len(legacy_lines) * 1e6:.1f} us/record = "
               f"{t / legacy_floor:.2f}x the parse floor ({legacy_floor / len(legacy_lines) * 1e6:.1f} us) (goal <= 4x)")

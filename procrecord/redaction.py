@@ -7,6 +7,7 @@ note into the record. It is used by the writer and by ``procrecord redact`` alik
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import hmac
@@ -137,6 +138,12 @@ class _Context:
 
 
 class _Generator:
+    """Writes the walk of one policy tree at one level (see above).
+
+    A pointer is passed around as a Python expression: a string constant where the place is fixed,
+    a variable (built only when an object there is copied) below array items.
+    """
+
     def __init__(self, rank: int) -> None:
         self.rank = rank
         self.lines: list[str] = []
@@ -144,39 +151,55 @@ class _Generator:
         self.constants: dict[str, Any] = {}
         self.variables = 0
 
-    def function(self, node: Node, scrub: bool) -> str:
-        """The name of the generated function ``f(v, ctx, ptr)`` for ``node`` (in scrub mode or not)."""
+    def root(self, node: Node) -> None:
+        body = self._value(node, False, "v", repr(""), "    ")
+        self.lines += ["def _root(v, ctx):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
+
+    def _function(self, node: Node, scrub: bool) -> str:
+        """The name of a generated function ``f(v, ctx, ptr)`` for ``node`` (used in scrubbed parts)."""
         memo = (id(node), scrub)
         if memo not in self.names:
             name = self.names[memo] = f"_node{len(self.names)}"
-            body = self._value(node, scrub, "v", None, "    ")
-            self.lines += [f"def {name}(v, ctx, ptr):", "    removed = ctx.removed", *body, "    return v", ""]
+            body = self._value(node, scrub, "v", "ptr", "    ")
+            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
         return self.names[memo]
 
-    def _value(self, node: Node, scrub: bool, var: str, here: str | None, pad: str) -> list[str]:
-        """Lines that replace the value in ``var`` (at pointer ``here``; None: in ``ptr``) by its redaction."""
-        ptr = "ptr" if here is None else repr(here)
-        if node.children is not None:
-            return self._object(node, scrub, var, here, pad)
-        if node.items is not None and node.items.children is not None:
-            item = self.function(node.items, scrub)
-            prefix = "ptr + '/'" if here is None else repr(here + "/")
-            call = f"{item}(x, ctx, {prefix} + str(i))"
-            visit = [name for name in node.items.children if name in node.items.active[self.rank]]
-            if not scrub and visit:
-                # Items that hold nothing the level changes are kept without a call.
-                test = " or ".join(f"{n!r} in x" for n in visit)
-                call = f"{call} if x.__class__ is not dict or {test} else x"
-            lines = [f"{pad}if {var}.__class__ is list:",
-                     f"{pad}    {var} = [{call} for i, x in enumerate({var})]"]
-            if scrub:
-                lines += [f"{pad}else:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)"]
-            return lines
-        return [f"{pad}{var} = _scrub_any({var}, {ptr}, ctx)"] if scrub else []
+    def _variable(self, stem: str) -> str:
+        self.variables += 1
+        return f"_{stem}{self.variables}"
 
-    def _object(self, node: Node, scrub: bool, var: str, here: str | None, pad: str) -> list[str]:
+    @staticmethod
+    def _child(ptr: str, name: str) -> str:
+        """The pointer expression of ``ptr``'s child ``name`` (a constant where ``ptr`` is one)."""
+        if ptr.startswith(("'", '"')):
+            return repr(ast.literal_eval(ptr) + name)
+        return f"{ptr} + {name!r}"
+
+    def _value(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...] = ()) -> list[str]:
+        """Lines that replace the value in ``var`` (whose pointer ``ptr`` evaluates to) by its redaction."""
+        if node.children is not None:
+            return self._object(node, scrub, var, ptr, pad, prelude)
+        items = node.items
+        if items is None or items.children is None:
+            return [f"{pad}{var} = _scrub_any({var}, {ptr}, ctx)"] if scrub else []
+        if scrub:
+            call = f"{self._function(items, True)}(x, ctx, {self._child(ptr, '/')} + str(i))"
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {var} = [{call} for i, x in enumerate({var})]",
+                    f"{pad}else:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)"]
+        # Items are redacted in place of a copy of the list, made at the first item that changes.
+        new, index, item, before, item_ptr = (self._variable(s) for s in ("l", "i", "x", "o", "p"))
+        body = self._value(items, False, item, item_ptr, pad + "        ",
+                           prelude=(f"{item_ptr} = {self._child(ptr, '/')} + str({index})",))
+        if not body:
+            return []
+        return [f"{pad}if {var}.__class__ is list:", f"{pad}    {new} = None",
+                f"{pad}    for {index}, {item} in enumerate({var}):", f"{pad}        {before} = {item}", *body,
+                f"{pad}        if {item} is not {before}:", f"{pad}            if {new} is None:",
+                f"{pad}                {new} = list({var})", f"{pad}            {new}[{index}] = {item}",
+                f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
+
+    def _object(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...]) -> list[str]:
         children = node.children or {}
-        ptr = "ptr" if here is None else repr(here)
         lines = []
         if scrub:
             # Every value is scrubbed: the values of keys the schema does not name are free-form.
@@ -184,8 +207,9 @@ class _Generator:
             lines += [f"{pad}if {var}.__class__ is not dict:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)",
                       f"{pad}else:"]
             pad += "    "
-            lines.append(f"{pad}{var} = {{key: sub if key in {known} else _scrub_any(sub, {ptr} + '/' + _escape(key), ctx)"
-                         f" for key, sub in {var}.items()}}")
+            lines += [f"{pad}{line}" for line in prelude]
+            lines.append(f"{pad}{var} = {{name: sub if name in {known} else _scrub_any(sub, {ptr} + '/' + _escape(name), ctx)"
+                         f" for name, sub in {var}.items()}}")
             visit = list(children)
         else:
             visit = [name for name in children if name in node.active[self.rank]]
@@ -193,29 +217,26 @@ class _Generator:
                 return []
             # Copy only an object that holds something to change.
             lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}):",
-                      f"{pad}    {var} = {var}.copy()"]
+                      f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
             pad += "    "
         for name in visit:
             child = children[name]
-            key = repr(name)
-            sub_here = None if here is None else f"{here}/{_escape(name)}"
-            at = f"ptr + {'/' + _escape(name)!r}" if here is None else repr(sub_here)
+            key, at = repr(name), self._child(ptr, "/" + _escape(name))
             body: list[str]
             if child.redact != "never" and RANK[child.redact] <= self.rank:
                 if child.pseudonymize:
-                    body = [f"token = ctx.pseudonymize({var}[{key}], {at})", "if token is None:",
-                            f"    del {var}[{key}]", "else:", f"    {var}[{key}] = token"]
+                    body = ["if key is None:", f"    del {var}[{key}]", f"    removed.append({at})", "else:",
+                            f"    token = ctx.pseudonymize({var}[{key}], {at})", "    if token is None:",
+                            f"        del {var}[{key}]", "    else:", f"        {var}[{key}] = token"]
                 else:
                     body = [f"del {var}[{key}]", f"removed.append({at})"]
             elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
                 body = [f"{var}[{key}] = _scrub_any({var}[{key}], {at}, ctx)"]
-            elif scrub or child.scrub or here is None:
-                body = [f"{var}[{key}] = {self.function(child, scrub or child.scrub)}({var}[{key}], ctx, {at})"]
+            elif scrub or child.scrub:
+                body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
             else:
-                inner = f"_v{self.variables}"
-                self.variables += 1
-                nested = self._value(child, False, inner, sub_here, "")
-                body = [f"{inner} = {var}[{key}]", *nested, f"{var}[{key}] = {inner}"]
+                inner = self._variable("v")
+                body = [f"{inner} = {var}[{key}]", *self._value(child, False, inner, at, ""), f"{var}[{key}] = {inner}"]
             lines += [f"{pad}if {key} in {var}:", *(f"{pad}    {line}" for line in body)]
         return lines
 
@@ -234,8 +255,7 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     made = _WALKERS.get((id(tree), level))
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
-        body = generator._value(tree, False, "v", "", "    ")
-        generator.lines += ["def _root(v, ctx):", "    removed = ctx.removed", *body, "    return v", ""]
+        generator.root(tree)
         namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_escape": _escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
@@ -253,13 +273,20 @@ def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
     if kind_of is dict:
         return _scrub_mapping(value, pointer, ctx)
     if kind_of is list:
-        if all(item.__class__ is str for item in value):
+        kinds = {item.__class__ for item in value}
+        if kinds <= _PLAIN_SCALARS:
+            return value  # numbers, booleans, nulls: nothing to scrub
+        if kinds == _STRINGS:
             new_list, counts = ctx.scrubber.scrub_argv(value)
             if counts:
                 ctx.found.append((pointer, counts))
             return new_list
         return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
     return value
+
+
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+_STRINGS = frozenset({str})
 
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
@@ -328,17 +355,17 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
 
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
-    scrubbed = ctx.scrubbed()
     if not previous:
         note: dict[str, Any] = {
-            "level": ctx.level, "tool": "procrecord", "tool_version": __version__, "removed": sorted(ctx.removed),
-            "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(scrubbed.items())],
+            "level": ctx.level, "tool": "procrecord", "tool_version": __version__, "removed": _sorted(ctx.removed),
+            "scrubbed": _scrub_entries(ctx.found),
         }
         if ctx.pseudonymized:
             note["pseudonymized"] = sorted(ctx.pseudonymized)
         if key is not None:
             note["key_fingerprint"] = fingerprint(key)
         return note
+    scrubbed = ctx.scrubbed()
     # Merged with the note of an earlier redaction, so redacting twice changes nothing.
     old_level = previous.get("level", "none")
     level = ctx.level if RANK.get(ctx.level, 0) >= RANK.get(old_level, 0) else old_level
@@ -360,6 +387,34 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
     elif previous.get("key_fingerprint"):
         note["key_fingerprint"] = previous["key_fingerprint"]
     return note
+
+
+_SORTED: dict[tuple[str, ...], list[str]] = {}
+
+
+def _sorted(pointers: list[str]) -> list[str]:
+    """``pointers`` sorted; the walk removes the same paths from most records, so the order is remembered."""
+    key = tuple(pointers)
+    found = _SORTED.get(key)
+    if found is None:
+        if len(_SORTED) >= 256:
+            _SORTED.clear()
+        found = _SORTED[key] = sorted(set(pointers))
+    return list(found)
+
+
+def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
+    """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
+    rows = sorted([(pointer, rule, n) for pointer, counts in found for rule, n in counts.items()])
+    entries: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+    for pointer, rule, n in rows:
+        if last and last["path"] == pointer and last["rule"] == rule:
+            last["count"] += n
+        else:
+            last = {"path": pointer, "rule": rule, "count": n}
+            entries.append(last)
+    return entries
 
 
 def check_level(record: dict[str, Any], level: str, version: str | None = None) -> list[Violation]:

@@ -213,10 +213,33 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=4096)
 def _may_hide(a: str, b: str) -> bool:
     """True when a match of needle ``a`` can cover the start of needle ``b`` (part of it, or its end begins ``b``)."""
     return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> "re.Pattern[str]":
+    return re.compile(pattern)
+
+
+@functools.lru_cache(maxsize=1)
+def _fixed_index() -> tuple["re.Pattern[str]", dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
+    """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
+    and the needles each one's hit may hide.
+
+    The scan does not overlap and, where several needles start at one place, takes the longest: a
+    hit of needle A can hide a needle B that is part of A or begins with an end of A (``/home/``
+    after ``file://``). Those are then checked with ``in``, so a rule runs only when one of its own
+    needles is really in the text.
+    """
+    needles: dict[str, set[int]] = {}
+    for position, (_, _, trigger) in enumerate(RULES):
+        if not isinstance(trigger, Shape):
+            for needle in trigger:
+                needles.setdefault(needle, set()).add(position)
+    hidden = {a: tuple(b for b in needles if _may_hide(a, b)) for a in needles}
+    return re.compile(_trie_pattern(needles)), {n: frozenset(p) for n, p in needles.items()}, hidden
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -249,45 +272,40 @@ class Scrubber:
     """Applies the fixed rules plus replacements of the record's own host, user and home."""
 
     def __init__(self, identifiers: dict[str, str] | None = None) -> None:
-        self.rules: list[tuple[str, Rule, Trigger]] = []
         ids = identifiers or {}
         #: What this scrubber replaces beyond the fixed rules (two scrubbers with one identity agree).
         self.identity = tuple(sorted(ids.items()))
+        before: list[tuple[str, Rule, Trigger]] = []
+        after: list[tuple[str, Rule, Trigger]] = []
         home = ids.get("home")
         if home and len(home) > 1 and home not in ("~", "/"):
             home = home.rstrip("/\\")
-            self.rules.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
-        self.rules.extend(RULES)
+            before.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
         for kind, placeholder in (("host", "<host>"), ("user", "<user>")):
             value = ids.get(kind)
             if value and len(value) >= 2 and not _is_marker(value) and not value.startswith("hmac:"):
-                self.rules.append((f"record-{kind}", _literal_rule(value, placeholder), (value,)))
+                after.append((f"record-{kind}", _literal_rule(value, placeholder), (value,)))
                 short = value.split(".")[0]
                 if kind == "host" and short != value and len(short) >= 2:
-                    self.rules.append(("record-host", _literal_rule(short, placeholder), (short,)))
-        self._index()
+                    after.append(("record-host", _literal_rule(short, placeholder), (short,)))
+        #: The rules in the order they run: the record's home, the fixed rules, its host and user.
+        self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
+        self._index(len(before), [*range(len(before)), *range(len(before) + len(RULES), len(self.rules))])
 
-    def _index(self) -> None:
-        """One regex finds the needles; the needles a hit may hide are then looked up; shapes are searched.
-
-        The scan does not overlap and, where several needles start at one place, takes the longest:
-        a hit of needle A can hide a needle B that is part of A or begins with an end of A
-        (``/home/`` after ``file://``). Those are checked with ``in``, so a rule runs only when one
-        of its own needles is really in the text.
-        """
-        needles: dict[str, set[int]] = {}
+    def _index(self, offset: int, own: list[int]) -> None:
+        """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
+        (:func:`_fixed_index`), the record's own values with ``in``, shapes by their search."""
+        finder, by_needle, hidden = _fixed_index()
+        self._finder, self._hidden = finder, hidden
+        self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
+        self._own = [(position, needle) for position in own for needle in self.rules[position][2]]  # type: ignore[union-attr]
         self._needles: dict[int, tuple[str, ...]] = {}
         self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
             if isinstance(trigger, Shape):
-                self._shapes.append((position, trigger.char, trigger.least, re.compile(trigger.pattern).search))
+                self._shapes.append((position, trigger.char, trigger.least, _compiled(trigger.pattern).search))
             else:
                 self._needles[position] = trigger
-                for needle in trigger:
-                    needles.setdefault(needle, set()).add(position)
-        self._by_needle = {needle: frozenset(rules) for needle, rules in needles.items()}
-        self._hidden = {a: tuple(b for b in needles if _may_hide(a, b)) for a in needles}
-        self._finder = re.compile(_trie_pattern(needles))
         #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
         self.cache: dict[str, tuple[str, dict[str, int]]] = {}
         self._keys: dict[str, tuple[str, dict[str, int], str | None]] = {}
@@ -342,6 +360,11 @@ class Scrubber:
                 for needle in hidden[hit]:
                     if needle in text:
                         candidates |= by_needle[needle]
+        for position, needle in self._own:
+            if needle in text:
+                if candidates is None:
+                    candidates = set()
+                candidates.add(position)
         for position, char, least, search in self._shapes:
             if text.count(char) >= least and search(text):
                 if candidates is None:
