@@ -26,6 +26,7 @@ _COMPACT = re.compile(
 _DURATION = re.compile(r"^(?:(?P<days>-?\d+) days?, )?(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$")
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x", "riscv64", "armv7l"}
 _NAMESPACE = uuid.UUID("8f6a3c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -52,16 +53,16 @@ def _parse_compact(text: str) -> tuple[str, bool] | None:
             return None
     frac = match["frac"] or ""
     micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    year, month, day = (int(part) for part in match["date"].split("-"))
+    date, h, m, s = match.group("date", "h", "m", "s")
     try:
-        dt.datetime(year, month, day, int(match["h"]), int(match["m"]), int(match["s"]), micro)
+        dt.datetime(int(date[:4]), int(date[5:7]), int(date[8:]), int(h), int(m), int(s), micro)
     except ValueError:
         return None
-    result = f"{match['date']}T{match['h']}:{match['m']}:{match['s']}{frac}{sign}{hours:02d}:{minutes:02d}"
+    result = f"{date}T{h}:{m}:{s}{frac}{sign}{hours:02d}:{minutes:02d}"
     if not hours and not minutes:
         sign = "+"
     zone = f"{sign}{hours}" if not minutes else f"{sign}{hours:02d}{minutes:02d}"
-    canonical = f"{match['date']}T{match['h']}{match['m']}{match['s']}" + (f".{micro:06d}" if micro else "") + zone
+    canonical = f"{date}T{h}{m}{s}" + (f".{micro:06d}" if micro else "") + zone
     return result, canonical == text
 
 
@@ -101,46 +102,49 @@ def format_duration(seconds: float) -> str:
     return str(dt.timedelta(seconds=round(seconds, 6)))
 
 
-class _Taker:
-    """A working copy of the legacy properties; values are taken out as they are mapped."""
+def _str(section: dict[str, Any], key: str) -> str | None:
+    """Take a non-empty string out of ``section``; anything else stays there (for the legacy bag)."""
+    value = section.get(key)
+    if isinstance(value, str) and value:
+        del section[key]
+        return value
+    return None
 
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.rest = json_copy(record)
-        self.props = self.rest.get("properties") if isinstance(self.rest.get("properties"), dict) else {}
 
-    def _parent(self, path: tuple[str, ...]) -> dict[str, Any] | None:
-        node: Any = self.props
-        for part in path[:-1]:
-            node = node.get(part) if type(node) is dict else None
-        return node if type(node) is dict else None
+def _count(section: dict[str, Any], key: str, least: int = 0) -> int | None:
+    """Take an integer of at least ``least`` out of ``section`` (not a boolean)."""
+    value = section.get(key)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+        del section[key]
+        return value
+    return None
 
-    def take(self, *path: str) -> Any:
-        """Take the value at ``path`` out of the working copy."""
-        parent = self._parent(path)
-        return parent.pop(path[-1], None) if parent is not None else None
 
-    def take_if(self, check: Any, *path: str) -> Any:
-        """Take the value at ``path`` only when ``check(value)``; otherwise leave it to the legacy bag."""
-        parent = self._parent(path)
-        if parent is None:
-            return None
-        value = parent.get(path[-1])
-        if value is not None and check(value):
-            del parent[path[-1]]
-            return value
-        return None
+def _amount(section: dict[str, Any], key: str) -> float | int | None:
+    """Take a non-negative number out of ``section`` (not a boolean)."""
+    value = section.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        del section[key]
+        return value
+    return None
 
-    def peek(self, *path: str) -> Any:
-        """The value at ``path``, left in place."""
-        parent = self._parent(path)
-        return parent.get(path[-1]) if parent is not None else None
+
+def _section(props: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """A copy of the object ``props[key]``, put in its place so values can be taken out of it."""
+    value = props.get(key)
+    if isinstance(value, dict):
+        value = props[key] = dict(value)
+        return value
+    return None
 
 
 def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
     """Flatten what is left to ``{pointer: value}``, dropping empty containers and nulls."""
     if isinstance(value, dict) and value:
         for key, sub in value.items():
-            _leaves(sub, f"{pointer}/{key.replace('~', '~0').replace('/', '~1')}", out)
+            if "~" in key or "/" in key:
+                key = key.replace("~", "~0").replace("/", "~1")
+            _leaves(sub, pointer + "/" + key, out)
     elif value is not None and value != {}:
         out[pointer] = value
 
@@ -150,29 +154,37 @@ def _prune(section: dict[str, Any]) -> dict[str, Any]:
 
 
 def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
-    """Legacy ``ProcessContext`` record to procrecord 1.0 (lossless: see module docstring)."""
-    t = _Taker(record)
-    if t.rest.get("type") == "process":
-        t.rest.pop("type")  # "process_context" (the oldest form) stays in the legacy bag
+    """Legacy ``ProcessContext`` record to procrecord 1.0 (lossless: see module docstring).
+
+    Values are taken out of shallow copies of the record's objects as they are mapped; the input is
+    never modified, and values moved as they are (config, extra, argv, leftovers) are shared with it.
+    """
+    rest = dict(record)
+    if rest.get("type") == "process":
+        del rest["type"]  # "process_context" (the oldest form) stays in the legacy bag
+    props = _section(rest, "properties") or {}
     keep: dict[str, Any] = {}
     out: dict[str, Any] = {"schema_version": "1.0", "record_type": RECORD_TYPE}
 
-    raw_id = t.take("uuid")
-    try:
-        out["id"] = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
-    except ValueError:
-        out["id"] = None
+    raw_id = props.pop("uuid", None)
+    if isinstance(raw_id, str) and _CANONICAL_UUID.match(raw_id):
+        out["id"] = raw_id  # what str(uuid.UUID(raw_id)) gives, without building one
+    else:
+        try:
+            out["id"] = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
+        except ValueError:
+            out["id"] = None
     if out["id"] is None:
         out["id"] = str(uuid.uuid5(_NAMESPACE, orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()))
         if raw_id is not None:
             keep["/properties/uuid"] = raw_id
-    name = t.take("name")
+    name = props.pop("name", None)
     out["name"] = name if isinstance(name, str) else None
     if name is not None and not isinstance(name, str):
         keep["/properties/name"] = name
 
-    start_raw, stop_raw = t.take("start_timestamp"), t.take("stop_timestamp")
-    end_raw = t.take("end_timestamp")
+    start_raw, stop_raw = props.pop("start_timestamp", None), props.pop("stop_timestamp", None)
+    end_raw = props.pop("end_timestamp", None)
     if stop_raw is None and end_raw is not None:
         stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept below
     if end_raw is not None:
@@ -186,7 +198,7 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
                 keep.setdefault(f"/properties/{pointer}", raw)
         elif raw is not None:
             keep[f"/properties/{pointer}"] = raw
-    duration_raw = t.take("duration")
+    duration_raw = props.pop("duration", None)
     duration = parse_duration(duration_raw)
     if duration is not None:
         timing["duration_s"] = duration
@@ -197,7 +209,7 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["status"] = "running" if start_raw is not None and stop_raw is None else "completed"
 
     invocation: dict[str, Any] = {}
-    args = t.take("args")
+    args = props.pop("args", None)
     if isinstance(args, list) and all(isinstance(a, str) for a in args):
         invocation["argv"] = args
     elif isinstance(args, str):
@@ -208,64 +220,61 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         keep["/properties/args"] = args  # the exact original string
     elif args is not None:
         keep["/properties/args"] = args
-    config = t.take("config")
+    config = props.pop("config", None)
     if config is not None:
         invocation["config"] = config
 
-    machine = t.peek("machine")
     collection_level = "none"
     host: dict[str, Any] = {}
     python: dict[str, Any] = {}
-    if machine is None and "machine" in t.props:
+    if "machine" in props and props["machine"] is None:
         collection_level = "all"
-    if isinstance(machine, dict) and machine.get("telemetry_disabled") is True:
-        t.take("machine", "telemetry_disabled")
-        collection_level = "most"
-    if isinstance(machine, dict):
-        host["hostname"] = t.take_if(_is_str, "machine", "host")
-        host["user"] = t.take_if(_is_str, "machine", "user")
-        host["home"] = t.take_if(_is_str, "machine", "userhome")
-        invocation["cwd"] = t.take_if(_is_str, "machine", "cwd")
-        host["memory_total_bytes"] = t.take_if(_is_nonneg_int, "machine", "mem_total")
-        host["cpu"] = _prune({"model": t.take_if(_is_str, "machine", "cpu_brand"), "logical_count": t.take_if(_is_positive_int, "machine", "cpu_count")})
-        host["os"] = _prune({"name": t.take_if(_is_str, "machine", "os_name"), "release": t.take_if(_is_str, "machine", "os_release"),
-                             "version": t.take_if(_is_str, "machine", "os_version")})
-        arch = t.peek("machine", "arch")
+    machine = _section(props, "machine")
+    if machine is not None:
+        if machine.get("telemetry_disabled") is True:
+            del machine["telemetry_disabled"]
+            collection_level = "most"
+        host["hostname"], host["user"], host["home"] = _str(machine, "host"), _str(machine, "user"), _str(machine, "userhome")
+        invocation["cwd"] = _str(machine, "cwd")
+        host["memory_total_bytes"] = _count(machine, "mem_total")
+        host["cpu"] = _prune({"model": _str(machine, "cpu_brand"), "logical_count": _count(machine, "cpu_count", 1)})
+        host["os"] = _prune({"name": _str(machine, "os_name"), "release": _str(machine, "os_release"),
+                             "version": _str(machine, "os_version")})
+        arch = machine.get("arch")
         if isinstance(arch, str) and arch in _ARCHES:
-            host["arch"] = t.take("machine", "arch")  # else (often "") it stays in the legacy bag
-        python["implementation"] = t.take_if(_is_str, "machine", "py_impl")
-        py_version = t.peek("machine", "py_version")
+            host["arch"] = machine.pop("arch")  # else (often "") it stays in the legacy bag
+        python["implementation"] = _str(machine, "py_impl")
+        py_version = machine.get("py_version")
         if isinstance(py_version, str) and py_version.split():
             python["version"] = py_version.split()[0]
             if py_version == python["version"]:
-                t.take("machine", "py_version")  # else the full build string stays in the legacy bag
+                del machine["py_version"]  # else the full build string stays in the legacy bag
     emissions: dict[str, Any] = {}
-    if isinstance(t.peek("emissions"), dict):
-        emissions["emissions_kg"] = t.take_if(_is_nonneg_number, "emissions", "co2_kg")
-        emissions["energy_kwh"] = t.take_if(_is_nonneg_number, "emissions", "total_kWH")
-        emissions["run_id"] = t.take_if(_is_str, "emissions", "run_id")
-        emissions = _prune(emissions)
+    source = _section(props, "emissions")
+    if source is not None:
+        emissions = _prune({"emissions_kg": _amount(source, "co2_kg"), "energy_kwh": _amount(source, "total_kWH"),
+                            "run_id": _str(source, "run_id")})
         if emissions:
             emissions["tool"] = "codecarbon"
 
     disks = []
-    disk = t.peek("disk_info")
+    disk = props.get("disk_info")
     if isinstance(disk, dict) and isinstance(disk.get("path"), str):
-        disks.append(_prune({"path": t.take("disk_info", "path"), "device": t.take_if(_is_str, "disk_info", "source"),
-                             "filesystem": t.take_if(_is_str, "disk_info", "filesystem")}))
+        disk = _section(props, "disk_info") or {}
+        disks.append(_prune({"path": disk.pop("path"), "device": _str(disk, "source"), "filesystem": _str(disk, "filesystem")}))
 
     devices = []
-    device = t.peek("device_info")
+    device = props.get("device_info")
     if isinstance(device, dict) and isinstance(device.get("device_type"), str):
+        device = _section(props, "device_info") or {}
         index = device.get("device_index")
-        kind = t.take("device_info", "device_type")
+        kind = device.pop("device_type")
         entry = {"index": index if isinstance(index, int) and index >= 0 else 0,
                  "type": {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}.get(kind, "other"),
-                 "name": t.take_if(_is_str, "device_info", "device_name"),
-                 "memory_total_bytes": t.take_if(_is_nonneg_int, "device_info", "total_vram"),
-                 "multiprocessor_count": t.take_if(_is_nonneg_int, "device_info", "device_multi_processor_count")}
+                 "name": _str(device, "device_name"), "memory_total_bytes": _count(device, "total_vram"),
+                 "multiprocessor_count": _count(device, "device_multi_processor_count")}
         if isinstance(index, int) and index >= 0:
-            t.take("device_info", "device_index")
+            del device["device_index"]
         elif index is None:
             keep["/properties/device_info/device_index"] = None  # unknown in the original, 0 here
         if entry["type"] == "other":
@@ -276,9 +285,8 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         # device_capabilities holds (multiprocessor count, minor), not a compute capability: kept
         # verbatim in the legacy bag below, never passed off as compute_capability.
 
-    extra = t.peek("extra")
-    if isinstance(extra, dict):
-        out["extra"] = t.take("extra")
+    if isinstance(props.get("extra"), dict):
+        out["extra"] = props.pop("extra")
 
     out["producer"] = {"name": "procrecord", "version": __version__}
     out["collection"] = {"level": collection_level}
@@ -291,27 +299,11 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["devices"] = devices or None
 
     leftover: dict[str, Any] = {}
-    _leaves(t.rest, "", leftover)
+    _leaves(rest, "", leftover)
     leftover.update(keep)
     out["provenance"] = _prune({"upgraded_from": "0", "upgraded_by": f"procrecord {__version__}",
                                 "legacy": dict(sorted(leftover.items()))})
     return _prune(out) | {"name": out["name"]}
-
-
-def _is_str(value: Any) -> bool:
-    return isinstance(value, str) and value != ""
-
-
-def _is_nonneg_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_positive_int(value: Any) -> bool:
-    return _is_nonneg_int(value) and value >= 1
-
-
-def _is_nonneg_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 #: 1.0 fields the legacy shape can hold; everything else is reported as dropped by a downgrade.

@@ -8,6 +8,7 @@ never modified). ``upgrade`` brings any known version to the current one; ``down
 from __future__ import annotations
 
 import collections
+import functools
 from typing import Any, Callable
 
 from procrecord.errors import UpgradeError
@@ -18,6 +19,7 @@ from procrecord.versions import detect_version
 Step = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+@functools.lru_cache(maxsize=None)
 def _steps() -> dict[tuple[str, str], Step]:
     from procrecord import legacy
 
@@ -27,6 +29,7 @@ def _steps() -> dict[tuple[str, str], Step]:
     }
 
 
+@functools.lru_cache(maxsize=None)
 def _dropped() -> dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]]:
     from procrecord import legacy
 
@@ -35,8 +38,13 @@ def _dropped() -> dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]]:
 
 def chain(source: str, target: str) -> list[tuple[str, str]]:
     """The shortest list of registered steps from ``source`` to ``target`` (empty when equal)."""
+    return list(_chain(source, target))
+
+
+@functools.lru_cache(maxsize=256)
+def _chain(source: str, target: str) -> tuple[tuple[str, str], ...]:
     if source == target:
-        return []
+        return ()
     steps = _steps()
     graph: dict[str, list[str]] = collections.defaultdict(list)
     for a, b in steps:
@@ -50,7 +58,7 @@ def chain(source: str, target: str) -> list[tuple[str, str]]:
                 continue
             route = path + [(version, nxt)]
             if nxt == target:
-                return route
+                return tuple(route)
             seen.add(nxt)
             queue.append((nxt, route))
     raise UpgradeError(f"no conversion from version {source} to {target}")
@@ -58,7 +66,7 @@ def chain(source: str, target: str) -> list[tuple[str, str]]:
 
 def _apply(record: dict[str, Any], target: str, dropped: list[str] | None = None) -> dict[str, Any]:
     source = detect_version(record)
-    for a, b in chain(source, target):
+    for a, b in _chain(source, target):
         before = validate(record, a)
         if before:
             v = before[0]
