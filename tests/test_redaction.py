@@ -127,6 +127,43 @@ def test_adding_an_annotated_field_needs_no_code_change(monkeypatch, gpu_record)
         policy_module.policy.cache_clear()
 
 
+def test_a_scrubbed_object_with_annotated_children(monkeypatch, gpu_record):
+    """An object marked x-scrub as a whole: its known children keep their own levels, every other
+    value below it is scrubbed as free-form text, in objects and in arrays of objects."""
+    from procrecord import policy as policy_module
+
+    schema = copy.deepcopy(load_schema("1.0"))
+    error = schema["properties"]["outcome"]["properties"]["error"]
+    error["x-scrub"] = True
+    error["properties"]["node"] = {"type": "string", "x-redact": "most"}
+    error["properties"]["frames"] = {"type": "array", "x-redact": "all", "items": {
+        "type": "object", "x-redact": "all", "properties": {"file": {"type": "string", "x-redact": "all"},
+                                                            "host": {"type": "string", "x-redact": "most"}}}}
+    monkeypatch.setattr(policy_module, "load_schema", lambda v: schema)
+    policy_module.policy.cache_clear()
+    try:
+        gpu_record["outcome"] = {"exit_code": 1, "error": {
+            "type": "ValueError", "message": "cannot read /home/jdoe/data.csv", "node": "gpu-node07",
+            "details": {"path": "/home/jdoe/x", "api_token": "abc123", "sizes": [1, 2]},
+            "frames": [{"file": "/home/bob/train.py", "host": "gpu-node07", "line": "at /root/y"}, "raw /home/ann/z"],
+        }}
+        out = redact(gpu_record, "most")
+        assert out["outcome"]["error"] == {
+            "type": "ValueError", "message": "cannot read ~/data.csv",
+            "details": {"path": "~/x", "api_token": "<redacted:token>", "sizes": [1, 2]},
+            "frames": [{"file": "~/train.py", "line": "at ~/y"}, "raw ~/z"],
+        }
+        note = out["redaction"]
+        assert {"/outcome/error/node", "/outcome/error/frames/0/host"} <= set(note["removed"])
+        scrubbed = {(e["path"], e["rule"]) for e in note["scrubbed"]}
+        assert {("/outcome/error/message", "record-home"), ("/outcome/error/details/path", "record-home"),
+                ("/outcome/error/details/api_token", "secret-key"), ("/outcome/error/frames/0/file", "home-path"),
+                ("/outcome/error/frames/0/line", "home-path"), ("/outcome/error/frames/1", "home-path")} <= scrubbed
+        assert redact(out, "most") == out
+    finally:
+        policy_module.policy.cache_clear()
+
+
 # --- pseudonyms ---------------------------------------------------------------------------------
 
 def test_pseudonyms_link_records_without_revealing(gpu_record):
