@@ -16,6 +16,8 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
 from procrecord.errors import ProcrecordError, RedactionKeyError
@@ -289,6 +291,25 @@ _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
 _STRINGS = frozenset({str})
 
 
+def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
+    """A mapping inside free-form data: the parts of a config that every run of a job shares
+    (``data``, ``model``) are serialised once and recognised as clean by their text."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return _scrub_mapping(value, pointer, ctx)
+    clean = ctx.scrubber.clean
+    if text in clean:
+        return value
+    found = len(ctx.found)
+    new = _scrub_mapping(value, pointer, ctx)
+    if new is value and len(ctx.found) == found:
+        if len(clean) >= ctx.scrubber.CACHE_ENTRIES:
+            clean.clear()
+        clean.add(text)
+    return new
+
+
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     scrubber = ctx.scrubber
     plain = scrubber.plain_keys
@@ -308,7 +329,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 ctx.found.append((pointer + plain[key], found[1]))
                 new = found[0]
             elif sub_type is dict:
-                new = _scrub_mapping(sub, pointer + plain[key], ctx)
+                new = _scrub_nested(sub, pointer + plain[key], ctx)
             elif sub_type is list:
                 new = _scrub_any(sub, pointer + plain[key], ctx)
             else:

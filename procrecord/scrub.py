@@ -313,6 +313,8 @@ class Scrubber:
         #: with its JSON pointer step (``/`` and the key, escaped).
         self.plain_keys: dict[str, str] = {}
         self._args: dict[str, tuple[str, dict[str, int], str | None]] = {}
+        #: Serialised mappings (JSON text) already found to need no scrubbing.
+        self.clean: set[bytes] = set()
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
     #: their results are remembered, in a bounded table per scrubber.
@@ -418,7 +420,7 @@ class Scrubber:
             seen = args.get(arg)
             if seen is None:
                 flag = _FLAG.fullmatch(arg)
-                seen = (*self.scrub(arg), secret_kind(flag.group(1)) if flag else None)
+                seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None)
                 self._remember(args, arg, seen)
             new, found, hide_next = seen
             out.append(new)
