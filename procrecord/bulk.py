@@ -2,14 +2,17 @@
 
 Sources are planned into tasks (whole files, byte ranges of big JSONL files, batches of stdin);
 with ``jobs > 1`` worker processes read and process tasks themselves, so records never cross a
-pipe, and outcomes come back in input order. A document that fails to load, or an operation that
+pipe, and outcomes come back in input order (a task's joined outputs through a temporary file). A document that fails to load, or an operation that
 raises on one record, becomes an ``error`` outcome: the run always goes on with the next input.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
 import sys
+import tempfile
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from procrecord.errors import SchemaError
@@ -56,6 +59,8 @@ class Block(NamedTuple):
     changed: bool
     #: Numeric ``info`` of the task's outcomes, summed (removed, scrubbed, dropped, ...).
     totals: dict[str, int]
+    #: Where a worker left ``data`` (a temporary file); read back before the block is yielded.
+    spill: str | None = None
 
 
 class Operation(Protocol):
@@ -82,6 +87,34 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     operation, task = payload
     span = Span()
     return pack([apply(operation, item) for item in iter_task(task, span)]), span.lines
+
+
+#: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe
+#: (which moves large messages at a few tens of MB/s: slower than redacting them).
+SPILL_BYTES = 256 * 1024
+
+
+def _run_task_spilling(payload: tuple[Operation, Task, str]) -> tuple[list[Outcome | Block], int]:
+    """:func:`_run_task` in a worker: a large block's data is written to a file in ``spill_dir``
+    and the block carries the file's path instead (see :func:`_unspill`)."""
+    operation, task, spill_dir = payload
+    items, lines = _run_task((operation, task))
+    for index, item in enumerate(items):
+        if isinstance(item, Block) and len(item.data) >= SPILL_BYTES:
+            handle, path = tempfile.mkstemp(dir=spill_dir, suffix=".block")
+            with os.fdopen(handle, "wb") as out:
+                out.write(item.data)
+            items[index] = item._replace(data=b"", spill=path)
+    return items, lines
+
+
+def _unspill(item: Outcome | Block) -> Outcome | Block:
+    if isinstance(item, Block) and item.spill is not None:
+        with open(item.spill, "rb") as handle:
+            data = handle.read()
+        os.unlink(item.spill)
+        return item._replace(data=data, spill=None)
+    return item
 
 
 def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
@@ -178,16 +211,21 @@ def run(
         yield from _ordered(results, tracker, progress, source_done)
         return
     ctx = multiprocessing.get_context(start_method())
-    with ctx.Pool(jobs, initializer=tune_gc) as pool:
-        pending: list[Task] = []
+    spill_dir = tempfile.mkdtemp(prefix="procrecord-blocks-")
+    try:
+        with ctx.Pool(jobs, initializer=tune_gc) as pool:
+            pending: list[Task] = []
 
-        def feed() -> Iterator[tuple[Operation, Task]]:
-            for task in tasks:
-                pending.append(task)
-                yield operation, task
+            def feed() -> Iterator[tuple[Operation, Task, str]]:
+                for task in tasks:
+                    pending.append(task)
+                    yield operation, task, spill_dir
 
-        mapped = pool.imap(_run_task, feed(), chunksize=1)
-        yield from _ordered(((pending.pop(0), result) for result in mapped), tracker, progress, source_done)
+            mapped = pool.imap(_run_task_spilling, feed(), chunksize=1)
+            results = ((pending.pop(0), ([_unspill(item) for item in items], lines)) for items, lines in mapped)
+            yield from _ordered(results, tracker, progress, source_done)
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)  # blocks of tasks not consumed (an interrupted run)
 
 
 def _ordered(

@@ -218,3 +218,50 @@ def test_deeply_nested_record_is_reported_not_fatal(tmp_path):
     assert "deep.jsonl:1:: error" in result.stderr
     assert "nested too deeply" in result.stderr
     assert len(result.stdout.splitlines()) == 1, "the next record was still redacted"
+
+
+def test_jobs_give_the_same_files_and_leave_no_temporary_blocks(tmp_path, monkeypatch):
+    """With --jobs 2, workers hand large blocks of outputs over through temporary files (see
+    bulk.SPILL_BYTES): the outputs are byte for byte those of one process, and no file is left."""
+    import tempfile
+
+    from procrecord import bulk
+
+    spill_root = tmp_path / "tmp"
+    spill_root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill_root))
+    src = tmp_path / "in"
+    src.mkdir()
+    rec = load_json(GPU)
+    lines = [json.dumps(dict(rec, id=f"00000000-0000-4000-8000-{i:012d}")) for i in range(150)]
+    (src / "runs.jsonl").write_text("\n".join(lines) + "\n")
+    shutil.copy(GPU, src / "one.json")
+    assert (src / "runs.jsonl").stat().st_size > 2 * bulk.SPILL_BYTES  # the big block is spilled
+    outputs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        result = invoke("redact", "--level", "most", "-j", jobs, "-o", out, src)
+        assert result.exit_code == 0, result.stderr
+        outputs[jobs] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert outputs["1"] == outputs["2"]
+    assert sorted(p.name for p in outputs["2"]) == ["one.json", "runs.jsonl"]
+    redacted = next(data for p, data in outputs["2"].items() if p.name == "runs.jsonl").splitlines()
+    assert len(redacted) == 150 and check_level(json.loads(redacted[-1]), "most") == []
+    assert [p for p in spill_root.iterdir() if p.name.startswith("procrecord-")] == []  # pymp-*: multiprocessing's own
+
+
+def test_a_spilled_block_comes_back_whole(tmp_path):
+    from procrecord import bulk
+    from procrecord.loader import plan
+    from procrecord.transforms import RedactRecord
+
+    rec = load_json(GPU)
+    src = tmp_path / "runs.jsonl"
+    src.write_text("\n".join(json.dumps(dict(rec, id=f"00000000-0000-4000-8000-{i:012d}")) for i in range(100)) + "\n")
+    (task,) = plan([str(src)])
+    direct, lines = bulk._run_task((RedactRecord("most"), task))
+    spilled, spilled_lines = bulk._run_task_spilling((RedactRecord("most"), task, str(tmp_path)))
+    block = spilled[-1]
+    assert isinstance(block, bulk.Block) and block.data == b"" and os.path.exists(block.spill)
+    assert [bulk._unspill(item) for item in spilled] == direct and spilled_lines == lines == 100
+    assert not os.path.exists(block.spill)
