@@ -103,6 +103,8 @@ def _escape(key: str) -> str:
 
 
 class _Context:
+    __slots__ = ("level", "scrubber", "key", "kept_tokens", "removed", "pseudonymized", "found")
+
     def __init__(self, level: str, scrubber: Scrubber, key: bytes | None, kept_tokens: set[str]) -> None:
         self.level = level
         self.scrubber = scrubber

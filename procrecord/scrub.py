@@ -424,8 +424,9 @@ class Scrubber:
                 self._remember(args, arg, seen)
             new, found, hide_next = seen
             out.append(new)
-            for name, n in found.items():
-                counts[name] = counts.get(name, 0) + n
+            if found:
+                for name, n in found.items():
+                    counts[name] = counts.get(name, 0) + n
         return out, counts
 
     def detect(self, text: str) -> list[str]:
