@@ -290,7 +290,10 @@ class Scrubber:
                     after.append(("record-host", _literal_rule(short, placeholder), (short,)))
         #: The rules in the order they run: the record's home, the fixed rules, its host and user.
         self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
-        self._index(len(before), [*range(len(before)), *range(len(before) + len(RULES), len(self.rules))])
+        #: The record's home goes first, before the other triggers are looked for: most of the text
+        #: it is in (run folders, configs) then holds nothing else to find.
+        self._first = before[0] if before else None
+        self._index(len(before), list(range(len(before) + len(RULES), len(self.rules))))
 
     def _index(self, offset: int, own: list[int]) -> None:
         """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
@@ -352,6 +355,12 @@ class Scrubber:
 
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
         counts: dict[str, int] = {}
+        if self._first is not None:
+            name, rule, (needle,) = self._first  # type: ignore[misc]
+            if needle in text:
+                text, n = rule(text)
+                if n:
+                    counts[name] = n
         candidates: set[int] | None = None
         hits = self._finder.findall(text)
         if hits:
@@ -375,10 +384,11 @@ class Scrubber:
         if candidates is None:
             return text, counts
         rules, needles_of = self.rules, self._needles
+        changed = False
         for position in sorted(candidates):
-            if counts:
-                # An earlier rule changed the text and may have removed this one's trigger (a home
-                # path that was the record's home): run the rule only if its trigger is still there.
+            if changed:
+                # An earlier rule changed the text and may have removed this one's trigger (a secret
+                # replaced inside a URL): run the rule only if its trigger is still there.
                 needles = needles_of.get(position)
                 if needles is None:
                     if not self._shape_found(position, text):
@@ -393,6 +403,7 @@ class Scrubber:
             text, n = rule(text)
             if n:
                 counts[name] = counts.get(name, 0) + n
+                changed = True
         return text, counts
 
     def _shape_found(self, position: int, text: str) -> bool:
