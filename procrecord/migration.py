@@ -85,7 +85,11 @@ def _apply(record: dict[str, Any], target: str, dropped: list[str] | None = None
 
 
 def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
-    """Upgrade ``record`` to version ``to`` (default: current). A current record comes back as is."""
+    """Upgrade ``record`` to version ``to`` (default: current). A current record comes back as is.
+
+    The input is never modified; values a step moves as they are (config, extra, argv, leftovers
+    kept in ``provenance.legacy``) are shared with it, so copy the result before changing those.
+    """
     target = to or current_version()
     from procrecord.schemas import version_key
 
