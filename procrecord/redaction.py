@@ -296,6 +296,8 @@ _STRINGS = frozenset({str})
 def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     """A mapping inside free-form data: the parts of a config that every run of a job shares
     (``data``, ``model``) are serialised once and recognised as clean by their text."""
+    if len(value) > _CLEAN_MAX_KEYS:
+        return _scrub_mapping(value, pointer, ctx)
     try:
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
@@ -305,11 +307,15 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
         return value
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if new is value and len(ctx.found) == found:
-        if len(clean) >= ctx.scrubber.CACHE_ENTRIES:
+    if new is value and len(ctx.found) == found and len(text) <= _CLEAN_MAX_BYTES:
+        if len(clean) >= _CLEAN_ENTRIES:
             clean.clear()
         clean.add(text)
     return new
+
+
+#: Bounds of the memory of clean mappings, per scrubber (at most ~2 MB of text).
+_CLEAN_MAX_KEYS, _CLEAN_MAX_BYTES, _CLEAN_ENTRIES = 64, 2048, 1024
 
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
