@@ -300,3 +300,16 @@ def test_a_needle_inside_a_longer_one_still_triggers_its_rule():
     scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe"})
     assert scrubber.scrub("/home/jdoe2/data") == ("~/data", {"home-path": 1})
     assert scrubber.scrub("see file:///home/bob/x") == ("see file://~/x", {"home-path": 1})
+
+
+def test_config_mappings_seen_before_give_the_same_result(gpu_record):
+    """Clean nested mappings are remembered by their text; dirty ones never are."""
+    gpu_record["invocation"]["config"] = {"data": {"train": "/data/a.kwcoco.zip", "dims": [224, 224]},
+                                          "paths": {"root": "/home/jdoe/runs/x", "token": "s3cr3t"}}
+    first = redact(gpu_record, "most")
+    second = redact(copy.deepcopy(gpu_record), "most")
+    assert first == second
+    assert second["invocation"]["config"] == {"data": {"train": "/data/a.kwcoco.zip", "dims": [224, 224]},
+                                              "paths": {"root": "~/runs/x", "token": "<redacted:token>"}}
+    scrubbed = {(e["path"], e["rule"]) for e in second["redaction"]["scrubbed"]}
+    assert {("/invocation/config/paths/root", "record-home"), ("/invocation/config/paths/token", "secret-key")} <= scrubbed
