@@ -318,6 +318,12 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
 _CLEAN_MAX_KEYS, _CLEAN_MAX_BYTES, _CLEAN_ENTRIES = 64, 2048, 1024
 
 
+def _step(plain: dict[str, str], key: str) -> str:
+    # The table may have been emptied (it is bounded) by a nested mapping since it was checked.
+    step = plain.get(key)
+    return step if step is not None else "/" + _escape(key)
+
+
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     scrubber = ctx.scrubber
     plain = scrubber.plain_keys
@@ -334,12 +340,12 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                     found = scrub(sub)
                 if not found[1]:
                     continue
-                ctx.found.append((pointer + plain[key], found[1]))
+                ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
             elif sub_type is dict:
-                new = _scrub_nested(sub, pointer + plain[key], ctx)
+                new = _scrub_nested(sub, pointer + _step(plain, key), ctx)
             elif sub_type is list:
-                new = _scrub_any(sub, pointer + plain[key], ctx)
+                new = _scrub_any(sub, pointer + _step(plain, key), ctx)
             else:
                 continue
             if new is not sub:

@@ -313,3 +313,17 @@ def test_config_mappings_seen_before_give_the_same_result(gpu_record):
                                               "paths": {"root": "~/runs/x", "token": "<redacted:token>"}}
     scrubbed = {(e["path"], e["rule"]) for e in second["redaction"]["scrubbed"]}
     assert {("/invocation/config/paths/root", "record-home"), ("/invocation/config/paths/token", "secret-key")} <= scrubbed
+
+
+def test_key_table_emptied_by_a_nested_mapping(monkeypatch, gpu_record):
+    """The scrubber's tables are bounded and emptied when full, even while a mapping that was found
+    to hold only known keys is being walked: its later keys must still get their pointers."""
+    from procrecord.scrub import Scrubber
+
+    monkeypatch.setattr(Scrubber, "CACHE_ENTRIES", 8)
+    gpu_record["invocation"]["config"] = {"a": 1, "b": "x"}
+    redact(gpu_record, "most")  # the scrubber now knows keys a and b
+    gpu_record["invocation"]["config"] = {"a": {f"k{i}": i for i in range(10)}, "b": "/home/jdoe/q"}
+    out = redact(gpu_record, "most")
+    assert out["invocation"]["config"] == {"a": {f"k{i}": i for i in range(10)}, "b": "~/q"}
+    assert {"path": "/invocation/config/b", "rule": "record-home", "count": 1} in out["redaction"]["scrubbed"]
