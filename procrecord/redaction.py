@@ -318,6 +318,14 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
 _CLEAN_MAX_KEYS, _CLEAN_MAX_BYTES, _CLEAN_ENTRIES = 64, 2048, 1024
 
 
+def _distinct(key: str, *taken: dict[str, Any]) -> str:
+    """``key (2)``, ``key (3)``...: the first of these in none of ``taken``."""
+    n = 2
+    while any(f"{key} ({n})" in names for names in taken):
+        n += 1
+    return f"{key} ({n})"
+
+
 def _step(plain: dict[str, str], key: str) -> str:
     # The table may have been emptied (it is bounded) by a nested mapping since it was checked.
     step = plain.get(key)
@@ -356,6 +364,8 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
     out = {}
     for key, sub in value.items():
         new_key, key_counts, kind = scrubber.scrub_key(key)
+        if key_counts and (new_key in out or new_key in value):
+            new_key = _distinct(new_key, out, value)  # keys scrubbed to one text: keep every value
         here = f"{pointer}/{_escape(new_key)}"
         if key_counts:
             ctx.found.append((here, key_counts))

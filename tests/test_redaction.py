@@ -327,3 +327,10 @@ def test_key_table_emptied_by_a_nested_mapping(monkeypatch, gpu_record):
     out = redact(gpu_record, "most")
     assert out["invocation"]["config"] == {"a": {f"k{i}": i for i in range(10)}, "b": "~/q"}
     assert {"path": "/invocation/config/b", "rule": "record-home", "count": 1} in out["redaction"]["scrubbed"]
+
+
+def test_keys_scrubbed_to_one_text_keep_both_values(gpu_record):
+    gpu_record["invocation"]["config"] = {"/home/alice/data": 1, "/home/bob/data": 2, "~/data (2)": 3, "/home/carl/data": 4}
+    out = redact(gpu_record, "most")
+    assert out["invocation"]["config"] == {"~/data": 1, "~/data (3)": 2, "~/data (2)": 3, "~/data (4)": 4}
+    assert redact(out, "most") == out
