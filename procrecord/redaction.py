@@ -20,7 +20,7 @@ import orjson
 
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
-from procrecord.errors import ProcrecordError, RedactionKeyError
+from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
 from procrecord.scrub import Scrubber, marker, secret_kind
@@ -386,7 +386,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     """
     if level not in RANK:
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
-    version = version or record.get("schema_version") or current_version()
+    version = _version_of(record, version)
     if level == "none":
         return json_copy(record)
     previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
@@ -397,6 +397,13 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     out.pop("redaction", None)
     out["redaction"] = _note(previous, ctx, key)
     return out
+
+
+def _version_of(record: dict[str, Any], version: str | None) -> str:
+    version = version or record.get("schema_version") or current_version()
+    if not isinstance(version, str):
+        raise UnknownVersionError(f"schema_version is {version!r}, expected a string like '1.0'")
+    return version
 
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
@@ -468,7 +475,7 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     A property the level removes, a missing or lower redaction note, or a secret, home path or the
     record's own identifiers left in the text it keeps.
     """
-    version = version or record.get("schema_version") or current_version()
+    version = _version_of(record, version)
     leaks: list[Violation] = []
     note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
     if note is None:

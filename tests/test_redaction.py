@@ -86,6 +86,17 @@ def test_level_none_changes_nothing(gpu_record):
     assert redact(gpu_record, "none") == gpu_record
 
 
+@pytest.mark.parametrize("version", [["1.0"], {"v": 1}, 3, "9.9"])
+def test_a_record_with_a_bad_schema_version_gets_a_clear_error(gpu_record, version):
+    from procrecord.errors import UnknownVersionError
+
+    gpu_record["schema_version"] = version
+    with pytest.raises(UnknownVersionError):
+        redact(gpu_record, "most")
+    with pytest.raises(UnknownVersionError):
+        check_level(gpu_record, "most")
+
+
 def test_unknown_level():
     with pytest.raises(ProcrecordError):
         redact({}, "some")
