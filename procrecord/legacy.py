@@ -175,7 +175,8 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         except ValueError:
             out["id"] = None
     if out["id"] is None:
-        out["id"] = str(uuid.uuid5(_NAMESPACE, orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()))
+        text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+        out["id"] = str(uuid.uuid5(_NAMESPACE, text))
         if raw_id is not None:
             keep["/properties/uuid"] = raw_id
     name = props.pop("name", None)
