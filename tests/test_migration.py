@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -225,3 +226,12 @@ def test_upgrade_never_crashes_and_never_drops_a_value(record):
         if pointer == "/type":
             continue
         assert _at(back, pointer) == value or json.dumps(_at(back, pointer)) == json.dumps(value), pointer
+
+
+def test_a_record_built_in_python_with_non_string_keys_still_gets_an_id():
+    record = load_json(LEGACY[0])
+    record["properties"]["uuid"] = "not-a-real-uuid"
+    record["properties"]["extra"] = {1: "one", "b": 2}
+    out = upgrade(record)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", out["id"])
+    assert out["id"] == upgrade(copy.deepcopy(record))["id"]
