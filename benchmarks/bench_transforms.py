@@ -42,7 +42,7 @@ def main() -> None:
     # Redaction vs the floor, two ways: end to end (parse + redact(most) + dump, what a bulk run
     # does per record) and the redaction alone (records already parsed, nothing written).
     from procrecord.redaction import _scrubber
-    from procrecord.scrub import secret_kind
+    from procrecord.secretnames import secret_kind
 
     def cold():
         # Start cold each time, as a fresh ``procrecord redact`` does: the scrubbers' caches of strings

@@ -20,39 +20,30 @@ from pathlib import Path
 
 from _common import ROOT, environment
 
-WRITER = """
-import json, sys, time
-t0 = time.perf_counter()
-from procrecord import Recorder
-t1 = time.perf_counter()
-rec = Recorder("bench", config={{"lr": 0.1}}{output}{emissions})
-t2 = time.perf_counter()
-rec.start()
-t3 = time.perf_counter()
-{work}
-t4 = time.perf_counter()
-rec.stop()
-t5 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "create": t2 - t1, "start": t3 - t2, "stop": t5 - t4}}))
-"""
-
-# The legacy class writes nothing by itself (jobs dump ctx.obj): the comparison is generous to it.
-LEGACY = """
+# One timing skeleton for both writers: import, create, start, the job, stop.
+_TIMED = """
 import json, sys, time, warnings
 warnings.simplefilter("ignore")
 t0 = time.perf_counter()
-from kwutil.process_context import ProcessContext
+{import_line}
 t1 = time.perf_counter()
-ctx = ProcessContext(name="bench", config={{"lr": 0.1}}, args=["bench"]{emissions})
+obj = {create}
 t2 = time.perf_counter()
-ctx.start()
+obj.start()
 t3 = time.perf_counter()
-{work}
+{{work}}
 t4 = time.perf_counter()
-ctx.stop()
+obj.stop()
 t5 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "create": t2 - t1, "start": t3 - t2, "stop": t5 - t4}}))
+print(json.dumps({{{{"import": t1 - t0, "create": t2 - t1, "start": t3 - t2, "stop": t5 - t4}}}}))
 """
+
+WRITER = _TIMED.format(import_line="from procrecord import Recorder",
+                       create='Recorder("bench", config={{"lr": 0.1}}{output}{emissions})')
+
+# The legacy class writes nothing by itself (jobs dump ctx.obj): the comparison is generous to it.
+LEGACY = _TIMED.format(import_line="from kwutil.process_context import ProcessContext",
+                       create='ProcessContext(name="bench", config={{"lr": 0.1}}, args=["bench"]{emissions})')
 
 
 def measure(python: str, code: str, runs: int, env: dict[str, str], cwd: str) -> dict[str, float]:

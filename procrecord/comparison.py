@@ -14,6 +14,7 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
+from procrecord.pointer import escape, unescape
 from procrecord.policy import Node, policy
 from procrecord.schemas import current_version
 
@@ -71,10 +72,6 @@ def normalise_pattern(pattern: str) -> str:
     return "/" + pattern.replace(".", "/")
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
 def _numbers_close(a: Any, b: Any, rtol: float) -> bool:
     if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
         return False
@@ -103,7 +100,7 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options) -
         children = node.children
         for key in list(a) + [k for k in b if k not in a]:
             child = children.get(key, _OPEN) if children is not None else _OPEN
-            here, name = f"{pointer}/{_escape(key)}", f"{label}.{key}" if label else key
+            here, name = f"{pointer}/{escape(key)}", f"{label}.{key}" if label else key
             if child.volatile and not opts.include_volatile or opts.ignored(here):
                 continue
             if key not in b:
@@ -192,7 +189,7 @@ def _enclosing_array(a: dict[str, Any], b: dict[str, Any], pointer: str) -> str 
         for depth, raw in enumerate(parts):
             if isinstance(node, list):
                 return "/" + "/".join(parts[:depth])
-            key = raw.replace("~1", "/").replace("~0", "~")
+            key = unescape(raw)
             if not isinstance(node, dict) or key not in node:
                 break
             node = node[key]
@@ -201,7 +198,7 @@ def _enclosing_array(a: dict[str, Any], b: dict[str, Any], pointer: str) -> str 
 
 def _at(doc: Any, pointer: str) -> Any:
     for raw in pointer.split("/")[1:]:
-        key = raw.replace("~1", "/").replace("~0", "~")
+        key = unescape(raw)
         doc = doc[int(key)] if isinstance(doc, list) else doc[key]
     return doc
 

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from procrecord.pointer import escape
+
 _MAX_DEPTH = 100
 
 
@@ -24,10 +26,6 @@ def to_json(value: Any) -> tuple[Any, list[str]]:
     """Return a JSON-safe copy of ``value`` and the pointers of values kept only as their repr."""
     notes: list[str] = []
     return _convert(value, "", notes, 0, set()), notes
-
-
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
@@ -74,8 +72,8 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
             for key, sub in value.items():
                 name = key if isinstance(key, str) else _key(key)
                 if not isinstance(key, (str, int, float, bool, enum.Enum)) and name == repr(key):
-                    notes.append(f"{pointer}/{_escape(name)}")
-                out[name] = _convert(sub, f"{pointer}/{_escape(name)}", notes, depth + 1, active)
+                    notes.append(f"{pointer}/{escape(name)}")
+                out[name] = _convert(sub, f"{pointer}/{escape(name)}", notes, depth + 1, active)
             return out
         if isinstance(value, (set, frozenset)):
             items = list(value)

@@ -17,6 +17,7 @@ import orjson
 
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
+from procrecord.pointer import escape, tokens
 from procrecord.versions import RECORD_TYPE
 
 _COMPACT = re.compile(
@@ -142,9 +143,7 @@ def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
     """Flatten what is left to ``{pointer: value}``, dropping empty containers and nulls."""
     if isinstance(value, dict) and value:
         for key, sub in value.items():
-            if "~" in key or "/" in key:
-                key = key.replace("~", "~0").replace("/", "~1")
-            _leaves(sub, pointer + "/" + key, out)
+            _leaves(sub, pointer + "/" + escape(key), out)
     elif value is not None and value != {}:
         out[pointer] = value
 
@@ -405,7 +404,7 @@ def _dig(record: Any, path: tuple[str, ...]) -> Any:
 
 
 def _put(target: dict[str, Any], pointer: str, value: Any) -> None:
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    parts = tokens(pointer)
     node = target
     for part in parts[:-1]:
         if not isinstance(node.get(part), dict):

@@ -21,9 +21,11 @@ import orjson
 from procrecord._version import __version__
 from procrecord.jsonsafe import json_copy
 from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
+from procrecord.pointer import escape, tokens
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
-from procrecord.scrub import Scrubber, marker, secret_kind
+from procrecord.scrub import Scrubber, marker
+from procrecord.secretnames import secret_kind
 from procrecord.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"
@@ -96,12 +98,6 @@ def pseudonym(key: bytes, value: str) -> str:
     return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def _escape(key: str) -> str:
-    if "~" in key or "/" in key:
-        return key.replace("~", "~0").replace("/", "~1")
-    return key
-
-
 class _Context:
     __slots__ = ("level", "scrubber", "key", "kept_tokens", "removed", "pseudonymized", "found")
 
@@ -114,13 +110,6 @@ class _Context:
         self.pseudonymized: list[str] = []
         #: (pointer, replacements by rule) for each scrubbed value, summed up in the note.
         self.found: list[tuple[str, dict[str, int]]] = []
-
-    def scrubbed(self) -> dict[tuple[str, str], int]:
-        total: dict[tuple[str, str], int] = {}
-        for pointer, counts in self.found:
-            for rule, n in counts.items():
-                total[(pointer, rule)] = total.get((pointer, rule), 0) + n
-        return total
 
     def pseudonymize(self, value: Any, here: str) -> str | None:
         """Note the removal of an identifier at ``here``; return its keyed pseudonym, if one applies."""
@@ -212,7 +201,7 @@ class _Generator:
                       f"{pad}else:"]
             pad += "    "
             lines += [f"{pad}{line}" for line in prelude]
-            lines.append(f"{pad}{var} = {{name: sub if name in {known} else _scrub_any(sub, {ptr} + '/' + _escape(name), ctx)"
+            lines.append(f"{pad}{var} = {{name: sub if name in {known} else _scrub_any(sub, {ptr} + '/' + escape(name), ctx)"
                          f" for name, sub in {var}.items()}}")
             visit = list(children)
         else:
@@ -225,7 +214,7 @@ class _Generator:
             pad += "    "
         for name in visit:
             child = children[name]
-            key, at = repr(name), self._child(ptr, "/" + _escape(name))
+            key, at = repr(name), self._child(ptr, "/" + escape(name))
             body: list[str]
             if child.redact != "never" and RANK[child.redact] <= self.rank:
                 if child.pseudonymize:
@@ -260,7 +249,7 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_escape": _escape, **generator.constants}
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
@@ -307,15 +296,13 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
         return value
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if new is value and len(ctx.found) == found and len(text) <= _CLEAN_MAX_BYTES:
-        if len(clean) >= _CLEAN_ENTRIES:
-            clean.clear()
-        clean.add(text)
+    if new is value and len(ctx.found) == found:
+        ctx.scrubber.mark_clean(text)
     return new
 
 
-#: Bounds of the memory of clean mappings, per scrubber (at most ~2 MB of text).
-_CLEAN_MAX_KEYS, _CLEAN_MAX_BYTES, _CLEAN_ENTRIES = 64, 2048, 1024
+#: Wider mappings are not serialised to be looked up (rarely shared whole between runs).
+_CLEAN_MAX_KEYS = 64
 
 
 def _distinct(key: str, *taken: dict[str, Any]) -> str:
@@ -329,7 +316,7 @@ def _distinct(key: str, *taken: dict[str, Any]) -> str:
 def _step(plain: dict[str, str], key: str) -> str:
     # The table may have been emptied (it is bounded) by a nested mapping since it was checked.
     step = plain.get(key)
-    return step if step is not None else "/" + _escape(key)
+    return step if step is not None else "/" + escape(key)
 
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
@@ -366,7 +353,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         new_key, key_counts, kind = scrubber.scrub_key(key)
         if key_counts and (new_key in out or new_key in value):
             new_key = _distinct(new_key, out, value)  # keys scrubbed to one text: keep every value
-        here = f"{pointer}/{_escape(new_key)}"
+        here = f"{pointer}/{escape(new_key)}"
         if key_counts:
             ctx.found.append((here, key_counts))
         if kind is not None and sub is not None and sub.__class__ not in (bool, int, float) and sub != marker(kind):
@@ -407,29 +394,16 @@ def _version_of(record: dict[str, Any], version: str | None) -> str:
 
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
-    if not previous:
-        note: dict[str, Any] = {
-            "level": ctx.level, "tool": "procrecord", "tool_version": __version__, "removed": _sorted(ctx.removed),
-            "scrubbed": _scrub_entries(ctx.found),
-        }
-        if ctx.pseudonymized:
-            note["pseudonymized"] = sorted(ctx.pseudonymized)
-        if key is not None:
-            note["key_fingerprint"] = fingerprint(key)
-        return note
-    scrubbed = ctx.scrubbed()
-    # Merged with the note of an earlier redaction, so redacting twice changes nothing.
+    """The redaction note, merged with the note of an earlier redaction (so redacting twice changes nothing)."""
     old_level = previous.get("level", "none")
     level = ctx.level if RANK.get(ctx.level, 0) >= RANK.get(old_level, 0) else old_level
-    merged = {(e["path"], e["rule"]): e["count"] for e in previous.get("scrubbed", ()) if isinstance(e, dict)}
-    for spot, n in scrubbed.items():
-        merged[spot] = merged.get(spot, 0) + n
-    note = {
+    earlier = [(e["path"], {e["rule"]: e["count"]}) for e in previous.get("scrubbed", ()) if isinstance(e, dict)]
+    note: dict[str, Any] = {
         "level": level,
         "tool": "procrecord",
         "tool_version": __version__,
-        "removed": sorted(set(previous.get("removed", ())) | set(ctx.removed)),
-        "scrubbed": [{"path": p, "rule": r, "count": n} for (p, r), n in sorted(merged.items())],
+        "removed": _sorted([*previous.get("removed", ()), *ctx.removed]),
+        "scrubbed": _scrub_entries(earlier + ctx.found if earlier else ctx.found),
     }
     pseudo = set(previous.get("pseudonymized", ())) | set(ctx.pseudonymized)
     if pseudo:
@@ -445,7 +419,8 @@ _SORTED: dict[tuple[str, ...], list[str]] = {}
 
 
 def _sorted(pointers: list[str]) -> list[str]:
-    """``pointers`` sorted; the walk removes the same paths from most records, so the order is remembered."""
+    """``pointers`` sorted, without repeats; the walk removes the same paths from most records, so the
+    order is remembered."""
     key = tuple(pointers)
     found = _SORTED.get(key)
     if found is None:
@@ -494,7 +469,7 @@ def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], s
         for key, sub in value.items():
             if pointer == "" and key == "redaction":
                 continue
-            here = f"{pointer}/{_escape(key)}"
+            here = f"{pointer}/{escape(key)}"
             child = node.children.get(key)
             if child is None:
                 if scrub:
@@ -523,7 +498,7 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
                 _check_text(item, f"{pointer}/{i}", scrubber, leaks)
     elif isinstance(value, dict):
         for key, sub in value.items():
-            here = f"{pointer}/{_escape(key)}"
+            here = f"{pointer}/{escape(key)}"
             kind = secret_kind(key)
             if kind and sub is not None and not isinstance(sub, (bool, int, float)) and sub != marker(kind):
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
@@ -535,8 +510,4 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
 def _pointer_to_path(pointer: str) -> str:
     from procrecord.validation import json_path
 
-    parts: list[Any] = []
-    for raw in pointer.split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        parts.append(int(part) if part.isdigit() else part)
-    return json_path(parts)
+    return json_path([int(part) if part.isdigit() else part for part in tokens(pointer)])

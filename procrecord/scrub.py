@@ -13,33 +13,10 @@ import ipaddress
 import re
 from typing import Any, Callable, Iterable, NamedTuple, Union
 
-# Words that make a key name a secret, and the marker type each implies.
-_SECRET_WORDS = {
-    "password": "password", "passwd": "password", "pwd": "password", "passphrase": "password",
-    "secret": "secret", "token": "token", "apikey": "api_key", "credential": "credential",
-    "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
-    "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
-    "signature": "signature", "sig": "signature",
-}
-_SECRET_PAIRS = {
-    ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
-    ("secret", "key"): "secret", ("client", "secret"): "secret", ("session", "id"): "session",
-}
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+from procrecord.pointer import escape
+from procrecord.secretnames import SECRET_HINTS, secret_kind
+
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-@functools.lru_cache(maxsize=8192)
-def secret_kind(key: str) -> str | None:
-    """The kind of secret a key name announces (``"password"``, ``"token"``...), or None."""
-    words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if w]
-    for word in words:
-        if word in _SECRET_WORDS:
-            return _SECRET_WORDS[word]
-    for pair in zip(words, words[1:]):
-        if pair in _SECRET_PAIRS:
-            return _SECRET_PAIRS[pair]
-    return None
 
 
 def marker(kind: str) -> str:
@@ -127,9 +104,7 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
-_SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
-_SECRET_HINT = re.compile("|".join(_SECRET_HINTS), re.I)  # the same test, for documentation and tests
-_SECRET_HINT_LOWER = re.compile("|".join(_SECRET_HINTS))
+_SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 _SECRET_ASSIGNMENT = _regex_rule(_KEY_VALUE, _key_value)
 
 
@@ -316,7 +291,7 @@ class Scrubber:
         #: with its JSON pointer step (``/`` and the key, escaped).
         self.plain_keys: dict[str, str] = {}
         self._args: dict[str, tuple[str, dict[str, int], str | None]] = {}
-        #: Serialised mappings (JSON text) already found to need no scrubbing.
+        #: Serialised mappings (JSON text) already found to need no scrubbing (see :meth:`mark_clean`).
         self.clean: set[bytes] = set()
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
@@ -331,10 +306,7 @@ class Scrubber:
         if cached is not None:
             return cached
         result = self._scrub(text)
-        if len(text) <= self.CACHE_MAX_CHARS:
-            if len(cache) >= self.CACHE_ENTRIES:
-                cache.clear()
-            cache[text] = result
+        self._remember(cache, text, result)
         return result
 
     def scrub_key(self, key: str) -> tuple[str, dict[str, int], str | None]:
@@ -344,8 +316,19 @@ class Scrubber:
             cached = (*self.scrub(key), secret_kind(key))
             self._remember(self._keys, key, cached)
             if not cached[1] and cached[2] is None:
-                self._remember(self.plain_keys, key, "/" + key.replace("~", "~0").replace("/", "~1"))
+                self._remember(self.plain_keys, key, "/" + escape(key))
         return cached
+
+    #: Bounds of the memory of clean mappings (at most ~2 MB of text).
+    CLEAN_MAX_BYTES = 2048
+    CLEAN_ENTRIES = 1024
+
+    def mark_clean(self, text: bytes) -> None:
+        """Remember that the mapping serialised as ``text`` needs no scrubbing (small ones only)."""
+        if len(text) <= self.CLEAN_MAX_BYTES:
+            if len(self.clean) >= self.CLEAN_ENTRIES:
+                self.clean.clear()
+            self.clean.add(text)
 
     def _remember(self, table: dict[str, Any], text: str, result: Any) -> None:
         if len(text) <= self.CACHE_MAX_CHARS:

@@ -113,7 +113,7 @@ def test_cpuinfo_parsing():
 
 def test_environment_allow_list_never_takes_secrets():
     env = {"CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4", "TORCH_HOME": "/x", "AWS_SECRET_ACCESS_KEY": "s",
-           "NCCL_IB_TOKEN": "t", "HOME": "/root", "PATH": "/bin", "SLURM_JOB_ID": "1"}
+           "NCCL_IB_TOKEN": "t", "NCCL_SESSION_COOKIE": "c", "HOME": "/root", "PATH": "/bin", "SLURM_JOB_ID": "1"}
     assert invocation.allowed_environment(env) == {"CUDA_VISIBLE_DEVICES": "0", "OMP_NUM_THREADS": "4",
                                                    "SLURM_JOB_ID": "1", "TORCH_HOME": "/x"}
 

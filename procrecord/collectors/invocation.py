@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from procrecord.collectors.interface import Collector
+from procrecord.secretnames import may_name_secret
 
 #: Environment variables worth recording (patterns). Never the whole environment: values can hold secrets.
 ENV_ALLOW = (
@@ -19,20 +20,20 @@ ENV_ALLOW = (
     "PBS_JOBID", "PBS_ARRAY_INDEX", "PBS_QUEUE", "LSB_JOBID", "LSB_JOBINDEX", "JOB_ID", "SGE_TASK_ID",
     "WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_PORT",
 )
-_SECRETISH = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIAL", "AUTH")
 
 
 def allowed_environment(environ: dict[str, str] | None = None, allow: tuple[str, ...] = ENV_ALLOW) -> dict[str, str]:
     """The allow-listed subset of ``environ`` (``NAME`` or ``PREFIX*`` patterns).
 
-    Names that look like secrets (``*TOKEN*``, ``*KEY*``, ...) are never taken, whatever the list says.
+    Names that look like secrets (``*TOKEN*``, ``*KEY*``, ``*SESSION*``...: the scrubbing rules' list)
+    are never taken, whatever the list says.
     """
     environ = os.environ if environ is None else environ
     exact = {p for p in allow if not p.endswith("*")}
     prefixes = tuple(p[:-1] for p in allow if p.endswith("*"))
     out = {}
     for name, value in environ.items():
-        if (name in exact or name.startswith(prefixes)) and not any(w in name.upper() for w in _SECRETISH):
+        if (name in exact or name.startswith(prefixes)) and not may_name_secret(name):
             out[name] = value
     return dict(sorted(out.items()))
 
