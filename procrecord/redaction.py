@@ -395,19 +395,18 @@ def _version_of(record: dict[str, Any], version: str | None) -> str:
 
 def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
     """The redaction note, merged with the note of an earlier redaction (so redacting twice changes nothing)."""
-    old_level = previous.get("level", "none")
-    level = ctx.level if RANK.get(ctx.level, 0) >= RANK.get(old_level, 0) else old_level
-    earlier = [(e["path"], {e["rule"]: e["count"]}) for e in previous.get("scrubbed", ()) if isinstance(e, dict)]
-    note: dict[str, Any] = {
-        "level": level,
-        "tool": "procrecord",
-        "tool_version": __version__,
-        "removed": _sorted([*previous.get("removed", ()), *ctx.removed]),
-        "scrubbed": _scrub_entries(earlier + ctx.found if earlier else ctx.found),
-    }
-    pseudo = set(previous.get("pseudonymized", ())) | set(ctx.pseudonymized)
+    level, removed, found, pseudo = ctx.level, ctx.removed, ctx.found, ctx.pseudonymized
+    if previous:
+        old_level = previous.get("level", "none")
+        if RANK.get(old_level, 0) > RANK[level]:
+            level = old_level
+        removed = [*previous.get("removed", ()), *removed]
+        found = [(e["path"], {e["rule"]: e["count"]}) for e in previous.get("scrubbed", ()) if isinstance(e, dict)] + found
+        pseudo = [*previous.get("pseudonymized", ()), *pseudo]
+    note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
+                            "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
     if pseudo:
-        note["pseudonymized"] = sorted(pseudo)
+        note["pseudonymized"] = sorted(set(pseudo))
     if key is not None:
         note["key_fingerprint"] = fingerprint(key)
     elif previous.get("key_fingerprint"):

@@ -193,11 +193,6 @@ def _may_hide(a: str, b: str) -> bool:
     return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(pattern: str) -> "re.Pattern[str]":
-    return re.compile(pattern)
-
-
 @functools.lru_cache(maxsize=1)
 def _fixed_index() -> tuple["re.Pattern[str]", dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
     """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
@@ -248,8 +243,6 @@ class Scrubber:
 
     def __init__(self, identifiers: dict[str, str] | None = None) -> None:
         ids = identifiers or {}
-        #: What this scrubber replaces beyond the fixed rules (two scrubbers with one identity agree).
-        self.identity = tuple(sorted(ids.items()))
         before: list[tuple[str, Rule, Trigger]] = []
         after: list[tuple[str, Rule, Trigger]] = []
         home = ids.get("home")
@@ -281,7 +274,7 @@ class Scrubber:
         self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
             if isinstance(trigger, Shape):
-                self._shapes.append((position, trigger.char, trigger.least, _compiled(trigger.pattern).search))
+                self._shapes.append((position, trigger.char, trigger.least, re.compile(trigger.pattern).search))
             else:
                 self._needles[position] = trigger
         #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
