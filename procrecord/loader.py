@@ -16,8 +16,9 @@ from typing import IO, Any, Iterator, NamedTuple, Union
 import attrs
 import orjson
 
+from procrecord.limits import DEFAULT_MAX_BYTES
+
 #: Default limit on one document (a JSON file, or one JSONL line).
-DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: JSONL files larger than this are split into byte ranges for parallel work.
 CHUNK_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import click
 
 from procrecord._version import __version__
+from procrecord.limits import DEFAULT_MAX_BYTES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
@@ -46,14 +47,18 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
+#: ``--max-bytes``, for the commands that read records.
+max_bytes_option = click.option("--max-bytes", type=click.IntRange(1), default=DEFAULT_MAX_BYTES, show_default=True,
+                                help="Largest JSON file or JSONL line accepted.")
+
+
 def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every bulk command shares: sources, --jobs, --max-bytes."""
     func = click.argument("sources", nargs=-1, required=True, metavar="PATH...")(func)
     func = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
                         help="Worker processes.")(func)
-    func = click.option("--max-bytes", type=click.IntRange(1), default=64 * 1024 * 1024, show_default=True,
-                        help="Largest JSON file or JSONL line accepted.")(func)
-    return func
+    return max_bytes_option(func)
+
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

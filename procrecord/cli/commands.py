@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, source_options
+from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, max_bytes_option, source_options
 
 #: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
 LEVELS = ("none", "most", "all")
@@ -270,8 +270,7 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
-@click.option("--max-bytes", type=click.IntRange(1), default=64 * 1024 * 1024, show_default=True,
-              help="Largest JSON file or JSONL line accepted.")
+@max_bytes_option
 @guarded
 def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
