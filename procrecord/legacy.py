@@ -24,6 +24,7 @@ _COMPACT = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})T(?P<h>\d{2}):?(?P<m>\d{2}):?(?P<s>\d{2})(?P<frac>\.\d+)?"
     r"(?P<tz>Z|[+-]\d{1,2}(?::?\d{2})?)?$"
 )
+_INFINITY = float("inf")
 _DURATION = re.compile(r"^(?:(?P<days>-?\d+) days?, )?(?P<h>\d+):(?P<m>\d{2}):(?P<s>\d{2}(?:\.\d+)?)$")
 _ARCHES = {"x86_64", "amd64", "aarch64", "arm64", "i386", "i686", "ppc64le", "s390x", "riscv64", "armv7l"}
 _NAMESPACE = uuid.UUID("8f6a3c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b")
@@ -42,6 +43,40 @@ def rfc3339_datetime(text: str) -> dt.datetime:
 
 def _parse_compact(text: str) -> tuple[str, bool] | None:
     """``(RFC 3339, True when format_timestamp gives back exactly text)``, or None when not a timestamp."""
+    fast = _COMPACT_FAST.match(text)
+    if fast is not None:
+        # The form the legacy writer produced: the time is valid by the pattern; the date and the
+        # zone are looked up (records of one period share them).
+        date, h, m, s, zone = fast.groups()
+        valid = _DATES.get(date)
+        if valid is None:
+            valid = _remember(_DATES, date, _parse_compact_general(date + "T000000") is not None)
+        suffix = _ZONES.get(zone)
+        if suffix is None:
+            general = _parse_compact_general("2000-01-01T000000" + zone)
+            suffix = _remember(_ZONES, zone, (general[0][19:], general[1]) if general else ())
+        if valid and suffix:
+            return f"{date}T{h}:{m}:{s}{suffix[0]}", suffix[1]
+        return None
+    return _parse_compact_general(text)
+
+
+#: The legacy writer's own form (``2026-11-26T143634+0``): no fraction, a time of day in range.
+_COMPACT_FAST = re.compile(r"(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3])([0-5]\d)([0-5]\d)([+-]\d{1,4})\Z")
+#: Dates and zones already met by the fast path: date -> valid; zone -> (RFC 3339 offset, canonical) or ().
+_DATES: dict[str, bool] = {}
+_ZONES: dict[str, tuple[str, bool] | tuple[()]] = {}
+
+
+def _remember(table: dict[str, Any], key: str, value: Any) -> Any:
+    if len(table) >= 4096:
+        table.clear()
+    table[key] = value
+    return value
+
+
+def _parse_compact_general(text: str) -> tuple[str, bool] | None:
+    """:func:`_parse_compact` for every form the legacy records hold (fractions, ``Z``, colons)."""
     match = _COMPACT.match(text)
     if not match:
         return None
@@ -87,15 +122,38 @@ def format_timestamp(text: str) -> str:
 
 def parse_duration(value: Any) -> float | None:
     """``str(timedelta)`` (``0:00:02``, ``1 day, 2:03:04.5``) or a number to seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value) if value >= 0 else None
-    if not isinstance(value, str):
-        return None
-    match = _DURATION.match(value.strip())
-    if not match:
-        return None
-    total = int(match["days"] or 0) * 86400 + int(match["h"]) * 3600 + int(match["m"]) * 60 + float(match["s"])
-    return total if total >= 0 else None
+    return _duration(value)[0]
+
+
+def _duration(value: Any) -> tuple[float | None, bool]:
+    """``(seconds or None, True when format_duration gives back exactly value)``."""
+    if isinstance(value, str):
+        fast = _DURATION_FAST.match(value)
+        if fast is not None:
+            # What str(timedelta) writes for whole seconds (the legacy writer's usual value).
+            days, word, h, m, s = fast.groups()
+            seconds = float(int(h) * 3600 + int(m) * 60 + int(s))
+            if days is None:
+                return seconds, True
+            return int(days) * 86400 + seconds, (word == "day") == (days == "1")
+        match = _DURATION.match(value.strip())
+        if not match:
+            return None, False
+        total = int(match["days"] or 0) * 86400 + int(match["h"]) * 3600 + int(match["m"]) * 60 + float(match["s"])
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        total = value
+    else:
+        return None, False
+    if not 0 <= total < _INFINITY:  # NaN and infinity too
+        return None, False
+    try:
+        return float(total), format_duration(total) == value
+    except OverflowError:  # more days than a timedelta holds
+        return float(total), False
+
+
+#: ``str(timedelta)`` of whole seconds: ``H:MM:SS`` after ``N day(s), `` when N is not 0.
+_DURATION_FAST = re.compile(r"(?:([1-9]\d{0,8}) (days?), )?(1?\d|2[0-3]):([0-5]\d):([0-5]\d)\Z")
 
 
 def format_duration(seconds: float) -> str:
@@ -130,26 +188,15 @@ def _amount(section: dict[str, Any], key: str) -> float | int | None:
     return None
 
 
-def _section(props: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """A copy of the object ``props[key]``, put in its place so values can be taken out of it."""
-    value = props.get(key)
-    if isinstance(value, dict):
-        value = props[key] = dict(value)
-        return value
-    return None
-
-
-def _leaves(value: Any, pointer: str, out: dict[str, Any]) -> None:
-    """Flatten what is left to ``{pointer: value}``, dropping empty containers and nulls."""
-    if isinstance(value, dict) and value:
-        for key, sub in value.items():
-            _leaves(sub, pointer + "/" + escape(key), out)
-    elif value is not None and value != {}:
-        out[pointer] = value
-
-
-def _prune(section: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in section.items() if v is not None and v != {}}
+def _leaves(value: dict[str, Any], pointer: str, out: dict[str, Any]) -> None:
+    """Flatten what is left of the object ``value`` to ``{pointer: value}``, dropping empty objects and nulls."""
+    for key, sub in value.items():
+        here = pointer + "/" + (escape(key) if "~" in key or "/" in key else key)
+        if isinstance(sub, dict):
+            if sub:
+                _leaves(sub, here, out)
+        elif sub is not None:
+            out[here] = sub
 
 
 def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
@@ -161,55 +208,50 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     rest = dict(record)
     if rest.get("type") == "process":
         del rest["type"]  # "process_context" (the oldest form) stays in the legacy bag
-    props = _section(rest, "properties") or {}
+    props = rest.get("properties")
+    if props.__class__ is dict:
+        props = rest["properties"] = props.copy()
+    else:
+        props = {}
+    pop = props.pop
     keep: dict[str, Any] = {}
     out: dict[str, Any] = {"schema_version": "1.0", "record_type": RECORD_TYPE}
 
-    raw_id = props.pop("uuid", None)
-    if isinstance(raw_id, str) and _CANONICAL_UUID.match(raw_id):
+    raw_id = pop("uuid", None)
+    if raw_id.__class__ is str and _CANONICAL_UUID.match(raw_id):
         out["id"] = raw_id  # what str(uuid.UUID(raw_id)) gives, without building one
     else:
-        try:
-            out["id"] = str(uuid.UUID(raw_id)) if isinstance(raw_id, str) else None
-        except ValueError:
-            out["id"] = None
-    if out["id"] is None:
-        text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-        out["id"] = str(uuid.uuid5(_NAMESPACE, text))
-        if raw_id is not None:
-            keep["/properties/uuid"] = raw_id
-    name = props.pop("name", None)
-    out["name"] = name if isinstance(name, str) else None
+        out["id"] = _derived_id(record, raw_id, keep)
+    name = pop("name", None)
     if name is not None and not isinstance(name, str):
         keep["/properties/name"] = name
+        name = None
 
-    start_raw, stop_raw = props.pop("start_timestamp", None), props.pop("stop_timestamp", None)
-    end_raw = props.pop("end_timestamp", None)
-    if stop_raw is None and end_raw is not None:
-        stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept below
-    if end_raw is not None:
-        keep["/properties/end_timestamp"] = end_raw
+    # Timing.
     timing: dict[str, Any] = {}
-    for field, raw, pointer in (("start_time", start_raw, "start_timestamp"), ("stop_time", stop_raw, "stop_timestamp")):
-        parsed = _parse_compact(raw) if isinstance(raw, str) else None
-        if parsed is not None:
-            timing[field] = parsed[0]
-            if not parsed[1]:  # e.g. "Z" for "+0": keep the exact original text
-                keep.setdefault(f"/properties/{pointer}", raw)
-        elif raw is not None:
-            keep[f"/properties/{pointer}"] = raw
-    duration_raw = props.pop("duration", None)
-    duration = parse_duration(duration_raw)
-    if duration is not None:
-        timing["duration_s"] = duration
-        if format_duration(duration) != duration_raw:
+    start_raw, stop_raw = pop("start_timestamp", None), pop("stop_timestamp", None)
+    if "end_timestamp" in props:
+        end_raw = pop("end_timestamp")
+        if end_raw is not None:
+            if stop_raw is None:
+                stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept
+            keep["/properties/end_timestamp"] = end_raw
+    if start_raw is not None:
+        _timestamp(timing, "start_time", start_raw, "/properties/start_timestamp", keep)
+    if stop_raw is not None:
+        _timestamp(timing, "stop_time", stop_raw, "/properties/stop_timestamp", keep)
+    duration_raw = pop("duration", None)
+    if duration_raw is not None:
+        duration, exact = _duration(duration_raw)
+        if duration is not None:
+            timing["duration_s"] = duration
+        if not exact:
             keep["/properties/duration"] = duration_raw
-    elif duration_raw is not None:
-        keep["/properties/duration"] = duration_raw
-    out["status"] = "running" if start_raw is not None and stop_raw is None else "completed"
+    status = "running" if start_raw is not None and stop_raw is None else "completed"
 
+    # Invocation.
     invocation: dict[str, Any] = {}
-    args = props.pop("args", None)
+    args = pop("args", None)
     if isinstance(args, list) and all(isinstance(a, str) for a in args):
         invocation["argv"] = args
     elif isinstance(args, str):
@@ -220,90 +262,191 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         keep["/properties/args"] = args  # the exact original string
     elif args is not None:
         keep["/properties/args"] = args
-    config = props.pop("config", None)
+    config = pop("config", None)
     if config is not None:
         invocation["config"] = config
 
+    # Machine: host and python.
     collection_level = "none"
     host: dict[str, Any] = {}
     python: dict[str, Any] = {}
-    if "machine" in props and props["machine"] is None:
+    machine = props.get("machine", _MISSING)
+    if machine is None:
         collection_level = "all"
-    machine = _section(props, "machine")
-    if machine is not None:
+    elif machine.__class__ is dict:
+        machine = props["machine"] = machine.copy()
         if machine.get("telemetry_disabled") is True:
             del machine["telemetry_disabled"]
             collection_level = "most"
-        host["hostname"], host["user"], host["home"] = _str(machine, "host"), _str(machine, "user"), _str(machine, "userhome")
-        invocation["cwd"] = _str(machine, "cwd")
-        host["memory_total_bytes"] = _count(machine, "mem_total")
-        host["cpu"] = _prune({"model": _str(machine, "cpu_brand"), "logical_count": _count(machine, "cpu_count", 1)})
-        host["os"] = _prune({"name": _str(machine, "os_name"), "release": _str(machine, "os_release"),
-                             "version": _str(machine, "os_version")})
-        arch = machine.get("arch")
-        if isinstance(arch, str) and arch in _ARCHES:
-            host["arch"] = machine.pop("arch")  # else (often "") it stays in the legacy bag
-        python["implementation"] = _str(machine, "py_impl")
-        py_version = machine.get("py_version")
-        if isinstance(py_version, str) and py_version.split():
-            python["version"] = py_version.split()[0]
-            if py_version == python["version"]:
-                del machine["py_version"]  # else the full build string stays in the legacy bag
+        if machine:
+            _machine(machine, host, python, invocation)
+
     emissions: dict[str, Any] = {}
-    source = _section(props, "emissions")
-    if source is not None:
-        emissions = _prune({"emissions_kg": _amount(source, "co2_kg"), "energy_kwh": _amount(source, "total_kWH"),
-                            "run_id": _str(source, "run_id")})
+    source = props.get("emissions")
+    if source.__class__ is dict:
+        source = props["emissions"] = source.copy()
+        for old, new, take in _EMISSIONS:
+            value = take(source, old)
+            if value is not None:
+                emissions[new] = value
         if emissions:
             emissions["tool"] = "codecarbon"
 
-    disks = []
+    disks = None
     disk = props.get("disk_info")
-    if isinstance(disk, dict) and isinstance(disk.get("path"), str):
-        disk = _section(props, "disk_info") or {}
-        disks.append(_prune({"path": disk.pop("path"), "device": _str(disk, "source"), "filesystem": _str(disk, "filesystem")}))
+    if disk.__class__ is dict and isinstance(disk.get("path"), str):
+        disk = props["disk_info"] = disk.copy()
+        entry = {"path": disk.pop("path")}
+        for old, new in (("source", "device"), ("filesystem", "filesystem")):
+            value = _str(disk, old)
+            if value is not None:
+                entry[new] = value
+        disks = [entry]
 
-    devices = []
+    devices = None
     device = props.get("device_info")
-    if isinstance(device, dict) and isinstance(device.get("device_type"), str):
-        device = _section(props, "device_info") or {}
-        index = device.get("device_index")
-        kind = device.pop("device_type")
-        entry = {"index": index if isinstance(index, int) and index >= 0 else 0,
-                 "type": {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}.get(kind, "other"),
-                 "name": _str(device, "device_name"), "memory_total_bytes": _count(device, "total_vram"),
-                 "multiprocessor_count": _count(device, "device_multi_processor_count")}
-        if isinstance(index, int) and index >= 0:
-            del device["device_index"]
-        elif index is None:
-            keep["/properties/device_info/device_index"] = None  # unknown in the original, 0 here
-        if entry["type"] == "other":
-            keep["/properties/device_info/device_type"] = kind
-        elif kind == "cuda":
-            keep["/properties/device_info/device_type"] = kind  # downgrade gives back the torch name
-        devices.append(_prune(entry))
-        # device_capabilities holds (multiprocessor count, minor), not a compute capability: kept
-        # verbatim in the legacy bag below, never passed off as compute_capability.
+    if device.__class__ is dict and isinstance(device.get("device_type"), str):
+        devices = [_device(props, keep)]
 
-    if isinstance(props.get("extra"), dict):
-        out["extra"] = props.pop("extra")
+    extra = props.get("extra")
+    if extra.__class__ is dict:
+        del props["extra"]
 
-    out["producer"] = {"name": "procrecord", "version": __version__}
-    out["collection"] = {"level": collection_level}
-    out["timing"] = _prune(timing)
-    out["invocation"] = _prune(invocation)
-    out["host"] = _prune(host)
-    out["python"] = _prune(python)
-    out["emissions"] = emissions
-    out["disks"] = disks or None
-    out["devices"] = devices or None
+    result: dict[str, Any] = out
+    if name is not None:
+        result["name"] = name
+    result["status"] = status
+    if extra.__class__ is dict and extra:
+        result["extra"] = extra
+    result["producer"] = {"name": "procrecord", "version": __version__}
+    result["collection"] = {"level": collection_level}
+    if timing:
+        result["timing"] = timing
+    if invocation:
+        invocation = _pruned(invocation)  # an empty config is nothing to keep
+        if invocation:
+            result["invocation"] = invocation
+    if host:
+        result["host"] = host
+    if python:
+        result["python"] = python
+    if emissions:
+        result["emissions"] = emissions
+    if disks:
+        result["disks"] = disks
+    if devices:
+        result["devices"] = devices
 
     leftover: dict[str, Any] = {}
     _leaves(rest, "", leftover)
-    leftover.update(keep)
-    out["provenance"] = _prune({"upgraded_from": "0", "upgraded_by": f"procrecord {__version__}",
-                                "legacy": dict(sorted(leftover.items()))})
-    return _prune(out) | {"name": out["name"]}
+    if keep:
+        leftover.update(keep)
+    provenance: dict[str, Any] = {"upgraded_from": "0", "upgraded_by": _UPGRADED_BY}
+    if leftover:
+        provenance["legacy"] = {pointer: leftover[pointer] for pointer in sorted(leftover)}
+    result["provenance"] = provenance
+    result["name"] = name  # always present (null when unknown), last as before
+    return result
+
+
+_MISSING = object()
+_UPGRADED_BY = f"procrecord {__version__}"
+
+
+def _derived_id(record: dict[str, Any], raw_id: Any, keep: dict[str, Any]) -> str:
+    """The id of a record whose uuid is not canonical: its UUID, or one derived from its content."""
+    if isinstance(raw_id, str):
+        try:
+            return str(uuid.UUID(raw_id))
+        except ValueError:
+            pass
+    text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    if raw_id is not None:
+        keep["/properties/uuid"] = raw_id
+    return str(uuid.uuid5(_NAMESPACE, text))
+
+
+def _timestamp(timing: dict[str, Any], field: str, raw: Any, pointer: str, keep: dict[str, Any]) -> None:
+    parsed = _parse_compact(raw) if isinstance(raw, str) else None
+    if parsed is not None:
+        timing[field] = parsed[0]
+        if not parsed[1]:  # e.g. "Z" for "+0": keep the exact original text
+            keep.setdefault(pointer, raw)
+    else:
+        keep[pointer] = raw
+
+
+def _machine(machine: dict[str, Any], host: dict[str, Any], python: dict[str, Any], invocation: dict[str, Any]) -> None:
+    """Take the legacy ``machine`` values that 1.0 has a place for (what is left goes to the bag)."""
+    cpu: dict[str, Any] = {}
+    os_: dict[str, Any] = {}
+    places = (host, invocation, cpu, os_, python)
+    get = machine.get
+    for old, place, new in _MACHINE_STRINGS:
+        value = get(old)
+        if value and isinstance(value, str):
+            places[place][new] = value
+            del machine[old]
+    for old, place, new, least in _MACHINE_COUNTS:
+        value = get(old)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
+            places[place][new] = value
+            del machine[old]
+    if cpu:
+        host["cpu"] = cpu
+    if os_:
+        host["os"] = os_
+    arch = get("arch")
+    if isinstance(arch, str) and arch in _ARCHES:
+        host["arch"] = machine.pop("arch")  # else (often "") it stays in the legacy bag
+    py_version = get("py_version")
+    if isinstance(py_version, str):
+        words = py_version.split(None, 1)
+        if words:
+            python["version"] = words[0]
+            if py_version == words[0]:
+                del machine["py_version"]  # else the full build string stays in the legacy bag
+
+
+#: Legacy machine key, place (host, invocation, cpu, os, python: see _machine), 1.0 key.
+_MACHINE_STRINGS = (("host", 0, "hostname"), ("user", 0, "user"), ("userhome", 0, "home"), ("cwd", 1, "cwd"),
+                    ("cpu_brand", 2, "model"), ("os_name", 3, "name"), ("os_release", 3, "release"),
+                    ("os_version", 3, "version"), ("py_impl", 4, "implementation"))
+_MACHINE_COUNTS = (("mem_total", 0, "memory_total_bytes", 0), ("cpu_count", 2, "logical_count", 1))
+
+
+def _device(props: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
+    device = props["device_info"] = props["device_info"].copy()
+    index = device.get("device_index")
+    kind = device.pop("device_type")
+    known = index.__class__ is int and index >= 0
+    entry = {"index": index if known else 0, "type": _DEVICE_TYPES.get(kind, "other")}
+    name = _str(device, "device_name")
+    if name is not None:
+        entry["name"] = name
+    memory = _count(device, "total_vram")
+    if memory is not None:
+        entry["memory_total_bytes"] = memory
+    processors = _count(device, "device_multi_processor_count")
+    if processors is not None:
+        entry["multiprocessor_count"] = processors
+    if known:
+        del device["device_index"]
+    elif index is None:
+        keep["/properties/device_info/device_index"] = None  # unknown in the original, 0 here
+    if entry["type"] == "other" or kind == "cuda":
+        keep["/properties/device_info/device_type"] = kind  # unknown, or the torch name for a downgrade
+    # device_capabilities holds (multiprocessor count, minor), not a compute capability: kept
+    # verbatim in the legacy bag, never passed off as compute_capability.
+    return entry
+
+
+_DEVICE_TYPES = {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}
+_EMISSIONS = (("co2_kg", "emissions_kg", _amount), ("total_kWH", "energy_kwh", _amount), ("run_id", "run_id", _str))
+
+
+def _pruned(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if v is not None and v != {}}
 
 
 #: 1.0 fields the legacy shape can hold; everything else is reported as dropped by a downgrade.

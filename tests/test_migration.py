@@ -144,6 +144,38 @@ def test_legacy_durations(text, seconds):
         assert legacy.format_duration(seconds) == text
 
 
+# The writer's usual forms take a fast path; it must give what the general parser gives.
+zones = st.sampled_from(["+0", "-0", "+5", "-5", "+05", "+11", "+23", "+24", "+0530", "-0930", "+123", "+2400", "+0560", "+0500"])
+stamp_dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)).map(lambda d: d.isoformat())
+
+
+@settings(max_examples=400, deadline=None)
+@given(stamp_dates | st.sampled_from(["2023-02-29", "2024-02-30", "2025-13-01", "2025-00-10", "2025-04-31"]),
+       st.integers(0, 25), st.integers(0, 61), st.integers(0, 61), zones)
+def test_fast_timestamps_agree_with_the_general_parser(date, h, m, s, zone):
+    text = f"{date}T{h:02d}{m:02d}{s:02d}{zone}"
+    assert legacy._parse_compact(text) == legacy._parse_compact_general(text)
+    assert legacy._parse_compact(text) == legacy._parse_compact(text)  # again, from the remembered date and zone
+
+
+@settings(max_examples=400, deadline=None)
+@given((st.integers(0, 86399) | st.integers(0, 86400 * 10**6)).map(lambda n: str(dt.timedelta(seconds=n))),
+    st.sampled_from(["", "0", "1 day, ", "1 days, ", "2 day, ", "0 days, ", "01 day, "]))
+def test_fast_durations_agree_with_the_general_parser(text, prefix):
+    text = prefix + text if ", " not in text else text
+    seconds, exact = legacy._duration(text)
+    general, _ = legacy._duration(" " + text)  # leading space: the general parser (it strips)
+    assert seconds == general
+    assert exact == (general is not None and legacy.format_duration(general) == text)
+
+
+def test_durations_beyond_a_timedelta_are_kept_not_fatal():
+    record = {"type": "process", "properties": {"duration": "1000000000 days, 0:00:00"}}
+    out = upgrade(record)
+    assert out["timing"]["duration_s"] == 86400 * 10**9
+    assert out["provenance"]["legacy"]["/properties/duration"] == "1000000000 days, 0:00:00"
+
+
 def test_chain_and_errors(monkeypatch):
     assert chain("0", "1.0") == [("0", "1.0")]
     assert chain("1.0", "1.0") == []
