@@ -8,6 +8,7 @@ original JSON pointer, so nothing is lost silently.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import re
 import shlex
 import uuid
@@ -188,15 +189,14 @@ def _amount(section: dict[str, Any], key: str) -> float | int | None:
     return None
 
 
-def _leaves(value: dict[str, Any], pointer: str, out: dict[str, Any]) -> None:
-    """Flatten what is left of the object ``value`` to ``{pointer: value}``, dropping empty objects and nulls."""
+def _leaves(value: dict[str, Any], pointer: str, out: list[tuple[str, Any]]) -> None:
+    """What is left of the object ``value``, flattened to ``(pointer, value)`` pairs (empty objects and nulls dropped)."""
     for key, sub in value.items():
-        here = pointer + "/" + (escape(key) if "~" in key or "/" in key else key)
         if isinstance(sub, dict):
             if sub:
-                _leaves(sub, here, out)
+                _leaves(sub, pointer + "/" + (escape(key) if "~" in key or "/" in key else key), out)
         elif sub is not None:
-            out[here] = sub
+            out.append((pointer + "/" + (escape(key) if "~" in key or "/" in key else key), sub))
 
 
 def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
@@ -337,19 +337,21 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if devices:
         result["devices"] = devices
 
-    leftover: dict[str, Any] = {}
+    leftover: list[tuple[str, Any]] = []
     _leaves(rest, "", leftover)
     if keep:
-        leftover.update(keep)
+        leftover += keep.items()  # never the pointer of a leaf: each value kept there was taken out
     provenance: dict[str, Any] = {"upgraded_from": "0", "upgraded_by": _UPGRADED_BY}
     if leftover:
-        provenance["legacy"] = {pointer: leftover[pointer] for pointer in sorted(leftover)}
+        leftover.sort(key=_first)
+        provenance["legacy"] = dict(leftover)
     result["provenance"] = provenance
     result["name"] = name  # always present (null when unknown), last as before
     return result
 
 
 _MISSING = object()
+_first = operator.itemgetter(0)
 _UPGRADED_BY = f"procrecord {__version__}"
 
 

@@ -12,8 +12,8 @@ import functools
 from typing import Any, Callable
 
 from procrecord.errors import UpgradeError
-from procrecord.schemas import current_version
-from procrecord.validation import validate
+from procrecord.schemas import current_version, version_key
+from procrecord.validation import explain, is_valid
 from procrecord.versions import detect_version
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
@@ -64,46 +64,52 @@ def _chain(source: str, target: str) -> tuple[tuple[str, str], ...]:
     raise UpgradeError(f"no conversion from version {source} to {target}")
 
 
-def _apply(record: dict[str, Any], target: str, dropped: list[str] | None = None) -> dict[str, Any]:
-    source = detect_version(record)
+def _apply(record: dict[str, Any], source: str, target: str, dropped: list[str] | None = None,
+           checked: bool = False) -> dict[str, Any]:
+    """Run the chain from ``source`` to ``target``, validating before and after each step.
+
+    ``checked``: the caller has just validated ``record`` against ``source`` (the bulk commands do),
+    so the first step does not validate it again.
+    """
+    steps = _steps()
     for a, b in _chain(source, target):
-        before = validate(record, a)
-        if before:
-            v = before[0]
+        if not checked and not is_valid(record, a):
+            v = explain(record, a)[0]
             raise UpgradeError(f"input is not a valid version {a} record: {v.path}: {v.message}")
-        result = _steps()[(a, b)](record)
+        checked = False
+        result = steps[(a, b)](record)
         if dropped is not None and (a, b) in _dropped():
             dropped.extend(_dropped()[(a, b)](record))
-        if detect_version(result) != b or b == a:
+        if b == a or detect_version(result) != b:
             raise UpgradeError(f"step {a} -> {b} did not change the version (bug)")
-        after = validate(result, b)
-        if after:
-            v = after[0]
+        if not is_valid(result, b):
+            v = explain(result, b)[0]
             raise UpgradeError(f"step {a} -> {b} produced an invalid record: {v.path}: {v.message}")
         record = result
     return record
 
 
-def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
+def upgrade(record: dict[str, Any], to: str | None = None, *, checked: bool = False) -> dict[str, Any]:
     """Upgrade ``record`` to version ``to`` (default: current). A current record comes back as is.
 
     The input is never modified; values a step moves as they are (config, extra, argv, leftovers
     kept in ``provenance.legacy``) are shared with it, so copy the result before changing those.
+    ``checked=True`` says the caller has just validated ``record`` against its own version.
     """
     target = to or current_version()
-    from procrecord.schemas import version_key
+    source = detect_version(record)
+    if source == target:
+        return record
+    if version_key(target) < version_key(source):
+        raise UpgradeError(f"cannot upgrade version {source} to older {target}: use downgrade")
+    return _apply(record, source, target, checked=checked)
 
-    if version_key(target) < version_key(detect_version(record)):
-        raise UpgradeError(f"cannot upgrade version {detect_version(record)} to older {target}: use downgrade")
-    return _apply(record, target)
 
-
-def downgrade(record: dict[str, Any], to: str = "0") -> tuple[dict[str, Any], list[str]]:
+def downgrade(record: dict[str, Any], to: str = "0", *, checked: bool = False) -> tuple[dict[str, Any], list[str]]:
     """Downgrade ``record`` to version ``to``; return it and the JSON pointers of what was dropped."""
-    from procrecord.schemas import version_key
-
-    if version_key(to) > version_key(detect_version(record)):
-        raise UpgradeError(f"cannot downgrade version {detect_version(record)} to newer {to}: use upgrade")
+    source = detect_version(record)
+    if version_key(to) > version_key(source):
+        raise UpgradeError(f"cannot downgrade version {source} to newer {to}: use upgrade")
     dropped: list[str] = []
-    result = _apply(record, to, dropped)
+    result = _apply(record, source, to, dropped, checked)
     return result, sorted(set(dropped))

@@ -38,7 +38,7 @@ def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
     from procrecord.migration import upgrade
 
     try:
-        return version, upgrade(item.record, current_version()), None
+        return version, upgrade(item.record, current_version(), checked=True), None
     except UpgradeError as exc:
         return version, item.record, Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
 
@@ -99,7 +99,7 @@ class UpgradeRecord:
             return Outcome(item.source, item.line, "needs-upgrade", version, message=f"version {version} -> {target}",
                            jsonl=item.jsonl)
         try:
-            out = upgrade(item.record, target)
+            out = upgrade(item.record, target, checked=True)
         except UpgradeError as exc:
             return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
         return Outcome(item.source, item.line, "upgraded", target, output=dumps(out, item.jsonl), jsonl=item.jsonl,
@@ -119,7 +119,7 @@ class DowngradeRecord:
         if done is not None:
             return done
         try:
-            out, dropped = downgrade(item.record, self.to)
+            out, dropped = downgrade(item.record, self.to, checked=True)
         except UpgradeError as exc:
             return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
         message = "dropped " + ", ".join(dropped) if dropped else None

@@ -108,6 +108,12 @@ def validate_versioned(record: dict[str, Any], version: str | None = None, all_e
     return target, explain(record, target, all_errors)
 
 
+def is_valid(record: dict[str, Any], version: str) -> bool:
+    """True when ``record`` is valid against schema ``version`` (the fast engine's yes or no only:
+    :func:`explain` says why not)."""
+    return _fast(version).is_valid(record)
+
+
 def _newer(claimed: str, target: str) -> bool:
     try:
         return version_key(claimed) > version_key(target)
