@@ -1,8 +1,9 @@
 """Conversions between the legacy ``ProcessContext`` record (version 0) and procrecord 1.0.
 
-Pure functions on dicts. The upgrade takes values out of a working copy as it maps them; whatever
-is left afterwards has no home in 1.0 and is kept verbatim in ``provenance.legacy`` under its
-original JSON pointer, so nothing is lost silently.
+Pure functions on dicts. The upgrade maps each legacy value that 1.0 has a place for (a table per
+legacy object says where, and of which kind a value must be); whatever is left has no home in 1.0
+and is kept verbatim in ``provenance.legacy`` under its original JSON pointer, so nothing is lost
+silently.
 """
 
 from __future__ import annotations
@@ -162,33 +163,6 @@ def format_duration(seconds: float) -> str:
     return str(dt.timedelta(seconds=round(seconds, 6)))
 
 
-def _str(section: dict[str, Any], key: str) -> str | None:
-    """Take a non-empty string out of ``section``; anything else stays there (for the legacy bag)."""
-    value = section.get(key)
-    if isinstance(value, str) and value:
-        del section[key]
-        return value
-    return None
-
-
-def _count(section: dict[str, Any], key: str, least: int = 0) -> int | None:
-    """Take an integer of at least ``least`` out of ``section`` (not a boolean)."""
-    value = section.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= least:
-        del section[key]
-        return value
-    return None
-
-
-def _amount(section: dict[str, Any], key: str) -> float | int | None:
-    """Take a non-negative number out of ``section`` (not a boolean)."""
-    value = section.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        del section[key]
-        return value
-    return None
-
-
 def _leaves(value: dict[str, Any], pointer: str, out: list[tuple[str, Any]]) -> None:
     """What is left of the object ``value``, flattened to ``(pointer, value)`` pairs (empty objects and nulls dropped)."""
     for key, sub in value.items():
@@ -202,8 +176,8 @@ def _leaves(value: dict[str, Any], pointer: str, out: list[tuple[str, Any]]) -> 
 def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     """Legacy ``ProcessContext`` record to procrecord 1.0 (lossless: see module docstring).
 
-    Values are taken out of shallow copies of the record's objects as they are mapped; the input is
-    never modified, and values moved as they are (config, extra, argv, leftovers) are shared with it.
+    Values are mapped by the tables below and the top-level values out of a shallow copy; the input
+    is never modified, and values moved as they are (config, extra, argv, leftovers) are shared with it.
     """
     rest = dict(record)
     if rest.get("type") == "process":
@@ -266,7 +240,9 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if config is not None:
         invocation["config"] = config
 
-    # Machine: host and python.
+    # Machine (host and python), emissions, disk and device: the values 1.0 has a place for are
+    # mapped, the rest goes to the legacy bag; the objects are then left out of the generic walk.
+    leftover: list[tuple[str, Any]] = []
     collection_level = "none"
     host: dict[str, Any] = {}
     python: dict[str, Any] = {}
@@ -274,45 +250,38 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if machine is None:
         collection_level = "all"
     elif machine.__class__ is dict:
-        machine = props["machine"] = machine.copy()
+        del props["machine"]
         if machine.get("telemetry_disabled") is True:
-            del machine["telemetry_disabled"]
             collection_level = "most"
-        if machine:
-            _machine(machine, host, python, invocation)
+        _machine(machine, host, python, invocation, leftover)
 
     emissions: dict[str, Any] = {}
     source = props.get("emissions")
     if source.__class__ is dict:
-        source = props["emissions"] = source.copy()
-        for old, new, take in _EMISSIONS:
-            value = take(source, old)
-            if value is not None:
-                emissions[new] = value
+        del props["emissions"]
+        _take(source, _EMISSIONS, "/properties/emissions/", (emissions,), leftover)
         if emissions:
             emissions["tool"] = "codecarbon"
 
     disks = None
     disk = props.get("disk_info")
     if disk.__class__ is dict and isinstance(disk.get("path"), str):
-        disk = props["disk_info"] = disk.copy()
-        entry = {"path": disk.pop("path")}
-        for old, new in (("source", "device"), ("filesystem", "filesystem")):
-            value = _str(disk, old)
-            if value is not None:
-                entry[new] = value
+        del props["disk_info"]
+        entry: dict[str, Any] = {"path": disk["path"]}
+        _take(disk, _DISK, "/properties/disk_info/", (entry,), leftover)
         disks = [entry]
 
     devices = None
     device = props.get("device_info")
     if device.__class__ is dict and isinstance(device.get("device_type"), str):
-        devices = [_device(props, keep)]
+        del props["device_info"]
+        devices = [_device(device, keep, leftover)]
 
     extra = props.get("extra")
     if extra.__class__ is dict:
         del props["extra"]
 
-    result: dict[str, Any] = out
+    result = out
     if name is not None:
         result["name"] = name
     result["status"] = status
@@ -337,7 +306,6 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if devices:
         result["devices"] = devices
 
-    leftover: list[tuple[str, Any]] = []
     _leaves(rest, "", leftover)
     if keep:
         leftover += keep.items()  # never the pointer of a leaf: each value kept there was taken out
@@ -378,73 +346,98 @@ def _timestamp(timing: dict[str, Any], field: str, raw: Any, pointer: str, keep:
         keep[pointer] = raw
 
 
-def _machine(machine: dict[str, Any], host: dict[str, Any], python: dict[str, Any], invocation: dict[str, Any]) -> None:
-    """Take the legacy ``machine`` values that 1.0 has a place for (what is left goes to the bag)."""
+def _machine(machine: dict[str, Any], host: dict[str, Any], python: dict[str, Any], invocation: dict[str, Any],
+                     leftover: list[tuple[str, Any]]) -> None:
+    """Map any legacy ``machine`` object (see :func:`_take`)."""
     cpu: dict[str, Any] = {}
     os_: dict[str, Any] = {}
-    places = (host, invocation, cpu, os_, python)
-    get = machine.get
-    for old, place, new in _MACHINE_STRINGS:
-        value = get(old)
-        if value and isinstance(value, str):
-            places[place][new] = value
-            del machine[old]
-    for old, place, new, least in _MACHINE_COUNTS:
-        value = get(old)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= least:
-            places[place][new] = value
-            del machine[old]
-    if cpu:
-        host["cpu"] = cpu
-    if os_:
-        host["os"] = os_
-    arch = get("arch")
-    if isinstance(arch, str) and arch in _ARCHES:
-        host["arch"] = machine.pop("arch")  # else (often "") it stays in the legacy bag
-    py_version = get("py_version")
-    if isinstance(py_version, str):
-        words = py_version.split(None, 1)
-        if words:
-            python["version"] = words[0]
-            if py_version == words[0]:
-                del machine["py_version"]  # else the full build string stays in the legacy bag
+    _take(machine, _MACHINE, "/properties/machine/", (host, invocation, cpu, os_, python), leftover)
+    if cpu or os_:
+        arch = host.pop("arch", None)
+        if cpu:
+            host["cpu"] = cpu
+        if os_:
+            host["os"] = os_
+        if arch is not None:
+            host["arch"] = arch
 
 
-#: Legacy machine key, place (host, invocation, cpu, os, python: see _machine), 1.0 key.
-_MACHINE_STRINGS = (("host", 0, "hostname"), ("user", 0, "user"), ("userhome", 0, "home"), ("cwd", 1, "cwd"),
-                    ("cpu_brand", 2, "model"), ("os_name", 3, "name"), ("os_release", 3, "release"),
-                    ("os_version", 3, "version"), ("py_impl", 4, "implementation"))
-_MACHINE_COUNTS = (("mem_total", 0, "memory_total_bytes", 0), ("cpu_count", 2, "logical_count", 1))
+#: What a legacy value must be to be mapped (anything else stays in the legacy bag).
+_TEXT, _COUNT, _COUNT1, _AMOUNT, _ARCH, _PY_VERSION, _TAKEN, _FLAG, _INDEX = range(9)
 
 
-def _device(props: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
-    device = props["device_info"] = props["device_info"].copy()
+def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, int]], prefix: str,
+          places: tuple[dict[str, Any], ...], leftover: list[tuple[str, Any]]) -> None:
+    """Map the values of the legacy object ``section`` that ``spec`` names (key -> place, 1.0 key,
+    kind) into ``places``; everything else, unknown keys and values not of their kind, goes to
+    ``leftover`` as (pointer, value) pairs, flattened like the rest of the legacy bag."""
+    for key, value in section.items():
+        rule = spec.get(key)
+        if rule is not None:
+            place, new, kind = rule
+            if kind == _TEXT:
+                if value and isinstance(value, str):
+                    places[place][new] = value
+                    continue
+            elif kind <= _AMOUNT:
+                if (isinstance(value, (int, float)) if kind == _AMOUNT else isinstance(value, int)) \
+                        and value.__class__ is not bool and value >= (1 if kind == _COUNT1 else 0):
+                    places[place][new] = value
+                    continue
+            elif kind == _ARCH:
+                if isinstance(value, str) and value in _ARCHES:  # else (often "") it stays in the bag
+                    places[place][new] = value
+                    continue
+            elif kind == _PY_VERSION:
+                if isinstance(value, str):
+                    words = value.split(None, 1)
+                    if words:
+                        places[place][new] = words[0]
+                        if value == words[0]:
+                            continue  # else the full build string stays in the legacy bag
+            elif kind == _TAKEN or kind == _FLAG and value is True:
+                continue
+            elif kind == _INDEX:
+                if value.__class__ is int and value >= 0:
+                    continue
+        if value is not None:
+            here = prefix + (escape(key) if "~" in key or "/" in key else key)
+            if isinstance(value, dict):
+                if value:
+                    _leaves(value, here, leftover)
+            else:
+                leftover.append((here, value))
+
+
+#: Legacy key -> (place, 1.0 key, kind); machine places: host, invocation, cpu, os, python.
+_MACHINE = {
+    "host": (0, "hostname", _TEXT), "user": (0, "user", _TEXT), "cwd": (1, "cwd", _TEXT), "userhome": (0, "home", _TEXT),
+    "mem_total": (0, "memory_total_bytes", _COUNT), "cpu_brand": (2, "model", _TEXT),
+    "cpu_count": (2, "logical_count", _COUNT1), "os_name": (3, "name", _TEXT), "os_release": (3, "release", _TEXT),
+    "os_version": (3, "version", _TEXT), "arch": (0, "arch", _ARCH), "py_impl": (4, "implementation", _TEXT),
+    "py_version": (4, "version", _PY_VERSION), "telemetry_disabled": (0, "", _FLAG),
+}
+_EMISSIONS = {"co2_kg": (0, "emissions_kg", _AMOUNT), "total_kWH": (0, "energy_kwh", _AMOUNT), "run_id": (0, "run_id", _TEXT)}
+_DISK = {"path": (0, "", _TAKEN), "source": (0, "device", _TEXT), "filesystem": (0, "filesystem", _TEXT)}
+#: device_capabilities holds (multiprocessor count, minor), not a compute capability: it is kept
+#: verbatim in the legacy bag, never passed off as compute_capability.
+_DEVICE = {"device_index": (0, "", _INDEX), "device_type": (0, "", _TAKEN), "device_name": (0, "name", _TEXT),
+           "total_vram": (0, "memory_total_bytes", _COUNT), "device_multi_processor_count": (0, "multiprocessor_count", _COUNT)}
+
+
+def _device(device: dict[str, Any], keep: dict[str, Any], leftover: list[tuple[str, Any]]) -> dict[str, Any]:
     index = device.get("device_index")
-    kind = device.pop("device_type")
-    known = index.__class__ is int and index >= 0
-    entry = {"index": index if known else 0, "type": _DEVICE_TYPES.get(kind, "other")}
-    name = _str(device, "device_name")
-    if name is not None:
-        entry["name"] = name
-    memory = _count(device, "total_vram")
-    if memory is not None:
-        entry["memory_total_bytes"] = memory
-    processors = _count(device, "device_multi_processor_count")
-    if processors is not None:
-        entry["multiprocessor_count"] = processors
-    if known:
-        del device["device_index"]
-    elif index is None:
+    kind = device["device_type"]
+    entry = {"index": index if index.__class__ is int and index >= 0 else 0, "type": _DEVICE_TYPES.get(kind, "other")}
+    _take(device, _DEVICE, "/properties/device_info/", (entry,), leftover)
+    if index is None:
         keep["/properties/device_info/device_index"] = None  # unknown in the original, 0 here
     if entry["type"] == "other" or kind == "cuda":
         keep["/properties/device_info/device_type"] = kind  # unknown, or the torch name for a downgrade
-    # device_capabilities holds (multiprocessor count, minor), not a compute capability: kept
-    # verbatim in the legacy bag, never passed off as compute_capability.
     return entry
 
 
 _DEVICE_TYPES = {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}
-_EMISSIONS = (("co2_kg", "emissions_kg", _amount), ("total_kWH", "energy_kwh", _amount), ("run_id", "run_id", _str))
 
 
 def _pruned(section: dict[str, Any]) -> dict[str, Any]:
