@@ -289,22 +289,11 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         result["extra"] = extra
     result["producer"] = {"name": "procrecord", "version": __version__}
     result["collection"] = {"level": collection_level}
-    if timing:
-        result["timing"] = timing
-    if invocation:
-        invocation = _pruned(invocation)  # an empty config is nothing to keep
-        if invocation:
-            result["invocation"] = invocation
-    if host:
-        result["host"] = host
-    if python:
-        result["python"] = python
-    if emissions:
-        result["emissions"] = emissions
-    if disks:
-        result["disks"] = disks
-    if devices:
-        result["devices"] = devices
+    invocation = _pruned(invocation)  # an empty config is nothing to keep
+    for key, section in (("timing", timing), ("invocation", invocation), ("host", host), ("python", python),
+                         ("emissions", emissions), ("disks", disks), ("devices", devices)):
+        if section:
+            result[key] = section
 
     _leaves(rest, "", leftover)
     if keep:
