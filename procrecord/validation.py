@@ -103,7 +103,7 @@ def validate_versioned(record: dict[str, Any], version: str | None = None, all_e
     if (version == "latest" and isinstance(claimed, str) and claimed != target
             and _newer(claimed, target)):
         record = {**record, "schema_version": target}
-    if _fast(target).is_valid(record):
+    if is_valid(record, target):
         return target, []
     return target, explain(record, target, all_errors)
 
@@ -111,7 +111,30 @@ def validate_versioned(record: dict[str, Any], version: str | None = None, all_e
 def is_valid(record: dict[str, Any], version: str) -> bool:
     """True when ``record`` is valid against schema ``version`` (the fast engine's yes or no only:
     :func:`explain` says why not)."""
-    return _fast(version).is_valid(record)
+    try:
+        return _fast(version).is_valid(record)
+    except ValueError:  # not JSON (built in Python): a key that is not a string, a set... explain() says where
+        return False
+
+
+_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
+
+def _not_json(record: Any, engine_message: str) -> Violation:
+    """Where ``record`` holds something JSON cannot (a non-string key, a set, an object)."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(record, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                if not isinstance(key, str):
+                    return Violation(json_path(path), f"key {key!r} is not a string (not JSON)", "json")
+                stack.append((sub, (*path, key)))
+        elif isinstance(value, list):
+            stack.extend((sub, (*path, i)) for i, sub in enumerate(value))
+        elif not isinstance(value, _JSON_TYPES):
+            return Violation(json_path(path), f"{type(value).__name__} value is not JSON", "json")
+    return Violation("$", f"not JSON: {engine_message}", "json")
 
 
 def _newer(claimed: str, target: str) -> bool:
@@ -125,6 +148,10 @@ def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> l
     """Violations of ``record`` from the pure-Python engine (best match first)."""
     from jsonschema.exceptions import best_match, relevance
 
+    try:
+        _fast(version).is_valid(record)
+    except ValueError as exc:
+        return [_not_json(record, str(exc))]
     errors = list(_slow(version).iter_errors(record))
     if not errors:
         # The engines disagree: say so rather than pretend the record is fine.

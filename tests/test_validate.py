@@ -96,3 +96,28 @@ def test_forced_version_must_exist(gpu_record):
 def test_known_versions_sorted():
     versions = known_versions()
     assert versions[-1] == "1.0" or versions[-1] > "1.0"
+
+
+@pytest.mark.parametrize(
+    "change, path, message",
+    [
+        ({1: "one"}, "$", "key 1 is not a string"),
+        ({"name": {"a", "b"}}, "$.name", "set value is not JSON"),
+        ({"host": {"os": {2: "x"}}}, "$.host.os", "key 2 is not a string"),
+    ],
+)
+def test_a_record_built_in_python_that_is_not_json_gets_a_violation_not_an_exception(change, path, message):
+    record = load_json(FIXTURES / "1.0" / "valid" / "minimal.json")
+    record.update(change)
+    found = validate(record)
+    assert [(v.path, v.keyword) for v in found] == [(path, "json")] and message in found[0].message
+
+
+def test_upgrading_a_legacy_record_that_is_not_json_names_the_place():
+    from procrecord.errors import UpgradeError
+    from procrecord.migration import upgrade
+
+    record = load_json(sorted((FIXTURES / "0" / "valid").glob("full-telemetry.json"))[0])
+    record["properties"]["machine"][7] = "seven"
+    with pytest.raises(UpgradeError, match=r"\$\.properties\.machine: key 7 is not a string"):
+        upgrade(record)
