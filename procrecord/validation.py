@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Any, Iterable
 
@@ -120,8 +121,9 @@ def is_valid(record: dict[str, Any], version: str) -> bool:
 _JSON_TYPES = (dict, list, str, int, float, bool, type(None))
 
 
-def _not_json(record: Any, engine_message: str) -> Violation:
-    """Where ``record`` holds something JSON cannot (a non-string key, a set, an object)."""
+def _not_json(record: Any) -> Violation | None:
+    """Where ``record`` holds something JSON cannot (a non-string key, a set, an object, NaN or an
+    infinity), or None."""
     stack: list[tuple[Any, tuple[Any, ...]]] = [(record, ())]
     while stack:
         value, path = stack.pop()
@@ -134,7 +136,9 @@ def _not_json(record: Any, engine_message: str) -> Violation:
             stack.extend((sub, (*path, i)) for i, sub in enumerate(value))
         elif not isinstance(value, _JSON_TYPES):
             return Violation(json_path(path), f"{type(value).__name__} value is not JSON", "json")
-    return Violation("$", f"not JSON: {engine_message}", "json")
+        elif isinstance(value, float) and not math.isfinite(value):
+            return Violation(json_path(path), f"{value} is not a JSON number", "json")
+    return None
 
 
 def _newer(claimed: str, target: str) -> bool:
@@ -151,9 +155,12 @@ def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> l
     try:
         _fast(version).is_valid(record)
     except ValueError as exc:
-        return [_not_json(record, str(exc))]
+        return [_not_json(record) or Violation("$", f"not JSON: {exc}", "json")]
     errors = list(_slow(version).iter_errors(record))
     if not errors:
+        odd = _not_json(record)  # e.g. an infinity, which only the fast engine refuses
+        if odd is not None:
+            return [odd]
         # The engines disagree: say so rather than pretend the record is fine.
         return [Violation("$", "rejected by jsonschema-rs but accepted by jsonschema", "engine-disagreement")]
     best = best_match(errors)

@@ -104,6 +104,7 @@ def test_known_versions_sorted():
         ({1: "one"}, "$", "key 1 is not a string"),
         ({"name": {"a", "b"}}, "$.name", "set value is not JSON"),
         ({"host": {"os": {2: "x"}}}, "$.host.os", "key 2 is not a string"),
+        ({"timing": {"duration_s": float("inf")}}, "$.timing.duration_s", "inf is not a JSON number"),
     ],
 )
 def test_a_record_built_in_python_that_is_not_json_gets_a_violation_not_an_exception(change, path, message):
