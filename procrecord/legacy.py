@@ -9,6 +9,7 @@ silently.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import operator
 import re
 import shlex
@@ -48,16 +49,10 @@ def _parse_compact(text: str) -> tuple[str, bool] | None:
     fast = _COMPACT_FAST.match(text)
     if fast is not None:
         # The form the legacy writer produced: the time is valid by the pattern; the date and the
-        # zone are looked up (records of one period share them).
+        # zone are remembered (records of one period share them).
         date, h, m, s, zone = fast.groups()
-        valid = _DATES.get(date)
-        if valid is None:
-            valid = _remember(_DATES, date, _parse_compact_general(date + "T000000") is not None)
-        suffix = _ZONES.get(zone)
-        if suffix is None:
-            general = _parse_compact_general("2000-01-01T000000" + zone)
-            suffix = _remember(_ZONES, zone, (general[0][19:], general[1]) if general else ())
-        if valid and suffix:
+        suffix = _zone(zone)
+        if suffix and _valid_date(date):
             return f"{date}T{h}:{m}:{s}{suffix[0]}", suffix[1]
         return None
     return _parse_compact_general(text)
@@ -65,16 +60,18 @@ def _parse_compact(text: str) -> tuple[str, bool] | None:
 
 #: The legacy writer's own form (``2026-11-26T143634+0``): no fraction, a time of day in range.
 _COMPACT_FAST = re.compile(r"(\d{4}-\d{2}-\d{2})T([01]\d|2[0-3])([0-5]\d)([0-5]\d)([+-]\d{1,4})\Z")
-#: Dates and zones already met by the fast path: date -> valid; zone -> (RFC 3339 offset, canonical) or ().
-_DATES: dict[str, bool] = {}
-_ZONES: dict[str, tuple[str, bool] | tuple[()]] = {}
 
 
-def _remember(table: dict[str, Any], key: str, value: Any) -> Any:
-    if len(table) >= 4096:
-        table.clear()
-    table[key] = value
-    return value
+@functools.lru_cache(maxsize=4096)
+def _valid_date(date: str) -> bool:
+    return _parse_compact_general(date + "T000000") is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _zone(zone: str) -> tuple[str, bool] | tuple[()]:
+    """A compact zone's RFC 3339 offset and whether it is in canonical form; () when invalid."""
+    general = _parse_compact_general("2000-01-01T000000" + zone)
+    return (general[0][19:], general[1]) if general else ()
 
 
 def _parse_compact_general(text: str) -> tuple[str, bool] | None:
@@ -281,19 +278,18 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if extra.__class__ is dict:
         del props["extra"]
 
-    result = out
     if name is not None:
-        result["name"] = name
-    result["status"] = status
+        out["name"] = name
+    out["status"] = status
     if extra.__class__ is dict and extra:
-        result["extra"] = extra
-    result["producer"] = {"name": "procrecord", "version": __version__}
-    result["collection"] = {"level": collection_level}
+        out["extra"] = extra
+    out["producer"] = {"name": "procrecord", "version": __version__}
+    out["collection"] = {"level": collection_level}
     invocation = _pruned(invocation)  # an empty config is nothing to keep
     for key, section in (("timing", timing), ("invocation", invocation), ("host", host), ("python", python),
                          ("emissions", emissions), ("disks", disks), ("devices", devices)):
         if section:
-            result[key] = section
+            out[key] = section
 
     _leaves(rest, "", leftover)
     if keep:
@@ -302,9 +298,9 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if leftover:
         leftover.sort(key=_first)
         provenance["legacy"] = dict(leftover)
-    result["provenance"] = provenance
-    result["name"] = name  # always present (null when unknown), last as before
-    return result
+    out["provenance"] = provenance
+    out["name"] = name  # always present (null when unknown), last as before
+    return out
 
 
 _MISSING = object()
@@ -336,7 +332,7 @@ def _timestamp(timing: dict[str, Any], field: str, raw: Any, pointer: str, keep:
 
 
 def _machine(machine: dict[str, Any], host: dict[str, Any], python: dict[str, Any], invocation: dict[str, Any],
-                     leftover: list[tuple[str, Any]]) -> None:
+             leftover: list[tuple[str, Any]]) -> None:
     """Map any legacy ``machine`` object (see :func:`_take`)."""
     cpu: dict[str, Any] = {}
     os_: dict[str, Any] = {}
@@ -389,7 +385,7 @@ def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, int]], prefix
             elif kind == _INDEX:
                 if value.__class__ is int and value >= 0:
                     continue
-        if value is not None:
+        if value is not None:  # as _leaves does (written out here: this is the hot path of the bag)
             here = prefix + (escape(key) if "~" in key or "/" in key else key)
             if isinstance(value, dict):
                 if value:
