@@ -8,6 +8,7 @@ from procrecord.bulk import Outcome
 from procrecord.errors import UnknownVersionError
 from procrecord.loader import Loaded
 from procrecord.validation import validate_versioned
+from procrecord.versions import is_newer_minor
 
 
 @attrs.frozen
@@ -23,7 +24,10 @@ class ValidateRecord:
         try:
             target, violations = validate_versioned(record, self.version, self.all_errors)
         except UnknownVersionError as exc:
-            return Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+            message = str(exc)
+            if self.version is None and is_newer_minor(record.get("schema_version")):
+                message += " (or check it against the newest schema with --schema-version latest)"
+            return Outcome(item.source, item.line, "error", message=message, jsonl=item.jsonl)
         if violations:
             return Outcome(item.source, item.line, "invalid", target, tuple(violations), jsonl=item.jsonl)
         if self.require_level is not None:

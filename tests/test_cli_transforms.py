@@ -161,6 +161,16 @@ def test_upgrade_to_unknown_version_exits_3():
     assert invoke("upgrade", "--to", "9.9", GPU).exit_code == 3
 
 
+def test_newer_record_versions_are_errors_without_validate_only_hints(tmp_path):
+    """Only validate has --schema-version: the other commands must not point to it."""
+    path = tmp_path / "newer.json"
+    path.write_text(json.dumps(dict(load_json(GPU), schema_version="1.7")))
+    for args in (("upgrade",), ("redact", "--level", "most"), ("downgrade",)):
+        result = invoke(*args, path)
+        assert result.exit_code == 1, args
+        assert "newer than this installation knows" in result.stderr and "--schema-version" not in result.output, args
+
+
 def test_downgrade_reports_what_it_dropped():
     result = invoke("downgrade", GPU)
     assert result.exit_code == 0

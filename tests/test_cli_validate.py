@@ -71,6 +71,17 @@ def test_unknown_version_is_reported_per_record(tmp_path):
     path.write_text(json.dumps({"schema_version": "3.1"}))
     result = invoke("validate", str(path))
     assert result.exit_code == 1 and "newer than this installation knows" in result.stdout
+    # --schema-version latest accepts only newer minors of the current major: no hint for 3.1
+    assert "--schema-version" not in result.stdout
+
+
+def test_newer_minor_version_points_to_schema_version_latest(tmp_path):
+    path = tmp_path / "newer.json"
+    record = json.loads((FIXTURES / "1.0" / "valid" / "minimal.json").read_text())
+    path.write_text(json.dumps(dict(record, schema_version="1.7")))
+    result = invoke("validate", str(path))
+    assert result.exit_code == 1 and "--schema-version latest" in result.stdout
+    assert invoke("validate", "--schema-version", "latest", str(path)).exit_code == 0
 
 
 def test_usage_errors_exit_2():
