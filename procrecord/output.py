@@ -50,14 +50,17 @@ class Sink:
         self.in_place = in_place
         self.roots = sorted(source_roots(sources), key=len, reverse=True)
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        #: Sources that got no output because one of their documents failed (missing ones aside).
         self.skipped: list[str] = []
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self._source: str | None = None
+        self._target: str | None = None
         self._ctx: contextlib.ExitStack | None = None
         self._handle: IO[bytes] | None = None
         self._failed = False
         self._changed = False
+        self._jsonl = False
         if self.output_dir:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
@@ -68,12 +71,14 @@ class Sink:
         """Output path for ``source`` (None means stdout)."""
         if self.in_place:
             return None if source == "-" else source
+        if self.output_dir and source == "-":
+            return os.path.join(self.output_dir, "stdin.jsonl" if self._jsonl else "stdin.json")
         if self.output_dir:
             absolute = os.path.abspath(source)
             for root in self.roots:
                 if absolute.startswith(root.rstrip(os.sep) + os.sep):
                     return os.path.join(self.output_dir, os.path.relpath(absolute, root))
-            return os.path.join(self.output_dir, os.path.basename(source) or "stdin.jsonl")
+            return os.path.join(self.output_dir, os.path.basename(source))
         return None
 
     def add(self, item: Outcome | Block) -> None:
@@ -82,6 +87,7 @@ class Sink:
             self._finish_file()
             self._start_file(item.source)
         if isinstance(item, Outcome):
+            self._jsonl = item.jsonl
             if not item.ok:
                 self._failed = True
             elif item.output is not None:  # an outcome not packed into a block
@@ -91,10 +97,12 @@ class Sink:
 
     def _write(self, data: bytes, changed: bool) -> None:
         self._changed = self._changed or changed
-        if self._handle is not None and not self._failed:
-            self._handle.write(data)
-        elif self._handle is None:
+        if self._target is None:
             self.stdout.write(data)
+        elif not self._failed:
+            if self._handle is None:
+                self._open()
+            self._handle.write(data)  # type: ignore[union-attr]
 
     def done(self, source: str) -> None:
         """The last record of ``source`` has been added: finish its file now."""
@@ -104,12 +112,17 @@ class Sink:
 
     def _start_file(self, source: str) -> None:
         self._source = source
-        self._failed = False
-        self._changed = False
-        target = self.destination(source)
-        if target is None:
-            self._handle = None
-            return
+        self._failed = self._changed = False
+        self._target = self.destination(source)
+
+    def _open(self) -> None:
+        """Start the temporary file of the current source's output (at its first record, so a source
+        that yields none leaves no folder behind)."""
+        source = self._source
+        assert self._target is not None and source is not None
+        # Standard input's output is named once its first record says whether it came as JSONL.
+        target = self._target = self.destination(source) if source == "-" else self._target
+        assert target is not None
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         self._ctx = contextlib.ExitStack()
         mode = None
@@ -119,31 +132,37 @@ class Sink:
         self._handle = self._ctx.enter_context(replacing(target, mode))
 
     def _finish_file(self) -> None:
-        if self._ctx is None:
+        source, target, ctx = self._source, self._target, self._ctx
+        self._target, self._ctx, self._handle = None, None, None
+        if source is None or target is None:
             return
-        ctx, self._ctx, self._handle = self._ctx, None, None
         if self._failed:
-            ctx.__exit__(ProcrecordError, ProcrecordError("not written"), None)  # discard the temp file
-            self.skipped.append(self._source or "")
+            if ctx is not None:
+                ctx.__exit__(ProcrecordError, ProcrecordError("not written"), None)  # discard the temp file
+            if os.path.lexists(source):  # a missing source has its error line already, and nothing to keep
+                self.skipped.append(source)
         elif not self._changed:
-            # Nothing to change: leave the original alone, or copy its exact bytes.
-            ctx.__exit__(ProcrecordError, ProcrecordError("unchanged"), None)
-            if not self.in_place and self._source:
-                target = self.destination(self._source)
-                if target is not None:
-                    from procrecord.atomic import write_bytes
+            # Nothing to change: leave the original alone, or copy its exact bytes (standard input
+            # cannot be read again: its records are written as they came).
+            self.unchanged.append(source)
+            if source == "-" and ctx is not None:
+                ctx.close()
+                return
+            if ctx is not None:
+                ctx.__exit__(ProcrecordError, ProcrecordError("unchanged"), None)
+            if not self.in_place and source != "-":
+                from procrecord.atomic import write_bytes
 
-                    write_bytes(target, Path(self._source).read_bytes())
-            self.unchanged.append(self._source or "")
-        else:
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                write_bytes(target, Path(source).read_bytes())
+        elif ctx is not None:
             ctx.close()
-            self.written.append(self._source or "")
+            self.written.append(source)
 
     def close(self) -> None:
         """Finish the last file."""
         self._finish_file()
-        if self._handle is None:
-            self.stdout.flush()
+        self.stdout.flush()
 
     def abort(self) -> None:
         """Discard the file being written (interrupted run): its original stays untouched."""

@@ -66,7 +66,7 @@ def test_redact_in_place_and_a_bad_file_is_left_alone(tmp_path):
     bad.write_bytes(bad_bytes)
     result = invoke("redact", "--level", "most", "--in-place", tmp_path)
     assert result.exit_code == 1
-    assert "bad.jsonl:2:: error" in result.stderr and "bad.jsonl:: not written" in result.stderr
+    assert "bad.jsonl:2:: error" in result.stderr and "bad.jsonl:: not rewritten" in result.stderr
     assert bad.read_bytes() == bad_bytes
     assert all(check_level(json.loads(l), "most") == [] for l in good.read_text().splitlines())
     assert not list(tmp_path.glob(".*.tmp")), "no temp files left behind"
@@ -275,3 +275,31 @@ def test_a_spilled_block_comes_back_whole(tmp_path):
     assert isinstance(block, bulk.Block) and block.data == b"" and os.path.exists(block.spill)
     assert [bulk._unspill(item) for item in spilled] == direct and spilled_lines == lines == 100
     assert not os.path.exists(block.spill)
+
+
+def test_standard_input_to_an_output_folder(tmp_path):
+    """Records read from stdin get stdin.json (or stdin.jsonl) in the folder, current ones too."""
+    out = tmp_path / "out"
+    current = GPU.read_text()
+    result = invoke("upgrade", "-o", out, "-", input=current)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["stdin.json"]
+    assert json.loads((out / "stdin.json").read_text()) == json.loads(current)
+    legacy = json.dumps(load_json(LEGACY / "full-telemetry.json"))
+    result = invoke("upgrade", "-o", out, "-", input=legacy + "\n" + legacy + "\n")
+    assert result.exit_code == 0, result.output
+    lines = (out / "stdin.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == "1.0" for line in lines)
+
+
+def test_sources_without_output_leave_nothing_and_say_so_once(tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "deep").mkdir(parents=True)
+    (src / "deep" / "broken.json").write_text("{")
+    shutil.copy(LEGACY / "full-telemetry.json", src / "ok.json")
+    result = invoke("upgrade", "-o", out, src, tmp_path / "missing.json")
+    assert result.exit_code == 1
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["ok.json"], "no folder for a file with no output"
+    assert "broken.json:: no output written for it" in result.stderr
+    assert "missing.json:: error: no such file" in result.stderr
+    assert "missing.json:: no output" not in result.stderr, "a missing file has its error line only"

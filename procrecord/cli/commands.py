@@ -125,7 +125,10 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         progress.close()
     sink.close()
     for skipped in sink.skipped:
-        click.echo(f"{skipped}:: not written: a record in it could not be {verb}; the original is unchanged", err=True)
+        if in_place:
+            click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
+        else:
+            click.echo(f"{skipped}:: no output written for it (see its error above)", err=True)
     reporter.finish(verb)
     return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
 
