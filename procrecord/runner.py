@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -52,9 +53,12 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     try:
         child = subprocess.Popen(argv)
     except OSError as exc:
+        # As a shell says it: the record holds the error too, but the person at the terminal sees this.
+        print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
         recorder.start()
-        recorder.fail(exc, exit_code=127 if isinstance(exc, FileNotFoundError) else 126)
-        return 127 if isinstance(exc, FileNotFoundError) else 126
+        recorder.fail(exc, exit_code=code)
+        return code
     recorder.state.pid = child.pid
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     recorder.start()

@@ -41,6 +41,7 @@ def test_success_and_output_passthrough(tmp_path):
 def test_missing_command(tmp_path):
     proc, out = _run(tmp_path, "/definitely/not/here")
     assert proc.returncode == 127
+    assert "cannot run /definitely/not/here: No such file or directory" in proc.stderr
     record = json.loads(out.read_text())
     assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "FileNotFoundError"
 
