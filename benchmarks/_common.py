@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import statistics
@@ -46,7 +47,7 @@ def realistic_record(i: int) -> dict:
     config["optimizer"]["lr"] = float(lr)
     config["seed"] = i
     config["trainer"]["default_root_dir"] = f"/home/jdoe/projects/seg/runs/{run}"
-    record["git"]["commit"] = f"{i // 50:040x}"
+    record["git"]["commit"] = hashlib.sha1(f"commit {i // 50}".encode()).hexdigest()
     record["timing"]["duration_s"] = 9000.0 + i * 1.5
     record["resources"]["peak_rss_bytes"] += i
     record["emissions"]["run_id"] = str(uuid.UUID(int=10**9 + i, version=4))

@@ -64,7 +64,11 @@ class Block(NamedTuple):
 
 
 class Operation(Protocol):
-    """A picklable callable turning one loaded record into an :class:`Outcome`."""
+    """A picklable callable turning one loaded record into an :class:`Outcome`.
+
+    An operation that writes records back sets ``exact_integers = True``: its inputs are then read
+    with integers beyond 64 bits kept exact (see :mod:`procrecord.jsoncodec`), at some cost.
+    """
 
     def __call__(self, item: Loaded) -> Outcome: ...
 
@@ -86,7 +90,8 @@ def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
 def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], int]:
     operation, task = payload
     span = Span()
-    return pack([apply(operation, item) for item in iter_task(task, span)]), span.lines
+    exact = getattr(operation, "exact_integers", False)
+    return pack([apply(operation, item) for item in iter_task(task, span, exact)]), span.lines
 
 
 #: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe

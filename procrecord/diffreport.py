@@ -6,9 +6,9 @@ import collections
 import re
 from typing import IO, Any, Iterable
 
-import orjson
 
 from procrecord.comparison import Change
+from procrecord.jsoncodec import dumps
 
 #: Display groups, in order, by top-level section (presentation only; what differs comes from the schema).
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -32,7 +32,7 @@ def group_of(change: Change) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    text = value if isinstance(value, str) else dumps(value).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from procrecord._version import __version__
+from procrecord.jsoncodec import dumps
 from procrecord.jsonsafe import json_copy
 from procrecord.pointer import escape, tokens
 from procrecord.versions import RECORD_TYPE
@@ -315,7 +316,13 @@ def _derived_id(record: dict[str, Any], raw_id: Any, keep: dict[str, Any]) -> st
             return str(uuid.UUID(raw_id))
         except ValueError:
             pass
-    text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits
+        try:
+            text = dumps(record, sort_keys=True).decode()
+        except TypeError:  # and keys of several types, in a record built in Python
+            text = repr(record)
     if raw_id is not None:
         keep["/properties/uuid"] = raw_id
     return str(uuid.uuid5(_NAMESPACE, text))

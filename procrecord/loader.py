@@ -16,6 +16,8 @@ from typing import IO, Any, Iterator, NamedTuple, Union
 import attrs
 import orjson
 
+from procrecord.jsoncodec import ExactnessError, loads_exact
+
 from procrecord.limits import DEFAULT_MAX_BYTES
 
 #: Default limit on one document (a JSON file, or one JSONL line).
@@ -73,16 +75,21 @@ Task = Union[FileTask, InlineTask, LoadError]
 Item = Union[Loaded, LoadError]
 
 
-def parse(data: bytes, source: str, line: int | None, jsonl: bool = False) -> Item:
-    """Parse one document; every failure is returned as a :class:`LoadError`."""
+def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False) -> Item:
+    """Parse one document; every failure is returned as a :class:`LoadError`.
+
+    ``exact``: keep integers beyond 64 bits exact (what rewrites need; see :mod:`procrecord.jsoncodec`).
+    """
     if data.startswith(_BOM):
         data = data[3:]
     if not data.strip():
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
-        value = orjson.loads(data)
+        value = loads_exact(data) if exact else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return LoadError(source, line, _describe_json_error(exc, line))
+    except ExactnessError as exc:
+        return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
     return Loaded(source, line, value, jsonl)
@@ -248,11 +255,12 @@ class Span:
     lines: int = 0
 
 
-def iter_task(task: Task, span: Span | None = None) -> Iterator[Item]:
+def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iterator[Item]:
     """Read one task and yield a parsed record or a LoadError for each document in it.
 
     Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
+    ``exact``: see :func:`parse`.
     """
     if isinstance(task, LoadError):
         yield task
@@ -264,7 +272,7 @@ def iter_task(task: Task, span: Span | None = None) -> Iterator[Item]:
             if len(payload) > task.max_bytes:
                 yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes}")
                 continue
-            yield parse(payload, task.source, line, task.jsonl)
+            yield parse(payload, task.source, line, task.jsonl, exact)
     elif not task.jsonl:
         try:
             with open(task.path, "rb") as handle:
@@ -275,12 +283,12 @@ def iter_task(task: Task, span: Span | None = None) -> Iterator[Item]:
         if len(data) > task.max_bytes:
             yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes")
             return
-        yield parse(data, task.path, None)
+        yield parse(data, task.path, None, exact=exact)
     else:
-        yield from _iter_jsonl(task, span if span is not None else Span())
+        yield from _iter_jsonl(task, span if span is not None else Span(), exact)
 
 
-def _iter_jsonl(task: FileTask, span: Span) -> Iterator[Item]:
+def _iter_jsonl(task: FileTask, span: Span, exact: bool = False) -> Iterator[Item]:
     try:
         handle = open(task.path, "rb")
     except OSError as exc:
@@ -305,7 +313,7 @@ def _iter_jsonl(task: FileTask, span: Span) -> Iterator[Item]:
                 continue
             if not raw.strip():
                 continue
-            yield parse(raw, task.path, span.lines, True)
+            yield parse(raw, task.path, span.lines, True, exact)
 
 
 def _skip_line(handle: IO[bytes]) -> int:
@@ -345,12 +353,13 @@ def shift(item: Any, offset: int) -> Any:
     return item._replace(line=item.line + offset)
 
 
-def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Item]:
-    """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers."""
+def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False) -> Iterator[Item]:
+    """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
+    (``exact``: see :func:`parse`)."""
     tracker = LineTracker()
     for task in plan(sources, max_bytes):
         base = tracker.base_for(task)
         span = Span()
-        for item in iter_task(task, span):
+        for item in iter_task(task, span, exact):
             yield shift(item, base)
         tracker.advance(task, span.lines)

@@ -17,6 +17,7 @@ from typing import IO, Any
 from procrecord.atomic import replacing
 from procrecord.bulk import Block, Outcome
 from procrecord.errors import ProcrecordError
+from procrecord.jsoncodec import dumps as _encode
 
 
 def source_roots(sources: list[str]) -> list[str]:
@@ -173,8 +174,4 @@ class Sink:
 
 def dumps(record: dict[str, Any], jsonl: bool) -> bytes:
     """Serialise a record for output: one line for JSONL, indented for a JSON file."""
-    import orjson
-
-    if jsonl:
-        return orjson.dumps(record) + b"\n"
-    return orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n"
+    return _encode(record, indent=not jsonl) + b"\n"

@@ -23,7 +23,6 @@ import traceback
 import uuid
 from typing import Any, Callable
 
-import orjson
 
 # The default collectors are imported here, with the recorder, so that creating and starting a
 # Recorder costs only the collection itself (import time is paid once, up front). The redaction
@@ -35,6 +34,7 @@ from procrecord.collectors import host as _host, invocation as _invocation  # no
 from procrecord.collectors import python_env as _python_env, resources as _resources  # noqa: F401
 from procrecord.collectors.interface import now_iso
 from procrecord.atomic import write_bytes
+from procrecord import jsoncodec
 from procrecord.errors import ProcrecordError, RecorderStateError
 from procrecord.jsonsafe import to_json
 from procrecord.versions import RECORD_TYPE
@@ -322,7 +322,7 @@ class Recorder:
         if self.output is not None:
             folder = os.path.dirname(os.path.abspath(self.output))
             os.makedirs(folder, exist_ok=True)
-            write_bytes(self.output, orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+            write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
         return record
 
     def _run(self, phase: str, collector: Collector) -> None:

@@ -47,6 +47,7 @@ def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
 class RedactRecord:
     """Redact one record at ``level`` (upgrading older versions first)."""
 
+    exact_integers = True  # it writes records back (see bulk.Operation)
     level: str
     key: bytes | None = attrs.field(default=None, repr=False)
 
@@ -84,6 +85,7 @@ def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
 class UpgradeRecord:
     """Upgrade one record to ``to`` (default: current); ``check`` only reports what would change."""
 
+    exact_integers = True
     to: str | None = None
     check: bool = False
 
@@ -110,6 +112,7 @@ class UpgradeRecord:
 class DowngradeRecord:
     """Downgrade one record to ``to`` and say which fields had no place there."""
 
+    exact_integers = True
     to: str = "0"
 
     def __call__(self, item: Loaded) -> Outcome:
@@ -148,6 +151,10 @@ class Embedded:
 
     inner: Any
 
+    @property
+    def exact_integers(self) -> bool:
+        return getattr(self.inner, "exact_integers", False)
+
     def __call__(self, item: Loaded) -> Outcome:
         record = item.record
         if is_process_record(record) or not isinstance(record.get("info"), list):
@@ -170,11 +177,11 @@ class Embedded:
         totals["records"] = len(found)
         output = None
         if all(o.output is not None for _, o in outcomes):
-            import orjson
+            from procrecord.jsoncodec import loads_exact
 
             new_info = list(info)
             for i, o in outcomes:
-                new_info[i] = orjson.loads(o.output)
+                new_info[i] = loads_exact(o.output)
             output = dumps({**record, "info": new_info}, item.jsonl)
         return Outcome(item.source, item.line, worst.status, worst.version, violations,
                        "; ".join(messages) or None, output, item.jsonl, totals)

@@ -251,7 +251,7 @@ def _load_one(source: str, max_bytes: int):
     from procrecord.errors import ProcrecordError
     from procrecord.loader import LoadError, load
 
-    items = list(load([source], max_bytes))
+    items = list(load([source], max_bytes, exact=True))  # 2**70 and 2**70 + 1 must differ
     if len(items) != 1:
         return None, f"{source}:: error: expected one record, found {len(items)}"
     item = items[0]
@@ -290,10 +290,9 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
-    import orjson
-
     from procrecord.comparison import diff as compare, to_patch, verify_patch
     from procrecord.diffreport import write_text
+    from procrecord.jsoncodec import dumps
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
@@ -303,13 +302,13 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     changes = compare(a, b, options, upgrade=False)
     if fmt == "json":
         body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
-        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        click.echo(dumps(body, indent=True).decode())
     elif fmt == "patch":
         patch = to_patch(changes, a, b)
         if not verify_patch(patch, a, b, options):
             click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
             return 3
-        click.echo(orjson.dumps(patch, option=orjson.OPT_INDENT_2).decode())
+        click.echo(dumps(patch, indent=True).decode())
     else:
         write_text(changes, sys.stdout)
     return EXIT_FINDINGS if changes else EXIT_OK
@@ -318,6 +317,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     import orjson
 
+    from procrecord.jsoncodec import dumps
     from procrecord.bulk import Progress
     from procrecord.comparison import diff as compare, prepare
     from procrecord.diffreport import Variation, write_text
@@ -334,7 +334,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
         sys.stdout.write('{"baseline": ' + orjson.dumps(a_src).decode() + ', "comparisons": [')
     first = True
     try:
-        for item in load(sources, max_bytes):
+        for item in load(sources, max_bytes, exact=True):
             progress(1)
             where = item.source if item.line is None else f"{item.source}:{item.line}"
             if isinstance(item, LoadError):
@@ -351,7 +351,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
             differing += bool(changes)
             if fmt == "json":
                 entry = {"source": item.source, "line": item.line, "changes": [c.to_dict() for c in changes]}
-                sys.stdout.write(("\n  " if first else ",\n  ") + orjson.dumps(entry).decode())
+                sys.stdout.write(("\n  " if first else ",\n  ") + dumps(entry).decode())
                 first = False
             elif changes:
                 write_text(changes, sys.stdout, heading=f"{where} vs {a_src}")

@@ -1,0 +1,67 @@
+"""JSON text in and out: orjson, with integers beyond 64 bits kept exact.
+
+orjson reads an integer outside the 64-bit range as the nearest float and refuses to write one. A
+record can hold such a number (a 128-bit seed or a hash kept as an integer in a config), so a
+rewrite would change it silently and the writer would fail to write it. Here, text that may hold
+one (19 digits in a row, found with two C calls) is read again by the standard library, which keeps
+integers exact, and a value orjson cannot write is written by the standard library instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+#: Every digit to ``0``, every other byte to a space: a run of 19 digits becomes 19 zeros.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_RUN = b"0" * 19  # the shortest integer literal that can fall outside [-2**63, 2**64)
+
+
+class ExactnessError(ValueError):
+    """Text orjson accepted that the standard library cannot read exactly (nesting, digit limits)."""
+
+
+def may_hold_big_integer(data: bytes) -> bool:
+    """False when ``data`` holds no run of 19 digits, so orjson reads every integer in it exactly."""
+    return _RUN in data.translate(_DIGITS)
+
+
+def loads_exact(data: bytes) -> Any:
+    """``orjson.loads(data)``, except that integers beyond 64 bits stay ``int``.
+
+    Raises :class:`orjson.JSONDecodeError` for what orjson rejects, :class:`ExactnessError` when the
+    text is valid but cannot be read again exactly.
+    """
+    value = orjson.loads(data)
+    if not may_hold_big_integer(data):
+        return value
+    # orjson has already checked the text (strict JSON: no NaN, UTF-8, nesting), so the standard
+    # library reads the same document, integers aside.
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ExactnessError("nested too deeply to read its integers of more than 64 bits exactly") from None
+    except ValueError as exc:  # e.g. more digits than int() converts
+        raise ExactnessError(f"cannot read its integers exactly: {exc}") from None
+
+
+_OPTIONS = {(False, False): 0, (True, False): orjson.OPT_INDENT_2, (False, True): orjson.OPT_SORT_KEYS,
+            (True, True): orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS}
+
+
+def dumps(value: Any, indent: bool = False, sort_keys: bool = False) -> bytes:
+    """``orjson.dumps`` (compact, or indented by 2), falling back to the standard library for
+    integers beyond 64 bits. Other values orjson refuses still raise its ``TypeError``."""
+    try:
+        return orjson.dumps(value, option=_OPTIONS[indent, sort_keys])
+    except TypeError as exc:
+        if "exceeds 64-bit range" not in str(exc):
+            raise
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=sort_keys,
+                              indent=2 if indent else None, separators=(",", ": ") if indent else (",", ":"))
+        except (TypeError, ValueError):
+            raise exc from None
+        return text.encode()

@@ -1,0 +1,146 @@
+"""Integers beyond 64 bits: read exactly by the rewriting commands, written by the writer."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES, load_json
+from procrecord.cli import cli
+from procrecord.jsoncodec import ExactnessError, dumps, loads_exact, may_hold_big_integer
+from strategies import text
+
+BIG = [2**64, 2**70 + 1, -(2**63) - 1, -(2**100), 123456789012345678901234567890]
+
+big_ints = st.one_of(st.integers(2**64, 2**300), st.integers(-(2**300), -(2**63) - 1))
+scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | big_ints \
+    | st.floats(allow_nan=False, allow_infinity=False) | text
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+                      max_leaves=12)
+
+
+def test_orjson_alone_loses_them():
+    """Why the codec exists: orjson reads these as floats (if this starts failing, it no longer does)."""
+    assert orjson.loads(b"[18446744073709551616]") == [1.8446744073709552e19]
+    with pytest.raises(TypeError):
+        orjson.dumps(2**64)
+
+
+@pytest.mark.parametrize("number", BIG)
+def test_big_integers_survive_a_round_trip(number):
+    record = {"config": {"seed": number, "nested": [number, {"n": number}]}, "lr": 0.001}
+    for indent in (False, True):
+        text = dumps(record, indent=indent)
+        assert str(number).encode() in text
+        back = loads_exact(text)
+        assert back == record and isinstance(back["config"]["seed"], int)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_loads_exact_inverts_dumps(value):
+    for indent in (False, True):
+        assert loads_exact(dumps(value, indent=indent)) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(text, st.integers(-(2**63), 2**64 - 1) | text, max_size=6))
+def test_without_big_integers_it_is_orjson(value):
+    data = orjson.dumps(value)
+    assert dumps(value) == data and loads_exact(data) == orjson.loads(data)
+
+
+def test_the_pre_check():
+    assert not may_hold_big_integer(b'{"a": 1234567890123456789 }'.replace(b"1234567890123456789", b"123456789012345678"))
+    assert may_hold_big_integer(b'{"a": 1234567890123456789}')
+    # digits in a string also trigger the second reading, which then gives the same value
+    data = b'{"commit": "00000000000000000000000000000000000000ab", "n": 1}'
+    assert may_hold_big_integer(data) and loads_exact(data) == orjson.loads(data)
+
+
+def test_what_orjson_rejects_is_still_rejected():
+    for bad in (b'{"a": NaN, "b": 12345678901234567890123}', b'{"a": 12345678901234567890123,}'):
+        with pytest.raises(orjson.JSONDecodeError):
+            loads_exact(bad)
+
+
+def test_too_deep_to_read_exactly_is_an_error_not_a_silent_float():
+    data = b"[" * 1000 + b"123456789012345678901234567890" + b"]" * 1000
+    with pytest.raises(ExactnessError, match="nested too deeply"):
+        loads_exact(data)
+
+
+def test_other_values_orjson_refuses_still_raise():
+    with pytest.raises(TypeError):
+        dumps({"a": object()})
+    with pytest.raises(TypeError):
+        dumps({"a": object(), "n": 2**70})
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", [("redact", "--level", "most"), ("upgrade",), ("downgrade",),
+                                     ("redact", "--level", "most", "--embedded")])
+def test_rewriting_commands_keep_big_integers(tmp_path, command):
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    record["invocation"]["config"]["seed"] = 2**70 + 1
+    record["extra"] = {"hash": -(2**100)}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"info": [record]} if "--embedded" in command else record))
+    result = _invoke(*command, path)
+    assert result.exit_code == 0, result.output
+    assert str(2**70 + 1) in result.stdout and str(-(2**100)) in result.stdout
+    assert "e+" not in result.stdout and "e21" not in result.stdout
+
+
+def test_legacy_upgrade_keeps_big_integers(tmp_path):
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    legacy["properties"]["config"]["seed"] = 2**65 + 1  # not a float: 2**65 would compare equal as one
+    del legacy["properties"]["uuid"]  # the id is then derived from the content, big integer included
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(legacy) + "\n")
+    result = _invoke("upgrade", path)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["invocation"]["config"]["seed"] == 2**65 + 1
+
+
+def test_a_record_too_deep_to_read_exactly_is_reported_and_left_alone(tmp_path):
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    text = json.dumps(record)[:-1] + ', "extra": {"deep": ' + "[" * 1000 + str(2**70) + "]" * 1000 + "}}"
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    result = _invoke("redact", "--level", "most", "--in-place", path)
+    assert result.exit_code == 1
+    assert "nested too deeply to read its integers of more than 64 bits exactly" in result.stdout + result.stderr
+    assert path.read_text() == text
+
+
+def test_the_writer_writes_big_integers(tmp_path):
+    from procrecord import Recorder
+
+    output = tmp_path / "run.json"
+    with Recorder("big", config={"seed": 2**70, "neg": -(2**65)}, output=output):
+        pass
+    config = json.loads(output.read_text())["invocation"]["config"]
+    assert config == {"seed": 2**70, "neg": -(2**65)}
+    assert _invoke("validate", output).exit_code == 0
+
+
+def test_diff_tells_big_integers_apart(tmp_path):
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    paths = []
+    for n, seed in enumerate((2**70, 2**70 + 1)):
+        record["invocation"]["config"]["seed"] = seed
+        paths.append(tmp_path / f"{n}.json")
+        paths[-1].write_text(json.dumps(record))
+    result = _invoke("diff", *paths)
+    assert result.exit_code == 1 and str(2**70 + 1) in result.stdout
+    assert _invoke("diff", "--baseline", paths[0], paths[1]).exit_code == 1
