@@ -144,3 +144,18 @@ def test_diff_tells_big_integers_apart(tmp_path):
     result = _invoke("diff", *paths)
     assert result.exit_code == 1 and str(2**70 + 1) in result.stdout
     assert _invoke("diff", "--baseline", paths[0], paths[1]).exit_code == 1
+
+
+def test_diff_json_reports_hold_big_integers(tmp_path):
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    paths = []
+    for n, seed in enumerate((2**70, 2**70 + 1, 2**70 + 2)):
+        record["invocation"]["config"]["seed"] = seed
+        paths.append(tmp_path / f"{n}.json")
+        paths[-1].write_text(json.dumps(record))
+    pair = _invoke("diff", "--format", "json", paths[0], paths[1])
+    assert pair.exit_code == 1 and str(2**70 + 1) in pair.stdout
+    many = _invoke("diff", "--format", "json", "--baseline", paths[0], paths[1], paths[2])
+    report = json.loads(many.stdout)
+    assert many.exit_code == 1 and {"path": "invocation.config.seed", "records": 2, "values": "2"} in report["varying"]
+    assert str(2**70 + 2) in many.stdout

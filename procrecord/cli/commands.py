@@ -359,7 +359,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
         progress.close()
     if fmt == "json":
         rows = [{"path": label, "records": count, "values": values} for label, count, values in variation.rows()]
-        sys.stdout.write('\n], "varying": ' + orjson.dumps(rows).decode() + "}\n")
+        sys.stdout.write('\n], "varying": ' + dumps(rows).decode() + "}\n")
     else:
         variation.write(sys.stdout)
     click.echo(f"compared {variation.records} records with {a_src}: {differing} differ, "
