@@ -281,7 +281,8 @@ _PIECES = [
     "xoxb-", "sk-", "hf_", "AIza", "eyJ", "abcdefgh", ".", "10.0.0.1", "1.2.3", "::1", "fe80::", ":", "=", ": ",
     "--", "-", "token", "Password", "api_key", "key", " ", "\t", "'", '"', "gpu-node05", "gpu-node05.lab", "x", "7",
     "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "0", "255", "1:2:3:4:5:6:7:8", "::", "a:",
-    "10.1.2.3", "node7", "\n",
+    "10.1.2.3", "node7", "\n", "Bearer ", "basic ", '":', "':", "'", "redis://:", "--token ", "--tokens ", "https://hooks.slack.com/services/",
+    "hooks.slack.com/", "T01/B02/xyz",
 ]
 _IDENTITIES = [
     {"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"},
@@ -293,16 +294,23 @@ _IDENTITIES = [
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(_PIECES), max_size=8).map("".join), st.sampled_from(_IDENTITIES))
 def test_triggers_never_skip_a_rule_that_would_change_the_text(text, identities):
-    """Scrubbing with the trigger index gives what running every rule, in order, on every text gives."""
+    """Scrubbing with the trigger index gives what running every rule, in order, on every text gives,
+    pass after pass until nothing changes; and scrubbing that again changes nothing."""
     from procrecord.scrub import Scrubber
 
     scrubber = Scrubber(identities)
     expected, counts = text, {}
-    for name, rule, _ in scrubber.rules:
-        expected, n = rule(expected)
-        if n:
-            counts[name] = counts.get(name, 0) + n
+    for _ in range(Scrubber.MAX_PASSES):
+        changed = False
+        for name, rule, _ in scrubber.rules:
+            expected, n = rule(expected)
+            if n:
+                counts[name] = counts.get(name, 0) + n
+                changed = True
+        if not changed:
+            break
     assert scrubber.scrub(text) == (expected, counts)
+    assert scrubber.scrub(expected) == (expected, {})
 
 
 def test_a_needle_inside_a_longer_one_still_triggers_its_rule():
@@ -346,3 +354,26 @@ def test_keys_scrubbed_to_one_text_keep_both_values(gpu_record):
     out = redact(gpu_record, "most")
     assert out["invocation"]["config"] == {"~/data": 1, "~/data (3)": 2, "~/data (2)": 3, "~/data (4)": 4}
     assert redact(out, "most") == out
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("PGPASSWORD", "password"), ("GITHUBTOKEN", "token"), ("myApiKey", "api_key"), ("topsecret", "secret"),
+    ("CI_JOB_TOKEN", "token"), ("hf_token", "token"), ("pad_token", None), ("eos_token", None), ("mask_token", None),
+    ("tokenizer", None), ("author", None), ("keyfile", None), ("secretary", None), ("tokens", None),
+])
+def test_secret_names_in_one_word_and_a_tokenizers_special_tokens(name, kind):
+    from procrecord.secretnames import may_name_secret, secret_kind
+
+    assert secret_kind(name) == kind
+    assert kind is None or may_name_secret(name)  # the cheap pre-check never misses one
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["pg", "PASSWORD", "pass", "word", "api", "Key", "token", "izer", "_", "-", "secret", "ary",
+                                 "auth", "or", "github", "Token", "pad", "cookie", "sig", "ma", "x", "1"]), max_size=5).map("".join))
+def test_every_secret_name_holds_a_hint(name):
+    """:data:`SECRET_HINTS` is the cheap pre-check of the key=value rule: it must hold for every secret name."""
+    from procrecord.secretnames import may_name_secret, secret_kind
+
+    if secret_kind(name) is not None:
+        assert may_name_secret(name), name
