@@ -53,29 +53,48 @@ def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str],
     return counted
 
 
-def _key_value(match: re.Match[str]) -> str:
+def _key_value(match: re.Match[str]) -> str | None:
+    """The text replacing ``match`` up to the end of its value, or None when it stays."""
     key, value = match.group("key"), match.group("value")
     kind = secret_kind(key)
     quoted = value[:1] in ("'", '"')
     if kind is None or _is_marker(value[1:-1] if quoted else value) or _NUMERIC.match(value):
-        return match.group(0)
+        return None
     if match.group("space") and value.startswith("-"):
-        return match.group(0)  # ``--token --next``: the next flag, not a value
+        return None  # ``--token --next``: the next flag, not a value
     new = marker(kind)
     if quoted and match.group("quote"):
         new = value[0] + new + value[0]  # JSON or a dict in text stays that
-    return match.group(0)[: match.start("value") - match.start()] + new
+    return match.group(0) + new
 
 
 #: ``key=value``, ``key: value``, ``"key": "value"`` (JSON or a Python dict in a message), and
 #: ``--key value`` inside one string (a command line kept as text); the value of an HTTP
-#: ``Authorization: Bearer ...`` is the token after the scheme.
-_KEY_VALUE = (
+#: ``Authorization: Bearer ...`` is the token after the scheme. The value is looked at, not taken:
+#: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
+_KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>[\"'])?"
     r"(?P<sep>[ \t]*=[ \t]*|(?(quote):[ \t]*|:[ \t]+)|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)"
+    r"(?=(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
 )
+
+
+def _assignments(text: str) -> tuple[str, int]:
+    pieces: list[str] = []
+    done = count = 0
+    for match in _KEY_VALUE.finditer(text):
+        if match.start() < done:
+            continue  # inside a value replaced already
+        new = _key_value(match)
+        if new is not None:
+            pieces += (text[done:match.start()], new)
+            done = match.end("value")
+            count += 1
+    if not count:
+        return text, 0
+    pieces.append(text[done:])
+    return "".join(pieces), count
 
 
 def _url_credentials(match: re.Match[str]) -> str:
@@ -116,7 +135,6 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
 
 
 _SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
-_SECRET_ASSIGNMENT = _regex_rule(_KEY_VALUE, _key_value)
 
 
 def _secret_assignment(text: str) -> tuple[str, int]:
@@ -124,7 +142,7 @@ def _secret_assignment(text: str) -> tuple[str, int]:
     # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
     if _SECRET_HINT_LOWER.search(text.lower()) is None:
         return text, 0
-    return _SECRET_ASSIGNMENT(text)
+    return _assignments(text)
 
 
 class Shape(NamedTuple):
@@ -196,7 +214,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root")),
     ("ipv4", _regex_rule(
-        r"(?<![\w.=+-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
+        r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
      _IPV4_SHAPE),
     ("ipv6", _ipv6_rule, _IPV6_SHAPE),
 )

@@ -377,3 +377,38 @@ def test_every_secret_name_holds_a_hint(name):
 
     if secret_kind(name) is not None:
         assert may_name_secret(name), name
+
+
+_SECRET_BODY = st.text("abcdefghijkmnpqrstuvwxyz23456789", min_size=10, max_size=12).map(lambda s: "Q" + s)
+_PLANTED_FORMS = [
+    "--password={}", "--api-key {}", "API_KEY={}", "password: {}", "https://u:{}@h.example.com/x",
+    "https://h.example.com/x?token={}&a=1", "{}@corp.example.com", "/home/{}/data", "/Users/{}/x", "C:\\Users\\{}\\x",
+    "Authorization: Bearer {}", '{{"password": "{}"}}', "{{'token': '{}'}}", "redis://:{}@cache:6379",
+]
+_CONTEXT = st.lists(st.sampled_from([" ", "\n", "\t", ", ", "; ", "(", ")", "[", "]", "'", '"', "=", ": ", "/", "|", "> ",
+                                     "`", "run ", "failed ", "error: ", "url=", "ok: ", "x "]), max_size=3).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SECRET_BODY, st.sampled_from(_PLANTED_FORMS), _CONTEXT, _CONTEXT,
+       st.sampled_from(["config", "key", "argv", "message", "extra"]))
+def test_a_secret_planted_in_free_text_never_survives(body, form, left, right, where):
+    """Every promised form, in any surrounding text and any scrubbed place: gone after ``most``, the
+    output passes the gate, and redacting again changes nothing."""
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    text = left + form.format(body) + right
+    if where == "config":
+        record["invocation"]["config"]["k"] = text
+    elif where == "key":
+        record["invocation"]["config"][text] = 1
+    elif where == "argv":
+        record["invocation"]["argv"] = [*record["invocation"]["argv"], text]
+    elif where == "message":
+        record["outcome"] = {"exit_code": 1, "error": {"type": "E", "message": text}}
+    else:
+        record["extra"] = {"notes": text}
+    out = redact(record, "most")
+    blob = json.dumps(out)
+    assert body not in blob and body.lower() not in blob, (text, where)
+    assert check_level(out, "most") == []
+    assert redact(out, "most") == out
