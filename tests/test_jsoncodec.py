@@ -70,9 +70,16 @@ def test_what_orjson_rejects_is_still_rejected():
 
 
 def test_too_deep_to_read_exactly_is_an_error_not_a_silent_float():
+    """orjson takes 1,000 levels; the standard library may not (3.10-3.12 stop there; 3.13 does not)."""
     data = b"[" * 1000 + b"123456789012345678901234567890" + b"]" * 1000
-    with pytest.raises(ExactnessError, match="nested too deeply"):
-        loads_exact(data)
+    try:
+        value = loads_exact(data)
+    except ExactnessError as exc:
+        assert "nested too deeply" in str(exc)
+    else:
+        for _ in range(1000):
+            (value,) = value
+        assert value == 123456789012345678901234567890
 
 
 def test_other_values_orjson_refuses_still_raise():
@@ -118,8 +125,10 @@ def test_a_record_too_deep_to_read_exactly_is_reported_and_left_alone(tmp_path):
     path = tmp_path / "deep.json"
     path.write_text(text)
     result = _invoke("redact", "--level", "most", "--in-place", path)
+    # Python 3.10-3.12: the standard library cannot read it again; 3.13 reads it and the redaction
+    # then finds it too deep. Either way one clear line, and the file is left as it was.
     assert result.exit_code == 1
-    assert "nested too deeply to read its integers of more than 64 bits exactly" in result.stdout + result.stderr
+    assert "nested too deeply" in result.stdout + result.stderr
     assert path.read_text() == text
 
 
