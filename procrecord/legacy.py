@@ -161,6 +161,15 @@ def format_duration(seconds: float) -> str:
     return str(dt.timedelta(seconds=round(seconds, 6)))
 
 
+def _legacy_duration(seconds: float) -> str | float:
+    """:func:`format_duration`, or the seconds themselves (schema 0 takes a number too) for a
+    duration longer than a ``timedelta`` holds."""
+    try:
+        return format_duration(seconds)
+    except OverflowError:
+        return seconds
+
+
 def _leaves(value: dict[str, Any], pointer: str, out: list[tuple[str, Any]]) -> None:
     """What is left of the object ``value``, flattened to ``(pointer, value)`` pairs (empty objects and nulls dropped)."""
     for key, sub in value.items():
@@ -473,7 +482,7 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
         },
         "start_timestamp": format_timestamp(start) if start else None,
         "stop_timestamp": format_timestamp(stop) if stop else None,
-        "duration": format_duration(duration) if duration is not None else None,
+        "duration": _legacy_duration(duration) if duration is not None else None,
         "uuid": record.get("id"),
         "extra": record.get("extra"),
     }

@@ -176,6 +176,13 @@ def test_durations_beyond_a_timedelta_are_kept_not_fatal():
     assert out["provenance"]["legacy"]["/properties/duration"] == "1000000000 days, 0:00:00"
 
 
+def test_downgrade_of_a_duration_beyond_a_timedelta_writes_the_seconds(gpu_record):
+    gpu_record["timing"]["duration_s"] = 1e15  # ~31 million years: more than a timedelta holds
+    legacy_record, _ = downgrade(gpu_record)
+    assert legacy_record["properties"]["duration"] == 1e15  # schema 0 takes a number
+    assert upgrade(legacy_record)["timing"]["duration_s"] == 1e15
+
+
 def test_chain_and_errors(monkeypatch):
     assert chain("0", "1.0") == [("0", "1.0")]
     assert chain("1.0", "1.0") == []
