@@ -53,15 +53,49 @@ _OPTIONS = {(False, False): 0, (True, False): orjson.OPT_INDENT_2, (False, True)
 
 def dumps(value: Any, indent: bool = False, sort_keys: bool = False) -> bytes:
     """``orjson.dumps`` (compact, or indented by 2), falling back to the standard library for
-    integers beyond 64 bits. Other values orjson refuses still raise its ``TypeError``."""
+    integers beyond 64 bits. Text that is not Unicode (lone surrogates: how Python decodes a command
+    line argument or a path that is not UTF-8) is written with its odd characters escaped (``\\xff``).
+    Other values orjson refuses still raise its ``TypeError``."""
     try:
         return orjson.dumps(value, option=_OPTIONS[indent, sort_keys])
     except TypeError as exc:
-        if "exceeds 64-bit range" not in str(exc):
+        message = str(exc)
+        if "surrogates" in message:
+            return dumps(without_surrogates(value), indent, sort_keys)
+        if "exceeds 64-bit range" not in message:
             raise
         try:
             text = json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=sort_keys,
                               indent=2 if indent else None, separators=(",", ": ") if indent else (",", ":"))
         except (TypeError, ValueError):
             raise exc from None
-        return text.encode()
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return dumps(without_surrogates(value), indent, sort_keys)
+
+
+def without_surrogates(value: Any) -> Any:
+    """``value`` with every string (and key) made valid Unicode: the bytes that ``surrogateescape``
+    kept become ``\\xNN``, any other lone surrogate ``\\udNNN``."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(k) if isinstance(k, str) else k: without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_surrogates(v) for v in value]
+    return value
+
+
+def _text(text: str) -> str:
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate surrogateescape did not make
+        return text.encode("utf-8", "backslashreplace").decode()

@@ -23,12 +23,33 @@ _MAX_DEPTH = 100
 
 
 def to_json(value: Any) -> tuple[Any, list[str]]:
-    """Return a JSON-safe copy of ``value`` and the pointers of values kept only as their repr."""
+    """Return a JSON-safe copy of ``value`` and the pointers of values kept only as their repr.
+
+    Never raises for the job's sake: a value whose conversion fails (its ``repr``, iteration or
+    attributes raise) is kept as a description of the failure, and its pointer noted.
+    """
     notes: list[str] = []
     return _convert(value, "", notes, 0, set()), notes
 
 
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # noqa: BLE001 - a job's object may do anything in __repr__
+        return f"<{type(value).__name__} object: repr failed: {type(exc).__name__}>"
+
+
 def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
+    try:
+        return _convert_value(value, pointer, notes, depth, active)
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see to_json
+        notes.append(pointer)
+        return f"<{type(value).__name__} object: conversion failed: {type(exc).__name__}: {exc}>"[:500]
+
+
+def _convert_value(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -40,7 +61,7 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
         return repr(value)
     if depth > _MAX_DEPTH or id(value) in active:
         notes.append(pointer)
-        return repr(value) if depth <= _MAX_DEPTH else "<nested too deeply>"
+        return _safe_repr(value) if depth <= _MAX_DEPTH else "<nested too deeply>"
     if isinstance(value, enum.Enum):
         return _convert(value.value, pointer, notes, depth + 1, active)
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
@@ -57,7 +78,7 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
             return value.decode("utf-8")
         except UnicodeDecodeError:
             notes.append(pointer)
-            return repr(value)
+            return _safe_repr(value)
     numpy_value = _numpy(value)
     if numpy_value is not _NOT_NUMPY:
         return _convert(numpy_value, pointer, notes, depth + 1, active)
@@ -71,7 +92,7 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
             out = {}
             for key, sub in value.items():
                 name = key if isinstance(key, str) else _key(key)
-                if not isinstance(key, (str, int, float, bool, enum.Enum)) and name == repr(key):
+                if not isinstance(key, (str, int, float, bool, enum.Enum)) and name == _safe_repr(key):
                     notes.append(f"{pointer}/{escape(name)}")
                 out[name] = _convert(sub, f"{pointer}/{escape(name)}", notes, depth + 1, active)
             return out
@@ -87,7 +108,7 @@ def _convert(value: Any, pointer: str, notes: list[str], depth: int, active: set
     finally:
         active.discard(id(value))
     notes.append(pointer)
-    return repr(value)
+    return _safe_repr(value)
 
 
 def _key(key: Any) -> str:
@@ -97,7 +118,7 @@ def _key(key: Any) -> str:
         return str(key)
     if isinstance(key, (os.PathLike, uuid.UUID)):
         return str(key)
-    return repr(key)
+    return _safe_repr(key)
 
 
 _NOT_NUMPY = object()

@@ -168,3 +168,33 @@ def test_diff_json_reports_hold_big_integers(tmp_path):
     report = json.loads(many.stdout)
     assert many.exit_code == 1 and {"path": "invocation.config.seed", "records": 2, "values": "2"} in report["varying"]
     assert str(2**70 + 2) in many.stdout
+
+
+def test_text_that_is_not_unicode_is_written_escaped():
+    """Python decodes a command line argument or path that is not UTF-8 to lone surrogates."""
+    record = {"argv": ["file-\udcff.txt"], "config": {"odd\udc80key": "a\ud800b"}}
+    assert json.loads(dumps(record)) == {"argv": ["file-\\xff.txt"], "config": {"odd\\x80key": "a\\ud800b"}}
+    assert json.loads(dumps({"n": 2**70, "s": "\udcff"}, indent=True)) == {"n": 2**70, "s": "\\xff"}
+
+
+def test_the_writer_survives_any_config_and_argv(tmp_path, monkeypatch):
+    from procrecord import Recorder
+
+    class BadRepr:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    class BadIter(list):
+        def __iter__(self):
+            raise RuntimeError("no iter")
+
+    monkeypatch.setattr("sys.argv", ["train.py", "--data", "set-\udcff"])
+    output = tmp_path / "run.json"
+    with Recorder("odd", config={"bad_repr": BadRepr(), "bad_iter": BadIter([1]), "text": "a\ud800b"}, output=output):
+        pass
+    record = json.loads(output.read_text())
+    config = record["invocation"]["config"]
+    assert config["bad_repr"] == "<BadRepr object: repr failed: RuntimeError>"
+    assert config["bad_iter"].startswith("<BadIter object: conversion failed: RuntimeError")
+    assert config["text"] == "a\\ud800b" and record["invocation"]["argv"][-1] == "set-\\xff"
+    assert _invoke("validate", output).exit_code == 0
