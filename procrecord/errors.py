@@ -25,3 +25,7 @@ class RedactionKeyError(ProcrecordError):
 
 class RecorderStateError(ProcrecordError):
     """Recorder methods were called out of order (stop before start, ...)."""
+
+
+class RecordWriteError(ProcrecordError):
+    """The record could not be written to its output file (folder missing or read-only, disk full)."""

@@ -13,6 +13,7 @@ replaces the file atomically: a job killed at any moment leaves its last complet
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import signal
@@ -21,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 # The default collectors are imported here, with the recorder, so that creating and starting a
@@ -35,7 +36,7 @@ from procrecord.collectors import python_env as _python_env, resources as _resou
 from procrecord.collectors.interface import now_iso
 from procrecord.atomic import write_bytes
 from procrecord import jsoncodec
-from procrecord.errors import ProcrecordError, RecorderStateError
+from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
 from procrecord.versions import RECORD_TYPE
 
@@ -199,7 +200,14 @@ class Recorder:
             for collector in self._collectors:
                 self._run("collect", collector)
             self._install_hooks()
-            self._write()
+            try:
+                self._write()
+            except RecordWriteError:
+                # Before the job runs, a record that cannot be written is an error worth stopping
+                # for; the recorder is finished so that nothing tries again at exit.
+                self._stopped = True
+                self._remove_hooks()
+                raise
         return self
 
     def flush(self) -> dict[str, Any]:
@@ -259,10 +267,13 @@ class Recorder:
         return self.start()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None:
-            self.fail(exc)
-        else:
-            self.stop()
+        # The job has run: a record that cannot be written must neither hide the job's own
+        # exception nor turn its success into a failure (code after the block still runs).
+        with _warn_on_write_error():
+            if exc is not None:
+                self.fail(exc)
+            else:
+                self.stop()
         return False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -320,9 +331,12 @@ class Recorder:
         self._record = None
         record = self.record
         if self.output is not None:
-            folder = os.path.dirname(os.path.abspath(self.output))
-            os.makedirs(folder, exist_ok=True)
-            write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
+            try:
+                folder = os.path.dirname(os.path.abspath(self.output))
+                os.makedirs(folder, exist_ok=True)
+                write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
+            except OSError as exc:
+                raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
 
     def _run(self, phase: str, collector: Collector) -> None:
@@ -380,18 +394,21 @@ class Recorder:
 
     def _at_exit(self) -> None:
         if self._started and not self._stopped:
-            self.stop(status="interrupted")
+            with _warn_on_write_error():
+                self.stop(status="interrupted")
 
     def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
         if self._started and not self._stopped:
-            self.fail(error)
+            with _warn_on_write_error():
+                self.fail(error)
         (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         previous = self._previous_sigterm
         if self._started and not self._stopped:
             self._outcome["signal"] = "SIGTERM"
-            self.stop(exit_code=128 + signum, status="interrupted")
+            with _warn_on_write_error():
+                self.stop(exit_code=128 + signum, status="interrupted")
         if callable(previous):
             previous(signum, frame)
         elif previous == signal.SIG_IGN:
@@ -399,6 +416,15 @@ class Recorder:
         else:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _warn_on_write_error() -> Iterator[None]:
+    """Where the job, not the caller, is running: say on stderr that the record was not written."""
+    try:
+        yield
+    except RecordWriteError as exc:
+        print(f"procrecord: {exc}", file=sys.stderr)
 
 
 class _PluginCollector(Collector):

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from procrecord.collectors.interface import Collector
+from procrecord.errors import RecordWriteError
 from procrecord.recorder import Recorder
 
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
@@ -57,11 +58,16 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
         code = 127 if isinstance(exc, FileNotFoundError) else 126
         recorder.start()
-        recorder.fail(exc, exit_code=code)
+        _finish(recorder, code, "failed", error=exc)
         return code
     recorder.state.pid = child.pid
+    try:
+        recorder.start()
+    except RecordWriteError:
+        child.kill()  # no record can be written: the command is not left running unrecorded
+        child.wait()
+        raise
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
-    recorder.start()
     stop_flushing = threading.Event()
     flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
     if flush_interval > 0:
@@ -78,11 +84,25 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         signum = os.WTERMSIG(status)
         recorder._outcome["signal"] = signal.Signals(signum).name
         code = 128 + signum
-        recorder.stop(exit_code=code, status="interrupted" if signum in INTERRUPTING else "failed")
+        _finish(recorder, code, "interrupted" if signum in INTERRUPTING else "failed")
         return code
     code = os.WEXITSTATUS(status)
-    recorder.stop(exit_code=code, status="completed" if code == 0 else "failed")
+    _finish(recorder, code, "completed" if code == 0 else "failed")
     return code
+
+
+def _finish(recorder: Recorder, code: int, status: str, error: BaseException | None = None) -> None:
+    """Stop the record and say where it is; the command's exit code stands even when the record
+    cannot be written."""
+    try:
+        if error is not None:
+            recorder.fail(error, exit_code=code)
+        else:
+            recorder.stop(exit_code=code, status=status)
+    except RecordWriteError as exc:
+        print(f"procrecord: {exc}", file=sys.stderr)
+    else:
+        print(f"procrecord: record written to {recorder.output}", file=sys.stderr)
 
 
 def _forward(child: subprocess.Popen[Any], signum: int) -> None:

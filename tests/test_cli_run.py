@@ -74,3 +74,23 @@ def test_flushes_while_running(tmp_path):
     assert running["status"] == "running" and running["timing"]["duration_s"] > 0.3
     assert proc.wait(timeout=30) == 0
     assert json.loads(out.read_text())["status"] == "completed"
+
+
+def test_a_record_that_cannot_be_written_at_the_start_stops_the_command(tmp_path):
+    (tmp_path / "blocker").write_text("")  # a file where the output folder should be
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "blocker" / "r.json"), "--",
+                           sys.executable, "-c", "import time, pathlib; time.sleep(3); pathlib.Path('ran').write_text('')"],
+                          capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 3 and "cannot write the record to" in proc.stderr
+    time.sleep(max(0.0, 3.5 - (time.monotonic() - start)))  # long enough for the command to have finished
+    assert not (tmp_path / "ran").exists(), "the command was stopped, not left running unrecorded"
+
+
+def test_a_record_that_cannot_be_written_at_the_end_keeps_the_commands_exit_code(tmp_path):
+    folder = tmp_path / "out"
+    script = f"import shutil, time, pathlib; time.sleep(0.5); shutil.rmtree({str(folder)!r}); pathlib.Path({str(folder)!r}).write_text(''); raise SystemExit(4)"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(folder / "r.json"), "--", sys.executable, "-c", script],
+                          capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 4
+    assert "cannot write the record to" in proc.stderr and "record written" not in proc.stderr

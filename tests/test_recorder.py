@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -327,3 +328,31 @@ def test_attrs_dataclass_and_unrepresentable_values():
     assert config["c"] == ["[[...]]"], "a cycle is cut and kept as its repr"
     assert "/c/0" in out["invocation"]["config_notes"]
     assert validate(out) == []
+
+
+def test_an_output_that_cannot_be_written_stops_the_start(tmp_path):
+    from procrecord.errors import RecordWriteError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    recorder = Recorder("x", output=blocker / "run.json")  # a file where the folder should be
+    with pytest.raises(RecordWriteError, match="cannot write the record to"):
+        recorder.start()
+    assert recorder.stop() == recorder.record  # finished: nothing is tried again at exit
+
+
+@pytest.mark.parametrize("job_fails", [False, True])
+def test_a_write_failing_at_the_end_never_changes_the_jobs_outcome(tmp_path, capsys, job_fails):
+    folder = tmp_path / "out"
+    ran_after = False
+    try:
+        with Recorder("x", output=folder / "run.json"):
+            shutil.rmtree(folder)
+            folder.write_text("")  # the folder is now a file: the last write fails
+            if job_fails:
+                raise ValueError("the job's own error")
+        ran_after = True
+    except ValueError as exc:
+        assert job_fails and str(exc) == "the job's own error"  # not replaced by the write error
+    assert ran_after != job_fails
+    assert "procrecord: cannot write the record to" in capsys.readouterr().err

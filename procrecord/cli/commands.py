@@ -241,7 +241,6 @@ def run(output, name, emissions, country, region, level, flush_interval, command
     except ProcrecordError as exc:
         click.echo(f"procrecord: error: {exc}", err=True)
         sys.exit(3)
-    click.echo(f"procrecord: record written to {output}", err=True)
     sys.exit(code)
 
 
