@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import IO, Any, Iterator, NamedTuple, Union
@@ -135,7 +136,7 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
                 if os.path.isdir(match):
                     yield from _plan_dir(Path(match), max_bytes, chunk_bytes)
                 else:
-                    yield from _plan_file(match, max_bytes, chunk_bytes)
+                    yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
             yield LoadError(source, None, "no such file or directory")
 
@@ -169,8 +170,21 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
             if _is_dir(entry):
                 subdirs.append(Path(entry.path))
             else:
-                yield from _plan_file(entry.path, max_bytes, chunk_bytes)
+                yield from _plan_found(entry.path, max_bytes, chunk_bytes)
         stack.extend(reversed(subdirs))
+
+
+def _plan_found(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+    """A file a folder walk or a glob found: read only regular files. Opening a FIFO would wait
+    for a writer forever (a named path is read whatever it is: ``<(cmd)`` is a pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # a broken link: _plan_file says so
+    if mode is not None and not stat.S_ISREG(mode):
+        yield LoadError(path, None, "not a regular file (a FIFO, socket or device): skipped")
+        return
+    yield from _plan_file(path, max_bytes, chunk_bytes)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from conftest import ROOT
 from procrecord.loader import Loaded, LoadError, load, plan
 
 REC = {"schema_version": "1.0", "id": "x"}
@@ -168,3 +169,27 @@ def test_stdin_jsonl(monkeypatch):
     items = list(load(["-"]))
     assert [i.line for i in items] == list(range(1, 1001))
     assert [i.record["n"] for i in items] == list(range(1000))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_in_a_folder_or_glob_is_reported_not_waited_on(tmp_path):
+    """Opening a FIFO blocks until something writes to it: a folder walk must not open one."""
+    import subprocess
+
+    os.mkfifo(tmp_path / "pipe.json")
+    (tmp_path / "ok.json").write_text(json.dumps({"schema_version": "1.0"}))
+    for source in (str(tmp_path), str(tmp_path / "*.json")):
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", source], capture_output=True, text=True,
+                              timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert "pipe.json:: error: not a regular file" in proc.stdout, proc.stdout + proc.stderr
+        assert "ok.json" in proc.stdout  # the rest is read as usual
+
+
+def test_a_named_pipe_source_is_read(tmp_path):
+    """A path given by name is read whatever it is: ``<(cmd)`` hands over a pipe."""
+    read, write = os.pipe()
+    os.write(write, json.dumps({"schema_version": "1.0"}).encode())
+    os.close(write)
+    items = list(load([f"/dev/fd/{read}"]))
+    os.close(read)
+    assert len(items) == 1 and isinstance(items[0], Loaded)
