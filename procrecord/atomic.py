@@ -27,11 +27,16 @@ def replacing(path: str | os.PathLike[str], mode: int | None = None) -> Iterator
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        try:
+            old = os.stat(target)
+        except FileNotFoundError:
+            old = None
         if mode is None:
-            try:
-                mode = os.stat(target).st_mode & 0o7777
-            except FileNotFoundError:
-                mode = 0o666 & ~_umask()
+            mode = old.st_mode & 0o7777 if old is not None else 0o666 & ~_umask()
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            # A file replaced by someone else (root, a group member) keeps its owner, as sed -i does.
+            with contextlib.suppress(OSError):
+                os.chown(tmp, old.st_uid, old.st_gid)
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:

@@ -303,3 +303,16 @@ def test_sources_without_output_leave_nothing_and_say_so_once(tmp_path):
     assert "broken.json:: no output written for it" in result.stderr
     assert "missing.json:: error: no such file" in result.stderr
     assert "missing.json:: no output" not in result.stderr, "a missing file has its error line only"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing a file's owner needs root")
+def test_in_place_keeps_the_owner_and_mode_of_each_file(tmp_path):
+    """Root rewriting a user's results must not leave them owned by root (as sed -i keeps them)."""
+    path = tmp_path / "old.json"
+    shutil.copy(LEGACY / "full-telemetry.json", path)
+    os.chown(path, 1234, 2345)
+    os.chmod(path, 0o640)
+    assert invoke("upgrade", "--in-place", path).exit_code == 0
+    st = path.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 2345, 0o640)
+    assert load_json(path)["schema_version"] == "1.0"
