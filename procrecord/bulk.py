@@ -197,6 +197,7 @@ def run(
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int], None] | None = None,
     source_done: Callable[[str], None] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> Iterator[Outcome | Block]:
     """Yield the outcomes of every document of ``sources`` in input order, and a :class:`Block` of
     outputs after the outcomes of each task that produced output.
@@ -204,9 +205,10 @@ def run(
     Clean outcomes of consecutive lines come merged (``count``); their outputs are in the blocks.
 
     ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
-    can finish that file before the next one is read.
+    can finish that file before the next one is read. ``skip``: folders not to read (see
+    :func:`~procrecord.loader.plan`).
     """
-    tasks = plan(sources, max_bytes)
+    tasks = plan(sources, max_bytes, skip=skip)
     tracker = LineTracker()
     tune_gc()
     if jobs <= 1:
@@ -238,6 +240,7 @@ def _ordered(
     tracker: LineTracker,
     progress: Callable[[int], None] | None,
     source_done: Callable[[str], None] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> Iterator[Outcome | Block]:
     for task, (items, lines) in results:
         base = tracker.base_for(task)

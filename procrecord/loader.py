@@ -117,15 +117,22 @@ def is_jsonl(path: str) -> bool:
     return path.lower().endswith(JSONL_SUFFIXES)
 
 
-def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Task]:
-    """Expand sources into tasks, in order; sources that cannot be read become LoadError values."""
+def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES,
+         skip: tuple[str, ...] = ()) -> Iterator[Task]:
+    """Expand sources into tasks, in order; sources that cannot be read become LoadError values.
+
+    ``skip``: folders never read (a run's own output folder, which may lie inside a source folder).
+    """
+    skipped = tuple(os.path.realpath(folder) for folder in skip)
     for source in sources:
         if source == "-":
             yield from _plan_stdin(max_bytes)
             continue
         path = Path(source)
-        if path.is_dir():
-            yield from _plan_dir(path, max_bytes, chunk_bytes)
+        if skipped and _inside(source, skipped):
+            yield LoadError(source, None, "inside the output folder of this run: skipped")
+        elif path.is_dir():
+            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped)
         elif os.path.lexists(source):
             yield from _plan_file(source, max_bytes, chunk_bytes)
         elif glob.has_magic(source):
@@ -133,16 +140,23 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
             if not matches:
                 yield LoadError(source, None, "no files match this pattern")
             for match in matches:
+                if skipped and _inside(match, skipped):
+                    continue  # the run's own outputs
                 if os.path.isdir(match):
-                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes)
+                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped)
                 else:
                     yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
             yield LoadError(source, None, "no such file or directory")
 
 
-def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
-    """Walk a folder recursively, following links but never the same folder twice."""
+def _inside(path: str, folders: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
+
+
+def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = ()) -> Iterator[Task]:
+    """Walk a folder recursively, following links but never the same folder twice (nor ``skipped``)."""
     seen: set[tuple[int, int]] = set()
     stack = [root]
     while stack:
@@ -163,13 +177,11 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
             continue
         subdirs = []
         for entry in entries:
-            if not entry.name.lower().endswith(JSON_SUFFIXES):
-                if _is_dir(entry):
+            if _is_dir(entry):
+                if not (skipped and os.path.realpath(entry.path) in skipped):
                     subdirs.append(Path(entry.path))
                 continue
-            if _is_dir(entry):
-                subdirs.append(Path(entry.path))
-            else:
+            if entry.name.lower().endswith(JSON_SUFFIXES):
                 yield from _plan_found(entry.path, max_bytes, chunk_bytes)
         stack.extend(reversed(subdirs))
 

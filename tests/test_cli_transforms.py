@@ -316,3 +316,19 @@ def test_in_place_keeps_the_owner_and_mode_of_each_file(tmp_path):
     st = path.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 2345, 0o640)
     assert load_json(path)["schema_version"] == "1.0"
+
+
+def test_an_output_folder_inside_the_input_folder_is_never_read(tmp_path):
+    (tmp_path / "runs").mkdir()
+    for i in range(2):
+        shutil.copy(GPU, tmp_path / "runs" / f"r{i}.json")
+    out = tmp_path / "runs" / "shared"
+    for _ in range(2):  # the second run finds the first one's outputs in the folder it reads
+        result = invoke("redact", "--level", "most", "-o", out, tmp_path / "runs")
+        assert result.exit_code == 0 and "2 records" in result.stderr, result.stderr
+    result = invoke("redact", "--level", "most", "-o", out, f"{tmp_path}/runs/**/*.json")
+    assert result.exit_code == 0 and "2 records" in result.stderr, result.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json")) == [
+        "runs/r0.json", "runs/r1.json", "runs/shared/r0.json", "runs/shared/r1.json"]
+    named = invoke("redact", "--level", "most", "-o", out, out / "r0.json")
+    assert named.exit_code == 1 and "inside the output folder of this run" in named.stderr

@@ -112,7 +112,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     reporter = TextReporter(out=sys.stderr)
     progress = Progress(label)
     try:
-        for item in run(sources, operation, jobs, max_bytes, progress, sink.done):
+        skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
+        for item in run(sources, operation, jobs, max_bytes, progress, sink.done, skip):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
