@@ -53,6 +53,11 @@ class Sink:
         self.stdout = stdout if stdout is not None else sys.stdout.buffer
         #: Sources that got no output because one of their documents failed (missing ones aside).
         self.skipped: list[str] = []
+        #: (source, output, other source) for a source whose output is another source's (two inputs
+        #: of one name in different folders given as files): not written.
+        self.conflicts: list[tuple[str, str, str]] = []
+        self._owners: dict[str, str] = {}
+        self._conflict = False
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self._source: str | None = None
@@ -113,8 +118,13 @@ class Sink:
 
     def _start_file(self, source: str) -> None:
         self._source = source
-        self._failed = self._changed = False
+        self._failed = self._changed = self._conflict = False
         self._target = self.destination(source)
+        if self._target is not None and self.output_dir:
+            owner = self._owners.setdefault(self._target, source)
+            if owner != source:
+                self.conflicts.append((source, self._target, owner))
+                self._failed = self._conflict = True
 
     def _open(self) -> None:
         """Start the temporary file of the current source's output (at its first record, so a source
@@ -140,7 +150,7 @@ class Sink:
         if self._failed:
             if ctx is not None:
                 ctx.__exit__(ProcrecordError, ProcrecordError("not written"), None)  # discard the temp file
-            if os.path.lexists(source):  # a missing source has its error line already, and nothing to keep
+            if os.path.lexists(source) and not self._conflict:  # a missing source has its error line already
                 self.skipped.append(source)
         elif not self._changed:
             # Nothing to change: leave the original alone, or copy its exact bytes (standard input

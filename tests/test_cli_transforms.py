@@ -332,3 +332,17 @@ def test_an_output_folder_inside_the_input_folder_is_never_read(tmp_path):
         "runs/r0.json", "runs/r1.json", "runs/shared/r0.json", "runs/shared/r1.json"]
     named = invoke("redact", "--level", "most", "-o", out, out / "r0.json")
     assert named.exit_code == 1 and "inside the output folder of this run" in named.stderr
+
+
+def test_two_inputs_with_one_output_name_never_overwrite_each_other(tmp_path):
+    for folder, fixture in (("d1", GPU), ("d2", FIXTURES / "1.0" / "valid" / "minimal.json")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(fixture, tmp_path / folder / "x.json")
+    out = tmp_path / "out"
+    result = invoke("redact", "--level", "most", "-o", out, tmp_path / "d1" / "x.json", tmp_path / "d2" / "x.json")
+    assert result.exit_code == 1
+    assert "d2/x.json:: error: not written: its output" in result.stderr and "is that of" in result.stderr
+    assert load_json(out / "x.json")["id"] == load_json(GPU)["id"], "the first output is kept, not overwritten"
+    whole = invoke("redact", "--level", "most", "-o", tmp_path / "out2", tmp_path / "d1", tmp_path / "d2")
+    assert whole.exit_code == 1  # two folders mirrored into one: the same names again
+    assert invoke("redact", "--level", "most", "-o", tmp_path / "out3", tmp_path).exit_code == 0

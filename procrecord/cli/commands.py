@@ -125,13 +125,16 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     finally:
         progress.close()
     sink.close()
+    for source, target, owner in sink.conflicts:
+        click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
+                   "holding both, whose tree is mirrored)", err=True)
     for skipped in sink.skipped:
         if in_place:
             click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
             click.echo(f"{skipped}:: no output written for it (see its error above)", err=True)
     reporter.finish(verb)
-    return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+    return EXIT_FINDINGS if reporter.summary.failed or sink.conflicts else EXIT_OK
 
 
 def _is_single_file(source: str) -> bool:
