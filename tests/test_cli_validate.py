@@ -168,3 +168,8 @@ def test_cli_levels_are_the_policy_levels():
     from procrecord.policy import LEVELS as POLICY_LEVELS
 
     assert LEVELS == POLICY_LEVELS
+
+
+def test_a_folder_without_records_says_so(tmp_path):
+    result = invoke("validate", str(tmp_path))
+    assert result.exit_code == 0 and "validated 0 records from 0 sources: no *.json or *.jsonl file found" in result.stderr
