@@ -240,7 +240,6 @@ def _ordered(
     tracker: LineTracker,
     progress: Callable[[int], None] | None,
     source_done: Callable[[str], None] | None = None,
-    skip: tuple[str, ...] = (),
 ) -> Iterator[Outcome | Block]:
     for task, (items, lines) in results:
         base = tracker.base_for(task)

@@ -7,8 +7,7 @@ import attrs
 from procrecord.bulk import Outcome
 from procrecord.errors import UnknownVersionError
 from procrecord.loader import Loaded
-from procrecord.validation import validate_versioned
-from procrecord.versions import is_newer_minor
+from procrecord.validation import resolve_version, validate_versioned
 
 
 @attrs.frozen
@@ -25,7 +24,7 @@ class ValidateRecord:
             target, violations = validate_versioned(record, self.version, self.all_errors)
         except UnknownVersionError as exc:
             message = str(exc)
-            if self.version is None and is_newer_minor(record.get("schema_version")):
+            if self.version is None and _latest_accepts(record):
                 message += " (or check it against the newest schema with --schema-version latest)"
             return Outcome(item.source, item.line, "error", message=message, jsonl=item.jsonl)
         if violations:
@@ -37,3 +36,12 @@ class ValidateRecord:
             if leaks:
                 return Outcome(item.source, item.line, "leak", target, tuple(leaks), jsonl=item.jsonl)
         return Outcome(item.source, item.line, "valid", target, jsonl=item.jsonl)
+
+
+def _latest_accepts(record: dict) -> bool:
+    """Whether ``--schema-version latest`` would check ``record`` (a newer minor of the current major)."""
+    try:
+        resolve_version(record, "latest")
+    except UnknownVersionError:
+        return False
+    return True

@@ -6,7 +6,6 @@ import collections
 import re
 from typing import IO, Any, Iterable
 
-
 from procrecord.comparison import Change
 from procrecord.jsoncodec import dumps
 

@@ -18,10 +18,8 @@ import attrs
 import orjson
 
 from procrecord.jsoncodec import ExactnessError, loads_exact
-
 from procrecord.limits import DEFAULT_MAX_BYTES
 
-#: Default limit on one document (a JSON file, or one JSONL line).
 #: JSONL files larger than this are split into byte ranges for parallel work.
 CHUNK_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

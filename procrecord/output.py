@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from procrecord.atomic import replacing
+from procrecord.atomic import replacing, write_bytes
 from procrecord.bulk import Block, Outcome
 from procrecord.errors import ProcrecordError
 from procrecord.jsoncodec import dumps as _encode
@@ -162,8 +162,6 @@ class Sink:
             if ctx is not None:
                 ctx.__exit__(ProcrecordError, ProcrecordError("unchanged"), None)
             if not self.in_place and source != "-":
-                from procrecord.atomic import write_bytes
-
                 os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
                 write_bytes(target, Path(source).read_bytes())
         elif ctx is not None:

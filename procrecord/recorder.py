@@ -24,7 +24,6 @@ import traceback
 import uuid
 from typing import Any, Callable, Iterator
 
-
 # The default collectors are imported here, with the recorder, so that creating and starting a
 # Recorder costs only the collection itself (import time is paid once, up front). The redaction
 # policy and rules load only when a level other than "none" needs them.

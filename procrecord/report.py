@@ -45,7 +45,7 @@ class Summary:
         noun = "record" if self.total == 1 else "records"
         src = "source" if len(self._sources) == 1 else "sources"
         totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n)
-        nothing = ": no *.json or *.jsonl file found" if not self.total else ""  # a mistyped folder in CI
+        nothing = ": no record found" if not self.total else ""  # a mistyped folder in a CI gate
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
                 + (f" ({totals})" if totals else "") + nothing)
 

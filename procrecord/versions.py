@@ -17,19 +17,6 @@ def is_legacy(record: dict[str, Any]) -> bool:
     return record.get("type") in LEGACY_TYPES and "properties" in record and "schema_version" not in record
 
 
-def is_newer_minor(version: Any) -> bool:
-    """True for a version string of the current major that is newer than the current version (``1.7``
-    while this installation knows ``1.0``): one that ``validate --schema-version latest`` accepts."""
-    if not isinstance(version, str) or version in known_versions():
-        return False
-    try:
-        key = version_key(version)
-    except ValueError:
-        return False
-    current = version_key(current_version())
-    return key[0] == current[0] and key > current
-
-
 def detect_version(record: dict[str, Any]) -> str:
     """Return the schema version ``record`` follows, or raise :class:`UnknownVersionError`."""
     if "schema_version" in record:

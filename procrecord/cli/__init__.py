@@ -60,7 +60,6 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return max_bytes_option(func)
 
 
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="procrecord")
 def cli() -> None:

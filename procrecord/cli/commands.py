@@ -318,13 +318,11 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 
 
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
-    import orjson
-
-    from procrecord.jsoncodec import dumps
     from procrecord.bulk import Progress
     from procrecord.comparison import diff as compare, prepare
     from procrecord.diffreport import Variation, write_text
     from procrecord.errors import ProcrecordError
+    from procrecord.jsoncodec import dumps
     from procrecord.loader import LoadError, load
 
     base, problem = _load_one(a_src, max_bytes)
@@ -334,7 +332,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     variation, differing, broken = Variation(), 0, 0
     progress = Progress("diff")
     if fmt == "json":
-        sys.stdout.write('{"baseline": ' + orjson.dumps(a_src).decode() + ', "comparisons": [')
+        sys.stdout.write('{"baseline": ' + dumps(a_src).decode() + ', "comparisons": [')
     first = True
     try:
         for item in load(sources, max_bytes, exact=True):
