@@ -78,13 +78,27 @@ def _numbers_close(a: Any, b: Any, rtol: float) -> bool:
     return a == b or (rtol > 0 and math.isclose(a, b, rel_tol=rtol, abs_tol=0.0))
 
 
-def _keyed(items: list[Any], key: str) -> dict[Any, tuple[int, Any]] | None:
-    """``{key value: (index, item)}`` when every item has a distinct hashable key, else None."""
+def _keyed(items: list[Any], key: str | tuple[str, ...]) -> dict[Any, tuple[int, Any]] | None:
+    """``{key value: (index, item)}`` when every item has a distinct hashable key, else None.
+
+    A key of several fields (``x-key: [role, uri]``) gives values written ``role/uri``; a field an item
+    lacks counts as empty there, but the last one (the most specific) must be present.
+    """
     out: dict[Any, tuple[int, Any]] = {}
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or key not in item:
+        if not isinstance(item, dict):
             return None
-        value = item[key]
+        if isinstance(key, tuple):
+            if key[-1] not in item:
+                return None
+            parts = [item.get(k) for k in key]
+            if any(isinstance(p, (dict, list)) for p in parts):
+                return None
+            value: Any = "/".join("" if p is None else str(p) for p in parts)
+        else:
+            if key not in item:
+                return None
+            value = item[key]
         if isinstance(value, (dict, list)) or value in out:
             return None
         out[value] = (index, item)

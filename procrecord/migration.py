@@ -21,19 +21,31 @@ Step = Callable[[dict[str, Any]], dict[str, Any]]
 
 @functools.lru_cache(maxsize=None)
 def _steps() -> dict[tuple[str, str], Step]:
-    from procrecord import legacy
+    from procrecord import legacy, minor
 
-    return {
+    steps: dict[tuple[str, str], Step] = {
         ("0", "1.0"): legacy.upgrade_0_to_1_0,
         ("1.0", "0"): legacy.downgrade_1_0_to_0,
     }
+    for older, newer in minor.minor_pairs():
+        steps[(older, newer)] = minor.upgrade_step(newer)
+        steps[(newer, older)] = minor.downgrade_step(older)
+    for version in minor.later_minors():
+        steps[("0", version)] = minor.from_legacy(version)
+        steps[(version, "0")] = minor.to_legacy(version)[0]
+    return steps
 
 
 @functools.lru_cache(maxsize=None)
 def _dropped() -> dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]]:
-    from procrecord import legacy
+    from procrecord import legacy, minor
 
-    return {("1.0", "0"): legacy.dropped_by_downgrade}
+    table: dict[tuple[str, str], Callable[[dict[str, Any]], list[str]]] = {("1.0", "0"): legacy.dropped_by_downgrade}
+    for older, newer in minor.minor_pairs():
+        table[(newer, older)] = minor.dropped_by(older)
+    for version in minor.later_minors():
+        table[(version, "0")] = minor.to_legacy(version)[1]
+    return table
 
 
 def chain(source: str, target: str) -> list[tuple[str, str]]:

@@ -34,7 +34,8 @@ class Node(NamedTuple):
     children: Optional[dict[str, "Node"]] = None
     items: Optional["Node"] = None
     volatile: bool = False
-    key: Optional[str] = None
+    #: The field(s) that identify an array's items: one name, or a tuple of names (artifacts by role and uri).
+    key: Optional[str | tuple[str, ...]] = None
     #: Lowest level rank at which something below this node is removed (3: never), and whether
     #: anything below is scrubbed: lets redaction skip subtrees it would leave unchanged.
     touch_below: int = 3
@@ -67,11 +68,15 @@ def _node(schema: dict[str, Any]) -> Node:
         children=children,
         items=item_node,
         volatile=bool(schema.get("x-volatile", False)),
-        key=schema.get("x-key"),
+        key=_key(schema.get("x-key")),
         touch_below=touch,
         scrub_below=scrub_below,
         active=active,
     )
+
+
+def _key(annotation: Any) -> str | tuple[str, ...] | None:
+    return tuple(annotation) if isinstance(annotation, list) else annotation
 
 
 @functools.lru_cache(maxsize=None)

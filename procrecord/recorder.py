@@ -40,7 +40,7 @@ from procrecord.jsonsafe import to_json
 from procrecord.versions import RECORD_TYPE
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
-WRITES_VERSION = "1.0"
+WRITES_VERSION = "1.1"
 LEVEL_ENV = "PROCRECORD_LEVEL"
 LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
 LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"

@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES, ROOT, load_json
+from procrecord.migration import upgrade
+from procrecord.schemas import current_version
 from procrecord.cli import cli
 from procrecord.redaction import check_level
 from procrecord.validation import validate
@@ -54,7 +56,7 @@ def test_redact_output_dir_mirrors_the_tree(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.json")) == ["a/b/gpu.json", "legacy.json"]
     legacy_out = load_json(out / "legacy.json")
-    assert legacy_out["schema_version"] == "1.0" and check_level(legacy_out, "most") == []
+    assert legacy_out["schema_version"] == current_version() and check_level(legacy_out, "most") == []
     assert (src / "a" / "b" / "gpu.json").read_bytes() == GPU.read_bytes(), "inputs are never touched"
 
 
@@ -140,19 +142,20 @@ def test_upgrade_check_writes_nothing_and_exits_1(tmp_path):
     shutil.copy(LEGACY / "full-telemetry.json", tmp_path / "a.json")
     before = (tmp_path / "a.json").read_bytes()
     result = invoke("upgrade", "--check", tmp_path)
-    assert result.exit_code == 1 and "needs-upgrade: version 0 -> 1.0" in result.stdout
+    assert result.exit_code == 1 and f"needs-upgrade: version 0 -> {current_version()}" in result.stdout
     assert (tmp_path / "a.json").read_bytes() == before
 
 
 def test_upgrade_in_place_and_current_files_untouched(tmp_path):
     shutil.copy(LEGACY / "with-emissions.json", tmp_path / "old.json")
-    shutil.copy(GPU, tmp_path / "new.json")
+    current = json.dumps(upgrade(load_json(GPU)), indent=2).encode()
+    (tmp_path / "new.json").write_bytes(current)
     stat_before = (tmp_path / "new.json").stat()
     result = invoke("upgrade", "--in-place", tmp_path)
     assert result.exit_code == 0, result.output
     upgraded = load_json(tmp_path / "old.json")
-    assert upgraded["schema_version"] == "1.0" and upgraded["provenance"]["upgraded_from"] == "0"
-    assert (tmp_path / "new.json").read_bytes() == GPU.read_bytes()
+    assert upgraded["schema_version"] == current_version() and upgraded["provenance"]["upgraded_from"] == "0"
+    assert (tmp_path / "new.json").read_bytes() == current
     assert (tmp_path / "new.json").stat().st_ino == stat_before.st_ino, "an already-current file is not rewritten"
     assert invoke("upgrade", "--check", tmp_path).exit_code == 0
 
@@ -193,7 +196,7 @@ def test_embedded_records_are_upgraded_in_result_files(tmp_path):
     assert result.exit_code == 0, result.output
     new = load_json(path)
     assert new["info"][0] == doc["info"][0]
-    assert new["info"][1]["schema_version"] == "1.0"
+    assert new["info"][1]["schema_version"] == current_version()
     assert {k: v for k, v in new.items() if k != "info"} == {k: v for k, v in doc.items() if k != "info"}
 
 
@@ -280,7 +283,7 @@ def test_a_spilled_block_comes_back_whole(tmp_path):
 def test_standard_input_to_an_output_folder(tmp_path):
     """Records read from stdin get stdin.json (or stdin.jsonl) in the folder, current ones too."""
     out = tmp_path / "out"
-    current = GPU.read_text()
+    current = json.dumps(upgrade(load_json(GPU)), indent=2)
     result = invoke("upgrade", "-o", out, "-", input=current)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["stdin.json"]
@@ -289,7 +292,7 @@ def test_standard_input_to_an_output_folder(tmp_path):
     result = invoke("upgrade", "-o", out, "-", input=legacy + "\n" + legacy + "\n")
     assert result.exit_code == 0, result.output
     lines = (out / "stdin.jsonl").read_text().splitlines()
-    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == "1.0" for line in lines)
+    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == current_version() for line in lines)
 
 
 def test_sources_without_output_leave_nothing_and_say_so_once(tmp_path):
@@ -315,7 +318,7 @@ def test_in_place_keeps_the_owner_and_mode_of_each_file(tmp_path):
     assert invoke("upgrade", "--in-place", path).exit_code == 0
     st = path.stat()
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1234, 2345, 0o640)
-    assert load_json(path)["schema_version"] == "1.0"
+    assert load_json(path)["schema_version"] == current_version()
 
 
 def test_an_output_folder_inside_the_input_folder_is_never_read(tmp_path):

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from procrecord.schemas import current_version
 from procrecord.compat import ProcessContext, invocation_script
 from procrecord.validation import validate
 
@@ -25,7 +26,7 @@ def test_legacy_calls_give_a_valid_1_0_record(tmp_path):
     ctx.add_device_info("cpu")
     obj = ctx.start().stop()
     assert obj is ctx.obj or obj == ctx.obj
-    assert obj["schema_version"] == "1.0" and obj["name"] == "demo" and obj["extra"]["fit_config"] == {"a": 1}
+    assert obj["schema_version"] == current_version() and obj["name"] == "demo" and obj["extra"]["fit_config"] == {"a": 1}
     assert obj["invocation"]["argv"] == ["fit.py", "--lr=0.1"] and obj["disks"] and obj["devices"]
     assert validate(obj) == []
     flushed = ProcessContext(name="f", args=["x"]).start().flush()

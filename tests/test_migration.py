@@ -55,10 +55,10 @@ def test_every_fixture_upgrades_to_current_and_validates(path):
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "1.0" / "valid").glob("*.json")), ids=lambda p: p.stem)
-def test_upgrading_a_current_record_is_the_identity(path):
+def test_upgrading_a_record_to_its_own_version_is_the_identity(path):
     record = load_json(path)
     before = copy.deepcopy(record)
-    assert upgrade(record) == record
+    assert upgrade(record, record["schema_version"]) is record
     assert record == before
 
 
@@ -196,7 +196,7 @@ def test_chain_and_errors(monkeypatch):
 
     monkeypatch.setattr(migration, "_steps", lambda: {("0", "1.0"): lambda r: copy.deepcopy(r)})
     with pytest.raises(UpgradeError, match="did not change the version"):
-        upgrade(load_json(LEGACY[0]))
+        upgrade(load_json(LEGACY[0]), "1.0")
 
 
 # --- Hypothesis: legacy records with random quirks -------------------------------------------
