@@ -8,12 +8,13 @@ so reordering is not a change; numbers within ``rtol`` are equal.
 
 from __future__ import annotations
 
-import fnmatch
 import math
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import attrs
 
+from procrecord import fieldpath
+from procrecord.fieldpath import Segment, Step
 from procrecord.pointer import escape, unescape
 from procrecord.policy import Node, policy
 from procrecord.schemas import current_version
@@ -49,27 +50,58 @@ class Change:
 
 @attrs.frozen
 class Options:
-    """What to compare: volatile fields, ignored paths (globs), sections, numeric tolerance."""
+    """What to compare: volatile fields, ignored paths, the only paths compared, numeric tolerance.
+
+    Paths are written as the text output prints them (``disks[/].free_bytes``), dotted or as JSON
+    pointers, ``*`` allowed (see :mod:`procrecord.fieldpath`); :meth:`problems` says which of them
+    name nothing the schema knows.
+    """
 
     include_volatile: bool = False
-    #: Field patterns to ignore, stored as JSON-pointer globs (``timing.duration_s`` -> ``/timing/duration_s``).
-    ignore: tuple[str, ...] = attrs.field(default=(), converter=lambda ps: tuple(normalise_pattern(p) for p in ps))
-    only: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    only: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     rtol: float = 0.0
+    _ignore: tuple[tuple[Segment, ...], ...] = attrs.field(init=False, eq=False, repr=False)
+    _only: tuple[tuple[Segment, ...], ...] = attrs.field(init=False, eq=False, repr=False)
 
-    def ignored(self, pointer: str) -> bool:
-        """True when a user pattern covers ``pointer`` (or one of its ancestors)."""
-        if self.only and pointer.count("/") >= 1 and pointer.split("/")[1] not in self.only:
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_ignore", tuple(_parsed(p) for p in self.ignore))
+        object.__setattr__(self, "_only", tuple(_parsed(p) for p in self.only))
+
+    def problems(self, version: str | None = None) -> list[str]:
+        """One message per ``--ignore``/``--only`` path that names nothing in the schema."""
+        from procrecord.schemas import load_schema
+
+        schema = load_schema(version or current_version())
+        out = []
+        for option, patterns in (("--ignore", self.ignore), ("--only", self.only)):
+            for pattern in patterns:
+                message = fieldpath.check(pattern, schema)
+                if message is not None:
+                    out.append(f"{option} {pattern}: {message}")
+        return out
+
+    @property
+    def filtered(self) -> bool:
+        """True when some path is ignored or only some are compared."""
+        return bool(self._ignore or self._only)
+
+    def ignored(self, path: Sequence[Step]) -> bool:
+        """True when a user path covers the location ``path``, or ``--only`` leaves it out."""
+        if self._only and not any(fieldpath.covers(s, path) or fieldpath.leads_to(s, path) for s in self._only):
             return True
-        return any(fnmatch.fnmatchcase(pointer, pattern) or fnmatch.fnmatchcase(pointer, pattern.rstrip("/") + "/*")
-                   for pattern in self.ignore)
+        return any(fieldpath.covers(s, path) for s in self._ignore)
+
+    def wanted_whole(self, path: Sequence[Step]) -> bool:
+        """True when ``--only`` covers ``path`` itself (not just something below it)."""
+        return not self._only or any(fieldpath.covers(s, path) for s in self._only)
 
 
-def normalise_pattern(pattern: str) -> str:
-    """``timing.duration_s`` or ``/timing/duration_s`` (wildcards allowed) as a pointer pattern."""
-    if pattern.startswith("/"):
-        return pattern
-    return "/" + pattern.replace(".", "/")
+def _parsed(pattern: str) -> tuple[Segment, ...]:
+    try:
+        return fieldpath.parse(pattern)
+    except ValueError:
+        return (Segment("\0 never matches"),)  # reported by Options.problems
 
 
 def _numbers_close(a: Any, b: Any, rtol: float) -> bool:
@@ -105,8 +137,10 @@ def _keyed(items: list[Any], key: str | tuple[str, ...]) -> dict[Any, tuple[int,
     return out
 
 
-def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options) -> Iterator[Change]:
-    if pointer and opts.ignored(pointer):
+def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
+          path: tuple[Step, ...] = ()) -> Iterator[Change]:
+    filtered = opts.filtered
+    if filtered and path and opts.ignored(path):
         return
     if node.volatile and not opts.include_volatile:
         return
@@ -114,15 +148,20 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options) -
         children = node.children
         for key in list(a) + [k for k in b if k not in a]:
             child = children.get(key, _OPEN) if children is not None else _OPEN
+            if child.volatile and not opts.include_volatile:
+                continue
             here, name = f"{pointer}/{escape(key)}", f"{label}.{key}" if label else key
-            if child.volatile and not opts.include_volatile or opts.ignored(here):
+            step = path + ((key, None),) if filtered else path
+            if filtered and opts.ignored(step):
                 continue
             if key not in b:
-                yield Change(here, "removed", a[key], None, name)
+                if _wanted(a[key], step, opts):
+                    yield Change(here, "removed", a[key], None, name)
             elif key not in a:
-                yield Change(here, "added", None, b[key], name)
+                if _wanted(b[key], step, opts):
+                    yield Change(here, "added", None, b[key], name)
             else:
-                yield from _walk(a[key], b[key], child, here, name, opts)
+                yield from _walk(a[key], b[key], child, here, name, opts, step)
         return
     if isinstance(a, list) and isinstance(b, list):
         items = node.items or _OPEN
@@ -131,27 +170,67 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options) -
             if left is not None and right is not None:
                 for value, (i, item) in left.items():
                     name = f"{label}[{value}]"
+                    step = path + ((str(i), str(value)),) if filtered else path
                     if value not in right:
-                        yield Change(f"{pointer}/{i}", "removed", item, None, name)
+                        if not filtered or not opts.ignored(step) and _wanted(item, step, opts):
+                            yield Change(f"{pointer}/{i}", "removed", item, None, name)
                     else:
-                        yield from _walk(item, right[value][1], items, f"{pointer}/{i}", name, opts)
+                        yield from _walk(item, right[value][1], items, f"{pointer}/{i}", name, opts, step)
                 for value, (j, item) in right.items():
-                    if value not in left:
+                    step = path + ((str(j), str(value)),) if filtered else path
+                    if value not in left and (not filtered or not opts.ignored(step) and _wanted(item, step, opts)):
                         yield Change(f"{pointer}/{j}", "added", None, item, f"{label}[{value}]")
                 return
         if a == b:
             return
         if len(a) == len(b) and all(isinstance(x, dict) for x in a + b):
             for i, (x, y) in enumerate(zip(a, b)):
-                yield from _walk(x, y, items, f"{pointer}/{i}", f"{label}[{i}]", opts)
+                step = path + ((str(i), str(i)),) if filtered else path
+                yield from _walk(x, y, items, f"{pointer}/{i}", f"{label}[{i}]", opts, step)
             return
         if len(a) == len(b) and len(a) and all(_numbers_close(x, y, opts.rtol) or x == y for x, y in zip(a, b)):
+            return
+        if filtered and not opts.wanted_whole(path):
+            yield from _walk_lists(a, b, items, pointer, label, opts, path)
             return
         yield Change(pointer, "changed", a, b, label)
         return
     if a == b and type(a) is type(b) or _numbers_close(a, b, opts.rtol):
         return
+    if filtered and not opts.wanted_whole(path):
+        return  # above an --only path, and not a container that could hold it
     yield Change(pointer, "changed", a, b, label)
+
+
+def _walk_lists(a: list[Any], b: list[Any], items: Node, pointer: str, label: str, opts: Options,
+                path: tuple[Step, ...]) -> Iterator[Change]:
+    """Lists above an ``--only`` path: compare item by item, so only the named items count."""
+    for i in range(max(len(a), len(b))):
+        step = path + ((str(i), str(i)),)
+        if opts.ignored(step):
+            continue
+        here, name = f"{pointer}/{i}", f"{label}[{i}]"
+        if i >= len(b):
+            if _wanted(a[i], step, opts):
+                yield Change(here, "removed", a[i], None, name)
+        elif i >= len(a):
+            if _wanted(b[i], step, opts):
+                yield Change(here, "added", None, b[i], name)
+        else:
+            yield from _walk(a[i], b[i], items, here, name, opts, step)
+
+
+def _wanted(value: Any, path: tuple[Step, ...], opts: Options) -> bool:
+    """Whether a value added or removed at ``path`` holds something ``--only`` asks for."""
+    if opts.wanted_whole(path):
+        return True
+    if isinstance(value, dict):
+        return any(not opts.ignored(path + ((k, None),)) and _wanted(v, path + ((k, None),), opts)
+                   for k, v in value.items())
+    if isinstance(value, list):
+        return any(not opts.ignored(path + ((str(i), str(i)),)) and _wanted(v, path + ((str(i), str(i)),), opts)
+                   for i, v in enumerate(value))
+    return False
 
 
 def prepare(record: dict[str, Any]) -> dict[str, Any]:

@@ -138,3 +138,58 @@ def test_cli_baseline_over_a_folder(tmp_path):
     body = json.loads(json_result.stdout)
     assert len(body["comparisons"]) == 30
     assert {row["path"]: row["records"] for row in body["varying"]}["python.packages[attrs].version"] == 3
+
+
+def _config_runs():
+    case = FIXTURES / "diff" / "gpu-swap"
+    a, b = load_json(case / "a.json"), load_json(case / "a.json")
+    b["invocation"]["config"]["optimizer"]["lr"] = 0.0006
+    b["disks"][0]["free_bytes"] = a["disks"][0]["free_bytes"] + 1
+    return a, b
+
+
+def test_only_takes_nested_paths_and_open_bag_fields():
+    a, b = _config_runs()
+    assert [c.pointer for c in diff(a, b, Options(only=("invocation.config",)))] == ["/invocation/config/optimizer/lr"]
+    assert [c.pointer for c in diff(a, b, Options(only=("invocation.config.optimizer.lr",)))] == ["/invocation/config/optimizer/lr"]
+    assert diff(a, b, Options(only=("invocation.config.data",))) == []
+    assert [c.pointer for c in diff(a, b, Options(only=("/invocation/config/optimizer",)))] == ["/invocation/config/optimizer/lr"]
+    # --only a field below something that was added: reported only if the added value holds it
+    a.pop("extra", None)
+    b["extra"] = {"score": 1}
+    assert [c.pointer for c in diff(a, b, Options(only=("extra.score",)))] == ["/extra"]
+    assert diff(a, b, Options(only=("extra.other",))) == []
+
+
+def test_ignore_takes_the_paths_the_text_output_prints():
+    a, b = _config_runs()
+    labels = {c.label for c in diff(a, b)}
+    assert "disks[/data].free_bytes" in labels
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[/data].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[*].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
+    assert diff(a, b, Options(ignore=("disks[/other].free_bytes",))) != diff(a, b, Options(ignore=("disks[/data].free_bytes",)))
+
+
+@pytest.mark.parametrize("pattern, ok", [
+    ("invocation", True), ("invocation.config", True), ("invocation.config.seed", True), ("extra.anything.below", True),
+    ("extensions.plugin.x", True), ("disks[/].free_bytes", True), ("python.packages[numpy].version", True),
+    ("/timing/duration_s", True), ("devices.*", True), ("devices[0].name", True), ("*.duration_s", True),
+    ("invocaton", False), ("timing.duraton_s", False), ("timing.duration_s.x", False), ("disks.free_bytes", False),
+    ("timing[0]", False), ("a..b", False), ("python.packages[numpy", False),
+])
+def test_paths_are_checked_against_the_schema(pattern, ok):
+    problems = Options(ignore=(pattern,)).problems()
+    assert (problems == []) is ok, problems
+
+
+def test_cli_rejects_paths_the_schema_does_not_know(tmp_path):
+    a, b = _config_runs()
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    typo = invoke("diff", "--only", "invocaton", tmp_path / "a.json", tmp_path / "b.json")
+    assert typo.exit_code == 2 and "did you mean 'invocation'" in typo.stderr
+    nested = invoke("diff", "--only", "invocation.config", tmp_path / "a.json", tmp_path / "b.json")
+    assert nested.exit_code == 1 and "invocation.config.optimizer.lr 0.0003 -> 0.0006" in nested.stdout
+    ignored = invoke("diff", "--ignore", "disks[/data].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
+    assert ignored.exit_code == 0, ignored.stdout
+    assert invoke("diff", "--ignore", "disks.free", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2

@@ -271,8 +271,10 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--baseline", default=None, metavar="A", help="Compare every record of PATH... with this one.")
 @click.option("--include-volatile", is_flag=True, help="Also compare ids, timestamps, pids and record metadata.")
 @click.option("--ignore", multiple=True, metavar="PATH",
-              help="Ignore a field: timing.duration_s or /timing/duration_s, wildcards allowed (repeatable).")
-@click.option("--only", multiple=True, metavar="SECTION", help="Compare only this top-level section (repeatable).")
+              help="Ignore a field, written as the output prints it (disks[/].free_bytes), dotted or as a "
+                   "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error.")
+@click.option("--only", multiple=True, metavar="PATH",
+              help="Compare only this section or field (invocation.config.seed; same forms as --ignore; repeatable).")
 @click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
@@ -283,6 +285,9 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
     from procrecord.comparison import Options
 
     options = Options(include_volatile, tuple(ignore), tuple(only), rtol)
+    problems = options.problems()
+    if problems:
+        raise click.UsageError("\n".join(problems))
     if baseline is None:
         if len(sources) != 2:
             raise click.UsageError("give two records (A B), or --baseline A and the records to compare with it")
