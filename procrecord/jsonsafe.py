@@ -1,8 +1,10 @@
 """Make a job's config JSON-safe without losing information.
 
 Paths, enums, datetimes, sets, tuples, numpy scalars and arrays, attrs and dataclass instances and
-nested mappings become their natural JSON form. A value with no JSON form is kept as its ``repr``
-and its JSON pointer is noted, so nothing is dropped silently.
+nested mappings become their natural JSON form. Any other object is described in a form that is the
+same in every run: its own ``repr`` when its class wrote one without a memory address, else
+``{"__type__": "module.Class", <public attributes>}``, else its repr with the address removed
+(``<module.Class object>``); its JSON pointer is noted, so nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import enum
 import math
 import os
+import re
 import sys
 import uuid
 from collections.abc import Mapping
@@ -20,6 +23,10 @@ from typing import Any
 from procrecord.pointer import escape
 
 _MAX_DEPTH = 100
+#: ``<Obj object at 0x7f6b...>``: an address differs in every run, so two identical runs would differ.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+#: More public attributes than this and an object is described by its type only (cheap, bounded).
+_MAX_ATTRIBUTES = 64
 
 
 def to_json(value: Any) -> tuple[Any, list[str]]:
@@ -105,10 +112,46 @@ def _convert_value(value: Any, pointer: str, notes: list[str], depth: int, activ
             return [_convert(v, f"{pointer}/{i}", notes, depth + 1, active) for i, v in enumerate(items)]
         if isinstance(value, (list, tuple)) or _iterable_sequence(value):
             return [_convert(v, f"{pointer}/{i}", notes, depth + 1, active) for i, v in enumerate(value)]
+        notes.append(pointer)
+        return _describe(value, pointer, notes, depth, active)
     finally:
         active.discard(id(value))
-    notes.append(pointer)
-    return _safe_repr(value)
+
+
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
+
+
+def _describe(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
+    """A description of an object with no JSON form that is stable across runs (never an address)."""
+    kind = type(value)
+    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
+        return f"<{kind.__name__} {value.__module__}.{value.__qualname__}>"
+    own_repr = type(value).__repr__ is not object.__repr__
+    if own_repr:
+        text = _safe_repr(value)
+        if not _ADDRESS.search(text):
+            return text
+    public = _public_attributes(value)
+    if public:
+        out: dict[str, Any] = {"__type__": _type_name(kind)}
+        for name, sub in public.items():
+            out[name] = _convert(sub, f"{pointer}/{escape(name)}", notes, depth + 1, active)
+        return out
+    text = _ADDRESS.sub("", _safe_repr(value)) if own_repr else f"<{_type_name(kind)} object>"
+    return text
+
+
+def _public_attributes(value: Any) -> dict[str, Any] | None:
+    """The object's public instance attributes (``__dict__`` or ``__slots__``), if few enough."""
+    try:
+        names = [n for n in vars(value) if isinstance(n, str) and not n.startswith("_")]
+    except TypeError:
+        names = [n for cls in type(value).__mro__ for n in getattr(cls, "__slots__", ())
+                 if isinstance(n, str) and not n.startswith("_") and hasattr(value, n)]
+    if not names or len(names) > _MAX_ATTRIBUTES:
+        return None
+    return {n: getattr(value, n) for n in names}
 
 
 def _key(key: Any) -> str:

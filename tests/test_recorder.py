@@ -356,3 +356,26 @@ def test_a_write_failing_at_the_end_never_changes_the_jobs_outcome(tmp_path, cap
         assert job_fails and str(exc) == "the job's own error"  # not replaced by the write error
     assert ran_after != job_fails
     assert "procrecord: cannot write the record to" in capsys.readouterr().err
+
+
+class _PlainConfig:
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+        self.layers = [64, 32]
+        self._cache = object()
+
+
+def test_config_objects_are_described_the_same_in_every_run():
+    """Two identical runs record identical configs: a type and public attributes, never an address."""
+    import re
+
+    first = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object()}, **QUIET).start().stop()
+    second = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object()}, **QUIET).start().stop()
+    config = first["invocation"]["config"]
+    assert config == second["invocation"]["config"]
+    assert not re.search(r"0x[0-9a-f]{6,}", json.dumps(config)), config
+    assert config["opt"]["__type__"].endswith("test_recorder._PlainConfig")
+    assert {k: v for k, v in config["opt"].items() if k != "__type__"} == {"lr": 0.1, "layers": [64, 32]}
+    assert config["bare"] == "<object object>" and config["fn"] == "<builtin_function_or_method builtins.len>"
+    assert {"/opt", "/fn", "/bare"} <= set(first["invocation"]["config_notes"])
+    assert validate(first) == []
