@@ -125,13 +125,13 @@ def _type_name(kind: type) -> str:
 def _describe(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
     """A description of an object with no JSON form that is stable across runs (never an address)."""
     kind = type(value)
-    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
-        return f"<{kind.__name__} {value.__module__}.{value.__qualname__}>"
-    own_repr = type(value).__repr__ is not object.__repr__
+    own_repr = kind.__repr__ is not object.__repr__
     if own_repr:
         text = _safe_repr(value)
         if not _ADDRESS.search(text):
             return text
+    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
+        return f"<{kind.__name__} {value.__module__}.{value.__qualname__}>"
     public = _public_attributes(value)
     if public:
         out: dict[str, Any] = {"__type__": _type_name(kind)}

@@ -128,8 +128,11 @@ class Recorder:
         self._t0 = 0.0
         self._start_time: str | None = None
         self._stop_time: str | None = None
-        self._previous_sigterm: Any = None
+        self._previous_handlers: dict[int, Any] = {}
         self._previous_excepthook: Any = None
+        self._previous_exit: Any = None
+        #: The code last given to ``sys.exit()`` in the main thread (Python tells atexit nothing).
+        self._exit_request: Any = _NO_EXIT
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -176,7 +179,12 @@ class Recorder:
             self._write()
 
     def add_device_info(self, device: Any = None) -> None:
-        """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0)."""
+        """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0).
+
+        A device that cannot be read (no GPU here) is recorded with the reason; something that is not
+        a device (``"bogus"``) raises :class:`ProcrecordError`.
+        """
+        _devices.parse_device(device)
         if self._removed("devices"):
             return
         if self._started:
@@ -374,27 +382,48 @@ class Recorder:
         atexit.register(self._at_exit)
         self._previous_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
+        self._previous_exit = sys.exit
+        sys.exit = self._sys_exit
         if self._handle_signals and threading.current_thread() is threading.main_thread():
-            try:
-                self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-            except (ValueError, OSError):
-                self._previous_sigterm = None
+            for signum in _STOPPING_SIGNALS:
+                try:
+                    self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+                except (ValueError, OSError):
+                    pass
 
     def _remove_hooks(self) -> None:
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_excepthook
-        if self._previous_sigterm is not None and threading.current_thread() is threading.main_thread():
-            try:
-                if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                    signal.signal(signal.SIGTERM, self._previous_sigterm)
-            except (ValueError, OSError):
-                pass
+        if sys.exit == self._sys_exit:
+            sys.exit = self._previous_exit
+        if self._previous_handlers and threading.current_thread() is threading.main_thread():
+            for signum, previous in self._previous_handlers.items():
+                try:
+                    if signal.getsignal(signum) == self._on_signal:
+                        signal.signal(signum, previous)
+                except (ValueError, OSError):
+                    pass
+
+    def _sys_exit(self, code: Any = None) -> Any:
+        # Python gives atexit handlers no exit code: note the one sys.exit() was given (main thread
+        # only: elsewhere sys.exit ends just that thread), then exit as asked.
+        if threading.current_thread() is threading.main_thread():
+            self._exit_request = code
+        return (self._previous_exit or _ORIGINAL_EXIT)(code)
 
     def _at_exit(self) -> None:
+        # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
+        # (a message given to sys.exit exits with 1, as Python does). Signals and uncaught
+        # exceptions were recorded by their own hooks before this runs.
         if self._started and not self._stopped:
+            code = self._exit_request
+            if code is _NO_EXIT or code is None:
+                code = 0
+            elif not isinstance(code, int) or isinstance(code, bool):
+                code = 1
             with _warn_on_write_error():
-                self.stop(status="interrupted")
+                self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
     def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
         if self._started and not self._stopped:
@@ -402,19 +431,26 @@ class Recorder:
                 self.fail(error)
         (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
 
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        previous = self._previous_sigterm
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        previous = self._previous_handlers.get(signum)
+        if previous == signal.SIG_IGN:
+            return  # the job ignores this signal: it goes on, and so does its record
         if self._started and not self._stopped:
-            self._outcome["signal"] = "SIGTERM"
+            self._outcome["signal"] = signal.Signals(signum).name
             with _warn_on_write_error():
                 self.stop(exit_code=128 + signum, status="interrupted")
         if callable(previous):
             previous(signum, frame)
-        elif previous == signal.SIG_IGN:
-            return
         else:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+
+_NO_EXIT = object()
+_ORIGINAL_EXIT = sys.exit
+#: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
+#: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
+_STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
 @contextlib.contextmanager

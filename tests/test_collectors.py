@@ -288,8 +288,26 @@ def test_torch_facts_when_torch_is_imported(monkeypatch):
 def test_no_nvml_is_skipped(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)
     assert isinstance(dev.load_nvml(), Skipped)
-    result = dev.DevicesCollector(["cuda:0"]).collect(State())
-    assert isinstance(result, Skipped) and "nvidia-ml-py" in result.reason
+    collector = dev.DevicesCollector(["cuda:0"])
+    (entry,) = collector.collect(State())
+    assert entry["index"] == 0 and entry["type"] == "gpu" and "nvidia-ml-py" in entry["error"]
+    assert collector.problems and "nvidia-ml-py" in collector.problems[0]
+
+
+def test_an_unreadable_gpu_is_recorded_beside_other_devices(monkeypatch):
+    """cuda:0 on a machine without GPU does not vanish when the CPU is also requested."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    entries = dev.DevicesCollector(["cpu", "cuda:0"]).collect(State())
+    assert [(e["type"], e["index"]) for e in entries] == [("gpu", 0), ("cpu", 0)]
+    assert "error" in entries[0] and "error" not in entries[1]
+
+
+@pytest.mark.parametrize("device", ["bogus", "cuda:x", "", -1, 1.5, True])
+def test_something_that_is_not_a_device_is_an_error(device):
+    from procrecord.errors import ProcrecordError
+
+    with pytest.raises(ProcrecordError, match="not a device"):
+        dev.parse_device(device)
 
 
 @pytest.mark.parametrize("device, expected", [

@@ -154,13 +154,14 @@ def test_disks_and_devices_added_after_start(tmp_path):
     assert validate(out) == []
 
 
-def test_gpu_without_nvml_is_a_clean_skip():
+def test_gpu_without_nvml_is_recorded_with_the_reason(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)
     rec = Recorder("x", collectors=[], **QUIET)
     rec.add_device_info("cuda:0")
     out = rec.start().stop()
     devices = {c["name"]: c for c in out["collection"]["collectors"]}["devices"]
-    assert devices["status"] == "skipped" and devices["reason"]
-    assert "devices" not in out
+    assert "nvidia-ml-py" in devices["reason"]
+    assert out["devices"] == [{"index": 0, "type": "gpu", "error": out["devices"][0]["error"]}]
 
 
 # --- levels -------------------------------------------------------------------------------------
@@ -244,11 +245,16 @@ JOB = textwrap.dedent("""
         raise ValueError("planned failure")
     if mode == "exit-without-stop":
         sys.exit(0)
-    for i in range(10000):
-        rec.flush()
-        if i == 3:
-            print("ready", flush=True)
-        time.sleep(0.002)
+    if mode == "exit-5":
+        sys.exit(5)
+    if mode == "exit-message":
+        sys.exit("giving up")
+    if mode == "loop":
+        for i in range(10000):
+            rec.flush()
+            if i == 3:
+                print("ready", flush=True)
+            time.sleep(0.002)
 """)
 
 
@@ -293,10 +299,43 @@ def test_uncaught_exception_marks_failed(tmp_path):
     assert "planned failure" in proc.stderr.read(), "the exception is still printed"
 
 
-def test_exit_without_stop_marks_interrupted(tmp_path):
-    proc, out = _spawn(tmp_path, "exit-without-stop")
-    assert proc.wait(timeout=30) == 0
-    assert json.loads(out.read_text())["status"] == "interrupted"
+@pytest.mark.parametrize("mode, code, status", [
+    ("exit-without-stop", 0, "completed"), ("end", 0, "completed"), ("exit-5", 5, "failed"),
+    ("exit-message", 1, "failed"),
+])
+def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, status):
+    """Without stop(): exit code 0 is completed, any other code failed with that code; never interrupted."""
+    proc, out = _spawn(tmp_path, mode)
+    assert proc.wait(timeout=30) == code
+    record = json.loads(out.read_text())
+    assert (record["status"], record["outcome"]["exit_code"]) == (status, code)
+    assert validate(record) == []
+
+
+def test_sighup_marks_interrupted(tmp_path):
+    proc, out = _spawn(tmp_path, "loop")
+    _wait_ready(proc)
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=30) == -signal.SIGHUP, "the default SIGHUP behaviour is kept after recording"
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGHUP"
+    assert record["outcome"]["exit_code"] == 128 + signal.SIGHUP
+
+
+def test_devices_that_cannot_be_read_or_do_not_exist(monkeypatch):
+    from procrecord.errors import ProcrecordError
+
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    rec = Recorder("x", **QUIET)
+    with pytest.raises(ProcrecordError, match="not a device"):
+        rec.add_device_info("bogus")
+    rec.add_device_info("cpu")
+    rec.add_device_info("cuda:0")
+    out = rec.start().stop()
+    assert [(d["type"], "error" in d) for d in out["devices"]] == [("gpu", True), ("cpu", False)]
+    (note,) = [c for c in out["collection"]["collectors"] if c["name"] == "devices"]
+    assert "gpu 0" in note["reason"]
+    assert validate(out) == []
 
 
 def test_numpy_values_in_config():
@@ -369,13 +408,13 @@ def test_config_objects_are_described_the_same_in_every_run():
     """Two identical runs record identical configs: a type and public attributes, never an address."""
     import re
 
-    first = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object()}, **QUIET).start().stop()
-    second = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object()}, **QUIET).start().stop()
+    first = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object(), "func": _PlainConfig.__init__}, **QUIET).start().stop()
+    second = Recorder("x", config={"opt": _PlainConfig(0.1), "fn": len, "bare": object(), "func": _PlainConfig.__init__}, **QUIET).start().stop()
     config = first["invocation"]["config"]
     assert config == second["invocation"]["config"]
     assert not re.search(r"0x[0-9a-f]{6,}", json.dumps(config)), config
     assert config["opt"]["__type__"].endswith("test_recorder._PlainConfig")
     assert {k: v for k, v in config["opt"].items() if k != "__type__"} == {"lr": 0.1, "layers": [64, 32]}
-    assert config["bare"] == "<object object>" and config["fn"] == "<builtin_function_or_method builtins.len>"
+    assert config["bare"] == "<object object>" and config["fn"] == "<built-in function len>"
     assert {"/opt", "/fn", "/bare"} <= set(first["invocation"]["config_notes"])
     assert validate(first) == []

@@ -14,20 +14,40 @@ from typing import Any
 from procrecord.collectors.interface import Collector, Skipped
 
 
+_KINDS = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "mps": "mps"}
+
+
 def parse_device(device: Any) -> tuple[str, int]:
-    """``("gpu"|"cpu"|"mps", index)`` from a torch.device, ``"cuda:1"``, ``"cpu"`` or an int."""
+    """``("gpu"|"cpu"|"mps", index)`` from a torch.device, ``"cuda:1"``, ``"cpu"`` or an int.
+
+    Anything else raises :class:`~procrecord.errors.ProcrecordError`: a misspelt device would
+    otherwise be recorded as something it is not.
+    """
     if device is None:
         return "gpu", 0
     if isinstance(device, int) and not isinstance(device, bool):
+        if device < 0:
+            raise _bad_device(device)
         return "gpu", device
     kind = getattr(device, "type", None)
     index = getattr(device, "index", None)
     if kind is None:
-        text = str(device)
-        kind, _, rest = text.partition(":")
-        index = int(rest) if rest.isdigit() else None
-    kind = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "mps": "mps"}.get(str(kind), "other")
-    return kind, int(index or 0)
+        if not isinstance(device, str):
+            raise _bad_device(device)
+        kind, colon, rest = device.strip().lower().partition(":")
+        if colon and not rest.isdigit():
+            raise _bad_device(device)
+        index = int(rest) if colon else None
+    if str(kind) not in _KINDS:
+        raise _bad_device(device)
+    return _KINDS[str(kind)], int(index or 0)
+
+
+def _bad_device(device: Any) -> Exception:
+    from procrecord.errors import ProcrecordError
+
+    return ProcrecordError(f"add_device_info({device!r}): not a device; give 'cuda:N', 'gpu:N', 'cpu', 'mps', "
+                           "an index or a torch.device")
 
 
 def _text(value: Any) -> str:
@@ -144,7 +164,8 @@ class DevicesCollector(Collector):
         self._nvml = nvml
         self._gpus: dict[int, NvmlDevice] = {}
         self._static: dict[int, dict[str, Any]] = {}
-        self._skipped: str | None = None
+        #: Requested devices that could not be read (shown as the collector's reason).
+        self.problems: list[str] = []
 
     def add(self, device: Any, state: Any) -> None:
         """Record one more device (torch.device, 'cuda:0', 'cpu', index)."""
@@ -168,20 +189,24 @@ class DevicesCollector(Collector):
             return
         nvml = self._nvml_module()
         entry: dict[str, Any] = {"index": index, "type": "gpu"}
+        problem = None
         if isinstance(nvml, Skipped):
-            self._skipped = nvml.reason
+            problem = nvml.reason
         else:
             try:
                 gpu = NvmlDevice(nvml, index)
             except Exception as exc:  # noqa: BLE001 - index out of range, lost device
-                self._skipped = f"NVML has no device {index}: {exc}"
+                problem = f"NVML has no device {index}: {exc}"
             else:
                 self._gpus[index] = gpu
                 entry.update(gpu.static())
         facts = torch_facts(index)
         entry.update({k: v for k, v in facts.items() if k not in entry or k.startswith("torch_") or k == "multiprocessor_count"})
-        if len(entry) > 2:
-            self._static[key] = entry
+        if problem is not None and len(entry) == 2:
+            # Asked for and not readable: say so in the record rather than drop the device.
+            entry["error"] = problem
+            self.problems.append(f"gpu {index}: {problem}")
+        self._static[key] = entry
 
     def collect(self, state: Any) -> Any:
         for device in self.requested:
@@ -195,7 +220,7 @@ class DevicesCollector(Collector):
 
     def _section(self) -> Any:
         if not self._static:
-            return Skipped(self._skipped or "no device requested (use add_device_info)")
+            return Skipped("no device requested (use add_device_info)")
         entries = []
         for key in sorted(self._static, key=lambda k: (k < 0, abs(k))):
             entry = dict(self._static[key])
