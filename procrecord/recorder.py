@@ -102,18 +102,21 @@ class Recorder:
         git_dirty: bool = True,
         use_plugins: bool = True,
         handle_signals: bool = True,
+        record_args: bool = False,
     ) -> None:
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
                               emissions=emissions, level=level, packages=packages, git_dirty=git_dirty,
                               use_plugins=use_plugins, handle_signals=handle_signals)
+        self._record_args = record_args
         safe_config, notes = to_json(config) if config is not None else (None, [])
-        safe_extra, _ = to_json(extra) if extra is not None else (None, [])
-        if safe_extra is not None and not isinstance(safe_extra, dict):
-            safe_extra = {"value": safe_extra}
         self.state = State(name, [str(a) for a in argv] if argv is not None else None, safe_config, notes, self.level)
-        self.extra = safe_extra
+        #: The job's own data (the record's ``extra``): add results while the job runs, with
+        #: :meth:`set_extra` or by changing this dict; it is written at every flush and at stop.
+        self.extra: dict[str, Any] = {}
+        if extra is not None:
+            self.extra.update(extra if isinstance(extra, dict) else {"value": extra})
         self._collectors = self._make_collectors(collectors, emissions, packages, git_dirty, use_plugins)
         self._handle_signals = handle_signals
         self._lock = threading.RLock()
@@ -193,6 +196,11 @@ class Recorder:
             self._write()
         else:
             self._devices.requested.append(device)
+
+    def set_extra(self, values: dict[str, Any] | None = None, /, **more: Any) -> None:
+        """Add results to the record's ``extra`` (written at the next flush and at stop)."""
+        with self._lock:
+            self.extra.update(values or {}, **more)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -291,6 +299,8 @@ class Recorder:
             settings = dict(self._settings)
             settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
             name = settings.pop("name")
+            if self._record_args:
+                settings["config"] = _arguments(func, args, kwargs, settings["config"])
             with Recorder(name, **settings):
                 return func(*args, **kwargs)
 
@@ -326,8 +336,9 @@ class Recorder:
             record["outcome"] = dict(self._outcome)
         if self._extensions:
             record["extensions"] = dict(self._extensions)
-        if self.extra is not None:
-            record["extra"] = self.extra
+        if self.extra:
+            extra, _ = to_json(self.extra)
+            record["extra"] = extra if isinstance(extra, dict) else {"value": extra}
         if self.level == "none":
             return record
         from procrecord.redaction import redact
@@ -444,6 +455,22 @@ class Recorder:
         else:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
+
+
+def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+    """The call's arguments by parameter name (defaults filled in), over the decorator's own config."""
+    import inspect
+
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return config  # the call itself will fail, or the signature is unknown: record what we have
+    bound.apply_defaults()
+    if config is None:
+        return dict(bound.arguments)
+    if isinstance(config, dict):
+        return {**config, **bound.arguments}
+    return {"config": config, **bound.arguments}
 
 
 _NO_EXIT = object()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -418,3 +419,35 @@ def test_config_objects_are_described_the_same_in_every_run():
     assert config["bare"] == "<object object>" and config["fn"] == "<built-in function len>"
     assert {"/opt", "/fn", "/bare"} <= set(first["invocation"]["config_notes"])
     assert validate(first) == []
+
+
+def test_results_go_into_extra_while_the_job_runs(tmp_path):
+    out = tmp_path / "run.json"
+    rec = Recorder("x", output=out, **QUIET).start()
+    assert rec.extra == {}, "extra is always a dict, even when none was given"
+    rec.set_extra(epoch=1, loss=0.5)
+    rec.flush()
+    assert json.loads(out.read_text())["extra"] == {"epoch": 1, "loss": 0.5}
+    rec.extra["best"] = {"path": pathlib.Path("/m/best.ckpt")}
+    rec.set_extra({"epoch": 2})
+    final = rec.stop()
+    assert final["extra"] == {"epoch": 2, "loss": 0.5, "best": {"path": "/m/best.ckpt"}}
+    assert json.loads(out.read_text())["extra"] == final["extra"] and validate(final) == []
+
+
+def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
+    out = tmp_path / "fit.json"
+
+    @Recorder(output=out, config={"source": "cli"}, record_args=True, **QUIET)
+    def fit(lr, epochs=3, *, tag="a"):
+        return lr * epochs
+
+    assert fit(0.5, tag="b") == 1.5
+    assert json.loads(out.read_text())["invocation"]["config"] == {"source": "cli", "lr": 0.5, "epochs": 3, "tag": "b"}
+
+    @Recorder(output=out, **QUIET)
+    def plain(lr):
+        return lr
+
+    plain(0.1)
+    assert "config" not in json.loads(out.read_text()).get("invocation", {}), "arguments are recorded only when asked"
