@@ -161,6 +161,9 @@ class Recorder:
                 chosen.append(builtin(item))
         if emissions:
             options = emissions if isinstance(emissions, dict) else {}
+            from procrecord.collectors.emissions import check_options
+
+            check_options(options)  # a misspelt option or country is an error now, not a silent zero later
             chosen.append(builtin("emissions", **options))
         self._disks = builtin("disks")
         self._devices = builtin("devices")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -318,6 +319,8 @@ def test_parse_device(device, expected):
     assert dev.parse_device(device) == expected
 
 
+NO_NVML = types.SimpleNamespace(nvmlDeviceGetCount=lambda: 0)
+
 # --- emissions with a fake tracker -------------------------------------------------------------
 
 class FakeTracker:
@@ -339,17 +342,44 @@ class FakeTracker:
 
 def test_emissions_with_explicit_country(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    collector = builtin("emissions", country_iso_code="fra", region=None, tracker_factory=FakeTracker)
+    collector = builtin("emissions", country_iso_code="fra", region=None, tracker_factory=FakeTracker,
+                        rapl_root=str(tmp_path / "no-rapl"), nvml=NO_NVML)
     assert collector.collect(State()) is None
-    section = collector.update(State())
-    assert section["energy_kwh"] == 0.5 and section["gpu_energy_kwh"] == 0.25 and section["emissions_kg"] == 0.19
+    stopping = State()
+    stopping.stopping = True
+    time.sleep(0.3)
+    section = collector.update(stopping)
+    # the fake tracker starts at once: the scale from what it saw to the whole interval is about 1
+    assert section["energy_kwh"] == pytest.approx(0.5, rel=0.05) and section["gpu_energy_kwh"] == pytest.approx(0.25, rel=0.05)
+    assert section["emissions_kg"] == pytest.approx(0.19, rel=0.05)
     assert section["country_iso_code"] == "FRA" and section["tool"] == "codecarbon"
+    assert {(m["component"], m["method"]) for m in section["measurements"]} == {("cpu", "estimate"), ("gpu", "estimate"), ("ram", "estimate")}
+    assert all(m["measured_s"] <= m["duration_s"] for m in section["measurements"])
     assert list(tmp_path.iterdir()) == [], "nothing written into the job's folder"
+
+
+class SlowTracker(FakeTracker):
+    def start(self):
+        time.sleep(0.4)  # codecarbon probes the hardware before it measures
+
+
+def test_an_estimator_that_starts_late_is_scaled_to_the_whole_interval_and_says_so(tmp_path):
+    collector = builtin("emissions", country_iso_code="FRA", tracker_factory=SlowTracker, rapl_root=str(tmp_path), nvml=NO_NVML)
+    collector.collect(State())
+    time.sleep(0.8)
+    stopping = State()
+    stopping.stopping = True
+    section = collector.update(stopping)
+    cpu = next(m for m in section["measurements"] if m["component"] == "cpu")
+    scale = cpu["duration_s"] / cpu["measured_s"]
+    assert 1.5 < scale < 2.5, "the tracker saw about half of the 0.8 s"
+    assert cpu["energy_kwh"] == pytest.approx(0.2 * scale, rel=0.02)
+    assert section["energy_kwh"] == pytest.approx(0.5 * scale, rel=0.02)
 
 
 def test_emissions_without_country_is_a_clear_skip(monkeypatch):
     monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
-    result = builtin("emissions").collect(State())
+    result = builtin("emissions", rapl_root="/nonexistent", nvml=NO_NVML).collect(State())
     assert isinstance(result, Skipped) and "country" in result.reason
 
 
@@ -357,10 +387,12 @@ def test_emissions_tracker_failure_is_reported():
     def broken(**kwargs):
         raise OSError("no RAPL")
 
-    collector = builtin("emissions", country_iso_code="USA", tracker_factory=broken)
+    collector = builtin("emissions", country_iso_code="USA", tracker_factory=broken, rapl_root="/nonexistent", nvml=NO_NVML)
     collector.collect(State())
+    stopping = State()
+    stopping.stopping = True
     with pytest.raises(RuntimeError, match="no RAPL"):
-        collector.update(State())
+        collector.update(stopping)
 
 
 @pytest.mark.slow

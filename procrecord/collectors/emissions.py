@@ -1,22 +1,37 @@
-"""The emissions section: energy and CO2-eq from codecarbon's offline tracker (``emissions`` extra).
+"""The emissions section: energy from the machine's counters, else estimated by codecarbon; CO2-eq.
 
-Offline only: an explicit country (and optional region) sets the carbon intensity, nothing is
-fetched, and no ``emissions.csv`` is written. codecarbon's start probes the hardware for over a
-second, so the tracker is created and started in a background thread: ``start()`` of the job is
-not delayed, and ``flush()``/``stop()`` read it once it is ready.
+Energy counters (RAPL for CPU packages and DRAM, NVML for GPUs; see
+:mod:`procrecord.collectors.energy`) are read at ``start()`` and at ``stop()``: exact for the
+job's whole interval and cheap. What no counter covers (the CPU on a VM without RAPL) is estimated
+by codecarbon's offline tracker (``emissions`` extra; an explicit country sets the carbon
+intensity, nothing is fetched, no file is written).
+
+codecarbon probes the hardware for 1-5 s before it measures anything. Rather than delay the
+job's start by that much, the tracker starts in a background thread and its figures are scaled
+from the time it measured to the job's whole interval (average power over the part it saw, times
+the whole duration). Each figure in ``measurements`` says its method, the interval it covers and,
+when scaled, ``measured_s``: the seconds the estimator actually saw. ``benchmarks/bench_energy.py``
+compares the scaled figure with the same estimator run over the whole interval.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import tempfile
 import threading
+import time
 from typing import Any
 
-from procrecord.collectors.interface import Collector, Skipped
+from procrecord.collectors.energy import Interval, nvml_counters, rapl_counters
+from procrecord.collectors.interface import Collector, Skipped, now_iso
 
 COUNTRY_ENV = "PROCRECORD_EMISSIONS_COUNTRY"
 REGION_ENV = "PROCRECORD_EMISSIONS_REGION"
+#: What ``Recorder(emissions={...})`` accepts.
+OPTIONS = ("country_iso_code", "region", "tracking_mode")
+TRACKING_MODES = ("process", "machine")
 
 
 def _kwh(value: Any) -> float | None:
@@ -27,31 +42,91 @@ def _kwh(value: Any) -> float | None:
     return number if number >= 0 else None
 
 
+@functools.lru_cache(maxsize=1)
+def _known_countries() -> frozenset[str] | None:
+    """The ISO 3166 alpha-3 codes codecarbon has an energy mix for (None: codecarbon not installed)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "private_infra", "global_energy_mix.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return frozenset(json.load(handle))
+    except (OSError, ValueError):
+        return None
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Raise :class:`ProcrecordError` for options the collector would misread (unknown key or country)."""
+    from procrecord.errors import ProcrecordError
+
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ProcrecordError(f"emissions={{{', '.join(repr(k) + ': ...' for k in unknown)}}}: unknown option; "
+                              f"accepted: {', '.join(OPTIONS)}")
+    mode = options.get("tracking_mode", "process")
+    if mode not in TRACKING_MODES:
+        raise ProcrecordError(f"emissions tracking_mode={mode!r}: choose from {', '.join(TRACKING_MODES)}")
+    country = options.get("country_iso_code") or os.environ.get(COUNTRY_ENV)
+    if country:
+        code = str(country).upper()
+        known = _known_countries()
+        if len(code) != 3 or not code.isalpha() or (known is not None and code not in known):
+            origin = "country_iso_code" if options.get("country_iso_code") else COUNTRY_ENV
+            raise ProcrecordError(f"{origin}={country!r}: not a country codecarbon knows (ISO 3166 alpha-3, e.g. USA, FRA)")
+
+
 class EmissionsCollector(Collector):
-    """Energy per component and CO2-eq of this process, estimated by codecarbon."""
+    """Energy per component over the job's interval (counters, else codecarbon) and its CO2-eq."""
 
     name = section = "emissions"
 
     def __init__(self, country_iso_code: str | None = None, region: str | None = None,
-                 tracking_mode: str = "process", tracker_factory: Any = None) -> None:
+                 tracking_mode: str = "process", tracker_factory: Any = None, rapl_root: str | None = None,
+                 nvml: Any = None) -> None:
+        check_options({"country_iso_code": country_iso_code, "tracking_mode": tracking_mode})
         self.country = (country_iso_code or os.environ.get(COUNTRY_ENV) or "").upper() or None
         self.region = region or os.environ.get(REGION_ENV) or None
         self.tracking_mode = tracking_mode
         self._factory = tracker_factory
+        self._rapl_root = rapl_root
+        self._nvml = nvml
+        self._interval: Interval | None = None
         self._tracker: Any = None
+        self._tracker_t0: float | None = None
         self._error: str | None = None
         self._thread: threading.Thread | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._latest: Any = None
+        self._notes: list[str] = []
+        self.problems: list[str] = []
 
     def collect(self, state: Any) -> Any:
+        counters, problem = rapl_counters(self._rapl_root) if self._rapl_root else rapl_counters()
+        gpus, gpu_problem = nvml_counters(self._nvml)
+        counters += gpus
+        self._notes = [p for p in (problem, gpu_problem) if p]
+        self._interval = Interval(counters)
+        self._job_t0 = time.monotonic()
+        self._job_start = self._interval.start_time
+        if any(c.component == "cpu" for c in counters):
+            return None  # the CPU is measured: no estimator needed
         if not self.country:
+            if counters:
+                self._notes.append("CPU energy not estimated: it needs a country (country_iso_code or "
+                                   f"{COUNTRY_ENV})")
+                return None
             return Skipped(f"emissions need a country: pass country_iso_code='USA' (ISO 3166 alpha-3) or set {COUNTRY_ENV}")
         if self._factory is None:
             import importlib.util
 
-            # Only look for it here: importing codecarbon takes ~0.1 s, the background thread does it.
+            # Only look for it here: importing codecarbon takes ~0.7 s, the background thread does it.
             if importlib.util.find_spec("codecarbon") is None:
+                if counters:
+                    self._notes.append("CPU energy not estimated: codecarbon is not installed")
+                    return None
                 return Skipped("codecarbon is not installed (install the 'emissions' extra)")
         self._thread = threading.Thread(target=self._start_tracker, name="procrecord-emissions", daemon=True)
         self._thread.start()
@@ -62,79 +137,108 @@ class EmissionsCollector(Collector):
             if self._factory is not None:
                 tracker = self._factory(country_iso_code=self.country, region=self.region)
             else:
-                import logging
-
-                from codecarbon import OfflineEmissionsTracker
-                from codecarbon.output import BaseOutput
-
-                collector = self
-
-                class Capture(BaseOutput):  # the public way to receive codecarbon's totals
-                    def out(self, total: Any, delta: Any) -> None:
-                        collector._latest = total
-
-                # codecarbon may still look for files in its output dir: give it a private one.
-                self._workdir = tempfile.TemporaryDirectory(prefix="procrecord-codecarbon-")
-                kwargs: dict[str, Any] = {"country_iso_code": self.country, "log_level": "error",
-                                          "tracking_mode": self.tracking_mode, "output_dir": self._workdir.name,
-                                          "output_handlers": [Capture()]}
-                try:  # codecarbon 3: no output method at all; codecarbon 2: no CSV file
-                    from codecarbon.output import OutputMethod  # noqa: F401
-
-                    kwargs["output_methods"] = []
-                except ImportError:
-                    kwargs["save_to_file"] = False
-                if self.region:
-                    kwargs["region"] = self.region
-                logging.getLogger("codecarbon").setLevel(logging.ERROR)
-                tracker = OfflineEmissionsTracker(**kwargs)
+                tracker = self._codecarbon()
             tracker.start()
+            # codecarbon's own start of measuring (it probes the hardware first); ours if not exposed.
+            started = getattr(tracker, "_start_time", None)
+            self._tracker_t0 = started if isinstance(started, float) else time.perf_counter()
             self._tracker = tracker
         except Exception as exc:  # noqa: BLE001 - a broken tracker must not break the job
             self._error = f"{type(exc).__name__}: {exc}"
 
-    def _ready(self, wait: bool) -> bool:
-        if self._thread is None:
-            return False
-        self._thread.join(timeout=None if wait else 0)
-        return self._tracker is not None
+    def _codecarbon(self) -> Any:
+        import logging
+
+        from codecarbon import OfflineEmissionsTracker
+        from codecarbon.output import BaseOutput
+
+        collector = self
+
+        class Capture(BaseOutput):  # the public way to receive codecarbon's totals
+            def out(self, total: Any, delta: Any) -> None:
+                collector._latest = total
+
+        # codecarbon may still look for files in its output dir: give it a private one.
+        self._workdir = tempfile.TemporaryDirectory(prefix="procrecord-codecarbon-")
+        kwargs: dict[str, Any] = {"country_iso_code": self.country, "log_level": "error",
+                                  "tracking_mode": self.tracking_mode, "output_dir": self._workdir.name,
+                                  "output_handlers": [Capture()]}
+        try:  # codecarbon 3: no output method at all; codecarbon 2: no CSV file
+            from codecarbon.output import OutputMethod  # noqa: F401
+
+            kwargs["output_methods"] = []
+        except ImportError:
+            kwargs["save_to_file"] = False
+        if self.region:
+            kwargs["region"] = self.region
+        logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        return OfflineEmissionsTracker(**kwargs)
 
     def update(self, state: Any) -> Any:
-        if self._thread is None:
+        if self._interval is None:
             return None
-        if not self._ready(wait=state.stopping):
-            if self._error:
-                raise RuntimeError(f"codecarbon failed: {self._error}")
-            return None
-        tracker = self._tracker
-        if state.stopping:
-            tracker.stop()
-        else:
-            tracker.flush()
-        data = self._latest if self._latest is not None else getattr(tracker, "final_emissions_data", None)
-        return self._section(data)
+        measured = self._interval.measurements()
+        data, seen_s = None, None
+        if self._thread is not None:
+            self._thread.join(timeout=None if state.stopping else 0)
+            if self._tracker is None:
+                if self._error:
+                    raise RuntimeError(f"codecarbon failed: {self._error}")
+                if not measured:
+                    return None  # still starting; the next flush or the stop reads it
+            else:
+                now = time.perf_counter()
+                if state.stopping:
+                    self._tracker.stop()
+                else:
+                    self._tracker.flush()
+                data = self._latest if self._latest is not None else getattr(self._tracker, "final_emissions_data", None)
+                seen_s = max(now - (self._tracker_t0 or now), 0.0)
+        return self._section(measured, data, seen_s)
 
-    def _section(self, data: Any) -> dict[str, Any]:
-        section: dict[str, Any] = {"tool": "codecarbon", "country_iso_code": self.country,
-                                   "tracking_mode": self.tracking_mode if self.tracking_mode in ("machine", "process") else "unknown"}
+    def _section(self, measured: list[dict[str, Any]], data: Any, seen_s: float | None) -> dict[str, Any]:
+        section: dict[str, Any] = {"tracking_mode": self.tracking_mode}
+        if self.country:
+            section["country_iso_code"] = self.country
         if self.region:
             section["region"] = self.region
-        try:
-            import codecarbon
-
-            section["tool_version"] = codecarbon.__version__
-        except Exception:  # noqa: BLE001
-            pass
+        totals: dict[str, float] = {}
+        for entry in measured:
+            totals[entry["component"]] = totals.get(entry["component"], 0.0) + entry["energy_kwh"]
         if data is not None:
-            for ours, theirs in (("energy_kwh", "energy_consumed"), ("cpu_energy_kwh", "cpu_energy"),
-                                 ("gpu_energy_kwh", "gpu_energy"), ("ram_energy_kwh", "ram_energy"),
-                                 ("emissions_kg", "emissions")):
+            section["tool"] = "codecarbon"
+            try:
+                import codecarbon
+
+                section["tool_version"] = codecarbon.__version__
+            except Exception:  # noqa: BLE001
+                pass
+            job_s = time.monotonic() - self._job_t0
+            # Scale the estimator's figures from what it saw to the job's whole interval.
+            scale = job_s / seen_s if seen_s and seen_s > 0 else 1.0
+            stop_time = now_iso()
+            for component, theirs in (("cpu", "cpu_energy"), ("gpu", "gpu_energy"), ("ram", "ram_energy")):
                 value = _kwh(getattr(data, theirs, None))
-                if value is not None:
-                    section[ours] = value
+                if value is None or component in totals or (component == "gpu" and not value):
+                    continue
+                totals[component] = value * scale
+                measured.append({"component": component, "source": "codecarbon", "method": "estimate",
+                                 "energy_kwh": value * scale, "start_time": self._job_start, "stop_time": stop_time,
+                                 "duration_s": round(job_s, 6), "measured_s": round(seen_s or 0.0, 6)})
+            emissions, energy = _kwh(getattr(data, "emissions", None)), _kwh(getattr(data, "energy_consumed", None))
+            if emissions is not None and energy:
+                # The carbon intensity codecarbon used, applied to the energy of the whole interval.
+                section["emissions_kg"] = emissions / energy * sum(totals.values())
             run_id = getattr(data, "run_id", None)
             if run_id:
                 section["run_id"] = str(run_id)
+        for component, value in totals.items():
+            section[f"{component}_energy_kwh"] = value
+        if totals:
+            section["energy_kwh"] = sum(totals.values())
+        if measured:
+            section["measurements"] = measured
+        self.problems = list(self._notes)
         return section
 
     def close(self) -> None:

@@ -1,0 +1,128 @@
+"""Energy over the job's whole interval: RAPL and NVML counters, the estimator, and bad options."""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+
+import pytest
+
+from procrecord import Recorder, validate
+from procrecord.collectors import energy
+from procrecord.collectors.emissions import EmissionsCollector, check_options
+from procrecord.errors import ProcrecordError
+
+QUIET = dict(use_plugins=False, handle_signals=False, git_dirty=False, collectors=[])
+NO_NVML = types.SimpleNamespace(nvmlDeviceGetCount=lambda: 0)
+
+
+def _zone(root, name, label, energy_uj, max_uj=262143328850):
+    zone = root / name
+    zone.mkdir(parents=True)
+    (zone / "name").write_text(label + "\n")
+    (zone / "energy_uj").write_text(f"{energy_uj}\n")
+    (zone / "max_energy_range_uj").write_text(f"{max_uj}\n")
+    return zone
+
+
+class _State:
+    stopping = False
+
+
+def test_rapl_packages_and_dram_are_read_at_start_and_stop(tmp_path):
+    pkg = _zone(tmp_path, "intel-rapl:0", "package-0", 1_000_000)
+    dram = _zone(tmp_path, "intel-rapl:0:1", "dram", 500_000)
+    _zone(tmp_path, "intel-rapl:0:0", "core", 10)  # inside the package: not counted twice
+    _zone(tmp_path, "intel-rapl:1", "psys", 10)  # the whole platform: not counted again
+    counters, problem = energy.rapl_counters(str(tmp_path))
+    assert problem is None and [(c.component, c.source) for c in counters] == [("cpu", "intel-rapl:0"), ("ram", "intel-rapl:0:1")]
+    interval = energy.Interval(counters)
+    (pkg / "energy_uj").write_text("37_000_000".replace("_", ""))
+    (dram / "energy_uj").write_text("3_600_500_000".replace("_", ""))
+    cpu, ram = interval.measurements()
+    assert cpu["method"] == "rapl" and cpu["energy_kwh"] == pytest.approx(36.0 / 3.6e6)
+    assert ram["component"] == "ram" and ram["energy_kwh"] == pytest.approx(3600.0 / 3.6e6)
+    assert cpu["start_time"] <= cpu["stop_time"] and cpu["duration_s"] >= 0
+
+
+def test_a_rapl_counter_that_wraps_is_counted_modulo_its_range(tmp_path):
+    pkg = _zone(tmp_path, "intel-rapl:0", "package-0", 999_000_000, max_uj=1_000_000_000)
+    interval = energy.Interval(energy.rapl_counters(str(tmp_path))[0])
+    (pkg / "energy_uj").write_text("2000000")  # wrapped past 1e9 µJ: 1 J before the wrap + 2 J after
+    (entry,) = interval.measurements()
+    assert entry["energy_kwh"] == pytest.approx(3.0 / 3.6e6)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_root_only_rapl_counters_are_said_not_guessed(tmp_path):
+    pkg = _zone(tmp_path, "intel-rapl:0", "package-0", 1)
+    (pkg / "energy_uj").chmod(0o000)
+    counters, problem = energy.rapl_counters(str(tmp_path))
+    assert counters == [] and "root" in problem
+
+
+def _fake_nvml(readings):
+    reads = iter(readings)
+    return types.SimpleNamespace(nvmlDeviceGetCount=lambda: 1, nvmlDeviceGetHandleByIndex=lambda i: f"h{i}",
+                                 nvmlDeviceGetTotalEnergyConsumption=lambda h: next(reads))
+
+
+def test_nvml_counters_give_the_gpu_energy_of_the_interval(tmp_path):
+    collector = EmissionsCollector(rapl_root=str(tmp_path), nvml=_fake_nvml([5, 1_000, 3_600_001_000]))
+    assert collector.collect(_State()) is None, "counters without a country: energy recorded, no estimate"
+    stopping = _State()
+    stopping.stopping = True
+    section = collector.update(stopping)
+    (gpu,) = section["measurements"]
+    assert (gpu["component"], gpu["source"], gpu["method"]) == ("gpu", "gpu:0", "nvml")
+    assert gpu["energy_kwh"] == pytest.approx(1.0) and section["gpu_energy_kwh"] == pytest.approx(1.0)
+
+
+def test_real_nvml_where_there_is_a_gpu():
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no NVML here: {exc}")
+    counters, _ = energy.nvml_counters(pynvml)
+    if not counters:
+        pytest.skip("no GPU with an energy counter")
+    interval = energy.Interval(counters)
+    time.sleep(0.5)
+    assert all(m["energy_kwh"] > 0 and m["method"] == "nvml" for m in interval.measurements())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"country": "FRA"}, "unknown option"), ({"country_iso_code": "XYZ"}, "not a country"),
+    ({"country_iso_code": "FRANCE"}, "not a country"), ({"tracking_mode": "gpu"}, "tracking_mode"),
+])
+def test_bad_emissions_options_are_errors_when_the_recorder_is_created(options, message):
+    with pytest.raises(ProcrecordError, match=message):
+        Recorder("x", emissions=options, **QUIET)
+    with pytest.raises(ProcrecordError, match=message):
+        check_options(options)
+
+
+def test_a_4s_busy_job_gets_the_energy_of_all_4s_from_the_estimator(tmp_path):
+    """No RAPL, no GPU here: codecarbon estimates, scaled from what it saw to the whole interval."""
+    pytest.importorskip("codecarbon")
+    rec = Recorder("busy", emissions={"country_iso_code": "FRA"}, **QUIET)
+    for collector in rec._collectors:
+        if isinstance(collector, EmissionsCollector):
+            collector._rapl_root, collector._nvml = str(tmp_path), NO_NVML  # the estimator, even on a machine with counters
+    rec.start()
+    end = time.perf_counter() + 4
+    while time.perf_counter() < end:
+        pass
+    record = rec.stop()
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "ok", note
+    section = record["emissions"]
+    cpu = next(m for m in section["measurements"] if m["component"] == "cpu")
+    assert cpu["method"] == "estimate" and cpu["source"] == "codecarbon"
+    assert cpu["duration_s"] >= 4.0 and cpu["duration_s"] <= record["timing"]["duration_s"]
+    assert 0 < cpu["measured_s"] <= cpu["duration_s"]
+    assert section["cpu_energy_kwh"] > 0 and section["energy_kwh"] >= section["cpu_energy_kwh"]
+    assert section["emissions_kg"] > 0
+    assert validate(record) == []
