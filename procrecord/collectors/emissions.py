@@ -6,12 +6,11 @@ job's whole interval and cheap. What no counter covers (the CPU on a VM without 
 by codecarbon's offline tracker (``emissions`` extra; an explicit country sets the carbon
 intensity, nothing is fetched, no file is written).
 
-codecarbon probes the hardware for 1-5 s before it measures anything. Rather than delay the
-job's start by that much, the tracker starts in a background thread and its figures are scaled
-from the time it measured to the job's whole interval (average power over the part it saw, times
-the whole duration). Each figure in ``measurements`` says its method, the interval it covers and,
-when scaled, ``measured_s``: the seconds the estimator actually saw. ``benchmarks/bench_energy.py``
-compares the scaled figure with the same estimator run over the whole interval.
+codecarbon probes the hardware for 1-5 s before it measures anything. Started in the background,
+it missed most of a short busy job (``benchmarks/bench_energy.py``: 0.6% of a 4 s job seen, and
+scaling that tail up was off by 10-50%). So where the estimator is needed, ``start()`` waits for
+it: the job's code then runs entirely inside the estimated interval, and each figure in
+``measurements`` gives the interval it covers (from the moment the estimator measured to stop).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import functools
 import json
 import os
 import tempfile
-import threading
 import time
 from typing import Any
 
@@ -95,9 +93,9 @@ class EmissionsCollector(Collector):
         self._nvml = nvml
         self._interval: Interval | None = None
         self._tracker: Any = None
-        self._tracker_t0: float | None = None
+        self._tracker_start = ""
+        self._tracker_t0 = 0.0
         self._error: str | None = None
-        self._thread: threading.Thread | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._latest: Any = None
         self._notes: list[str] = []
@@ -109,8 +107,6 @@ class EmissionsCollector(Collector):
         counters += gpus
         self._notes = [p for p in (problem, gpu_problem) if p]
         self._interval = Interval(counters)
-        self._job_t0 = time.monotonic()
-        self._job_start = self._interval.start_time
         if any(c.component == "cpu" for c in counters):
             return None  # the CPU is measured: no estimator needed
         if not self.country:
@@ -122,29 +118,20 @@ class EmissionsCollector(Collector):
         if self._factory is None:
             import importlib.util
 
-            # Only look for it here: importing codecarbon takes ~0.7 s, the background thread does it.
             if importlib.util.find_spec("codecarbon") is None:
                 if counters:
                     self._notes.append("CPU energy not estimated: codecarbon is not installed")
                     return None
                 return Skipped("codecarbon is not installed (install the 'emissions' extra)")
-        self._thread = threading.Thread(target=self._start_tracker, name="procrecord-emissions", daemon=True)
-        self._thread.start()
-        return None
-
-    def _start_tracker(self) -> None:
         try:
-            if self._factory is not None:
-                tracker = self._factory(country_iso_code=self.country, region=self.region)
-            else:
-                tracker = self._codecarbon()
+            tracker = self._factory(country_iso_code=self.country, region=self.region) if self._factory else self._codecarbon()
             tracker.start()
-            # codecarbon's own start of measuring (it probes the hardware first); ours if not exposed.
-            started = getattr(tracker, "_start_time", None)
-            self._tracker_t0 = started if isinstance(started, float) else time.perf_counter()
-            self._tracker = tracker
         except Exception as exc:  # noqa: BLE001 - a broken tracker must not break the job
             self._error = f"{type(exc).__name__}: {exc}"
+            raise RuntimeError(f"codecarbon failed: {self._error}") from exc
+        self._tracker, self._tracker_start = tracker, now_iso()
+        self._tracker_t0 = time.monotonic()
+        return None
 
     def _codecarbon(self) -> Any:
         import logging
@@ -177,26 +164,18 @@ class EmissionsCollector(Collector):
     def update(self, state: Any) -> Any:
         if self._interval is None:
             return None
-        measured = self._interval.measurements()
-        data, seen_s = None, None
-        if self._thread is not None:
-            self._thread.join(timeout=None if state.stopping else 0)
-            if self._tracker is None:
-                if self._error:
-                    raise RuntimeError(f"codecarbon failed: {self._error}")
-                if not measured:
-                    return None  # still starting; the next flush or the stop reads it
+        if self._error:
+            raise RuntimeError(f"codecarbon failed: {self._error}")
+        data = None
+        if self._tracker is not None:
+            if state.stopping:
+                self._tracker.stop()
             else:
-                now = time.perf_counter()
-                if state.stopping:
-                    self._tracker.stop()
-                else:
-                    self._tracker.flush()
-                data = self._latest if self._latest is not None else getattr(self._tracker, "final_emissions_data", None)
-                seen_s = max(now - (self._tracker_t0 or now), 0.0)
-        return self._section(measured, data, seen_s)
+                self._tracker.flush()
+            data = self._latest if self._latest is not None else getattr(self._tracker, "final_emissions_data", None)
+        return self._section(self._interval.measurements(), data)
 
-    def _section(self, measured: list[dict[str, Any]], data: Any, seen_s: float | None) -> dict[str, Any]:
+    def _section(self, measured: list[dict[str, Any]], data: Any) -> dict[str, Any]:
         section: dict[str, Any] = {"tracking_mode": self.tracking_mode}
         if self.country:
             section["country_iso_code"] = self.country
@@ -213,21 +192,18 @@ class EmissionsCollector(Collector):
                 section["tool_version"] = codecarbon.__version__
             except Exception:  # noqa: BLE001
                 pass
-            job_s = time.monotonic() - self._job_t0
-            # Scale the estimator's figures from what it saw to the job's whole interval.
-            scale = job_s / seen_s if seen_s and seen_s > 0 else 1.0
-            stop_time = now_iso()
+            stop_time, duration = now_iso(), round(time.monotonic() - self._tracker_t0, 6)
             for component, theirs in (("cpu", "cpu_energy"), ("gpu", "gpu_energy"), ("ram", "ram_energy")):
                 value = _kwh(getattr(data, theirs, None))
                 if value is None or component in totals or (component == "gpu" and not value):
-                    continue
-                totals[component] = value * scale
+                    continue  # a counter measured it already, or there is no GPU
+                totals[component] = value
                 measured.append({"component": component, "source": "codecarbon", "method": "estimate",
-                                 "energy_kwh": value * scale, "start_time": self._job_start, "stop_time": stop_time,
-                                 "duration_s": round(job_s, 6), "measured_s": round(seen_s or 0.0, 6)})
+                                 "energy_kwh": value, "start_time": self._tracker_start, "stop_time": stop_time,
+                                 "duration_s": duration})
             emissions, energy = _kwh(getattr(data, "emissions", None)), _kwh(getattr(data, "energy_consumed", None))
             if emissions is not None and energy:
-                # The carbon intensity codecarbon used, applied to the energy of the whole interval.
+                # The carbon intensity codecarbon used, applied to the energy recorded here.
                 section["emissions_kg"] = emissions / energy * sum(totals.values())
             run_id = getattr(data, "run_id", None)
             if run_id:
