@@ -162,6 +162,15 @@ def test_schema_command():
     assert json.loads(invoke("schema", "1.0").stdout)["$id"].endswith("procrecord-1.0.schema.json")
     assert invoke("schema", "--path").stdout.strip().endswith(".schema.json")
     assert invoke("schema", "5.5").exit_code == 3
+    assert invoke("schema", "latest").stdout == invoke("schema").stdout, "'latest' as --schema-version takes it"
+
+
+def test_the_package_exposes_only_public_names():
+    import procrecord
+
+    assert [n for n in dir(procrecord) if not n.startswith("_")] == sorted(n for n in procrecord.__all__ if not n.startswith("_"))
+    for leaked in ("Any", "annotations"):
+        assert not hasattr(procrecord, leaked), leaked
 
 
 def test_cli_levels_are_the_policy_levels():

@@ -75,14 +75,14 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
 @click.option("--list", "list_versions", is_flag=True, help="List the schema versions this installation knows.")
 @guarded
 def schema(version, show_path, list_versions) -> int:
-    """Print (or locate) the schema of VERSION (default: the newest)."""
+    """Print (or locate) the schema of VERSION (default and 'latest': the newest)."""
     from procrecord.schemas import current_version, known_versions, schema_path
 
     if list_versions:
         for known in known_versions():
             click.echo(known)
         return EXIT_OK
-    path = schema_path(version or current_version())
+    path = schema_path(current_version() if version in (None, "latest") else version)
     if show_path:
         click.echo(str(path))
     else:
