@@ -94,3 +94,14 @@ def test_a_record_that_cannot_be_written_at_the_end_keeps_the_commands_exit_code
                           capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
     assert proc.returncode == 4
     assert "cannot write the record to" in proc.stderr and "record written" not in proc.stderr
+
+
+def test_emissions_options_without_emissions_or_with_a_bad_country_are_usage_errors():
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    alone = CliRunner().invoke(cli, ["run", "--country", "FRA", "--", "true"])
+    assert alone.exit_code == 2 and "add --emissions" in alone.stderr
+    bad = CliRunner().invoke(cli, ["run", "--emissions", "--country", "XYZ", "--", "true"])
+    assert bad.exit_code == 2 and "not a country" in bad.stderr

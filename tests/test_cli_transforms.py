@@ -349,3 +349,13 @@ def test_two_inputs_with_one_output_name_never_overwrite_each_other(tmp_path):
     whole = invoke("redact", "--level", "most", "-o", tmp_path / "out2", tmp_path / "d1", tmp_path / "d2")
     assert whole.exit_code == 1  # two folders mirrored into one: the same names again
     assert invoke("redact", "--level", "most", "-o", tmp_path / "out3", tmp_path).exit_code == 0
+
+
+def test_options_that_another_option_makes_meaningless_are_usage_errors(tmp_path):
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 40)
+    no_pseudo = invoke("redact", "--level", "most", "--key-file", key, GPU)
+    assert no_pseudo.exit_code == 2 and "--key-file is read only with --pseudonymize" in no_pseudo.stderr
+    for level in ("all", "none"):
+        result = invoke("redact", "--level", level, "--pseudonymize", "--key-file", key, GPU)
+        assert result.exit_code == 2 and "--pseudonymize does nothing" in result.stderr

@@ -170,6 +170,11 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
     """Redact records before they are shared (older versions are upgraded first)."""
     from procrecord.transforms import RedactRecord
 
+    if key_file and not pseudonymize:
+        raise click.UsageError("--key-file is read only with --pseudonymize")
+    if pseudonymize and level != "most":
+        raise click.UsageError(f"--pseudonymize does nothing at --level {level}: only 'most' replaces identifiers "
+                               "it removes ('all' keeps none, 'none' removes none)")
     key = _key_or_usage_error(pseudonymize, key_file)
     operation = _maybe_embedded(RedactRecord(level, key), embedded)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact")
@@ -236,6 +241,15 @@ def run(output, name, emissions, country, region, level, flush_interval, command
     from procrecord.runner import run_command
 
     argv = list(command)
+    if (country or region) and not emissions:
+        raise click.UsageError("--country and --region set the carbon intensity of --emissions: add --emissions")
+    if emissions:
+        from procrecord.collectors.emissions import check_options
+
+        try:
+            check_options({"country_iso_code": country, "region": region})
+        except ProcrecordError as exc:
+            raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
     if output is None:
         stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
         output = f"{os.path.basename(argv[0]) or 'run'}-{stamp}.procrecord.json"
