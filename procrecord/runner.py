@@ -27,19 +27,46 @@ _RSS_UNIT = 1024 if os.uname().sysname != "Darwin" else 1
 
 
 class ChildResources(Collector):
-    """The child's resources, from the rusage ``wait4`` returns."""
+    """The child's resources, from the rusage ``wait4`` returns.
+
+    Linux counts in a child's peak RSS the memory of the process it was spawned from, up to the
+    moment it exec'd the command (the old address space's high-water mark is kept at exec). So a
+    figure no higher than procrecord's own peak at spawn may be procrecord's, not the command's:
+    it is left out, with the reason, rather than recorded as the command's.
+    """
 
     name = section = "resources"
 
     def __init__(self) -> None:
         self.rusage: Any = None
+        #: procrecord's own peak RSS when it spawned the child (None where /proc does not tell).
+        self.spawner_peak: int | None = None
+        self.problems: list[str] = []
 
     def update(self, state: Any) -> Any:
         if self.rusage is None:
             return None
         usage = self.rusage
-        return {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6),
-                "children_peak_rss_bytes": usage.ru_maxrss * _RSS_UNIT}
+        section = {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6)}
+        peak = usage.ru_maxrss * _RSS_UNIT
+        if self.spawner_peak is not None and peak <= self.spawner_peak:
+            self.problems = [f"the command's peak RSS is not known: it stayed below procrecord's own "
+                             f"({self.spawner_peak // 1024} KiB), which Linux reports for a spawned command"]
+        else:
+            section["children_peak_rss_bytes"] = peak
+        return section
+
+
+def own_peak_rss() -> int | None:
+    """This process's peak RSS in bytes (``VmHWM``), where ``/proc`` tells it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
@@ -51,6 +78,7 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
                         collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
                         use_plugins=True)
     recorder.state.executable = shutil.which(argv[0]) or argv[0]
+    resources.spawner_peak = own_peak_rss()
     try:
         child = subprocess.Popen(argv)
     except OSError as exc:

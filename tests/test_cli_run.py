@@ -105,3 +105,16 @@ def test_emissions_options_without_emissions_or_with_a_bad_country_are_usage_err
     assert alone.exit_code == 2 and "add --emissions" in alone.stderr
     bad = CliRunner().invoke(cli, ["run", "--emissions", "--country", "XYZ", "--", "true"])
     assert bad.exit_code == 2 and "not a country" in bad.stderr
+
+
+def test_a_small_commands_peak_rss_is_never_procrecords_own(tmp_path):
+    """`run -- sh -c true` used to record procrecord's ~18 MB as the command's peak RSS."""
+    proc, out = _run(tmp_path, "sh", "-c", "true")
+    assert proc.returncode == 0
+    record = json.loads(out.read_text())
+    peak = record["resources"].get("children_peak_rss_bytes")
+    assert peak is None or peak < 8_000_000, peak
+    if peak is None:
+        (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "resources"]
+        assert "peak RSS is not known" in note["reason"]
+    assert record["resources"]["children_cpu_user_s"] >= 0 and validate(record) == []
