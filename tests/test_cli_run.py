@@ -118,3 +118,15 @@ def test_a_small_commands_peak_rss_is_never_procrecords_own(tmp_path):
         (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "resources"]
         assert "peak RSS is not known" in note["reason"]
     assert record["resources"]["children_cpu_user_s"] >= 0 and validate(record) == []
+
+
+def test_output_folder_and_replacing_a_record(tmp_path):
+    folder = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", f"{folder}/", "--", "true"],
+                          capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (made,) = folder.iterdir()
+    assert made.name.startswith("true-") and made.name.endswith(".procrecord.json")
+    again = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(made), "--", "true"],
+                           capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert again.returncode == 0 and f"{made} exists: it will be replaced" in again.stderr

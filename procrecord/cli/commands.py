@@ -218,8 +218,9 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, embedded) -> i
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the record (default: ./<command>-<time>.procrecord.json).")
+@click.option("--output", "-o", type=click.Path(), default=None,
+              help="Where to write the record (default: ./<command>-<time>.procrecord.json); a folder "
+                   "(existing, or ending in /) gets that name inside it.")
 @click.option("--name", "-n", default=None, help="Name of the job (default: the command's name).")
 @click.option("--emissions", is_flag=True, help="Estimate energy and CO2 with codecarbon (offline; needs --country).")
 @click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
@@ -250,9 +251,14 @@ def run(output, name, emissions, country, region, level, flush_interval, command
             check_options({"country_iso_code": country, "region": region})
         except ProcrecordError as exc:
             raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    default_name = f"{os.path.basename(argv[0]) or 'run'}-{stamp}.procrecord.json"
     if output is None:
-        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-        output = f"{os.path.basename(argv[0]) or 'run'}-{stamp}.procrecord.json"
+        output = default_name
+    elif output.endswith(("/", os.sep)) or os.path.isdir(output):
+        output = os.path.join(output, default_name)  # a folder: the record is named inside it
+    if os.path.exists(output):
+        click.echo(f"procrecord: {output} exists: it will be replaced by this run's record", err=True)
     options = {"country_iso_code": country, "region": region} if emissions else False
     try:
         code = run_command(argv, output, name, options, level, flush_interval)
