@@ -111,10 +111,14 @@ class Variation:
 
     def rows(self) -> list[tuple[str, int, str]]:
         """``(field, records that differ, distinct values)`` sorted by how often it differs."""
+        return [(label, count, f"{n}+" if more else str(n)) for label, count, n, more in self.counts()]
+
+    def counts(self) -> list[tuple[str, int, int, bool]]:
+        """``(field, records that differ, distinct values seen, more than that?)``, as numbers."""
         out = []
         for label, count in self.differing.most_common():
             n = len(self.values[label])
-            out.append((label, count, f"{self.MAX_VALUES}+" if n > self.MAX_VALUES else str(n)))
+            out.append((label, count, min(n, self.MAX_VALUES), n > self.MAX_VALUES))
         return out
 
     def write(self, out: IO[str], limit: int = 50) -> None:
@@ -130,3 +134,43 @@ class Variation:
             out.write(f"  {label:<{width}}  {count:>6}  {values:>6}\n")
         if len(rows) > limit:
             out.write(f"  ... and {len(rows) - limit} more fields\n")
+
+
+class BaselineReport:
+    """``diff --baseline``: each record's changes as they come, then what varies, as text or JSON.
+
+    JSON is streamed (``{"baseline": ..., "comparisons": [...], "varying": [...]}``) so memory stays
+    bounded however many records are compared; counts in it are numbers.
+    """
+
+    def __init__(self, baseline: str, out: IO[str], fmt: str = "text") -> None:
+        self.baseline, self.out, self.fmt = baseline, out, fmt
+        self.variation = Variation()
+        self.differing = self.broken = 0
+        self._first = True
+        if fmt == "json":
+            out.write('{"baseline": ' + dumps(baseline).decode() + ', "comparisons": [')
+
+    def add(self, source: str, line: int | None, changes: list[Change]) -> None:
+        """One compared record."""
+        self.variation.add(changes)
+        self.differing += bool(changes)
+        if self.fmt == "json":
+            entry = {"source": source, "line": line, "changes": [c.to_dict() for c in changes]}
+            self.out.write(("\n  " if self._first else ",\n  ") + dumps(entry).decode())
+            self._first = False
+        elif changes:
+            where = source if line is None else f"{source}:{line}"
+            write_text(changes, self.out, heading=f"{where} vs {self.baseline}")
+
+    def finish(self) -> str:
+        """Close the output and return the one-line summary (for stderr)."""
+        if self.fmt == "json":
+            rows = [{"path": label, "records": count, "values": n, "more_values": more}
+                    for label, count, n, more in self.variation.counts()]
+            self.out.write('\n], "varying": ' + dumps(rows).decode() + "}\n")
+        else:
+            self.variation.write(self.out)
+        records = self.variation.records
+        return (f"compared {records} records with {self.baseline}: {self.differing} differ, {records - self.differing} same"
+                + (f", {self.broken} could not be compared" if self.broken else ""))

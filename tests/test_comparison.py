@@ -138,6 +138,8 @@ def test_cli_baseline_over_a_folder(tmp_path):
     body = json.loads(json_result.stdout)
     assert len(body["comparisons"]) == 30
     assert {row["path"]: row["records"] for row in body["varying"]}["python.packages[attrs].version"] == 3
+    row = {r["path"]: r for r in body["varying"]}["python.packages[attrs].version"]
+    assert row["values"] == 1 and row["more_values"] is False, "counts are numbers, not strings"
 
 
 def _config_runs():

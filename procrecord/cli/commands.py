@@ -345,54 +345,35 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     from procrecord.bulk import Progress
     from procrecord.comparison import diff as compare, prepare
-    from procrecord.diffreport import Variation, write_text
+    from procrecord.diffreport import BaselineReport
     from procrecord.errors import ProcrecordError
-    from procrecord.jsoncodec import dumps
     from procrecord.loader import LoadError, load
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
         click.echo(problem, err=True)
         return 3
-    variation, differing, broken = Variation(), 0, 0
+    report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
-    if fmt == "json":
-        sys.stdout.write('{"baseline": ' + dumps(a_src).decode() + ', "comparisons": [')
-    first = True
     try:
         for item in load(sources, max_bytes, exact=True):
             progress(1)
-            where = item.source if item.line is None else f"{item.source}:{item.line}"
-            if isinstance(item, LoadError):
-                click.echo(f"{where}:: error: {item.message}", err=True)
-                broken += 1
-                continue
             try:
+                if isinstance(item, LoadError):
+                    raise ProcrecordError(item.message)
                 changes = compare(base, prepare(item.record), options, upgrade=False)
             except ProcrecordError as exc:
+                where = item.source if item.line is None else f"{item.source}:{item.line}"
                 click.echo(f"{where}:: error: {exc}", err=True)
-                broken += 1
+                report.broken += 1
                 continue
-            variation.add(changes)
-            differing += bool(changes)
-            if fmt == "json":
-                entry = {"source": item.source, "line": item.line, "changes": [c.to_dict() for c in changes]}
-                sys.stdout.write(("\n  " if first else ",\n  ") + dumps(entry).decode())
-                first = False
-            elif changes:
-                write_text(changes, sys.stdout, heading=f"{where} vs {a_src}")
+            report.add(item.source, item.line, changes)
     finally:
         progress.close()
-    if fmt == "json":
-        rows = [{"path": label, "records": count, "values": values} for label, count, values in variation.rows()]
-        sys.stdout.write('\n], "varying": ' + dumps(rows).decode() + "}\n")
-    else:
-        variation.write(sys.stdout)
-    click.echo(f"compared {variation.records} records with {a_src}: {differing} differ, "
-               f"{variation.records - differing} same" + (f", {broken} could not be compared" if broken else ""), err=True)
-    if broken:
+    click.echo(report.finish(), err=True)
+    if report.broken:
         return 3
-    return EXIT_FINDINGS if differing else EXIT_OK
+    return EXIT_FINDINGS if report.differing else EXIT_OK
 
 
 @cli.command()
