@@ -44,7 +44,11 @@ class Summary:
         parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
         noun = "record" if self.total == 1 else "records"
         src = "source" if len(self._sources) == 1 else "sources"
-        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n)
+        embedded = self.totals.get("embedded_records", 0)
+        if embedded:  # --embedded: outcomes are per host file; say how many records they held
+            noun = ("document" if self.total == 1 else "documents") + f" holding {embedded} embedded " + \
+                ("record" if embedded == 1 else "records")
+        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n and name != "embedded_records")
         nothing = ": no record found" if not self.total else ""  # a mistyped folder in a CI gate
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
                 + (f" ({totals})" if totals else "") + nothing)

@@ -62,7 +62,7 @@ class RedactRecord:
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
-        info = {"changed": 1, "removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
+        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
                 "pseudonymized": len(note.get("pseudonymized", ()))}
         return Outcome(item.source, item.line, "redacted", target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
 
@@ -174,7 +174,7 @@ class Embedded:
         for _, o in outcomes:
             for name, value in (o.info or {}).items():
                 totals[name] = totals.get(name, 0) + value
-        totals["records"] = len(found)
+        totals["embedded_records"] = len(found)
         output = None
         if all(o.output is not None for _, o in outcomes):
             from procrecord.jsoncodec import loads_exact

@@ -37,6 +37,11 @@ def detect_version(record: dict[str, Any]) -> str:
         raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
     if is_legacy(record):
         return LEGACY
+    hint = ""
+    info = record.get("info") if isinstance(record, dict) else None
+    if isinstance(info, list) and any(isinstance(e, dict) and (e.get("record_type") == RECORD_TYPE or is_legacy(e)) for e in info):
+        hint = "; its 'info' list holds process records (a kwcoco file?): use --embedded"
     raise UnknownVersionError(
         "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"
+        + hint
     )

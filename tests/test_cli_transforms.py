@@ -359,3 +359,24 @@ def test_options_that_another_option_makes_meaningless_are_usage_errors(tmp_path
     for level in ("all", "none"):
         result = invoke("redact", "--level", level, "--pseudonymize", "--key-file", key, GPU)
         assert result.exit_code == 2 and "--pseudonymize does nothing" in result.stderr
+
+
+def test_summaries_count_what_was_done(tmp_path):
+    path, doc = _kwcoco(tmp_path)
+    doc["info"].append(load_json(LEGACY / "full-telemetry.json"))
+    path.write_text(json.dumps(doc))
+    embedded = invoke("validate", "--embedded", path)
+    assert "validated 1 document holding 2 embedded records" in embedded.stderr and "records 2" not in embedded.stderr
+    plain = invoke("validate", path)
+    assert plain.exit_code == 1 and "use --embedded" in plain.stdout
+    current = tmp_path / "current.json"
+    current.write_text(invoke("upgrade", GPU).stdout)
+    none = invoke("redact", "--level", "none", current)
+    assert none.stdout.strip() and "changed" not in none.stderr, "nothing changed: nothing counted as changed"
+    lines = [json.dumps(load_json(GPU))] * 5 + ["{broken"]
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = invoke("redact", "--level", "most", "-o", out, jsonl)
+    assert result.exit_code == 1 and "5 redacted" not in result.stderr
+    assert "5 not written (file has errors)" in result.stderr and not (out / "runs.jsonl").exists()

@@ -110,6 +110,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     sink = Sink(sources, output_dir, in_place)
     reporter = TextReporter(out=sys.stderr)
+    done_by_source: dict[str, int] = {}
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
@@ -118,6 +119,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                 reporter.summary.add_totals(item.totals)
             else:
                 reporter.outcome(item)
+                if item.ok:
+                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.count
             sink.add(item)
     except BaseException:
         sink.abort()
@@ -129,6 +132,17 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
                    "holding both, whose tree is mirrored)", err=True)
     for skipped in sink.skipped:
+        # A file with an error is not written at all: its good records were not rewritten either.
+        kept = done_by_source.pop(skipped, 0)
+        if kept:
+            summary = reporter.summary
+            for status in [st for st in summary.counts if st not in ("error", "invalid", "leak")]:
+                taken = min(summary.counts[status], kept)
+                summary.counts[status] -= taken
+                summary.counts["not written (file has errors)"] += taken
+                kept -= taken
+                if summary.counts[status] == 0:
+                    del summary.counts[status]
         if in_place:
             click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
