@@ -19,6 +19,8 @@ class Summary:
         self._sources: set[str] = set()
         self.total = 0
         self.totals: collections.Counter[str] = collections.Counter()
+        #: Further facts of the run for the machine-readable summary (files not written, conflicts).
+        self.notes: dict[str, Any] = {}
 
     def add_totals(self, totals: dict[str, int]) -> None:
         """Count the summed ``info`` of a block of outputs."""
@@ -56,7 +58,7 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         """Machine-readable summary."""
         return {"records": self.total, "sources": len(self._sources), "by_status": dict(self.counts),
-                "totals": dict(self.totals)}
+                "totals": dict(self.totals), **self.notes}
 
 
 class Reporter:

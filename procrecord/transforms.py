@@ -195,39 +195,50 @@ class SummariseRecord:
         version, record, failed = to_current(item)
         if failed is not None:
             return failed
-        return Outcome(item.source, item.line, "shown", version, message=summarise(record), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, "shown", version, message=summarise(record), jsonl=item.jsonl,
+                       info=summary_fields(record))
+
+
+def summary_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The facts ``procrecord show`` prints about a record, by column name (absent ones left out)."""
+    timing = record.get("timing", {})
+    host = record.get("host", {})
+    out: dict[str, Any] = {"name": record.get("name") or "(unnamed)", "status": record.get("status", "?")}
+    if timing.get("start_time"):
+        out["start"] = timing["start_time"][:19]
+    if "duration_s" in timing:
+        out["duration"] = _duration(timing["duration_s"])
+    exit_code = (record.get("outcome") or {}).get("exit_code")
+    if exit_code not in (None, 0):
+        out["exit"] = exit_code
+    if host.get("hostname"):
+        out["host"] = host["hostname"]
+    gpus = [d.get("name", "gpu") for d in record.get("devices") or [] if d.get("type") == "gpu"]
+    if gpus:
+        out["hardware"] = ", ".join(gpus)
+    elif (host.get("cpu") or {}).get("model"):
+        out["hardware"] = host["cpu"]["model"]
+    python = record.get("python") or {}
+    if python.get("version"):
+        out["python"] = f"python {python['version']}" + (f" ({len(python['packages'])} packages)" if python.get("packages") else "")
+    emissions = record.get("emissions") or {}
+    if "energy_kwh" in emissions:
+        out["energy"] = f"{emissions['energy_kwh']:.3g} kWh"
+    if "emissions_kg" in emissions:
+        out["co2"] = f"{emissions['emissions_kg']:.3g} kg CO2e"
+    if record.get("redaction"):
+        out["redaction"] = f"redacted:{record['redaction']['level']}"
+    return out
+
+
+#: The columns of ``procrecord show``, in order.
+SHOW_COLUMNS = ("name", "status", "start", "duration", "exit", "host", "hardware", "python", "energy", "co2", "redaction")
 
 
 def summarise(record: dict[str, Any]) -> str:
     """``name  status  start  duration  host  cpu/gpu  python  packages  energy``."""
-    timing = record.get("timing", {})
-    host = record.get("host", {})
-    parts = [record.get("name") or "(unnamed)", record.get("status", "?")]
-    if timing.get("start_time"):
-        parts.append(timing["start_time"][:19])
-    if "duration_s" in timing:
-        parts.append(_duration(timing["duration_s"]))
-    exit_code = (record.get("outcome") or {}).get("exit_code")
-    if exit_code not in (None, 0):
-        parts.append(f"exit {exit_code}")
-    if host.get("hostname"):
-        parts.append(host["hostname"])
-    gpus = [d.get("name", "gpu") for d in record.get("devices") or [] if d.get("type") == "gpu"]
-    if gpus:
-        parts.append(", ".join(gpus))
-    elif (host.get("cpu") or {}).get("model"):
-        parts.append(host["cpu"]["model"])
-    python = record.get("python") or {}
-    if python.get("version"):
-        parts.append(f"python {python['version']}" + (f" ({len(python['packages'])} packages)" if python.get("packages") else ""))
-    emissions = record.get("emissions") or {}
-    if "energy_kwh" in emissions:
-        parts.append(f"{emissions['energy_kwh']:.3g} kWh")
-    if "emissions_kg" in emissions:
-        parts.append(f"{emissions['emissions_kg']:.3g} kg CO2e")
-    if record.get("redaction"):
-        parts.append(f"redacted:{record['redaction']['level']}")
-    return "  ".join(str(p) for p in parts)
+    fields = summary_fields(record)
+    return "  ".join(str(fields[c]) if c != "exit" else f"exit {fields[c]}" for c in SHOW_COLUMNS if c in fields)
 
 
 def _duration(seconds: float) -> str:

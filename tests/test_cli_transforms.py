@@ -216,9 +216,22 @@ def test_embedded_validation_and_redaction(tmp_path):
 def test_show_summarises_any_version():
     result = invoke("show", FIXTURES / "1.0" / "valid" / "gpu-training.json", LEGACY / "handmade-gpu-device-info.json")
     assert result.exit_code == 0
-    first, second = result.stdout.splitlines()
-    assert "geowatch.fit  completed" in first and "NVIDIA H100 80GB HBM3" in first and "2.41 kWh" in first
+    header, first, second = result.stdout.splitlines()
+    assert header.split()[:3] == ["RECORD", "NAME", "STATUS"]
+    assert "geowatch.fit" in first and "completed" in first and "NVIDIA H100 80GB HBM3" in first and "2.41 kWh" in first
     assert "26h35m38s" in second
+    assert header.index("STATUS") == first.index("completed") == second.index("completed"), "an aligned table"
+
+
+def test_json_for_show_upgrade_check_and_redact_summaries(tmp_path):
+    shown = json.loads(invoke("show", "--format", "json", GPU).stdout)
+    (entry,) = shown["records"]
+    assert entry["info"]["name"] == "geowatch.fit" and entry["info"]["energy"] == "2.41 kWh"
+    check = invoke("upgrade", "--check", "--format", "json", LEGACY / "handmade-gpu-device-info.json")
+    assert check.exit_code == 1 and json.loads(check.stdout)["summary"]["by_status"] == {"needs-upgrade": 1}
+    redacted = invoke("redact", "--level", "most", "--format", "json", "-o", tmp_path / "out", GPU)
+    summary = json.loads(redacted.stderr)["summary"]
+    assert summary["by_status"] == {"redacted": 1} and summary["totals"]["changed"] == 1 and summary["not_written"] == []
 
 
 def test_deeply_nested_record_is_reported_not_fatal(tmp_path):

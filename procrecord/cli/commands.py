@@ -91,25 +91,31 @@ def schema(version, show_path, list_versions) -> int:
 
 
 def output_options(func):
-    """Where rewritten records go: stdout (one source), --output-dir, or --in-place."""
+    """Where rewritten records go: stdout (one source), --output-dir, or --in-place; the summary's format."""
+    func = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                        help="Per-record findings and the summary on stderr as text lines or one JSON document "
+                             "(upgrade --check: the report on stdout).")(func)
     func = click.option("--in-place", is_flag=True, help="Replace each input file atomically.")(func)
     func = click.option("--output-dir", "-o", type=click.Path(file_okay=False), default=None,
                         help="Write outputs here, mirroring the input tree.")(func)
     return func
 
 
-def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label) -> int:
+def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label, fmt="text") -> int:
     """Drive a rewriting operation over sources into a :class:`~procrecord.output.Sink`."""
+    import io
+
     from procrecord.bulk import Block, Progress, run
     from procrecord.output import Sink
-    from procrecord.report import TextReporter
+    from procrecord.report import JsonReporter, TextReporter
 
     sources = list(sources)
     if not output_dir and not in_place:
         if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     sink = Sink(sources, output_dir, in_place)
-    reporter = TextReporter(out=sys.stderr)
+    # stdout may carry the record itself: findings and the summary go to stderr in either format.
+    reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
     done_by_source: dict[str, int] = {}
     progress = Progress(label)
     try:
@@ -128,7 +134,10 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     finally:
         progress.close()
     sink.close()
-    for source, target, owner in sink.conflicts:
+    if fmt == "json":
+        reporter.summary.notes = {"not_written": list(sink.skipped),
+                                  "conflicts": [{"source": a, "output": b, "owner": c} for a, b, c in sink.conflicts]}
+    for source, target, owner in (sink.conflicts if fmt == "text" else ()):
         click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
                    "holding both, whose tree is mirrored)", err=True)
     for skipped in sink.skipped:
@@ -143,6 +152,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                 kept -= taken
                 if summary.counts[status] == 0:
                     del summary.counts[status]
+        if fmt == "json":
+            continue
         if in_place:
             click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
@@ -180,7 +191,7 @@ def _key_or_usage_error(pseudonymize: bool, key_file):
 @output_options
 @embedded_option
 @guarded
-def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place, embedded) -> int:
+def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place, fmt, embedded) -> int:
     """Redact records before they are shared (older versions are upgraded first)."""
     from procrecord.transforms import RedactRecord
 
@@ -191,7 +202,7 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
                                "it removes ('all' keeps none, 'none' removes none)")
     key = _key_or_usage_error(pseudonymize, key_file)
     operation = _maybe_embedded(RedactRecord(level, key), embedded)
-    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact")
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact", fmt)
 
 
 @cli.command()
@@ -201,9 +212,9 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
 @output_options
 @embedded_option
 @guarded
-def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded) -> int:
+def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
-    from procrecord.report import TextReporter
+    from procrecord.report import REPORTERS
     from procrecord.schemas import load_schema
     from procrecord.transforms import UpgradeRecord
 
@@ -211,8 +222,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded)
         load_schema(to)
     operation = _maybe_embedded(UpgradeRecord(to, check), embedded)
     if check:
-        return run_report(sources, operation, jobs, max_bytes, TextReporter(out=sys.stdout), "upgrade --check", "checked")
-    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade")
+        return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](out=sys.stdout), "upgrade --check", "checked")
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade", fmt)
 
 
 @cli.command()
@@ -221,14 +232,14 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, embedded)
 @output_options
 @embedded_option
 @guarded
-def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, embedded) -> int:
+def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded) -> int:
     """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
     from procrecord.schemas import load_schema
     from procrecord.transforms import DowngradeRecord
 
     load_schema(to)
     operation = _maybe_embedded(DowngradeRecord(to), embedded)
-    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "downgraded", "downgrade")
+    return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "downgraded", "downgrade", fmt)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -392,18 +403,33 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 
 @cli.command()
 @source_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: an aligned table; json: one object per record with the same facts.")
 @guarded
-def show(sources, jobs, max_bytes) -> int:
-    """Summarise records, one line each: name, status, when, how long, where, on what."""
+def show(sources, jobs, max_bytes, fmt) -> int:
+    """Summarise records, one row each: name, status, when, how long, where, on what."""
     from procrecord.bulk import run
-    from procrecord.report import TextReporter
-    from procrecord.transforms import SummariseRecord
+    from procrecord.report import JsonReporter, TextReporter
+    from procrecord.transforms import SHOW_COLUMNS, SummariseRecord
 
+    if fmt == "json":
+        json_reporter = JsonReporter()  # each record's facts under "info"
+        for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
+            json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
+        json_reporter.finish("read")
+        return EXIT_FINDINGS if json_reporter.summary.failed else EXIT_OK
     reporter = TextReporter(out=sys.stderr)
+    rows = []
     for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
         if outcome.status == "shown":
-            click.echo(f"{outcome.where()}  {outcome.message}")
-            outcome = outcome._replace(message=None)
+            rows.append({"record": outcome.where(), **(outcome.info or {})})
+            outcome = outcome._replace(message=None, info=None)
         reporter.outcome(outcome)
+    columns = ["record"] + [c for c in SHOW_COLUMNS if any(c in r for r in rows)]
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    if rows:
+        click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
     reporter.finish("read")
     return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
