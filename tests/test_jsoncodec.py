@@ -166,7 +166,7 @@ def test_diff_json_reports_hold_big_integers(tmp_path):
     assert pair.exit_code == 1 and str(2**70 + 1) in pair.stdout
     many = _invoke("diff", "--format", "json", "--baseline", paths[0], paths[1], paths[2])
     report = json.loads(many.stdout)
-    assert many.exit_code == 1 and {"path": "invocation.config.seed", "records": 2, "values": "2"} in report["varying"]
+    assert many.exit_code == 1 and {"path": "invocation.config.seed", "records": 2, "values": 2, "more_values": False} in report["varying"]
     assert str(2**70 + 2) in many.stdout
 
 
