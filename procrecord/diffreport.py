@@ -13,6 +13,7 @@ from procrecord.jsoncodec import dumps
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("invocation and config", ("invocation", "name", "extra")),
     ("code", ("git",)),
+    ("data", ("inputs", "outputs")),
     ("software", ("python",)),
     ("hardware and host", ("host", "devices", "disks")),
     ("outcome", ("status", "outcome")),
@@ -52,6 +53,8 @@ def describe(change: Change) -> str:
         old, new = _version_key(change.old), _version_key(change.new)
         verb = "upgraded" if old and new and new > old else "downgraded" if old and new and new < old else "changed"
         return f"{verb} {match['key']} {change.old} -> {change.new}"
+    if match and match["field"] == "sha256" and change.kind == "changed":
+        return f"different data: {match['array']}[{match['key']}] sha256 {str(change.old)[:12]}… -> {str(change.new)[:12]}…"
     if change.kind == "added":
         return f"+ {change.label} = {_short(change.new)}"
     if change.kind == "removed":

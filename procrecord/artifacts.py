@@ -1,0 +1,253 @@
+"""Inputs and outputs of a job: what a path named, how big it was, and its SHA-256.
+
+A file's digest is its SHA-256. A folder's digest is the SHA-256 of the lines
+``"<file digest>  <relative path>\\n"`` of its files sorted by relative path (``/``-separated,
+UTF-8 byte order) — the same lines ``sha256sum`` prints, so it can be checked by hand. A glob
+becomes one artifact per match. A URI (``s3://...``) is kept as given and never read. Above
+``max_digest_bytes`` only size and mtime are kept (``digest_skipped`` says why) unless a digest is
+asked for. Inputs are hashed by a background thread as soon as they are added, so the job is not
+stalled; outputs are described when the recorder stops.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Any
+
+from procrecord.collectors.interface import Collector
+
+#: Files (or folders, in total) larger than this keep only size and mtime unless a digest is asked for.
+DEFAULT_MAX_DIGEST_BYTES = 1 << 30
+_BUFFER = 1 << 20
+_GLOB_CHARS = frozenset("*?[")
+
+
+def sha256_file(path: str) -> str:
+    """The SHA-256 of a file, streamed in 1 MiB blocks (OpenSSL's hash; the GIL is released while hashing)."""
+    import hashlib  # loading OpenSSL costs milliseconds: only when something is hashed
+
+    digest = hashlib.sha256()
+    buffer = bytearray(_BUFFER)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while True:
+            size = handle.readinto(buffer)
+            if not size:
+                break
+            digest.update(view[:size])
+    return digest.hexdigest()
+
+
+def folder_files(path: str) -> list[tuple[str, str]]:
+    """``(relative posix path, full path)`` of the regular files below ``path``, sorted by relative path."""
+    found: list[tuple[str, str]] = []
+    for top, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in files:
+            full = os.path.join(top, name)
+            if os.path.isfile(full):
+                found.append((os.path.relpath(full, path).replace(os.sep, "/"), full))
+    found.sort(key=lambda item: item[0].encode("utf-8", "surrogateescape"))
+    return found
+
+
+def folder_digest(entries: list[tuple[str, str]]) -> str:
+    """The folder digest from ``(relative path, file digest)`` pairs sorted by path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for rel, file_digest in entries:
+        digest.update(f"{file_digest}  {rel}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def is_uri(spec: str) -> bool:
+    """True for ``scheme://...`` other than ``file://`` (those are never read)."""
+    scheme, sep, _ = spec.partition("://")
+    return bool(sep) and scheme.isidentifier() and scheme.lower() != "file" and len(scheme) > 1
+
+
+def expand(spec: str) -> list[str]:
+    """The paths a spec names: a glob's sorted matches (itself when none match), else itself."""
+    if is_uri(spec) or not (_GLOB_CHARS & set(spec)):
+        return [spec]
+    import glob
+
+    matches = sorted(glob.glob(spec, recursive=True))
+    return matches or [spec]
+
+
+def describe(spec: str, role: str | None = None, *, digest: bool | None = None,
+             max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES, hashing: bool = True) -> dict[str, Any]:
+    """The artifact a path or URI names now; ``hashing=False`` gives size and mtime only (no reading)."""
+    if spec.startswith("file://"):
+        spec = spec[len("file://"):]
+    if is_uri(spec):
+        return _clean({"uri": spec, "role": role, "kind": "uri"})
+    uri = os.path.abspath(spec)
+    out: dict[str, Any] = {"uri": uri, "role": role}
+    try:
+        info = os.stat(uri)
+    except OSError:
+        out["kind"] = "missing"
+        return _clean(out)
+    out["mtime"] = iso_from_timestamp(info.st_mtime)
+    limit = None if digest else max_digest_bytes
+    if os.path.isdir(uri):
+        files = folder_files(uri)
+        sizes = []
+        for _, full in files:
+            try:
+                sizes.append(os.stat(full).st_size)
+            except OSError:
+                sizes.append(0)
+        out.update(kind="folder", size_bytes=sum(sizes), file_count=len(files))
+        if digest is False:
+            out["digest_skipped"] = "not asked for"
+        elif limit is not None and out["size_bytes"] > limit:
+            out["digest_skipped"] = f"larger than max_digest_bytes ({limit})"
+        elif hashing:
+            try:
+                out["sha256"] = folder_digest([(rel, sha256_file(full)) for rel, full in files])
+            except OSError as exc:
+                out["digest_skipped"] = f"unreadable: {exc.strerror or exc}"
+        return _clean(out)
+    out.update(kind="file", size_bytes=info.st_size, media_type=_media_type(uri))
+    if digest is False:
+        out["digest_skipped"] = "not asked for"
+    elif limit is not None and info.st_size > limit:
+        out["digest_skipped"] = f"larger than max_digest_bytes ({limit})"
+    elif hashing:
+        try:
+            out["sha256"] = sha256_file(uri)
+        except OSError as exc:
+            out["digest_skipped"] = f"unreadable: {exc.strerror or exc}"
+    return _clean(out)
+
+
+def iso_from_timestamp(stamp: float) -> str:
+    """A POSIX timestamp as RFC 3339 in local time with its UTC offset."""
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).astimezone().isoformat(timespec="microseconds")
+
+
+_MIME: list[Any] = []
+
+
+def _media_type(path: str) -> str | None:
+    # Python's own table only: the system's mime.types differ between machines (one maps .pt, a
+    # PyTorch checkpoint, to a SNES page table), and a record must not depend on where it was written.
+    if not _MIME:
+        import mimetypes
+
+        _MIME.append(mimetypes.MimeTypes())
+    kind, encoding = _MIME[0].guess_type(path, strict=True)
+    if encoding == "gzip":
+        return "application/gzip"
+    if encoding is not None:
+        return None  # other encodings have no single media type worth claiming
+    return kind
+
+
+def _clean(artifact: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in artifact.items() if v is not None}
+
+
+class Artifacts:
+    """The artifacts of one direction (inputs or outputs), described in a background thread or at stop."""
+
+    def __init__(self, *, background: bool, max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> None:
+        self.background = background
+        self.max_digest_bytes = max_digest_bytes
+        self._lock = threading.Lock()
+        self._specs: list[tuple[str, str | None, bool | None]] = []
+        self._done: dict[int, list[dict[str, Any]]] = {}
+        self._queue: queue.Queue[int | None] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def add(self, path: str | os.PathLike[str], role: str | None = None, digest: bool | None = None) -> None:
+        """Name an artifact; an input starts hashing in the background at once."""
+        with self._lock:
+            self._specs.append((os.fspath(path), role, digest))
+            index = len(self._specs) - 1
+            if self.background:
+                if self._thread is None:
+                    self._queue = queue.Queue()
+                    self._thread = threading.Thread(target=self._work, name="procrecord-artifacts", daemon=True)
+                    self._thread.start()
+                assert self._queue is not None
+                self._queue.put(index)
+
+    def _work(self) -> None:
+        assert self._queue is not None
+        while True:
+            index = self._queue.get()
+            try:
+                if index is None:
+                    return
+                described = self._describe(index, hashing=True)
+                with self._lock:
+                    self._done[index] = described
+            finally:
+                self._queue.task_done()
+
+    def _describe(self, index: int, hashing: bool) -> list[dict[str, Any]]:
+        spec, role, digest = self._specs[index]
+        return [describe(path, role, digest=digest, max_digest_bytes=self.max_digest_bytes, hashing=hashing)
+                for path in expand(spec)]
+
+    def current(self) -> list[dict[str, Any]]:
+        """What is known now, without waiting: finished entries in full, pending ones without a digest."""
+        out: list[dict[str, Any]] = []
+        for index in range(len(self._specs)):
+            with self._lock:
+                done = self._done.get(index)
+            out.extend(done if done is not None else self._describe(index, hashing=False))
+        return out
+
+    def final(self) -> list[dict[str, Any]]:
+        """Every artifact in full: waits for the background hashing, or describes them now."""
+        if self._queue is not None:
+            self._queue.join()
+        out: list[dict[str, Any]] = []
+        for index in range(len(self._specs)):
+            with self._lock:
+                done = self._done.get(index)
+            if done is None:
+                done = self._describe(index, hashing=True)
+                with self._lock:
+                    self._done[index] = done
+            out.extend(done)
+        return out
+
+    def close(self) -> None:
+        """Let the background thread end."""
+        if self._queue is not None and self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+
+
+class ArtifactsCollector(Collector):
+    """Fills ``inputs`` (hashed in the background, complete at stop) or ``outputs`` (described at stop)."""
+
+    def __init__(self, section: str, max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> None:
+        self.name = self.section = section
+        self.artifacts = Artifacts(background=section == "inputs", max_digest_bytes=max_digest_bytes)
+
+    def collect(self, state: Any) -> Any:
+        return self.update(state)
+
+    def update(self, state: Any) -> Any:
+        if getattr(state, "stopping", False):
+            return self.artifacts.final() or None
+        if self.section == "outputs":
+            return None  # an output is what the job leaves behind: described once it has stopped
+        return self.artifacts.current() or None
+
+    def close(self) -> None:
+        self.artifacts.close()
