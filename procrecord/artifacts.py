@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 from typing import Any
 
@@ -29,9 +30,13 @@ def sha256_file(path: str) -> str:
     import hashlib  # loading OpenSSL costs milliseconds: only when something is hashed
 
     digest = hashlib.sha256()
-    buffer = bytearray(_BUFFER)
-    view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
+        first = handle.read(_BUFFER)  # most files fit: no buffer to allocate and zero
+        digest.update(first)
+        if len(first) < _BUFFER:
+            return digest.hexdigest()
+        buffer = bytearray(_BUFFER)
+        view = memoryview(buffer)
         while True:
             size = handle.readinto(buffer)
             if not size:
@@ -40,15 +45,28 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def folder_files(path: str) -> list[tuple[str, str]]:
-    """``(relative posix path, full path)`` of the regular files below ``path``, sorted by relative path."""
-    found: list[tuple[str, str]] = []
-    for top, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in files:
-            full = os.path.join(top, name)
-            if os.path.isfile(full):
-                found.append((os.path.relpath(full, path).replace(os.sep, "/"), full))
+def folder_files(path: str) -> list[tuple[str, str, int]]:
+    """``(relative posix path, full path, size)`` of the regular files below ``path``, sorted by relative path.
+
+    Folder symlinks are not followed (as ``os.walk``); a symlink to a file counts as that file.
+    """
+    found: list[tuple[str, str, int]] = []
+    todo = [(path, "")]
+    while todo:
+        folder, prefix = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, rel + "/"))
+                elif entry.is_file():  # one stat only for symlinks; d_type answers the rest
+                    found.append((rel, entry.path, entry.stat().st_size))
+            except OSError:
+                continue
     found.sort(key=lambda item: item[0].encode("utf-8", "surrogateescape"))
     return found
 
@@ -95,22 +113,16 @@ def describe(spec: str, role: str | None = None, *, digest: bool | None = None,
         return _clean(out)
     out["mtime"] = iso_from_timestamp(info.st_mtime)
     limit = None if digest else max_digest_bytes
-    if os.path.isdir(uri):
+    if stat.S_ISDIR(info.st_mode):
         files = folder_files(uri)
-        sizes = []
-        for _, full in files:
-            try:
-                sizes.append(os.stat(full).st_size)
-            except OSError:
-                sizes.append(0)
-        out.update(kind="folder", size_bytes=sum(sizes), file_count=len(files))
+        out.update(kind="folder", size_bytes=sum(size for _, _, size in files), file_count=len(files))
         if digest is False:
             out["digest_skipped"] = "not asked for"
         elif limit is not None and out["size_bytes"] > limit:
             out["digest_skipped"] = f"larger than max_digest_bytes ({limit})"
         elif hashing:
             try:
-                out["sha256"] = folder_digest([(rel, sha256_file(full)) for rel, full in files])
+                out["sha256"] = folder_digest([(rel, sha256_file(full)) for rel, full, _ in files])
             except OSError as exc:
                 out["digest_skipped"] = f"unreadable: {exc.strerror or exc}"
         return _clean(out)
