@@ -22,6 +22,7 @@ from procrecord.collectors.interface import Collector
 #: Files (or folders, in total) larger than this keep only size and mtime unless a digest is asked for.
 DEFAULT_MAX_DIGEST_BYTES = 1 << 30
 _BUFFER = 1 << 20
+_SMALL = 1 << 16
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -31,9 +32,10 @@ def sha256_file(path: str) -> str:
 
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
-        first = handle.read(_BUFFER)  # most files fit: no buffer to allocate and zero
+        # Most artifacts are small: read them in one go without allocating (and zeroing) 1 MiB.
+        first = handle.read(_SMALL)
         digest.update(first)
-        if len(first) < _BUFFER:
+        if len(first) < _SMALL:
             return digest.hexdigest()
         buffer = bytearray(_BUFFER)
         view = memoryview(buffer)
@@ -146,7 +148,7 @@ def iso_from_timestamp(stamp: float) -> str:
     return dt.datetime.fromtimestamp(stamp, dt.timezone.utc).astimezone().isoformat(timespec="microseconds")
 
 
-_MIME: list[Any] = []
+_MIME: dict[str, str] = {}
 
 
 def _media_type(path: str) -> str | None:
@@ -155,13 +157,11 @@ def _media_type(path: str) -> str | None:
     if not _MIME:
         import mimetypes
 
-        _MIME.append(mimetypes.MimeTypes())
-    kind, encoding = _MIME[0].guess_type(path, strict=True)
-    if encoding == "gzip":
+        _MIME.update(mimetypes.MimeTypes().types_map[True])
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".gz":
         return "application/gzip"
-    if encoding is not None:
-        return None  # other encodings have no single media type worth claiming
-    return kind
+    return _MIME.get(ext)
 
 
 def _clean(artifact: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +177,8 @@ class Artifacts:
         self._lock = threading.Lock()
         self._specs: list[tuple[str, str | None, bool | None]] = []
         self._done: dict[int, list[dict[str, Any]]] = {}
+        self._claimed: set[int] = set()
+        self._finished = threading.Condition(self._lock)
         self._queue: queue.Queue[int | None] | None = None
         self._thread: threading.Thread | None = None
 
@@ -196,6 +198,14 @@ class Artifacts:
                 assert self._queue is not None
                 self._queue.put(index)
 
+    def _claim(self, index: int) -> bool:
+        """True for the one caller that gets to describe entry ``index`` (the worker or ``final``)."""
+        with self._lock:
+            if index in self._claimed:
+                return False
+            self._claimed.add(index)
+            return True
+
     def _work(self) -> None:
         assert self._queue is not None
         while True:
@@ -203,11 +213,23 @@ class Artifacts:
             try:
                 if index is None:
                     return
-                described = self._describe(index, hashing=True)
-                with self._lock:
-                    self._done[index] = described
+                if self._claim(index):
+                    self._store(index, self._safely(index))
             finally:
                 self._queue.task_done()
+
+    def _safely(self, index: int) -> list[dict[str, Any]]:
+        # Whatever goes wrong, the entry is stored: final() waits for it, and the job must not hang.
+        try:
+            return self._describe(index, hashing=True)
+        except Exception as exc:  # noqa: BLE001 - a failing artifact never fails the job
+            spec, role, _ = self._specs[index]
+            return [_clean({"uri": spec, "role": role, "digest_skipped": f"failed: {type(exc).__name__}: {exc}"})]
+
+    def _store(self, index: int, described: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._done[index] = described
+            self._finished.notify_all()
 
     def _describe(self, index: int, hashing: bool) -> list[dict[str, Any]]:
         spec, role, digest = self._specs[index]
@@ -224,18 +246,21 @@ class Artifacts:
         return out
 
     def final(self) -> list[dict[str, Any]]:
-        """Every artifact in full: waits for the background hashing, or describes them now."""
-        if self._queue is not None:
-            self._queue.join()
-        out: list[dict[str, Any]] = []
+        """Every artifact in full: what the worker has not started is described here, the rest awaited.
+
+        Describing the remaining entries in the calling thread, rather than waiting for the worker to
+        reach them, keeps ``stop()`` from handing work back and forth between threads (each hand-off
+        costs a wake-up, milliseconds on a busy machine).
+        """
         for index in range(len(self._specs)):
-            with self._lock:
-                done = self._done.get(index)
-            if done is None:
-                done = self._describe(index, hashing=True)
-                with self._lock:
-                    self._done[index] = done
-            out.extend(done)
+            if self._claim(index):
+                self._store(index, self._safely(index))
+        out: list[dict[str, Any]] = []
+        with self._lock:
+            for index in range(len(self._specs)):
+                while index not in self._done:
+                    self._finished.wait()
+                out.extend(self._done[index])
         return out
 
     def close(self) -> None:

@@ -41,6 +41,16 @@ def test_file_digest_is_what_sha256sum_says(tmp_path):
     assert describe(str(path))["sha256"] == expected
 
 
+@pytest.mark.parametrize("size", [0, 1, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 1 << 20, (1 << 20) + 3])
+def test_file_digest_at_every_buffer_boundary(tmp_path, size):
+    import hashlib
+
+    path = tmp_path / "x.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    assert sha256_file(str(path)) == hashlib.sha256(data).hexdigest()
+
+
 @needs_sha256sum
 def test_folder_digest_is_sha256sum_over_its_sorted_listing(tmp_path):
     folder = _tree(tmp_path / "ds")
@@ -117,6 +127,18 @@ def test_inputs_are_hashed_in_the_background_without_stalling_the_caller(tmp_pat
     release.set()
     assert inputs.final()[0]["sha256"] == real(str(path))
     inputs.close()
+
+
+def test_a_failure_while_describing_is_recorded_and_never_hangs_stop(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(artifacts, "describe", broken)
+    for background in (True, False):
+        found = Artifacts(background=background)
+        found.add(str(tmp_path), "data")
+        assert found.final() == [{"uri": str(tmp_path), "role": "data", "digest_skipped": "failed: RuntimeError: boom"}]
+        found.close()
 
 
 def test_recorder_records_inputs_and_outputs(tmp_path):
