@@ -179,8 +179,6 @@ class Artifacts:
         self._done: dict[int, list[dict[str, Any]]] = {}
         self._claimed: set[int] = set()
         self._finished = threading.Condition(self._lock)
-        self._queue: queue.Queue[int | None] | None = None
-        self._thread: threading.Thread | None = None
 
     def __len__(self) -> int:
         return len(self._specs)
@@ -190,13 +188,8 @@ class Artifacts:
         with self._lock:
             self._specs.append((os.fspath(path), role, digest))
             index = len(self._specs) - 1
-            if self.background:
-                if self._thread is None:
-                    self._queue = queue.Queue()
-                    self._thread = threading.Thread(target=self._work, name="procrecord-artifacts", daemon=True)
-                    self._thread.start()
-                assert self._queue is not None
-                self._queue.put(index)
+        if self.background:
+            _submit(self, index)
 
     def _claim(self, index: int) -> bool:
         """True for the one caller that gets to describe entry ``index`` (the worker or ``final``)."""
@@ -206,17 +199,10 @@ class Artifacts:
             self._claimed.add(index)
             return True
 
-    def _work(self) -> None:
-        assert self._queue is not None
-        while True:
-            index = self._queue.get()
-            try:
-                if index is None:
-                    return
-                if self._claim(index):
-                    self._store(index, self._safely(index))
-            finally:
-                self._queue.task_done()
+    def work(self, index: int) -> None:
+        """Describe entry ``index`` unless someone already does (called by the hashing thread)."""
+        if self._claim(index):
+            self._store(index, self._safely(index))
 
     def _safely(self, index: int) -> list[dict[str, Any]]:
         # Whatever goes wrong, the entry is stored: final() waits for it, and the job must not hang.
@@ -264,9 +250,31 @@ class Artifacts:
         return out
 
     def close(self) -> None:
-        """Let the background thread end."""
-        if self._queue is not None and self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
+        """Nothing more will be asked: entries the hashing thread has not reached are skipped by it."""
+        with self._lock:
+            self._claimed.update(range(len(self._specs)))
+
+
+# One hashing thread per process, shared by every recorder and started on first use: starting a
+# thread waits until the system schedules it (milliseconds on a busy machine), so it is paid once.
+_TASKS: queue.SimpleQueue[tuple[Artifacts, int]] = queue.SimpleQueue()
+_WORKER: list[tuple[int, threading.Thread]] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def _submit(artifacts: Artifacts, index: int) -> None:
+    with _WORKER_LOCK:
+        # a forked child inherits the queue but not the thread: it starts its own
+        if not _WORKER or _WORKER[0][0] != os.getpid() or not _WORKER[0][1].is_alive():
+            _WORKER[:] = [(os.getpid(), threading.Thread(target=_hash_forever, name="procrecord-artifacts", daemon=True))]
+            _WORKER[0][1].start()
+    _TASKS.put((artifacts, index))
+
+
+def _hash_forever() -> None:
+    while True:
+        artifacts, index = _TASKS.get()
+        artifacts.work(index)
 
 
 class ArtifactsCollector(Collector):
