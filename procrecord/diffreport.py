@@ -14,10 +14,11 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("invocation and config", ("invocation", "name", "extra")),
     ("code", ("git",)),
     ("data", ("inputs", "outputs")),
+    ("pipeline", ("parent", "root")),
     ("software", ("python",)),
-    ("hardware and host", ("host", "devices", "disks")),
+    ("hardware and host", ("host", "devices", "disks", "distributed")),
     ("outcome", ("status", "outcome")),
-    ("resources and emissions", ("resources", "emissions", "timing")),
+    ("resources and emissions", ("resources", "emissions", "timing", "usage")),
 )
 OTHER = "other"
 _ITEM = re.compile(r"^(?P<array>.*)\[(?P<key>[^\]]*)\](?:\.(?P<field>.*))?$")

@@ -213,3 +213,13 @@ def test_diff_shows_same_code_different_data(tmp_path):
     text = io.StringIO()
     write_text(changes, text)
     assert "different data: inputs[train-data/" in text.getvalue() and "1 data" in text.getvalue()
+
+
+@pytest.mark.parametrize("pointer, group", [("/inputs/0/sha256", "data"), ("/outputs/1/size_bytes", "data"),
+                                            ("/parent/name", "pipeline"), ("/distributed/world_size", "hardware and host"),
+                                            ("/usage/cpu_percent/mean", "resources and emissions")])
+def test_1_1_sections_have_a_display_group(pointer, group):
+    from procrecord.comparison import Change
+    from procrecord.diffreport import group_of
+
+    assert group_of(Change(pointer, "changed", 1, 2, "")) == group
