@@ -13,10 +13,12 @@ from procrecord.jsoncodec import dumps
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("invocation and config", ("invocation", "name", "extra")),
     ("code", ("git",)),
+    ("data", ("inputs", "outputs")),
+    ("pipeline", ("parent", "root")),
     ("software", ("python",)),
-    ("hardware and host", ("host", "devices", "disks")),
+    ("hardware and host", ("host", "devices", "disks", "distributed")),
     ("outcome", ("status", "outcome")),
-    ("resources and emissions", ("resources", "emissions", "timing")),
+    ("resources and emissions", ("resources", "emissions", "timing", "usage")),
 )
 OTHER = "other"
 _ITEM = re.compile(r"^(?P<array>.*)\[(?P<key>[^\]]*)\](?:\.(?P<field>.*))?$")
@@ -52,6 +54,8 @@ def describe(change: Change) -> str:
         old, new = _version_key(change.old), _version_key(change.new)
         verb = "upgraded" if old and new and new > old else "downgraded" if old and new and new < old else "changed"
         return f"{verb} {match['key']} {change.old} -> {change.new}"
+    if match and match["field"] == "sha256" and change.kind == "changed":
+        return f"different data: {match['array']}[{match['key']}] sha256 {str(change.old)[:12]}… -> {str(change.new)[:12]}…"
     if change.kind == "added":
         return f"+ {change.label} = {_short(change.new)}"
     if change.kind == "removed":

@@ -1,4 +1,4 @@
-"""The record model of the current schema version (1.0) as attrs classes, and its converter.
+"""The record model of the current schema version (1.1) as attrs classes, and its converter.
 
 Only the current version has a model; everything else works on plain dicts. ``None`` means
 "absent": the converter leaves such fields out of the JSON, so a record built here validates.
@@ -12,7 +12,7 @@ import attrs
 
 from procrecord.versions import RECORD_TYPE
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 
@@ -117,6 +117,11 @@ class CPU:
 @attrs.define
 class Container:
     runtime: Optional[str] = _opt()
+    id: Optional[str] = _opt()
+    image_name: Optional[str] = _opt()
+    image_digest: Optional[str] = _opt()
+    pod_name: Optional[str] = _opt()
+    namespace: Optional[str] = _opt()
 
 
 @attrs.define
@@ -125,6 +130,15 @@ class Scheduler:
     job_id: Optional[str] = _opt()
     array_task_id: Optional[str] = _opt()
     cluster: Optional[str] = _opt()
+    array_job_id: Optional[str] = _opt()
+    partition: Optional[str] = _opt()
+    node_list: Optional[str] = _opt()
+    node_count: Optional[int] = _opt()
+    requested_cpus: Optional[int] = _opt()
+    requested_memory_bytes: Optional[int] = _opt()
+    requested_gpus: Optional[int] = _opt()
+    time_limit_s: Optional[float] = _opt()
+    submit_time: Optional[str] = _opt()
 
 
 @attrs.define
@@ -210,6 +224,17 @@ class Device:
 
 
 @attrs.define
+class EnergyMeasurement:
+    component: str
+    method: str
+    energy_kwh: float
+    source: Optional[str] = _opt()
+    start_time: Optional[str] = _opt()
+    stop_time: Optional[str] = _opt()
+    duration_s: Optional[float] = _opt()
+
+
+@attrs.define
 class Emissions:
     energy_kwh: Optional[float] = _opt()
     cpu_energy_kwh: Optional[float] = _opt()
@@ -222,14 +247,81 @@ class Emissions:
     tool: Optional[str] = _opt()
     tool_version: Optional[str] = _opt()
     run_id: Optional[str] = _opt()
+    country_assumed: Optional[bool] = _opt()
+    measurements: Optional[list[EnergyMeasurement]] = _opt()
+
+
+@attrs.define
+class Artifact:
+    uri: str
+    role: Optional[str] = _opt()
+    kind: Optional[str] = _opt()
+    size_bytes: Optional[int] = _opt()
+    file_count: Optional[int] = _opt()
+    sha256: Optional[str] = _opt()
+    media_type: Optional[str] = _opt()
+    mtime: Optional[str] = _opt()
+    digest_skipped: Optional[str] = _opt()
+
+
+@attrs.define
+class Parent:
+    id: str
+    name: Optional[str] = _opt()
+
+
+@attrs.define
+class Root:
+    id: str
+
+
+@attrs.define
+class Distributed:
+    launcher: Optional[str] = _opt()
+    rank: Optional[int] = _opt()
+    local_rank: Optional[int] = _opt()
+    world_size: Optional[int] = _opt()
+    local_world_size: Optional[int] = _opt()
+    node_rank: Optional[int] = _opt()
+    group_id: Optional[str] = _opt()
+
+
+@attrs.define
+class Summary:
+    mean: Optional[float] = _opt()
+    p95: Optional[float] = _opt()
+    max: Optional[float] = _opt()
+
+
+@attrs.define
+class UsagePoint:
+    t_s: float
+    cpu_percent: Optional[float] = _opt()
+    rss_bytes: Optional[float] = _opt()
+    gpu_utilization_percent: Optional[float] = _opt()
+    gpu_memory_bytes: Optional[float] = _opt()
+    gpu_power_w: Optional[float] = _opt()
+
+
+@attrs.define
+class Usage:
+    interval_s: Optional[float] = _opt()
+    sample_count: Optional[int] = _opt()
+    cpu_percent: Optional[Summary] = _opt()
+    rss_bytes: Optional[Summary] = _opt()
+    gpu_utilization_percent: Optional[Summary] = _opt()
+    gpu_memory_bytes: Optional[Summary] = _opt()
+    gpu_power_w: Optional[Summary] = _opt()
+    series: Optional[list[UsagePoint]] = _opt()
 
 
 @attrs.define(kw_only=True)
 class Record:
-    """One procrecord 1.0 record."""
+    """One procrecord 1.1 record."""
 
     schema_version: str = SCHEMA_VERSION
     record_type: str = RECORD_TYPE
+    type: Optional[str] = _opt()
     id: str
     name: Optional[str]
     status: str
@@ -247,6 +339,12 @@ class Record:
     disks: Optional[list[Disk]] = _opt()
     devices: Optional[list[Device]] = _opt()
     emissions: Optional[Emissions] = _opt()
+    inputs: Optional[list[Artifact]] = _opt()
+    outputs: Optional[list[Artifact]] = _opt()
+    parent: Optional[Parent] = _opt()
+    root: Optional[Root] = _opt()
+    distributed: Optional[Distributed] = _opt()
+    usage: Optional[Usage] = _opt()
     extensions: Optional[dict[str, Any]] = _opt()
     extra: Optional[dict[str, Any]] = _opt()
 

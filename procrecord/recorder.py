@@ -38,6 +38,7 @@ from procrecord import jsoncodec
 from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
 from procrecord.versions import RECORD_TYPE
+from procrecord import artifacts as _artifacts, lineage as _lineage
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
 WRITES_VERSION = "1.1"
@@ -103,12 +104,15 @@ class Recorder:
         use_plugins: bool = True,
         handle_signals: bool = True,
         record_args: bool = False,
+        usage_interval: float | None = None,
+        max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
     ) -> None:
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
                               emissions=emissions, level=level, packages=packages, git_dirty=git_dirty,
-                              use_plugins=use_plugins, handle_signals=handle_signals)
+                              use_plugins=use_plugins, handle_signals=handle_signals,
+                              usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
         self._record_args = record_args
         safe_config, notes = to_json(config) if config is not None else (None, [])
         self.state = State(name, [str(a) for a in argv] if argv is not None else None, safe_config, notes, self.level)
@@ -136,6 +140,14 @@ class Recorder:
         self._previous_exit: Any = None
         #: The code last given to ``sys.exit()`` in the main thread (Python tells atexit nothing).
         self._exit_request: Any = _NO_EXIT
+        # 1.1: artifacts (collectors made on first use), lineage, usage over time
+        self._max_digest_bytes = max_digest_bytes
+        self._artifact_collectors: dict[str, _artifacts.ArtifactsCollector] = {}
+        self._lineage: _lineage.Export | None = None
+        if usage_interval and not self._removed("usage"):
+            from procrecord.usage import UsageCollector
+
+            self._collectors.append(UsageCollector(usage_interval))
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -205,6 +217,54 @@ class Recorder:
         with self._lock:
             self.extra.update(values or {}, **more)
 
+    # -- 1.1: artifacts and lineage ---------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The record's id (known from construction on)."""
+        return self._id
+
+    def add_input(self, path: str | os.PathLike[str], role: str | None = None, *, digest: bool | None = None) -> None:
+        """Record a file, folder, glob or URI the job reads; hashed in a background thread from now on.
+
+        ``digest=True`` hashes it whatever its size, ``False`` never; by default only what is at
+        most ``max_digest_bytes`` is hashed. It appears in the record at the next flush or stop.
+        """
+        self._add_artifact("inputs", path, role, digest)
+
+    def add_output(self, path: str | os.PathLike[str], role: str | None = None, *, digest: bool | None = None) -> None:
+        """Record a file, folder, glob or URI the job writes; described and hashed at stop."""
+        self._add_artifact("outputs", path, role, digest)
+
+    def _add_artifact(self, section: str, path: Any, role: str | None, digest: bool | None) -> None:
+        if self._removed(section):
+            return
+        with self._lock:
+            if self._stopped:
+                raise RecorderStateError(f"add_{section[:-1]}() after stop()")
+            collector = self._artifact_collectors.get(section)
+            if collector is None:
+                collector = _artifacts.ArtifactsCollector(section, self._max_digest_bytes)
+                self._artifact_collectors[section] = collector
+                self._collectors.append(collector)
+            collector.artifacts.add(path, role, digest)
+
+    def child_environ(self) -> dict[str, str]:
+        """A copy of the environment that makes a process started with it a child of this job."""
+        root = self._sections.get("root", {}).get("id") or _lineage.sections(self._id)["root"]["id"]
+        return _lineage.child_environ(self._id, root, self.state.name)
+
+    def _link(self) -> None:
+        if not self._removed("parent"):
+            self._sections.update(_lineage.sections(self._id))
+        root = _lineage.sections(self._id)["root"]["id"]
+        self._lineage = _lineage.Export(self._id, root, self.state.name)
+
+    def _unlink(self) -> None:
+        if self._lineage is not None:
+            self._lineage.restore()
+            self._lineage = None
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> "Recorder":
@@ -215,6 +275,7 @@ class Recorder:
             self._started = True
             self._t0 = time.monotonic()
             self._start_time = now_iso()
+            self._link()
             for collector in self._collectors:
                 self._run("collect", collector)
             self._install_hooks()
@@ -225,6 +286,7 @@ class Recorder:
                 # for; the recorder is finished so that nothing tries again at exit.
                 self._stopped = True
                 self._remove_hooks()
+                self._unlink()
                 raise
         return self
 
@@ -260,6 +322,7 @@ class Recorder:
                 self._run("update", collector)
             self._stopped = True
             self._remove_hooks()
+            self._unlink()
             for collector in self._collectors:
                 try:
                     collector.close()
@@ -328,7 +391,7 @@ class Recorder:
             timing["update_time"] = self._stop_time or now_iso()
             timing["duration_s"] = round(time.monotonic() - self._t0, 6)
         record: dict[str, Any] = {
-            "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "id": self._id,
+            "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "type": "procrecord", "id": self._id,
             "name": self.state.name, "status": self._status,
             "producer": {"name": "procrecord", "version": __version__},
             "collection": {"level": self.level, "collectors": [self._outcomes[k] for k in sorted(self._outcomes)]},

@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any
 
+from procrecord.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.collectors.interface import Collector
 from procrecord.errors import RecordWriteError
 from procrecord.recorder import Recorder
@@ -70,17 +71,24 @@ def own_peak_rss() -> int | None:
 
 
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
-                level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None) -> int:
+                level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None,
+                inputs: list[str] = (), outputs: list[str] = (), usage_interval: float | None = None,
+                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> int:
     """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
     resources = ChildResources()
-    chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git"]
+    chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
     recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=output,
                         collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
-                        use_plugins=True)
+                        use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
     recorder.state.executable = shutil.which(argv[0]) or argv[0]
     resources.spawner_peak = own_peak_rss()
+    for path in inputs:
+        recorder.add_input(path)  # hashed in the background while the command runs
+    for path in outputs:
+        recorder.add_output(path)
     try:
-        child = subprocess.Popen(argv)
+        # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
+        child = subprocess.Popen(argv, env=recorder.child_environ())
     except OSError as exc:
         # As a shell says it: the record holds the error too, but the person at the terminal sees this.
         print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)

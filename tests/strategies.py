@@ -48,8 +48,13 @@ hosts = st.builds(
     arch=maybe(names),
     cpu=maybe(st.builds(m.CPU, model=maybe(text), logical_count=maybe(count), physical_count=maybe(count), affinity_count=maybe(count))),
     memory_total_bytes=maybe(nonneg),
-    container=maybe(st.builds(m.Container, runtime=maybe(st.sampled_from(["docker", "podman", "kubernetes", "containerd", "lxc", "other"])))),
-    scheduler=maybe(st.builds(m.Scheduler, name=maybe(st.sampled_from(["slurm", "pbs", "lsf", "sge", "kubernetes", "other"])), job_id=maybe(names), array_task_id=maybe(names), cluster=maybe(names))),
+    container=maybe(st.builds(m.Container, runtime=maybe(st.sampled_from(["docker", "podman", "kubernetes", "containerd", "lxc", "apptainer", "singularity", "other"])),
+                              id=maybe(names), image_name=maybe(text), image_digest=maybe(st.from_regex(r"\Asha256:[0-9a-f]{64}\Z")),
+                              pod_name=maybe(names), namespace=maybe(names))),
+    scheduler=maybe(st.builds(m.Scheduler, name=maybe(st.sampled_from(["slurm", "pbs", "lsf", "sge", "kubernetes", "other"])), job_id=maybe(names), array_task_id=maybe(names), cluster=maybe(names),
+                              array_job_id=maybe(names), partition=maybe(names), node_list=maybe(names), node_count=maybe(count),
+                              requested_cpus=maybe(nonneg), requested_memory_bytes=maybe(nonneg), requested_gpus=maybe(nonneg),
+                              time_limit_s=maybe(secs), submit_time=maybe(timestamps))),
 )
 pythons = st.builds(m.Python, implementation=maybe(names), version=maybe(names), executable=maybe(text),
                     packages=maybe(st.lists(st.builds(m.Package, name=names, version=names, installer=maybe(names), editable=maybe(st.booleans())), max_size=5)))
@@ -65,10 +70,21 @@ devices = st.builds(m.Device, index=st.integers(0, 16), type=st.sampled_from(["c
 emissions = st.builds(m.Emissions, **{f: maybe(secs) for f in ("energy_kwh", "cpu_energy_kwh", "gpu_energy_kwh", "ram_energy_kwh", "emissions_kg")},
                       country_iso_code=maybe(st.from_regex(r"\A[A-Z]{3}\Z")), region=maybe(text), tracking_mode=maybe(st.sampled_from(["machine", "process", "offline", "unknown"])),
                       tool=maybe(names), tool_version=maybe(names), run_id=maybe(names))
+artifacts_ = st.builds(m.Artifact, uri=text.filter(bool), role=maybe(names), kind=maybe(st.sampled_from(["file", "folder", "uri", "missing"])),
+                      size_bytes=maybe(nonneg), file_count=maybe(nonneg), sha256=maybe(st.from_regex(r"\A[0-9a-f]{64}\Z")),
+                      media_type=maybe(names), mtime=maybe(timestamps), digest_skipped=maybe(text))
+summaries = st.builds(m.Summary, mean=maybe(secs), p95=maybe(secs), max=maybe(secs))
+usages = st.builds(m.Usage, interval_s=maybe(st.floats(0.001, 3600)), sample_count=maybe(nonneg), cpu_percent=maybe(summaries),
+                   rss_bytes=maybe(summaries), series=maybe(st.lists(st.builds(m.UsagePoint, t_s=secs, cpu_percent=maybe(secs), rss_bytes=maybe(secs)), max_size=3)))
+distributeds = st.builds(m.Distributed, launcher=maybe(st.sampled_from(["torchrun", "slurm", "mpi", "other"])), rank=maybe(nonneg),
+                         local_rank=maybe(nonneg), world_size=maybe(count), local_world_size=maybe(count), node_rank=maybe(nonneg), group_id=maybe(names))
 records = st.builds(
     m.Record, id=uuids, name=maybe(text), status=st.sampled_from(["running", "completed", "failed", "interrupted"]), producer=producers,
     redaction=maybe(redactions), provenance=maybe(provenances), collection=maybe(collections_), timing=maybe(timings),
     invocation=maybe(invocations), outcome=maybe(outcomes), host=maybe(hosts), python=maybe(pythons), git=maybe(gits),
     resources=maybe(resources), disks=maybe(st.lists(disks, max_size=2)), devices=maybe(st.lists(devices, max_size=2)),
     emissions=maybe(emissions), extensions=maybe(json_objects), extra=maybe(json_objects),
+    type=maybe(st.just("procrecord")), inputs=maybe(st.lists(artifacts_, max_size=2)), outputs=maybe(st.lists(artifacts_, max_size=2)),
+    parent=maybe(st.builds(m.Parent, id=uuids, name=maybe(text))), root=maybe(st.builds(m.Root, id=uuids)),
+    distributed=maybe(distributeds), usage=maybe(usages),
 )

@@ -220,7 +220,7 @@ def test_env_is_read_when_the_recorder_is_created(monkeypatch):
     rec = Recorder("x", **QUIET)
     monkeypatch.delenv("PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY")
     out = rec.start().stop()
-    assert rec.level == "all" and set(out) <= {"schema_version", "record_type", "id", "name", "status", "producer", "redaction"}
+    assert rec.level == "all" and set(out) <= {"schema_version", "record_type", "type", "id", "name", "status", "producer", "redaction"}
 
 
 def test_sections_removed_at_a_level_are_never_collected(monkeypatch):

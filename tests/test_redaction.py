@@ -226,7 +226,7 @@ def _leaves(value, pointer="", out=None):
 
 def _policy_names(pointer: str) -> bool:
     """True when the schema marks ``pointer`` (or an ancestor) as removable or scrubbed."""
-    node = policy("1.0")
+    node = policy(m.SCHEMA_VERSION)  # the version the model (and so the generated records) follows
     for part in pointer.split("/")[1:]:
         if node.children is not None:
             node = node.children.get(part)

@@ -13,7 +13,7 @@ from procrecord.schemas import known_versions, load_schema, registry
 from procrecord.validation import _fast, json_path, validate
 
 ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*.json") if "invalid" in p.parts or "valid" in p.parts)
-INVALID = sorted((FIXTURES / "1.0" / "invalid").glob("*.json"))
+INVALID = sorted(p for d in sorted(FIXTURES.iterdir()) for p in (d / "invalid").glob("*.json"))
 
 
 def _version_dirs():
@@ -25,7 +25,7 @@ def test_valid_fixtures_validate(path):
     assert validate(load_json(path), all_errors=True) == []
 
 
-@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
 def test_invalid_fixtures_fail_where_the_sidecar_says(path):
     expected = json.loads(path.with_suffix(".expect").read_text())
     violations = validate(load_json(path))

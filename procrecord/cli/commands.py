@@ -254,8 +254,18 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded)
               help="Redaction level of the record (default: $PROCRECORD_LEVEL, else none).")
 @click.option("--flush-interval", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Rewrite the record every N seconds while the command runs (0: never).")
+@click.option("--input", "inputs", multiple=True, metavar="PATH",
+              help="A file, folder, glob or URI the command reads (repeatable); hashed while it runs.")
+@click.option("--output-artifact", "outputs", multiple=True, metavar="PATH",
+              help="A file, folder, glob or URI the command writes (repeatable); hashed when it ends.")
+@click.option("--max-digest-bytes", type=click.IntRange(0), default=None, metavar="N",
+              help="Hash artifacts up to N bytes; larger ones keep only size and mtime (default 1 GiB).")
+@click.option("--digest-all", is_flag=True, help="Hash every artifact whatever its size.")
+@click.option("--usage-interval", type=click.FloatRange(0, min_open=True), default=None, metavar="SECONDS",
+              help="Sample CPU, memory and GPU use every SECONDS into the record's usage section.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(output, name, emissions, country, region, level, flush_interval, command) -> None:
+def run(output, name, emissions, country, region, level, flush_interval, inputs, outputs, max_digest_bytes,
+        digest_all, usage_interval, command) -> None:
     """Run COMMAND, write its record, and exit with its exit code.
 
     Example: procrecord run -o fit.json -- python train.py --lr 0.01
@@ -285,8 +295,14 @@ def run(output, name, emissions, country, region, level, flush_interval, command
     if os.path.exists(output):
         click.echo(f"procrecord: {output} exists: it will be replaced by this run's record", err=True)
     options = {"country_iso_code": country, "region": region} if emissions else False
+    from procrecord.artifacts import DEFAULT_MAX_DIGEST_BYTES
+
+    if digest_all and max_digest_bytes is not None:
+        raise click.UsageError("--digest-all and --max-digest-bytes contradict each other: choose one")
+    limit = None if digest_all else (DEFAULT_MAX_DIGEST_BYTES if max_digest_bytes is None else max_digest_bytes)
     try:
-        code = run_command(argv, output, name, options, level, flush_interval)
+        code = run_command(argv, output, name, options, level, flush_interval, inputs=list(inputs),
+                           outputs=list(outputs), usage_interval=usage_interval, max_digest_bytes=limit)
     except ProcrecordError as exc:
         click.echo(f"procrecord: error: {exc}", err=True)
         sys.exit(3)

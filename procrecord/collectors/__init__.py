@@ -12,7 +12,7 @@ from procrecord.collectors.interface import Collector, Skipped
 
 ENTRY_POINT_GROUP = "procrecord.collectors"
 #: Collectors run by default, cheapest first. disks/devices/emissions are opt-in.
-DEFAULT = ("invocation", "host", "python", "git", "resources")
+DEFAULT = ("invocation", "host", "python", "git", "resources", "distributed")
 
 __all__ = ["Collector", "Skipped", "DEFAULT", "ENTRY_POINT_GROUP", "builtin", "plugins"]
 
@@ -33,6 +33,8 @@ def builtin(name: str, **options: Any) -> Collector:
         from procrecord.collectors.disks import DisksCollector as cls
     elif name == "devices":
         from procrecord.collectors.devices import DevicesCollector as cls
+    elif name == "distributed":
+        from procrecord.collectors.distributed import DistributedCollector as cls
     elif name == "emissions":
         from procrecord.collectors.emissions import EmissionsCollector as cls
     else:

@@ -159,12 +159,14 @@ class HostCollector(Collector):
                            "affinity_count": _affinity()}),
             "memory_total_bytes": memory_total(),
         }
-        runtime = container_runtime()
-        if runtime:
-            section["container"] = {"runtime": runtime}
+        from procrecord.collectors import placement
+
+        box = placement.container()
+        if box:
+            section["container"] = box
         sched = scheduler()
         if sched:
-            section["scheduler"] = sched
+            section["scheduler"] = {**sched, **placement.scheduler_details(sched.get("name"))}
         return _clean(section)
 
 
