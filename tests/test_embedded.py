@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import FIXTURES, load_json
@@ -215,6 +215,7 @@ _json_values = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(doc=st.dictionaries(st.sampled_from(["info", "meta", "x", "info\\"]), _json_values, max_size=4),
        indent=st.sampled_from([None, 1, 4, "\t"]), chunk=st.integers(1, 9))
 def test_spans_agree_with_a_parser(doc, indent, chunk):
@@ -264,3 +265,28 @@ def test_kwcoco_default_dump_keeps_its_spaced_separators(tmp_path):
     assert invoke("upgrade", "--embedded", "--in-place", path).exit_code == 0
     text = path.read_text()
     assert text == json.dumps(json.loads(text), ensure_ascii=False)  # what kwcoco's dump writes
+
+
+_LEGACY_RECORD = load_json(FIXTURES / "0" / "valid" / "with-emissions.json")
+
+
+@settings(deadline=None)  # the first example loads the schemas
+@given(others=st.dictionaries(st.sampled_from(["images", "meta", "info2", "z"]), _json_values, max_size=3),
+       before=st.lists(_json_values, max_size=2), after=st.lists(_json_values, max_size=2),
+       indent=st.sampled_from([None, 1, 2, 4, "\t"]), spaced=st.booleans())
+def test_upgrading_an_item_changes_that_item_only(others, before, after, indent, spaced):
+    from procrecord.embedded import Embedded
+    from procrecord.loader import Loaded
+    from procrecord.migration import upgrade
+    from procrecord.transforms import UpgradeRecord
+
+    doc = {**others, "info": [*before, _LEGACY_RECORD, *after]}
+    separators = None if spaced or indent is not None else (",", ":")
+    text = json.dumps(doc, indent=indent, separators=separators).encode()
+    outcome = Embedded(UpgradeRecord())(Loaded("host.json", None, {}, False, text))
+    assert outcome.status == "upgraded", outcome
+    expected = {**doc, "info": [*before, upgrade(_LEGACY_RECORD), *after]}
+    assert json.loads(outcome.output) == json.loads(json.dumps(expected))
+    assert _outside_records(outcome.output) == _outside_records(text)
+    if indent is None:
+        assert b"\n" not in outcome.output
