@@ -1,6 +1,6 @@
 """Records embedded in a big kwcoco file: time, peak RSS and output size of the --embedded commands.
 
-    .venv/bin/python benchmarks/bench_embedded.py [--mb 250] [--nan-mb 50] [--repeat 2]
+    .venv/bin/python benchmarks/bench_embedded.py [--mb 250] [--nan-mb 50] [--repeat 2] [--before DIR]
 
 Generates (once) under benchmarks/data/ a compact kwcoco-style file of about ``--mb`` MB: four legacy
 records in ``info`` (first, where kwcoco writes it), then images and annotations whose scores are
@@ -9,6 +9,8 @@ record under ``meta.info``. Each command runs in a fresh process on a fresh copy
 measured in the same run: an orjson load + dump of the same file in a fresh process (Python's json
 for the file with NaN). Also measures JSONL redaction of records holding long floats with the
 big-integer check as it was (19 digits in a row) and as it is now (integer literals only).
+``--before DIR``: also run ``upgrade --embedded`` with the package found in DIR (e.g. an older commit
+unpacked with ``git archive OLD procrecord schema | tar -x -C DIR``), once, for a before/after.
 """
 
 from __future__ import annotations
@@ -73,12 +75,31 @@ _BASELINE = {
 }
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict | None = None, cwd=ROOT) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd} failed ({proc.returncode}): {proc.stderr.decode()[-800:]}")
     return time.perf_counter() - start
+
+
+def bench_before(source, before: str) -> None:
+    """``upgrade --embedded --in-place`` with the package in ``before``: time, peak RSS, output size."""
+    size = source.stat().st_size
+    work = DATA / ("work-" + source.name)
+    env = dict(os.environ, PYTHONPATH=before)
+    args = [sys.executable, "-m", "procrecord", "upgrade", "--embedded", "--max-bytes", str(2 * size), "--in-place", str(work)]
+    shutil.copyfile(source, work)
+    took = timed(args, env, cwd=before)  # not this checkout: ``-m`` puts the working folder first
+    out_size = work.stat().st_size
+    shutil.copyfile(source, work)
+    code = ("import os, resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    rss = int(subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                             cwd=before, check=True).stdout) / 1024
+    os.unlink(work)
+    print(f"  before ({before}): upgrade {took:.2f} s; peak RSS {rss:.0f} MiB = {rss * 2**20 / size:.2f}x the file; "
+          f"output {out_size / size:.2f}x the input")
 
 
 def bench_file(source, baseline: str, repeat: int) -> None:
@@ -152,6 +173,7 @@ def main() -> None:
     parser.add_argument("--nan-mb", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--jsonl-records", type=int, default=5000)
+    parser.add_argument("--before", default=None, metavar="DIR")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     print(environment())
@@ -159,9 +181,13 @@ def main() -> None:
     big = DATA / f"kwcoco-{args.mb}mb.kwcoco.json"
     make_kwcoco(big, args.mb)
     bench_file(big, "orjson", args.repeat)
+    if args.before:
+        bench_before(big, args.before)
     nan = DATA / f"pxl-nan-{args.nan_mb}mb.json"
     make_kwcoco(nan, args.nan_mb, nan=True)
     bench_file(nan, "json", args.repeat)
+    if args.before:
+        print("  (before: a file with NaN was refused as invalid JSON)")
 
 
 if __name__ == "__main__":
