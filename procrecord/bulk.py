@@ -67,7 +67,9 @@ class Operation(Protocol):
     """A picklable callable turning one loaded record into an :class:`Outcome`.
 
     An operation that writes records back sets ``exact_integers = True``: its inputs are then read
-    with integers beyond 64 bits kept exact (see :mod:`procrecord.jsoncodec`), at some cost.
+    with integers beyond 64 bits kept exact (see :mod:`procrecord.jsoncodec`), at some cost. One
+    that reads documents itself sets ``raw_documents = True`` and gets each one unparsed
+    (:attr:`~procrecord.loader.Loaded.raw`; see :mod:`procrecord.embedded`).
     """
 
     def __call__(self, item: Loaded) -> Outcome: ...

@@ -41,7 +41,7 @@ def detect_version(record: dict[str, Any]) -> str:
     if isinstance(record.get("info"), list) or (isinstance(meta, dict) and isinstance(meta.get("info"), list)):
         raise UnknownVersionError(
             "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
-            "use --embedded to handle the records in it"
+            "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
         )
     raise UnknownVersionError(
         "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"
