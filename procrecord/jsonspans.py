@@ -163,6 +163,7 @@ class Layout(NamedTuple):
     unit: bytes | None
     base: bytes = b""
     spaced: bool = False
+    newline: bytes = b"\n"
 
 
 def layout_of(data: bytes, start: int, end: int) -> Layout:
@@ -176,7 +177,8 @@ def layout_of(data: bytes, start: int, end: int) -> Layout:
         return Layout(None, base, spaced)
     inner = _WS.match(text, newline + 1).group()  # type: ignore[union-attr]
     unit = inner[len(base):] if inner.startswith(base) and len(inner) > len(base) else b"  "
-    return Layout(unit.replace(b"\n", b"").replace(b"\r", b"") or b"  ", base.replace(b"\r", b""), spaced)
+    return Layout(unit.replace(b"\n", b"").replace(b"\r", b"") or b"  ", base.replace(b"\r", b""), spaced,
+                  b"\r\n" if text[newline - 1:newline] == b"\r" else b"\n")
 
 
 def encode(value: object, layout: Layout) -> bytes:
@@ -194,12 +196,12 @@ def encode(value: object, layout: Layout) -> bytes:
                           separators=(", ", ": ")).encode()
     lines = dumps(value, indent=True).split(b"\n")
     if layout.unit == b"  " and not layout.base:
-        return b"\n".join(lines)
+        return layout.newline.join(lines)
     out = [lines[0]]
     for line in lines[1:]:
         stripped = line.lstrip(b" ")
         out.append(layout.base + layout.unit * ((len(line) - len(stripped)) // 2) + stripped)
-    return b"\n".join(out)
+    return layout.newline.join(out)
 
 
 def splice(data: bytes, replacements: list[tuple[int, int, bytes]]) -> bytes:

@@ -273,8 +273,8 @@ _LEGACY_RECORD = load_json(FIXTURES / "0" / "valid" / "with-emissions.json")
 @settings(deadline=None)  # the first example loads the schemas
 @given(others=st.dictionaries(st.sampled_from(["images", "meta", "info2", "z"]), _json_values, max_size=3),
        before=st.lists(_json_values, max_size=2), after=st.lists(_json_values, max_size=2),
-       indent=st.sampled_from([None, 1, 2, 4, "\t"]), spaced=st.booleans())
-def test_upgrading_an_item_changes_that_item_only(others, before, after, indent, spaced):
+       indent=st.sampled_from([None, 1, 2, 4, "\t"]), spaced=st.booleans(), crlf=st.booleans())
+def test_upgrading_an_item_changes_that_item_only(others, before, after, indent, spaced, crlf):
     from procrecord.embedded import Embedded
     from procrecord.loader import Loaded
     from procrecord.migration import upgrade
@@ -283,6 +283,8 @@ def test_upgrading_an_item_changes_that_item_only(others, before, after, indent,
     doc = {**others, "info": [*before, _LEGACY_RECORD, *after]}
     separators = None if spaced or indent is not None else (",", ":")
     text = json.dumps(doc, indent=indent, separators=separators).encode()
+    if crlf:
+        text = text.replace(b"\n", b"\r\n")  # JSON strings hold no raw newline: only the layout's change
     outcome = Embedded(UpgradeRecord())(Loaded("host.json", None, {}, False, text))
     assert outcome.status == "upgraded", outcome
     expected = {**doc, "info": [*before, upgrade(_LEGACY_RECORD), *after]}
@@ -290,3 +292,4 @@ def test_upgrading_an_item_changes_that_item_only(others, before, after, indent,
     assert _outside_records(outcome.output) == _outside_records(text)
     if indent is None:
         assert b"\n" not in outcome.output
+    assert outcome.output.count(b"\n") == outcome.output.count(b"\r\n") if crlf else b"\r" not in outcome.output
