@@ -293,3 +293,42 @@ def test_upgrading_an_item_changes_that_item_only(others, before, after, indent,
     if indent is None:
         assert b"\n" not in outcome.output
     assert outcome.output.count(b"\n") == outcome.output.count(b"\r\n") if crlf else b"\r" not in outcome.output
+
+
+# --- geowatch 0.20.0's own readers (mlops), when an environment with geowatch is named -------------
+
+GEOWATCH_PYTHON = os.environ.get("PROCRECORD_TEST_GEOWATCH_PYTHON")
+needs_geowatch = pytest.mark.skipif(not GEOWATCH_PYTHON or not Path(GEOWATCH_PYTHON).exists(),
+                                    reason="set PROCRECORD_TEST_GEOWATCH_PYTHON to a Python with geowatch installed")
+_GEOWATCH_READ = """
+import json, os, sys
+os.environ['GEOWATCH_PREIMPORT'] = '0'
+import kwcoco
+from geowatch.mlops import smart_result_parser as srp
+count = 0
+for path in sys.argv[1:]:
+    data = kwcoco.CocoDataset(path).dataset if 'kwcoco' in path else json.load(open(path))
+    info = data['meta']['info'] if 'meta' in data else data['info']
+    items = list(srp.find_info_items(info, {'process', 'process_context'}))
+    assert items, path
+    for item in items:
+        srp._handle_process_item(item)
+        resources = srp.parse_resource_item(item)
+        assert isinstance(resources, dict), path
+        count += 1
+print('read', count)
+"""
+
+
+@needs_geowatch
+def test_geowatch_reads_the_legacy_items_after_redact_and_downgrade(tmp_path):
+    folder = tmp_path / "hosts"
+    shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
+    assert invoke("redact", "--embedded", "--level", "most", "--in-place", folder).exit_code == 0
+    redacted_legacy_only = [str(folder / "pxl_eval.json")]  # its only record is legacy: still legacy
+    assert invoke("downgrade", "--embedded", "--in-place", folder).exit_code == 0  # the 1.0 items too
+    files = sorted(str(p) for p in folder.iterdir())
+    proc = subprocess.run([GEOWATCH_PYTHON, "-c", _GEOWATCH_READ, *files, *redacted_legacy_only],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "read 18" in proc.stdout, proc.stdout
