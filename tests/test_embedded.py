@@ -331,3 +331,15 @@ def test_geowatch_reads_the_legacy_items_after_redact_and_downgrade(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "read 16" in proc.stdout, proc.stdout  # 3 records in each of 4 kwcoco files and the zip, 1 in pxl_eval
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b'{"info": [1], "info": [2]}', [2]),  # a repeated key: the last wins, as JSON readers decide
+    (b'{"a": "\\"info\\": [1]", "info": [2]}', [2]),  # the name inside a string is no key
+    (b'{"a": {"info": [1]}, "b": "x\\\\", "info": [2]}', [2]),  # deeper, and after an escaped backslash
+    (b'{"a": {"info": [1]}}', None),
+    (b'\xef\xbb\xbf {"info" :\n [2]}', [2]),
+])
+def test_keys_are_found_where_a_parser_finds_them(text, expected):
+    span = resolve(text, ["info"])
+    assert (None if span is None else json.loads(text[span[0]:span[1]])) == expected
