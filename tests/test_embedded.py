@@ -343,3 +343,14 @@ def test_geowatch_reads_the_legacy_items_after_redact_and_downgrade(tmp_path):
 def test_keys_are_found_where_a_parser_finds_them(text, expected):
     span = resolve(text, ["info"])
     assert (None if span is None else json.loads(text[span[0]:span[1]])) == expected
+
+
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_kept_versions_pass_the_gate_of_their_level(tmp_path, level):
+    folder = tmp_path / "hosts"
+    shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
+    assert invoke("redact", "--embedded", "--level", level, "--in-place", folder).exit_code == 0
+    result = invoke("validate", "--embedded", "--require-level", level, folder)
+    assert result.exit_code == 0, result.output
+    info = load_json(folder / "newlines.kwcoco.json")["info"]
+    assert [item.get("type") for item in info] == ["note", "process", None, "process"]  # 0, 1.0, 0 as before
