@@ -97,9 +97,18 @@ def value_end(data: bytes, start: int) -> int:
 def member(data: bytes, start: int, key: str) -> int | None:
     """Where the value of ``key`` in the object beginning at ``start`` begins (None: no such key).
 
-    When a key occurs twice the last one wins, as JSON readers (Python's, kwcoco's) decide.
+    When a key occurs twice the last one wins, as JSON readers (Python's, kwcoco's) decide. A key
+    beyond ASCII is looked for as UTF-8 and as Python's ``json`` writes it by default (``\\u00e9``).
     """
-    needle = orjson.dumps(key)
+    found = _member(data, start, orjson.dumps(key))
+    if found is None and not key.isascii():
+        import json
+
+        found = _member(data, start, json.dumps(key).encode())
+    return found
+
+
+def _member(data: bytes, start: int, needle: bytes) -> int | None:
     found = None
     checked, depth = start, 0
     pos = data.find(needle, start + 1)

@@ -354,3 +354,10 @@ def test_kept_versions_pass_the_gate_of_their_level(tmp_path, level):
     assert result.exit_code == 0, result.output
     info = load_json(folder / "newlines.kwcoco.json")["info"]
     assert [item.get("type") for item in info] == ["note", "process", None, "process"]  # 0, 1.0, 0 as before
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_a_pointer_beyond_ascii_is_found_however_the_key_was_written(ensure_ascii):
+    text = json.dumps({"résultats": {"info": [7]}}, ensure_ascii=ensure_ascii).encode()
+    span = resolve(text, ["résultats", "info"])
+    assert span is not None and json.loads(text[span[0]:span[1]]) == [7]
