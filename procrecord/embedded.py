@@ -9,10 +9,8 @@ are copied unchanged.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 import orjson
@@ -22,6 +20,9 @@ from procrecord.jsonspans import SpanError, elements, encode, layout_of, resolve
 from procrecord.limits import DEFAULT_MAX_BYTES
 from procrecord.loader import Loaded, parse
 from procrecord.pointer import tokens
+
+if TYPE_CHECKING:
+    import zipfile
 
 #: Where records are looked for unless the user names more places: kwcoco and geowatch's
 #: ``info`` list, and the ``meta.info`` list of geowatch's pixel evaluation (pxl_eval.json).
@@ -174,6 +175,9 @@ class Embedded:
 
     def _archive(self, item: Loaded, raw: bytes) -> Outcome:
         """A zip archive (``.kwcoco.zip``): the JSON members are handled as documents."""
+        import io
+        import zipfile
+
         def failed(message: str) -> Outcome:
             return Outcome(item.source, None, "error", message=message)
 
@@ -222,6 +226,9 @@ def _combine(outcomes: list[Outcome]) -> Outcome:
 def _rezip(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], replaced: dict[str, bytes]) -> bytes:
     """A new archive: the same members in the same order, each with its compression method, date,
     attributes and comment; ``replaced`` members get their new text."""
+    import io
+    import zipfile
+
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", allowZip64=True) as new:
         new.comment = archive.comment
