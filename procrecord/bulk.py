@@ -67,7 +67,9 @@ class Operation(Protocol):
     """A picklable callable turning one loaded record into an :class:`Outcome`.
 
     An operation that writes records back sets ``exact_integers = True``: its inputs are then read
-    with integers beyond 64 bits kept exact (see :mod:`procrecord.jsoncodec`), at some cost.
+    with integers beyond 64 bits kept exact (see :mod:`procrecord.jsoncodec`), at some cost. One
+    that reads documents itself sets ``raw_documents = True`` and gets each one unparsed
+    (:attr:`~procrecord.loader.Loaded.raw`; see :mod:`procrecord.embedded`).
     """
 
     def __call__(self, item: Loaded) -> Outcome: ...
@@ -91,7 +93,8 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     operation, task = payload
     span = Span()
     exact = getattr(operation, "exact_integers", False)
-    return pack([apply(operation, item) for item in iter_task(task, span, exact)]), span.lines
+    raw = getattr(operation, "raw_documents", False)
+    return pack([apply(operation, item) for item in iter_task(task, span, exact, raw)]), span.lines
 
 
 #: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe

@@ -3,8 +3,9 @@
 orjson reads an integer outside the 64-bit range as the nearest float and refuses to write one. A
 record can hold such a number (a 128-bit seed or a hash kept as an integer in a config), so a
 rewrite would change it silently and the writer would fail to write it. Here, text that may hold
-one (19 digits in a row, found with two C calls) is read again by the standard library, which keeps
-integers exact, and a value orjson cannot write is written by the standard library instead.
+one (an integer literal of 19 digits or more, found with a few C calls; long fractions such as
+kwcoco's scores do not count) is read again by the standard library, which keeps integers exact,
+and a value orjson cannot write is written by the standard library instead.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from typing import Any
 
 import orjson
 
-#: Every digit to ``0``, every other byte to a space: a run of 19 digits becomes 19 zeros.
-_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+#: Every digit to ``0``; ``.``, ``e``/``E``, ``-`` and ``+`` to themselves (``e`` for ``E``); every
+#: other byte to a space. An integer literal then reads `` 000…`` or `` -000…``: a fraction
+#: (``.000…``) or an exponent (``e000…``, ``e-000…``) never starts with a space.
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else b if b in b".e-+" else 0x65 if b == 0x45 else 0x20
+                for b in range(256))
 _RUN = b"0" * 19  # the shortest integer literal that can fall outside [-2**63, 2**64)
+_INTEGER, _NEGATIVE = b" " + _RUN, b" -" + _RUN
 
 
 class ExactnessError(ValueError):
@@ -24,8 +29,10 @@ class ExactnessError(ValueError):
 
 
 def may_hold_big_integer(data: bytes) -> bool:
-    """False when ``data`` holds no run of 19 digits, so orjson reads every integer in it exactly."""
-    return _RUN in data.translate(_DIGITS)
+    """False when ``data`` holds no integer literal of 19 digits or more, so orjson reads every
+    integer in it exactly. Long fractions and exponents (``0.0016622953670337726``) do not count."""
+    marks = data.translate(_DIGITS)
+    return _INTEGER in marks or _NEGATIVE in marks or marks.startswith((_RUN, b"-" + _RUN))
 
 
 def loads_exact(data: bytes) -> Any:

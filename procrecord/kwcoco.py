@@ -21,12 +21,24 @@ def as_info_item(record: dict[str, Any]) -> dict[str, Any]:
         return dict(record)  # a legacy item already carries its own type ('process')
     if "type" not in _known_fields(record):
         record = upgrade(record)  # 1.0 does not know 'type'
+    return with_item_type(record)
+
+
+def with_item_type(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with ``"type": "procrecord"`` (after ``record_type``) where its version knows the field.
+
+    Records of versions without it (1.0) and legacy items (they carry ``type: process``) come back
+    as they are: an item keeps its version unless an upgrade is asked for.
+    """
+    if record.get("type") == ITEM_TYPE or "record_type" not in record or "type" not in _known_fields(record):
+        return record
     out: dict[str, Any] = {}
     for key, value in record.items():
+        if key == "type":
+            continue
         out[key] = value
         if key == "record_type":
             out["type"] = ITEM_TYPE
-    out["type"] = ITEM_TYPE
     return out
 
 

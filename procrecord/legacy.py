@@ -189,6 +189,7 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     rest = dict(record)
     if rest.get("type") == "process":
         del rest["type"]  # "process_context" (the oldest form) stays in the legacy bag
+    note = rest.pop("redaction", None) if isinstance(rest.get("redaction"), dict) else None
     props = rest.get("properties")
     if props.__class__ is dict:
         props = rest["properties"] = props.copy()
@@ -309,6 +310,8 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         leftover.sort(key=_first)
         provenance["legacy"] = dict(leftover)
     out["provenance"] = provenance
+    if note is not None:
+        out["redaction"] = note  # a redacted record downgraded (see downgrade_1_0_to_0) stays redacted
     out["name"] = name  # always present (null when unknown), last as before
     return out
 
@@ -455,7 +458,7 @@ _REPRESENTED = frozenset({
     "/disks/0/path", "/disks/0/device", "/disks/0/filesystem", "/devices/0/index", "/devices/0/type",
     "/devices/0/name", "/devices/0/memory_total_bytes", "/devices/0/multiprocessor_count",
     "/devices/0/torch_max_allocated_bytes", "/devices/0/torch_max_reserved_bytes", "/devices/0/compute_capability",
-    "/collection/level",
+    "/collection/level", "/redaction",
 })
 
 
@@ -511,6 +514,10 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "process", "properties": props}
     for pointer, value in (get("provenance", "legacy") or {}).items():
         _put(out, pointer, json_copy(value))
+    if isinstance(record.get("redaction"), dict):
+        # Beside type and properties, where legacy readers never look: the record still says it
+        # was redacted (validate --require-level reads it), and an upgrade puts it back.
+        out["redaction"] = json_copy(record["redaction"])
     return out
 
 

@@ -24,6 +24,10 @@ from procrecord.limits import DEFAULT_MAX_BYTES
 CHUNK_BYTES = 4 * 1024 * 1024
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
+#: Zip archives holding a JSON document (what geowatch writes); read with ``--embedded``.
+ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
+_ZIP_MAGIC = b"PK\x03\x04"
+_RAISE = "(raise it with --max-bytes)"
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -34,6 +38,8 @@ class Loaded(NamedTuple):
     line: int | None
     record: dict[str, Any]
     jsonl: bool = False
+    #: The document's bytes, unparsed, when the operation reads documents itself (``record`` is then ``{}``).
+    raw: bytes | None = None
 
 
 class LoadError(NamedTuple):
@@ -81,6 +87,8 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     """
     if data.startswith(_BOM):
         data = data[3:]
+    if data.startswith(_ZIP_MAGIC):
+        return LoadError(source, line, "a zip archive (.kwcoco.zip): use --embedded to check the records inside it")
     if not data.strip():
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
@@ -179,7 +187,7 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
                 if not (skipped and os.path.realpath(entry.path) in skipped):
                     subdirs.append(Path(entry.path))
                 continue
-            if entry.name.lower().endswith(JSON_SUFFIXES):
+            if entry.name.lower().endswith(JSON_SUFFIXES + ZIP_SUFFIXES):
                 yield from _plan_found(entry.path, max_bytes, chunk_bytes)
         stack.extend(reversed(subdirs))
 
@@ -211,7 +219,7 @@ def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
         with open(path, "rb") as handle:
             if not jsonl:
                 if size > max_bytes:
-                    yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes}")
+                    yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
                     return
                 yield FileTask(path, False, max_bytes=max_bytes)
                 return
@@ -279,12 +287,12 @@ class Span:
     lines: int = 0
 
 
-def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iterator[Item]:
+def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bool = False) -> Iterator[Item]:
     """Read one task and yield a parsed record or a LoadError for each document in it.
 
     Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
-    ``exact``: see :func:`parse`.
+    ``exact``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
     if isinstance(task, LoadError):
         yield task
@@ -294,9 +302,9 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iter
             if task.jsonl and not payload.strip():
                 continue
             if len(payload) > task.max_bytes:
-                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes}")
+                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {_RAISE}")
                 continue
-            yield parse(payload, task.source, line, task.jsonl, exact)
+            yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact)
     elif not task.jsonl:
         try:
             with open(task.path, "rb") as handle:
@@ -305,14 +313,20 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iter
             yield LoadError(task.path, None, _os_message(exc))
             return
         if len(data) > task.max_bytes:
-            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes")
+            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {_RAISE}")
             return
-        yield parse(data, task.path, None, exact=exact)
+        yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact)
     else:
-        yield from _iter_jsonl(task, span if span is not None else Span(), exact)
+        yield from _iter_jsonl(task, span if span is not None else Span(), exact, raw)
 
 
-def _iter_jsonl(task: FileTask, span: Span, exact: bool = False) -> Iterator[Item]:
+def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
+    if not data or data.isspace():  # not strip(): no copy of a big document
+        return LoadError(source, line, "empty document" if line else "empty file")
+    return Loaded(source, line, {}, jsonl, data)
+
+
+def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False) -> Iterator[Item]:
     try:
         handle = open(task.path, "rb")
     except OSError as exc:
@@ -323,21 +337,21 @@ def _iter_jsonl(task: FileTask, span: Span, exact: bool = False) -> Iterator[Ite
         remaining = None if task.end is None else task.end - task.start
         limit = task.max_bytes
         while remaining is None or remaining > 0:
-            raw = handle.readline(limit + 1)
-            if not raw:
+            line = handle.readline(limit + 1)
+            if not line:
                 break
             span.lines += 1
             if remaining is not None:
-                remaining -= len(raw)
-            if len(raw) > limit and not raw.endswith(b"\n"):
+                remaining -= len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
                 skipped = _skip_line(handle)
                 if remaining is not None:
                     remaining -= skipped
-                yield LoadError(task.path, span.lines, f"line is over the limit of {limit} bytes")
+                yield LoadError(task.path, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
                 continue
-            if not raw.strip():
+            if not line.strip():
                 continue
-            yield parse(raw, task.path, span.lines, True, exact)
+            yield _raw(line, task.path, span.lines, True) if raw else parse(line, task.path, span.lines, True, exact)
 
 
 def _skip_line(handle: IO[bytes]) -> int:

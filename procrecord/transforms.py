@@ -50,6 +50,8 @@ class RedactRecord:
     exact_integers = True  # it writes records back (see bulk.Operation)
     level: str
     key: bytes | None = attrs.field(default=None, repr=False)
+    #: Write each record back in its own version (redacted as the current one, then downgraded).
+    keep_version: bool = False
 
     def __call__(self, item: Loaded) -> Outcome:
         from procrecord.redaction import redact
@@ -59,6 +61,15 @@ class RedactRecord:
             return failed
         out = redact(record, self.level, self.key)
         target, violations = validate_versioned(out)
+        if not violations and self.keep_version and version != target:
+            from procrecord.migration import downgrade
+
+            try:
+                out, _ = downgrade(out, version, checked=True)
+            except UpgradeError as exc:
+                return Outcome(item.source, item.line, "error", version, message=f"cannot keep version {version}: {exc}",
+                               jsonl=item.jsonl)
+            target, violations = validate_versioned(out)
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
@@ -137,56 +148,6 @@ def is_process_record(value: Any) -> bool:
     return isinstance(value, dict) and (value.get("record_type") == RECORD_TYPE or is_legacy(value))
 
 
-_SEVERITY = {"error": 3, "invalid": 2, "leak": 2, "needs-upgrade": 1}
-
-
-@attrs.frozen
-class Embedded:
-    """Apply ``inner`` to the process records found in a result file's ``info`` list (kwcoco style).
-
-    A document that is itself a record is handled as usual. Otherwise each process record in its
-    ``info`` list is processed, everything else in the document is kept as it was, and the outcomes
-    are merged into one for the document (violation paths start at ``$.info[i]``).
-    """
-
-    inner: Any
-
-    @property
-    def exact_integers(self) -> bool:
-        return getattr(self.inner, "exact_integers", False)
-
-    def __call__(self, item: Loaded) -> Outcome:
-        record = item.record
-        if is_process_record(record) or not isinstance(record.get("info"), list):
-            return self.inner(item)
-        info = record["info"]
-        found = [i for i, entry in enumerate(info) if is_process_record(entry)]
-        if not found:
-            return Outcome(item.source, item.line, "no-records", None, output=dumps(record, item.jsonl),
-                           message="no process records in its info list", jsonl=item.jsonl, info={"changed": 0})
-        outcomes = [(i, self.inner(Loaded(item.source, item.line, info[i], item.jsonl))) for i in found]
-        worst = max((o for _, o in outcomes), key=lambda o: _SEVERITY.get(o.status, 0))
-        violations = tuple(
-            attrs.evolve(v, path=f"$.info[{i}]" + v.path[1:]) for i, o in outcomes for v in o.violations
-        )
-        messages = [f"info[{i}]: {o.message}" for i, o in outcomes if o.message]
-        totals: dict[str, int] = {}
-        for _, o in outcomes:
-            for name, value in (o.info or {}).items():
-                totals[name] = totals.get(name, 0) + value
-        totals["embedded_records"] = len(found)
-        output = None
-        if all(o.output is not None for _, o in outcomes):
-            from procrecord.jsoncodec import loads_exact
-
-            new_info = list(info)
-            for i, o in outcomes:
-                new_info[i] = loads_exact(o.output)
-            output = dumps({**record, "info": new_info}, item.jsonl)
-        return Outcome(item.source, item.line, worst.status, worst.version, violations,
-                       "; ".join(messages) or None, output, item.jsonl, totals)
-
-
 @attrs.frozen
 class SummariseRecord:
     """One line about a record (for ``procrecord show``), any known version."""
@@ -247,3 +208,6 @@ def _duration(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+from procrecord.embedded import Embedded  # noqa: E402,F401  (the --embedded operation, kept importable here)

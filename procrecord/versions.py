@@ -37,11 +37,12 @@ def detect_version(record: dict[str, Any]) -> str:
         raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
     if is_legacy(record):
         return LEGACY
-    hint = ""
-    info = record.get("info") if isinstance(record, dict) else None
-    if isinstance(info, list) and any(isinstance(e, dict) and (e.get("record_type") == RECORD_TYPE or is_legacy(e)) for e in info):
-        hint = "; its 'info' list holds process records (a kwcoco file?): use --embedded"
+    meta = record.get("meta")
+    if isinstance(record.get("info"), list) or (isinstance(meta, dict) and isinstance(meta.get("info"), list)):
+        raise UnknownVersionError(
+            "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
+            "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
+        )
     raise UnknownVersionError(
         "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"
-        + hint
     )

@@ -198,3 +198,43 @@ def test_the_writer_survives_any_config_and_argv(tmp_path, monkeypatch):
     assert config["bad_iter"].startswith("<BadIter object: conversion failed: RuntimeError")
     assert config["text"] == "a\\ud800b" and record["invocation"]["argv"][-1] == "set-\\xff"
     assert _invoke("validate", output).exit_code == 0
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b'{"score": 0.0016622953670337726}', False),  # a long fraction is no integer (kwcoco scores)
+    (b'{"x": 1.5e-0000000000000000000001}', False),  # nor a long exponent
+    (b'{"x": 2.5E+0000000000000000000001}', False),
+    (b'{"x": "12345678901234567890123"}', True),  # digits in a string: a harmless re-read
+    (b'{"seed": 1180591620717411303425}', True),
+    (b'{"seed":-1180591620717411303425}', True),
+    (b'[1180591620717411303425]', True),
+    (b'1180591620717411303425', True),
+    (b'-1180591620717411303425', True),
+    (b'{"n": 123456789012345678}', False),  # 18 digits always fit
+])
+def test_big_integer_detection_ignores_fractions_and_exponents(text, expected):
+    assert may_hold_big_integer(text) is expected
+
+
+@given(st.recursive(st.integers(-(2**80), 2**80) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+                    max_leaves=20))
+def test_every_big_integer_is_noticed(value):
+    text = json.dumps(value).encode()
+    has_big = any(not (-(2**63) <= n < 2**64) for n in _integers(value))
+    if has_big:
+        assert may_hold_big_integer(text)
+    assert loads_exact(text) == json.loads(text)
+
+
+def _integers(value):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _integers(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _integers(item)

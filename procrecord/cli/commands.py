@@ -13,18 +13,29 @@ LEVELS = ("none", "most", "all")
 
 
 def embedded_option(func):
-    """--embedded: find process records inside result files' ``info`` lists (kwcoco style)."""
+    """--embedded: find process records inside result files (kwcoco ``info``, ``meta.info``, .kwcoco.zip)."""
+    func = click.option("--embedded-pointer", "pointers", multiple=True, metavar="POINTER",
+                        help="With --embedded: also look for records (or a list of them) at this JSON "
+                             "pointer, e.g. /a/b (repeatable).")(func)
     return click.option("--embedded", is_flag=True,
-                        help="Also find process records in the 'info' list of result files (kwcoco) and "
-                             "handle only those, keeping the rest of each file as it is.")(func)
+                        help="Find process records in the 'info' and 'meta.info' lists of result files "
+                             "(kwcoco .json and .kwcoco.zip) and handle only those, keeping every other "
+                             "byte of each file as it is.")(func)
 
 
-def _maybe_embedded(operation, embedded: bool):
+def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
+    if pointers and not embedded:
+        raise click.UsageError("--embedded-pointer needs --embedded")
     if not embedded:
         return operation
-    from procrecord.transforms import Embedded
+    from procrecord.embedded import DEFAULT_POINTERS, Embedded
+    from procrecord.limits import DEFAULT_MAX_BYTES
 
-    return Embedded(operation)
+    for pointer in pointers:
+        if not pointer.startswith("/"):
+            raise click.UsageError(f"--embedded-pointer {pointer!r}: a JSON pointer starts with '/' (e.g. /a/b)")
+    return Embedded(operation, DEFAULT_POINTERS + tuple(p for p in pointers if p not in DEFAULT_POINTERS),
+                    max_bytes or DEFAULT_MAX_BYTES)
 
 
 @cli.command()
@@ -39,7 +50,7 @@ def _maybe_embedded(operation, embedded: bool):
 @click.option("--verbose", "-v", is_flag=True, help="List valid records too.")
 @embedded_option
 @guarded
-def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded) -> int:
+def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded, pointers) -> int:
     """Validate records against their schema."""
     from procrecord.checks import ValidateRecord
     from procrecord.report import REPORTERS
@@ -48,7 +59,7 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
         from procrecord.schemas import load_schema
 
         load_schema(schema_version)
-    operation = _maybe_embedded(ValidateRecord(schema_version, all_errors, require_level), embedded)
+    operation = _maybe_embedded(ValidateRecord(schema_version, all_errors, require_level), embedded, pointers, max_bytes)
     return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](verbose=verbose), "validate", "validated")
 
 
@@ -188,11 +199,16 @@ def _key_or_usage_error(pseudonymize: bool, key_file):
 @click.option("--pseudonymize", is_flag=True,
               help="Replace removed identifiers by keyed HMAC tokens (key from $PROCRECORD_REDACT_KEY or --key-file).")
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key (>= 32 bytes).")
+@click.option("--keep-version/--upgrade", "keep_version", default=None,
+              help="Write each record back in its own version (legacy stays legacy), or upgraded to the "
+                   "newest. Default: keep with --embedded, upgrade otherwise.")
 @output_options
 @embedded_option
 @guarded
-def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, in_place, fmt, embedded) -> int:
-    """Redact records before they are shared (older versions are upgraded first)."""
+def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version, output_dir, in_place, fmt, embedded,
+           pointers) -> int:
+    """Redact records before they are shared (older versions are upgraded first, and written back
+    in their own version with --embedded or --keep-version)."""
     from procrecord.transforms import RedactRecord
 
     if key_file and not pseudonymize:
@@ -201,7 +217,8 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
         raise click.UsageError(f"--pseudonymize does nothing at --level {level}: only 'most' replaces identifiers "
                                "it removes ('all' keeps none, 'none' removes none)")
     key = _key_or_usage_error(pseudonymize, key_file)
-    operation = _maybe_embedded(RedactRecord(level, key), embedded)
+    keep = embedded if keep_version is None else keep_version
+    operation = _maybe_embedded(RedactRecord(level, key, keep), embedded, pointers, max_bytes)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact", fmt)
 
 
@@ -212,7 +229,7 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
 @output_options
 @embedded_option
 @guarded
-def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded) -> int:
+def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
     from procrecord.report import REPORTERS
     from procrecord.schemas import load_schema
@@ -220,7 +237,7 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 
     if to is not None:
         load_schema(to)
-    operation = _maybe_embedded(UpgradeRecord(to, check), embedded)
+    operation = _maybe_embedded(UpgradeRecord(to, check), embedded, pointers, max_bytes)
     if check:
         return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](out=sys.stdout), "upgrade --check", "checked")
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade", fmt)
@@ -232,13 +249,13 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 @output_options
 @embedded_option
 @guarded
-def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded) -> int:
+def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
     from procrecord.schemas import load_schema
     from procrecord.transforms import DowngradeRecord
 
     load_schema(to)
-    operation = _maybe_embedded(DowngradeRecord(to), embedded)
+    operation = _maybe_embedded(DowngradeRecord(to), embedded, pointers, max_bytes)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "downgraded", "downgrade", fmt)
 
 

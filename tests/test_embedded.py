@@ -1,0 +1,379 @@
+"""Records embedded in result files: only the record items change, every other byte is kept."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import FIXTURES, load_json
+from procrecord.cli import cli
+from procrecord.embedded import DEFAULT_POINTERS, find_records
+from procrecord.jsonspans import depth_change, layout_of, resolve
+from procrecord.redaction import check_level
+from procrecord.schemas import current_version
+from procrecord.validation import validate_versioned
+
+HOSTS = FIXTURES / "embedded"
+JSON_HOSTS = sorted(p.name for p in HOSTS.glob("*.json"))
+ALL_HOSTS = sorted(p.name for p in HOSTS.iterdir() if p.suffix in (".json", ".zip"))
+COMMANDS = {
+    "upgrade": ("upgrade",),
+    "redact": ("redact", "--level", "most"),
+    "downgrade": ("downgrade",),
+}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _copy(tmp_path, name):
+    target = tmp_path / name
+    shutil.copyfile(HOSTS / name, target)
+    return target
+
+
+def _json_of(path: Path) -> bytes:
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(archive.infolist()[0])
+    return path.read_bytes()
+
+
+def _outside_records(data: bytes) -> bytes:
+    """The document with each record item replaced by ``0``: what must not change."""
+    found, _ = find_records(data, DEFAULT_POINTERS)
+    pieces, pos = [], 0
+    for item in sorted(found):
+        pieces += [data[pos:item.start], b"0"]
+        pos = item.end
+    return b"".join(pieces) + data[pos:]
+
+
+@pytest.mark.parametrize("name", ALL_HOSTS)
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_only_the_record_items_change(tmp_path, name, command):
+    path = _copy(tmp_path, name)
+    before = _json_of(path)
+    result = invoke(*COMMANDS[command], "--embedded", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    after = _json_of(path)
+    assert after != before or command == "downgrade", "something was to change"
+    assert _outside_records(after) == _outside_records(before)
+    assert after.count(b"\n") == before.count(b"\n") or b"\n    " in before, "a one-line item stays on one line"
+    assert len(find_records(after, DEFAULT_POINTERS)[0]) == len(find_records(before, DEFAULT_POINTERS)[0])
+
+
+def test_a_compact_file_stays_compact_and_an_indented_one_keeps_its_indent(tmp_path):
+    compact = _copy(tmp_path, "compact.kwcoco.json")
+    indented = _copy(tmp_path, "indented.kwcoco.json")
+    assert invoke("upgrade", "--embedded", "--in-place", compact, indented).exit_code == 0
+    text = compact.read_bytes()
+    assert text == orjson.dumps(json.loads(text))  # no whitespace anywhere, as before
+    span = resolve(indented.read_bytes(), ["info", "1"])
+    layout = layout_of(indented.read_bytes(), *span)
+    assert layout.unit == b"    " and layout.base == b"        "
+    item = json.loads(indented.read_bytes())["info"][1]
+    assert item["schema_version"] == current_version()
+
+
+def test_nan_and_infinity_in_the_host_are_kept(tmp_path):
+    path = _copy(tmp_path, "pxl_eval.json")
+    before = path.read_text()
+    for command in (("validate",), ("redact", "--level", "most", "--in-place"), ("upgrade", "--in-place"),
+                    ("downgrade", "--in-place")):
+        result = invoke(*command, "--embedded", path)
+        assert result.exit_code == 0, (command, result.output)
+    after = path.read_text()
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        assert after.count(literal) == before.count(literal)
+    assert json.loads(after)["meta"]["info"][0]["type"] == "process"
+
+
+def test_a_record_holding_nan_is_reported_and_left_alone(tmp_path):
+    record = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    text = json.dumps({"info": [record]}).replace('"lr": 0.001', '"lr": NaN')
+    path = tmp_path / "host.json"
+    path.write_text(text)
+    result = invoke("upgrade", "--embedded", "--in-place", path)
+    assert result.exit_code == 1
+    assert "$.info[0]" in result.output or "info[0]" in result.output
+    assert "not strict JSON" in result.output and path.read_text() == text
+
+
+def _zip_with_readme(path: Path, method: int) -> bytes:
+    readme = b"kept byte for byte\n" * 20
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("README.txt", (2020, 1, 2, 3, 4, 6)), readme, zipfile.ZIP_STORED)
+        archive.writestr(zipfile.ZipInfo("data.kwcoco.json", (2021, 1, 2, 3, 4, 6)),
+                         (HOSTS / "compact.kwcoco.json").read_bytes(), method)
+    return readme
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED, zipfile.ZIP_LZMA])
+def test_a_zip_is_rewritten_with_its_compression_and_other_members(tmp_path, method):
+    path = tmp_path / "results.kwcoco.zip"
+    readme = _zip_with_readme(path, method)
+    result = invoke("upgrade", "--embedded", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(path) as archive:
+        infos = {i.filename: i for i in archive.infolist()}
+        assert list(infos) == ["README.txt", "data.kwcoco.json"]
+        assert archive.read("README.txt") == readme and infos["README.txt"].compress_type == zipfile.ZIP_STORED
+        assert infos["data.kwcoco.json"].compress_type == method
+        assert infos["data.kwcoco.json"].date_time == (2021, 1, 2, 3, 4, 6)
+        doc = json.loads(archive.read("data.kwcoco.json"))
+    assert doc["info"][1]["schema_version"] == current_version()
+
+
+def test_a_folder_of_zips_is_found_with_embedded_and_hinted_without(tmp_path):
+    shutil.copyfile(HOSTS / "results.kwcoco.zip", tmp_path / "a.kwcoco.zip")
+    result = invoke("validate", tmp_path)
+    assert result.exit_code == 1
+    assert "a.kwcoco.zip:: error:" in result.output and "use --embedded" in result.output
+    result = invoke("validate", "--embedded", tmp_path)
+    assert result.exit_code == 0 and "1 document holding 3 embedded records from 1 source: 1 valid" in result.output
+
+
+def test_a_result_file_without_embedded_gets_a_hint(tmp_path):
+    result = invoke("validate", HOSTS / "default.kwcoco.json")
+    assert result.exit_code == 1 and "use --embedded" in result.output
+
+
+def test_records_at_named_pointers_are_found(tmp_path):
+    record = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    path = tmp_path / "nested.json"
+    path.write_text(json.dumps({"run": {"steps": [{"context": record}]}, "score": float("nan")}))
+    result = invoke("upgrade", "--embedded", "--embedded-pointer", "/run/steps/0/context", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    assert json.loads(path.read_text())["run"]["steps"][0]["context"]["schema_version"] == current_version()
+    assert "NaN" in path.read_text()
+    assert invoke("upgrade", "--embedded-pointer", "/a", path).exit_code == 2
+
+
+def test_meta_info_is_found():
+    result = invoke("validate", "--embedded", HOSTS / "pxl_eval.json")
+    assert result.exit_code == 0 and "holding 1 embedded record from" in result.output
+
+
+def test_redact_keeps_each_item_in_its_own_version(tmp_path):
+    path = _copy(tmp_path, "default.kwcoco.json")
+    result = invoke("redact", "--embedded", "--level", "most", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    before, after = load_json(HOSTS / "default.kwcoco.json")["info"], load_json(path)["info"]
+    assert after[0] == before[0]
+    assert [validate_versioned(i)[0] for i in after[1:]] == [validate_versioned(i)[0] for i in before[1:]]
+    assert after[1]["type"] == "process" and after[1]["properties"]["machine"]["host"] is None
+    for item in after[1:]:
+        assert validate_versioned(item)[1] == [] and check_level(item, "most", validate_versioned(item)[0]) == []
+    result = invoke("validate", "--embedded", "--require-level", "most", path)
+    assert result.exit_code == 0, result.output
+    result = invoke("validate", "--embedded", "--require-level", "all", path)
+    assert result.exit_code == 1
+
+
+def test_redact_upgrade_asked_for(tmp_path):
+    path = _copy(tmp_path, "default.kwcoco.json")
+    assert invoke("redact", "--embedded", "--upgrade", "--level", "all", "--in-place", path).exit_code == 0
+    assert {i.get("schema_version") for i in load_json(path)["info"][1:]} == {current_version()}
+
+
+def test_size_refusals_name_max_bytes(tmp_path):
+    result = invoke("validate", "--embedded", "--max-bytes", "100", HOSTS / "compact.kwcoco.json")
+    assert result.exit_code == 1 and "--max-bytes" in result.output
+    path = tmp_path / "big.kwcoco.zip"
+    _zip_with_readme(path, zipfile.ZIP_DEFLATED)
+    result = invoke("validate", "--embedded", "--max-bytes", str(path.stat().st_size + 1), path)
+    assert result.exit_code == 1 and "unpacked" in result.output and "--max-bytes" in result.output
+
+
+def test_embedded_jsonl_lines_stay_lines(tmp_path):
+    record = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    path = tmp_path / "hosts.jsonl"
+    path.write_text("".join(json.dumps({"info": [record], "n": i}) + "\n" for i in range(3)))
+    result = invoke("upgrade", "--embedded", "--in-place", path)
+    assert result.exit_code == 0, result.output
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == [0, 1, 2]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(alphabet='ab"\\[]{}:, \n'),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["a", "info", 'q"', "b\\"]), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(deadline=None)
+@given(doc=st.dictionaries(st.sampled_from(["info", "meta", "x", "info\\"]), _json_values, max_size=4),
+       indent=st.sampled_from([None, 1, 4, "\t"]), chunk=st.integers(1, 9))
+def test_spans_agree_with_a_parser(doc, indent, chunk):
+    text = json.dumps(doc, indent=indent).encode()
+    assert depth_change(text, 0, len(text), chunk) == 0
+    for key in ("info", "meta", "x", "info\\"):
+        span = resolve(text, [key])
+        assert (span is None) == (key not in doc)
+        if span is not None:
+            assert json.loads(text[span[0]:span[1]]) == doc[key]
+
+
+# --- the real client: kwcoco 0.9.1 in its own environment -------------------------------------------
+
+KWCOCO_PYTHON = os.environ.get("PROCRECORD_TEST_KWCOCO_PYTHON")
+needs_kwcoco = pytest.mark.skipif(not KWCOCO_PYTHON or not Path(KWCOCO_PYTHON).exists(),
+                                  reason="set PROCRECORD_TEST_KWCOCO_PYTHON to a Python with kwcoco installed")
+_LOAD = """
+import sys, kwcoco
+for path in sys.argv[1:]:
+    dset = kwcoco.CocoDataset(path)
+    assert dset.dataset.get('info') is not None or 'meta' in dset.dataset, path
+print('loaded', len(sys.argv) - 1)
+"""
+
+
+@needs_kwcoco
+def test_kwcoco_reads_every_file_the_commands_wrote(tmp_path):
+    written = []
+    steps = [("upgrade",), ("redact", "--level", "most"), ("downgrade",), ("redact", "--level", "all", "--upgrade")]
+    for i, step in enumerate(steps):
+        folder = tmp_path / f"step{i}"
+        shutil.copytree(HOSTS if i == 0 else tmp_path / f"step{i - 1}", folder,
+                        ignore=shutil.ignore_patterns("*.py"))  # each step on the output of the one before
+        result = invoke(*step, "--embedded", "--in-place", folder)
+        assert result.exit_code == 0, (step, result.output)
+        result = invoke("validate", "--embedded", folder)
+        assert result.exit_code == 0, (step, result.output)
+        written += sorted(str(p) for p in folder.iterdir())
+    proc = subprocess.run([KWCOCO_PYTHON, "-c", _LOAD, *written], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"loaded {len(written)}" in proc.stdout
+
+
+def test_kwcoco_default_dump_keeps_its_spaced_separators(tmp_path):
+    path = _copy(tmp_path, "default.kwcoco.json")
+    assert invoke("upgrade", "--embedded", "--in-place", path).exit_code == 0
+    text = path.read_text()
+    assert text == json.dumps(json.loads(text), ensure_ascii=False)  # what kwcoco's dump writes
+
+
+_LEGACY_RECORD = load_json(FIXTURES / "0" / "valid" / "with-emissions.json")
+
+
+@settings(deadline=None)  # the first example loads the schemas
+@given(others=st.dictionaries(st.sampled_from(["images", "meta", "info2", "z"]), _json_values, max_size=3),
+       before=st.lists(_json_values, max_size=2), after=st.lists(_json_values, max_size=2),
+       indent=st.sampled_from([None, 1, 2, 4, "\t"]), spaced=st.booleans(), crlf=st.booleans())
+def test_upgrading_an_item_changes_that_item_only(others, before, after, indent, spaced, crlf):
+    from procrecord.embedded import Embedded
+    from procrecord.loader import Loaded
+    from procrecord.migration import upgrade
+    from procrecord.transforms import UpgradeRecord
+
+    doc = {**others, "info": [*before, _LEGACY_RECORD, *after]}
+    separators = None if spaced or indent is not None else (",", ":")
+    text = json.dumps(doc, indent=indent, separators=separators).encode()
+    if crlf:
+        text = text.replace(b"\n", b"\r\n")  # JSON strings hold no raw newline: only the layout's change
+    outcome = Embedded(UpgradeRecord())(Loaded("host.json", None, {}, False, text))
+    assert outcome.status == "upgraded", outcome
+    expected = {**doc, "info": [*before, upgrade(_LEGACY_RECORD), *after]}
+    assert json.loads(outcome.output) == json.loads(json.dumps(expected))
+    assert _outside_records(outcome.output) == _outside_records(text)
+    if indent is None:
+        assert b"\n" not in outcome.output
+    assert outcome.output.count(b"\n") == outcome.output.count(b"\r\n") if crlf else b"\r" not in outcome.output
+
+
+# --- geowatch 0.20.0's own readers (mlops), when an environment with geowatch is named -------------
+
+GEOWATCH_PYTHON = os.environ.get("PROCRECORD_TEST_GEOWATCH_PYTHON")
+needs_geowatch = pytest.mark.skipif(not GEOWATCH_PYTHON or not Path(GEOWATCH_PYTHON).exists(),
+                                    reason="set PROCRECORD_TEST_GEOWATCH_PYTHON to a Python with geowatch installed")
+_GEOWATCH_READ = """
+import json, os, sys
+os.environ['GEOWATCH_PREIMPORT'] = '0'
+import kwcoco
+from geowatch.mlops import smart_result_parser as srp
+count = 0
+for path in sys.argv[1:]:
+    data = kwcoco.CocoDataset(path).dataset if 'kwcoco' in path else json.load(open(path))
+    info = data['meta']['info'] if 'meta' in data else data['info']
+    items = list(srp.find_info_items(info, {'process', 'process_context'}))
+    assert items, path
+    for item in items:
+        srp._handle_process_item(item)
+        resources = srp.parse_resource_item(item)
+        assert isinstance(resources, dict), path
+        count += 1
+print('read', count)
+"""
+
+
+@needs_geowatch
+def test_geowatch_reads_the_legacy_items_after_redact_and_downgrade(tmp_path):
+    folder = tmp_path / "hosts"
+    shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
+    assert invoke("redact", "--embedded", "--level", "most", "--in-place", folder).exit_code == 0
+    assert invoke("downgrade", "--embedded", "--in-place", folder).exit_code == 0  # the 1.0 items too
+    files = sorted(str(p) for p in folder.iterdir())
+    proc = subprocess.run([GEOWATCH_PYTHON, "-c", _GEOWATCH_READ, *files],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "read 16" in proc.stdout, proc.stdout  # 3 records in each of 4 kwcoco files and the zip, 1 in pxl_eval
+
+
+@pytest.mark.parametrize("text, expected", [
+    (b'{"info": [1], "info": [2]}', [2]),  # a repeated key: the last wins, as JSON readers decide
+    (b'{"a": "\\"info\\": [1]", "info": [2]}', [2]),  # the name inside a string is no key
+    (b'{"a": {"info": [1]}, "b": "x\\\\", "info": [2]}', [2]),  # deeper, and after an escaped backslash
+    (b'{"a": {"info": [1]}}', None),
+    (b'\xef\xbb\xbf {"info" :\n [2]}', [2]),
+])
+def test_keys_are_found_where_a_parser_finds_them(text, expected):
+    span = resolve(text, ["info"])
+    assert (None if span is None else json.loads(text[span[0]:span[1]])) == expected
+
+
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_kept_versions_pass_the_gate_of_their_level(tmp_path, level):
+    folder = tmp_path / "hosts"
+    shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
+    assert invoke("redact", "--embedded", "--level", level, "--in-place", folder).exit_code == 0
+    result = invoke("validate", "--embedded", "--require-level", level, folder)
+    assert result.exit_code == 0, result.output
+    info = load_json(folder / "newlines.kwcoco.json")["info"]
+    assert [item.get("type") for item in info] == ["note", "process", None, "process"]  # 0, 1.0, 0 as before
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False])
+def test_a_pointer_beyond_ascii_is_found_however_the_key_was_written(ensure_ascii):
+    text = json.dumps({"résultats": {"info": [7]}}, ensure_ascii=ensure_ascii).encode()
+    span = resolve(text, ["résultats", "info"])
+    assert span is not None and json.loads(text[span[0]:span[1]]) == [7]
+
+
+def test_items_written_from_now_on_carry_the_kwcoco_type(tmp_path):
+    """Upgraded items get ``"type": "procrecord"`` after ``record_type`` (readers that dispatch on
+    ``type`` skip them); a 1.0 item left in its version stays without it; legacy items keep theirs."""
+    path = _copy(tmp_path, "indented.kwcoco.json")
+    assert invoke("redact", "--level", "most", "--embedded", "--in-place", path).exit_code == 0
+    kept = json.loads(path.read_text())["info"]
+    assert [item.get("type") for item in kept] == ["note", "process", None, "process"]
+    assert invoke("upgrade", "--embedded", "--in-place", path).exit_code == 0
+    items = json.loads(path.read_text())["info"]
+    assert [item.get("type") for item in items] == ["note", "procrecord", "procrecord", "procrecord"]
+    for item in items[1:]:
+        keys = list(item)
+        assert keys[keys.index("record_type") + 1] == "type"
+        assert validate_versioned(item)[1] == []
