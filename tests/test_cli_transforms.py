@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, load_json
+from helpers import FIXTURES, ROOT, load_json
 from procrecord.cli import cli
 from procrecord.redaction import check_level
 from procrecord.validation import validate

@@ -11,7 +11,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, ROOT
+from helpers import FIXTURES, ROOT
 from procrecord.cli import cli
 
 VALID = str(FIXTURES / "1.0" / "valid")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord import model as m
 from procrecord.cli import cli
 from procrecord.comparison import Options, apply_patch, diff, to_patch, verify_patch

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import FIXTURES, ROOT, SCHEMA_DIR
+from helpers import FIXTURES, ROOT, SCHEMA_DIR
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import SCHEMA_DIR
+from helpers import SCHEMA_DIR
 from procrecord.schemas import (
     ID_PREFIX, iter_properties, known_versions, load_schema, registry, schema_dir, schema_id,
 )

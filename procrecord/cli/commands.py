@@ -377,10 +377,10 @@ def show(sources, jobs, max_bytes) -> int:
     """Summarise records, one line each: name, status, when, how long, where, on what."""
     from procrecord.bulk import run
     from procrecord.report import TextReporter
-    from procrecord.transforms import SummariseRecord
+    from procrecord.summary import ShowRecord
 
     reporter = TextReporter(out=sys.stderr)
-    for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
+    for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
         if outcome.status == "shown":
             click.echo(f"{outcome.where()}  {outcome.message}")
             outcome = outcome._replace(message=None)
