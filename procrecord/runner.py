@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from procrecord.collectors.interface import Collector
+from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
 from procrecord.recorder import Recorder
 
@@ -23,7 +24,6 @@ FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
                   if hasattr(signal, name))
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
-_RSS_UNIT = 1024 if os.uname().sysname != "Darwin" else 1
 
 
 class ChildResources(Collector):
@@ -39,7 +39,7 @@ class ChildResources(Collector):
             return None
         usage = self.rusage
         return {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6),
-                "children_peak_rss_bytes": usage.ru_maxrss * _RSS_UNIT}
+                "children_peak_rss_bytes": usage.ru_maxrss * RSS_UNIT}
 
 
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
