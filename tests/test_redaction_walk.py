@@ -4,6 +4,7 @@ benchmarks/bench_transforms.py) against a plain interpreted walk of the same pol
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -11,10 +12,11 @@ from hypothesis import strategies as st
 
 from procrecord import reader
 from procrecord.pointer import escape
-from procrecord.policy import RANK, Node, policy
+from procrecord import redaction
+from procrecord.policy import RANK, Node, _node, policy
 from procrecord.redaction import _Context, _scrub_any, _walker, scrubber_for
-from procrecord.schemas import current_version
-from strategies import json_values, records
+from procrecord.schemas import current_version, iter_properties, load_schema
+from strategies import json_values, names, records
 
 CONVERTER = reader.make_converter()
 KEY = b"k" * 40
@@ -66,9 +68,17 @@ def _context(record: dict[str, Any], level: str, key: bytes | None) -> _Context:
 sections = st.sampled_from(["host", "invocation", "outcome", "python", "git", "devices", "disks", "extra", "emissions"])
 
 
+def _objects(value: Any) -> list[dict[str, Any]]:
+    found = [value] if isinstance(value, dict) else []
+    for sub in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        found += _objects(sub)
+    return found
+
+
 @st.composite
 def record_dicts(draw: Any) -> dict[str, Any]:
-    """Valid records, some with a section (or a value inside one) replaced by arbitrary JSON."""
+    """Valid records, some with a section (or a value inside one) replaced by arbitrary JSON, and some
+    objects given keys the schema does not name."""
     record = reader.to_dict(draw(records), CONVERTER)
     for section in draw(st.lists(sections, max_size=2, unique=True)):
         if draw(st.booleans()) and isinstance(record.get(section), dict) and record[section]:
@@ -76,18 +86,62 @@ def record_dicts(draw: Any) -> dict[str, Any]:
             record[section][field] = draw(json_values)
         else:
             record[section] = draw(json_values)
+    objects = _objects(record)
+    for _ in range(draw(st.integers(0, 3))):
+        draw(st.sampled_from(objects))[draw(names)] = draw(json_values | st.just("token ghp_" + "a" * 36))
     return record
 
 
-@settings(max_examples=300, deadline=None)
-@given(record_dicts(), st.sampled_from(["most", "all"]), st.sampled_from([None, KEY]))
-def test_generated_walk_equals_the_plain_walk(record, level, key):
+#: Objects (and arrays of objects) of the schema: a variant policy may mark any of them ``x-scrub``.
+_STRUCTURED = sorted(p for p, sub, _ in iter_properties(load_schema(current_version()))
+                     if "*" not in p and ("properties" in sub or "properties" in (sub.get("items") or {})))
+
+
+@st.composite
+def variant_cases(draw: Any) -> tuple[Node, dict[str, Any]]:
+    """The current schema's policy with some structured properties marked ``x-scrub: true`` (as a
+    later schema may), so the generator's scrubbed-object and scrubbed-array branches run too; and a
+    record whose objects there carry keys the schema does not name."""
+    schema = json.loads(json.dumps(load_schema(current_version())))
+    record = draw(record_dicts())
+    for pointer in draw(st.lists(st.sampled_from(_STRUCTURED), min_size=1, max_size=3, unique=True)):
+        node, value = schema, record
+        for token in pointer.split("/")[1:]:
+            node = node["properties"][token]
+            value = value.get(token) if isinstance(value, dict) else None
+        node["x-scrub"] = True
+        for target in _objects(value)[:2]:
+            target[draw(names)] = draw(st.sampled_from(["token ghp_" + "a" * 36, "/home/alice/x", 3]))
+    return _node(schema), record
+
+
+def _check(record: dict[str, Any], tree: Node, level: str, key: bytes | None, walk: Any) -> None:
     before = copy.deepcopy(record)
     generated_ctx, plain_ctx = _context(record, level, key), _context(record, level, key)
-    generated = _walker(current_version(), level)(record, generated_ctx)
-    plain = plain_walk(record, policy(current_version()), RANK[level], plain_ctx)
+    generated = walk(record, generated_ctx)
+    plain = plain_walk(record, tree, RANK[level], plain_ctx)
     assert generated == plain
     assert generated_ctx.removed == plain_ctx.removed
     assert generated_ctx.found == plain_ctx.found
     assert generated_ctx.pseudonymized == plain_ctx.pseudonymized
     assert record == before, "the input is never modified"
+
+
+@settings(max_examples=100, deadline=None)
+@given(record_dicts(), st.sampled_from(["most", "all"]), st.sampled_from([None, KEY]))
+def test_generated_walk_equals_the_plain_walk(record, level, key):
+    _check(record, policy(current_version()), level, key, _walker(current_version(), level))
+
+
+@settings(max_examples=60, deadline=None)
+@given(variant_cases(), st.sampled_from(["most", "all"]), st.sampled_from([None, KEY]))
+def test_generated_walk_of_a_variant_policy_equals_the_plain_walk(case, level, key):
+    tree, record = case
+    version = current_version()
+    original = redaction.policy
+    redaction.policy = lambda v: tree if v == version else original(v)  # the walk of this tree, generated
+    try:
+        walk = _walker(version, level)
+    finally:
+        redaction.policy = original
+    _check(record, tree, level, key, walk)
