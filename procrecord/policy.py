@@ -31,8 +31,8 @@ class Node(NamedTuple):
     scrub: bool = False
     pseudonymize: bool = False
     identifier: Optional[str] = None
-    children: Optional[dict[str, "Node"]] = None
-    items: Optional["Node"] = None
+    children: Optional[dict[str, Node]] = None
+    items: Optional[Node] = None
     volatile: bool = False
     key: Optional[str] = None
     #: Lowest level rank at which something below this node is removed (3: never), and whether

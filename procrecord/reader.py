@@ -34,27 +34,30 @@ def make_converter(model: types.ModuleType | None = None) -> cattrs.Converter:
     from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
     if model is None:
-        from procrecord import model
+        from procrecord import model as default_model
+
+        model = default_model
+    m = model  # narrowed for the hooks below
 
     converter = cattrs.Converter(forbid_extra_keys=True)
     # JSON numbers keep their type: 3 stays 3 rather than becoming 3.0 (a float field accepts an int)
     converter.register_structure_hook(float, _number)
     # a present key is never ABSENT: structure ``X | Absent`` as ``X``
     converter.register_structure_hook_factory(
-        lambda t: model.Absent in typing.get_args(t),
-        lambda t: converter.get_structure_hook(_without_absent(t, model.Absent)),
+        lambda t: m.Absent in typing.get_args(t),
+        lambda t: converter.get_structure_hook(_without_absent(t, m.Absent)),
     )
 
     def unstructure_fn(cls: type) -> Any:
-        renamed = model.RENAMED.get(cls.__name__, {})
+        renamed = m.RENAMED.get(cls.__name__, {})
         # omit a field only when it holds its "left out" default (None or ABSENT)
-        fields = {f.name: override(omit_if_default=f.default is None or f.default is model.ABSENT,
-                                   rename=renamed.get(f.name)) for f in attrs.fields(cls)}
+        fields: dict[str, Any] = {f.name: override(omit_if_default=f.default is None or f.default is m.ABSENT,
+                                                   rename=renamed.get(f.name)) for f in attrs.fields(cls)}
         return make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True, **fields)
 
     def structure_fn(cls: type) -> Any:
-        renamed = model.RENAMED.get(cls.__name__, {})
-        fields = {name: override(rename=key) for name, key in renamed.items()}
+        renamed = m.RENAMED.get(cls.__name__, {})
+        fields: dict[str, Any] = {name: override(rename=key) for name, key in renamed.items()}
         return make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **fields)
 
     converter.register_unstructure_hook_factory(attrs.has, unstructure_fn)

@@ -25,6 +25,8 @@ class ShowRecord:
     """A bulk operation: bring a loaded record of any version to a typed record and summarise it."""
 
     def __call__(self, item: Loaded) -> Outcome:
+        import cattrs
+
         from procrecord.bulk import Outcome
         from procrecord.model import Record
         from procrecord.transforms import to_current
@@ -34,7 +36,7 @@ class ShowRecord:
             return failed
         try:
             record = _converter().structure(data, Record)
-        except Exception as exc:  # a valid record that does not fit the model is a bug worth reporting
+        except (cattrs.BaseValidationError, TypeError, ValueError) as exc:  # valid yet not fitting the model: a bug to report
             return Outcome(item.source, item.line, "error", version, message=f"does not fit the model: {exc}",
                            jsonl=item.jsonl)
         return Outcome(item.source, item.line, "shown", version, message=summarise(record), jsonl=item.jsonl)

@@ -11,9 +11,9 @@ from procrecord import model as m
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 names = st.text(string.ascii_lowercase + string.digits + "-_.", min_size=1, max_size=12)
-maybe = lambda s: st.none() | s  # noqa: E731
+maybe = lambda s: st.none() | s
 #: a field the schema lets be null: left out (ABSENT), null (None) or a value
-nullable = lambda s: st.just(m.ABSENT) | st.none() | s  # noqa: E731
+nullable = lambda s: st.just(m.ABSENT) | st.none() | s
 nonneg = st.integers(min_value=0, max_value=2**53)
 secs = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
 count = st.integers(min_value=1, max_value=4096)

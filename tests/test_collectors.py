@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from procrecord.collectors import builtin, plugins
+from procrecord.collectors import builtin, disks, git, host, invocation, plugins, python_env
 from procrecord.collectors import devices as dev
-from procrecord.collectors import disks, git, host, invocation, python_env
 from procrecord.collectors.interface import Skipped
 
 

@@ -8,11 +8,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 
-from helpers import FIXTURES, load_json
 from procrecord import reader
 from procrecord.cli import cli
 from procrecord.comparison import Options, apply_patch, diff, to_patch, verify_patch
 from procrecord.diffreport import Variation, describe, summary
+
+from helpers import FIXTURES, load_json
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "diff").iterdir() if p.is_dir())

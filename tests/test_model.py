@@ -12,20 +12,20 @@ import attrs
 import pytest
 from hypothesis import given, settings
 
-from helpers import FIXTURES, ROOT
-from procrecord import _modelgen
+from procrecord import _modelgen, reader
 from procrecord import model as m
-from procrecord import reader
 from procrecord.migration import upgrade
 from procrecord.schemas import current_version, known_versions, load_schema
 from procrecord.validation import validate
+
+from helpers import FIXTURES, ROOT
 from strategies import records
 
 CONVERTER = reader.make_converter()
 
 
 def test_committed_model_is_what_the_generator_writes():
-    assert m.SCHEMA_VERSION == current_version(), "regenerate: python -m procrecord._modelgen"
+    assert current_version() == m.SCHEMA_VERSION, "regenerate: python -m procrecord._modelgen"
     expected = _modelgen.generate(load_schema(m.SCHEMA_VERSION), m.SCHEMA_VERSION)
     assert (ROOT / "procrecord" / "model.py").read_text(encoding="utf-8") == expected
 

@@ -7,10 +7,11 @@ import json
 import pytest
 
 import procrecord
-from helpers import FIXTURES, load_json
 from procrecord import model as m
 from procrecord.errors import ProcrecordError, RecordReadError
 from procrecord.schemas import current_version
+
+from helpers import FIXTURES, load_json
 
 GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
 LEGACY = FIXTURES / "0" / "valid"

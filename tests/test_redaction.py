@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, load_json
-from procrecord import model as m
 from procrecord import reader
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.migration import upgrade
