@@ -375,12 +375,14 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 @guarded
 def show(sources, jobs, max_bytes) -> int:
     """Summarise records, one line each: name, status, when, how long, where, on what."""
-    from procrecord.bulk import run
+    from procrecord.bulk import Block, run
     from procrecord.report import TextReporter
     from procrecord.summary import ShowRecord
 
     reporter = TextReporter(out=sys.stderr)
     for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
+        if isinstance(outcome, Block):  # none come: show writes no records back
+            continue
         if outcome.status == "shown":
             click.echo(f"{outcome.where()}  {outcome.message}")
             outcome = outcome._replace(message=None)
