@@ -32,6 +32,12 @@ def test_wheel_ships_every_schema(wheel):
 
 
 @pytest.mark.slow
+def test_wheel_ships_type_information(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "procrecord/py.typed" in names and "procrecord/model.py" in names
+
+
+@pytest.mark.slow
 def test_installed_wheel_validates_outside_the_checkout(wheel, tmp_path):
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
