@@ -21,12 +21,12 @@ _WRITER = """
 import json, time
 t0 = time.perf_counter()
 from procrecord import Recorder
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 rec = Recorder("bench", handle_signals=False)
 rec.start()
 rec.stop()
-t2 = time.perf_counter()
-print(json.dumps([t1 - t0, t2 - t1]))
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps([t1 - t0, t2 - t1, c2 - c1]))
 """
 
 
@@ -44,7 +44,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
     samples: dict[str, dict[str, list[float]]] = {t: {"import procrecord": [], "from procrecord import Recorder": [],
-                                                      "Recorder start+stop": [], "procrecord --help (wall)": []}
+                                                      "Recorder start+stop": [], "Recorder start+stop (CPU time)": [],
+                                                      "procrecord --help (wall)": []}
                                                   for t in args.trees}
     for i in range(args.runs + 1):  # the first round only warms the caches
         for tree in args.trees:
@@ -52,11 +53,12 @@ def main() -> None:
             writer, _ = _run(tree, ["-c", _WRITER])
             _, wall = _run(tree, ["-m", "procrecord", "--help"])
             if i:
-                imported, (writer_import, start_stop) = float(out), json.loads(writer)
+                imported, (writer_import, start_stop, start_stop_cpu) = float(out), json.loads(writer)
                 s = samples[tree]
                 s["import procrecord"].append(imported)
                 s["from procrecord import Recorder"].append(writer_import)
                 s["Recorder start+stop"].append(start_stop)
+                s["Recorder start+stop (CPU time)"].append(start_stop_cpu)
                 s["procrecord --help (wall)"].append(wall)
     base = args.trees[0]
     print(f"medians of {args.runs} fresh processes per tree (ms); ratio to {base}")
