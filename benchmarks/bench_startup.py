@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 _IMPORT = "import time; t = time.perf_counter(); import procrecord; print(time.perf_counter() - t)"
@@ -30,11 +31,12 @@ print(json.dumps([t1 - t0, t2 - t1, c2 - c1]))
 """
 
 
-def _run(tree: str, argv: list[str]) -> tuple[str, float]:
+def _run(tree: str, argv: list[str], cwd: str) -> tuple[str, float]:
     env = dict(os.environ, PYTHONPATH=tree)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measured as users run it: bytecode caches warm
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, *argv], env=env, cwd=tree, capture_output=True, text=True, check=True)
+    # the same neutral folder for every tree: the git collector reads the repository the job runs in
+    out = subprocess.run([sys.executable, *argv], env=env, cwd=cwd, capture_output=True, text=True, check=True)
     return out.stdout, time.perf_counter() - start
 
 
@@ -47,14 +49,16 @@ def main() -> None:
                                                       "Recorder start+stop": [], "Recorder start+stop (CPU time)": [],
                                                       "procrecord --help (wall)": []}
                                                   for t in args.trees}
+    cwd = tempfile.mkdtemp(prefix="bench-startup-")
+    trees = [os.path.abspath(t) for t in args.trees]
     for i in range(args.runs + 1):  # the first round only warms the caches
-        for tree in args.trees:
-            out, _ = _run(tree, ["-c", _IMPORT])
-            writer, _ = _run(tree, ["-c", _WRITER])
-            _, wall = _run(tree, ["-m", "procrecord", "--help"])
+        for tree, name in zip(trees, args.trees):
+            out, _ = _run(tree, ["-c", _IMPORT], cwd)
+            writer, _ = _run(tree, ["-c", _WRITER], cwd)
+            _, wall = _run(tree, ["-m", "procrecord", "--help"], cwd)
             if i:
                 imported, (writer_import, start_stop, start_stop_cpu) = float(out), json.loads(writer)
-                s = samples[tree]
+                s = samples[name]
                 s["import procrecord"].append(imported)
                 s["from procrecord import Recorder"].append(writer_import)
                 s["Recorder start+stop"].append(start_stop)
