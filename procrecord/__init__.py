@@ -14,6 +14,8 @@ _LAZY = {
     "validate": ("procrecord.validation", "validate"),
     "Violation": ("procrecord.validation", "Violation"),
     "load": ("procrecord.loader", "load"),
+    "read": ("procrecord.reader", "read"),
+    "iter_read": ("procrecord.reader", "iter_read"),
     "redact": ("procrecord.redaction", "redact"),
     "upgrade": ("procrecord.migration", "upgrade"),
     "downgrade": ("procrecord.migration", "downgrade"),

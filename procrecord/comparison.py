@@ -15,7 +15,7 @@ import attrs
 
 from procrecord import fieldpath
 from procrecord.fieldpath import Segment, Step
-from procrecord.pointer import escape, unescape
+from procrecord.pointer import escape, resolve_pointer, unescape
 from procrecord.policy import Node, policy
 from procrecord.schemas import current_version
 
@@ -290,10 +290,7 @@ def _enclosing_array(a: dict[str, Any], b: dict[str, Any], pointer: str) -> str 
 
 
 def _at(doc: Any, pointer: str) -> Any:
-    for raw in pointer.split("/")[1:]:
-        key = unescape(raw)
-        doc = doc[int(key)] if isinstance(doc, list) else doc[key]
-    return doc
+    return resolve_pointer(doc, pointer)
 
 
 def apply_patch(doc: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, Any]:

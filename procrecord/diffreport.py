@@ -6,6 +6,8 @@ import collections
 import re
 from typing import IO, Any, Iterable
 
+from packaging.version import InvalidVersion, Version
+
 from procrecord.comparison import Change
 from procrecord.jsoncodec import dumps
 
@@ -37,9 +39,12 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _version_key(text: str) -> tuple[Any, ...] | None:
-    parts = re.findall(r"\d+|[a-z]+", str(text).lower())
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts) or None
+def _version_key(text: Any) -> Version | None:
+    """A PEP 440 version to order package versions by; None (just "changed") for anything else."""
+    try:
+        return Version(str(text))
+    except InvalidVersion:
+        return None
 
 
 def describe(change: Change) -> str:

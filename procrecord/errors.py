@@ -29,3 +29,14 @@ class RecorderStateError(ProcrecordError):
 
 class RecordWriteError(ProcrecordError):
     """The record could not be written to its output file (folder missing or read-only, disk full)."""
+
+
+class RecordReadError(ProcrecordError):
+    """The typed reader met a source or record it cannot turn into a model object."""
+
+    def __init__(self, source: str, line: int | None, problem: str) -> None:
+        self.source = source
+        self.line = line
+        self.problem = problem
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {problem}")

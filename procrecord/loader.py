@@ -7,6 +7,7 @@ processes: :func:`plan` expands sources into :class:`Task` values without readin
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import stat
@@ -252,7 +253,7 @@ def _split(path: str, handle: IO[bytes], size: int, max_bytes: int, chunk_bytes:
 
 
 def _os_message(exc: OSError) -> str:
-    if exc.errno == 40:  # ELOOP
+    if exc.errno == errno.ELOOP:
         return "symlink loop"
     if isinstance(exc, FileNotFoundError):
         return "no such file (broken symlink?)"

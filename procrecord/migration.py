@@ -61,7 +61,7 @@ def _chain(source: str, target: str) -> tuple[tuple[str, str], ...]:
     graph: dict[str, list[str]] = collections.defaultdict(list)
     for a, b in steps:
         graph[a].append(b)
-    queue = collections.deque([(source, [])])
+    queue: collections.deque[tuple[str, list[tuple[str, str]]]] = collections.deque([(source, [])])
     seen = {source}
     while queue:
         version, path = queue.popleft()

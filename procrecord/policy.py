@@ -31,8 +31,8 @@ class Node(NamedTuple):
     scrub: bool = False
     pseudonymize: bool = False
     identifier: Optional[str] = None
-    children: Optional[dict[str, "Node"]] = None
-    items: Optional["Node"] = None
+    children: Optional[dict[str, Node]] = None
+    items: Optional[Node] = None
     volatile: bool = False
     #: The field(s) that identify an array's items: one name, or a tuple of names (artifacts by role and uri).
     key: Optional[str | tuple[str, ...]] = None

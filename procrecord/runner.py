@@ -17,6 +17,7 @@ from typing import Any
 
 from procrecord.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.collectors.interface import Collector
+from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
 from procrecord.recorder import Recorder
 
@@ -24,7 +25,6 @@ FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
                   if hasattr(signal, name))
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
-_RSS_UNIT = 1024 if os.uname().sysname != "Darwin" else 1
 
 
 class ChildResources(Collector):
@@ -49,7 +49,7 @@ class ChildResources(Collector):
             return None
         usage = self.rusage
         section = {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6)}
-        peak = usage.ru_maxrss * _RSS_UNIT
+        peak = usage.ru_maxrss * RSS_UNIT
         if self.spawner_peak is not None and peak <= self.spawner_peak:
             self.problems = [f"the command's peak RSS is not known: it stayed below procrecord's own "
                              f"({self.spawner_peak // 1024} KiB), which Linux reports for a spawned command"]

@@ -113,7 +113,7 @@ def is_valid(record: dict[str, Any], version: str) -> bool:
     """True when ``record`` is valid against schema ``version`` (the fast engine's yes or no only:
     :func:`explain` says why not)."""
     try:
-        return _fast(version).is_valid(record)
+        return bool(_fast(version).is_valid(record))
     except ValueError:  # not JSON (built in Python): a key that is not a string, a set... explain() says where
         return False
 

@@ -1,25 +1,10 @@
-"""Shared paths and helpers for the test suite."""
+"""pytest fixtures shared by the suite (plain helpers live in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-SCHEMA_DIR = ROOT / "schema"
-
-
-def load_json(path: Path) -> dict:
-    """Read a JSON fixture."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def valid_fixtures(version: str = "1.0") -> list[Path]:
-    """Every valid fixture of a version, sorted."""
-    return sorted((FIXTURES / version / "valid").glob("*.json"))
+from helpers import FIXTURES, load_json
 
 
 @pytest.fixture

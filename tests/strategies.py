@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the property tests: records of the 1.0 model and raw JSON."""
+"""Hypothesis strategies shared by the property tests: records of the generated model and raw JSON."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from procrecord import model as m
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 names = st.text(string.ascii_lowercase + string.digits + "-_.", min_size=1, max_size=12)
-maybe = lambda s: st.none() | s  # noqa: E731
+maybe = lambda s: st.none() | s
+#: a field the schema lets be null: left out (ABSENT), null (None) or a value
+nullable = lambda s: st.just(m.ABSENT) | st.none() | s
 nonneg = st.integers(min_value=0, max_value=2**53)
 secs = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
 count = st.integers(min_value=1, max_value=4096)
@@ -38,9 +40,9 @@ collections_ = st.builds(m.Collection, level=maybe(st.sampled_from(["none", "mos
 timings = st.builds(m.Timing, start_time=maybe(timestamps), stop_time=maybe(timestamps), update_time=maybe(timestamps), duration_s=maybe(secs))
 invocations = st.builds(
     m.Invocation, argv=maybe(st.lists(text, max_size=5)), executable=maybe(text), cwd=maybe(text), pid=maybe(nonneg),
-    config=maybe(json_values), config_notes=maybe(st.lists(text, max_size=2)), environment=maybe(st.dictionaries(text, text, max_size=3)),
+    config=nullable(json_values), config_notes=maybe(st.lists(text, max_size=2)), environment=maybe(st.dictionaries(text, text, max_size=3)),
 )
-outcomes = st.builds(m.Outcome, exit_code=maybe(st.integers(-255, 255)), signal=maybe(names),
+outcomes = st.builds(m.Outcome, exit_code=nullable(st.integers(-255, 255)), signal=maybe(names),
                      error=maybe(st.builds(m.ErrorInfo, type=names, message=maybe(text), traceback=maybe(text))))
 hosts = st.builds(
     m.Host, hostname=maybe(names), user=maybe(names), home=maybe(text),

@@ -7,7 +7,7 @@ import json
 
 from click.testing import CliRunner
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.cli import cli
 from procrecord.validation import validate
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+from helpers import ROOT
 from procrecord.validation import validate
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))

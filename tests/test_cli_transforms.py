@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, ROOT, load_json
+from helpers import FIXTURES, ROOT, load_json
 from procrecord.migration import upgrade
 from procrecord.schemas import current_version
 from procrecord.cli import cli

@@ -11,7 +11,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, ROOT
+from helpers import FIXTURES, ROOT
 from procrecord.schemas import current_version
 from procrecord.cli import cli
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from procrecord.collectors import builtin, plugins
+from procrecord.collectors import builtin, disks, git, host, invocation, plugins, python_env
 from procrecord.collectors import devices as dev
-from procrecord.collectors import disks, git, host, invocation, python_env
 from procrecord.collectors.interface import Skipped
 
 
@@ -91,7 +90,9 @@ def test_strip_credentials(url, clean):
 
 def test_host_section():
     section = builtin("host").collect(State())
-    assert section["arch"] == os.uname().machine and section["cpu"]["logical_count"] == os.cpu_count()
+    cpu = section["cpu"]
+    assert section["arch"] == os.uname().machine and cpu["model"]
+    assert 1 <= cpu["physical_count"] <= cpu["logical_count"] and 1 <= cpu["affinity_count"] <= cpu["logical_count"]
     assert section["memory_total_bytes"] > 0 and section["os"]["name"] == os.uname().sysname
 
 
@@ -105,6 +106,53 @@ def test_host_section():
 ])
 def test_scheduler_detection(env, expected):
     assert host.scheduler(env) == expected
+
+
+def test_physical_cores_agree_with_psutil():
+    import psutil
+
+    theirs = psutil.cpu_count(logical=False)
+    if theirs is None:
+        pytest.skip("psutil cannot count physical cores here")
+    assert host.physical_cores() == theirs
+
+
+def test_io_counters_agree_with_psutil():
+    import psutil
+
+    from procrecord.collectors import resources
+
+    ours = resources.io_counters()
+    io = psutil.Process().io_counters()
+    assert set(ours) == {"io_read_bytes", "io_write_bytes", "io_read_count", "io_write_count"}
+    assert ours["io_read_bytes"] <= io.read_bytes and ours["io_write_bytes"] <= io.write_bytes
+    # the counts move with every system call in between, never backwards
+    assert ours["io_read_count"] <= io.read_count <= ours["io_read_count"] + 100
+    assert ours["io_write_count"] <= io.write_count <= ours["io_write_count"] + 100
+
+
+def test_io_counters_fall_back_to_psutil_without_proc(monkeypatch):
+    from procrecord.collectors import resources
+
+    real_open = open
+
+    def no_proc(path, *args, **kwargs):
+        if str(path) == "/proc/self/io":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", no_proc)
+    assert set(resources.io_counters()) == {"io_read_bytes", "io_write_bytes", "io_read_count", "io_write_count"}
+
+
+def test_distribution_comes_from_os_release():
+    import platform
+
+    try:
+        expected = platform.freedesktop_os_release().get("PRETTY_NAME")
+    except OSError:
+        pytest.skip("no os-release here")
+    assert host.distribution() == expected and expected
 
 
 def test_cpuinfo_parsing():
@@ -141,10 +189,14 @@ def test_scan_agrees_with_importlib_metadata():
     import importlib.metadata as md
 
     scanned = {p["name"]: p["version"] for p in python_env.scan_packages()}
+    wanted = {"attrs", "click", "orjson", "jsonschema"}
+    compared = set()
     for dist in md.distributions():
         name = python_env.canonical_name(dist.metadata["Name"])
-        if name in scanned and name in ("attrs", "click", "orjson", "jsonschema"):
+        if name in wanted and name not in compared:
             assert scanned[name] == dist.version
+            compared.add(name)
+    assert compared == wanted
 
 
 # --- disks --------------------------------------------------------------------------------------
@@ -414,6 +466,37 @@ def test_real_codecarbon_offline(tmp_path, monkeypatch):
 
 
 # --- plugins --------------------------------------------------------------------------------------
+
+ENTRY_POINTS = """\
+[console_scripts]
+x = y:z
+
+[procrecord.collectors]
+# a comment
+lab = labplugin:LabCollector
+ spaced  =  pkg.mod : Factory.make [extra]
+
+[other.group]
+nope = a:b
+"""
+
+
+def test_plugins_agree_with_importlib_metadata(tmp_path, monkeypatch):
+    """The hand-read entry points (kept for start-up speed) are the library's, name for name."""
+    import importlib.metadata as md
+
+    from procrecord.collectors import ENTRY_POINT_GROUP, _section
+
+    dist = tmp_path / "procrecord_demo_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: procrecord-demo-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    library = {(ep.name, ep.value) for ep in md.entry_points(group=ENTRY_POINT_GROUP)}
+    assert {"lab", "spaced"} <= {name for name, _ in library}
+    assert set(_section(ENTRY_POINTS, f"[{ENTRY_POINT_GROUP}]")) == {(n, v) for n, v in library if n in ("lab", "spaced")}
+    assert [name for name, _ in plugins()] == sorted(name for name, _ in library)
+
 
 def test_plugin_collectors_land_under_extensions(tmp_path, monkeypatch):
     dist = tmp_path / "procrecord_demo_plugin-1.0.dist-info"

@@ -8,15 +8,16 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 
-from conftest import FIXTURES, load_json
-from procrecord import model as m
+from procrecord import reader
 from procrecord.cli import cli
 from procrecord.comparison import Options, apply_patch, diff, to_patch, verify_patch
 from procrecord.diffreport import Variation, describe, summary
+
+from helpers import FIXTURES, load_json
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "diff").iterdir() if p.is_dir())
-CONVERTER = m.make_converter()
+CONVERTER = reader.make_converter()
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
@@ -73,7 +74,7 @@ def test_variation_table_is_bounded():
 # --- laws ----------------------------------------------------------------------------------------
 
 def _dict(record):
-    return m.to_dict(record, CONVERTER)
+    return reader.to_dict(record, CONVERTER)
 
 
 @settings(max_examples=120, deadline=None)
@@ -195,3 +196,18 @@ def test_cli_rejects_paths_the_schema_does_not_know(tmp_path):
     ignored = invoke("diff", "--ignore", "disks[/data].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
     assert ignored.exit_code == 0, ignored.stdout
     assert invoke("diff", "--ignore", "disks.free", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2
+
+
+@pytest.mark.parametrize(("old", "new", "verb"), [
+    ("1.0rc1", "1.0", "upgraded"),          # a release candidate comes before its release (PEP 440)
+    ("2.0.0", "2.0.0.post1", "upgraded"),
+    ("1.10", "1.9", "downgraded"),
+    ("2.1.0", "2.1", "changed"),            # the same version written two ways
+    ("nightly", "1.0", "changed"),          # not a version: no order is claimed
+])
+def test_package_versions_are_ordered_by_pep_440(old, new, verb):
+    from procrecord.comparison import Change
+    from procrecord.diffreport import describe
+
+    change = Change("/python/packages/0/version", "changed", old, new, "python.packages[numpy].version")
+    assert describe(change) == f"{verb} numpy {old} -> {new}"

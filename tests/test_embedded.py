@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.cli import cli
 from procrecord.embedded import DEFAULT_POINTERS, find_records
 from procrecord.jsonspans import depth_change, layout_of, resolve
@@ -287,7 +287,9 @@ def test_upgrading_an_item_changes_that_item_only(others, before, after, indent,
         text = text.replace(b"\n", b"\r\n")  # JSON strings hold no raw newline: only the layout's change
     outcome = Embedded(UpgradeRecord())(Loaded("host.json", None, {}, False, text))
     assert outcome.status == "upgraded", outcome
-    expected = {**doc, "info": [*before, upgrade(_LEGACY_RECORD), *after]}
+    from procrecord.kwcoco import with_item_type
+
+    expected = {**doc, "info": [*before, with_item_type(upgrade(_LEGACY_RECORD)), *after]}
     assert json.loads(outcome.output) == json.loads(json.dumps(expected))
     assert _outside_records(outcome.output) == _outside_records(text)
     if indent is None:

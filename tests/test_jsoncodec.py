@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.cli import cli
 from procrecord.jsoncodec import ExactnessError, dumps, loads_exact, may_hold_big_integer
 from strategies import text

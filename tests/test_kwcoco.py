@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.kwcoco import embed
 from procrecord.migration import downgrade
 from procrecord.recorder import Recorder

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from procrecord.loader import Loaded, LoadError, load, plan
 
 REC = {"schema_version": "1.0", "id": "x"}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord import legacy
 from procrecord.errors import UpgradeError
 from procrecord.migration import chain, downgrade, upgrade

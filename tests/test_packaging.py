@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from conftest import FIXTURES, ROOT, SCHEMA_DIR
+from helpers import FIXTURES, ROOT, SCHEMA_DIR
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,12 @@ def test_wheel_ships_every_schema(wheel):
     for schema in SCHEMA_DIR.glob("*.schema.json"):
         assert f"procrecord/schema/{schema.name}" in names
     assert "procrecord/schema/SHA256SUMS" in names
+
+
+@pytest.mark.slow
+def test_wheel_ships_type_information(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "procrecord/py.typed" in names and "procrecord/model.py" in names
 
 
 @pytest.mark.slow

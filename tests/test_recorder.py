@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 from procrecord.errors import ProcrecordError, RecorderStateError
 from procrecord.recorder import Recorder, resolve_level, truthy
 from procrecord.redaction import redact

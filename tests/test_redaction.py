@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord import model as m
+from procrecord import reader
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.migration import upgrade
 from procrecord.policy import policy, removes
@@ -208,7 +209,7 @@ def test_key_sources(tmp_path, monkeypatch):
 
 # --- laws ---------------------------------------------------------------------------------------
 
-CONVERTER = m.make_converter()
+CONVERTER = reader.make_converter()
 
 
 def _leaves(value, pointer="", out=None):
@@ -244,7 +245,7 @@ def _policy_names(pointer: str) -> bool:
 @settings(max_examples=120, deadline=None)
 @given(records)
 def test_laws(record):
-    data = m.to_dict(record, CONVERTER)
+    data = reader.to_dict(record, CONVERTER)
     data.pop("redaction", None)
     most, all_ = redact(data, "most"), redact(data, "all")
     assert validate(most) == [] and validate(all_) == []

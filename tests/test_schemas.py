@@ -9,7 +9,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import SCHEMA_DIR
+from helpers import SCHEMA_DIR
 from procrecord.schemas import (
     ID_PREFIX, iter_properties, known_versions, load_schema, registry, schema_dir, schema_id,
 )
@@ -122,5 +122,17 @@ def test_annotation_values_are_well_formed(version):
 
 
 def test_schema_files_are_plain_json():
-    for path in SCHEMA_DIR.glob("*.schema.json"):
-        json.loads(path.read_text(encoding="utf-8"))
+    """Every schema file is strict JSON (no NaN/Infinity, no duplicate keys): any JSON tool can read it."""
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), f"duplicate keys {keys}"
+        return dict(pairs)
+
+    def refuse(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    paths = sorted(SCHEMA_DIR.glob("*.schema.json"))
+    assert [p.name for p in paths] == sorted(f"procrecord-{v}.schema.json" for v in known_versions())
+    for path in paths:
+        schema = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=no_duplicates, parse_constant=refuse)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", path.name

@@ -7,7 +7,7 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.errors import UnknownVersionError
 from procrecord.schemas import known_versions, load_schema, registry
 from procrecord.validation import _fast, json_path, validate

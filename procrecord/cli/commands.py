@@ -441,19 +441,23 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 @guarded
 def show(sources, jobs, max_bytes, fmt) -> int:
     """Summarise records, one row each: name, status, when, how long, where, on what."""
-    from procrecord.bulk import run
+    from procrecord.bulk import Block, run
     from procrecord.report import JsonReporter, TextReporter
-    from procrecord.transforms import SHOW_COLUMNS, SummariseRecord
+    from procrecord.summary import SHOW_COLUMNS, ShowRecord
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
-        for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
+        for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
+            if isinstance(outcome, Block):
+                continue
             json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
         json_reporter.finish("read")
         return EXIT_FINDINGS if json_reporter.summary.failed else EXIT_OK
     reporter = TextReporter(out=sys.stderr)
     rows = []
-    for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes):
+    for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
+        if isinstance(outcome, Block):  # none come: show writes no records back
+            continue
         if outcome.status == "shown":
             rows.append({"record": outcome.where(), **(outcome.info or {})})
             outcome = outcome._replace(message=None, info=None)

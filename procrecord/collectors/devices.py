@@ -71,7 +71,8 @@ class NvmlDevice:
             return None
 
     def _energy(self) -> int | None:
-        return self._try("nvmlDeviceGetTotalEnergyConsumption", self.handle)
+        energy = self._try("nvmlDeviceGetTotalEnergyConsumption", self.handle)
+        return energy if isinstance(energy, int) else None
 
     def static(self) -> dict[str, Any]:
         """Facts that do not change while the job runs."""

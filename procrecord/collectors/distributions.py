@@ -30,7 +30,7 @@ def metadata_dirs(paths: list[str] | None = None) -> list[tuple[str, str]]:
     cached = _CACHE.get(key)
     if cached is not None and cached[0] == stamps:
         return cached[1]
-    found = []
+    found: list[tuple[str, str]] = []
     for entry in key:
         try:
             names = sorted(os.listdir(entry or "."))

@@ -1,7 +1,8 @@
 """The host section: name, user, OS, arch, CPU, memory, container and batch scheduler.
 
-Everything comes from the kernel and the standard library (``/proc/cpuinfo``, ``/etc/os-release``,
-``os.uname``): no py-cpuinfo, no subprocesses.
+Everything comes from the kernel and the standard library (``/proc/cpuinfo``, os-release through
+``platform``, ``os.uname``): no py-cpuinfo, no subprocesses, and no psutil at start (importing it
+costs more than the writer's whole start+stop budget, see ``benchmarks/bench_writer.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ def cpu_model(cpuinfo: str | None = None) -> str | None:
 
 
 def physical_cores(cpuinfo: str | None = None) -> int | None:
-    """Physical core count: distinct (package, core) pairs of /proc/cpuinfo, else psutil's answer."""
+    """Physical core count: distinct (package, core) pairs of /proc/cpuinfo, else psutil's answer.
+
+    Kept by hand on Linux for start-up speed: the /proc/cpuinfo text is read once for the model
+    name too, while ``import psutil`` alone costs several times the writer's start+stop goal
+    (``benchmarks/bench_writer.py``). ``test_physical_cores_agree_with_psutil`` compares the two.
+    """
     text = cpuinfo if cpuinfo is not None else _cpuinfo()
     cores, package = set(), None
     for line in text.splitlines():
@@ -55,15 +61,11 @@ def physical_cores(cpuinfo: str | None = None) -> int | None:
 
 
 def distribution() -> str | None:
-    """``PRETTY_NAME`` of /etc/os-release, e.g. 'Debian GNU/Linux 12 (bookworm)'."""
-    for path in ("/etc/os-release", "/usr/lib/os-release"):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    if line.startswith("PRETTY_NAME="):
-                        return line.split("=", 1)[1].strip().strip('"') or None
-        except OSError:
-            continue
+    """``PRETTY_NAME`` of os-release (``platform.freedesktop_os_release``), e.g. 'Debian GNU/Linux 12 (bookworm)'."""
+    try:
+        return platform.freedesktop_os_release().get("PRETTY_NAME") or None
+    except OSError:  # no /etc/os-release nor /usr/lib/os-release: not a freedesktop system
+        pass
     if platform.system() == "Darwin":
         release = platform.mac_ver()[0]
         return f"macOS {release}" if release else None

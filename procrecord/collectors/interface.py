@@ -29,11 +29,11 @@ class Collector:
     name: str = "collector"
     section: str | None = None
 
-    def collect(self, state: "State") -> Any:
+    def collect(self, state: State) -> Any:
         """Value of the section at start (or Skipped)."""
         return None
 
-    def update(self, state: "State") -> Any:
+    def update(self, state: State) -> Any:
         """New value of the section at flush/stop, or None to keep it."""
         return None
 

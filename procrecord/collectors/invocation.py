@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 from procrecord.collectors.interface import Collector
 from procrecord.secretnames import may_name_secret
@@ -22,17 +22,17 @@ ENV_ALLOW = (
 )
 
 
-def allowed_environment(environ: dict[str, str] | None = None, allow: tuple[str, ...] = ENV_ALLOW) -> dict[str, str]:
+def allowed_environment(environ: Mapping[str, str] | None = None, allow: tuple[str, ...] = ENV_ALLOW) -> dict[str, str]:
     """The allow-listed subset of ``environ`` (``NAME`` or ``PREFIX*`` patterns).
 
     Names that look like secrets (``*TOKEN*``, ``*KEY*``, ``*SESSION*``...: the scrubbing rules' list)
     are never taken, whatever the list says.
     """
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     exact = {p for p in allow if not p.endswith("*")}
     prefixes = tuple(p[:-1] for p in allow if p.endswith("*"))
     out = {}
-    for name, value in environ.items():
+    for name, value in env.items():
         if (name in exact or name.startswith(prefixes)) and not may_name_secret(name):
             out[name] = value
     return dict(sorted(out.items()))

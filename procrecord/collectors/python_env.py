@@ -41,7 +41,7 @@ def full_packages() -> list[dict[str, Any]]:
 
     seen: dict[str, dict[str, Any]] = {}
     for dist in md.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]  # None when missing
         if not name or canonical_name(name) in seen:
             continue
         entry: dict[str, Any] = {"name": canonical_name(name), "version": dist.version or ""}

@@ -1,0 +1,79 @@
+"""procrecord.read / iter_read: typed records of the current version from files, JSONL and folders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import procrecord
+from procrecord import model as m
+from procrecord.errors import ProcrecordError, RecordReadError
+from procrecord.schemas import current_version
+
+from helpers import FIXTURES, load_json
+
+GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
+LEGACY = FIXTURES / "0" / "valid"
+
+
+def test_a_file_gives_one_typed_record():
+    (record,) = procrecord.read(GPU)
+    assert isinstance(record, m.Record) and isinstance(record.host, m.Host)
+    assert record.schema_version == current_version()
+    assert record.name == "geowatch.fit" and record.devices[0].type == "gpu"
+
+
+def test_legacy_records_are_upgraded_first():
+    records = procrecord.read(LEGACY)
+    assert len(records) == len(list(LEGACY.glob("*.json")))
+    assert {r.schema_version for r in records} == {current_version()}
+    assert {r.provenance.upgraded_from for r in records} == {"0"}
+
+
+def test_jsonl_and_folders_keep_their_order(tmp_path):
+    lines = [load_json(GPU), load_json(next(LEGACY.glob("*.json"))), {**load_json(GPU), "name": "third"}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    (tmp_path / "b.json").write_text(json.dumps({**load_json(GPU), "name": "fourth"}), encoding="utf-8")
+    names = [r.name for r in procrecord.read(tmp_path)]
+    assert names == ["geowatch.fit", lines[1]["properties"]["name"], "third", "fourth"]
+    assert [r.name for r in procrecord.read([tmp_path / "b.json", tmp_path / "a.jsonl"])][:2] == ["fourth", "geowatch.fit"]
+
+
+def test_a_bad_record_names_file_line_and_problem(tmp_path):
+    bad = load_json(GPU)
+    bad["invocation"]["argv"] = "python train.py"
+    path = tmp_path / "runs.jsonl"
+    path.write_text(json.dumps(load_json(GPU)) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    with pytest.raises(RecordReadError) as caught:
+        procrecord.read(path)
+    assert isinstance(caught.value, ProcrecordError)
+    assert (caught.value.source, caught.value.line) == (str(path), 2)
+    assert str(caught.value).startswith(f"{path}:2: $.invocation.argv: ") and "is not of type 'array'" in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("{not json", "invalid JSON"),
+    ('{"schema_version": "9.0"}', "newer than this installation knows"),
+    ('{"hello": 1}', "not a procrecord record"),
+])
+def test_unreadable_documents_are_errors_with_their_place(tmp_path, text, problem):
+    path = tmp_path / "x.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RecordReadError, match=problem) as caught:
+        procrecord.read(path)
+    assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_missing_source_is_an_error(tmp_path):
+    with pytest.raises(RecordReadError, match="missing.json"):
+        procrecord.read(tmp_path / "missing.json")
+
+
+def test_iter_read_yields_before_reading_further(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    path.write_text(json.dumps(load_json(GPU)) + "\n{broken\n", encoding="utf-8")
+    records = procrecord.iter_read(path)
+    assert next(records).name == "geowatch.fit"
+    with pytest.raises(RecordReadError, match=r":2: invalid JSON"):
+        next(records)
