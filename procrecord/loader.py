@@ -7,8 +7,10 @@ processes: :func:`plan` expands sources into :class:`Task` values without readin
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import attrs
 import orjson
 
 from procrecord.jsoncodec import ExactnessError, loads_exact
-from procrecord.limits import DEFAULT_MAX_BYTES
+from procrecord.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
 #: JSONL files larger than this are split into byte ranges for parallel work.
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -48,6 +50,47 @@ class LoadError(NamedTuple):
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
+class Note(NamedTuple):
+    """A path a walk found and left alone on purpose (a symlink): reported, not a finding."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+@attrs.frozen
+class Walk:
+    """How folders are walked: which entries below a source are read.
+
+    Hidden files and folders (a name starting with a dot: ``.git``, ``.venv``) are skipped unless
+    ``hidden``; folder symlinks are not entered and file symlinks are reported and left alone unless
+    ``follow_symlinks``; ``include`` keeps only files matching one of its globs, ``exclude`` drops
+    files and folders matching one of its (a glob matches an entry's name or its path below the
+    source). A source named explicitly is always read.
+    """
+
+    hidden: bool = False
+    follow_symlinks: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def excluded(self, name: str, relative: str) -> bool:
+        """True when an ``exclude`` glob matches the entry."""
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.exclude)
+
+    def included(self, name: str, relative: str) -> bool:
+        """True when there is no ``include`` glob or one matches the file."""
+        return not self.include or any(
+            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.include)
+
+
+DEFAULT_WALK = Walk()
+
+
 @attrs.frozen
 class FileTask:
     """A whole JSON file, or the byte range ``[start, end)`` of a JSONL file."""
@@ -57,6 +100,8 @@ class FileTask:
     start: int = 0
     end: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: :func:`procrecord.atomic.identity` of the file when it was planned, before it was read.
+    identity: tuple[int, int, int, int] | None = None
 
 
 @attrs.frozen
@@ -70,8 +115,8 @@ class InlineTask:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
-Task = Union[FileTask, InlineTask, LoadError]
-Item = Union[Loaded, LoadError]
+Task = Union[FileTask, InlineTask, LoadError, Note]
+Item = Union[Loaded, LoadError, Note]
 
 
 def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False) -> Item:
@@ -91,7 +136,30 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
+    if too_deep(data):
+        return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
     return Loaded(source, line, value, jsonl)
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def too_deep(data: bytes, limit: int = MAX_DEPTH) -> bool:
+    """True when the JSON text ``data`` (already parsed) nests deeper than ``limit`` levels.
+
+    Done on the text, at C speed: text with fewer brackets than the limit cannot be too deep (most
+    records); otherwise strings are cut out, only brackets kept, and innermost pairs removed once
+    per level: ``limit`` passes leave brackets only when the nesting is deeper.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKET)
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    return bool(brackets)
 
 
 def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
@@ -116,11 +184,13 @@ def is_jsonl(path: str) -> bool:
 
 
 def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES,
-         skip: tuple[str, ...] = ()) -> Iterator[Task]:
+         skip: tuple[str, ...] = (), walk: Walk | None = None) -> Iterator[Task]:
     """Expand sources into tasks, in order; sources that cannot be read become LoadError values.
 
     ``skip``: folders never read (a run's own output folder, which may lie inside a source folder).
+    ``walk``: which entries below a folder or glob are read (see :class:`Walk`).
     """
+    walk = walk or DEFAULT_WALK
     skipped = tuple(os.path.realpath(folder) for folder in skip)
     for source in sources:
         if source == "-":
@@ -130,7 +200,7 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
         if skipped and _inside(source, skipped):
             yield LoadError(source, None, "inside the output folder of this run: skipped")
         elif path.is_dir():
-            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped)
+            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped, walk)
         elif os.path.lexists(source):
             yield from _plan_file(source, max_bytes, chunk_bytes)
         elif glob.has_magic(source):
@@ -140,8 +210,10 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
             for match in matches:
                 if skipped and _inside(match, skipped):
                     continue  # the run's own outputs
-                if os.path.isdir(match):
-                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped)
+                if os.path.islink(match) and not walk.follow_symlinks:
+                    yield _link_note(match)
+                elif os.path.isdir(match):
+                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk)
                 else:
                     yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
@@ -153,9 +225,16 @@ def _inside(path: str, folders: tuple[str, ...]) -> bool:
     return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
 
 
-def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = ()) -> Iterator[Task]:
-    """Walk a folder recursively, following links but never the same folder twice (nor ``skipped``)."""
+def _link_note(path: str) -> Note:
+    kind = "a folder" if os.path.isdir(path) else "a file"
+    return Note(path, None, f"a symlink to {kind}: left as it is (--follow-symlinks follows it)")
+
+
+def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = (),
+              walk: Walk = DEFAULT_WALK) -> Iterator[Task]:
+    """Walk a folder recursively by the rules of ``walk``, never the same folder twice (nor ``skipped``)."""
     seen: set[tuple[int, int]] = set()
+    base = str(root)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -175,12 +254,25 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
             continue
         subdirs = []
         for entry in entries:
-            if _is_dir(entry):
+            name = entry.name
+            if name.startswith(".") and not walk.hidden:
+                continue
+            relative = os.path.relpath(entry.path, base).replace(os.sep, "/")
+            if walk.exclude and walk.excluded(name, relative):
+                continue
+            is_dir = _is_dir(entry)
+            if not is_dir and not name.lower().endswith(JSON_SUFFIXES):
+                continue
+            if not is_dir and not walk.included(name, relative):
+                continue
+            if not walk.follow_symlinks and entry.is_symlink():
+                yield _link_note(entry.path)
+                continue
+            if is_dir:
                 if not (skipped and os.path.realpath(entry.path) in skipped):
                     subdirs.append(Path(entry.path))
                 continue
-            if entry.name.lower().endswith(JSON_SUFFIXES):
-                yield from _plan_found(entry.path, max_bytes, chunk_bytes)
+            yield from _plan_found(entry.path, max_bytes, chunk_bytes)
         stack.extend(reversed(subdirs))
 
 
@@ -207,15 +299,18 @@ def _is_dir(entry: os.DirEntry) -> bool:
 def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
     jsonl = is_jsonl(path)
     try:
-        size = os.stat(path).st_size
+        st = os.stat(path)
+        size = st.st_size
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         with open(path, "rb") as handle:
             if not jsonl:
                 if size > max_bytes:
                     yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes}")
                     return
-                yield FileTask(path, False, max_bytes=max_bytes)
+                yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
                 return
-            yield from _split(path, handle, size, max_bytes, chunk_bytes)
+            for task in _split(path, handle, size, max_bytes, chunk_bytes):
+                yield attrs.evolve(task, identity=identity)
     except OSError as exc:
         yield LoadError(path, None, _os_message(exc))
 
@@ -286,7 +381,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iter
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
     ``exact``: see :func:`parse`.
     """
-    if isinstance(task, LoadError):
+    if isinstance(task, (LoadError, Note)):
         yield task
     elif isinstance(task, InlineTask):
         for offset, payload in enumerate(task.payloads):
@@ -377,13 +472,15 @@ def shift(item: Any, offset: int) -> Any:
     return item._replace(line=item.line + offset)
 
 
-def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False) -> Iterator[Item]:
+def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
+         walk: Walk | None = None) -> Iterator[Item]:
     """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
-    (``exact``: see :func:`parse`)."""
+    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`)."""
     tracker = LineTracker()
-    for task in plan(sources, max_bytes):
+    for task in plan(sources, max_bytes, walk=walk):
         base = tracker.base_for(task)
         span = Span()
         for item in iter_task(task, span, exact):
-            yield shift(item, base)
+            if not isinstance(item, Note):  # a symlink a walk left alone
+                yield shift(item, base)
         tracker.advance(task, span.lines)

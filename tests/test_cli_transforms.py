@@ -121,7 +121,12 @@ def test_killed_in_place_run_never_tears_a_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "procrecord", "redact", "--level", "most", "--in-place", str(tmp_path)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30
+    # Killed as soon as the first files have been replaced (outputs are committed in batches).
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.stat().st_size != len(original) for p in tmp_path.glob("r*.jsonl")):
+            break
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     redacted = 0
