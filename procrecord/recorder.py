@@ -22,6 +22,8 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
+import weakref
 from typing import Any, Callable, Iterator
 
 # The default collectors are imported here, with the recorder, so that creating and starting a
@@ -130,6 +132,9 @@ class Recorder:
         self._stop_time: str | None = None
         self._previous_sigterm: Any = None
         self._previous_excepthook: Any = None
+        #: The process that started the recording: the only one that ever writes its record (a
+        #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
+        self._pid: int | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -170,21 +175,23 @@ class Recorder:
         """Record the disk holding ``path`` (mount point, filesystem, device, sizes, kind)."""
         if self._removed("disks"):
             return
-        self._disks.paths.append(os.fspath(path))
-        if self._started:
-            self._run("collect", self._disks)
-            self._write()
+        with self._lock:  # the flusher thread builds the record under this lock
+            self._disks.paths.append(os.fspath(path))
+            if self._started and not self._stopped and self._mine():
+                self._run("collect", self._disks)
+                self._write()
 
     def add_device_info(self, device: Any = None) -> None:
         """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0)."""
         if self._removed("devices"):
             return
-        if self._started:
-            self._devices.add(device, self.state)
-            self._run("collect", self._devices)
-            self._write()
-        else:
-            self._devices.requested.append(device)
+        with self._lock:  # the flusher thread builds the record under this lock
+            if self._started and not self._stopped and self._mine():
+                self._devices.add(device, self.state)
+                self._run("collect", self._devices)
+                self._write()
+            elif not self._started:
+                self._devices.requested.append(device)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -194,6 +201,7 @@ class Recorder:
             if self._started:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
+            self._pid = os.getpid()
             self._t0 = time.monotonic()
             self._start_time = now_iso()
             for collector in self._collectors:
@@ -214,7 +222,7 @@ class Recorder:
         with self._lock:
             if not self._started:
                 raise RecorderStateError("flush() before start()")
-            if self._stopped:
+            if self._stopped or not self._mine():
                 return self.record
             for collector in self._collectors:
                 self._run("update", collector)
@@ -225,8 +233,8 @@ class Recorder:
         with self._lock:
             if not self._started:
                 raise RecorderStateError("stop() before start()")
-            if self._stopped:
-                return self.record
+            if self._stopped or not self._mine():
+                return self.record  # a forked child never finishes (nor writes) its parent's record
             self.state.stopping = True
             if status is not None:
                 self._status = status
@@ -250,6 +258,12 @@ class Recorder:
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
+        with self._lock:
+            if self._started and not self._mine():
+                return self.record
+            return self._fail(error, exit_code)
+
+    def _fail(self, error: BaseException, exit_code: int | None) -> dict[str, Any]:
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         kind = type(error)
         self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
@@ -370,7 +384,13 @@ class Recorder:
 
     # -- crash safety ---------------------------------------------------------------------------
 
+    def _mine(self) -> bool:
+        """True in the process that started the recording (False in a forked child)."""
+        return self._pid is None or self._pid == os.getpid()
+
     def _install_hooks(self) -> None:
+        _LIVE.add(self)
+        self._claim_output()
         atexit.register(self._at_exit)
         self._previous_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
@@ -380,7 +400,40 @@ class Recorder:
             except (ValueError, OSError):
                 self._previous_sigterm = None
 
+    def _claim_output(self) -> None:
+        """Warn when another live Recorder of this process writes the same file: the two would
+        overwrite each other's record at every write."""
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        other = _WRITERS.get(path)
+        holder = other() if other is not None else None
+        if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
+            warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
+                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+        _WRITERS[path] = weakref.ref(self)
+
+    def _release_output(self) -> None:
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        holder = _WRITERS.get(path)
+        if holder is not None and holder() is self:
+            del _WRITERS[path]
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the parent's hooks must not act for the child (at exit, on SIGTERM)."""
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
+                previous = self._previous_sigterm
+                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
     def _remove_hooks(self) -> None:
+        _LIVE.discard(self)
+        self._release_output()
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_excepthook
@@ -392,29 +445,50 @@ class Recorder:
                 pass
 
     def _at_exit(self) -> None:
-        if self._started and not self._stopped:
+        if self._started and not self._stopped and self._mine():
             with _warn_on_write_error():
                 self.stop(status="interrupted")
 
     def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
-        if self._started and not self._stopped:
+        if self._started and not self._stopped and self._mine():
             with _warn_on_write_error():
                 self.fail(error)
         (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         previous = self._previous_sigterm
-        if self._started and not self._stopped:
+        if previous == signal.SIG_IGN:
+            return  # the job ignores SIGTERM: it goes on, and so does its record
+        mine = self._mine()
+        if callable(previous):
+            # The job's own handler decides what SIGTERM means (it may clean up and exit 0): the
+            # record notes the signal and ends with what the process really does.
+            if mine and self._started and not self._stopped:
+                self._outcome["signal"] = "SIGTERM"
+            previous(signum, frame)
+            return
+        if mine and self._started and not self._stopped:
             self._outcome["signal"] = "SIGTERM"
             with _warn_on_write_error():
                 self.stop(exit_code=128 + signum, status="interrupted")
-        if callable(previous):
-            previous(signum, frame)
-        elif previous == signal.SIG_IGN:
-            return
-        else:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+#: Recorders started and not stopped in this process, and the output file each writes.
+_LIVE: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_WRITERS: dict[str, "weakref.ref[Recorder]"] = {}
+
+
+def _after_fork_in_child() -> None:
+    for recorder in list(_LIVE):
+        recorder._forget_in_child()
+    _LIVE.clear()
+    _WRITERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any
 
+from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
 from procrecord.errors import RecordWriteError
 from procrecord.recorder import Recorder
@@ -51,6 +52,11 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
                         collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
                         use_plugins=True)
     recorder.state.executable = shutil.which(argv[0]) or argv[0]
+    try:
+        check_writable(output)  # before the command runs: a record that cannot be written stops here
+    except OSError as exc:
+        raise RecordWriteError(f"cannot write the record to {output}: {exc.strerror or exc}; "
+                               "the command was not run") from exc
     try:
         child = subprocess.Popen(argv)
     except OSError as exc:
