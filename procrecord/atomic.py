@@ -129,8 +129,8 @@ class AtomicFile:
         self.temp = temp_name(self.target)
         try:
             fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), create_mode)
-        except OSError as exc:
-            raise _named(exc, self.target) from None
+        except OSError as exc:  # named by the file it was for, not the temp file
+            raise type(exc)(exc.errno, exc.strerror, self.target) from None
         self._handle: IO[bytes] | None = os.fdopen(fd, "wb")
         self.closed = False
 

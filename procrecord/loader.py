@@ -168,6 +168,9 @@ def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():
         return "invalid JSON: not valid UTF-8"
+    if "infinity" in msg.lower():  # orjson's "number is infinity when parsed as double"
+        where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
+        return f"a number at {where} is too large to read (beyond the 1.8e308 a double holds)"
     if line is None:
         return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {msg}"
     return f"invalid JSON at column {exc.colno}: {msg}"
@@ -191,6 +194,21 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
     ``walk``: which entries below a folder or glob are read (see :class:`Walk`).
     """
     walk = walk or DEFAULT_WALK
+    seen: set[tuple[int, int]] = set()
+    dropping: tuple[int, int] | None = None
+    for task in _plan(sources, max_bytes, chunk_bytes, skip, walk):
+        # One file reached twice (through a symlink, or named twice) is read once.
+        if isinstance(task, FileTask) and task.identity is not None:
+            key = task.identity[:2]
+            if task.start == 0:
+                dropping = key if key in seen else None
+                seen.add(key)
+            if key == dropping:
+                continue
+        yield task
+
+
+def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk) -> Iterator[Task]:
     skipped = tuple(os.path.realpath(folder) for folder in skip)
     for source in sources:
         if source == "-":

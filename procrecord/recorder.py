@@ -422,14 +422,12 @@ class Recorder:
             del _WRITERS[path]
 
     def _forget_in_child(self) -> None:
-        """In a forked child: the parent's hooks must not act for the child (at exit, on SIGTERM)."""
+        """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
+        handler stays: it checks the pid and does what the handler before it would, and replacing it
+        here could lose a SIGTERM that arrived during the fork.)"""
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_excepthook
-        with contextlib.suppress(ValueError, OSError, TypeError):
-            if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                previous = self._previous_sigterm
-                signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
     def _remove_hooks(self) -> None:
         _LIVE.discard(self)
