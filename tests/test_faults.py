@@ -363,6 +363,13 @@ def test_in_place_leaves_symlinks_as_they_are(linked):
     assert json.loads((tree / "mine.json").read_text())["schema_version"] == current_version()
 
 
+def test_a_skipped_symlink_is_no_record(linked):
+    tree, _ = linked
+    os.unlink(tree / "mine.json")
+    result = invoke("validate", tree)
+    assert result.exit_code == 1 and "validated 0 records from 0 sources: 2 skipped: no record found" in result.stderr
+
+
 def test_a_named_file_symlink_is_not_turned_into_a_copy(linked):
     tree, outside = linked
     result = invoke("upgrade", "--in-place", tree / "link.json")
