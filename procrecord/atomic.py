@@ -102,6 +102,29 @@ def identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file at ``path`` (if any): two procrecord runs that check
+    and replace one file take turns, so the second sees the first's replacement in its check.
+    (Other programs do not take this lock: for them a microseconds-wide window stays.)"""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        yield  # gone, or a link: the check that follows says so
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 class AtomicFile:
     """A temp file that replaces ``target`` on :meth:`commit` or vanishes on :meth:`discard`.
 
@@ -176,9 +199,12 @@ class AtomicFile:
                     os.chown(self.temp, old.st_uid, old.st_gid)
             if mode is not None:
                 os.chmod(self.temp, mode)
-            if self.expect is not None:
-                self._check()
-            os.replace(self.temp, self.target)
+            if self.expect is None:
+                os.replace(self.temp, self.target)
+            else:
+                with _locked(self.target):
+                    self._check()
+                    os.replace(self.temp, self.target)
         except OSError as exc:
             self._unlink()
             if isinstance(exc, ReplacedError):

@@ -271,6 +271,27 @@ def test_in_place_never_replaces_a_file_changed_since_it_was_read(tmp_path, monk
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_check_and_replace_hold_a_lock_other_runs_take_too(tmp_path, monkeypatch):
+    import fcntl
+
+    shutil.copy(LEGACY, tmp_path / "a.json")
+    held = []
+
+    def try_lock(target):
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)  # another run's check and rename wait for ours
+        finally:
+            os.close(fd)
+
+    monkeypatch.setattr(atomic, "before_replace", try_lock)
+    assert invoke("upgrade", "--in-place", tmp_path / "a.json").exit_code == 0
+    assert held == [True]
+
+
 def test_an_in_place_write_into_the_same_inode_is_seen_too(tmp_path, monkeypatch):
     shutil.copy(LEGACY, tmp_path / "a.json")
 
