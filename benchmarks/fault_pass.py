@@ -147,18 +147,29 @@ def fork_pass(runs: int) -> None:
                 mp.Process(target=sleep, daemon=True).start()
                 pool = mp.Pool(3)
                 pool.map(abs, range(10))
-                if os.fork() == 0:
-                    raise SystemExit(0)
                 time.sleep(0.1)
+    """)
+    # A raw fork without a pool: a child that exits through the interpreter runs multiprocessing's
+    # own exit handler, which terminates the parent's pool workers (CPython, not procrecord).
+    raw = textwrap.dedent("""
+        import os, sys, time
+        from procrecord import Recorder
+
+        with Recorder("job", output=sys.argv[1], collectors=[]):
+            if os.fork() == 0:
+                raise SystemExit(0)
+            time.sleep(0.3)
+            os.wait()
     """)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             out = Path(tmp) / f"r{i}.json"
-            done = subprocess.run([sys.executable, "-c", script, str(out)], env=ENV, capture_output=True, text=True)
+            done = subprocess.run([sys.executable, "-c", raw if i % 2 else script, str(out)], env=ENV,
+                                  capture_output=True, text=True, timeout=120)
             record = json.loads(out.read_text())
             if done.returncode != 0 or record["status"] != "completed" or record["outcome"] != {"exit_code": 0}:
                 found.append(f"run {i}: exit {done.returncode}, record {record['status']} {record.get('outcome')}")
-    report(f"forks (daemon process, open pool, raw fork raising SystemExit) in {runs} recorded jobs", found)
+    report(f"forks (daemon process and open pool; raw fork raising SystemExit) in {runs} recorded jobs", found)
 
 
 def signal_pass(runs: int) -> None:
