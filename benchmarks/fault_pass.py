@@ -116,8 +116,11 @@ def concurrent_pass(files: int, rounds: int) -> None:
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             red_err = redact.communicate()[1]
             up_err = upgrade.communicate()[1]
-            refused = {line.split("::")[0] for line in red_err.splitlines() + up_err.splitlines()
-                       if "changed by another process" in line}
+            lines = red_err.splitlines() + up_err.splitlines()
+            refused = {line.split("::")[0] for line in lines if ":: error:" in line}
+            others = [line for line in lines if ":: error:" in line and "changed by another process" not in line]
+            if others:
+                found.append(f"round {r}: {len(others)} other errors, e.g. {others[0]}")
             reported_total += len(refused)
             for path in sorted(root.glob("r*.json")):
                 record = json.loads(path.read_text())
@@ -186,8 +189,8 @@ def signal_pass(runs: int) -> None:
             code = proc.wait()
             proc.stdout.close()
             record = json.loads(out.read_text())
-            if code == 0 and record["status"] == "completed":
-                continue
+            if record["status"] == "completed" and record["outcome"].get("exit_code") == 0:
+                continue  # the job had finished (the signal came at its very end, exit -15, or after)
             if code == -15 and record["status"] == "interrupted" and record["outcome"].get("exit_code") == 143:
                 continue
             found.append(f"run {i}: exit {code}, record {record['status']} {record.get('outcome')}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-import re
 import stat
 import sys
 from pathlib import Path
@@ -136,30 +135,30 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
-    if too_deep(data):
+    if too_deep(data, value):
         return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
     return Loaded(source, line, value, jsonl)
 
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` (parsed from the JSON text ``data``) nests deeper than ``limit`` levels.
 
-
-def too_deep(data: bytes, limit: int = MAX_DEPTH) -> bool:
-    """True when the JSON text ``data`` (already parsed) nests deeper than ``limit`` levels.
-
-    Done on the text, at C speed: text with fewer brackets than the limit cannot be too deep (most
-    records); otherwise strings are cut out, only brackets kept, and innermost pairs removed once
-    per level: ``limit`` passes leave brackets only when the nesting is deeper.
+    Text with no more brackets than the limit cannot be too deep: two C counts settle it for most
+    records; only the others are walked (containers only, stopping at the first too deep).
     """
     if data.count(b"[") + data.count(b"{") <= limit:
         return False
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKET)
+    level = [value]  # the containers at one depth, level by level: one list per level, no tuples
     for _ in range(limit):
-        if not brackets:
+        below = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
             return False
-        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
-    return bool(brackets)
+        level = below
+    return True
 
 
 def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:

@@ -135,6 +135,7 @@ class Recorder:
         #: The process that started the recording: the only one that ever writes its record (a
         #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
         self._pid: int | None = None
+        self._deferred_signal: int | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -248,13 +249,16 @@ class Recorder:
             for collector in self._collectors:
                 self._run("update", collector)
             self._stopped = True
-            self._remove_hooks()
             for collector in self._collectors:
                 try:
                     collector.close()
                 except Exception:  # noqa: BLE001
                     pass
-            return self._write()
+            try:
+                return self._write()  # before the SIGTERM handler goes: see _on_sigterm
+            finally:
+                self._remove_hooks()
+                self._redeliver()
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
@@ -453,11 +457,23 @@ class Recorder:
                 self.fail(error)
         (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
 
+    def _redeliver(self) -> None:
+        """Send again a SIGTERM that arrived while the final record was written (the handler the
+        job had before the Recorder, or the default, now takes it)."""
+        signum, self._deferred_signal = self._deferred_signal, None
+        if signum is not None:
+            os.kill(os.getpid(), signum)
+
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         previous = self._previous_sigterm
         if previous == signal.SIG_IGN:
             return  # the job ignores SIGTERM: it goes on, and so does its record
         mine = self._mine()
+        if mine and self._stopped:
+            # stop() is writing the final record (it removes this handler right after): the
+            # signal waits until the record is on disk, then acts as it would have.
+            self._deferred_signal = signum
+            return
         if callable(previous):
             # The job's own handler decides what SIGTERM means (it may clean up and exit 0): the
             # record notes the signal and ends with what the process really does.

@@ -172,6 +172,25 @@ def test_without_a_handler_sigterm_still_ends_the_job_as_interrupted(tmp_path):
     assert record["status"] == "interrupted" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 143}
 
 
+def test_a_sigterm_while_the_final_record_is_written_waits_for_it(tmp_path):
+    result = python("""
+        import os, signal
+        from procrecord import Recorder
+        from procrecord.collectors.interface import Collector
+
+        class SignalAtStop(Collector):
+            name = "signal-at-stop"
+
+            def close(self):  # runs inside stop(), just before the final write
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        with Recorder("job", output="r.json", collectors=[SignalAtStop()]):
+            pass
+    """, tmp_path)
+    assert result.returncode == -15, result.stderr  # the signal still ends the process
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed", "the final record was lost"
+
+
 def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
     from procrecord import Recorder
 
@@ -523,7 +542,9 @@ def test_too_deep_agrees_with_a_plain_walk():
     for depth in (1, 5, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 300):
         for opener, closer in (("[", "]"), ('{"k": ', "}")):
             text = (opener * depth + '"[[[{{"' + closer * depth).encode()
-            assert too_deep(text) == (depth > MAX_DEPTH), (depth, opener)
+            assert too_deep(text, json.loads(text)) == (depth > MAX_DEPTH), (depth, opener)
+    wide = json.dumps([[[1]]] * (MAX_DEPTH * 2)).encode()  # many brackets, shallow
+    assert not too_deep(wide, json.loads(wide))
 
 
 # -- 14.8 / 15.6 errors that hide, exit codes -----------------------------------------------------------
