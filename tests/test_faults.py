@@ -324,6 +324,23 @@ def test_an_in_place_write_into_the_same_inode_is_seen_too(tmp_path, monkeypatch
     assert (tmp_path / "a.json").read_bytes() == LEGACY.read_bytes() + b" "
 
 
+def test_a_folder_listing_that_misses_a_renamed_entry_is_taken_again(tmp_path, monkeypatch):
+    from procrecord import loader
+
+    for name in ("a.json", "b.json", "c.json"):
+        shutil.copy(LEGACY, tmp_path / name)
+    real = os.scandir
+    calls = []
+
+    def racing(path):  # the first listing misses b.json, as one taken during a rename over it can
+        calls.append(path)
+        entries = list(real(path))
+        return [e for e in entries if e.name != "b.json"] if len(calls) == 1 else entries
+
+    monkeypatch.setattr(loader.os, "scandir", racing)
+    assert [e.name for e in loader._listing(tmp_path)] == ["a.json", "b.json", "c.json"]
+
+
 # -- 14.4 one unwritable folder does not stop an in-place run --------------------------------------
 
 def test_an_unwritable_folder_is_a_finding_and_the_run_goes_on(tmp_path, read_only):
