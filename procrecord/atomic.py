@@ -16,8 +16,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
-import socket
 import sys
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -28,15 +26,19 @@ _SAFE = re.compile(r"[^A-Za-z0-9]")
 _STALE = re.compile(r"^.*\." + TAG + r"-([A-Za-z0-9_]+)-(\d+)-[A-Za-z0-9_]+(\.tmp)?$")
 
 
+def _host() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+
+
 def creator() -> str:
     """``HOST-PID`` of this process as it appears in temp names (host made name-safe)."""
-    return f"{_SAFE.sub('_', socket.gethostname()) or 'host'}-{os.getpid()}"
+    return f"{_SAFE.sub('_', _host()) or 'host'}-{os.getpid()}"
 
 
 def temp_name(target: str | os.PathLike[str]) -> str:
     """A fresh temp path next to ``target``."""
     path = Path(target)
-    return str(path.with_name(f".{path.name}.{TAG}-{creator()}-{secrets.token_hex(4)}.tmp"))
+    return str(path.with_name(f".{path.name}.{TAG}-{creator()}-{os.urandom(4).hex()}.tmp"))
 
 
 def _alive(pid: int) -> bool:
@@ -56,7 +58,7 @@ def is_stale(name: str) -> bool:
     if match is None:
         return False
     host, pid = match.group(1), int(match.group(2))
-    me = _SAFE.sub("_", socket.gethostname()) or "host"
+    me = _SAFE.sub("_", _host()) or "host"
     return host == me and pid != os.getpid() and not _alive(pid)
 
 
