@@ -1,15 +1,361 @@
-"""Atomic file replacement: a temp file in the same folder, fsync, rename, fsync the folder.
+"""Atomic file replacement: a temp file in the same folder, synced, then renamed over the target.
 
-A reader (or a crash) sees either the old file or the complete new one, never a torn file.
+A reader (or a crash) sees either the old file or the complete new one, never a torn file: a file's
+new data is on disk before the rename that makes it visible, and the folder is synced after it.
+Many files are written through a :class:`Batch`, which syncs the data of all its temp files with one
+call before renaming them, and each folder once after.
+
+Temp files are named ``.NAME.procrecord-HOST-PID-RANDOM.tmp``: recognisable, and carrying their
+creator, so a later run removes those left by a killed process (:func:`remove_stale`) and never
+those of a run that is still going.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import re
+import sys
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
+
+#: What marks our temp files (and the bulk runner's spill folders) and names their creator.
+TAG = "procrecord"
+_SAFE = re.compile(r"[^A-Za-z0-9]")
+_STALE = re.compile(r"^.*\." + TAG + r"-([A-Za-z0-9_]+)-(\d+)-[A-Za-z0-9_]+(\.tmp)?$")
+
+
+def _host() -> str:
+    return os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
+
+
+def creator() -> str:
+    """``HOST-PID`` of this process as it appears in temp names (host made name-safe)."""
+    return f"{_SAFE.sub('_', _host()) or 'host'}-{os.getpid()}"
+
+
+def temp_name(target: str | os.PathLike[str]) -> str:
+    """A fresh temp path next to ``target``."""
+    path = Path(target)
+    return str(path.with_name(f".{path.name}.{TAG}-{creator()}-{os.urandom(4).hex()}.tmp"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def is_stale(name: str) -> bool:
+    """True when ``name`` is one of our temp files (or spill folders) whose creator, on this host,
+    is gone. Files of other hosts (a shared file system) are never called stale: we cannot tell."""
+    match = _STALE.match(name)
+    if match is None:
+        return False
+    host, pid = match.group(1), int(match.group(2))
+    me = _SAFE.sub("_", _host()) or "host"
+    return host == me and pid != os.getpid() and not _alive(pid)
+
+
+def remove_stale(folder: str | os.PathLike[str], folders: bool = False) -> list[str]:
+    """Remove the temp files in ``folder`` left by killed processes of this host; return their paths.
+
+    ``folders``: remove matching folders (spill folders in the temp dir) instead of files.
+    """
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if TAG not in entry.name or not is_stale(entry.name):
+            continue
+        try:
+            if folders and entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            elif not folders and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+            else:
+                continue
+        except OSError:
+            continue
+        removed.append(entry.path)
+    return removed
+
+
+#: Called with the target path just before a checked replacement compares the target with what was
+#: read (tests use it to change the file at exactly that moment).
+before_replace: Callable[[str], None] | None = None
+
+
+class ReplacedError(OSError):
+    """The target changed (another process replaced or wrote it) since it was read: not replaced."""
+
+
+def identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What says a file is still the one that was read: device, inode, size, modification time."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file at ``path`` (if any): two procrecord runs that check
+    and replace one file take turns, so the second sees the first's replacement in its check.
+    (Other programs do not take this lock: for them a microseconds-wide window stays.)"""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        yield  # gone, or a link: the check that follows says so
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class AtomicFile:
+    """A temp file that replaces ``target`` on :meth:`commit` or vanishes on :meth:`discard`.
+
+    The new file keeps the old one's permission bits (and owner, where allowed) unless ``mode`` is
+    given; a new target gets ``0o666`` less the umask. The temp file is created with an explicit
+    mode (never by changing the process umask, which other threads share). ``expect``: the
+    :func:`identity` the target must still have at the rename, or the commit raises
+    :class:`ReplacedError` and nothing is replaced.
+    """
+
+    def __init__(self, target: str | os.PathLike[str], mode: int | None = None,
+                 expect: tuple[int, int, int, int] | None = None) -> None:
+        self.target = os.fspath(target)
+        self.expect = expect
+        self._mode = mode
+        try:
+            self._old: os.stat_result | None = os.stat(self.target)
+        except FileNotFoundError:
+            self._old = None
+        except OSError as exc:
+            raise _named(exc, self.target) from None
+        # Readable by the owner only while it is written when it will end up narrower than what the
+        # umask gives: the kernel applies the umask to 0o666 for a brand-new file.
+        create_mode = 0o666 if (mode is None and self._old is None) else 0o600
+        self.temp = temp_name(self.target)
+        try:
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), create_mode)
+        except OSError as exc:  # named by the file it was for, not the temp file
+            raise type(exc)(exc.errno, exc.strerror, self.target) from None
+        self._handle: IO[bytes] | None = os.fdopen(fd, "wb")
+        self.closed = False
+
+    @property
+    def handle(self) -> IO[bytes]:
+        """The binary handle to write the new content to."""
+        assert self._handle is not None, "already committed or discarded"
+        return self._handle
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` to the new content (the file's name is in any error)."""
+        try:
+            self.handle.write(data)
+        except OSError as exc:
+            raise _named(exc, self.target) from None
+
+    def close(self, sync: bool = True) -> None:
+        """Finish writing (and sync the data unless a batch syncs it): ready to :meth:`rename`."""
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        try:
+            handle.flush()
+            if sync:
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            handle.close()
+            raise _named(exc, self.target) from None
+        handle.close()
+        self.closed = True
+
+    def rename(self) -> None:
+        """Give the temp file its final mode and owner and move it over the target (its data must be
+        synced already: :meth:`close` or a batch's sync)."""
+        old = self._old
+        mode = self._mode
+        if mode is None and old is not None:
+            mode = old.st_mode & 0o7777
+        try:
+            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                # A file replaced by someone else (root, a group member) keeps its owner, as sed -i does.
+                with contextlib.suppress(OSError):
+                    os.chown(self.temp, old.st_uid, old.st_gid)
+            if mode is not None:
+                os.chmod(self.temp, mode)
+            if self.expect is None:
+                os.replace(self.temp, self.target)
+            else:
+                with _locked(self.target):
+                    self._check()
+                    os.replace(self.temp, self.target)
+        except OSError as exc:
+            self._unlink()
+            if isinstance(exc, ReplacedError):
+                raise
+            raise _named(exc, self.target) from None
+
+    def _check(self) -> None:
+        if before_replace is not None:
+            before_replace(self.target)
+        try:
+            now = identity(os.lstat(self.target))
+        except FileNotFoundError:
+            now = None
+        if now != self.expect:
+            raise ReplacedError(errno.ESTALE, "changed by another process since it was read: not replaced",
+                                self.target)
+
+    def commit(self) -> None:
+        """Sync the new content, replace the target with it, sync the folder."""
+        try:
+            self.close()
+        except BaseException:
+            self.discard()
+            raise
+        self.rename()
+        sync_folder(os.path.dirname(os.path.abspath(self.target)))
+
+    def discard(self) -> None:
+        """Drop the new content: the target stays as it was."""
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+        self._unlink()
+
+    def _unlink(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+class Batch:
+    """Commits many atomic files with few syncs: their data in one pass, then the renames, then each
+    folder once. Until :meth:`commit` returns, no target has been replaced by content that is not
+    on disk; after it, every renamed file and its folder are on disk."""
+
+    def __init__(self) -> None:
+        self.files: list[AtomicFile] = []
+
+    def add(self, file: AtomicFile) -> None:
+        """Take a written file (closed here without its own sync)."""
+        try:
+            file.close(sync=False)
+        except BaseException:
+            file.discard()
+            raise
+        self.files.append(file)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def commit(self) -> list[tuple[AtomicFile, OSError | None]]:
+        """Sync, rename, sync folders; return each file with the error that kept it from replacing
+        its target (None: replaced). A failed sync fails the whole batch: nothing is renamed."""
+        files, self.files = self.files, []
+        if not files:
+            return []
+        try:
+            _sync_data([f.temp for f in files])
+        except OSError as exc:
+            for file in files:
+                file.discard()
+            raise _named(exc, files[0].target) from None
+        results: list[tuple[AtomicFile, OSError | None]] = []
+        folders: dict[str, None] = {}
+        for file in files:
+            try:
+                file.rename()
+            except OSError as exc:
+                results.append((file, exc))
+                continue
+            results.append((file, None))
+            folders[os.path.dirname(os.path.abspath(file.target))] = None
+        for folder in folders:
+            sync_folder(folder)
+        return results
+
+    def discard(self) -> None:
+        """Drop every file not committed yet."""
+        files, self.files = self.files, []
+        for file in files:
+            file.discard()
+
+
+def _sync_data(paths: list[str]) -> None:
+    """Put the data of ``paths`` on disk: one ``syncfs`` per file system where Linux has it (one
+    journal commit instead of one per file), else an ``fsync`` each."""
+    syncfs = _syncfs()
+    if syncfs is None or len(paths) < 4:
+        for path in paths:
+            _fsync_path(path)
+        return
+    devices: dict[int, str] = {}
+    for path in paths:
+        devices.setdefault(os.stat(path).st_dev, path)
+    for path in devices.values():
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if syncfs(fd) != 0:
+                import ctypes
+
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code), path)
+        finally:
+            os.close(fd)
+
+
+_SYNCFS: list[Callable[[int], int] | None] = []
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    if not _SYNCFS:
+        function = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                libc = ctypes.CDLL(None, use_errno=True)
+                function = libc.syncfs
+                function.argtypes = [ctypes.c_int]
+                function.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                function = None
+        _SYNCFS.append(function)
+    return _SYNCFS[0]
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _named(exc: OSError, path: str) -> OSError:
+    """``exc`` naming ``path`` (a full disk says which file it could not write)."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, path)
 
 
 @contextlib.contextmanager
@@ -19,40 +365,39 @@ def replacing(path: str | os.PathLike[str], mode: int | None = None) -> Iterator
     If the block raises (or the process is interrupted), the temp file is removed and ``path`` is
     left as it was. The new file keeps the old file's permission bits unless ``mode`` is given.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    file = AtomicFile(path, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            old = os.stat(target)
-        except FileNotFoundError:
-            old = None
-        if mode is None:
-            mode = old.st_mode & 0o7777 if old is not None else 0o666 & ~_umask()
-        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-            # A file replaced by someone else (root, a group member) keeps its owner, as sed -i does.
-            with contextlib.suppress(OSError):
-                os.chown(tmp, old.st_uid, old.st_gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        yield file.handle
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        file.discard()
         raise
-    _fsync_dir(folder)
+    file.commit()
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` atomically."""
-    with replacing(path, mode) as handle:
-        handle.write(data)
+    file = AtomicFile(path, mode)
+    try:
+        file.write(data)
+    except BaseException:
+        file.discard()
+        raise
+    file.commit()
 
 
-def _fsync_dir(folder: Path) -> None:
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Raise ``OSError`` (naming ``path``) unless a file can be created next to ``path``: its folder
+    is made if missing, and a temp file is created there and removed."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise _named(exc, os.fspath(path)) from None
+    AtomicFile(path).discard()
+
+
+def sync_folder(folder: str | os.PathLike[str]) -> None:
+    """Sync a folder's entries (a rename in it) to disk, where the system allows it."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -61,7 +406,4 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+_fsync_dir = sync_folder  # the old private name

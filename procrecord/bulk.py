@@ -17,11 +17,13 @@ from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 from procrecord.errors import SchemaError
 from procrecord.loader import (
-    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Span, Task, iter_task, plan, shift,
+    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Note, Span, Task, Walk, iter_task, plan, shift,
 )
 from procrecord.validation import Violation
 
 ERROR = "error"
+#: A path a walk left alone on purpose (a symlink): reported, not a finding.
+SKIPPED = "skipped"
 
 
 class Outcome(NamedTuple):
@@ -61,6 +63,9 @@ class Block(NamedTuple):
     totals: dict[str, int]
     #: Where a worker left ``data`` (a temporary file); read back before the block is yielded.
     spill: str | None = None
+    #: :func:`procrecord.atomic.identity` of the source file as it was before it was read (None for
+    #: stdin): an in-place rewrite replaces the file only if it is still this one.
+    identity: tuple[int, int, int, int] | None = None
 
 
 class Operation(Protocol):
@@ -79,6 +84,8 @@ def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
     """Run ``operation`` on one item; load errors and unexpected failures become error outcomes."""
     if isinstance(item, LoadError):
         return Outcome(item.source, item.line, ERROR, message=item.message)
+    if isinstance(item, Note):
+        return Outcome(item.source, item.line, SKIPPED, message=item.message)
     try:
         return operation(item)
     except SchemaError:
@@ -94,7 +101,11 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     span = Span()
     exact = getattr(operation, "exact_integers", False)
     raw = getattr(operation, "raw_documents", False)
-    return pack([apply(operation, item) for item in iter_task(task, span, exact, raw)]), span.lines
+    items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw)])
+    identity = getattr(task, "identity", None)
+    if identity is not None and items and isinstance(items[-1], Block):
+        items[-1] = items[-1]._replace(identity=identity)
+    return items, span.lines
 
 
 #: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe
@@ -175,8 +186,8 @@ def expand(outcome: Outcome) -> Iterator[Outcome]:
         yield single._replace(line=outcome.line + offset)
 
 
-def tune_gc() -> None:
-    """Make garbage collection cheap for a bulk run.
+def tune_gc() -> Callable[[], None]:
+    """Make garbage collection cheap for a bulk run; return what puts the settings back.
 
     Parsed JSON is acyclic and freed by reference counting, but each record allocates hundreds of
     containers, which would trigger full collections over every long-lived object again and again.
@@ -184,8 +195,32 @@ def tune_gc() -> None:
     """
     import gc
 
-    gc.freeze()
+    threshold = gc.get_threshold()
+    froze = gc.get_freeze_count() == 0  # a caller's own frozen objects are left frozen
+    if froze:
+        gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+    def restore() -> None:
+        gc.set_threshold(*threshold)
+        if froze:
+            gc.unfreeze()
+
+    return restore
+
+
+def _worker_init() -> None:
+    tune_gc()  # a worker process is ours: its settings need no restoring
+
+
+def _spill_dir() -> str:
+    """A folder for worker blocks in the temp dir, named after this run (see
+    :func:`procrecord.atomic.remove_stale`); those of killed runs are removed first."""
+    from procrecord.atomic import TAG, creator, remove_stale
+
+    root = tempfile.gettempdir()
+    remove_stale(root, folders=True)
+    return tempfile.mkdtemp(prefix=f"{TAG}-blocks.{TAG}-{creator()}-", suffix="", dir=root)
 
 
 def start_method() -> str:
@@ -201,6 +236,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     source_done: Callable[[str], None] | None = None,
     skip: tuple[str, ...] = (),
+    walk: Walk | None = None,
 ) -> Iterator[Outcome | Block]:
     """Yield the outcomes of every document of ``sources`` in input order, and a :class:`Block` of
     outputs after the outcomes of each task that produced output.
@@ -208,22 +244,32 @@ def run(
     Clean outcomes of consecutive lines come merged (``count``); their outputs are in the blocks.
 
     ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
-    can finish that file before the next one is read. ``skip``: folders not to read (see
-    :func:`~procrecord.loader.plan`).
+    can finish that file before the next one is read. ``skip``: folders not to read; ``walk``: how
+    folders are walked (both: see :func:`~procrecord.loader.plan`). The garbage collector is tuned
+    for the run and put back as it was when the iterator ends.
     """
-    tasks = plan(sources, max_bytes, skip=skip)
+    tasks = plan(sources, max_bytes, skip=skip, walk=walk)
     tracker = LineTracker()
-    tune_gc()
-    if jobs <= 1:
-        results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]] = (
-            (task, _run_task((operation, task))) for task in tasks
-        )
-        yield from _ordered(results, tracker, progress, source_done)
-        return
-    ctx = multiprocessing.get_context(start_method())
-    spill_dir = tempfile.mkdtemp(prefix="procrecord-blocks-")
+    restore = tune_gc()
     try:
-        with ctx.Pool(jobs, initializer=tune_gc) as pool:
+        if jobs <= 1:
+            results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]] = (
+                (task, _run_task((operation, task))) for task in tasks
+            )
+            yield from _ordered(results, tracker, progress, source_done)
+            return
+        yield from _run_pool(tasks, operation, jobs, tracker, progress, source_done)
+    finally:
+        restore()
+
+
+def _run_pool(tasks: Iterator[Task], operation: Operation, jobs: int, tracker: LineTracker,
+              progress: Callable[[int], None] | None,
+              source_done: Callable[[str], None] | None) -> Iterator[Outcome | Block]:
+    ctx = multiprocessing.get_context(start_method())
+    spill_dir = _spill_dir()
+    try:
+        with ctx.Pool(jobs, initializer=_worker_init) as pool:
             pending: list[Task] = []
 
             def feed() -> Iterator[tuple[Operation, Task, str]]:

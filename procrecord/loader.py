@@ -8,6 +8,7 @@ processes: :func:`plan` expands sources into :class:`Task` values without readin
 from __future__ import annotations
 
 import errno
+import fnmatch
 import glob
 import os
 import stat
@@ -19,7 +20,7 @@ import attrs
 import orjson
 
 from procrecord.jsoncodec import ExactnessError, loads_exact
-from procrecord.limits import DEFAULT_MAX_BYTES
+from procrecord.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
 #: JSONL files larger than this are split into byte ranges for parallel work.
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -55,6 +56,47 @@ class LoadError(NamedTuple):
         return self.source if self.line is None else f"{self.source}:{self.line}"
 
 
+class Note(NamedTuple):
+    """A path a walk found and left alone on purpose (a symlink): reported, not a finding."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+@attrs.frozen
+class Walk:
+    """How folders are walked: which entries below a source are read.
+
+    Hidden files and folders (a name starting with a dot: ``.git``, ``.venv``) are skipped unless
+    ``hidden``; folder symlinks are not entered and file symlinks are reported and left alone unless
+    ``follow_symlinks``; ``include`` keeps only files matching one of its globs, ``exclude`` drops
+    files and folders matching one of its (a glob matches an entry's name or its path below the
+    source). A source named explicitly is always read.
+    """
+
+    hidden: bool = False
+    follow_symlinks: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def excluded(self, name: str, relative: str) -> bool:
+        """True when an ``exclude`` glob matches the entry."""
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.exclude)
+
+    def included(self, name: str, relative: str) -> bool:
+        """True when there is no ``include`` glob or one matches the file."""
+        return not self.include or any(
+            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.include)
+
+
+DEFAULT_WALK = Walk()
+
+
 @attrs.frozen
 class FileTask:
     """A whole JSON file, or the byte range ``[start, end)`` of a JSONL file."""
@@ -64,6 +106,8 @@ class FileTask:
     start: int = 0
     end: int | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: :func:`procrecord.atomic.identity` of the file when it was planned, before it was read.
+    identity: tuple[int, int, int, int] | None = None
 
 
 @attrs.frozen
@@ -77,8 +121,8 @@ class InlineTask:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
-Task = Union[FileTask, InlineTask, LoadError]
-Item = Union[Loaded, LoadError]
+Task = Union[FileTask, InlineTask, LoadError, Note]
+Item = Union[Loaded, LoadError, Note]
 
 
 def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False) -> Item:
@@ -100,7 +144,30 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
+    if too_deep(data, value):
+        return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
     return Loaded(source, line, value, jsonl)
+
+
+def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` (parsed from the JSON text ``data``) nests deeper than ``limit`` levels.
+
+    Text with no more brackets than the limit cannot be too deep: two C counts settle it for most
+    records; only the others are walked (containers only, stopping at the first too deep).
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    level = [value]  # the containers at one depth, level by level: one list per level, no tuples
+    for _ in range(limit):
+        below = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return True
 
 
 def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
@@ -109,6 +176,9 @@ def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():
         return "invalid JSON: not valid UTF-8"
+    if "infinity" in msg.lower():  # orjson's "number is infinity when parsed as double"
+        where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
+        return f"a number at {where} is too large to read (beyond the 1.8e308 a double holds)"
     if line is None:
         return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {msg}"
     return f"invalid JSON at column {exc.colno}: {msg}"
@@ -125,11 +195,28 @@ def is_jsonl(path: str) -> bool:
 
 
 def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES,
-         skip: tuple[str, ...] = ()) -> Iterator[Task]:
+         skip: tuple[str, ...] = (), walk: Walk | None = None) -> Iterator[Task]:
     """Expand sources into tasks, in order; sources that cannot be read become LoadError values.
 
     ``skip``: folders never read (a run's own output folder, which may lie inside a source folder).
+    ``walk``: which entries below a folder or glob are read (see :class:`Walk`).
     """
+    walk = walk or DEFAULT_WALK
+    seen: set[tuple[int, int]] = set()
+    dropping: tuple[int, int] | None = None
+    for task in _plan(sources, max_bytes, chunk_bytes, skip, walk):
+        # One file reached twice (through a symlink, or named twice) is read once.
+        if isinstance(task, FileTask) and task.identity is not None:
+            key = task.identity[:2]
+            if task.start == 0:
+                dropping = key if key in seen else None
+                seen.add(key)
+            if key == dropping:
+                continue
+        yield task
+
+
+def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk) -> Iterator[Task]:
     skipped = tuple(os.path.realpath(folder) for folder in skip)
     for source in sources:
         if source == "-":
@@ -139,7 +226,7 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
         if skipped and _inside(source, skipped):
             yield LoadError(source, None, "inside the output folder of this run: skipped")
         elif path.is_dir():
-            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped)
+            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped, walk)
         elif os.path.lexists(source):
             yield from _plan_file(source, max_bytes, chunk_bytes)
         elif glob.has_magic(source):
@@ -149,8 +236,10 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
             for match in matches:
                 if skipped and _inside(match, skipped):
                     continue  # the run's own outputs
-                if os.path.isdir(match):
-                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped)
+                if os.path.islink(match) and not walk.follow_symlinks:
+                    yield _link_note(match)
+                elif os.path.isdir(match):
+                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk)
                 else:
                     yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
@@ -162,9 +251,16 @@ def _inside(path: str, folders: tuple[str, ...]) -> bool:
     return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
 
 
-def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = ()) -> Iterator[Task]:
-    """Walk a folder recursively, following links but never the same folder twice (nor ``skipped``)."""
+def _link_note(path: str) -> Note:
+    kind = "a folder" if os.path.isdir(path) else "a file"
+    return Note(path, None, f"a symlink to {kind}: left as it is (--follow-symlinks follows it)")
+
+
+def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = (),
+              walk: Walk = DEFAULT_WALK) -> Iterator[Task]:
+    """Walk a folder recursively by the rules of ``walk``, never the same folder twice (nor ``skipped``)."""
     seen: set[tuple[int, int]] = set()
+    base = str(root)
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -178,19 +274,48 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
             continue
         seen.add((st.st_dev, st.st_ino))
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = _listing(folder)
         except OSError as exc:
             yield LoadError(str(folder), None, _os_message(exc))
             continue
         subdirs = []
         for entry in entries:
-            if _is_dir(entry):
+            name = entry.name
+            if name.startswith(".") and not walk.hidden:
+                continue
+            relative = os.path.relpath(entry.path, base).replace(os.sep, "/")
+            if walk.exclude and walk.excluded(name, relative):
+                continue
+            is_dir = _is_dir(entry)
+            if not is_dir and not name.lower().endswith(JSON_SUFFIXES + ZIP_SUFFIXES):
+                continue
+            if not is_dir and not walk.included(name, relative):
+                continue
+            if not walk.follow_symlinks and entry.is_symlink():
+                yield _link_note(entry.path)
+                continue
+            if is_dir:
                 if not (skipped and os.path.realpath(entry.path) in skipped):
                     subdirs.append(Path(entry.path))
                 continue
-            if entry.name.lower().endswith(JSON_SUFFIXES + ZIP_SUFFIXES):
-                yield from _plan_found(entry.path, max_bytes, chunk_bytes)
+            yield from _plan_found(entry.path, max_bytes, chunk_bytes)
         stack.extend(reversed(subdirs))
+
+
+def _listing(folder: Path, tries: int = 4) -> list[os.DirEntry]:
+    """The entries of ``folder``, sorted by name.
+
+    A listing taken while another process renames files over entries of the same folder (a
+    concurrent ``--in-place`` run) can miss an entry that existed all along (seen on ext4: 30 of
+    1,000 files). The folder is listed again until two listings agree, keeping every name seen.
+    """
+    found = {entry.name: entry for entry in os.scandir(folder)}
+    for _ in range(tries - 1):
+        again = {entry.name: entry for entry in os.scandir(folder)}
+        if again.keys() == found.keys():
+            break
+        found = {**again, **found}
+    return [found[name] for name in sorted(found)]
 
 
 def _plan_found(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
@@ -216,15 +341,18 @@ def _is_dir(entry: os.DirEntry) -> bool:
 def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
     jsonl = is_jsonl(path)
     try:
-        size = os.stat(path).st_size
+        st = os.stat(path)
+        size = st.st_size
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         with open(path, "rb") as handle:
             if not jsonl:
                 if size > max_bytes:
                     yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
                     return
-                yield FileTask(path, False, max_bytes=max_bytes)
+                yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
                 return
-            yield from _split(path, handle, size, max_bytes, chunk_bytes)
+            for task in _split(path, handle, size, max_bytes, chunk_bytes):
+                yield attrs.evolve(task, identity=identity)
     except OSError as exc:
         yield LoadError(path, None, _os_message(exc))
 
@@ -295,7 +423,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
     ``exact``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
-    if isinstance(task, LoadError):
+    if isinstance(task, (LoadError, Note)):
         yield task
     elif isinstance(task, InlineTask):
         for offset, payload in enumerate(task.payloads):
@@ -392,13 +520,15 @@ def shift(item: Any, offset: int) -> Any:
     return item._replace(line=item.line + offset)
 
 
-def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False) -> Iterator[Item]:
+def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
+         walk: Walk | None = None) -> Iterator[Item]:
     """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
-    (``exact``: see :func:`parse`)."""
+    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`)."""
     tracker = LineTracker()
-    for task in plan(sources, max_bytes):
+    for task in plan(sources, max_bytes, walk=walk):
         base = tracker.base_for(task)
         span = Span()
         for item in iter_task(task, span, exact):
-            yield shift(item, base)
+            if not isinstance(item, Note):  # a symlink a walk left alone
+                yield shift(item, base)
         tracker.advance(task, span.lines)

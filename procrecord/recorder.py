@@ -22,6 +22,8 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
+import weakref
 from typing import Any, Callable, Iterator
 
 # The default collectors are imported here, with the recorder, so that creating and starting a
@@ -148,6 +150,10 @@ class Recorder:
             from procrecord.usage import UsageCollector
 
             self._collectors.append(UsageCollector(usage_interval))
+        #: The process that started the recording: the only one that ever writes its record (a
+        #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
+        self._pid: int | None = None
+        self._deferred_signal: int | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -191,10 +197,11 @@ class Recorder:
         """Record the disk holding ``path`` (mount point, filesystem, device, sizes, kind)."""
         if self._removed("disks"):
             return
-        self._disks.paths.append(os.fspath(path))
-        if self._started:
-            self._run("collect", self._disks)
-            self._write()
+        with self._lock:  # the flusher thread builds the record under this lock
+            self._disks.paths.append(os.fspath(path))
+            if self._started and not self._stopped and self._mine():
+                self._run("collect", self._disks)
+                self._write()
 
     def add_device_info(self, device: Any = None) -> None:
         """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0).
@@ -205,12 +212,13 @@ class Recorder:
         _devices.parse_device(device)
         if self._removed("devices"):
             return
-        if self._started:
-            self._devices.add(device, self.state)
-            self._run("collect", self._devices)
-            self._write()
-        else:
-            self._devices.requested.append(device)
+        with self._lock:  # the flusher thread builds the record under this lock
+            if self._started and not self._stopped and self._mine():
+                self._devices.add(device, self.state)
+                self._run("collect", self._devices)
+                self._write()
+            elif not self._started:
+                self._devices.requested.append(device)
 
     def set_extra(self, values: dict[str, Any] | None = None, /, **more: Any) -> None:
         """Add results to the record's ``extra`` (written at the next flush and at stop)."""
@@ -273,6 +281,7 @@ class Recorder:
             if self._started:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
+            self._pid = os.getpid()
             self._t0 = time.monotonic()
             self._start_time = now_iso()
             self._link()
@@ -295,7 +304,7 @@ class Recorder:
         with self._lock:
             if not self._started:
                 raise RecorderStateError("flush() before start()")
-            if self._stopped:
+            if self._stopped or not self._mine():
                 return self.record
             for collector in self._collectors:
                 self._run("update", collector)
@@ -306,8 +315,8 @@ class Recorder:
         with self._lock:
             if not self._started:
                 raise RecorderStateError("stop() before start()")
-            if self._stopped:
-                return self.record
+            if self._stopped or not self._mine():
+                return self.record  # a forked child never finishes (nor writes) its parent's record
             self.state.stopping = True
             if status is not None:
                 self._status = status
@@ -321,17 +330,26 @@ class Recorder:
             for collector in self._collectors:
                 self._run("update", collector)
             self._stopped = True
-            self._remove_hooks()
-            self._unlink()
             for collector in self._collectors:
                 try:
                     collector.close()
                 except Exception:  # noqa: BLE001
                     pass
-            return self._write()
+            try:
+                return self._write()  # before the SIGTERM handler goes: see _on_signal
+            finally:
+                self._remove_hooks()
+                self._unlink()
+                self._redeliver()
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
+        with self._lock:
+            if self._started and not self._mine():
+                return self.record
+            return self._fail(error, exit_code)
+
+    def _fail(self, error: BaseException, exit_code: int | None) -> dict[str, Any]:
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         kind = type(error)
         self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
@@ -455,7 +473,13 @@ class Recorder:
 
     # -- crash safety ---------------------------------------------------------------------------
 
+    def _mine(self) -> bool:
+        """True in the process that started the recording (False in a forked child)."""
+        return self._pid is None or self._pid == os.getpid()
+
     def _install_hooks(self) -> None:
+        _LIVE.add(self)
+        self._claim_output()
         atexit.register(self._at_exit)
         self._previous_excepthook = sys.excepthook
         sys.excepthook = self._excepthook
@@ -468,7 +492,40 @@ class Recorder:
                 except (ValueError, OSError):
                     pass
 
+    def _claim_output(self) -> None:
+        """Warn when another live Recorder of this process writes the same file: the two would
+        overwrite each other's record at every write."""
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        other = _WRITERS.get(path)
+        holder = other() if other is not None else None
+        if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
+            warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
+                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+        _WRITERS[path] = weakref.ref(self)
+
+    def _release_output(self) -> None:
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        holder = _WRITERS.get(path)
+        if holder is not None and holder() is self:
+            del _WRITERS[path]
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
+        handler stays: it checks the pid and does what the handler before it would, and replacing it
+        here could lose a SIGTERM that arrived during the fork.)"""
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        if sys.exit == self._sys_exit:
+            sys.exit = self._previous_exit
+
     def _remove_hooks(self) -> None:
+        _LIVE.discard(self)
+        self._release_output()
         atexit.unregister(self._at_exit)
         if sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_excepthook
@@ -493,7 +550,7 @@ class Recorder:
         # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
         # (a message given to sys.exit exits with 1, as Python does). Signals and uncaught
         # exceptions were recorded by their own hooks before this runs.
-        if self._started and not self._stopped:
+        if self._started and not self._stopped and self._mine():
             code = self._exit_request
             if code is _NO_EXIT or code is None:
                 code = 0
@@ -503,24 +560,42 @@ class Recorder:
                 self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
     def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
-        if self._started and not self._stopped:
+        if self._started and not self._stopped and self._mine():
             with _warn_on_write_error():
                 self.fail(error)
         (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
+
+    def _redeliver(self) -> None:
+        """Send again a signal that arrived while the final record was written (the handler the
+        job had before the Recorder, or the default, now takes it)."""
+        signum, self._deferred_signal = self._deferred_signal, None
+        if signum is not None:
+            os.kill(os.getpid(), signum)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         previous = self._previous_handlers.get(signum)
         if previous == signal.SIG_IGN:
             return  # the job ignores this signal: it goes on, and so does its record
-        if self._started and not self._stopped:
-            self._outcome["signal"] = signal.Signals(signum).name
+        mine = self._mine()
+        if mine and self._stopped:
+            # stop() is writing the final record (it removes this handler right after): the
+            # signal waits until the record is on disk, then acts as it would have.
+            self._deferred_signal = signum
+            return
+        name = signal.Signals(signum).name
+        if callable(previous):
+            # The job's own handler decides what the signal means (it may clean up and exit 0): the
+            # record notes the signal and ends with what the process really does.
+            if mine and self._started and not self._stopped:
+                self._outcome["signal"] = name
+            previous(signum, frame)
+            return
+        if mine and self._started and not self._stopped:
+            self._outcome["signal"] = name
             with _warn_on_write_error():
                 self.stop(exit_code=128 + signum, status="interrupted")
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
 
 def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
@@ -544,6 +619,22 @@ _ORIGINAL_EXIT = sys.exit
 #: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
 #: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
 _STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+#: Recorders started and not stopped in this process, and the output file each writes.
+_LIVE: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_WRITERS: dict[str, "weakref.ref[Recorder]"] = {}
+
+
+def _after_fork_in_child() -> None:
+    for recorder in list(_LIVE):
+        recorder._forget_in_child()
+    _LIVE.clear()
+    _WRITERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextlib.contextmanager

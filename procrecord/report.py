@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import orjson
 
-from procrecord.bulk import Outcome, expand
+from procrecord.bulk import SKIPPED, Outcome, expand
 
 
 class Summary:
@@ -28,8 +28,10 @@ class Summary:
             self.totals[name] += value
 
     def add(self, outcome: Outcome) -> None:
-        """Count one (possibly merged) outcome."""
+        """Count one (possibly merged) outcome (a path a walk left alone is no record)."""
         self.counts[outcome.status] += outcome.count
+        if outcome.status == SKIPPED:
+            return
         self._sources.add(outcome.source)
         self.total += outcome.count
         for name, value in (outcome.info or {}).items():

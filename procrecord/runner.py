@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from procrecord.artifacts import DEFAULT_MAX_DIGEST_BYTES
+from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
 from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
@@ -86,6 +87,11 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         recorder.add_input(path)  # hashed in the background while the command runs
     for path in outputs:
         recorder.add_output(path)
+    try:
+        check_writable(output)  # before the command runs: a record that cannot be written stops here
+    except OSError as exc:
+        raise RecordWriteError(f"cannot write the record to {output}: {exc.strerror or exc}; "
+                               "the command was not run") from exc
     try:
         # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
         child = subprocess.Popen(argv, env=recorder.child_environ())

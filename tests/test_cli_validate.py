@@ -182,4 +182,8 @@ def test_cli_levels_are_the_policy_levels():
 
 def test_a_folder_without_records_says_so(tmp_path):
     result = invoke("validate", str(tmp_path))
-    assert result.exit_code == 0 and "validated 0 records from 0 sources: no record found" in result.stderr
+    assert result.exit_code == 1 and "validated 0 records from 0 sources: no record found" in result.stderr
+    assert invoke("validate", "--allow-empty", str(tmp_path)).exit_code == 0
+    for command in (["redact", "--level", "most", "--in-place"], ["upgrade", "--in-place"], ["show"]):
+        assert invoke(*command, str(tmp_path)).exit_code == 1, command
+        assert invoke(*command, "--allow-empty", str(tmp_path)).exit_code == 0, command

@@ -29,13 +29,14 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
             code = func(*args, **kwargs)
         except click.exceptions.ClickException:
             raise
-        except BrokenPipeError:
-            # The reader went away (``| head``): stop quietly, as other command-line tools do.
-            import os
-
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(1)
+        except BrokenPipeError as exc:
+            if not stdout_closed():
+                # Not our reader: a worker's pipe, a socket. The tool could not do its job.
+                click.echo(f"procrecord: error: {exc}", err=True)
+                sys.exit(EXIT_FAILURE)
+            # The reader went away (``| head``) before a command could say what it found so far.
+            silence_stdout()
+            sys.exit(EXIT_OK)
         except (ProcrecordError, OSError) as exc:
             click.echo(f"procrecord: error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)
@@ -45,6 +46,55 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
         sys.exit(code)
 
     return wrapper
+
+
+def stdout_closed() -> bool:
+    """True when nothing reads our stdout any more (the reader of a pipe went away)."""
+    import select
+
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null so that nothing more (Python's final flush included) fails on it."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+    os.close(devnull)
+
+
+def _walk_callback(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        ctx.meta.setdefault("procrecord.walk", {})[name] = tuple(value) if isinstance(value, tuple) else value
+        return value
+
+    return store
+
+
+def walk_from_context():  # -> procrecord.loader.Walk (imported lazily: --help stays light)
+    """The folder-walk options (--hidden, --follow-symlinks, --include, --exclude) of this command."""
+    from procrecord.loader import Walk
+
+    ctx = click.get_current_context(silent=True)
+    return Walk(**(ctx.meta.get("procrecord.walk", {}) if ctx is not None else {}))
+
+
+def allow_empty_from_context() -> bool:
+    """True when --allow-empty was given: a run that finds no record is not a finding."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get("procrecord.walk-extra", {}).get("allow_empty"))
+
+
+def _store_allow_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault("procrecord.walk-extra", {})["allow_empty"] = value
+    return value
 
 
 #: ``--max-bytes``, for the commands that read records.
@@ -57,6 +107,22 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.argument("sources", nargs=-1, required=True, metavar="PATH...")(func)
     func = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
                         help="Worker processes.")(func)
+    # Folder-walk options reach the runner through the click context (see walk_from_context), so
+    # every command gets them without a parameter of its own.
+    func = click.option("--allow-empty", is_flag=True, expose_value=False, callback=_store_allow_empty,
+                        help="Finding no record at all is not a finding (exit 0, not 1).")(func)
+    func = click.option("--exclude", multiple=True, metavar="GLOB", expose_value=False,
+                        callback=_walk_callback("exclude"),
+                        help="Skip files and folders whose name or path below the source matches (repeatable).")(func)
+    func = click.option("--include", multiple=True, metavar="GLOB", expose_value=False,
+                        callback=_walk_callback("include"),
+                        help="In folders, read only files whose name or path below the source matches (repeatable).")(func)
+    func = click.option("--follow-symlinks", is_flag=True, expose_value=False,
+                        callback=_walk_callback("follow_symlinks"),
+                        help="Enter folder symlinks and read (or rewrite) the targets of file symlinks; "
+                             "without it they are reported and left as they are.")(func)
+    func = click.option("--hidden", is_flag=True, expose_value=False, callback=_walk_callback("hidden"),
+                        help="Also read hidden files and folders (names starting with a dot) below a source.")(func)
     return max_bytes_option(func)
 
 

@@ -6,7 +6,10 @@ import sys
 
 import click
 
-from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, max_bytes_option, source_options
+from procrecord.cli import (
+    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, guarded, max_bytes_option, silence_stdout, source_options,
+    stdout_closed, walk_from_context,
+)
 
 #: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
 LEVELS = ("none", "most", "all")
@@ -69,15 +72,28 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
 
     progress = Progress(label)
     try:
-        for item in run(list(sources), operation, jobs, max_bytes, progress):
+        for item in run(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
                 reporter.outcome(item)
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()  # the reader went away (| head): say what was found so far, quietly
     finally:
         progress.close()
     reporter.finish(verb)
-    return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+    return _exit_code(reporter.summary)
+
+
+def _exit_code(summary, more_findings: bool = False) -> int:
+    """1 for findings, and for a run that found no record at all (unless --allow-empty), else 0."""
+    if summary.failed or more_findings:
+        return EXIT_FINDINGS
+    if summary.total == 0 and not allow_empty_from_context():
+        return EXIT_FINDINGS  # a mistyped folder in a CI gate must not pass
+    return EXIT_OK
 
 
 @cli.command()
@@ -121,17 +137,20 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     from procrecord.report import JsonReporter, TextReporter
 
     sources = list(sources)
+    if output_dir and in_place:
+        raise click.UsageError("choose either --output-dir or --in-place")
     if not output_dir and not in_place:
         if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
-    sink = Sink(sources, output_dir, in_place)
+    walk = walk_from_context()
+    sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
     reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
     done_by_source: dict[str, int] = {}
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
-        for item in run(sources, operation, jobs, max_bytes, progress, sink.done, skip):
+        for item in run(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
@@ -139,6 +158,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                 if item.ok:
                     done_by_source[item.source] = done_by_source.get(item.source, 0) + item.count
             sink.add(item)
+    except BrokenPipeError:
+        if not stdout_closed():
+            sink.abort()
+            raise
+        silence_stdout()  # the reader of stdout went away: finish quietly with what was found so far
     except BaseException:
         sink.abort()
         raise
@@ -169,8 +193,10 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
             click.echo(f"{skipped}:: no output written for it (see its error above)", err=True)
+    for source, message in sink.failures:
+        click.echo(f"{source}:: error: {message}", err=True)
     reporter.finish(verb)
-    return EXIT_FINDINGS if reporter.summary.failed or sink.conflicts else EXIT_OK
+    return _exit_code(reporter.summary, bool(sink.conflicts or sink.failures))
 
 
 def _is_single_file(source: str) -> bool:
@@ -447,15 +473,15 @@ def show(sources, jobs, max_bytes, fmt) -> int:
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
-        for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
+        for outcome in run(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
             if isinstance(outcome, Block):
                 continue
             json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
         json_reporter.finish("read")
-        return EXIT_FINDINGS if json_reporter.summary.failed else EXIT_OK
+        return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)
     rows = []
-    for outcome in run(list(sources), ShowRecord(), jobs, max_bytes):
+    for outcome in run(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
         if isinstance(outcome, Block):  # none come: show writes no records back
             continue
         if outcome.status == "shown":
@@ -464,9 +490,14 @@ def show(sources, jobs, max_bytes, fmt) -> int:
         reporter.outcome(outcome)
     columns = ["record"] + [c for c in SHOW_COLUMNS if any(c in r for r in rows)]
     widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
-    if rows:
-        click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+    try:
+        if rows:
+            click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+        for row in rows:
+            click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()
     reporter.finish("read")
-    return EXIT_FINDINGS if reporter.summary.failed else EXIT_OK
+    return _exit_code(reporter.summary)
