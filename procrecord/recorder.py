@@ -126,6 +126,7 @@ class Recorder:
         self._outcome: dict[str, Any] = {}
         self._started = self._stopped = False
         self._t0 = 0.0
+        self._t1: float | None = None  # monotonic time at stop(), before the collectors' own shutdown
         self._start_time: str | None = None
         self._stop_time: str | None = None
         self._previous_sigterm: Any = None
@@ -236,6 +237,9 @@ class Recorder:
                 self._outcome["exit_code"] = exit_code
             elif "exit_code" not in self._outcome and self._status == "completed":
                 self._outcome["exit_code"] = 0
+            # The job ends here: collectors that take time to shut down (codecarbon) must not
+            # lengthen the duration or move the stop time.
+            self._t1 = time.monotonic()
             self._stop_time = now_iso()
             for collector in self._collectors:
                 self._run("update", collector)
@@ -305,7 +309,7 @@ class Recorder:
             if self._stop_time:
                 timing["stop_time"] = self._stop_time
             timing["update_time"] = self._stop_time or now_iso()
-            timing["duration_s"] = round(time.monotonic() - self._t0, 6)
+            timing["duration_s"] = round((self._t1 if self._t1 is not None else time.monotonic()) - self._t0, 6)
         record: dict[str, Any] = {
             "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "id": self._id,
             "name": self.state.name, "status": self._status,
