@@ -515,7 +515,8 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
     provenance = record.get("provenance") or {}
     bag = provenance.get("legacy") or {}
     faithful = provenance.get("upgraded_from") == "0"
-    level = _dig(record, ("collection", "level"))
+    # A record redacted at level all has no collection section: its redaction section says the level.
+    level = _dig(record, ("collection", "level")) or _dig(record, ("redaction", "level"))
     props: dict[str, Any] = {"name": record.get("name")}
     invocation = record.get("invocation") or {}
     if level != "all" or "argv" in invocation or "config" in invocation:
@@ -593,8 +594,16 @@ def _legacy_disk(record: dict[str, Any], faithful: bool) -> dict[str, Any] | Non
     disks = record.get("disks")
     if not disks:
         return None
-    out = {"path": disks[0].get("path"), "source": disks[0].get("device"), "filesystem": disks[0].get("filesystem")}
-    return _present(out) if faithful else out
+    disk = disks[0]
+    out = {"path": disk.get("path"), "source": disk.get("device"), "filesystem": disk.get("filesystem")}
+    if faithful:
+        return _present(out)
+    if disk.get("kind") in ("hdd", "ssd"):
+        out["hwtype"] = disk["kind"]  # absent otherwise, as the legacy writer left it on overlay/tmpfs
+    device = disk.get("device")
+    # The legacy writer listed the block devices under the source; the source's own name is the first.
+    out["names"] = [device.rsplit("/", 1)[-1]] if isinstance(device, str) and device.startswith("/dev/") else []
+    return out
 
 
 def _legacy_device(record: dict[str, Any], faithful: bool) -> dict[str, Any] | None:
