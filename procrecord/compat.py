@@ -35,8 +35,6 @@ _EMISSION_MODES = {False: None, None: None, True: "offline", "offline": "offline
                    "online": "offline"}
 #: The country kwutil's offline tracker assumed when none was given.
 LEGACY_COUNTRY = "USA"
-#: Offsetting price kwutil reported (US dollars per metric ton of CO2-eq).
-_DOLLARS_PER_TON = 15
 
 
 def _emission_options(track_emissions: Any) -> dict[str, Any] | None:
@@ -272,11 +270,6 @@ def legacy_view(record: dict[str, Any], state: Any, started: bool = True, args: 
     wrapped = record.get("extra")
     if extra is not None and not isinstance(extra, dict) and isinstance(wrapped, dict) and "value" in wrapped:
         props["extra"] = wrapped["value"]  # kwutil kept any value; 1.x holds it under extra.value
-    emissions = props.get("emissions")
-    if isinstance(emissions, dict) and isinstance(emissions.get("co2_kg"), (int, float)):
-        # kwutil added these two (through pint): the same figures, in tons and in offsetting dollars.
-        emissions["co2_ton"] = emissions["co2_kg"] / 1000
-        emissions["est_dollar_to_offset"] = emissions["co2_ton"] * _DOLLARS_PER_TON
     if level == "all":
         props.pop("args", None)
         props.pop("config", None)

@@ -587,7 +587,18 @@ def _legacy_emissions(record: dict[str, Any], faithful: bool) -> dict[str, Any] 
         return None
     out = {"co2_kg": emissions.get("emissions_kg"), "total_kWH": emissions.get("energy_kwh"),
            "run_id": emissions.get("run_id")}
-    return _present(out) if faithful else out
+    if faithful:
+        return _present(out)
+    co2_kg = out["co2_kg"]
+    if isinstance(co2_kg, (int, float)):
+        # The legacy writer added these two (with pint): the same figure in metric tons, and what
+        # offsetting it cost at its rate of 15 US dollars a ton.
+        out["co2_ton"] = co2_kg / 1000
+        out["est_dollar_to_offset"] = out["co2_ton"] * _DOLLARS_PER_TON
+    return out
+
+
+_DOLLARS_PER_TON = 15
 
 
 def _legacy_disk(record: dict[str, Any], faithful: bool) -> dict[str, Any] | None:
@@ -598,9 +609,13 @@ def _legacy_disk(record: dict[str, Any], faithful: bool) -> dict[str, Any] | Non
     out = {"path": disk.get("path"), "source": disk.get("device"), "filesystem": disk.get("filesystem")}
     if faithful:
         return _present(out)
-    if disk.get("kind") in ("hdd", "ssd"):
-        out["hwtype"] = disk["kind"]  # absent otherwise, as the legacy writer left it on overlay/tmpfs
     device = disk.get("device")
+    if disk.get("kind") in ("hdd", "ssd"):
+        out["hwtype"] = disk["kind"]
+    elif isinstance(device, str) and device.startswith("/dev/"):
+        # The legacy writer named every block device's kind (wrongly "hdd" for virtio disks); an
+        # unknown one is said so. It wrote none for overlay, tmpfs and network filesystems.
+        out["hwtype"] = "unknown"
     # The legacy writer listed the block devices under the source; the source's own name is the first.
     out["names"] = [device.rsplit("/", 1)[-1]] if isinstance(device, str) and device.startswith("/dev/") else []
     return out
