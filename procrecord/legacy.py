@@ -634,6 +634,10 @@ def _legacy_device(record: dict[str, Any], faithful: bool) -> dict[str, Any] | N
         "device_capabilities": [int(x) for x in cc.split(".")] if isinstance(cc, str) else None,
         "device_multi_processor_count": dev.get("multiprocessor_count"),
     }
+    if not faithful and out["device_type"] == "cpu":
+        # The legacy writer gave a CPU device its index and type only; a name here would become
+        # geowatch's gpu_name column (and enter its hardware column a second time).
+        return {"device_index": out["device_index"], "device_type": "cpu"}
     return {k: v for k, v in out.items() if v is not None or k == "device_index"}
 
 

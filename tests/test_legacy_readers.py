@@ -170,6 +170,10 @@ def test_geowatch_readers_give_kwutils_columns_and_types(answers, mode, variant)
                 problems.append(f"{reader}: column {column} missing")
             elif got != kind and kind != "NoneType":
                 problems.append(f"{reader}: column {column} is {got}, kwutil's is {kind}")
+        if reader.startswith(("parse_resource_item", "load_result_resolved", "new_process_context_parser")):
+            extra = set(ours[reader]["columns"]) - set(result["columns"])
+            if extra:
+                problems.append(f"{reader}: columns kwutil's record does not give: {sorted(extra)}")
     assert problems == []
 
 
