@@ -38,8 +38,8 @@ LEGACY_COUNTRY = "USA"
 
 
 def _emission_options(track_emissions: Any) -> dict[str, Any] | None:
-    """The emissions collector's options for a ``track_emissions`` value, and whether the country
-    was assumed (kwutil's default) rather than given in the environment."""
+    """The emissions collector's options for a ``track_emissions`` value (None: not tracked); without
+    a country in the environment, kwutil's default country."""
     if _EMISSION_MODES[track_emissions] is None:
         return None
     if os.environ.get(COUNTRY_ENV):
