@@ -9,6 +9,7 @@ silently.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import operator
 import re
@@ -195,96 +196,18 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         props = rest["properties"] = props.copy()
     else:
         props = {}
-    pop = props.pop
+    # ``keep``: original values put back by a downgrade (pointer -> value); ``leftover``: what is
+    # left of the mapped objects, flattened. Each section function pops what it maps from props.
     keep: dict[str, Any] = {}
-    out: dict[str, Any] = {"schema_version": "1.0", "record_type": RECORD_TYPE}
-
-    raw_id = pop("uuid", None)
-    if raw_id.__class__ is str and _CANONICAL_UUID.match(raw_id):
-        out["id"] = raw_id  # what str(uuid.UUID(raw_id)) gives, without building one
-    else:
-        out["id"] = _derived_id(record, raw_id, keep)
-    name = pop("name", None)
-    if name is not None and not isinstance(name, str):
-        keep["/properties/name"] = name
-        name = None
-
-    # Timing.
-    timing: dict[str, Any] = {}
-    start_raw, stop_raw = pop("start_timestamp", None), pop("stop_timestamp", None)
-    if "end_timestamp" in props:
-        end_raw = pop("end_timestamp")
-        if end_raw is not None:
-            if stop_raw is None:
-                stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept
-            keep["/properties/end_timestamp"] = end_raw
-    if start_raw is not None:
-        _timestamp(timing, "start_time", start_raw, "/properties/start_timestamp", keep)
-    if stop_raw is not None:
-        _timestamp(timing, "stop_time", stop_raw, "/properties/stop_timestamp", keep)
-    duration_raw = pop("duration", None)
-    if duration_raw is not None:
-        duration, exact = _duration(duration_raw)
-        if duration is not None:
-            timing["duration_s"] = duration
-        if not exact:
-            keep["/properties/duration"] = duration_raw
-    status = "running" if start_raw is not None and stop_raw is None else "completed"
-
-    # Invocation.
-    invocation: dict[str, Any] = {}
-    args = pop("args", None)
-    if isinstance(args, list) and all(isinstance(a, str) for a in args):
-        invocation["argv"] = args
-    elif isinstance(args, str):
-        try:
-            invocation["argv"] = shlex.split(args)
-        except ValueError:
-            invocation["argv"] = [args]
-        keep["/properties/args"] = args  # the exact original string
-    elif args is not None:
-        keep["/properties/args"] = args
-    config = pop("config", None)
-    if config is not None:
-        invocation["config"] = config
-
-    # Machine (host and python), emissions, disk and device: the values 1.0 has a place for are
-    # mapped, the rest goes to the legacy bag; the objects are then left out of the generic walk.
     leftover: list[tuple[str, Any]] = []
-    collection_level = "none"
-    host: dict[str, Any] = {}
-    python: dict[str, Any] = {}
-    machine = props.get("machine", _MISSING)
-    if machine is None:
-        collection_level = "all"
-    elif machine.__class__ is dict:
-        del props["machine"]
-        if machine.get("telemetry_disabled") is True:
-            collection_level = "most"
-        _machine(machine, host, python, invocation, leftover)
-
-    emissions: dict[str, Any] = {}
-    source = props.get("emissions")
-    if source.__class__ is dict:
-        del props["emissions"]
-        _take(source, _EMISSIONS, "/properties/emissions/", (emissions,), leftover)
-        if emissions:
-            emissions["tool"] = "codecarbon"
-
-    disks = None
-    disk = props.get("disk_info")
-    if disk.__class__ is dict and isinstance(disk.get("path"), str):
-        del props["disk_info"]
-        entry: dict[str, Any] = {"path": disk["path"]}
-        _take(disk, _DISK, "/properties/disk_info/", (entry,), leftover)
-        disks = [entry]
-
-    devices = None
-    device = props.get("device_info")
-    if device.__class__ is dict and isinstance(device.get("device_type"), str):
-        del props["device_info"]
-        devices = [_device(device, keep, leftover)]
-
+    out: dict[str, Any] = {"schema_version": "1.0", "record_type": RECORD_TYPE, "id": _upgrade_id(record, props, keep)}
+    name = _upgrade_name(props, keep)
+    timing, status = _upgrade_timing(props, keep)
+    invocation = _upgrade_invocation(props, keep)
+    collection_level, host, python = _upgrade_machine(props, invocation, leftover)
+    emissions = _upgrade_emissions(props, leftover)
+    disks = _upgrade_disks(props, leftover)
+    devices = _upgrade_devices(props, keep, leftover)
     extra = props.get("extra")
     if extra.__class__ is dict:
         del props["extra"]
@@ -292,11 +215,10 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     if name is not None:
         out["name"] = name
     out["status"] = status
-    if extra.__class__ is dict and extra:
+    if extra.__class__ is dict:
         out["extra"] = extra
     out["producer"] = {"name": "procrecord", "version": __version__}
     out["collection"] = {"level": collection_level}
-    invocation = _pruned(invocation)  # an empty config is nothing to keep
     for key, section in (("timing", timing), ("invocation", invocation), ("host", host), ("python", python),
                          ("emissions", emissions), ("disks", disks), ("devices", devices)):
         if section:
@@ -314,6 +236,117 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
         out["redaction"] = note  # a redacted record downgraded (see downgrade_1_0_to_0) stays redacted
     out["name"] = name  # always present (null when unknown), last as before
     return out
+
+
+def _upgrade_id(record: dict[str, Any], props: dict[str, Any], keep: dict[str, Any]) -> str:
+    raw_id = props.pop("uuid", None)
+    if raw_id.__class__ is str and _CANONICAL_UUID.match(raw_id):
+        return raw_id  # what str(uuid.UUID(raw_id)) gives, without building one
+    return _derived_id(record, raw_id, keep)
+
+
+def _upgrade_name(props: dict[str, Any], keep: dict[str, Any]) -> str | None:
+    name = props.pop("name", None)
+    if name is not None and not isinstance(name, str):
+        keep["/properties/name"] = name
+        return None
+    return name
+
+
+def _upgrade_timing(props: dict[str, Any], keep: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The timing section and the status (running: started, never stopped)."""
+    pop = props.pop
+    timing: dict[str, Any] = {}
+    start_raw, stop_raw = pop("start_timestamp", None), pop("stop_timestamp", None)
+    if "end_timestamp" in props:
+        end_raw = pop("end_timestamp")
+        if end_raw is not None:
+            if stop_raw is None:
+                stop_raw = end_raw  # the oldest records said end_timestamp; the key itself is kept
+            else:
+                keep["/properties/stop_timestamp"] = stop_raw  # both keys: a downgrade must give both back
+            keep["/properties/end_timestamp"] = end_raw
+    if start_raw is not None:
+        _timestamp(timing, "start_time", start_raw, "/properties/start_timestamp", keep)
+    if stop_raw is not None:
+        _timestamp(timing, "stop_time", stop_raw, "/properties/stop_timestamp", keep)
+    duration_raw = pop("duration", None)
+    if duration_raw is not None:
+        duration, exact = _duration(duration_raw)
+        if duration is not None:
+            timing["duration_s"] = duration
+        if not exact:
+            keep["/properties/duration"] = duration_raw
+    return timing, "running" if start_raw is not None and stop_raw is None else "completed"
+
+
+def _upgrade_invocation(props: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
+    invocation: dict[str, Any] = {}
+    args = props.pop("args", None)
+    if isinstance(args, list) and all(isinstance(a, str) for a in args):
+        invocation["argv"] = args
+    elif isinstance(args, str):
+        try:
+            invocation["argv"] = shlex.split(args)
+        except ValueError:
+            invocation["argv"] = [args]
+        keep["/properties/args"] = args  # the exact original string
+    elif args is not None:
+        keep["/properties/args"] = args
+    config = props.pop("config", None)
+    if config is not None:
+        invocation["config"] = config  # an empty config too: a downgrade gives it back
+    return invocation
+
+
+# Machine (host and python), emissions, disk and device: the values 1.0 has a place for are mapped,
+# the rest goes to the legacy bag; the objects are then left out of the generic walk.
+
+def _upgrade_machine(props: dict[str, Any], invocation: dict[str, Any],
+                     leftover: list[tuple[str, Any]]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The collection level the machine object says, and the host and python sections."""
+    host: dict[str, Any] = {}
+    python: dict[str, Any] = {}
+    machine = props.get("machine", _MISSING)
+    if machine is None:
+        return "all", host, python
+    level = "none"
+    if machine.__class__ is dict:
+        del props["machine"]
+        if machine.get("telemetry_disabled") is True:
+            level = "most"
+        _machine(machine, host, python, invocation, leftover)
+    return level, host, python
+
+
+def _upgrade_emissions(props: dict[str, Any], leftover: list[tuple[str, Any]]) -> dict[str, Any]:
+    emissions: dict[str, Any] = {}
+    source = props.get("emissions")
+    if source.__class__ is dict:
+        del props["emissions"]
+        _take(source, _EMISSIONS, "/properties/emissions/", (emissions,), leftover)
+        if emissions:
+            emissions["tool"] = "codecarbon"
+    return emissions
+
+
+def _upgrade_disks(props: dict[str, Any], leftover: list[tuple[str, Any]]) -> list[dict[str, Any]] | None:
+    disk = props.get("disk_info")
+    if disk.__class__ is dict and isinstance(disk.get("path"), str):
+        del props["disk_info"]
+        entry: dict[str, Any] = {"path": disk["path"]}
+        _take(disk, _DISK, "/properties/disk_info/", (entry,), leftover)
+        return [entry]
+    return None  # an error string (no such path) stays in the legacy bag
+
+
+def _upgrade_devices(props: dict[str, Any], keep: dict[str, Any],
+                     leftover: list[tuple[str, Any]]) -> list[dict[str, Any]] | None:
+    device = props.get("device_info")
+    if device.__class__ is dict and isinstance(device.get("device_type"), str):
+        del props["device_info"]
+        return [_device(device, keep, leftover)]
+    return None
 
 
 _MISSING = object()
@@ -366,11 +399,26 @@ def _machine(machine: dict[str, Any], host: dict[str, Any], python: dict[str, An
             host["arch"] = arch
 
 
-#: What a legacy value must be to be mapped (anything else stays in the legacy bag).
-_TEXT, _COUNT, _COUNT1, _AMOUNT, _ARCH, _PY_VERSION, _TAKEN, _FLAG, _INDEX = range(9)
+class Kind(enum.Enum):
+    """What a legacy value must be to be mapped (anything else stays in the legacy bag)."""
+
+    TEXT = "non-empty text"
+    COUNT = "integer >= 0"
+    COUNT1 = "integer >= 1"
+    AMOUNT = "number >= 0"
+    ARCH = "a known machine architecture"
+    PY_VERSION = "Python version text (the first word is the version)"
+    TAKEN = "read by the section's own code"
+    FLAG = "true (then implied by the collection level)"
+    INDEX = "device index, integer >= 0 (read by the section's own code)"
 
 
-def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, int]], prefix: str,
+# Module-level names: the hot loop below compares kinds by identity, without attribute lookups.
+_TEXT, _COUNT, _COUNT1, _AMOUNT = Kind.TEXT, Kind.COUNT, Kind.COUNT1, Kind.AMOUNT
+_ARCH, _PY_VERSION, _TAKEN, _FLAG, _INDEX = Kind.ARCH, Kind.PY_VERSION, Kind.TAKEN, Kind.FLAG, Kind.INDEX
+
+
+def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, Kind]], prefix: str,
           places: tuple[dict[str, Any], ...], leftover: list[tuple[str, Any]]) -> None:
     """Map the values of the legacy object ``section`` that ``spec`` names (key -> place, 1.0 key,
     kind) into ``places``; everything else, unknown keys and values not of their kind, goes to
@@ -379,29 +427,29 @@ def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, int]], prefix
         rule = spec.get(key)
         if rule is not None:
             place, new, kind = rule
-            if kind == _TEXT:
+            if kind is _TEXT:
                 if value and isinstance(value, str):
                     places[place][new] = value
                     continue
-            elif kind <= _AMOUNT:
-                if (isinstance(value, (int, float)) if kind == _AMOUNT else isinstance(value, int)) \
-                        and value.__class__ is not bool and value >= (1 if kind == _COUNT1 else 0):
+            elif kind is _COUNT or kind is _COUNT1 or kind is _AMOUNT:
+                if (isinstance(value, (int, float)) if kind is _AMOUNT else isinstance(value, int)) \
+                        and value.__class__ is not bool and value >= (1 if kind is _COUNT1 else 0):
                     places[place][new] = value
                     continue
-            elif kind == _ARCH:
+            elif kind is _ARCH:
                 if isinstance(value, str) and value in _ARCHES:  # else (often "") it stays in the bag
                     places[place][new] = value
                     continue
-            elif kind == _PY_VERSION:
+            elif kind is _PY_VERSION:
                 if isinstance(value, str):
                     words = value.split(None, 1)
                     if words:
                         places[place][new] = words[0]
                         if value == words[0]:
                             continue  # else the full build string stays in the legacy bag
-            elif kind == _TAKEN or kind == _FLAG and value is True:
+            elif kind is _TAKEN or kind is _FLAG and value is True:
                 continue
-            elif kind == _INDEX:
+            elif kind is _INDEX:
                 if value.__class__ is int and value >= 0:
                     continue
         if value is not None:  # as _leaves does (written out here: this is the hot path of the bag)
@@ -444,10 +492,6 @@ def _device(device: dict[str, Any], keep: dict[str, Any], leftover: list[tuple[s
 _DEVICE_TYPES = {"cuda": "gpu", "cpu": "cpu", "mps": "mps"}
 
 
-def _pruned(section: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in section.items() if v is not None and v != {}}
-
-
 #: 1.0 fields the legacy shape can hold; everything else is reported as dropped by a downgrade.
 _REPRESENTED = frozenset({
     "/schema_version", "/record_type", "/id", "/name", "/provenance", "/invocation/argv", "/invocation/config",
@@ -465,60 +509,147 @@ _REPRESENTED = frozenset({
 def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
     """procrecord 1.0 to the legacy shape that existing readers index directly.
 
-    ``machine`` always has every legacy key (None where unknown), because readers index
-    ``machine.cpu_brand`` directly. Values kept in ``provenance.legacy`` by an upgrade are put back
-    at their original place, so ``downgrade(upgrade(x))`` gives ``x`` back.
+    A record upgraded from version 0 comes back exactly as it was (``downgrade(upgrade(x)) == x``):
+    only the keys it had, with the values kept in ``provenance.legacy`` put back at their place.
+    Any other record gets every key the legacy writer wrote at its telemetry level, with the types
+    it wrote (``machine.cpu_brand`` and ``machine.arch`` are always strings: readers pass them to
+    ``re.sub``), because readers index them directly.
     """
-    get = lambda *path: _dig(record, path)  # noqa: E731
-    start, stop, duration = get("timing", "start_time"), get("timing", "stop_time"), get("timing", "duration_s")
-    props: dict[str, Any] = {
-        "name": record.get("name"),
-        "args": get("invocation", "argv"),
-        "config": get("invocation", "config"),
-        "machine": {
-            "host": get("host", "hostname"), "user": get("host", "user"), "cwd": get("invocation", "cwd"),
-            "userhome": get("host", "home"), "mem_total": get("host", "memory_total_bytes"),
-            "cpu_brand": get("host", "cpu", "model"), "cpu_count": get("host", "cpu", "logical_count"),
-            "os_name": get("host", "os", "name"), "os_release": get("host", "os", "release"),
-            "os_version": get("host", "os", "version"), "arch": get("host", "arch") or "",
-            "py_impl": get("python", "implementation"), "py_version": get("python", "version"),
-        },
-        "start_timestamp": format_timestamp(start) if start else None,
-        "stop_timestamp": format_timestamp(stop) if stop else None,
-        "duration": _legacy_duration(duration) if duration is not None else None,
-        "uuid": record.get("id"),
-        "extra": record.get("extra"),
-    }
-    emissions = record.get("emissions") or {}
-    if emissions:
-        props["emissions"] = {"co2_kg": emissions.get("emissions_kg"), "total_kWH": emissions.get("energy_kwh"),
-                              "run_id": emissions.get("run_id")}
-    disks = record.get("disks") or []
-    if disks:
-        props["disk_info"] = {"path": disks[0].get("path"), "source": disks[0].get("device"),
-                              "filesystem": disks[0].get("filesystem")}
-    devices = record.get("devices") or []
-    if devices:
-        dev = devices[0]
-        cc = dev.get("compute_capability")
-        props["device_info"] = {
-            "device_index": dev.get("index"), "device_type": "cuda" if dev.get("type") == "gpu" else dev.get("type"),
-            "device_name": dev.get("name"), "total_vram": dev.get("memory_total_bytes"),
-            "reserved_vram": dev.get("torch_max_reserved_bytes"), "allocated_vram": dev.get("torch_max_allocated_bytes"),
-            "device_capabilities": [int(x) for x in cc.split(".")] if isinstance(cc, str) else None,
-            "device_multi_processor_count": dev.get("multiprocessor_count"),
-        }
-        props["device_info"] = {k: v for k, v in props["device_info"].items() if v is not None or k == "device_index"}
-    if get("collection", "level") == "most":
-        props["machine"]["telemetry_disabled"] = True  # as the legacy writer said, beside the keys readers index
+    provenance = record.get("provenance") or {}
+    bag = provenance.get("legacy") or {}
+    faithful = provenance.get("upgraded_from") == "0"
+    # A record redacted at level all has no collection section: its redaction section says the level.
+    level = _dig(record, ("collection", "level")) or _dig(record, ("redaction", "level"))
+    props: dict[str, Any] = {"name": record.get("name")}
+    invocation = record.get("invocation") or {}
+    if level != "all" or "argv" in invocation or "config" in invocation:
+        props["args"] = invocation.get("argv")
+        props["config"] = invocation.get("config")
+    machine = _legacy_machine(record, level, faithful)
+    if machine is not _MISSING:
+        props["machine"] = machine
+    props.update(_legacy_timing(record, bag, faithful))
+    props["uuid"] = record.get("id")
+    props["extra"] = record.get("extra")
+    for key, build in (("emissions", _legacy_emissions), ("disk_info", _legacy_disk), ("device_info", _legacy_device)):
+        section = build(record, faithful)
+        if section is not None:
+            props[key] = section
     out: dict[str, Any] = {"type": "process", "properties": props}
-    for pointer, value in (get("provenance", "legacy") or {}).items():
+    for pointer, value in bag.items():
         _put(out, pointer, json_copy(value))
     if isinstance(record.get("redaction"), dict):
         # Beside type and properties, where legacy readers never look: the record still says it
         # was redacted (validate --require-level reads it), and an upgrade puts it back.
         out["redaction"] = json_copy(record["redaction"])
     return out
+
+
+#: Legacy ``machine`` key -> where procrecord 1.0 keeps it.
+_MACHINE_PATHS = {
+    "host": ("host", "hostname"), "user": ("host", "user"), "cwd": ("invocation", "cwd"), "userhome": ("host", "home"),
+    "mem_total": ("host", "memory_total_bytes"), "cpu_brand": ("host", "cpu", "model"),
+    "cpu_count": ("host", "cpu", "logical_count"), "os_name": ("host", "os", "name"),
+    "os_release": ("host", "os", "release"), "os_version": ("host", "os", "version"), "arch": ("host", "arch"),
+    "py_impl": ("python", "implementation"), "py_version": ("python", "version"),
+}
+#: Machine keys the legacy writer always wrote as text (readers call string functions on them).
+_MACHINE_TEXT = ("cpu_brand", "arch")
+
+
+def _legacy_machine(record: dict[str, Any], level: Any, faithful: bool) -> Any:
+    """The legacy ``machine``: None at level all (as written), else every key (only the known ones
+    for an upgraded record), with ``telemetry_disabled`` beside them at level most."""
+    if level == "all" and not record.get("host"):
+        return None
+    machine = {key: _dig(record, path) for key, path in _MACHINE_PATHS.items()}
+    if faithful:
+        machine = {k: v for k, v in machine.items() if v is not None}
+    else:
+        for key in _MACHINE_TEXT:
+            if not isinstance(machine[key], str):
+                machine[key] = ""
+    if level == "most":
+        machine["telemetry_disabled"] = True  # as the legacy writer said, beside the keys readers index
+    if faithful and not machine:
+        return _MISSING
+    return machine
+
+
+def _legacy_timing(record: dict[str, Any], bag: dict[str, Any], faithful: bool) -> dict[str, Any]:
+    start, stop, duration = (_dig(record, ("timing", key)) for key in ("start_time", "stop_time", "duration_s"))
+    timing = {"start_timestamp": format_timestamp(start) if start else None,
+              "stop_timestamp": format_timestamp(stop) if stop else None,
+              "duration": _legacy_duration(duration) if duration is not None else None}
+    end = bag.get("/properties/end_timestamp")
+    if faithful and stop and isinstance(end, str) and "/properties/stop_timestamp" not in bag \
+            and parse_timestamp(end) == stop:
+        del timing["stop_timestamp"]  # the oldest records said end_timestamp only (put back from the bag)
+    return timing
+
+
+def _legacy_emissions(record: dict[str, Any], faithful: bool) -> dict[str, Any] | None:
+    emissions = record.get("emissions")
+    if not emissions:
+        return None
+    out = {"co2_kg": emissions.get("emissions_kg"), "total_kWH": emissions.get("energy_kwh"),
+           "run_id": emissions.get("run_id")}
+    if faithful:
+        return _present(out)
+    co2_kg = out["co2_kg"]
+    if isinstance(co2_kg, (int, float)):
+        # The legacy writer added these two (with pint): the same figure in metric tons, and what
+        # offsetting it cost at its rate of 15 US dollars a ton.
+        out["co2_ton"] = co2_kg / 1000
+        out["est_dollar_to_offset"] = out["co2_ton"] * _DOLLARS_PER_TON
+    return out
+
+
+_DOLLARS_PER_TON = 15
+
+
+def _legacy_disk(record: dict[str, Any], faithful: bool) -> dict[str, Any] | None:
+    disks = record.get("disks")
+    if not disks:
+        return None
+    disk = disks[0]
+    out = {"path": disk.get("path"), "source": disk.get("device"), "filesystem": disk.get("filesystem")}
+    if faithful:
+        return _present(out)
+    device = disk.get("device")
+    if disk.get("kind") in ("hdd", "ssd"):
+        out["hwtype"] = disk["kind"]
+    elif isinstance(device, str) and device.startswith("/dev/"):
+        # The legacy writer named every block device's kind (wrongly "hdd" for virtio disks); an
+        # unknown one is said so. It wrote none for overlay, tmpfs and network filesystems.
+        out["hwtype"] = "unknown"
+    # The legacy writer listed the block devices under the source; the source's own name is the first.
+    out["names"] = [device.rsplit("/", 1)[-1]] if isinstance(device, str) and device.startswith("/dev/") else []
+    return out
+
+
+def _legacy_device(record: dict[str, Any], faithful: bool) -> dict[str, Any] | None:
+    devices = record.get("devices")
+    if not devices:
+        return None
+    dev = devices[0]
+    cc = dev.get("compute_capability")
+    out = {
+        "device_index": dev.get("index"), "device_type": "cuda" if dev.get("type") == "gpu" else dev.get("type"),
+        "device_name": dev.get("name"), "total_vram": dev.get("memory_total_bytes"),
+        "reserved_vram": dev.get("torch_max_reserved_bytes"), "allocated_vram": dev.get("torch_max_allocated_bytes"),
+        "device_capabilities": [int(x) for x in cc.split(".")] if isinstance(cc, str) else None,
+        "device_multi_processor_count": dev.get("multiprocessor_count"),
+    }
+    if not faithful and out["device_type"] == "cpu":
+        # The legacy writer gave a CPU device its index and type only; a name here would become
+        # geowatch's gpu_name column (and enter its hardware column a second time).
+        return {"device_index": out["device_index"], "device_type": "cpu"}
+    return {k: v for k, v in out.items() if v is not None or k == "device_index"}
+
+
+def _present(section: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in section.items() if v is not None}
 
 
 def dropped_by_downgrade(record: dict[str, Any]) -> list[str]:

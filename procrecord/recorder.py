@@ -135,6 +135,7 @@ class Recorder:
         self._outcome: dict[str, Any] = {}
         self._started = self._stopped = False
         self._t0 = 0.0
+        self._t1: float | None = None  # monotonic time at stop(), before the collectors' own shutdown
         self._start_time: str | None = None
         self._stop_time: str | None = None
         self._previous_handlers: dict[int, Any] = {}
@@ -199,7 +200,7 @@ class Recorder:
             return
         with self._lock:  # the flusher thread builds the record under this lock
             self._disks.paths.append(os.fspath(path))
-            if self._started and not self._stopped and self._mine():
+            if self._started and self._mine():  # after stop() too: the final record grows (kwutil did so)
                 self._run("collect", self._disks)
                 self._write()
 
@@ -213,7 +214,7 @@ class Recorder:
         if self._removed("devices"):
             return
         with self._lock:  # the flusher thread builds the record under this lock
-            if self._started and not self._stopped and self._mine():
+            if self._started and self._mine():
                 self._devices.add(device, self.state)
                 self._run("collect", self._devices)
                 self._write()
@@ -326,6 +327,9 @@ class Recorder:
                 self._outcome["exit_code"] = exit_code
             elif "exit_code" not in self._outcome and self._status == "completed":
                 self._outcome["exit_code"] = 0
+            # The job ends here: collectors that take time to shut down (codecarbon) must not
+            # lengthen the duration or move the stop time.
+            self._t1 = time.monotonic()
             self._stop_time = now_iso()
             for collector in self._collectors:
                 self._run("update", collector)
@@ -407,7 +411,7 @@ class Recorder:
             if self._stop_time:
                 timing["stop_time"] = self._stop_time
             timing["update_time"] = self._stop_time or now_iso()
-            timing["duration_s"] = round(time.monotonic() - self._t0, 6)
+            timing["duration_s"] = round((self._t1 if self._t1 is not None else time.monotonic()) - self._t0, 6)
         record: dict[str, Any] = {
             "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "type": "procrecord", "id": self._id,
             "name": self.state.name, "status": self._status,

@@ -90,3 +90,67 @@ records = st.builds(
     parent=maybe(st.builds(m.Parent, id=uuids, name=maybe(text))), root=maybe(st.builds(m.Root, id=uuids)),
     distributed=maybe(distributeds), usage=maybe(usages),
 )
+
+
+# --- Legacy (version 0) records as kwutil 0.3.8's ProcessContext wrote them ----------------------
+
+_legacy_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_legacy_zones = st.sampled_from(["+0", "-5", "+0530", "+11", "-0930"])
+_legacy_moments = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 12, 31))
+legacy_timestamps = st.builds(lambda d, z: d.strftime("%Y-%m-%dT%H%M%S") + z, _legacy_moments, _legacy_zones)
+#: str(timedelta) of a stop minus a start: whole seconds, or with microseconds, over a day or not.
+legacy_durations = st.builds(lambda s, us: str(dt.timedelta(seconds=s, microseconds=us)),
+                             st.integers(0, 10 * 86400), st.sampled_from([0, 0, 1, 250000, 999999]))
+legacy_machines = st.fixed_dictionaries({
+    "host": _legacy_text, "user": _legacy_text, "cwd": _legacy_text, "userhome": _legacy_text,
+    "mem_total": st.integers(0, 2**44), "cpu_brand": _legacy_text, "cpu_count": st.integers(1, 512),
+    "os_name": st.sampled_from(["Linux", "Darwin", "Windows"]), "os_release": _legacy_text, "os_version": _legacy_text,
+    "arch": st.sampled_from(["", "", "x86_64", "i386"]), "py_impl": st.sampled_from(["CPython", "PyPy"]),
+    "py_version": st.sampled_from(["3.11.7 (main, May  9 2026, 07:35:25) [GCC 12.2.0]", "3.10.4", ""]),
+})
+_amounts = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+legacy_emissions = st.fixed_dictionaries(
+    {"co2_kg": _amounts, "total_kWH": _amounts, "run_id": uuids},
+    optional={"co2_ton": _amounts, "est_dollar_to_offset": _amounts})
+legacy_disks = _legacy_text.map(lambda p: f"path {p!r} does not exist") | st.fixed_dictionaries(
+    {"path": _legacy_text, "source": _legacy_text, "filesystem": st.sampled_from(["ext4", "xfs", "overlay", "nfs"]),
+     "names": st.lists(_legacy_text, max_size=2)}, optional={"hwtype": st.sampled_from(["hdd", "ssd"])})
+legacy_devices = st.fixed_dictionaries({"device_index": st.integers(0, 7), "device_type": st.just("cpu")}) | st.fixed_dictionaries({
+    "device_index": st.integers(0, 7), "device_type": st.just("cuda"), "device_name": _legacy_text,
+    "total_vram": st.integers(0, 2**40), "reserved_vram": st.integers(0, 2**40), "allocated_vram": st.integers(0, 2**40),
+    "device_capabilities": st.tuples(st.integers(1, 200), st.integers(0, 9)).map(list),
+    "device_multi_processor_count": st.integers(1, 200)})
+_configs = st.none() | st.dictionaries(_legacy_text, json_values, max_size=4)
+_extras = st.none() | st.dictionaries(_legacy_text, json_values, max_size=3)
+
+
+@st.composite
+def legacy_records(draw: st.DrawFn) -> dict:
+    """A record of kwutil's ``ProcessContext`` at one of its telemetry modes (none, most, all disabled),
+    with the optional sections it adds (emissions, disk, device) and the oldest form's quirks."""
+    mode = draw(st.sampled_from(["none", "most", "all"]))
+    props: dict = {"name": draw(st.none() | _legacy_text)}
+    if mode != "all":
+        props["args"] = draw(st.lists(_legacy_text, max_size=4) | st.text(max_size=20))
+        props["config"] = draw(_configs)
+    props["machine"] = {"none": lambda: draw(legacy_machines), "most": lambda: {"telemetry_disabled": True},
+                        "all": lambda: None}[mode]()
+    oldest = draw(st.booleans()) and mode == "none"
+    if mode == "all":
+        props.update(start_timestamp=None, stop_timestamp=None, duration=None)
+    else:
+        props["start_timestamp"] = draw(legacy_timestamps)
+        props["end_timestamp" if oldest else "stop_timestamp"] = draw(legacy_timestamps)
+        props["duration"] = draw(legacy_durations)
+    if oldest and draw(st.booleans()):
+        props["iters_per_second"] = draw(_amounts)
+    props["uuid"] = draw(uuids)
+    props["extra"] = draw(_extras)
+    if mode != "all" and draw(st.booleans()):
+        props["emissions"] = draw(legacy_emissions)
+    if mode == "none":
+        if draw(st.booleans()):
+            props["disk_info"] = draw(legacy_disks)
+        if draw(st.booleans()):
+            props["device_info"] = draw(legacy_devices)
+    return {"type": "process_context" if oldest and draw(st.booleans()) else "process", "properties": props}

@@ -128,6 +128,27 @@ def test_a_failing_collector_never_fails_the_job():
     assert validate(out) == []
 
 
+def test_duration_is_the_jobs_own_not_the_collectors_shutdown():
+    from procrecord.collectors import Collector
+
+    class SlowToStop(Collector):  # as codecarbon's shutdown is: ~1.5 s after the job ended
+        name = "slow"
+        section = None
+
+        def collect(self, state):
+            return {"ok": True}
+
+        def update(self, state):
+            if state.stopping:
+                time.sleep(0.4)
+            return {"ok": True}
+
+    rec = Recorder("x", collectors=[SlowToStop()], **QUIET).start()
+    out = rec.stop()
+    assert out["timing"]["duration_s"] < 0.3, out["timing"]
+    assert out["timing"]["stop_time"] <= out["timing"]["update_time"]
+
+
 COMBOS = [c for n in range(0, 6) for c in itertools.combinations(["invocation", "host", "python", "git", "resources"], n)]
 
 

@@ -100,6 +100,9 @@ class EmissionsCollector(Collector):
         self._latest: Any = None
         self._notes: list[str] = []
         self.problems: list[str] = []
+        #: Set by a caller that chose the country for the job (the legacy ProcessContext assumes
+        #: kwutil's): the record says ``country_assumed`` and this note says why.
+        self.country_assumed: str | None = None
 
     def collect(self, state: Any) -> Any:
         counters, problem = rapl_counters(self._rapl_root) if self._rapl_root else rapl_counters()
@@ -179,6 +182,8 @@ class EmissionsCollector(Collector):
         section: dict[str, Any] = {"tracking_mode": self.tracking_mode}
         if self.country:
             section["country_iso_code"] = self.country
+            if self.country_assumed:
+                section["country_assumed"] = True
         if self.region:
             section["region"] = self.region
         totals: dict[str, float] = {}
@@ -214,7 +219,7 @@ class EmissionsCollector(Collector):
             section["energy_kwh"] = sum(totals.values())
         if measured:
             section["measurements"] = measured
-        self.problems = list(self._notes)
+        self.problems = list(self._notes) + ([self.country_assumed] if self.country_assumed else [])
         return section
 
     def close(self) -> None:
