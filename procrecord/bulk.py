@@ -91,7 +91,8 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     operation, task = payload
     span = Span()
     exact = getattr(operation, "exact_integers", False)
-    return pack([apply(operation, item) for item in iter_task(task, span, exact)]), span.lines
+    unique = getattr(operation, "unique_keys", False)
+    return pack([apply(operation, item) for item in iter_task(task, span, exact, unique)]), span.lines
 
 
 #: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe

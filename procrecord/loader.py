@@ -74,10 +74,13 @@ Task = Union[FileTask, InlineTask, LoadError]
 Item = Union[Loaded, LoadError]
 
 
-def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False) -> Item:
+def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
+          unique: bool = False) -> Item:
     """Parse one document; every failure is returned as a :class:`LoadError`.
 
     ``exact``: keep integers beyond 64 bits exact (what rewrites need; see :mod:`procrecord.jsoncodec`).
+    ``unique``: a key written twice in one object is a failure (what ``validate`` needs: the parser
+    keeps one value, so the other would never be checked; see :mod:`procrecord.dupkeys`).
     """
     if data.startswith(_BOM):
         data = data[3:]
@@ -91,6 +94,16 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
+    if unique:
+        from procrecord.dupkeys import duplicate_keys
+
+        repeated = duplicate_keys(data, value)
+        if repeated:
+            from procrecord.validation import json_path
+
+            path, key = repeated[0]
+            return LoadError(source, line, f"duplicate key {key!r} in the object at {json_path(path)} "
+                                           "(a reader keeps only one of its values)")
     return Loaded(source, line, value, jsonl)
 
 
@@ -279,12 +292,12 @@ class Span:
     lines: int = 0
 
 
-def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iterator[Item]:
+def iter_task(task: Task, span: Span | None = None, exact: bool = False, unique: bool = False) -> Iterator[Item]:
     """Read one task and yield a parsed record or a LoadError for each document in it.
 
     Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
-    ``exact``: see :func:`parse`.
+    ``exact``, ``unique``: see :func:`parse`.
     """
     if isinstance(task, LoadError):
         yield task
@@ -296,7 +309,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iter
             if len(payload) > task.max_bytes:
                 yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes}")
                 continue
-            yield parse(payload, task.source, line, task.jsonl, exact)
+            yield parse(payload, task.source, line, task.jsonl, exact, unique)
     elif not task.jsonl:
         try:
             with open(task.path, "rb") as handle:
@@ -307,12 +320,12 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False) -> Iter
         if len(data) > task.max_bytes:
             yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes")
             return
-        yield parse(data, task.path, None, exact=exact)
+        yield parse(data, task.path, None, exact=exact, unique=unique)
     else:
-        yield from _iter_jsonl(task, span if span is not None else Span(), exact)
+        yield from _iter_jsonl(task, span if span is not None else Span(), exact, unique)
 
 
-def _iter_jsonl(task: FileTask, span: Span, exact: bool = False) -> Iterator[Item]:
+def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, unique: bool = False) -> Iterator[Item]:
     try:
         handle = open(task.path, "rb")
     except OSError as exc:
@@ -337,7 +350,7 @@ def _iter_jsonl(task: FileTask, span: Span, exact: bool = False) -> Iterator[Ite
                 continue
             if not raw.strip():
                 continue
-            yield parse(raw, task.path, span.lines, True, exact)
+            yield parse(raw, task.path, span.lines, True, exact, unique)
 
 
 def _skip_line(handle: IO[bytes]) -> int:

@@ -25,7 +25,7 @@ from procrecord.pointer import escape, tokens
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
 from procrecord.scrub import Scrubber, marker
-from procrecord.secretnames import secret_kind
+from procrecord.secretnames import hides, version_kept
 from procrecord.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"
@@ -208,8 +208,12 @@ class _Generator:
             visit = [name for name in children if name in node.active[self.rank]]
             if not visit:
                 return []
-            # Copy only an object that holds something to change.
-            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}):",
+            # Copy only an object that holds something to change; one whose children are all free text
+            # is left as it is when every string in it was scrubbed before and found clean.
+            guard = ""
+            if all(self._text_leaf(children[n]) for n in visit):
+                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, ctx)"
+            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}){guard}:",
                       f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
             pad += "    "
         for name in visit:
@@ -233,6 +237,12 @@ class _Generator:
             lines += [f"{pad}if {key} in {var}:", *(f"{pad}    {line}" for line in body)]
         return lines
 
+    def _text_leaf(self, child: Node) -> bool:
+        """True for a scrubbed string (or list of strings) that this level keeps."""
+        removed = child.redact != "never" and RANK[child.redact] <= self.rank
+        return (child.scrub and not removed and child.children is None
+                and (child.items is None or child.items.children is None))
+
     def _constant(self, value: Any) -> str:
         name = f"_const{len(self.constants)}"
         self.constants[name] = value
@@ -249,10 +259,26 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "escape": escape, **generator.constants}
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
+
+
+def _clean(value: dict[str, Any], names: tuple[str, ...], ctx: _Context) -> bool:
+    """True when every string under ``names`` in ``value`` was scrubbed before and needed nothing."""
+    cache = ctx.scrubber.cache
+    for name in names:
+        sub = value.get(name)
+        if sub is None:
+            continue
+        if sub.__class__ is str:
+            found = cache.get(sub)
+            if found is None or found[1]:
+                return False
+        else:
+            return False
+    return True
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
@@ -333,7 +359,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 found = cache.get(sub)
                 if found is None:
                     found = scrub(sub)
-                if not found[1]:
+                if not found[1] or version_kept(key, sub, found[1]):
                     continue
                 ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
@@ -350,15 +376,20 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         return value if out is None else out
     out = {}
     for key, sub in value.items():
-        new_key, key_counts, kind = scrubber.scrub_key(key)
+        new_key, key_counts, _ = scrubber.scrub_key(key)
         if key_counts and (new_key in out or new_key in value):
             new_key = _distinct(new_key, out, value)  # keys scrubbed to one text: keep every value
         here = f"{pointer}/{escape(new_key)}"
         if key_counts:
             ctx.found.append((here, key_counts))
-        if kind is not None and sub is not None and sub.__class__ not in (bool, int, float) and sub != marker(kind):
+        # The scrubbed key is judged (a key that was a token names no secret once it is a marker), so
+        # redacting the output again finds the same.
+        kind = hides(new_key, sub)
+        if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
+        elif sub.__class__ is str and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
+            out[new_key] = sub
         else:
             out[new_key] = _scrub_any(sub, here, ctx)
     return out
@@ -449,6 +480,10 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     A property the level removes, a missing or lower redaction note, or a secret, home path or the
     record's own identifiers left in the text it keeps.
     """
+    from procrecord.versions import is_legacy
+
+    if version == "0" or (version is None and is_legacy(record)):
+        return _check_legacy(record, level)
     version = _version_of(record, version)
     leaks: list[Violation] = []
     note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
@@ -460,6 +495,20 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     scrubber = scrubber_for(record, version)
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
     return leaks
+
+
+def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
+    """The gate for a legacy (version 0) record: the upgraded record is checked (the upgrade keeps every
+    value); its note is the legacy item's ``properties.redaction`` (where a redacted legacy item keeps it)."""
+    from procrecord.migration import upgrade
+
+    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    note = properties.get("redaction")
+    current = upgrade({**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
+                      if note is not None else record)
+    if isinstance(note, dict):
+        current = {**current, "redaction": note}
+    return check_level(current, level)
 
 
 def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], scrubber: Scrubber,
@@ -498,12 +547,12 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
     elif isinstance(value, dict):
         for key, sub in value.items():
             here = f"{pointer}/{escape(key)}"
-            kind = secret_kind(key)
-            if kind and sub is not None and not isinstance(sub, (bool, int, float)) and sub != marker(kind):
+            if hides(key, sub) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)
-                _check_text(sub, here, scrubber, leaks)
+                if not (isinstance(sub, str) and version_kept(key, sub, scrubber.scrub(sub)[1])):
+                    _check_text(sub, here, scrubber, leaks)
 
 
 def _pointer_to_path(pointer: str) -> str:
