@@ -508,6 +508,15 @@ def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
                       if note is not None else record)
     if isinstance(note, dict):
         current = {**current, "redaction": note}
+    provenance = current.get("provenance")
+    if isinstance(provenance, dict) and isinstance(provenance.get("legacy"), dict):
+        # Values the legacy shape keeps with no 1.x home (``device_type: cuda``) are parked in the legacy
+        # bag by the upgrade: in a legacy item they are its own fields, checked as free text.
+        kept = provenance["legacy"]
+        current = {**current, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
+        leaks = check_level(current, level)
+        _check_text(kept, "/properties", scrubber_for(current, _version_of(current, None)), leaks)
+        return leaks
     return check_level(current, level)
 
 
