@@ -185,11 +185,22 @@ class _Generator:
                            prelude=(f"{item_ptr} = {self._child(ptr, '/')} + str({index})",))
         if not body:
             return []
-        return [f"{pad}if {var}.__class__ is list:", f"{pad}    {new} = None",
+        loop = [f"{pad}    {new} = None",
                 f"{pad}    for {index}, {item} in enumerate({var}):", f"{pad}        {before} = {item}", *body,
                 f"{pad}        if {item} is not {before}:", f"{pad}            if {new} is None:",
                 f"{pad}                {new} = list({var})", f"{pad}            {new}[{index}] = {item}",
                 f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
+        visit = [n for n in items.children if n in items.active[self.rank]]
+        if visit and all(self._text_leaf(items.children[n]) for n in visit):
+            # A list of objects holding only free text (packages): the lists every run of a job shares
+            # are recognised as clean by their serialised text, as configs are (see _scrub_nested).
+            text, found = self._variable("t"), self._variable("f")
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
+                    f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
+                    *("    " + line for line in loop),
+                    f"{pad}        elif {text} and len(ctx.found) == {found}:",
+                    f"{pad}            ctx.scrubber.mark_clean({text}, _LIST_MAX_BYTES)"]
+        return [f"{pad}if {var}.__class__ is list:", *loop]
 
     def _object(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...]) -> list[str]:
         children = node.children or {}
@@ -259,10 +270,26 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "escape": escape, **generator.constants}
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "_clean_list": _clean_list,
+                                     "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
+
+
+#: Lists of free-text objects up to this size are remembered as clean by their text.
+_LIST_MAX_BYTES = 16384
+
+
+def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
+    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big)."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return b""
+    if text in ctx.scrubber.clean:
+        return None
+    return text if len(text) <= _LIST_MAX_BYTES else b""
 
 
 def _clean(value: dict[str, Any], names: tuple[str, ...], ctx: _Context) -> bool:

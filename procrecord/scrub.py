@@ -484,9 +484,9 @@ class Scrubber:
     CLEAN_MAX_BYTES = 2048
     CLEAN_ENTRIES = 1024
 
-    def mark_clean(self, text: bytes) -> None:
-        """Remember that the mapping serialised as ``text`` needs no scrubbing (small ones only)."""
-        if len(text) <= self.CLEAN_MAX_BYTES:
+    def mark_clean(self, text: bytes, max_bytes: int | None = None) -> None:
+        """Remember that the mapping (or list) serialised as ``text`` needs no scrubbing (small ones only)."""
+        if len(text) <= (max_bytes or self.CLEAN_MAX_BYTES):
             if len(self.clean) >= self.CLEAN_ENTRIES:
                 self.clean.clear()
             self.clean.add(text)
