@@ -25,7 +25,7 @@ from procrecord.pointer import escape, tokens
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
 from procrecord.scrub import Scrubber, marker
-from procrecord.secretnames import hides, version_kept
+from procrecord.secretnames import hides, is_version_key, version_kept
 from procrecord.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"
@@ -146,7 +146,8 @@ class _Generator:
 
     def root(self, node: Node) -> None:
         body = self._value(node, False, "v", repr(""), "    ")
-        self.lines += ["def _root(v, ctx):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
+        self.lines += ["def _root(v, ctx):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache", *body,
+                       "    return v", ""]
 
     def _function(self, node: Node, scrub: bool) -> str:
         """The name of a generated function ``f(v, ctx, ptr)`` for ``node`` (used in scrubbed parts)."""
@@ -154,7 +155,8 @@ class _Generator:
         if memo not in self.names:
             name = self.names[memo] = f"_node{len(self.names)}"
             body = self._value(node, scrub, "v", "ptr", "    ")
-            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
+            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache",
+                           *body, "    return v", ""]
         return self.names[memo]
 
     def _variable(self, stem: str) -> str:
@@ -239,7 +241,9 @@ class _Generator:
                 else:
                     body = [f"del {var}[{key}]", f"removed.append({at})"]
             elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
-                body = [f"{var}[{key}] = _scrub_any({var}[{key}], {at}, ctx)"]
+                # A string scrubbed before and found clean is one look-up, without a call.
+                body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or (_r := cache.get(_s)) is None or _r[1]:",
+                        f"    {var}[{key}] = _scrub_any(_s, {at}, ctx)"]
             elif scrub or child.scrub:
                 body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
             else:
@@ -415,7 +419,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
-        elif sub.__class__ is str and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
+        elif sub.__class__ is str and is_version_key(new_key) and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
             out[new_key] = sub
         else:
             out[new_key] = _scrub_any(sub, here, ctx)
@@ -587,7 +591,7 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)
-                if not (isinstance(sub, str) and version_kept(key, sub, scrubber.scrub(sub)[1])):
+                if not (isinstance(sub, str) and is_version_key(key) and version_kept(key, sub, scrubber.scrub(sub)[1])):
                     _check_text(sub, here, scrubber, leaks)
 
 

@@ -37,10 +37,18 @@ Rule = Callable[[str], "tuple[str, int]"]
 
 
 def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
-    compiled = re.compile(pattern, flags)
+    # Compiled at first use: most rules (the token formats) never run in a process, and compiling
+    # them all would slow every start-up.
+    cell: list[re.Pattern[str]] = []
+
+    def compiled() -> re.Pattern[str]:
+        if not cell:
+            cell.append(re.compile(pattern, flags))
+        return cell[0]
+
     if not callable(replacement):
         def plain(text: str) -> tuple[str, int]:
-            return compiled.subn(replacement, text)
+            return compiled().subn(replacement, text)
 
         return plain
 
@@ -53,7 +61,7 @@ def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str],
             count += new != match.group(0)
             return new
 
-        return compiled.sub(repl, text), count
+        return compiled().sub(repl, text), count
 
     return counted
 
@@ -263,7 +271,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941"),
                                r"[0-9A-Za-z_-]{20,}")),
     # gitleaks npm-access-token; detect-secrets NpmDetector
-    ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
+    ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36,}")),
     # gitleaks stripe-access-token; detect-secrets StripeDetector (live, test and restricted keys)
     ("stripe-key", _prefixed("stripe_key", ("sk_live_", "rk_live_", "sk_test_", "rk_test_", "sk_prod_", "rk_prod_"),
                              r"[A-Za-z0-9]{10,}")),

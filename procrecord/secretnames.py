@@ -142,11 +142,18 @@ def hides(key: str, value: object) -> str | None:
 _VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
 
 
+@functools.lru_cache(maxsize=4096)
+def is_version_key(key: str) -> bool:
+    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``)."""
+    lowered = key.lower()
+    return "version" in lowered or lowered.endswith(("_ver", "-ver"))
+
+
 def version_kept(key: str, value: str, found: dict[str, int]) -> bool:
     """True when ``value`` is a version under a version-named key (``cudnn_version: 8.9.2.26``) that
     scrubbing would take for an IPv4 address: it stays."""
     return (len(found) == 1 and "ipv4" in found and _VERSION_VALUE.match(value) is not None
-            and "version" in key.lower().replace("_ver", "version"))
+            and is_version_key(key))
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
