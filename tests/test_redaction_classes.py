@@ -246,3 +246,31 @@ def test_the_gate_works_on_legacy_records(case):
     assert check_level(back, "most") == []
     back["properties"]["args"] = [*(back["properties"].get("args") or []), "--password=hunter2"]
     assert check_level(back, "most")
+
+
+def test_a_second_corpus_of_the_same_classes():
+    """Strings written after the rules, not used to tune them: no planted value left, no kept value changed."""
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    record.pop("redaction", None)
+    record["host"].update(hostname="lab-ws12", user="tnakamura", home="/home/tnakamura")
+    record["name"], record["git"]["branch"] = "eval@lab-ws12", "tnakamura/hotfix"
+    planted = {
+        "MasterPassword": "Zq1-a", "smtpPass": "Zq1-b", "--redis-pass": "Zq1-c", "kms_key": "Zq1-d", "clientSecretValue": "Zq1-e",
+        "conn": "Data Source=srv;Initial Catalog=x;Pwd=Zq1 f g;", "odbc": "Driver={X};Uid=a;Password={Zq1;h};",
+        "note": "token npm_Zq1iAAAAbbbbCCCCddddEEEEffffGGGGhhhh1 and", "gl": "gldt-Zq1jAAAAbbbbCCCCdddd",
+        "st": "rk_test_Zq1kAAAAbbbb", "pgp": "-----BEGIN PGP PRIVATE KEY BLOCK-----\nZq1l\n-----END PGP PRIVATE KEY BLOCK-----",
+        "mnt": "/scratch/home/tnakamura/ckpt", "ptr": "/x/~1home~1tnakamura~1y", "win": "D:\\Users\\Taro Nakamura\\data",
+        json.dumps({"hf_Zq1mAAAAbbbbCCCCddddEEEEffffGGGG": 1}): "x", "glpat-Zq1nAAAAbbbbCCCCdddd": "repo",
+    }
+    kept = {
+        "a": "oauth2-client==1.0.0", "nccl_version": "2.18.3.1", "b": "nccl_version=2.18.3.1", "c": "/srv/pkg/10.2.0.1/lib",
+        "d": "lab-ws12x.py", "sort_by_key": "time", "jwt_algorithm": "HS256", "password_policy": "strict",
+        "tokens_per_batch": "4096", "auth_enabled": "false", "sessionTimeout": "30m", "image": "debian:12",
+    }
+    record["invocation"]["config"] = {**planted, **kept}
+    out = redact(record, "most")
+    text = json.dumps(out)
+    assert [s for s in ("Zq1", "tnakamura", "lab-ws12\"", "Nakamura") if s in text] == []
+    assert {k: out["invocation"]["config"][k] for k in kept} == kept
+    assert out["invocation"]["config"]["mnt"] == "/scratch/home/<user>/ckpt"
+    assert check_level(out, "most") == [] and redact(out, "most") == out
