@@ -101,7 +101,8 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     span = Span()
     exact = getattr(operation, "exact_integers", False)
     raw = getattr(operation, "raw_documents", False)
-    items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw)])
+    unique = getattr(operation, "unique_keys", False)
+    items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw, unique)])
     identity = getattr(task, "identity", None)
     if identity is not None and items and isinstance(items[-1], Block):
         items[-1] = items[-1]._replace(identity=identity)

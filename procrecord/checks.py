@@ -14,6 +14,8 @@ from procrecord.validation import resolve_version, validate_versioned
 class ValidateRecord:
     """Validate one record against its own schema version (or a forced one)."""
 
+    unique_keys = True  # a key written twice is a finding (see loader.parse)
+
     version: str | None = None
     all_errors: bool = False
     require_level: str | None = None

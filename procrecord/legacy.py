@@ -234,6 +234,7 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["provenance"] = provenance
     if note is not None:
         out["redaction"] = note  # a redacted record downgraded (see downgrade_1_0_to_0) stays redacted
+        _drop_removed(out, note.get("level"))
     out["name"] = name  # always present (null when unknown), last as before
     return out
 
@@ -352,6 +353,18 @@ def _upgrade_devices(props: dict[str, Any], keep: dict[str, Any],
 _MISSING = object()
 _first = operator.itemgetter(0)
 _UPGRADED_BY = f"procrecord {__version__}"
+
+
+def _drop_removed(out: dict[str, Any], level: Any) -> None:
+    """Take out what the upgrade made that the record's redaction level removes (``collection``
+    at ``all``): a redacted record never holds it, so its upgrade must not either."""
+    from procrecord.policy import LEVELS, policy, removes
+
+    if level not in LEVELS:
+        return
+    children = policy("1.0").children or {}
+    for key in [k for k in out if k in children and removes(children[k].redact, level)]:
+        del out[key]
 
 
 def _derived_id(record: dict[str, Any], raw_id: Any, keep: dict[str, Any]) -> str:

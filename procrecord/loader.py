@@ -125,10 +125,13 @@ Task = Union[FileTask, InlineTask, LoadError, Note]
 Item = Union[Loaded, LoadError, Note]
 
 
-def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False) -> Item:
+def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
+          unique: bool = False) -> Item:
     """Parse one document; every failure is returned as a :class:`LoadError`.
 
     ``exact``: keep integers beyond 64 bits exact (what rewrites need; see :mod:`procrecord.jsoncodec`).
+    ``unique``: a key written twice in one object is a failure (what ``validate`` needs: the parser
+    keeps one value, so the other would never be checked; see :mod:`procrecord.dupkeys`).
     """
     if data.startswith(_BOM):
         data = data[3:]
@@ -146,6 +149,16 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
     if too_deep(data, value):
         return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
+    if unique:
+        from procrecord.dupkeys import duplicate_keys
+
+        repeated = duplicate_keys(data, value)
+        if repeated:
+            from procrecord.validation import json_path
+
+            path, key = repeated[0]
+            return LoadError(source, line, f"duplicate key {key!r} in the object at {json_path(path)} "
+                                           "(a reader keeps only one of its values)")
     return Loaded(source, line, value, jsonl)
 
 
@@ -416,12 +429,13 @@ class Span:
     lines: int = 0
 
 
-def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bool = False) -> Iterator[Item]:
+def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bool = False,
+              unique: bool = False) -> Iterator[Item]:
     """Read one task and yield a parsed record or a LoadError for each document in it.
 
     Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
-    ``exact``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
+    ``exact``, ``unique``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
     if isinstance(task, (LoadError, Note)):
         yield task
@@ -433,7 +447,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             if len(payload) > task.max_bytes:
                 yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {_RAISE}")
                 continue
-            yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact)
+            yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact, unique)
     elif not task.jsonl:
         try:
             with open(task.path, "rb") as handle:
@@ -444,9 +458,9 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
         if len(data) > task.max_bytes:
             yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {_RAISE}")
             return
-        yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact)
+        yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact, unique=unique)
     else:
-        yield from _iter_jsonl(task, span if span is not None else Span(), exact, raw)
+        yield from _iter_jsonl(task, span if span is not None else Span(), exact, raw, unique)
 
 
 def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
@@ -455,7 +469,7 @@ def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
     return Loaded(source, line, {}, jsonl, data)
 
 
-def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False) -> Iterator[Item]:
+def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False, unique: bool = False) -> Iterator[Item]:
     try:
         handle = open(task.path, "rb")
     except OSError as exc:
@@ -480,7 +494,7 @@ def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = Fal
                 continue
             if not line.strip():
                 continue
-            yield _raw(line, task.path, span.lines, True) if raw else parse(line, task.path, span.lines, True, exact)
+            yield _raw(line, task.path, span.lines, True) if raw else parse(line, task.path, span.lines, True, exact, unique)
 
 
 def _skip_line(handle: IO[bytes]) -> int:

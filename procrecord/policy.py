@@ -44,12 +44,32 @@ class Node(NamedTuple):
     active: tuple[frozenset[str], ...] = (frozenset(), frozenset(), frozenset())
 
 
-def _node(schema: dict[str, Any]) -> Node:
+#: Keywords that make a string field a value of a known form rather than free text.
+_FORMS = ("enum", "const", "pattern", "format")
+
+
+def is_free_text(schema: dict[str, Any]) -> bool:
+    """True for a string field whose form the schema does not fix (no enum, const, pattern or format),
+    or an array of such strings: text that may hold anything, so it is scrubbed wherever it is kept.
+
+    Released schemas are immutable, so this rule (not an ``x-scrub`` on each field) is how such fields
+    of 1.0 are scrubbed; a test walks every schema and fails on a free-text field this misses.
+    """
+    kind = schema.get("type")
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        return is_free_text(schema["items"])
+    if kind != "string" and not (isinstance(kind, list) and "string" in kind):
+        return False
+    return not any(word in schema for word in _FORMS)
+
+
+def _node(schema: dict[str, Any], free: bool = True) -> Node:
     children = None
     if "properties" in schema:
-        children = {name: _node(sub) for name, sub in schema["properties"].items()}
+        # The redaction note is the tool's own (pointers to what it changed), not the job's text.
+        children = {name: _node(sub, free and name != "redaction") for name, sub in schema["properties"].items()}
     items = schema.get("items")
-    item_node = _node(items) if isinstance(items, dict) else None
+    item_node = _node(items, free) if isinstance(items, dict) else None
     below = list((children or {}).values()) + ([item_node] if item_node is not None else [])
     touch = min([RANK.get(n.redact, 3) if n.redact != "never" else 3 for n in below]
                 + [n.touch_below for n in below] + [3])
@@ -62,7 +82,7 @@ def _node(schema: dict[str, Any]) -> Node:
     )
     return Node(
         redact=schema.get("x-redact", "never"),
-        scrub=bool(schema.get("x-scrub", False)),
+        scrub=bool(schema.get("x-scrub", False)) or (free and is_free_text(schema)),
         pseudonymize=bool(schema.get("x-pseudonymize", False)),
         identifier=schema.get("x-identifier"),
         children=children,

@@ -25,7 +25,7 @@ from procrecord.pointer import escape, tokens
 from procrecord.policy import RANK, LEVELS, Node, policy, removes
 from procrecord.schemas import current_version
 from procrecord.scrub import Scrubber, marker
-from procrecord.secretnames import secret_kind
+from procrecord.secretnames import hides, is_version_key, version_kept
 from procrecord.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"
@@ -146,7 +146,8 @@ class _Generator:
 
     def root(self, node: Node) -> None:
         body = self._value(node, False, "v", repr(""), "    ")
-        self.lines += ["def _root(v, ctx):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
+        self.lines += ["def _root(v, ctx):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache", *body,
+                       "    return v", ""]
 
     def _function(self, node: Node, scrub: bool) -> str:
         """The name of a generated function ``f(v, ctx, ptr)`` for ``node`` (used in scrubbed parts)."""
@@ -154,7 +155,8 @@ class _Generator:
         if memo not in self.names:
             name = self.names[memo] = f"_node{len(self.names)}"
             body = self._value(node, scrub, "v", "ptr", "    ")
-            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key = ctx.removed, ctx.key", *body, "    return v", ""]
+            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache",
+                           *body, "    return v", ""]
         return self.names[memo]
 
     def _variable(self, stem: str) -> str:
@@ -185,11 +187,22 @@ class _Generator:
                            prelude=(f"{item_ptr} = {self._child(ptr, '/')} + str({index})",))
         if not body:
             return []
-        return [f"{pad}if {var}.__class__ is list:", f"{pad}    {new} = None",
+        loop = [f"{pad}    {new} = None",
                 f"{pad}    for {index}, {item} in enumerate({var}):", f"{pad}        {before} = {item}", *body,
                 f"{pad}        if {item} is not {before}:", f"{pad}            if {new} is None:",
                 f"{pad}                {new} = list({var})", f"{pad}            {new}[{index}] = {item}",
                 f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
+        visit = [n for n in items.children if n in items.active[self.rank]]
+        if visit and all(self._text_leaf(items.children[n]) for n in visit):
+            # A list of objects holding only free text (packages): the lists every run of a job shares
+            # are recognised as clean by their serialised text, as configs are (see _scrub_nested).
+            text, found = self._variable("t"), self._variable("f")
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
+                    f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
+                    *("    " + line for line in loop),
+                    f"{pad}        elif {text} and len(ctx.found) == {found}:",
+                    f"{pad}            ctx.scrubber.mark_clean({text}, _LIST_MAX_BYTES)"]
+        return [f"{pad}if {var}.__class__ is list:", *loop]
 
     def _object(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...]) -> list[str]:
         children = node.children or {}
@@ -208,8 +221,12 @@ class _Generator:
             visit = [name for name in children if name in node.active[self.rank]]
             if not visit:
                 return []
-            # Copy only an object that holds something to change.
-            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}):",
+            # Copy only an object that holds something to change; one whose children are all free text
+            # is left as it is when every string in it was scrubbed before and found clean.
+            guard = ""
+            if all(self._text_leaf(children[n]) for n in visit):
+                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, ctx)"
+            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}){guard}:",
                       f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
             pad += "    "
         for name in visit:
@@ -224,7 +241,9 @@ class _Generator:
                 else:
                     body = [f"del {var}[{key}]", f"removed.append({at})"]
             elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
-                body = [f"{var}[{key}] = _scrub_any({var}[{key}], {at}, ctx)"]
+                # A string scrubbed before and found clean is one look-up, without a call.
+                body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or (_r := cache.get(_s)) is None or _r[1]:",
+                        f"    {var}[{key}] = _scrub_any(_s, {at}, ctx)"]
             elif scrub or child.scrub:
                 body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
             else:
@@ -232,6 +251,12 @@ class _Generator:
                 body = [f"{inner} = {var}[{key}]", *self._value(child, False, inner, at, ""), f"{var}[{key}] = {inner}"]
             lines += [f"{pad}if {key} in {var}:", *(f"{pad}    {line}" for line in body)]
         return lines
+
+    def _text_leaf(self, child: Node) -> bool:
+        """True for a scrubbed string (or list of strings) that this level keeps."""
+        removed = child.redact != "never" and RANK[child.redact] <= self.rank
+        return (child.scrub and not removed and child.children is None
+                and (child.items is None or child.items.children is None))
 
     def _constant(self, value: Any) -> str:
         name = f"_const{len(self.constants)}"
@@ -249,10 +274,42 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "escape": escape, **generator.constants}
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "_clean_list": _clean_list,
+                                     "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
+
+
+#: Lists of free-text objects up to this size are remembered as clean by their text.
+_LIST_MAX_BYTES = 16384
+
+
+def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
+    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big)."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return b""
+    if text in ctx.scrubber.clean:
+        return None
+    return text if len(text) <= _LIST_MAX_BYTES else b""
+
+
+def _clean(value: dict[str, Any], names: tuple[str, ...], ctx: _Context) -> bool:
+    """True when every string under ``names`` in ``value`` was scrubbed before and needed nothing."""
+    cache = ctx.scrubber.cache
+    for name in names:
+        sub = value.get(name)
+        if sub is None:
+            continue
+        if sub.__class__ is str:
+            found = cache.get(sub)
+            if found is None or found[1]:
+                return False
+        else:
+            return False
+    return True
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
@@ -333,7 +390,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 found = cache.get(sub)
                 if found is None:
                     found = scrub(sub)
-                if not found[1]:
+                if not found[1] or version_kept(key, sub, found[1]):
                     continue
                 ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
@@ -350,15 +407,20 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         return value if out is None else out
     out = {}
     for key, sub in value.items():
-        new_key, key_counts, kind = scrubber.scrub_key(key)
+        new_key, key_counts, _ = scrubber.scrub_key(key)
         if key_counts and (new_key in out or new_key in value):
             new_key = _distinct(new_key, out, value)  # keys scrubbed to one text: keep every value
         here = f"{pointer}/{escape(new_key)}"
         if key_counts:
             ctx.found.append((here, key_counts))
-        if kind is not None and sub is not None and sub.__class__ not in (bool, int, float) and sub != marker(kind):
+        # The scrubbed key is judged (a key that was a token names no secret once it is a marker), so
+        # redacting the output again finds the same.
+        kind = hides(new_key, sub)
+        if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
+        elif sub.__class__ is str and is_version_key(new_key) and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
+            out[new_key] = sub
         else:
             out[new_key] = _scrub_any(sub, here, ctx)
     return out
@@ -449,6 +511,10 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     A property the level removes, a missing or lower redaction note, or a secret, home path or the
     record's own identifiers left in the text it keeps.
     """
+    from procrecord.versions import is_legacy
+
+    if version == "0" or (version is None and is_legacy(record)):
+        return _check_legacy(record, level)
     version = _version_of(record, version)
     leaks: list[Violation] = []
     note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
@@ -460,6 +526,29 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     scrubber = scrubber_for(record, version)
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
     return leaks
+
+
+def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
+    """The gate for a legacy (version 0) record: the upgraded record is checked (the upgrade keeps every
+    value); its note is the legacy item's ``properties.redaction`` (where a redacted legacy item keeps it)."""
+    from procrecord.migration import upgrade
+
+    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    note = properties.get("redaction")
+    current = upgrade({**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
+                      if note is not None else record)
+    if isinstance(note, dict):
+        current = {**current, "redaction": note}
+    provenance = current.get("provenance")
+    if isinstance(provenance, dict) and isinstance(provenance.get("legacy"), dict):
+        # Values the legacy shape keeps with no 1.x home (``device_type: cuda``) are parked in the legacy
+        # bag by the upgrade: in a legacy item they are its own fields, checked as free text.
+        kept = provenance["legacy"]
+        current = {**current, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
+        leaks = check_level(current, level)
+        _check_text(kept, "/properties", scrubber_for(current, _version_of(current, None)), leaks)
+        return leaks
+    return check_level(current, level)
 
 
 def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], scrubber: Scrubber,
@@ -498,12 +587,12 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
     elif isinstance(value, dict):
         for key, sub in value.items():
             here = f"{pointer}/{escape(key)}"
-            kind = secret_kind(key)
-            if kind and sub is not None and not isinstance(sub, (bool, int, float)) and sub != marker(kind):
+            if hides(key, sub) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)
-                _check_text(sub, here, scrubber, leaks)
+                if not (isinstance(sub, str) and is_version_key(key) and version_kept(key, sub, scrubber.scrub(sub)[1])):
+                    _check_text(sub, here, scrubber, leaks)
 
 
 def _pointer_to_path(pointer: str) -> str:

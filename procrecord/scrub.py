@@ -14,7 +14,7 @@ import re
 from typing import Any, Callable, Iterable, NamedTuple, Union
 
 from procrecord.pointer import escape
-from procrecord.secretnames import SECRET_HINTS, secret_kind
+from procrecord.secretnames import SECRET_HINTS, SETTING_VALUES, secret_kind
 
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -28,14 +28,27 @@ def _is_marker(value: str) -> bool:
     return value.startswith("<redacted:") or value in ("<host>", "<user>")
 
 
+def _setting_value(value: str) -> bool:
+    """A value under a secret's name that is a setting (``yes``, ``none``, ``512``), not a secret."""
+    return value.strip().lower() in SETTING_VALUES or _NUMERIC.match(value) is not None
+
+
 Rule = Callable[[str], "tuple[str, int]"]
 
 
 def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
-    compiled = re.compile(pattern, flags)
+    # Compiled at first use: most rules (the token formats) never run in a process, and compiling
+    # them all would slow every start-up.
+    cell: list[re.Pattern[str]] = []
+
+    def compiled() -> re.Pattern[str]:
+        if not cell:
+            cell.append(re.compile(pattern, flags))
+        return cell[0]
+
     if not callable(replacement):
         def plain(text: str) -> tuple[str, int]:
-            return compiled.subn(replacement, text)
+            return compiled().subn(replacement, text)
 
         return plain
 
@@ -48,7 +61,7 @@ def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str],
             count += new != match.group(0)
             return new
 
-        return compiled.sub(repl, text), count
+        return compiled().sub(repl, text), count
 
     return counted
 
@@ -58,7 +71,8 @@ def _key_value(match: re.Match[str]) -> str | None:
     key, value = match.group("key"), match.group("value")
     kind = secret_kind(key)
     quoted = value[:1] in ("'", '"')
-    if kind is None or _is_marker(value[1:-1] if quoted else value) or _NUMERIC.match(value):
+    bare = value[1:-1] if quoted else value
+    if kind is None or _is_marker(bare) or _setting_value(bare):
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
@@ -74,7 +88,7 @@ def _key_value(match: re.Match[str]) -> str | None:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>[\"'])?"
-    r"(?P<sep>[ \t]*=[ \t]*|(?(quote):[ \t]*|:[ \t]+)|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    r"(?P<sep>[ \t]*=(?!=)[ \t]*|(?(quote):[ \t]*|:[ \t]+)|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
     r"(?=(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
 )
@@ -107,7 +121,16 @@ def _email(match: re.Match[str]) -> str:
     return match.group(0) if match.group("local").lower() == "git" else marker("email")
 
 
+#: What before an IPv4-shaped number says it is a version (``cudnn_version: 8.9.2.26``, ``CUDNN_VERSION=``).
+_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
+
+
 def _ipv4(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    if _VERSION_BEFORE.search(text, max(0, start - 40), start):
+        return match.group(0)  # a four-part version
+    if start and text[start - 1] == "/" and text[end:end + 1] == "/" and (start < 2 or text[start - 2] not in "/:"):
+        return match.group(0)  # a folder of a path (``/opt/app/1.2.3.4/bin``), not a URL's host
     return marker("ipv4")
 
 
@@ -137,12 +160,39 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
 _SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 
 
+#: One ``Name=value`` part of a connection string (ADO.NET, Azure storage, ODBC): the value runs to
+#: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
+_CONNECTION_PART = re.compile(
+    r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;]*)")
+
+
+def _connection_parts(text: str) -> tuple[str, int]:
+    count = 0
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal count
+        value = match.group("value")
+        bare = value[1:-1] if value[:1] in "\"'{" and len(value) > 1 else value
+        kind = secret_kind(match.group("key"))
+        if kind is None or not bare.strip() or _is_marker(bare.strip()) or _setting_value(bare):
+            return match.group(0)
+        count += 1
+        return match.group(0)[:match.start("value") - match.start()] + marker(kind)
+
+    return _CONNECTION_PART.sub(repl, text), count
+
+
 def _secret_assignment(text: str) -> tuple[str, int]:
     # Only a key that names a secret is replaced, and every such name holds one of the hints
     # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
     if _SECRET_HINT_LOWER.search(text.lower()) is None:
         return text, 0
-    return _assignments(text)
+    count = 0
+    if ";" in text:
+        text, count = _connection_parts(text)
+    text, more = _assignments(text)
+    return text, count + more
 
 
 class Shape(NamedTuple):
@@ -173,16 +223,101 @@ def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
     return _regex_rule(f"(?:{prefixes})(?<!\\w.{{{width}}}){body}", replacement)
 
 
-_POSIX_HOME = _regex_rule(r"/(?<![\w.~-]/)(?:(?:home|Users)/[^/\s:'\"]+|root(?=/|$|[\s:'\"]))", "~")
-_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):\\Users\\[^\\\s:'\"]+", "~")
+def _posix_home(match: re.Match[str]) -> str:
+    start = match.start()
+    if start and match.string[start - 1] in _PATH_CHARS:
+        # A home below a mount (``/mnt/nfs/home/alice``): the path keeps its shape, the name goes.
+        return match.group(0) if match.group("root") else f"/{match.group('base')}/<user>"
+    return "~"
+
+
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
+_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)[^/\s:'\"<]+|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
+#: ``C:\Users\First Last\...``: a name with spaces counts up to the next backslash.
+_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2})Users\1(?:[^\\/:*?\"<>|\r\n]+(?=\\)|[^\\\s:'\"]+)", "~")
+#: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there.
+_POINTER_HOME = _regex_rule(r"~1(home|Users)~1(?!<user>)[^~/\s'\"<]+", r"~1\1~1<user>")
 
 
 def _home_path(text: str) -> tuple[str, int]:
-    text, count = _POSIX_HOME(text)
+    count = 0
+    if "/home/" in text or "/Users/" in text or "/root" in text:
+        text, count = _POSIX_HOME(text)
     if "\\Users\\" in text:
         text, more = _WINDOWS_HOME(text)
         count += more
+    if "~1" in text:
+        text, more = _POINTER_HOME(text)
+        count += more
     return text, count
+
+
+def _prefixed(kind: str, prefixes: tuple[str, ...], body: str, flags: int = 0) -> tuple[Rule, tuple[str, ...]]:
+    """A rule for a token that starts a word with one of ``prefixes`` and goes on with ``body``.
+
+    Each literal comes first and the start of a word is checked behind it (``(?<![\\w-].{n})``), so
+    the regex engine only stops where a prefix is; the prefixes are the rule's needles.
+    """
+    starts = "|".join(f"{re.escape(p)}(?<![\\w-].{{{len(p)}}})" for p in prefixes)
+    return _regex_rule(f"(?:{starts}){body}", marker(kind), flags), prefixes
+
+
+#: Well-known token formats that stand alone (no secret-named key needed). The formats are the ones
+#: maintained scanners detect (the rule or plugin named beside each: gitleaks' ``config/gitleaks.toml``
+#: rule ids, detect-secrets' plugins); the patterns are written here. Each has a planted and a keep case
+#: in ``fixtures/redact/token-formats``.
+_TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
+    # gitleaks gitlab-pat, gitlab-deploy-token, gitlab-ptt, gitlab-rrt; detect-secrets GitLabTokenDetector
+    ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941"),
+                               r"[0-9A-Za-z_-]{20,}")),
+    # gitleaks npm-access-token; detect-secrets NpmDetector
+    ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36,}")),
+    # gitleaks stripe-access-token; detect-secrets StripeDetector (live, test and restricted keys)
+    ("stripe-key", _prefixed("stripe_key", ("sk_live_", "rk_live_", "sk_test_", "rk_test_", "sk_prod_", "rk_prod_"),
+                             r"[A-Za-z0-9]{10,}")),
+    # gitleaks pypi-upload-token; detect-secrets PypiTokenDetector (pypi.org and test.pypi.org macaroons)
+    ("pypi-token", _prefixed("pypi_token", ("pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"), r"[A-Za-z0-9_-]{40,}")),
+    # gitleaks sendgrid-api-token; detect-secrets SendGridDetector
+    ("sendgrid-key", _prefixed("sendgrid_key", ("SG.",), r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")),
+    # gitleaks twilio-api-key; detect-secrets TwilioKeyDetector
+    ("twilio-key", _prefixed("twilio_key", ("SK",), r"[0-9a-fA-F]{32}(?![0-9a-zA-Z])")),
+    # gitleaks mailgun-private-api-token
+    ("mailgun-key", _prefixed("mailgun_key", ("key-",), r"[0-9a-f]{32}(?![0-9a-zA-Z])")),
+    # detect-secrets MailchimpDetector
+    ("mailchimp-key", (_regex_rule(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?!\w)", marker("mailchimp_key")), ("-us",))),
+    # gitleaks shopify-access-token, shopify-shared-secret, shopify-custom-access-token, shopify-private-app-access-token
+    ("shopify-token", _prefixed("shopify_token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"[a-fA-F0-9]{32}")),
+    # gitleaks digitalocean-pat, digitalocean-access-token, digitalocean-refresh-token
+    ("digitalocean-token", _prefixed("digitalocean_token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"[a-f0-9]{64}")),
+    # gitleaks databricks-api-token
+    ("databricks-token", _prefixed("databricks_token", ("dapi",), r"[a-f0-9]{32}(?:-\d)?(?![0-9a-zA-Z])")),
+    # gitleaks doppler-api-token
+    ("doppler-token", _prefixed("doppler_token", ("dp.pt.",), r"[A-Za-z0-9]{43}")),
+    # gitleaks vault-service-token, vault-batch-token
+    ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
+    # gitleaks age-secret-key
+    ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
+    # gitleaks telegram-bot-api-token; detect-secrets TelegramBotTokenDetector
+    ("telegram-bot-token", (_regex_rule(r"(?<![\w:])\d{8,10}:AA[0-9A-Za-z_-]{33}", marker("telegram_token")), (":AA",))),
+    # gitleaks grafana-cloud-api-token, grafana-service-account-token
+    ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
+    # gitleaks linear-api-key
+    ("linear-key", _prefixed("linear_key", ("lin_api_",), r"[A-Za-z0-9]{40}")),
+    # gitleaks postman-api-token
+    ("postman-key", _prefixed("postman_key", ("PMAK-",), r"[a-fA-F0-9]{24}-[a-fA-F0-9]{34}")),
+    # gitleaks pulumi-api-token
+    ("pulumi-token", _prefixed("pulumi_token", ("pul-",), r"[a-f0-9]{40}")),
+    # gitleaks new-relic-user-api-key
+    ("newrelic-key", _prefixed("newrelic_key", ("NRAK-",), r"[A-Z0-9]{27}")),
+    # gitleaks square-access-token; detect-secrets SquareOAuthDetector
+    ("square-token", _prefixed("square_token", ("sq0atp-", "sq0csp-", "EAAA"), r"[0-9A-Za-z_-]{22,}")),
+    # detect-secrets ArtifactoryDetector (API keys and reference tokens)
+    ("artifactory-token", _prefixed("artifactory_token", ("AKCp", "cmVmdGtu"), r"[A-Za-z0-9]{20,}")),
+    # gitleaks hashicorp-tf-api-token
+    ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
+                         (".atlasv1.",))),
+)
+TOKEN_RULES: tuple[tuple[str, Rule, "Trigger"], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
 
 
 #: What makes a rule worth running: needles (substrings) or a shape.
@@ -192,9 +327,12 @@ Trigger = Union[tuple[str, ...], Shape]
 #: trigger finds (a substring, or a cheap test of the text's shape): no rule can change text
 #: without its trigger (a test checks this against running every rule).
 RULES: tuple[tuple[str, Rule, Trigger], ...] = (
+    # PEM and PGP blocks and the SSH2 form (gitleaks ``private-key``; detect-secrets PrivateKeyDetector),
+    # PuTTY key files up to their MAC (detect-secrets PrivateKeyDetector: ``PuTTY-User-Key-File-2``).
     ("private-key-block", _regex_rule(
-        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(-----END [A-Z0-9 ]*PRIVATE KEY-----|$)",
-        marker("private_key"), re.S), ("PRIVATE KEY",)),
+        r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}.*?(-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}|$)"
+        r"|PuTTY-User-Key-File-\d.*?(?:Private-MAC: *[0-9a-fA-F]+|$)",
+        marker("private_key"), re.S), ("PRIVATE KEY", "PuTTY-User-Key-File-")),
     ("url-credentials", _regex_rule(
         r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@:]+(?::[^/\s@]*)?|:[^/\s@]+)@", _url_credentials),
      ("://",)),
@@ -209,10 +347,11 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("openai-key", _token_rule("sk-", r"(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key")), ("sk-",)),
     ("huggingface-token", _token_rule("hf_", r"[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
     ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
+    *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
     ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", "--")),
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
-    ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root")),
+    ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root", "~1home~1", "~1Users~1")),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
      _IPV4_SHAPE),
@@ -284,10 +423,15 @@ class Scrubber:
         for kind, placeholder in (("host", "<host>"), ("user", "<user>")):
             value = ids.get(kind)
             if value and len(value) >= 2 and not _is_marker(value) and not value.startswith("hmac:"):
-                after.append((f"record-{kind}", _literal_rule(value, placeholder), (value,)))
+                names = [value]
                 short = value.split(".")[0]
                 if kind == "host" and short != value and len(short) >= 2:
-                    after.append(("record-host", _literal_rule(short, placeholder), (short,)))
+                    names.append(short)
+                for name in names:
+                    if name.lower() in (GENERIC_ACCOUNTS if kind == "user" else GENERIC_HOSTS):
+                        continue  # names nobody: ``root``, ``ubuntu``, ``localhost``
+                    contextual = kind == "host" and name.isalpha()
+                    after.append((f"record-{kind}", _literal_rule(name, placeholder, host_only=contextual), (name,)))
         #: The rules in the order they run: the record's home, the fixed rules, its host and user.
         self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
         #: The record's home goes first, before the other triggers are looked for: most of the text
@@ -348,9 +492,9 @@ class Scrubber:
     CLEAN_MAX_BYTES = 2048
     CLEAN_ENTRIES = 1024
 
-    def mark_clean(self, text: bytes) -> None:
-        """Remember that the mapping serialised as ``text`` needs no scrubbing (small ones only)."""
-        if len(text) <= self.CLEAN_MAX_BYTES:
+    def mark_clean(self, text: bytes, max_bytes: int | None = None) -> None:
+        """Remember that the mapping (or list) serialised as ``text`` needs no scrubbing (small ones only)."""
+        if len(text) <= (max_bytes or self.CLEAN_MAX_BYTES):
             if len(self.clean) >= self.CLEAN_ENTRIES:
                 self.clean.clear()
             self.clean.add(text)
@@ -458,7 +602,7 @@ class Scrubber:
                 out.append(arg)
                 hide_next = None
                 continue
-            if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _NUMERIC.match(arg):
+            if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
                 out.append(marker(hide_next))
                 counts["secret-argument"] = counts.get("secret-argument", 0) + 1
                 hide_next = None
@@ -480,12 +624,41 @@ class Scrubber:
         return list(self._scrub(text)[1])
 
 
-def _literal_rule(value: str, replacement: str, path: bool = False) -> Rule:
+#: Account names that identify nobody (system, image and CI defaults): the record's user is not
+#: replaced in text when it is one of these (``root mean square``, ``ubuntu:22.04`` stay), though the
+#: ``host.user`` field is still removed at ``most`` and their homes still become ``~``.
+GENERIC_ACCOUNTS = frozenset({
+    "root", "admin", "administrator", "user", "users", "ubuntu", "debian", "centos", "fedora", "rocky", "almalinux",
+    "alpine", "arch", "ec2-user", "cloud-user", "azureuser", "opc", "vagrant", "pi", "runner", "jenkins", "gitlab-runner",
+    "circleci", "buildkite-agent", "docker", "www-data", "nobody", "guest", "postgres", "mysql", "node", "app", "jovyan",
+    "vscode", "codespace", "mambauser", "build", "builder", "ci", "default", "test", "dev", "worker", "daemon", "system",
+})
+#: Host names that identify no machine.
+GENERIC_HOSTS = frozenset({"localhost", "localhost.localdomain", "localdomain", "ip6-localhost", "host", "container"})
+#: Where a host name that is a plain word (``train``, ``gpu``) is taken for the record's host: after
+#: ``@`` or ``//``, before ``:<port>``, or as the value of a host-named key (``host=train``, ``--host train``).
+_HOST_BEFORE = re.compile(r"(?:@|//|(?i:host(?:name)?|node|server|machine)[\"']?[ \t]*[=:][ \t]*[\"']?|(?i:--host(?:name)?)[ \t]+)$")
+
+
+def _host_context(match: re.Match[str]) -> bool:
+    text, start, end = match.string, match.start(), match.end()
+    if _HOST_BEFORE.search(text, max(0, start - 12), start):
+        return True
+    return text[end:end + 1] == ":" and text[end + 1:end + 2].isdigit()
+
+
+def _literal_rule(value: str, replacement: str, path: bool = False, host_only: bool = False) -> Rule:
     escaped = re.escape(value)
     if path:
-        pattern = escaped + r"(?=[/\\]|$|[\s:'\"])"
+        # The home where a path starts (``/home/alice/x``), never inside one (``/mnt/nfs/home/alice``:
+        # the user rule then keeps the path's shape).
+        pattern = escaped + r"(?<![\w.~-]" + escaped + r")(?=[/\\]|$|[\s:'\"])"
     else:
-        # The literal first, then a look back at the character before it: a pattern that starts with
-        # a lookbehind makes the regex engine try it at every position.
-        pattern = escaped + r"(?<![\w.-]" + escaped + r")(?![\w-])"
-    return _regex_rule(pattern, replacement.replace("\\", "\\\\"))
+        # A whole token: not inside a word, a file name or a domain (``train.py``, ``alice_x``). The
+        # literal first, then a look back at the character before it: a pattern that starts with a
+        # lookbehind makes the regex engine try it at every position.
+        pattern = escaped + r"(?<![\w.-]" + escaped + r")" + (r"(?![\w-]|\.\w)" if value.isalpha() else r"(?![\w-])")
+    plain = replacement.replace("\\", "\\\\")
+    if host_only:
+        return _regex_rule(pattern, lambda m: replacement if _host_context(m) else m.group(0))
+    return _regex_rule(pattern, plain)

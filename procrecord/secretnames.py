@@ -28,32 +28,135 @@ SECRET_ENDINGS = {"token": "token", "secret": "secret"}
 #: A tokenizer's special tokens (``pad_token: "[PAD]"``) are not secrets.
 NOT_SECRET_BEFORE_TOKEN = frozenset({"bos", "eos", "pad", "unk", "sep", "cls", "mask", "sos", "start", "end", "begin",
                                      "image"})
+#: ``<word>_key`` names key material (``encryption_key``, ``AccountKey``, ``signingKey``); other keys are
+#: ordinary (``sort_key``, ``primary_key``, ``cache_key``, ``key_column``, ``keyframe``).
+KEY_MATERIAL = frozenset({
+    "encryption", "decryption", "encrypt", "decrypt", "signing", "sign", "master", "account", "storage", "shared",
+    "hmac", "jwt", "ssh", "gpg", "pgp", "aes", "crypto", "cipher", "client", "service", "deploy", "webhook", "license",
+    "subscription", "consumer", "app", "bot", "session", "instrumentation", "write", "admin", "root", "kms", "wrapping",
+})
+#: ``pass`` names a password only as the last word (``DB_PASS``, ``--db-pass``), not after these
+#: (``first_pass``, ``two_pass``) and not before another word (``pass_at_k``); glued only after these.
+NOT_SECRET_BEFORE_PASS = frozenset({"first", "second", "third", "last", "final", "single", "multi", "one", "two",
+                                    "forward", "backward", "num", "n", "each", "per", "every", "eval", "train", "val",
+                                    "test", "warmup", "max", "min", "by", "no", "skip"})
+GLUED_PASS = frozenset({"db", "user", "mysql", "pg", "smtp", "mail", "admin", "root", "ftp", "redis", "ldap", "my", "sql",
+                        "login", "app", "svc", "service", "proxy", "vnc", "rdp", "wifi", "imap", "pop"})
+#: A word after the secret's word that makes the name a setting about it (``auth_method: oauth``,
+#: ``token_count: 512``, ``password_min_length: 12``, ``credential_provider: env``).
+SETTING_AFTER = frozenset({
+    "method", "methods", "count", "counts", "length", "len", "min", "max", "minimum", "maximum", "provider",
+    "providers", "type", "types", "kind", "mode", "scheme", "schemes", "enabled", "disabled", "required", "policy",
+    "strategy", "backend", "timeout", "ttl", "expiry", "expires", "expiration", "limit", "limits", "size", "retries",
+    "header", "url", "uri", "endpoint", "name", "names", "env", "var", "variable", "format", "encoding", "algorithm",
+    "alg", "version", "interval", "period", "age", "lifetime", "duration", "seconds", "budget", "usage", "dim", "dims",
+    "index", "idx", "ids", "position", "positions", "prob", "rate", "ratio", "weight", "weights", "field", "column",
+    "col", "label", "prefix", "suffix", "pattern", "regex", "chars", "separator", "delimiter", "level", "levels",
+    "status", "flow", "grant", "realm", "domain", "server", "service", "plugin", "handler", "class", "module",
+    "rotation", "complexity", "strength", "hint", "hints", "prompt", "check", "checks", "store", "manager", "source",
+})
+#: A word before it that makes the name a setting (``use_auth: yes``, ``num_tokens``, ``require_password``).
+SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disabled", "require", "requires", "required",
+                            "has", "is", "no", "num", "n", "max", "min", "allow", "skip", "with", "without", "check",
+                            "validate", "verify", "show", "hide", "total", "special", "count", "need", "needs"})
+#: Values under a secret's name that are settings, not secrets (``use_auth: yes`` aside, ``auth: none``).
+SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "enabled", "disabled"})
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_MARKERS = re.compile(r"<(?:redacted:[a-z0-9_]+|host|user)>")
+
+
+def _setting(words: list[str], first: int, last: int) -> bool:
+    """True when the words around ``words[first:last + 1]`` (a secret's name) make the name a setting."""
+    return (any(w in SETTING_AFTER for w in words[last + 1:])
+            or any(w in SETTING_BEFORE for w in words[:first]))
 
 
 @functools.lru_cache(maxsize=8192)
 def secret_kind(key: str) -> str | None:
-    """The kind of secret a key name announces (``"password"``, ``"token"``...), or None."""
+    """The kind of secret a key name announces (``"password"``, ``"token"``...), or None.
+
+    A name that holds a marker (a key scrubbed before: ``<redacted:github_token> (2)``) is judged
+    without it, so redacting a record twice changes nothing.
+    """
+    if "<" in key:
+        key = _MARKERS.sub(" ", key)
     words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if w]
+    last = len(words) - 1
     for index, word in enumerate(words):
-        if word in SECRET_WORDS:
+        kind = SECRET_WORDS.get(word)
+        if kind is None and index < last:
+            kind = SECRET_WORDS.get(word + words[index + 1])  # ``passPhrase``, ``Api_Key`` glued back
+            end = index + 1
+        else:
+            end = index
+        if kind is not None:
             if word == "token" and index and words[index - 1] in NOT_SECRET_BEFORE_TOKEN:
                 continue
-            return SECRET_WORDS[word]
-    for pair in zip(words, words[1:]):
-        if pair in SECRET_PAIRS:
-            return SECRET_PAIRS[pair]
-    for word in words:
-        for part, kind in SECRET_PARTS.items():
+            return None if _setting(words, index, end) else kind
+    for index, (a, b) in enumerate(zip(words, words[1:])):
+        kind = SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and a in KEY_MATERIAL else None)
+        if kind is not None:
+            return None if _setting(words, index, index + 1) else ("secret" if kind == "key" else kind)
+    for index, word in enumerate(words):
+        kind = None
+        for part, found in SECRET_PARTS.items():
             if part in word:
-                return kind
-        for ending, kind in SECRET_ENDINGS.items():
-            if word.endswith(ending) and word != ending:
-                return kind
+                kind = found
+                break
+        else:
+            for ending, found in SECRET_ENDINGS.items():
+                if word.endswith(ending) and word != ending:
+                    kind = found
+                    break
+            else:
+                if word.endswith("key") and word[:-3] in KEY_MATERIAL:
+                    kind = "secret"  # ``accountkey``, ``masterkey``
+                elif word == "pass" and index == last and not (index and words[index - 1] in NOT_SECRET_BEFORE_PASS):
+                    kind = "password"  # ``DB_PASS``, ``--db-pass``
+                elif word.endswith("pass") and word[:-4] in GLUED_PASS:
+                    kind = "password"  # ``DBPASS``, ``mysqlpass``
+        if kind is not None:
+            return None if _setting(words, index, index) else kind
     return None
+
+
+def hides(key: str, value: object) -> str | None:
+    """The kind of secret the value under ``key`` is, or None when it stays (scalars, settings, markers).
+
+    The one test of "a secret-named key holds a secret" for redaction and its gate alike.
+    """
+    if value is None or value.__class__ in (bool, int, float):
+        return None
+    kind = secret_kind(key)
+    if kind is None:
+        return None
+    if isinstance(value, str) and (value.strip().lower() in SETTING_VALUES or _NUMBER.match(value)
+                                   or value == f"<redacted:{kind}>"):
+        return None
+    return kind
+
+
+_VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
+
+
+@functools.lru_cache(maxsize=4096)
+def is_version_key(key: str) -> bool:
+    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``)."""
+    lowered = key.lower()
+    return "version" in lowered or lowered.endswith(("_ver", "-ver"))
+
+
+def version_kept(key: str, value: str, found: dict[str, int]) -> bool:
+    """True when ``value`` is a version under a version-named key (``cudnn_version: 8.9.2.26``) that
+    scrubbing would take for an IPv4 address: it stays."""
+    return (len(found) == 1 and "ipv4" in found and _VERSION_VALUE.match(value) is not None
+            and is_version_key(key))
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def may_name_secret(name: str) -> bool:
