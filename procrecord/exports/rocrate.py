@@ -57,6 +57,7 @@ class RoCrateExporter(Exporter):
         self._tmp = tempfile.mkdtemp(prefix="procrecord-crate-")
         self._seen: set[str] = set()
         self._mentions: list[Any] = []
+        self._parts: dict[str, Any] = {}  # artifacts: data entities the root must list in hasPart
 
     def _entity(self, identifier: str, properties: dict[str, Any]) -> Any:
         found = self.crate.get(identifier)
@@ -127,11 +128,18 @@ class RoCrateExporter(Exporter):
                 props[prop] = str(artifact[key]) if key == "size_bytes" else artifact[key]
         if artifact.get("role"):
             props["description"] = f"role: {artifact['role']}"
-        return self._entity(file_uri(artifact["uri"]), props)
+        identifier = file_uri(artifact["uri"])
+        if props["@type"] == "Dataset" and not identifier.endswith("/"):
+            identifier += "/"  # RO-Crate: a folder's id ends with a slash
+        entity = self._entity(identifier, props)
+        self._parts[entity.id] = entity
+        return entity
 
     def close(self) -> list[Finding]:
         """Write the crate (a folder replaced as a whole, or a zip) and remove the staging files."""
-        self.crate.root_dataset["mentions"] = self._mentions
+        root = self.crate.root_dataset
+        root["mentions"] = self._mentions
+        root["hasPart"] = list(root.get("hasPart") or []) + list(self._parts.values())
         target = os.path.abspath(self.options.output)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
