@@ -8,6 +8,7 @@ already in the store is not exported again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from typing import Any
@@ -33,8 +34,10 @@ def _ms(stamp: str | None) -> int | None:
 def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
     if isinstance(config, dict) and config:
         for key, value in config.items():
-            _config(value, f"{prefix}{key}." if prefix or key else "", out) if isinstance(value, dict) and value \
-                else out.__setitem__(f"{prefix}{key}", value)
+            if isinstance(value, dict) and value:
+                _config(value, f"{prefix}{key}.", out)
+            else:
+                out[f"{prefix}{key}"] = value
     elif config is not None:
         out[prefix.rstrip(".") or "config"] = config
 
@@ -114,58 +117,70 @@ class MlflowExporter(Exporter):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(options.timeout_s, 1))))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(options.retries))
         require("mlflow", "mlflow", "mlflow")
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
         from mlflow.tracking import MlflowClient
         from mlflow.utils import validation
 
-        self.entities = (Metric, Param, RunTag)
+        self.entities = (Metric, Param)
         self.limits = validation
         try:
             self.client = MlflowClient(tracking_uri=options.endpoint)
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
+            self.known = self._load_known()
         except Exception as exc:  # noqa: BLE001 - no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
-    def _find(self, rid: str) -> Any:
-        escaped = rid.replace("'", "")
-        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{ID_TAG}` = '{escaped}'",
-                                       max_results=1)
-        return runs[0] if runs else None
+    def _load_known(self) -> dict[str, str]:
+        """Record id -> run id of the runs this experiment already holds (one paged search, not one per record)."""
+        known: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{ID_TAG}` LIKE '%'",
+                                           max_results=1000, page_token=token)
+            for run in page:
+                known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
+            token = page.token
+            if not token:
+                return known
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Create the record's run unless a run with its id tag exists."""
         rid = record_id(record)
         try:
-            existing = self._find(rid)
-            if existing is not None:
-                return [Finding(rid, "skipped", f"already in the store as run {existing.info.run_id}")]
+            if rid in self.known:
+                return [Finding(rid, "skipped", f"already in the store as run {self.known[rid]}")]
             return self._create(record, rid)
         except Exception as exc:  # noqa: BLE001 - one refused run is this record's finding
             return [Finding(rid, "error", f"not exported: {type(exc).__name__}: {exc}")]
 
     def _create(self, record: dict[str, Any], rid: str) -> list[Finding]:
-        Metric, Param, RunTag = self.entities
+        Metric, Param = self.entities
         timing = record.get("timing") or {}
         start = _ms(timing.get("start_time"))
         end = _ms(timing.get("stop_time") or timing.get("update_time"))
         tags = tags_of(record)
         parent_id = (record.get("parent") or {}).get("id")
-        if parent_id:
-            parent = self._find(str(parent_id))
-            if parent is not None:
-                tags["mlflow.parentRunId"] = parent.info.run_id
+        if parent_id and str(parent_id) in self.known:
+            tags["mlflow.parentRunId"] = self.known[str(parent_id)]
         params, notes = params_of(record, self.limits)
         run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=record.get("name"))
         run_id = run.info.run_id
-        stamp = end or start or 0
-        metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record).items()]
-        param_list = [Param(k, v) for k, v in params.items()]
-        step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
-        for index in range(0, max(len(param_list), len(metrics), 1), step):
-            self.client.log_batch(run_id, metrics=metrics[index:index + step], params=param_list[index:index + step])
-        self.client.log_text(run_id, orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), "procrecord.json")
-        status = STATUS.get(record.get("status", ""))
-        if status:
-            self.client.set_terminated(run_id, status, end_time=end)
+        try:
+            stamp = end or start or 0
+            metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record).items()]
+            param_list = [Param(k, v) for k, v in params.items()]
+            step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
+            for index in range(0, max(len(param_list), len(metrics), 1), step):
+                self.client.log_batch(run_id, metrics=metrics[index:index + step], params=param_list[index:index + step])
+            self.client.log_text(run_id, orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), "procrecord.json")
+            status = STATUS.get(record.get("status", ""))
+            if status:
+                self.client.set_terminated(run_id, status, end_time=end)
+        except BaseException:
+            # A half-written run would be taken for a finished export next time: remove it.
+            with contextlib.suppress(Exception):
+                self.client.delete_run(run_id)
+            raise
+        self.known[rid] = run_id
         return [Finding(rid, "dropped", note) for note in notes]

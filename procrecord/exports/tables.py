@@ -31,6 +31,9 @@ class TableExporter(Exporter):
         super().__init__(options)
         if not options.output:
             raise ExportError(f"--to {self.name} needs -o FILE")
+        folder = os.path.dirname(os.path.abspath(options.output))
+        if not os.path.isdir(folder):
+            raise ExportError(f"cannot write {options.output}: no folder {folder}")
         from procrecord.schemas import current_version
 
         self.version = current_version()
