@@ -168,25 +168,100 @@ class ParquetExporter(TableExporter):
             fields.append(pa.field(column.name, kind, nullable=True, metadata=metadata or None))
         return pa.schema(fields, metadata={"procrecord.schema_version": self.version})
 
+    def add(self, record: dict[str, Any]) -> list[Finding]:
+        """Spool the record nearly as it is: Arrow's JSON reader does the flattening at the end.
+
+        Only the JSON-text columns (arrays, bags) are encoded here and the config is flattened;
+        parsing and flattening in Arrow (C++) is several times faster than a row built in Python.
+        """
+        out = dict(record)
+        for path in self._json_paths:
+            _encode_at(out, path)
+        invocation = out.get("invocation")
+        config = {}
+        if isinstance(invocation, dict) and "config" in invocation:
+            invocation = out["invocation"] = dict(invocation)
+            _config_into(invocation.pop("config"), self.options.config_prefix, config)
+        for name, value in config.items():
+            self.config[name] = unify(self.config.get(name), value_kind(value))
+        out["\x00config"] = orjson.dumps(config, option=orjson.OPT_NON_STR_KEYS).decode() if config else None
+        assert self._spool is not None
+        self._spool.write(orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+        self.rows += 1
+        return []
+
+    @property
+    def _json_paths(self) -> list[tuple[str, ...]]:
+        if not hasattr(self, "_paths"):
+            self._paths = [path for path, column in schema_columns(self.version) if column.kind == "json"]
+        return self._paths
+
+    def _read_schema(self) -> Any:
+        """The nested shape Arrow's JSON reader reads the spool with (timestamps as text, cast later)."""
+        pa = self.pa
+        tree: dict[str, Any] = {}
+        for path, column in schema_columns(self.version):
+            node = tree
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = pa.string() if column.kind == "timestamp" else getattr(pa, _ARROW[column.kind])()
+
+        def fields(node: dict[str, Any]) -> list[Any]:
+            return [pa.field(k, pa.struct(fields(v)) if isinstance(v, dict) else v) for k, v in node.items()]
+
+        return pa.schema([*fields(tree), pa.field("\x00config", pa.string())])
+
     def write(self, out: IO[bytes]) -> None:
         pa = self.pa
+        import pyarrow.json as pj
+
+        assert self._spool is not None
+        self._spool.close()
+        self._spool = None
         schema = self.arrow_schema()
-        # Timestamps are read as text, then cast by Arrow (RFC 3339 with any offset -> UTC).
-        staged = pa.schema([f.with_type(pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema])
-        convert = {c.name: c.kind for c in self.all_columns() if c.name in self.config and c.kind in ("string", "float")}
-        stamps = [i for i, f in enumerate(schema) if pa.types.is_timestamp(f.type)]
+        names = [c.name for c in self.columns]
+        config = [(name, kind) for name, kind in self.config.items()]
+        options = pj.ParseOptions(explicit_schema=self._read_schema(), unexpected_field_behavior="ignore")
         with self.pq.ParquetWriter(out, schema, compression="zstd") as writer:
             wrote = False
-            for batch in self._batches():
-                if convert:
-                    for row in batch:
-                        for name, kind in convert.items():
-                            if name in row:
-                                row[name] = as_kind(row[name], kind)
-                table = pa.Table.from_pylist(batch, schema=staged)
-                for index in stamps:
-                    table = table.set_column(index, schema.field(index), table.column(index).cast(schema.field(index).type))
-                writer.write_table(table)
-                wrote = True
+            if self.rows:
+                reader = pj.open_json(self._spool_path, parse_options=options,
+                                      read_options=pj.ReadOptions(block_size=1 << 24))
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    while any(pa.types.is_struct(f.type) for f in table.schema):
+                        table = table.flatten()
+                    texts = table.column("\x00config").to_pylist()
+                    table = table.select(names)
+                    if config:
+                        rows = [orjson.loads(t) if t else {} for t in texts]
+                        for name, kind in config:
+                            values = [as_kind(r.get(name), kind) for r in rows]
+                            table = table.append_column(name, pa.array(values, type=getattr(pa, _ARROW[kind])()))
+                    writer.write_table(table.cast(schema))
+                    wrote = True
             if not wrote:
                 writer.write_table(schema.empty_table())
+
+
+def _encode_at(record: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Replace the value at ``path`` by its JSON text, copying the dicts on the way (the input is kept)."""
+    parent = record
+    for part in path[:-1]:
+        sub = parent.get(part)
+        if not isinstance(sub, dict):
+            return
+        parent[part] = sub = dict(sub)
+        parent = sub
+    value = parent.get(path[-1])
+    if value is not None:
+        parent[path[-1]] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _config_into(config: Any, prefix: str, out: dict[str, Any]) -> None:
+    from procrecord.exports.columns import _config
+
+    if isinstance(config, dict):
+        _config(config, prefix, out)
+    elif config is not None:
+        out[prefix.rstrip(".") or "config"] = orjson.dumps(config).decode()
