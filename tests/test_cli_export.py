@@ -35,7 +35,7 @@ def test_the_cli_lists_every_library_target():
     (["--to", "csv", "-o", "x.csv", "--endpoint", "http://127.0.0.1:9"], "--endpoint does not apply"),
     (["--to", "otel", "-o", "x", "--endpoint", "http://127.0.0.1:9"], "not both"),
     (["--to", "openlineage", "-o", "x", "--experiment", "e"], "--experiment does not apply"),
-    (["--to", "parquet", "-o", "x", "--pseudonymize"], "--pseudonymize does not apply"),
+    (["--to", "parquet", "-o", "x", "--pseudonymize"], "need --level most or all"),
 ])
 def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
     result = invoke("export", *args, VALID, env={"MLFLOW_TRACKING_URI": ""})

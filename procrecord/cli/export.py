@@ -78,8 +78,10 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         ("--endpoint", endpoint, SENDING_TARGETS), ("--tracking-uri", tracking_uri, ("mlflow",)),
         ("--experiment", experiment, ("mlflow",)), ("--namespace", namespace, ("openlineage",)),
         ("--job-name", job_name, ("openlineage",)), ("--no-volatile", no_volatile, TABLES),
-        ("--config-prefix", config_prefix, TABLES), ("--pseudonymize", pseudonymize and not level, ()),
+        ("--config-prefix", config_prefix, TABLES),
     ])
+    if (pseudonymize or key_file) and level in (None, "none"):
+        raise click.UsageError("--pseudonymize and --key-file need --level most or all")
     key = _key_or_usage_error(pseudonymize, key_file)
     options = ExportOptions(
         output=output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
