@@ -98,3 +98,15 @@ def test_an_endpoint_that_is_not_there_is_a_finding_not_a_hang(tmp_path):
     findings = export([failed()], "openlineage", ExportOptions(endpoint=closed_port(), timeout_s=1, retries=1))
     assert [f.kind for f in findings] == ["error"] and "not sent" in findings[0].message
     assert time.monotonic() - begin < 30
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("/data/x.tif", ("file", "/data/x.tif")),
+    ("file:///data/x.tif", ("file", "/data/x.tif")),
+    ("s3://bucket/a/b.parquet", ("s3://bucket", "a/b.parquet")),
+    ("C:\\data\\x.tif", ("file", "C:\\data\\x.tif")),
+])
+def test_artifact_uris_follow_openlineage_dataset_naming(uri, expected):
+    from procrecord.exports.lineage import split_uri
+
+    assert split_uri(uri) == expected

@@ -100,3 +100,13 @@ def test_an_endpoint_that_is_not_there_fails_each_record_in_bounded_time():
     findings = export([failed()], "otel", ExportOptions(endpoint=closed_port() + "/v1/traces", timeout_s=2))
     assert [f.kind for f in findings] == ["error"]
     assert time.monotonic() - begin < 30
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("1970-01-01T00:00:01Z", 1_000_000_000),
+    ("1970-01-01T00:00:01.5+00:00", 1_500_000_000),
+    ("1970-01-01T01:00:00.000000123+01:00", 123),  # offsets applied, nanoseconds kept
+    ("not a time", None),
+])
+def test_timestamps_become_nanoseconds(stamp, expected):
+    assert to_ns(stamp) == expected
