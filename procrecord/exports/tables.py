@@ -18,7 +18,7 @@ import orjson
 from procrecord.exports.columns import Column, as_kind, flatten, schema_columns, unify, value_kind
 from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
 
-BATCH = 8192
+BATCH = 2048  # rows per batch when writing: bounds memory whatever the record count
 _ARROW = {"int": "int64", "float": "float64", "bool": "bool_", "string": "string", "json": "string"}
 
 
@@ -226,7 +226,7 @@ class ParquetExporter(TableExporter):
             wrote = False
             if self.rows:
                 reader = pj.open_json(self._spool_path, parse_options=options,
-                                      read_options=pj.ReadOptions(block_size=1 << 24))
+                                      read_options=pj.ReadOptions(block_size=1 << 22, use_threads=False))
                 for batch in reader:
                     table = pa.Table.from_batches([batch])
                     while any(pa.types.is_struct(f.type) for f in table.schema):
