@@ -99,3 +99,13 @@ def test_importing_procrecord_and_its_exports_loads_no_target_library():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_library_reports_a_record_it_cannot_upgrade_and_goes_on(tmp_path):
+    from procrecord.exports import ExportOptions, export
+
+    root, child = pipeline()
+    out = tmp_path / "rows.jsonl"
+    findings = export([{"schema_version": "9.0", "id": "x"}, child], "jsonl-flat", ExportOptions(output=str(out)))
+    assert [(f.record_id, f.kind) for f in findings] == [("x", "error")]
+    assert len(out.read_text().splitlines()) == 1

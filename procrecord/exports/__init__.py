@@ -55,14 +55,25 @@ def export(records: Iterable[dict[str, Any]], to: str, options: ExportOptions | 
            level: str | None = None, key: bytes | None = None) -> list[Finding]:
     """Export records of any version to target ``to``; return every record's findings.
 
-    Each record is upgraded to the current version and redacted at ``level`` first. The output is
+    Each record is upgraded to the current version and redacted at ``level`` first (one that cannot be
+    is an ``error`` finding; records are not validated here: ``procrecord export`` does that). The output is
     finished (or, on an exception, abandoned without a half-written file) before this returns.
     """
+    from procrecord.errors import ProcrecordError, SchemaError
+    from procrecord.exports.interface import record_id
+
     target = exporter(to, options or ExportOptions())
     findings: list[Finding] = []
     try:
         for record in records:
-            findings.extend(target.add(prepare(record, level, key)))
+            try:
+                ready = prepare(record, level, key)
+            except SchemaError:
+                raise
+            except ProcrecordError as exc:  # a record of an unknown version, one that cannot be upgraded
+                findings.append(Finding(record_id(record), "error", f"not exported: {exc}"))
+                continue
+            findings.extend(target.add(ready))
     except BaseException:
         target.abort()
         raise
