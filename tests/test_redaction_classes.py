@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import FIXTURES, load_json
+from helpers import FIXTURES, load_json
 from procrecord.migration import downgrade, upgrade
 from procrecord.policy import is_free_text, policy, removes
 from procrecord.redaction import check_level, redact

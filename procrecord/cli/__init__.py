@@ -142,3 +142,4 @@ def main() -> None:
 
 
 from procrecord.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
+from procrecord.cli import export as _export  # noqa: E402,F401  (registers ``procrecord export``)

@@ -1,0 +1,219 @@
+"""Exports: each target's cost per record against its own library building and serialising the same
+objects (same run, interleaved), table rows per second per core, and peak RSS against the record count.
+
+Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 20000] [--repeat 3] [--rss]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import uuid
+
+from _common import DATA, best_interleaved, child_peak_rss_mb, environment, procrecord_cmd, realistic_record, write_jsonl
+
+
+def prepared(count: int) -> list[dict]:
+    """Records as exporters receive them: current version, with 1.1 lineage and artifacts."""
+    from procrecord.exports import prepare
+
+    out = []
+    for i in range(count):
+        record = prepare(realistic_record(i))
+        record["root"] = {"id": str(uuid.UUID(int=1, version=4))}
+        if i:
+            record["parent"] = {"id": str(uuid.UUID(int=i, version=4)), "name": "step"}
+        record["inputs"] = [{"uri": f"/data/in/{i}.tif", "role": "data", "kind": "file", "size_bytes": 10, "sha256": "ab" * 32}]
+        record["outputs"] = [{"uri": f"/data/out/{i}.tif", "role": "data", "kind": "file", "size_bytes": 10}]
+        out.append(record)
+    return out
+
+
+def openlineage_baseline(records: list[dict], out: str) -> None:
+    """The same two RunEvents per record, built directly with openlineage-python and serialised by Serde."""
+    from openlineage.client import event_v2 as ev, facet_v2 as fc
+    from openlineage.client.serde import Serde
+
+    from procrecord.exports.openlineage import _Facets
+
+    facet_cls = _Facets().record_facet
+    producer = "https://pypi.org/project/procrecord/0/"
+    with open(out, "w") as handle:
+        for r in records:
+            env = [fc.environment_variables_run.EnvironmentVariable(name=k, value=v)
+                   for k, v in r["invocation"]["environment"].items()]
+            facets = {"processing_engine": fc.processing_engine_run.ProcessingEngineRunFacet(version="0", name="procrecord"),
+                      "procrecord": facet_cls(record=r),
+                      "environmentVariables": fc.environment_variables_run.EnvironmentVariablesRunFacet(environmentVariables=env)}
+            if "parent" in r:
+                facets["parent"] = fc.parent_run.ParentRunFacet(run=fc.parent_run.Run(runId=r["parent"]["id"]),
+                                                                job=fc.parent_run.Job(namespace="p", name="step"))
+            job = ev.Job(namespace="p", name=r["name"], facets={
+                "jobType": fc.job_type_job.JobTypeJobFacet(processingType="BATCH", integration="PROCRECORD", jobType="PROCESS"),
+                "sourceCodeLocation": fc.source_code_location_job.SourceCodeLocationJobFacet(
+                    type="git", url=r["git"]["remote_url"], version=r["git"]["commit"])})
+            run = ev.Run(runId=r["id"], facets=facets)
+            inputs = [ev.InputDataset(namespace="file", name=a["uri"]) for a in r["inputs"]]
+            outputs = [ev.OutputDataset(namespace="file", name=a["uri"]) for a in r["outputs"]]
+            for kind, when in ((ev.RunState.START, r["timing"]["start_time"]), (ev.RunState.COMPLETE, r["timing"]["stop_time"])):
+                event = ev.RunEvent(eventType=kind, eventTime=when, run=run, job=job, inputs=inputs, outputs=outputs,
+                                    producer=producer)
+                handle.write(Serde.to_json(event) + "\n")
+
+
+def otel_baseline(records: list[dict], out: str) -> None:
+    """The same spans (attributes precomputed) as SDK ReadableSpans, encoded and written as OTLP/JSON."""
+    from google.protobuf.json_format import MessageToJson
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.trace import SpanContext, SpanKind
+
+    from procrecord.exports.otel import _sdk, build_span
+
+    sdk = _sdk()
+    # The attributes our exporter derives from each record, handed to the SDK ready-made.
+    ready = [(s.name, s.context, s.parent, dict(s.resource.attributes), dict(s.attributes), s.status, s.start_time,
+              s.end_time) for s in (build_span(r, sdk)[0] for r in records)]
+    t0 = time.perf_counter()
+    with open(out, "w") as handle:
+        batch = []
+        for name, ctx, parent, res, attrs, status, start, end in ready:
+            batch.append(ReadableSpan(name=name, context=SpanContext(ctx.trace_id, ctx.span_id, False),
+                                      parent=parent, resource=Resource(res), attributes=attrs, kind=SpanKind.INTERNAL,
+                                      status=status, start_time=start, end_time=end, instrumentation_scope=sdk[-1]))
+            if len(batch) == 512:
+                handle.write(MessageToJson(encode_spans(batch), indent=None) + "\n")
+                batch = []
+        if batch:
+            handle.write(MessageToJson(encode_spans(batch), indent=None) + "\n")
+    return time.perf_counter() - t0
+
+
+def ours(target: str, records: list[dict], out: str, **options) -> None:
+    from procrecord.exports import ExportOptions, exporter
+
+    subject = exporter(target, ExportOptions(output=out, **options))
+    for record in records:
+        subject.add(record)
+    subject.close()
+
+
+def mlflow_pair(records: list[dict], folder: str):
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    from procrecord.exports import ExportOptions, exporter
+    from procrecord.exports.mlflow import metrics_of, tags_of
+    from procrecord.exports.mlflow import params_of
+    from mlflow.utils import validation
+
+    count = [0]
+
+    def baseline():
+        count[0] += 1
+        client = MlflowClient(tracking_uri=f"file://{folder}/base{count[0]}")
+        exp = client.create_experiment("b")
+        ready = [(tags_of(r), params_of(r, validation)[0], metrics_of(r)) for r in records]
+        import orjson
+
+        t0 = time.perf_counter()
+        for r, (tags, params, metrics) in zip(records, ready):
+            run = client.create_run(exp, start_time=0, tags=tags, run_name=r["name"])
+            client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()],
+                             params=[Param(k, v) for k, v in params.items()])
+            client.log_text(run.info.run_id, orjson.dumps(r, option=orjson.OPT_INDENT_2).decode(), "procrecord.json")
+            client.set_terminated(run.info.run_id, "FINISHED", end_time=1)
+        return time.perf_counter() - t0
+
+    def subject():
+        count[0] += 1
+        target = exporter("mlflow", ExportOptions(endpoint=f"file://{folder}/ours{count[0]}"))
+        t0 = time.perf_counter()
+        for r in records:
+            target.add(r)
+        target.close()
+        return time.perf_counter() - t0
+
+    return baseline, subject
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--table-records", type=int, default=20000)
+    parser.add_argument("--mlflow-records", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rss", action="store_true", help="also peak RSS of the CLI at 5k and 20k records")
+    parser.add_argument("--only", nargs="*", default=["openlineage", "otel", "mlflow", "tables"],
+                        help="parts to run (openlineage otel mlflow tables)")
+    args = parser.parse_args()
+    print(f"# bench_exports ({environment()})")
+    from procrecord.bulk import tune_gc
+
+    tune_gc()
+    records = prepared(args.records)
+    tmp = tempfile.mkdtemp(prefix="bench-exports-")
+    out = os.path.join(tmp, "out")
+    n = len(records)
+
+    if "openlineage" in args.only:
+        run_openlineage(records, out, n, args.repeat)
+    if "otel" in args.only:
+        run_otel(records, out, n, args.repeat)
+    if "mlflow" in args.only:
+        run_mlflow(records, tmp, n, args)
+    if "tables" in args.only:
+        run_tables(records, out, n, args)
+    if args.rss:
+        run_rss(out)
+
+
+def run_openlineage(records, out, n, repeat):
+    times = best_interleaved({"openlineage library": lambda: openlineage_baseline(records, out),
+                              "openlineage export": lambda: ours("openlineage", records, out)}, repeat)
+    base, mine = times["openlineage library"], times["openlineage export"]
+    print(f"openlineage: library {n / base:,.0f} records/s, export {n / mine:,.0f} records/s, ratio {mine / base:.2f}x (goal <= 1.5x)")
+
+
+def run_otel(records, out, n, repeat):
+    times = best_interleaved({"otel library": lambda: otel_baseline(records, out),
+                              "otel export": lambda: ours("otel", records, out)}, repeat)
+    base, mine = times["otel library"], times["otel export"]
+    print(f"otel: SDK {n / base:,.0f} records/s, export {n / mine:,.0f} records/s, ratio {mine / base:.2f}x (goal <= 1.5x)")
+
+
+def run_mlflow(records, tmp, n, args):
+    baseline, subject = mlflow_pair(records[: args.mlflow_records], tmp)
+    times = best_interleaved({"mlflow client": baseline, "mlflow export": subject}, args.repeat)
+    base, mine = times["mlflow client"], times["mlflow export"]
+    m = min(n, args.mlflow_records)
+    print(f"mlflow (folder store): client {m / base:,.0f} runs/s, export {m / mine:,.0f} runs/s, ratio {mine / base:.2f}x (goal <= 1.5x)")
+
+
+def run_tables(records, out, n, args):
+    table = records * (args.table_records // n + 1)
+    table = table[: args.table_records]
+    for fmt in ("parquet", "csv", "jsonl-flat"):
+        def cpu_seconds(fmt=fmt):
+            start = time.process_time()
+            ours(fmt, table, out + "." + fmt)
+            return time.process_time() - start
+
+        seconds = best_interleaved({fmt: cpu_seconds}, args.repeat)[fmt]
+        print(f"{fmt}: {len(table) / seconds:,.0f} records/s per core (CPU time; goal >= 20,000)")
+
+
+def run_rss(out):
+    for count in (5000, 20000):
+        src = write_jsonl(DATA / f"exports-{count}.jsonl", count)
+        for target in ("parquet", "csv", "openlineage", "otel"):
+            rss = child_peak_rss_mb([*procrecord_cmd(), "export", "--to", target, "-o", out + "-rss", str(src)])
+            print(f"peak RSS, export --to {target}, {count} records: {rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

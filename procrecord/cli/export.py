@@ -1,0 +1,113 @@
+"""``procrecord export``: records into OpenLineage, OpenTelemetry, RO-Crate, MLflow and tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from procrecord.cli import EXIT_FINDINGS, EXIT_OK, cli, guarded, source_options
+
+#: The targets (procrecord.exports.TARGETS, repeated so --help imports nothing; a test keeps them equal).
+TARGETS = ("openlineage", "otel", "ro-crate", "mlflow", "parquet", "csv", "jsonl-flat")
+FILE_TARGETS = ("parquet", "csv", "jsonl-flat", "ro-crate")
+SENDING_TARGETS = ("openlineage", "otel")
+TABLES = ("parquet", "csv", "jsonl-flat")
+
+
+def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
+    """Usage errors for options the target does not take; the MLflow tracking URI to use."""
+    for option, given, targets in only:
+        if given and to not in targets:
+            raise click.UsageError(f"{option} does not apply to --to {to} (only {', '.join(targets)})")
+    if to == "mlflow":
+        if output:
+            raise click.UsageError("--to mlflow writes to a tracking store: give --tracking-uri, not -o")
+        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri:
+            raise click.UsageError("--to mlflow needs --tracking-uri URI or MLFLOW_TRACKING_URI")
+        return uri
+    if to in FILE_TARGETS and not output:
+        raise click.UsageError(f"--to {to} needs -o PATH")
+    if to in SENDING_TARGETS and not (output or endpoint):
+        raise click.UsageError(f"--to {to} needs -o FILE or --endpoint URL (nothing is sent unless you name one)")
+    if output and endpoint:
+        raise click.UsageError("give -o FILE or --endpoint URL, not both")
+    return None
+
+
+@cli.command()
+@source_options
+@click.option("--to", "to", type=click.Choice(TARGETS), required=True, help="Export target.")
+@click.option("--output", "-o", default=None, metavar="PATH",
+              help="Output file (openlineage: JSON lines, otel: OTLP/JSON lines, parquet, csv, jsonl-flat) or "
+                   "folder (ro-crate; a .zip when PATH ends so).")
+@click.option("--endpoint", default=None, metavar="URL",
+              help="Send instead of writing: OpenLineage HTTP URL, or OTLP/HTTP traces URL (otel).")
+@click.option("--tracking-uri", default=None, metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI).")
+@click.option("--experiment", default=None, help="MLflow experiment name [default: procrecord].")
+@click.option("--namespace", default=None, help="OpenLineage job namespace [default: procrecord].")
+@click.option("--job-name", default=None, help="OpenLineage job name [default: each record's name].")
+@click.option("--level", type=click.Choice(("none", "most", "all")), default=None,
+              help="Redact each record at this level (by the schema) before it is exported.")
+@click.option("--pseudonymize", is_flag=True, help="With --level: replace removed identifiers by keyed tokens.")
+@click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key.")
+@click.option("--no-volatile", is_flag=True, help="Tables: leave out fields that differ on every run (the id stays).")
+@click.option("--config-prefix", default=None, help="Tables: prefix of the config columns [default: config.].")
+@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="Seconds one network request may take.")
+@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
+              help="Times a failed network request is tried again (with back-off).")
+@click.option("--strict", is_flag=True, help="Exit 1 when a target had no place for some fields (dropped).")
+@guarded
+def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experiment, namespace, job_name, level,
+           pseudonymize, key_file, no_volatile, config_prefix, timeout, retries, strict) -> int:
+    """Export records (any version) to another tool's format or store.
+
+    Examples: procrecord export --to parquet -o runs.parquet runs/ ;
+    procrecord export --to mlflow --tracking-uri http://localhost:5000 runs/
+    """
+    from procrecord.bulk import Progress
+    from procrecord.cli.commands import _key_or_usage_error
+    from procrecord.exports import ExportOptions, exporter
+    from procrecord.exports.pipeline import PrepareRecord, run_export
+    from procrecord.report import TextReporter
+
+    uri = _check_options(to, output, endpoint, tracking_uri, [
+        ("--endpoint", endpoint, SENDING_TARGETS), ("--tracking-uri", tracking_uri, ("mlflow",)),
+        ("--experiment", experiment, ("mlflow",)), ("--namespace", namespace, ("openlineage",)),
+        ("--job-name", job_name, ("openlineage",)), ("--no-volatile", no_volatile, TABLES),
+        ("--config-prefix", config_prefix, TABLES),
+    ])
+    if (pseudonymize or key_file) and level in (None, "none"):
+        raise click.UsageError("--pseudonymize and --key-file need --level most or all")
+    key = _key_or_usage_error(pseudonymize, key_file)
+    options = ExportOptions(
+        output=output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
+        experiment=experiment or "procrecord", include_volatile=not no_volatile,
+        config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
+    target = exporter(to, options)
+    reporter = TextReporter(out=sys.stderr)
+
+    def finding(where) -> None:
+        place = where.where() or "export"
+        click.echo(f"{place}:: {where.finding.kind}: [{where.finding.record_id}] {where.finding.message}", err=True)
+
+    progress = Progress(f"export {to}")
+    try:
+        counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
+                            reporter.outcome, finding, progress)
+    finally:
+        progress.close()
+    parts = [f"{counts.exported} exported"]
+    for name, value in (("failed", counts.failed), ("already there", counts.skipped),
+                        ("with dropped fields", counts.dropped), ("not readable or invalid", counts.rejected)):
+        if value:
+            parts.append(f"{value} {name}")
+    total = reporter.summary.total
+    click.echo(f"export --to {to}: {total} record{'s' if total != 1 else ''}: " + ", ".join(parts)
+               + ("" if total else " (no record found)"), err=True)
+    if counts.failed or counts.rejected or not total or (strict and counts.dropped):
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -1,0 +1,153 @@
+"""One flat row per record: the columns, their types and units, read from the schema.
+
+Every property of the schema becomes a column named by its dotted path (``emissions.energy_kwh``),
+typed from the schema (``integer``, ``number``, ``boolean``, ``string``, ``date-time``) with its
+``x-unit``. Arrays and the open bags (``extra``, ``extensions``, ``invocation.environment``) are one
+JSON text column each; ``invocation.config`` is flattened into one column per key under a prefix.
+The schema's columns are the same for every record, so tables of different exports line up.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import orjson
+
+#: Kinds of column: the schema's scalar types, ``timestamp`` (format date-time) and ``json`` (text).
+KINDS = ("int", "float", "bool", "string", "timestamp", "json")
+
+CONFIG = ("invocation", "config")
+
+
+class Column(NamedTuple):
+    """One column of the flat table."""
+
+    name: str
+    kind: str
+    unit: str | None = None
+    volatile: bool = False
+
+
+def _kind(node: dict[str, Any]) -> str:
+    types = node.get("type")
+    if isinstance(types, list):
+        types = [t for t in types if t != "null"]
+        types = types[0] if len(types) == 1 else None
+    if types == "integer":
+        return "int"
+    if types == "number":
+        return "float"
+    if types == "boolean":
+        return "bool"
+    if types == "string":
+        return "timestamp" if node.get("format") == "date-time" else "string"
+    return "json"
+
+
+def _walk(node: dict[str, Any], path: tuple[str, ...], volatile: bool, out: list[tuple[tuple[str, ...], Column]]) -> None:
+    for name, sub in node.get("properties", {}).items():
+        here = (*path, name)
+        vol = volatile or bool(sub.get("x-volatile"))
+        if here == CONFIG:
+            continue  # flattened per key, see flatten()
+        if "properties" in sub and sub.get("additionalProperties") is False:
+            _walk(sub, here, vol, out)
+        else:
+            out.append((here, Column(".".join(here), _kind(sub), sub.get("x-unit"), vol)))
+
+
+@functools.lru_cache(maxsize=None)
+def schema_columns(version: str) -> tuple[tuple[tuple[str, ...], Column], ...]:
+    """``(path, column)`` for every column the schema of ``version`` defines, in schema order."""
+    from procrecord.schemas import load_schema
+
+    out: list[tuple[tuple[str, ...], Column]] = []
+    _walk(load_schema(version), (), False, out)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(version: str) -> dict[str, Any]:
+    """Nested dict mirroring the record: a leaf is the column's (name, kind)."""
+    plan: dict[str, Any] = {}
+    for path, column in schema_columns(version):
+        node = plan
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = (column.name, column.kind)
+    plan.setdefault("invocation", {})["config"] = "config"
+    return plan
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def flatten(record: dict[str, Any], version: str, prefix: str = "config.") -> tuple[dict[str, Any], list[str]]:
+    """The record as one flat row ``{column: value}``, and the paths that have no column (normally none)."""
+    row: dict[str, Any] = {}
+    unknown: list[str] = []
+    _fill(record, _plan(version), row, unknown, "", prefix)
+    return row, unknown
+
+
+def _fill(value: dict[str, Any], plan: dict[str, Any], row: dict[str, Any], unknown: list[str], where: str,
+          prefix: str) -> None:
+    for key, sub in value.items():
+        target = plan.get(key)
+        if target is None:
+            unknown.append(where + key)
+        elif target == "config":
+            if isinstance(sub, dict):
+                _config(sub, prefix, row)
+            elif sub is not None:
+                row[prefix.rstrip(".") or "config"] = _dump(sub)
+        elif isinstance(target, dict):
+            if isinstance(sub, dict):
+                _fill(sub, target, row, unknown, f"{where}{key}.", prefix)
+        elif sub is not None:
+            name, kind = target
+            row[name] = _dump(sub) if kind == "json" else sub
+
+
+def _config(config: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            _config(value, name + ".", row)
+        elif isinstance(value, (list, dict)):
+            row[name] = _dump(value)
+        elif value is not None:
+            row[name] = value
+
+
+def value_kind(value: Any) -> str:
+    """The column kind a config value needs on its own."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if -2**63 <= value < 2**63 else "string"  # Parquet's int64
+    if isinstance(value, float):
+        return "float"
+    return "string"
+
+
+def unify(old: str | None, new: str) -> str:
+    """The kind of a config column holding values of kinds ``old`` and ``new`` (ints widen to floats)."""
+    if old is None or old == new:
+        return new
+    if {old, new} == {"int", "float"}:
+        return "float"
+    return "string"
+
+
+def as_kind(value: Any, kind: str) -> Any:
+    """``value`` converted for a column of ``kind`` (a config column that unified to text or float)."""
+    if value is None:
+        return None
+    if kind == "string" and not isinstance(value, str):
+        return _dump(value)
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value

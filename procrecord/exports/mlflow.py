@@ -1,0 +1,186 @@
+"""MLflow: one run per record, created through MLflow's own client in the tracking store the user names.
+
+Standard tags (``mlflow.runName``, ``mlflow.user``, ``mlflow.source.*``), params from the flattened
+config within MLflow's limits, metrics from timing, resources, emissions and usage, and the record
+itself as the artifact ``procrecord.json``. A run carries the tag ``procrecord.record_id``; a record
+already in the store is not exported again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from typing import Any
+
+import orjson
+
+from procrecord.exports.columns import flatten
+from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.otel import to_ns
+
+ID_TAG = "procrecord.record_id"
+STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+METRIC_SECTIONS = ("timing.", "resources.", "emissions.", "usage.")
+#: Characters MLflow accepts in param and metric names.
+_NAME = re.compile(r"^[\w./\- :]+$")
+
+
+def _ms(stamp: str | None) -> int | None:
+    ns = to_ns(stamp)
+    return None if ns is None else ns // 1_000_000
+
+
+def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(config, dict) and config:
+        for key, value in config.items():
+            if isinstance(value, dict) and value:
+                _config(value, f"{prefix}{key}.", out)
+            else:
+                out[f"{prefix}{key}"] = value
+    elif config is not None:
+        out[prefix.rstrip(".") or "config"] = config
+
+
+def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list[str]]:
+    """The config as MLflow params (flattened, dotted keys, within MLflow's limits) and what was cut."""
+    flat: dict[str, Any] = {}
+    _config((record.get("invocation") or {}).get("config"), "", flat)
+    params: dict[str, str] = {}
+    notes: list[str] = []
+    for key, value in flat.items():
+        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        if len(key) > limits.MAX_ENTITY_KEY_LENGTH or not _NAME.match(key):
+            notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out")
+            continue
+        if len(text) > limits.MAX_PARAM_VAL_LENGTH:
+            notes.append(f"param {key!r}: value cut to MLflow's {limits.MAX_PARAM_VAL_LENGTH} characters")
+            text = text[: limits.MAX_PARAM_VAL_LENGTH]
+        params[key] = text
+    return params, notes
+
+
+def metrics_of(record: dict[str, Any]) -> dict[str, float]:
+    """Durations, resources, energy and usage as MLflow metrics (plus the largest GPU peak memory)."""
+    from procrecord.schemas import current_version
+
+    row, _ = flatten(record, current_version())
+    metrics = {k: float(v) for k, v in row.items()
+               if k.startswith(METRIC_SECTIONS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    peaks = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
+    peaks = [p for p in peaks if isinstance(p, (int, float))]
+    if peaks:
+        metrics["devices.memory_used_peak_bytes.max"] = float(max(peaks))
+    return metrics
+
+
+def tags_of(record: dict[str, Any]) -> dict[str, str]:
+    """MLflow's standard tags and procrecord's own, from what the record (at its level) holds."""
+    tags = {ID_TAG: str(record.get("id")), "procrecord.schema_version": str(record.get("schema_version")),
+            "procrecord.status": str(record.get("status")), "mlflow.source.type": "LOCAL"}
+    if record.get("name"):
+        tags["mlflow.runName"] = str(record["name"])
+    host = record.get("host") or {}
+    if host.get("user"):
+        tags["mlflow.user"] = str(host["user"])
+    if host.get("hostname"):
+        tags["procrecord.hostname"] = str(host["hostname"])
+    git = record.get("git") or {}
+    for key, tag in (("commit", "mlflow.source.git.commit"), ("branch", "mlflow.source.git.branch"),
+                     ("remote_url", "mlflow.source.git.repoURL")):
+        if git.get(key):
+            tags[tag] = str(git[key])
+    invocation = record.get("invocation") or {}
+    source = (invocation.get("argv") or [None])[0] or invocation.get("executable")
+    if source:
+        tags["mlflow.source.name"] = str(source)
+    for side in ("parent", "root"):
+        if (record.get(side) or {}).get("id"):
+            tags[f"procrecord.{side}_id"] = str(record[side]["id"])
+    error = (record.get("outcome") or {}).get("error") or {}
+    if error:
+        tags["procrecord.error"] = ": ".join(p for p in (error.get("type"), error.get("message")) if p)[:5000]
+    return tags
+
+
+class MlflowExporter(Exporter):
+    """Runs in an MLflow tracking store (server, database or folder store)."""
+
+    name = "mlflow"
+    extra = "mlflow"
+
+    def __init__(self, options: ExportOptions) -> None:
+        super().__init__(options)
+        if not options.endpoint:
+            raise ExportError("--to mlflow needs a tracking URI")
+        # MLflow's client reads its HTTP timeout and retries from the environment: be polite by default.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(options.timeout_s, 1))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(options.retries))
+        require("mlflow", "mlflow", "mlflow")
+        from mlflow.entities import Metric, Param
+        from mlflow.tracking import MlflowClient
+        from mlflow.utils import validation
+
+        self.entities = (Metric, Param)
+        self.limits = validation
+        try:
+            self.client = MlflowClient(tracking_uri=options.endpoint)
+            found = self.client.get_experiment_by_name(options.experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
+            self.known = self._load_known()
+        except Exception as exc:  # noqa: BLE001 - no store: the export cannot go on
+            raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
+
+    def _load_known(self) -> dict[str, str]:
+        """Record id -> run id of the runs this experiment already holds (one paged search, not one per record)."""
+        known: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{ID_TAG}` LIKE '%'",
+                                           max_results=1000, page_token=token)
+            for run in page:
+                known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
+            token = page.token
+            if not token:
+                return known
+
+    def add(self, record: dict[str, Any]) -> list[Finding]:
+        """Create the record's run unless a run with its id tag exists."""
+        rid = record_id(record)
+        try:
+            if rid in self.known:
+                return [Finding(rid, "skipped", f"already in the store as run {self.known[rid]}")]
+            return self._create(record, rid)
+        except Exception as exc:  # noqa: BLE001 - one refused run is this record's finding
+            return [Finding(rid, "error", f"not exported: {type(exc).__name__}: {exc}")]
+
+    def _create(self, record: dict[str, Any], rid: str) -> list[Finding]:
+        Metric, Param = self.entities
+        timing = record.get("timing") or {}
+        start = _ms(timing.get("start_time"))
+        end = _ms(timing.get("stop_time") or timing.get("update_time"))
+        tags = tags_of(record)
+        parent_id = (record.get("parent") or {}).get("id")
+        if parent_id and str(parent_id) in self.known:
+            tags["mlflow.parentRunId"] = self.known[str(parent_id)]
+        params, notes = params_of(record, self.limits)
+        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=record.get("name"))
+        run_id = run.info.run_id
+        try:
+            stamp = end or start or 0
+            metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record).items()]
+            param_list = [Param(k, v) for k, v in params.items()]
+            step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
+            for index in range(0, max(len(param_list), len(metrics), 1), step):
+                self.client.log_batch(run_id, metrics=metrics[index:index + step], params=param_list[index:index + step])
+            self.client.log_text(run_id, orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), "procrecord.json")
+            status = STATUS.get(record.get("status", ""))
+            if status:
+                self.client.set_terminated(run_id, status, end_time=end)
+        except BaseException:
+            # A half-written run would be taken for a finished export next time: remove it.
+            with contextlib.suppress(Exception):
+                self.client.delete_run(run_id)
+            raise
+        self.known[rid] = run_id
+        return [Finding(rid, "dropped", note) for note in notes]

@@ -1,0 +1,203 @@
+"""OpenLineage: each record becomes RunEvents (START, then COMPLETE / FAIL / ABORT from its status).
+
+Built with openlineage-python's own event and facet classes and serialised by its ``Serde``;
+written as JSON lines, or sent with the client's HTTP transport when an endpoint is named. The
+run id is the record id; the whole record rides along as the ``procrecord`` run facet, whose
+``_schemaURL`` is the record's schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, IO
+
+from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri
+
+#: Record status -> the event type that ends the run (a running record only has its START).
+END_EVENTS = {"completed": "COMPLETE", "failed": "FAIL", "interrupted": "ABORT"}
+
+
+class _Facets:
+    """The client's classes, imported once (the extra is optional), and the custom record facet."""
+
+    def __init__(self) -> None:
+        require("openlineage.client", "openlineage", "openlineage")
+        import attr
+        from openlineage.client import event_v2, facet_v2
+        from openlineage.client.serde import Serde
+        from procrecord.schemas import current_version, schema_id
+
+        self.ev, self.fc, self.serde = event_v2, facet_v2, Serde
+        schema_url = schema_id(current_version())
+
+        @attr.define
+        class ProcrecordRunFacet(facet_v2.RunFacet):
+            """The full procrecord record (see ``_schemaURL``)."""
+
+            record: dict = attr.field(factory=dict)
+
+            @staticmethod
+            def _get_schema() -> str:
+                return schema_url
+
+        self.record_facet = ProcrecordRunFacet
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def _producer() -> str:
+    from procrecord._version import __version__
+
+    return f"https://pypi.org/project/procrecord/{__version__}/"
+
+
+def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets | None = None) -> tuple[list[Any], list[str]]:
+    """The record's RunEvents (client objects) and notes on what could not be carried as it was."""
+    f = facets or _Facets()
+    ev, fc = f.ev, f.fc
+    notes: list[str] = []
+    producer = _producer()
+    run_id, derived = as_uuid(record.get("id"))
+    if derived:
+        notes.append(f"id is not a UUID: run id {run_id} derived from it")
+    job_name = options.job_name or record.get("name") or "unnamed"
+    run_facets: dict[str, Any] = {
+        "processing_engine": fc.processing_engine_run.ProcessingEngineRunFacet(
+            version=(record.get("producer") or {}).get("version", "unknown"), name="procrecord",
+            openlineageAdapterVersion=(record.get("producer") or {}).get("version"), producer=producer),
+        "procrecord": f.record_facet(record=record, producer=producer),
+    }
+    env = (record.get("invocation") or {}).get("environment")
+    if env:
+        run_facets["environmentVariables"] = fc.environment_variables_run.EnvironmentVariablesRunFacet(
+            environmentVariables=[fc.environment_variables_run.EnvironmentVariable(name=k, value=str(v))
+                                  for k, v in env.items()], producer=producer)
+    error = (record.get("outcome") or {}).get("error")
+    if error:
+        message = ": ".join(p for p in (error.get("type"), error.get("message")) if p) or "error"
+        run_facets["errorMessage"] = fc.error_message_run.ErrorMessageRunFacet(
+            message=message, programmingLanguage="python", stackTrace=error.get("traceback"), producer=producer)
+    parent = record.get("parent")
+    if parent and parent.get("id"):
+        pr = fc.parent_run
+        parent_uuid, _ = as_uuid(parent["id"])
+        root = None
+        root_id = (record.get("root") or {}).get("id")
+        if root_id and root_id == parent["id"]:
+            root = pr.Root(run=pr.RootRun(runId=str(parent_uuid)),
+                           job=pr.RootJob(namespace=options.namespace, name=parent.get("name") or job_name))
+        run_facets["parent"] = pr.ParentRunFacet(
+            run=pr.Run(runId=str(parent_uuid)),
+            job=pr.Job(namespace=options.namespace, name=options.job_name or parent.get("name") or job_name),
+            root=root, producer=producer)
+    job_facets: dict[str, Any] = {
+        "jobType": fc.job_type_job.JobTypeJobFacet(processingType="BATCH", integration="PROCRECORD",
+                                                   jobType="PROCESS", producer=producer)}
+    git = record.get("git") or {}
+    if git.get("remote_url") or git.get("commit"):
+        url = git.get("remote_url") or ""
+        job_facets["sourceCodeLocation"] = fc.source_code_location_job.SourceCodeLocationJobFacet(
+            type="git", url=url, repoUrl=url or None, version=git.get("commit"), branch=git.get("branch"),
+            producer=producer)
+    inputs = [_dataset(ev.InputDataset, fc, a, "input", producer) for a in artifacts(record, "inputs")]
+    outputs = [_dataset(ev.OutputDataset, fc, a, "output", producer) for a in artifacts(record, "outputs")]
+    run = ev.Run(runId=str(run_id), facets=run_facets)
+    job = ev.Job(namespace=options.namespace, name=job_name, facets=job_facets)
+    timing = record.get("timing") or {}
+    start = timing.get("start_time")
+    if not start:
+        notes.append("no timing (redacted?): events carry the export time")
+        start = _now()
+    events = [ev.RunEvent(eventType=ev.RunState.START, eventTime=start, run=run, job=job, inputs=inputs,
+                          outputs=[], producer=producer)]
+    end_type = END_EVENTS.get(record.get("status", ""))
+    if end_type:
+        end = timing.get("stop_time") or timing.get("update_time") or start
+        events.append(ev.RunEvent(eventType=getattr(ev.RunState, end_type), eventTime=end, run=run, job=job,
+                                  inputs=inputs, outputs=outputs, producer=producer))
+    nulls = null_paths(record)
+    if nulls:
+        notes.append("null values left out by OpenLineage's serialiser: " + ", ".join(nulls))
+    return events, notes
+
+
+def _dataset(cls: Any, fc: Any, artifact: dict[str, Any], side: str, producer: str) -> Any:
+    namespace, name = split_uri(artifact["uri"])
+    facets: dict[str, Any] = {}
+    if artifact.get("sha256"):
+        facets["version"] = fc.dataset_version_dataset.DatasetVersionDatasetFacet(
+            datasetVersion="sha256:" + artifact["sha256"], producer=producer)
+    stats: dict[str, Any] = {}
+    if artifact.get("size_bytes") is not None or artifact.get("file_count") is not None:
+        if side == "input":
+            stats["inputStatistics"] = fc.input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
+                size=artifact.get("size_bytes"), fileCount=artifact.get("file_count"), producer=producer)
+        else:
+            stats["outputStatistics"] = fc.output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                size=artifact.get("size_bytes"), fileCount=artifact.get("file_count"), producer=producer)
+    if side == "input":
+        return cls(namespace=namespace, name=name, facets=facets, inputFacets=stats)
+    return cls(namespace=namespace, name=name, facets=facets, outputFacets=stats)
+
+
+class OpenLineageExporter(Exporter):
+    """RunEvents as JSON lines to ``output``, or through the client's HTTP transport to ``endpoint``."""
+
+    name = "openlineage"
+    extra = "openlineage"
+
+    def __init__(self, options: ExportOptions) -> None:
+        super().__init__(options)
+        self.facets = _Facets()
+        self.client = None
+        self._ctx: Any = None
+        self._out: IO[bytes] | None = None
+        if options.endpoint:
+            from openlineage.client import OpenLineageClient
+            from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+            config = HttpConfig(url=options.endpoint, timeout=options.timeout_s,
+                                retry={"total": options.retries, "backoff_factor": 0.5,
+                                       "status_forcelist": [429, 500, 502, 503, 504],
+                                       "allowed_methods": ["POST"]})
+            self.client = OpenLineageClient(transport=HttpTransport(config))
+        elif options.output:
+            from procrecord.atomic import replacing
+
+            self._ctx = replacing(options.output)
+            self._out = self._ctx.__enter__()
+        else:
+            raise ExportError("--to openlineage needs -o FILE or --endpoint URL")
+
+    def add(self, record: dict[str, Any]) -> list[Finding]:
+        """Write or send the record's events."""
+        events, notes = run_events(record, self.options, self.facets)
+        rid = record_id(record)
+        if self.client is not None:
+            try:
+                for event in events:
+                    self.client.emit(event)
+            except Exception as exc:  # noqa: BLE001 - a refused event is this record's finding
+                return [Finding(rid, "error", f"not sent: {type(exc).__name__}: {exc}")]
+        else:
+            assert self._out is not None
+            self._out.write(b"".join(self.facets.serde.to_json(e).encode() + b"\n" for e in events))
+        return [Finding(rid, "dropped", note) for note in notes]
+
+    def close(self) -> list[Finding]:
+        """Finish the JSON lines file (atomically) or close the client."""
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+        if self.client is not None:
+            self.client.close(self.options.timeout_s)
+        return []
+
+    def abort(self) -> None:
+        """Leave the previous output file as it was."""
+        if self._ctx is not None:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)

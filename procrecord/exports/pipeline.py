@@ -1,0 +1,100 @@
+"""The bulk export: sources -> (workers) validate, upgrade, redact -> (this process) the exporter.
+
+Workers do the per-record work that needs no shared state and hand back each prepared record as
+a JSON line tagged with where it came from; the single exporter in this process converts, writes
+or sends them in input order, so one output file or one client session serves the whole run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import attrs
+import orjson
+
+from procrecord.bulk import Block, Outcome
+from procrecord.exports.interface import Exporter, Finding
+from procrecord.loader import Loaded
+
+
+@attrs.frozen
+class PrepareRecord:
+    """Validate one record, bring it to the current version and redact it at ``level`` (bulk operation)."""
+
+    level: str | None = None
+    key: bytes | None = attrs.field(default=None, repr=False)
+
+    def __call__(self, item: Loaded) -> Outcome:
+        from procrecord.transforms import to_current
+
+        version, record, failed = to_current(item)
+        if failed is not None:
+            return failed
+        if self.level and self.level != "none":
+            from procrecord.redaction import redact
+
+            record = redact(record, self.level, self.key)
+        line = orjson.dumps({"s": item.source, "l": item.line, "r": record}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        return Outcome(item.source, item.line, "prepared", version, output=line, jsonl=item.jsonl, info={"changed": 1})
+
+
+class Where(NamedTuple):
+    """A finding of the export and the record it is about."""
+
+    source: str
+    line: int | None
+    finding: Finding
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+class Counts(NamedTuple):
+    """How a bulk export went."""
+
+    exported: int
+    failed: int
+    skipped: int
+    dropped: int
+    rejected: int  # records that could not be read, validated or prepared
+
+
+def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord, jobs: int, max_bytes: int,
+               on_outcome: Callable[[Outcome], None], on_finding: Callable[[Where], None],
+               progress: Callable[[int], None] | None = None) -> Counts:
+    """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come."""
+    from procrecord.bulk import run
+
+    exported = failed = skipped = dropped = rejected = 0
+
+    def count(where: Where) -> None:
+        nonlocal failed, skipped, dropped
+        kind = where.finding.kind
+        failed += kind == "error"
+        skipped += kind == "skipped"
+        dropped += kind == "dropped"
+        on_finding(where)
+
+    try:
+        for item in run(sources, operation, jobs, max_bytes, progress):
+            if isinstance(item, Block):
+                for line in item.data.splitlines():
+                    entry: dict[str, Any] = orjson.loads(line)
+                    findings = exporter.add(entry["r"])
+                    exported += not any(f.kind in ("error", "skipped") for f in findings)
+                    for finding in findings:
+                        count(Where(entry["s"], entry["l"], finding))
+            else:
+                if not item.ok:
+                    rejected += item.count
+                on_outcome(item)
+    except BaseException:
+        exporter.abort()
+        raise
+    for finding in exporter.close():
+        # Findings only known when the output is finished (a batch an endpoint refused, ...).
+        count(Where("", None, finding))
+        if finding.failed:
+            exported -= 1
+    return Counts(exported, failed, skipped, dropped, rejected)

@@ -1,0 +1,183 @@
+"""RO-Crate: a Process Run Crate (profile 0.5) with one ``CreateAction`` per record, built with ro-crate-py.
+
+Each action names its instrument (the program run), agent (the user, when the level keeps it),
+start and end, status and error, environment, container image, and its ``object``/``result``
+(the record's 1.1 input and output artifacts, with their digests). The record itself is stored in
+the crate as ``records/<id>.json`` and is the action's ``subjectOf``. Output: a folder, or a zip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from typing import Any
+
+import orjson
+
+from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.lineage import artifacts, file_uri
+
+PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
+WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
+WFRUN = "https://w3id.org/ro/terms/workflow-run#"
+STATUS = {"completed": "CompletedActionStatus", "failed": "FailedActionStatus",
+          "interrupted": "FailedActionStatus", "running": "ActiveActionStatus"}
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _slug(text: str) -> str:
+    return _SAFE.sub("-", text).strip("-") or "x"
+
+
+class RoCrateExporter(Exporter):
+    """All records of a run in one crate, written when the export closes."""
+
+    name = "ro-crate"
+    extra = "rocrate"
+
+    def __init__(self, options: ExportOptions) -> None:
+        super().__init__(options)
+        if not options.output:
+            raise ExportError("--to ro-crate needs -o FOLDER (or -o FILE.zip)")
+        require("rocrate.rocrate", "rocrate", "ro-crate")
+        from rocrate.model.contextentity import ContextEntity
+        from rocrate.rocrate import ROCrate
+
+        self.Entity = ContextEntity
+        self.crate = ROCrate()
+        self.crate.metadata.extra_contexts.append(WFRUN_CONTEXT)  # containerImage, ContainerImage
+        profile = self.crate.add(ContextEntity(self.crate, PROFILE, properties={
+            "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
+        self.crate.root_dataset["conformsTo"] = [profile]
+        self.crate.root_dataset["name"] = "procrecord export"
+        self.crate.root_dataset["description"] = "Process runs recorded by procrecord"
+        self.crate.root_dataset["license"] = "https://spdx.org/licenses/CC-BY-4.0"
+        self._tmp = tempfile.mkdtemp(prefix="procrecord-crate-")
+        self._seen: set[str] = set()
+        self._mentions: list[Any] = []
+        self._parts: dict[str, Any] = {}  # artifacts: data entities the root must list in hasPart
+
+    def _entity(self, identifier: str, properties: dict[str, Any]) -> Any:
+        found = self.crate.get(identifier)
+        return found if found is not None else self.crate.add(self.Entity(self.crate, identifier, properties=properties))
+
+    def add(self, record: dict[str, Any]) -> list[Finding]:
+        """Add the record's action and the entities it refers to."""
+        rid = record_id(record)
+        if rid in self._seen:
+            return [Finding(rid, "skipped", "a record with this id is already in the crate")]
+        self._seen.add(rid)
+        invocation = record.get("invocation") or {}
+        program = (invocation.get("argv") or [None])[0] or invocation.get("executable") or record.get("name") or "program"
+        instrument = self._entity(f"#software-{_slug(os.path.basename(str(program)))}", {
+            "@type": "SoftwareApplication", "name": os.path.basename(str(program))})
+        props: dict[str, Any] = {"@type": "CreateAction", "name": f"Run of {record.get('name') or program}",
+                                 "actionStatus": {"@id": "http://schema.org/" + STATUS.get(record.get("status", ""), "PotentialActionStatus")}}
+        timing = record.get("timing") or {}
+        if timing.get("start_time"):
+            props["startTime"] = timing["start_time"]
+        if timing.get("stop_time"):
+            props["endTime"] = timing["stop_time"]
+        if invocation.get("argv"):
+            props["description"] = " ".join(str(a) for a in invocation["argv"])
+        error = (record.get("outcome") or {}).get("error") or {}
+        if error:
+            props["error"] = ": ".join(p for p in (error.get("type"), error.get("message")) if p)
+        elif record.get("status") in ("failed", "interrupted"):
+            outcome = record.get("outcome") or {}
+            props["error"] = f"signal {outcome['signal']}" if outcome.get("signal") else f"exit code {outcome.get('exit_code')}"
+        action = self.crate.add_action(instrument, identifier=f"#run-{_slug(rid)}", properties=props)
+        user = (record.get("host") or {}).get("user")
+        if user:
+            action["agent"] = self._entity(f"#person-{_slug(str(user))}", {"@type": "Person", "name": str(user)})
+        env = invocation.get("environment") or {}
+        if env:
+            action["environment"] = [self._entity(f"#env-{_slug(rid)}-{_slug(k)}", {
+                "@type": "PropertyValue", "name": k, "value": str(v)}) for k, v in env.items()]
+        container = (record.get("host") or {}).get("container") or {}
+        image = container.get("image_digest") or container.get("image_name")
+        if image:
+            kind = "SIFImage" if container.get("runtime") in ("singularity", "apptainer") else "DockerImage"
+            image_props = {"@type": "ContainerImage", "additionalType": {"@id": WFRUN + kind}}
+            if container.get("image_name"):
+                image_props["name"] = container["image_name"]
+            if container.get("image_digest"):
+                image_props["sha256"] = container["image_digest"].split(":", 1)[-1]
+            action["containerImage"] = self._entity(f"#container-{_slug(image)}", image_props)
+        for side, prop in (("inputs", "object"), ("outputs", "result")):
+            found = [self._artifact(a) for a in artifacts(record, side)]
+            if found:
+                action[prop] = found
+        path = os.path.join(self._tmp, f"{_slug(rid)}.json")
+        with open(path, "wb") as out:
+            out.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+        action["subjectOf"] = self.crate.add_file(path, dest_path=f"records/{_slug(rid)}.json", properties={
+            "name": f"procrecord record {rid}", "encodingFormat": "application/json",
+            "conformsTo": {"@id": _schema_url(record)}})
+        self._mentions.append(action)
+        return []
+
+    def _artifact(self, artifact: dict[str, Any]) -> Any:
+        props: dict[str, Any] = {"@type": "Dataset" if artifact.get("kind") in ("folder", "directory") else "File",
+                                 "name": os.path.basename(artifact["uri"].rstrip("/")) or artifact["uri"]}
+        for key, prop in (("size_bytes", "contentSize"), ("sha256", "sha256"), ("media_type", "encodingFormat"),
+                          ("mtime", "dateModified")):
+            if artifact.get(key) is not None:
+                props[prop] = str(artifact[key]) if key == "size_bytes" else artifact[key]
+        if artifact.get("role"):
+            props["description"] = f"role: {artifact['role']}"
+        identifier = file_uri(artifact["uri"])
+        if props["@type"] == "Dataset" and not identifier.endswith("/"):
+            identifier += "/"  # RO-Crate: a folder's id ends with a slash
+        entity = self._entity(identifier, props)
+        self._parts[entity.id] = entity
+        return entity
+
+    def close(self) -> list[Finding]:
+        """Write the crate (a folder replaced as a whole, or a zip) and remove the staging files."""
+        root = self.crate.root_dataset
+        root["mentions"] = self._mentions
+        root["hasPart"] = list(root.get("hasPart") or []) + list(self._parts.values())
+        target = os.path.abspath(self.options.output)
+        parent = os.path.dirname(target)
+        os.makedirs(parent, exist_ok=True)
+        try:
+            if target.endswith(".zip"):
+                handle, tmp = tempfile.mkstemp(prefix=".crate-", suffix=".zip", dir=parent)
+                os.close(handle)
+                try:
+                    self.crate.write_zip(tmp)
+                    os.replace(tmp, target)
+                except BaseException:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                    raise
+            else:
+                tmp = tempfile.mkdtemp(prefix=".crate-", dir=parent)
+                try:
+                    self.crate.write(tmp)
+                    if os.path.isdir(target):
+                        old = tempfile.mkdtemp(prefix=".crate-old-", dir=parent)
+                        os.replace(target, os.path.join(old, "crate"))
+                        os.replace(tmp, target)
+                        shutil.rmtree(old, ignore_errors=True)
+                    else:
+                        os.replace(tmp, target)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+        finally:
+            self.abort()
+        return []
+
+    def abort(self) -> None:
+        """Remove the staging files."""
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _schema_url(record: dict[str, Any]) -> str:
+    from procrecord.schemas import schema_id
+
+    return schema_id(str(record.get("schema_version")))

@@ -1,0 +1,111 @@
+"""``procrecord export``: options, exit codes, bulk behaviour, and a light base install."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import FIXTURES, ROOT
+from exportdata import pipeline
+from procrecord.cli import cli
+from procrecord.cli.export import TARGETS
+from procrecord.exports import TARGETS as LIBRARY_TARGETS
+
+VALID = FIXTURES / "1.0" / "valid"
+LEGACY = FIXTURES / "0" / "valid"
+
+
+def invoke(*args, env=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
+
+
+def test_the_cli_lists_every_library_target():
+    assert TARGETS == tuple(LIBRARY_TARGETS)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--to", "mlflow"], "needs --tracking-uri"),
+    (["--to", "mlflow", "--tracking-uri", "file:///x", "-o", "x"], "not -o"),
+    (["--to", "parquet"], "needs -o"),
+    (["--to", "otel"], "nothing is sent unless"),
+    (["--to", "csv", "-o", "x.csv", "--endpoint", "http://127.0.0.1:9"], "--endpoint does not apply"),
+    (["--to", "otel", "-o", "x", "--endpoint", "http://127.0.0.1:9"], "not both"),
+    (["--to", "openlineage", "-o", "x", "--experiment", "e"], "--experiment does not apply"),
+    (["--to", "parquet", "-o", "x", "--pseudonymize"], "need --level most or all"),
+])
+def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
+    result = invoke("export", *args, VALID, env={"MLFLOW_TRACKING_URI": ""})
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_bulk_export_of_every_version_with_jobs_keeps_input_order(tmp_path):
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    assert invoke("export", "--to", "jsonl-flat", "-o", one, VALID, LEGACY).exit_code == 0
+    result = invoke("export", "--to", "jsonl-flat", "-o", two, "--jobs", "2", VALID, LEGACY)
+    assert result.exit_code == 0, result.output
+    assert one.read_bytes() == two.read_bytes()
+    rows = [json.loads(x) for x in one.read_text().splitlines()]
+    assert len(rows) == 19 and {r["schema_version"] for r in rows} == {rows[0]["schema_version"]}
+    assert "19 exported" in result.output
+
+
+def test_a_bad_record_is_reported_and_the_others_are_exported(tmp_path):
+    root, child = pipeline()
+    src = tmp_path / "runs.jsonl"
+    src.write_text(json.dumps(root) + "\n{not json\n" + json.dumps({**child, "status": "bogus"}) + "\n")
+    out = tmp_path / "runs.csv"
+    result = invoke("export", "--to", "csv", "-o", out, src)
+    assert result.exit_code == 1
+    assert f"{src}:2:: error:" in result.output and f"{src}:3::$.status" in result.output
+    assert len(out.read_text().splitlines()) == 2  # header + the good record
+    assert "2 not readable or invalid" in result.output
+
+
+def test_dropped_fields_are_notes_unless_strict(tmp_path):
+    out = tmp_path / "events.jsonl"
+    src = VALID / "minimal.json"
+    result = invoke("export", "--to", "openlineage", "-o", out, src)
+    assert result.exit_code == 0 and ":: dropped: [" in result.output
+    assert invoke("export", "--to", "openlineage", "-o", out, "--strict", src).exit_code == 1
+
+
+def test_no_record_found_is_exit_1(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", tmp_path / "empty")
+    assert result.exit_code == 1 and "no record found" in result.output
+
+
+def test_a_missing_extra_is_a_clear_error_only_for_its_target(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    result = invoke("export", "--to", "parquet", "-o", tmp_path / "x.parquet", VALID)
+    assert result.exit_code == 3 and "pip install 'procrecord[table]'" in result.output
+    assert invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", VALID).exit_code == 0
+
+
+def test_an_output_that_cannot_be_written_is_exit_3_and_leaves_nothing(tmp_path):
+    result = invoke("export", "--to", "csv", "-o", tmp_path / "missing" / "x.csv", VALID)
+    assert result.exit_code == 3
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.slow
+def test_importing_procrecord_and_its_exports_loads_no_target_library():
+    code = ("import sys, procrecord, procrecord.exports, procrecord.cli; "
+            "heavy = [m for m in ('pyarrow', 'openlineage', 'opentelemetry', 'rocrate', 'mlflow', 'duckdb') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_library_reports_a_record_it_cannot_upgrade_and_goes_on(tmp_path):
+    from procrecord.exports import ExportOptions, export
+
+    root, child = pipeline()
+    out = tmp_path / "rows.jsonl"
+    findings = export([{"schema_version": "9.0", "id": "x"}, child], "jsonl-flat", ExportOptions(output=str(out)))
+    assert [(f.record_id, f.kind) for f in findings] == [("x", "error")]
+    assert len(out.read_text().splitlines()) == 1

@@ -1,0 +1,112 @@
+"""OpenLineage RunEvents: built and serialised by openlineage-python, read back as the spec's JSON."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from exportdata import CHILD_ID, DIGEST, ROOT_ID, current, failed, pipeline
+from httpsink import closed_port, receiver
+from procrecord.exports import ExportOptions, export
+from procrecord.schemas import current_version, schema_id
+
+pytest.importorskip("openlineage.client")
+
+
+def _events(tmp_path, records, level=None, **options):
+    out = tmp_path / "events.jsonl"
+    findings = export(records, "openlineage", ExportOptions(output=str(out), **options), level=level)
+    return [json.loads(line) for line in out.read_text().splitlines()], findings
+
+
+def test_a_pipeline_becomes_start_and_complete_events_with_lineage_and_datasets(tmp_path):
+    root, child = pipeline()
+    events, findings = _events(tmp_path, [root, child], namespace="lab")
+    assert findings == []
+    assert [(e["eventType"], e["run"]["runId"]) for e in events] == [
+        ("START", ROOT_ID), ("COMPLETE", ROOT_ID), ("START", CHILD_ID), ("COMPLETE", CHILD_ID)]
+    start, complete = events[2], events[3]
+    assert start["eventTime"] == child["timing"]["start_time"] and complete["eventTime"] == child["timing"]["stop_time"]
+    assert complete["job"] == {"namespace": "lab", "name": "fit", "facets": complete["job"]["facets"]}
+    parent = complete["run"]["facets"]["parent"]
+    assert parent["run"]["runId"] == ROOT_ID
+    assert (parent["job"]["namespace"], parent["job"]["name"]) == ("lab", "prepare")
+    assert parent["root"]["run"]["runId"] == ROOT_ID
+    inputs = {(d["namespace"], d["name"]): d for d in complete["inputs"]}
+    assert set(inputs) == {("file", "/data/prepared"), ("s3://bucket", "weights/base.pt")}
+    assert inputs[("file", "/data/prepared")]["facets"]["version"]["datasetVersion"] == "sha256:" + DIGEST
+    assert inputs[("file", "/data/prepared")]["inputFacets"]["inputStatistics"]["fileCount"] == 3
+    [output] = complete["outputs"]
+    assert output["name"] == "/runs/fit/model.pt" and output["outputFacets"]["outputStatistics"]["size"] == 1234
+    # The root's output is the child's input: the same dataset, so lineage servers join them.
+    assert (events[1]["outputs"][0]["namespace"], events[1]["outputs"][0]["name"]) == ("file", "/data/prepared")
+    location = complete["job"]["facets"]["sourceCodeLocation"]
+    assert location["version"] == child["git"]["commit"] and location["branch"] == child["git"]["branch"]
+    env = complete["run"]["facets"]["environmentVariables"]["environmentVariables"]
+    assert {"name": "OMP_NUM_THREADS", "value": "8"} in env
+    facet = complete["run"]["facets"]["procrecord"]
+    assert facet["_schemaURL"] == schema_id(current_version())
+    assert facet["record"] == json.loads(json.dumps(child))
+
+
+@pytest.mark.parametrize(("name", "end"), [("failed-traceback.json", "FAIL"), ("interrupted-sigterm.json", "ABORT"),
+                                           ("running-flushed.json", None)])
+def test_the_status_picks_the_final_event(tmp_path, name, end):
+    record = current(name)
+    events, _ = _events(tmp_path, [record])
+    assert [e["eventType"] for e in events] == ["START"] + ([end] if end else [])
+    if end == "FAIL":
+        error = events[-1]["run"]["facets"]["errorMessage"]
+        assert error["message"].startswith("FileNotFoundError: [Errno 2]")
+        assert "Traceback" in error["stackTrace"] and error["programmingLanguage"] == "python"
+
+
+def test_what_the_serialiser_drops_is_a_finding(tmp_path):
+    events, findings = _events(tmp_path, [current("minimal.json")])
+    kinds = {f.kind for f in findings}
+    assert kinds == {"dropped"}
+    assert any("name" in f.message and "null" in f.message for f in findings)
+    assert any("no timing" in f.message for f in findings)
+
+
+def test_level_all_leaves_only_identity_in_the_events(tmp_path):
+    root, child = pipeline()
+    events, _ = _events(tmp_path, [child], job_name="fixed")
+    assert "environmentVariables" in events[0]["run"]["facets"]
+    events, _ = _events(tmp_path, [child], level="all")
+    facets = events[0]["run"]["facets"]
+    assert "environmentVariables" not in facets and "parent" not in facets
+    assert set(facets["procrecord"]["record"]) <= {"schema_version", "record_type", "id", "name", "status", "producer",
+                                                   "redaction"}
+
+
+def test_events_are_sent_with_the_clients_transport_and_retried(tmp_path):
+    root, child = pipeline()
+    with receiver(statuses=[503]) as sink:
+        findings = export([root, child], "openlineage", ExportOptions(endpoint=sink.url, timeout_s=5, retries=2))
+    assert findings == []
+    bodies = [json.loads(body) for path, _, body in sink.requests]
+    assert all(path == "/api/v1/lineage" for path, _, _ in sink.requests)
+    assert len(bodies) == 5  # the first POST got 503 and was tried again
+    assert [b["eventType"] for b in bodies[1:]] == ["START", "COMPLETE", "START", "COMPLETE"]
+
+
+def test_an_endpoint_that_is_not_there_is_a_finding_not_a_hang(tmp_path):
+    begin = time.monotonic()
+    findings = export([failed()], "openlineage", ExportOptions(endpoint=closed_port(), timeout_s=1, retries=1))
+    assert [f.kind for f in findings] == ["error"] and "not sent" in findings[0].message
+    assert time.monotonic() - begin < 30
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("/data/x.tif", ("file", "/data/x.tif")),
+    ("file:///data/x.tif", ("file", "/data/x.tif")),
+    ("s3://bucket/a/b.parquet", ("s3://bucket", "a/b.parquet")),
+    ("C:\\data\\x.tif", ("file", "C:\\data\\x.tif")),
+])
+def test_artifact_uris_follow_openlineage_dataset_naming(uri, expected):
+    from procrecord.exports.lineage import split_uri
+
+    assert split_uri(uri) == expected

@@ -1,0 +1,112 @@
+"""OpenTelemetry spans: OTLP/JSON files, and OTLP/HTTP to a local receiver decoded with opentelemetry-proto."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from exportdata import CHILD_ID, ROOT_ID, failed, pipeline
+from httpsink import closed_port, receiver
+from procrecord.exports import ExportOptions, export
+from procrecord.exports.otel import span_id, to_ns
+
+pytest.importorskip("opentelemetry.sdk.trace")
+trace_pb2 = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+
+
+def _attrs(items):
+    out = {}
+    for item in items:
+        value = item["value"]
+        out[item["key"]] = next(iter(value.values())) if value else None
+    return out
+
+
+def _spans(path):
+    found = []
+    for line in path.read_text().splitlines():
+        for rs in json.loads(line)["resourceSpans"]:
+            for ss in rs["scopeSpans"]:
+                for span in ss["spans"]:
+                    found.append((_attrs(rs["resource"]["attributes"]), span))
+    return found
+
+
+def test_a_pipeline_is_one_trace_with_parent_links(tmp_path):
+    root, child = pipeline()
+    out = tmp_path / "spans.jsonl"
+    assert export([root, child], "otel", ExportOptions(output=str(out))) == []
+    (root_res, root_span), (child_res, child_span) = _spans(out)
+    assert root_span["traceId"] == child_span["traceId"] == uuid.UUID(ROOT_ID).hex
+    assert root_span["spanId"] == f"{span_id(ROOT_ID):016x}"
+    assert child_span["parentSpanId"] == root_span["spanId"] and "parentSpanId" not in root_span
+    assert child_span["name"] == "fit" and child_span["status"]["code"] == 1  # OK
+    assert child_span["startTimeUnixNano"] == str(to_ns(child["timing"]["start_time"]))
+    # Resource attributes from the schema's x-otel annotations.
+    assert child_res["host.name"] == "gpu-node07.lab.example.org"
+    assert child_res["process.working_directory"] == "/home/jdoe/projects/seg"
+    assert child_res["process.exit.time"] == child["timing"]["stop_time"]
+    assert child_res["container.image.name"] == "ghcr.io/geo/train:1.2"
+    assert child_res["service.instance.id"] == CHILD_ID and child_res["service.name"] == "fit"
+    span_attrs = _attrs(child_span["attributes"])
+    assert span_attrs["vcs.ref.head.revision"] == child["git"]["commit"]
+    assert span_attrs["procrecord.emissions.energy_kwh"] == 2.4113
+    assert span_attrs["procrecord.distributed.world_size"] == "2"  # OTLP/JSON writes 64-bit ints as text
+    assert span_attrs["hw.model"] == {"values": [{"stringValue": "NVIDIA H100 80GB HBM3"}]}
+
+
+def test_failed_runs_get_an_error_status_and_an_exception_event(tmp_path):
+    out = tmp_path / "spans.jsonl"
+    export([failed()], "otel", ExportOptions(output=str(out)))
+    [(_, span)] = _spans(out)
+    assert span["status"]["code"] == 2 and "No such file" in span["status"]["message"]
+    [event] = span["events"]
+    assert event["name"] == "exception"
+    assert _attrs(event["attributes"])["exception.type"] == "FileNotFoundError"
+
+
+def test_re_exports_repeat_the_same_ids(tmp_path):
+    root, child = pipeline()
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    export([root, child], "otel", ExportOptions(output=str(a)))
+    export([child, root], "otel", ExportOptions(output=str(b)))
+    ids = lambda p: sorted((s["traceId"], s["spanId"]) for _, s in _spans(p))  # noqa: E731
+    assert ids(a) == ids(b)
+
+
+def test_spans_are_sent_with_the_sdk_exporter_and_decode_with_opentelemetry_proto():
+    root, child = pipeline()
+    with receiver() as sink:
+        findings = export([root, child], "otel", ExportOptions(endpoint=sink.url + "/v1/traces", timeout_s=5),
+                          level="most")
+    assert findings == []
+    [(path, headers, body)] = sink.requests
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert path == "/v1/traces" and headers["content-type"] == "application/x-protobuf"
+    request = trace_pb2.ExportTraceServiceRequest.FromString(body)
+    spans = {s.name: (rs, s) for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans}
+    rs, span = spans["fit"]
+    assert span.trace_id == uuid.UUID(ROOT_ID).bytes and span.parent_span_id == span_id(ROOT_ID).to_bytes(8, "big")
+    resource = {a.key for a in rs.resource.attributes}
+    assert "host.cpu.model.name" in resource
+    assert "host.name" not in resource and "process.owner" not in resource  # removed by --level most
+
+
+def test_an_endpoint_that_is_not_there_fails_each_record_in_bounded_time():
+    begin = time.monotonic()
+    findings = export([failed()], "otel", ExportOptions(endpoint=closed_port() + "/v1/traces", timeout_s=2))
+    assert [f.kind for f in findings] == ["error"]
+    assert time.monotonic() - begin < 30
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    ("1970-01-01T00:00:01Z", 1_000_000_000),
+    ("1970-01-01T00:00:01.5+00:00", 1_500_000_000),
+    ("1970-01-01T01:00:00.000000123+01:00", 123),  # offsets applied, nanoseconds kept
+    ("not a time", None),
+])
+def test_timestamps_become_nanoseconds(stamp, expected):
+    assert to_ns(stamp) == expected

@@ -1,0 +1,108 @@
+"""Tables (parquet, csv, jsonl-flat): read back with DuckDB, pyarrow and the csv module."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import pytest
+
+from exportdata import CHILD_ID, ROOT_ID, current, failed, pipeline, with_config
+from procrecord.exports import ExportOptions, export
+from procrecord.exports.columns import schema_columns
+from procrecord.schemas import current_version
+
+duckdb = pytest.importorskip("duckdb")
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+
+def _records():
+    root, child = pipeline()
+    return [root, child, failed(), current("minimal.json")]
+
+
+def test_readme_energy_query_ranks_runs_by_energy(tmp_path):
+    out = tmp_path / "runs.parquet"
+    assert export(_records(), "parquet", ExportOptions(output=str(out))) == []
+    # The README's two lines, as written there.
+    rows = duckdb.sql(f'SELECT name, "emissions.energy_kwh" FROM \'{out}\' ORDER BY 2 DESC NULLS LAST LIMIT 10').fetchall()
+    energies = [e for _, e in rows]
+    assert rows[0] == ("fit", 2.4113)
+    assert energies == sorted(energies, key=lambda e: (e is None, -(e or 0)))
+    assert len(rows) == 4
+
+
+def test_parquet_columns_are_typed_from_the_schema_with_units(tmp_path):
+    out = tmp_path / "runs.parquet"
+    export(_records(), "parquet", ExportOptions(output=str(out)))
+    types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{out}')").fetchall())
+    assert types["timing.start_time"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["timing.duration_s"] == "DOUBLE"
+    assert types["resources.peak_rss_bytes"] == "BIGINT"
+    assert types["git.dirty"] == "BOOLEAN"
+    assert types["distributed.world_size"] == "BIGINT"
+    schema = pq.read_schema(out)
+    assert schema.field("emissions.energy_kwh").metadata == {b"unit": b"kWh"}
+    assert schema.field("inputs").metadata[b"encoding"] == b"json"
+    inputs = duckdb.sql(f"SELECT inputs FROM '{out}' WHERE id = '{CHILD_ID}'").fetchall()[0][0]
+    assert json.loads(inputs)[1]["uri"] == "s3://bucket/weights/base.pt"
+    start = duckdb.sql(f"""SELECT epoch_us("timing.start_time") FROM '{out}' WHERE id = '{CHILD_ID}'""").fetchall()[0][0]
+    when = dt.datetime.fromisoformat("2026-11-20T09:14:03.512844+00:00")
+    assert start == (when - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+
+
+def test_config_columns_form_a_stable_union_with_widened_types(tmp_path):
+    base = current("gpu-training.json")
+    records = [
+        with_config(base, {"lr": 1, "name": "a", "opt": {"beta": 2}}, ROOT_ID),
+        with_config(base, {"lr": 0.5, "name": 3, "only_here": True}, CHILD_ID),
+    ]
+    out = tmp_path / "runs.parquet"
+    export(records, "parquet", ExportOptions(output=str(out)))
+    types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{out}')").fetchall())
+    assert types["config.lr"] == "DOUBLE"  # int and float -> float
+    assert types["config.name"] == "VARCHAR"  # text and number -> text
+    assert types["config.only_here"] == "BOOLEAN"
+    assert types["config.opt.beta"] == "BIGINT"
+    rows = duckdb.sql(f'SELECT "config.lr", "config.name", "config.only_here", "config.opt.beta" FROM \'{out}\' ORDER BY id').fetchall()
+    assert rows == [(1.0, "a", None, 2), (0.5, "3", True, None)]
+    # Every schema column is there even when no record has a value for it: exports line up.
+    names = [f.name for f in pq.read_schema(out)]
+    assert names[: len(schema_columns(current_version()))] == [c.name for _, c in schema_columns(current_version())]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl-flat"])
+def test_text_tables_have_one_row_per_record_and_every_column(tmp_path, fmt):
+    out = tmp_path / f"runs.{fmt}"
+    records = _records()
+    export(records, fmt, ExportOptions(output=str(out)))
+    if fmt == "csv":
+        with open(out, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows[1]["git.dirty"] == "true" and rows[1]["resources.peak_rss_bytes"] == "23488102400"
+        assert rows[3]["emissions.energy_kwh"] == ""
+    else:
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert rows[1]["git.dirty"] is True and rows[3]["emissions.energy_kwh"] is None
+    assert [r["id"] for r in rows] == [r["id"] for r in records]
+    assert len({tuple(r) for r in rows}) == 1  # same columns in every row
+    assert "config.data.batch_size" in rows[0]
+
+
+def test_volatile_fields_are_optional_but_the_id_stays(tmp_path):
+    out = tmp_path / "runs.parquet"
+    export(_records(), "parquet", ExportOptions(output=str(out), include_volatile=False))
+    names = {f.name for f in pq.read_schema(out)}
+    assert "id" in names and "timing.duration_s" in names
+    assert "timing.start_time" not in names and "invocation.pid" not in names and "producer.version" not in names
+
+
+def test_level_redacts_by_the_schema_before_the_table_is_written(tmp_path):
+    out = tmp_path / "runs.parquet"
+    export(_records(), "parquet", ExportOptions(output=str(out)), level="most")
+    hosts = duckdb.sql(f"""SELECT "host.hostname", "invocation.cwd", "host.cpu.model" FROM '{out}' WHERE id = '{CHILD_ID}'""").fetchall()[0]
+    assert hosts[:2] == (None, None) and hosts[2] == "AMD EPYC 9454 48-Core Processor"
+    level = duckdb.sql(f"""SELECT DISTINCT "redaction.level" FROM '{out}'""").fetchall()
+    assert level == [("most",)]
