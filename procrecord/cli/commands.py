@@ -8,7 +8,7 @@ import click
 
 from procrecord.cli import (
     EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, guarded, max_bytes_option, silence_stdout, source_options,
-    stdout_closed, walk_from_context,
+    stdout_closed, storage_option, walk_from_context,
 )
 
 #: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
@@ -127,7 +127,12 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
-    sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
+    from procrecord.storage import ObjectSink, is_url
+
+    if any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
+        sink = ObjectSink(sources, output_dir, in_place)
+    else:
+        sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     reporter = TextReporter(out=sys.stderr)
     progress = Progress(label)
     try:
@@ -166,6 +171,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
 def _is_single_file(source: str) -> bool:
     import os
 
+    from procrecord.storage import filesystem, is_url
+
+    if is_url(source):
+        fs, path = filesystem(source)
+        return not any(m in path for m in "*?[") and fs.isfile(path)
     return os.path.isfile(source)
 
 
@@ -303,6 +313,7 @@ def _load_one(source: str, max_bytes: int):
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
 @max_bytes_option
+@storage_option
 @guarded
 def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
