@@ -112,6 +112,22 @@ def _store_storage_options(ctx: click.Context, param: click.Parameter, value: An
     return value
 
 
+def _store_executor(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from procrecord.executors import parse
+
+    try:
+        ctx.meta["procrecord.executor"] = parse(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
+def executor_from_context():  # -> procrecord.executors.Executor | None
+    """The parsed --executor of this command (None: the local pool of --jobs)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("procrecord.executor") if ctx is not None else None
+
+
 #: ``--storage-option``, for every command that reads or writes URLs.
 storage_option = click.option("--storage-option", multiple=True, metavar="KEY=VALUE", expose_value=False,
                               callback=_store_storage_options,
@@ -123,6 +139,11 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every bulk command shares: sources, --jobs, --max-bytes, --storage-option."""
     func = click.argument("sources", nargs=-1, required=True, metavar="PATH...")(func)
     func = storage_option(func)
+    func = click.option("--executor", default=None, metavar="local[:N]|dask[:ADDRESS]", expose_value=False,
+                        callback=_store_executor,
+                        help="Where tasks run: local[:N] processes (default; as --jobs), or dask (a LocalCluster), "
+                             "dask:tcp://HOST:PORT (a running scheduler), dask:jobqueue.slurm (dask-jobqueue, "
+                             "from Dask's configuration).")(func)
     func = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
                         help="Worker processes.")(func)
     # Folder-walk options reach the runner through the click context (see walk_from_context), so

@@ -7,8 +7,8 @@ import sys
 import click
 
 from procrecord.cli import (
-    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, guarded, max_bytes_option, silence_stdout, source_options,
-    stdout_closed, storage_option, walk_from_context,
+    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, executor_from_context, guarded, max_bytes_option,
+    silence_stdout, source_options, stdout_closed, storage_option, walk_from_context,
 )
 
 #: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
@@ -61,7 +61,7 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
 
     progress = Progress(label)
     try:
-        for item in run(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
+        for item in _execute(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
@@ -74,6 +74,21 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
         progress.close()
     reporter.finish(verb)
     return _exit_code(reporter.summary)
+
+
+def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=None, skip=(), walk=None,
+             output=None, in_place=False, collected=None):
+    """The outcomes of a run on the chosen executor (--executor; default the local pool of --jobs)."""
+    from procrecord.bulk import run
+
+    executor = executor_from_context()
+    if executor is not None and executor.kind == "dask":
+        from procrecord.executors import run_dask
+
+        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected)
+    if executor is not None and executor.jobs:
+        jobs = executor.jobs
+    return run(sources, operation, jobs, max_bytes, progress, source_done, skip, walk)
 
 
 def _exit_code(summary, more_findings: bool = False) -> int:
@@ -129,7 +144,12 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     walk = walk_from_context()
     from procrecord.storage import ObjectSink, is_url
 
-    if any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
+    executor = executor_from_context()
+    if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
+        from procrecord.executors import Collected
+
+        sink = Collected()
+    elif any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
         sink = ObjectSink(sources, output_dir, in_place)
     else:
         sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
@@ -137,7 +157,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
-        for item in run(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk):
+        for item in _execute(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk,
+                             output_dir, in_place, sink):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
@@ -207,6 +228,15 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, output_dir, 
     from procrecord.transforms import RedactRecord
 
     key = _key_or_usage_error(pseudonymize, key_file)
+    executor = executor_from_context()
+    if key is not None and executor is not None and executor.kind == "dask":
+        from procrecord.executors import WorkerKey
+        from procrecord.redaction import fingerprint
+
+        if key_file:
+            raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
+                                   "not --key-file (it would travel with the tasks)")
+        key = WorkerKey(fingerprint(key))  # workers read it from their own environment
     operation = _maybe_embedded(RedactRecord(level, key), embedded)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact")
 
@@ -418,7 +448,7 @@ def show(sources, jobs, max_bytes) -> int:
 
     reporter = TextReporter(out=sys.stderr)
     try:
-        for outcome in run(list(sources), SummariseRecord(), jobs, max_bytes, walk=walk_from_context()):
+        for outcome in _execute(list(sources), SummariseRecord(), jobs, max_bytes, walk=walk_from_context()):
             if outcome.status == "shown":
                 click.echo(f"{outcome.where()}  {outcome.message}")
                 outcome = outcome._replace(message=None)
