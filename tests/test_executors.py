@@ -106,3 +106,26 @@ def test_worker_killed_mid_run_task_is_retried_outputs_whole(tmp_path):
         p.relative_to(tmp_path / "expected") for p in (tmp_path / "expected").rglob("*") if p.is_file())
     for path in files:
         assert path.read_bytes() == (tmp_path / "expected" / path.relative_to(tmp_path / "out")).read_bytes()
+
+
+def test_dask_bag_of_records_and_per_record_operations(tmp_path):
+    import dask
+
+    import procrecord.dask as prd
+    from procrecord.loader import load
+
+    local = _tree(tmp_path / "in")
+    (local / "bad.json").write_text("[1]")
+    with dask.config.set(scheduler="sync"):
+        bag = prd.read(str(local))
+        records = bag.compute()
+        expected = [item.record for item in load([str(local)]) if hasattr(item, "record")]
+        assert [r for r in records if "procrecord_error" not in r] == expected and len(expected) == 7
+        errors = [r for r in records if "procrecord_error" in r]
+        assert len(errors) == 1 and errors[0]["source"].endswith("bad.json")
+        good = bag.filter(lambda r: "procrecord_error" not in r)
+        assert good.map(prd.validate).compute() == [[]] * 7
+        redacted = good.map(prd.redact, level="all").compute()
+        assert all(prd.validate(r) == [] for r in redacted)
+        assert good.map(prd.summary).compute()[0]
+        assert prd.read(f"memory://nothing-here-{os.getpid()}/*.json").compute()[0]["procrecord_error"]
