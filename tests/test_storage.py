@@ -73,7 +73,10 @@ def _upload(fs, local: Path, prefix: str) -> None:
 
 
 def _opt(endpoint: str) -> list[str]:
-    return ["--storage-option", f"endpoint_url={endpoint}"]
+    # Credentials as options too: pool workers come from a forkserver that may have started (in an
+    # earlier test) before the fixture set the AWS_* variables, and options travel with the tasks.
+    return ["--storage-option", f"endpoint_url={endpoint}", "--storage-option", "key=testing",
+            "--storage-option", "secret=testing"]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
