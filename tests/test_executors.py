@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from conftest import valid_fixtures
 from procrecord.executors import Executor, parse
 from test_storage import _opt, _tree, _upload, endpoint, invoke, s3  # noqa: F401  (fixtures)
 
@@ -32,6 +33,9 @@ def test_parse():
         with pytest.raises(ValueError):
             parse(bad)
     assert invoke("validate", "--executor", "spark", "x").exit_code == 2
+    one = valid_fixtures("1.0")[0]
+    refused = invoke("redact", "--level", "all", "--executor", "dask", one)  # stdout: workers cannot write it
+    assert refused.exit_code == 2 and "-o or --in-place" in refused.output
 
 
 def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):
@@ -129,3 +133,14 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
         assert all(prd.validate(r) == [] for r in redacted)
         assert good.map(prd.summary).compute()[0]
         assert prd.read(f"memory://nothing-here-{os.getpid()}/*.json").compute()[0]["procrecord_error"]
+
+
+def test_dask_in_place_on_local_files(tmp_path):
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    expected = invoke("redact", "--level", "all", "--in-place", a)
+    result = invoke("redact", "--level", "all", "--in-place", "--executor", "dask", b)
+    assert result.exit_code == expected.exit_code == 0, result.output
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and len(files) == 5
+    for name in files:
+        assert (b / name).read_bytes() == (a / name).read_bytes()

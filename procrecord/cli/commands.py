@@ -148,6 +148,9 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
         from procrecord.executors import Collected
 
+        if not (output_dir or in_place):
+            raise click.UsageError("--executor dask writes outputs from the workers: give -o or --in-place")
+
         sink = Collected()
     elif any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
         sink = ObjectSink(sources, output_dir, in_place)
