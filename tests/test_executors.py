@@ -144,3 +144,20 @@ def test_dask_in_place_on_local_files(tmp_path):
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and len(files) == 5
     for name in files:
         assert (b / name).read_bytes() == (a / name).read_bytes()
+
+
+def test_worker_key_holds_only_a_fingerprint(monkeypatch):
+    import pickle
+
+    from procrecord.errors import ProcrecordError
+    from procrecord.executors import WorkerKey, _with_key
+    from procrecord.redaction import fingerprint
+    from procrecord.transforms import RedactRecord
+
+    operation = RedactRecord("most", WorkerKey(fingerprint(KEY.encode())))
+    assert KEY.encode() not in pickle.dumps(operation)  # what travels to the scheduler and workers
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", KEY)
+    assert _with_key(operation).key == KEY.encode()
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", "x" * 40)
+    with pytest.raises(ProcrecordError, match="fingerprints differ"):
+        _with_key(operation)
