@@ -235,6 +235,11 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
         if source == "-":
             yield from _plan_stdin(max_bytes)
             continue
+        if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
+            from procrecord.storage import plan_url
+
+            yield from plan_url(source, max_bytes, walk)
+            continue
         path = Path(source)
         if skipped and _inside(source, skipped):
             yield LoadError(source, None, "inside the output folder of this run: skipped")
@@ -437,6 +442,8 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
     ``exact``, ``unique``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
+    if hasattr(task, "fetch"):  # an object in storage (procrecord.storage.ObjectTask): read it here
+        task = task.fetch()
     if isinstance(task, (LoadError, Note)):
         yield task
     elif isinstance(task, InlineTask):

@@ -102,9 +102,48 @@ max_bytes_option = click.option("--max-bytes", type=click.IntRange(1), default=D
                                 help="Largest JSON file or JSONL line accepted.")
 
 
+def _store_storage_options(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from procrecord.storage import parse_option, set_options  # light: fsspec is imported only for a URL
+
+    try:
+        set_options(dict(parse_option(text) for text in value))  # every run sets its own, none left over
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
+def _store_executor(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    from procrecord.executors import parse
+
+    try:
+        ctx.meta["procrecord.executor"] = parse(value) if value else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
+def executor_from_context():  # -> procrecord.executors.Executor | None
+    """The parsed --executor of this command (None: the local pool of --jobs)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get("procrecord.executor") if ctx is not None else None
+
+
+#: ``--storage-option``, for every command that reads or writes URLs.
+storage_option = click.option("--storage-option", multiple=True, metavar="KEY=VALUE", expose_value=False,
+                              callback=_store_storage_options,
+                              help="fsspec option for URL inputs and outputs (repeatable; VALUE is JSON "
+                                   "when it parses as JSON, else a string).")
+
+
 def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every bulk command shares: sources, --jobs, --max-bytes."""
+    """Options every bulk command shares: sources, --jobs, --max-bytes, --storage-option."""
     func = click.argument("sources", nargs=-1, required=True, metavar="PATH...")(func)
+    func = storage_option(func)
+    func = click.option("--executor", default=None, metavar="local[:N]|dask[:ADDRESS]", expose_value=False,
+                        callback=_store_executor,
+                        help="Where tasks run: local[:N] processes (default; as --jobs), or dask (a LocalCluster), "
+                             "dask:tcp://HOST:PORT (a running scheduler), dask:jobqueue.slurm (dask-jobqueue, "
+                             "from Dask's configuration).")(func)
     func = click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True,
                         help="Worker processes.")(func)
     # Folder-walk options reach the runner through the click context (see walk_from_context), so

@@ -7,8 +7,8 @@ import sys
 import click
 
 from procrecord.cli import (
-    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, guarded, max_bytes_option, silence_stdout, source_options,
-    stdout_closed, walk_from_context,
+    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, executor_from_context, guarded, max_bytes_option,
+    silence_stdout, source_options, stdout_closed, storage_option, walk_from_context,
 )
 
 #: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
@@ -72,7 +72,7 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
 
     progress = Progress(label)
     try:
-        for item in run(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
+        for item in _execute(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
@@ -85,6 +85,21 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
         progress.close()
     reporter.finish(verb)
     return _exit_code(reporter.summary)
+
+
+def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=None, skip=(), walk=None,
+             output=None, in_place=False, collected=None):
+    """The outcomes of a run on the chosen executor (--executor; default the local pool of --jobs)."""
+    from procrecord.bulk import run
+
+    executor = executor_from_context()
+    if executor is not None and executor.kind == "dask":
+        from procrecord.executors import run_dask
+
+        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected)
+    if executor is not None and executor.jobs:
+        jobs = executor.jobs
+    return run(sources, operation, jobs, max_bytes, progress, source_done, skip, walk)
 
 
 def _exit_code(summary, more_findings: bool = False) -> int:
@@ -143,14 +158,28 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
-    sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
+    from procrecord.storage import ObjectSink, is_url
+
+    executor = executor_from_context()
+    if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
+        from procrecord.executors import Collected
+
+        if not (output_dir or in_place):
+            raise click.UsageError("--executor dask writes outputs from the workers: give -o or --in-place")
+
+        sink = Collected()
+    elif any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
+        sink = ObjectSink(sources, output_dir, in_place)
+    else:
+        sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
     reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
     done_by_source: dict[str, int] = {}
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
-        for item in run(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk):
+        for item in _execute(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk,
+                             output_dir, in_place, sink):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
             else:
@@ -202,6 +231,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
 def _is_single_file(source: str) -> bool:
     import os
 
+    from procrecord.storage import filesystem, is_url
+
+    if is_url(source):
+        fs, path = filesystem(source)
+        return not any(m in path for m in "*?[") and fs.isfile(path)
     return os.path.isfile(source)
 
 
@@ -244,6 +278,15 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
                                "it removes ('all' keeps none, 'none' removes none)")
     key = _key_or_usage_error(pseudonymize, key_file)
     keep = embedded if keep_version is None else keep_version
+    executor = executor_from_context()
+    if key is not None and executor is not None and executor.kind == "dask":
+        from procrecord.executors import WorkerKey
+        from procrecord.redaction import fingerprint
+
+        if key_file:
+            raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
+                                   "not --key-file (it would travel with the tasks)")
+        key = WorkerKey(fingerprint(key))  # workers read it from their own environment
     operation = _maybe_embedded(RedactRecord(level, key, keep), embedded, pointers, max_bytes)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "redacted", "redact", fmt)
 
@@ -383,6 +426,7 @@ def _load_one(source: str, max_bytes: int):
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
 @max_bytes_option
+@storage_option
 @guarded
 def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
@@ -473,7 +517,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
-        for outcome in run(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
+        for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
             if isinstance(outcome, Block):
                 continue
             json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
@@ -481,7 +525,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
         return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)
     rows = []
-    for outcome in run(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
+    for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
         if isinstance(outcome, Block):  # none come: show writes no records back
             continue
         if outcome.status == "shown":

@@ -1,0 +1,136 @@
+"""Object storage and Dask: executors, S3 throughput from moto's server, client RSS vs record count.
+
+    .venv/bin/python benchmarks/bench_storage.py [--records 100000] [--objects 60]
+
+1. ``validate`` of ``--records`` records in 100 JSONL files: ``--executor dask`` with 1 and 2 workers
+   (LocalCluster start-up included: that is what a user waits for) vs ``--jobs 2`` and ``--jobs 1``.
+2. ``validate s3://...`` of ``--objects`` JSONL objects on moto's S3 server vs plain s3fs reads
+   (``cat_file``) of the same objects, in records/s, in the same run.
+3. Peak RSS of the client (``validate s3://...``, one process) for 1x and 4x the objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, ROOT, child_peak_rss_mb, environment, procrecord_cmd, write_jsonl  # noqa: E402
+
+
+def _split(source: Path, folder: Path, files: int) -> Path:
+    """``source``'s lines spread over ``files`` JSONL files in ``folder`` (reused when there)."""
+    if folder.exists() and len(list(folder.glob("*.jsonl"))) == files:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    lines = source.read_bytes().splitlines(keepends=True)
+    per = -(-len(lines) // files)
+    for index in range(files):
+        (folder / f"part-{index:04d}.jsonl").write_bytes(b"".join(lines[index * per:(index + 1) * per]))
+    return folder
+
+
+def _time(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{cmd} failed: {proc.stderr.decode()[-800:]}")
+    return time.perf_counter() - start
+
+
+def engines(records: int, repeat: int) -> None:
+    folder = _split(write_jsonl(DATA / f"records-{records}.jsonl", records), DATA / f"split-{records}", 100)
+    cli = [*procrecord_cmd(), "validate"]
+    runs = {
+        "jobs 1": (cli + ["--jobs", "1", str(folder)], None),
+        "jobs 2": (cli + ["--jobs", "2", str(folder)], None),
+        "dask 1 worker": (cli + ["--executor", "dask", str(folder)], {"PROCRECORD_DASK_WORKERS": "1"}),
+        "dask 2 workers": (cli + ["--executor", "dask", str(folder)], {"PROCRECORD_DASK_WORKERS": "2"}),
+    }
+    best = {name: min(_time(cmd, env) for _ in range(repeat)) for name, (cmd, env) in runs.items()}
+    print(f"\n## executors: validate {records} records in 100 JSONL files (best of {repeat})")
+    for name, seconds in best.items():
+        print(f"{name:>15}: {seconds:7.2f} s  {records / seconds:9.0f} records/s")
+    print(f"dask 2 workers vs 1 worker: {best['dask 1 worker'] / best['dask 2 workers']:.2f}x (goal >= 1.5x)")
+    print(f"dask 2 workers vs --jobs 2: {best['dask 2 workers'] / best['jobs 2']:.2f}x the time (goal <= 1.15)")
+
+
+def _moto() -> tuple[object, str]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, f"http://127.0.0.1:{port}"
+
+
+def s3(objects: int, per_object: int) -> None:
+    import s3fs
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    source = write_jsonl(DATA / "records-10000.jsonl", 10_000).read_bytes().splitlines(keepends=True)
+    body = b"".join(source[:per_object])
+    server, endpoint = _moto()
+    try:
+        fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+        fs.mkdir("bench")
+        for count in (objects, 4 * objects):
+            for index in range(count):
+                fs.pipe_file(f"bench/n{count}/o{index:05d}.jsonl", body)
+        option = ["--storage-option", f"endpoint_url={endpoint}"]
+
+        def plain() -> float:
+            reader = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+            start = time.perf_counter()
+            for key in sorted(reader.find(f"bench/n{objects}")):
+                reader.cat_file(key)
+            return time.perf_counter() - start
+
+        ours = [*procrecord_cmd(), "validate", f"s3://bench/n{objects}", *option]
+        t_plain = min(plain() for _ in range(3))
+        t_ours = min(_time(ours) for _ in range(3))
+        total = objects * per_object
+        print(f"\n## moto S3: {objects} JSONL objects of {per_object} records ({len(body) / 1e6:.1f} MB each)")
+        print(f"plain s3fs cat_file: {total / t_plain:9.0f} records/s ({objects / t_plain:.1f} objects/s)")
+        print(f"procrecord validate: {total / t_ours:9.0f} records/s ({objects / t_ours:.1f} objects/s)"
+              f"  = {t_plain / t_ours:.0%} of plain reads, CLI start-up included (goal >= 70%)")
+        small = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}", *option])
+        large = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{4 * objects}", *option])
+        print(f"\n## client peak RSS: {objects * per_object} records {small:.0f} MB, "
+              f"{4 * objects * per_object} records {large:.0f} MB ({large / small:.2f}x for 4x the records)")
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--objects", type=int, default=60)
+    parser.add_argument("--per-object", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--skip-engines", action="store_true")
+    parser.add_argument("--skip-s3", action="store_true")
+    args = parser.parse_args()
+    print(f"# bench_storage ({environment()})")
+    if not args.skip_s3:
+        s3(args.objects, args.per_object)
+    if not args.skip_engines:
+        engines(args.records, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

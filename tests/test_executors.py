@@ -1,0 +1,163 @@
+"""--executor: the local pool and Dask (a LocalCluster of 2 worker processes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from helpers import valid_fixtures
+from procrecord.executors import Executor, parse
+from test_storage import _opt, _tree, _upload, endpoint, invoke, s3  # noqa: F401  (fixtures)
+
+pytest.importorskip("distributed")
+
+KEY = "k" * 40
+
+
+@pytest.fixture(autouse=True)
+def two_workers(monkeypatch):
+    monkeypatch.setenv("PROCRECORD_DASK_WORKERS", "2")
+
+
+def test_parse():
+    assert parse(None) == Executor("local", jobs=None)
+    assert parse("local:3") == Executor("local", jobs=3)
+    assert parse("dask") == Executor("dask")
+    assert parse("dask:tcp://h:8786") == Executor("dask", address="tcp://h:8786")
+    assert parse("dask:jobqueue.slurm").address == "jobqueue.slurm"
+    for bad in ("local:0", "local:x", "spark"):
+        with pytest.raises(ValueError):
+            parse(bad)
+    assert invoke("validate", "--executor", "spark", "x").exit_code == 2
+    one = valid_fixtures("1.0")[0]
+    refused = invoke("redact", "--level", "all", "--executor", "dask", one)  # stdout: workers cannot write it
+    assert refused.exit_code == 2 and "-o or --in-place" in refused.output
+
+
+def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):
+    fs, bucket = s3
+    local = _tree(tmp_path / "in")
+    (local / "sub" / "broken.json").write_text("{not json")
+    _upload(fs, local, f"{bucket}/in")
+    expected = invoke("redact", "--level", "all", local, "-o", tmp_path / "out")
+    result = invoke("redact", "--level", "all", "--executor", "dask", f"s3://{bucket}/in", "-o",
+                    f"s3://{bucket}/out", *_opt(endpoint))
+    assert result.exit_code == expected.exit_code == 1
+    # the same report, in the same order, whatever order the workers finished in
+    assert result.output.replace(f"s3://{bucket}/in", "IN") == expected.output.replace(str(local), "IN")
+    local_out = {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+                 for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    remote_out = {k[len(f"{bucket}/out/"):]: fs.cat_file(k) for k in fs.find(f"{bucket}/out")}
+    assert remote_out == local_out and len(local_out) == 5
+
+
+def test_dask_pseudonym_key_comes_from_worker_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", KEY)  # the LocalCluster's workers inherit it
+    local = _tree(tmp_path / "in")
+    expected = invoke("redact", "--level", "most", "--pseudonymize", local, "-o", tmp_path / "a")
+    result = invoke("redact", "--level", "most", "--pseudonymize", "--executor", "dask", local, "-o", tmp_path / "b")
+    assert result.exit_code == expected.exit_code == 0, result.output
+    for path in (tmp_path / "a").rglob("*.json*"):
+        assert (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes() == path.read_bytes()
+    assert KEY not in result.output
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY)
+    refused = invoke("redact", "--level", "most", "--key-file", key_file, "--executor", "dask", local, "-o", tmp_path / "c")
+    assert refused.exit_code == 2 and "--key-file" in refused.output
+
+
+@attrs.frozen
+class KillOnce:
+    """Redacts, but the first worker to reach ``victim`` dies (os._exit) before returning."""
+
+    marker: str
+    victim: str
+    exact_integers = True
+
+    def __call__(self, item):
+        from procrecord.transforms import RedactRecord
+
+        if item.source.endswith(self.victim) and not os.path.exists(self.marker):
+            Path(self.marker).write_text("killed")
+            os._exit(1)
+        return RedactRecord("all")(item)
+
+
+def test_worker_killed_mid_run_task_is_retried_outputs_whole(tmp_path):
+    import cloudpickle
+
+    from procrecord.executors import Collected, run_dask
+    from procrecord.loader import Walk
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    local = _tree(tmp_path / "in")
+    expected = invoke("redact", "--level", "all", local, "-o", tmp_path / "expected")
+    collected = Collected()
+    marker = tmp_path / "killed"
+    outcomes = list(run_dask(None, [str(local)], KillOnce(str(marker), "many.jsonl"), 1 << 20, Walk(),
+                             str(tmp_path / "out"), False, collected))
+    assert marker.exists()  # a worker really died
+    assert expected.exit_code == 0 and not collected.failures and len(collected.written) == 5
+    from procrecord.bulk import Outcome
+
+    assert sum(o.count for o in outcomes if isinstance(o, Outcome)) == 7  # 4 JSON files + 3 JSONL lines, each once
+    files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert [p.relative_to(tmp_path / "out") for p in files] == sorted(
+        p.relative_to(tmp_path / "expected") for p in (tmp_path / "expected").rglob("*") if p.is_file())
+    for path in files:
+        assert path.read_bytes() == (tmp_path / "expected" / path.relative_to(tmp_path / "out")).read_bytes()
+
+
+def test_dask_bag_of_records_and_per_record_operations(tmp_path):
+    import dask
+
+    import procrecord.dask as prd
+    from procrecord.loader import load
+
+    local = _tree(tmp_path / "in")
+    (local / "bad.json").write_text("[1]")
+    with dask.config.set(scheduler="sync"):
+        bag = prd.read(str(local))
+        records = bag.compute()
+        expected = [item.record for item in load([str(local)]) if hasattr(item, "record")]
+        assert [r for r in records if "procrecord_error" not in r] == expected and len(expected) == 7
+        errors = [r for r in records if "procrecord_error" in r]
+        assert len(errors) == 1 and errors[0]["source"].endswith("bad.json")
+        good = bag.filter(lambda r: "procrecord_error" not in r)
+        assert good.map(prd.validate).compute() == [[]] * 7
+        redacted = good.map(prd.redact, level="all").compute()
+        assert all(prd.validate(r) == [] for r in redacted)
+        assert good.map(prd.summary).compute()[0]
+        assert prd.read(f"memory://nothing-here-{os.getpid()}/*.json").compute()[0]["procrecord_error"]
+
+
+def test_dask_in_place_on_local_files(tmp_path):
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    expected = invoke("redact", "--level", "all", "--in-place", a)
+    result = invoke("redact", "--level", "all", "--in-place", "--executor", "dask", b)
+    assert result.exit_code == expected.exit_code == 0, result.output
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and len(files) == 5
+    for name in files:
+        assert (b / name).read_bytes() == (a / name).read_bytes()
+
+
+def test_worker_key_holds_only_a_fingerprint(monkeypatch):
+    import pickle
+
+    from procrecord.errors import ProcrecordError
+    from procrecord.executors import WorkerKey, _with_key
+    from procrecord.redaction import fingerprint
+    from procrecord.transforms import RedactRecord
+
+    operation = RedactRecord("most", WorkerKey(fingerprint(KEY.encode())))
+    assert KEY.encode() not in pickle.dumps(operation)  # what travels to the scheduler and workers
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", KEY)
+    assert _with_key(operation).key == KEY.encode()
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", "x" * 40)
+    with pytest.raises(ProcrecordError, match="fingerprints differ"):
+        _with_key(operation)

@@ -1,0 +1,217 @@
+"""Records in object storage: a real S3 API (moto's server) through s3fs, and fsspec's memory filesystem."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from helpers import valid_fixtures
+from procrecord.cli import cli
+from procrecord.storage import parse_option
+from procrecord.schemas import current_version
+
+s3fs = pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    """A moto S3 server on 127.0.0.1 (a random free port) for this module's tests."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture()
+def s3(endpoint, request):
+    """An s3fs filesystem on the moto server and a fresh bucket named after the test."""
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+    bucket = "b-" + re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50]
+    fs.mkdir(bucket)
+    return fs, bucket
+
+
+def _tree(root: Path) -> Path:
+    """A local input tree: JSON records in two folders and a JSONL of several records."""
+    files = valid_fixtures(current_version())  # current records: an upgrade has nothing to change
+    (root / "sub").mkdir(parents=True)
+    for index, path in enumerate(files[:4]):
+        (root / ("sub" if index % 2 else "") / path.name).write_bytes(path.read_bytes())
+    lines = [json.dumps(json.loads(p.read_text())) for p in files[:3]]
+    (root / "many.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def _upload(fs, local: Path, prefix: str) -> None:
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            fs.pipe_file(f"{prefix}/{path.relative_to(local).as_posix()}", path.read_bytes())
+
+
+def _opt(endpoint: str) -> list[str]:
+    # Credentials as options too: pool workers come from a forkserver that may have started (in an
+    # earlier test) before the fixture set the AWS_* variables, and options travel with the tasks.
+    return ["--storage-option", f"endpoint_url={endpoint}", "--storage-option", "key=testing",
+            "--storage-option", "secret=testing"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_s3_redact_output_equals_local_run(tmp_path, s3, endpoint, jobs):
+    fs, bucket = s3
+    local = _tree(tmp_path / "in")
+    _upload(fs, local, f"{bucket}/in")
+    expected = invoke("redact", "--level", "all", local, "-o", tmp_path / "out")
+    result = invoke("redact", "--level", "all", "--jobs", jobs, f"s3://{bucket}/in", "-o", f"s3://{bucket}/out",
+                    *_opt(endpoint))
+    assert result.exit_code == expected.exit_code == 0, result.output
+    local_out = {p.relative_to(tmp_path / "out").as_posix(): p.read_bytes()
+                 for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    remote_out = {k[len(f"{bucket}/out/"):]: fs.cat_file(k) for k in fs.find(f"{bucket}/out")}
+    assert remote_out == local_out and len(local_out) == 5
+
+
+def test_s3_glob_source_and_local_output(tmp_path, s3, endpoint):
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    result = invoke("validate", f"s3://{bucket}/in/**/*.json", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    result = invoke("upgrade", f"s3://{bucket}/in/sub/*.json", "-o", tmp_path / "up", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == sorted(
+        k.rsplit("/", 1)[1] for k in fs.glob(f"{bucket}/in/sub/*.json"))
+
+
+def test_s3_bad_object_and_missing_bucket_are_findings(tmp_path, s3, endpoint):
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    fs.pipe_file(f"{bucket}/in/broken.json", b"{not json")
+    result = invoke("validate", f"s3://{bucket}/in", *_opt(endpoint))
+    assert result.exit_code == 1
+    assert f"s3://{bucket}/in/broken.json:: error:" in result.output
+    assert "6 records" in result.output or "broken.json" in result.output
+    missing = invoke("validate", "s3://no-such-bucket-here/x", *_opt(endpoint))
+    assert missing.exit_code == 1
+    assert "s3://no-such-bucket-here/x:: error: no such object or bucket" in missing.output
+    # a broken object in a transform: its output is not written, the others are
+    result = invoke("redact", "--level", "all", f"s3://{bucket}/in", "-o", f"s3://{bucket}/out", *_opt(endpoint))
+    assert result.exit_code == 1
+    assert not fs.exists(f"{bucket}/out/broken.json") and fs.exists(f"{bucket}/out/many.jsonl")
+
+
+def test_denied_access_is_a_finding(monkeypatch, tmp_path):
+    from procrecord import storage
+
+    class Denied:
+        protocol = ("denied",)
+
+        def cat_file(self, path):
+            raise PermissionError(13, "Access Denied")
+
+    monkeypatch.setattr(storage, "filesystem", lambda url, opts=None: (Denied(), url))
+    item = storage.ObjectTask("s3://b/x.json", False).fetch()
+    assert item.message.startswith("access denied")
+
+
+def test_in_place_on_s3_rewrites_only_changed_objects(tmp_path, s3, endpoint):
+    fs, bucket = s3
+    fs.call_s3("put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    local = _tree(tmp_path / "in")
+    invoke("redact", "--level", "all", local, "-o", tmp_path / "done")
+    _upload(fs, local, f"{bucket}/in")
+
+    def versions():
+        fs.invalidate_cache()
+        return {k: fs.call_s3("head_object", Bucket=bucket, Key=k.split("/", 1)[1])["VersionId"]
+                for k in fs.find(f"{bucket}/in")}
+
+    before = versions()
+    # every record is current already: upgrade --in-place rewrites nothing
+    result = invoke("upgrade", "--in-place", f"s3://{bucket}/in", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert versions() == before
+    result = invoke("redact", "--level", "all", "--in-place", f"s3://{bucket}/in", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    after = versions()
+    assert all(after[k] != before[k] for k in before) and len(before) == 5
+    for key in before:  # one new version per object, equal to the local run's output
+        listed = fs.call_s3("list_object_versions", Bucket=bucket, Prefix=key.split("/", 1)[1])["Versions"]
+        assert len(listed) == 2
+        assert fs.cat_file(key) == (tmp_path / "done" / key[len(f"{bucket}/in/"):]).read_bytes()
+
+
+def test_in_place_concurrent_change_is_reported_not_overwritten(tmp_path, s3, endpoint):
+    from procrecord import storage
+    from procrecord.bulk import run
+    from procrecord.transforms import RedactRecord
+
+    fs, bucket = s3
+    record = valid_fixtures("1.0")[0].read_bytes()
+    fs.pipe_file(f"{bucket}/r.json", record)
+    storage.set_options({"endpoint_url": endpoint})
+    try:
+        items = list(run([f"s3://{bucket}/r.json"], RedactRecord("all")))
+        fs.pipe_file(f"{bucket}/r.json", record + b"\n")  # someone else writes it meanwhile
+        sink = storage.ObjectSink([f"s3://{bucket}/r.json"], None, in_place=True)
+        for item in items:
+            sink.add(item)
+        sink.close()
+    finally:
+        storage.set_options({})
+    assert sink.failures == [(f"s3://{bucket}/r.json", "not rewritten: the object changed since it was read")]
+    assert fs.cat_file(f"{bucket}/r.json") == record + b"\n"
+
+
+def test_memory_and_file_urls(tmp_path):
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures("1.0")[0].read_bytes()
+    mem.pipe_file("/h19/in/a.json", record)
+    result = invoke("redact", "--level", "all", "memory://h19/in", "-o", f"file://{tmp_path}/out")
+    assert result.exit_code == 0, result.output
+    local = invoke("redact", "--level", "all", valid_fixtures("1.0")[0])
+    assert (tmp_path / "out" / "a.json").read_bytes() == local.stdout_bytes
+    assert invoke("show", "memory://h19/in/*.json").exit_code == 0
+    assert invoke("diff", "--baseline", "memory://h19/in/a.json", f"file://{tmp_path}/out/a.json").exit_code in (0, 1)
+
+
+def test_storage_option_values():
+    assert parse_option("anon=true") == ("anon", True)
+    assert parse_option("client_kwargs={\"region_name\": \"x\"}") == ("client_kwargs", {"region_name": "x"})
+    assert parse_option("endpoint_url=http://h:1") == ("endpoint_url", "http://h:1")
+    with pytest.raises(ValueError):
+        parse_option("novalue")
+    assert invoke("validate", "--storage-option", "bad", "x").exit_code == 2
+
+
+def test_local_runs_do_not_import_fsspec(tmp_path):
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom procrecord.cli import cli\n"
+            f"r = CliRunner().invoke(cli, ['validate', {str(valid_fixtures('1.0')[0])!r}])\n"
+            "assert r.exit_code == 0, r.output\nprint('fsspec' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
