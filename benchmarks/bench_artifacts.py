@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_artifacts.py [--size-mb 512]
 
 1. One file of ``--size-mb`` random bytes (in benchmarks/data, page cache warm): ``sha256sum FILE``
-   against ``procrecord.artifacts.sha256_file`` in this process, interleaved, best of 5. Goal: our
+   against ``procrecord.writer.artifacts.sha256_file`` in this process, interleaved, best of 5. Goal: our
    throughput >= 80% of sha256sum's.
 2. ``Recorder`` start + stop writing its record, with no collectors and with the default ones, each
    without artifacts and with ``add_input`` of a folder of 50 files of 1 KB plus ``add_output`` of a
@@ -25,9 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from procrecord.writer.artifacts import sha256_file  # noqa: E402
+from procrecord.writer.recorder import Recorder  # noqa: E402
+
 from _common import DATA, best_interleaved, environment  # noqa: E402
-from procrecord.artifacts import sha256_file  # noqa: E402
-from procrecord.recorder import Recorder  # noqa: E402
 
 
 def hashing(size_mb: int) -> None:

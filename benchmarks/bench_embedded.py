@@ -128,10 +128,10 @@ def bench_file(source, baseline: str, repeat: int) -> None:
 
 def bench_jsonl_big_integer_check(count: int, repeat: int) -> None:
     """Redaction of JSONL records whose config holds long floats, old check vs new."""
-    from procrecord import jsoncodec
-    from procrecord.bulk import tune_gc
-    from procrecord.loader import parse
-    from procrecord.redaction import redact
+    from procrecord.bulk import jsoncodec
+    from procrecord.bulk.engine import tune_gc
+    from procrecord.bulk.loader import parse
+    from procrecord.operations.redaction import redact
 
     old_digits = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 

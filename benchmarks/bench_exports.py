@@ -33,7 +33,8 @@ def prepared(count: int) -> list[dict]:
 
 def openlineage_baseline(records: list[dict], out: str) -> None:
     """The same two RunEvents per record, built directly with openlineage-python and serialised by Serde."""
-    from openlineage.client import event_v2 as ev, facet_v2 as fc
+    from openlineage.client import event_v2 as ev
+    from openlineage.client import facet_v2 as fc
     from openlineage.client.serde import Serde
 
     from procrecord.exports.openlineage import _Facets
@@ -105,11 +106,10 @@ def mlflow_pair(records: list[dict], folder: str):
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
+    from mlflow.utils import validation
 
     from procrecord.exports import ExportOptions, exporter
-    from procrecord.exports.mlflow import metrics_of, tags_of
-    from procrecord.exports.mlflow import params_of
-    from mlflow.utils import validation
+    from procrecord.exports.mlflow import metrics_of, params_of, tags_of
 
     count = [0]
 
@@ -152,7 +152,7 @@ def main() -> None:
                         help="parts to run (openlineage otel mlflow tables)")
     args = parser.parse_args()
     print(f"# bench_exports ({environment()})")
-    from procrecord.bulk import tune_gc
+    from procrecord.bulk.engine import tune_gc
 
     tune_gc()
     records = prepared(args.records)

@@ -23,10 +23,10 @@ import copy, json, sys
 sys.path.insert(0, {bench!r})
 import orjson
 from _common import ROOT, realistic_record
-from procrecord.migration import upgrade
-from procrecord.redaction import _scrubber, redact
-from procrecord.schemas import current_version
-from procrecord.validation import is_valid
+from procrecord.operations.migration import upgrade
+from procrecord.operations.redaction import _scrubber, redact
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import is_valid
 mode, n = sys.argv[1], int(sys.argv[2])
 lines = [orjson.dumps(realistic_record(i)) for i in range(n)]
 legacy = json.loads((ROOT / "fixtures" / "0" / "valid" / "handmade-gpu-device-info.json").read_text())

@@ -18,7 +18,7 @@ from _common import DATA, ROOT, best_interleaved, environment, procrecord_cmd, r
 
 #: The old Sink commit, one file at a time (fsync the file, rename, fsync the folder), for the baseline.
 _PER_FILE = """
-import procrecord.output as output
+import procrecord.bulk.output as output
 from procrecord.atomic import AtomicFile
 class _OneByOne:
     def __init__(self): self.files = []

@@ -21,18 +21,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds of baseline and subject, run in turn")
     args = parser.parse_args()
     print(f"# bench_transforms ({environment()})")
-    from procrecord.comparison import diff
-    from procrecord.migration import upgrade
-    from procrecord.redaction import redact
-    from procrecord.schemas import current_version
-    from procrecord.validation import is_valid, validate
+    from procrecord.operations.comparison import diff
+    from procrecord.operations.migration import upgrade
+    from procrecord.operations.redaction import redact
+    from procrecord.record.schemas import current_version
+    from procrecord.record.validation import is_valid, validate
 
     records = [realistic_record(i) for i in range(args.records)]
     lines = [orjson.dumps(r) for r in records]
     print(f"records: {len(lines)}, mean size {sum(map(len, lines)) / len(lines):.0f} bytes")
     # Garbage collection as ``procrecord redact`` / ``upgrade`` set it for a bulk run (one setting for
     # the floor and the subjects alike).
-    from procrecord.bulk import tune_gc
+    from procrecord.bulk.engine import tune_gc
 
     tune_gc()
 
@@ -42,8 +42,8 @@ def main() -> None:
 
     # Redaction vs the floor, two ways: end to end (parse + redact(most) + dump, what a bulk run
     # does per record) and the redaction alone (records already parsed, nothing written).
-    from procrecord.redaction import _scrubber
-    from procrecord.secretnames import secret_kind
+    from procrecord.operations.redaction import _scrubber
+    from procrecord.operations.secretnames import secret_kind
 
     def cold():
         # Start cold each time, as a fresh ``procrecord redact`` does: the scrubbers' caches of strings

@@ -28,7 +28,7 @@ def main() -> None:
     print(f"records: {len(lines)}, mean size {size:.0f} bytes")
 
     # 1. Library: validate() of already-parsed valid records vs the parse floor.
-    from procrecord.validation import validate
+    from procrecord.record.validation import validate
 
     sample = lines[:20_000]
 
@@ -72,7 +72,7 @@ def main() -> None:
         for i, raw in enumerate(lines[: args.cjs_records]):
             (folder / f"r{i:06d}.json").write_bytes(raw)
     files = sorted(str(p) for p in folder.glob("*.json"))
-    from procrecord.schemas import schema_path
+    from procrecord.record.schemas import schema_path
 
     ours = run_cmd(cmd + ["validate", str(folder)], repeat=3)
     theirs = run_cmd([cjs, "--schemafile", str(schema_path("1.0")), *files], repeat=3)

@@ -28,8 +28,8 @@ ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 CLI = [sys.executable, "-m", "procrecord"]
 sys.path.insert(0, str(ROOT))
 
-from procrecord.redaction import check_level  # noqa: E402
-from procrecord.schemas import current_version  # noqa: E402
+from procrecord.operations.redaction import check_level  # noqa: E402
+from procrecord.record.schemas import current_version  # noqa: E402
 
 problems: list[str] = []
 

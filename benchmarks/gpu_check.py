@@ -61,7 +61,7 @@ def main() -> int:
     import torch  # the job imports torch: the collector then reads torch's peaks too
 
     from procrecord import Recorder
-    from procrecord.validation import validate
+    from procrecord.record.validation import validate
 
     record_path = os.path.join(out_dir, "gpu-check.json")
     rec = Recorder("gpu-check", output=record_path, handle_signals=False, usage_interval=0.2)

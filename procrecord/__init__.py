@@ -11,16 +11,16 @@ from typing import Any
 from procrecord._version import __version__
 
 _LAZY = {
-    "validate": ("procrecord.validation", "validate"),
-    "Violation": ("procrecord.validation", "Violation"),
-    "load": ("procrecord.loader", "load"),
-    "read": ("procrecord.reader", "read"),
-    "iter_read": ("procrecord.reader", "iter_read"),
-    "redact": ("procrecord.redaction", "redact"),
-    "upgrade": ("procrecord.migration", "upgrade"),
-    "downgrade": ("procrecord.migration", "downgrade"),
-    "diff": ("procrecord.comparison", "diff"),
-    "Recorder": ("procrecord.recorder", "Recorder"),
+    "validate": ("procrecord.record.validation", "validate"),
+    "Violation": ("procrecord.record.validation", "Violation"),
+    "load": ("procrecord.bulk.loader", "load"),
+    "read": ("procrecord.record.reader", "read"),
+    "iter_read": ("procrecord.record.reader", "iter_read"),
+    "redact": ("procrecord.operations.redaction", "redact"),
+    "upgrade": ("procrecord.operations.migration", "upgrade"),
+    "downgrade": ("procrecord.operations.migration", "downgrade"),
+    "diff": ("procrecord.operations.comparison", "diff"),
+    "Recorder": ("procrecord.writer.recorder", "Recorder"),
     "ProcrecordError": ("procrecord.errors", "ProcrecordError"),
 }
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from procrecord.limits import DEFAULT_MAX_BYTES
+from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 
 
 def _partition(task: Any, storage_options: dict[str, Any]) -> list[dict[str, Any]]:
-    from procrecord import storage
-    from procrecord.loader import Loaded, LoadError, iter_task
+    from procrecord.bulk import storage
+    from procrecord.bulk.loader import Loaded, LoadError, iter_task
 
     storage.set_options(storage_options)
     records = []
@@ -38,8 +38,8 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
     import dask.bag as db
     from dask import delayed
 
-    from procrecord import storage
-    from procrecord.loader import plan
+    from procrecord.bulk import storage
+    from procrecord.bulk.loader import plan
 
     sources = [urls] if isinstance(urls, str) else list(urls)
     previous = storage.options()
@@ -54,22 +54,22 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
 
 def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
     """``record`` upgraded to ``to`` (default: the newest version)."""
-    from procrecord.migration import upgrade as _upgrade
-    from procrecord.schemas import current_version
+    from procrecord.operations.migration import upgrade as _upgrade
+    from procrecord.record.schemas import current_version
 
     return _upgrade(record, to or current_version())
 
 
 def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None) -> dict[str, Any]:
     """``record`` upgraded to the newest version and redacted at ``level``."""
-    from procrecord.redaction import redact as _redact
+    from procrecord.operations.redaction import redact as _redact
 
     return _redact(upgrade(record), level, key)
 
 
 def validate(record: dict[str, Any]) -> list[str]:
     """The schema violations of ``record`` (its own version), as ``path: message`` lines; empty when valid."""
-    from procrecord.validation import validate_versioned
+    from procrecord.record.validation import validate_versioned
 
     _, violations = validate_versioned(record)
     return [f"{v.path}: {v.message}" for v in violations]
@@ -77,7 +77,7 @@ def validate(record: dict[str, Any]) -> list[str]:
 
 def summary(record: dict[str, Any]) -> str:
     """The one-line summary ``procrecord show`` prints for ``record``."""
-    from procrecord.loader import Loaded
-    from procrecord.summary import ShowRecord
+    from procrecord.bulk.loader import Loaded
+    from procrecord.operations.summary import ShowRecord
 
     return ShowRecord()(Loaded("-", None, record, False)).message or ""

@@ -14,8 +14,8 @@ ITEM_TYPE = "procrecord"
 
 def as_info_item(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``record`` fit for an ``info`` list: 1.0 upgraded to the current version, ``type`` set."""
-    from procrecord.migration import upgrade
-    from procrecord.versions import LEGACY, detect_version
+    from procrecord.operations.migration import upgrade
+    from procrecord.record.versions import LEGACY, detect_version
 
     if detect_version(record) == LEGACY:
         return dict(record)  # a legacy item already carries its own type ('process')
@@ -43,7 +43,7 @@ def with_item_type(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _known_fields(record: dict[str, Any]) -> set[str]:
-    from procrecord.schemas import load_schema
+    from procrecord.record.schemas import load_schema
 
     return set(load_schema(str(record.get("schema_version"))).get("properties", {}))
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 
+from procrecord.operations.migration import upgrade
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import validate
+
 from helpers import FIXTURES, load_json
-from procrecord.migration import upgrade
-from procrecord.schemas import current_version
-from procrecord.validation import validate
 
 ROOT_ID = "11111111-2222-4333-8444-555555555555"
 CHILD_ID = "66666666-7777-4888-9999-aaaaaaaaaaaa"

@@ -7,7 +7,7 @@ import string
 
 from hypothesis import strategies as st
 
-from procrecord import model as m
+from procrecord.record import model as m
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
 names = st.text(string.ascii_lowercase + string.digits + "-_.", min_size=1, max_size=12)

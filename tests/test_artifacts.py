@@ -12,13 +12,13 @@ import threading
 
 import pytest
 
-from procrecord import artifacts
-from procrecord.artifacts import Artifacts, describe, expand, sha256_file
-from procrecord.comparison import diff
-from procrecord.diffreport import write_text
-from procrecord.recorder import Recorder
-from procrecord.schemas import current_version
-from procrecord.validation import validate
+from procrecord.operations.comparison import diff
+from procrecord.operations.diffreport import write_text
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import validate
+from procrecord.writer import artifacts
+from procrecord.writer.artifacts import Artifacts, describe, expand, sha256_file
+from procrecord.writer.recorder import Recorder
 
 needs_sha256sum = pytest.mark.skipif(shutil.which("sha256sum") is None, reason="sha256sum not installed")
 
@@ -219,7 +219,7 @@ def test_diff_shows_same_code_different_data(tmp_path):
                                             ("/parent/name", "pipeline"), ("/distributed/world_size", "hardware and host"),
                                             ("/usage/cpu_percent/mean", "resources and emissions")])
 def test_1_1_sections_have_a_display_group(pointer, group):
-    from procrecord.comparison import Change
-    from procrecord.diffreport import group_of
+    from procrecord.operations.comparison import Change
+    from procrecord.operations.diffreport import group_of
 
     assert group_of(Change(pointer, "changed", 1, 2, "")) == group

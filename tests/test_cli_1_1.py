@@ -7,9 +7,10 @@ import json
 
 from click.testing import CliRunner
 
-from helpers import FIXTURES, load_json
 from procrecord.cli import cli
-from procrecord.validation import validate
+from procrecord.record.validation import validate
+
+from helpers import FIXTURES, load_json
 
 STEP = FIXTURES / "1.1" / "valid" / "pipeline-step-artifacts.json"
 

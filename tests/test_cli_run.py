@@ -10,7 +10,7 @@ import sys
 import time
 
 from helpers import ROOT
-from procrecord.validation import validate
+from procrecord.record.validation import validate
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import FIXTURES, ROOT, load_json
-from procrecord.migration import upgrade
-from procrecord.schemas import current_version
+from procrecord.operations.migration import upgrade
+from procrecord.record.schemas import current_version
 from procrecord.cli import cli
-from procrecord.redaction import check_level
-from procrecord.validation import validate
+from procrecord.operations.redaction import check_level
+from procrecord.record.validation import validate
 
 GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
 LEGACY = FIXTURES / "0" / "valid"
@@ -98,7 +98,7 @@ def test_interrupted_in_place_run_leaves_each_file_whole(tmp_path, monkeypatch):
     for i in range(3):
         shutil.copy(GPU, tmp_path / f"r{i}.json")
     original = GPU.read_bytes()
-    from procrecord import transforms
+    from procrecord.operations import transforms
 
     real = transforms.RedactRecord.__call__
 
@@ -258,7 +258,7 @@ def test_jobs_give_the_same_files_and_leave_no_temporary_blocks(tmp_path, monkey
     bulk.SPILL_BYTES): the outputs are byte for byte those of one process, and no file is left."""
     import tempfile
 
-    from procrecord import bulk
+    from procrecord.bulk import engine as bulk
 
     spill_root = tmp_path / "tmp"
     spill_root.mkdir()
@@ -284,9 +284,9 @@ def test_jobs_give_the_same_files_and_leave_no_temporary_blocks(tmp_path, monkey
 
 
 def test_a_spilled_block_comes_back_whole(tmp_path):
-    from procrecord import bulk
-    from procrecord.loader import plan
-    from procrecord.transforms import RedactRecord
+    from procrecord.bulk import engine as bulk
+    from procrecord.bulk.loader import plan
+    from procrecord.operations.transforms import RedactRecord
 
     rec = load_json(GPU)
     src = tmp_path / "runs.jsonl"

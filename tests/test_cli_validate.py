@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from helpers import FIXTURES, ROOT
-from procrecord.schemas import current_version
+from procrecord.record.schemas import current_version
 from procrecord.cli import cli
 
 VALID = str(FIXTURES / "1.0" / "valid")
@@ -97,7 +97,7 @@ def test_unknown_schema_version_option_exits_3():
 
 
 def test_broken_schema_exits_3(tmp_path, monkeypatch):
-    from procrecord import schemas
+    from procrecord.record import schemas
 
     bad = tmp_path / "schema"
     bad.mkdir()
@@ -105,7 +105,7 @@ def test_broken_schema_exits_3(tmp_path, monkeypatch):
     monkeypatch.setattr(schemas, "schema_dir", lambda: bad)
     for fn in (schemas.known_versions, schemas.load_schema):
         fn.cache_clear()
-    from procrecord import validation as v
+    from procrecord.record import validation as v
 
     v._fast.cache_clear()
     try:
@@ -175,7 +175,7 @@ def test_the_package_exposes_only_public_names():
 
 def test_cli_levels_are_the_policy_levels():
     from procrecord.cli.commands import LEVELS
-    from procrecord.policy import LEVELS as POLICY_LEVELS
+    from procrecord.record.policy import LEVELS as POLICY_LEVELS
 
     assert LEVELS == POLICY_LEVELS
 

@@ -447,7 +447,7 @@ def test_emissions_tracker_failure_is_reported():
 def test_real_codecarbon_offline(tmp_path, monkeypatch):
     pytest.importorskip("codecarbon")
     monkeypatch.chdir(tmp_path)
-    from procrecord.recorder import Recorder
+    from procrecord.writer.recorder import Recorder
 
     rec = Recorder("cc", emissions={"country_iso_code": "USA", "region": "new york"}, use_plugins=False,
                    git_dirty=False, handle_signals=False)
@@ -456,7 +456,7 @@ def test_real_codecarbon_offline(tmp_path, monkeypatch):
     sum(i * i for i in range(200_000))
     job_s = time.monotonic() - job
     out = rec.stop()
-    from procrecord.validation import validate
+    from procrecord.record.validation import validate
 
     assert validate(out) == []
     section = out["emissions"]
@@ -506,8 +506,8 @@ def test_plugin_collectors_land_under_extensions(tmp_path, monkeypatch):
         "class LabCollector:\n    def collect(self, state):\n        return {'room': 'B12', 'instrument': 'scope-3'}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert [name for name, _ in plugins([str(tmp_path)])] == ["lab"]
-    from procrecord.recorder import Recorder
-    from procrecord.validation import validate
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
 
     out = Recorder("x", collectors=[], handle_signals=False).start().stop()
     assert out["extensions"]["lab"] == {"room": "B12", "instrument": "scope-3"}

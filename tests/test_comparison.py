@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 
-from procrecord import reader
 from procrecord.cli import cli
-from procrecord.comparison import Options, apply_patch, diff, to_patch, verify_patch
-from procrecord.diffreport import Variation, describe, summary
+from procrecord.operations.comparison import Options, apply_patch, diff, to_patch, verify_patch
+from procrecord.operations.diffreport import Variation, describe, summary
+from procrecord.record import reader
 
 from helpers import FIXTURES, load_json
 from strategies import records
@@ -62,7 +62,7 @@ def test_human_lines():
 
 def test_variation_table_is_bounded():
     var = Variation()
-    from procrecord.comparison import Change
+    from procrecord.operations.comparison import Change
 
     for i in range(100):
         var.add([Change("/timing/duration_s", "changed", 1.0, float(i), "timing.duration_s")])
@@ -206,8 +206,8 @@ def test_cli_rejects_paths_the_schema_does_not_know(tmp_path):
     ("nightly", "1.0", "changed"),          # not a version: no order is claimed
 ])
 def test_package_versions_are_ordered_by_pep_440(old, new, verb):
-    from procrecord.comparison import Change
-    from procrecord.diffreport import describe
+    from procrecord.operations.comparison import Change
+    from procrecord.operations.diffreport import describe
 
     change = Change("/python/packages/0/version", "changed", old, new, "python.packages[numpy].version")
     assert describe(change) == f"{verb} numpy {old} -> {new}"

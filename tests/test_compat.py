@@ -12,10 +12,11 @@ import types
 
 import pytest
 
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import validate
+from procrecord.writer.compat import ProcessContext, invocation_script
+
 from helpers import FIXTURES, load_json
-from procrecord.compat import ProcessContext, invocation_script
-from procrecord.schemas import current_version
-from procrecord.validation import validate
 
 
 @pytest.fixture(autouse=True)

@@ -16,13 +16,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, load_json
+from procrecord.bulk.embedded import DEFAULT_POINTERS, find_records
+from procrecord.bulk.jsonspans import depth_change, layout_of, resolve
 from procrecord.cli import cli
-from procrecord.embedded import DEFAULT_POINTERS, find_records
-from procrecord.jsonspans import depth_change, layout_of, resolve
-from procrecord.redaction import check_level
-from procrecord.schemas import current_version
-from procrecord.validation import validate_versioned
+from procrecord.operations.redaction import check_level
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import validate_versioned
+
+from helpers import FIXTURES, load_json
 
 HOSTS = FIXTURES / "embedded"
 JSON_HOSTS = sorted(p.name for p in HOSTS.glob("*.json"))
@@ -275,10 +276,10 @@ _LEGACY_RECORD = load_json(FIXTURES / "0" / "valid" / "with-emissions.json")
        before=st.lists(_json_values, max_size=2), after=st.lists(_json_values, max_size=2),
        indent=st.sampled_from([None, 1, 2, 4, "\t"]), spaced=st.booleans(), crlf=st.booleans())
 def test_upgrading_an_item_changes_that_item_only(others, before, after, indent, spaced, crlf):
-    from procrecord.embedded import Embedded
-    from procrecord.loader import Loaded
-    from procrecord.migration import upgrade
-    from procrecord.transforms import UpgradeRecord
+    from procrecord.bulk.embedded import Embedded
+    from procrecord.bulk.loader import Loaded
+    from procrecord.operations.migration import upgrade
+    from procrecord.operations.transforms import UpgradeRecord
 
     doc = {**others, "info": [*before, _LEGACY_RECORD, *after]}
     separators = None if spaced or indent is not None else (",", ":")

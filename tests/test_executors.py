@@ -8,10 +8,11 @@ from pathlib import Path
 
 import attrs
 import pytest
+from test_storage import _opt, _tree, _upload, endpoint, invoke, s3  # noqa: F401  (fixtures)
+
+from procrecord.bulk.executors import Executor, parse
 
 from helpers import valid_fixtures
-from procrecord.executors import Executor, parse
-from test_storage import _opt, _tree, _upload, endpoint, invoke, s3  # noqa: F401  (fixtures)
 
 pytest.importorskip("distributed")
 
@@ -79,7 +80,7 @@ class KillOnce:
     exact_integers = True
 
     def __call__(self, item):
-        from procrecord.transforms import RedactRecord
+        from procrecord.operations.transforms import RedactRecord
 
         if item.source.endswith(self.victim) and not os.path.exists(self.marker):
             Path(self.marker).write_text("killed")
@@ -90,8 +91,8 @@ class KillOnce:
 def test_worker_killed_mid_run_task_is_retried_outputs_whole(tmp_path):
     import cloudpickle
 
-    from procrecord.executors import Collected, run_dask
-    from procrecord.loader import Walk
+    from procrecord.bulk.executors import Collected, run_dask
+    from procrecord.bulk.loader import Walk
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     local = _tree(tmp_path / "in")
@@ -102,7 +103,7 @@ def test_worker_killed_mid_run_task_is_retried_outputs_whole(tmp_path):
                              str(tmp_path / "out"), False, collected))
     assert marker.exists()  # a worker really died
     assert expected.exit_code == 0 and not collected.failures and len(collected.written) == 5
-    from procrecord.bulk import Outcome
+    from procrecord.bulk.engine import Outcome
 
     assert sum(o.count for o in outcomes if isinstance(o, Outcome)) == 7  # 4 JSON files + 3 JSONL lines, each once
     files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
@@ -116,7 +117,7 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
     import dask
 
     import procrecord.dask as prd
-    from procrecord.loader import load
+    from procrecord.bulk.loader import load
 
     local = _tree(tmp_path / "in")
     (local / "bad.json").write_text("[1]")
@@ -149,10 +150,10 @@ def test_dask_in_place_on_local_files(tmp_path):
 def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     import pickle
 
+    from procrecord.bulk.executors import WorkerKey, _with_key
     from procrecord.errors import ProcrecordError
-    from procrecord.executors import WorkerKey, _with_key
-    from procrecord.redaction import fingerprint
-    from procrecord.transforms import RedactRecord
+    from procrecord.operations.redaction import fingerprint
+    from procrecord.operations.transforms import RedactRecord
 
     operation = RedactRecord("most", WorkerKey(fingerprint(KEY.encode())))
     assert KEY.encode() not in pickle.dumps(operation)  # what travels to the scheduler and workers

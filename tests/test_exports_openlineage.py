@@ -6,11 +6,11 @@ import json
 import time
 
 import pytest
-
 from exportdata import CHILD_ID, DIGEST, ROOT_ID, current, failed, pipeline
 from httpsink import closed_port, receiver
+
 from procrecord.exports import ExportOptions, export
-from procrecord.schemas import current_version, schema_id
+from procrecord.record.schemas import current_version, schema_id
 
 pytest.importorskip("openlineage.client")
 

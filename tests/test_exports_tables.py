@@ -7,11 +7,11 @@ import datetime as dt
 import json
 
 import pytest
-
 from exportdata import CHILD_ID, ROOT_ID, current, failed, pipeline, with_config
+
 from procrecord.exports import ExportOptions, export
 from procrecord.exports.columns import schema_columns
-from procrecord.schemas import current_version
+from procrecord.record.schemas import current_version
 
 duckdb = pytest.importorskip("duckdb")
 pa = pytest.importorskip("pyarrow")

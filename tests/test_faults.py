@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from procrecord import atomic
+from procrecord.bulk.limits import MAX_DEPTH
 from procrecord.cli import cli
-from procrecord.limits import MAX_DEPTH
-from procrecord.schemas import current_version
+from procrecord.record.schemas import current_version
 
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json"
@@ -250,8 +250,8 @@ def test_helpers_change_state_under_the_flushers_lock(tmp_path):
 def test_bulk_run_puts_the_garbage_collector_back(tmp_path):
     import gc
 
-    from procrecord import bulk
-    from procrecord.checks import ValidateRecord
+    from procrecord.bulk import engine as bulk
+    from procrecord.operations.checks import ValidateRecord
 
     before = gc.get_threshold(), gc.get_freeze_count()
     outcomes = list(bulk.run([str(GPU)], ValidateRecord()))
@@ -325,7 +325,7 @@ def test_an_in_place_write_into_the_same_inode_is_seen_too(tmp_path, monkeypatch
 
 
 def test_a_folder_listing_that_misses_a_renamed_entry_is_taken_again(tmp_path, monkeypatch):
-    from procrecord import loader
+    from procrecord.bulk import loader
 
     for name in ("a.json", "b.json", "c.json"):
         shutil.copy(LEGACY, tmp_path / name)
@@ -554,7 +554,7 @@ def test_one_depth_limit_for_every_command(tmp_path):
 
 
 def test_too_deep_agrees_with_a_plain_walk():
-    from procrecord.loader import too_deep
+    from procrecord.bulk.loader import too_deep
 
     for depth in (1, 5, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 300):
         for opener, closer in (("[", "]"), ('{"k": ', "}")):
@@ -580,7 +580,7 @@ def test_a_closed_stdout_ends_quietly_with_the_code_so_far(tmp_path):
 
 
 def test_a_broken_pipe_that_is_not_stdout_is_exit_3(monkeypatch, tmp_path):
-    from procrecord import bulk
+    from procrecord.bulk import engine as bulk
 
     def broken(*args, **kwargs):
         raise BrokenPipeError(32, "Broken pipe")

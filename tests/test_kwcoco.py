@@ -6,12 +6,13 @@ import copy
 
 import pytest
 
-from helpers import FIXTURES, load_json
 from procrecord.kwcoco import embed
-from procrecord.migration import downgrade
-from procrecord.recorder import Recorder
-from procrecord.schemas import current_version
-from procrecord.validation import validate
+from procrecord.operations.migration import downgrade
+from procrecord.record.schemas import current_version
+from procrecord.record.validation import validate
+from procrecord.writer.recorder import Recorder
+
+from helpers import FIXTURES, load_json
 
 
 def find_info_items(info, query_type, query_name=None):

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from procrecord.compat import ProcessContext
-from procrecord.migration import downgrade
-from procrecord.recorder import Recorder
+from procrecord.operations.migration import downgrade
+from procrecord.writer.compat import ProcessContext
+from procrecord.writer.recorder import Recorder
 
 CHILD = Path(__file__).with_name("legacy_readers_child.py")
 MODES = ("none", "most", "all")

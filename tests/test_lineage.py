@@ -8,10 +8,10 @@ import subprocess
 import sys
 import textwrap
 
-from procrecord import lineage
-from procrecord.lineage import PARENT_ENV, PARENT_NAME_ENV, parse
-from procrecord.recorder import Recorder
-from procrecord.validation import validate
+from procrecord.record.validation import validate
+from procrecord.writer import lineage
+from procrecord.writer.lineage import PARENT_ENV, PARENT_NAME_ENV, parse
+from procrecord.writer.recorder import Recorder
 
 A = "0b0e3c1e-8a31-4f0a-9d52-3f3f4bd5e2a1"
 B = "7d9f1c2a-1111-4a0a-8d52-000000000002"
@@ -55,7 +55,7 @@ def test_a_top_level_job_is_its_own_root_and_leaves_no_variable():
 
 STEP2 = textwrap.dedent("""
     import subprocess, sys
-    from procrecord.recorder import Recorder
+    from procrecord.writer.recorder import Recorder
     with Recorder("step2", output=sys.argv[1], collectors=[], use_plugins=False):
         subprocess.run([sys.executable, "-m", "procrecord", "run", "-n", "step3", "-o", sys.argv[2], "--",
                         sys.executable, "-c", "pass"], check=True)

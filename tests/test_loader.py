@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from helpers import ROOT
-from procrecord.loader import Loaded, LoadError, Walk, load, plan
+from procrecord.bulk.loader import Loaded, LoadError, Walk, load, plan
 
 REC = {"schema_version": "1.0", "id": "x"}
 
@@ -84,7 +84,7 @@ def test_jsonl_chunks_keep_absolute_line_numbers(tmp_path):
     assert len(tasks) > 10
     items = list(load([str(path)]))
     assert [i.line for i in items] == list(range(1, 2001))
-    from procrecord.loader import LineTracker, Span, iter_task, shift
+    from procrecord.bulk.loader import LineTracker, Span, iter_task, shift
 
     tracker, seen = LineTracker(), []
     for task in tasks:

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 import strategies
 from helpers import FIXTURES, load_json
-from procrecord import legacy
+from procrecord.operations import legacy
 from procrecord.errors import UpgradeError
-from procrecord.migration import chain, downgrade, upgrade
-from procrecord.schemas import current_version, known_versions
-from procrecord.validation import validate
+from procrecord.operations.migration import chain, downgrade, upgrade
+from procrecord.record.schemas import current_version, known_versions
+from procrecord.record.validation import validate
 
 PAIRS = sorted((FIXTURES / "upgrade").glob("*/*/"))
 EVERY_FIXTURE = sorted(p for v in known_versions() for p in (FIXTURES / v / "valid").glob("*.json"))
@@ -213,7 +213,7 @@ def test_chain_and_errors(monkeypatch):
         upgrade(load_json(FIXTURES / "1.0" / "valid" / "minimal.json"), "0")
     with pytest.raises(UpgradeError, match="not a valid version 0"):
         upgrade({"type": "process", "properties": {"args": 5}})
-    from procrecord import migration
+    from procrecord.operations import migration
 
     monkeypatch.setattr(migration, "_steps", lambda: {("0", "1.0"): lambda r: copy.deepcopy(r)})
     with pytest.raises(UpgradeError, match="did not change the version"):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from procrecord.migration import chain, downgrade, upgrade
-from procrecord.minor import minor_pairs, prune
-from procrecord.validation import validate
+from procrecord.operations.migration import chain, downgrade, upgrade
+from procrecord.operations.minor import minor_pairs, prune
+from procrecord.record.validation import validate
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 V10 = sorted((FIXTURES / "1.0" / "valid").glob("*.json"))

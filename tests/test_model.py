@@ -13,11 +13,11 @@ import attrs
 import pytest
 from hypothesis import given, settings
 
-from procrecord import _modelgen, reader
-from procrecord import model as m
-from procrecord.migration import upgrade
-from procrecord.schemas import current_version, known_versions, load_schema
-from procrecord.validation import validate
+from procrecord.operations.migration import upgrade
+from procrecord.record import _modelgen, reader
+from procrecord.record import model as m
+from procrecord.record.schemas import current_version, known_versions, load_schema
+from procrecord.record.validation import validate
 
 from helpers import FIXTURES, ROOT
 from strategies import records
@@ -26,7 +26,7 @@ CONVERTER = reader.make_converter()
 
 
 def test_committed_model_is_what_the_generator_writes():
-    assert current_version() == m.SCHEMA_VERSION, "regenerate: python -m procrecord._modelgen"
+    assert current_version() == m.SCHEMA_VERSION, "regenerate: python -m procrecord.record._modelgen"
     expected = _modelgen.generate(load_schema(m.SCHEMA_VERSION), m.SCHEMA_VERSION)
     assert _modelgen.model_path().read_text(encoding="utf-8") == expected
 
@@ -170,7 +170,7 @@ def test_required_fields_match():
 
 
 def test_the_writer_does_not_load_the_model():
-    code = ("import sys, procrecord, procrecord.recorder; "
-            "print(sorted(m for m in ('procrecord.model', 'procrecord.reader', 'cattrs') if m in sys.modules))")
+    code = ("import sys, procrecord, procrecord.writer.recorder; "
+            "print(sorted(m for m in ('procrecord.record.model', 'procrecord.record.reader', 'cattrs') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

@@ -34,7 +34,7 @@ def test_wheel_ships_every_schema(wheel):
 @pytest.mark.slow
 def test_wheel_ships_type_information(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "procrecord/py.typed" in names and "procrecord/model.py" in names
+    assert "procrecord/py.typed" in names and "procrecord/record/model.py" in names
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_installed_wheel_validates_outside_the_checkout(wheel, tmp_path):
     elsewhere.mkdir()
     record = elsewhere / "r.json"
     record.write_text((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text())
-    code = ("import procrecord, sys, json; from procrecord.schemas import schema_dir; from procrecord.validation import validate;"
+    code = ("import procrecord, sys, json; from procrecord.record.schemas import schema_dir; from procrecord.record.validation import validate;"
             "print(json.dumps([procrecord.__file__, str(schema_dir()), validate(json.load(open(sys.argv[1])))]))")
     env = dict(os.environ, PYTHONPATH=str(site))
     proc = subprocess.run([sys.executable, "-c", code, str(record)], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)

@@ -7,8 +7,8 @@ import pytest
 from procrecord.collectors import host, placement
 from procrecord.collectors.distributed import distributed
 from procrecord.collectors.placement import container, scheduler_details
-from procrecord.recorder import Recorder
-from procrecord.validation import validate
+from procrecord.record.validation import validate
+from procrecord.writer.recorder import Recorder
 
 CID = "3f4e" * 16
 IMAGE_ID = "9a8b" * 16

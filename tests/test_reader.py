@@ -7,9 +7,9 @@ import json
 import pytest
 
 import procrecord
-from procrecord import model as m
 from procrecord.errors import ProcrecordError, RecordReadError
-from procrecord.schemas import current_version
+from procrecord.record import model as m
+from procrecord.record.schemas import current_version
 
 from helpers import FIXTURES, load_json
 

@@ -16,9 +16,9 @@ import pytest
 
 from helpers import ROOT
 from procrecord.errors import ProcrecordError, RecorderStateError
-from procrecord.recorder import Recorder, resolve_level, truthy
-from procrecord.redaction import redact
-from procrecord.validation import validate
+from procrecord.writer.recorder import Recorder, resolve_level, truthy
+from procrecord.operations.redaction import redact
+from procrecord.record.validation import validate
 
 QUIET = dict(use_plugins=False, handle_signals=False, git_dirty=False)
 

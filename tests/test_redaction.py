@@ -11,14 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, load_json
-from procrecord import model as m
-from procrecord import reader
+from procrecord.record import model as m
+from procrecord.record import reader
 from procrecord.errors import ProcrecordError, RedactionKeyError
-from procrecord.migration import upgrade
-from procrecord.policy import policy, removes
-from procrecord.redaction import check_level, fingerprint, load_key, redact
-from procrecord.schemas import load_schema
-from procrecord.validation import validate
+from procrecord.operations.migration import upgrade
+from procrecord.record.policy import policy, removes
+from procrecord.operations.redaction import check_level, fingerprint, load_key, redact
+from procrecord.record.schemas import load_schema
+from procrecord.record.validation import validate
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "redact").iterdir() if p.is_dir())
@@ -126,7 +126,7 @@ def test_policy_comes_from_the_schema():
 
 
 def test_adding_an_annotated_field_needs_no_code_change(monkeypatch, gpu_record):
-    from procrecord import policy as policy_module
+    from procrecord.record import policy as policy_module
 
     schema = copy.deepcopy(load_schema("1.0"))
     schema["properties"]["host"]["properties"]["rack"] = {"type": "string", "x-redact": "most"}
@@ -143,7 +143,7 @@ def test_adding_an_annotated_field_needs_no_code_change(monkeypatch, gpu_record)
 def test_a_scrubbed_object_with_annotated_children(monkeypatch, gpu_record):
     """An object marked x-scrub as a whole: its known children keep their own levels, every other
     value below it is scrubbed as free-form text, in objects and in arrays of objects."""
-    from procrecord import policy as policy_module
+    from procrecord.record import policy as policy_module
 
     schema = copy.deepcopy(load_schema("1.0"))
     error = schema["properties"]["outcome"]["properties"]["error"]
@@ -265,8 +265,8 @@ def test_laws(record):
 
 def test_secret_assignment_trigger_covers_every_secret_name():
     """The cheap pre-check of the key=value rule must never skip a key that names a secret."""
-    from procrecord.scrub import Scrubber
-    from procrecord.secretnames import SECRET_PAIRS, SECRET_WORDS, may_name_secret, secret_kind
+    from procrecord.operations.scrub import Scrubber
+    from procrecord.operations.secretnames import SECRET_PAIRS, SECRET_WORDS, may_name_secret, secret_kind
 
     for name in list(SECRET_WORDS) + ["_".join(pair) for pair in SECRET_PAIRS]:
         for key in (name, name.upper(), name.title().replace("_", "")):
@@ -298,7 +298,7 @@ _IDENTITIES = [
 def test_triggers_never_skip_a_rule_that_would_change_the_text(text, identities):
     """Scrubbing with the trigger index gives what running every rule, in order, on every text gives,
     pass after pass until nothing changes; and scrubbing that again changes nothing."""
-    from procrecord.scrub import Scrubber
+    from procrecord.operations.scrub import Scrubber
 
     scrubber = Scrubber(identities)
     expected, counts = text, {}
@@ -317,7 +317,7 @@ def test_triggers_never_skip_a_rule_that_would_change_the_text(text, identities)
 
 def test_a_needle_inside_a_longer_one_still_triggers_its_rule():
     """``/home/jdoe2`` starts with the record's home ``/home/jdoe`` but is another user's home."""
-    from procrecord.scrub import Scrubber
+    from procrecord.operations.scrub import Scrubber
 
     scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe"})
     assert scrubber.scrub("/home/jdoe2/data") == ("~/data", {"home-path": 1})
@@ -340,7 +340,7 @@ def test_config_mappings_seen_before_give_the_same_result(gpu_record):
 def test_key_table_emptied_by_a_nested_mapping(monkeypatch, gpu_record):
     """The scrubber's tables are bounded and emptied when full, even while a mapping that was found
     to hold only known keys is being walked: its later keys must still get their pointers."""
-    from procrecord.scrub import Scrubber
+    from procrecord.operations.scrub import Scrubber
 
     monkeypatch.setattr(Scrubber, "CACHE_ENTRIES", 8)
     gpu_record["invocation"]["config"] = {"a": 1, "b": "x"}
@@ -364,7 +364,7 @@ def test_keys_scrubbed_to_one_text_keep_both_values(gpu_record):
     ("tokenizer", None), ("author", None), ("keyfile", None), ("secretary", None), ("tokens", None),
 ])
 def test_secret_names_in_one_word_and_a_tokenizers_special_tokens(name, kind):
-    from procrecord.secretnames import may_name_secret, secret_kind
+    from procrecord.operations.secretnames import may_name_secret, secret_kind
 
     assert secret_kind(name) == kind
     assert kind is None or may_name_secret(name)  # the cheap pre-check never misses one
@@ -375,7 +375,7 @@ def test_secret_names_in_one_word_and_a_tokenizers_special_tokens(name, kind):
                                  "auth", "or", "github", "Token", "pad", "cookie", "sig", "ma", "x", "1"]), max_size=5).map("".join))
 def test_every_secret_name_holds_a_hint(name):
     """:data:`SECRET_HINTS` is the cheap pre-check of the key=value rule: it must hold for every secret name."""
-    from procrecord.secretnames import may_name_secret, secret_kind
+    from procrecord.operations.secretnames import may_name_secret, secret_kind
 
     if secret_kind(name) is not None:
         assert may_name_secret(name), name

@@ -10,13 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from procrecord.operations.migration import downgrade, upgrade
+from procrecord.operations.redaction import check_level, redact
+from procrecord.operations.scrub import GENERIC_ACCOUNTS, Scrubber
+from procrecord.operations.secretnames import secret_kind
+from procrecord.record.policy import is_free_text, policy, removes
+from procrecord.record.schemas import current_version, load_schema
+
 from helpers import FIXTURES, load_json
-from procrecord.migration import downgrade, upgrade
-from procrecord.policy import is_free_text, policy, removes
-from procrecord.redaction import check_level, redact
-from procrecord.schemas import current_version, load_schema
-from procrecord.scrub import GENERIC_ACCOUNTS, Scrubber
-from procrecord.secretnames import secret_kind
 
 
 @pytest.mark.parametrize("name", [
@@ -196,7 +197,7 @@ def test_the_fast_duplicate_check_agrees_with_the_standard_library(tree):
     duplicate exactly when one object has a key twice."""
     import orjson
 
-    from procrecord.dupkeys import duplicate_keys
+    from procrecord.bulk.dupkeys import duplicate_keys
 
     def dump(node):
         if isinstance(node, list):
@@ -216,8 +217,8 @@ def test_the_fast_duplicate_check_agrees_with_the_standard_library(tree):
 def test_redact_never_writes_a_duplicate_key(tmp_path):
     from click.testing import CliRunner
 
+    from procrecord.bulk.dupkeys import duplicate_keys
     from procrecord.cli import cli as main
-    from procrecord.dupkeys import duplicate_keys
 
     record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
     record["invocation"]["config"] = {"~/data": 1, "/home/jdoe/data": 2, "ghp_abcdefghijklmnopqrstuvwxyz0123456789": 3,

@@ -10,11 +10,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrecord import reader, redaction
+from procrecord.operations import redaction
+from procrecord.operations.redaction import _Context, _scrub_any, _walker, scrubber_for
 from procrecord.pointer import escape
-from procrecord.policy import RANK, Node, _node, policy
-from procrecord.redaction import _Context, _scrub_any, _walker, scrubber_for
-from procrecord.schemas import current_version, iter_properties, load_schema
+from procrecord.record import reader
+from procrecord.record.policy import RANK, Node, _node, policy
+from procrecord.record.schemas import current_version, iter_properties, load_schema
 
 from strategies import json_values, names, records
 

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from helpers import SCHEMA_DIR
-from procrecord.schemas import (
+from procrecord.record.schemas import (
     ID_PREFIX, iter_properties, known_versions, load_schema, registry, schema_dir, schema_id,
 )
 

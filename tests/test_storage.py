@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from helpers import valid_fixtures
+from procrecord.bulk.storage import parse_option
 from procrecord.cli import cli
-from procrecord.storage import parse_option
-from procrecord.schemas import current_version
+from procrecord.record.schemas import current_version
+
+from helpers import valid_fixtures
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -124,7 +125,7 @@ def test_s3_bad_object_and_missing_bucket_are_findings(tmp_path, s3, endpoint):
 
 
 def test_denied_access_is_a_finding(monkeypatch, tmp_path):
-    from procrecord import storage
+    from procrecord.bulk import storage
 
     class Denied:
         protocol = ("denied",)
@@ -165,9 +166,9 @@ def test_in_place_on_s3_rewrites_only_changed_objects(tmp_path, s3, endpoint):
 
 
 def test_in_place_concurrent_change_is_reported_not_overwritten(tmp_path, s3, endpoint):
-    from procrecord import storage
-    from procrecord.bulk import run
-    from procrecord.transforms import RedactRecord
+    from procrecord.bulk import storage
+    from procrecord.bulk.engine import run
+    from procrecord.operations.transforms import RedactRecord
 
     fs, bucket = s3
     record = valid_fixtures("1.0")[0].read_bytes()

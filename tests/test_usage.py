@@ -11,9 +11,9 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrecord.recorder import Recorder
-from procrecord.usage import MAX_POINTS, Sampler, Series, tree
-from procrecord.validation import validate
+from procrecord.record.validation import validate
+from procrecord.writer.recorder import Recorder
+from procrecord.writer.usage import MAX_POINTS, Sampler, Series, tree
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,8 +9,8 @@ from jsonschema import Draft202012Validator
 
 from helpers import FIXTURES, load_json
 from procrecord.errors import UnknownVersionError
-from procrecord.schemas import known_versions, load_schema, registry
-from procrecord.validation import _fast, json_path, validate
+from procrecord.record.schemas import known_versions, load_schema, registry
+from procrecord.record.validation import _fast, json_path, validate
 
 ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*.json") if "invalid" in p.parts or "valid" in p.parts)
 INVALID = sorted(p for d in sorted(FIXTURES.iterdir()) for p in (d / "invalid").glob("*.json"))
@@ -116,7 +116,7 @@ def test_a_record_built_in_python_that_is_not_json_gets_a_violation_not_an_excep
 
 def test_upgrading_a_legacy_record_that_is_not_json_names_the_place():
     from procrecord.errors import UpgradeError
-    from procrecord.migration import upgrade
+    from procrecord.operations.migration import upgrade
 
     record = load_json(sorted((FIXTURES / "0" / "valid").glob("full-telemetry.json"))[0])
     record["properties"]["machine"][7] = "seven"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import click
 
 from procrecord._version import __version__
-from procrecord.limits import DEFAULT_MAX_BYTES
+from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILURE = 0, 1, 2, 3
 
@@ -78,9 +78,9 @@ def _walk_callback(name: str) -> Callable[[click.Context, click.Parameter, Any],
     return store
 
 
-def walk_from_context():  # -> procrecord.loader.Walk (imported lazily: --help stays light)
+def walk_from_context():  # -> procrecord.bulk.loader.Walk (imported lazily: --help stays light)
     """The folder-walk options (--hidden, --follow-symlinks, --include, --exclude) of this command."""
-    from procrecord.loader import Walk
+    from procrecord.bulk.loader import Walk
 
     ctx = click.get_current_context(silent=True)
     return Walk(**(ctx.meta.get("procrecord.walk", {}) if ctx is not None else {}))
@@ -103,7 +103,7 @@ max_bytes_option = click.option("--max-bytes", type=click.IntRange(1), default=D
 
 
 def _store_storage_options(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    from procrecord.storage import parse_option, set_options  # light: fsspec is imported only for a URL
+    from procrecord.bulk.storage import parse_option, set_options  # light: fsspec is imported only for a URL
 
     try:
         set_options(dict(parse_option(text) for text in value))  # every run sets its own, none left over
@@ -113,7 +113,7 @@ def _store_storage_options(ctx: click.Context, param: click.Parameter, value: An
 
 
 def _store_executor(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    from procrecord.executors import parse
+    from procrecord.bulk.executors import parse
 
     try:
         ctx.meta["procrecord.executor"] = parse(value) if value else None
@@ -122,7 +122,7 @@ def _store_executor(ctx: click.Context, param: click.Parameter, value: Any) -> A
     return value
 
 
-def executor_from_context():  # -> procrecord.executors.Executor | None
+def executor_from_context():  # -> procrecord.bulk.executors.Executor | None
     """The parsed --executor of this command (None: the local pool of --jobs)."""
     ctx = click.get_current_context(silent=True)
     return ctx.meta.get("procrecord.executor") if ctx is not None else None

@@ -11,7 +11,7 @@ from procrecord.cli import (
     silence_stdout, source_options, stdout_closed, storage_option, walk_from_context,
 )
 
-#: The redaction levels (procrecord.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
+#: The redaction levels (procrecord.record.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
 LEVELS = ("none", "most", "all")
 
 
@@ -31,8 +31,8 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
         raise click.UsageError("--embedded-pointer needs --embedded")
     if not embedded:
         return operation
-    from procrecord.embedded import DEFAULT_POINTERS, Embedded
-    from procrecord.limits import DEFAULT_MAX_BYTES
+    from procrecord.bulk.embedded import DEFAULT_POINTERS, Embedded
+    from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 
     for pointer in pointers:
         if not pointer.startswith("/"):
@@ -55,11 +55,11 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
 @guarded
 def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded, pointers) -> int:
     """Validate records against their schema."""
-    from procrecord.checks import ValidateRecord
-    from procrecord.report import REPORTERS
+    from procrecord.operations.checks import ValidateRecord
+    from procrecord.bulk.report import REPORTERS
 
     if schema_version not in (None, "latest"):
-        from procrecord.schemas import load_schema
+        from procrecord.record.schemas import load_schema
 
         load_schema(schema_version)
     operation = _maybe_embedded(ValidateRecord(schema_version, all_errors, require_level), embedded, pointers, max_bytes)
@@ -68,7 +68,7 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
 
 def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
     """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
-    from procrecord.bulk import Block, Progress, run
+    from procrecord.bulk.engine import Block, Progress, run
 
     progress = Progress(label)
     try:
@@ -90,11 +90,11 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> in
 def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=None, skip=(), walk=None,
              output=None, in_place=False, collected=None):
     """The outcomes of a run on the chosen executor (--executor; default the local pool of --jobs)."""
-    from procrecord.bulk import run
+    from procrecord.bulk.engine import run
 
     executor = executor_from_context()
     if executor is not None and executor.kind == "dask":
-        from procrecord.executors import run_dask
+        from procrecord.bulk.executors import run_dask
 
         return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected)
     if executor is not None and executor.jobs:
@@ -118,7 +118,7 @@ def _exit_code(summary, more_findings: bool = False) -> int:
 @guarded
 def schema(version, show_path, list_versions) -> int:
     """Print (or locate) the schema of VERSION (default and 'latest': the newest)."""
-    from procrecord.schemas import current_version, known_versions, schema_path
+    from procrecord.record.schemas import current_version, known_versions, schema_path
 
     if list_versions:
         for known in known_versions():
@@ -144,12 +144,12 @@ def output_options(func):
 
 
 def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label, fmt="text") -> int:
-    """Drive a rewriting operation over sources into a :class:`~procrecord.output.Sink`."""
+    """Drive a rewriting operation over sources into a :class:`~procrecord.bulk.output.Sink`."""
     import io
 
-    from procrecord.bulk import Block, Progress, run
-    from procrecord.output import Sink
-    from procrecord.report import JsonReporter, TextReporter
+    from procrecord.bulk.engine import Block, Progress, run
+    from procrecord.bulk.output import Sink
+    from procrecord.bulk.report import JsonReporter, TextReporter
 
     sources = list(sources)
     if output_dir and in_place:
@@ -158,11 +158,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
             raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
-    from procrecord.storage import ObjectSink, is_url
+    from procrecord.bulk.storage import ObjectSink, is_url
 
     executor = executor_from_context()
     if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
-        from procrecord.executors import Collected
+        from procrecord.bulk.executors import Collected
 
         if not (output_dir or in_place):
             raise click.UsageError("--executor dask writes outputs from the workers: give -o or --in-place")
@@ -231,7 +231,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
 def _is_single_file(source: str) -> bool:
     import os
 
-    from procrecord.storage import filesystem, is_url
+    from procrecord.bulk.storage import filesystem, is_url
 
     if is_url(source):
         fs, path = filesystem(source)
@@ -241,7 +241,7 @@ def _is_single_file(source: str) -> bool:
 
 def _key_or_usage_error(pseudonymize: bool, key_file):
     from procrecord.errors import RedactionKeyError
-    from procrecord.redaction import KEY_ENV, load_key
+    from procrecord.operations.redaction import KEY_ENV, load_key
 
     try:
         key = load_key(key_file) if (pseudonymize or key_file) else None
@@ -269,7 +269,7 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
            pointers) -> int:
     """Redact records before they are shared (older versions are upgraded first, and written back
     in their own version with --embedded or --keep-version)."""
-    from procrecord.transforms import RedactRecord
+    from procrecord.operations.transforms import RedactRecord
 
     if key_file and not pseudonymize:
         raise click.UsageError("--key-file is read only with --pseudonymize")
@@ -280,8 +280,8 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
     keep = embedded if keep_version is None else keep_version
     executor = executor_from_context()
     if key is not None and executor is not None and executor.kind == "dask":
-        from procrecord.executors import WorkerKey
-        from procrecord.redaction import fingerprint
+        from procrecord.bulk.executors import WorkerKey
+        from procrecord.operations.redaction import fingerprint
 
         if key_file:
             raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
@@ -300,9 +300,9 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
 @guarded
 def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
-    from procrecord.report import REPORTERS
-    from procrecord.schemas import load_schema
-    from procrecord.transforms import UpgradeRecord
+    from procrecord.bulk.report import REPORTERS
+    from procrecord.record.schemas import load_schema
+    from procrecord.operations.transforms import UpgradeRecord
 
     if to is not None:
         load_schema(to)
@@ -320,8 +320,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 @guarded
 def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
-    from procrecord.schemas import load_schema
-    from procrecord.transforms import DowngradeRecord
+    from procrecord.record.schemas import load_schema
+    from procrecord.operations.transforms import DowngradeRecord
 
     load_schema(to)
     operation = _maybe_embedded(DowngradeRecord(to), embedded, pointers, max_bytes)
@@ -360,7 +360,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
     import os
 
     from procrecord.errors import ProcrecordError
-    from procrecord.runner import run_command
+    from procrecord.writer.runner import run_command
 
     argv = list(command)
     if (country or region) and not emissions:
@@ -381,7 +381,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
     if os.path.exists(output):
         click.echo(f"procrecord: {output} exists: it will be replaced by this run's record", err=True)
     options = {"country_iso_code": country, "region": region} if emissions else False
-    from procrecord.artifacts import DEFAULT_MAX_DIGEST_BYTES
+    from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 
     if digest_all and max_digest_bytes is not None:
         raise click.UsageError("--digest-all and --max-digest-bytes contradict each other: choose one")
@@ -397,9 +397,9 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
 
 def _load_one(source: str, max_bytes: int):
     """The single record in ``source``, upgraded to the current version, or an error message."""
-    from procrecord.comparison import prepare
+    from procrecord.operations.comparison import prepare
     from procrecord.errors import ProcrecordError
-    from procrecord.loader import LoadError, load
+    from procrecord.bulk.loader import LoadError, load
 
     items = list(load([source], max_bytes, exact=True))  # 2**70 and 2**70 + 1 must differ
     if len(items) != 1:
@@ -430,7 +430,7 @@ def _load_one(source: str, max_bytes: int):
 @guarded
 def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
-    from procrecord.comparison import Options
+    from procrecord.operations.comparison import Options
 
     options = Options(include_volatile, tuple(ignore), tuple(only), rtol)
     problems = options.problems()
@@ -446,9 +446,9 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
-    from procrecord.comparison import diff as compare, to_patch, verify_patch
-    from procrecord.diffreport import write_text
-    from procrecord.jsoncodec import dumps
+    from procrecord.operations.comparison import diff as compare, to_patch, verify_patch
+    from procrecord.operations.diffreport import write_text
+    from procrecord.bulk.jsoncodec import dumps
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
@@ -471,11 +471,11 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 
 
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
-    from procrecord.bulk import Progress
-    from procrecord.comparison import diff as compare, prepare
-    from procrecord.diffreport import BaselineReport
+    from procrecord.bulk.engine import Progress
+    from procrecord.operations.comparison import diff as compare, prepare
+    from procrecord.operations.diffreport import BaselineReport
     from procrecord.errors import ProcrecordError
-    from procrecord.loader import LoadError, load
+    from procrecord.bulk.loader import LoadError, load
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
@@ -511,9 +511,9 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 @guarded
 def show(sources, jobs, max_bytes, fmt) -> int:
     """Summarise records, one row each: name, status, when, how long, where, on what."""
-    from procrecord.bulk import Block, run
-    from procrecord.report import JsonReporter, TextReporter
-    from procrecord.summary import SHOW_COLUMNS, ShowRecord
+    from procrecord.bulk.engine import Block, run
+    from procrecord.bulk.report import JsonReporter, TextReporter
+    from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"

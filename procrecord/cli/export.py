@@ -68,11 +68,11 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     Examples: procrecord export --to parquet -o runs.parquet runs/ ;
     procrecord export --to mlflow --tracking-uri http://localhost:5000 runs/
     """
-    from procrecord.bulk import Progress
+    from procrecord.bulk.engine import Progress
+    from procrecord.bulk.report import TextReporter
     from procrecord.cli.commands import _key_or_usage_error
     from procrecord.exports import ExportOptions, exporter
     from procrecord.exports.pipeline import PrepareRecord, run_export
-    from procrecord.report import TextReporter
 
     uri = _check_options(to, output, endpoint, tracking_uri, [
         ("--endpoint", endpoint, SENDING_TARGETS), ("--tracking-uri", tracking_uri, ("mlflow",)),

@@ -8,10 +8,21 @@ allowed and never fatal: the recorder notes the failure in the record and goes o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from procrecord.recorder import State
+
+class State:
+    """What collectors may read about the job."""
+
+    __slots__ = ("name", "argv", "config", "config_notes", "level", "stopping", "executable", "pid")
+
+    def __init__(self, name: str | None, argv: list[str] | None, config: Any, config_notes: list[str],
+                 level: str, stopping: bool = False) -> None:
+        self.name, self.argv, self.config, self.config_notes = name, argv, config, config_notes
+        self.level, self.stopping = level, stopping
+        #: Set when the record describes another process (``procrecord run``), not this one.
+        self.executable: str | None = None
+        self.pid: int | None = None
 
 
 class Skipped(NamedTuple):

@@ -7,7 +7,7 @@ import sys
 from typing import Any, Mapping
 
 from procrecord.collectors.interface import Collector
-from procrecord.secretnames import may_name_secret
+from procrecord.operations.secretnames import may_name_secret
 
 #: Environment variables worth recording (patterns). Never the whole environment: values can hold secrets.
 ENV_ALLOW = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable
 
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, MissingExtraError
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, MissingExtraError
 
 #: ``--to`` name -> (module, class). Listed here so ``--help`` and errors need no import of a target.
 TARGETS: dict[str, tuple[str, str]] = {
@@ -38,14 +38,14 @@ def exporter(target: str, options: ExportOptions) -> Exporter:
 
 def prepare(record: dict[str, Any], level: str | None = None, key: bytes | None = None) -> dict[str, Any]:
     """The record at the current schema version, redacted at ``level`` (by the schema) when given."""
-    from procrecord.migration import upgrade
-    from procrecord.schemas import current_version
-    from procrecord.versions import detect_version
+    from procrecord.operations.migration import upgrade
+    from procrecord.record.schemas import current_version
+    from procrecord.record.versions import detect_version
 
     if detect_version(record) != current_version():
         record = upgrade(record, current_version())
     if level and level != "none":
-        from procrecord.redaction import redact
+        from procrecord.operations.redaction import redact
 
         record = redact(record, level, key)
     return record

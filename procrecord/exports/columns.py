@@ -60,7 +60,7 @@ def _walk(node: dict[str, Any], path: tuple[str, ...], volatile: bool, out: list
 @functools.lru_cache(maxsize=None)
 def schema_columns(version: str) -> tuple[tuple[tuple[str, ...], Column], ...]:
     """``(path, column)`` for every column the schema of ``version`` defines, in schema order."""
-    from procrecord.schemas import load_schema
+    from procrecord.record.schemas import load_schema
 
     out: list[tuple[tuple[str, ...], Column]] = []
     _walk(load_schema(version), (), False, out)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from procrecord.exports.columns import flatten
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.otel import to_ns
 
 ID_TAG = "procrecord.record_id"
@@ -62,7 +62,7 @@ def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list
 
 def metrics_of(record: dict[str, Any]) -> dict[str, float]:
     """Durations, resources, energy and usage as MLflow metrics (plus the largest GPU peak memory)."""
-    from procrecord.schemas import current_version
+    from procrecord.record.schemas import current_version
 
     row, _ = flatten(record, current_version())
     metrics = {k: float(v) for k, v in row.items()

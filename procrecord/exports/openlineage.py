@@ -9,9 +9,9 @@ run id is the record id; the whole record rides along as the ``procrecord`` run 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, IO
+from typing import IO, Any
 
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri
 
 #: Record status -> the event type that ends the run (a running record only has its START).
@@ -26,7 +26,8 @@ class _Facets:
         import attr
         from openlineage.client import event_v2, facet_v2
         from openlineage.client.serde import Serde
-        from procrecord.schemas import current_version, schema_id
+
+        from procrecord.record.schemas import current_version, schema_id
 
         self.ev, self.fc, self.serde = event_v2, facet_v2, Serde
         schema_url = schema_id(current_version())

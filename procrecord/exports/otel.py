@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from typing import Any, IO
+from typing import IO, Any
 
 from procrecord.exports.columns import flatten
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.lineage import as_uuid
 
 RESOURCE_NAMESPACES = ("service.", "host.", "os.", "process.", "container.", "k8s.")
@@ -28,7 +28,7 @@ BATCH = 512
 @functools.lru_cache(maxsize=None)
 def otel_paths(version: str) -> tuple[tuple[tuple[str, ...], str], ...]:
     """``(path, attribute)`` for every ``x-otel`` annotation of the schema (``*`` marks array items)."""
-    from procrecord.schemas import iter_properties, load_schema
+    from procrecord.record.schemas import iter_properties, load_schema
 
     return tuple((tuple(pointer.strip("/").split("/")), sub["x-otel"])
                  for pointer, sub, _ in iter_properties(load_schema(version)) if "x-otel" in sub)
@@ -87,7 +87,7 @@ def _attribute(value: Any) -> Any:
 
 def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
     """The record as one SDK ``ReadableSpan`` and notes on what had no place in it."""
-    from procrecord.schemas import current_version
+    from procrecord.record.schemas import current_version
 
     version = current_version()
     trace, status_mod, resource_cls, span_cls, event_cls, scope = sdk

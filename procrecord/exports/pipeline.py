@@ -12,9 +12,9 @@ from typing import Any, Callable, NamedTuple
 import attrs
 import orjson
 
-from procrecord.bulk import Block, Outcome
+from procrecord.bulk.engine import Block, Outcome
+from procrecord.bulk.loader import Loaded
 from procrecord.exports.interface import Exporter, Finding
-from procrecord.loader import Loaded
 
 
 @attrs.frozen
@@ -25,13 +25,13 @@ class PrepareRecord:
     key: bytes | None = attrs.field(default=None, repr=False)
 
     def __call__(self, item: Loaded) -> Outcome:
-        from procrecord.transforms import to_current
+        from procrecord.operations.transforms import to_current
 
         version, record, failed = to_current(item)
         if failed is not None:
             return failed
         if self.level and self.level != "none":
-            from procrecord.redaction import redact
+            from procrecord.operations.redaction import redact
 
             record = redact(record, self.level, self.key)
         line = orjson.dumps({"s": item.source, "l": item.line, "r": record}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
@@ -64,7 +64,7 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
                on_outcome: Callable[[Outcome], None], on_finding: Callable[[Where], None],
                progress: Callable[[int], None] | None = None) -> Counts:
     """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come."""
-    from procrecord.bulk import run
+    from procrecord.bulk.engine import run
 
     exported = failed = skipped = dropped = rejected = 0
 

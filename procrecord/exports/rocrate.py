@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.lineage import artifacts, file_uri
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
@@ -178,6 +178,6 @@ class RoCrateExporter(Exporter):
 
 
 def _schema_url(record: dict[str, Any]) -> str:
-    from procrecord.schemas import schema_id
+    from procrecord.record.schemas import schema_id
 
     return schema_id(str(record.get("schema_version")))

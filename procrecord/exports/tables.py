@@ -16,7 +16,7 @@ from typing import IO, Any
 import orjson
 
 from procrecord.exports.columns import Column, as_kind, flatten, schema_columns, unify, value_kind
-from procrecord.exports.interface import ExportError, Exporter, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 
 BATCH = 2048  # rows per batch when writing: bounds memory whatever the record count
 _ARROW = {"int": "int64", "float": "float64", "bool": "bool_", "string": "string", "json": "string"}
@@ -34,7 +34,7 @@ class TableExporter(Exporter):
         folder = os.path.dirname(os.path.abspath(options.output))
         if not os.path.isdir(folder):
             raise ExportError(f"cannot write {options.output}: no folder {folder}")
-        from procrecord.schemas import current_version
+        from procrecord.record.schemas import current_version
 
         self.version = current_version()
         self.columns = [c for _, c in schema_columns(self.version)

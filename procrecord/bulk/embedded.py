@@ -1,0 +1,248 @@
+"""Records embedded in result files (kwcoco ``info``, ``meta.info``, named pointers, ``.kwcoco.zip``).
+
+Only the record items are parsed and only changed items are rewritten: each is spliced back at its
+byte span in the layout it had (compact or indented, same indent), so every other byte of the host
+file is kept, including values strict JSON has no place for (``NaN``, ``Infinity``). A zip
+archive is rewritten with each member's compression method; members other than the JSON ones
+are copied unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+import orjson
+
+from procrecord.bulk.engine import Outcome
+from procrecord.bulk.jsonspans import SpanError, elements, encode, layout_of, resolve, splice
+from procrecord.bulk.limits import DEFAULT_MAX_BYTES
+from procrecord.bulk.loader import Loaded, parse
+from procrecord.pointer import tokens
+
+if TYPE_CHECKING:
+    import zipfile
+
+#: Where records are looked for unless the user names more places: kwcoco and geowatch's
+#: ``info`` list, and the ``meta.info`` list of geowatch's pixel evaluation (pxl_eval.json).
+DEFAULT_POINTERS = ("/info", "/meta/info")
+ZIP_MAGIC = b"PK\x03\x04"
+_SEVERITY = {"error": 3, "invalid": 2, "leak": 2, "needs-upgrade": 1}
+
+
+class Found(NamedTuple):
+    """A record item of a host document: where it is, what path reports name it, its value."""
+
+    start: int
+    end: int
+    path: str
+    value: dict[str, Any] | None
+    problem: str | None = None
+
+
+def _report_path(pointer_tokens: list[str], index: int | None) -> str:
+    from procrecord.record.validation import json_path
+
+    return json_path([*pointer_tokens, *([] if index is None else [index])])
+
+
+def _item(data: bytes, start: int, end: int, path: str) -> Found | None:
+    """The record at ``data[start:end]``, a problem with one, or None when it is no record."""
+    from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
+    from procrecord.operations.transforms import is_process_record
+
+    if data[start:start + 1] != b"{":
+        return None
+    text = data[start:end]
+    try:
+        value = loads_exact(text)
+    except orjson.JSONDecodeError:
+        try:
+            loose = json.loads(text)  # NaN and Infinity are fine in the host, not in a record
+        except (ValueError, RecursionError):
+            return None
+        if is_process_record(loose):
+            return Found(start, end, path, None, "record is not strict JSON (NaN or Infinity in it): left unchanged")
+        return None
+    except ExactnessError as exc:
+        return Found(start, end, path, None, f"invalid for this tool: {exc}")
+    return Found(start, end, path, value) if is_process_record(value) else None
+
+
+def find_records(data: bytes, pointers: tuple[str, ...]) -> tuple[list[Found], bool]:
+    """The record items at ``pointers`` (each a record or a list of them), and whether any of
+    those places exists in the document."""
+    found: list[Found] = []
+    located = False
+    taken: set[int] = set()
+    for pointer in pointers:
+        parts = tokens(pointer)
+        span = resolve(data, parts)
+        if span is None:
+            continue
+        start, end = span
+        if data[start:start + 1] == b"[":
+            located = True
+            for index, (a, b) in enumerate(elements(data, start)):
+                item = _item(data, a, b, _report_path(parts, index))
+                if item is not None and a not in taken:
+                    taken.add(a)
+                    found.append(item)
+        elif data[start:start + 1] == b"{":
+            located = True
+            item = _item(data, start, end, _report_path(parts, None))
+            if item is not None and start not in taken:
+                taken.add(start)
+                found.append(item)
+    return found, located
+
+
+@attrs.frozen
+class Embedded:
+    """Apply ``inner`` to the process records found in a result file (see the module docstring).
+
+    A document that is itself a record is handled as usual. Otherwise each record item is
+    processed, the rest of the document is kept byte for byte, and the outcomes are merged into
+    one for the document (violation paths start at the item, e.g. ``$.info[1]``).
+    """
+
+    inner: Any
+    pointers: tuple[str, ...] = DEFAULT_POINTERS
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: Read documents as bytes: only the record items are parsed (see bulk.Operation).
+    raw_documents = True
+
+    @property
+    def exact_integers(self) -> bool:
+        return getattr(self.inner, "exact_integers", False)
+
+    def __call__(self, item: Loaded) -> Outcome:
+        data = item.raw if item.raw is not None else orjson.dumps(item.record)
+        if item.line is None and data.startswith(ZIP_MAGIC):
+            return self._archive(item, data)
+        outcome, _ = self._document(item, data)
+        return outcome
+
+    def _document(self, item: Loaded, data: bytes) -> tuple[Outcome, bool]:
+        """The outcome for one JSON document, and whether its output differs from ``data``."""
+        try:
+            found, located = find_records(data, self.pointers)
+        except SpanError as exc:
+            return Outcome(item.source, item.line, "error", message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
+        if not located:  # no host places: the document is a record itself (or not one: inner says so)
+            loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers)
+            if not isinstance(loaded, Loaded):
+                return Outcome(item.source, item.line, "error", message=loaded.message, jsonl=item.jsonl), False
+            outcome = self.inner(loaded)
+            return outcome, outcome.output is not None and bool((outcome.info or {}).get("changed", 1))
+        if not found:
+            return Outcome(item.source, item.line, "no-records", None, output=data,
+                           message="no process records at " + ", ".join(self.pointers), jsonl=item.jsonl,
+                           info={"changed": 0}), False
+        return self._merge(item, data, found)
+
+    def _merge(self, item: Loaded, data: bytes, found: list[Found]) -> tuple[Outcome, bool]:
+        outcomes = []
+        for entry in found:
+            if entry.value is None:
+                outcomes.append((entry, Outcome(item.source, item.line, "error", message=entry.problem, jsonl=item.jsonl)))
+            else:
+                outcomes.append((entry, self.inner(Loaded(item.source, item.line, entry.value, item.jsonl))))
+        worst = max((o for _, o in outcomes), key=lambda o: _SEVERITY.get(o.status, 0))
+        violations = tuple(attrs.evolve(v, path=entry.path + v.path[1:]) for entry, o in outcomes for v in o.violations)
+        messages = [f"{entry.path[2:]}: {o.message}" for entry, o in outcomes if o.message]
+        totals: dict[str, int] = {}
+        for _, o in outcomes:
+            for name, value in (o.info or {}).items():
+                totals[name] = totals.get(name, 0) + value
+        totals["embedded_records"] = len(found)
+        output, changed = None, False
+        if all(o.output is not None for _, o in outcomes):
+            from procrecord.bulk.jsoncodec import loads_exact
+            from procrecord.kwcoco import with_item_type
+
+            replacements = []
+            for entry, o in outcomes:
+                if (o.info or {}).get("changed", 1):
+                    # an item written from now on follows the kwcoco item convention where its version has it
+                    value = with_item_type(loads_exact(o.output))
+                    text = encode(value, layout_of(data, entry.start, entry.end))
+                    replacements.append((entry.start, entry.end, text))
+            changed = bool(replacements)
+            output = splice(data, replacements) if changed else data
+        totals["changed"] = int(changed) if output is not None else 0
+        outcome = Outcome(item.source, item.line, worst.status, worst.version, violations,
+                          "; ".join(messages) or None, output, item.jsonl, totals)
+        return outcome, changed
+
+    def _archive(self, item: Loaded, raw: bytes) -> Outcome:
+        """A zip archive (``.kwcoco.zip``): the JSON members are handled as documents."""
+        import io
+        import zipfile
+
+        def failed(message: str) -> Outcome:
+            return Outcome(item.source, None, "error", message=message)
+
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(raw))
+        except (zipfile.BadZipFile, OSError) as exc:
+            return failed(f"not a readable zip archive: {exc}")
+        with archive:
+            members = archive.infolist()
+            targets = [m for m in members if m.filename.lower().endswith(".json")] or (members if len(members) == 1 else [])
+            if not targets:
+                return failed("zip archive holds no .json member")
+            results: list[tuple[zipfile.ZipInfo, Outcome, bool]] = []
+            for info in targets:
+                if info.file_size > self.max_bytes:
+                    return failed(f"member {info.filename} is {info.file_size} bytes unpacked, over the limit of "
+                                  f"{self.max_bytes} (raise it with --max-bytes)")
+                try:
+                    data = archive.read(info)
+                except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
+                    return failed(f"cannot read member {info.filename}: {exc}")
+                outcome, changed = self._document(Loaded(f"{item.source}!{info.filename}", None, {}, False, data), data)
+                results.append((info, outcome, changed))
+            output = raw
+            if all(o.output is not None for _, o, _ in results) and any(c for _, _, c in results):
+                output = _rezip(archive, members, {info.filename: o.output for info, o, c in results if c})
+            elif not all(o.output is not None for _, o, _ in results):
+                output = None
+        merged = results[0][1] if len(results) == 1 else _combine([o for _, o, _ in results])
+        totals = dict(merged.info or {})
+        totals["changed"] = int(output is not None and output is not raw)
+        return merged._replace(source=item.source, output=output, info=totals)
+
+
+def _combine(outcomes: list[Outcome]) -> Outcome:
+    worst = max(outcomes, key=lambda o: _SEVERITY.get(o.status, 0))
+    violations = tuple(v for o in outcomes for v in o.violations)
+    messages = [f"{o.source}: {o.message}" for o in outcomes if o.message]
+    totals: dict[str, int] = {}
+    for o in outcomes:
+        for name, value in (o.info or {}).items():
+            totals[name] = totals.get(name, 0) + value
+    return worst._replace(violations=violations, message="; ".join(messages) or None, info=totals)
+
+
+def _rezip(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], replaced: dict[str, bytes]) -> bytes:
+    """A new archive: the same members in the same order, each with its compression method, date,
+    attributes and comment; ``replaced`` members get their new text."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", allowZip64=True) as new:
+        new.comment = archive.comment
+        for info in members:
+            copy = zipfile.ZipInfo(info.filename, info.date_time)
+            copy.compress_type = info.compress_type
+            copy.comment = info.comment
+            copy.create_system = info.create_system
+            copy.external_attr = info.external_attr
+            copy.internal_attr = info.internal_attr
+            content = replaced[info.filename] if info.filename in replaced else archive.read(info)
+            new.writestr(copy, content)
+    return out.getvalue()
+

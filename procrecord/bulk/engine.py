@@ -1,0 +1,336 @@
+"""The bulk runner: applies one per-record operation to every document of many sources.
+
+Sources are planned into tasks (whole files, byte ranges of big JSONL files, batches of stdin);
+with ``jobs > 1`` worker processes read and process tasks themselves, so records never cross a
+pipe, and outcomes come back in input order (a task's joined outputs through a temporary file). A document that fails to load, or an operation that
+raises on one record, becomes an ``error`` outcome: the run always goes on with the next input.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
+
+from procrecord.errors import SchemaError
+from procrecord.bulk.loader import (
+    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Note, Span, Task, Walk, iter_task, plan, shift,
+)
+from procrecord.record.validation import Violation
+
+ERROR = "error"
+#: A path a walk left alone on purpose (a symlink): reported, not a finding.
+SKIPPED = "skipped"
+
+
+class Outcome(NamedTuple):
+    """What an operation made of one document (a tuple: cheap to build and to send between processes)."""
+
+    source: str
+    line: int | None
+    status: str
+    version: str | None = None
+    violations: tuple[Violation, ...] = ()
+    message: str | None = None
+    output: bytes | None = None
+    jsonl: bool = False
+    info: dict[str, Any] | None = None
+    #: How many records this outcome stands for: clean outcomes of consecutive lines are merged
+    #: into one (lines ``line .. line + count - 1``) so bulk runs do not pay per valid record.
+    count: int = 1
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+    @property
+    def ok(self) -> bool:
+        """False for records with findings and for documents that could not be processed."""
+        return self.status not in (ERROR, "invalid", "leak", "different", "needs-upgrade")
+
+
+class Block(NamedTuple):
+    """The outputs of one task's records, joined: written as one piece, never sent record by record."""
+
+    source: str
+    data: bytes
+    #: True when a record in it differs from its input (False: the file can be left as it is).
+    changed: bool
+    #: Numeric ``info`` of the task's outcomes, summed (removed, scrubbed, dropped, ...).
+    totals: dict[str, int]
+    #: Where a worker left ``data`` (a temporary file); read back before the block is yielded.
+    spill: str | None = None
+    #: :func:`procrecord.atomic.identity` of the source file as it was before it was read (None for
+    #: stdin): an in-place rewrite replaces the file only if it is still this one.
+    identity: tuple[int, int, int, int] | None = None
+
+
+class Operation(Protocol):
+    """A picklable callable turning one loaded record into an :class:`Outcome`.
+
+    An operation that writes records back sets ``exact_integers = True``: its inputs are then read
+    with integers beyond 64 bits kept exact (see :mod:`procrecord.bulk.jsoncodec`), at some cost. One
+    that reads documents itself sets ``raw_documents = True`` and gets each one unparsed
+    (:attr:`~procrecord.bulk.loader.Loaded.raw`; see :mod:`procrecord.bulk.embedded`).
+    """
+
+    def __call__(self, item: Loaded) -> Outcome: ...
+
+
+def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
+    """Run ``operation`` on one item; load errors and unexpected failures become error outcomes."""
+    if isinstance(item, LoadError):
+        return Outcome(item.source, item.line, ERROR, message=item.message)
+    if isinstance(item, Note):
+        return Outcome(item.source, item.line, SKIPPED, message=item.message)
+    try:
+        return operation(item)
+    except SchemaError:
+        raise  # the tool itself is broken: stop the run (exit 3), do not blame the record
+    except RecursionError:
+        return Outcome(item.source, item.line, ERROR, message="record is nested too deeply to process", jsonl=item.jsonl)
+    except Exception as exc:  # noqa: BLE001 - one bad record must never stop a bulk run
+        return Outcome(item.source, item.line, ERROR, message=f"{type(exc).__name__}: {exc}", jsonl=item.jsonl)
+
+
+def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], int]:
+    operation, task = payload
+    span = Span()
+    exact = getattr(operation, "exact_integers", False)
+    raw = getattr(operation, "raw_documents", False)
+    unique = getattr(operation, "unique_keys", False)
+    items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw, unique)])
+    identity = getattr(task, "identity", None)
+    if identity is not None and items and isinstance(items[-1], Block):
+        items[-1] = items[-1]._replace(identity=identity)
+    return items, span.lines
+
+
+#: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe
+#: (which moves large messages at a few tens of MB/s: slower than redacting them).
+SPILL_BYTES = 256 * 1024
+
+
+def _run_task_spilling(payload: tuple[Operation, Task, str]) -> tuple[list[Outcome | Block], int]:
+    """:func:`_run_task` in a worker: a large block's data is written to a file in ``spill_dir``
+    and the block carries the file's path instead (see :func:`_unspill`)."""
+    operation, task, spill_dir = payload
+    items, lines = _run_task((operation, task))
+    for index, item in enumerate(items):
+        if isinstance(item, Block) and len(item.data) >= SPILL_BYTES:
+            handle, path = tempfile.mkstemp(dir=spill_dir, suffix=".block")
+            with os.fdopen(handle, "wb") as out:
+                out.write(item.data)
+            items[index] = item._replace(data=b"", spill=path)
+    return items, lines
+
+
+def _unspill(item: Outcome | Block) -> Outcome | Block:
+    if isinstance(item, Block) and item.spill is not None:
+        with open(item.spill, "rb") as handle:
+            data = handle.read()
+        os.unlink(item.spill)
+        return item._replace(data=data, spill=None)
+    return item
+
+
+def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
+    """Move the outputs of a task's outcomes into one :class:`Block`, then merge the clean outcomes.
+
+    A task is a whole file or a byte range of one, so its outputs are consecutive in the output:
+    joining them here costs one copy, and the parent process writes one piece per task.
+    """
+    if not any(o.output is not None for o in outcomes):
+        return list(compress(iter(outcomes)))
+    totals: dict[str, int] = {}
+    changed = False
+    for outcome in outcomes:
+        for name, value in (outcome.info or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[name] = totals.get(name, 0) + value
+        if outcome.output is not None and (outcome.info or {}).get("changed", 1):
+            changed = True
+    data = b"".join(o.output for o in outcomes if o.output is not None)
+    stripped = [o._replace(output=None, info=None) for o in outcomes]
+    return [*compress(iter(stripped)), Block(outcomes[0].source, data, changed, totals)]
+
+
+def _plain(outcome: Outcome) -> bool:
+    return (outcome.ok and outcome.line is not None and outcome.output is None and not outcome.violations
+            and outcome.message is None and outcome.info is None)
+
+
+def compress(outcomes: Iterator[Outcome]) -> list[Outcome]:
+    """Merge clean outcomes of consecutive JSONL lines (same source, status, version) into one."""
+    merged: list[Outcome] = []
+    for outcome in outcomes:
+        if merged and _plain(outcome):
+            last = merged[-1]
+            if (_plain(last) and last.source == outcome.source and last.status == outcome.status
+                    and last.version == outcome.version and last.line + last.count == outcome.line):
+                merged[-1] = last._replace(count=last.count + outcome.count)
+                continue
+        merged.append(outcome)
+    return merged
+
+
+def expand(outcome: Outcome) -> Iterator[Outcome]:
+    """The single-record outcomes a merged outcome stands for."""
+    if outcome.count == 1:
+        yield outcome
+        return
+    single = outcome._replace(count=1)
+    for offset in range(outcome.count):
+        yield single._replace(line=outcome.line + offset)
+
+
+def tune_gc() -> Callable[[], None]:
+    """Make garbage collection cheap for a bulk run; return what puts the settings back.
+
+    Parsed JSON is acyclic and freed by reference counting, but each record allocates hundreds of
+    containers, which would trigger full collections over every long-lived object again and again.
+    Freezing what exists now and collecting the young generation less often cuts that cost.
+    """
+    import gc
+
+    threshold = gc.get_threshold()
+    froze = gc.get_freeze_count() == 0  # a caller's own frozen objects are left frozen
+    if froze:
+        gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+    def restore() -> None:
+        gc.set_threshold(*threshold)
+        if froze:
+            gc.unfreeze()
+
+    return restore
+
+
+def _worker_init() -> None:
+    tune_gc()  # a worker process is ours: its settings need no restoring
+
+
+def _spill_dir() -> str:
+    """A folder for worker blocks in the temp dir, named after this run (see
+    :func:`procrecord.atomic.remove_stale`); those of killed runs are removed first."""
+    from procrecord.atomic import TAG, creator, remove_stale
+
+    root = tempfile.gettempdir()
+    remove_stale(root, folders=True)
+    return tempfile.mkdtemp(prefix=f"{TAG}-blocks.{TAG}-{creator()}-", suffix="", dir=root)
+
+
+def start_method() -> str:
+    """The explicit start method for worker processes: forkserver where available, else spawn."""
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def run(
+    sources: list[str],
+    operation: Operation,
+    jobs: int = 1,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Callable[[int], None] | None = None,
+    source_done: Callable[[str], None] | None = None,
+    skip: tuple[str, ...] = (),
+    walk: Walk | None = None,
+) -> Iterator[Outcome | Block]:
+    """Yield the outcomes of every document of ``sources`` in input order, and a :class:`Block` of
+    outputs after the outcomes of each task that produced output.
+
+    Clean outcomes of consecutive lines come merged (``count``); their outputs are in the blocks.
+
+    ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
+    can finish that file before the next one is read. ``skip``: folders not to read; ``walk``: how
+    folders are walked (both: see :func:`~procrecord.bulk.loader.plan`). The garbage collector is tuned
+    for the run and put back as it was when the iterator ends.
+    """
+    tasks = plan(sources, max_bytes, skip=skip, walk=walk)
+    tracker = LineTracker()
+    restore = tune_gc()
+    try:
+        if jobs <= 1:
+            results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]] = (
+                (task, _run_task((operation, task))) for task in tasks
+            )
+            yield from _ordered(results, tracker, progress, source_done)
+            return
+        yield from _run_pool(tasks, operation, jobs, tracker, progress, source_done)
+    finally:
+        restore()
+
+
+def _run_pool(tasks: Iterator[Task], operation: Operation, jobs: int, tracker: LineTracker,
+              progress: Callable[[int], None] | None,
+              source_done: Callable[[str], None] | None) -> Iterator[Outcome | Block]:
+    ctx = multiprocessing.get_context(start_method())
+    spill_dir = _spill_dir()
+    try:
+        with ctx.Pool(jobs, initializer=_worker_init) as pool:
+            pending: list[Task] = []
+
+            def feed() -> Iterator[tuple[Operation, Task, str]]:
+                for task in tasks:
+                    pending.append(task)
+                    yield operation, task, spill_dir
+
+            mapped = pool.imap(_run_task_spilling, feed(), chunksize=1)
+            results = ((pending.pop(0), ([_unspill(item) for item in items], lines)) for items, lines in mapped)
+            yield from _ordered(results, tracker, progress, source_done)
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)  # blocks of tasks not consumed (an interrupted run)
+
+
+def _ordered(
+    results: Iterator[tuple[Task, tuple[list[Outcome | Block], int]]],
+    tracker: LineTracker,
+    progress: Callable[[int], None] | None,
+    source_done: Callable[[str], None] | None = None,
+) -> Iterator[Outcome | Block]:
+    for task, (items, lines) in results:
+        base = tracker.base_for(task)
+        for item in items:
+            yield shift(item, base) if base and isinstance(item, Outcome) else item
+        tracker.advance(task, lines)
+        if progress is not None:
+            progress(sum(o.count for o in items if isinstance(o, Outcome)))
+        if source_done is not None and isinstance(task, FileTask) and task.end is None:
+            source_done(task.path)
+
+
+class Progress:
+    """A one-line progress counter on stderr, shown only on a terminal once a run takes a while."""
+
+    def __init__(self, label: str, stream: Any = None, delay_s: float = 1.0) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._stream = stream if stream is not None else sys.stderr
+        self._enabled = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._label = label
+        self._count = 0
+        self._start = self._clock()
+        self._next = self._start + delay_s
+        self._shown = False
+
+    def __call__(self, count: int) -> None:
+        self._count += count
+        if not self._enabled:
+            return
+        now = self._clock()
+        if now >= self._next:
+            rate = self._count / max(now - self._start, 1e-9)
+            self._stream.write(f"\r{self._label}: {self._count} records ({rate:,.0f}/s)")
+            self._stream.flush()
+            self._shown = True
+            self._next = now + 0.2
+
+    def close(self) -> None:
+        """Clear the progress line."""
+        if self._shown:
+            self._stream.write("\r\033[K")
+            self._stream.flush()

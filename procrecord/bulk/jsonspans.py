@@ -1,0 +1,226 @@
+"""Byte spans of values inside a JSON document, found without parsing the document.
+
+Records embedded in a kwcoco file are a few kilobytes of a file that may hold hundreds of
+megabytes of annotations. Parsing the whole file to change those kilobytes costs several times
+its size in memory and writes the rest back in another layout. Here a value is located by its
+JSON pointer with byte searches (``bytes.find``) and a nesting count done a chunk at a time in C
+(``translate``/``replace``/``count``), so only the value itself is ever parsed and every other
+byte of the file can be kept as it was, non-standard ``NaN`` included.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import orjson
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_BRACKET_OR_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.S)
+_SCALAR = re.compile(rb"[^,\]}\s]+")
+_WS = re.compile(rb"[ \t\r\n]*")
+_COLON = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*")
+#: Every byte except quotes and brackets: what ``translate`` deletes before brackets are counted.
+_NOT_STRUCTURAL = bytes(b for b in range(256) if b not in b'"[]{}')
+_QUOTED = re.compile(rb'"[^"]*"')
+#: Bytes counted at a time (bounds the extra memory of a nesting count).
+CHUNK_BYTES = 8 << 20
+
+
+class SpanError(ValueError):
+    """The text is not JSON where a value was looked for."""
+
+
+def skip_ws(data: bytes, pos: int) -> int:
+    """The first position at or after ``pos`` that is not JSON whitespace."""
+    return _WS.match(data, pos).end()  # type: ignore[union-attr]
+
+
+def depth_change(data: bytes, start: int, end: int, chunk: int = CHUNK_BYTES) -> int:
+    """How much deeper ``data[end]`` is nested than ``data[start]``; both must lie outside strings.
+
+    Escapes are dropped (a run of backslashes is read pairwise, as JSON reads it), then everything
+    but quotes and brackets; brackets between an odd and the next quote are inside a string.
+    """
+    depth, inside = 0, False
+    pos = start
+    while pos < end:
+        stop = min(end, pos + chunk)
+        while stop < end and data[stop - 1] == 0x5C:  # never cut a run of backslashes
+            stop += 1
+        part = data[pos:stop]
+        if b"\\" in part:
+            part = part.replace(b"\\\\", b"").replace(b'\\"', b"")
+        # Removing two adjacent quotes keeps the parity of the quotes before every bracket.
+        marks = part.translate(None, _NOT_STRUCTURAL).replace(b'""', b"")
+        quotes = marks.count(b'"')
+        if inside or quotes:
+            if inside:
+                marks = b'"' + marks
+            marks = _QUOTED.sub(b"", marks)
+            cut = marks.find(b'"')  # a string still open at the end of this chunk
+            if cut >= 0:
+                marks = marks[:cut]
+        depth += marks.count(b"{") + marks.count(b"[") - marks.count(b"}") - marks.count(b"]")
+        inside = inside != bool(quotes % 2)
+        pos = stop
+    return depth
+
+
+def value_end(data: bytes, start: int) -> int:
+    """The end of the JSON value that begins at ``start``."""
+    if start >= len(data):
+        raise SpanError("unexpected end of the document")
+    first = data[start]
+    if first == 0x22:  # '"'
+        match = _STRING.match(data, start)
+        if match is None:
+            raise SpanError(f"unterminated string at byte {start}")
+        return match.end()
+    if first in b"[{":
+        depth = 0
+        for match in _BRACKET_OR_STRING.finditer(data, start):
+            token = data[match.start()]
+            if token in b"[{":
+                depth += 1
+            elif token in b"]}":
+                depth -= 1
+                if depth == 0:
+                    return match.end()
+        raise SpanError(f"unterminated {'array' if first == 0x5B else 'object'} starting at byte {start}")
+    match = _SCALAR.match(data, start)
+    if match is None:
+        raise SpanError(f"no value at byte {start}")
+    return match.end()
+
+
+def member(data: bytes, start: int, key: str) -> int | None:
+    """Where the value of ``key`` in the object beginning at ``start`` begins (None: no such key).
+
+    When a key occurs twice the last one wins, as JSON readers (Python's, kwcoco's) decide. A key
+    beyond ASCII is looked for as UTF-8 and as Python's ``json`` writes it by default (``\\u00e9``).
+    """
+    found = _member(data, start, orjson.dumps(key))
+    if found is None and not key.isascii():
+        import json
+
+        found = _member(data, start, json.dumps(key).encode())
+    return found
+
+
+def _member(data: bytes, start: int, needle: bytes) -> int | None:
+    found = None
+    checked, depth = start, 0
+    pos = data.find(needle, start + 1)
+    while pos >= 0:
+        slashes = 0
+        while data[pos - 1 - slashes] == 0x5C:
+            slashes += 1
+        colon = _COLON.match(data, pos + len(needle)) if slashes % 2 == 0 else None
+        if colon is not None:  # an unescaped quote followed by a colon: a key, outside any string
+            depth += depth_change(data, checked, pos)
+            checked = pos
+            if depth == 1:
+                found = colon.end()
+            elif depth <= 0:
+                break  # past the end of this object
+        pos = data.find(needle, pos + 1)
+    return found
+
+
+def elements(data: bytes, start: int) -> list[tuple[int, int]]:
+    """The spans of the elements of the array beginning at ``start``."""
+    spans: list[tuple[int, int]] = []
+    pos = skip_ws(data, start + 1)
+    if data[pos:pos + 1] == b"]":
+        return spans
+    while True:
+        end = value_end(data, pos)
+        spans.append((pos, end))
+        pos = skip_ws(data, end)
+        sep = data[pos:pos + 1]
+        if sep == b"]":
+            return spans
+        if sep != b",":
+            raise SpanError(f"expected ',' or ']' at byte {pos}")
+        pos = skip_ws(data, pos + 1)
+
+
+def resolve(data: bytes, tokens: list[str]) -> tuple[int, int] | None:
+    """The span of the value at the JSON pointer made of ``tokens`` (None when it is not there)."""
+    pos = skip_ws(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    for token in tokens:
+        kind = data[pos:pos + 1]
+        if kind == b"{":
+            found = member(data, pos, token)
+            if found is None:
+                return None
+            pos = found
+        elif kind == b"[" and token.isdigit():
+            items = elements(data, pos)
+            if int(token) >= len(items):
+                return None
+            pos = items[int(token)][0]
+        else:
+            return None
+    return pos, value_end(data, pos)
+
+
+class Layout(NamedTuple):
+    """How a value is written where it stands: indented (by ``unit`` under ``base``) or on one line."""
+
+    unit: bytes | None
+    base: bytes = b""
+    spaced: bool = False
+    newline: bytes = b"\n"
+
+
+def layout_of(data: bytes, start: int, end: int) -> Layout:
+    """The layout of the value at ``data[start:end]`` (a replacement is written the same way)."""
+    text = data[start:end]
+    spaced = text.count(b'": ') > text.count(b'":') // 2 or text.count(b", ") > text.count(b",") // 2
+    newline = text.find(b"\n")
+    line = data.rfind(b"\n", 0, start) + 1
+    base = _WS.match(data, line).group()  # type: ignore[union-attr]
+    if newline < 0:
+        return Layout(None, base, spaced)
+    inner = _WS.match(text, newline + 1).group()  # type: ignore[union-attr]
+    unit = inner[len(base):] if inner.startswith(base) and len(inner) > len(base) else b"  "
+    return Layout(unit.replace(b"\n", b"").replace(b"\r", b"") or b"  ", base.replace(b"\r", b""), spaced,
+                  b"\r\n" if text[newline - 1:newline] == b"\r" else b"\n")
+
+
+def encode(value: object, layout: Layout) -> bytes:
+    """``value`` as JSON text in ``layout`` (strict JSON: no NaN; integers of any size kept exact)."""
+    from procrecord.bulk.jsoncodec import dumps
+
+    if layout.unit is None:
+        if not layout.spaced:
+            return dumps(value)
+        import json
+
+        from procrecord.bulk.jsoncodec import without_surrogates
+
+        return json.dumps(without_surrogates(value), ensure_ascii=False, allow_nan=False,
+                          separators=(", ", ": ")).encode()
+    lines = dumps(value, indent=True).split(b"\n")
+    if layout.unit == b"  " and not layout.base:
+        return layout.newline.join(lines)
+    out = [lines[0]]
+    for line in lines[1:]:
+        stripped = line.lstrip(b" ")
+        out.append(layout.base + layout.unit * ((len(line) - len(stripped)) // 2) + stripped)
+    return layout.newline.join(out)
+
+
+def splice(data: bytes, replacements: list[tuple[int, int, bytes]]) -> bytes:
+    """``data`` with each span ``[start, end)`` replaced (spans must not overlap)."""
+    view = memoryview(data)  # slices of a view are not copies: the output is the only new copy
+    pieces: list[bytes | memoryview] = []
+    pos = 0
+    for start, end, text in sorted(replacements):
+        pieces.append(view[pos:start])
+        pieces.append(text)
+        pos = end
+    pieces.append(view[pos:])
+    return b"".join(pieces)

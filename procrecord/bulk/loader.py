@@ -1,0 +1,555 @@
+"""The one loader: turns sources (files, folders, globs, JSONL, stdin) into records or LoadError values.
+
+Reading and parsing are split so bulk runs can hand byte ranges of big JSONL files to worker
+processes: :func:`plan` expands sources into :class:`Task` values without reading records, and
+:func:`iter_task` reads one task and yields a :class:`Loaded` or :class:`LoadError` per document.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import glob
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterator, NamedTuple, Union
+
+import attrs
+import orjson
+
+from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
+from procrecord.bulk.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
+
+#: JSONL files larger than this are split into byte ranges for parallel work.
+CHUNK_BYTES = 4 * 1024 * 1024
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
+#: Zip archives holding a JSON document (what geowatch writes); read with ``--embedded``.
+ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
+_ZIP_MAGIC = b"PK\x03\x04"
+_RAISE = "(raise it with --max-bytes)"
+_BOM = b"\xef\xbb\xbf"
+
+
+class Loaded(NamedTuple):
+    """A parsed record and where it came from (``line`` is 1-based, None for whole-file JSON)."""
+
+    source: str
+    line: int | None
+    record: dict[str, Any]
+    jsonl: bool = False
+    #: The document's bytes, unparsed, when the operation reads documents itself (``record`` is then ``{}``).
+    raw: bytes | None = None
+
+
+class LoadError(NamedTuple):
+    """A source, or one document of it, that could not be turned into a record."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+class Note(NamedTuple):
+    """A path a walk found and left alone on purpose (a symlink): reported, not a finding."""
+
+    source: str
+    line: int | None
+    message: str
+
+    def where(self) -> str:
+        """``path[:line]`` as reported to users."""
+        return self.source if self.line is None else f"{self.source}:{self.line}"
+
+
+@attrs.frozen
+class Walk:
+    """How folders are walked: which entries below a source are read.
+
+    Hidden files and folders (a name starting with a dot: ``.git``, ``.venv``) are skipped unless
+    ``hidden``; folder symlinks are not entered and file symlinks are reported and left alone unless
+    ``follow_symlinks``; ``include`` keeps only files matching one of its globs, ``exclude`` drops
+    files and folders matching one of its (a glob matches an entry's name or its path below the
+    source). A source named explicitly is always read.
+    """
+
+    hidden: bool = False
+    follow_symlinks: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def excluded(self, name: str, relative: str) -> bool:
+        """True when an ``exclude`` glob matches the entry."""
+        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.exclude)
+
+    def included(self, name: str, relative: str) -> bool:
+        """True when there is no ``include`` glob or one matches the file."""
+        return not self.include or any(
+            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.include)
+
+
+DEFAULT_WALK = Walk()
+
+
+@attrs.frozen
+class FileTask:
+    """A whole JSON file, or the byte range ``[start, end)`` of a JSONL file."""
+
+    path: str
+    jsonl: bool
+    start: int = 0
+    end: int | None = None
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: :func:`procrecord.atomic.identity` of the file when it was planned, before it was read.
+    identity: tuple[int, int, int, int] | None = None
+
+
+@attrs.frozen
+class InlineTask:
+    """Documents already read (stdin), with the line number of the first one."""
+
+    source: str
+    jsonl: bool
+    first_line: int
+    payloads: tuple[bytes, ...]
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
+Task = Union[FileTask, InlineTask, LoadError, Note]
+Item = Union[Loaded, LoadError, Note]
+
+
+def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
+          unique: bool = False) -> Item:
+    """Parse one document; every failure is returned as a :class:`LoadError`.
+
+    ``exact``: keep integers beyond 64 bits exact (what rewrites need; see :mod:`procrecord.bulk.jsoncodec`).
+    ``unique``: a key written twice in one object is a failure (what ``validate`` needs: the parser
+    keeps one value, so the other would never be checked; see :mod:`procrecord.bulk.dupkeys`).
+    """
+    if data.startswith(_BOM):
+        data = data[3:]
+    if data.startswith(_ZIP_MAGIC):
+        return LoadError(source, line, "a zip archive (.kwcoco.zip): use --embedded to check the records inside it")
+    if not data.strip():
+        return LoadError(source, line, "empty document" if line else "empty file")
+    try:
+        value = loads_exact(data) if exact else orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return LoadError(source, line, _describe_json_error(exc, line))
+    except ExactnessError as exc:
+        return LoadError(source, line, f"invalid for this tool: {exc}")
+    if not isinstance(value, dict):
+        return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
+    if too_deep(data, value):
+        return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
+    if unique:
+        from procrecord.bulk.dupkeys import duplicate_keys
+
+        repeated = duplicate_keys(data, value)
+        if repeated:
+            from procrecord.record.validation import json_path
+
+            path, key = repeated[0]
+            return LoadError(source, line, f"duplicate key {key!r} in the object at {json_path(path)} "
+                                           "(a reader keeps only one of its values)")
+    return Loaded(source, line, value, jsonl)
+
+
+def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` (parsed from the JSON text ``data``) nests deeper than ``limit`` levels.
+
+    Text with no more brackets than the limit cannot be too deep: two C counts settle it for most
+    records; only the others are walked (containers only, stopping at the first too deep).
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    level = [value]  # the containers at one depth, level by level: one list per level, no tuples
+    for _ in range(limit):
+        below = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return True
+
+
+def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
+    msg = exc.msg
+    if "recursion" in msg.lower() or "depth limit" in msg.lower():
+        return "invalid JSON: nested deeper than the parser allows (1024 levels)"
+    if "utf-8" in msg.lower():
+        return "invalid JSON: not valid UTF-8"
+    if "infinity" in msg.lower():  # orjson's "number is infinity when parsed as double"
+        where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
+        return f"a number at {where} is too large to read (beyond the 1.8e308 a double holds)"
+    if line is None:
+        return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {msg}"
+    return f"invalid JSON at column {exc.colno}: {msg}"
+
+
+def _json_type(value: Any) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def is_jsonl(path: str) -> bool:
+    """True when ``path`` names a JSON Lines file (by suffix)."""
+    return path.lower().endswith(JSONL_SUFFIXES)
+
+
+def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES,
+         skip: tuple[str, ...] = (), walk: Walk | None = None) -> Iterator[Task]:
+    """Expand sources into tasks, in order; sources that cannot be read become LoadError values.
+
+    ``skip``: folders never read (a run's own output folder, which may lie inside a source folder).
+    ``walk``: which entries below a folder or glob are read (see :class:`Walk`).
+    """
+    walk = walk or DEFAULT_WALK
+    seen: set[tuple[int, int]] = set()
+    dropping: tuple[int, int] | None = None
+    for task in _plan(sources, max_bytes, chunk_bytes, skip, walk):
+        # One file reached twice (through a symlink, or named twice) is read once.
+        if isinstance(task, FileTask) and task.identity is not None:
+            key = task.identity[:2]
+            if task.start == 0:
+                dropping = key if key in seen else None
+                seen.add(key)
+            if key == dropping:
+                continue
+        yield task
+
+
+def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk) -> Iterator[Task]:
+    skipped = tuple(os.path.realpath(folder) for folder in skip)
+    for source in sources:
+        if source == "-":
+            yield from _plan_stdin(max_bytes)
+            continue
+        if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
+            from procrecord.bulk.storage import plan_url
+
+            yield from plan_url(source, max_bytes, walk)
+            continue
+        path = Path(source)
+        if skipped and _inside(source, skipped):
+            yield LoadError(source, None, "inside the output folder of this run: skipped")
+        elif path.is_dir():
+            yield from _plan_dir(path, max_bytes, chunk_bytes, skipped, walk)
+        elif os.path.lexists(source):
+            yield from _plan_file(source, max_bytes, chunk_bytes)
+        elif glob.has_magic(source):
+            matches = sorted(glob.glob(source, recursive=True))
+            if not matches:
+                yield LoadError(source, None, "no files match this pattern")
+            for match in matches:
+                if skipped and _inside(match, skipped):
+                    continue  # the run's own outputs
+                if os.path.islink(match) and not walk.follow_symlinks:
+                    yield _link_note(match)
+                elif os.path.isdir(match):
+                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk)
+                else:
+                    yield from _plan_found(match, max_bytes, chunk_bytes)
+        else:
+            yield LoadError(source, None, "no such file or directory")
+
+
+def _inside(path: str, folders: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    return any(real == folder or real.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
+
+
+def _link_note(path: str) -> Note:
+    kind = "a folder" if os.path.isdir(path) else "a file"
+    return Note(path, None, f"a symlink to {kind}: left as it is (--follow-symlinks follows it)")
+
+
+def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = (),
+              walk: Walk = DEFAULT_WALK) -> Iterator[Task]:
+    """Walk a folder recursively by the rules of ``walk``, never the same folder twice (nor ``skipped``)."""
+    seen: set[tuple[int, int]] = set()
+    base = str(root)
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+        except OSError as exc:
+            yield LoadError(str(folder), None, _os_message(exc))
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            yield LoadError(str(folder), None, "symlink loop: folder already visited")
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            entries = _listing(folder)
+        except OSError as exc:
+            yield LoadError(str(folder), None, _os_message(exc))
+            continue
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") and not walk.hidden:
+                continue
+            relative = os.path.relpath(entry.path, base).replace(os.sep, "/")
+            if walk.exclude and walk.excluded(name, relative):
+                continue
+            is_dir = _is_dir(entry)
+            if not is_dir and not name.lower().endswith(JSON_SUFFIXES + ZIP_SUFFIXES):
+                continue
+            if not is_dir and not walk.included(name, relative):
+                continue
+            if not walk.follow_symlinks and entry.is_symlink():
+                yield _link_note(entry.path)
+                continue
+            if is_dir:
+                if not (skipped and os.path.realpath(entry.path) in skipped):
+                    subdirs.append(Path(entry.path))
+                continue
+            yield from _plan_found(entry.path, max_bytes, chunk_bytes)
+        stack.extend(reversed(subdirs))
+
+
+def _listing(folder: Path, tries: int = 4) -> list[os.DirEntry]:
+    """The entries of ``folder``, sorted by name.
+
+    A listing taken while another process renames files over entries of the same folder (a
+    concurrent ``--in-place`` run) can miss an entry that existed all along (seen on ext4: 30 of
+    1,000 files). The folder is listed again until two listings agree, keeping every name seen.
+    """
+    found = {entry.name: entry for entry in os.scandir(folder)}
+    for _ in range(tries - 1):
+        again = {entry.name: entry for entry in os.scandir(folder)}
+        if again.keys() == found.keys():
+            break
+        found = {**again, **found}
+    return [found[name] for name in sorted(found)]
+
+
+def _plan_found(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+    """A file a folder walk or a glob found: read only regular files. Opening a FIFO would wait
+    for a writer forever (a named path is read whatever it is: ``<(cmd)`` is a pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # a broken link: _plan_file says so
+    if mode is not None and not stat.S_ISREG(mode):
+        yield LoadError(path, None, "not a regular file (a FIFO, socket or device): skipped")
+        return
+    yield from _plan_file(path, max_bytes, chunk_bytes)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+    jsonl = is_jsonl(path)
+    try:
+        st = os.stat(path)
+        size = st.st_size
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with open(path, "rb") as handle:
+            if not jsonl:
+                if size > max_bytes:
+                    yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
+                    return
+                yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
+                return
+            for task in _split(path, handle, size, max_bytes, chunk_bytes):
+                yield attrs.evolve(task, identity=identity)
+    except OSError as exc:
+        yield LoadError(path, None, _os_message(exc))
+
+
+def _split(path: str, handle: IO[bytes], size: int, max_bytes: int, chunk_bytes: int) -> Iterator[FileTask]:
+    """Cut a JSONL file into newline-aligned byte ranges of about ``chunk_bytes``."""
+    start = 0
+    while start < size:
+        end = start + chunk_bytes
+        if end >= size:
+            yield FileTask(path, True, start, None, max_bytes)
+            return
+        handle.seek(end)
+        while True:
+            block = handle.read(65536)
+            if not block:
+                end = size
+                break
+            newline = block.find(b"\n")
+            if newline >= 0:
+                end += newline + 1
+                break
+            end += len(block)
+        yield FileTask(path, True, start, end if end < size else None, max_bytes)
+        start = end
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file (broken symlink?)"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _plan_stdin(max_bytes: int, batch: int = 512) -> Iterator[Task]:
+    """Stdin is JSONL when its first line is a whole JSON object, else one JSON document."""
+    stream = sys.stdin.buffer
+    first = stream.readline()
+    rest_is_jsonl = isinstance(parse(first, "-", 1), Loaded)
+    if not rest_is_jsonl:
+        data = first + stream.read()
+        yield InlineTask("-", False, 1, (data,), max_bytes)
+        return
+    payloads = [first]
+    line = 1
+    for raw in stream:
+        payloads.append(raw)
+        if len(payloads) >= batch:
+            yield InlineTask("-", True, line, tuple(payloads), max_bytes)
+            line += len(payloads)
+            payloads = []
+    if payloads:
+        yield InlineTask("-", True, line, tuple(payloads), max_bytes)
+
+
+@attrs.define
+class Span:
+    """Filled by :func:`iter_task`: how many lines a JSONL task spanned."""
+
+    lines: int = 0
+
+
+def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bool = False,
+              unique: bool = False) -> Iterator[Item]:
+    """Read one task and yield a parsed record or a LoadError for each document in it.
+
+    Line numbers of a :class:`FileTask` are relative to the task's first line; ``span.lines`` tells
+    how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
+    ``exact``, ``unique``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
+    """
+    if hasattr(task, "fetch"):  # an object in storage (procrecord.bulk.storage.ObjectTask): read it here
+        task = task.fetch()
+    if isinstance(task, (LoadError, Note)):
+        yield task
+    elif isinstance(task, InlineTask):
+        for offset, payload in enumerate(task.payloads):
+            line = task.first_line + offset if task.jsonl else None
+            if task.jsonl and not payload.strip():
+                continue
+            if len(payload) > task.max_bytes:
+                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {_RAISE}")
+                continue
+            yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact, unique)
+    elif not task.jsonl:
+        try:
+            with open(task.path, "rb") as handle:
+                data = handle.read(task.max_bytes + 1)
+        except OSError as exc:
+            yield LoadError(task.path, None, _os_message(exc))
+            return
+        if len(data) > task.max_bytes:
+            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {_RAISE}")
+            return
+        yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact, unique=unique)
+    else:
+        yield from _iter_jsonl(task, span if span is not None else Span(), exact, raw, unique)
+
+
+def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
+    if not data or data.isspace():  # not strip(): no copy of a big document
+        return LoadError(source, line, "empty document" if line else "empty file")
+    return Loaded(source, line, {}, jsonl, data)
+
+
+def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False, unique: bool = False) -> Iterator[Item]:
+    try:
+        handle = open(task.path, "rb")
+    except OSError as exc:
+        yield LoadError(task.path, None, _os_message(exc))
+        return
+    with handle:
+        handle.seek(task.start)
+        remaining = None if task.end is None else task.end - task.start
+        limit = task.max_bytes
+        while remaining is None or remaining > 0:
+            line = handle.readline(limit + 1)
+            if not line:
+                break
+            span.lines += 1
+            if remaining is not None:
+                remaining -= len(line)
+            if len(line) > limit and not line.endswith(b"\n"):
+                skipped = _skip_line(handle)
+                if remaining is not None:
+                    remaining -= skipped
+                yield LoadError(task.path, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
+                continue
+            if not line.strip():
+                continue
+            yield _raw(line, task.path, span.lines, True) if raw else parse(line, task.path, span.lines, True, exact, unique)
+
+
+def _skip_line(handle: IO[bytes]) -> int:
+    skipped = 0
+    while True:
+        block = handle.readline(1 << 20)
+        skipped += len(block)
+        if not block or block.endswith(b"\n"):
+            return skipped
+
+
+class LineTracker:
+    """Turns chunk-relative JSONL line numbers into absolute ones, task after task, in order."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._base = 0
+
+    def base_for(self, task: Task) -> int:
+        """Line offset to add to the items of ``task`` (call in task order)."""
+        if not isinstance(task, FileTask) or not task.jsonl:
+            return 0
+        if task.start == 0 or task.path != self._path:
+            self._path, self._base = task.path, 0
+        return self._base
+
+    def advance(self, task: Task, lines: int) -> None:
+        """Record that ``task`` spanned ``lines`` lines."""
+        if isinstance(task, FileTask) and task.jsonl:
+            self._base += lines
+
+
+def shift(item: Any, offset: int) -> Any:
+    """Return ``item`` with its line number moved by ``offset``."""
+    if not offset or item.line is None:
+        return item
+    return item._replace(line=item.line + offset)
+
+
+def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
+         walk: Walk | None = None) -> Iterator[Item]:
+    """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
+    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`)."""
+    tracker = LineTracker()
+    for task in plan(sources, max_bytes, walk=walk):
+        base = tracker.base_for(task)
+        span = Span()
+        for item in iter_task(task, span, exact):
+            if not isinstance(item, Note):  # a symlink a walk left alone
+                yield shift(item, base)
+        tracker.advance(task, span.lines)

@@ -1,0 +1,326 @@
+"""Where transformed records go: stdout, a mirrored output folder, or back in place (atomically).
+
+Outcomes arrive in input order, so the records of one file are consecutive. A file is written only
+when every one of its records was transformed; otherwise the original stays untouched and the
+run reports why. Each output file is written through :mod:`procrecord.atomic`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from procrecord.atomic import AtomicFile, Batch, ReplacedError, remove_stale
+from procrecord.bulk.engine import SKIPPED, Block, Outcome
+from procrecord.bulk.jsoncodec import dumps as _encode
+from procrecord.errors import ProcrecordError
+
+
+def source_roots(sources: list[str]) -> list[str]:
+    """The folder each source argument's files are made relative to in ``--output-dir``."""
+    roots = []
+    for source in sources:
+        if source == "-":
+            continue
+        if os.path.isdir(source):
+            roots.append(os.path.abspath(source))
+        elif glob.has_magic(source) and not os.path.lexists(source):
+            static = []
+            for part in Path(source).parts:
+                if glob.has_magic(part):
+                    break
+                static.append(part)
+            roots.append(os.path.abspath(os.path.join(*static)) if static else os.getcwd())
+        else:
+            roots.append(os.path.abspath(os.path.dirname(source) or "."))
+    return roots
+
+
+class Sink:
+    """Receives outcomes in order and writes their outputs to one destination.
+
+    Output files are committed in batches (see :class:`~procrecord.atomic.Batch`): their data is
+    on disk before any of them replaces its target, and every file reported written is on disk
+    when :meth:`close` returns. A file that cannot be written or replaced is a finding
+    (:attr:`failures`) and the run goes on; an in-place file that another process changed since it
+    was read is never replaced.
+    """
+
+    #: Files and bytes committed together (one data sync, one folder sync per folder).
+    BATCH_FILES = 256
+    BATCH_BYTES = 4 * 1024 * 1024
+    #: Output of one file kept in memory before its temp file is opened: a file whose records are
+    #: all unchanged is never opened at all (in place, nothing is written).
+    BUFFER_BYTES = 4 * 1024 * 1024
+
+    def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
+                 stdout: IO[bytes] | None = None, follow_symlinks: bool = False) -> None:
+        if output_dir and in_place:
+            raise ProcrecordError("choose either --output-dir or --in-place")
+        self.output_dir = os.path.abspath(output_dir) if output_dir else None
+        self.in_place = in_place
+        self.follow_symlinks = follow_symlinks
+        self.roots = sorted(source_roots(sources), key=len, reverse=True)
+        self.stdout = stdout if stdout is not None else sys.stdout.buffer
+        #: Sources that got no output because one of their documents failed (missing ones aside).
+        self.skipped: list[str] = []
+        #: (source, output, other source) for a source whose output is another source's (two inputs
+        #: of one name in different folders given as files): not written.
+        self.conflicts: list[tuple[str, str, str]] = []
+        #: (source, message) for an output that could not be written or replaced: findings.
+        self.failures: list[tuple[str, str]] = []
+        self._owners: dict[str, str] = {}
+        self._conflict = False
+        self.written: list[str] = []
+        self.unchanged: list[str] = []
+        self._source: str | None = None
+        self._target: str | None = None
+        self._file: AtomicFile | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._expect: tuple[int, int, int, int] | None = None
+        self._failed = False
+        self._changed = False
+        self._jsonl = False
+        self._batch = Batch()
+        self._batch_bytes = 0
+        self._batch_sources: dict[str, tuple[str, bool]] = {}  # temp file -> (source, changed)
+        self._cleaned: set[str] = set()
+        self._safe_folders: set[str] = set()
+        if self.output_dir:
+            try:
+                os.makedirs(self.output_dir, exist_ok=True)
+            except OSError as exc:
+                raise ProcrecordError(f"cannot create output folder {output_dir}: {exc.strerror}") from exc
+
+    def destination(self, source: str) -> str | None:
+        """Output path for ``source`` (None means stdout)."""
+        if self.in_place:
+            if source == "-":
+                return None
+            return os.path.realpath(source) if self.follow_symlinks and os.path.islink(source) else source
+        if self.output_dir and source == "-":
+            return os.path.join(self.output_dir, "stdin.jsonl" if self._jsonl else "stdin.json")
+        if self.output_dir:
+            absolute = os.path.abspath(source)
+            for root in self.roots:
+                if absolute.startswith(root.rstrip(os.sep) + os.sep):
+                    return os.path.join(self.output_dir, os.path.relpath(absolute, root))
+            return os.path.join(self.output_dir, os.path.basename(source))
+        return None
+
+    def add(self, item: Outcome | Block) -> None:
+        """Take an outcome (a record that failed spoils its file) or a block of outputs to write."""
+        if isinstance(item, Outcome) and item.status == SKIPPED:
+            return  # a symlink the walk left alone: nothing to write
+        if item.source != self._source:
+            self._finish_file()
+            self._start_file(item.source)
+        if isinstance(item, Outcome):
+            self._jsonl = item.jsonl
+            if not item.ok:
+                self._failed = True
+            elif item.output is not None:  # an outcome not packed into a block
+                self._write(item.output, bool((item.info or {}).get("changed", 1)))
+            return
+        if self._expect is None:
+            self._expect = item.identity
+        self._write(item.data, item.changed)
+
+    def _write(self, data: bytes, changed: bool) -> None:
+        self._changed = self._changed or changed
+        if self._target is None:
+            self.stdout.write(data)
+        elif not self._failed:
+            self._pending.append(data)
+            self._pending_size += len(data)
+            if self._pending_size >= self.BUFFER_BYTES:
+                self._spill()
+
+    def _spill(self) -> None:
+        """Move the buffered output into the temp file (opened now if need be)."""
+        if self._file is None and not self._open():
+            return
+        assert self._file is not None
+        try:
+            for piece in self._pending:
+                self._file.write(piece)
+        except OSError as exc:
+            self._fail(exc)
+        self._pending, self._pending_size = [], 0
+
+    def done(self, source: str) -> None:
+        """The last record of ``source`` has been added: finish its file now."""
+        if source == self._source:
+            self._finish_file()
+            self._source = None
+
+    def _start_file(self, source: str) -> None:
+        self._source = source
+        self._failed = self._changed = self._conflict = False
+        self._pending, self._pending_size, self._expect = [], 0, None
+        self._target = self.destination(source)
+        if self._target is not None and self.output_dir:
+            owner = self._owners.setdefault(self._target, source)
+            if owner != source:
+                self.conflicts.append((source, self._target, owner))
+                self._failed = self._conflict = True
+        elif self._target is not None and self.in_place and os.path.islink(self._target):
+            # Replacing a link would turn it into a regular file and leave its target as it was.
+            self.failures.append((source, "a symlink: left as it is (--follow-symlinks rewrites its target)"))
+            self._failed = self._conflict = True
+
+    def _fail(self, exc: OSError) -> None:
+        source = self._source
+        assert source is not None
+        self.failures.append((source, _describe(exc)))
+        self._failed = self._conflict = True
+        if self._file is not None:
+            self._file.discard()
+            self._file = None
+        self._pending, self._pending_size = [], 0
+
+    def _open(self) -> bool:
+        """Start the temporary file of the current source's output; False (and a finding) when it
+        cannot be created."""
+        source = self._source
+        assert self._target is not None and source is not None
+        # Standard input's output is named once its first record says whether it came as JSONL.
+        target = self._target = self.destination(source) if source == "-" else self._target
+        assert target is not None
+        mode = None
+        if not self.in_place:
+            with contextlib.suppress(OSError):
+                mode = os.stat(source).st_mode & 0o7777
+        try:
+            self._prepare_folder(os.path.dirname(target) or ".")
+            self._file = AtomicFile(target, mode, self._expect if self.in_place else None)
+        except OSError as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _prepare_folder(self, folder: str) -> None:
+        """Make an output folder (never through a symlink) and clear the temp files killed runs left."""
+        if folder not in self._safe_folders:
+            if self.output_dir:
+                _no_symlink_between(self.output_dir, folder)
+                os.makedirs(folder, exist_ok=True)
+            self._safe_folders.add(folder)
+        if folder not in self._cleaned:
+            self._cleaned.add(folder)
+            remove_stale(folder)
+
+    def _finish_file(self) -> None:
+        try:
+            self._finish()
+        finally:
+            self._target = None
+
+    def _finish(self) -> None:
+        source, target = self._source, self._target
+        if source is None or target is None:
+            return
+        if self._failed:
+            if self._file is not None:
+                self._file.discard()
+            self._file = None
+            if os.path.lexists(source) and not self._conflict:  # a missing source has its error line already
+                self.skipped.append(source)
+            return
+        if not self._changed:
+            # Nothing to change: leave the original alone, or copy its exact bytes (standard input
+            # cannot be read again: its records are written as they came).
+            self.unchanged.append(source)
+            if source != "-":
+                if self._file is not None:
+                    self._file.discard()
+                    self._file = None
+                self._pending, self._pending_size = [], 0
+                if self.in_place:
+                    return
+                try:
+                    data = Path(source).read_bytes()
+                except OSError as exc:
+                    self._fail(exc)
+                    return
+                self._pending, self._pending_size = [data], len(data)
+        self._spill()
+        if self._file is None:  # could not be opened: a finding already
+            return
+        file, self._file = self._file, None
+        try:
+            self._batch.add(file)
+        except OSError as exc:
+            self.failures.append((source, _describe(exc)))
+            return
+        self._batch_sources[file.temp] = (source, self._changed)
+        self._batch_bytes += os.path.getsize(file.temp)
+        if len(self._batch) >= self.BATCH_FILES or self._batch_bytes >= self.BATCH_BYTES:
+            self._commit()
+
+    def _commit(self) -> None:
+        """Commit the batch: written files join :attr:`written`, refused ones :attr:`failures`."""
+        sources, self._batch_sources, self._batch_bytes = self._batch_sources, {}, 0
+        try:
+            results = self._batch.commit()
+        except OSError as exc:  # the data could not be synced: nothing was replaced
+            self.failures.extend((source, _describe(exc)) for source, _ in sources.values())
+            return
+        for file, error in results:
+            source, changed = sources[file.temp]
+            if error is None:
+                if changed:
+                    self.written.append(source)
+            else:
+                self.failures.append((source, _describe(error)))
+
+    def close(self) -> None:
+        """Finish the last file and commit what is still pending."""
+        self._finish_file()
+        self._commit()
+        self.stdout.flush()
+
+    def abort(self) -> None:
+        """Stop an interrupted run: the file being written is discarded (its original stays
+        untouched); files already finished are committed, as they would have been."""
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.discard()
+        self._target = None
+        try:
+            self._commit()
+        except BaseException:
+            self._batch.discard()
+            raise
+
+
+def _no_symlink_between(top: str, folder: str) -> None:
+    """Raise ``OSError`` if a folder between ``top`` (excluded) and ``folder`` is a symlink:
+    outputs never go through one, even one that already exists in the output folder."""
+    relative = os.path.relpath(os.path.abspath(folder), top)
+    if relative == os.curdir:
+        return
+    current = top
+    for part in Path(relative).parts:
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise OSError(errno.ELOOP, "a symlink in the output folder: outputs never go through one", current)
+
+
+def _describe(exc: OSError) -> str:
+    """One line for an output that could not be written: what happened, to which file."""
+    if isinstance(exc, ReplacedError):
+        return f"not rewritten: {exc.strerror}"
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot write{where}: {exc.strerror or exc}"
+
+
+def dumps(record: dict[str, Any], jsonl: bool) -> bytes:
+    """Serialise a record for output: one line for JSONL, indented for a JSON file."""
+    return _encode(record, indent=not jsonl) + b"\n"

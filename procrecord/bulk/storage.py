@@ -1,0 +1,364 @@
+"""Records in object storage: fsspec URLs (``s3://``, ``memory://``, ``file://``, ...) as sources and outputs.
+
+Imported by the loader only when a source is a URL, and it imports fsspec only when it opens one:
+local runs neither pay for nor need fsspec. Each object becomes an :class:`ObjectTask`, read whole by
+whichever process runs it; :class:`ObjectSink` writes each output object in one ``PUT``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import posixpath
+from typing import IO, Any, Iterator
+
+import attrs
+
+from procrecord.bulk.limits import DEFAULT_MAX_BYTES
+from procrecord.errors import ProcrecordError
+
+_MAGIC = ("*", "?", "[")
+#: ``--storage-option`` values of this run (applied to every URL, inputs and outputs).
+_OPTIONS: dict[str, Any] = {}
+
+
+def is_url(source: str | None) -> bool:
+    """True for an fsspec URL (``scheme://...``); plain paths stay on the local fast path."""
+    return bool(source) and "://" in source and not os.path.exists(source)  # type: ignore[operator]
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (key, value); the value is JSON when it parses as JSON, else the string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def set_options(options: dict[str, Any]) -> None:
+    """Set the storage options used for every URL from now on (the CLI's ``--storage-option``)."""
+    _OPTIONS.clear()
+    _OPTIONS.update(options)
+
+
+def options() -> dict[str, Any]:
+    """The storage options set for this run."""
+    return dict(_OPTIONS)
+
+
+def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem of ``url`` and the path in it."""
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
+    opts = _OPTIONS if storage_options is None else storage_options
+    try:
+        return url_to_fs(url, **opts)
+    except ImportError as exc:
+        raise ProcrecordError(f"{url}: no filesystem installed for this URL ({exc})") from exc
+    except ValueError as exc:
+        raise ProcrecordError(f"{url}: {exc}") from exc
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a storage error (missing bucket or object, access denied, ...)."""
+    if isinstance(exc, PermissionError):
+        return f"access denied ({_short(exc)})"
+    if isinstance(exc, FileNotFoundError):
+        return f"no such object or bucket ({_short(exc)})"
+    return f"storage error: {type(exc).__name__}: {_short(exc)}"
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def identity(info: dict[str, Any]) -> tuple[str, int]:
+    """What tells one version of an object from another: its ETag (else mtime) and size."""
+    tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or info.get("created")
+    return str(tag), int(info.get("size") or 0)
+
+
+@attrs.frozen
+class ObjectTask:
+    """One whole object (JSON or JSONL), read by the process that runs the task."""
+
+    url: str
+    jsonl: bool
+    options: tuple[tuple[str, Any], ...] = ()
+    max_bytes: int = DEFAULT_MAX_BYTES
+    #: :func:`identity` of the object when it was listed: an in-place rewrite checks it before its PUT.
+    identity: tuple[str, int] | None = None
+
+    def fetch(self):  # -> InlineTask | LoadError
+        """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, or a LoadError."""
+        from procrecord.bulk.loader import InlineTask, LoadError
+
+        if not self.jsonl and self.identity is not None and self.identity[1] > self.max_bytes:
+            return LoadError(self.url, None, f"file is over the limit of {self.max_bytes} bytes")
+        try:
+            fs, path = filesystem(self.url, dict(self.options))
+            data = fs.cat_file(path)
+        except Exception as exc:  # noqa: BLE001 - one unreadable object must not stop the run
+            return LoadError(self.url, None, describe(exc))
+        if self.jsonl:
+            return InlineTask(self.url, True, 1, tuple(io.BytesIO(data).readlines()), self.max_bytes)
+        return InlineTask(self.url, False, 1, (data,), self.max_bytes)
+
+
+def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
+    """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob."""
+    from procrecord.bulk.loader import JSON_SUFFIXES, JSONL_SUFFIXES, LoadError
+
+    try:
+        fs, path = filesystem(source)
+    except ProcrecordError as exc:
+        yield LoadError(source, None, str(exc))
+        return
+    opts = tuple(sorted(_OPTIONS.items()))
+    try:
+        if any(m in path for m in _MAGIC):
+            found = fs.glob(path, detail=True)
+            entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
+            if not entries:
+                yield LoadError(source, None, "no files match this pattern")
+                return
+            root = _static_prefix(path)
+        elif fs.isdir(path):
+            entries = fs.find(path, detail=True)
+            root = path
+        else:
+            info = fs.info(path)
+            entries, root = {path: info}, None
+    except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
+        yield LoadError(source, None, describe(exc))
+        return
+    for name in sorted(entries):
+        info = entries[name]
+        if root is not None:
+            relative = posixpath.relpath(name, root)
+            base = posixpath.basename(name)
+            if not name.endswith(JSON_SUFFIXES) or not walk.included(base, relative) or walk.excluded(base, relative):
+                continue
+            if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
+                continue
+        url = source if root is None else fs.unstrip_protocol(name)
+        yield ObjectTask(url, name.endswith(JSONL_SUFFIXES), opts, max_bytes, identity(info))
+
+
+def _static_prefix(path: str) -> str:
+    parts = []
+    for part in path.split("/"):
+        if any(m in part for m in _MAGIC):
+            break
+        parts.append(part)
+    return "/".join(parts)
+
+
+def source_root(source: str) -> str:
+    """The (protocol-less) folder that ``source``'s objects are made relative to under ``-o URL``."""
+    if not is_url(source):
+        if os.path.isdir(source):
+            return os.path.abspath(source)
+        return os.path.abspath(os.path.dirname(source) or ".")
+    fs, path = filesystem(source)
+    if any(m in path for m in _MAGIC):
+        return _static_prefix(path)
+    try:
+        return path if fs.isdir(path) else posixpath.dirname(path)
+    except Exception:  # noqa: BLE001 - the source's own error is reported by the planner
+        return posixpath.dirname(path)
+
+
+def _bare(source: str) -> str:
+    if is_url(source):
+        return filesystem(source)[1]
+    return os.path.abspath(source)
+
+
+class ObjectSink:
+    """A :class:`~procrecord.bulk.output.Sink` for runs with a URL among sources or output.
+
+    Each output object is written in one piece (one ``PUT`` on object storage: never torn) once all
+    its records are transformed; unchanged records are not rewritten in place; an object changed by
+    someone else since it was listed (another ETag or size) is not overwritten but reported.
+    """
+
+    def __init__(self, sources: list[str], output: str | None = None, in_place: bool = False,
+                 stdout: IO[bytes] | None = None, roots: list[str] | None = None) -> None:
+        if output and in_place:
+            raise ProcrecordError("choose either --output-dir or --in-place")
+        self.output, self.in_place = output, in_place
+        if roots is None:
+            roots = [source_root(s) for s in sources if s != "-"]
+        self.roots = sorted(roots, key=len, reverse=True)
+        self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
+        self.skipped: list[str] = []
+        self.conflicts: list[tuple[str, str, str]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.written: list[str] = []
+        self.unchanged: list[str] = []
+        self._owners: dict[str, str] = {}
+        self._source: str | None = None
+        self._reset()
+        if output:
+            self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
+
+    def _reset(self) -> None:
+        self._data: list[bytes] = []
+        self._failed = self._changed = False
+        self._expect: Any = None
+        self._jsonl = False
+
+    def destination(self, source: str) -> str | None:
+        """The output path (in the output filesystem) of ``source``; None for stdout."""
+        if not self.output:
+            return None
+        if source == "-":
+            return posixpath.join(self._out_root, "stdin.jsonl" if self._jsonl else "stdin.json")
+        bare = _bare(source)
+        for root in self.roots:
+            prefix = root.rstrip("/" + os.sep) + "/"
+            if bare.startswith(prefix):
+                return posixpath.join(self._out_root, bare[len(prefix):])
+        return posixpath.join(self._out_root, posixpath.basename(bare))
+
+    def add(self, item: Any) -> None:
+        """Take an outcome (a failed record spoils its object) or a block of outputs."""
+        from procrecord.bulk.engine import SKIPPED, Outcome
+
+        if isinstance(item, Outcome) and item.status == SKIPPED:
+            return
+        if item.source != self._source:
+            self._finish()
+            self._source = item.source
+        if isinstance(item, Outcome):
+            self._jsonl = item.jsonl
+            if not item.ok:
+                self._failed = True
+            elif item.output is not None:
+                self._take(item.output, bool((item.info or {}).get("changed", 1)))
+            return
+        if self._expect is None:
+            self._expect = item.identity
+        self._take(item.data, item.changed)
+
+    def _take(self, data: bytes, changed: bool) -> None:
+        self._changed = self._changed or changed
+        if self.in_place or self.output:
+            self._data.append(data)
+        else:
+            self.stdout.write(data)
+
+    def done(self, source: str) -> None:
+        """The last record of ``source`` has been added."""
+        if source == self._source:
+            self._finish()
+            self._source = None
+
+    def _finish(self) -> None:
+        source = self._source
+        try:
+            if source is None or not (self.in_place or self.output):
+                return
+            if self._failed:
+                self.skipped.append(source)
+                return
+            if self.in_place:
+                self._replace(source)
+            else:
+                self._mirror(source)
+        finally:
+            self._reset()
+
+    def _mirror(self, source: str) -> None:
+        target = self.destination(source)
+        assert target is not None
+        owner = self._owners.setdefault(target, source)
+        if owner != source:
+            self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
+            return
+        try:
+            if not self._changed and source != "-":
+                self.unchanged.append(source)
+                data = _read_bytes(source)  # an unchanged object is copied byte for byte
+            else:
+                data = b"".join(self._data)
+            _put(self._out_fs, target, data)
+        except Exception as exc:  # noqa: BLE001 - one unwritable output is a finding, the run goes on
+            self.failures.append((source, f"cannot write {self._out_fs.unstrip_protocol(target)}: {describe(exc)}"))
+            return
+        if self._changed:
+            self.written.append(source)
+
+    def _replace(self, source: str) -> None:
+        if source == "-":
+            self.stdout.write(b"".join(self._data))
+            return
+        if not self._changed:
+            self.unchanged.append(source)  # nothing to change: the object is not rewritten
+            return
+        try:
+            if not is_url(source):  # a local file: the atomic module checks its identity under a lock
+                from procrecord.atomic import AtomicFile
+
+                handle = AtomicFile(source, None, self._expect)
+                try:
+                    handle.write(b"".join(self._data))
+                    handle.commit()
+                except BaseException:
+                    handle.discard()
+                    raise
+                self.written.append(source)
+                return
+            fs, path = filesystem(source)
+            if self._expect is not None and identity(fs.info(path)) != tuple(self._expect):
+                self.failures.append((source, "not rewritten: the object changed since it was read"))
+                return
+            _put(fs, path, b"".join(self._data))
+        except Exception as exc:  # noqa: BLE001
+            self.failures.append((source, f"cannot write: {describe(exc)}"))
+            return
+        self.written.append(source)
+
+    def close(self) -> None:
+        """Finish the last object."""
+        self._finish()
+        self._source = None
+        self.stdout.flush()
+
+    def abort(self) -> None:
+        """An interrupted run: the object being assembled is dropped (its original stays as it was)."""
+        self._reset()
+        self._source = None
+
+
+def _read_bytes(source: str) -> bytes:
+    if is_url(source):
+        fs, path = filesystem(source)
+        return fs.cat_file(path)
+    with open(source, "rb") as handle:
+        return handle.read()
+
+
+def _put(fs: Any, path: str, data: bytes) -> None:
+    """Write ``data`` as the whole object ``path``: one PUT on object storage (S3 multipart uploads
+    also appear only when complete); a local file is written to a temp name and renamed."""
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        from procrecord.atomic import AtomicFile
+
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handle = AtomicFile(path, None, None)
+        try:
+            handle.write(data)
+            handle.commit()
+        except BaseException:
+            handle.discard()
+            raise
+        return
+    fs.pipe_file(path, data)

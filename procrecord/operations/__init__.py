@@ -1,0 +1,1 @@
+"""Per-record operations on plain dicts: redaction and scrubbing, upgrade/downgrade, diff, checks."""

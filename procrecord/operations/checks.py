@@ -1,0 +1,49 @@
+"""Bulk operations for ``procrecord validate``: schema validation (and the redaction gate)."""
+
+from __future__ import annotations
+
+import attrs
+
+from procrecord.bulk.engine import Outcome
+from procrecord.bulk.loader import Loaded
+from procrecord.errors import UnknownVersionError
+from procrecord.record.validation import resolve_version, validate_versioned
+
+
+@attrs.frozen
+class ValidateRecord:
+    """Validate one record against its own schema version (or a forced one)."""
+
+    unique_keys = True  # a key written twice is a finding (see loader.parse)
+
+    version: str | None = None
+    all_errors: bool = False
+    require_level: str | None = None
+
+    def __call__(self, item: Loaded) -> Outcome:
+        record = item.record
+        try:
+            target, violations = validate_versioned(record, self.version, self.all_errors)
+        except UnknownVersionError as exc:
+            message = str(exc)
+            if self.version is None and _latest_accepts(record):
+                message += " (or check it against the newest schema with --schema-version latest)"
+            return Outcome(item.source, item.line, "error", message=message, jsonl=item.jsonl)
+        if violations:
+            return Outcome(item.source, item.line, "invalid", target, tuple(violations), jsonl=item.jsonl)
+        if self.require_level is not None:
+            from procrecord.operations.redaction import check_level
+
+            leaks = check_level(record, self.require_level, target)
+            if leaks:
+                return Outcome(item.source, item.line, "leak", target, tuple(leaks), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, "valid", target, jsonl=item.jsonl)
+
+
+def _latest_accepts(record: dict) -> bool:
+    """Whether ``--schema-version latest`` would check ``record`` (a newer minor of the current major)."""
+    try:
+        resolve_version(record, "latest")
+    except UnknownVersionError:
+        return False
+    return True

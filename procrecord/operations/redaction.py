@@ -1,0 +1,601 @@
+"""The one redaction function, driven by the schema's ``x-redact``/``x-scrub`` annotations.
+
+``redact(record, level)`` removes every property whose ``x-redact`` the level covers, scrubs what it
+keeps under ``x-scrub``, optionally replaces removed identifiers by keyed pseudonyms, and writes a
+note into the record. It is used by the writer and by ``procrecord redact`` alike.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import hmac
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from procrecord._version import __version__
+from procrecord.jsonsafe import json_copy
+from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
+from procrecord.pointer import escape, tokens
+from procrecord.record.policy import RANK, LEVELS, Node, policy, removes
+from procrecord.record.schemas import current_version
+from procrecord.operations.scrub import Scrubber, marker
+from procrecord.operations.secretnames import hides, is_version_key, version_kept
+from procrecord.record.validation import Violation
+
+KEY_ENV = "PROCRECORD_REDACT_KEY"
+MIN_KEY_BYTES = 32
+_TOKEN = re.compile(r"^hmac:[0-9a-f]{16}$")
+
+
+@functools.lru_cache(maxsize=None)
+def _identifiers(version: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    return tuple(_identifier_paths(policy(version)))
+
+
+@functools.lru_cache(maxsize=16)
+def _scrubber(version: str, values: tuple[str | None, ...]) -> Scrubber:
+    return Scrubber(_identities(version, values))
+
+
+def _identities(version: str, values: Iterable[Any]) -> dict[str, str]:
+    return {kind: value for (_, kind), value in zip(_identifiers(version), values)
+            if isinstance(value, str) and value and not _TOKEN.match(value)}
+
+
+def _identifier_values(record: dict[str, Any], version: str) -> tuple[Any, ...]:
+    values = []
+    for path, _ in _identifiers(version):
+        value: Any = record
+        for part in path:
+            value = value.get(part) if value.__class__ is dict else None
+        values.append(value if value.__class__ is str else None)
+    return tuple(values)
+
+
+def scrubber_for(record: dict[str, Any], version: str) -> Scrubber:
+    """The scrubber for a record (cached by its identifiers: records of one host share one)."""
+    return _scrubber(version, _identifier_values(record, version))
+
+
+def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for name, child in (node.children or {}).items():
+        if child.identifier:
+            found.append(((*path, name), child.identifier))
+        found.extend(_identifier_paths(child, (*path, name)))
+    return found
+
+
+def load_key(key_file: str | None = None) -> bytes | None:
+    """The pseudonym key from ``key_file`` or ``$PROCRECORD_REDACT_KEY``; None when neither is set."""
+    if key_file is not None:
+        try:
+            key = Path(key_file).read_bytes().strip()
+        except OSError as exc:
+            raise RedactionKeyError(f"cannot read key file {key_file}: {exc.strerror}") from exc
+    elif os.environ.get(KEY_ENV):
+        key = os.environ[KEY_ENV].encode()
+    else:
+        return None
+    if len(key) < MIN_KEY_BYTES:
+        raise RedactionKeyError(f"pseudonym key is {len(key)} bytes; at least {MIN_KEY_BYTES} are required")
+    return key
+
+
+def fingerprint(key: bytes) -> str:
+    """Public fingerprint of a pseudonym key (never the key itself)."""
+    return "sha256:" + hashlib.sha256(b"procrecord-key-fingerprint\0" + key).hexdigest()[:16]
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """Keyed, linkable token for an identifier."""
+    return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+class _Context:
+    __slots__ = ("level", "scrubber", "key", "kept_tokens", "removed", "pseudonymized", "found")
+
+    def __init__(self, level: str, scrubber: Scrubber, key: bytes | None, kept_tokens: set[str]) -> None:
+        self.level = level
+        self.scrubber = scrubber
+        self.key = key
+        self.kept_tokens = kept_tokens
+        self.removed: list[str] = []
+        self.pseudonymized: list[str] = []
+        #: (pointer, replacements by rule) for each scrubbed value, summed up in the note.
+        self.found: list[tuple[str, dict[str, int]]] = []
+
+    def pseudonymize(self, value: Any, here: str) -> str | None:
+        """Note the removal of an identifier at ``here``; return its keyed pseudonym, if one applies."""
+        if self.key is not None and isinstance(value, str):
+            self.pseudonymized.append(here)
+            return value if here in self.kept_tokens and _TOKEN.match(value) else pseudonym(self.key, value)
+        self.removed.append(here)
+        return None
+
+
+# --- the walk, generated per (schema version, level) ------------------------------------------------
+#
+# The policy tree is turned into straight-line Python: each schema object the level touches is
+# copied once (only when it holds a property to change) and only the properties the level names are
+# removed, scrubbed or entered. Objects at fixed places are inlined with their JSON pointers written
+# in as constants; array items and objects in scrubbed parts get functions of their own. Everything
+# the level leaves alone is shared with the input (never modified). Free-form values (config, argv,
+# messages) go to _scrub_any.
+
+
+class _Generator:
+    """Writes the walk of one policy tree at one level (see above).
+
+    A pointer is passed around as a Python expression: a string constant where the place is fixed,
+    a variable (built only when an object there is copied) below array items.
+    """
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.lines: list[str] = []
+        self.names: dict[tuple[int, bool], str] = {}
+        self.constants: dict[str, Any] = {}
+        self.variables = 0
+
+    def root(self, node: Node) -> None:
+        body = self._value(node, False, "v", repr(""), "    ")
+        self.lines += ["def _root(v, ctx):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache", *body,
+                       "    return v", ""]
+
+    def _function(self, node: Node, scrub: bool) -> str:
+        """The name of a generated function ``f(v, ctx, ptr)`` for ``node`` (used in scrubbed parts)."""
+        memo = (id(node), scrub)
+        if memo not in self.names:
+            name = self.names[memo] = f"_node{len(self.names)}"
+            body = self._value(node, scrub, "v", "ptr", "    ")
+            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache",
+                           *body, "    return v", ""]
+        return self.names[memo]
+
+    def _variable(self, stem: str) -> str:
+        self.variables += 1
+        return f"_{stem}{self.variables}"
+
+    @staticmethod
+    def _child(ptr: str, name: str) -> str:
+        """The pointer expression of ``ptr``'s child ``name`` (a constant where ``ptr`` is one)."""
+        if ptr.startswith(("'", '"')):
+            return repr(ast.literal_eval(ptr) + name)
+        return f"{ptr} + {name!r}"
+
+    def _value(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...] = ()) -> list[str]:
+        """Lines that replace the value in ``var`` (whose pointer ``ptr`` evaluates to) by its redaction."""
+        if node.children is not None:
+            return self._object(node, scrub, var, ptr, pad, prelude)
+        items = node.items
+        if items is None or items.children is None:
+            return [f"{pad}{var} = _scrub_any({var}, {ptr}, ctx)"] if scrub else []
+        if scrub:
+            call = f"{self._function(items, True)}(x, ctx, {self._child(ptr, '/')} + str(i))"
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {var} = [{call} for i, x in enumerate({var})]",
+                    f"{pad}else:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)"]
+        # Items are redacted in place of a copy of the list, made at the first item that changes.
+        new, index, item, before, item_ptr = (self._variable(s) for s in ("l", "i", "x", "o", "p"))
+        body = self._value(items, False, item, item_ptr, pad + "        ",
+                           prelude=(f"{item_ptr} = {self._child(ptr, '/')} + str({index})",))
+        if not body:
+            return []
+        loop = [f"{pad}    {new} = None",
+                f"{pad}    for {index}, {item} in enumerate({var}):", f"{pad}        {before} = {item}", *body,
+                f"{pad}        if {item} is not {before}:", f"{pad}            if {new} is None:",
+                f"{pad}                {new} = list({var})", f"{pad}            {new}[{index}] = {item}",
+                f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
+        visit = [n for n in items.children if n in items.active[self.rank]]
+        if visit and all(self._text_leaf(items.children[n]) for n in visit):
+            # A list of objects holding only free text (packages): the lists every run of a job shares
+            # are recognised as clean by their serialised text, as configs are (see _scrub_nested).
+            text, found = self._variable("t"), self._variable("f")
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
+                    f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
+                    *("    " + line for line in loop),
+                    f"{pad}        elif {text} and len(ctx.found) == {found}:",
+                    f"{pad}            ctx.scrubber.mark_clean({text}, _LIST_MAX_BYTES)"]
+        return [f"{pad}if {var}.__class__ is list:", *loop]
+
+    def _object(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...]) -> list[str]:
+        children = node.children or {}
+        lines = []
+        if scrub:
+            # Every value is scrubbed: the values of keys the schema does not name are free-form.
+            known = self._constant(frozenset(children))
+            lines += [f"{pad}if {var}.__class__ is not dict:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)",
+                      f"{pad}else:"]
+            pad += "    "
+            lines += [f"{pad}{line}" for line in prelude]
+            lines.append(f"{pad}{var} = {{name: sub if name in {known} else _scrub_any(sub, {ptr} + '/' + escape(name), ctx)"
+                         f" for name, sub in {var}.items()}}")
+            visit = list(children)
+        else:
+            visit = [name for name in children if name in node.active[self.rank]]
+            if not visit:
+                return []
+            # Copy only an object that holds something to change; one whose children are all free text
+            # is left as it is when every string in it was scrubbed before and found clean.
+            guard = ""
+            if all(self._text_leaf(children[n]) for n in visit):
+                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, ctx)"
+            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}){guard}:",
+                      f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
+            pad += "    "
+        for name in visit:
+            child = children[name]
+            key, at = repr(name), self._child(ptr, "/" + escape(name))
+            body: list[str]
+            if child.redact != "never" and RANK[child.redact] <= self.rank:
+                if child.pseudonymize:
+                    body = ["if key is None:", f"    del {var}[{key}]", f"    removed.append({at})", "else:",
+                            f"    token = ctx.pseudonymize({var}[{key}], {at})", "    if token is None:",
+                            f"        del {var}[{key}]", "    else:", f"        {var}[{key}] = token"]
+                else:
+                    body = [f"del {var}[{key}]", f"removed.append({at})"]
+            elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
+                # A string scrubbed before and found clean is one look-up, without a call.
+                body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or (_r := cache.get(_s)) is None or _r[1]:",
+                        f"    {var}[{key}] = _scrub_any(_s, {at}, ctx)"]
+            elif scrub or child.scrub:
+                body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
+            else:
+                inner = self._variable("v")
+                body = [f"{inner} = {var}[{key}]", *self._value(child, False, inner, at, ""), f"{var}[{key}] = {inner}"]
+            lines += [f"{pad}if {key} in {var}:", *(f"{pad}    {line}" for line in body)]
+        return lines
+
+    def _text_leaf(self, child: Node) -> bool:
+        """True for a scrubbed string (or list of strings) that this level keeps."""
+        removed = child.redact != "never" and RANK[child.redact] <= self.rank
+        return (child.scrub and not removed and child.children is None
+                and (child.items is None or child.items.children is None))
+
+    def _constant(self, value: Any) -> str:
+        name = f"_const{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+
+_WALKERS: dict[tuple[int, str], tuple[Node, Callable[[dict[str, Any], _Context], dict[str, Any]]]] = {}
+
+
+def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], dict[str, Any]]:
+    """The generated walk of schema ``version`` at ``level`` (made once per policy tree and level)."""
+    tree = policy(version)
+    made = _WALKERS.get((id(tree), level))
+    if made is None or made[0] is not tree:
+        generator = _Generator(RANK[level])
+        generator.root(tree)
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "_clean_list": _clean_list,
+                                     "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
+        exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
+        made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
+    return made[1]
+
+
+#: Lists of free-text objects up to this size are remembered as clean by their text.
+_LIST_MAX_BYTES = 16384
+
+
+def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
+    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big)."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return b""
+    if text in ctx.scrubber.clean:
+        return None
+    return text if len(text) <= _LIST_MAX_BYTES else b""
+
+
+def _clean(value: dict[str, Any], names: tuple[str, ...], ctx: _Context) -> bool:
+    """True when every string under ``names`` in ``value`` was scrubbed before and needed nothing."""
+    cache = ctx.scrubber.cache
+    for name in names:
+        sub = value.get(name)
+        if sub is None:
+            continue
+        if sub.__class__ is str:
+            found = cache.get(sub)
+            if found is None or found[1]:
+                return False
+        else:
+            return False
+    return True
+
+
+def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
+    """Scrub free-form JSON (config, extra, argv, messages): strings, keys, and secret-named keys."""
+    kind_of = value.__class__
+    if kind_of is str:
+        new, counts = ctx.scrubber.scrub(value)
+        if counts:
+            ctx.found.append((pointer, counts))
+        return new
+    if kind_of is dict:
+        return _scrub_mapping(value, pointer, ctx)
+    if kind_of is list:
+        kinds = {item.__class__ for item in value}
+        if kinds <= _PLAIN_SCALARS:
+            return value  # numbers, booleans, nulls: nothing to scrub
+        if kinds == _STRINGS:
+            new_list, counts = ctx.scrubber.scrub_argv(value)
+            if counts:
+                ctx.found.append((pointer, counts))
+            return new_list
+        return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
+    return value
+
+
+_PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
+_STRINGS = frozenset({str})
+
+
+def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
+    """A mapping inside free-form data: the parts of a config that every run of a job shares
+    (``data``, ``model``) are serialised once and recognised as clean by their text."""
+    if len(value) > _CLEAN_MAX_KEYS:
+        return _scrub_mapping(value, pointer, ctx)
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return _scrub_mapping(value, pointer, ctx)
+    clean = ctx.scrubber.clean
+    if text in clean:
+        return value
+    found = len(ctx.found)
+    new = _scrub_mapping(value, pointer, ctx)
+    if new is value and len(ctx.found) == found:
+        ctx.scrubber.mark_clean(text)
+    return new
+
+
+#: Wider mappings are not serialised to be looked up (rarely shared whole between runs).
+_CLEAN_MAX_KEYS = 64
+
+
+def _distinct(key: str, *taken: dict[str, Any]) -> str:
+    """``key (2)``, ``key (3)``...: the first of these in none of ``taken``."""
+    n = 2
+    while any(f"{key} ({n})" in names for names in taken):
+        n += 1
+    return f"{key} ({n})"
+
+
+def _step(plain: dict[str, str], key: str) -> str:
+    # The table may have been emptied (it is bounded) by a nested mapping since it was checked.
+    step = plain.get(key)
+    return step if step is not None else "/" + escape(key)
+
+
+def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
+    scrubber = ctx.scrubber
+    plain = scrubber.plain_keys
+    if plain.keys() >= value.keys():
+        # The hot loop of redaction (configs are wide): every key was seen before and needs nothing,
+        # strings seen before are one look-up, and the mapping is copied only if a value changes.
+        cache, scrub = scrubber.cache, scrubber.scrub
+        out = None
+        for key, sub in value.items():
+            sub_type = sub.__class__
+            if sub_type is str:
+                found = cache.get(sub)
+                if found is None:
+                    found = scrub(sub)
+                if not found[1] or version_kept(key, sub, found[1]):
+                    continue
+                ctx.found.append((pointer + _step(plain, key), found[1]))
+                new = found[0]
+            elif sub_type is dict:
+                new = _scrub_nested(sub, pointer + _step(plain, key), ctx)
+            elif sub_type is list:
+                new = _scrub_any(sub, pointer + _step(plain, key), ctx)
+            else:
+                continue
+            if new is not sub:
+                if out is None:
+                    out = value.copy()
+                out[key] = new
+        return value if out is None else out
+    out = {}
+    for key, sub in value.items():
+        new_key, key_counts, _ = scrubber.scrub_key(key)
+        if key_counts and (new_key in out or new_key in value):
+            new_key = _distinct(new_key, out, value)  # keys scrubbed to one text: keep every value
+        here = f"{pointer}/{escape(new_key)}"
+        if key_counts:
+            ctx.found.append((here, key_counts))
+        # The scrubbed key is judged (a key that was a token names no secret once it is a marker), so
+        # redacting the output again finds the same.
+        kind = hides(new_key, sub)
+        if kind is not None:
+            out[new_key] = marker(kind)
+            ctx.found.append((here, {"secret-key": 1}))
+        elif sub.__class__ is str and is_version_key(new_key) and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
+            out[new_key] = sub
+        else:
+            out[new_key] = _scrub_any(sub, here, ctx)
+    return out
+
+
+def redact(record: dict[str, Any], level: str, key: bytes | None = None, version: str | None = None) -> dict[str, Any]:
+    """Return a redacted copy of ``record`` (current schema version) at ``level``.
+
+    Level ``none`` returns an unchanged copy. The result carries a ``redaction`` note (merged with
+    any earlier note, so redaction is idempotent) and validates against the same schema. Parts the
+    level leaves unchanged are shared with the input (never modified).
+    """
+    if level not in RANK:
+        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+    version = _version_of(record, version)
+    if level == "none":
+        return json_copy(record)
+    previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
+    ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
+    out = _walker(version, level)(record, ctx)
+    if out is record:
+        out = dict(record)
+    out.pop("redaction", None)
+    out["redaction"] = _note(previous, ctx, key)
+    return out
+
+
+def _version_of(record: dict[str, Any], version: str | None) -> str:
+    version = version or record.get("schema_version") or current_version()
+    if not isinstance(version, str):
+        raise UnknownVersionError(f"schema_version is {version!r}, expected a string like '1.0'")
+    return version
+
+
+def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[str, Any]:
+    """The redaction note, merged with the note of an earlier redaction (so redacting twice changes nothing)."""
+    level, removed, found, pseudo = ctx.level, ctx.removed, ctx.found, ctx.pseudonymized
+    if previous:
+        old_level = previous.get("level", "none")
+        if RANK.get(old_level, 0) > RANK[level]:
+            level = old_level
+        removed = [*previous.get("removed", ()), *removed]
+        found = [(e["path"], {e["rule"]: e["count"]}) for e in previous.get("scrubbed", ()) if isinstance(e, dict)] + found
+        pseudo = [*previous.get("pseudonymized", ()), *pseudo]
+    note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
+                            "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
+    if pseudo:
+        note["pseudonymized"] = sorted(set(pseudo))
+    if key is not None:
+        note["key_fingerprint"] = fingerprint(key)
+    elif previous.get("key_fingerprint"):
+        note["key_fingerprint"] = previous["key_fingerprint"]
+    return note
+
+
+_SORTED: dict[tuple[str, ...], list[str]] = {}
+
+
+def _sorted(pointers: list[str]) -> list[str]:
+    """``pointers`` sorted, without repeats; the walk removes the same paths from most records, so the
+    order is remembered."""
+    key = tuple(pointers)
+    found = _SORTED.get(key)
+    if found is None:
+        if len(_SORTED) >= 256:
+            _SORTED.clear()
+        found = _SORTED[key] = sorted(set(pointers))
+    return list(found)
+
+
+def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
+    """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
+    rows = sorted([(pointer, rule, n) for pointer, counts in found for rule, n in counts.items()])
+    entries: list[dict[str, Any]] = []
+    last: dict[str, Any] = {}
+    for pointer, rule, n in rows:
+        if last and last["path"] == pointer and last["rule"] == rule:
+            last["count"] += n
+        else:
+            last = {"path": pointer, "rule": rule, "count": n}
+            entries.append(last)
+    return entries
+
+
+def check_level(record: dict[str, Any], level: str, version: str | None = None) -> list[Violation]:
+    """What in ``record`` breaks the promise of redaction ``level`` (empty when it keeps it).
+
+    A property the level removes, a missing or lower redaction note, or a secret, home path or the
+    record's own identifiers left in the text it keeps.
+    """
+    from procrecord.record.versions import is_legacy
+
+    if version == "0" or (version is None and is_legacy(record)):
+        return _check_legacy(record, level)
+    version = _version_of(record, version)
+    leaks: list[Violation] = []
+    note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
+    if note is None:
+        leaks.append(Violation("$.redaction", f"record carries no redaction note (required: {level})", "require-level"))
+    elif RANK.get(note.get("level"), 0) < RANK[level]:
+        leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
+    tokens = set(note.get("pseudonymized", ())) if note else set()
+    scrubber = scrubber_for(record, version)
+    _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
+    return leaks
+
+
+def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
+    """The gate for a legacy (version 0) record: the upgraded record is checked (the upgrade keeps every
+    value); its note is the legacy item's ``properties.redaction`` (where a redacted legacy item keeps it)."""
+    from procrecord.operations.migration import upgrade
+
+    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    note = properties.get("redaction")
+    current = upgrade({**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
+                      if note is not None else record)
+    if isinstance(note, dict):
+        current = {**current, "redaction": note}
+    provenance = current.get("provenance")
+    if isinstance(provenance, dict) and isinstance(provenance.get("legacy"), dict):
+        # Values the legacy shape keeps with no 1.x home (``device_type: cuda``) are parked in the legacy
+        # bag by the upgrade: in a legacy item they are its own fields, checked as free text.
+        kept = provenance["legacy"]
+        current = {**current, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
+        leaks = check_level(current, level)
+        _check_text(kept, "/properties", scrubber_for(current, _version_of(current, None)), leaks)
+        return leaks
+    return check_level(current, level)
+
+
+def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], scrubber: Scrubber,
+           scrub: bool, leaks: list[Violation]) -> None:
+    if isinstance(value, dict) and node.children is not None:
+        for key, sub in value.items():
+            if pointer == "" and key == "redaction":
+                continue
+            here = f"{pointer}/{escape(key)}"
+            child = node.children.get(key)
+            if child is None:
+                if scrub:
+                    _check_text(sub, here, scrubber, leaks)
+            elif removes(child.redact, level) and not (here in tokens and isinstance(sub, str) and _TOKEN.match(sub)):
+                leaks.append(Violation(_pointer_to_path(here), f"field removed at level {level!r} is present", "x-redact"))
+            else:
+                _check(sub, child, here, level, tokens, scrubber, scrub or child.scrub, leaks)
+    elif isinstance(value, list) and node.items is not None and node.items.children is not None:
+        for i, item in enumerate(value):
+            _check(item, node.items, f"{pointer}/{i}", level, tokens, scrubber, scrub, leaks)
+    elif scrub:
+        _check_text(value, pointer, scrubber, leaks)
+
+
+def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violation]) -> None:
+    if isinstance(value, str):
+        for rule in scrubber.detect(value):
+            leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
+    elif isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
+            for rule in scrubber.scrub_argv(value)[1]:
+                leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
+        else:
+            for i, item in enumerate(value):
+                _check_text(item, f"{pointer}/{i}", scrubber, leaks)
+    elif isinstance(value, dict):
+        for key, sub in value.items():
+            here = f"{pointer}/{escape(key)}"
+            if hides(key, sub) is not None:
+                leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
+            else:
+                _check_text(key, here, scrubber, leaks)
+                if not (isinstance(sub, str) and is_version_key(key) and version_kept(key, sub, scrubber.scrub(sub)[1])):
+                    _check_text(sub, here, scrubber, leaks)
+
+
+def _pointer_to_path(pointer: str) -> str:
+    from procrecord.record.validation import json_path
+
+    return json_path([int(part) if part.isdigit() else part for part in tokens(pointer)])

@@ -1,0 +1,664 @@
+"""Scrubbing rules: find secrets, home paths, addresses and a record's own identifiers in text.
+
+Each rule is a small callable returning the new text and how many replacements it made; a
+:class:`Scrubber` applies them in order. Replacements are typed and deterministic
+(``<redacted:password>``, ``<host>``, ``<user>``, ``~/...``), and no rule guesses by entropy:
+ordinary values (``--lr=0.001``, a 40-hex commit, ``/data/x``) are never touched.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from typing import Any, Callable, Iterable, NamedTuple, Union
+
+from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, secret_kind
+from procrecord.pointer import escape
+
+_NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def marker(kind: str) -> str:
+    """The typed replacement of a secret of ``kind``."""
+    return f"<redacted:{kind}>"
+
+
+def _is_marker(value: str) -> bool:
+    return value.startswith("<redacted:") or value in ("<host>", "<user>")
+
+
+def _setting_value(value: str) -> bool:
+    """A value under a secret's name that is a setting (``yes``, ``none``, ``512``), not a secret."""
+    return value.strip().lower() in SETTING_VALUES or _NUMERIC.match(value) is not None
+
+
+Rule = Callable[[str], "tuple[str, int]"]
+
+
+def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str], flags: int = 0) -> Rule:
+    # Compiled at first use: most rules (the token formats) never run in a process, and compiling
+    # them all would slow every start-up.
+    cell: list[re.Pattern[str]] = []
+
+    def compiled() -> re.Pattern[str]:
+        if not cell:
+            cell.append(re.compile(pattern, flags))
+        return cell[0]
+
+    if not callable(replacement):
+        def plain(text: str) -> tuple[str, int]:
+            return compiled().subn(replacement, text)
+
+        return plain
+
+    def counted(text: str) -> tuple[str, int]:
+        count = 0
+
+        def repl(match: re.Match[str]) -> str:
+            nonlocal count
+            new = replacement(match)
+            count += new != match.group(0)
+            return new
+
+        return compiled().sub(repl, text), count
+
+    return counted
+
+
+def _key_value(match: re.Match[str]) -> str | None:
+    """The text replacing ``match`` up to the end of its value, or None when it stays."""
+    key, value = match.group("key"), match.group("value")
+    kind = secret_kind(key)
+    quoted = value[:1] in ("'", '"')
+    bare = value[1:-1] if quoted else value
+    if kind is None or _is_marker(bare) or _setting_value(bare):
+        return None
+    if match.group("space") and value.startswith("-"):
+        return None  # ``--token --next``: the next flag, not a value
+    new = marker(kind)
+    if quoted and match.group("quote"):
+        new = value[0] + new + value[0]  # JSON or a dict in text stays that
+    return match.group(0) + new
+
+
+#: ``key=value``, ``key: value``, ``"key": "value"`` (JSON or a Python dict in a message), and
+#: ``--key value`` inside one string (a command line kept as text); the value of an HTTP
+#: ``Authorization: Bearer ...`` is the token after the scheme. The value is looked at, not taken:
+#: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
+_KEY_VALUE = re.compile(
+    r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>[\"'])?"
+    r"(?P<sep>[ \t]*=(?!=)[ \t]*|(?(quote):[ \t]*|:[ \t]+)|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
+    r"(?=(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
+)
+
+
+def _assignments(text: str) -> tuple[str, int]:
+    pieces: list[str] = []
+    done = count = 0
+    for match in _KEY_VALUE.finditer(text):
+        if match.start() < done:
+            continue  # inside a value replaced already
+        new = _key_value(match)
+        if new is not None:
+            pieces += (text[done:match.start()], new)
+            done = match.end("value")
+            count += 1
+    if not count:
+        return text, 0
+    pieces.append(text[done:])
+    return "".join(pieces), count
+
+
+def _url_credentials(match: re.Match[str]) -> str:
+    if match.group("userinfo") == "<redacted:credentials>":
+        return match.group(0)  # already scrubbed: redaction stays idempotent
+    return f"{match.group('scheme')}<redacted:credentials>@"
+
+
+def _email(match: re.Match[str]) -> str:
+    return match.group(0) if match.group("local").lower() == "git" else marker("email")
+
+
+#: What before an IPv4-shaped number says it is a version (``cudnn_version: 8.9.2.26``, ``CUDNN_VERSION=``).
+_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
+
+
+def _ipv4(match: re.Match[str]) -> str:
+    text, start, end = match.string, match.start(), match.end()
+    if _VERSION_BEFORE.search(text, max(0, start - 40), start):
+        return match.group(0)  # a four-part version
+    if start and text[start - 1] == "/" and text[end:end + 1] == "/" and (start < 2 or text[start - 2] not in "/:"):
+        return match.group(0)  # a folder of a path (``/opt/app/1.2.3.4/bin``), not a URL's host
+    return marker("ipv4")
+
+
+_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+
+
+def _ipv6_rule(text: str) -> tuple[str, int]:
+    if text.count(":") < 2:
+        return text, 0
+    count = 0
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal count
+        candidate = match.group(0)
+        if "::" not in candidate and candidate.count(":") != 7:
+            return candidate
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            return candidate
+        count += 1
+        return marker("ipv6")
+
+    return _IPV6_CANDIDATE.sub(repl, text), count
+
+
+_SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
+
+
+#: One ``Name=value`` part of a connection string (ADO.NET, Azure storage, ODBC): the value runs to
+#: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
+_CONNECTION_PART = re.compile(
+    r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;]*)")
+
+
+def _connection_parts(text: str) -> tuple[str, int]:
+    count = 0
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal count
+        value = match.group("value")
+        bare = value[1:-1] if value[:1] in "\"'{" and len(value) > 1 else value
+        kind = secret_kind(match.group("key"))
+        if kind is None or not bare.strip() or _is_marker(bare.strip()) or _setting_value(bare):
+            return match.group(0)
+        count += 1
+        return match.group(0)[:match.start("value") - match.start()] + marker(kind)
+
+    return _CONNECTION_PART.sub(repl, text), count
+
+
+def _secret_assignment(text: str) -> tuple[str, int]:
+    # Only a key that names a secret is replaced, and every such name holds one of the hints
+    # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
+    if _SECRET_HINT_LOWER.search(text.lower()) is None:
+        return text, 0
+    count = 0
+    if ";" in text:
+        text, count = _connection_parts(text)
+    text, more = _assignments(text)
+    return text, count + more
+
+
+class Shape(NamedTuple):
+    """A trigger that is a pattern rather than a substring: every text the rule changes holds it.
+
+    The pattern is searched only in text that holds ``char`` at least ``least`` times (a cheap count).
+    """
+
+    pattern: str
+    char: str
+    least: int
+
+
+#: Every IPv4 address has this shape; every IPv6 address the rule replaces holds ``::`` or seven
+#: colons between hex groups, so two colons with at most four hex digits between them.
+_IPV4_SHAPE = Shape(r"\d\.\d{1,3}\.\d{1,3}\.\d", ".", 3)
+_IPV6_SHAPE = Shape(r":[0-9A-Fa-f]{0,4}:", ":", 2)
+
+
+def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
+    """A rule for a token that starts a word with one of ``prefixes`` (alternatives of one length).
+
+    The literal comes first and the word boundary is checked behind it, so the regex engine only
+    stops where a prefix is.
+    """
+    width = len(prefixes.split("|")[0])
+    assert all(len(p) == width for p in prefixes.split("|")), prefixes
+    return _regex_rule(f"(?:{prefixes})(?<!\\w.{{{width}}}){body}", replacement)
+
+
+def _posix_home(match: re.Match[str]) -> str:
+    start = match.start()
+    if start and match.string[start - 1] in _PATH_CHARS:
+        # A home below a mount (``/mnt/nfs/home/alice``): the path keeps its shape, the name goes.
+        return match.group(0) if match.group("root") else f"/{match.group('base')}/<user>"
+    return "~"
+
+
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
+_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)[^/\s:'\"<]+|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
+#: ``C:\Users\First Last\...``: a name with spaces counts up to the next backslash.
+_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2})Users\1(?:[^\\/:*?\"<>|\r\n]+(?=\\)|[^\\\s:'\"]+)", "~")
+#: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there.
+_POINTER_HOME = _regex_rule(r"~1(home|Users)~1(?!<user>)[^~/\s'\"<]+", r"~1\1~1<user>")
+
+
+def _home_path(text: str) -> tuple[str, int]:
+    count = 0
+    if "/home/" in text or "/Users/" in text or "/root" in text:
+        text, count = _POSIX_HOME(text)
+    if "\\Users\\" in text:
+        text, more = _WINDOWS_HOME(text)
+        count += more
+    if "~1" in text:
+        text, more = _POINTER_HOME(text)
+        count += more
+    return text, count
+
+
+def _prefixed(kind: str, prefixes: tuple[str, ...], body: str, flags: int = 0) -> tuple[Rule, tuple[str, ...]]:
+    """A rule for a token that starts a word with one of ``prefixes`` and goes on with ``body``.
+
+    Each literal comes first and the start of a word is checked behind it (``(?<![\\w-].{n})``), so
+    the regex engine only stops where a prefix is; the prefixes are the rule's needles.
+    """
+    starts = "|".join(f"{re.escape(p)}(?<![\\w-].{{{len(p)}}})" for p in prefixes)
+    return _regex_rule(f"(?:{starts}){body}", marker(kind), flags), prefixes
+
+
+#: Well-known token formats that stand alone (no secret-named key needed). The formats are the ones
+#: maintained scanners detect (the rule or plugin named beside each: gitleaks' ``config/gitleaks.toml``
+#: rule ids, detect-secrets' plugins); the patterns are written here. Each has a planted and a keep case
+#: in ``fixtures/redact/token-formats``.
+_TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
+    # gitleaks gitlab-pat, gitlab-deploy-token, gitlab-ptt, gitlab-rrt; detect-secrets GitLabTokenDetector
+    ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941"),
+                               r"[0-9A-Za-z_-]{20,}")),
+    # gitleaks npm-access-token; detect-secrets NpmDetector
+    ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36,}")),
+    # gitleaks stripe-access-token; detect-secrets StripeDetector (live, test and restricted keys)
+    ("stripe-key", _prefixed("stripe_key", ("sk_live_", "rk_live_", "sk_test_", "rk_test_", "sk_prod_", "rk_prod_"),
+                             r"[A-Za-z0-9]{10,}")),
+    # gitleaks pypi-upload-token; detect-secrets PypiTokenDetector (pypi.org and test.pypi.org macaroons)
+    ("pypi-token", _prefixed("pypi_token", ("pypi-AgEIcHlwaS5vcmc", "pypi-AgENdGVzdC5weXBpLm9yZw"), r"[A-Za-z0-9_-]{40,}")),
+    # gitleaks sendgrid-api-token; detect-secrets SendGridDetector
+    ("sendgrid-key", _prefixed("sendgrid_key", ("SG.",), r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}")),
+    # gitleaks twilio-api-key; detect-secrets TwilioKeyDetector
+    ("twilio-key", _prefixed("twilio_key", ("SK",), r"[0-9a-fA-F]{32}(?![0-9a-zA-Z])")),
+    # gitleaks mailgun-private-api-token
+    ("mailgun-key", _prefixed("mailgun_key", ("key-",), r"[0-9a-f]{32}(?![0-9a-zA-Z])")),
+    # detect-secrets MailchimpDetector
+    ("mailchimp-key", (_regex_rule(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?!\w)", marker("mailchimp_key")), ("-us",))),
+    # gitleaks shopify-access-token, shopify-shared-secret, shopify-custom-access-token, shopify-private-app-access-token
+    ("shopify-token", _prefixed("shopify_token", ("shpat_", "shpss_", "shpca_", "shppa_"), r"[a-fA-F0-9]{32}")),
+    # gitleaks digitalocean-pat, digitalocean-access-token, digitalocean-refresh-token
+    ("digitalocean-token", _prefixed("digitalocean_token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"[a-f0-9]{64}")),
+    # gitleaks databricks-api-token
+    ("databricks-token", _prefixed("databricks_token", ("dapi",), r"[a-f0-9]{32}(?:-\d)?(?![0-9a-zA-Z])")),
+    # gitleaks doppler-api-token
+    ("doppler-token", _prefixed("doppler_token", ("dp.pt.",), r"[A-Za-z0-9]{43}")),
+    # gitleaks vault-service-token, vault-batch-token
+    ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
+    # gitleaks age-secret-key
+    ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
+    # gitleaks telegram-bot-api-token; detect-secrets TelegramBotTokenDetector
+    ("telegram-bot-token", (_regex_rule(r"(?<![\w:])\d{8,10}:AA[0-9A-Za-z_-]{33}", marker("telegram_token")), (":AA",))),
+    # gitleaks grafana-cloud-api-token, grafana-service-account-token
+    ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
+    # gitleaks linear-api-key
+    ("linear-key", _prefixed("linear_key", ("lin_api_",), r"[A-Za-z0-9]{40}")),
+    # gitleaks postman-api-token
+    ("postman-key", _prefixed("postman_key", ("PMAK-",), r"[a-fA-F0-9]{24}-[a-fA-F0-9]{34}")),
+    # gitleaks pulumi-api-token
+    ("pulumi-token", _prefixed("pulumi_token", ("pul-",), r"[a-f0-9]{40}")),
+    # gitleaks new-relic-user-api-key
+    ("newrelic-key", _prefixed("newrelic_key", ("NRAK-",), r"[A-Z0-9]{27}")),
+    # gitleaks square-access-token; detect-secrets SquareOAuthDetector
+    ("square-token", _prefixed("square_token", ("sq0atp-", "sq0csp-", "EAAA"), r"[0-9A-Za-z_-]{22,}")),
+    # detect-secrets ArtifactoryDetector (API keys and reference tokens)
+    ("artifactory-token", _prefixed("artifactory_token", ("AKCp", "cmVmdGtu"), r"[A-Za-z0-9]{20,}")),
+    # gitleaks hashicorp-tf-api-token
+    ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
+                         (".atlasv1.",))),
+)
+TOKEN_RULES: tuple[tuple[str, Rule, "Trigger"], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
+
+
+#: What makes a rule worth running: needles (substrings) or a shape.
+Trigger = Union[tuple[str, ...], Shape]
+
+#: The fixed rules, in the order they run: (name, rule, trigger). A rule runs only on text its
+#: trigger finds (a substring, or a cheap test of the text's shape): no rule can change text
+#: without its trigger (a test checks this against running every rule).
+RULES: tuple[tuple[str, Rule, Trigger], ...] = (
+    # PEM and PGP blocks and the SSH2 form (gitleaks ``private-key``; detect-secrets PrivateKeyDetector),
+    # PuTTY key files up to their MAC (detect-secrets PrivateKeyDetector: ``PuTTY-User-Key-File-2``).
+    ("private-key-block", _regex_rule(
+        r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}.*?(-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}|$)"
+        r"|PuTTY-User-Key-File-\d.*?(?:Private-MAC: *[0-9a-fA-F]+|$)",
+        marker("private_key"), re.S), ("PRIVATE KEY", "PuTTY-User-Key-File-")),
+    ("url-credentials", _regex_rule(
+        r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@:]+(?::[^/\s@]*)?|:[^/\s@]+)@", _url_credentials),
+     ("://",)),
+    ("slack-webhook", _regex_rule(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+",
+                                  marker("slack_webhook")), ("hooks.slack.com/",)),
+    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA", r"[0-9A-Z]{16}\b", marker("aws_access_key")),
+     ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("github-token", _regex_rule(
+        r"gh[pousr]_(?<!\w....)[A-Za-z0-9]{30,}|github_pat_(?<!\w.{11})[A-Za-z0-9_]{22,}", marker("github_token")),
+     ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    ("slack-token", _token_rule("xox", r"[abposr]-[A-Za-z0-9-]{10,}", marker("slack_token")), ("xox",)),
+    ("openai-key", _token_rule("sk-", r"(?:proj-|ant-)?[A-Za-z0-9_-]{20,}", marker("api_key")), ("sk-",)),
+    ("huggingface-token", _token_rule("hf_", r"[A-Za-z0-9]{30,}", marker("hf_token")), ("hf_",)),
+    ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
+    *TOKEN_RULES,
+    ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
+    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", "--")),
+    ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
+    ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root", "~1home~1", "~1Users~1")),
+    ("ipv4", _regex_rule(
+        r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
+     _IPV4_SHAPE),
+    ("ipv6", _ipv6_rule, _IPV6_SHAPE),
+)
+
+
+def _may_hide(a: str, b: str) -> bool:
+    """True when a match of needle ``a`` can cover the start of needle ``b`` (part of it, or its end begins ``b``)."""
+    return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
+
+
+@functools.lru_cache(maxsize=1)
+def _fixed_index() -> tuple["re.Pattern[str]", dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
+    """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
+    and the needles each one's hit may hide.
+
+    The scan does not overlap and, where several needles start at one place, takes the longest: a
+    hit of needle A can hide a needle B that is part of A or begins with an end of A (``/home/``
+    after ``file://``). Those are then checked with ``in``, so a rule runs only when one of its own
+    needles is really in the text.
+    """
+    needles: dict[str, set[int]] = {}
+    for position, (_, _, trigger) in enumerate(RULES):
+        if not isinstance(trigger, Shape):
+            for needle in trigger:
+                needles.setdefault(needle, set()).add(position)
+    hidden = {a: tuple(b for b in needles if _may_hide(a, b)) for a in needles}
+    return re.compile(_trie_pattern(needles)), {n: frozenset(p) for n, p in needles.items()}, hidden
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regex matching any of ``words``, the longest one where several start at one place.
+
+    Written as a trie (``/(?:home/(?:jdoe)?|root)``), so the engine compares each character once
+    instead of trying every word in turn.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(char) + emit(node[char]) for char in sorted(node) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
+
+
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+
+
+class Scrubber:
+    """Applies the fixed rules plus replacements of the record's own host, user and home."""
+
+    def __init__(self, identifiers: dict[str, str] | None = None) -> None:
+        ids = identifiers or {}
+        before: list[tuple[str, Rule, Trigger]] = []
+        after: list[tuple[str, Rule, Trigger]] = []
+        home = ids.get("home")
+        if home and len(home) > 1 and home not in ("~", "/"):
+            home = home.rstrip("/\\")
+            before.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
+        for kind, placeholder in (("host", "<host>"), ("user", "<user>")):
+            value = ids.get(kind)
+            if value and len(value) >= 2 and not _is_marker(value) and not value.startswith("hmac:"):
+                names = [value]
+                short = value.split(".")[0]
+                if kind == "host" and short != value and len(short) >= 2:
+                    names.append(short)
+                for name in names:
+                    if name.lower() in (GENERIC_ACCOUNTS if kind == "user" else GENERIC_HOSTS):
+                        continue  # names nobody: ``root``, ``ubuntu``, ``localhost``
+                    contextual = kind == "host" and name.isalpha()
+                    after.append((f"record-{kind}", _literal_rule(name, placeholder, host_only=contextual), (name,)))
+        #: The rules in the order they run: the record's home, the fixed rules, its host and user.
+        self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
+        #: The record's home goes first, before the other triggers are looked for: most of the text
+        #: it is in (run folders, configs) then holds nothing else to find.
+        self._first = before[0] if before else None
+        self._index(len(before), list(range(len(before) + len(RULES), len(self.rules))))
+
+    def _index(self, offset: int, own: list[int]) -> None:
+        """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
+        (:func:`_fixed_index`), the record's own values with ``in``, shapes by their search."""
+        finder, by_needle, hidden = _fixed_index()
+        self._finder, self._hidden = finder, hidden
+        self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
+        self._own = [(position, needle) for position in own for needle in self.rules[position][2]]  # type: ignore[union-attr]
+        self._needles: dict[int, tuple[str, ...]] = {}
+        self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
+        for position, (_, _, trigger) in enumerate(self.rules):
+            if isinstance(trigger, Shape):
+                self._shapes.append((position, trigger.char, trigger.least, re.compile(trigger.pattern).search))
+            else:
+                self._needles[position] = trigger
+        #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
+        self.cache: dict[str, tuple[str, dict[str, int]]] = {}
+        self._keys: dict[str, tuple[str, dict[str, int], str | None]] = {}
+        #: Mapping keys seen before that scrubbing leaves as they are and that name no secret, each
+        #: with its JSON pointer step (``/`` and the key, escaped).
+        self.plain_keys: dict[str, str] = {}
+        self._args: dict[str, tuple[str, dict[str, int], str | None]] = {}
+        #: Serialised mappings (JSON text) already found to need no scrubbing (see :meth:`mark_clean`).
+        self.clean: set[bytes] = set()
+
+    #: Short strings repeat across the records of one job family (flags, config keys, paths):
+    #: their results are remembered, in a bounded table per scrubber.
+    CACHE_ENTRIES = 4096
+    CACHE_MAX_CHARS = 256
+
+    def scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        """Return the scrubbed text and the replacements made, by rule name (treat both as read-only)."""
+        cache = self.cache
+        cached = cache.get(text)
+        if cached is not None:
+            return cached
+        result = self._scrub(text)
+        self._remember(cache, text, result)
+        return result
+
+    def scrub_key(self, key: str) -> tuple[str, dict[str, int], str | None]:
+        """A mapping key scrubbed, and the kind of secret it names (None for most keys)."""
+        cached = self._keys.get(key)
+        if cached is None:
+            cached = (*self.scrub(key), secret_kind(key))
+            self._remember(self._keys, key, cached)
+            if not cached[1] and cached[2] is None:
+                self._remember(self.plain_keys, key, "/" + escape(key))
+        return cached
+
+    #: Bounds of the memory of clean mappings (at most ~2 MB of text).
+    CLEAN_MAX_BYTES = 2048
+    CLEAN_ENTRIES = 1024
+
+    def mark_clean(self, text: bytes, max_bytes: int | None = None) -> None:
+        """Remember that the mapping (or list) serialised as ``text`` needs no scrubbing (small ones only)."""
+        if len(text) <= (max_bytes or self.CLEAN_MAX_BYTES):
+            if len(self.clean) >= self.CLEAN_ENTRIES:
+                self.clean.clear()
+            self.clean.add(text)
+
+    def _remember(self, table: dict[str, Any], text: str, result: Any) -> None:
+        if len(text) <= self.CACHE_MAX_CHARS:
+            if len(table) >= self.CACHE_ENTRIES:
+                table.clear()
+            table[text] = result
+
+    #: Passes of the rules over one text at most (see :meth:`_scrub`). In fuzzing, 2% of texts built
+    #: from rule fragments needed a third pass and 1 in 100,000 a fifth (home paths nested in home
+    #: paths lose one layer a pass); the bound only guards against a rule that would never settle.
+    MAX_PASSES = 16
+
+    def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        """The rules over ``text`` until nothing changes (so scrubbing twice changes nothing).
+
+        A replacement can give an earlier rule a match it did not have (``10.1.2.3/home/bob``: the
+        home path counts only once the address before it is a marker), so a text another rule than
+        the record's home changed is passed over again. The home goes first and leaves ``~``, which
+        lets no rule match that did not before, so the common case is one pass.
+        """
+        text, counts = self._pass(text)
+        first = self._first[0] if self._first is not None else None
+        passes = 1
+        while counts and (len(counts) > 1 or first not in counts) and passes < self.MAX_PASSES:
+            again, more = self._pass(text)
+            if not more:
+                break
+            text = again
+            counts = dict(counts)
+            for name, n in more.items():
+                counts[name] = counts.get(name, 0) + n
+            passes += 1
+        return text, counts
+
+    def _pass(self, text: str) -> tuple[str, dict[str, int]]:
+        counts: dict[str, int] = {}
+        if self._first is not None:
+            name, rule, (needle,) = self._first  # type: ignore[misc]
+            if needle in text:
+                text, n = rule(text)
+                if n:
+                    counts[name] = n
+        candidates: set[int] | None = None
+        hits = self._finder.findall(text)
+        if hits:
+            by_needle, hidden = self._by_needle, self._hidden
+            candidates = set()
+            for hit in set(hits):
+                candidates |= by_needle[hit]
+                for needle in hidden[hit]:
+                    if needle in text:
+                        candidates |= by_needle[needle]
+        for position, needle in self._own:
+            if needle in text:
+                if candidates is None:
+                    candidates = set()
+                candidates.add(position)
+        for position, char, least, search in self._shapes:
+            if text.count(char) >= least and search(text):
+                if candidates is None:
+                    candidates = set()
+                candidates.add(position)
+        if candidates is None:
+            return text, counts
+        rules, needles_of = self.rules, self._needles
+        changed = False
+        for position in sorted(candidates):
+            if changed:
+                # An earlier rule changed the text and may have removed this one's trigger (a secret
+                # replaced inside a URL): run the rule only if its trigger is still there.
+                needles = needles_of.get(position)
+                if needles is None:
+                    if not self._shape_found(position, text):
+                        continue
+                else:
+                    for needle in needles:
+                        if needle in text:
+                            break
+                    else:
+                        continue
+            name, rule, _ = rules[position]
+            text, n = rule(text)
+            if n:
+                counts[name] = counts.get(name, 0) + n
+                changed = True
+        return text, counts
+
+    def _shape_found(self, position: int, text: str) -> bool:
+        for p, char, least, search in self._shapes:
+            if p == position:
+                return text.count(char) >= least and search(text) is not None
+        return False
+
+    def scrub_argv(self, argv: Iterable[Any]) -> tuple[list[Any], dict[str, int]]:
+        """Scrub a command line, also hiding the value after a secret flag (``--token abc``)."""
+        out: list[Any] = []
+        counts: dict[str, int] = {}
+        hide_next: str | None = None
+        args = self._args
+        for arg in argv:
+            if arg.__class__ is not str:
+                out.append(arg)
+                hide_next = None
+                continue
+            if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
+                out.append(marker(hide_next))
+                counts["secret-argument"] = counts.get("secret-argument", 0) + 1
+                hide_next = None
+                continue
+            seen = args.get(arg)
+            if seen is None:
+                flag = _FLAG.fullmatch(arg)
+                seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None)
+                self._remember(args, arg, seen)
+            new, found, hide_next = seen
+            out.append(new)
+            if found:
+                for name, n in found.items():
+                    counts[name] = counts.get(name, 0) + n
+        return out, counts
+
+    def detect(self, text: str) -> list[str]:
+        """Names of the rules that would change ``text`` (empty when it is clean)."""
+        return list(self._scrub(text)[1])
+
+
+#: Account names that identify nobody (system, image and CI defaults): the record's user is not
+#: replaced in text when it is one of these (``root mean square``, ``ubuntu:22.04`` stay), though the
+#: ``host.user`` field is still removed at ``most`` and their homes still become ``~``.
+GENERIC_ACCOUNTS = frozenset({
+    "root", "admin", "administrator", "user", "users", "ubuntu", "debian", "centos", "fedora", "rocky", "almalinux",
+    "alpine", "arch", "ec2-user", "cloud-user", "azureuser", "opc", "vagrant", "pi", "runner", "jenkins", "gitlab-runner",
+    "circleci", "buildkite-agent", "docker", "www-data", "nobody", "guest", "postgres", "mysql", "node", "app", "jovyan",
+    "vscode", "codespace", "mambauser", "build", "builder", "ci", "default", "test", "dev", "worker", "daemon", "system",
+})
+#: Host names that identify no machine.
+GENERIC_HOSTS = frozenset({"localhost", "localhost.localdomain", "localdomain", "ip6-localhost", "host", "container"})
+#: Where a host name that is a plain word (``train``, ``gpu``) is taken for the record's host: after
+#: ``@`` or ``//``, before ``:<port>``, or as the value of a host-named key (``host=train``, ``--host train``).
+_HOST_BEFORE = re.compile(r"(?:@|//|(?i:host(?:name)?|node|server|machine)[\"']?[ \t]*[=:][ \t]*[\"']?|(?i:--host(?:name)?)[ \t]+)$")
+
+
+def _host_context(match: re.Match[str]) -> bool:
+    text, start, end = match.string, match.start(), match.end()
+    if _HOST_BEFORE.search(text, max(0, start - 12), start):
+        return True
+    return text[end:end + 1] == ":" and text[end + 1:end + 2].isdigit()
+
+
+def _literal_rule(value: str, replacement: str, path: bool = False, host_only: bool = False) -> Rule:
+    escaped = re.escape(value)
+    if path:
+        # The home where a path starts (``/home/alice/x``), never inside one (``/mnt/nfs/home/alice``:
+        # the user rule then keeps the path's shape).
+        pattern = escaped + r"(?<![\w.~-]" + escaped + r")(?=[/\\]|$|[\s:'\"])"
+    else:
+        # A whole token: not inside a word, a file name or a domain (``train.py``, ``alice_x``). The
+        # literal first, then a look back at the character before it: a pattern that starts with a
+        # lookbehind makes the regex engine try it at every position.
+        pattern = escaped + r"(?<![\w.-]" + escaped + r")" + (r"(?![\w-]|\.\w)" if value.isalpha() else r"(?![\w-])")
+    plain = replacement.replace("\\", "\\\\")
+    if host_only:
+        return _regex_rule(pattern, lambda m: replacement if _host_context(m) else m.group(0))
+    return _regex_rule(pattern, plain)

@@ -1,0 +1,48 @@
+"""Version detection, in one place: which schema version does a record claim to follow?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procrecord.errors import UnknownVersionError
+from procrecord.record.schemas import current_version, known_versions, version_key
+
+LEGACY = "0"
+LEGACY_TYPES = ("process", "process_context")
+RECORD_TYPE = "procrecord.process"
+
+
+def is_legacy(record: dict[str, Any]) -> bool:
+    """True for the legacy ``ProcessContext`` shape (``{"type": "process", "properties": {...}}``)."""
+    return record.get("type") in LEGACY_TYPES and "properties" in record and "schema_version" not in record
+
+
+def detect_version(record: dict[str, Any]) -> str:
+    """Return the schema version ``record`` follows, or raise :class:`UnknownVersionError`."""
+    if "schema_version" in record:
+        version = record["schema_version"]
+        if not isinstance(version, str):
+            raise UnknownVersionError(f"schema_version is {version!r}, expected a string like '1.0'")
+        if version in known_versions():
+            return version
+        try:
+            key = version_key(version)
+        except ValueError:
+            raise UnknownVersionError(f"schema_version {version!r} is not MAJOR.MINOR") from None
+        if key > version_key(current_version()):
+            raise UnknownVersionError(
+                f"schema_version {version} is newer than this installation knows "
+                f"(newest {current_version()}); upgrade procrecord"
+            )
+        raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
+    if is_legacy(record):
+        return LEGACY
+    meta = record.get("meta")
+    if isinstance(record.get("info"), list) or (isinstance(meta, dict) and isinstance(meta.get("info"), list)):
+        raise UnknownVersionError(
+            "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
+            "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
+        )
+    raise UnknownVersionError(
+        "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"
+    )

@@ -1,0 +1,662 @@
+"""The writer: ``Recorder`` wraps a job and keeps its record, written atomically at every change.
+
+    with Recorder("fit", config=cfg, output="runs/fit.procrecord.json") as rec:
+        rec.add_device_info("cuda:0")
+        train()
+
+Collectors fill the sections; one whose section the redaction level removes is never run, and the
+record is passed through :func:`procrecord.operations.redaction.redact` at that level before it is written, so
+the writer at level L and ``redact(level=L)`` of a full record give the same fields. Every write
+replaces the file atomically: a job killed at any moment leaves its last complete record.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+import warnings
+import weakref
+from typing import Any, Callable, Iterator
+
+# The default collectors are imported here, with the recorder, so that creating and starting a
+# Recorder costs only the collection itself (import time is paid once, up front). The redaction
+# policy and rules load only when a level other than "none" needs them.
+from procrecord.collectors.interface import State
+from procrecord._version import __version__
+from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
+from procrecord.collectors import disks as _disks, devices as _devices, git as _git  # noqa: F401
+from procrecord.collectors import host as _host, invocation as _invocation  # noqa: F401
+from procrecord.collectors import python_env as _python_env, resources as _resources  # noqa: F401
+from procrecord.collectors.interface import now_iso
+from procrecord.atomic import write_bytes
+from procrecord.bulk import jsoncodec
+from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
+from procrecord.jsonsafe import to_json
+from procrecord.record.versions import RECORD_TYPE
+from procrecord.writer import artifacts as _artifacts, lineage as _lineage
+
+#: The schema version the collectors fill (a new version needs collectors written for it).
+WRITES_VERSION = "1.1"
+LEVEL_ENV = "PROCRECORD_LEVEL"
+LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
+LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"
+_FALSY = {"", "0", "false", "no", "off", "n", "f"}
+
+
+def truthy(value: str | None) -> bool:
+    """Environment-variable truth: unset, empty, 0, false, no, off are false; anything else is true."""
+    return value is not None and value.strip().lower() not in _FALSY
+
+
+def resolve_level(level: str | None = None, environ: dict[str, str] | None = None) -> str:
+    """The collection level: the strictest of ``level``, $PROCRECORD_LEVEL and the legacy switches."""
+    from procrecord.record.policy import LEVELS
+
+    env = os.environ if environ is None else environ
+    candidates = ["none"]
+    for value, origin in ((level, "level"), (env.get(LEVEL_ENV), LEVEL_ENV)):
+        if value:
+            if value not in LEVELS:
+                raise ProcrecordError(f"{origin}={value!r}: choose from {', '.join(LEVELS)}")
+            candidates.append(value)
+    if truthy(env.get(LEGACY_MOST_ENV)):
+        candidates.append("most")
+    if truthy(env.get(LEGACY_ALL_ENV)):
+        candidates.append("all")
+    return max(candidates, key=LEVELS.index)
+
+
+class Recorder:
+    """Records one run of a job: ``start()``, ``flush()``, ``stop()``; a context manager and a decorator."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        config: Any = None,
+        argv: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+        output: str | os.PathLike[str] | None = None,
+        collectors: list[str | Collector] | None = None,
+        emissions: bool | dict[str, Any] = False,
+        level: str | None = None,
+        packages: str = "scan",
+        git_dirty: bool = True,
+        use_plugins: bool = True,
+        handle_signals: bool = True,
+        record_args: bool = False,
+        usage_interval: float | None = None,
+        max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
+    ) -> None:
+        self.level = resolve_level(level)
+        self.output = os.fspath(output) if output is not None else None
+        self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
+                              emissions=emissions, level=level, packages=packages, git_dirty=git_dirty,
+                              use_plugins=use_plugins, handle_signals=handle_signals,
+                              usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
+        self._record_args = record_args
+        safe_config, notes = to_json(config) if config is not None else (None, [])
+        self.state = State(name, [str(a) for a in argv] if argv is not None else None, safe_config, notes, self.level)
+        #: The job's own data (the record's ``extra``): add results while the job runs, with
+        #: :meth:`set_extra` or by changing this dict; it is written at every flush and at stop.
+        self.extra: dict[str, Any] = {}
+        if extra is not None:
+            self.extra.update(extra if isinstance(extra, dict) else {"value": extra})
+        self._collectors = self._make_collectors(collectors, emissions, packages, git_dirty, use_plugins)
+        self._handle_signals = handle_signals
+        self._lock = threading.RLock()
+        self._sections: dict[str, Any] = {}
+        self._extensions: dict[str, Any] = {}
+        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._record: dict[str, Any] | None = None
+        self._id = str(uuid.uuid4())
+        self._status = "running"
+        self._outcome: dict[str, Any] = {}
+        self._started = self._stopped = False
+        self._t0 = 0.0
+        self._t1: float | None = None  # monotonic time at stop(), before the collectors' own shutdown
+        self._start_time: str | None = None
+        self._stop_time: str | None = None
+        self._previous_handlers: dict[int, Any] = {}
+        self._previous_excepthook: Any = None
+        self._previous_exit: Any = None
+        #: The code last given to ``sys.exit()`` in the main thread (Python tells atexit nothing).
+        self._exit_request: Any = _NO_EXIT
+        # 1.1: artifacts (collectors made on first use), lineage, usage over time
+        self._max_digest_bytes = max_digest_bytes
+        self._artifact_collectors: dict[str, _artifacts.ArtifactsCollector] = {}
+        self._lineage: _lineage.Export | None = None
+        if usage_interval and not self._removed("usage"):
+            from procrecord.writer.usage import UsageCollector
+
+            self._collectors.append(UsageCollector(usage_interval))
+        #: The process that started the recording: the only one that ever writes its record (a
+        #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
+        self._pid: int | None = None
+        self._deferred_signal: int | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _removed(self, section: str | None) -> bool:
+        if self.level == "none":
+            return False  # nothing is removed: no need to read the schema's policy at all
+        from procrecord.record.policy import policy, removes
+        from procrecord.record.schemas import current_version
+
+        node = policy(current_version()).children.get(section or "extensions")
+        return node is not None and removes(node.redact, self.level)
+
+    def _make_collectors(self, names: Any, emissions: Any, packages: str, git_dirty: bool, use_plugins: bool) -> list[Collector]:
+        chosen: list[Collector] = []
+        for item in (list(DEFAULT) if names is None else list(names)):
+            if isinstance(item, Collector):
+                chosen.append(item)
+            elif item == "python":
+                chosen.append(builtin("python", packages=packages))
+            elif item == "git":
+                chosen.append(builtin("git", dirty=git_dirty))
+            else:
+                chosen.append(builtin(item))
+        if emissions:
+            options = emissions if isinstance(emissions, dict) else {}
+            from procrecord.collectors.emissions import check_options
+
+            check_options(options)  # a misspelt option or country is an error now, not a silent zero later
+            chosen.append(builtin("emissions", **options))
+        self._disks = builtin("disks")
+        self._devices = builtin("devices")
+        chosen.extend([self._disks, self._devices])
+        if use_plugins:
+            for name, load in plugins():
+                chosen.append(_PluginCollector(name, load))
+        return [c for c in chosen if not self._removed(c.section)]
+
+    # -- the legacy-style helpers ------------------------------------------------------------------
+
+    def add_disk_info(self, path: str | os.PathLike[str]) -> None:
+        """Record the disk holding ``path`` (mount point, filesystem, device, sizes, kind)."""
+        if self._removed("disks"):
+            return
+        with self._lock:  # the flusher thread builds the record under this lock
+            self._disks.paths.append(os.fspath(path))
+            if self._started and self._mine():  # after stop() too: the final record grows (kwutil did so)
+                self._run("collect", self._disks)
+                self._write()
+
+    def add_device_info(self, device: Any = None) -> None:
+        """Record a compute device (torch.device, ``"cuda:0"``, ``"cpu"``, index; default GPU 0).
+
+        A device that cannot be read (no GPU here) is recorded with the reason; something that is not
+        a device (``"bogus"``) raises :class:`ProcrecordError`.
+        """
+        _devices.parse_device(device)
+        if self._removed("devices"):
+            return
+        with self._lock:  # the flusher thread builds the record under this lock
+            if self._started and self._mine():
+                self._devices.add(device, self.state)
+                self._run("collect", self._devices)
+                self._write()
+            elif not self._started:
+                self._devices.requested.append(device)
+
+    def set_extra(self, values: dict[str, Any] | None = None, /, **more: Any) -> None:
+        """Add results to the record's ``extra`` (written at the next flush and at stop)."""
+        with self._lock:
+            self.extra.update(values or {}, **more)
+
+    # -- 1.1: artifacts and lineage ---------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The record's id (known from construction on)."""
+        return self._id
+
+    def add_input(self, path: str | os.PathLike[str], role: str | None = None, *, digest: bool | None = None) -> None:
+        """Record a file, folder, glob or URI the job reads; hashed in a background thread from now on.
+
+        ``digest=True`` hashes it whatever its size, ``False`` never; by default only what is at
+        most ``max_digest_bytes`` is hashed. It appears in the record at the next flush or stop.
+        """
+        self._add_artifact("inputs", path, role, digest)
+
+    def add_output(self, path: str | os.PathLike[str], role: str | None = None, *, digest: bool | None = None) -> None:
+        """Record a file, folder, glob or URI the job writes; described and hashed at stop."""
+        self._add_artifact("outputs", path, role, digest)
+
+    def _add_artifact(self, section: str, path: Any, role: str | None, digest: bool | None) -> None:
+        if self._removed(section):
+            return
+        with self._lock:
+            if self._stopped:
+                raise RecorderStateError(f"add_{section[:-1]}() after stop()")
+            collector = self._artifact_collectors.get(section)
+            if collector is None:
+                collector = _artifacts.ArtifactsCollector(section, self._max_digest_bytes)
+                self._artifact_collectors[section] = collector
+                self._collectors.append(collector)
+            collector.artifacts.add(path, role, digest)
+
+    def child_environ(self) -> dict[str, str]:
+        """A copy of the environment that makes a process started with it a child of this job."""
+        root = self._sections.get("root", {}).get("id") or _lineage.sections(self._id)["root"]["id"]
+        return _lineage.child_environ(self._id, root, self.state.name)
+
+    def _link(self) -> None:
+        if not self._removed("parent"):
+            self._sections.update(_lineage.sections(self._id))
+        root = _lineage.sections(self._id)["root"]["id"]
+        self._lineage = _lineage.Export(self._id, root, self.state.name)
+
+    def _unlink(self) -> None:
+        if self._lineage is not None:
+            self._lineage.restore()
+            self._lineage = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> "Recorder":
+        """Start recording: run the collectors, write the first record, watch for SIGTERM and exit."""
+        with self._lock:
+            if self._started:
+                raise RecorderStateError("start() was already called; a Recorder records one run")
+            self._started = True
+            self._pid = os.getpid()
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
+            self._link()
+            for collector in self._collectors:
+                self._run("collect", collector)
+            self._install_hooks()
+            try:
+                self._write()
+            except RecordWriteError:
+                # Before the job runs, a record that cannot be written is an error worth stopping
+                # for; the recorder is finished so that nothing tries again at exit.
+                self._stopped = True
+                self._remove_hooks()
+                self._unlink()
+                raise
+        return self
+
+    def flush(self) -> dict[str, Any]:
+        """Refresh what changes (duration, resources, devices, emissions so far) and write."""
+        with self._lock:
+            if not self._started:
+                raise RecorderStateError("flush() before start()")
+            if self._stopped or not self._mine():
+                return self.record
+            for collector in self._collectors:
+                self._run("update", collector)
+            return self._write()
+
+    def stop(self, exit_code: int | None = None, status: str | None = None) -> dict[str, Any]:
+        """Finish the record (``completed`` unless told otherwise) and return it; a second call is harmless."""
+        with self._lock:
+            if not self._started:
+                raise RecorderStateError("stop() before start()")
+            if self._stopped or not self._mine():
+                return self.record  # a forked child never finishes (nor writes) its parent's record
+            self.state.stopping = True
+            if status is not None:
+                self._status = status
+            elif self._status == "running":
+                self._status = "completed"
+            if exit_code is not None:
+                self._outcome["exit_code"] = exit_code
+            elif "exit_code" not in self._outcome and self._status == "completed":
+                self._outcome["exit_code"] = 0
+            # The job ends here: collectors that take time to shut down (codecarbon) must not
+            # lengthen the duration or move the stop time.
+            self._t1 = time.monotonic()
+            self._stop_time = now_iso()
+            for collector in self._collectors:
+                self._run("update", collector)
+            self._stopped = True
+            for collector in self._collectors:
+                try:
+                    collector.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            try:
+                return self._write()  # before the SIGTERM handler goes: see _on_signal
+            finally:
+                self._remove_hooks()
+                self._unlink()
+                self._redeliver()
+
+    def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
+        """Stop as ``failed`` with the exception's type, message and traceback."""
+        with self._lock:
+            if self._started and not self._mine():
+                return self.record
+            return self._fail(error, exit_code)
+
+    def _fail(self, error: BaseException, exit_code: int | None) -> dict[str, Any]:
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        kind = type(error)
+        self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
+                                  "message": str(error), "traceback": tb}
+        if isinstance(error, KeyboardInterrupt):
+            self._outcome["signal"] = "SIGINT"
+            return self.stop(exit_code=exit_code if exit_code is not None else 130, status="interrupted")
+        if isinstance(error, SystemExit):
+            code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+            return self.stop(exit_code=code, status="completed" if code == 0 else "failed")
+        return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
+
+    def __enter__(self) -> "Recorder":
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        # The job has run: a record that cannot be written must neither hide the job's own
+        # exception nor turn its success into a failure (code after the block still runs).
+        with _warn_on_write_error():
+            if exc is not None:
+                self.fail(exc)
+            else:
+                self.stop()
+        return False
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder."""
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            settings = dict(self._settings)
+            settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
+            name = settings.pop("name")
+            if self._record_args:
+                settings["config"] = _arguments(func, args, kwargs, settings["config"])
+            with Recorder(name, **settings):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    # -- the record -----------------------------------------------------------------------------
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record as it stands (redacted at this recorder's level)."""
+        with self._lock:
+            if self._record is None:
+                self._record = self._build()
+            return self._record
+
+    def _build(self) -> dict[str, Any]:
+        timing: dict[str, Any] = {}
+        if self._start_time:
+            timing["start_time"] = self._start_time
+            if self._stop_time:
+                timing["stop_time"] = self._stop_time
+            timing["update_time"] = self._stop_time or now_iso()
+            timing["duration_s"] = round((self._t1 if self._t1 is not None else time.monotonic()) - self._t0, 6)
+        record: dict[str, Any] = {
+            "schema_version": WRITES_VERSION, "record_type": RECORD_TYPE, "type": "procrecord", "id": self._id,
+            "name": self.state.name, "status": self._status,
+            "producer": {"name": "procrecord", "version": __version__},
+            "collection": {"level": self.level, "collectors": [self._outcomes[k] for k in sorted(self._outcomes)]},
+            "timing": timing,
+        }
+        record.update(self._sections)
+        if self._outcome:
+            record["outcome"] = dict(self._outcome)
+        if self._extensions:
+            record["extensions"] = dict(self._extensions)
+        if self.extra:
+            extra, _ = to_json(self.extra)
+            record["extra"] = extra if isinstance(extra, dict) else {"value": extra}
+        if self.level == "none":
+            return record
+        from procrecord.operations.redaction import redact
+
+        return redact(record, self.level)
+
+    def _write(self) -> dict[str, Any]:
+        self._record = None
+        record = self.record
+        if self.output is not None:
+            try:
+                folder = os.path.dirname(os.path.abspath(self.output))
+                os.makedirs(folder, exist_ok=True)
+                write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
+            except OSError as exc:
+                raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
+        return record
+
+    def _run(self, phase: str, collector: Collector) -> None:
+        start = time.perf_counter()
+        try:
+            value = getattr(collector, phase)(self.state)
+        except Exception as exc:  # noqa: BLE001 - a failing collector never fails the job
+            self._note(collector, "failed", f"{type(exc).__name__}: {exc}", start)
+            return
+        if value is None:
+            if phase == "collect":
+                self._note(collector, "ok", None, start)
+            return
+        if isinstance(value, Skipped):
+            self._note(collector, "skipped", value.reason, start)
+            if collector.section:
+                self._sections.pop(collector.section, None)
+            return
+        if collector.section is None:
+            self._extensions[collector.name] = value
+        else:
+            self._sections[collector.section] = value
+        problems = getattr(collector, "problems", None)
+        self._note(collector, "ok", "; ".join(problems) if problems else None, start)
+
+    def _note(self, collector: Collector, status: str, reason: str | None, start: float) -> None:
+        entry: dict[str, Any] = {"name": collector.name, "status": status,
+                                 "duration_s": round(time.perf_counter() - start, 6)}
+        if reason:
+            entry["reason"] = reason
+        self._outcomes[collector.name] = entry
+
+    # -- crash safety ---------------------------------------------------------------------------
+
+    def _mine(self) -> bool:
+        """True in the process that started the recording (False in a forked child)."""
+        return self._pid is None or self._pid == os.getpid()
+
+    def _install_hooks(self) -> None:
+        _LIVE.add(self)
+        self._claim_output()
+        atexit.register(self._at_exit)
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        self._previous_exit = sys.exit
+        sys.exit = self._sys_exit
+        if self._handle_signals and threading.current_thread() is threading.main_thread():
+            for signum in _STOPPING_SIGNALS:
+                try:
+                    self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+                except (ValueError, OSError):
+                    pass
+
+    def _claim_output(self) -> None:
+        """Warn when another live Recorder of this process writes the same file: the two would
+        overwrite each other's record at every write."""
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        other = _WRITERS.get(path)
+        holder = other() if other is not None else None
+        if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
+            warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
+                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+        _WRITERS[path] = weakref.ref(self)
+
+    def _release_output(self) -> None:
+        if self.output is None:
+            return
+        path = os.path.realpath(self.output)
+        holder = _WRITERS.get(path)
+        if holder is not None and holder() is self:
+            del _WRITERS[path]
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
+        handler stays: it checks the pid and does what the handler before it would, and replacing it
+        here could lose a SIGTERM that arrived during the fork.)"""
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        if sys.exit == self._sys_exit:
+            sys.exit = self._previous_exit
+
+    def _remove_hooks(self) -> None:
+        _LIVE.discard(self)
+        self._release_output()
+        atexit.unregister(self._at_exit)
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_excepthook
+        if sys.exit == self._sys_exit:
+            sys.exit = self._previous_exit
+        if self._previous_handlers and threading.current_thread() is threading.main_thread():
+            for signum, previous in self._previous_handlers.items():
+                try:
+                    if signal.getsignal(signum) == self._on_signal:
+                        signal.signal(signum, previous)
+                except (ValueError, OSError):
+                    pass
+
+    def _sys_exit(self, code: Any = None) -> Any:
+        # Python gives atexit handlers no exit code: note the one sys.exit() was given (main thread
+        # only: elsewhere sys.exit ends just that thread), then exit as asked.
+        if threading.current_thread() is threading.main_thread():
+            self._exit_request = code
+        return (self._previous_exit or _ORIGINAL_EXIT)(code)
+
+    def _at_exit(self) -> None:
+        # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
+        # (a message given to sys.exit exits with 1, as Python does). Signals and uncaught
+        # exceptions were recorded by their own hooks before this runs.
+        if self._started and not self._stopped and self._mine():
+            code = self._exit_request
+            if code is _NO_EXIT or code is None:
+                code = 0
+            elif not isinstance(code, int) or isinstance(code, bool):
+                code = 1
+            with _warn_on_write_error():
+                self.stop(exit_code=code, status="completed" if code == 0 else "failed")
+
+    def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
+        if self._started and not self._stopped and self._mine():
+            with _warn_on_write_error():
+                self.fail(error)
+        (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
+
+    def _redeliver(self) -> None:
+        """Send again a signal that arrived while the final record was written (the handler the
+        job had before the Recorder, or the default, now takes it)."""
+        signum, self._deferred_signal = self._deferred_signal, None
+        if signum is not None:
+            os.kill(os.getpid(), signum)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        previous = self._previous_handlers.get(signum)
+        if previous == signal.SIG_IGN:
+            return  # the job ignores this signal: it goes on, and so does its record
+        mine = self._mine()
+        if mine and self._stopped:
+            # stop() is writing the final record (it removes this handler right after): the
+            # signal waits until the record is on disk, then acts as it would have.
+            self._deferred_signal = signum
+            return
+        name = signal.Signals(signum).name
+        if callable(previous):
+            # The job's own handler decides what the signal means (it may clean up and exit 0): the
+            # record notes the signal and ends with what the process really does.
+            if mine and self._started and not self._stopped:
+                self._outcome["signal"] = name
+            previous(signum, frame)
+            return
+        if mine and self._started and not self._stopped:
+            self._outcome["signal"] = name
+            with _warn_on_write_error():
+                self.stop(exit_code=128 + signum, status="interrupted")
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+    """The call's arguments by parameter name (defaults filled in), over the decorator's own config."""
+    import inspect
+
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return config  # the call itself will fail, or the signature is unknown: record what we have
+    bound.apply_defaults()
+    if config is None:
+        return dict(bound.arguments)
+    if isinstance(config, dict):
+        return {**config, **bound.arguments}
+    return {"config": config, **bound.arguments}
+
+
+_NO_EXIT = object()
+_ORIGINAL_EXIT = sys.exit
+#: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
+#: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
+_STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+#: Recorders started and not stopped in this process, and the output file each writes.
+_LIVE: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
+_WRITERS: dict[str, "weakref.ref[Recorder]"] = {}
+
+
+def _after_fork_in_child() -> None:
+    for recorder in list(_LIVE):
+        recorder._forget_in_child()
+    _LIVE.clear()
+    _WRITERS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextlib.contextmanager
+def _warn_on_write_error() -> Iterator[None]:
+    """Where the job, not the caller, is running: say on stderr that the record was not written."""
+    try:
+        yield
+    except RecordWriteError as exc:
+        print(f"procrecord: {exc}", file=sys.stderr)
+
+
+class _PluginCollector(Collector):
+    """A third-party collector loaded from an entry point; its output goes under ``extensions``."""
+
+    section = None
+
+    def __init__(self, name: str, load: Callable[[], Any]) -> None:
+        self.name = name
+        self._load = load
+        self._inner: Any = None
+
+    def _get(self) -> Any:
+        if self._inner is None:
+            target = self._load()
+            self._inner = target() if isinstance(target, type) else target
+        return self._inner
+
+    def collect(self, state: Any) -> Any:
+        inner = self._get()
+        return inner.collect(state) if hasattr(inner, "collect") else inner(state)
+
+    def update(self, state: Any) -> Any:
+        inner = self._get()
+        return inner.update(state) if hasattr(inner, "update") else None

@@ -1,0 +1,173 @@
+"""``procrecord run -- CMD ...``: run any command as a child and write its record.
+
+The child gets our stdin/stdout/stderr and every forwarded signal; we wait for it with ``wait4`` so
+the record holds the child's own CPU times and peak memory; we exit with the child's exit code
+(128 + N when a signal N ended it, as shells do).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from procrecord.atomic import check_writable
+from procrecord.collectors.interface import Collector
+from procrecord.collectors.resources import RSS_UNIT
+from procrecord.errors import RecordWriteError
+from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
+from procrecord.writer.recorder import Recorder
+
+FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+                  if hasattr(signal, name))
+#: Signals that mean "someone stopped the job" rather than "the job crashed".
+INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
+
+
+class ChildResources(Collector):
+    """The child's resources, from the rusage ``wait4`` returns.
+
+    Linux counts in a child's peak RSS the memory of the process it was spawned from, up to the
+    moment it exec'd the command (the old address space's high-water mark is kept at exec). So a
+    figure no higher than procrecord's own peak at spawn may be procrecord's, not the command's:
+    it is left out, with the reason, rather than recorded as the command's.
+    """
+
+    name = section = "resources"
+
+    def __init__(self) -> None:
+        self.rusage: Any = None
+        #: procrecord's own peak RSS when it spawned the child (None where /proc does not tell).
+        self.spawner_peak: int | None = None
+        self.problems: list[str] = []
+
+    def update(self, state: Any) -> Any:
+        if self.rusage is None:
+            return None
+        usage = self.rusage
+        section = {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6)}
+        peak = usage.ru_maxrss * RSS_UNIT
+        if self.spawner_peak is not None and peak <= self.spawner_peak:
+            self.problems = [f"the command's peak RSS is not known: it stayed below procrecord's own "
+                             f"({self.spawner_peak // 1024} KiB), which Linux reports for a spawned command"]
+        else:
+            section["children_peak_rss_bytes"] = peak
+        return section
+
+
+def own_peak_rss() -> int | None:
+    """This process's peak RSS in bytes (``VmHWM``), where ``/proc`` tells it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
+                level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None,
+                inputs: list[str] = (), outputs: list[str] = (), usage_interval: float | None = None,
+                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> int:
+    """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
+    resources = ChildResources()
+    chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
+    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=output,
+                        collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
+                        use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
+    recorder.state.executable = shutil.which(argv[0]) or argv[0]
+    resources.spawner_peak = own_peak_rss()
+    for path in inputs:
+        recorder.add_input(path)  # hashed in the background while the command runs
+    for path in outputs:
+        recorder.add_output(path)
+    try:
+        check_writable(output)  # before the command runs: a record that cannot be written stops here
+    except OSError as exc:
+        raise RecordWriteError(f"cannot write the record to {output}: {exc.strerror or exc}; "
+                               "the command was not run") from exc
+    try:
+        # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
+        child = subprocess.Popen(argv, env=recorder.child_environ())
+    except OSError as exc:
+        # As a shell says it: the record holds the error too, but the person at the terminal sees this.
+        print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+        code = 127 if isinstance(exc, FileNotFoundError) else 126
+        recorder.start()
+        _finish(recorder, code, "failed", error=exc)
+        return code
+    recorder.state.pid = child.pid
+    try:
+        recorder.start()
+    except RecordWriteError:
+        child.kill()  # no record can be written: the command is not left running unrecorded
+        child.wait()
+        raise
+    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
+    stop_flushing = threading.Event()
+    flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
+    if flush_interval > 0:
+        flusher.start()
+    try:
+        status, rusage = _wait(child.pid)
+    finally:
+        stop_flushing.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    resources.rusage = rusage
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        recorder._outcome["signal"] = signal.Signals(signum).name
+        code = 128 + signum
+        _finish(recorder, code, "interrupted" if signum in INTERRUPTING else "failed")
+        return code
+    code = os.WEXITSTATUS(status)
+    _finish(recorder, code, "completed" if code == 0 else "failed")
+    return code
+
+
+def _finish(recorder: Recorder, code: int, status: str, error: BaseException | None = None) -> None:
+    """Stop the record and say where it is; the command's exit code stands even when the record
+    cannot be written."""
+    try:
+        if error is not None:
+            recorder.fail(error, exit_code=code)
+        else:
+            recorder.stop(exit_code=code, status=status)
+    except RecordWriteError as exc:
+        print(f"procrecord: {exc}", file=sys.stderr)
+    else:
+        print(f"procrecord: record written to {recorder.output}", file=sys.stderr)
+
+
+def _forward(child: subprocess.Popen[Any], signum: int) -> None:
+    try:
+        child.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def _wait(pid: int) -> tuple[int, Any]:
+    while True:
+        try:
+            _, status, rusage = os.wait4(pid, 0)
+            return status, rusage
+        except InterruptedError:
+            continue
+        except ChildProcessError:  # reaped elsewhere: nothing more to learn
+            return 0, None
+
+
+def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
+    while not stop.wait(interval):
+        try:
+            recorder.flush()
+        except Exception:  # noqa: BLE001 - a failed intermediate write must not touch the job
+            pass
