@@ -14,7 +14,7 @@ import pytest
 
 from procrecord.record.schemas import current_version
 from procrecord.record.validation import validate
-from procrecord.writer.compat import ProcessContext, invocation_script
+from procrecord.compat import ProcessContext, invocation_script
 
 from helpers import FIXTURES, load_json
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from procrecord.operations.migration import downgrade
-from procrecord.writer.compat import ProcessContext
+from procrecord.compat import ProcessContext
 from procrecord.writer.recorder import Recorder
 
 CHILD = Path(__file__).with_name("legacy_readers_child.py")

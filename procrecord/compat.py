@@ -2,7 +2,7 @@
 
 Change one import::
 
-    from procrecord.writer.compat import ProcessContext   # was: from kwutil.process_context import ProcessContext
+    from procrecord.compat import ProcessContext   # was: from kwutil.process_context import ProcessContext
 
 Every public method and attribute of kwutil's class is here, and ``.obj`` (what ``start()``,
 ``flush()`` and ``stop()`` give) is the legacy ``{"type": "process", "properties": {...}}`` shape
