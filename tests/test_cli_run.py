@@ -68,13 +68,24 @@ def test_signals_are_forwarded(tmp_path):
 
 
 def test_flushes_while_running(tmp_path):
-    out = tmp_path / "rec.json"
+    """The record is rewritten while the command runs (--flush-interval), not only at its end."""
+    out, done = tmp_path / "rec.json", tmp_path / "done"
+    # the command runs until the test has seen a flushed record (at most 60 s): no race with a busy machine
+    script = ("import os, time\nend = time.time() + 60\n"
+              f"while not os.path.exists({str(done)!r}) and time.time() < end: time.sleep(0.05)\n")
     proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "--flush-interval", "0.2", "-o", str(out), "--",
-                             sys.executable, "-c", "import time; time.sleep(1.5)"], env=ENV, cwd=tmp_path)
-    time.sleep(1.0)
-    running = json.loads(out.read_text())
-    assert running["status"] == "running" and running["timing"]["duration_s"] > 0.3
-    assert proc.wait(timeout=30) == 0
+                             sys.executable, "-c", script], env=ENV, cwd=tmp_path)
+    deadline, running = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        if out.exists():
+            record = json.loads(out.read_text())
+            if record["timing"].get("duration_s", 0) > 0.3:  # written again after the start
+                running = record
+                break
+        time.sleep(0.05)
+    done.write_text("")
+    assert running is not None and running["status"] == "running"
+    assert proc.wait(timeout=60) == 0
     assert json.loads(out.read_text())["status"] == "completed"
 
 
