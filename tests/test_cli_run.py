@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 
-from helpers import ROOT
 from procrecord.record.validation import validate
+
+from helpers import ROOT
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

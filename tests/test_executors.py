@@ -39,7 +39,7 @@ def test_parse():
     assert refused.exit_code == 2 and "-o or --in-place" in refused.output
 
 
-def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):
+def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):  # noqa: F811 - fixtures
     fs, bucket = s3
     local = _tree(tmp_path / "in")
     (local / "sub" / "broken.json").write_text("{not json")

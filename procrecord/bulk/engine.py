@@ -15,10 +15,21 @@ import sys
 import tempfile
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
-from procrecord.errors import SchemaError
 from procrecord.bulk.loader import (
-    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Note, Span, Task, Walk, iter_task, plan, shift,
+    DEFAULT_MAX_BYTES,
+    FileTask,
+    LineTracker,
+    Loaded,
+    LoadError,
+    Note,
+    Span,
+    Task,
+    Walk,
+    iter_task,
+    plan,
+    shift,
 )
+from procrecord.errors import SchemaError
 from procrecord.record.validation import Violation
 
 ERROR = "error"

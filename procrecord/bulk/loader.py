@@ -478,7 +478,7 @@ def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
 
 def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False, unique: bool = False) -> Iterator[Item]:
     try:
-        handle = open(task.path, "rb")
+        handle = open(task.path, "rb")  # noqa: SIM115 - opened apart from the with: only open's OSError is a LoadError
     except OSError as exc:
         yield LoadError(task.path, None, _os_message(exc))
         return

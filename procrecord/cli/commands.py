@@ -7,8 +7,18 @@ import sys
 import click
 
 from procrecord.cli import (
-    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, executor_from_context, guarded, max_bytes_option,
-    silence_stdout, source_options, stdout_closed, storage_option, walk_from_context,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    allow_empty_from_context,
+    cli,
+    executor_from_context,
+    guarded,
+    max_bytes_option,
+    silence_stdout,
+    source_options,
+    stdout_closed,
+    storage_option,
+    walk_from_context,
 )
 
 #: The redaction levels (procrecord.record.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
@@ -55,8 +65,8 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
 @guarded
 def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded, pointers) -> int:
     """Validate records against their schema."""
-    from procrecord.operations.checks import ValidateRecord
     from procrecord.bulk.report import REPORTERS
+    from procrecord.operations.checks import ValidateRecord
 
     if schema_version not in (None, "latest"):
         from procrecord.record.schemas import load_schema
@@ -68,7 +78,7 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
 
 def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
     """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
-    from procrecord.bulk.engine import Block, Progress, run
+    from procrecord.bulk.engine import Block, Progress
 
     progress = Progress(label)
     try:
@@ -147,16 +157,15 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     """Drive a rewriting operation over sources into a :class:`~procrecord.bulk.output.Sink`."""
     import io
 
-    from procrecord.bulk.engine import Block, Progress, run
+    from procrecord.bulk.engine import Block, Progress
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
 
     sources = list(sources)
     if output_dir and in_place:
         raise click.UsageError("choose either --output-dir or --in-place")
-    if not output_dir and not in_place:
-        if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
-            raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
+    if not output_dir and not in_place and (len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0]))):
+        raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
     from procrecord.bulk.storage import ObjectSink, is_url
 
@@ -301,8 +310,8 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
 def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
     from procrecord.bulk.report import REPORTERS
-    from procrecord.record.schemas import load_schema
     from procrecord.operations.transforms import UpgradeRecord
+    from procrecord.record.schemas import load_schema
 
     if to is not None:
         load_schema(to)
@@ -320,8 +329,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 @guarded
 def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
-    from procrecord.record.schemas import load_schema
     from procrecord.operations.transforms import DowngradeRecord
+    from procrecord.record.schemas import load_schema
 
     load_schema(to)
     operation = _maybe_embedded(DowngradeRecord(to), embedded, pointers, max_bytes)
@@ -397,9 +406,9 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
 
 def _load_one(source: str, max_bytes: int):
     """The single record in ``source``, upgraded to the current version, or an error message."""
-    from procrecord.operations.comparison import prepare
-    from procrecord.errors import ProcrecordError
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import prepare
 
     items = list(load([source], max_bytes, exact=True))  # 2**70 and 2**70 + 1 must differ
     if len(items) != 1:
@@ -446,9 +455,10 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
-    from procrecord.operations.comparison import diff as compare, to_patch, verify_patch
-    from procrecord.operations.diffreport import write_text
     from procrecord.bulk.jsoncodec import dumps
+    from procrecord.operations.comparison import diff as compare
+    from procrecord.operations.comparison import to_patch, verify_patch
+    from procrecord.operations.diffreport import write_text
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
@@ -472,10 +482,11 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     from procrecord.bulk.engine import Progress
-    from procrecord.operations.comparison import diff as compare, prepare
-    from procrecord.operations.diffreport import BaselineReport
-    from procrecord.errors import ProcrecordError
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import diff as compare
+    from procrecord.operations.comparison import prepare
+    from procrecord.operations.diffreport import BaselineReport
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
@@ -511,7 +522,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 @guarded
 def show(sources, jobs, max_bytes, fmt) -> int:
     """Summarise records, one row each: name, status, when, how long, where, on what."""
-    from procrecord.bulk.engine import Block, run
+    from procrecord.bulk.engine import Block
     from procrecord.bulk.report import JsonReporter, TextReporter
     from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord
 

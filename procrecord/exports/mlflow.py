@@ -128,7 +128,7 @@ class MlflowExporter(Exporter):
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
             self.known = self._load_known()
-        except Exception as exc:  # noqa: BLE001 - no store: the export cannot go on
+        except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
     def _load_known(self) -> dict[str, str]:

@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from procrecord._version import __version__
-from procrecord.jsonsafe import json_copy
 from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
-from procrecord.pointer import escape, tokens
-from procrecord.record.policy import RANK, LEVELS, Node, policy, removes
-from procrecord.record.schemas import current_version
+from procrecord.jsonsafe import json_copy
 from procrecord.operations.scrub import Scrubber, marker
 from procrecord.operations.secretnames import hides, is_version_key, version_kept
+from procrecord.pointer import escape, tokens
+from procrecord.record.policy import LEVELS, RANK, Node, policy, removes
+from procrecord.record.schemas import current_version
 from procrecord.record.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"

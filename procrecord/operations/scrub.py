@@ -317,7 +317,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
                          (".atlasv1.",))),
 )
-TOKEN_RULES: tuple[tuple[str, Rule, "Trigger"], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
+TOKEN_RULES: tuple[tuple[str, Rule, Trigger], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
 
 
 #: What makes a rule worth running: needles (substrings) or a shape.
@@ -365,7 +365,7 @@ def _may_hide(a: str, b: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _fixed_index() -> tuple["re.Pattern[str]", dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
+def _fixed_index() -> tuple[re.Pattern[str], dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
     """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
     and the needles each one's hit may hide.
 

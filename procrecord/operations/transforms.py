@@ -73,8 +73,8 @@ class RedactRecord:
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
-        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
-                "pseudonymized": len(note.get("pseudonymized", ()))}
+        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())),
+                "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())), "pseudonymized": len(note.get("pseudonymized", ()))}
         return Outcome(item.source, item.line, "redacted", target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
 
 

@@ -137,7 +137,7 @@ class ProcessContext:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> "ProcessContext":
+    def start(self) -> ProcessContext:
         """Start recording; returns self (``ctx.start().stop()``)."""
         self.recorder.start()
         self._running = self.enable_all_telemetry
@@ -158,7 +158,7 @@ class ProcessContext:
         self._running = False
         return self._sync()
 
-    def __enter__(self) -> "ProcessContext":
+    def __enter__(self) -> ProcessContext:
         return self.start()
 
     def __exit__(self, *exc: Any) -> bool:
@@ -231,7 +231,7 @@ class ProcessContext:
                 return collector
         return None
 
-    def _sync_self(self) -> "ProcessContext":
+    def _sync_self(self) -> ProcessContext:
         self._sync()
         return self
 
