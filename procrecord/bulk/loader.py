@@ -442,8 +442,9 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
     ``exact``, ``unique``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
-    if hasattr(task, "fetch"):  # an object in storage (procrecord.bulk.storage.ObjectTask): read it here
-        task = task.fetch()
+    fetch = getattr(task, "fetch", None)
+    if fetch is not None:  # an object in storage (procrecord.bulk.storage.ObjectTask): read it here
+        task = fetch()
     if isinstance(task, (LoadError, Note)):
         yield task
     elif isinstance(task, InlineTask):

@@ -29,11 +29,11 @@ class Summary:
 
     def add(self, outcome: Outcome) -> None:
         """Count one (possibly merged) outcome (a path a walk left alone is no record)."""
-        self.counts[outcome.status] += outcome.count
+        self.counts[outcome.status] += outcome.records
         if outcome.status == SKIPPED:
             return
         self._sources.add(outcome.source)
-        self.total += outcome.count
+        self.total += outcome.records
         for name, value in (outcome.info or {}).items():
             if isinstance(value, int) and not isinstance(value, bool):
                 self.totals[name] += value
@@ -86,7 +86,7 @@ class TextReporter(Reporter):
 
     def outcome(self, outcome: Outcome) -> None:
         super().outcome(outcome)
-        if outcome.count > 1:
+        if outcome.records > 1:
             if self.verbose:
                 for single in expand(outcome):
                     self.out.write(f"{single.where()}:: {single.status}\n")

@@ -194,7 +194,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             else:
                 reporter.outcome(item)
                 if item.ok:
-                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.count
+                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.records
             sink.add(item)
     except BrokenPipeError:
         if not stdout_closed():

@@ -87,7 +87,7 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
                         count(Where(entry["s"], entry["l"], finding))
             else:
                 if not item.ok:
-                    rejected += item.count
+                    rejected += item.records
                 on_outcome(item)
     except BaseException:
         exporter.abort()

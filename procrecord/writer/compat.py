@@ -25,7 +25,7 @@ import shlex
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from procrecord.collectors.emissions import COUNTRY_ENV
 from procrecord.writer.recorder import Recorder
@@ -161,7 +161,7 @@ class ProcessContext:
     def __enter__(self) -> ProcessContext:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.recorder.__exit__(*exc)
         self._running = False
         self._sync()

@@ -24,7 +24,7 @@ import traceback
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 from procrecord._version import __version__
 from procrecord.atomic import write_bytes
@@ -35,7 +35,7 @@ from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
 # Recorder costs only the collection itself (import time is paid once, up front). The redaction
 # policy and rules load only when a level other than "none" needs them.
 from procrecord.collectors import devices as _devices
-from procrecord.collectors import disks as _disks  # noqa: F401
+from procrecord.collectors import disks as _disks
 from procrecord.collectors import git as _git  # noqa: F401
 from procrecord.collectors import host as _host  # noqa: F401
 from procrecord.collectors import invocation as _invocation  # noqa: F401
@@ -156,7 +156,7 @@ class Recorder:
         from procrecord.record.policy import policy, removes
         from procrecord.record.schemas import current_version
 
-        node = policy(current_version()).children.get(section or "extensions")
+        node = (policy(current_version()).children or {}).get(section or "extensions")
         return node is not None and removes(node.redact, self.level)
 
     def _make_collectors(self, names: Any, emissions: Any, packages: str, git_dirty: bool, use_plugins: bool) -> list[Collector]:
@@ -176,8 +176,8 @@ class Recorder:
 
             check_options(options)  # a misspelt option or country is an error now, not a silent zero later
             chosen.append(builtin("emissions", **options))
-        self._disks = builtin("disks")
-        self._devices = builtin("devices")
+        self._disks = _disks.DisksCollector()  # the concrete classes: add_disk_info and add_device_info use their own API
+        self._devices = _devices.DevicesCollector()
         chosen.extend([self._disks, self._devices])
         if use_plugins:
             for name, load in plugins():
@@ -361,7 +361,7 @@ class Recorder:
     def __enter__(self) -> Recorder:
         return self.start()
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
         # exception nor turn its success into a failure (code after the block still runs).
         with _warn_on_write_error():
