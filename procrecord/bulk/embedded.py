@@ -166,6 +166,7 @@ class Embedded:
             for entry, o in outcomes:
                 if (o.info or {}).get("changed", 1):
                     # an item written from now on follows the kwcoco item convention where its version has it
+                    assert o.output is not None  # all outputs are there (checked above)
                     value = with_item_type(loads_exact(o.output))
                     text = encode(value, layout_of(data, entry.start, entry.end))
                     replacements.append((entry.start, entry.end, text))
@@ -204,9 +205,9 @@ class Embedded:
                     return failed(f"cannot read member {info.filename}: {exc}")
                 outcome, changed = self._document(Loaded(f"{item.source}!{info.filename}", None, {}, False, data), data)
                 results.append((info, outcome, changed))
-            output = raw
+            output: bytes | None = raw
             if all(o.output is not None for _, o, _ in results) and any(c for _, _, c in results):
-                output = _rezip(archive, members, {info.filename: o.output for info, o, c in results if c})
+                output = _rezip(archive, members, {info.filename: o.output for info, o, c in results if c and o.output is not None})
             elif not all(o.output is not None for _, o, _ in results):
                 output = None
         merged = results[0][1] if len(results) == 1 else _combine([o for _, o, _ in results])

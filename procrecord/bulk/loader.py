@@ -543,9 +543,9 @@ def shift(item: Any, offset: int) -> Any:
 
 
 def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
-         walk: Walk | None = None) -> Iterator[Item]:
+         walk: Walk | None = None) -> Iterator[Loaded | LoadError]:
     """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
-    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`)."""
+    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`); symlinks a walk left alone are not yielded."""
     tracker = LineTracker()
     for task in plan(sources, max_bytes, walk=walk):
         base = tracker.base_for(task)

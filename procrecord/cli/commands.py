@@ -167,12 +167,12 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     if not output_dir and not in_place and (len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0]))):
         raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
+    from procrecord.bulk.executors import Collected
     from procrecord.bulk.storage import ObjectSink, is_url
 
     executor = executor_from_context()
+    sink: Collected | ObjectSink | Sink
     if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
-        from procrecord.bulk.executors import Collected
-
         if not (output_dir or in_place):
             raise click.UsageError("--executor dask writes outputs from the workers: give -o or --in-place")
 
@@ -465,6 +465,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     if problem or problem_b:
         click.echo(problem or problem_b, err=True)
         return 3
+    assert a is not None and b is not None  # _load_one gives a record or a problem
     changes = compare(a, b, options, upgrade=False)
     if fmt == "json":
         body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}

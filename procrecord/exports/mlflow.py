@@ -67,8 +67,8 @@ def metrics_of(record: dict[str, Any]) -> dict[str, float]:
     row, _ = flatten(record, current_version())
     metrics = {k: float(v) for k, v in row.items()
                if k.startswith(METRIC_SECTIONS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    peaks = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
-    peaks = [p for p in peaks if isinstance(p, (int, float))]
+    found = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
+    peaks: list[float] = [p for p in found if isinstance(p, (int, float))]
     if peaks:
         metrics["devices.memory_used_peak_bytes.max"] = float(max(peaks))
     return metrics

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Callable, Iterable, NamedTuple, Union
+from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
 from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, secret_kind
 from procrecord.pointer import escape
@@ -445,7 +445,8 @@ class Scrubber:
         finder, by_needle, hidden = _fixed_index()
         self._finder, self._hidden = finder, hidden
         self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
-        self._own = [(position, needle) for position in own for needle in self.rules[position][2]]  # type: ignore[union-attr]
+        # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
+        self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
         self._needles: dict[int, tuple[str, ...]] = {}
         self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
