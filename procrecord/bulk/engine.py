@@ -30,12 +30,12 @@ from procrecord.bulk.loader import (
     plan,
     shift,
 )
+from procrecord.bulk.status import Status, severity
 from procrecord.errors import SchemaError
 from procrecord.record.validation import Violation
 
-ERROR = "error"
-#: A path a walk left alone on purpose (a symlink): reported, not a finding.
-SKIPPED = "skipped"
+ERROR = Status.ERROR
+SKIPPED = Status.SKIPPED
 
 
 class Outcome(NamedTuple):
@@ -61,7 +61,7 @@ class Outcome(NamedTuple):
     @property
     def ok(self) -> bool:
         """False for records with findings and for documents that could not be processed."""
-        return self.status not in (ERROR, "invalid", "leak", "different", "needs-upgrade")
+        return severity(self.status) == 0
 
 
 class Block(NamedTuple):

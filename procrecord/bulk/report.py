@@ -9,6 +9,7 @@ from typing import IO, Any
 import orjson
 
 from procrecord.bulk.engine import SKIPPED, Outcome, expand
+from procrecord.bulk.status import Status, severity
 
 
 class Summary:
@@ -29,7 +30,7 @@ class Summary:
 
     def add(self, outcome: Outcome) -> None:
         """Count one (possibly merged) outcome (a path a walk left alone is no record)."""
-        self.counts[outcome.status] += outcome.records
+        self.counts[str(outcome.status)] += outcome.records  # the text: JSON keys must be plain str
         if outcome.status == SKIPPED:
             return
         self._sources.add(outcome.source)
@@ -41,7 +42,7 @@ class Summary:
     @property
     def failed(self) -> bool:
         """True when any outcome has a finding or an error."""
-        return any(not Outcome("", None, status).ok for status in self.counts)
+        return any(severity(status) for status in self.counts)
 
     def line(self, verb: str) -> str:
         """One-line human summary, e.g. ``validated 10 records from 2 sources: 9 valid, 1 invalid``."""
@@ -92,11 +93,11 @@ class TextReporter(Reporter):
                     self.out.write(f"{single.where()}:: {single.status}\n")
             return
         where = outcome.where()
-        if outcome.status == "error":
+        if outcome.status == Status.ERROR:
             self.out.write(f"{where}:: error: {outcome.message}\n")
         for v in outcome.violations:
             self.out.write(f"{where}::{v.path}: {v.message} ({v.keyword})\n")
-        if outcome.message and outcome.status != "error":
+        if outcome.message and outcome.status != Status.ERROR:
             self.out.write(f"{where}:: {outcome.status}: {outcome.message}\n")
         if self.verbose and outcome.ok and not outcome.message:
             self.out.write(f"{where}:: {outcome.status}\n")

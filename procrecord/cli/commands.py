@@ -7,6 +7,7 @@ import sys
 import click
 
 from procrecord.cli import (
+    EXIT_FAILURE,
     EXIT_FINDINGS,
     EXIT_OK,
     allow_empty_from_context,
@@ -160,6 +161,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     from procrecord.bulk.engine import Block, Progress
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
+    from procrecord.bulk.status import severity
 
     sources = list(sources)
     if output_dir and in_place:
@@ -218,7 +220,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         kept = done_by_source.pop(skipped, 0)
         if kept:
             summary = reporter.summary
-            for status in [st for st in summary.counts if st not in ("error", "invalid", "leak")]:
+            for status in [st for st in summary.counts if not severity(st)]:  # the statuses of records kept
                 taken = min(summary.counts[status], kept)
                 summary.counts[status] -= taken
                 summary.counts["not written (file has errors)"] += taken
@@ -400,7 +402,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
                            outputs=list(outputs), usage_interval=usage_interval, max_digest_bytes=limit)
     except ProcrecordError as exc:
         click.echo(f"procrecord: error: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_FAILURE)
     sys.exit(code)
 
 
@@ -464,7 +466,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
     if problem or problem_b:
         click.echo(problem or problem_b, err=True)
-        return 3
+        return EXIT_FAILURE
     assert a is not None and b is not None  # _load_one gives a record or a problem
     changes = compare(a, b, options, upgrade=False)
     if fmt == "json":
@@ -474,7 +476,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
         patch = to_patch(changes, a, b)
         if not verify_patch(patch, a, b, options):
             click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
-            return 3
+            return EXIT_FAILURE
         click.echo(dumps(patch, indent=True).decode())
     else:
         write_text(changes, sys.stdout)
@@ -492,7 +494,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     base, problem = _load_one(a_src, max_bytes)
     if problem:
         click.echo(problem, err=True)
-        return 3
+        return EXIT_FAILURE
     report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
     try:
@@ -512,7 +514,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
         progress.close()
     click.echo(report.finish(), err=True)
     if report.broken:
-        return 3
+        return EXIT_FAILURE
     return EXIT_FINDINGS if report.differing else EXIT_OK
 
 
@@ -525,6 +527,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
     """Summarise records, one row each: name, status, when, how long, where, on what."""
     from procrecord.bulk.engine import Block
     from procrecord.bulk.report import JsonReporter, TextReporter
+    from procrecord.bulk.status import Status
     from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord
 
     if fmt == "json":
@@ -532,7 +535,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
         for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
             if isinstance(outcome, Block):
                 continue
-            json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
+            json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
         json_reporter.finish("read")
         return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)
@@ -540,7 +543,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
     for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
         if isinstance(outcome, Block):  # none come: show writes no records back
             continue
-        if outcome.status == "shown":
+        if outcome.status == Status.SHOWN:
             rows.append({"record": outcome.where(), **(outcome.info or {})})
             outcome = outcome._replace(message=None, info=None)
         reporter.outcome(outcome)
