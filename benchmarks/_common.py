@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data"
@@ -77,7 +78,7 @@ def best_of(fn, repeat: int = 3) -> float:
     return min(times)
 
 
-def best_interleaved(fns: dict[str, "callable"], repeat: int = 5) -> dict[str, float]:
+def best_interleaved(fns: dict[str, Callable[[], object]], repeat: int = 5) -> dict[str, float]:
     """Shortest wall time of each of ``fns``, run in turn ``repeat`` times (seconds).
 
     Running a baseline and what is compared with it alternately, rather than one after the other,

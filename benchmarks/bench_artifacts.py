@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from procrecord.writer.artifacts import sha256_file  # noqa: E402
-from procrecord.writer.recorder import Recorder  # noqa: E402
+from procrecord.writer.artifacts import sha256_file
+from procrecord.writer.recorder import Recorder
 
-from _common import DATA, best_interleaved, environment  # noqa: E402
+from _common import DATA, best_interleaved, environment
 
 
 def hashing(size_mb: int) -> None:

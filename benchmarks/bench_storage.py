@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, ROOT, child_peak_rss_mb, environment, procrecord_cmd, write_jsonl  # noqa: E402
+from _common import DATA, ROOT, child_peak_rss_mb, environment, procrecord_cmd, write_jsonl
 
 
 def _split(source: Path, folder: Path, files: int) -> Path:

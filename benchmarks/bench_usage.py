@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from procrecord.writer.usage import Sampler, tree  # noqa: E402
+from procrecord.writer.usage import Sampler, tree
 
-from _common import environment  # noqa: E402
+from _common import environment
 
 
 def cpu_s() -> float:

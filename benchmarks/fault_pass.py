@@ -29,7 +29,6 @@ CLI = [sys.executable, "-m", "procrecord"]
 sys.path.insert(0, str(ROOT))
 
 from procrecord.operations.redaction import check_level  # noqa: E402
-from procrecord.record.schemas import current_version  # noqa: E402
 
 problems: list[str] = []
 

@@ -6,9 +6,12 @@ first use. Public names are resolved lazily.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from procrecord._version import __version__
+
+if TYPE_CHECKING:  # the annotation only: `procrecord.Any` must not exist at runtime
+    from typing import Any
 
 _LAZY = {
     "validate": ("procrecord.record.validation", "validate"),
@@ -27,7 +30,7 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> "Any":
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
@@ -43,4 +46,4 @@ def __dir__() -> list[str]:
 
 
 # Only the public names are the package's: the helpers above are not (`procrecord.Any` must not work).
-del Any, annotations
+del TYPE_CHECKING, annotations

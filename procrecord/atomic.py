@@ -69,7 +69,7 @@ def remove_stale(folder: str | os.PathLike[str], folders: bool = False) -> list[
     """
     import shutil
 
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

@@ -25,7 +25,7 @@ import shlex
 import stat
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from procrecord.collectors.emissions import COUNTRY_ENV
 from procrecord.writer.recorder import Recorder
@@ -137,7 +137,7 @@ class ProcessContext:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def start(self) -> "ProcessContext":
+    def start(self) -> ProcessContext:
         """Start recording; returns self (``ctx.start().stop()``)."""
         self.recorder.start()
         self._running = self.enable_all_telemetry
@@ -158,10 +158,10 @@ class ProcessContext:
         self._running = False
         return self._sync()
 
-    def __enter__(self) -> "ProcessContext":
+    def __enter__(self) -> ProcessContext:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         self.recorder.__exit__(*exc)
         self._running = False
         self._sync()
@@ -231,7 +231,7 @@ class ProcessContext:
                 return collector
         return None
 
-    def _sync_self(self) -> "ProcessContext":
+    def _sync_self(self) -> ProcessContext:
         self._sync()
         return self
 
@@ -255,7 +255,7 @@ def legacy_view(record: dict[str, Any], state: Any, started: bool = True, args: 
         from procrecord.operations.minor import prune
 
         record = prune(record, "1.0")[0]  # what 1.0 does not know has no place in the legacy shape either
-    props = downgrade_1_0_to_0(record)["properties"]
+    props: dict[str, Any] = downgrade_1_0_to_0(record)["properties"]
     level = state.level
     if not started:
         props["machine"] = None  # kwutil filled machine and times at start()
@@ -299,7 +299,7 @@ def invocation_script(record: dict[str, Any], args_text: str | None = None) -> s
     for key, value in sorted((invocation.get("environment") or {}).items()):
         lines.append(f"export {key}={shlex.quote(value)}")
     # A command given as one string is already a command line: keep it as written.
-    lines.append(f"exec {args_text}" if args_text else "exec " + shlex.join(argv))
+    lines.append(f"exec {args_text}" if args_text else "exec " + shlex.join(argv or ()))  # argv is there (checked above)
     return "\n".join(lines) + "\n"
 
 

@@ -125,7 +125,8 @@ def _type_name(kind: type) -> str:
 def _describe(value: Any, pointer: str, notes: list[str], depth: int, active: set[int]) -> Any:
     """A description of an object with no JSON form that is stable across runs (never an address)."""
     kind = type(value)
-    own_repr = kind.__repr__ is not object.__repr__
+    # mypy reads kind.__repr__ as bound to the class (no argument); here it is the unbound function
+    own_repr = kind.__repr__ is not object.__repr__  # type: ignore[comparison-overlap]
     if own_repr:
         text = _safe_repr(value)
         if not _ADDRESS.search(text):

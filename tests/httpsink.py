@@ -23,7 +23,7 @@ def receiver(statuses: list[int] | None = None) -> Iterator[Sink]:
     sink = Sink(statuses)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:  # http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             sink.requests.append((self.path, dict(self.headers), body))
             status = sink.statuses.pop(0) if sink.statuses else 200

@@ -64,7 +64,7 @@ def _call(fn, *args) -> dict:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = fn(*args)
-    except Exception as exc:  # noqa: BLE001 - what the reader does is the answer
+    except Exception as exc:  # what the reader does is the answer
         return {"error": f"{type(exc).__name__}: {exc}"}
     if hasattr(result, "to_dict") and not isinstance(result, dict):
         result = dict(result)
@@ -73,7 +73,8 @@ def _call(fn, *args) -> dict:
 
 def read(request: dict) -> dict:
     os.environ.setdefault("GEOWATCH_PREIMPORT", "0")
-    from geowatch.mlops import aggregate_loader, smart_result_parser as srp
+    from geowatch.mlops import aggregate_loader
+    from geowatch.mlops import smart_result_parser as srp
 
     answers: dict = {}
     for label, case in request["cases"].items():
@@ -86,11 +87,11 @@ def read(request: dict) -> dict:
             files[node] = os.path.join(node_dpath, name)
             with open(files[node], "w") as handle:
                 json.dump({"info": [item], "images": [], "annotations": [], "categories": []}, handle)
-        found = _call(lambda: {"count": len(list(srp.find_info_items([pred, track], {"process", "process_context"}))),
+        found = _call(lambda pred=pred, track=track: {"count": len(list(srp.find_info_items([pred, track], {"process", "process_context"}))),
                                "names": [i["properties"]["name"] for i in srp.find_info_items([pred], {"process", "process_context"})]})
         answers[label] = {
             "find_info_items": found,
-            "_handle_process_item": _call(lambda: srp._handle_process_item(pred)["properties"]),
+            "_handle_process_item": _call(lambda pred=pred: srp._handle_process_item(pred)["properties"]),
             "parse_resource_item": _call(srp.parse_resource_item, pred),
             "new_process_context_parser(pred)": _call(aggregate_loader.new_process_context_parser, pred),
             "new_process_context_parser(track)": _call(aggregate_loader.new_process_context_parser, track),

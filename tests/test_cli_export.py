@@ -8,12 +8,13 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
-from helpers import FIXTURES, ROOT
 from exportdata import pipeline
+
 from procrecord.cli import cli
 from procrecord.cli.export import TARGETS
 from procrecord.exports import TARGETS as LIBRARY_TARGETS
+
+from helpers import FIXTURES, ROOT
 
 VALID = FIXTURES / "1.0" / "valid"
 LEGACY = FIXTURES / "0" / "valid"
@@ -24,7 +25,7 @@ def invoke(*args, env=None):
 
 
 def test_the_cli_lists_every_library_target():
-    assert TARGETS == tuple(LIBRARY_TARGETS)
+    assert tuple(LIBRARY_TARGETS) == TARGETS
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from helpers import ROOT
 from procrecord.record.validation import validate
+
+from helpers import ROOT
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

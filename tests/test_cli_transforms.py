@@ -13,12 +13,13 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from helpers import FIXTURES, ROOT, load_json
-from procrecord.operations.migration import upgrade
-from procrecord.record.schemas import current_version
 from procrecord.cli import cli
+from procrecord.operations.migration import upgrade
 from procrecord.operations.redaction import check_level
+from procrecord.record.schemas import current_version
 from procrecord.record.validation import validate
+
+from helpers import FIXTURES, ROOT, load_json
 
 GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
 LEGACY = FIXTURES / "0" / "valid"
@@ -43,7 +44,7 @@ def test_redact_jsonl_line_by_line(tmp_path):
     result = invoke("redact", "--level", "all", src)
     lines = result.stdout.splitlines()
     assert result.exit_code == 0 and len(lines) == 3
-    assert [json.loads(l)["id"][-1] for l in lines] == ["0", "1", "2"]
+    assert [json.loads(line)["id"][-1] for line in lines] == ["0", "1", "2"]
 
 
 def test_redact_output_dir_mirrors_the_tree(tmp_path):
@@ -70,7 +71,7 @@ def test_redact_in_place_and_a_bad_file_is_left_alone(tmp_path):
     assert result.exit_code == 1
     assert "bad.jsonl:2:: error" in result.stderr and "bad.jsonl:: not rewritten" in result.stderr
     assert bad.read_bytes() == bad_bytes
-    assert all(check_level(json.loads(l), "most") == [] for l in good.read_text().splitlines())
+    assert all(check_level(json.loads(line), "most") == [] for line in good.read_text().splitlines())
     assert not list(tmp_path.glob(".*.tmp")), "no temp files left behind"
 
 
@@ -140,7 +141,7 @@ def test_killed_in_place_run_never_tears_a_file(tmp_path):
             continue
         lines = text.splitlines()
         assert len(lines) == 400
-        assert all(check_level(json.loads(l), "most") == [] for l in lines[:5] + lines[-5:])
+        assert all(check_level(json.loads(line), "most") == [] for line in lines[:5] + lines[-5:])
         redacted += 1
     assert 0 < redacted < 40 or redacted == 40, "the run should have been killed part way (or just finished)"
 

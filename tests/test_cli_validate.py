@@ -11,9 +11,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from helpers import FIXTURES, ROOT
-from procrecord.record.schemas import current_version
 from procrecord.cli import cli
+from procrecord.record.schemas import current_version
+
+from helpers import FIXTURES, ROOT
 
 VALID = str(FIXTURES / "1.0" / "valid")
 INVALID = str(FIXTURES / "1.0" / "invalid")

@@ -12,9 +12,9 @@ import types
 
 import pytest
 
+from procrecord.compat import ProcessContext, invocation_script
 from procrecord.record.schemas import current_version
 from procrecord.record.validation import validate
-from procrecord.compat import ProcessContext, invocation_script
 
 from helpers import FIXTURES, load_json
 
@@ -42,7 +42,7 @@ def _types(value):
 
 def test_every_public_name_of_kwutils_class_is_here():
     ctx = ProcessContext(name="x", args=["x"])
-    assert KWUTIL_PUBLIC <= {n for n in dir(ctx) if not n.startswith("_")}
+    assert {n for n in dir(ctx) if not n.startswith("_")} >= KWUTIL_PUBLIC
 
 
 def test_obj_is_the_legacy_shape_and_the_1x_record_is_beside_it(tmp_path):

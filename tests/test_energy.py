@@ -13,7 +13,7 @@ from procrecord.collectors import energy
 from procrecord.collectors.emissions import EmissionsCollector, check_options
 from procrecord.errors import ProcrecordError
 
-QUIET = dict(use_plugins=False, handle_signals=False, git_dirty=False, collectors=[])
+QUIET = {"use_plugins": False, "handle_signals": False, "git_dirty": False, "collectors": []}
 NO_NVML = types.SimpleNamespace(nvmlDeviceGetCount=lambda: 0)
 
 
@@ -83,7 +83,7 @@ def test_real_nvml_where_there_is_a_gpu():
     pynvml = pytest.importorskip("pynvml")
     try:
         pynvml.nvmlInit()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"no NVML here: {exc}")
     counters, _ = energy.nvml_counters(pynvml)
     if not counters:

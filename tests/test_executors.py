@@ -39,7 +39,7 @@ def test_parse():
     assert refused.exit_code == 2 and "-o or --in-place" in refused.output
 
 
-def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):
+def test_dask_reports_like_a_local_run_and_writes_s3_outputs_from_workers(tmp_path, s3, endpoint):  # noqa: F811 - fixtures
     fs, bucket = s3
     local = _tree(tmp_path / "in")
     (local / "sub" / "broken.json").write_text("{not json")
@@ -105,7 +105,7 @@ def test_worker_killed_mid_run_task_is_retried_outputs_whole(tmp_path):
     assert expected.exit_code == 0 and not collected.failures and len(collected.written) == 5
     from procrecord.bulk.engine import Outcome
 
-    assert sum(o.count for o in outcomes if isinstance(o, Outcome)) == 7  # 4 JSON files + 3 JSONL lines, each once
+    assert sum(o.records for o in outcomes if isinstance(o, Outcome)) == 7  # 4 JSON files + 3 JSONL lines, each once
     files = sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
     assert [p.relative_to(tmp_path / "out") for p in files] == sorted(
         p.relative_to(tmp_path / "expected") for p in (tmp_path / "expected").rglob("*") if p.is_file())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from exportdata import CHILD_ID, ROOT_ID, failed, pipeline, with_config
+
 from procrecord.exports import ExportOptions, export
 
 mlflow = pytest.importorskip("mlflow")
@@ -44,7 +44,8 @@ def test_runs_read_back_with_mlflows_client(store, tmp_path):
     assert fit.data.metrics["devices.memory_used_peak_bytes.max"] == 61203283968
     assert fit.info.status == "FINISHED" and runs[bad["id"]].info.status == "FAILED"
     path = client.download_artifacts(fit.info.run_id, "procrecord.json", str(tmp_path))
-    assert json.loads(open(path).read()) == json.loads(json.dumps(child))
+    with open(path) as handle:
+        assert json.load(handle) == json.loads(json.dumps(child))
 
 
 def test_re_export_does_not_duplicate_runs(store):

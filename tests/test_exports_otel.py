@@ -7,9 +7,9 @@ import time
 import uuid
 
 import pytest
-
 from exportdata import CHILD_ID, ROOT_ID, failed, pipeline
 from httpsink import closed_port, receiver
+
 from procrecord.exports import ExportOptions, export
 from procrecord.exports.otel import span_id, to_ns
 
@@ -73,7 +73,7 @@ def test_re_exports_repeat_the_same_ids(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     export([root, child], "otel", ExportOptions(output=str(a)))
     export([child, root], "otel", ExportOptions(output=str(b)))
-    ids = lambda p: sorted((s["traceId"], s["spanId"]) for _, s in _spans(p))  # noqa: E731
+    ids = lambda p: sorted((s["traceId"], s["spanId"]) for _, s in _spans(p))
     assert ids(a) == ids(b)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from exportdata import CHILD_ID, DIGEST, ROOT_ID, failed, pipeline
+
 from procrecord.exports import ExportOptions, export
 from procrecord.exports.rocrate import PROFILE, WFRUN_CONTEXT
 

@@ -195,10 +195,10 @@ def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
     from procrecord import Recorder
 
     out = tmp_path / "r.json"
-    with Recorder("a", output=out, collectors=[], use_plugins=False, handle_signals=False):
-        with pytest.warns(RuntimeWarning, match="another running Recorder writes"):
-            with Recorder("b", output=out, collectors=[], use_plugins=False, handle_signals=False):
-                pass
+    with Recorder("a", output=out, collectors=[], use_plugins=False, handle_signals=False), \
+            pytest.warns(RuntimeWarning, match="another running Recorder writes"), \
+            Recorder("b", output=out, collectors=[], use_plugins=False, handle_signals=False):
+        pass
     with Recorder("c", output=out, collectors=[], use_plugins=False, handle_signals=False):
         pass  # the others are stopped: no warning (pytest's filter turns one into an error below)
 

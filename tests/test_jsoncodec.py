@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, load_json
-from procrecord.cli import cli
 from procrecord.bulk.jsoncodec import ExactnessError, dumps, loads_exact, may_hold_big_integer
+from procrecord.cli import cli
+
+from helpers import FIXTURES, load_json
 from strategies import text
 
 BIG = [2**64, 2**70 + 1, -(2**63) - 1, -(2**100), 123456789012345678901234567890]

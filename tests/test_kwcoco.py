@@ -18,9 +18,8 @@ from helpers import FIXTURES, load_json
 def find_info_items(info, query_type, query_name=None):
     """What geowatch's reader does: index item['type'] on every item of the list."""
     for item in info:
-        if item["type"] == query_type:
-            if query_name is None or item["properties"]["name"] == query_name:
-                yield item
+        if item["type"] == query_type and (query_name is None or item["properties"]["name"] == query_name):
+            yield item
 
 
 def test_a_written_record_carries_the_item_type():

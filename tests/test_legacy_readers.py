@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from procrecord.operations.migration import downgrade
 from procrecord.compat import ProcessContext
+from procrecord.operations.migration import downgrade
 from procrecord.writer.recorder import Recorder
 
 CHILD = Path(__file__).with_name("legacy_readers_child.py")

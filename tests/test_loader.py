@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from helpers import ROOT
 from procrecord.bulk.loader import Loaded, LoadError, Walk, load, plan
+
+from helpers import ROOT
 
 REC = {"schema_version": "1.0", "id": "x"}
 

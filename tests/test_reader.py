@@ -77,3 +77,9 @@ def test_iter_read_yields_before_reading_further(tmp_path):
     assert next(records).name == "geowatch.fit"
     with pytest.raises(RecordReadError, match=r":2: invalid JSON"):
         next(records)
+
+
+def test_a_symlink_a_walk_leaves_alone_is_not_read_as_a_record(tmp_path):
+    (tmp_path / "b.json").write_text(json.dumps(load_json(GPU)), encoding="utf-8")
+    (tmp_path / "link.json").symlink_to(tmp_path / "b.json")
+    assert [r.name for r in procrecord.read(tmp_path)] == ["geowatch.fit"]

@@ -14,13 +14,14 @@ import time
 
 import pytest
 
-from helpers import ROOT
 from procrecord.errors import ProcrecordError, RecorderStateError
-from procrecord.writer.recorder import Recorder, resolve_level, truthy
 from procrecord.operations.redaction import redact
 from procrecord.record.validation import validate
+from procrecord.writer.recorder import Recorder, resolve_level, truthy
 
-QUIET = dict(use_plugins=False, handle_signals=False, git_dirty=False)
+from helpers import ROOT
+
+QUIET = {"use_plugins": False, "handle_signals": False, "git_dirty": False}
 
 
 def test_start_stop_in_memory():
@@ -62,9 +63,8 @@ def test_flush_writes_progress(tmp_path):
 
 def test_context_manager_records_failure_and_reraises(tmp_path):
     path = tmp_path / "r.json"
-    with pytest.raises(ZeroDivisionError):
-        with Recorder("x", output=path, **QUIET):
-            1 / 0
+    with pytest.raises(ZeroDivisionError), Recorder("x", output=path, **QUIET):
+        _ = 1 / 0
     out = json.loads(path.read_text())
     assert out["status"] == "failed" and out["outcome"]["exit_code"] == 1
     assert out["outcome"]["error"]["type"] == "ZeroDivisionError"
@@ -75,9 +75,8 @@ def test_context_manager_records_failure_and_reraises(tmp_path):
 
 def test_system_exit_zero_is_completed(tmp_path):
     path = tmp_path / "r.json"
-    with pytest.raises(SystemExit):
-        with Recorder("x", output=path, **QUIET):
-            sys.exit(0)
+    with pytest.raises(SystemExit), Recorder("x", output=path, **QUIET):
+        sys.exit(0)
     assert json.loads(path.read_text())["status"] == "completed"
 
 
@@ -149,7 +148,7 @@ def test_duration_is_the_jobs_own_not_the_collectors_shutdown():
     assert out["timing"]["stop_time"] <= out["timing"]["update_time"]
 
 
-COMBOS = [c for n in range(0, 6) for c in itertools.combinations(["invocation", "host", "python", "git", "resources"], n)]
+COMBOS = [c for n in range(6) for c in itertools.combinations(["invocation", "host", "python", "git", "resources"], n)]
 
 
 @pytest.mark.parametrize("collectors", COMBOS, ids=lambda c: "+".join(c) or "none")

@@ -10,15 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import FIXTURES, load_json
-from procrecord.record import model as m
-from procrecord.record import reader
 from procrecord.errors import ProcrecordError, RedactionKeyError
 from procrecord.operations.migration import upgrade
-from procrecord.record.policy import policy, removes
 from procrecord.operations.redaction import check_level, fingerprint, load_key, redact
+from procrecord.record import model as m
+from procrecord.record import reader
+from procrecord.record.policy import policy, removes
 from procrecord.record.schemas import load_schema
 from procrecord.record.validation import validate
+
+from helpers import FIXTURES, load_json
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "redact").iterdir() if p.is_dir())

@@ -9,10 +9,17 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from helpers import SCHEMA_DIR
 from procrecord.record.schemas import (
-    ID_PREFIX, iter_properties, known_versions, load_schema, registry, schema_dir, schema_id,
+    ID_PREFIX,
+    iter_properties,
+    known_versions,
+    load_schema,
+    registry,
+    schema_dir,
+    schema_id,
 )
+
+from helpers import SCHEMA_DIR
 
 VERSIONS = known_versions()
 CURRENT = [v for v in VERSIONS if v != "0"]

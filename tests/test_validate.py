@@ -7,10 +7,11 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from helpers import FIXTURES, load_json
 from procrecord.errors import UnknownVersionError
 from procrecord.record.schemas import known_versions, load_schema, registry
 from procrecord.record.validation import _fast, json_path, validate
+
+from helpers import FIXTURES, load_json
 
 ALL_FIXTURES = sorted(p for p in FIXTURES.rglob("*.json") if "invalid" in p.parts or "valid" in p.parts)
 INVALID = sorted(p for d in sorted(FIXTURES.iterdir()) for p in (d / "invalid").glob("*.json"))

@@ -16,10 +16,11 @@ from typing import Any
 import orjson
 
 
-class _Object(dict):  # type: ignore[type-arg]
+class _Object(dict[str, Any]):
     """A parsed object that remembers the keys it was given more than once."""
 
     __slots__ = ("repeated",)
+    repeated: list[str]
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> _Object:

@@ -19,6 +19,7 @@ from procrecord.bulk.engine import Outcome
 from procrecord.bulk.jsonspans import SpanError, elements, encode, layout_of, resolve, splice
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 from procrecord.bulk.loader import Loaded, parse
+from procrecord.bulk.status import Status, severity
 from procrecord.pointer import tokens
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 #: ``info`` list, and the ``meta.info`` list of geowatch's pixel evaluation (pxl_eval.json).
 DEFAULT_POINTERS = ("/info", "/meta/info")
 ZIP_MAGIC = b"PK\x03\x04"
-_SEVERITY = {"error": 3, "invalid": 2, "leak": 2, "needs-upgrade": 1}
 
 
 class Found(NamedTuple):
@@ -129,15 +129,15 @@ class Embedded:
         try:
             found, located = find_records(data, self.pointers)
         except SpanError as exc:
-            return Outcome(item.source, item.line, "error", message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
+            return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)
             loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers)
             if not isinstance(loaded, Loaded):
-                return Outcome(item.source, item.line, "error", message=loaded.message, jsonl=item.jsonl), False
+                return Outcome(item.source, item.line, Status.ERROR, message=loaded.message, jsonl=item.jsonl), False
             outcome = self.inner(loaded)
             return outcome, outcome.output is not None and bool((outcome.info or {}).get("changed", 1))
         if not found:
-            return Outcome(item.source, item.line, "no-records", None, output=data,
+            return Outcome(item.source, item.line, Status.NO_RECORDS, None, output=data,
                            message="no process records at " + ", ".join(self.pointers), jsonl=item.jsonl,
                            info={"changed": 0}), False
         return self._merge(item, data, found)
@@ -146,10 +146,10 @@ class Embedded:
         outcomes = []
         for entry in found:
             if entry.value is None:
-                outcomes.append((entry, Outcome(item.source, item.line, "error", message=entry.problem, jsonl=item.jsonl)))
+                outcomes.append((entry, Outcome(item.source, item.line, Status.ERROR, message=entry.problem, jsonl=item.jsonl)))
             else:
                 outcomes.append((entry, self.inner(Loaded(item.source, item.line, entry.value, item.jsonl))))
-        worst = max((o for _, o in outcomes), key=lambda o: _SEVERITY.get(o.status, 0))
+        worst = max((o for _, o in outcomes), key=lambda o: severity(o.status))
         violations = tuple(attrs.evolve(v, path=entry.path + v.path[1:]) for entry, o in outcomes for v in o.violations)
         messages = [f"{entry.path[2:]}: {o.message}" for entry, o in outcomes if o.message]
         totals: dict[str, int] = {}
@@ -166,6 +166,7 @@ class Embedded:
             for entry, o in outcomes:
                 if (o.info or {}).get("changed", 1):
                     # an item written from now on follows the kwcoco item convention where its version has it
+                    assert o.output is not None  # all outputs are there (checked above)
                     value = with_item_type(loads_exact(o.output))
                     text = encode(value, layout_of(data, entry.start, entry.end))
                     replacements.append((entry.start, entry.end, text))
@@ -182,7 +183,7 @@ class Embedded:
         import zipfile
 
         def failed(message: str) -> Outcome:
-            return Outcome(item.source, None, "error", message=message)
+            return Outcome(item.source, None, Status.ERROR, message=message)
 
         try:
             archive = zipfile.ZipFile(io.BytesIO(raw))
@@ -204,9 +205,9 @@ class Embedded:
                     return failed(f"cannot read member {info.filename}: {exc}")
                 outcome, changed = self._document(Loaded(f"{item.source}!{info.filename}", None, {}, False, data), data)
                 results.append((info, outcome, changed))
-            output = raw
+            output: bytes | None = raw
             if all(o.output is not None for _, o, _ in results) and any(c for _, _, c in results):
-                output = _rezip(archive, members, {info.filename: o.output for info, o, c in results if c})
+                output = _rezip(archive, members, {info.filename: o.output for info, o, c in results if c and o.output is not None})
             elif not all(o.output is not None for _, o, _ in results):
                 output = None
         merged = results[0][1] if len(results) == 1 else _combine([o for _, o, _ in results])
@@ -216,7 +217,7 @@ class Embedded:
 
 
 def _combine(outcomes: list[Outcome]) -> Outcome:
-    worst = max(outcomes, key=lambda o: _SEVERITY.get(o.status, 0))
+    worst = max(outcomes, key=lambda o: severity(o.status))
     violations = tuple(v for o in outcomes for v in o.violations)
     messages = [f"{o.source}: {o.message}" for o in outcomes if o.message]
     totals: dict[str, int] = {}

@@ -15,15 +15,27 @@ import sys
 import tempfile
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
-from procrecord.errors import SchemaError
 from procrecord.bulk.loader import (
-    DEFAULT_MAX_BYTES, FileTask, LineTracker, Loaded, LoadError, Note, Span, Task, Walk, iter_task, plan, shift,
+    DEFAULT_MAX_BYTES,
+    FileTask,
+    Item,
+    LineTracker,
+    Loaded,
+    LoadError,
+    Note,
+    Span,
+    Task,
+    Walk,
+    iter_task,
+    plan,
+    shift,
 )
+from procrecord.bulk.status import Status, severity
+from procrecord.errors import SchemaError
 from procrecord.record.validation import Violation
 
-ERROR = "error"
-#: A path a walk left alone on purpose (a symlink): reported, not a finding.
-SKIPPED = "skipped"
+ERROR = Status.ERROR
+SKIPPED = Status.SKIPPED
 
 
 class Outcome(NamedTuple):
@@ -39,8 +51,8 @@ class Outcome(NamedTuple):
     jsonl: bool = False
     info: dict[str, Any] | None = None
     #: How many records this outcome stands for: clean outcomes of consecutive lines are merged
-    #: into one (lines ``line .. line + count - 1``) so bulk runs do not pay per valid record.
-    count: int = 1
+    #: into one (lines ``line .. line + records - 1``) so bulk runs do not pay per valid record.
+    records: int = 1
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
@@ -49,7 +61,7 @@ class Outcome(NamedTuple):
     @property
     def ok(self) -> bool:
         """False for records with findings and for documents that could not be processed."""
-        return self.status not in (ERROR, "invalid", "leak", "different", "needs-upgrade")
+        return severity(self.status) == 0
 
 
 class Block(NamedTuple):
@@ -80,7 +92,7 @@ class Operation(Protocol):
     def __call__(self, item: Loaded) -> Outcome: ...
 
 
-def apply(operation: Operation, item: Loaded | LoadError) -> Outcome:
+def apply(operation: Operation, item: Item) -> Outcome:
     """Run ``operation`` on one item; load errors and unexpected failures become error outcomes."""
     if isinstance(item, LoadError):
         return Outcome(item.source, item.line, ERROR, message=item.message)
@@ -169,9 +181,9 @@ def compress(outcomes: Iterator[Outcome]) -> list[Outcome]:
     for outcome in outcomes:
         if merged and _plain(outcome):
             last = merged[-1]
-            if (_plain(last) and last.source == outcome.source and last.status == outcome.status
-                    and last.version == outcome.version and last.line + last.count == outcome.line):
-                merged[-1] = last._replace(count=last.count + outcome.count)
+            if (_plain(last) and last.line is not None and last.source == outcome.source and last.status == outcome.status
+                    and last.version == outcome.version and last.line + last.records == outcome.line):
+                merged[-1] = last._replace(records=last.records + outcome.records)
                 continue
         merged.append(outcome)
     return merged
@@ -179,11 +191,12 @@ def compress(outcomes: Iterator[Outcome]) -> list[Outcome]:
 
 def expand(outcome: Outcome) -> Iterator[Outcome]:
     """The single-record outcomes a merged outcome stands for."""
-    if outcome.count == 1:
+    if outcome.records == 1:
         yield outcome
         return
-    single = outcome._replace(count=1)
-    for offset in range(outcome.count):
+    single = outcome._replace(records=1)
+    assert outcome.line is not None  # only outcomes of JSONL lines are merged (see _plain)
+    for offset in range(outcome.records):
         yield single._replace(line=outcome.line + offset)
 
 
@@ -242,7 +255,7 @@ def run(
     """Yield the outcomes of every document of ``sources`` in input order, and a :class:`Block` of
     outputs after the outcomes of each task that produced output.
 
-    Clean outcomes of consecutive lines come merged (``count``); their outputs are in the blocks.
+    Clean outcomes of consecutive lines come merged (``records``); their outputs are in the blocks.
 
     ``source_done(path)`` is called once the last outcome of a file has been yielded, so writers
     can finish that file before the next one is read. ``skip``: folders not to read; ``walk``: how
@@ -297,7 +310,7 @@ def _ordered(
             yield shift(item, base) if base and isinstance(item, Outcome) else item
         tracker.advance(task, lines)
         if progress is not None:
-            progress(sum(o.count for o in items if isinstance(o, Outcome)))
+            progress(sum(o.records for o in items if isinstance(o, Outcome)))
         if source_done is not None and isinstance(task, FileTask) and task.end is None:
             source_done(task.path)
 

@@ -442,8 +442,9 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     how many lines it spanned, so callers (:func:`load`, the bulk runner) keep absolute numbers.
     ``exact``, ``unique``: see :func:`parse`. ``raw``: yield each document unparsed (:attr:`Loaded.raw`).
     """
-    if hasattr(task, "fetch"):  # an object in storage (procrecord.bulk.storage.ObjectTask): read it here
-        task = task.fetch()
+    fetch = getattr(task, "fetch", None)
+    if fetch is not None:  # an object in storage (procrecord.bulk.storage.ObjectTask): read it here
+        task = fetch()
     if isinstance(task, (LoadError, Note)):
         yield task
     elif isinstance(task, InlineTask):
@@ -478,7 +479,7 @@ def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
 
 def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False, unique: bool = False) -> Iterator[Item]:
     try:
-        handle = open(task.path, "rb")
+        handle = open(task.path, "rb")  # noqa: SIM115 - opened apart from the with: only open's OSError is a LoadError
     except OSError as exc:
         yield LoadError(task.path, None, _os_message(exc))
         return
@@ -542,9 +543,9 @@ def shift(item: Any, offset: int) -> Any:
 
 
 def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
-         walk: Walk | None = None) -> Iterator[Item]:
+         walk: Walk | None = None) -> Iterator[Loaded | LoadError]:
     """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
-    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`)."""
+    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`); symlinks a walk left alone are not yielded."""
     tracker = LineTracker()
     for task in plan(sources, max_bytes, walk=walk):
         base = tracker.base_for(task)

@@ -9,6 +9,7 @@ from typing import IO, Any
 import orjson
 
 from procrecord.bulk.engine import SKIPPED, Outcome, expand
+from procrecord.bulk.status import Status, severity
 
 
 class Summary:
@@ -29,11 +30,11 @@ class Summary:
 
     def add(self, outcome: Outcome) -> None:
         """Count one (possibly merged) outcome (a path a walk left alone is no record)."""
-        self.counts[outcome.status] += outcome.count
+        self.counts[str(outcome.status)] += outcome.records  # the text: JSON keys must be plain str
         if outcome.status == SKIPPED:
             return
         self._sources.add(outcome.source)
-        self.total += outcome.count
+        self.total += outcome.records
         for name, value in (outcome.info or {}).items():
             if isinstance(value, int) and not isinstance(value, bool):
                 self.totals[name] += value
@@ -41,7 +42,7 @@ class Summary:
     @property
     def failed(self) -> bool:
         """True when any outcome has a finding or an error."""
-        return any(not Outcome("", None, status).ok for status in self.counts)
+        return any(severity(status) for status in self.counts)
 
     def line(self, verb: str) -> str:
         """One-line human summary, e.g. ``validated 10 records from 2 sources: 9 valid, 1 invalid``."""
@@ -86,17 +87,17 @@ class TextReporter(Reporter):
 
     def outcome(self, outcome: Outcome) -> None:
         super().outcome(outcome)
-        if outcome.count > 1:
+        if outcome.records > 1:
             if self.verbose:
                 for single in expand(outcome):
                     self.out.write(f"{single.where()}:: {single.status}\n")
             return
         where = outcome.where()
-        if outcome.status == "error":
+        if outcome.status == Status.ERROR:
             self.out.write(f"{where}:: error: {outcome.message}\n")
         for v in outcome.violations:
             self.out.write(f"{where}::{v.path}: {v.message} ({v.keyword})\n")
-        if outcome.message and outcome.status != "error":
+        if outcome.message and outcome.status != Status.ERROR:
             self.out.write(f"{where}:: {outcome.status}: {outcome.message}\n")
         if self.verbose and outcome.ok and not outcome.message:
             self.out.write(f"{where}:: {outcome.status}\n")

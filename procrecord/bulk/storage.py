@@ -11,12 +11,15 @@ import io
 import json
 import os
 import posixpath
-from typing import IO, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, Iterator
 
 import attrs
 
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 from procrecord.errors import ProcrecordError
+
+if TYPE_CHECKING:  # the loader imports this module
+    from procrecord.bulk.loader import InlineTask, LoadError
 
 _MAGIC = ("*", "?", "[")
 #: ``--storage-option`` values of this run (applied to every URL, inputs and outputs).
@@ -25,7 +28,7 @@ _OPTIONS: dict[str, Any] = {}
 
 def is_url(source: str | None) -> bool:
     """True for an fsspec URL (``scheme://...``); plain paths stay on the local fast path."""
-    return bool(source) and "://" in source and not os.path.exists(source)  # type: ignore[operator]
+    return source is not None and "://" in source and not os.path.exists(source)
 
 
 def parse_option(text: str) -> tuple[str, Any]:
@@ -58,7 +61,8 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
     opts = _OPTIONS if storage_options is None else storage_options
     try:
-        return url_to_fs(url, **opts)
+        found: tuple[Any, str] = url_to_fs(url, **opts)
+        return found
     except ImportError as exc:
         raise ProcrecordError(f"{url}: no filesystem installed for this URL ({exc})") from exc
     except ValueError as exc:
@@ -95,7 +99,7 @@ class ObjectTask:
     #: :func:`identity` of the object when it was listed: an in-place rewrite checks it before its PUT.
     identity: tuple[str, int] | None = None
 
-    def fetch(self):  # -> InlineTask | LoadError
+    def fetch(self) -> InlineTask | LoadError:
         """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, or a LoadError."""
         from procrecord.bulk.loader import InlineTask, LoadError
 
@@ -341,7 +345,8 @@ class ObjectSink:
 def _read_bytes(source: str) -> bytes:
     if is_url(source):
         fs, path = filesystem(source)
-        return fs.cat_file(path)
+        data: bytes = fs.cat_file(path)
+        return data
     with open(source, "rb") as handle:
         return handle.read()
 

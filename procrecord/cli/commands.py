@@ -7,8 +7,19 @@ import sys
 import click
 
 from procrecord.cli import (
-    EXIT_FINDINGS, EXIT_OK, allow_empty_from_context, cli, executor_from_context, guarded, max_bytes_option,
-    silence_stdout, source_options, stdout_closed, storage_option, walk_from_context,
+    EXIT_FAILURE,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    allow_empty_from_context,
+    cli,
+    executor_from_context,
+    guarded,
+    max_bytes_option,
+    silence_stdout,
+    source_options,
+    stdout_closed,
+    storage_option,
+    walk_from_context,
 )
 
 #: The redaction levels (procrecord.record.policy.LEVELS, repeated so --help loads no schema; a test keeps them equal).
@@ -55,8 +66,8 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
 @guarded
 def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_level, verbose, embedded, pointers) -> int:
     """Validate records against their schema."""
-    from procrecord.operations.checks import ValidateRecord
     from procrecord.bulk.report import REPORTERS
+    from procrecord.operations.checks import ValidateRecord
 
     if schema_version not in (None, "latest"):
         from procrecord.record.schemas import load_schema
@@ -68,7 +79,7 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
 
 def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
     """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
-    from procrecord.bulk.engine import Block, Progress, run
+    from procrecord.bulk.engine import Block, Progress
 
     progress = Progress(label)
     try:
@@ -147,23 +158,23 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     """Drive a rewriting operation over sources into a :class:`~procrecord.bulk.output.Sink`."""
     import io
 
-    from procrecord.bulk.engine import Block, Progress, run
+    from procrecord.bulk.engine import Block, Progress
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
+    from procrecord.bulk.status import severity
 
     sources = list(sources)
     if output_dir and in_place:
         raise click.UsageError("choose either --output-dir or --in-place")
-    if not output_dir and not in_place:
-        if len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0])):
-            raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
+    if not output_dir and not in_place and (len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0]))):
+        raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
+    from procrecord.bulk.executors import Collected
     from procrecord.bulk.storage import ObjectSink, is_url
 
     executor = executor_from_context()
+    sink: Collected | ObjectSink | Sink
     if executor is not None and executor.kind == "dask":  # workers write their outputs themselves
-        from procrecord.bulk.executors import Collected
-
         if not (output_dir or in_place):
             raise click.UsageError("--executor dask writes outputs from the workers: give -o or --in-place")
 
@@ -185,7 +196,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             else:
                 reporter.outcome(item)
                 if item.ok:
-                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.count
+                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.records
             sink.add(item)
     except BrokenPipeError:
         if not stdout_closed():
@@ -209,7 +220,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         kept = done_by_source.pop(skipped, 0)
         if kept:
             summary = reporter.summary
-            for status in [st for st in summary.counts if st not in ("error", "invalid", "leak")]:
+            for status in [st for st in summary.counts if not severity(st)]:  # the statuses of records kept
                 taken = min(summary.counts[status], kept)
                 summary.counts[status] -= taken
                 summary.counts["not written (file has errors)"] += taken
@@ -301,8 +312,8 @@ def redact(sources, jobs, max_bytes, level, pseudonymize, key_file, keep_version
 def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Upgrade records (legacy ProcessContext included) to a newer schema version."""
     from procrecord.bulk.report import REPORTERS
-    from procrecord.record.schemas import load_schema
     from procrecord.operations.transforms import UpgradeRecord
+    from procrecord.record.schemas import load_schema
 
     if to is not None:
         load_schema(to)
@@ -320,8 +331,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 @guarded
 def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded, pointers) -> int:
     """Downgrade records for tools that only read an older shape (0: the legacy ProcessContext)."""
-    from procrecord.record.schemas import load_schema
     from procrecord.operations.transforms import DowngradeRecord
+    from procrecord.record.schemas import load_schema
 
     load_schema(to)
     operation = _maybe_embedded(DowngradeRecord(to), embedded, pointers, max_bytes)
@@ -391,15 +402,15 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
                            outputs=list(outputs), usage_interval=usage_interval, max_digest_bytes=limit)
     except ProcrecordError as exc:
         click.echo(f"procrecord: error: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_FAILURE)
     sys.exit(code)
 
 
 def _load_one(source: str, max_bytes: int):
     """The single record in ``source``, upgraded to the current version, or an error message."""
-    from procrecord.operations.comparison import prepare
-    from procrecord.errors import ProcrecordError
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import prepare
 
     items = list(load([source], max_bytes, exact=True))  # 2**70 and 2**70 + 1 must differ
     if len(items) != 1:
@@ -446,15 +457,17 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
-    from procrecord.operations.comparison import diff as compare, to_patch, verify_patch
-    from procrecord.operations.diffreport import write_text
     from procrecord.bulk.jsoncodec import dumps
+    from procrecord.operations.comparison import diff as compare
+    from procrecord.operations.comparison import to_patch, verify_patch
+    from procrecord.operations.diffreport import write_text
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
     if problem or problem_b:
         click.echo(problem or problem_b, err=True)
-        return 3
+        return EXIT_FAILURE
+    assert a is not None and b is not None  # _load_one gives a record or a problem
     changes = compare(a, b, options, upgrade=False)
     if fmt == "json":
         body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
@@ -463,7 +476,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
         patch = to_patch(changes, a, b)
         if not verify_patch(patch, a, b, options):
             click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
-            return 3
+            return EXIT_FAILURE
         click.echo(dumps(patch, indent=True).decode())
     else:
         write_text(changes, sys.stdout)
@@ -472,15 +485,16 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 
 def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     from procrecord.bulk.engine import Progress
-    from procrecord.operations.comparison import diff as compare, prepare
-    from procrecord.operations.diffreport import BaselineReport
-    from procrecord.errors import ProcrecordError
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import diff as compare
+    from procrecord.operations.comparison import prepare
+    from procrecord.operations.diffreport import BaselineReport
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
         click.echo(problem, err=True)
-        return 3
+        return EXIT_FAILURE
     report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
     try:
@@ -500,7 +514,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
         progress.close()
     click.echo(report.finish(), err=True)
     if report.broken:
-        return 3
+        return EXIT_FAILURE
     return EXIT_FINDINGS if report.differing else EXIT_OK
 
 
@@ -511,8 +525,9 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
 @guarded
 def show(sources, jobs, max_bytes, fmt) -> int:
     """Summarise records, one row each: name, status, when, how long, where, on what."""
-    from procrecord.bulk.engine import Block, run
+    from procrecord.bulk.engine import Block
     from procrecord.bulk.report import JsonReporter, TextReporter
+    from procrecord.bulk.status import Status
     from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord
 
     if fmt == "json":
@@ -520,7 +535,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
         for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
             if isinstance(outcome, Block):
                 continue
-            json_reporter.outcome(outcome._replace(message=None) if outcome.status == "shown" else outcome)
+            json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
         json_reporter.finish("read")
         return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)
@@ -528,7 +543,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
     for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
         if isinstance(outcome, Block):  # none come: show writes no records back
             continue
-        if outcome.status == "shown":
+        if outcome.status == Status.SHOWN:
             rows.append({"record": outcome.where(), **(outcome.info or {})})
             outcome = outcome._replace(message=None, info=None)
         reporter.outcome(outcome)

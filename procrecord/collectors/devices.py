@@ -13,7 +13,6 @@ from typing import Any
 
 from procrecord.collectors.interface import Collector, Skipped
 
-
 _KINDS = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "mps": "mps"}
 
 

@@ -129,7 +129,7 @@ class EmissionsCollector(Collector):
         try:
             tracker = self._factory(country_iso_code=self.country, region=self.region) if self._factory else self._codecarbon()
             tracker.start()
-        except Exception as exc:  # noqa: BLE001 - a broken tracker must not break the job
+        except Exception as exc:  # a broken tracker must not break the job
             self._error = f"{type(exc).__name__}: {exc}"
             raise RuntimeError(f"codecarbon failed: {self._error}") from exc
         self._tracker, self._tracker_start = tracker, now_iso()

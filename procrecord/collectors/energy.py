@@ -8,6 +8,7 @@ difference is taken modulo that range. A counter that cannot be read (no RAPL on
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any, Callable, NamedTuple
@@ -67,7 +68,7 @@ def rapl_counters(root: str = RAPL_ROOT) -> tuple[list[Counter], str | None]:
             continue
         except (OSError, ValueError):
             continue
-        counters.append(Counter(component, zone, "rapl", lambda p=energy: _read_int(p), wrap, _UJ_PER_KWH))
+        counters.append(Counter(component, zone, "rapl", functools.partial(_read_int, energy), wrap, _UJ_PER_KWH))
     return counters, problem
 
 

@@ -32,7 +32,7 @@ def exporter(target: str, options: ExportOptions) -> Exporter:
     if target not in TARGETS:
         raise ExportError(f"unknown export target {target!r} (choose from {', '.join(TARGETS)})")
     module, name = TARGETS[target]
-    cls = getattr(importlib.import_module(module), name)
+    cls: type[Exporter] = getattr(importlib.import_module(module), name)
     return cls(options)
 
 

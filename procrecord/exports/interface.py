@@ -80,7 +80,7 @@ class Exporter(abc.ABC):
         """Finish the output (write files, flush batches); findings of records not yet reported."""
         return []
 
-    def abort(self) -> None:
+    def abort(self) -> None:  # noqa: B027 - an optional hook: exporters that write only in close() have nothing to undo
         """Give up (interrupted run): leave no half-written output behind."""
 
 

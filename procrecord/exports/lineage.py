@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 _NAMESPACE = uuid.UUID("6f1c2b4e-7f0a-4c52-9a53-3f0d8e3c5a11")
 
 
-def as_uuid(value: str) -> tuple[uuid.UUID, bool]:
-    """``value`` as a UUID, or one derived from it (the flag says whether it had to be derived)."""
+def as_uuid(value: Any) -> tuple[uuid.UUID, bool]:
+    """``value`` as a UUID, or one derived from it (the flag says whether it had to be derived; a missing
+    or non-text id is derived from its ``str``)."""
     try:
         return uuid.UUID(value), False
     except (ValueError, TypeError, AttributeError):

@@ -67,8 +67,8 @@ def metrics_of(record: dict[str, Any]) -> dict[str, float]:
     row, _ = flatten(record, current_version())
     metrics = {k: float(v) for k, v in row.items()
                if k.startswith(METRIC_SECTIONS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    peaks = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
-    peaks = [p for p in peaks if isinstance(p, (int, float))]
+    found = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
+    peaks: list[float] = [p for p in found if isinstance(p, (int, float))]
     if peaks:
         metrics["devices.memory_used_peak_bytes.max"] = float(max(peaks))
     return metrics
@@ -128,7 +128,7 @@ class MlflowExporter(Exporter):
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
             self.known = self._load_known()
-        except Exception as exc:  # noqa: BLE001 - no store: the export cannot go on
+        except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
     def _load_known(self) -> dict[str, str]:

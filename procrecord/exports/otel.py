@@ -47,7 +47,7 @@ def _get(record: Any, path: tuple[str, ...]) -> Any:
     return record
 
 
-def span_id(value: str) -> int:
+def span_id(value: object) -> int:
     """A non-zero 64-bit span id derived from a record id."""
     return int.from_bytes(hashlib.sha256(str(value).encode()).digest()[:8], "big") or 1
 

@@ -14,6 +14,7 @@ import orjson
 
 from procrecord.bulk.engine import Block, Outcome
 from procrecord.bulk.loader import Loaded
+from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding
 
 
@@ -35,7 +36,7 @@ class PrepareRecord:
 
             record = redact(record, self.level, self.key)
         line = orjson.dumps({"s": item.source, "l": item.line, "r": record}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-        return Outcome(item.source, item.line, "prepared", version, output=line, jsonl=item.jsonl, info={"changed": 1})
+        return Outcome(item.source, item.line, Status.PREPARED, version, output=line, jsonl=item.jsonl, info={"changed": 1})
 
 
 class Where(NamedTuple):
@@ -87,7 +88,7 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
                         count(Where(entry["s"], entry["l"], finding))
             else:
                 if not item.ok:
-                    rejected += item.count
+                    rejected += item.records
                 on_outcome(item)
     except BaseException:
         exporter.abort()

@@ -41,6 +41,7 @@ class RoCrateExporter(Exporter):
         super().__init__(options)
         if not options.output:
             raise ExportError("--to ro-crate needs -o FOLDER (or -o FILE.zip)")
+        self.output: str = options.output
         require("rocrate.rocrate", "rocrate", "ro-crate")
         from rocrate.model.contextentity import ContextEntity
         from rocrate.rocrate import ROCrate
@@ -140,7 +141,7 @@ class RoCrateExporter(Exporter):
         root = self.crate.root_dataset
         root["mentions"] = self._mentions
         root["hasPart"] = list(root.get("hasPart") or []) + list(self._parts.values())
-        target = os.path.abspath(self.options.output)
+        target = os.path.abspath(self.output)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
         try:

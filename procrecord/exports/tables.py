@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import tempfile
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 import orjson
 
@@ -31,6 +31,7 @@ class TableExporter(Exporter):
         super().__init__(options)
         if not options.output:
             raise ExportError(f"--to {self.name} needs -o FILE")
+        self.output: str = options.output
         folder = os.path.dirname(os.path.abspath(options.output))
         if not os.path.isdir(folder):
             raise ExportError(f"cannot write {options.output}: no folder {folder}")
@@ -67,7 +68,7 @@ class TableExporter(Exporter):
         """The schema's columns, then the config columns in order of first appearance."""
         return self.columns + [Column(name, kind) for name, kind in self.config.items()]
 
-    def _batches(self):
+    def _batches(self) -> Iterator[list[dict[str, Any]]]:
         assert self._spool is not None
         self._spool.close()
         self._spool = None
@@ -86,7 +87,7 @@ class TableExporter(Exporter):
         from procrecord.atomic import replacing
 
         try:
-            with replacing(self.options.output) as handle:
+            with replacing(self.output) as handle:
                 self.write(handle)
         finally:
             self.abort()
@@ -178,7 +179,7 @@ class ParquetExporter(TableExporter):
         for path in self._json_paths:
             _encode_at(out, path)
         invocation = out.get("invocation")
-        config = {}
+        config: dict[str, Any] = {}
         if isinstance(invocation, dict) and "config" in invocation:
             invocation = out["invocation"] = dict(invocation)
             _config_into(invocation.pop("config"), self.options.config_prefix, config)

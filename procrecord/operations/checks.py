@@ -6,6 +6,7 @@ import attrs
 
 from procrecord.bulk.engine import Outcome
 from procrecord.bulk.loader import Loaded
+from procrecord.bulk.status import Status
 from procrecord.errors import UnknownVersionError
 from procrecord.record.validation import resolve_version, validate_versioned
 
@@ -28,16 +29,16 @@ class ValidateRecord:
             message = str(exc)
             if self.version is None and _latest_accepts(record):
                 message += " (or check it against the newest schema with --schema-version latest)"
-            return Outcome(item.source, item.line, "error", message=message, jsonl=item.jsonl)
+            return Outcome(item.source, item.line, Status.ERROR, message=message, jsonl=item.jsonl)
         if violations:
-            return Outcome(item.source, item.line, "invalid", target, tuple(violations), jsonl=item.jsonl)
+            return Outcome(item.source, item.line, Status.INVALID, target, tuple(violations), jsonl=item.jsonl)
         if self.require_level is not None:
             from procrecord.operations.redaction import check_level
 
             leaks = check_level(record, self.require_level, target)
             if leaks:
-                return Outcome(item.source, item.line, "leak", target, tuple(leaks), jsonl=item.jsonl)
-        return Outcome(item.source, item.line, "valid", target, jsonl=item.jsonl)
+                return Outcome(item.source, item.line, Status.LEAK, target, tuple(leaks), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, Status.VALID, target, jsonl=item.jsonl)
 
 
 def _latest_accepts(record: dict) -> bool:

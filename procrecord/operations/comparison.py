@@ -297,7 +297,8 @@ def apply_patch(doc: dict[str, Any], patch: list[dict[str, Any]]) -> dict[str, A
     """Apply an RFC 6902 patch (jsonpatch), returning a new document."""
     import jsonpatch
 
-    return jsonpatch.apply_patch(doc, patch, in_place=False)
+    patched: dict[str, Any] = jsonpatch.apply_patch(doc, patch, in_place=False)
+    return patched
 
 
 def verify_patch(patch: list[dict[str, Any]], a: dict[str, Any], b: dict[str, Any], options: Options) -> bool:

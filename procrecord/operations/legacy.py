@@ -460,11 +460,8 @@ def _take(section: dict[str, Any], spec: dict[str, tuple[int, str, Kind]], prefi
                         places[place][new] = words[0]
                         if value == words[0]:
                             continue  # else the full build string stays in the legacy bag
-            elif kind is _TAKEN or kind is _FLAG and value is True:
+            elif kind is _TAKEN or (kind is _FLAG and value is True) or (kind is _INDEX and value.__class__ is int and value >= 0):
                 continue
-            elif kind is _INDEX:
-                if value.__class__ is int and value >= 0:
-                    continue
         if value is not None:  # as _leaves does (written out here: this is the hot path of the bag)
             here = prefix + (escape(key) if "~" in key or "/" in key else key)
             if isinstance(value, dict):

@@ -19,13 +19,13 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from procrecord._version import __version__
-from procrecord.jsonsafe import json_copy
 from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
-from procrecord.pointer import escape, tokens
-from procrecord.record.policy import RANK, LEVELS, Node, policy, removes
-from procrecord.record.schemas import current_version
+from procrecord.jsonsafe import json_copy
 from procrecord.operations.scrub import Scrubber, marker
 from procrecord.operations.secretnames import hides, is_version_key, version_kept
+from procrecord.pointer import escape, tokens
+from procrecord.record.policy import LEVELS, RANK, Node, policy, removes
+from procrecord.record.schemas import current_version
 from procrecord.record.validation import Violation
 
 KEY_ENV = "PROCRECORD_REDACT_KEY"
@@ -384,6 +384,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         # strings seen before are one look-up, and the mapping is copied only if a value changes.
         cache, scrub = scrubber.cache, scrubber.scrub
         out = None
+        new: Any
         for key, sub in value.items():
             sub_type = sub.__class__
             if sub_type is str:
@@ -437,8 +438,10 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
     version = _version_of(record, version)
     if level == "none":
-        return json_copy(record)
-    previous = record.get("redaction") if isinstance(record.get("redaction"), dict) else {}
+        copied: dict[str, Any] = json_copy(record)
+        return copied
+    earlier = record.get("redaction")
+    previous: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
     ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
     out = _walker(version, level)(record, ctx)
     if out is record:
@@ -533,7 +536,8 @@ def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
     value); its note is the legacy item's ``properties.redaction`` (where a redacted legacy item keeps it)."""
     from procrecord.operations.migration import upgrade
 
-    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    given = record.get("properties")
+    properties: dict[str, Any] = given if isinstance(given, dict) else {}
     note = properties.get("redaction")
     current = upgrade({**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
                       if note is not None else record)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Callable, Iterable, NamedTuple, Union
+from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
 from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, secret_kind
 from procrecord.pointer import escape
@@ -317,7 +317,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
                          (".atlasv1.",))),
 )
-TOKEN_RULES: tuple[tuple[str, Rule, "Trigger"], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
+TOKEN_RULES: tuple[tuple[str, Rule, Trigger], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
 
 
 #: What makes a rule worth running: needles (substrings) or a shape.
@@ -365,7 +365,7 @@ def _may_hide(a: str, b: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _fixed_index() -> tuple["re.Pattern[str]", dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
+def _fixed_index() -> tuple[re.Pattern[str], dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
     """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
     and the needles each one's hit may hide.
 
@@ -445,7 +445,8 @@ class Scrubber:
         finder, by_needle, hidden = _fixed_index()
         self._finder, self._hidden = finder, hidden
         self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
-        self._own = [(position, needle) for position in own for needle in self.rules[position][2]]  # type: ignore[union-attr]
+        # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
+        self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
         self._needles: dict[int, tuple[str, ...]] = {}
         self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):

@@ -28,6 +28,7 @@ class ShowRecord:
         import cattrs
 
         from procrecord.bulk.engine import Outcome
+        from procrecord.bulk.status import Status
         from procrecord.operations.transforms import to_current
         from procrecord.record.model import Record
 
@@ -37,9 +38,9 @@ class ShowRecord:
         try:
             record = _converter().structure(data, Record)
         except (cattrs.BaseValidationError, TypeError, ValueError) as exc:  # valid yet not fitting the model: a bug to report
-            return Outcome(item.source, item.line, "error", version, message=f"does not fit the model: {exc}",
+            return Outcome(item.source, item.line, Status.ERROR, version, message=f"does not fit the model: {exc}",
                            jsonl=item.jsonl)
-        return Outcome(item.source, item.line, "shown", version, message=summarise(record), jsonl=item.jsonl,
+        return Outcome(item.source, item.line, Status.SHOWN, version, message=summarise(record), jsonl=item.jsonl,
                        info=summary_fields(record))
 
 

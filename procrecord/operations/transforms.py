@@ -15,12 +15,13 @@ import attrs
 from procrecord.bulk.engine import Outcome
 from procrecord.bulk.loader import Loaded
 from procrecord.bulk.output import dumps
+from procrecord.bulk.status import Status
 from procrecord.errors import UnknownVersionError, UpgradeError
 from procrecord.record.validation import validate_versioned
 
 
 def _invalid(item: Loaded, version: str | None, violations: list[Any], note: str) -> Outcome:
-    return Outcome(item.source, item.line, "invalid", version, tuple(violations), message=note, jsonl=item.jsonl)
+    return Outcome(item.source, item.line, Status.INVALID, version, tuple(violations), message=note, jsonl=item.jsonl)
 
 
 def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
@@ -30,7 +31,7 @@ def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
     try:
         version, violations = validate_versioned(item.record)
     except UnknownVersionError as exc:
-        return "", item.record, Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+        return "", item.record, Outcome(item.source, item.line, Status.ERROR, message=str(exc), jsonl=item.jsonl)
     if violations:
         return version, item.record, _invalid(item, version, violations, "input does not validate; left unchanged")
     if version == current_version():
@@ -40,7 +41,7 @@ def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
     try:
         return version, upgrade(item.record, current_version(), checked=True), None
     except UpgradeError as exc:
-        return version, item.record, Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
+        return version, item.record, Outcome(item.source, item.line, Status.ERROR, version, message=str(exc), jsonl=item.jsonl)
 
 
 @attrs.frozen
@@ -67,15 +68,15 @@ class RedactRecord:
             try:
                 out, _ = downgrade(out, version, checked=True)
             except UpgradeError as exc:
-                return Outcome(item.source, item.line, "error", version, message=f"cannot keep version {version}: {exc}",
+                return Outcome(item.source, item.line, Status.ERROR, version, message=f"cannot keep version {version}: {exc}",
                                jsonl=item.jsonl)
             target, violations = validate_versioned(out)
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
-        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())), "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())),
-                "pseudonymized": len(note.get("pseudonymized", ()))}
-        return Outcome(item.source, item.line, "redacted", target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
+        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())),
+                "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())), "pseudonymized": len(note.get("pseudonymized", ()))}
+        return Outcome(item.source, item.line, Status.REDACTED, target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
 
 
 def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
@@ -83,11 +84,11 @@ def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
     try:
         version, violations = validate_versioned(item.record)
     except UnknownVersionError as exc:
-        return "", Outcome(item.source, item.line, "error", message=str(exc), jsonl=item.jsonl)
+        return "", Outcome(item.source, item.line, Status.ERROR, message=str(exc), jsonl=item.jsonl)
     if violations:
         return version, _invalid(item, version, violations, "input does not validate; left unchanged")
     if version == target:
-        return version, Outcome(item.source, item.line, "current", version, output=dumps(item.record, item.jsonl),
+        return version, Outcome(item.source, item.line, Status.CURRENT, version, output=dumps(item.record, item.jsonl),
                                 jsonl=item.jsonl, info={"changed": 0})
     return version, None
 
@@ -109,13 +110,13 @@ class UpgradeRecord:
         if done is not None:
             return done
         if self.check:
-            return Outcome(item.source, item.line, "needs-upgrade", version, message=f"version {version} -> {target}",
+            return Outcome(item.source, item.line, Status.NEEDS_UPGRADE, version, message=f"version {version} -> {target}",
                            jsonl=item.jsonl)
         try:
             out = upgrade(item.record, target, checked=True)
         except UpgradeError as exc:
-            return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
-        return Outcome(item.source, item.line, "upgraded", target, output=dumps(out, item.jsonl), jsonl=item.jsonl,
+            return Outcome(item.source, item.line, Status.ERROR, version, message=str(exc), jsonl=item.jsonl)
+        return Outcome(item.source, item.line, Status.UPGRADED, target, output=dumps(out, item.jsonl), jsonl=item.jsonl,
                        info={"changed": 1})
 
 
@@ -135,9 +136,9 @@ class DowngradeRecord:
         try:
             out, dropped = downgrade(item.record, self.to, checked=True)
         except UpgradeError as exc:
-            return Outcome(item.source, item.line, "error", version, message=str(exc), jsonl=item.jsonl)
+            return Outcome(item.source, item.line, Status.ERROR, version, message=str(exc), jsonl=item.jsonl)
         message = "dropped " + ", ".join(dropped) if dropped else None
-        return Outcome(item.source, item.line, "downgraded", self.to, output=dumps(out, item.jsonl), jsonl=item.jsonl,
+        return Outcome(item.source, item.line, Status.DOWNGRADED, self.to, output=dumps(out, item.jsonl), jsonl=item.jsonl,
                        message=message, info={"changed": 1, "dropped": len(dropped)})
 
 

@@ -24,24 +24,29 @@ import traceback
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
+
+from procrecord._version import __version__
+from procrecord.atomic import write_bytes
+from procrecord.bulk import jsoncodec
+from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
 
 # The default collectors are imported here, with the recorder, so that creating and starting a
 # Recorder costs only the collection itself (import time is paid once, up front). The redaction
 # policy and rules load only when a level other than "none" needs them.
-from procrecord.collectors.interface import State
-from procrecord._version import __version__
-from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
-from procrecord.collectors import disks as _disks, devices as _devices, git as _git  # noqa: F401
-from procrecord.collectors import host as _host, invocation as _invocation  # noqa: F401
-from procrecord.collectors import python_env as _python_env, resources as _resources  # noqa: F401
-from procrecord.collectors.interface import now_iso
-from procrecord.atomic import write_bytes
-from procrecord.bulk import jsoncodec
+from procrecord.collectors import devices as _devices
+from procrecord.collectors import disks as _disks
+from procrecord.collectors import git as _git  # noqa: F401
+from procrecord.collectors import host as _host  # noqa: F401
+from procrecord.collectors import invocation as _invocation  # noqa: F401
+from procrecord.collectors import python_env as _python_env  # noqa: F401
+from procrecord.collectors import resources as _resources  # noqa: F401
+from procrecord.collectors.interface import State, now_iso
 from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
 from procrecord.record.versions import RECORD_TYPE
-from procrecord.writer import artifacts as _artifacts, lineage as _lineage
+from procrecord.writer import artifacts as _artifacts
+from procrecord.writer import lineage as _lineage
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
 WRITES_VERSION = "1.1"
@@ -98,10 +103,10 @@ class Recorder:
     ) -> None:
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
-        self._settings = dict(name=name, config=config, argv=argv, extra=extra, output=output, collectors=collectors,
-                              emissions=emissions, level=level, packages=packages, git_dirty=git_dirty,
-                              use_plugins=use_plugins, handle_signals=handle_signals,
-                              usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
+        self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
+                          "collectors": collectors, "emissions": emissions, "level": level, "packages": packages,
+                          "git_dirty": git_dirty, "use_plugins": use_plugins, "handle_signals": handle_signals,
+                          "usage_interval": usage_interval, "max_digest_bytes": max_digest_bytes}
         self._record_args = record_args
         safe_config, notes = to_json(config) if config is not None else (None, [])
         self.state = State(name, [str(a) for a in argv] if argv is not None else None, safe_config, notes, self.level)
@@ -151,7 +156,7 @@ class Recorder:
         from procrecord.record.policy import policy, removes
         from procrecord.record.schemas import current_version
 
-        node = policy(current_version()).children.get(section or "extensions")
+        node = (policy(current_version()).children or {}).get(section or "extensions")
         return node is not None and removes(node.redact, self.level)
 
     def _make_collectors(self, names: Any, emissions: Any, packages: str, git_dirty: bool, use_plugins: bool) -> list[Collector]:
@@ -171,8 +176,8 @@ class Recorder:
 
             check_options(options)  # a misspelt option or country is an error now, not a silent zero later
             chosen.append(builtin("emissions", **options))
-        self._disks = builtin("disks")
-        self._devices = builtin("devices")
+        self._disks = _disks.DisksCollector()  # the concrete classes: add_disk_info and add_device_info use their own API
+        self._devices = _devices.DevicesCollector()
         chosen.extend([self._disks, self._devices])
         if use_plugins:
             for name, load in plugins():
@@ -263,7 +268,7 @@ class Recorder:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> "Recorder":
+    def start(self) -> Recorder:
         """Start recording: run the collectors, write the first record, watch for SIGTERM and exit."""
         with self._lock:
             if self._started:
@@ -353,10 +358,10 @@ class Recorder:
             return self.stop(exit_code=code, status="completed" if code == 0 else "failed")
         return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self.start()
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
         # exception nor turn its success into a failure (code after the block still runs).
         with _warn_on_write_error():
@@ -613,8 +618,8 @@ _STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if h
 
 
 #: Recorders started and not stopped in this process, and the output file each writes.
-_LIVE: "weakref.WeakSet[Recorder]" = weakref.WeakSet()
-_WRITERS: dict[str, "weakref.ref[Recorder]"] = {}
+_LIVE: weakref.WeakSet[Recorder] = weakref.WeakSet()
+_WRITERS: dict[str, weakref.ref[Recorder]] = {}
 
 
 def _after_fork_in_child() -> None:

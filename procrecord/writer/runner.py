@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import Any, Sequence
 
 from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
@@ -73,7 +73,7 @@ def own_peak_rss() -> int | None:
 
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
                 level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None,
-                inputs: list[str] = (), outputs: list[str] = (), usage_interval: float | None = None,
+                inputs: Sequence[str] = (), outputs: Sequence[str] = (), usage_interval: float | None = None,
                 max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> int:
     """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
     resources = ChildResources()
