@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 from typing import Any
 
@@ -19,3 +20,27 @@ def load_json(path: Path) -> Any:
 def valid_fixtures(version: str = "1.0") -> list[Path]:
     """Every valid fixture of a version, sorted."""
     return sorted((FIXTURES / version / "valid").glob("*.json"))
+
+
+class FakeTracker:
+    """A stand-in for codecarbon's tracker: what the emissions collector calls, and fixed figures."""
+
+    shutdown_s = 0.0  # how long stop() takes (codecarbon's shutdown is not the job's time)
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.final_emissions_data: Any = None
+
+    def start(self) -> None:
+        pass
+
+    def flush(self) -> float:
+        return 0.1
+
+    def stop(self) -> float:
+        import time
+
+        time.sleep(self.shutdown_s)
+        self.final_emissions_data = types.SimpleNamespace(energy_consumed=0.5, cpu_energy=0.2, gpu_energy=0.25,
+                                                         ram_energy=0.05, emissions=0.19, run_id="abc")
+        return 0.19

@@ -15,6 +15,8 @@ from procrecord.collectors import builtin, disks, git, host, invocation, plugins
 from procrecord.collectors import devices as dev
 from procrecord.collectors.interface import Skipped
 
+from helpers import FakeTracker
+
 
 class State:
     argv = None
@@ -374,23 +376,6 @@ def test_parse_device(device, expected):
 NO_NVML = types.SimpleNamespace(nvmlDeviceGetCount=lambda: 0)
 
 # --- emissions with a fake tracker -------------------------------------------------------------
-
-class FakeTracker:
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-        self.final_emissions_data = None
-
-    def start(self):
-        pass
-
-    def flush(self):
-        return 0.1
-
-    def stop(self):
-        self.final_emissions_data = types.SimpleNamespace(energy_consumed=0.5, cpu_energy=0.2, gpu_energy=0.25, ram_energy=0.05,
-                                                         emissions=0.19, run_id="abc")
-        return 0.19
-
 
 def test_emissions_with_explicit_country(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import types
 
 import pytest
@@ -16,7 +15,7 @@ from procrecord.compat import ProcessContext, invocation_script
 from procrecord.record.schemas import current_version
 from procrecord.record.validation import validate
 
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, FakeTracker, load_json
 
 
 @pytest.fixture(autouse=True)
@@ -93,21 +92,8 @@ def test_string_args_and_non_dict_extra_are_kept_as_given():
     assert props["args"] == "fit.py --lr 0.1" and props["extra"] == ["a", 1]
 
 
-class _FakeTracker:
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-        self.final_emissions_data = None
-
-    def start(self):
-        pass
-
-    def flush(self):
-        pass
-
-    def stop(self):
-        time.sleep(0.3)  # codecarbon's shutdown: not the job's time
-        self.final_emissions_data = types.SimpleNamespace(energy_consumed=0.5, cpu_energy=0.3, gpu_energy=0.15,
-                                                         ram_energy=0.05, emissions=0.19, run_id="abc")
+class _FakeTracker(FakeTracker):
+    shutdown_s = 0.3  # codecarbon's shutdown: not the job's time
 
 
 @pytest.fixture
