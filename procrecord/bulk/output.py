@@ -41,7 +41,41 @@ def source_roots(sources: list[str]) -> list[str]:
     return roots
 
 
-class Sink:
+class OrderedFeed:
+    """What every sink does with outcomes arriving in input order: follow the source they belong to
+    (``_switch`` when it changes), note a failed record (it spoils its file), the identity of the file
+    a block was read from (checked before an in-place replace), and hand each output to ``_take``."""
+
+    _source: str | None
+    _failed: bool
+    _jsonl: bool
+    _expect: Any
+
+    def add(self, item: Outcome | Block) -> None:
+        """Take an outcome (a record that failed spoils its file) or a block of outputs to write."""
+        if isinstance(item, Outcome) and item.status == SKIPPED:
+            return  # a symlink the walk left alone: nothing to write
+        if item.source != self._source:
+            self._switch(item.source)
+        if isinstance(item, Outcome):
+            self._jsonl = item.jsonl
+            if not item.ok:
+                self._failed = True
+            elif item.output is not None:  # an outcome not packed into a block
+                self._take(item.output, bool((item.info or {}).get("changed", 1)))
+            return
+        if self._expect is None:
+            self._expect = item.identity
+        self._take(item.data, item.changed)
+
+    def _switch(self, source: str) -> None:
+        raise NotImplementedError
+
+    def _take(self, data: bytes, changed: bool) -> None:
+        raise NotImplementedError
+
+
+class Sink(OrderedFeed):
     """Receives outcomes in order and writes their outputs to one destination.
 
     Output files are committed in batches (see :class:`~procrecord.atomic.Batch`): their data is
@@ -114,25 +148,11 @@ class Sink:
             return os.path.join(self.output_dir, os.path.basename(source))
         return None
 
-    def add(self, item: Outcome | Block) -> None:
-        """Take an outcome (a record that failed spoils its file) or a block of outputs to write."""
-        if isinstance(item, Outcome) and item.status == SKIPPED:
-            return  # a symlink the walk left alone: nothing to write
-        if item.source != self._source:
-            self._finish_file()
-            self._start_file(item.source)
-        if isinstance(item, Outcome):
-            self._jsonl = item.jsonl
-            if not item.ok:
-                self._failed = True
-            elif item.output is not None:  # an outcome not packed into a block
-                self._write(item.output, bool((item.info or {}).get("changed", 1)))
-            return
-        if self._expect is None:
-            self._expect = item.identity
-        self._write(item.data, item.changed)
+    def _switch(self, source: str) -> None:
+        self._finish_file()
+        self._start_file(source)
 
-    def _write(self, data: bytes, changed: bool) -> None:
+    def _take(self, data: bytes, changed: bool) -> None:
         self._changed = self._changed or changed
         if self._target is None:
             self.stdout.write(data)

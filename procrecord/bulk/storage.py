@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterator
 import attrs
 
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
+from procrecord.bulk.output import OrderedFeed
 from procrecord.errors import ProcrecordError
 
 if TYPE_CHECKING:  # the loader imports this module
@@ -185,7 +186,7 @@ def _bare(source: str) -> str:
     return os.path.abspath(source)
 
 
-class ObjectSink:
+class ObjectSink(OrderedFeed):
     """A :class:`~procrecord.bulk.output.Sink` for runs with a URL among sources or output.
 
     Each output object is written in one piece (one ``PUT`` on object storage: never torn) once all
@@ -208,7 +209,7 @@ class ObjectSink:
         self.written: list[str] = []
         self.unchanged: list[str] = []
         self._owners: dict[str, str] = {}
-        self._source: str | None = None
+        self._source = None
         self._reset()
         if output:
             self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
@@ -216,7 +217,7 @@ class ObjectSink:
     def _reset(self) -> None:
         self._data: list[bytes] = []
         self._failed = self._changed = False
-        self._expect: Any = None
+        self._expect = None
         self._jsonl = False
 
     def destination(self, source: str) -> str | None:
@@ -232,25 +233,9 @@ class ObjectSink:
                 return posixpath.join(self._out_root, bare[len(prefix):])
         return posixpath.join(self._out_root, posixpath.basename(bare))
 
-    def add(self, item: Any) -> None:
-        """Take an outcome (a failed record spoils its object) or a block of outputs."""
-        from procrecord.bulk.engine import SKIPPED, Outcome
-
-        if isinstance(item, Outcome) and item.status == SKIPPED:
-            return
-        if item.source != self._source:
-            self._finish()
-            self._source = item.source
-        if isinstance(item, Outcome):
-            self._jsonl = item.jsonl
-            if not item.ok:
-                self._failed = True
-            elif item.output is not None:
-                self._take(item.output, bool((item.info or {}).get("changed", 1)))
-            return
-        if self._expect is None:
-            self._expect = item.identity
-        self._take(item.data, item.changed)
+    def _switch(self, source: str) -> None:
+        self._finish()
+        self._source = source
 
     def _take(self, data: bytes, changed: bool) -> None:
         self._changed = self._changed or changed
