@@ -135,6 +135,89 @@ def test_a_small_commands_peak_rss_is_never_procrecords_own(tmp_path):
     assert record["resources"]["children_cpu_user_s"] >= 0 and validate(record) == []
 
 
+def _exact_spawn_available():
+    from procrecord.writer import spawn
+
+    return sys.platform.startswith("linux") and spawn._env_program() is not None
+
+
+exact_only = pytest.mark.skipif(not _exact_spawn_available(),
+                                reason="the exact peak needs Linux and GNU env --default-signal")
+
+
+@exact_only
+def test_a_small_commands_peak_rss_is_its_own(tmp_path):
+    """`run -- sh -c true`: the command's own ~1.5 MB (as /usr/bin/time says), not procrecord's ~20 MB."""
+    proc, out = _run(tmp_path, "sh", "-c", "true")
+    assert proc.returncode == 0
+    record = json.loads(out.read_text())
+    assert 0 < record["resources"]["children_peak_rss_bytes"] < 8_000_000
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "resources"]
+    assert "reason" not in note and validate(record) == []
+
+
+@exact_only
+def test_a_big_commands_peak_rss_is_its_own(tmp_path):
+    script = "x = bytearray(200_000_000)\nfor i in range(0, len(x), 4096): x[i] = 1"
+    proc, out = _run(tmp_path, sys.executable, "-c", script)
+    assert proc.returncode == 0
+    peak = json.loads(out.read_text())["resources"]["children_peak_rss_bytes"]
+    assert 200_000_000 < peak < 260_000_000, peak  # the 200 MB and one interpreter, nothing of procrecord's
+
+
+def test_the_command_shares_stdin_process_group_and_no_other_descriptor(tmp_path):
+    """However the command is started, it reads our stdin, sits in our process group (a terminal's
+    Ctrl-C reaches it) and inherits no descriptor beyond 0-2, as with Popen."""
+    script = ("import json, os, sys, signal\n"
+              "def inheritable(fd):\n"
+              "    try:\n        return os.get_inheritable(fd)\n    except OSError:\n        return False\n"
+              "print(json.dumps([sys.stdin.read(), os.getpgrp() == os.getppid(),"
+              " [f for f in map(int, os.listdir('/proc/self/fd')) if f > 2 and inheritable(f)],"
+              " signal.getsignal(signal.SIGINT) is signal.default_int_handler,"
+              " signal.getsignal(signal.SIGQUIT) is signal.SIG_DFL]))")
+    read_end, write_end = os.pipe()
+    os.set_inheritable(write_end, True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), "--",
+                               sys.executable, "-c", script], input="from stdin", capture_output=True, text=True,
+                              env=ENV, timeout=60, cwd=tmp_path, pass_fds=(write_end,), start_new_session=True)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    said, same_group, fds, default_int, default_quit = json.loads(proc.stdout)
+    assert said == "from stdin" and fds == []
+    assert same_group, "start_new_session: procrecord leads its group, and the command must be in it"
+    assert default_int and default_quit, "SIGINT and SIGQUIT as a foreground command has them"
+
+
+def test_a_forwarded_sigint_interrupts_the_command(tmp_path):
+    """The command does not inherit the SIGINT-ignoring of a shell's background job."""
+    out = tmp_path / "rec.json"
+    script = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", sys.executable, "-c", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 128 + signal.SIGINT  # Python's KeyboardInterrupt ends it by SIGINT
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGINT"
+
+
+def test_without_the_small_shell_a_small_peak_is_left_out_with_the_reason(tmp_path, monkeypatch):
+    """Where the command cannot be forked by a small shell (not Linux, no GNU env), it is spawned
+    directly, and a peak no higher than procrecord's own is not called the command's."""
+    from procrecord.writer import runner, spawn
+
+    monkeypatch.setattr(spawn, "_ENV", [None])
+    code = runner.run_command(["sh", "-c", "exit 5"], str(tmp_path / "r.json"), flush_interval=0, collectors=[])
+    assert code == 5
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert "children_peak_rss_bytes" not in record["resources"] and record["outcome"]["exit_code"] == 5
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "resources"]
+    assert "peak RSS is not known" in note["reason"]
+
+
 def test_output_folder_and_replacing_a_record(tmp_path):
     folder = tmp_path / "runs"
     proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", f"{folder}/", "--", "true"],

@@ -1,8 +1,9 @@
 """``procrecord run -- CMD ...``: run any command as a child and write its record.
 
-The child gets our stdin/stdout/stderr and every forwarded signal; we wait for it with ``wait4`` so
-the record holds the child's own CPU times and peak memory; we exit with the child's exit code
-(128 + N when a signal N ended it, as shells do).
+The child gets our stdin/stdout/stderr, our process group and every forwarded signal; we wait for it
+with ``wait4`` so the record holds the child's own CPU times and peak memory (see
+:mod:`procrecord.writer.spawn` for how the peak is made the command's own on Linux); we exit with the
+child's exit code (128 + N when a signal N ended it, as shells do).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 from typing import Any, Sequence
@@ -21,6 +21,7 @@ from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.writer.recorder import Recorder
+from procrecord.writer.spawn import Child, spawn
 
 FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
                   if hasattr(signal, name))
@@ -32,9 +33,11 @@ class ChildResources(Collector):
     """The child's resources, from the rusage ``wait4`` returns.
 
     Linux counts in a child's peak RSS the memory of the process it was spawned from, up to the
-    moment it exec'd the command (the old address space's high-water mark is kept at exec). So a
-    figure no higher than procrecord's own peak at spawn may be procrecord's, not the command's:
-    it is left out, with the reason, rather than recorded as the command's.
+    moment it exec'd the command (the old address space's high-water mark is kept at exec). Where
+    the command was forked by a small shell and reaped by us (``exact``), the peak is its own. Where
+    it was spawned straight from procrecord, a figure no higher than procrecord's own peak at spawn
+    may be procrecord's, not the command's: it is left out, with the reason, rather than recorded
+    as the command's.
     """
 
     name = section = "resources"
@@ -43,6 +46,8 @@ class ChildResources(Collector):
         self.rusage: Any = None
         #: procrecord's own peak RSS when it spawned the child (None where /proc does not tell).
         self.spawner_peak: int | None = None
+        #: True when ``rusage`` is the command's own (forked by a small shell, reaped by us).
+        self.exact = False
         self.problems: list[str] = []
 
     def update(self, state: Any) -> Any:
@@ -51,7 +56,7 @@ class ChildResources(Collector):
         usage = self.rusage
         section = {"children_cpu_user_s": round(usage.ru_utime, 6), "children_cpu_system_s": round(usage.ru_stime, 6)}
         peak = usage.ru_maxrss * RSS_UNIT
-        if self.spawner_peak is not None and peak <= self.spawner_peak:
+        if not self.exact and self.spawner_peak is not None and peak <= self.spawner_peak:
             self.problems = [f"the command's peak RSS is not known: it stayed below procrecord's own "
                              f"({self.spawner_peak // 1024} KiB), which Linux reports for a spawned command"]
         else:
@@ -94,7 +99,7 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
                                "the command was not run") from exc
     try:
         # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
-        child = subprocess.Popen(argv, env=recorder.child_environ())
+        child = spawn(argv, recorder.child_environ())
     except OSError as exc:
         # As a shell says it: the record holds the error too, but the person at the terminal sees this.
         print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
@@ -103,11 +108,11 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         _finish(recorder, code, "failed", error=exc)
         return code
     recorder.state.pid = child.pid
+    resources.exact = child.exact_peak
     try:
         recorder.start()
     except RecordWriteError:
         child.kill()  # no record can be written: the command is not left running unrecorded
-        child.wait()
         raise
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     stop_flushing = threading.Event()
@@ -115,12 +120,11 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     if flush_interval > 0:
         flusher.start()
     try:
-        status, rusage = _wait(child.pid)
+        status, rusage = child.wait()
     finally:
         stop_flushing.set()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    child.returncode = os.waitstatus_to_exitcode(status)
     resources.rusage = rusage
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
@@ -147,22 +151,8 @@ def _finish(recorder: Recorder, code: int, status: str, error: BaseException | N
         print(f"procrecord: record written to {recorder.output}", file=sys.stderr)
 
 
-def _forward(child: subprocess.Popen[Any], signum: int) -> None:
-    try:
-        child.send_signal(signum)
-    except ProcessLookupError:
-        pass
-
-
-def _wait(pid: int) -> tuple[int, Any]:
-    while True:
-        try:
-            _, status, rusage = os.wait4(pid, 0)
-            return status, rusage
-        except InterruptedError:
-            continue
-        except ChildProcessError:  # reaped elsewhere: nothing more to learn
-            return 0, None
+def _forward(child: Child, signum: int) -> None:
+    child.send_signal(signum)
 
 
 def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
