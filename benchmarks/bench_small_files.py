@@ -1,8 +1,10 @@
 """Writing many small files: ``redact -o`` and ``redact --in-place`` over 5,000 small records, against
-``validate`` of the same files (the goal: at most 3x), and against this checkout's old way of
-writing them (one fsync per file and per folder), measured in the same run.
+``validate`` of the same files (the goal: at most 3x), and against this checkout's older ways of
+writing them, measured in the same run: one fsync per file and per folder, and batched syncs with
+every temp file created in the main thread (``Sink.WRITERS = 0``). Wall time and the CPU time
+(user + system) of each command are reported: on a shared machine the wall ratio is noisy.
 
-Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3]
+Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old]
 """
 
 from __future__ import annotations
@@ -10,28 +12,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
+from typing import Callable
 
 from _common import DATA, ROOT, best_interleaved, environment, procrecord_cmd, realistic_record
 
 #: The old Sink commit, one file at a time (fsync the file, rename, fsync the folder), for the baseline.
 _PER_FILE = """
+import os
 import procrecord.bulk.output as output
-from procrecord.atomic import AtomicFile
-class _OneByOne:
-    def __init__(self): self.files = []
-    def add(self, f): self.files.append(f)
-    def __len__(self): return len(self.files)
+from procrecord import atomic
+class _OneByOne(atomic.Batch):
+    def __init__(self, workers=0):
+        super().__init__(0)
     def commit(self):
-        files, self.files = self.files, []
+        entries, self.files = self.files, []
         out = []
-        for f in files:
-            f._handle = open(f.temp, 'ab'); f.commit(); out.append((f, None))
+        for key, f in entries:
+            f = f.result() if hasattr(f, 'result') else f
+            atomic._fsync_path(f.temp); f.rename(); atomic.sync_folder(os.path.dirname(os.path.abspath(f.target)))
+            out.append((key, None))
         return out
-    def discard(self): pass
 output.Batch = _OneByOne
+from procrecord.cli import main
+main()
+"""
+
+#: Batched syncs, but every temp file created and renamed in the main thread (before the writer threads).
+_SERIAL = """
+import procrecord.bulk.output as output
+output.Sink.WRITERS = 0
 from procrecord.cli import main
 main()
 """
@@ -41,7 +54,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1,000 files, best of 2, no fsync-per-file run")
+    parser.add_argument("--no-old", action="store_true", help="leave out the fsync-per-file run (slow)")
     args = parser.parse_args()
+    if args.quick:
+        args.files, args.repeat, args.no_old = 1000, 2, True
     print(f"# bench_small_files ({environment()}, {args.files} files)")
     src = DATA / f"small-{args.files}"
     if not src.exists() or len(list(src.rglob("*.json"))) != args.files:
@@ -55,10 +72,24 @@ def main() -> None:
     cmd = procrecord_cmd()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
+    cpu: dict[str, list[float]] = {}
+
     def run(argv: list[str], prefix: list[str] | None = None) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run((prefix or cmd) + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+        used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu.setdefault(current[0], []).append(used)
+
+    current = [""]
+
+    def named(name: str, fn: Callable[[], object]) -> Callable[[], object]:  # CPU time goes to its run
+        def call() -> object:
+            current[0] = name
+            return fn()
+        return call
 
     def validate() -> None:
         run(["validate", str(src)])
@@ -66,6 +97,10 @@ def main() -> None:
     def redact_out() -> None:
         shutil.rmtree(out, ignore_errors=True)
         run(["redact", "--level", "most", "-o", str(out), str(src)])
+
+    def redact_out_serial() -> None:
+        shutil.rmtree(out, ignore_errors=True)
+        run(["redact", "--level", "most", "-o", str(out), str(src)], [sys.executable, "-c", _SERIAL])
 
     def redact_out_per_file() -> None:
         shutil.rmtree(out, ignore_errors=True)
@@ -81,14 +116,20 @@ def main() -> None:
         run(["redact", "--level", "most", "--in-place", str(inplace)])
         return time.perf_counter() - start
 
-    times = best_interleaved({"validate": validate, "redact -o": redact_out,
-                              "redact -o, an fsync per file (old)": redact_out_per_file,
-                              "redact --in-place": redact_in_place}, repeat=args.repeat)
+    runs = {"validate": validate, "redact -o": redact_out,
+            "redact -o, temp files made in the main thread (before)": redact_out_serial,
+            "redact --in-place": redact_in_place}
+    if not args.no_old:
+        runs["redact -o, an fsync per file (old)"] = redact_out_per_file
+    times = best_interleaved({name: named(name, fn) for name, fn in runs.items()}, repeat=args.repeat)
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(inplace, ignore_errors=True)
-    base = times["validate"]
+    base, base_cpu = times["validate"], min(cpu["validate"])
+    print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
     for name, seconds in times.items():
-        print(f"{name}: {seconds:.2f} s ({seconds / base:.2f}x validate)")
+        used = min(cpu[name])
+        print(f"{name}: {seconds:.2f} s ({seconds / base:.2f}x validate); "
+              f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x)")
 
 
 if __name__ == "__main__":
