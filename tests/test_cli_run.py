@@ -204,6 +204,16 @@ def test_a_forwarded_sigint_interrupts_the_command(tmp_path):
     assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGINT"
 
 
+def test_a_sigint_ignored_by_whoever_started_procrecord_stays_ignored_in_the_command(tmp_path):
+    """As with a direct spawn (`nohup`-style starters, a shell's background job): only the ignoring a
+    background job of our own shell would add is undone."""
+    script = "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), "--",
+                           sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=60,
+                          cwd=tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr
+
+
 def test_without_the_small_shell_a_small_peak_is_left_out_with_the_reason(tmp_path, monkeypatch):
     """Where the command cannot be forked by a small shell (not Linux, no GNU env), it is spawned
     directly, and a peak no higher than procrecord's own is not called the command's."""
