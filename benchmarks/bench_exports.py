@@ -2,6 +2,7 @@
 objects (same run, interleaved), table rows per second per core, and peak RSS against the record count.
 
 Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 20000] [--repeat 3] [--rss]
+       python benchmarks/bench_exports.py --only --rss-events [--rss-counts 5000 20000]
 """
 
 from __future__ import annotations
@@ -148,6 +149,9 @@ def main() -> None:
     parser.add_argument("--mlflow-records", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rss", action="store_true", help="also peak RSS of the CLI at 5k and 20k records")
+    parser.add_argument("--rss-events", action="store_true",
+                        help="peak RSS of `export --to openlineage` and `--to otel` (fresh process each) at --rss-counts records")
+    parser.add_argument("--rss-counts", nargs="*", type=int, default=[5000, 20000])
     parser.add_argument("--only", nargs="*", default=["openlineage", "otel", "mlflow", "tables"],
                         help="parts to run (openlineage otel mlflow tables)")
     args = parser.parse_args()
@@ -170,6 +174,8 @@ def main() -> None:
         run_tables(records, out, n, args)
     if args.rss:
         run_rss(out)
+    if args.rss_events:
+        run_rss_events(out, args.rss_counts)
 
 
 def run_openlineage(records, out, n, repeat):
@@ -213,6 +219,19 @@ def run_rss(out):
         for target in ("parquet", "csv", "openlineage", "otel"):
             rss = child_peak_rss_mb([*procrecord_cmd(), "export", "--to", target, "-o", out + "-rss", str(src)])
             print(f"peak RSS, export --to {target}, {count} records: {rss:.0f} MB")
+
+
+def run_rss_events(out, counts):
+    """Peak RSS of the event exports in a fresh CLI process per target and record count, and its growth."""
+    peaks: dict[str, list[float]] = {}
+    for count in counts:
+        src = write_jsonl(DATA / f"exports-{count}.jsonl", count)
+        for target in ("openlineage", "otel"):
+            rss = child_peak_rss_mb([*procrecord_cmd(), "export", "--to", target, "-o", out + "-rss-events", str(src)])
+            peaks.setdefault(target, []).append(rss)
+            print(f"peak RSS, export --to {target}, {count} records: {rss:.0f} MB")
+    for target, values in peaks.items():
+        print(f"{target}: peak RSS {values[-1] / values[0]:.2f}x for {counts[-1] / counts[0]:.0f}x the records (flat: ~1.0x)")
 
 
 if __name__ == "__main__":

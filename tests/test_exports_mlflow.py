@@ -1,8 +1,14 @@
-"""MLflow runs: created through MLflow's client in a folder store and read back with it."""
+"""MLflow runs: created through MLflow's client in a folder store, a database and a tracking server, read back with it."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from exportdata import CHILD_ID, ROOT_ID, failed, pipeline, with_config
@@ -12,10 +18,28 @@ from procrecord.exports import ExportOptions, export
 mlflow = pytest.importorskip("mlflow")
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    return (tmp_path / "mlruns").as_uri()
+@pytest.fixture(scope="session")
+def empty_database(tmp_path_factory):
+    """An SQLite tracking database with MLflow's tables (made once: the migrations take seconds)."""
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("alembic")
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-db") / "empty.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture(params=["folder", "sqlite"])
+def store(request, tmp_path, monkeypatch):
+    """A tracking URI: a folder store, or a database (its artifacts go under ./mlruns: the test's folder)."""
+    monkeypatch.chdir(tmp_path)
+    if request.param == "folder":
+        monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+        return (tmp_path / "mlruns").as_uri()
+    database = tmp_path / "tracking.db"
+    shutil.copy(request.getfixturevalue("empty_database"), database)
+    return f"sqlite:///{database}"
 
 
 def _runs(uri, experiment="procrecord"):
@@ -65,3 +89,65 @@ def test_level_most_keeps_the_user_out_and_long_params_are_cut(store):
     run = _runs(store, "shared")[1][ROOT_ID]
     assert "mlflow.user" not in run.data.tags
     assert len(run.data.params["notes"]) == 6000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    """``mlflow server`` (MLflow's REST API, from mlflow-skinny with Flask) on a free local port."""
+    pytest.importorskip("flask")
+    pytest.importorskip("sqlalchemy")
+    import urllib.request
+
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed when the server stops
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", (home / "store").as_uri(),
+                               "--artifacts-destination", str(home / "artifacts")],
+                              stdout=log, stderr=subprocess.STDOUT, env=env, cwd=home)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240  # a loaded machine takes a minute or more to start it
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("mlflow server did not start: " + (home / "server.log").read_text()[-2000:])
+            time.sleep(1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.mark.slow
+def test_runs_go_to_a_tracking_server_once(tracking_server, tmp_path):
+    root, child = pipeline()
+    bad = failed()
+    assert export([root, child, bad], "mlflow", ExportOptions(endpoint=tracking_server, experiment="served")) == []
+    findings = export([root, child], "mlflow", ExportOptions(endpoint=tracking_server, experiment="served"))
+    assert [f.kind for f in findings] == ["skipped", "skipped"]
+    client, runs = _runs(tracking_server, "served")
+    assert set(runs) == {ROOT_ID, CHILD_ID, bad["id"]}
+    fit = runs[CHILD_ID]
+    assert fit.data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+    assert fit.data.metrics["emissions.energy_kwh"] == 2.4113 and runs[bad["id"]].info.status == "FAILED"
+    path = client.download_artifacts(fit.info.run_id, "procrecord.json", str(tmp_path))
+    with open(path) as handle:
+        assert json.load(handle) == json.loads(json.dumps(child))

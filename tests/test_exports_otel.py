@@ -110,3 +110,46 @@ def test_an_endpoint_that_is_not_there_fails_each_record_in_bounded_time():
 ])
 def test_timestamps_become_nanoseconds(stamp, expected):
     assert to_ns(stamp) == expected
+
+
+def _otlp_json_to_proto3_json(value, key=None):
+    """OTLP/JSON differs from protobuf's JSON mapping in one place: trace and span ids are hex, not base64."""
+    import base64
+
+    if isinstance(value, dict):
+        return {k: _otlp_json_to_proto3_json(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_otlp_json_to_proto3_json(v) for v in value]
+    if key in ("traceId", "spanId", "parentSpanId") and value:
+        return base64.b64encode(bytes.fromhex(value)).decode()
+    return value
+
+
+def test_the_otlp_json_file_decodes_with_opentelemetry_protos_json_mapping(tmp_path):
+    from google.protobuf.json_format import MessageToDict, Parse
+    from opentelemetry.proto.trace.v1 import trace_pb2 as spans_pb2
+
+    root, child = pipeline()
+    out = tmp_path / "spans.jsonl"
+    export([root, child, failed()], "otel", ExportOptions(output=str(out)))
+    lines = out.read_text().splitlines()
+    assert lines
+    spans = {}
+    for line in lines:
+        written = json.loads(line)
+        # Unknown or misspelt keys, enums as names where ints are due, bad int64 text: Parse refuses them all.
+        request = Parse(json.dumps(_otlp_json_to_proto3_json(written)), trace_pb2.ExportTraceServiceRequest(),
+                        ignore_unknown_fields=False)
+        # Nothing lost or added on the way: the decoded message writes back the same JSON.
+        again = MessageToDict(request, use_integers_for_enums=True)
+        assert again == _otlp_json_to_proto3_json(written)
+        spans.update({s.name: s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans})
+    fit = spans["fit"]
+    assert fit.trace_id == uuid.UUID(ROOT_ID).bytes
+    assert fit.span_id == span_id(CHILD_ID).to_bytes(8, "big")
+    assert fit.parent_span_id == span_id(ROOT_ID).to_bytes(8, "big")
+    assert fit.start_time_unix_nano == to_ns(child["timing"]["start_time"])
+    assert fit.kind == spans_pb2.Span.SPAN_KIND_INTERNAL
+    assert spans["prepare"].status.code == spans_pb2.Status.STATUS_CODE_OK
+    attributes = {a.key: a.value for a in fit.attributes}
+    assert attributes["procrecord.distributed.world_size"].int_value == 2  # int64 written as text, read back as a number

@@ -18,6 +18,11 @@ STATUSES = {f"http://schema.org/{s}" for s in ("PotentialActionStatus", "ActiveA
                                                 "CompletedActionStatus", "FailedActionStatus")}
 
 
+def _many(value) -> list:
+    """A property as a list (RO-Crate 1.1 writes one value without a list)."""
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def _types(entity) -> set[str]:
     kind = entity.type
     return set(kind if isinstance(kind, list) else [kind])
@@ -26,14 +31,13 @@ def _types(entity) -> set[str]:
 def check_process_run_crate(crate) -> list:
     """The Process Run Crate 0.5 MUST rules (and the SHOULDs this exporter promises); returns the actions."""
     root = crate.root_dataset
-    conforms = root.get("conformsTo")
-    conforms = conforms if isinstance(conforms, list) else [conforms]
+    conforms = _many(root.get("conformsTo"))
     assert PROFILE in {c.id if hasattr(c, "id") else c["@id"] for c in conforms}
     profile = crate.get(PROFILE)
     assert profile is not None and "CreativeWork" in _types(profile) and profile["version"] == "0.5"
     actions = [e for e in crate.get_entities() if _types(e) & ACTION_TYPES]
     assert actions
-    mentions = {m.id for m in root.get("mentions") or []}
+    mentions = {m.id for m in _many(root.get("mentions"))}
     for action in actions:
         assert action.id in mentions  # MUST: the root mentions every action
         instrument = action["instrument"]
@@ -41,7 +45,7 @@ def check_process_run_crate(crate) -> list:
         assert action["actionStatus"]["@id"] in STATUSES if isinstance(action["actionStatus"], dict) \
             else action["actionStatus"] in STATUSES
         for prop in ("object", "result"):
-            for item in action.get(prop) or []:
+            for item in _many(action.get(prop)):
                 assert crate.get(item.id) is not None  # referenced entities are in the graph
         if "FailedActionStatus" in str(action["actionStatus"]):
             assert action["error"]  # SHOULD: a failed action says why
@@ -58,23 +62,23 @@ def test_a_crate_of_a_pipeline_follows_the_profile(tmp_path, name):
     fit = actions[f"#run-{CHILD_ID}"]
     assert fit["startTime"] == child["timing"]["start_time"] and fit["endTime"] == child["timing"]["stop_time"]
     assert fit["agent"]["name"] == "jdoe"
-    [model] = fit["result"]
+    model = fit["result"]
     assert model.id == "file:///runs/fit/model.pt" and model["sha256"] == "cd" * 32 and model["contentSize"] == "1234"
-    objects = {o.id: o for o in fit["object"]}
+    objects = {o.id: o for o in _many(fit["object"])}
     assert objects["file:///data/prepared/"]["sha256"] == DIGEST and "Dataset" in _types(objects["file:///data/prepared/"])
     assert "s3://bucket/weights/base.pt" in objects
     # The prepare step's result is the fit step's object: one entity.
-    assert actions[f"#run-{ROOT_ID}"]["result"][0].id == "file:///data/prepared/"
+    assert actions[f"#run-{ROOT_ID}"]["result"].id == "file:///data/prepared/"
     image = fit["containerImage"]
     assert image["name"] == "ghcr.io/geo/train:1.2" and image["sha256"] == "ef" * 32
-    env = {e["name"]: e["value"] for e in fit["environment"]}
+    env = {e["name"]: e["value"] for e in _many(fit["environment"])}
     assert env["OMP_NUM_THREADS"] == "8"
     record_file = fit["subjectOf"]
     assert record_file.id == f"records/{CHILD_ID}.json"
     if name == "crate":
         assert json.loads((out / "records" / f"{CHILD_ID}.json").read_text()) == json.loads(json.dumps(child))
         context = json.loads((out / "ro-crate-metadata.json").read_text())["@context"]
-        assert WFRUN_CONTEXT in context
+        assert WFRUN_CONTEXT in context and "https://w3id.org/ro/crate/1.1/context" in context  # the profile is of RO-Crate 1.1
 
 
 def test_re_export_replaces_the_crate_without_duplicates(tmp_path):
@@ -93,3 +97,106 @@ def test_level_most_keeps_the_agent_out(tmp_path):
     export([child], "ro-crate", ExportOptions(output=str(out)), level="most")
     [action] = check_process_run_crate(rocrate.ROCrate(str(out)))
     assert action.get("agent") is None and action.get("environment") is None
+
+
+# --- roc-validator, offline -------------------------------------------------------------------------
+# roc-validator fetches the crate's JSON-LD contexts over HTTP through its own requests-cache session
+# (an SQLite file) and, with ``offline=True``, serves them only from that cache. These machines have no
+# network, so the cache is filled through a local transport adapter before validating:
+# * the RO-Crate context: ro-crate-py's bundled copy (the 1.3 document; every 1.1 term keeps its IRI
+#   in later versions, so it stands in for the 1.1 URL the crate names);
+# * the workflow-run context: one term per ``wfrun:`` name the validator's own profile shapes use,
+#   each mapped to the workflow-run namespace (what that context document holds).
+# The Process Run Crate profile itself ships inside roc-validator (profiles/process-run-crate).
+
+RO_CONTEXT_11 = "https://w3id.org/ro/crate/1.1/context"
+
+
+def _context_documents() -> dict[str, dict]:
+    import pathlib
+    import re
+
+    import rocrate as rocrate_pkg
+    import rocrate_validator
+
+    from procrecord.exports.rocrate import WFRUN
+
+    bundled = json.loads((pathlib.Path(rocrate_pkg.__file__).parent / "data" / "ro-crate.jsonld").read_text())
+    profiles = pathlib.Path(rocrate_validator.__file__).parent / "profiles"
+    terms = {t for p in profiles.rglob("*.ttl") for t in re.findall(r"\bwfrun:([A-Za-z][A-Za-z0-9]*)", p.read_text())}
+    return {RO_CONTEXT_11: bundled, WFRUN_CONTEXT: {"@context": {t: WFRUN + t for t in sorted(terms)}}}
+
+
+@pytest.fixture
+def offline_validator(tmp_path):
+    """roc-validator's HTTP cache filled with the contexts, then validation offline; the requester is reset after."""
+    pytest.importorskip("rocrate_validator")
+    import io
+
+    from requests.adapters import BaseAdapter, HTTPAdapter
+    from rocrate_validator.utils.document_loader import uninstall_document_loader
+    from rocrate_validator.utils.http import HttpRequester
+    from urllib3.response import HTTPResponse
+
+    documents = _context_documents()
+    asked: list[str] = []
+
+    class LocalDocuments(BaseAdapter):
+        def send(self, request, **kwargs):
+            asked.append(request.url)
+            doc = documents.get(request.url)
+            body = json.dumps(doc).encode() if doc else b""
+            raw = HTTPResponse(body=io.BytesIO(body), headers={"Content-Type": "application/ld+json"},
+                               status=200 if doc else 404, preload_content=False, request_url=request.url)
+            return HTTPAdapter().build_response(request, raw)
+
+        def close(self):
+            pass
+
+    cache = tmp_path / "http-cache"
+    HttpRequester.reset()
+    requester = HttpRequester.initialize_cache(cache_path=str(cache), offline=False)
+    requester.session.mount("http://", LocalDocuments())
+    requester.session.mount("https://", LocalDocuments())
+    for url in documents:
+        assert requester.get(url, headers={"Accept": "application/ld+json"}).status_code == 200
+    assert sorted(asked) == sorted(documents)
+
+    def validate(path, severity="REQUIRED"):
+        from rocrate_validator import services
+        from rocrate_validator.models import Severity, ValidationSettings
+
+        settings = ValidationSettings(rocrate_uri=str(path), profile_identifier="process-run-crate",
+                                      requirement_severity=Severity[severity], offline=True, cache_path=cache)
+        return services.validate(settings)
+
+    yield validate
+    assert sorted(asked) == sorted(documents)  # offline: nothing more was requested
+    HttpRequester.reset()
+    uninstall_document_loader()
+
+
+def _issues(result) -> list[tuple[str, str, str]]:
+    return [(issue.severity.name, issue.check.identifier, issue.message) for issue in result.get_issues()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["crate", "crate.zip"])
+def test_roc_validator_passes_the_process_run_crate_profile_offline(tmp_path, offline_validator, name):
+    root, child = pipeline()
+    out = tmp_path / name
+    export([root, child, failed()], "ro-crate", ExportOptions(output=str(out)))
+    result = offline_validator(out)
+    assert result.passed(), _issues(result)
+
+
+@pytest.mark.slow
+def test_roc_validator_finds_none_of_the_recommendations_the_exporter_follows(tmp_path, offline_validator):
+    root, child = pipeline()
+    out = tmp_path / "crate"
+    export([root, child, failed()], "ro-crate", ExportOptions(output=str(out)))
+    found = _issues(offline_validator(out, "RECOMMENDED"))
+    assert not [i for i in found if i[0] == "REQUIRED"], found
+    # actionStatus as text (8.7), error only on failed actions (9.0), a license entity (22.1), no lists of one (24.1)
+    followed = {"process-run-crate-0.5_8.7", "process-run-crate-0.5_9.0", "ro-crate-1.1_22.1", "ro-crate-1.1_24.1"}
+    assert not [i for i in found if i[1] in followed], found

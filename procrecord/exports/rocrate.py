@@ -22,8 +22,10 @@ from procrecord.exports.lineage import artifacts, file_uri
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
 WFRUN = "https://w3id.org/ro/terms/workflow-run#"
+SCHEMA_ORG = "http://schema.org/"
 STATUS = {"completed": "CompletedActionStatus", "failed": "FailedActionStatus",
           "interrupted": "FailedActionStatus", "running": "ActiveActionStatus"}
+LICENSE = "https://spdx.org/licenses/CC-BY-4.0"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -47,14 +49,15 @@ class RoCrateExporter(Exporter):
         from rocrate.rocrate import ROCrate
 
         self.Entity = ContextEntity
-        self.crate = ROCrate()
+        self.crate = ROCrate(version="1.1")  # the Process Run Crate 0.5 profile is a profile of RO-Crate 1.1
         self.crate.metadata.extra_contexts.append(WFRUN_CONTEXT)  # containerImage, ContainerImage
         profile = self.crate.add(ContextEntity(self.crate, PROFILE, properties={
             "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
-        self.crate.root_dataset["conformsTo"] = [profile]
+        self.crate.root_dataset["conformsTo"] = profile
         self.crate.root_dataset["name"] = "procrecord export"
         self.crate.root_dataset["description"] = "Process runs recorded by procrecord"
-        self.crate.root_dataset["license"] = "https://spdx.org/licenses/CC-BY-4.0"
+        self.crate.root_dataset["license"] = self.crate.add(ContextEntity(self.crate, LICENSE, properties={
+            "@type": "CreativeWork", "name": "CC-BY-4.0", "identifier": "CC-BY-4.0"}))
         self._tmp = tempfile.mkdtemp(prefix="procrecord-crate-")
         self._seen: set[str] = set()
         self._mentions: list[Any] = []
@@ -75,7 +78,8 @@ class RoCrateExporter(Exporter):
         instrument = self._entity(f"#software-{_slug(os.path.basename(str(program)))}", {
             "@type": "SoftwareApplication", "name": os.path.basename(str(program))})
         props: dict[str, Any] = {"@type": "CreateAction", "name": f"Run of {record.get('name') or program}",
-                                 "actionStatus": {"@id": "http://schema.org/" + STATUS.get(record.get("status", ""), "PotentialActionStatus")}}
+                                 # The profile's examples and roc-validator's shapes take the status as text, not as an @id.
+                                 "actionStatus": SCHEMA_ORG + STATUS.get(record.get("status", ""), "PotentialActionStatus")}
         timing = record.get("timing") or {}
         if timing.get("start_time"):
             props["startTime"] = timing["start_time"]
@@ -95,8 +99,8 @@ class RoCrateExporter(Exporter):
             action["agent"] = self._entity(f"#person-{_slug(str(user))}", {"@type": "Person", "name": str(user)})
         env = invocation.get("environment") or {}
         if env:
-            action["environment"] = [self._entity(f"#env-{_slug(rid)}-{_slug(k)}", {
-                "@type": "PropertyValue", "name": k, "value": str(v)}) for k, v in env.items()]
+            action["environment"] = _one_or_many([self._entity(f"#env-{_slug(rid)}-{_slug(k)}", {
+                "@type": "PropertyValue", "name": k, "value": str(v)}) for k, v in env.items()])
         container = (record.get("host") or {}).get("container") or {}
         image = container.get("image_digest") or container.get("image_name")
         if image:
@@ -110,7 +114,7 @@ class RoCrateExporter(Exporter):
         for side, prop in (("inputs", "object"), ("outputs", "result")):
             found = [self._artifact(a) for a in artifacts(record, side)]
             if found:
-                action[prop] = found
+                action[prop] = _one_or_many(found)
         path = os.path.join(self._tmp, f"{_slug(rid)}.json")
         with open(path, "wb") as out:
             out.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
@@ -139,8 +143,9 @@ class RoCrateExporter(Exporter):
     def close(self) -> list[Finding]:
         """Write the crate (a folder replaced as a whole, or a zip) and remove the staging files."""
         root = self.crate.root_dataset
-        root["mentions"] = self._mentions
-        root["hasPart"] = list(root.get("hasPart") or []) + list(self._parts.values())
+        root["mentions"] = _one_or_many(self._mentions)
+        parts = root.get("hasPart") or []
+        root["hasPart"] = _one_or_many((parts if isinstance(parts, list) else [parts]) + list(self._parts.values()))
         target = os.path.abspath(self.output)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)
@@ -176,6 +181,11 @@ class RoCrateExporter(Exporter):
     def abort(self) -> None:
         """Remove the staging files."""
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _one_or_many(values: list[Any]) -> Any:
+    """RO-Crate 1.1 writes a single value, not a list of one."""
+    return values[0] if len(values) == 1 else values
 
 
 def _schema_url(record: dict[str, Any]) -> str:
