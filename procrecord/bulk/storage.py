@@ -20,7 +20,7 @@ from procrecord.bulk.output import OrderedFeed
 from procrecord.errors import ProcrecordError
 
 if TYPE_CHECKING:  # the loader imports this module
-    from procrecord.bulk.loader import InlineTask, LoadError
+    from procrecord.bulk.loader import InlineTask, LoadError, StreamTask
 
 _MAGIC = ("*", "?", "[")
 #: ``--storage-option`` values of this run (applied to every URL, inputs and outputs).
@@ -91,7 +91,8 @@ def identity(info: dict[str, Any]) -> tuple[str, int]:
 
 @attrs.frozen
 class ObjectTask:
-    """One whole object (JSON or JSONL), read by the process that runs the task."""
+    """One object (JSON or JSONL), or the lines starting in ``[start, end)`` of a big JSONL object,
+    read by the process that runs the task."""
 
     url: str
     jsonl: bool
@@ -99,25 +100,73 @@ class ObjectTask:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: :func:`identity` of the object when it was listed: an in-place rewrite checks it before its PUT.
     identity: tuple[str, int] | None = None
+    #: A range of a big JSONL object: its task reads the lines that start in ``[start, end)``
+    #: (``end`` None: to the end), so ranges need no reading to be planned.
+    start: int = 0
+    end: int | None = None
+    #: The :class:`~procrecord.bulk.objectio.ReadAhead` of the listing (only in the planning process).
+    ahead: int = 0
 
-    def fetch(self) -> InlineTask | LoadError:
-        """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, or a LoadError."""
+    def fetch(self) -> InlineTask | LoadError | StreamTask:
+        """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, a big
+        JSONL object as a :class:`~procrecord.bulk.loader.StreamTask` of its lines, or a LoadError."""
+        from procrecord.bulk import objectio
         from procrecord.bulk.loader import InlineTask, LoadError
 
-        if not self.jsonl and self.identity is not None and self.identity[1] > self.max_bytes:
+        size = None if self.identity is None else self.identity[1]
+        if not self.jsonl and size is not None and size > self.max_bytes:
             return LoadError(self.url, None, f"file is over the limit of {self.max_bytes} bytes")
         try:
-            fs, path = filesystem(self.url, dict(self.options))
-            data = fs.cat_file(path)
+            if self.jsonl and (self.start or self.end is not None or size is None or size > objectio.AHEAD_MAX_OBJECT):
+                return self._stream()
+            ahead = objectio.lookup(self.ahead) if self.ahead else None
+            if ahead is not None:
+                data = ahead.take(self.url)
+            else:
+                fs, path = filesystem(self.url, dict(self.options))
+                data = fs.cat_file(path)
         except Exception as exc:  # noqa: BLE001 - one unreadable object must not stop the run
             return LoadError(self.url, None, describe(exc))
         if self.jsonl:
             return InlineTask(self.url, True, 1, tuple(io.BytesIO(data).readlines()), self.max_bytes)
         return InlineTask(self.url, False, 1, (data,), self.max_bytes)
 
+    def _stream(self) -> StreamTask:
+        """The lines of this task, read in blocks: memory stays flat whatever the object's size."""
+        from procrecord.bulk import objectio
+        from procrecord.bulk.loader import StreamTask, skip_line
 
-def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
-    """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob."""
+        fs, path = filesystem(self.url, dict(self.options))
+        # A range begins with the first line starting at or after ``start``: the line that crosses
+        # into it belongs to the range before (found by reading from the byte before ``start``).
+        position = max(self.start - 1, 0)
+        stream = objectio.open_stream(fs, path, position)
+        try:
+            if self.start:
+                position += skip_line(stream)
+        except BaseException:
+            stream.close()
+            raise
+        remaining = None if self.end is None else max(self.end - position, 0)
+        return StreamTask(self.url, stream, remaining, self.max_bytes)
+
+
+#: Bytes of a JSONL object one task reads at least (ranges of big objects; local files use chunk_bytes):
+#: each range costs a request or two, and reads up to one block past its end to finish its last line.
+OBJECT_RANGE_BYTES = 16 * 1024 * 1024
+#: Root (prefix) of each URL source as the planner found it (None: the source is one object).
+_ROOTS: dict[tuple[str, tuple[tuple[str, Any], ...]], str | None] = {}
+
+
+def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = None,
+             skip: tuple[str, ...] = ()) -> Iterator[Any]:
+    """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob.
+
+    The source is listed once; sizes and ETags come from the listing. ``chunk_bytes``: big JSONL
+    objects are cut into ranges of at least that size (None: never, one task per object). ``skip``:
+    outputs of this run (URLs or paths), never read even when they lie under the source.
+    """
+    from procrecord.bulk import objectio
     from procrecord.bulk.loader import JSON_SUFFIXES, JSONL_SUFFIXES, LoadError
 
     try:
@@ -126,25 +175,21 @@ def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
         yield LoadError(source, None, str(exc))
         return
     opts = tuple(sorted(_OPTIONS.items()))
+    skipped = _skipped_prefixes(fs, skip)
+    if any(path == s.rstrip("/") or path.startswith(s) for s in skipped):
+        yield LoadError(source, None, "inside the output folder of this run: skipped")
+        return
     try:
-        if any(m in path for m in _MAGIC):
-            found = fs.glob(path, detail=True)
-            entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
-            if not entries:
-                yield LoadError(source, None, "no files match this pattern")
-                return
-            root = _static_prefix(path)
-        elif fs.isdir(path):
-            entries = fs.find(path, detail=True)
-            root = path
-        else:
-            info = fs.info(path)
-            entries, root = {path: info}, None
+        entries, root = _listing(fs, path)
     except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
         yield LoadError(source, None, describe(exc))
         return
+    if entries is None:
+        yield LoadError(source, None, "no files match this pattern")
+        return
+    _ROOTS[(source, opts)] = root
+    chosen = []
     for name in sorted(entries):
-        info = entries[name]
         if root is not None:
             relative = posixpath.relpath(name, root)
             base = posixpath.basename(name)
@@ -152,8 +197,59 @@ def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
                 continue
             if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
                 continue
-        url = source if root is None else fs.unstrip_protocol(name)
-        yield ObjectTask(url, name.endswith(JSONL_SUFFIXES), opts, max_bytes, identity(info))
+            if any(name.startswith(s) for s in skipped):
+                continue  # this run's own outputs
+        chosen.append((source if root is None else fs.unstrip_protocol(name), name, identity(entries[name])))
+    ahead = objectio.ReadAhead(fs, [url for url, _, _ in chosen], [who[1] for _, _, who in chosen])
+    try:
+        for url, name, who in chosen:
+            jsonl = name.endswith(JSONL_SUFFIXES)
+            task = ObjectTask(url, jsonl, opts, max_bytes, who, ahead=ahead.key)
+            step = None if chunk_bytes is None else max(chunk_bytes, OBJECT_RANGE_BYTES)
+            if not jsonl or step is None or who[1] <= step:
+                yield task
+                continue
+            for start in range(0, who[1], step):
+                yield attrs.evolve(task, start=start, end=start + step if start + step < who[1] else None)
+    finally:
+        ahead.close()
+
+
+def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """One listing of ``path``: its objects with their details, and the root they are relative to
+    (None when ``path`` is one object); entries None: a glob that matches nothing."""
+    if any(m in path for m in _MAGIC):
+        found = fs.glob(path, detail=True)
+        entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
+        return (entries or None), _static_prefix(path)
+    found = {p: i for p, i in fs.find(path, detail=True).items() if i.get("type") != "directory"}
+    bare = path.rstrip("/")
+    if not found or (len(found) == 1 and next(iter(found)).rstrip("/") == bare and not path.endswith("/")):
+        info = found.get(next(iter(found))) if found else None
+        if not info or "size" not in info:
+            info = fs.info(path)  # raises for a missing object or bucket
+        if info.get("type") == "directory":
+            return {}, path  # an empty folder: no records (the run says so)
+        return {path: info}, None
+    return found, path
+
+
+def _skipped_prefixes(fs: Any, skip: tuple[str, ...]) -> list[str]:
+    """The output folders in ``skip`` that lie in ``fs``, as path prefixes ending with ``/``."""
+    prefixes = []
+    for folder in skip:
+        if not folder:
+            continue
+        try:
+            other, path = filesystem(folder) if is_url(folder) else (None, os.path.abspath(folder))
+        except ProcrecordError:
+            continue
+        if other is None and "file" not in _protocols(fs):
+            continue  # a local folder cannot lie under a bucket
+        if other is not None and type(other) is not type(fs):
+            continue
+        prefixes.append(path.rstrip("/") + "/")
+    return prefixes
 
 
 def _static_prefix(path: str) -> str:
@@ -165,6 +261,10 @@ def _static_prefix(path: str) -> str:
     return "/".join(parts)
 
 
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return tuple(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+
+
 def source_root(source: str) -> str:
     """The (protocol-less) folder that ``source``'s objects are made relative to under ``-o URL``."""
     if not is_url(source):
@@ -174,6 +274,9 @@ def source_root(source: str) -> str:
     fs, path = filesystem(source)
     if any(m in path for m in _MAGIC):
         return _static_prefix(path)
+    key = (source, tuple(sorted(_OPTIONS.items())))
+    if key in _ROOTS:  # the planner listed it already
+        return _ROOTS[key] or posixpath.dirname(path)
     try:
         return path if fs.isdir(path) else posixpath.dirname(path)
     except Exception:  # noqa: BLE001 - the source's own error is reported by the planner
@@ -184,6 +287,10 @@ def _bare(source: str) -> str:
     if is_url(source):
         return filesystem(source)[1]
     return os.path.abspath(source)
+
+
+#: The finding of an in-place object someone else changed since it was listed.
+CHANGED = "not rewritten: the object changed since it was read"
 
 
 class ObjectSink(OrderedFeed):
@@ -199,9 +306,8 @@ class ObjectSink(OrderedFeed):
         if output and in_place:
             raise ProcrecordError("choose either --output-dir or --in-place")
         self.output, self.in_place = output, in_place
-        if roots is None:
-            roots = [source_root(s) for s in sources if s != "-"]
-        self.roots = sorted(roots, key=len, reverse=True)
+        self._sources = sources
+        self._roots = None if roots is None else sorted(roots, key=len, reverse=True)
         self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
         self.skipped: list[str] = []
         self.conflicts: list[tuple[str, str, str]] = []
@@ -213,6 +319,13 @@ class ObjectSink(OrderedFeed):
         self._reset()
         if output:
             self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
+
+    @property
+    def roots(self) -> list[str]:
+        """The roots of the sources, longest first (found once the planner has listed them)."""
+        if self._roots is None:
+            self._roots = sorted((source_root(s) for s in self._sources if s != "-"), key=len, reverse=True)
+        return self._roots
 
     def _reset(self) -> None:
         self._data: list[bytes] = []
@@ -306,10 +419,24 @@ class ObjectSink(OrderedFeed):
                 self.written.append(source)
                 return
             fs, path = filesystem(source)
-            if self._expect is not None and identity(fs.info(path)) != tuple(self._expect):
-                self.failures.append((source, "not rewritten: the object changed since it was read"))
-                return
-            _put(fs, path, b"".join(self._data))
+            data = b"".join(self._data)
+            if self._expect is not None:
+                from procrecord.bulk.objectio import conditional_put
+
+                # S3: the PUT itself carries the ETag listed (If-Match), so a change made at any
+                # time since the listing is refused by the store (412), with no window.
+                written = conditional_put(fs, path, data, self._expect[0])
+                if written is False:
+                    self.failures.append((source, CHANGED))
+                    return
+                if written is None:  # no conditional writes: check, then PUT (a window of one request)
+                    fs.invalidate_cache(path)
+                    if identity(fs.info(path)) != tuple(self._expect):
+                        self.failures.append((source, CHANGED))
+                        return
+                    _put(fs, path, data)
+            else:
+                _put(fs, path, data)
         except Exception as exc:  # noqa: BLE001
             self.failures.append((source, f"cannot write: {describe(exc)}"))
             return
