@@ -123,10 +123,11 @@ class _Blocks(io.RawIOBase):
             super().close()
 
 
-def open_stream(fs: Any, path: str, start: int = 0, block: int = BLOCK_BYTES) -> io.BufferedReader:
+def open_stream(fs: Any, path: str, start: int = 0, block: int | None = None) -> io.BufferedReader:
     """``path`` opened for reading from ``start`` in blocks of ``block`` bytes: memory stays at about
     one block whatever the object's size. On S3 every block is read with ``If-Match`` of the ETag
     the file was opened with, so a stream never mixes two versions of an object."""
+    block = block or BLOCK_BYTES
     try:
         handle = fs.open(path, "rb", block_size=block, cache_type="none")
     except TypeError:  # a filesystem whose open takes no caching options (memory://)

@@ -479,3 +479,23 @@ def _put(fs: Any, path: str, data: bytes) -> None:
             raise
         return
     fs.pipe_file(path, data)
+
+
+def upload(local: str, url: str) -> None:
+    """Copy a finished local file (one PUT) or folder (one PUT per file) to ``url``."""
+    fs, path = filesystem(url)
+    if not os.path.isdir(local):
+        _put_file(fs, local, path)
+        return
+    for folder, _, names in os.walk(local):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            _put_file(fs, full, posixpath.join(path, os.path.relpath(full, local).replace(os.sep, "/")))
+
+
+def _put_file(fs: Any, local: str, path: str) -> None:
+    if "file" in _protocols(fs):
+        with open(local, "rb") as handle:
+            _put(fs, path, handle.read())
+        return
+    fs.put_file(local, path)  # S3: one PUT, or a multipart upload that appears only when complete
