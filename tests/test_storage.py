@@ -221,8 +221,8 @@ def test_local_runs_do_not_import_fsspec(tmp_path):
 
 
 def test_in_place_put_carries_if_match_and_a_412_is_a_finding(tmp_path, s3, endpoint, monkeypatch):
-    """The store itself refuses an in-place PUT over an object changed since it was listed: no
-    check-then-write window (the sink never asks for the object's details before its PUT)."""
+    """The store itself refuses an in-place PUT over an object changed since it was listed, even
+    when the change comes after the sink's own check: no check-then-write window."""
     from procrecord.bulk import objectio, storage
     from procrecord.bulk.engine import run
     from procrecord.operations.transforms import RedactRecord
@@ -237,9 +237,11 @@ def test_in_place_put_carries_if_match_and_a_412_is_a_finding(tmp_path, s3, endp
     assert fs.cat_file(f"{bucket}/r.json") == record + b" "
     storage.set_options({"endpoint_url": endpoint})
     try:
+        listed = {k: fs.info(k) for k in (f"{bucket}/r.json", f"{bucket}/s.json")}
         items = list(run([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], RedactRecord("all")))
         fs.pipe_file(f"{bucket}/r.json", record + b"\n")  # someone else writes r.json meanwhile
-        monkeypatch.setattr(s3fs.S3FileSystem, "info", lambda *a, **k: pytest.fail("checked before the PUT"))
+        # ... just after the sink's check (which saw the object as listed): only If-Match can catch it
+        monkeypatch.setattr(s3fs.S3FileSystem, "info", lambda self, path, **k: listed[path])
         sink = storage.ObjectSink([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], None, in_place=True)
         for item in items:
             sink.add(item)

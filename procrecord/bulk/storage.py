@@ -423,17 +423,19 @@ class ObjectSink(OrderedFeed):
             if self._expect is not None:
                 from procrecord.bulk.objectio import conditional_put
 
-                # S3: the PUT itself carries the ETag listed (If-Match), so a change made at any
-                # time since the listing is refused by the store (412), with no window.
+                # The object's ETag and size are checked first (every store; an S3-compatible store
+                # that ignores If-Match still gets this check) ...
+                fs.invalidate_cache(path)
+                if identity(fs.info(path)) != tuple(self._expect):
+                    self.failures.append((source, CHANGED))
+                    return
+                # ... and on S3 the PUT itself carries the ETag listed (If-Match): a change made
+                # after the check is refused by the store (412), so there is no window.
                 written = conditional_put(fs, path, data, self._expect[0])
                 if written is False:
                     self.failures.append((source, CHANGED))
                     return
-                if written is None:  # no conditional writes: check, then PUT (a window of one request)
-                    fs.invalidate_cache(path)
-                    if identity(fs.info(path)) != tuple(self._expect):
-                        self.failures.append((source, CHANGED))
-                        return
+                if written is None:  # no conditional writes here: a window of one request remains
                     _put(fs, path, data)
             else:
                 _put(fs, path, data)
