@@ -422,7 +422,9 @@ def test_read_ahead_is_bounded_and_only_in_the_planning_process(monkeypatch):
         assert fs.most <= 1 + 3  # o0 itself and at most 100 bytes (3 objects of 30) ahead of it
         fs.go.set()
         first.join()
-        assert [ahead.take(p) for p in paths[1:]] == [p.encode() for p in paths[1:]]
+        assert [ahead.take(p) for p in paths[1:10]] == [p.encode() for p in paths[1:10]]
+        assert ahead.take("o15") == b"o15"  # o10-o14 were never taken (their tasks read nothing) ...
+        assert all(int(p[1:]) > 15 for p in ahead._flight) and ahead._flight  # ... and hold no place
         monkeypatch.setattr(objectio.os, "getpid", lambda: -1)  # another process (a worker): no read-ahead
         assert objectio.lookup(ahead.key) is None
     finally:

@@ -62,11 +62,23 @@ class ReadAhead:
             entry = self._flight.pop(path, None)
             if entry is not None:
                 self._bytes -= entry[1]
+            if position is not None:
+                self._drop_before(position)
             self._fill()
         if entry is None:
             data: bytes = self.fs.cat_file(path)
             return data
         return entry[0].result()
+
+    def _drop_before(self, position: int) -> None:
+        """Forget reads of objects before ``position``: their tasks did not read them (an object
+        over --max-bytes, say), and they must not hold the window."""
+        for path in list(self._flight):  # in listing order
+            if self._index[path] >= position:
+                break
+            future, size = self._flight.pop(path)
+            future.cancel()
+            self._bytes -= size
 
     def _fill(self) -> None:
         while self._next < len(self._paths) and len(self._flight) < AHEAD_OBJECTS:
