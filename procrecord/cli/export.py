@@ -51,7 +51,8 @@ def _staging(output: str | None) -> str | None:
 
 def _upload(staged: str, output: str) -> bool:
     """Upload the finished export; a failure is one line (the export itself was complete)."""
-    from procrecord.bulk.storage import describe, upload
+    from procrecord.bulk.objectsink import upload
+    from procrecord.bulk.storage import describe
 
     if not os.path.exists(staged):
         return True  # nothing was written (no record): nothing to upload
