@@ -115,7 +115,14 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
         config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
-    target = exporter(to, options)
+    try:
+        target = exporter(to, options)
+    except BaseException:
+        if staged:
+            import shutil
+
+            shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
+        raise
     reporter = TextReporter(out=sys.stderr)
 
     def finding(where) -> None:
