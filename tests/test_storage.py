@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from procrecord.bulk.storage import parse_option
 from procrecord.cli import cli
@@ -216,3 +218,215 @@ def test_local_runs_do_not_import_fsspec(tmp_path):
             "assert r.exit_code == 0, r.output\nprint('fsspec' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_in_place_put_carries_if_match_and_a_412_is_a_finding(tmp_path, s3, endpoint, monkeypatch):
+    """The store itself refuses an in-place PUT over an object changed since it was listed, even
+    when the change comes after the sink's own check: no check-then-write window."""
+    from procrecord.bulk import objectio, storage
+    from procrecord.bulk.engine import run
+    from procrecord.operations.transforms import RedactRecord
+
+    fs, bucket = s3
+    record = valid_fixtures("1.0")[0].read_bytes()
+    fs.pipe_file(f"{bucket}/r.json", record)
+    fs.pipe_file(f"{bucket}/s.json", record)
+    etag = fs.info(f"{bucket}/r.json")["ETag"]
+    fs.pipe_file(f"{bucket}/r.json", record + b" ")  # changed after "listing": the old ETag no longer matches
+    assert objectio.conditional_put(fs, f"{bucket}/r.json", b"{}", etag) is False
+    assert fs.cat_file(f"{bucket}/r.json") == record + b" "
+    storage.set_options({"endpoint_url": endpoint})
+    try:
+        listed = {k: fs.info(k) for k in (f"{bucket}/r.json", f"{bucket}/s.json")}
+        items = list(run([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], RedactRecord("all")))
+        fs.pipe_file(f"{bucket}/r.json", record + b"\n")  # someone else writes r.json meanwhile
+        # ... just after the sink's check (which saw the object as listed): only If-Match can catch it
+        monkeypatch.setattr(s3fs.S3FileSystem, "info", lambda self, path, **k: listed[path])
+        sink = storage.ObjectSink([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], None, in_place=True)
+        for item in items:
+            sink.add(item)
+        sink.close()
+    finally:
+        storage.set_options({})
+    assert sink.failures == [(f"s3://{bucket}/r.json", storage.CHANGED)]
+    assert sink.written == [f"s3://{bucket}/s.json"]
+    assert fs.cat_file(f"{bucket}/r.json") == record + b"\n"
+    assert fs.cat_file(f"{bucket}/s.json") != record  # redacted, written with If-Match of its listed ETag
+
+
+def test_in_place_without_conditional_writes_checks_before_writing(tmp_path):
+    """memory:// has no conditional writes: the object's identity is checked before the write."""
+    import fsspec
+
+    from procrecord.bulk import objectio, storage
+    from procrecord.bulk.engine import run
+    from procrecord.operations.transforms import RedactRecord
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures("1.0")[0].read_bytes()
+    mem.pipe_file("/h19ip/r.json", record)
+    assert objectio.conditional_put(mem, "/h19ip/r.json", b"{}", "x") is None
+    items = list(run(["memory://h19ip/r.json"], RedactRecord("all")))
+    mem.pipe_file("/h19ip/r.json", record + b"\n\n")
+    sink = storage.ObjectSink(["memory://h19ip/r.json"], None, in_place=True)
+    for item in items:
+        sink.add(item)
+    sink.close()
+    assert sink.failures == [("memory://h19ip/r.json", storage.CHANGED)]
+    assert mem.cat_file("/h19ip/r.json") == record + b"\n\n"
+
+
+def test_output_prefix_inside_the_source_prefix_is_not_read(tmp_path, s3, endpoint):
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    first = invoke("redact", "--level", "all", f"s3://{bucket}/in/", "-o", f"s3://{bucket}/in/out/", *_opt(endpoint))
+    assert first.exit_code == 0, first.output
+    written = sorted(fs.find(f"{bucket}/in/out"))
+    assert len(written) == 5
+    fs.invalidate_cache()
+    again = invoke("redact", "--level", "all", f"s3://{bucket}/in", "-o", f"s3://{bucket}/in/out", *_opt(endpoint))
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines()[-1] == first.output.splitlines()[-1]  # the same records, none of out/
+    fs.invalidate_cache()
+    assert sorted(fs.find(f"{bucket}/in/out")) == written  # no in/out/out/...
+    inside = invoke("validate", f"s3://{bucket}/in/out/many.jsonl", *_opt(endpoint))
+    assert inside.exit_code == 0  # a source named on its own is read when it is not a run's output
+
+
+def test_export_reads_and_writes_urls(tmp_path, s3, endpoint):
+    pytest.importorskip("pyarrow")
+    fs, bucket = s3
+    local = _tree(tmp_path / "in")
+    _upload(fs, local, f"{bucket}/in")
+    expected = invoke("export", "--to", "jsonl-flat", "-o", tmp_path / "flat.jsonl", local)
+    assert expected.exit_code == 0, expected.output
+    result = invoke("export", "--to", "jsonl-flat", "-o", f"s3://{bucket}/exports/flat.jsonl", f"s3://{bucket}/in",
+                    *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    remote = fs.cat_file(f"{bucket}/exports/flat.jsonl").replace(f"s3://{bucket}/in".encode(), str(local).encode())
+    assert len(remote.splitlines()) == len((tmp_path / "flat.jsonl").read_bytes().splitlines()) == 7
+    result = invoke("export", "--to", "parquet", "-o", f"s3://{bucket}/exports/runs.parquet", f"s3://{bucket}/in",
+                    *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    import io
+
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(io.BytesIO(fs.cat_file(f"{bucket}/exports/runs.parquet"))).num_rows == 7
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{bucket}/crate", f"s3://{bucket}/in", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert fs.exists(f"{bucket}/crate/ro-crate-metadata.json")
+    assert not list(Path.cwd().glob("s3:*"))  # nothing written to a local folder named after the URL
+
+
+def _lines_of(sources, chunk_bytes):
+    """(source, line, record or message) of every document, planned with ``chunk_bytes``, as load() does."""
+    from procrecord.bulk.loader import LineTracker, Span, iter_task, plan, shift
+
+    tracker, found = LineTracker(), []
+    for task in plan(sources, chunk_bytes=chunk_bytes):
+        base, span = tracker.base_for(task), Span()
+        for item in iter_task(task, span):
+            item = shift(item, base)
+            found.append((item.line, item.record["n"] if hasattr(item, "record") else item.message))
+        tracker.advance(task, span.lines)
+    return found
+
+
+@given(sizes=st.lists(st.integers(0, 40), min_size=1, max_size=30), step=st.integers(1, 64),
+       trailing=st.booleans())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ranges_of_a_big_jsonl_object_read_every_line_once(monkeypatch, sizes, step, trailing):
+    """Cut into ranges anywhere (even inside a line), an object's lines are each read once, numbered as in the file."""
+    import fsspec
+
+    from procrecord.bulk import objectio, storage
+
+    monkeypatch.setattr(storage, "OBJECT_RANGE_BYTES", 1)
+    monkeypatch.setattr(objectio, "AHEAD_MAX_OBJECT", 0)  # streamed, even whole
+    monkeypatch.setattr(objectio, "BLOCK_BYTES", 16)  # lines cross blocks
+    lines = [(b'{"n": %d, "pad": "%s"}' % (i, b"x" * size)) if size % 7 else b"" for i, size in enumerate(sizes)]
+    data = b"\n".join(lines) + (b"\n" if trailing else b"")
+    fsspec.filesystem("memory").pipe_file("/h19r/big.jsonl", data)
+    expected = [(i + 1, i) for i, line in enumerate(lines) if line]
+    assert _lines_of(["memory://h19r/big.jsonl"], step) == expected
+    assert _lines_of(["memory://h19r/big.jsonl"], 1 << 62) == expected  # one task (Dask): streamed whole
+
+
+def test_big_jsonl_object_is_read_in_bounded_blocks(tmp_path, s3, endpoint, monkeypatch):
+    """A JSONL object far bigger than a block is read block by block (never whole), by ranged reads
+    that each ask for at most one block, and its findings keep their line numbers."""
+    from procrecord.bulk import objectio, storage
+
+    fs, bucket = s3
+    record = json.dumps(json.loads(valid_fixtures(current_version())[0].read_text())).encode()
+    count = 3000
+    lines = [record] * count
+    lines[2500] = b"{broken"
+    data = b"\n".join(lines) + b"\n"
+    fs.pipe_file(f"{bucket}/big.jsonl", data)
+    block = 64 * 1024
+    monkeypatch.setattr(objectio, "BLOCK_BYTES", block)
+    monkeypatch.setattr(objectio, "AHEAD_MAX_OBJECT", block)
+    monkeypatch.setattr(storage, "OBJECT_RANGE_BYTES", len(data) // 3)
+    reads: list[int] = []
+    original = objectio._Blocks.readinto
+
+    def counted(self, buffer):
+        size = original(self, buffer)
+        reads.append(size)
+        return size
+
+    monkeypatch.setattr(objectio._Blocks, "readinto", counted)
+    monkeypatch.setattr(s3fs.S3FileSystem, "cat_file", lambda *a, **k: pytest.fail("an object read whole"))
+    result = invoke("validate", f"s3://{bucket}/big.jsonl", *_opt(endpoint))
+    assert result.exit_code == 1
+    assert f"s3://{bucket}/big.jsonl:2501:: error:" in result.output
+    assert f"{count} records" in result.output and "2999 valid" in result.output
+    assert max(reads) <= block and len(reads) >= len(data) // block  # incremental: one block per read
+    assert sum(reads) <= len(data) + 3 * (block + len(record) + 1)  # each range reads at most a block past its end
+
+
+def test_read_ahead_is_bounded_and_only_in_the_planning_process(monkeypatch):
+    import threading
+
+    from procrecord.bulk import objectio
+
+    class Slow:
+        """A filesystem whose reads wait until released, counting how many are in flight at most."""
+
+        def __init__(self):
+            self.flying = self.most = 0
+            self.lock = threading.Lock()
+            self.go = threading.Event()
+
+        def cat_file(self, path):
+            with self.lock:
+                self.flying += 1
+                self.most = max(self.most, self.flying)
+            self.go.wait(5)
+            with self.lock:
+                self.flying -= 1
+            return path.encode()
+
+    monkeypatch.setattr(objectio, "AHEAD_OBJECTS", 4)
+    monkeypatch.setattr(objectio, "AHEAD_BYTES", 100)
+    fs = Slow()
+    paths = [f"o{i}" for i in range(20)]
+    ahead = objectio.ReadAhead(fs, paths, [30] * 20)
+    try:
+        assert objectio.lookup(ahead.key) is ahead
+        first = threading.Thread(target=lambda: ahead.take("o0"))
+        first.start()
+        threading.Event().wait(0.2)
+        assert fs.most <= 1 + 3  # o0 itself and at most 100 bytes (3 objects of 30) ahead of it
+        fs.go.set()
+        first.join()
+        assert [ahead.take(p) for p in paths[1:10]] == [p.encode() for p in paths[1:10]]
+        assert ahead.take("o15") == b"o15"  # o10-o14 were never taken (their tasks read nothing) ...
+        assert all(int(p[1:]) > 15 for p in ahead._flight) and ahead._flight  # ... and hold no place
+        monkeypatch.setattr(objectio.os, "getpid", lambda: -1)  # another process (a worker): no read-ahead
+        assert objectio.lookup(ahead.key) is None
+    finally:
+        ahead.close()
+    assert objectio.lookup(ahead.key) is None

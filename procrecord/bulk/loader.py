@@ -121,6 +121,19 @@ class InlineTask:
     max_bytes: int = DEFAULT_MAX_BYTES
 
 
+@attrs.frozen
+class StreamTask:
+    """JSONL lines read from an open stream (a big object in storage; made by the process reading it).
+
+    ``remaining``: the lines starting in the next ``remaining`` bytes are the task's (None: to the end).
+    """
+
+    source: str
+    stream: IO[bytes]
+    remaining: int | None
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+
 Task = Union[FileTask, InlineTask, LoadError, Note]
 Item = Union[Loaded, LoadError, Note]
 
@@ -238,7 +251,7 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
         if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
             from procrecord.bulk.storage import plan_url
 
-            yield from plan_url(source, max_bytes, walk)
+            yield from plan_url(source, max_bytes, walk, chunk_bytes, skip)
             continue
         path = Path(source)
         if skipped and _inside(source, skipped):
@@ -447,6 +460,8 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
         task = fetch()
     if isinstance(task, (LoadError, Note)):
         yield task
+    elif isinstance(task, StreamTask):
+        yield from _iter_stream(task, span if span is not None else Span(), exact, raw, unique)
     elif isinstance(task, InlineTask):
         for offset, payload in enumerate(task.payloads):
             line = task.first_line + offset if task.jsonl else None
@@ -486,26 +501,40 @@ def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = Fal
     with handle:
         handle.seek(task.start)
         remaining = None if task.end is None else task.end - task.start
-        limit = task.max_bytes
-        while remaining is None or remaining > 0:
-            line = handle.readline(limit + 1)
-            if not line:
-                break
-            span.lines += 1
+        yield from _iter_lines(handle, task.path, remaining, task.max_bytes, span, exact, raw, unique)
+
+
+def _iter_stream(task: StreamTask, span: Span, exact: bool, raw: bool, unique: bool) -> Iterator[Item]:
+    """The lines of a stream; a read that fails half-way is one LoadError (the lines before it stand)."""
+    with task.stream as handle:
+        try:
+            yield from _iter_lines(handle, task.source, task.remaining, task.max_bytes, span, exact, raw, unique)
+        except OSError as exc:
+            yield LoadError(task.source, None, f"cannot read: {exc}")
+
+
+def _iter_lines(handle: IO[bytes], source: str, remaining: int | None, limit: int, span: Span,
+                exact: bool, raw: bool, unique: bool) -> Iterator[Item]:
+    while remaining is None or remaining > 0:
+        line = handle.readline(limit + 1)
+        if not line:
+            break
+        span.lines += 1
+        if remaining is not None:
+            remaining -= len(line)
+        if len(line) > limit and not line.endswith(b"\n"):
+            skipped = skip_line(handle)
             if remaining is not None:
-                remaining -= len(line)
-            if len(line) > limit and not line.endswith(b"\n"):
-                skipped = _skip_line(handle)
-                if remaining is not None:
-                    remaining -= skipped
-                yield LoadError(task.path, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
-                continue
-            if not line.strip():
-                continue
-            yield _raw(line, task.path, span.lines, True) if raw else parse(line, task.path, span.lines, True, exact, unique)
+                remaining -= skipped
+            yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
+            continue
+        if not line.strip():
+            continue
+        yield _raw(line, source, span.lines, True) if raw else parse(line, source, span.lines, True, exact, unique)
 
 
-def _skip_line(handle: IO[bytes]) -> int:
+def skip_line(handle: IO[bytes]) -> int:
+    """Read past the end of the current line (in bounded pieces); return the bytes skipped."""
     skipped = 0
     while True:
         block = handle.readline(1 << 20)
@@ -523,16 +552,25 @@ class LineTracker:
 
     def base_for(self, task: Task) -> int:
         """Line offset to add to the items of ``task`` (call in task order)."""
-        if not isinstance(task, FileTask) or not task.jsonl:
+        where = _range_of(task)
+        if where is None:
             return 0
-        if task.start == 0 or task.path != self._path:
-            self._path, self._base = task.path, 0
+        if where[1] == 0 or where[0] != self._path:
+            self._path, self._base = where[0], 0
         return self._base
 
     def advance(self, task: Task, lines: int) -> None:
         """Record that ``task`` spanned ``lines`` lines."""
-        if isinstance(task, FileTask) and task.jsonl:
+        if _range_of(task) is not None:
             self._base += lines
+
+
+def _range_of(task: Any) -> tuple[str, int] | None:
+    """(source, first byte) of a task that reads part of a JSONL file or object, else None."""
+    if isinstance(task, FileTask):
+        return (task.path, task.start) if task.jsonl else None
+    url = getattr(task, "url", None)  # an object in storage (procrecord.bulk.storage.ObjectTask)
+    return (url, task.start) if url is not None and task.jsonl else None
 
 
 def shift(item: Any, offset: int) -> Any:

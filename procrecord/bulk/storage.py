@@ -1,8 +1,10 @@
 """Records in object storage: fsspec URLs (``s3://``, ``memory://``, ``file://``, ...) as sources and outputs.
 
 Imported by the loader only when a source is a URL, and it imports fsspec only when it opens one:
-local runs neither pay for nor need fsspec. Each object becomes an :class:`ObjectTask`, read whole by
-whichever process runs it; :class:`ObjectSink` writes each output object in one ``PUT``.
+local runs neither pay for nor need fsspec. Each source is listed once; each object (or range of a
+big JSONL object) becomes an :class:`ObjectTask`, read by whichever process runs it (see
+:mod:`procrecord.bulk.objectio`); :class:`~procrecord.bulk.objectsink.ObjectSink` writes each output
+object in one ``PUT``.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ import io
 import json
 import os
 import posixpath
-from typing import IO, TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import attrs
 
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
-from procrecord.bulk.output import OrderedFeed
 from procrecord.errors import ProcrecordError
 
 if TYPE_CHECKING:  # the loader imports this module
-    from procrecord.bulk.loader import InlineTask, LoadError
+    from procrecord.bulk.loader import InlineTask, LoadError, StreamTask
 
 _MAGIC = ("*", "?", "[")
 #: ``--storage-option`` values of this run (applied to every URL, inputs and outputs).
@@ -91,7 +92,8 @@ def identity(info: dict[str, Any]) -> tuple[str, int]:
 
 @attrs.frozen
 class ObjectTask:
-    """One whole object (JSON or JSONL), read by the process that runs the task."""
+    """One object (JSON or JSONL), or the lines starting in ``[start, end)`` of a big JSONL object,
+    read by the process that runs the task."""
 
     url: str
     jsonl: bool
@@ -99,25 +101,73 @@ class ObjectTask:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: :func:`identity` of the object when it was listed: an in-place rewrite checks it before its PUT.
     identity: tuple[str, int] | None = None
+    #: A range of a big JSONL object: its task reads the lines that start in ``[start, end)``
+    #: (``end`` None: to the end), so ranges need no reading to be planned.
+    start: int = 0
+    end: int | None = None
+    #: The :class:`~procrecord.bulk.objectio.ReadAhead` of the listing (only in the planning process).
+    ahead: int = 0
 
-    def fetch(self) -> InlineTask | LoadError:
-        """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, or a LoadError."""
+    def fetch(self) -> InlineTask | LoadError | StreamTask:
+        """Read the object: its documents as an :class:`~procrecord.bulk.loader.InlineTask`, a big
+        JSONL object as a :class:`~procrecord.bulk.loader.StreamTask` of its lines, or a LoadError."""
+        from procrecord.bulk import objectio
         from procrecord.bulk.loader import InlineTask, LoadError
 
-        if not self.jsonl and self.identity is not None and self.identity[1] > self.max_bytes:
+        size = None if self.identity is None else self.identity[1]
+        if not self.jsonl and size is not None and size > self.max_bytes:
             return LoadError(self.url, None, f"file is over the limit of {self.max_bytes} bytes")
         try:
-            fs, path = filesystem(self.url, dict(self.options))
-            data = fs.cat_file(path)
+            if self.jsonl and (self.start or self.end is not None or size is None or size > objectio.AHEAD_MAX_OBJECT):
+                return self._stream()
+            ahead = objectio.lookup(self.ahead) if self.ahead else None
+            if ahead is not None:
+                data = ahead.take(self.url)
+            else:
+                fs, path = filesystem(self.url, dict(self.options))
+                data = fs.cat_file(path)
         except Exception as exc:  # noqa: BLE001 - one unreadable object must not stop the run
             return LoadError(self.url, None, describe(exc))
         if self.jsonl:
             return InlineTask(self.url, True, 1, tuple(io.BytesIO(data).readlines()), self.max_bytes)
         return InlineTask(self.url, False, 1, (data,), self.max_bytes)
 
+    def _stream(self) -> StreamTask:
+        """The lines of this task, read in blocks: memory stays flat whatever the object's size."""
+        from procrecord.bulk import objectio
+        from procrecord.bulk.loader import StreamTask, skip_line
 
-def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
-    """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob."""
+        fs, path = filesystem(self.url, dict(self.options))
+        # A range begins with the first line starting at or after ``start``: the line that crosses
+        # into it belongs to the range before (found by reading from the byte before ``start``).
+        position = max(self.start - 1, 0)
+        stream = objectio.open_stream(fs, path, position)
+        try:
+            if self.start:
+                position += skip_line(stream)
+        except BaseException:
+            stream.close()
+            raise
+        remaining = None if self.end is None else max(self.end - position, 0)
+        return StreamTask(self.url, stream, remaining, self.max_bytes)
+
+
+#: Bytes of a JSONL object one task reads at least (ranges of big objects; local files use chunk_bytes):
+#: each range costs a request or two, and reads up to one block past its end to finish its last line.
+OBJECT_RANGE_BYTES = 16 * 1024 * 1024
+#: Root (prefix) of each URL source as the planner found it (None: the source is one object).
+_ROOTS: dict[tuple[str, tuple[tuple[str, Any], ...]], str | None] = {}
+
+
+def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = None,
+             skip: tuple[str, ...] = ()) -> Iterator[Any]:
+    """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob.
+
+    The source is listed once; sizes and ETags come from the listing. ``chunk_bytes``: big JSONL
+    objects are cut into ranges of at least that size (None: never, one task per object). ``skip``:
+    outputs of this run (URLs or paths), never read even when they lie under the source.
+    """
+    from procrecord.bulk import objectio
     from procrecord.bulk.loader import JSON_SUFFIXES, JSONL_SUFFIXES, LoadError
 
     try:
@@ -126,25 +176,21 @@ def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
         yield LoadError(source, None, str(exc))
         return
     opts = tuple(sorted(_OPTIONS.items()))
+    skipped = _skipped_prefixes(fs, skip)
+    if any(path == s.rstrip("/") or path.startswith(s) for s in skipped):
+        yield LoadError(source, None, "inside the output folder of this run: skipped")
+        return
     try:
-        if any(m in path for m in _MAGIC):
-            found = fs.glob(path, detail=True)
-            entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
-            if not entries:
-                yield LoadError(source, None, "no files match this pattern")
-                return
-            root = _static_prefix(path)
-        elif fs.isdir(path):
-            entries = fs.find(path, detail=True)
-            root = path
-        else:
-            info = fs.info(path)
-            entries, root = {path: info}, None
+        entries, root = _listing(fs, path)
     except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
         yield LoadError(source, None, describe(exc))
         return
+    if entries is None:
+        yield LoadError(source, None, "no files match this pattern")
+        return
+    _ROOTS[(source, opts)] = root
+    chosen = []
     for name in sorted(entries):
-        info = entries[name]
         if root is not None:
             relative = posixpath.relpath(name, root)
             base = posixpath.basename(name)
@@ -152,8 +198,59 @@ def plan_url(source: str, max_bytes: int, walk: Any) -> Iterator[Any]:
                 continue
             if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
                 continue
-        url = source if root is None else fs.unstrip_protocol(name)
-        yield ObjectTask(url, name.endswith(JSONL_SUFFIXES), opts, max_bytes, identity(info))
+            if any(name.startswith(s) for s in skipped):
+                continue  # this run's own outputs
+        chosen.append((source if root is None else fs.unstrip_protocol(name), name, identity(entries[name])))
+    ahead = objectio.ReadAhead(fs, [url for url, _, _ in chosen], [who[1] for _, _, who in chosen])
+    try:
+        for url, name, who in chosen:
+            jsonl = name.endswith(JSONL_SUFFIXES)
+            task = ObjectTask(url, jsonl, opts, max_bytes, who, ahead=ahead.key)
+            step = None if chunk_bytes is None else max(chunk_bytes, OBJECT_RANGE_BYTES)
+            if not jsonl or step is None or who[1] <= step:
+                yield task
+                continue
+            for start in range(0, who[1], step):
+                yield attrs.evolve(task, start=start, end=start + step if start + step < who[1] else None)
+    finally:
+        ahead.close()
+
+
+def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """One listing of ``path``: its objects with their details, and the root they are relative to
+    (None when ``path`` is one object); entries None: a glob that matches nothing."""
+    if any(m in path for m in _MAGIC):
+        found = fs.glob(path, detail=True)
+        entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
+        return (entries or None), _static_prefix(path)
+    found = {p: i for p, i in fs.find(path, detail=True).items() if i.get("type") != "directory"}
+    bare = path.rstrip("/")
+    if not found or (len(found) == 1 and next(iter(found)).rstrip("/") == bare and not path.endswith("/")):
+        info = found.get(next(iter(found))) if found else None
+        if not info or "size" not in info:
+            info = fs.info(path)  # raises for a missing object or bucket
+        if info.get("type") == "directory":
+            return {}, path  # an empty folder: no records (the run says so)
+        return {path: info}, None
+    return found, path
+
+
+def _skipped_prefixes(fs: Any, skip: tuple[str, ...]) -> list[str]:
+    """The output folders in ``skip`` that lie in ``fs``, as path prefixes ending with ``/``."""
+    prefixes = []
+    for folder in skip:
+        if not folder:
+            continue
+        try:
+            other, path = filesystem(folder) if is_url(folder) else (None, os.path.abspath(folder))
+        except ProcrecordError:
+            continue
+        if other is None and "file" not in _protocols(fs):
+            continue  # a local folder cannot lie under a bucket
+        if other is not None and type(other) is not type(fs):
+            continue
+        prefixes.append(path.rstrip("/") + "/")
+    return prefixes
 
 
 def _static_prefix(path: str) -> str:
@@ -165,6 +262,10 @@ def _static_prefix(path: str) -> str:
     return "/".join(parts)
 
 
+def _protocols(fs: Any) -> tuple[str, ...]:
+    return tuple(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+
+
 def source_root(source: str) -> str:
     """The (protocol-less) folder that ``source``'s objects are made relative to under ``-o URL``."""
     if not is_url(source):
@@ -174,6 +275,9 @@ def source_root(source: str) -> str:
     fs, path = filesystem(source)
     if any(m in path for m in _MAGIC):
         return _static_prefix(path)
+    key = (source, tuple(sorted(_OPTIONS.items())))
+    if key in _ROOTS:  # the planner listed it already
+        return _ROOTS[key] or posixpath.dirname(path)
     try:
         return path if fs.isdir(path) else posixpath.dirname(path)
     except Exception:  # noqa: BLE001 - the source's own error is reported by the planner
@@ -186,169 +290,10 @@ def _bare(source: str) -> str:
     return os.path.abspath(source)
 
 
-class ObjectSink(OrderedFeed):
-    """A :class:`~procrecord.bulk.output.Sink` for runs with a URL among sources or output.
+def __getattr__(name: str) -> Any:
+    """The sink's names (:mod:`procrecord.bulk.objectsink`), where callers have always found them."""
+    if name in ("CHANGED", "ObjectSink", "upload"):
+        from procrecord.bulk import objectsink
 
-    Each output object is written in one piece (one ``PUT`` on object storage: never torn) once all
-    its records are transformed; unchanged records are not rewritten in place; an object changed by
-    someone else since it was listed (another ETag or size) is not overwritten but reported.
-    """
-
-    def __init__(self, sources: list[str], output: str | None = None, in_place: bool = False,
-                 stdout: IO[bytes] | None = None, roots: list[str] | None = None) -> None:
-        if output and in_place:
-            raise ProcrecordError("choose either --output-dir or --in-place")
-        self.output, self.in_place = output, in_place
-        if roots is None:
-            roots = [source_root(s) for s in sources if s != "-"]
-        self.roots = sorted(roots, key=len, reverse=True)
-        self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
-        self.skipped: list[str] = []
-        self.conflicts: list[tuple[str, str, str]] = []
-        self.failures: list[tuple[str, str]] = []
-        self.written: list[str] = []
-        self.unchanged: list[str] = []
-        self._owners: dict[str, str] = {}
-        self._source = None
-        self._reset()
-        if output:
-            self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
-
-    def _reset(self) -> None:
-        self._data: list[bytes] = []
-        self._failed = self._changed = False
-        self._expect = None
-        self._jsonl = False
-
-    def destination(self, source: str) -> str | None:
-        """The output path (in the output filesystem) of ``source``; None for stdout."""
-        if not self.output:
-            return None
-        if source == "-":
-            return posixpath.join(self._out_root, "stdin.jsonl" if self._jsonl else "stdin.json")
-        bare = _bare(source)
-        for root in self.roots:
-            prefix = root.rstrip("/" + os.sep) + "/"
-            if bare.startswith(prefix):
-                return posixpath.join(self._out_root, bare[len(prefix):])
-        return posixpath.join(self._out_root, posixpath.basename(bare))
-
-    def _switch(self, source: str) -> None:
-        self._finish()
-        self._source = source
-
-    def _take(self, data: bytes, changed: bool) -> None:
-        self._changed = self._changed or changed
-        if self.in_place or self.output:
-            self._data.append(data)
-        else:
-            self.stdout.write(data)
-
-    def done(self, source: str) -> None:
-        """The last record of ``source`` has been added."""
-        if source == self._source:
-            self._finish()
-            self._source = None
-
-    def _finish(self) -> None:
-        source = self._source
-        try:
-            if source is None or not (self.in_place or self.output):
-                return
-            if self._failed:
-                self.skipped.append(source)
-                return
-            if self.in_place:
-                self._replace(source)
-            else:
-                self._mirror(source)
-        finally:
-            self._reset()
-
-    def _mirror(self, source: str) -> None:
-        target = self.destination(source)
-        assert target is not None
-        owner = self._owners.setdefault(target, source)
-        if owner != source:
-            self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
-            return
-        try:
-            if not self._changed and source != "-":
-                self.unchanged.append(source)
-                data = _read_bytes(source)  # an unchanged object is copied byte for byte
-            else:
-                data = b"".join(self._data)
-            _put(self._out_fs, target, data)
-        except Exception as exc:  # noqa: BLE001 - one unwritable output is a finding, the run goes on
-            self.failures.append((source, f"cannot write {self._out_fs.unstrip_protocol(target)}: {describe(exc)}"))
-            return
-        if self._changed:
-            self.written.append(source)
-
-    def _replace(self, source: str) -> None:
-        if source == "-":
-            self.stdout.write(b"".join(self._data))
-            return
-        if not self._changed:
-            self.unchanged.append(source)  # nothing to change: the object is not rewritten
-            return
-        try:
-            if not is_url(source):  # a local file: the atomic module checks its identity under a lock
-                from procrecord.atomic import AtomicFile
-
-                handle = AtomicFile(source, None, self._expect)
-                try:
-                    handle.write(b"".join(self._data))
-                    handle.commit()
-                except BaseException:
-                    handle.discard()
-                    raise
-                self.written.append(source)
-                return
-            fs, path = filesystem(source)
-            if self._expect is not None and identity(fs.info(path)) != tuple(self._expect):
-                self.failures.append((source, "not rewritten: the object changed since it was read"))
-                return
-            _put(fs, path, b"".join(self._data))
-        except Exception as exc:  # noqa: BLE001
-            self.failures.append((source, f"cannot write: {describe(exc)}"))
-            return
-        self.written.append(source)
-
-    def close(self) -> None:
-        """Finish the last object."""
-        self._finish()
-        self._source = None
-        self.stdout.flush()
-
-    def abort(self) -> None:
-        """An interrupted run: the object being assembled is dropped (its original stays as it was)."""
-        self._reset()
-        self._source = None
-
-
-def _read_bytes(source: str) -> bytes:
-    if is_url(source):
-        fs, path = filesystem(source)
-        data: bytes = fs.cat_file(path)
-        return data
-    with open(source, "rb") as handle:
-        return handle.read()
-
-
-def _put(fs: Any, path: str, data: bytes) -> None:
-    """Write ``data`` as the whole object ``path``: one PUT on object storage (S3 multipart uploads
-    also appear only when complete); a local file is written to a temp name and renamed."""
-    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
-        from procrecord.atomic import AtomicFile
-
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handle = AtomicFile(path, None, None)
-        try:
-            handle.write(data)
-            handle.commit()
-        except BaseException:
-            handle.discard()
-            raise
-        return
-    fs.pipe_file(path, data)
+        return getattr(objectsink, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,6 +37,33 @@ def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
     return None
 
 
+def _staging(output: str | None) -> str | None:
+    """For ``-o URL`` (object storage): a local temporary path with the URL's name, else None."""
+    from procrecord.bulk.storage import is_url
+
+    if not output or not is_url(output):
+        return None
+    import tempfile
+
+    name = output.rstrip("/").rsplit("/", 1)[-1] or "export"
+    return os.path.join(tempfile.mkdtemp(prefix="procrecord-export-"), name)
+
+
+def _upload(staged: str, output: str) -> bool:
+    """Upload the finished export; a failure is one line (the export itself was complete)."""
+    from procrecord.bulk.objectsink import upload
+    from procrecord.bulk.storage import describe
+
+    if not os.path.exists(staged):
+        return True  # nothing was written (no record): nothing to upload
+    try:
+        upload(staged, output)
+    except Exception as exc:  # noqa: BLE001 - a storage failure is a finding with its reason
+        click.echo(f"{output}:: error: cannot write: {describe(exc)}", err=True)
+        return False
+    return True
+
+
 @cli.command()
 @source_options
 @click.option("--to", "to", type=click.Choice(TARGETS), required=True, help="Export target.")
@@ -83,11 +110,19 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     if (pseudonymize or key_file) and level in (None, "none"):
         raise click.UsageError("--pseudonymize and --key-file need --level most or all")
     key = _key_or_usage_error(pseudonymize, key_file)
+    staged = _staging(output)  # -o URL: written here first, uploaded once complete
     options = ExportOptions(
-        output=output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
+        output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
         config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
-    target = exporter(to, options)
+    try:
+        target = exporter(to, options)
+    except BaseException:
+        if staged:
+            import shutil
+
+            shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
+        raise
     reporter = TextReporter(out=sys.stderr)
 
     def finding(where) -> None:
@@ -95,11 +130,18 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         click.echo(f"{place}:: {where.finding.kind}: [{where.finding.record_id}] {where.finding.message}", err=True)
 
     progress = Progress(f"export {to}")
+    uploaded = True
     try:
         counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
                             reporter.outcome, finding, progress)
+        if staged:
+            uploaded = _upload(staged, output)
     finally:
         progress.close()
+        if staged:
+            import shutil
+
+            shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
     parts = [f"{counts.exported} exported"]
     for name, value in (("failed", counts.failed), ("already there", counts.skipped),
                         ("with dropped fields", counts.dropped), ("not readable or invalid", counts.rejected)):
@@ -108,6 +150,6 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     total = reporter.summary.total
     click.echo(f"export --to {to}: {total} record{'s' if total != 1 else ''}: " + ", ".join(parts)
                + ("" if total else " (no record found)"), err=True)
-    if counts.failed or counts.rejected or not total or (strict and counts.dropped):
+    if counts.failed or counts.rejected or not total or (strict and counts.dropped) or not uploaded:
         return EXIT_FINDINGS
     return EXIT_OK

@@ -1,0 +1,225 @@
+"""The sink of runs with a URL among their sources or output: each output object written whole, in
+one ``PUT`` (never torn), and in-place objects replaced only if nobody changed them since they were listed."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import IO, Any
+
+from procrecord.bulk.output import OrderedFeed
+from procrecord.bulk.storage import _bare, _protocols, describe, filesystem, identity, is_url, source_root
+from procrecord.errors import ProcrecordError
+
+#: The finding of an in-place object someone else changed since it was listed.
+CHANGED = "not rewritten: the object changed since it was read"
+
+
+class ObjectSink(OrderedFeed):
+    """A :class:`~procrecord.bulk.output.Sink` for runs with a URL among sources or output.
+
+    Each output object is written in one piece (one ``PUT`` on object storage: never torn) once all
+    its records are transformed; unchanged records are not rewritten in place; an object changed by
+    someone else since it was listed (another ETag or size) is not overwritten but reported.
+    """
+
+    def __init__(self, sources: list[str], output: str | None = None, in_place: bool = False,
+                 stdout: IO[bytes] | None = None, roots: list[str] | None = None) -> None:
+        if output and in_place:
+            raise ProcrecordError("choose either --output-dir or --in-place")
+        self.output, self.in_place = output, in_place
+        self._sources = sources
+        self._roots = None if roots is None else sorted(roots, key=len, reverse=True)
+        self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
+        self.skipped: list[str] = []
+        self.conflicts: list[tuple[str, str, str]] = []
+        self.failures: list[tuple[str, str]] = []
+        self.written: list[str] = []
+        self.unchanged: list[str] = []
+        self._owners: dict[str, str] = {}
+        self._source = None
+        self._reset()
+        if output:
+            self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
+
+    @property
+    def roots(self) -> list[str]:
+        """The roots of the sources, longest first (found once the planner has listed them)."""
+        if self._roots is None:
+            self._roots = sorted((source_root(s) for s in self._sources if s != "-"), key=len, reverse=True)
+        return self._roots
+
+    def _reset(self) -> None:
+        self._data: list[bytes] = []
+        self._failed = self._changed = False
+        self._expect = None
+        self._jsonl = False
+
+    def destination(self, source: str) -> str | None:
+        """The output path (in the output filesystem) of ``source``; None for stdout."""
+        if not self.output:
+            return None
+        if source == "-":
+            return posixpath.join(self._out_root, "stdin.jsonl" if self._jsonl else "stdin.json")
+        bare = _bare(source)
+        for root in self.roots:
+            prefix = root.rstrip("/" + os.sep) + "/"
+            if bare.startswith(prefix):
+                return posixpath.join(self._out_root, bare[len(prefix):])
+        return posixpath.join(self._out_root, posixpath.basename(bare))
+
+    def _switch(self, source: str) -> None:
+        self._finish()
+        self._source = source
+
+    def _take(self, data: bytes, changed: bool) -> None:
+        self._changed = self._changed or changed
+        if self.in_place or self.output:
+            self._data.append(data)
+        else:
+            self.stdout.write(data)
+
+    def done(self, source: str) -> None:
+        """The last record of ``source`` has been added."""
+        if source == self._source:
+            self._finish()
+            self._source = None
+
+    def _finish(self) -> None:
+        source = self._source
+        try:
+            if source is None or not (self.in_place or self.output):
+                return
+            if self._failed:
+                self.skipped.append(source)
+                return
+            if self.in_place:
+                self._replace(source)
+            else:
+                self._mirror(source)
+        finally:
+            self._reset()
+
+    def _mirror(self, source: str) -> None:
+        target = self.destination(source)
+        assert target is not None
+        owner = self._owners.setdefault(target, source)
+        if owner != source:
+            self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
+            return
+        try:
+            if not self._changed and source != "-":
+                self.unchanged.append(source)
+                data = _read_bytes(source)  # an unchanged object is copied byte for byte
+            else:
+                data = b"".join(self._data)
+            _put(self._out_fs, target, data)
+        except Exception as exc:  # noqa: BLE001 - one unwritable output is a finding, the run goes on
+            self.failures.append((source, f"cannot write {self._out_fs.unstrip_protocol(target)}: {describe(exc)}"))
+            return
+        if self._changed:
+            self.written.append(source)
+
+    def _replace(self, source: str) -> None:
+        if source == "-":
+            self.stdout.write(b"".join(self._data))
+            return
+        if not self._changed:
+            self.unchanged.append(source)  # nothing to change: the object is not rewritten
+            return
+        try:
+            if not is_url(source):  # a local file: the atomic module checks its identity under a lock
+                from procrecord.atomic import AtomicFile
+
+                handle = AtomicFile(source, None, self._expect)
+                try:
+                    handle.write(b"".join(self._data))
+                    handle.commit()
+                except BaseException:
+                    handle.discard()
+                    raise
+                self.written.append(source)
+                return
+            fs, path = filesystem(source)
+            data = b"".join(self._data)
+            if self._expect is not None:
+                from procrecord.bulk.objectio import conditional_put
+
+                # The object's ETag and size are checked first (every store; an S3-compatible store
+                # that ignores If-Match still gets this check) ...
+                fs.invalidate_cache(path)
+                if identity(fs.info(path)) != tuple(self._expect):
+                    self.failures.append((source, CHANGED))
+                    return
+                # ... and on S3 the PUT itself carries the ETag listed (If-Match): a change made
+                # after the check is refused by the store (412), so there is no window.
+                written = conditional_put(fs, path, data, self._expect[0])
+                if written is False:
+                    self.failures.append((source, CHANGED))
+                    return
+                if written is None:  # no conditional writes here: a window of one request remains
+                    _put(fs, path, data)
+            else:
+                _put(fs, path, data)
+        except Exception as exc:  # noqa: BLE001
+            self.failures.append((source, f"cannot write: {describe(exc)}"))
+            return
+        self.written.append(source)
+
+    def close(self) -> None:
+        """Finish the last object."""
+        self._finish()
+        self._source = None
+        self.stdout.flush()
+
+    def abort(self) -> None:
+        """An interrupted run: the object being assembled is dropped (its original stays as it was)."""
+        self._reset()
+        self._source = None
+
+
+def _read_bytes(source: str) -> bytes:
+    if is_url(source):
+        fs, path = filesystem(source)
+        data: bytes = fs.cat_file(path)
+        return data
+    with open(source, "rb") as handle:
+        return handle.read()
+
+
+def _put(fs: Any, path: str, data: bytes) -> None:
+    """Write ``data`` as the whole object ``path``: one PUT on object storage (S3 multipart uploads
+    also appear only when complete); a local file is written to a temp name and renamed."""
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        from procrecord.atomic import AtomicFile
+
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handle = AtomicFile(path, None, None)
+        try:
+            handle.write(data)
+            handle.commit()
+        except BaseException:
+            handle.discard()
+            raise
+        return
+    fs.pipe_file(path, data)
+
+
+def upload(local: str, url: str) -> None:
+    """Copy a finished local file (one PUT) or folder (one PUT per file) to ``url``."""
+    fs, path = filesystem(url)
+    if not os.path.isdir(local):
+        _put_file(fs, local, path)
+        return
+    for folder, _, names in os.walk(local):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            _put_file(fs, full, posixpath.join(path, os.path.relpath(full, local).replace(os.sep, "/")))
+
+
+def _put_file(fs: Any, local: str, path: str) -> None:
+    if "file" in _protocols(fs):
+        with open(local, "rb") as handle:
+            _put(fs, path, handle.read())
+        return
+    fs.put_file(local, path)  # S3: one PUT, or a multipart upload that appears only when complete
