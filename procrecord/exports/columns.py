@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
+import attrs
 import orjson
 
 #: Kinds of column: the schema's scalar types, ``timestamp`` (format date-time) and ``json`` (text).
@@ -151,3 +152,86 @@ def as_kind(value: Any, kind: str) -> Any:
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+# --- Compiled rows: the flattening above, turned into one generated function per schema (fast path) ---
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _config_of(config: Any, prefix: str) -> dict[str, Any] | None:
+    if isinstance(config, dict):
+        out: dict[str, Any] = {}
+        _config(config, prefix, out)
+        return out or None
+    if config is None:
+        return None
+    return {prefix.rstrip(".") or "config": _dump(config)}
+
+
+@attrs.frozen
+class RowMaker:
+    """Turns a current-version record into ``(values, config, unknown)``: a picklable, per-record step.
+
+    ``values`` holds the kept schema columns in :meth:`columns` order (arrays and bags as JSON text),
+    ``config`` the flattened ``invocation.config`` (``{column: value}`` or None) and ``unknown`` the
+    paths that have no column (None when there are none: a valid record has none).
+    """
+
+    version: str
+    prefix: str = "config."
+    include_volatile: bool = True
+
+    def columns(self) -> list[Column]:
+        """The kept schema columns (volatile ones only when asked; the id always)."""
+        return [c for _, c in _kept(self.version, self.include_volatile)]
+
+    def __call__(self, record: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None, list[str] | None]:
+        return _compiled(self.version, self.prefix, self.include_volatile)(record)
+
+
+def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], Column]]:
+    return [(p, c) for p, c in schema_columns(version) if include_volatile or not c.volatile or c.name == "id"]
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
+    """Generate the row function of a schema: one ``.get`` per column, no walk over the plan per record.
+
+    Generated once per (version, prefix, volatility); object sections become locals, and each section's
+    keys are checked against the schema's with one set comparison (the slow walk runs only on a miss).
+    """
+    sections: dict[tuple[str, ...], str] = {(): "r"}
+    known: dict[tuple[str, ...], set[str]] = {(): set()}
+    for path, _ in schema_columns(version):
+        for depth in range(1, len(path)):
+            known.setdefault(path[:depth], set())
+        for depth in range(len(path)):
+            known[path[:depth]].add(path[depth])
+    known[CONFIG[:1]].add(CONFIG[1])
+    body = ["def row(r):"]
+    for path in sorted(known, key=len):
+        if path:
+            name = sections[path] = f"s{len(sections)}"
+            body.append(f"    {name} = {sections[path[:-1]]}.get({path[-1]!r})")
+            body.append(f"    if {name}.__class__ is not dict: {name} = E")
+    checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
+    body.append(f"    unknown = None if {checks} else U(r)")
+    body.append(f"    config = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
+    values = []
+    for path, column in _kept(version, include_volatile):
+        get = f"{sections[path[:-1]]}.get({path[-1]!r})"
+        values.append(f"J({get})" if column.kind == "json" else get)
+    body.append(f"    return [{', '.join(values)}], config, unknown")
+    scope: dict[str, Any] = {"E": _EMPTY, "J": _json_text, "C": _config_of, "P": prefix,
+                             "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
+    exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # noqa: S102 - our own generated code
+    return scope["row"]
+
+
+def _unknown(version: str, record: dict[str, Any]) -> list[str] | None:
+    return flatten(record, version)[1] or None
