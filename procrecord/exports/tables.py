@@ -11,8 +11,6 @@ batches is widened there (ints to floats, anything else to text), and missing va
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import os
 import pickle
@@ -180,28 +178,6 @@ class TableExporter(Exporter):
             os.unlink(self._spool_path)
 
 
-class CsvExporter(TableExporter):
-    """CSV with a header row; JSON text for arrays and bags, empty cells for missing values."""
-
-    name = "csv"
-
-    def write(self, out: IO[bytes]) -> None:
-        columns = self.all_columns()
-        flags = [i for i, c in enumerate(columns) if c.kind == "bool"]
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow([c.name for c in columns])
-        for rows in self.text_rows():
-            if flags:
-                for row in rows:
-                    for i in flags:
-                        if row[i] is not None:
-                            row[i] = "true" if row[i] else "false"
-            writer.writerows(rows)
-        text.flush()
-        text.detach()  # the caller closes the binary handle
-
-
 class FlatJsonlExporter(TableExporter):
     """One flat JSON object per line, every column present (null when missing)."""
 
@@ -214,28 +190,25 @@ class FlatJsonlExporter(TableExporter):
             out.write(b"".join([dumps(dict(zip(names, row)), option=option) for row in rows]))
 
 
-class ParquetExporter(TableExporter):
-    """Parquet written with pyarrow: typed columns, timestamps in UTC, ``unit`` in each field's metadata.
+class ArrowTable(TableExporter):
+    """Parquet and CSV: batches typed by pyarrow from the rows' columns, spilled as Arrow IPC, written by
+    pyarrow (C++) batch by batch; config columns whose kind widened in a later batch are cast there."""
 
-    Batches are spilled as Arrow IPC (typed by pyarrow from the rows' columns); the writer reads them
-    back one at a time and casts the config columns whose kind widened in a later batch.
-    """
-
-    name = "parquet"
     extra = "table"
+    #: Timestamps as Arrow timestamps (UTC microseconds); False keeps the record's text (CSV).
+    typed_time = True
 
     def __init__(self, options: ExportOptions) -> None:
-        self.pa = require("pyarrow", "table", "parquet")
-        self.pq = require("pyarrow.parquet", "table", "parquet")
+        self.pa = require("pyarrow", "table", self.name)
         super().__init__(options)
 
     def _type(self, kind: str) -> Any:
-        if kind == "timestamp":
+        if kind == "timestamp" and self.typed_time:
             return self.pa.timestamp("us", tz="UTC")
         return getattr(self.pa, _ARROW[kind])()
 
     def arrow_schema(self) -> Any:
-        """The Arrow schema of the table (timestamps as they are written, UTC microseconds)."""
+        """The Arrow schema of the table (timestamps as they are written: UTC microseconds or text)."""
         pa = self.pa
         fields = []
         for column in self.all_columns():
@@ -250,7 +223,7 @@ class ParquetExporter(TableExporter):
         arrays = []
         for column, cells in zip(self.columns, zip(*values)):
             array = pa.array(cells, type=getattr(pa, _ARROW[column.kind])())
-            arrays.append(array.cast(self._type("timestamp")) if column.kind == "timestamp" else array)
+            arrays.append(array.cast(self._type("timestamp")) if column.kind == "timestamp" and self.typed_time else array)
         arrays += [pa.array(cells, type=self._type(kind)) for kind, cells in config.values()]
         batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns] + list(config))
         with pa.ipc.new_stream(spool, batch.schema) as writer:
@@ -268,23 +241,88 @@ class ParquetExporter(TableExporter):
             return self.pa.array([as_kind(v, kind) for v in array.to_pylist()], type=self.pa.string())
         return array.cast(self._type(kind))
 
-    def write(self, out: IO[bytes]) -> None:
+    def batches(self, schema: Any) -> Iterator[Any]:
+        """The spilled batches with every column of ``schema`` (missing config columns null)."""
         pa = self.pa
-        schema = self.arrow_schema()
         fixed = len(self.columns)
-        with self.pq.ParquetWriter(out, schema, compression="zstd") as writer:
-            for batch, kinds in self.spilled():
-                arrays = batch.columns[:fixed]
-                for name, kind in self.config.items():
-                    if name not in kinds:
-                        arrays.append(pa.nulls(batch.num_rows, self._type(kind)))
-                    elif kinds[name] != kind:
-                        arrays.append(self._widen(batch.column(name), kind))
-                    else:
-                        arrays.append(batch.column(name))
-                writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        for batch, kinds in self.spilled():
+            arrays = batch.columns[:fixed]
+            for name, kind in self.config.items():
+                if name not in kinds:
+                    arrays.append(pa.nulls(batch.num_rows, self._type(kind)))
+                elif kinds[name] != kind:
+                    arrays.append(self._widen(batch.column(name), kind))
+                else:
+                    arrays.append(batch.column(name))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class ParquetExporter(ArrowTable):
+    """Parquet written with pyarrow: typed columns, timestamps in UTC, ``unit`` in each field's metadata."""
+
+    name = "parquet"
+
+    def write(self, out: IO[bytes]) -> None:
+        pq = require("pyarrow.parquet", "table", "parquet")
+        schema = self.arrow_schema()
+        with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+            for batch in self.batches(schema):
+                writer.write_batch(batch)
             if not self._spans:
                 writer.write_table(schema.empty_table())
 
 
-__all__ = ["BATCH", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
+class CsvExporter(ArrowTable):
+    """CSV: a header row, JSON text for arrays and bags, empty cells for missing values, ``true``/``false``,
+    timestamps as the records have them. Written by pyarrow; with no pyarrow installed, by the standard
+    library's ``csv`` (several times slower; numbers as Python writes them, ``1.0`` where Arrow writes ``1``)."""
+
+    name = "csv"
+    extra = None
+    typed_time = False
+
+    def __init__(self, options: ExportOptions) -> None:
+        try:
+            import pyarrow.csv  # noqa: F401 - only whether it is there
+        except ImportError:
+            self.pa = None
+            TableExporter.__init__(self, options)
+        else:
+            super().__init__(options)
+
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
+        (super() if self.pa is not None else super(ArrowTable, self)).spill(values, config, spool)
+
+    def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        return (super() if self.pa is not None else super(ArrowTable, self)).spilled()
+
+    def write(self, out: IO[bytes]) -> None:
+        if self.pa is None:
+            self._write_stdlib(out)
+            return
+        pc = require("pyarrow.csv", "table", "csv")
+        schema = self.arrow_schema()
+        with pc.CSVWriter(out, schema, write_options=pc.WriteOptions(quoting_style="needed")) as writer:
+            for batch in self.batches(schema):
+                writer.write_batch(batch)
+
+    def _write_stdlib(self, out: IO[bytes]) -> None:
+        import csv
+        import io
+
+        columns = self.all_columns()
+        flags = [i for i, c in enumerate(columns) if c.kind == "bool"]
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow([c.name for c in columns])
+        for rows in self.text_rows():
+            for row in rows:
+                for i in flags:
+                    if row[i] is not None:
+                        row[i] = "true" if row[i] else "false"
+            writer.writerows(rows)
+        text.flush()
+        text.detach()  # the caller closes the binary handle
+
+
+__all__ = ["BATCH", "ArrowTable", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
