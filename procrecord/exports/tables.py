@@ -231,7 +231,8 @@ class ArrowTable(TableExporter):
 
     def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
         pa = self.pa
-        with pa.memory_map(self._spool_path) as source:
+        # Plain reads, not a memory map: the pages of a mapped spool would count in RSS as it is read.
+        with pa.OSFile(self._spool_path, "rb") as source:
             for start, length, kinds in self._spans:
                 yield pa.ipc.open_stream(source.read_at(length, start)).read_next_batch(), kinds
 
