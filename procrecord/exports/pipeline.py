@@ -28,6 +28,9 @@ class PrepareRecord:
     key: bytes | None = attrs.field(default=None, repr=False)
     #: The exporter's :meth:`~procrecord.exports.interface.Exporter.stage`, run here on each prepared record.
     stage: Callable[[dict[str, Any]], Any] | None = None
+    #: With ``--jobs 1`` (operation and exporter in one process): where staged rows are handed over as
+    #: they are, instead of pickled into the task's block (the block then only says "rows are ready").
+    handoff: list[tuple[str, int | None, Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     def __call__(self, item: Loaded) -> Outcome:
         from procrecord.operations.transforms import to_current
@@ -39,7 +42,10 @@ class PrepareRecord:
             from procrecord.operations.redaction import redact
 
             record = redact(record, self.level, self.key)
-        if self.stage is not None:
+        if self.stage is not None and self.handoff is not None:
+            self.handoff.append((item.source, item.line, self.stage(record)))
+            line = b""
+        elif self.stage is not None:
             # What the stage makes (a table row: values, not a record) goes to the exporter pickled:
             # one C call each way, where a JSON round trip of the record cost as much as its parse.
             line = pickle.dumps((item.source, item.line, self.stage(record)), pickle.HIGHEST_PROTOCOL)
@@ -70,8 +76,15 @@ class Counts(NamedTuple):
     rejected: int  # records that could not be read, validated or prepared
 
 
-def _entries(data: bytes, exporter: Exporter, staged: bool) -> Iterator[tuple[str, int | None, list[Finding]]]:
+def _entries(data: bytes, exporter: Exporter, staged: bool,
+             handoff: list[tuple[str, int | None, Any]] | None) -> Iterator[tuple[str, int | None, list[Finding]]]:
     """Hand a block's records (or staged rows) to ``exporter``; yield where each came from and its findings."""
+    if handoff is not None:  # the rows of this block's task, made in this process
+        rows = handoff[:]
+        handoff.clear()
+        for source, line, row in rows:
+            yield source, line, exporter.add_staged(row)
+        return
     if not staged:
         for line in data.splitlines():
             entry: dict[str, Any] = orjson.loads(line)
@@ -93,7 +106,7 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     exported = failed = skipped = dropped = rejected = 0
     stage = exporter.stage()
     if stage is not None:
-        operation = attrs.evolve(operation, stage=stage)
+        operation = attrs.evolve(operation, stage=stage, handoff=[] if jobs <= 1 else None)
 
     def count(where: Where) -> None:
         nonlocal failed, skipped, dropped
@@ -106,7 +119,7 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     try:
         for item in run(sources, operation, jobs, max_bytes, progress):
             if isinstance(item, Block):
-                for source, line, findings in _entries(item.data, exporter, stage is not None):
+                for source, line, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
                     exported += not any(f.kind in ("error", "skipped") for f in findings)
                     for finding in findings:
                         count(Where(source, line, finding))
