@@ -159,14 +159,28 @@ def as_kind(value: Any, kind: str) -> Any:
 _EMPTY: dict[str, Any] = {}
 
 
-def _json_text(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> None:
+    """:func:`_config` with one class test per value (it runs for every key of every record)."""
+    for key, value in config.items():
+        cls = value.__class__
+        if cls is dict:
+            if value:
+                _config_fast(value, f"{prefix}{key}.", out)
+            else:
+                out[f"{prefix}{key}"] = "{}"
+        elif cls is list:
+            out[f"{prefix}{key}"] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        elif value is not None:
+            out[f"{prefix}{key}"] = _dump(value) if cls not in _SCALARS else value
+
+
+_SCALARS = (str, int, float, bool)
 
 
 def _config_of(config: Any, prefix: str) -> dict[str, Any] | None:
-    if isinstance(config, dict):
+    if config.__class__ is dict:
         out: dict[str, Any] = {}
-        _config(config, prefix, out)
+        _config_fast(config, prefix, out)
         return out or None
     if config is None:
         return None
@@ -222,12 +236,22 @@ def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
     checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
     body.append(f"    unknown = None if {checks} else U(r)")
     body.append(f"    config = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
-    values = []
+    values: list[str] = []
+    groups: list[tuple[str, list[str]]] = []  # (section of the top level or "", its columns' expressions)
     for path, column in _kept(version, include_volatile):
         get = f"{sections[path[:-1]]}.get({path[-1]!r})"
-        values.append(f"J({get})" if column.kind == "json" else get)
+        expr = f"(None if (v := {get}) is None else D(v, option=O).decode())" if column.kind == "json" else get
+        top = sections[path[:1]] if len(path) > 1 else ""
+        if not groups or groups[-1][0] != top:
+            groups.append((top, []))
+        groups[-1][1].append(expr)
+    for top, exprs in groups:
+        if top and len(exprs) > 1:  # a whole section the record lacks costs one test, not a .get per column
+            values.append(f"*(({', '.join(exprs)}) if {top} is not E else ({'None, ' * len(exprs)}))")
+        else:
+            values.extend(exprs)
     body.append(f"    return [{', '.join(values)}], config, unknown")
-    scope: dict[str, Any] = {"E": _EMPTY, "J": _json_text, "C": _config_of, "P": prefix,
+    scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "P": prefix,
                              "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
     exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # noqa: S102 - our own generated code
     return scope["row"]
