@@ -8,6 +8,7 @@ Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 8000
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -213,14 +214,12 @@ def table_inputs(count: int, files: int, parts: int = 4) -> dict[str, list[str]]
     per = -(-count // parts)
     if not (folder / "done").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        with open(source, "rb") as lines:
-            outs = [open(folder / f"v10-{i}.jsonl", "wb") for i in range(parts)]
-            cur = [open(folder / f"cur-{i}.jsonl", "wb") for i in range(parts)]
+        with open(source, "rb") as lines, contextlib.ExitStack() as stack:
+            outs = [stack.enter_context(open(folder / f"v10-{i}.jsonl", "wb")) for i in range(parts)]
+            cur = [stack.enter_context(open(folder / f"cur-{i}.jsonl", "wb")) for i in range(parts)]
             for index, line in enumerate(lines):
                 outs[index // per].write(line)
                 cur[index // per].write(orjson.dumps(prepare(orjson.loads(line))) + b"\n")
-            for handle in outs + cur:
-                handle.close()
         (folder / "done").touch()
     inputs["jsonl 1.0"] = [str(folder / f"v10-{i}.jsonl") for i in range(parts)]
     inputs[f"jsonl {current_version()}"] = [str(folder / f"cur-{i}.jsonl") for i in range(parts)]
@@ -269,8 +268,10 @@ def export_cpu(fmt: str, sources: list[str], out: str) -> tuple[float, int]:
 def run_tables(args) -> None:
     """Records/s per core (CPU time) of ``procrecord export --to parquet|csv|jsonl-flat --jobs 1``'s
     work, in this process, with the orjson parse of the same records as the same-run baseline."""
-    import pyarrow.csv  # noqa: F401 - imports are not what is measured
-    import pyarrow.parquet  # noqa: F401
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    assert pyarrow.csv and pyarrow.parquet  # imported before timing: imports are not what is measured
 
     import procrecord.exports.tables  # noqa: F401
     from procrecord.record.validation import is_valid

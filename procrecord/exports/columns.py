@@ -205,7 +205,9 @@ class RowMaker:
         return [c for _, c in _kept(self.version, self.include_volatile)]
 
     def __call__(self, record: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None, list[str] | None]:
-        return _compiled(self.version, self.prefix, self.include_volatile)(record)
+        row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
+            self.version, self.prefix, self.include_volatile)(record)
+        return row
 
 
 def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], Column]]:
@@ -253,7 +255,7 @@ def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
     body.append(f"    return [{', '.join(values)}], config, unknown")
     scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "P": prefix,
                              "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
-    exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # noqa: S102 - our own generated code
+    exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # our own generated code
     return scope["row"]
 
 

@@ -1,8 +1,9 @@
 """The bulk export: sources -> (workers) validate, upgrade, redact -> (this process) the exporter.
 
 Workers do the per-record work that needs no shared state and hand back each prepared record as
-a JSON line tagged with where it came from; the single exporter in this process converts, writes
-or sends them in input order, so one output file or one client session serves the whole run.
+a JSON line tagged with where it came from (or, for an exporter with a :meth:`~.interface.Exporter.stage`,
+what that stage made of it: a table row); the single exporter in this process converts, writes or
+sends them in input order, so one output file or one client session serves the whole run.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def _entries(data: bytes, exporter: Exporter, staged: bool,
             yield source, line, exporter.add_staged(row)
         return
     if not staged:
-        for line in data.splitlines():
-            entry: dict[str, Any] = orjson.loads(line)
+        for text in data.splitlines():
+            entry: dict[str, Any] = orjson.loads(text)
             yield entry["s"], entry["l"], exporter.add(entry["r"])
         return
     stream = io.BytesIO(data)

@@ -134,7 +134,7 @@ class TableExporter(Exporter):
         with open(self._spool_path, "rb") as spool:
             for start, _, kinds in self._spans:
                 spool.seek(start)
-                yield pickle.load(spool), kinds  # noqa: S301 - our own spool, written by this process
+                yield pickle.load(spool), kinds  # our own spool, written by this process
 
     def all_columns(self) -> list[Column]:
         """The schema's columns, then the config columns in order of first appearance."""
@@ -194,7 +194,7 @@ class ArrowTable(TableExporter):
     """Parquet and CSV: batches typed by pyarrow from the rows' columns, spilled as Arrow IPC, written by
     pyarrow (C++) batch by batch; config columns whose kind widened in a later batch are cast there."""
 
-    extra = "table"
+    extra: str | None = "table"
     #: Timestamps as Arrow timestamps (UTC microseconds); False keeps the record's text (CSV).
     typed_time = True
 
@@ -292,10 +292,13 @@ class CsvExporter(ArrowTable):
             super().__init__(options)
 
     def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
-        (super() if self.pa is not None else super(ArrowTable, self)).spill(values, config, spool)
+        if self.pa is None:
+            TableExporter.spill(self, values, config, spool)
+        else:
+            ArrowTable.spill(self, values, config, spool)
 
     def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
-        return (super() if self.pa is not None else super(ArrowTable, self)).spilled()
+        return TableExporter.spilled(self) if self.pa is None else ArrowTable.spilled(self)
 
     def write(self, out: IO[bytes]) -> None:
         if self.pa is None:
