@@ -140,19 +140,22 @@ class TableExporter(Exporter):
         """The schema's columns, then the config columns in order of first appearance."""
         return self.columns + [Column(name, kind) for name, kind in self.config.items()]
 
+    def config_columns(self, config: dict[str, list[Any]], rows: int) -> list[list[Any]]:
+        """A spilled batch's config columns as the table has them: every one, each of its final kind."""
+        columns = []
+        for name, kind in self.config.items():
+            column = config.get(name)
+            if column is None:
+                column = [None] * rows
+            elif self.seen[name] != {kind}:
+                column = [as_kind(v, kind) for v in column]
+            columns.append(column)
+        return columns
+
     def text_rows(self) -> Iterator[list[list[Any]]]:
         """Batches of full rows (schema values, then every config column converted to its final kind)."""
-        names = list(self.config)
         for (values, config), _ in self.spilled():
-            columns = []
-            for name in names:
-                column = config.get(name)
-                kind = self.config[name]
-                if column is None:
-                    column = [None] * len(values)
-                elif self.seen[name] != {kind}:
-                    column = [as_kind(v, kind) for v in column]
-                columns.append(column)
+            columns = self.config_columns(config, len(values))
             yield [row + list(extra) for row, extra in zip(values, zip(*columns))] if columns else values
 
     def close(self) -> list[Finding]:
@@ -183,11 +186,23 @@ class FlatJsonlExporter(TableExporter):
 
     name = "jsonl-flat"
 
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
+        """Spill each row's schema columns as the start of its final line (the config ones come at the end)."""
+        names = [c.name for c in self.columns]
+        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+        heads = [dumps(dict(zip(names, row)), option=option)[:-1] for row in values]
+        pickle.dump((heads, {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+
     def write(self, out: IO[bytes]) -> None:
-        names = [c.name for c in self.all_columns()]
-        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-        for rows in self.text_rows():
-            out.write(b"".join([dumps(dict(zip(names, row)), option=option) for row in rows]))
+        names = list(self.config)
+        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+        for (heads, config), _ in self.spilled():
+            columns = self.config_columns(config, len(heads))
+            if columns:
+                tails = [dumps(dict(zip(names, extra)), option=option)[1:] for extra in zip(*columns)]
+                out.write(b"".join([head + b"," + tail + b"\n" for head, tail in zip(heads, tails)]))
+            else:
+                out.write(b"".join([head + b"}\n" for head in heads]))
 
 
 class ArrowTable(TableExporter):
