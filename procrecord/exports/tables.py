@@ -281,7 +281,10 @@ class ParquetExporter(ArrowTable):
     def write(self, out: IO[bytes]) -> None:
         pq = require("pyarrow.parquet", "table", "parquet")
         schema = self.arrow_schema()
-        with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+        # No min/max statistics for the JSON text columns: they would be whole documents, kept for every
+        # row group in the footer (memory growing with the record count) and useless for filtering.
+        stats = [c.name for c in self.all_columns() if c.kind != "json"]
+        with pq.ParquetWriter(out, schema, compression="zstd", write_statistics=stats) as writer:
             for batch in self.batches(schema):
                 writer.write_batch(batch)
             if not self._spans:
