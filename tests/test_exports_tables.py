@@ -106,3 +106,78 @@ def test_level_redacts_by_the_schema_before_the_table_is_written(tmp_path):
     assert hosts[:2] == (None, None) and hosts[2] == "AMD EPYC 9454 48-Core Processor"
     level = duckdb.sql(f"""SELECT DISTINCT "redaction.level" FROM '{out}'""").fetchall()
     assert level == [("most",)]
+
+
+def _sweep():
+    """Records whose config keys and kinds change from one batch of two rows to the next."""
+    base = current("gpu-training.json")
+    configs = [{"lr": 1, "name": "a", "flag": True}, {"lr": 2, "name": "b"},  # batch 1: lr int, name text
+               {"lr": 0.5, "name": 3}, {"lr": 0.25, "name": 4, "late": [1, 2]},  # batch 2: lr float, name int
+               {"name": None, "flag": 1}]  # batch 3: flag int (bool elsewhere), lr missing
+    return [with_config(base, config, f"{i:08d}-0000-4000-8000-000000000000") for i, config in enumerate(configs)]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl-flat"])
+def test_batches_that_type_config_columns_differently_give_the_table_of_one_batch(tmp_path, monkeypatch, fmt):
+    from procrecord.exports import tables
+
+    one, many = tmp_path / f"one.{fmt}", tmp_path / f"many.{fmt}"
+    assert export(_sweep(), fmt, ExportOptions(output=str(one))) == []
+    monkeypatch.setattr(tables, "BATCH", 2)
+    assert export(_sweep(), fmt, ExportOptions(output=str(many))) == []
+    if fmt == "parquet":
+        assert pq.read_table(many).equals(pq.read_table(one))
+        assert pq.read_metadata(many).num_row_groups == 3  # written batch by batch
+        types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{many}')").fetchall())
+        assert (types["config.lr"], types["config.name"], types["config.flag"]) == ("DOUBLE", "VARCHAR", "VARCHAR")
+        rows = duckdb.sql(f"""SELECT "config.lr", "config.name", "config.flag", "config.late" FROM '{many}'""").fetchall()
+        assert rows == [(1.0, "a", "true", None), (2.0, "b", None, None), (0.5, "3", None, None),
+                        (0.25, "4", None, "[1,2]"), (None, None, "1", None)]
+    else:
+        assert many.read_bytes() == one.read_bytes()
+
+
+def test_compiled_rows_equal_the_flattening_walk():
+    from procrecord.exports.columns import RowMaker, flatten
+
+    version = current_version()
+    for record in [*_records(), *_sweep()]:
+        for volatile in (True, False):
+            values, config, unknown = RowMaker(version, "cfg/", volatile)(record)
+            row, missing = flatten(record, version, "cfg/")
+            columns = RowMaker(version, "cfg/", volatile).columns()
+            assert {c.name: v for c, v in zip(columns, values) if v is not None} == {
+                k: v for k, v in row.items() if k in {c.name for c in columns}}
+            assert (config or {}) == {k: v for k, v in row.items() if k.startswith("cfg/")}
+            assert unknown is None and missing == []
+
+
+def test_fields_without_a_column_are_a_dropped_finding(tmp_path):
+    record = current("gpu-training.json")
+    record["timing"]["made_up"] = 1
+    record["also_made_up"] = {"x": 1}
+    findings = export([record, current("minimal.json")], "jsonl-flat", ExportOptions(output=str(tmp_path / "t.jsonl")))
+    assert [(f.kind, f.message) for f in findings] == [("dropped", "no column for timing.made_up, also_made_up")]
+
+
+def test_bulk_rows_made_in_workers_equal_the_library_export(tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    def invoke(*args):
+        return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+    records = [*_records(), *_sweep()]
+    src = tmp_path / "runs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for fmt in ("parquet", "csv", "jsonl-flat"):
+        lib, one, two = (tmp_path / f"{name}.{fmt}" for name in ("lib", "one", "two"))
+        export(records, fmt, ExportOptions(output=str(lib)))
+        assert invoke("export", "--to", fmt, "-o", one, src).exit_code == 0
+        result = invoke("export", "--to", fmt, "-o", two, "--jobs", "2", "--max-bytes", "20000", src)
+        assert result.exit_code == 0, result.output
+        if fmt == "parquet":
+            assert pq.read_table(one).equals(pq.read_table(lib)) and pq.read_table(two).equals(pq.read_table(lib))
+        else:
+            assert one.read_bytes() == lib.read_bytes() == two.read_bytes()

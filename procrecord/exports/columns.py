@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any, NamedTuple
 
+import attrs
 import orjson
 
 #: Kinds of column: the schema's scalar types, ``timestamp`` (format date-time) and ``json`` (text).
@@ -151,3 +152,112 @@ def as_kind(value: Any, kind: str) -> Any:
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
+
+
+# --- Compiled rows: the flattening above, turned into one generated function per schema (fast path) ---
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> None:
+    """:func:`_config` with one class test per value (it runs for every key of every record)."""
+    for key, value in config.items():
+        cls = value.__class__
+        if cls is dict:
+            if value:
+                _config_fast(value, f"{prefix}{key}.", out)
+            else:
+                out[f"{prefix}{key}"] = "{}"
+        elif cls is list:
+            out[f"{prefix}{key}"] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        elif value is not None:
+            out[f"{prefix}{key}"] = _dump(value) if cls not in _SCALARS else value
+
+
+_SCALARS = (str, int, float, bool)
+
+
+def _config_of(config: Any, prefix: str) -> dict[str, Any] | None:
+    if config.__class__ is dict:
+        out: dict[str, Any] = {}
+        _config_fast(config, prefix, out)
+        return out or None
+    if config is None:
+        return None
+    return {prefix.rstrip(".") or "config": _dump(config)}
+
+
+@attrs.frozen
+class RowMaker:
+    """Turns a current-version record into ``(values, config, unknown)``: a picklable, per-record step.
+
+    ``values`` holds the kept schema columns in :meth:`columns` order (arrays and bags as JSON text),
+    ``config`` the flattened ``invocation.config`` (``{column: value}`` or None) and ``unknown`` the
+    paths that have no column (None when there are none: a valid record has none).
+    """
+
+    version: str
+    prefix: str = "config."
+    include_volatile: bool = True
+
+    def columns(self) -> list[Column]:
+        """The kept schema columns (volatile ones only when asked; the id always)."""
+        return [c for _, c in _kept(self.version, self.include_volatile)]
+
+    def __call__(self, record: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None, list[str] | None]:
+        row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
+            self.version, self.prefix, self.include_volatile)(record)
+        return row
+
+
+def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], Column]]:
+    return [(p, c) for p, c in schema_columns(version) if include_volatile or not c.volatile or c.name == "id"]
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
+    """Generate the row function of a schema: one ``.get`` per column, no walk over the plan per record.
+
+    Generated once per (version, prefix, volatility); object sections become locals, and each section's
+    keys are checked against the schema's with one set comparison (the slow walk runs only on a miss).
+    """
+    sections: dict[tuple[str, ...], str] = {(): "r"}
+    known: dict[tuple[str, ...], set[str]] = {(): set()}
+    for path, _ in schema_columns(version):
+        for depth in range(1, len(path)):
+            known.setdefault(path[:depth], set())
+        for depth in range(len(path)):
+            known[path[:depth]].add(path[depth])
+    known[CONFIG[:1]].add(CONFIG[1])
+    body = ["def row(r):"]
+    for path in sorted(known, key=len):
+        if path:
+            name = sections[path] = f"s{len(sections)}"
+            body.append(f"    {name} = {sections[path[:-1]]}.get({path[-1]!r})")
+            body.append(f"    if {name}.__class__ is not dict: {name} = E")
+    checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
+    body.append(f"    unknown = None if {checks} else U(r)")
+    body.append(f"    config = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
+    values: list[str] = []
+    groups: list[tuple[str, list[str]]] = []  # (section of the top level or "", its columns' expressions)
+    for path, column in _kept(version, include_volatile):
+        get = f"{sections[path[:-1]]}.get({path[-1]!r})"
+        expr = f"(None if (v := {get}) is None else D(v, option=O).decode())" if column.kind == "json" else get
+        top = sections[path[:1]] if len(path) > 1 else ""
+        if not groups or groups[-1][0] != top:
+            groups.append((top, []))
+        groups[-1][1].append(expr)
+    for top, exprs in groups:
+        if top and len(exprs) > 1:  # a whole section the record lacks costs one test, not a .get per column
+            values.append(f"*(({', '.join(exprs)}) if {top} is not E else ({'None, ' * len(exprs)}))")
+        else:
+            values.extend(exprs)
+    body.append(f"    return [{', '.join(values)}], config, unknown")
+    scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "P": prefix,
+                             "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
+    exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # our own generated code
+    return scope["row"]
+
+
+def _unknown(version: str, record: dict[str, Any]) -> list[str] | None:
+    return flatten(record, version)[1] or None

@@ -9,7 +9,7 @@ cannot be written, an endpoint refuses every request, a missing optional depende
 from __future__ import annotations
 
 import abc
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import attrs
 
@@ -75,6 +75,15 @@ class Exporter(abc.ABC):
     @abc.abstractmethod
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Export one record; return its findings (an ``error`` finding when it was not exported)."""
+
+    def stage(self) -> Callable[[dict[str, Any]], Any] | None:
+        """A picklable per-record step a bulk run may do where records are prepared (its workers), its
+        result handed to :meth:`add_staged` instead of the record; None (the default): records as they are."""
+        return None
+
+    def add_staged(self, staged: Any) -> list[Finding]:
+        """Export one record already put through :meth:`stage` (only exporters with a stage have this)."""
+        raise NotImplementedError(f"{type(self).__name__} has no stage")
 
     def close(self) -> list[Finding]:
         """Finish the output (write files, flush batches); findings of records not yet reported."""

@@ -1,31 +1,62 @@
 """Tables: one row per record as Parquet (pyarrow), CSV or flat JSON lines.
 
-Rows are spooled to a temporary file as they come, with the union of their config columns and
-types; :meth:`TableExporter.close` then writes the table in batches. Memory stays flat in the
-number of records, and every record's row has every column (missing values are null).
+Each record becomes a list of values in the schema's column order (:class:`~.columns.RowMaker`, a
+function generated once per schema; in a bulk run the workers make the rows) plus its flattened
+config. Rows are gathered in batches of :data:`BATCH`; a full batch is typed column by column and
+spilled to a temporary file (Arrow IPC for Parquet, pickled rows for the text formats), so memory
+stays flat in the number of records. :meth:`TableExporter.close` then writes the table batch by
+batch with the final union of config columns: a config column whose values differ in kind between
+batches is widened there (ints to floats, anything else to text), and missing values are null.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import os
+import pickle
 import tempfile
 from typing import IO, Any, Iterator
 
 import orjson
 
-from procrecord.exports.columns import Column, as_kind, flatten, schema_columns, unify, value_kind
-from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
+from procrecord.exports.columns import Column, RowMaker, as_kind, unify
+from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, require
 
-BATCH = 2048  # rows per batch when writing: bounds memory whatever the record count
-_ARROW = {"int": "int64", "float": "float64", "bool": "bool_", "string": "string", "json": "string"}
+BATCH = 2048  # rows per batch (and per Parquet row group): bounds memory whatever the record count
+_ARROW = {"int": "int64", "float": "float64", "bool": "bool_", "string": "string", "json": "string",
+          "timestamp": "string"}
+_KINDS = {bool: "bool", int: "int", float: "float", str: "string"}
+_INT64 = (-2**63, 2**63)
+
+Row = tuple[list[Any], "dict[str, Any] | None", "list[str] | None"]
+
+
+def batch_kind(values: list[Any]) -> tuple[str, bool]:
+    """The kind of a config column holding ``values`` (None for missing), and whether they need converting.
+
+    The same rule as :func:`~.columns.value_kind` / :func:`~.columns.unify` value by value, found
+    from the set of the values' types (one pass in C) rather than value by value in Python.
+    """
+    types = set(map(type, values))
+    types.discard(type(None))
+    kinds = {_KINDS.get(t, "string") for t in types}
+    if "int" in kinds:
+        ints = [v for v in values if type(v) is int]
+        if min(ints) < _INT64[0] or max(ints) >= _INT64[1]:
+            kinds.discard("int")
+            kinds.add("string")
+    kind: str | None = None
+    for one in sorted(kinds):
+        kind = unify(kind, one)
+    if kind is None:
+        return "string", False
+    return kind, len(types) > 1 or _KINDS.get(next(iter(types))) != kind
 
 
 class TableExporter(Exporter):
-    """Base of the three table formats: spooling, the column union, the final write."""
+    """Base of the three table formats: rows in batches, the config union, spilling, the final write."""
 
-    fmt = ""
+    extra: str | None = None
 
     def __init__(self, options: ExportOptions) -> None:
         super().__init__(options)
@@ -38,55 +69,101 @@ class TableExporter(Exporter):
         from procrecord.record.schemas import current_version
 
         self.version = current_version()
-        self.columns = [c for _, c in schema_columns(self.version)
-                        if options.include_volatile or not c.volatile or c.name == "id"]
-        self._keep = {c.name for c in self.columns}
-        self.config: dict[str, str] = {}  # config column -> kind, in order of first appearance
+        self.maker = RowMaker(self.version, options.config_prefix, options.include_volatile)
+        self.columns = self.maker.columns()
+        self._id = [c.name for c in self.columns].index("id")
+        #: Config column -> kind over every batch so far, in order of first appearance.
+        self.config: dict[str, str] = {}
+        #: Config column -> the kinds batches held it as (a column seen as more than its final kind is converted).
+        self.seen: dict[str, set[str]] = {}
         self.rows = 0
-        handle, self._spool_path = tempfile.mkstemp(prefix="procrecord-rows-", suffix=".jsonl")
-        self._spool: IO[bytes] | None = os.fdopen(handle, "wb")
+        self._values: list[list[Any]] = []
+        self._configs: list[dict[str, Any] | None] = []
+        handle, self._spool_path = tempfile.mkstemp(prefix="procrecord-rows-", suffix=".spool")
+        os.close(handle)
+        self._spans: list[tuple[int, int, dict[str, str]]] = []  # (offset, length, batch's config kinds)
+        self._open = True
+
+    def stage(self) -> RowMaker:
+        """Rows are made where records are prepared (bulk workers), only values come to the exporter."""
+        return self.maker
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
-        """Flatten the record into a row and spool it."""
-        row, unknown = flatten(record, self.version, self.options.config_prefix)
-        prefix = self.options.config_prefix
-        out = {}
-        for name, value in row.items():
-            if name in self._keep:
-                out[name] = value
-            elif name.startswith(prefix) or name == prefix.rstrip("."):
-                self.config[name] = unify(self.config.get(name), value_kind(value))
-                out[name] = value
-        assert self._spool is not None
-        self._spool.write(orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS) + b"\n")
-        self.rows += 1
+        """Flatten the record into a row and add it."""
+        return self.add_staged(self.maker(record))
+
+    def add_staged(self, staged: Row) -> list[Finding]:
+        """Add a row made by :attr:`maker`; a full batch is typed and spilled."""
+        values, config, unknown = staged
+        self._values.append(values)
+        self._configs.append(config)
+        if len(self._values) >= BATCH:
+            self._flush()
         if unknown:
-            return [Finding(record_id(record), "dropped", "no column for " + ", ".join(unknown))]
+            return [Finding(str(values[self._id] or "?"), "dropped", "no column for " + ", ".join(unknown))]
         return []
+
+    def _flush(self) -> None:
+        values, configs = self._values, self._configs
+        if not values:
+            return
+        self._values, self._configs = [], []
+        self.rows += len(values)
+        names = dict.fromkeys(itertools.chain.from_iterable(c for c in configs if c))
+        config: dict[str, tuple[str, list[Any]]] = {}
+        for name in names:
+            column = [c.get(name) if c else None for c in configs]
+            kind, mixed = batch_kind(column)
+            if mixed:
+                column = [as_kind(v, kind) for v in column]
+            self.config[name] = unify(self.config.get(name), kind)
+            self.seen.setdefault(name, set()).add(kind)
+            config[name] = (kind, column)
+        start = os.path.getsize(self._spool_path)
+        with open(self._spool_path, "ab") as spool:
+            self.spill(values, config, spool)
+            end = spool.tell()
+        self._spans.append((start, end - start, {name: kind for name, (kind, _) in config.items()}))
+
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
+        """Write one batch (rows of schema values, config columns with their kinds) to the spool."""
+        pickle.dump((values, {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+
+    def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        """The spilled batches, in order, with their config kinds."""
+        with open(self._spool_path, "rb") as spool:
+            for start, _, kinds in self._spans:
+                spool.seek(start)
+                yield pickle.load(spool), kinds  # our own spool, written by this process
 
     def all_columns(self) -> list[Column]:
         """The schema's columns, then the config columns in order of first appearance."""
         return self.columns + [Column(name, kind) for name, kind in self.config.items()]
 
-    def _batches(self) -> Iterator[list[dict[str, Any]]]:
-        assert self._spool is not None
-        self._spool.close()
-        self._spool = None
-        with open(self._spool_path, "rb") as handle:
-            batch: list[dict[str, Any]] = []
-            for line in handle:
-                batch.append(orjson.loads(line))
-                if len(batch) >= BATCH:
-                    yield batch
-                    batch = []
-            if batch:
-                yield batch
+    def config_columns(self, config: dict[str, list[Any]], rows: int) -> list[list[Any]]:
+        """A spilled batch's config columns as the table has them: every one, each of its final kind."""
+        columns = []
+        for name, kind in self.config.items():
+            column = config.get(name)
+            if column is None:
+                column = [None] * rows
+            elif self.seen[name] != {kind}:
+                column = [as_kind(v, kind) for v in column]
+            columns.append(column)
+        return columns
+
+    def text_rows(self) -> Iterator[list[list[Any]]]:
+        """Batches of full rows (schema values, then every config column converted to its final kind)."""
+        for (values, config), _ in self.spilled():
+            columns = self.config_columns(config, len(values))
+            yield [row + list(extra) for row, extra in zip(values, zip(*columns))] if columns else values
 
     def close(self) -> list[Finding]:
         """Write the table atomically (temporary file + rename) and drop the spool."""
         from procrecord.atomic import replacing
 
         try:
+            self._flush()
             with replacing(self.output) as handle:
                 self.write(handle)
         finally:
@@ -94,41 +171,14 @@ class TableExporter(Exporter):
         return []
 
     def write(self, out: IO[bytes]) -> None:
-        """Write every spooled row to ``out``."""
+        """Write every spilled batch to ``out``."""
         raise NotImplementedError
 
     def abort(self) -> None:
         """Remove the spool."""
-        if self._spool is not None:
-            self._spool.close()
-            self._spool = None
+        self._values, self._configs = [], []
         if os.path.exists(self._spool_path):
             os.unlink(self._spool_path)
-
-
-def _text_value(value: Any, kind: str) -> Any:
-    value = as_kind(value, kind)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-class CsvExporter(TableExporter):
-    """CSV with a header row; JSON text for arrays and bags, empty cells for missing values."""
-
-    name = "csv"
-
-    def write(self, out: IO[bytes]) -> None:
-        columns = self.all_columns()
-        names = [c.name for c in columns]
-        kinds = {c.name: c.kind for c in columns}
-        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-        writer = csv.writer(text)
-        writer.writerow(names)
-        for batch in self._batches():
-            writer.writerows([[_text_value(row.get(n), kinds[n]) for n in names] for row in batch])
-        text.flush()
-        text.detach()  # the caller closes the binary handle
 
 
 class FlatJsonlExporter(TableExporter):
@@ -136,133 +186,165 @@ class FlatJsonlExporter(TableExporter):
 
     name = "jsonl-flat"
 
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
+        """Spill each row's schema columns as the start of its final line (the config ones come at the end)."""
+        names = [c.name for c in self.columns]
+        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+        heads = [dumps(dict(zip(names, row)), option=option)[:-1] for row in values]
+        pickle.dump((heads, {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+
     def write(self, out: IO[bytes]) -> None:
-        kinds = {c.name: c.kind for c in self.all_columns()}
-        for batch in self._batches():
-            out.write(b"".join(
-                orjson.dumps({n: as_kind(row.get(n), k) for n, k in kinds.items()}) + b"\n" for row in batch))
+        names = list(self.config)
+        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
+        for (heads, config), _ in self.spilled():
+            columns = self.config_columns(config, len(heads))
+            if columns:
+                tails = [dumps(dict(zip(names, extra)), option=option)[1:] for extra in zip(*columns)]
+                out.write(b"".join([head + b"," + tail + b"\n" for head, tail in zip(heads, tails)]))
+            else:
+                out.write(b"".join([head + b"}\n" for head in heads]))
 
 
-class ParquetExporter(TableExporter):
-    """Parquet written with pyarrow: typed columns, timestamps in UTC, ``unit`` in each field's metadata."""
+class ArrowTable(TableExporter):
+    """Parquet and CSV: batches typed by pyarrow from the rows' columns, spilled as Arrow IPC, written by
+    pyarrow (C++) batch by batch; config columns whose kind widened in a later batch are cast there."""
 
-    name = "parquet"
-    extra = "table"
+    extra: str | None = "table"
+    #: Timestamps as Arrow timestamps (UTC microseconds); False keeps the record's text (CSV).
+    typed_time = True
 
     def __init__(self, options: ExportOptions) -> None:
-        self.pa = require("pyarrow", "table", "parquet")
-        self.pq = require("pyarrow.parquet", "table", "parquet")
+        self.pa = require("pyarrow", "table", self.name)
         super().__init__(options)
 
+    def _type(self, kind: str) -> Any:
+        if kind == "timestamp" and self.typed_time:
+            return self.pa.timestamp("us", tz="UTC")
+        return getattr(self.pa, _ARROW[kind])()
+
     def arrow_schema(self) -> Any:
-        """The Arrow schema of the table (timestamps as they are written, UTC microseconds)."""
+        """The Arrow schema of the table (timestamps as they are written: UTC microseconds or text)."""
         pa = self.pa
         fields = []
         for column in self.all_columns():
-            if column.kind == "timestamp":
-                kind = pa.timestamp("us", tz="UTC")
-            else:
-                kind = getattr(pa, _ARROW[column.kind])()
             metadata = {"unit": column.unit} if column.unit else {}
             if column.kind == "json":
                 metadata["encoding"] = "json"
-            fields.append(pa.field(column.name, kind, nullable=True, metadata=metadata or None))
+            fields.append(pa.field(column.name, self._type(column.kind), nullable=True, metadata=metadata or None))
         return pa.schema(fields, metadata={"procrecord.schema_version": self.version})
 
-    def add(self, record: dict[str, Any]) -> list[Finding]:
-        """Spool the record nearly as it is: Arrow's JSON reader does the flattening at the end.
-
-        Only the JSON-text columns (arrays, bags) are encoded here and the config is flattened;
-        parsing and flattening in Arrow (C++) is several times faster than a row built in Python.
-        """
-        out = dict(record)
-        for path in self._json_paths:
-            _encode_at(out, path)
-        invocation = out.get("invocation")
-        config: dict[str, Any] = {}
-        if isinstance(invocation, dict) and "config" in invocation:
-            invocation = out["invocation"] = dict(invocation)
-            _config_into(invocation.pop("config"), self.options.config_prefix, config)
-        for name, value in config.items():
-            self.config[name] = unify(self.config.get(name), value_kind(value))
-        out["\x00config"] = orjson.dumps(config, option=orjson.OPT_NON_STR_KEYS).decode() if config else None
-        assert self._spool is not None
-        self._spool.write(orjson.dumps(out, option=orjson.OPT_NON_STR_KEYS) + b"\n")
-        self.rows += 1
-        return []
-
-    @property
-    def _json_paths(self) -> list[tuple[str, ...]]:
-        if not hasattr(self, "_paths"):
-            self._paths = [path for path, column in schema_columns(self.version) if column.kind == "json"]
-        return self._paths
-
-    def _read_schema(self) -> Any:
-        """The nested shape Arrow's JSON reader reads the spool with (timestamps as text, cast later)."""
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
         pa = self.pa
-        tree: dict[str, Any] = {}
-        for path, column in schema_columns(self.version):
-            node = tree
-            for part in path[:-1]:
-                node = node.setdefault(part, {})
-            node[path[-1]] = pa.string() if column.kind == "timestamp" else getattr(pa, _ARROW[column.kind])()
+        arrays = []
+        for column, cells in zip(self.columns, zip(*values)):
+            array = pa.array(cells, type=getattr(pa, _ARROW[column.kind])())
+            arrays.append(array.cast(self._type("timestamp")) if column.kind == "timestamp" and self.typed_time else array)
+        arrays += [pa.array(cells, type=self._type(kind)) for kind, cells in config.values()]
+        batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns] + list(config))
+        with pa.ipc.new_stream(spool, batch.schema) as writer:
+            writer.write_batch(batch)
 
-        def fields(node: dict[str, Any]) -> list[Any]:
-            return [pa.field(k, pa.struct(fields(v)) if isinstance(v, dict) else v) for k, v in node.items()]
+    def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        pa = self.pa
+        # Plain reads, not a memory map: the pages of a mapped spool would count in RSS as it is read.
+        with pa.OSFile(self._spool_path, "rb") as source:
+            for start, length, kinds in self._spans:
+                yield pa.ipc.open_stream(source.read_at(length, start)).read_next_batch(), kinds
 
-        return pa.schema([*fields(tree), pa.field("\x00config", pa.string())])
+    def _widen(self, array: Any, kind: str) -> Any:
+        """A config column of one batch as the column's final kind (int to float, anything to text)."""
+        if kind == "string":  # as the text formats write it (JSON text of the value), not Arrow's cast
+            return self.pa.array([as_kind(v, kind) for v in array.to_pylist()], type=self.pa.string())
+        return array.cast(self._type(kind))
+
+    def batches(self, schema: Any) -> Iterator[Any]:
+        """The spilled batches with every column of ``schema`` (missing config columns null)."""
+        pa = self.pa
+        fixed = len(self.columns)
+        for batch, kinds in self.spilled():
+            arrays = batch.columns[:fixed]
+            for name, kind in self.config.items():
+                if name not in kinds:
+                    arrays.append(pa.nulls(batch.num_rows, self._type(kind)))
+                elif kinds[name] != kind:
+                    arrays.append(self._widen(batch.column(name), kind))
+                else:
+                    arrays.append(batch.column(name))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class ParquetExporter(ArrowTable):
+    """Parquet written with pyarrow: typed columns, timestamps in UTC, ``unit`` in each field's metadata."""
+
+    name = "parquet"
 
     def write(self, out: IO[bytes]) -> None:
-        pa = self.pa
-        import pyarrow.json as pj
-
-        assert self._spool is not None
-        self._spool.close()
-        self._spool = None
+        pq = require("pyarrow.parquet", "table", "parquet")
         schema = self.arrow_schema()
-        names = [c.name for c in self.columns]
-        config = [(name, kind) for name, kind in self.config.items()]
-        options = pj.ParseOptions(explicit_schema=self._read_schema(), unexpected_field_behavior="ignore")
-        with self.pq.ParquetWriter(out, schema, compression="zstd") as writer:
-            wrote = False
-            if self.rows:
-                reader = pj.open_json(self._spool_path, parse_options=options,
-                                      read_options=pj.ReadOptions(block_size=1 << 22, use_threads=False))
-                for batch in reader:
-                    table = pa.Table.from_batches([batch])
-                    while any(pa.types.is_struct(f.type) for f in table.schema):
-                        table = table.flatten()
-                    texts = table.column("\x00config").to_pylist()
-                    table = table.select(names)
-                    if config:
-                        rows = [orjson.loads(t) if t else {} for t in texts]
-                        for name, kind in config:
-                            values = [as_kind(r.get(name), kind) for r in rows]
-                            table = table.append_column(name, pa.array(values, type=getattr(pa, _ARROW[kind])()))
-                    writer.write_table(table.cast(schema))
-                    wrote = True
-            if not wrote:
+        # No min/max statistics for the JSON text columns: they would be whole documents, kept for every
+        # row group in the footer (memory growing with the record count) and useless for filtering.
+        stats = [c.name for c in self.all_columns() if c.kind != "json"]
+        with pq.ParquetWriter(out, schema, compression="zstd", write_statistics=stats) as writer:
+            for batch in self.batches(schema):
+                writer.write_batch(batch)
+            if not self._spans:
                 writer.write_table(schema.empty_table())
 
 
-def _encode_at(record: dict[str, Any], path: tuple[str, ...]) -> None:
-    """Replace the value at ``path`` by its JSON text, copying the dicts on the way (the input is kept)."""
-    parent = record
-    for part in path[:-1]:
-        sub = parent.get(part)
-        if not isinstance(sub, dict):
+class CsvExporter(ArrowTable):
+    """CSV: a header row, JSON text for arrays and bags, empty cells for missing values, ``true``/``false``,
+    timestamps as the records have them. Written by pyarrow; with no pyarrow installed, by the standard
+    library's ``csv`` (several times slower; numbers as Python writes them, ``1.0`` where Arrow writes ``1``)."""
+
+    name = "csv"
+    extra = None
+    typed_time = False
+
+    def __init__(self, options: ExportOptions) -> None:
+        try:
+            import pyarrow.csv  # noqa: F401 - only whether it is there
+        except ImportError:
+            self.pa = None
+            TableExporter.__init__(self, options)
+        else:
+            super().__init__(options)
+
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
+        if self.pa is None:
+            TableExporter.spill(self, values, config, spool)
+        else:
+            ArrowTable.spill(self, values, config, spool)
+
+    def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        return TableExporter.spilled(self) if self.pa is None else ArrowTable.spilled(self)
+
+    def write(self, out: IO[bytes]) -> None:
+        if self.pa is None:
+            self._write_stdlib(out)
             return
-        parent[part] = sub = dict(sub)
-        parent = sub
-    value = parent.get(path[-1])
-    if value is not None:
-        parent[path[-1]] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        pc = require("pyarrow.csv", "table", "csv")
+        schema = self.arrow_schema()
+        with pc.CSVWriter(out, schema, write_options=pc.WriteOptions(quoting_style="needed")) as writer:
+            for batch in self.batches(schema):
+                writer.write_batch(batch)
+
+    def _write_stdlib(self, out: IO[bytes]) -> None:
+        import csv
+        import io
+
+        columns = self.all_columns()
+        flags = [i for i, c in enumerate(columns) if c.kind == "bool"]
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow([c.name for c in columns])
+        for rows in self.text_rows():
+            for row in rows:
+                for i in flags:
+                    if row[i] is not None:
+                        row[i] = "true" if row[i] else "false"
+            writer.writerows(rows)
+        text.flush()
+        text.detach()  # the caller closes the binary handle
 
 
-def _config_into(config: Any, prefix: str, out: dict[str, Any]) -> None:
-    from procrecord.exports.columns import _config
-
-    if isinstance(config, dict):
-        _config(config, prefix, out)
-    elif config is not None:
-        out[prefix.rstrip(".") or "config"] = orjson.dumps(config).decode()
+__all__ = ["BATCH", "ArrowTable", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
