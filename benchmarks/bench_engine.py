@@ -72,7 +72,8 @@ def _cluster(workers: int) -> tuple[object, object]:
     """A LocalCluster of ``workers`` single-threaded processes, with procrecord imported in each."""
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"})
     client = Client(cluster)
     client.run(lambda: __import__("procrecord.bulk.executors") and None)
     return cluster, client

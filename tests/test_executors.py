@@ -162,3 +162,37 @@ def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     monkeypatch.setenv("PROCRECORD_REDACT_KEY", "x" * 40)
     with pytest.raises(ProcrecordError, match="fingerprints differ"):
         _with_key(operation)
+
+
+def test_batches_keep_planned_order_within_count_and_byte_bounds(tmp_path):
+    from procrecord.bulk.executors import batches
+    from procrecord.bulk.loader import LoadError, plan
+
+    local = _tree(tmp_path / "in")
+    tasks = list(plan([str(local), str(tmp_path / "missing")]))
+    assert isinstance(tasks[-1], LoadError)  # a planning error rides in its place
+    for files, size in ((1, 1 << 30), (2, 1 << 30), (100, 1), (3, 20_000)):
+        grouped = list(batches(iter(tasks), files, size))
+        assert [t for batch in grouped for t in batch] == tasks
+        assert all(0 < len(batch) <= files for batch in grouped)
+        # over the byte bound only when one file alone is bigger than it
+        assert all(len(batch) == 1 or sum(t.identity[2] for t in batch if getattr(t, "identity", None)) <= size
+                   for batch in grouped)
+    assert len(list(batches(iter(tasks), 100, 1))) == len(tasks)
+
+
+def test_dask_progress_counts_every_record_as_batches_complete_and_order_holds(tmp_path):
+    from procrecord.bulk.engine import Outcome, run
+    from procrecord.bulk.executors import run_dask
+    from procrecord.bulk.loader import Walk
+    from procrecord.operations.checks import ValidateRecord
+
+    local = _tree(tmp_path / "in")
+    (local / "sub" / "broken.json").write_text("{not json")
+    expected = list(run([str(local)], ValidateRecord()))
+    counts: list[int] = []
+    # one file a batch, at most two batches in flight: completions are counted whatever their order
+    got = list(run_dask(None, [str(local)], ValidateRecord(), 1 << 20, Walk(), progress=counts.append,
+                        window=2, batch_files=1))
+    assert got == expected
+    assert len(counts) == 6 and sum(counts) == sum(o.records for o in expected if isinstance(o, Outcome)) == 8

@@ -56,8 +56,10 @@ def client(address: str | None) -> Any:
         raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'") from exc
     if address is None:
         workers = int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
+        # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": ":0"})
         return Client(cluster)
     if address.startswith("jobqueue."):
         name = address.split(".", 1)[1]
@@ -280,7 +282,7 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     finally:
         dask_client.close()
         cluster = getattr(dask_client, "cluster", None)
-        if address is None and cluster is not None:
+        if cluster is not None:  # one we started (LocalCluster, jobqueue): its workers and jobs end with the run
             cluster.close()
 
 
