@@ -18,7 +18,9 @@ the others ``--repeat`` times (best kept), so the ratios come from one run. Dask
   beforehand (cluster start-up excluded: a cluster that serves many runs, as on SLURM).
 
 The goals (issue 19) are stated on the warm numbers and reported for both: 2 workers >= 1.5x one
-worker, and 2 workers within 15% of ``--jobs 2`` (ratio <= 1.15).
+worker, and 2 workers within 15% of ``--jobs 2`` (ratio <= 1.15). The CPU seconds of each run (this
+process, its finished children and the warm clusters' processes; the run of the best wall time) show
+the engines' cost apart from the machine's load: on a shared machine the wall times are not reliable.
 """
 
 from __future__ import annotations
@@ -59,21 +61,41 @@ def _layout(records: int, layout: str) -> Path:
     return folder
 
 
-def _time(cmd: list[str], env: dict[str, str]) -> float:
+def _cpu() -> float:
+    """CPU seconds used so far by this process, its finished children (the CLI runs and what they
+    waited for) and its live descendants (the warm clusters' nannies and workers)."""
+    import psutil
+
+    own = os.times()
+    total = own.user + own.system + own.children_user + own.children_system
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``cmd``."""
+    cpu = _cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **env})
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode()[-800:]}")
-    return elapsed
+    return elapsed, _cpu() - cpu
 
 
 def _cluster(workers: int) -> tuple[object, object]:
     """A LocalCluster of ``workers`` single-threaded processes, with procrecord imported in each."""
+    import dask
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                           scheduler_kwargs={"dashboard_address": ":0"})
+    with dask.config.set({"distributed.worker.profile.enabled": False}):  # as the CLI's own LocalCluster
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": ":0"})
     client = Client(cluster)
     client.run(lambda: __import__("procrecord.bulk.executors") and None)
     return cluster, client
@@ -93,11 +115,12 @@ def bench(records: int, layouts: list[str], workers: list[int], repeat: int) -> 
                 address = clusters[n][0].scheduler_address  # type: ignore[attr-defined]
                 runs[f"dask {n} (warm)"] = ([*cli, "--executor", f"dask:{address}", folder], {})
                 runs[f"dask {n} (cold)"] = ([*cli, "--executor", "dask", folder], {"PROCRECORD_DASK_WORKERS": str(n)})
-            times: dict[str, list[float]] = {name: [] for name in runs}
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
             for _ in range(repeat):  # in turn: a slow spell of a shared machine hits every configuration
                 for name, (cmd, env) in runs.items():
                     times[name].append(_time(cmd, env))
-            results[layout] = {name: min(values) for name, values in times.items()}
+            results[layout] = {name: min(values)[0] for name, values in times.items()}
+            results[layout].update({f"{name} cpu": min(values)[1] for name, values in times.items()})
     finally:
         for cluster, client in clusters.values():
             client.close()  # type: ignore[attr-defined]
@@ -110,13 +133,15 @@ def report(records: int, results: dict[str, dict[str, float]], workers: list[int
     for layout, best in results.items():
         shape = "JSONL files of 100 records" if layout == "jsonl" else "one JSON file per record"
         print(f"\n## {layout}: validate {records} records, {shape}")
-        print("| workers | --jobs N | dask N warm | dask N cold | jobs speed-up | dask warm speed-up | dask warm / jobs |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
+        print("| N | --jobs N | dask N warm | dask N cold | jobs speed-up | dask warm speed-up | dask warm / jobs"
+              " | CPU s: jobs / warm / cold |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         first = workers[0]
         for n in workers:
             jobs, warm, cold = best[f"jobs {n}"], best[f"dask {n} (warm)"], best[f"dask {n} (cold)"]
+            cpu = " / ".join(f"{best[f'{name} cpu']:.1f}" for name in (f"jobs {n}", f"dask {n} (warm)", f"dask {n} (cold)"))
             print(f"| {n} | {jobs:.2f} s ({records / jobs:,.0f}/s) | {warm:.2f} s ({records / warm:,.0f}/s) | {cold:.2f} s"
-                  f" | {best[f'jobs {first}'] / jobs:.2f}x | {best[f'dask {first} (warm)'] / warm:.2f}x | {warm / jobs:.2f} |")
+                  f" | {best[f'jobs {first}'] / jobs:.2f}x | {best[f'dask {first} (warm)'] / warm:.2f}x | {warm / jobs:.2f} | {cpu} |")
         if 1 in workers and 2 in workers:
             for mode in ("warm", "cold"):
                 one, two, jobs2 = best[f"dask 1 ({mode})"], best[f"dask 2 ({mode})"], best["jobs 2"]

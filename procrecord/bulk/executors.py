@@ -58,8 +58,13 @@ def client(address: str | None) -> Any:
         workers = int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
         # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
         # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": ":0"})
+        import dask
+
+        # The worker's statistical profiler samples the running thread's stack every 10 ms (for a
+        # dashboard we do not start): it costs our CPU-bound tasks time for nothing.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": ":0"})
         return Client(cluster)
     if address.startswith("jobqueue."):
         name = address.split(".", 1)[1]
