@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -67,21 +68,23 @@ def _fake_slurm(root: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_SLURM_STATE": str(state)}
 
 
-#: The README's example configuration, made to run here: two one-core jobs of one worker each.
-CONFIG = """\
-jobqueue:
-  slurm:
-    cores: 1
-    processes: 1
-    memory: 1GiB
-    walltime: "00:10:00"
-    death-timeout: 30
-    scheduler-options:
-      dashboard_address: ":0"
-    adapt:
-      minimum_jobs: 2
-      maximum_jobs: 2
-"""
+def _readme_config(tmp_path: Path) -> Path:
+    """The README's example SLURM configuration, made to run here: two one-core jobs of one worker each."""
+    import yaml
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("    jobqueue:\n      slurm:")
+    block = readme[start:readme.index("\n\n", start)]
+    config = yaml.safe_load(textwrap.dedent(block))
+    slurm = config["jobqueue"]["slurm"]
+    assert slurm["adapt"] and slurm["job-script-prologue"]  # the documented keys are the ones run here
+    slurm.update({"cores": 1, "processes": 1, "memory": "1GiB", "death-timeout": 30,
+                  "job-script-prologue": [], "adapt": {"minimum_jobs": 2, "maximum_jobs": 2},
+                  "scheduler-options": {"dashboard_address": ":0"}})
+    folder = tmp_path / "dask"
+    folder.mkdir()
+    (folder / "jobqueue.yaml").write_text(yaml.safe_dump(config))
+    return folder
 
 
 def _stop_jobs(state: Path) -> None:
@@ -94,9 +97,7 @@ def _stop_jobs(state: Path) -> None:
 
 @pytest.mark.slow
 def test_jobqueue_slurm_runs_workers_as_jobs_and_reports_like_a_local_run(tmp_path):
-    env = {**os.environ, **_fake_slurm(tmp_path), "DASK_CONFIG": str(tmp_path / "dask"), "PROCRECORD_DASK_WORKERS": ""}
-    (tmp_path / "dask").mkdir()
-    (tmp_path / "dask" / "jobqueue.yaml").write_text(CONFIG)
+    env = {**os.environ, **_fake_slurm(tmp_path), "DASK_CONFIG": str(_readme_config(tmp_path))}
     state = tmp_path / "state"
     tree = _tree(tmp_path / "in")
     (tree / "sub" / "broken.json").write_text("{not json")

@@ -71,7 +71,7 @@ def client(address: str | None) -> Any:
         try:
             import dask_jobqueue
         except ImportError as exc:
-            raise ProcrecordError("--executor dask:jobqueue.* needs dask-jobqueue: pip install dask-jobqueue") from exc
+            raise ProcrecordError("--executor dask:jobqueue.* needs dask-jobqueue: pip install 'procrecord[jobqueue]'") from exc
         classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster", "sge": "SGECluster",
                    "htcondor": "HTCondorCluster", "moab": "MoabCluster", "oar": "OARCluster"}
         if name not in classes:
