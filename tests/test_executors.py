@@ -196,3 +196,19 @@ def test_dask_progress_counts_every_record_as_batches_complete_and_order_holds(t
                         window=2, batch_files=1))
     assert got == expected
     assert len(counts) == 6 and sum(counts) == sum(o.records for o in expected if isinstance(o, Outcome)) == 8
+
+
+@pytest.mark.parametrize("batch_files", [1, 256])  # the two sources in two batches, and in one
+def test_dask_two_sources_with_one_output_conflict_as_in_a_local_run(tmp_path, monkeypatch, batch_files):
+    monkeypatch.setattr("procrecord.bulk.executors.BATCH_FILES", batch_files)
+    files = valid_fixtures("1.0")
+    for folder, path in (("a", files[0]), ("b", files[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same.json").write_bytes(path.read_bytes())
+    inputs = [tmp_path / "a" / "same.json", tmp_path / "b" / "same.json"]  # both map to OUT/same.json
+    expected = invoke("redact", "--level", "all", *inputs, "-o", tmp_path / "local")
+    result = invoke("redact", "--level", "all", "--executor", "dask", *inputs, "-o", tmp_path / "dask")
+    assert result.exit_code == expected.exit_code == 1
+    assert "is that of" in expected.output
+    assert result.output == expected.output.replace(str(tmp_path / "local"), str(tmp_path / "dask"))
+    assert (tmp_path / "dask" / "same.json").read_bytes() == (tmp_path / "local" / "same.json").read_bytes()

@@ -167,9 +167,10 @@ _TUNED = False
 
 
 def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any], roots: list[str] | None,
-              output: str | None, in_place: bool) -> Done:
+              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset()) -> Done:
     """Run one batch of whole-file tasks on a worker, in order; write each file's output (if any)
-    straight to storage as soon as its last record is done. Running it again writes the same bytes."""
+    straight to storage as soon as its last record is done, except for the tasks at the positions
+    ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
     global _TUNED
     from procrecord.bulk import storage
     from procrecord.bulk.engine import Block, _run_task, tune_gc
@@ -181,9 +182,9 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
     operation = _with_key(operation)
     sink = storage.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
     slim: list[Any] = []
-    for task in tasks:
+    for position, task in enumerate(tasks):
         items, _ = _run_task((operation, task))  # whole files: line numbers need no shifting
-        if sink is not None and items:
+        if sink is not None and items and position not in unwritten:
             for item in items:
                 sink.add(item)
             sink.done(items[-1].source)
@@ -235,7 +236,7 @@ class Collected:
 def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes: int, walk: Any,
              output: str | None = None, in_place: bool = False, collected: Collected | None = None,
              window: int = WINDOW, progress: Callable[[int], None] | None = None,
-             batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES) -> Iterator[Any]:
+             batch_files: int | None = None, batch_bytes: int | None = None) -> Iterator[Any]:
     """Yield outcomes (and blocks without data, for their totals) of ``sources`` in input order,
     with batches of whole files run on Dask; outputs are written by the workers (reported into
     ``collected``). ``progress(records)`` is called as each batch completes, in whatever order."""
@@ -250,7 +251,9 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
-    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, walk=walk), batch_files, batch_bytes)
+    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, walk=walk), batch_files or BATCH_FILES,
+                      batch_bytes or BATCH_BYTES)
+    owners = _Owners(output, roots, collected) if output else None
     dask_client = client(address)
     try:
         from distributed import as_completed
@@ -269,7 +272,8 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
                 progress(sum(o.records for o in done.items if isinstance(o, Outcome)))
 
         for batch in planned:
-            future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place,
+            unwritten = owners.claim(batch) if owners is not None else frozenset()
+            future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place, unwritten,
                                         pure=False, retries=3)
             index_of[future.key] = submitted
             finished.add(future)
@@ -289,6 +293,37 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
         cluster = getattr(dask_client, "cluster", None)
         if cluster is not None:  # one we started (LocalCluster, jobqueue): its workers and jobs end with the run
             cluster.close()
+
+
+class _Owners:
+    """Which source each output belongs to, decided on the client in input order (batches run apart,
+    so no worker sees them all): a later source with the same output is a conflict, not written."""
+
+    def __init__(self, output: str, roots: list[str] | None, collected: Collected | None) -> None:
+        from procrecord.bulk.storage import ObjectSink, filesystem, is_url
+
+        self._placer = ObjectSink([], output, roots=roots or [])
+        # named as a local run names them: plain paths for a local output folder, URLs otherwise
+        self._url = filesystem(output)[0].unstrip_protocol if is_url(output) else None
+        self._owners: dict[str, str] = {}
+        self._collected = collected
+
+    def claim(self, batch: list[Any]) -> frozenset[int]:
+        """The positions in ``batch`` whose output another source owns (each reported as a conflict)."""
+        taken = set()
+        for position, task in enumerate(batch):
+            source = getattr(task, "path", None) or getattr(task, "url", None)
+            if not isinstance(source, str) or source == "-":
+                continue
+            target = self._placer.destination(source)
+            if target is None:
+                continue
+            owner = self._owners.setdefault(target, source)
+            if owner != source:
+                taken.add(position)
+                if self._collected is not None:
+                    self._collected.conflicts.append((source, self._url(target) if self._url else target, owner))
+        return frozenset(taken)
 
 
 def _emit(done: Done, collected: Collected | None) -> Iterator[Any]:
