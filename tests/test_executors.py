@@ -212,3 +212,21 @@ def test_dask_two_sources_with_one_output_conflict_as_in_a_local_run(tmp_path, m
     assert "is that of" in expected.output
     assert result.output == expected.output.replace(str(tmp_path / "local"), str(tmp_path / "dask"))
     assert (tmp_path / "dask" / "same.json").read_bytes() == (tmp_path / "local" / "same.json").read_bytes()
+
+
+def test_cli_progress_on_dask_counts_the_records_as_locally(tmp_path, monkeypatch):
+    from procrecord.bulk.engine import Progress
+
+    counted: dict[str, int] = {}
+    original = Progress.__call__
+
+    def spy(self, count):
+        counted[self._label] = counted.get(self._label, 0) + count
+        original(self, count)
+
+    monkeypatch.setattr(Progress, "__call__", spy)
+    local = _tree(tmp_path / "in")
+    assert invoke("validate", local).exit_code == 0
+    local_count = counted.pop("validate")
+    assert invoke("validate", "--executor", "dask", local).exit_code == 0
+    assert counted == {"validate": local_count} and local_count == 7
