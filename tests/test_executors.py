@@ -123,6 +123,7 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
     (local / "bad.json").write_text("[1]")
     with dask.config.set(scheduler="sync"):
         bag = prd.read(str(local))
+        assert bag.npartitions == 1  # 6 small files in one batch: no task per file
         records = bag.compute()
         expected = [item.record for item in load([str(local)]) if hasattr(item, "record")]
         assert [r for r in records if "procrecord_error" not in r] == expected and len(expected) == 7
