@@ -119,8 +119,10 @@ def test_jobqueue_slurm_runs_workers_as_jobs_and_reports_like_a_local_run(tmp_pa
     assert all("distributed.cli.dask_worker" in s.read_text() for s in scripts)
     # the run's end cancelled its jobs (dask-jobqueue called scancel for each)
     assert sorted(p.stem for p in state.glob("*.cancelled")) == sorted(p.stem for p in scripts)
-    # the jobs' workers really connected to the run's scheduler
-    assert all("Registered to" in (state / f"{s.stem}.log").read_text() for s in scripts)
+    # the jobs' workers really connected to each run's scheduler (a run may end before its second
+    # job's worker has registered: that job is cancelled all the same)
+    registered = ["Registered to" in (state / f"{s.stem}.log").read_text() for s in scripts]
+    assert any(registered[:2]) and any(registered[2:]), registered
     # and they wrote the outputs: the same files, byte for byte, as a local run
     assert redact.returncode == expected.returncode == 1, redact.stderr[-2000:]
     assert redact.stderr == expected.stderr.replace(str(tmp_path / "expected"), str(tmp_path / "out"))
