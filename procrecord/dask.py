@@ -1,7 +1,8 @@
 """Records as a Dask bag, for notebooks: ``procrecord.dask.read(urls)`` and per-record operations.
 
-Each partition is one file or object, read by the worker that computes it (record bytes never pass
-through the client). The operations take and return record dicts, so they work with ``bag.map``::
+Each partition is a batch of whole files or objects in input order (as the CLI's Dask tasks: up to
+256 files or 4 MiB), read by the worker that computes it (record bytes never pass through the
+client). The operations take and return record dicts, so they work with ``bag.map``::
 
     import procrecord.dask as prd
     records = prd.read("s3://lab/runs/**/*.jsonl", storage_options={"anon": False})
@@ -16,13 +17,13 @@ from typing import Any
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 
 
-def _partition(task: Any, storage_options: dict[str, Any]) -> list[dict[str, Any]]:
+def _partition(tasks: list[Any], storage_options: dict[str, Any]) -> list[dict[str, Any]]:
     from procrecord.bulk import storage
     from procrecord.bulk.loader import Loaded, LoadError, iter_task
 
     storage.set_options(storage_options)
     records = []
-    for item in iter_task(task, exact=True):
+    for item in (item for task in tasks for item in iter_task(task, exact=True)):
         if isinstance(item, Loaded):
             records.append(item.record)
         elif isinstance(item, LoadError):
@@ -33,22 +34,23 @@ def _partition(task: Any, storage_options: dict[str, Any]) -> list[dict[str, Any
 
 def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
          max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """A Dask bag of the records in ``urls`` (paths, folders, globs or fsspec URLs), one partition per file;
+    """A Dask bag of the records in ``urls`` (paths, folders, globs or fsspec URLs), a partition per batch of files;
     a document that cannot be read becomes ``{"procrecord_error": message, "source": ..., "line": ...}``."""
     import dask.bag as db
     from dask import delayed
 
     from procrecord.bulk import storage
+    from procrecord.bulk.executors import batches
     from procrecord.bulk.loader import plan
 
     sources = [urls] if isinstance(urls, str) else list(urls)
     previous = storage.options()
     storage.set_options(storage_options or {})
     try:
-        tasks = list(plan(sources, max_bytes, chunk_bytes=1 << 62))
+        groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62)))
     finally:
         storage.set_options(previous)
-    parts = [delayed(_partition)(task, storage_options or {}) for task in tasks]
+    parts = [delayed(_partition)(group, storage_options or {}) for group in groups]
     return db.from_delayed(parts) if parts else db.from_sequence([])
 
 

@@ -123,6 +123,7 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
     (local / "bad.json").write_text("[1]")
     with dask.config.set(scheduler="sync"):
         bag = prd.read(str(local))
+        assert bag.npartitions == 1  # 6 small files in one batch: no task per file
         records = bag.compute()
         expected = [item.record for item in load([str(local)]) if hasattr(item, "record")]
         assert [r for r in records if "procrecord_error" not in r] == expected and len(expected) == 7
@@ -162,3 +163,71 @@ def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     monkeypatch.setenv("PROCRECORD_REDACT_KEY", "x" * 40)
     with pytest.raises(ProcrecordError, match="fingerprints differ"):
         _with_key(operation)
+
+
+def test_batches_keep_planned_order_within_count_and_byte_bounds(tmp_path):
+    from procrecord.bulk.executors import batches
+    from procrecord.bulk.loader import LoadError, plan
+
+    local = _tree(tmp_path / "in")
+    tasks = list(plan([str(local), str(tmp_path / "missing")]))
+    assert isinstance(tasks[-1], LoadError)  # a planning error rides in its place
+    for files, size in ((1, 1 << 30), (2, 1 << 30), (100, 1), (3, 20_000)):
+        grouped = list(batches(iter(tasks), files, size))
+        assert [t for batch in grouped for t in batch] == tasks
+        assert all(0 < len(batch) <= files for batch in grouped)
+        # over the byte bound only when one file alone is bigger than it
+        assert all(len(batch) == 1 or sum(t.identity[2] for t in batch if getattr(t, "identity", None)) <= size
+                   for batch in grouped)
+    assert len(list(batches(iter(tasks), 100, 1))) == len(tasks)
+
+
+def test_dask_progress_counts_every_record_as_batches_complete_and_order_holds(tmp_path):
+    from procrecord.bulk.engine import Outcome, run
+    from procrecord.bulk.executors import run_dask
+    from procrecord.bulk.loader import Walk
+    from procrecord.operations.checks import ValidateRecord
+
+    local = _tree(tmp_path / "in")
+    (local / "sub" / "broken.json").write_text("{not json")
+    expected = list(run([str(local)], ValidateRecord()))
+    counts: list[int] = []
+    # one file a batch, at most two batches in flight: completions are counted whatever their order
+    got = list(run_dask(None, [str(local)], ValidateRecord(), 1 << 20, Walk(), progress=counts.append,
+                        window=2, batch_files=1))
+    assert got == expected
+    assert len(counts) == 6 and sum(counts) == sum(o.records for o in expected if isinstance(o, Outcome)) == 8
+
+
+@pytest.mark.parametrize("batch_files", [1, 256])  # the two sources in two batches, and in one
+def test_dask_two_sources_with_one_output_conflict_as_in_a_local_run(tmp_path, monkeypatch, batch_files):
+    monkeypatch.setattr("procrecord.bulk.executors.BATCH_FILES", batch_files)
+    files = valid_fixtures("1.0")
+    for folder, path in (("a", files[0]), ("b", files[1])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same.json").write_bytes(path.read_bytes())
+    inputs = [tmp_path / "a" / "same.json", tmp_path / "b" / "same.json"]  # both map to OUT/same.json
+    expected = invoke("redact", "--level", "all", *inputs, "-o", tmp_path / "local")
+    result = invoke("redact", "--level", "all", "--executor", "dask", *inputs, "-o", tmp_path / "dask")
+    assert result.exit_code == expected.exit_code == 1
+    assert "is that of" in expected.output
+    assert result.output == expected.output.replace(str(tmp_path / "local"), str(tmp_path / "dask"))
+    assert (tmp_path / "dask" / "same.json").read_bytes() == (tmp_path / "local" / "same.json").read_bytes()
+
+
+def test_cli_progress_on_dask_counts_the_records_as_locally(tmp_path, monkeypatch):
+    from procrecord.bulk.engine import Progress
+
+    counted: dict[str, int] = {}
+    original = Progress.__call__
+
+    def spy(self, count):
+        counted[self._label] = counted.get(self._label, 0) + count
+        original(self, count)
+
+    monkeypatch.setattr(Progress, "__call__", spy)
+    local = _tree(tmp_path / "in")
+    assert invoke("validate", local).exit_code == 0
+    local_count = counted.pop("validate")
+    assert invoke("validate", "--executor", "dask", local).exit_code == 0
+    assert counted == {"validate": local_count} and local_count == 7

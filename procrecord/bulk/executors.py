@@ -1,17 +1,19 @@
 """Where a bulk run's tasks execute: ``local[:N]`` (the process pool of :mod:`procrecord.bulk.engine`) or
 ``dask[:ADDRESS]`` (a Dask cluster: a LocalCluster, a running scheduler, or dask-jobqueue).
 
-On Dask each task is one whole file or object: the worker reads it straight from storage, writes
-its output straight to storage (one PUT per object) and sends back only outcomes without record
-bytes, plus what it wrote. The client yields outcomes in planned order, whatever order tasks end
-in, so reports are the same as a local run's. A retried task (a worker died) writes the same bytes
-to the same objects: retries never duplicate or tear an output.
+On Dask each task is a batch of whole files or objects in planned order (up to :data:`BATCH_FILES`
+files or :data:`BATCH_BYTES` bytes), so the scheduler's cost per task is spread over many files. The
+worker reads them straight from storage, writes each output straight to storage (one PUT per object)
+and sends back only outcomes without record bytes, plus what it wrote. The client yields outcomes in
+planned order, whatever order batches end in, so reports are the same as a local run's; progress
+advances as batches complete. A retried batch (a worker died) writes the same bytes to the same
+objects: retries never duplicate or tear an output.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 import attrs
 
@@ -54,15 +56,22 @@ def client(address: str | None) -> Any:
         raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'") from exc
     if address is None:
         workers = int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
+        # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
+        import dask
+
+        # The worker's statistical profiler samples the running thread's stack every 10 ms (for a
+        # dashboard we do not start): it costs our CPU-bound tasks time for nothing.
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": ":0"})
         return Client(cluster)
     if address.startswith("jobqueue."):
         name = address.split(".", 1)[1]
         try:
             import dask_jobqueue
         except ImportError as exc:
-            raise ProcrecordError("--executor dask:jobqueue.* needs dask-jobqueue: pip install dask-jobqueue") from exc
+            raise ProcrecordError("--executor dask:jobqueue.* needs dask-jobqueue: pip install 'procrecord[jobqueue]'") from exc
         classes = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "lsf": "LSFCluster", "sge": "SGECluster",
                    "htcondor": "HTCondorCluster", "moab": "MoabCluster", "oar": "OARCluster"}
         if name not in classes:
@@ -97,17 +106,6 @@ class WorkerKey:
         return key
 
 
-class Done(NamedTuple):
-    """What a worker sends back for one task: outcomes without record bytes, and what it wrote."""
-
-    items: list[Any]
-    written: list[str]
-    unchanged: list[str]
-    skipped: list[str]
-    failures: list[tuple[str, str]]
-    conflicts: list[tuple[str, str, str]]
-
-
 def _with_key(operation: Any) -> Any:
     """The operation with a :class:`WorkerKey` placeholder replaced by the worker's key."""
     inner = getattr(operation, "inner", None)  # procrecord.operations.transforms.Embedded
@@ -118,24 +116,90 @@ def _with_key(operation: Any) -> Any:
     return operation
 
 
-def run_task(operation: Any, task: Any, storage_options: dict[str, Any], roots: list[str] | None,
-             output: str | None, in_place: bool) -> Done:
-    """Run one task on a worker; write its output (if any) straight to storage."""
-    from procrecord.bulk import storage
-    from procrecord.bulk.engine import Block, _run_task
+class Done(NamedTuple):
+    """What a worker sends back for one batch: outcomes without record bytes, and what it wrote."""
 
+    items: list[Any]
+    written: list[str]
+    unchanged: list[str]
+    skipped: list[str]
+    failures: list[tuple[str, str]]
+    conflicts: list[tuple[str, str, str]]
+
+
+#: A batch (one Dask task) holds whole files, in planned order, up to this many files or bytes: the
+#: scheduler's cost per task (a few milliseconds of round trips) is then spread over many files,
+#: while batches stay small enough to keep every worker busy to the end of a run.
+BATCH_FILES = 256
+BATCH_BYTES = 4 << 20
+#: Batches submitted and not yet yielded: bounds the client's memory and the scheduler's graph,
+#: whatever the number of inputs, while keeping each worker a few batches ahead.
+WINDOW = 32
+
+
+def _size(task: Any) -> int:
+    """The bytes a task will read, as planned (0 when unknown: a planning error, stdin)."""
+    identity = getattr(task, "identity", None)
+    if not identity:
+        return 0
+    if getattr(task, "fetch", None) is not None:  # an object: (ETag, size)
+        return int(identity[1])
+    return int(identity[2])  # a local file: (device, inode, size, mtime)
+
+
+def batches(tasks: Iterable[Any], max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES) -> Iterator[list[Any]]:
+    """Consecutive tasks grouped into batches of at most ``max_files`` tasks and (but for one big
+    file) ``max_bytes`` planned bytes, in planned order."""
+    batch: list[Any] = []
+    size = 0
+    for task in tasks:
+        task_size = _size(task)
+        if batch and (len(batch) >= max_files or size + task_size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(task)
+        size += task_size
+    if batch:
+        yield batch
+
+
+_TUNED = False
+
+
+def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any], roots: list[str] | None,
+              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset()) -> Done:
+    """Run one batch of whole-file tasks on a worker, in order; write each file's output (if any)
+    straight to storage as soon as its last record is done, except for the tasks at the positions
+    ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
+    global _TUNED
+    from procrecord.bulk import storage
+    from procrecord.bulk.engine import Block, _run_task, tune_gc
+
+    if not _TUNED:  # the worker process runs our tasks for its lifetime: tune its collector once
+        tune_gc()
+        _TUNED = True
     storage.set_options(storage_options)
-    items, _ = _run_task((_with_key(operation), task))
-    sink = None
-    if output or in_place:
-        sink = storage.ObjectSink([], output, in_place, roots=roots)
-        for item in items:
-            sink.add(item)
-        sink.close()
-    slim = [item._replace(data=b"") if isinstance(item, Block) else item for item in items]
+    operation = _with_key(operation)
+    sink = storage.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
+    slim: list[Any] = []
+    for position, task in enumerate(tasks):
+        items, _ = _run_task((operation, task))  # whole files: line numbers need no shifting
+        if sink is not None and items and position not in unwritten:
+            for item in items:
+                sink.add(item)
+            sink.done(items[-1].source)
+        # record bytes never go back to the client: a block keeps only its totals
+        slim += [item._replace(data=b"") if isinstance(item, Block) else item for item in items]
     if sink is None:
         return Done(slim, [], [], [], [], [])
+    sink.close()
     return Done(slim, sink.written, sink.unchanged, sink.skipped, sink.failures, sink.conflicts)
+
+
+def run_task(operation: Any, task: Any, storage_options: dict[str, Any], roots: list[str] | None,
+             output: str | None, in_place: bool) -> Done:
+    """Run one task on a worker (a batch of one)."""
+    return run_batch(operation, [task], storage_options, roots, output, in_place)
 
 
 class Collected:
@@ -171,11 +235,14 @@ class Collected:
 
 def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes: int, walk: Any,
              output: str | None = None, in_place: bool = False, collected: Collected | None = None,
-             window: int = 2048) -> Iterator[Any]:
+             window: int = WINDOW, progress: Callable[[int], None] | None = None,
+             batch_files: int | None = None, batch_bytes: int | None = None) -> Iterator[Any]:
     """Yield outcomes (and blocks without data, for their totals) of ``sources`` in input order,
-    with tasks run on Dask; outputs are written by the workers (reported into ``collected``)."""
+    with batches of whole files run on Dask; outputs are written by the workers (reported into
+    ``collected``). ``progress(records)`` is called as each batch completes, in whatever order."""
     from procrecord.bulk import storage
-    from procrecord.bulk.loader import FileTask, plan
+    from procrecord.bulk.engine import Outcome
+    from procrecord.bulk.loader import plan
 
     if isinstance(getattr(operation, "key", None), bytes) or isinstance(
             getattr(getattr(operation, "inner", None), "key", None), bytes):
@@ -184,35 +251,82 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
-    tasks = plan(sources, max_bytes, chunk_bytes=1 << 62, walk=walk)
+    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, walk=walk), batch_files or BATCH_FILES,
+                      batch_bytes or BATCH_BYTES)
+    owners = _Owners(output, roots, collected) if output else None
     dask_client = client(address)
     try:
-        pending: list[Any] = []
-        for task in tasks:
-            if isinstance(task, FileTask) or hasattr(task, "fetch"):
-                pending.append(dask_client.submit(run_task, operation, task, options, roots, output, in_place,
-                                                  pure=False, retries=3))
-            else:
-                pending.append(task)  # a planning error: reported in its place
-            if len(pending) >= window:
-                yield from _drain(pending[: window // 2], collected)
-                del pending[: window // 2]
-        yield from _drain(pending, collected)
+        from distributed import as_completed
+
+        finished = as_completed()
+        index_of: dict[str, int] = {}
+        ready: dict[int, Done] = {}
+        submitted = yielded = 0
+
+        def settle() -> None:
+            """Wait for one batch to complete (any one), count its records, keep its report."""
+            future = next(finished)
+            done: Done = future.result()  # a batch that failed past its retries stops the run
+            ready[index_of.pop(future.key)] = done
+            if progress is not None:
+                progress(sum(o.records for o in done.items if isinstance(o, Outcome)))
+
+        for batch in planned:
+            unwritten = owners.claim(batch) if owners is not None else frozenset()
+            future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place, unwritten,
+                                        pure=False, retries=3)
+            index_of[future.key] = submitted
+            finished.add(future)
+            submitted += 1
+            while submitted - yielded >= window:
+                while yielded not in ready:
+                    settle()
+                yield from _emit(ready.pop(yielded), collected)
+                yielded += 1
+        while yielded < submitted:
+            while yielded not in ready:
+                settle()
+            yield from _emit(ready.pop(yielded), collected)
+            yielded += 1
     finally:
         dask_client.close()
         cluster = getattr(dask_client, "cluster", None)
-        if address is None and cluster is not None:
+        if cluster is not None:  # one we started (LocalCluster, jobqueue): its workers and jobs end with the run
             cluster.close()
 
 
-def _drain(pending: list[Any], collected: Collected | None) -> Iterator[Any]:
-    from procrecord.bulk.engine import apply
+class _Owners:
+    """Which source each output belongs to, decided on the client in input order (batches run apart,
+    so no worker sees them all): a later source with the same output is a conflict, not written."""
 
-    for entry in pending:
-        if not hasattr(entry, "result"):
-            yield apply(None, entry)  # type: ignore[arg-type]
-            continue
-        done: Done = entry.result()
-        if collected is not None:
-            collected.take(done)
-        yield from done.items
+    def __init__(self, output: str, roots: list[str] | None, collected: Collected | None) -> None:
+        from procrecord.bulk.storage import ObjectSink, filesystem, is_url
+
+        self._placer = ObjectSink([], output, roots=roots or [])
+        # named as a local run names them: plain paths for a local output folder, URLs otherwise
+        self._url = filesystem(output)[0].unstrip_protocol if is_url(output) else None
+        self._owners: dict[str, str] = {}
+        self._collected = collected
+
+    def claim(self, batch: list[Any]) -> frozenset[int]:
+        """The positions in ``batch`` whose output another source owns (each reported as a conflict)."""
+        taken = set()
+        for position, task in enumerate(batch):
+            source = getattr(task, "path", None) or getattr(task, "url", None)
+            if not isinstance(source, str) or source == "-":
+                continue
+            target = self._placer.destination(source)
+            if target is None:
+                continue
+            owner = self._owners.setdefault(target, source)
+            if owner != source:
+                taken.add(position)
+                if self._collected is not None:
+                    self._collected.conflicts.append((source, self._url(target) if self._url else target, owner))
+        return frozenset(taken)
+
+
+def _emit(done: Done, collected: Collected | None) -> Iterator[Any]:
+    if collected is not None:
+        collected.take(done)
+    yield from done.items

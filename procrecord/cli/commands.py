@@ -107,7 +107,7 @@ def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=Non
     if executor is not None and executor.kind == "dask":
         from procrecord.bulk.executors import run_dask
 
-        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected)
+        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected, progress=progress)
     if executor is not None and executor.jobs:
         jobs = executor.jobs
     return run(sources, operation, jobs, max_bytes, progress, source_done, skip, walk)
