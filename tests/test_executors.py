@@ -231,3 +231,32 @@ def test_cli_progress_on_dask_counts_the_records_as_locally(tmp_path, monkeypatc
     local_count = counted.pop("validate")
     assert invoke("validate", "--executor", "dask", local).exit_code == 0
     assert counted == {"validate": local_count} and local_count == 7
+
+
+def test_dask_output_inside_the_source_is_not_read(tmp_path):
+    src = _tree(tmp_path / "in")
+    first = invoke("redact", "--level", "all", "--executor", "dask", src, "-o", src / "out")
+    assert first.exit_code == 0, first.output
+    written = sorted(p.relative_to(src / "out") for p in (src / "out").rglob("*") if p.is_file())
+    assert len(written) == 5
+    again = invoke("redact", "--level", "all", "--executor", "dask", src, "-o", src / "out")
+    assert again.exit_code == 0, again.output
+    assert again.output.splitlines()[-1] == first.output.splitlines()[-1]  # the same records, none of out/
+    assert not (src / "out" / "out").exists()
+
+
+def test_jobs_on_the_command_line_sizes_the_local_cluster(tmp_path, monkeypatch):
+    from procrecord.bulk import executors
+
+    sizes = []
+    real = executors.client
+
+    def spy(address, workers=None):
+        sizes.append(workers)
+        return real(address, workers)
+
+    monkeypatch.setattr(executors, "client", spy)
+    src = _tree(tmp_path / "in")
+    assert invoke("validate", "--executor", "dask", "--jobs", "1", src).exit_code == 0
+    assert invoke("validate", "--executor", "dask", src).exit_code == 0
+    assert sizes == [1, None]  # without --jobs: PROCRECORD_DASK_WORKERS, else Dask's default

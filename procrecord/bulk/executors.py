@@ -47,15 +47,16 @@ def parse(spec: str | None) -> Executor:
     raise ValueError(f"unknown executor {spec!r}: use local[:N] or dask[:ADDRESS]")
 
 
-def client(address: str | None) -> Any:
-    """A Dask client: a LocalCluster (no address), a running scheduler, or a dask-jobqueue cluster
+def client(address: str | None, workers: int | None = None) -> Any:
+    """A Dask client: a LocalCluster (no address; ``workers`` processes, else
+    ``PROCRECORD_DASK_WORKERS``, else Dask's default), a running scheduler, or a dask-jobqueue cluster
     configured in Dask's own configuration (``jobqueue.slurm``, ``jobqueue.pbs``, ...)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'") from exc
     if address is None:
-        workers = int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
+        workers = workers or int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
         # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
         # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
         import dask
@@ -236,10 +237,12 @@ class Collected:
 def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes: int, walk: Any,
              output: str | None = None, in_place: bool = False, collected: Collected | None = None,
              window: int = WINDOW, progress: Callable[[int], None] | None = None,
-             batch_files: int | None = None, batch_bytes: int | None = None) -> Iterator[Any]:
+             batch_files: int | None = None, batch_bytes: int | None = None, skip: tuple[str, ...] = (),
+             workers: int | None = None) -> Iterator[Any]:
     """Yield outcomes (and blocks without data, for their totals) of ``sources`` in input order,
     with batches of whole files run on Dask; outputs are written by the workers (reported into
-    ``collected``). ``progress(records)`` is called as each batch completes, in whatever order."""
+    ``collected``). ``progress(records)`` is called as each batch completes, in whatever order.
+    ``skip``: folders or prefixes not read (the run's own output); ``workers``: LocalCluster size."""
     from procrecord.bulk import storage
     from procrecord.bulk.engine import Outcome
     from procrecord.bulk.loader import plan
@@ -251,10 +254,10 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
-    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, walk=walk), batch_files or BATCH_FILES,
+    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, skip=skip, walk=walk), batch_files or BATCH_FILES,
                       batch_bytes or BATCH_BYTES)
     owners = _Owners(output, roots, collected) if output else None
-    dask_client = client(address)
+    dask_client = client(address, workers)
     try:
         from distributed import as_completed
 

@@ -107,7 +107,11 @@ def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=Non
     if executor is not None and executor.kind == "dask":
         from procrecord.bulk.executors import run_dask
 
-        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected, progress=progress)
+        # --jobs given on the command line sizes a LocalCluster started for the run.
+        ctx = click.get_current_context(silent=True)
+        given = ctx is not None and ctx.get_parameter_source("jobs") == click.core.ParameterSource.COMMANDLINE
+        return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected,
+                        progress=progress, skip=skip, workers=jobs if given else None)
     if executor is not None and executor.jobs:
         jobs = executor.jobs
     return run(sources, operation, jobs, max_bytes, progress, source_done, skip, walk)
