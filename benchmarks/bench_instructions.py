@@ -5,35 +5,52 @@ the tool for telling whether a change to redaction or upgrade made them cheaper.
 measure (time is: see bench_transforms.py): an interpreter runs fewer instructions per cycle than
 orjson's parser, so a ratio of instructions reads lower than the same ratio of times.
 
-Usage: python benchmarks/bench_instructions.py [--records 500]   (needs valgrind; takes ~1 minute)
+Usage: python benchmarks/bench_instructions.py [--records 500] [--baseline-tree PATH]   (needs valgrind; ~1 minute
+per tree)
+
+``--baseline-tree`` counts the same child script against a second source tree (e.g. ``git worktree add
+/tmp/base b036696`` or a ``git archive`` unpacked) and prints both trees side by side with the change in
+percent. The records come from this checkout's ``benchmarks/_common.py`` for both trees.
+
+The child runs under valgrind, which starts the interpreter by its resolved path: Python then does not
+see the virtual environment (``pyvenv.cfg`` sits next to the link, not the target), so the child gets the
+tree, this directory and the parent's ``sys.path`` through ``PYTHONPATH`` (the tree first, so a baseline
+tree's package wins over the editable install).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from _common import ROOT, environment
 
 CHILD = r"""
 import copy, json, sys
-sys.path.insert(0, {bench!r})
 import orjson
 from _common import ROOT, realistic_record
-from procrecord.operations.migration import upgrade
-from procrecord.operations.redaction import _scrubber, redact
-from procrecord.record.schemas import current_version
-from procrecord.record.validation import is_valid
+try:
+    from procrecord.operations.migration import upgrade
+    from procrecord.operations.redaction import _scrubber, redact
+    from procrecord.record.schemas import current_version
+    from procrecord.record.validation import is_valid
+except ImportError:  # a tree from before the re-layout (issue 16)
+    from procrecord.migration import upgrade
+    from procrecord.redaction import _scrubber, redact
+    from procrecord.schemas import current_version
+    from procrecord.validation import is_valid
 mode, n = sys.argv[1], int(sys.argv[2])
 lines = [orjson.dumps(realistic_record(i)) for i in range(n)]
 legacy = json.loads((ROOT / "fixtures" / "0" / "valid" / "handmade-gpu-device-info.json").read_text())
 old = []
 for i in range(n):
     rec = copy.deepcopy(legacy)
-    rec["properties"]["uuid"] = f"00000000-0000-4000-8000-{{i:012d}}"
+    rec["properties"]["uuid"] = f"00000000-0000-4000-8000-{i:012d}"
     old.append(orjson.dumps(rec))
 redact(orjson.loads(lines[0]), "most"); upgrade(orjson.loads(old[0]))  # code and schemas loaded
 upgraded = [upgrade(orjson.loads(raw)) for raw in old] if mode in ("around-upgrade", "none-upgraded") else []
@@ -53,29 +70,49 @@ elif mode == "around-upgrade":
 """
 
 
-def count(mode: str, records: int) -> int:
-    code = CHILD.format(bench=str(ROOT / "benchmarks"))
+def count(mode: str, records: int, tree: Path = ROOT) -> int:
+    """Instructions of the child script in ``mode`` over ``records`` records, with ``tree``'s package."""
+    path = [str(tree), str(ROOT / "benchmarks"), *(p for p in sys.path if p and Path(p).is_dir())]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONHASHSEED": "0"}
     proc = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                           "-c", code, mode, str(records)], capture_output=True, text=True, cwd=ROOT)
+                           "-c", CHILD, mode, str(records)], capture_output=True, text=True, cwd=tree, env=env)
     match = re.search(r"Collected : (\d+)", proc.stderr)
     if proc.returncode != 0 or not match:
-        raise SystemExit(f"valgrind failed for {mode}: {proc.stderr[-800:]}")
+        raise SystemExit(f"valgrind failed for {mode} in {tree}: {proc.stderr[-800:]}")
     return int(match.group(1))
+
+
+def per_record(records: int, tree: Path = ROOT) -> dict[str, float]:
+    """Instructions per record of each mode (the start-up run subtracted)."""
+    base = count("none", records, tree)
+    per = {mode: (count(mode, records, tree) - base) / records
+           for mode in ("parse", "redact", "redact-repeated", "parse-legacy", "upgrade")}
+    # The upgraded records of this mode are made before the counted loop: its own baseline.
+    per["around-upgrade"] = (count("around-upgrade", records, tree) - count("none-upgraded", records, tree)) / records
+    return per
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=500)
+    parser.add_argument("--baseline-tree", type=Path, help="a second source tree to count side by side")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
     print(f"# bench_instructions ({environment()}), {args.records} records, cold caches")
-    n = args.records
-    base = count("none", n)
-    modes = ("parse", "redact", "redact-repeated", "parse-legacy", "upgrade")
-    per = {mode: (count(mode, n) - base) / n for mode in modes}
-    # The upgraded records of this mode are made before the counted loop: its own baseline.
-    per["around-upgrade"] = (count("around-upgrade", n) - count("none-upgraded", n)) / n
+    per = per_record(args.records)
+    _report(per)
+    if args.baseline_tree is not None:
+        base = per_record(args.records, args.baseline_tree.resolve())
+        print(f"# baseline tree {args.baseline_tree}")
+        _report(base)
+        print("| mode | baseline | this tree | change |")
+        print("| --- | --- | --- | --- |")
+        for mode in per:
+            print(f"| {mode} | {base[mode]:,.0f} | {per[mode]:,.0f} | {100 * (per[mode] / base[mode] - 1):+.1f}% |")
+
+
+def _report(per: dict[str, float]) -> None:
     print(f"parse {per['parse']:,.0f}; parse + redact(most) + dump {per['redact']:,.0f} instructions/record "
           f"= {per['redact'] / per['parse']:.2f}x; one record repeated (no string new) {per['redact-repeated']:,.0f} "
           f"= {per['redact-repeated'] / per['parse']:.2f}x")

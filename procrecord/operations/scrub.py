@@ -456,6 +456,9 @@ class Scrubber:
                 self._needles[position] = trigger
         #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
         self.cache: dict[str, tuple[str, dict[str, int]]] = {}
+        #: The short strings of :attr:`cache` that scrubbing leaves as they are, and None (a value that is
+        #: not there): ``unchanged.issuperset(values)`` tells in one C loop that none of them needs scrubbing.
+        self.unchanged: set[str | None] = {None}
         self._keys: dict[str, tuple[str, dict[str, int], str | None]] = {}
         #: Mapping keys seen before that scrubbing leaves as they are and that name no secret, each
         #: with its JSON pointer step (``/`` and the key, escaped).
@@ -476,7 +479,14 @@ class Scrubber:
         if cached is not None:
             return cached
         result = self._scrub(text)
-        self._remember(cache, text, result)
+        if len(text) <= self.CACHE_MAX_CHARS:
+            if len(cache) >= self.CACHE_ENTRIES:
+                cache.clear()
+                self.unchanged.clear()
+                self.unchanged.add(None)
+            cache[text] = result
+            if not result[1]:
+                self.unchanged.add(text)
         return result
 
     def scrub_key(self, key: str) -> tuple[str, dict[str, int], str | None]:
