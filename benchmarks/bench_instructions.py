@@ -5,8 +5,8 @@ the tool for telling whether a change to redaction or upgrade made them cheaper.
 measure (time is: see bench_transforms.py): an interpreter runs fewer instructions per cycle than
 orjson's parser, so a ratio of instructions reads lower than the same ratio of times.
 
-Usage: python benchmarks/bench_instructions.py [--records 500] [--baseline-tree PATH]   (needs valgrind; ~1 minute
-per tree)
+Usage: python benchmarks/bench_instructions.py [--records 500] [--baseline-tree PATH] [--redaction-only]
+(needs valgrind; ~1 minute per tree on a quiet machine)
 
 ``--baseline-tree`` counts the same child script against a second source tree (e.g. ``git worktree add
 /tmp/base b036696`` or a ``git archive`` unpacked) and prints both trees side by side with the change in
@@ -82,13 +82,14 @@ def count(mode: str, records: int, tree: Path = ROOT) -> int:
     return int(match.group(1))
 
 
-def per_record(records: int, tree: Path = ROOT) -> dict[str, float]:
+def per_record(records: int, tree: Path = ROOT, redaction_only: bool = False) -> dict[str, float]:
     """Instructions per record of each mode (the start-up run subtracted)."""
     base = count("none", records, tree)
-    per = {mode: (count(mode, records, tree) - base) / records
-           for mode in ("parse", "redact", "redact-repeated", "parse-legacy", "upgrade")}
-    # The upgraded records of this mode are made before the counted loop: its own baseline.
-    per["around-upgrade"] = (count("around-upgrade", records, tree) - count("none-upgraded", records, tree)) / records
+    modes = ("parse", "redact", "redact-repeated") + (() if redaction_only else ("parse-legacy", "upgrade"))
+    per = {mode: (count(mode, records, tree) - base) / records for mode in modes}
+    if not redaction_only:
+        # The upgraded records of this mode are made before the counted loop: its own baseline.
+        per["around-upgrade"] = (count("around-upgrade", records, tree) - count("none-upgraded", records, tree)) / records
     return per
 
 
@@ -96,14 +97,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--baseline-tree", type=Path, help="a second source tree to count side by side")
+    parser.add_argument("--redaction-only", action="store_true", help="parse, redact and redact-repeated only")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
     print(f"# bench_instructions ({environment()}), {args.records} records, cold caches")
-    per = per_record(args.records)
+    per = per_record(args.records, redaction_only=args.redaction_only)
     _report(per)
     if args.baseline_tree is not None:
-        base = per_record(args.records, args.baseline_tree.resolve())
+        base = per_record(args.records, args.baseline_tree.resolve(), args.redaction_only)
         print(f"# baseline tree {args.baseline_tree}")
         _report(base)
         print("| mode | baseline | this tree | change |")
@@ -116,6 +118,8 @@ def _report(per: dict[str, float]) -> None:
     print(f"parse {per['parse']:,.0f}; parse + redact(most) + dump {per['redact']:,.0f} instructions/record "
           f"= {per['redact'] / per['parse']:.2f}x; one record repeated (no string new) {per['redact-repeated']:,.0f} "
           f"= {per['redact-repeated'] / per['parse']:.2f}x")
+    if "upgrade" not in per:
+        return
     print(f"parse (1.3 KB legacy) {per['parse-legacy']:,.0f}; parse + upgrade + dump {per['upgrade']:,.0f} "
           f"instructions/record = {per['upgrade'] / per['parse-legacy']:.2f}x; parse + both validations + dump "
           f"without the step {per['around-upgrade']:,.0f} = {per['around-upgrade'] / per['parse-legacy']:.2f}x")

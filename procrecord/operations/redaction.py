@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import os
 import re
-from itertools import repeat
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -196,10 +195,16 @@ class _Generator:
                 f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
         visit = [n for n in items.children if n in items.active[self.rank]]
         if visit and all(self._text_leaf(items.children[n]) for n in visit):
-            # A list of objects holding only free text (packages): left as it is, unlooked at one by one,
-            # when every such string in it was scrubbed before and found clean.
-            return [f"{pad}if {var}.__class__ is list and not _clean_list({var}, {self._constant(tuple(visit))}, clean):",
-                    *loop]
+            # A list of objects holding only free text (packages): the lists every run of a job shares
+            # are recognised as clean by their serialised text, as configs are (see _scrub_nested).
+            # Serialising is cheaper than looking its strings up one by one: a freshly parsed string
+            # is hashed before any look-up.
+            text, found = self._variable("t"), self._variable("f")
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
+                    f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
+                    *("    " + line for line in loop),
+                    f"{pad}        elif {text} and len(ctx.found) == {found}:",
+                    f"{pad}            ctx.scrubber.mark_clean({text}, _LIST_MAX_BYTES)"]
         return [f"{pad}if {var}.__class__ is list:", *loop]
 
     def _object(self, node: Node, scrub: bool, var: str, ptr: str, pad: str, prelude: tuple[str, ...]) -> list[str]:
@@ -273,7 +278,7 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
         generator = _Generator(RANK[level])
         generator.root(tree)
         namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "_clean_list": _clean_list,
-                                     "escape": escape, **generator.constants}
+                                     "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
@@ -288,15 +293,19 @@ def _clean(value: dict[str, Any], names: tuple[str, ...], clean: set[str | None]
         return False
 
 
-def _clean_list(value: list[Any], names: tuple[str, ...], clean: set[str | None]) -> bool:
-    """:func:`_clean` for every object of the list ``value`` at once."""
+#: Lists of free-text objects up to this size are remembered as clean by their text.
+_LIST_MAX_BYTES = 16384
+
+
+def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
+    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big)."""
     try:
-        for name in names:
-            if not clean.issuperset(map(dict.get, value, repeat(name))):
-                return False
-    except TypeError:  # an item that is not an object, or an unhashable value
-        return False
-    return True
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return b""
+    if text in ctx.scrubber.clean:
+        return None
+    return text if len(text) <= _LIST_MAX_BYTES else b""
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
