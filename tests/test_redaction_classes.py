@@ -315,34 +315,3 @@ def test_the_legacy_bag_of_a_current_record_is_removed_at_most():
     forged = {**record, "redaction": out["redaction"]}
     assert any(v.path == "$.provenance.legacy" for v in check_level(forged, "most"))
 
-
-# --- hex words (ids, digests) skip the fixed rules' triggers ---------------------------------------------
-
-_HEX_WORD_TEXT = st.lists(st.text("0123456789abcdef", min_size=1, max_size=9), min_size=1, max_size=5).map("-".join)
-
-
-def test_no_fixed_trigger_fits_in_hex_words():
-    """The fast path for ids is sound only while no needle or shape of the fixed rules fits in lowercase hex
-    words joined by single dashes: a rule added with such a trigger turns it off (and fails here)."""
-    from procrecord.operations import scrub
-
-    assert scrub.HEX_WORDS_SAFE
-    assert not scrub._hex_words_safe([("x", scrub.RULES[0][1], ("dead",))])
-    assert not scrub._hex_words_safe([("x", scrub.RULES[0][1], scrub.Shape("-", "-", 1))])
-
-
-@settings(max_examples=300, deadline=None)
-@given(_HEX_WORD_TEXT, _HEX_WORD_TEXT, _HEX_WORD_TEXT)
-def test_hex_words_scrub_as_every_rule_would(text, user, host):
-    """Ids in hex words: the fast path gives what running the rules gives, the record's own values included."""
-    from procrecord.operations import scrub
-
-    identities = {"user": user, "host": host, "home": f"/home/{user}"}
-    fast = Scrubber(identities)._scrub(text)
-    saved = scrub.HEX_WORDS_SAFE
-    scrub.HEX_WORDS_SAFE = False
-    try:
-        slow = Scrubber(identities)._scrub(text)
-    finally:
-        scrub.HEX_WORDS_SAFE = saved
-    assert fast == slow

@@ -435,7 +435,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     if level == "none":
         copied: dict[str, Any] = json_copy(record)
         return copied
-    if version == "0" or (version is None and _is_legacy(record)):
+    if version == "0" or (version is None and "schema_version" not in record and _is_legacy(record)):
         return _redact_legacy(record, level, key)
     version = _version_of(record, version)
     earlier = record.get("redaction")

@@ -359,28 +359,6 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
 )
 
 
-#: Text made of lowercase hex words joined by single dashes (UUIDs, digests, commits, plain numbers):
-#: no fixed rule's trigger can be in it (:data:`HEX_WORDS_SAFE`), so only the record's own values are
-#: looked for. ``emissions.run_id`` and ids in configs are new in every record of a sweep.
-_HEX_WORDS = re.compile(r"[0-9a-f]+(?:-[0-9a-f]+)*")
-_HEX_CHARS = frozenset("0123456789abcdef-")
-
-
-def _hex_words_safe(rules: Iterable[tuple[str, Rule, Trigger]]) -> bool:
-    """True when no trigger of ``rules`` can occur in hex words: each needle holds a character outside
-    them (or ``--``), and each shape's character is outside them."""
-    for _, _, trigger in rules:
-        if isinstance(trigger, Shape):
-            if trigger.char in _HEX_CHARS:
-                return False
-        elif any(set(needle) <= _HEX_CHARS and "--" not in needle for needle in trigger):
-            return False
-    return True
-
-
-HEX_WORDS_SAFE = _hex_words_safe(RULES)
-
-
 def _may_hide(a: str, b: str) -> bool:
     """True when a match of needle ``a`` can cover the start of needle ``b`` (part of it, or its end begins ``b``)."""
     return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
@@ -469,9 +447,6 @@ class Scrubber:
         self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
         # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
         self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
-        #: Every needle of the record's own rules (its home first, then host and user): for hex words.
-        self._own_needles = tuple(needle for position in [*range(offset), *own]
-                                  for needle in cast("tuple[str, ...]", self.rules[position][2]))
         self._needles: dict[int, tuple[str, ...]] = {}
         self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
         for position, (_, _, trigger) in enumerate(self.rules):
@@ -570,12 +545,6 @@ class Scrubber:
 
     def _pass(self, text: str) -> tuple[str, dict[str, int]]:
         counts: dict[str, int] = {}
-        if HEX_WORDS_SAFE and _HEX_WORDS.fullmatch(text) is not None:
-            for needle in self._own_needles:
-                if needle in text:
-                    break
-            else:
-                return text, counts
         if self._first is not None:
             name, rule, (needle,) = self._first  # type: ignore[misc]
             if needle in text:
