@@ -315,3 +315,25 @@ def test_the_legacy_bag_of_a_current_record_is_removed_at_most():
     forged = {**record, "redaction": out["redaction"]}
     assert any(v.path == "$.provenance.legacy" for v in check_level(forged, "most"))
 
+
+
+# --- token formats: the needles that trigger their rules ------------------------------------------------
+
+@pytest.mark.parametrize("planted", load_json(FIXTURES / "redact" / "token-formats" / "planted.json"))
+@pytest.mark.parametrize("context", ["{}", "see {} now", "key={}", "/p/{}.txt", "x:{},{}"])
+def test_token_needles_never_skip_a_rule_that_would_change_the_text(planted, context):
+    """Token rules are triggered by a part of their prefix (``key-`` by ``ey-``): scrubbing with the
+    trigger index gives what running every rule to a fixpoint gives, for every planted token format."""
+    scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"})
+    text = context.format(planted, planted)
+    expected, counts = text, {}
+    for _ in range(Scrubber.MAX_PASSES):
+        changed = False
+        for name, rule, _ in scrubber.rules:
+            expected, n = rule(expected)
+            if n:
+                counts[name] = counts.get(name, 0) + n
+                changed = True
+        if not changed:
+            break
+    assert scrubber.scrub(text) == (expected, counts)
