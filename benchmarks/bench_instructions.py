@@ -12,10 +12,11 @@ Usage: python benchmarks/bench_instructions.py [--records 500] [--baseline-tree 
 /tmp/base b036696`` or a ``git archive`` unpacked) and prints both trees side by side with the change in
 percent. The records come from this checkout's ``benchmarks/_common.py`` for both trees.
 
-The child runs under valgrind, which starts the interpreter by its resolved path: Python then does not
-see the virtual environment (``pyvenv.cfg`` sits next to the link, not the target), so the child gets the
-tree, this directory and the parent's ``sys.path`` through ``PYTHONPATH`` (the tree first, so a baseline
-tree's package wins over the editable install).
+The child is this interpreter under valgrind, and the parent itself imports only the standard library:
+run with an interpreter that lacks orjson (``/usr/bin/python3`` here), it used to start fine and fail in
+every child ("cannot import orjson"). The parent now checks first, and the child gets the tree, this
+directory and the parent's ``sys.path`` through ``PYTHONPATH`` (the tree first, so a baseline tree's
+package wins over the editable install).
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed")
+    try:
+        import orjson  # noqa: F401  (the child needs it: fail here, once, rather than in every child)
+    except ImportError:
+        raise SystemExit(f"{sys.executable} cannot import orjson: run this with the project's environment "
+                         "(.venv/bin/python benchmarks/bench_instructions.py)") from None
     print(f"# bench_instructions ({environment()}), {args.records} records, cold caches")
     per = per_record(args.records, redaction_only=args.redaction_only)
     _report(per)
