@@ -20,7 +20,7 @@ from procrecord.record.schemas import load_schema
 from procrecord.record.validation import validate
 
 from helpers import FIXTURES, load_json
-from strategies import records
+from strategies import legacy_records, records, redactions
 
 CASES = sorted(p for p in (FIXTURES / "redact").iterdir() if p.is_dir())
 KEY = b"k" * 40
@@ -38,10 +38,48 @@ def _text(record: dict) -> str:
     return json.dumps(record, indent=2)
 
 
+def expected_output(case, level: str) -> dict:
+    """The expected redaction of ``case``: the released ``expected-<level>.json``, with the corrections of a
+    later issue applied from ``errata-<level>.json`` (an RFC 6902 patch) where there is one (released
+    fixtures are never edited, only added)."""
+    import jsonpatch
+
+    expected = load_json(case / f"expected-{level}.json")
+    errata = case / f"errata-{level}.json"
+    if errata.exists():
+        expected = jsonpatch.apply_patch(expected, load_json(errata)["patch"])
+    return expected
+
+
+ERRATA = sorted((FIXTURES / "redact").glob("*/errata-*.json"))
+
+
+@pytest.mark.parametrize("errata", ERRATA, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_errata_name_their_issue_and_correct_the_released_file(errata):
+    """Each errata file says why, names the issue, and its ``test`` operations hold on the released file
+    (a patch for another file, or for a file that already holds the correction, fails)."""
+    import jsonpatch
+
+    found = load_json(errata)
+    assert found["fixture"] == errata.name.replace("errata-", "expected-")
+    assert isinstance(found["issue"], int) and found["why"]
+    released = load_json(errata.parent / found["fixture"])
+    ops = found["patch"]
+    assert any(op["op"] == "test" for op in ops) and any(op["op"] == "replace" for op in ops)
+    assert jsonpatch.apply_patch(released, ops) != released
+
+
+def test_the_released_must_not_scrub_expectation_is_the_released_text():
+    """The file issue 13 once edited in place is the released one again (its correction is the errata)."""
+    released = load_json(FIXTURES / "redact" / "must-not-scrub" / "expected-most.json")
+    assert released["invocation"]["config"]["version"] == "<redacted:ipv4>"
+    assert expected_output(FIXTURES / "redact" / "must-not-scrub", "most")["invocation"]["config"]["version"] == "2.1.0.4"
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 @pytest.mark.parametrize("level", ["most", "all"])
 def test_golden_redaction(case, level):
-    expected = load_json(case / f"expected-{level}.json")
+    expected = expected_output(case, level)
     record = upgrade(load_json(case / "input.json"), expected["schema_version"])
     out = redact(record, level)
     assert validate(out, all_errors=True) == []
@@ -264,6 +302,28 @@ def test_laws(record):
             assert _policy_names(pointer), pointer
 
 
+def _without_note(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "redaction"}
+
+
+@settings(max_examples=120, deadline=None)
+@given(records, redactions, st.sampled_from(["most", "all"]))
+def test_laws_hold_for_records_with_forged_or_stale_notes(record, note, level):
+    """A record may come with any note (a level it does not meet, a lower one, pointers to nothing): the
+    laws hold, the output's note claims no more than the output meets, and the gate trusts no note (a
+    record it accepts at a level is one that redaction at that level leaves as it is)."""
+    data = reader.to_dict(record, CONVERTER)
+    data["redaction"] = reader.to_dict(note, CONVERTER)
+    out = redact(data, level)
+    assert validate(out) == []
+    assert redact(out, level) == out
+    assert check_level(out, level) == []
+    assert check_level(out, out["redaction"]["level"]) == [], "the note claims a level the output does not meet"
+    for claimed in ("most", "all"):
+        if check_level(data, claimed) == []:
+            assert _without_note(redact(data, claimed)) == _without_note(data), f"the gate accepted at {claimed} a record redaction changes"
+
+
 def test_secret_assignment_trigger_covers_every_secret_name():
     """The cheap pre-check of the key=value rule must never skip a key that names a secret."""
     from procrecord.operations.scrub import Scrubber
@@ -415,3 +475,29 @@ def test_a_secret_planted_in_free_text_never_survives(body, form, left, right, w
     assert body not in blob and body.lower() not in blob, (text, where)
     assert check_level(out, "most") == []
     assert redact(out, "most") == out
+
+
+def test_a_forged_higher_note_is_not_carried_over(gpu_record):
+    """A note claiming ``all`` on a record that is not: redacting at ``most`` writes ``most``, and the gate
+    refuses the forged input at ``all`` (a genuine ``all`` note is kept: the output meets it)."""
+    forged = copy.deepcopy(gpu_record)
+    forged["redaction"] = {"level": "all", "tool": "procrecord", "tool_version": "0", "removed": [], "scrubbed": []}
+    assert check_level(forged, "all")
+    out = redact(forged, "most")
+    assert out["redaction"]["level"] == "most"
+    assert check_level(out, "most") == [] and check_level(out, "all")
+    genuine = redact(gpu_record, "all")
+    assert redact(genuine, "most")["redaction"]["level"] == "all"
+
+
+@settings(max_examples=80, deadline=None)
+@given(legacy_records(), st.none() | redactions, st.sampled_from(["most", "all"]))
+def test_laws_hold_for_legacy_records_given_as_they_are(record, note, level):
+    """Legacy items (with or without a forged note beside ``type``) redacted without an upgrade first:
+    the output is a legacy item the gate accepts, and redacting it again changes nothing."""
+    if note is not None:
+        record["redaction"] = reader.to_dict(note, CONVERTER)
+    out = redact(record, level)
+    assert validate(out, version="0") == []
+    assert check_level(out, level) == []
+    assert redact(out, level) == out

@@ -275,3 +275,65 @@ def test_a_second_corpus_of_the_same_classes():
     assert {k: out["invocation"]["config"][k] for k in kept} == kept
     assert out["invocation"]["config"]["mnt"] == "/scratch/home/<user>/ckpt"
     assert check_level(out, "most") == [] and redact(out, "most") == out
+
+
+# --- legacy data given to redact() as it is -------------------------------------------------------------
+
+_LEGACY_PLANTED = {"mystery_field": "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789 in /home/qvance/x",
+                   "weird_bag": {"password": "Zq1-hunter", "note": "mail qvance@example.org"}}
+
+
+@pytest.mark.parametrize("case", sorted((FIXTURES / "0" / "valid").glob("*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_redact_of_a_legacy_record_applies_the_rules_in_its_own_shape(case, level):
+    """``redact()`` given a legacy item (not upgraded first) used to read it as a current record: no field
+    the walk knows, so nothing removed or scrubbed, and a note claiming the level. Its unknown keys (the
+    upgrade's ``provenance.legacy`` bag) and known fields now get the current schema's rules."""
+    from procrecord.record.validation import validate
+
+    legacy = load_json(case)
+    legacy["properties"].update(copy.deepcopy(_LEGACY_PLANTED))
+    out = redact(copy.deepcopy(legacy), level)
+    assert out["type"] in ("process", "process_context") and "schema_version" not in out
+    assert validate(out, version="0") == []
+    text = json.dumps(out)
+    for planted in ("ghp_abcdefghij", "qvance", "Zq1-hunter"):
+        assert planted not in text
+    assert out["redaction"]["level"] == level and check_level(out, level) == []
+    assert redact(out, level) == out
+    assert out["properties"].get("name") == legacy["properties"].get("name")  # what every level keeps stays
+
+
+def test_the_legacy_bag_of_a_current_record_is_removed_at_most():
+    """Unknown legacy values ride in ``provenance.legacy`` (``x-redact: most``): gone at ``most``, and a
+    record still holding them fails the gate even with a note claiming the level."""
+    record = upgrade({"type": "process", "properties": {**load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")["properties"],
+                                                        **copy.deepcopy(_LEGACY_PLANTED)}})
+    assert "/properties/mystery_field" in record["provenance"]["legacy"]
+    out = redact(record, "most")
+    assert "legacy" not in out["provenance"] and "qvance" not in json.dumps(out)
+    forged = {**record, "redaction": out["redaction"]}
+    assert any(v.path == "$.provenance.legacy" for v in check_level(forged, "most"))
+
+
+
+# --- token formats: the needles that trigger their rules ------------------------------------------------
+
+@pytest.mark.parametrize("planted", load_json(FIXTURES / "redact" / "token-formats" / "planted.json"))
+@pytest.mark.parametrize("context", ["{}", "see {} now", "key={}", "/p/{}.txt", "x:{},{}"])
+def test_token_needles_never_skip_a_rule_that_would_change_the_text(planted, context):
+    """Token rules are triggered by a part of their prefix (``key-`` by ``ey-``): scrubbing with the
+    trigger index gives what running every rule to a fixpoint gives, for every planted token format."""
+    scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"})
+    text = context.format(planted, planted)
+    expected, counts = text, {}
+    for _ in range(Scrubber.MAX_PASSES):
+        changed = False
+        for name, rule, _ in scrubber.rules:
+            expected, n = rule(expected)
+            if n:
+                counts[name] = counts.get(name, 0) + n
+                changed = True
+        if not changed:
+            break
+    assert scrubber.scrub(text) == (expected, counts)

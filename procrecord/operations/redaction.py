@@ -129,6 +129,9 @@ class _Context:
 # the level leaves alone is shared with the input (never modified). Free-form values (config, argv,
 # messages) go to _scrub_any.
 
+#: The first line of each generated function: the names its body uses.
+_PRELUDE = "removed, key, clean = ctx.removed, ctx.key, ctx.scrubber.unchanged"
+
 
 class _Generator:
     """Writes the walk of one policy tree at one level (see above).
@@ -146,8 +149,7 @@ class _Generator:
 
     def root(self, node: Node) -> None:
         body = self._value(node, False, "v", repr(""), "    ")
-        self.lines += ["def _root(v, ctx):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache", *body,
-                       "    return v", ""]
+        self.lines += ["def _root(v, ctx):", f"    {_PRELUDE}", *body, "    return v", ""]
 
     def _function(self, node: Node, scrub: bool) -> str:
         """The name of a generated function ``f(v, ctx, ptr)`` for ``node`` (used in scrubbed parts)."""
@@ -155,8 +157,7 @@ class _Generator:
         if memo not in self.names:
             name = self.names[memo] = f"_node{len(self.names)}"
             body = self._value(node, scrub, "v", "ptr", "    ")
-            self.lines += [f"def {name}(v, ctx, ptr):", "    removed, key, cache = ctx.removed, ctx.key, ctx.scrubber.cache",
-                           *body, "    return v", ""]
+            self.lines += [f"def {name}(v, ctx, ptr):", f"    {_PRELUDE}", *body, "    return v", ""]
         return self.names[memo]
 
     def _variable(self, stem: str) -> str:
@@ -196,6 +197,8 @@ class _Generator:
         if visit and all(self._text_leaf(items.children[n]) for n in visit):
             # A list of objects holding only free text (packages): the lists every run of a job shares
             # are recognised as clean by their serialised text, as configs are (see _scrub_nested).
+            # Serialising is cheaper than looking its strings up one by one: a freshly parsed string
+            # is hashed before any look-up.
             text, found = self._variable("t"), self._variable("f")
             return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
                     f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
@@ -225,7 +228,7 @@ class _Generator:
             # is left as it is when every string in it was scrubbed before and found clean.
             guard = ""
             if all(self._text_leaf(children[n]) for n in visit):
-                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, ctx)"
+                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, clean)"
             lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}){guard}:",
                       f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
             pad += "    "
@@ -242,7 +245,7 @@ class _Generator:
                     body = [f"del {var}[{key}]", f"removed.append({at})"]
             elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
                 # A string scrubbed before and found clean is one look-up, without a call.
-                body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or (_r := cache.get(_s)) is None or _r[1]:",
+                body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or _s not in clean:",
                         f"    {var}[{key}] = _scrub_any(_s, {at}, ctx)"]
             elif scrub or child.scrub:
                 body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
@@ -281,6 +284,15 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     return made[1]
 
 
+def _clean(value: dict[str, Any], names: tuple[str, ...], clean: set[str | None]) -> bool:
+    """True when every value under ``names`` in ``value`` is missing or a string scrubbed before and found
+    clean (one C loop: ``clean`` is the scrubber's :attr:`~Scrubber.unchanged`)."""
+    try:
+        return clean.issuperset(map(value.get, names))
+    except TypeError:  # an unhashable value where text belongs: looked at the long way
+        return False
+
+
 #: Lists of free-text objects up to this size are remembered as clean by their text.
 _LIST_MAX_BYTES = 16384
 
@@ -294,22 +306,6 @@ def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
     if text in ctx.scrubber.clean:
         return None
     return text if len(text) <= _LIST_MAX_BYTES else b""
-
-
-def _clean(value: dict[str, Any], names: tuple[str, ...], ctx: _Context) -> bool:
-    """True when every string under ``names`` in ``value`` was scrubbed before and needed nothing."""
-    cache = ctx.scrubber.cache
-    for name in names:
-        sub = value.get(name)
-        if sub is None:
-            continue
-        if sub.__class__ is str:
-            found = cache.get(sub)
-            if found is None or found[1]:
-                return False
-        else:
-            return False
-    return True
 
 
 def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
@@ -436,18 +432,41 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     """
     if level not in RANK:
         raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
-    version = _version_of(record, version)
     if level == "none":
         copied: dict[str, Any] = json_copy(record)
         return copied
+    if version == "0" or (version is None and "schema_version" not in record and _is_legacy(record)):
+        return _redact_legacy(record, level, key)
+    version = _version_of(record, version)
     earlier = record.get("redaction")
     previous: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
-    ctx = _Context(level, scrubber_for(record, version), key, set(previous.get("pseudonymized", ())))
+    ctx = _Context(level, scrubber_for(record, version), key, set(_strings(previous.get("pseudonymized"))))
     out = _walker(version, level)(record, ctx)
     if out is record:
         out = dict(record)
     out.pop("redaction", None)
-    out["redaction"] = _note(previous, ctx, key)
+    out["redaction"] = note = _note(previous, ctx, key)
+    if note["level"] != level and check_level(out, note["level"], version):
+        # An earlier note claimed a higher level than the record meets (forged, or stale after an
+        # edit): the note says what this redaction made true, never more.
+        note["level"] = level
+    return out
+
+
+def _is_legacy(record: dict[str, Any]) -> bool:
+    from procrecord.record.versions import is_legacy
+
+    return is_legacy(record)
+
+
+def _redact_legacy(record: dict[str, Any], level: str, key: bytes | None) -> dict[str, Any]:
+    """A legacy (version 0) record redacted in its own shape, as ``redact --embedded`` keeps it: upgraded
+    (every value of it finds a place, unknown keys in ``provenance.legacy``), redacted by the current
+    schema's rules, downgraded, with the note beside ``type`` and ``properties``. Read as a current
+    record it would hold no field the walk knows, and come back with a note and nothing scrubbed."""
+    from procrecord.operations.migration import downgrade, upgrade
+
+    out, _ = downgrade(redact(upgrade(record), level, key), "0")
     return out
 
 
@@ -462,21 +481,36 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
     """The redaction note, merged with the note of an earlier redaction (so redacting twice changes nothing)."""
     level, removed, found, pseudo = ctx.level, ctx.removed, ctx.found, ctx.pseudonymized
     if previous:
-        old_level = previous.get("level", "none")
-        if RANK.get(old_level, 0) > RANK[level]:
+        old_level = previous.get("level")
+        if isinstance(old_level, str) and _rank(old_level) > RANK[level]:
             level = old_level
-        removed = [*previous.get("removed", ()), *removed]
-        found = [(e["path"], {e["rule"]: e["count"]}) for e in previous.get("scrubbed", ()) if isinstance(e, dict)] + found
-        pseudo = [*previous.get("pseudonymized", ()), *pseudo]
+        removed = [*_strings(previous.get("removed")), *removed]
+        found = [(e["path"], {e["rule"]: e["count"]}) for e in _listed(previous.get("scrubbed"))
+                 if isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("rule"), str)
+                 and e.get("count").__class__ is int] + found
+        pseudo = [*_strings(previous.get("pseudonymized")), *pseudo]
     note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
                             "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
     if pseudo:
         note["pseudonymized"] = sorted(set(pseudo))
     if key is not None:
         note["key_fingerprint"] = fingerprint(key)
-    elif previous.get("key_fingerprint"):
+    elif isinstance(previous.get("key_fingerprint"), str):
         note["key_fingerprint"] = previous["key_fingerprint"]
     return note
+
+
+def _rank(level: Any) -> int:
+    """The rank of a note's level; 0 for anything that is not a level (a note is input, not trusted)."""
+    return RANK.get(level, 0) if isinstance(level, str) else 0
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any) -> list[str]:
+    return [item for item in _listed(value) if isinstance(item, str)]
 
 
 _SORTED: dict[tuple[str, ...], list[str]] = {}
@@ -523,9 +557,9 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     note = record.get("redaction") if isinstance(record.get("redaction"), dict) else None
     if note is None:
         leaks.append(Violation("$.redaction", f"record carries no redaction note (required: {level})", "require-level"))
-    elif RANK.get(note.get("level"), 0) < RANK[level]:
+    elif _rank(note.get("level")) < RANK[level]:
         leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
-    tokens = set(note.get("pseudonymized", ())) if note else set()
+    tokens = set(_strings(note.get("pseudonymized"))) if note else set()
     scrubber = scrubber_for(record, version)
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
     return leaks
