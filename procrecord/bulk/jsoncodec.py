@@ -32,6 +32,10 @@ def may_hold_big_integer(data: bytes) -> bool:
     """False when ``data`` holds no integer literal of 19 digits or more, so orjson reads every
     integer in it exactly. Long fractions and exponents (``0.0016622953670337726``) do not count."""
     marks = data.translate(_DIGITS)
+    # A run of 19 digits is rare and cheap to look for; the searches for a run after a space are
+    # slow in indented text (every space starts a candidate), so they run only when one exists.
+    if _RUN not in marks:
+        return False
     return _INTEGER in marks or _NEGATIVE in marks or marks.startswith((_RUN, b"-" + _RUN))
 
 
