@@ -738,7 +738,10 @@ def _named_here(match: re.Match[str], kind: str) -> bool:
 
 
 def _case_variants(name: str) -> tuple[str, ...]:
-    """``name`` as written, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``, ``Mkowalski``)."""
+    """``name`` as written, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``, ``Mkowalski``); a
+    name of up to three characters only as written (``Li-ion`` is no user ``li``)."""
+    if len(name) < 4:
+        return (name,)
     return tuple(dict.fromkeys((name, name.upper(), name.capitalize())))
 
 
