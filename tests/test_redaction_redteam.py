@@ -28,7 +28,8 @@ _PLAIN = {"user": "model", "home": "/home/model", "host": "train"}
     ("amqp://root:Sq1pw@mq/vh", "amqp://<redacted:credentials>@mq/vh"),
     ("https://root:Sq1pw@git.example.com/r.git", "https://<redacted:credentials>@git.example.com/r.git"),
     ("http://root/x", "http://root/x"),
-    ("file:///root/ckpt", "file:///root/ckpt"),
+    ("file:///root/ckpt", "file:///~/ckpt"),
+    ("pkg @ file:///root/src/pkg", "pkg @ file:///~/src/pkg"),
     ("/root/ckpt", "~/ckpt"),
     # root's home in JSON pointers
     ("/cfg~1root~1a.yaml: <function>", "/cfg~0~1a.yaml: <function>"),
@@ -39,8 +40,9 @@ def test_the_home_root_leaves_urls_and_pointers_well_formed(text, expected):
     assert Scrubber(_ROOT).scrub(text)[0] == expected
 
 
-def test_a_home_that_is_no_home_folder_goes_in_pointers_too():
+def test_a_home_that_is_no_home_folder_goes_in_pointers_and_urls_too():
     scrubber = Scrubber({"user": "svc", "home": "/var/lib/svc"})
+    assert scrubber.scrub("file:///var/lib/svc/m.pt")[0] == "file:///~/m.pt"
     assert scrubber.scrub("/config~1var~1lib~1svc~1cfg.yaml")[0] == "/config~0~1cfg.yaml"
     assert scrubber.scrub("/config~1var~1lib~1svcs~1x")[0] == "/config~1var~1lib~1svcs~1x"
 

@@ -254,8 +254,11 @@ def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
 def _posix_home(match: re.Match[str]) -> str:
     start = match.start()
     if start and match.string[start - 1] == "/":
-        # After ``//`` (``file:///home/alice/m``, ``http://root:...``): ``~`` would break the URL.
-        return match.group(0) if match.group("root") else f"/{match.group('base')}/<user>"
+        # A path in a URL (``file:///home/alice/m``, ``file:///root/x``): ``~`` alone would break it. Right
+        # after ``://`` it is the URL's host (``http://root/x``), not a path.
+        if match.string[start - 2:start] == ":/":
+            return match.group(0)
+        return "/~" if match.group("root") else f"/{match.group('base')}/<user>"
     if start and match.string[start - 1] in _PATH_CHARS:
         # A home below a mount (``/mnt/nfs/home/alice``): the path keeps its shape, the name goes.
         return match.group(0) if match.group("root") else f"/{match.group('base')}/<user>"
@@ -724,6 +727,7 @@ _NAMING_FLAGS = frozenset({"--host", "--hostname", "--master-addr", "--master_ad
                            "--username", "--owner", "--login"})
 #: ``/home/<name>`` and ``/Users/<name>`` in a JSON pointer: the fixed pointer rule covers them.
 _FIXED_POINTER_HOME = re.compile(r"~1(?:home|Users)~1[^~]+$")
+_HOME_FOLDER = re.compile(r"/(?:home|Users)/[^/]+$")
 
 
 def _named_here(match: re.Match[str], kind: str) -> bool:
@@ -752,8 +756,17 @@ def _literal_rule(value: str, replacement: str, path: bool = False, context: str
         # The home where a path starts (``/home/alice/x``), never inside one (``/mnt/nfs/home/alice``:
         # the user rule then keeps the path's shape) nor after ``//`` (``file:///home/alice``,
         # ``mysql://root:pw@db`` for the home ``/root``: the fixed rules keep the URL's shape).
-        pattern = escaped + r"(?<![\w.~/-]" + escaped + r")(?=[/\\]|$|[\s:'\"]|~1)"
-        return _regex_rule(pattern, replacement.replace("\\", "\\\\"))
+        pattern = escaped + r"(?<![\w.~-]" + escaped + r")(?<!:/" + escaped + r")(?=[/\\]|$|[\s:'\"]|~1)"
+        folder = _HOME_FOLDER.match(value) is not None
+
+        def home(match: re.Match[str]) -> str:
+            if match.string[match.start() - 1:match.start()] == "/":
+                # a path in a URL (``file:///opt/svc/x``): ``/~`` keeps its shape; ``/home/<user>`` is the
+                # fixed rule's
+                return match.group(0) if folder else "/~"
+            return replacement
+
+        return _regex_rule(pattern, home)
     if context is not None:
         # A plain word: only where it names a host or a user (see _named_here).
         pattern = escaped + r"(?<![\w.-]" + escaped + r")" + r"(?![\w-]|\.\w)"
