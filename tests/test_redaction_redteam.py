@@ -118,6 +118,18 @@ def test_plain_word_names_only_where_they_name_a_host_or_user(text, expected):
     assert Scrubber(_PLAIN).scrub(text)[0] == expected
 
 
+@pytest.mark.parametrize("text", ["build: 2.1.0.1", "release=1.10.2.3", "TRT_BUILD 8.6.1.6"])
+def test_four_part_versions_under_build_and_release_stay(text):
+    assert Scrubber(_OWN).scrub(text)[0] == text
+
+
+def test_four_part_versions_under_build_and_release_keys_stay():
+    record = load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json")
+    record["invocation"]["config"] = {"build": "2.1.0.1", "release": "1.10.2.3", "server": "10.1.2.3"}
+    config = redact(record, "most")["invocation"]["config"]
+    assert config == {"build": "2.1.0.1", "release": "1.10.2.3", "server": "<redacted:ipv4>"}
+
+
 def test_a_naming_flag_makes_its_next_argument_a_name():
     scrubber = Scrubber(_PLAIN)
     out, counts = scrubber.scrub_argv(["train.py", "--host", "train", "--split", "train", "--user", "model", "--model", "model"])

@@ -147,7 +147,7 @@ def _email(match: re.Match[str]) -> str:
 
 
 #: What before an IPv4-shaped number says it is a version (``cudnn_version: 8.9.2.26``, ``CUDNN_VERSION=``).
-_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
+_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver|build|release)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
 
 
 def _ipv4(match: re.Match[str]) -> str:

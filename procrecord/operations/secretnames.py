@@ -161,9 +161,10 @@ _VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
 
 @functools.lru_cache(maxsize=4096)
 def is_version_key(key: str) -> bool:
-    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``)."""
+    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``, ``build``,
+    ``release``)."""
     lowered = key.lower()
-    return "version" in lowered or lowered.endswith(("_ver", "-ver"))
+    return "version" in lowered or lowered.endswith(("_ver", "-ver", "build", "release"))
 
 
 def version_kept(key: str, value: str, found: dict[str, int]) -> bool:
