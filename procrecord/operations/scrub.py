@@ -283,7 +283,7 @@ _POINTER_HOME = _regex_rule(r"~1(?:(home|Users)~1(?!<user>)[^~/\s'\"<]+|root(?=~
 
 def _home_path(text: str) -> tuple[str, int]:
     count = 0
-    if any(needle in text for needle in _WINDOWS_NEEDLES):
+    if ("\\" in text or ":/" in text or "Documents and" in text) and any(n in text for n in _WINDOWS_NEEDLES):
         # first: the POSIX rule would read ``C:/Users/Olu Adeyemi`` as a home ``/Users/Olu``
         text, count = _WINDOWS_HOME(text)
     if "/home/" in text or "/Users/" in text or "/root" in text:
@@ -465,6 +465,12 @@ class Scrubber:
         if home and len(home) > 1 and home not in ("~", "/"):
             home = home.rstrip("/\\")
             before.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
+            if _HOME_FOLDER.match(home) is None:
+                # a path in a URL (``file:///opt/svc/x``): ``/~`` keeps its shape (``/home/<user>`` is the fixed
+                # rule's); not right after ``://`` (``mysql://root:pw@db`` for the home ``/root``)
+                escaped = re.escape(home)
+                url = _regex_rule(f"{escaped}(?<=/{escaped})(?<!:/{escaped})(?=[/\\\\]|$|[\\s:'\"])", "/~")
+                before.append(("record-home", url, ("/" + home,)))
             pointer = escape(home)
             if home.startswith("/") and not _FIXED_POINTER_HOME.match(pointer):
                 # the home in a JSON pointer (``/x~1opt~1svc~1cfg``); ``/home/<name>`` has a fixed rule
@@ -486,8 +492,9 @@ class Scrubber:
                         self._plain_words[name] = placeholder
                         after.append((f"record-{kind}", _literal_rule(name, placeholder, context=kind), (name,)))
                     else:
-                        variants = _case_variants(name)
-                        after.append((f"record-{kind}", _literal_rule(name, placeholder, variants=variants), variants))
+                        variants = _case_variants(name) if name is not value or "." not in value else (name,)
+                        after.append((f"record-{kind}", _literal_rule(name, placeholder, variants=variants),
+                                      _needles_of(variants)))
         #: The rules in the order they run: the record's home, the fixed rules, its host and user.
         self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
         #: The record's home goes first, before the other triggers are looked for: most of the text
@@ -741,6 +748,15 @@ def _named_here(match: re.Match[str], kind: str) -> bool:
     return port is not None and int(port.group(1)) <= 65535
 
 
+def _needles_of(variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Substrings that every match of ``variants`` holds: one for the name and its capitalised form
+    (``kowalski``), one for its capitals (fewer checks per string)."""
+    name = variants[0]
+    if len(variants) == 1 or not name.islower():
+        return variants
+    return tuple(dict.fromkeys((name[1:], name.upper())))
+
+
 def _case_variants(name: str) -> tuple[str, ...]:
     """``name`` as written, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``, ``Mkowalski``); a
     name of up to three characters only as written (``Li-ion`` is no user ``li``)."""
@@ -756,17 +772,8 @@ def _literal_rule(value: str, replacement: str, path: bool = False, context: str
         # The home where a path starts (``/home/alice/x``), never inside one (``/mnt/nfs/home/alice``:
         # the user rule then keeps the path's shape) nor after ``//`` (``file:///home/alice``,
         # ``mysql://root:pw@db`` for the home ``/root``: the fixed rules keep the URL's shape).
-        pattern = escaped + r"(?<![\w.~-]" + escaped + r")(?<!:/" + escaped + r")(?=[/\\]|$|[\s:'\"]|~1)"
-        folder = _HOME_FOLDER.match(value) is not None
-
-        def home(match: re.Match[str]) -> str:
-            if match.string[match.start() - 1:match.start()] == "/":
-                # a path in a URL (``file:///opt/svc/x``): ``/~`` keeps its shape; ``/home/<user>`` is the
-                # fixed rule's
-                return match.group(0) if folder else "/~"
-            return replacement
-
-        return _regex_rule(pattern, home)
+        pattern = escaped + r"(?<![\w.~/-]" + escaped + r")(?=[/\\]|$|[\s:'\"]|~1)"
+        return _regex_rule(pattern, replacement.replace("\\", "\\\\"))
     if context is not None:
         # A plain word: only where it names a host or a user (see _named_here).
         pattern = escaped + r"(?<![\w.-]" + escaped + r")" + r"(?![\w-]|\.\w)"
