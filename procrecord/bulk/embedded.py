@@ -67,7 +67,19 @@ def _item(data: bytes, start: int, end: int, path: str) -> Found | None:
         return None
     except ExactnessError as exc:
         return Found(start, end, path, None, f"invalid for this tool: {exc}")
-    return Found(start, end, path, value) if is_process_record(value) else None
+    if not is_process_record(value):
+        return None
+    from procrecord.bulk.dupkeys import duplicate_keys
+
+    repeated = duplicate_keys(text, value)
+    if repeated:
+        # As for a record file (see loader.parse): the gate would see only one of the values.
+        from procrecord.record.validation import json_path
+
+        where, key = repeated[0]
+        return Found(start, end, path, None, f"duplicate key {key!r} in the object at {path}{json_path(where)[1:]} "
+                                             "(a reader keeps only one of its values)")
+    return Found(start, end, path, value)
 
 
 def find_records(data: bytes, pointers: tuple[str, ...]) -> tuple[list[Found], bool]:
@@ -131,7 +143,8 @@ class Embedded:
         except SpanError as exc:
             return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)
-            loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers)
+            loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers,
+                           unique=getattr(self.inner, "unique_keys", False))
             if not isinstance(loaded, Loaded):
                 return Outcome(item.source, item.line, Status.ERROR, message=loaded.message, jsonl=item.jsonl), False
             outcome = self.inner(loaded)

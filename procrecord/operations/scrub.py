@@ -70,15 +70,20 @@ def _key_value(match: re.Match[str]) -> str | None:
     """The text replacing ``match`` up to the end of its value, or None when it stays."""
     key, value = match.group("key"), match.group("value")
     kind = secret_kind(key)
-    quoted = value[:1] in ("'", '"')
-    bare = value[1:-1] if quoted else value
+    escaped = value[:2] == '\\"'  # JSON written into a string: ``{\"api_key\": \"...\"}``
+    quoted = escaped or value[:1] in ("'", '"')
+    bare = value[2:-2] if escaped else value[1:-1] if quoted else value
     if kind is None or _is_marker(bare) or _setting_value(bare):
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
+    if match.group("sep") == ":" and not match.group("quote") and (
+            not match.group(0).endswith(GLUED_COLON) or match.string[match.start() - 1:match.start()] == "/"):
+        return None  # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``)
     new = marker(kind)
     if quoted and match.group("quote"):
-        new = value[0] + new + value[0]  # JSON or a dict in text stays that
+        edge = value[:2] if escaped else value[0]
+        new = edge + new + edge  # JSON or a dict in text stays that
     return match.group(0) + new
 
 
@@ -87,11 +92,31 @@ def _key_value(match: re.Match[str]) -> str | None:
 #: ``Authorization: Bearer ...`` is the token after the scheme. The value is looked at, not taken:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
-    r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>[\"'])?"
-    r"(?P<sep>[ \t]*=(?!=)[ \t]*|(?(quote):[ \t]*|:[ \t]+)|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
+    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|:[ \t]*|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
-    r"(?=(?P<value>\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
+    r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
 )
+#: ``key:value`` with no space after the colon is taken for these endings of a key only (``password:X``,
+#: ``api_key:X``, ``--api-key:X``): elsewhere the form is an image tag, a device or a URL (``auth:latest`` aside).
+GLUED_COLON = tuple(f"{end}:" for word in ("word", "wd", "pass", "secret", "token", "key")
+                    for end in (word, word.upper(), word.capitalize()))
+#: ``<password>...</password>``: an XML element named as a secret.
+_XML_ELEMENT = re.compile(r"<(?P<key>[A-Za-z_][\w.-]*)>(?P<value>[^<]*)</(?P=key)>")
+
+
+def _xml_elements(text: str) -> tuple[str, int]:
+    count = 0
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal count
+        kind, value = secret_kind(match.group("key")), match.group("value")
+        if kind is None or not value.strip() or _is_marker(value.strip()) or _setting_value(value):
+            return match.group(0)
+        count += 1
+        return f"<{match.group('key')}>{marker(kind)}</{match.group('key')}>"
+
+    return _XML_ELEMENT.sub(repl, text), count
 
 
 def _assignments(text: str) -> tuple[str, int]:
@@ -122,7 +147,7 @@ def _email(match: re.Match[str]) -> str:
 
 
 #: What before an IPv4-shaped number says it is a version (``cudnn_version: 8.9.2.26``, ``CUDNN_VERSION=``).
-_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
+_VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver|build|release)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
 
 
 def _ipv4(match: re.Match[str]) -> str:
@@ -191,6 +216,9 @@ def _secret_assignment(text: str) -> tuple[str, int]:
     count = 0
     if ";" in text:
         text, count = _connection_parts(text)
+    if "</" in text:
+        text, more = _xml_elements(text)
+        count += more
     text, more = _assignments(text)
     return text, count + more
 
@@ -225,6 +253,12 @@ def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
 
 def _posix_home(match: re.Match[str]) -> str:
     start = match.start()
+    if start and match.string[start - 1] == "/":
+        # A path in a URL (``file:///home/alice/m``, ``file:///root/x``): ``~`` alone would break it. Right
+        # after ``://`` it is the URL's host (``http://root/x``), not a path.
+        if match.string[start - 2:start] == ":/":
+            return match.group(0)
+        return "/~" if match.group("root") else f"/{match.group('base')}/<user>"
     if start and match.string[start - 1] in _PATH_CHARS:
         # A home below a mount (``/mnt/nfs/home/alice``): the path keeps its shape, the name goes.
         return match.group(0) if match.group("root") else f"/{match.group('base')}/<user>"
@@ -232,19 +266,28 @@ def _posix_home(match: re.Match[str]) -> str:
 
 
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
-_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)[^/\s:'\"<]+|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
-#: ``C:\Users\First Last\...``: a name with spaces counts up to the next backslash.
-_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2})Users\1(?:[^\\/:*?\"<>|\r\n]+(?=\\)|[^\\\s:'\"]+)", "~")
-#: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there.
-_POINTER_HOME = _regex_rule(r"~1(home|Users)~1(?!<user>)[^~/\s'\"<]+", r"~1\1~1<user>")
+#: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``, at most four
+#: words) counts only up to the next ``/``.
+_HOME_NAME = r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)|[^/\s:'\"<]+)"
+_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
+#: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
+#: name with spaces counts up to the next separator.
+_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
+                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+)", "~")
+_WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
+#: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home
+#: (``~1root~1x``) is written as ``~`` is in a pointer, ``~0``.
+_POINTER_HOME = _regex_rule(r"~1(?:(home|Users)~1(?!<user>)[^~/\s'\"<]+|root(?=~1|$|[\s'\"]))",
+                            lambda m: f"~1{m.group(1)}~1<user>" if m.group(1) else "~0")
 
 
 def _home_path(text: str) -> tuple[str, int]:
     count = 0
+    if ("\\" in text or ":/" in text or "Documents and" in text) and any(n in text for n in _WINDOWS_NEEDLES):
+        # first: the POSIX rule would read ``C:/Users/Olu Adeyemi`` as a home ``/Users/Olu``
+        text, count = _WINDOWS_HOME(text)
     if "/home/" in text or "/Users/" in text or "/root" in text:
-        text, count = _POSIX_HOME(text)
-    if "\\Users\\" in text:
-        text, more = _WINDOWS_HOME(text)
+        text, more = _POSIX_HOME(text)
         count += more
     if "~1" in text:
         text, more = _POINTER_HOME(text)
@@ -310,7 +353,9 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks age-secret-key
     ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
     # gitleaks telegram-bot-api-token; detect-secrets TelegramBotTokenDetector
-    ("telegram-bot-token", (_regex_rule(r"(?<![\w:])\d{8,10}:AA[0-9A-Za-z_-]{33}", marker("telegram_token")), (":AA",))),
+    # (also inside the bot API's URLs: ``https://api.telegram.org/bot<token>/sendMessage``)
+    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:]))\d{8,10}:AA[0-9A-Za-z_-]{33}", marker("telegram_token")),
+                            (":AA",))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
     ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
     # gitleaks linear-api-key
@@ -361,9 +406,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
     *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", "--")),
+    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON)),
     ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
-    ("home-path", _home_path, ("/home/", "/Users/", "\\Users\\", "/root", "~1home~1", "~1Users~1")),
+    ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
      _IPV4_SHAPE),
@@ -432,6 +477,19 @@ class Scrubber:
         if home and len(home) > 1 and home not in ("~", "/"):
             home = home.rstrip("/\\")
             before.append(("record-home", _literal_rule(home, "~", path=True), (home,)))
+            if _HOME_FOLDER.match(home) is None:
+                # a path in a URL (``file:///opt/svc/x``): ``/~`` keeps its shape (``/home/<user>`` is the fixed
+                # rule's); not right after ``://`` (``mysql://root:pw@db`` for the home ``/root``)
+                escaped = re.escape(home)
+                url = _regex_rule(f"{escaped}(?<=/{escaped})(?<!:/{escaped})(?=[/\\\\]|$|[\\s:'\"])", "/~")
+                before.append(("record-home", url, ("/" + home,)))
+            pointer = escape(home)
+            if home.startswith("/") and not _FIXED_POINTER_HOME.match(pointer):
+                # the home in a JSON pointer (``/x~1opt~1svc~1cfg``); ``/home/<name>`` has a fixed rule
+                before.append(("record-home", _regex_rule(re.escape(pointer) + r"(?=~1|$|[^\w.~-])", "~0"), (pointer,)))
+        #: Own names that are plain words (``train``, ``data``): replaced only where they name a host or a
+        #: user (see :func:`_named_here`), also as a command line's next argument (``--host train``).
+        self._plain_words: dict[str, str] = {}
         for kind, placeholder in (("host", "<host>"), ("user", "<user>")):
             value = ids.get(kind)
             if value and len(value) >= 2 and not _is_marker(value) and not value.startswith("hmac:"):
@@ -442,14 +500,19 @@ class Scrubber:
                 for name in names:
                     if name.lower() in (GENERIC_ACCOUNTS if kind == "user" else GENERIC_HOSTS):
                         continue  # names nobody: ``root``, ``ubuntu``, ``localhost``
-                    contextual = kind == "host" and name.isalpha()
-                    after.append((f"record-{kind}", _literal_rule(name, placeholder, host_only=contextual), (name,)))
+                    if name.isalpha() and (kind == "host" or name.lower() in PLAIN_WORDS):
+                        self._plain_words[name] = placeholder
+                        after.append((f"record-{kind}", _literal_rule(name, placeholder, context=kind), (name,)))
+                    else:
+                        variants = _case_variants(name) if name is not value or "." not in value else (name,)
+                        after.append((f"record-{kind}", _literal_rule(name, placeholder, variants=variants),
+                                      _needles_of(variants)))
         #: The rules in the order they run: the record's home, the fixed rules, its host and user.
         self.rules: list[tuple[str, Rule, Trigger]] = [*before, *RULES, *after]
         #: The record's home goes first, before the other triggers are looked for: most of the text
         #: it is in (run folders, configs) then holds nothing else to find.
         self._first = before[0] if before else None
-        self._index(len(before), list(range(len(before) + len(RULES), len(self.rules))))
+        self._index(len(before), [*range(1, len(before)), *range(len(before) + len(RULES), len(self.rules))])
 
     def _index(self, offset: int, own: list[int]) -> None:
         """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
@@ -619,12 +682,19 @@ class Scrubber:
         out: list[Any] = []
         counts: dict[str, int] = {}
         hide_next: str | None = None
-        args = self._args
+        args, plain, named_next = self._args, self._plain_words, False
         for arg in argv:
             if arg.__class__ is not str:
                 out.append(arg)
                 hide_next = None
                 continue
+            if named_next and arg in plain:
+                out.append(plain[arg])  # ``--host train``: the flag says what the word names
+                name = "record-host" if plain[arg] == "<host>" else "record-user"
+                counts[name] = counts.get(name, 0) + 1
+                named_next, hide_next = False, None
+                continue
+            named_next = bool(plain) and arg.lower() in _NAMING_FLAGS
             if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
                 out.append(marker(hide_next))
                 counts["secret-argument"] = counts.get("secret-argument", 0) + 1
@@ -658,30 +728,82 @@ GENERIC_ACCOUNTS = frozenset({
 })
 #: Host names that identify no machine.
 GENERIC_HOSTS = frozenset({"localhost", "localhost.localdomain", "localdomain", "ip6-localhost", "host", "container"})
-#: Where a host name that is a plain word (``train``, ``gpu``) is taken for the record's host: after
-#: ``@`` or ``//``, before ``:<port>``, or as the value of a host-named key (``host=train``, ``--host train``).
-_HOST_BEFORE = re.compile(r"(?:@|//|(?i:host(?:name)?|node|server|machine)[\"']?[ \t]*[=:][ \t]*[\"']?|(?i:--host(?:name)?)[ \t]+)$")
+#: Account names that are ordinary words of the text a record holds (``data``, ``model``): a user of this
+#: name, like a host name of letters only, is replaced only where it names a user (``/data/imagenet`` and
+#: ``data loader`` stay).
+PLAIN_WORDS = frozenset({
+    "data", "dataset", "datasets", "model", "models", "train", "training", "eval", "test", "tests", "research", "lab",
+    "labs", "student", "students", "staff", "team", "group", "project", "projects", "work", "home", "share", "shared",
+    "public", "backup", "storage", "compute", "cluster", "server", "node", "gpu", "cpu", "job", "jobs", "batch", "ops",
+    "deploy", "service", "services", "web", "api", "bot", "agent", "sync", "cache", "temp", "tmp", "scratch", "log",
+    "logs", "main", "master", "core", "base", "local", "remote", "cloud", "edge", "prod", "stage", "staging", "demo",
+    "experiment", "experiments", "exp", "run", "runs", "infer", "inference", "serve", "serving", "notebook", "pipeline",
+    "spark", "hadoop", "hive", "kafka", "airflow", "jupyter", "ml", "ai", "deep", "learn", "vision", "audio", "speech",
+    "robot", "robotics", "sim", "analytics", "monitor", "monitoring", "metrics", "mail", "git", "svn", "ftp", "www",
+})
+#: Where a plain-word name (``train``, ``gpu``) is taken for the record's host: after ``@`` or ``//``, as
+#: the value of a host-named key (``host=train``, ``--host train``, ``MASTER_ADDR=train``), or before a port
+#: (``train:8080``: 10 to 65535, ending there; ``gpu:0`` and ``node:18-alpine`` are no ports).
+_HOST_BEFORE = re.compile(r"(?:@|//|(?i:host(?:name)?|node|server|machine|addr(?:ess)?)[\"']?[ \t]*[=:][ \t]*[\"']?"
+                          r"|(?i:--host(?:name)?|--master[_-]addr)[ \t]+)$")
+_PORT_AFTER = re.compile(r":([1-9]\d{1,4})(?![\w-]|\.\w)")
+#: Where a plain-word name (``data``) is taken for the record's user: after ``~`` or a user-named key
+#: (``user=data``, ``--user data``, ``USER=data``), or before ``@`` (``data@node``).
+_USER_BEFORE = re.compile(r"(?:~|(?i:user(?:name)?|owner|login(?:name)?|logname|account)[\"']?[ \t]*[=:][ \t]*[\"']?"
+                          r"|(?i:--user(?:name)?|--owner)[ \t]+)$")
+#: Flags whose next argument names a host or a user (``["--host", "train"]``).
+_NAMING_FLAGS = frozenset({"--host", "--hostname", "--master-addr", "--master_addr", "--node", "--server", "--user",
+                           "--username", "--owner", "--login"})
+#: ``/home/<name>`` and ``/Users/<name>`` in a JSON pointer: the fixed pointer rule covers them.
+_FIXED_POINTER_HOME = re.compile(r"~1(?:home|Users)~1[^~]+$")
+_HOME_FOLDER = re.compile(r"/(?:home|Users)/[^/]+$")
 
 
-def _host_context(match: re.Match[str]) -> bool:
+def _named_here(match: re.Match[str], kind: str) -> bool:
+    """True when the plain word at ``match`` names the record's host (``kind`` "host") or user there."""
     text, start, end = match.string, match.start(), match.end()
-    if _HOST_BEFORE.search(text, max(0, start - 12), start):
+    if kind == "user":
+        return _USER_BEFORE.search(text, max(0, start - 12), start) is not None or text[end:end + 1] == "@"
+    if _HOST_BEFORE.search(text, max(0, start - 14), start):
         return True
-    return text[end:end + 1] == ":" and text[end + 1:end + 2].isdigit()
+    port = _PORT_AFTER.match(text, end)
+    return port is not None and int(port.group(1)) <= 65535
 
 
-def _literal_rule(value: str, replacement: str, path: bool = False, host_only: bool = False) -> Rule:
+def _needles_of(variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Substrings that every match of ``variants`` holds: one for the name and its capitalised form
+    (``kowalski``), one for its capitals (fewer checks per string)."""
+    name = variants[0]
+    if len(variants) == 1 or not name.islower():
+        return variants
+    return tuple(dict.fromkeys((name[1:], name.upper())))
+
+
+def _case_variants(name: str) -> tuple[str, ...]:
+    """``name`` as written, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``, ``Mkowalski``); a
+    name of up to three characters only as written (``Li-ion`` is no user ``li``)."""
+    if len(name) < 4:
+        return (name,)
+    return tuple(dict.fromkeys((name, name.upper(), name.capitalize())))
+
+
+def _literal_rule(value: str, replacement: str, path: bool = False, context: str | None = None,
+                  variants: tuple[str, ...] = ()) -> Rule:
     escaped = re.escape(value)
     if path:
         # The home where a path starts (``/home/alice/x``), never inside one (``/mnt/nfs/home/alice``:
-        # the user rule then keeps the path's shape).
-        pattern = escaped + r"(?<![\w.~-]" + escaped + r")(?=[/\\]|$|[\s:'\"])"
-    else:
-        # A whole token: not inside a word, a file name or a domain (``train.py``, ``alice_x``). The
-        # literal first, then a look back at the character before it: a pattern that starts with a
-        # lookbehind makes the regex engine try it at every position.
-        pattern = escaped + r"(?<![\w.-]" + escaped + r")" + (r"(?![\w-]|\.\w)" if value.isalpha() else r"(?![\w-])")
-    plain = replacement.replace("\\", "\\\\")
-    if host_only:
-        return _regex_rule(pattern, lambda m: replacement if _host_context(m) else m.group(0))
-    return _regex_rule(pattern, plain)
+        # the user rule then keeps the path's shape) nor after ``//`` (``file:///home/alice``,
+        # ``mysql://root:pw@db`` for the home ``/root``: the fixed rules keep the URL's shape).
+        pattern = escaped + r"(?<![\w.~/-]" + escaped + r")(?=[/\\]|$|[\s:'\"]|~1)"
+        return _regex_rule(pattern, replacement.replace("\\", "\\\\"))
+    if context is not None:
+        # A plain word: only where it names a host or a user (see _named_here).
+        pattern = escaped + r"(?<![\w.-]" + escaped + r")" + r"(?![\w-]|\.\w)"
+        return _regex_rule(pattern, lambda m: replacement if _named_here(m, context) else m.group(0))
+    # A distinctive name, as a whole token: not next to a letter or a digit, so also glued by punctuation
+    # (``mkowalski-sweep-7``, ``mkowalski.log``, ``run_mkowalski``, ``sweep-dgx-a100-03-A``), in each of
+    # ``variants`` (same length). The literals first, then a look back at the character before them: a
+    # pattern that starts with a lookbehind makes the regex engine try it at every position.
+    alternatives = "|".join(re.escape(v) for v in variants or (value,))
+    pattern = f"(?:{alternatives})(?<![A-Za-z0-9].{{{len(value)}}})(?![A-Za-z0-9])"
+    return _regex_rule(pattern, replacement)

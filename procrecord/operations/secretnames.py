@@ -8,15 +8,19 @@ import re
 
 # Words that make a key name a secret, and the marker type each implies.
 SECRET_WORDS = {
-    "password": "password", "passwd": "password", "pwd": "password", "passphrase": "password",
+    "password": "password", "passwd": "password", "pwd": "password", "pswd": "password", "passphrase": "password",
     "secret": "secret", "token": "token", "apikey": "api_key", "credential": "credential",
     "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
     "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
-    "signature": "signature", "sig": "signature",
+    "signature": "signature", "sig": "signature", "secrets": "secret",
 }
 SECRET_PAIRS = {
     ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
     ("secret", "key"): "secret", ("client", "secret"): "secret", ("session", "id"): "session",
+    # a container of them (``{"api_keys": {"primary": ...}}``), as ``passwords`` and ``secrets`` are
+    ("api", "keys"): "api_key", ("access", "keys"): "access_key", ("private", "keys"): "private_key",
+    ("secret", "keys"): "secret", ("access", "tokens"): "token", ("refresh", "tokens"): "token",
+    ("api", "tokens"): "token", ("auth", "tokens"): "token", ("bot", "tokens"): "token",
 }
 #: Parts that make a one-word name a secret (``PGPASSWORD``, ``myapikey``): safe inside a word, unlike
 #: ``token`` (``tokenizer``) or ``auth`` (``author``), which count only as a word's end (``githubtoken``).
@@ -54,6 +58,10 @@ SETTING_AFTER = frozenset({
     "col", "label", "prefix", "suffix", "pattern", "regex", "chars", "separator", "delimiter", "level", "levels",
     "status", "flow", "grant", "realm", "domain", "server", "service", "plugin", "handler", "class", "module",
     "rotation", "complexity", "strength", "hint", "hints", "prompt", "check", "checks", "store", "manager", "source",
+    # where a secret is kept is a path, not the secret (``--password-file /run/secrets/db``, ``token_path``)
+    "file", "files", "filename", "path", "paths", "dir", "directory", "folder",
+    # an exception's name (``AuthorizationError: not allowed``)
+    "error", "errors", "exception", "failure",
 })
 #: A word before it that makes the name a setting (``use_auth: yes``, ``num_tokens``, ``require_password``).
 SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disabled", "require", "requires", "required",
@@ -63,7 +71,7 @@ SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disa
 SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "enabled", "disabled"})
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
-SECRET_HINTS = ("pass", "pwd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
+SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MARKERS = re.compile(r"<(?:redacted:[a-z0-9_]+|host|user)>")
 
@@ -120,6 +128,15 @@ def secret_kind(key: str) -> str | None:
                     kind = "password"  # ``DBPASS``, ``mysqlpass``
         if kind is not None:
             return None if _setting(words, index, index) else kind
+    if not key.islower() and not key.isupper():
+        # Odd case splits a word apart (``pAsSwOrD``): the words of the name as written, case aside.
+        plain = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if w]
+        for index, word in enumerate(plain):
+            kind = SECRET_WORDS.get(word)
+            if kind is None:
+                kind = next((found for part, found in SECRET_PARTS.items() if part in word), None)
+            if kind is not None:
+                return None if _setting(plain, index, index) else kind
     return None
 
 
@@ -144,9 +161,10 @@ _VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
 
 @functools.lru_cache(maxsize=4096)
 def is_version_key(key: str) -> bool:
-    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``)."""
+    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``, ``build``,
+    ``release``)."""
     lowered = key.lower()
-    return "version" in lowered or lowered.endswith(("_ver", "-ver"))
+    return "version" in lowered or lowered.endswith(("_ver", "-ver", "build", "release"))
 
 
 def version_kept(key: str, value: str, found: dict[str, int]) -> bool:

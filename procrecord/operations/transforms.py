@@ -49,6 +49,9 @@ class RedactRecord:
     """Redact one record at ``level`` (upgrading older versions first)."""
 
     exact_integers = True  # it writes records back (see bulk.Operation)
+    #: A key written twice is an error and the record is not written: the parser kept one value, the
+    #: other (maybe a secret) would be copied or lost unseen, and which one was meant is unknown.
+    unique_keys = True
     level: str
     key: bytes | None = attrs.field(default=None, repr=False)
     #: Write each record back in its own version (redacted as the current one, then downgraded).
