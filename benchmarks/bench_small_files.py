@@ -56,17 +56,23 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1,000 files, best of 2, no fsync-per-file run")
     parser.add_argument("--no-old", action="store_true", help="leave out the fsync-per-file run (slow)")
+    parser.add_argument("--current", action="store_true",
+                        help="records of the version the writer writes today (upgraded before they are written)")
     args = parser.parse_args()
     if args.quick:
         args.files, args.repeat, args.no_old = 1000, 2, True
     print(f"# bench_small_files ({environment()}, {args.files} files)")
-    src = DATA / f"small-{args.files}"
+    src = DATA / (f"small-{args.files}-current" if args.current else f"small-{args.files}")
     if not src.exists() or len(list(src.rglob("*.json"))) != args.files:
+        from procrecord.operations.migration import upgrade
+
         shutil.rmtree(src, ignore_errors=True)
         for i in range(args.files):
             folder = src / f"d{i // 500:02d}"
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"r{i:05d}.json").write_text(json.dumps(realistic_record(i), indent=2))
+            record = upgrade(realistic_record(i)) if args.current else realistic_record(i)
+            (folder / f"r{i:05d}.json").write_text(json.dumps(record, indent=2))
+    print(f"# records of version {json.loads(next(src.rglob('*.json')).read_text())['schema_version']}")
     out = DATA / "small-out"
     inplace = DATA / "small-inplace"
     cmd = procrecord_cmd()
