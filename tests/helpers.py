@@ -22,6 +22,22 @@ def valid_fixtures(version: str = "1.0") -> list[Path]:
     return sorted((FIXTURES / version / "valid").glob("*.json"))
 
 
+def scrub_by_every_rule(scrubber: Any, text: str) -> tuple[str, dict[str, int]]:
+    """What a scrubber's rules give when every one runs on ``text``, in order, pass after pass until
+    nothing changes: the reference its trigger index must agree with."""
+    counts: dict[str, int] = {}
+    for _ in range(scrubber.MAX_PASSES):
+        changed = False
+        for name, rule, _ in scrubber.rules:
+            text, n = rule(text)
+            if n:
+                counts[name] = counts.get(name, 0) + n
+                changed = True
+        if not changed:
+            break
+    return text, counts
+
+
 class FakeTracker:
     """A stand-in for codecarbon's tracker: what the emissions collector calls, and fixed figures."""
 

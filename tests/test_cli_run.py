@@ -56,12 +56,18 @@ def test_child_killed_by_a_signal(tmp_path):
     assert record["outcome"]["signal"] == "SIGKILL" and record["status"] == "failed"
 
 
-def test_signals_are_forwarded(tmp_path):
+def _start_ready(tmp_path, script):
+    """``procrecord run`` of a Python ``script`` that prints ``ready`` once it can take a signal."""
     out = tmp_path / "rec.json"
-    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(30)\n"
     proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", sys.executable, "-c", script],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
     assert proc.stdout.readline().strip() == "ready"
+    return proc, out
+
+
+def test_signals_are_forwarded(tmp_path):
+    script = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\nprint('ready', flush=True)\ntime.sleep(30)\n"
+    proc, out = _start_ready(tmp_path, script)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 42, "the child handled the forwarded SIGTERM and we exit with its code"
     record = json.loads(out.read_text())
@@ -193,11 +199,7 @@ def test_the_command_shares_stdin_process_group_and_no_other_descriptor(tmp_path
 
 def test_a_forwarded_sigint_interrupts_the_command(tmp_path):
     """The command does not inherit the SIGINT-ignoring of a shell's background job."""
-    out = tmp_path / "rec.json"
-    script = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
-    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", sys.executable, "-c", script],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
-    assert proc.stdout.readline().strip() == "ready"
+    proc, out = _start_ready(tmp_path, "import time\nprint('ready', flush=True)\ntime.sleep(30)\n")
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 128 + signal.SIGINT  # Python's KeyboardInterrupt ends it by SIGINT
     record = json.loads(out.read_text())

@@ -291,13 +291,15 @@ def _wait_ready(proc):
     assert proc.stdout.readline().strip() == "ready"
 
 
-def test_sigterm_marks_interrupted(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_termination_signal_marks_interrupted(tmp_path, signum):
     proc, out = _spawn(tmp_path, "loop")
     _wait_ready(proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == -signal.SIGTERM, "the default SIGTERM behaviour is kept after recording"
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) == -signum, "the default behaviour of the signal is kept after recording"
     record = json.loads(out.read_text())
-    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGTERM"
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == signal.Signals(signum).name
+    assert record["outcome"]["exit_code"] == 128 + signum
     assert validate(record) == []
 
 
@@ -331,16 +333,6 @@ def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, 
     record = json.loads(out.read_text())
     assert (record["status"], record["outcome"]["exit_code"]) == (status, code)
     assert validate(record) == []
-
-
-def test_sighup_marks_interrupted(tmp_path):
-    proc, out = _spawn(tmp_path, "loop")
-    _wait_ready(proc)
-    proc.send_signal(signal.SIGHUP)
-    assert proc.wait(timeout=30) == -signal.SIGHUP, "the default SIGHUP behaviour is kept after recording"
-    record = json.loads(out.read_text())
-    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGHUP"
-    assert record["outcome"]["exit_code"] == 128 + signal.SIGHUP
 
 
 def test_devices_that_cannot_be_read_or_do_not_exist(monkeypatch):

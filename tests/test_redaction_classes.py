@@ -17,7 +17,7 @@ from procrecord.operations.secretnames import secret_kind
 from procrecord.record.policy import is_free_text, policy, removes
 from procrecord.record.schemas import current_version, load_schema
 
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, load_json, scrub_by_every_rule
 
 
 @pytest.mark.parametrize("name", [
@@ -326,14 +326,5 @@ def test_token_needles_never_skip_a_rule_that_would_change_the_text(planted, con
     trigger index gives what running every rule to a fixpoint gives, for every planted token format."""
     scrubber = Scrubber({"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"})
     text = context.format(planted, planted)
-    expected, counts = text, {}
-    for _ in range(Scrubber.MAX_PASSES):
-        changed = False
-        for name, rule, _ in scrubber.rules:
-            expected, n = rule(expected)
-            if n:
-                counts[name] = counts.get(name, 0) + n
-                changed = True
-        if not changed:
-            break
+    expected, counts = scrub_by_every_rule(scrubber, text)
     assert scrubber.scrub(text) == (expected, counts)

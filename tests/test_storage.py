@@ -168,7 +168,7 @@ def test_in_place_on_s3_rewrites_only_changed_objects(tmp_path, s3, endpoint):
 
 
 def test_in_place_concurrent_change_is_reported_not_overwritten(tmp_path, s3, endpoint):
-    from procrecord.bulk import storage
+    from procrecord.bulk import objectsink, storage
     from procrecord.bulk.engine import run
     from procrecord.operations.transforms import RedactRecord
 
@@ -179,7 +179,7 @@ def test_in_place_concurrent_change_is_reported_not_overwritten(tmp_path, s3, en
     try:
         items = list(run([f"s3://{bucket}/r.json"], RedactRecord("all")))
         fs.pipe_file(f"{bucket}/r.json", record + b"\n")  # someone else writes it meanwhile
-        sink = storage.ObjectSink([f"s3://{bucket}/r.json"], None, in_place=True)
+        sink = objectsink.ObjectSink([f"s3://{bucket}/r.json"], None, in_place=True)
         for item in items:
             sink.add(item)
         sink.close()
@@ -223,7 +223,7 @@ def test_local_runs_do_not_import_fsspec(tmp_path):
 def test_in_place_put_carries_if_match_and_a_412_is_a_finding(tmp_path, s3, endpoint, monkeypatch):
     """The store itself refuses an in-place PUT over an object changed since it was listed, even
     when the change comes after the sink's own check: no check-then-write window."""
-    from procrecord.bulk import objectio, storage
+    from procrecord.bulk import objectio, objectsink, storage
     from procrecord.bulk.engine import run
     from procrecord.operations.transforms import RedactRecord
 
@@ -242,13 +242,13 @@ def test_in_place_put_carries_if_match_and_a_412_is_a_finding(tmp_path, s3, endp
         fs.pipe_file(f"{bucket}/r.json", record + b"\n")  # someone else writes r.json meanwhile
         # ... just after the sink's check (which saw the object as listed): only If-Match can catch it
         monkeypatch.setattr(s3fs.S3FileSystem, "info", lambda self, path, **k: listed[path])
-        sink = storage.ObjectSink([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], None, in_place=True)
+        sink = objectsink.ObjectSink([f"s3://{bucket}/r.json", f"s3://{bucket}/s.json"], None, in_place=True)
         for item in items:
             sink.add(item)
         sink.close()
     finally:
         storage.set_options({})
-    assert sink.failures == [(f"s3://{bucket}/r.json", storage.CHANGED)]
+    assert sink.failures == [(f"s3://{bucket}/r.json", objectsink.CHANGED)]
     assert sink.written == [f"s3://{bucket}/s.json"]
     assert fs.cat_file(f"{bucket}/r.json") == record + b"\n"
     assert fs.cat_file(f"{bucket}/s.json") != record  # redacted, written with If-Match of its listed ETag
@@ -258,7 +258,7 @@ def test_in_place_without_conditional_writes_checks_before_writing(tmp_path):
     """memory:// has no conditional writes: the object's identity is checked before the write."""
     import fsspec
 
-    from procrecord.bulk import objectio, storage
+    from procrecord.bulk import objectio, objectsink
     from procrecord.bulk.engine import run
     from procrecord.operations.transforms import RedactRecord
 
@@ -268,11 +268,11 @@ def test_in_place_without_conditional_writes_checks_before_writing(tmp_path):
     assert objectio.conditional_put(mem, "/h19ip/r.json", b"{}", "x") is None
     items = list(run(["memory://h19ip/r.json"], RedactRecord("all")))
     mem.pipe_file("/h19ip/r.json", record + b"\n\n")
-    sink = storage.ObjectSink(["memory://h19ip/r.json"], None, in_place=True)
+    sink = objectsink.ObjectSink(["memory://h19ip/r.json"], None, in_place=True)
     for item in items:
         sink.add(item)
     sink.close()
-    assert sink.failures == [("memory://h19ip/r.json", storage.CHANGED)]
+    assert sink.failures == [("memory://h19ip/r.json", objectsink.CHANGED)]
     assert mem.cat_file("/h19ip/r.json") == record + b"\n\n"
 
 

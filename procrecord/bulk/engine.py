@@ -29,6 +29,7 @@ from procrecord.bulk.loader import (
     iter_task,
     plan,
     shift,
+    where,
 )
 from procrecord.bulk.status import Status, severity
 from procrecord.errors import SchemaError
@@ -56,7 +57,7 @@ class Outcome(NamedTuple):
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        return where(self.source, self.line)
 
     @property
     def ok(self) -> bool:

@@ -173,7 +173,7 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
     straight to storage as soon as its last record is done, except for the tasks at the positions
     ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
     global _TUNED
-    from procrecord.bulk import storage
+    from procrecord.bulk import objectsink, storage
     from procrecord.bulk.engine import Block, _run_task, tune_gc
 
     if not _TUNED:  # the worker process runs our tasks for its lifetime: tune its collector once
@@ -181,7 +181,7 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
         _TUNED = True
     storage.set_options(storage_options)
     operation = _with_key(operation)
-    sink = storage.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
+    sink = objectsink.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
     slim: list[Any] = []
     for position, task in enumerate(tasks):
         items, _ = _run_task((operation, task))  # whole files: line numbers need no shifting
@@ -195,12 +195,6 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
         return Done(slim, [], [], [], [], [])
     sink.close()
     return Done(slim, sink.written, sink.unchanged, sink.skipped, sink.failures, sink.conflicts)
-
-
-def run_task(operation: Any, task: Any, storage_options: dict[str, Any], roots: list[str] | None,
-             output: str | None, in_place: bool) -> Done:
-    """Run one task on a worker (a batch of one)."""
-    return run_batch(operation, [task], storage_options, roots, output, in_place)
 
 
 class Collected:
@@ -303,7 +297,8 @@ class _Owners:
     so no worker sees them all): a later source with the same output is a conflict, not written."""
 
     def __init__(self, output: str, roots: list[str] | None, collected: Collected | None) -> None:
-        from procrecord.bulk.storage import ObjectSink, filesystem, is_url
+        from procrecord.bulk.objectsink import ObjectSink
+        from procrecord.bulk.storage import filesystem, is_url
 
         self._placer = ObjectSink([], output, roots=roots or [])
         # named as a local run names them: plain paths for a local output folder, URLs otherwise

@@ -44,6 +44,11 @@ class Loaded(NamedTuple):
     raw: bytes | None = None
 
 
+def where(source: str, line: int | None) -> str:
+    """``path[:line]``, how every finding names its place."""
+    return source if line is None else f"{source}:{line}"
+
+
 class LoadError(NamedTuple):
     """A source, or one document of it, that could not be turned into a record."""
 
@@ -53,7 +58,7 @@ class LoadError(NamedTuple):
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        return where(self.source, self.line)
 
 
 class Note(NamedTuple):
@@ -65,7 +70,7 @@ class Note(NamedTuple):
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        return where(self.source, self.line)
 
 
 @attrs.frozen

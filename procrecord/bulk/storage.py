@@ -289,11 +289,3 @@ def _bare(source: str) -> str:
         return filesystem(source)[1]
     return os.path.abspath(source)
 
-
-def __getattr__(name: str) -> Any:
-    """The sink's names (:mod:`procrecord.bulk.objectsink`), where callers have always found them."""
-    if name in ("CHANGED", "ObjectSink", "upload"):
-        from procrecord.bulk import objectsink
-
-        return getattr(objectsink, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -174,7 +174,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
     from procrecord.bulk.executors import Collected
-    from procrecord.bulk.storage import ObjectSink, is_url
+    from procrecord.bulk.objectsink import ObjectSink
+    from procrecord.bulk.storage import is_url
 
     executor = executor_from_context()
     sink: Collected | ObjectSink | Sink

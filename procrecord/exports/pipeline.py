@@ -16,7 +16,7 @@ import attrs
 import orjson
 
 from procrecord.bulk.engine import Block, Outcome
-from procrecord.bulk.loader import Loaded
+from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding
 
@@ -64,7 +64,7 @@ class Where(NamedTuple):
 
     def where(self) -> str:
         """``path[:line]`` as reported to users."""
-        return self.source if self.line is None else f"{self.source}:{self.line}"
+        return where(self.source, self.line)
 
 
 class Counts(NamedTuple):
