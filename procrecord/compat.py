@@ -78,8 +78,10 @@ class ProcessContext:
         if args is None:
             argv = list(sys.argv)
         elif isinstance(args, str):
+            from procrecord.operations.legacy import split_args
+
             try:
-                argv = shlex.split(args)
+                argv = split_args(args, (os.path.expanduser("~"), os.getcwd()))
             except ValueError:
                 argv = [args]
         else:

@@ -281,6 +281,49 @@ def _upgrade_timing(props: dict[str, Any], keep: dict[str, Any]) -> tuple[dict[s
     return timing, "running" if start_raw is not None and stop_raw is None else "completed"
 
 
+#: A backslash before a character that a shell escape means nothing for (``C:\Users``, ``D:\share``,
+#: ``name\exp7``): the string was not written for a shell, and its backslashes are part of the text.
+_ORDINARY_ESCAPE = re.compile(r"\\[^\s\"'\\$`!*?#&;|<>(){}\[\]~]")
+
+
+def split_args(text: str, together: tuple[str, ...] = ()) -> list[str]:
+    r"""A command line given as one string, as argv: split as a POSIX shell splits it, except that a
+    string with Windows paths keeps its backslashes, and a path of ``together`` holding spaces (the
+    home or working folder of ``C:\Users\First Last``) stays one argument where it is not quoted.
+
+    Raises ValueError for unbalanced quotes, as :func:`shlex.split` does.
+    """
+    spaced = sorted((p for p in together if p and any(c.isspace() for c in p) and p in text), key=len, reverse=True)
+    if spaced and not any(q in text for q in "\"'"):
+        # one pass, the longest path first: the working folder inside the home stays whole
+        text = re.sub("|".join(map(re.escape, spaced)), lambda m: f'"{m.group(0)}"', text)
+    if "\\" not in text or _ORDINARY_ESCAPE.search(text) is None:
+        return shlex.split(text)
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.escape = ""  # backslashes are text here
+    return list(lexer)
+
+
+#: A backslash a shell would take as an escape (before a space, a quote, a shell character, or at the end).
+_SHELL_ESCAPE = re.compile(r"\\(?![^\s\"'\\$`!*?#&;|<>(){}\[\]~])")
+
+
+def join_args(argv: list[str]) -> str:
+    """The inverse of :func:`split_args`: arguments joined by spaces, quoted only where they hold spaces,
+    quotes or a backslash a shell would take as an escape (so ``C:\\Users\\x`` stays as it is)."""
+    return " ".join(a if a and not any(c.isspace() or c in "\"'" for c in a) and not _SHELL_ESCAPE.search(a)
+                    else shlex.quote(a) for a in argv)
+
+
+def _spaced_paths(props: dict[str, Any]) -> tuple[str, ...]:
+    machine = props.get("machine")
+    if not isinstance(machine, dict):
+        return ()
+    return tuple(v for v in (machine.get("userhome"), machine.get("cwd")) if isinstance(v, str))
+
+
 def _upgrade_invocation(props: dict[str, Any], keep: dict[str, Any]) -> dict[str, Any]:
     invocation: dict[str, Any] = {}
     args = props.pop("args", None)
@@ -288,7 +331,7 @@ def _upgrade_invocation(props: dict[str, Any], keep: dict[str, Any]) -> dict[str
         invocation["argv"] = args
     elif isinstance(args, str):
         try:
-            invocation["argv"] = shlex.split(args)
+            invocation["argv"] = split_args(args, _spaced_paths(props))
         except ValueError:
             invocation["argv"] = [args]
         keep["/properties/args"] = args  # the exact original string

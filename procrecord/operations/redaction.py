@@ -349,7 +349,8 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
         return value
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if new is value and len(ctx.found) == found:
+    if new is value and len(ctx.found) == found and not is_version_key(pointer.rpartition("/")[2]):
+        # (a mapping of versions keeps four-part numbers its text would not keep under another name)
         ctx.scrubber.mark_clean(text)
     return new
 
@@ -387,7 +388,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 found = cache.get(sub)
                 if found is None:
                     found = scrub(sub)
-                if not found[1] or version_kept(key, sub, found[1]):
+                if not found[1] or version_kept(key, sub, found[1], pointer.rpartition("/")[2]):
                     continue
                 ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
@@ -403,6 +404,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 out[key] = new
         return value if out is None else out
     out = {}
+    parent = pointer.rpartition("/")[2]
     for key, sub in value.items():
         new_key, key_counts, _ = scrubber.scrub_key(key)
         if key_counts and (new_key in out or new_key in value):
@@ -416,7 +418,8 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
-        elif sub.__class__ is str and is_version_key(new_key) and version_kept(new_key, sub, scrubber.scrub(sub)[1]):
+        elif (sub.__class__ is str and (is_version_key(new_key) or is_version_key(parent))
+              and version_kept(new_key, sub, scrubber.scrub(sub)[1], parent)):
             out[new_key] = sub
         else:
             out[new_key] = _scrub_any(sub, here, ctx)
@@ -464,9 +467,17 @@ def _redact_legacy(record: dict[str, Any], level: str, key: bytes | None) -> dic
     (every value of it finds a place, unknown keys in ``provenance.legacy``), redacted by the current
     schema's rules, downgraded, with the note beside ``type`` and ``properties``. Read as a current
     record it would hold no field the walk knows, and come back with a note and nothing scrubbed."""
+    from procrecord.operations.legacy import join_args
     from procrecord.operations.migration import downgrade, upgrade
 
     out, _ = downgrade(redact(upgrade(record), level, key), "0")
+    given = record.get("properties")
+    props = out.get("properties")
+    if isinstance(given, dict) and isinstance(given.get("args"), str) and isinstance(props, dict):
+        args = props.get("args")
+        if isinstance(args, list) and all(isinstance(a, str) for a in args):
+            # the original string went with the legacy bag; the item keeps its shape: args stays a string
+            props["args"] = join_args(args)
     return out
 
 
@@ -623,13 +634,15 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
             for i, item in enumerate(value):
                 _check_text(item, f"{pointer}/{i}", scrubber, leaks)
     elif isinstance(value, dict):
+        parent = pointer.rpartition("/")[2]
         for key, sub in value.items():
             here = f"{pointer}/{escape(key)}"
             if hides(key, sub) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)
-                if not (isinstance(sub, str) and is_version_key(key) and version_kept(key, sub, scrubber.scrub(sub)[1])):
+                if not (isinstance(sub, str) and (is_version_key(key) or is_version_key(parent))
+                        and version_kept(key, sub, scrubber.scrub(sub)[1], parent)):
                     _check_text(sub, here, scrubber, leaks)
 
 

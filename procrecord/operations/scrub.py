@@ -13,7 +13,7 @@ import ipaddress
 import re
 from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
-from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, secret_kind
+from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, is_version_key, is_version_value, secret_kind
 from procrecord.pointer import escape
 
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -95,7 +95,9 @@ _KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
     r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|:[ \t]*|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
-    r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+))"
+    # after a scheme, an auth parameter is the value whole (``Token token="..."``)
+    r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
+    r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))|[^\s&;,'\")\]}]+))"
 )
 #: ``key:value`` with no space after the colon is taken for these endings of a key only (``password:X``,
 #: ``api_key:X``, ``--api-key:X``): elsewhere the form is an image tag, a device or a URL (``auth:latest`` aside).
@@ -321,7 +323,11 @@ def _prefixed(kind: str, prefixes: tuple[str, ...], body: str, flags: int = 0,
 #: in ``fixtures/redact/token-formats``.
 _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks gitlab-pat, gitlab-deploy-token, gitlab-ptt, gitlab-rrt; detect-secrets GitLabTokenDetector
-    ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941"),
+    # gitleaks gitlab-pat, gitlab-deploy-token, gitlab-ptt, gitlab-rrt, gitlab-feed-token, gitlab-incoming-mail-token,
+    # gitlab-kubernetes-agent-token, gitlab-oauth-app-secret, gitlab-feature-flag-client-token, gitlab-scim-token,
+    # gitlab-cicd-job-token; detect-secrets GitLabTokenDetector
+    ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941",
+                                                "glft-", "glimt-", "glagent-", "gloas-", "glffct-"),
                                r"[0-9A-Za-z_-]{20,}")),
     # gitleaks npm-access-token; detect-secrets NpmDetector
     ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36,}", needles=("pm_",))),
@@ -370,6 +376,46 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("square-token", _prefixed("square_token", ("sq0atp-", "sq0csp-", "EAAA"), r"[0-9A-Za-z_-]{22,}")),
     # detect-secrets ArtifactoryDetector (API keys and reference tokens)
     ("artifactory-token", _prefixed("artifactory_token", ("AKCp", "cmVmdGtu"), r"[A-Za-z0-9]{20,}", needles=("AKCp", "Gtu"))),
+    # gitleaks aws-access-token (the ``A3T`` + one character form; the four-letter prefixes are the ``aws-access-key`` rule)
+    ("aws-a3t-key", _prefixed("aws_access_key", ("A3T",), r"[A-Z0-9]{17}(?![A-Za-z0-9])")),
+    # gitleaks slack-app-token, slack-config-access-token, slack-config-refresh-token
+    ("slack-app-token", _prefixed("slack_token", ("xapp-",), r"\d-[A-Za-z0-9]+-\d+-[A-Za-z0-9]+")),
+    ("slack-config-token", _prefixed("slack_token", ("xoxe.xoxb-", "xoxe.xoxp-", "xoxe-"), r"\d-[A-Za-z0-9]{100,}",
+                                     needles=("xoxe",))),
+    # gitleaks huggingface-organization-api-token
+    ("huggingface-org-token", _prefixed("hf_token", ("api_org_",), r"[A-Za-z]{34}(?![A-Za-z0-9])", needles=("_org_",))),
+    # gitleaks grafana-api-key (the older keys: base64 of ``{"k":"...``)
+    ("grafana-api-key", _prefixed("grafana_token", ("eyJrIjoi",), r"[A-Za-z0-9]{70,400}={0,3}")),
+    # detect-secrets ArtifactoryDetector, the ``AP[0-9A-F]`` form; the detector takes 8 characters and more, real
+    # keys have 70 and more (ordinary capitals such as ``APACHE2`` stay)
+    ("artifactory-ap-token", _prefixed("artifactory_token", tuple(f"AP{c}" for c in "0123456789ABCDEF"),
+                                       r"[A-Za-z0-9]{60,}", needles=("AP",))),
+    # gitleaks new-relic-browser-api-token, new-relic-insert-key (gitleaks asks for a "newrelic" word nearby; the
+    # prefixes are distinctive enough on their own)
+    ("newrelic-browser-key", _prefixed("newrelic_key", ("NRJS-",), r"[a-f0-9]{19}(?![A-Za-z0-9])")),
+    ("newrelic-insert-key", _prefixed("newrelic_key", ("NRII-",), r"[A-Za-z0-9_-]{32}(?![A-Za-z0-9])")),
+    # gitleaks clojars-api-token
+    ("clojars-token", _prefixed("clojars_token", ("CLOJARS_",), r"[A-Za-z0-9]{60}(?![A-Za-z0-9])", needles=("ARS_",))),
+    # gitleaks dynatrace-api-token
+    ("dynatrace-token", _prefixed("dynatrace_token", ("dt0c01.",), r"[A-Za-z0-9]{24}\.[A-Za-z0-9]{64}",
+                                  needles=("t0c01.",))),
+    # gitleaks flyio-access-token
+    ("flyio-token", _prefixed("flyio_token", ("fo1_",), r"[A-Za-z0-9_-]{43}")),
+    ("flyio-macaroon", _prefixed("flyio_token", ("fm1a_", "fm1r_", "fm2_"), r"[A-Za-z0-9+/]{100,}={0,3}",
+                                 needles=("fm",))),
+    # gitleaks planetscale-api-token, planetscale-password, planetscale-oauth-token
+    ("planetscale-token", _prefixed("planetscale_token", ("pscale_tkn_", "pscale_pw_", "pscale_oauth_"),
+                                    r"[A-Za-z0-9=._-]{32,64}", needles=("scale_",))),
+    # gitleaks prefect-api-token
+    ("prefect-token", _prefixed("prefect_token", ("pnu_",), r"[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
+    # gitleaks rubygems-api-token
+    ("rubygems-token", _prefixed("rubygems_token", ("rubygems_",), r"[a-f0-9]{48}(?![A-Za-z0-9])", needles=("gems_",))),
+    # gitleaks sentry-org-token, sentry-user-token
+    ("sentry-token", _prefixed("sentry_token", ("sntrys_", "sntryu_"), r"[A-Za-z0-9+/=_]{40,}", needles=("sntry",))),
+    # gitleaks sourcegraph-access-token
+    ("sourcegraph-token", _prefixed("sourcegraph_token", ("sgp_",), r"(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}")),
+    # gitleaks docker-pat (Docker Hub personal access tokens)
+    ("docker-pat", _prefixed("docker_token", ("dckr_pat_",), r"[A-Za-z0-9_-]{27,}", needles=("dckr_",))),
     # gitleaks hashicorp-tf-api-token
     ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
                          ("sv1.",))),
@@ -395,8 +441,8 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      ("://",)),
     ("slack-webhook", _regex_rule(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+",
                                   marker("slack_webhook")), ("hooks.slack.com/",)),
-    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA", r"[0-9A-Z]{16}\b", marker("aws_access_key")),
-     ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"[0-9A-Z]{16}\b", marker("aws_access_key")),
+     ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ABIA", "ACCA")),
     ("github-token", _regex_rule(
         r"gh[pousr]_(?<!\w....)[A-Za-z0-9]{30,}|github_pat_(?<!\w.{11})[A-Za-z0-9_]{22,}", marker("github_token")),
      ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
@@ -682,12 +728,17 @@ class Scrubber:
         out: list[Any] = []
         counts: dict[str, int] = {}
         hide_next: str | None = None
-        args, plain, named_next = self._args, self._plain_words, False
+        args, plain, named_next, version_next = self._args, self._plain_words, False, False
         for arg in argv:
             if arg.__class__ is not str:
                 out.append(arg)
                 hide_next = None
                 continue
+            if version_next and is_version_value(arg):
+                out.append(arg)  # ``--cudnn-version 9.1.0.70``: a version, not an IPv4 address
+                version_next, named_next, hide_next = False, False, None
+                continue
+            version_next = arg.startswith("--") and is_version_key(arg)
             if named_next and arg in plain:
                 out.append(plain[arg])  # ``--host train``: the flag says what the word names
                 name = "record-host" if plain[arg] == "<host>" else "record-user"

@@ -167,11 +167,17 @@ def is_version_key(key: str) -> bool:
     return "version" in lowered or lowered.endswith(("_ver", "-ver", "build", "release"))
 
 
-def version_kept(key: str, value: str, found: dict[str, int]) -> bool:
-    """True when ``value`` is a version under a version-named key (``cudnn_version: 8.9.2.26``) that
+def version_kept(key: str, value: str, found: dict[str, int], parent: str = "") -> bool:
+    """True when ``value`` is a version under a version-named key (``cudnn_version: 8.9.2.26``), or in a
+    mapping of versions (``versions: {cudnn: 8.9.2.26}``: ``parent`` is the mapping's own key), that
     scrubbing would take for an IPv4 address: it stays."""
     return (len(found) == 1 and "ipv4" in found and _VERSION_VALUE.match(value) is not None
-            and is_version_key(key))
+            and (is_version_key(key) or (parent != "" and is_version_key(parent))))
+
+
+def is_version_value(value: str) -> bool:
+    """True for a dotted number such as ``9.1.0.70`` (a version, or an IPv4 address without context)."""
+    return _VERSION_VALUE.match(value) is not None
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

@@ -1,0 +1,121 @@
+"""What the second held-out red-team corpus of issue 13 found: token formats of the named vendors that the
+rules missed, four-part versions after a version flag or in a mapping of versions, an ``Authorization``
+header with an auth parameter, and legacy ``args`` strings whose backslashes the upgrade dropped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from procrecord.operations.legacy import join_args, split_args
+from procrecord.operations.migration import upgrade
+from procrecord.operations.redaction import check_level, redact
+from procrecord.operations.scrub import Scrubber
+
+from helpers import FIXTURES, load_json, scrub_by_every_rule
+
+_OWN = {"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"}
+_CASE = FIXTURES / "redact" / "redteam2-formats"
+_FORMATS = load_json(_CASE / "input.json")["invocation"]["config"]["formats"]
+_CONTEXTS = ["{}", "see {} now", "key={}", "/p/{}.txt", '{{"ref": "{}"}}', "`{}`", "a\n{}\nb"]
+
+
+def _bare(text: str) -> str:
+    """The token inside a fixture's context (``uploaded via TOKEN yesterday`` -> ``TOKEN``)."""
+    pieces = text.replace("`", " ").replace('"', " ").replace("=", " ").replace("&", " ").replace("(", " ").split()
+    return max(pieces, key=len)  # the tokens are longer than the URL around one
+
+
+@pytest.mark.parametrize("name", sorted(_FORMATS))
+@pytest.mark.parametrize("context", _CONTEXTS)
+def test_each_named_vendors_token_is_hidden_in_any_context(name, context):
+    token = _bare(_FORMATS[name])
+    text, counts = Scrubber(_OWN).scrub(context.format(token))
+    assert token not in text and counts
+    assert "<redacted:" in text
+
+
+@pytest.mark.parametrize("name", sorted(_FORMATS))
+def test_the_needles_of_the_new_formats_never_skip_a_rule(name):
+    """Each new rule runs only where its needle is: the trigger index gives what every rule gives."""
+    scrubber = Scrubber(_OWN)
+    text = f"x {_bare(_FORMATS[name])} y"
+    assert scrubber.scrub(text) == scrub_by_every_rule(scrubber, text)
+
+
+@pytest.mark.parametrize("text", load_json(_CASE / "input.json")["invocation"]["config"]["near_misses"])
+def test_near_misses_of_the_new_formats_stay(text):
+    assert Scrubber(_OWN).scrub(text) == (text, {})
+
+
+def test_a_version_after_a_version_flag_stays_and_an_address_after_another_flag_goes():
+    argv = ["fit.py", "--cudnn-version", "9.1.0.70", "--tensorrt-version=10.0.1.6", "--peer", "9.1.0.70",
+            "--cudnn-version", "10.1.2.3:80"]
+    out, counts = Scrubber(_OWN).scrub_argv(argv)
+    assert out[:5] == argv[:5] and out[5] == "<redacted:ipv4>"
+    assert out[7] != argv[7], "only a bare version after the flag stays"
+    assert counts["ipv4"] == 2
+
+
+def _record(config: dict) -> dict:
+    record = upgrade(load_json(_CASE / "input.json"))
+    record["invocation"]["config"] = config
+    return record
+
+
+def test_a_mapping_of_versions_keeps_four_part_versions_and_the_gate_accepts_it():
+    out = redact(_record({"versions": {"cudnn": "9.1.0.70"}, "peers": {"cudnn": "9.1.0.71"}}), "most")
+    assert out["invocation"]["config"] == {"versions": {"cudnn": "9.1.0.70"}, "peers": {"cudnn": "<redacted:ipv4>"}}
+    assert check_level(out, "most") == [] and redact(out, "most") == out
+
+
+def test_a_mapping_kept_under_versions_is_not_remembered_as_clean_for_other_names():
+    """Clean nested mappings are remembered by their text: the same text under another name is an address."""
+    out = redact(_record({"versions": {"a": "9.1.0.70"}, "hosts": {"a": "9.1.0.70"}}), "most")
+    assert out["invocation"]["config"]["hosts"] == {"a": "<redacted:ipv4>"}
+    assert out["invocation"]["config"]["versions"] == {"a": "9.1.0.70"}
+
+
+@pytest.mark.parametrize("text", ['Authorization: Token token="s3cr3tValue"', "Authorization: Token token='s3cr3t Value'",
+                                  "auth: Token token=s3cr3tValue, x=1", "Authorization: Bearer s3cr3tValue"])
+def test_an_authorization_scheme_with_an_auth_parameter_hides_the_parameter_whole(text):
+    out, counts = Scrubber(_OWN).scrub(text)
+    assert "s3cr3t" not in out and counts == {"secret-assignment": 1}
+    assert Scrubber(_OWN).scrub(out) == (out, {})
+
+
+@pytest.mark.parametrize("text, together, argv", [
+    ("python C:\\Users\\Ann Lee\\p\\fit.py --x 1", ("C:\\Users\\Ann Lee",), ["python", "C:\\Users\\Ann Lee\\p\\fit.py", "--x", "1"]),
+    ("python C:\\Users\\Ann Lee\\p\\fit.py", ("C:\\Users\\Ann Lee", "C:\\Users\\Ann Lee\\p"), ["python", "C:\\Users\\Ann Lee\\p\\fit.py"]),
+    ("fit --note Hwojcik\\exp7 --out D:\\share\\x", (), ["fit", "--note", "Hwojcik\\exp7", "--out", "D:\\share\\x"]),
+    ("fit --name foo\\ bar --q 'a b'", (), ["fit", "--name", "foo bar", "--q", "a b"]),  # a shell's escapes still work
+    ("fit \"C:\\Users\\Ann Lee\\x\"", ("C:\\Users\\Ann Lee",), ["fit", "C:\\Users\\Ann Lee\\x"]),  # quoted already
+])
+def test_legacy_args_strings_keep_backslashes_and_spaced_homes(text, together, argv):
+    assert split_args(text, together) == argv
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aZ09 \\:./'\"=-$~", max_size=8), max_size=6))
+def test_joined_args_split_back_to_the_same_argv(argv):
+    assert split_args(join_args(argv)) == argv
+
+
+def test_a_legacy_string_args_upgrade_keeps_the_windows_home_whole_so_redaction_hides_the_name():
+    legacy = load_json(FIXTURES / "redact" / "redteam2-legacy-args" / "input.json")
+    record = upgrade(legacy)
+    assert record["invocation"]["argv"][1] == "C:\\Users\\Marek Zawadzki\\proj\\fit.py"
+    text = json.dumps(redact(record, "most"))
+    assert "Marek" not in text and "Zawadzki" not in text
+
+
+def test_a_redacted_legacy_item_keeps_its_args_a_string_and_passes_the_gate():
+    legacy = load_json(FIXTURES / "redact" / "redteam2-legacy-args" / "input.json")
+    out = redact(legacy, "most")
+    args = out["properties"]["args"]
+    assert isinstance(args, str) and "Marek" not in args and "Zawadzki" not in args
+    assert args.startswith("python ~\\proj\\fit.py --note Mzawadzki\\exp7")
+    assert check_level(out, "most") == [] and redact(out, "most") == out
