@@ -1,10 +1,14 @@
 """Writing many small files: ``redact -o`` and ``redact --in-place`` over 5,000 small records, against
-``validate`` of the same files (the goal: at most 3x), and against this checkout's older ways of
-writing them, measured in the same run: one fsync per file and per folder, and batched syncs with
-every temp file created in the main thread (``Sink.WRITERS = 0``). Wall time and the CPU time
-(user + system) of each command are reported: on a shared machine the wall ratio is noisy.
+``validate`` of the same files (the goal: at most 3x), and against this checkout's other ways of
+writing them, measured in the same run: another number of writer threads (``Sink.WRITERS``; 0:
+every temp file created in the main thread) and, unless ``--no-old``, one fsync per file and per
+folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
+them timed, so that its own syncs pay for what it writes and not for what was dirty before. Wall time
+and the CPU time (user + system, and the system part) of each command are reported: on a shared
+machine the wall ratio is noisy.
 
-Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old]
+Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old] [--current]
+       [--other-writers N]
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     cpu: dict[str, list[float]] = {}
+    system: dict[str, list[float]] = {}
 
     def run(argv: list[str], prefix: list[str] | None = None) -> float:
         """Run one command after a ``sync``, so that its own syncs pay only for what it writes (the
@@ -102,6 +107,7 @@ def main() -> None:
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
         used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         cpu.setdefault(current[0], []).append(used)
+        system.setdefault(current[0], []).append(after.ru_stime - before.ru_stime)
         return seconds
 
     current = [""]
@@ -139,7 +145,7 @@ def main() -> None:
     for name, seconds in times.items():
         used = min(cpu[name])
         print(f"{name}: {seconds:.2f} s ({seconds / base:.2f}x validate); "
-              f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x)")
+              f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x; sys {min(system[name]):.2f} s)")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Upgrade and downgrade: chains of pure ``dict -> dict`` steps found in one table.
 
-Every step is validated before and after, must change the version, and is pure (the input is
-never modified). ``upgrade`` brings any known version to the current one; ``downgrade`` goes back
+Every step is validated before and after (a caller that validates what it makes of the result
+may skip the last check: ``check_result=False``), must change the version, and is pure (the input
+is never modified). ``upgrade`` brings any known version to the current one; ``downgrade`` goes back
 (to ``0``, the legacy shape) and says what it had to drop.
 """
 
