@@ -1,10 +1,14 @@
 """Writing many small files: ``redact -o`` and ``redact --in-place`` over 5,000 small records, against
-``validate`` of the same files (the goal: at most 3x), and against this checkout's older ways of
-writing them, measured in the same run: one fsync per file and per folder, and batched syncs with
-every temp file created in the main thread (``Sink.WRITERS = 0``). Wall time and the CPU time
-(user + system) of each command are reported: on a shared machine the wall ratio is noisy.
+``validate`` of the same files (the goal: at most 3x), and against this checkout's other ways of
+writing them, measured in the same run: another number of writer threads (``Sink.WRITERS``; 0:
+every temp file created in the main thread) and, unless ``--no-old``, one fsync per file and per
+folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
+them timed, so that its own syncs pay for what it writes and not for what was dirty before. Wall time
+and the CPU time (user + system, and the system part) of each command are reported: on a shared
+machine the wall ratio is noisy.
 
-Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old]
+Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old] [--current]
+       [--other-writers N]
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from typing import Callable
 
 from _common import DATA, ROOT, best_interleaved, environment, procrecord_cmd, realistic_record
@@ -41,10 +46,11 @@ from procrecord.cli import main
 main()
 """
 
-#: Batched syncs, but every temp file created and renamed in the main thread (before the writer threads).
-_SERIAL = """
+#: Batched syncs, with another number of writer threads (0: every temp file created in the main thread).
+_WRITERS = """
+import sys
 import procrecord.bulk.output as output
-output.Sink.WRITERS = 0
+output.Sink.WRITERS = int(sys.argv.pop(1))
 from procrecord.cli import main
 main()
 """
@@ -58,7 +64,13 @@ def main() -> None:
     parser.add_argument("--no-old", action="store_true", help="leave out the fsync-per-file run (slow)")
     parser.add_argument("--current", action="store_true",
                         help="records of the version the writer writes today (upgraded before they are written)")
+    parser.add_argument("--other-writers", type=int, default=None,
+                        help="writer threads of the comparison run (default: 4 if redact uses none, else 0)")
     args = parser.parse_args()
+    if args.other_writers is None:
+        from procrecord.bulk.output import Sink
+
+        args.other_writers = 0 if Sink.WRITERS else 4
     if args.quick:
         args.files, args.repeat, args.no_old = 1000, 2, True
     print(f"# bench_small_files ({environment()}, {args.files} files)")
@@ -79,54 +91,52 @@ def main() -> None:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     cpu: dict[str, list[float]] = {}
+    system: dict[str, list[float]] = {}
 
-    def run(argv: list[str], prefix: list[str] | None = None) -> None:
+    def run(argv: list[str], prefix: list[str] | None = None) -> float:
+        """Run one command after a ``sync``, so that its own syncs pay only for what it writes (the
+        previous run's deleted outputs and other programs' dirty pages are on disk already); return
+        its wall time."""
+        subprocess.run(["sync"], check=False)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
         proc = subprocess.run((prefix or cmd) + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        seconds = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(f"{argv} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
         used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         cpu.setdefault(current[0], []).append(used)
+        system.setdefault(current[0], []).append(after.ru_stime - before.ru_stime)
+        return seconds
 
     current = [""]
 
-    def named(name: str, fn: Callable[[], object]) -> Callable[[], object]:  # CPU time goes to its run
-        def call() -> object:
+    def named(name: str, fn: Callable[[], float]) -> Callable[[], float]:  # CPU time goes to its run
+        def call() -> float:
             current[0] = name
             return fn()
         return call
 
-    def validate() -> None:
-        run(["validate", str(src)])
+    def validate() -> float:
+        return run(["validate", str(src)])
 
-    def redact_out() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        run(["redact", "--level", "most", "-o", str(out), str(src)])
-
-    def redact_out_serial() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        run(["redact", "--level", "most", "-o", str(out), str(src)], [sys.executable, "-c", _SERIAL])
-
-    def redact_out_per_file() -> None:
-        shutil.rmtree(out, ignore_errors=True)
-        run(["redact", "--level", "most", "-o", str(out), str(src)], [sys.executable, "-c", _PER_FILE])
+    def redact_out(prefix: list[str] | None = None) -> float:
+        shutil.rmtree(out, ignore_errors=True)  # not timed: deleting the last run's outputs
+        return run(["redact", "--level", "most", "-o", str(out), str(src)], prefix)
 
     def redact_in_place() -> float:
         shutil.rmtree(inplace, ignore_errors=True)
         shutil.copytree(src, inplace)
-        subprocess.run(["sync"], check=False)
-        import time
+        return run(["redact", "--level", "most", "--in-place", str(inplace)])
 
-        start = time.perf_counter()
-        run(["redact", "--level", "most", "--in-place", str(inplace)])
-        return time.perf_counter() - start
-
-    runs = {"validate": validate, "redact -o": redact_out,
-            "redact -o, temp files made in the main thread (before)": redact_out_serial,
-            "redact --in-place": redact_in_place}
+    runs: dict[str, Callable[[], float]] = {
+        "validate": validate, "redact -o": redact_out,
+        f"redact -o, {args.other_writers} writer threads": lambda: redact_out([sys.executable, "-c", _WRITERS,
+                                                                               str(args.other_writers)]),
+        "redact --in-place": redact_in_place}
     if not args.no_old:
-        runs["redact -o, an fsync per file (old)"] = redact_out_per_file
+        runs["redact -o, an fsync per file (old)"] = lambda: redact_out([sys.executable, "-c", _PER_FILE])
     times = best_interleaved({name: named(name, fn) for name, fn in runs.items()}, repeat=args.repeat)
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(inplace, ignore_errors=True)
@@ -135,7 +145,7 @@ def main() -> None:
     for name, seconds in times.items():
         used = min(cpu[name])
         print(f"{name}: {seconds:.2f} s ({seconds / base:.2f}x validate); "
-              f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x)")
+              f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x; sys {min(system[name]):.2f} s)")
 
 
 if __name__ == "__main__":

@@ -345,7 +345,8 @@ class Batch:
         for (key, file), error in zip(ready, errors):
             results.append((key, error))
             if error is None:
-                folders[os.path.dirname(os.path.abspath(file.target))] = None
+                target = file.target  # output paths are absolute: no getcwd per file
+                folders[os.path.dirname(target if os.path.isabs(target) else os.path.abspath(target))] = None
         for folder in folders:
             sync_folder(folder)
         return results

@@ -194,3 +194,25 @@ def test_a_named_pipe_source_is_read(tmp_path):
     items = list(load([f"/dev/fd/{read}"]))
     os.close(read)
     assert len(items) == 1 and isinstance(items[0], Loaded)
+
+
+def test_planning_a_json_file_does_not_open_it(tmp_path, monkeypatch):
+    """A whole-file task reads its file itself: the planner only stats it (one open per small file)."""
+    from procrecord.bulk import loader
+
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(REC))
+    opened: list[str] = []
+    real_open = open
+
+    def counting(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting)
+    (task,) = list(plan([str(path)]))
+    assert opened == [] and task.identity is not None
+    assert [isinstance(item, Loaded) for item in loader.iter_task(task)] == [True] and opened == [str(path)]
+    path.unlink()  # gone between planning and reading: the reading says so
+    (item,) = list(loader.iter_task(task))
+    assert isinstance(item, LoadError) and "no such file" in item.message

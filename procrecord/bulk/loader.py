@@ -380,13 +380,15 @@ def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
         st = os.stat(path)
         size = st.st_size
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        with open(path, "rb") as handle:
-            if not jsonl:
-                if size > max_bytes:
-                    yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
-                    return
-                yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
+        if not jsonl:
+            # Not opened here: the task reads it whole (and says so if it cannot), so a small file
+            # costs one open, not two.
+            if size > max_bytes:
+                yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
                 return
+            yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
+            return
+        with open(path, "rb") as handle:
             for task in _split(path, handle, size, max_bytes, chunk_bytes):
                 yield attrs.evolve(task, identity=identity)
     except OSError as exc:

@@ -112,6 +112,7 @@ class Sink(OrderedFeed):
         #: (source, message) for an output that could not be written or replaced: findings.
         self.failures: list[tuple[str, str]] = []
         self._owners: dict[str, str] = {}
+        self._mapped: dict[str, str] = {}
         self._conflict = False
         self.written: list[str] = []
         self.unchanged: list[str] = []
@@ -143,13 +144,23 @@ class Sink(OrderedFeed):
         if self.output_dir and source == "-":
             return os.path.join(self.output_dir, "stdin.jsonl" if self._jsonl else "stdin.json")
         if self.output_dir:
-            absolute = os.path.abspath(source)
-            for root in self.roots:
-                prefix = root.rstrip(os.sep) + os.sep
-                if absolute.startswith(prefix):  # both absolute and normalised: the rest is the relative path
-                    return os.path.join(self.output_dir, absolute[len(prefix):])
-            return os.path.join(self.output_dir, os.path.basename(source))
+            # One output folder per source folder, worked out once (a folder holds many files).
+            folder, name = os.path.split(source)
+            mapped = self._mapped.get(folder)
+            if mapped is None:
+                mapped = self._mapped[folder] = self._output_folder(folder)
+            return os.path.join(mapped, name) if mapped else os.path.join(self.output_dir, name)
         return None
+
+    def _output_folder(self, folder: str) -> str:
+        """Where the files of the source folder ``folder`` go ("": the output folder itself, by name)."""
+        assert self.output_dir is not None
+        absolute = os.path.abspath(folder) + os.sep
+        for root in self.roots:
+            prefix = root.rstrip(os.sep) + os.sep
+            if absolute.startswith(prefix):  # both absolute and normalised: the rest is the relative path
+                return os.path.join(self.output_dir, absolute[len(prefix):])
+        return ""
 
     def _switch(self, source: str) -> None:
         self._finish_file()

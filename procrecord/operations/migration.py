@@ -1,7 +1,8 @@
 """Upgrade and downgrade: chains of pure ``dict -> dict`` steps found in one table.
 
-Every step is validated before and after, must change the version, and is pure (the input is
-never modified). ``upgrade`` brings any known version to the current one; ``downgrade`` goes back
+Every step is validated before and after (a caller that validates what it makes of the result
+may skip the last check: ``check_result=False``), must change the version, and is pure (the input
+is never modified). ``upgrade`` brings any known version to the current one; ``downgrade`` goes back
 (to ``0``, the legacy shape) and says what it had to drop.
 """
 
@@ -77,36 +78,42 @@ def _chain(source: str, target: str) -> tuple[tuple[str, str], ...]:
 
 
 def _apply(record: dict[str, Any], source: str, target: str, dropped: list[str] | None = None,
-           checked: bool = False) -> dict[str, Any]:
-    """Run the chain from ``source`` to ``target``, validating before and after each step.
+           checked: bool = False, check_result: bool = True) -> dict[str, Any]:
+    """Run the chain from ``source`` to ``target``, validating the input and each step's result.
 
     ``checked``: the caller has just validated ``record`` against ``source`` (the bulk commands do),
-    so the first step does not validate it again.
+    so the first step does not validate it again. ``check_result=False``: the last step's result is
+    not validated, because the caller validates what it makes of it anyway (a redacted record).
+    A step's validated result is the next step's input and is not validated twice.
     """
     steps = _steps()
-    for a, b in _chain(source, target):
+    route = _chain(source, target)
+    for index, (a, b) in enumerate(route):
         if not checked and not is_valid(record, a):
             v = explain(record, a)[0]
             raise UpgradeError(f"input is not a valid version {a} record: {v.path}: {v.message}")
-        checked = False
         result = steps[(a, b)](record)
         if dropped is not None and (a, b) in _dropped():
             dropped.extend(_dropped()[(a, b)](record))
         if b == a or detect_version(result) != b:
             raise UpgradeError(f"step {a} -> {b} did not change the version (bug)")
-        if not is_valid(result, b):
+        if (check_result or index < len(route) - 1) and not is_valid(result, b):
             v = explain(result, b)[0]
             raise UpgradeError(f"step {a} -> {b} produced an invalid record: {v.path}: {v.message}")
+        checked = True
         record = result
     return record
 
 
-def upgrade(record: dict[str, Any], to: str | None = None, *, checked: bool = False) -> dict[str, Any]:
+def upgrade(record: dict[str, Any], to: str | None = None, *, checked: bool = False,
+            check_result: bool = True) -> dict[str, Any]:
     """Upgrade ``record`` to version ``to`` (default: current). A current record comes back as is.
 
     The input is never modified; values a step moves as they are (config, extra, argv, leftovers
     kept in ``provenance.legacy``) are shared with it, so copy the result before changing those.
-    ``checked=True`` says the caller has just validated ``record`` against its own version.
+    ``checked=True`` says the caller has just validated ``record`` against its own version;
+    ``check_result=False`` that it validates what it makes of the result (the result itself is then
+    not validated: an invalid one must not be written as it is).
     """
     target = to or current_version()
     source = detect_version(record)
@@ -114,14 +121,16 @@ def upgrade(record: dict[str, Any], to: str | None = None, *, checked: bool = Fa
         return record
     if version_key(target) < version_key(source):
         raise UpgradeError(f"cannot upgrade version {source} to older {target}: use downgrade")
-    return _apply(record, source, target, checked=checked)
+    return _apply(record, source, target, checked=checked, check_result=check_result)
 
 
-def downgrade(record: dict[str, Any], to: str = "0", *, checked: bool = False) -> tuple[dict[str, Any], list[str]]:
-    """Downgrade ``record`` to version ``to``; return it and the JSON pointers of what was dropped."""
+def downgrade(record: dict[str, Any], to: str = "0", *, checked: bool = False,
+              check_result: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """Downgrade ``record`` to version ``to``; return it and the JSON pointers of what was dropped
+    (``checked``, ``check_result``: as for :func:`upgrade`)."""
     source = detect_version(record)
     if version_key(to) > version_key(source):
         raise UpgradeError(f"cannot downgrade version {source} to newer {to}: use upgrade")
     dropped: list[str] = []
-    result = _apply(record, source, to, dropped, checked)
+    result = _apply(record, source, to, dropped, checked, check_result)
     return result, sorted(set(dropped))

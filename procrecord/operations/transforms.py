@@ -24,8 +24,12 @@ def _invalid(item: Loaded, version: str | None, violations: list[Any], note: str
     return Outcome(item.source, item.line, Status.INVALID, version, tuple(violations), message=note, jsonl=item.jsonl)
 
 
-def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
-    """Validate a loaded record and bring it to the current version (the bulk pipeline's first half)."""
+def to_current(item: Loaded, check_result: bool = True) -> tuple[str, dict[str, Any], Outcome | None]:
+    """Validate a loaded record and bring it to the current version (the bulk pipeline's first half).
+
+    ``check_result=False``: an upgraded record is not validated, because the caller validates what
+    it makes of it (see :func:`~procrecord.operations.migration.upgrade`).
+    """
     from procrecord.record.schemas import current_version
 
     try:
@@ -39,7 +43,7 @@ def to_current(item: Loaded) -> tuple[str, dict[str, Any], Outcome | None]:
     from procrecord.operations.migration import upgrade
 
     try:
-        return version, upgrade(item.record, current_version(), checked=True), None
+        return version, upgrade(item.record, current_version(), checked=True, check_result=check_result), None
     except UpgradeError as exc:
         return version, item.record, Outcome(item.source, item.line, Status.ERROR, version, message=str(exc), jsonl=item.jsonl)
 
@@ -60,26 +64,48 @@ class RedactRecord:
     def __call__(self, item: Loaded) -> Outcome:
         from procrecord.operations.redaction import redact
 
-        version, record, failed = to_current(item)
+        # The upgraded record is not validated on its own: the redacted output is, and only when
+        # that fails (or the redaction does) is the upgrade checked, to say which step was wrong.
+        version, record, failed = to_current(item, check_result=False)
         if failed is not None:
             return failed
-        out = redact(record, self.level, self.key)
+        try:
+            out = redact(record, self.level, self.key)
+        except Exception:
+            failed = self._upgrade_failure(item, record)
+            if failed is not None:
+                return failed
+            raise
         target, violations = validate_versioned(out)
+        if violations:
+            failed = self._upgrade_failure(item, record)
+            if failed is not None:
+                return failed
         if not violations and self.keep_version and version != target:
             from procrecord.operations.migration import downgrade
 
-            try:
-                out, _ = downgrade(out, version, checked=True)
+            redacted = out
+            try:  # the result is validated just below; only if it fails is each step checked
+                out, _ = downgrade(redacted, version, checked=True, check_result=False)
+                target, violations = validate_versioned(out)
+                if violations:
+                    downgrade(redacted, version, checked=True)
             except UpgradeError as exc:
                 return Outcome(item.source, item.line, Status.ERROR, version, message=f"cannot keep version {version}: {exc}",
                                jsonl=item.jsonl)
-            target, violations = validate_versioned(out)
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
         note = out.get("redaction", {})
         info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())),
                 "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())), "pseudonymized": len(note.get("pseudonymized", ()))}
         return Outcome(item.source, item.line, Status.REDACTED, target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
+
+    @staticmethod
+    def _upgrade_failure(item: Loaded, record: dict[str, Any]) -> Outcome | None:
+        """The outcome naming the upgrade step that made an invalid record, if ``record`` is one."""
+        if record is item.record:  # not upgraded
+            return None
+        return to_current(item)[2]
 
 
 def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
