@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from procrecord.bulk import dupkeys
 from procrecord.bulk.dupkeys import compact, duplicate_keys, proven_unique
 from procrecord.bulk.limits import MAX_DEPTH
-from procrecord.bulk.loader import FileTask, LoadError, Loaded, Span, iter_task, parse, too_deep
+from procrecord.bulk.loader import FileTask, Loaded, LoadError, Span, iter_task, parse, too_deep
 
 # --- documents whose objects are lists of pairs, so a key can repeat --------------------------------
 
