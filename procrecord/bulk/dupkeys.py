@@ -6,10 +6,15 @@ check is cheap for the common case: with no ``\\u`` escape in the bytes, every `
 is either a key's separator or a character of a string, so the document holds a duplicate exactly
 when it has more colons than the parsed value serialised again (a dropped pair takes its colon with
 it). Any other document is read once more with the standard library, which also says where.
+
+The serialisation also bounds the nesting for free: orjson refuses to write more than a fixed
+number of levels, so the value written inside just enough empty lists to fill the rest of that
+budget is written exactly when it nests no deeper than the limit (see :func:`compact`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -35,19 +40,110 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
-def duplicate_keys(data: bytes, value: Any) -> list[tuple[list[Any], str]]:
-    """Where ``data`` (whose parsed value is ``value``) repeats a key: (path of the object, key) pairs."""
+def _nested(depth: int, kinds: str = "ol", inner: Any = 0) -> Any:
+    """``inner`` inside ``depth`` containers, objects (``o``) and lists (``l``) in turn by ``kinds``."""
+    value = inner
+    for level in range(depth):
+        value = {"k": value} if kinds[level % len(kinds)] == "o" else [value]
+    return value
+
+
+def _writes(value: Any) -> bool:
     try:
-        again = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        again = None
-    if again is not None:
-        # Compact records written by orjson (procrecord's own) come back byte for byte: one memcmp.
-        if len(data) >= len(again) and data.startswith(again) and not data[len(again):].strip():
-            return []
-        # ``find`` of one byte is memchr; the two-byte search runs only where a backslash is.
-        if (data.find(b"\\") < 0 or b"\\u" not in data) and data.count(b":") == again.count(b":"):
-            return []
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _padding(limit: int) -> int | None:
+    """How many list levels to wrap a value in so that orjson writes it exactly when it nests at most
+    ``limit`` levels; None when this orjson has no such edge (then the caller walks the value).
+
+    Measured, not assumed: orjson's limit (255 levels today) is an implementation detail.
+    """
+    low, high = limit, 4096
+    if not _writes(_nested(low)) or _writes(_nested(high)):
+        return None
+    while high - low > 1:  # the deepest value written lies in [low, high)
+        middle = (low + high) // 2
+        if _writes(_nested(middle)):
+            low = middle
+        else:
+            high = middle
+    padding = low - limit
+    holder: list[Any] = []
+    outer = _wrap(holder, padding)
+    for depth in (limit - 1, limit, limit + 1):  # both sides of the edge, objects and lists alike
+        # An empty container innermost is a level of its own, as in too_deep.
+        for kinds, inner, levels in (("ol", 0, depth), ("lo", "x", depth), ("o", {}, depth - 1), ("l", [], depth - 1)):
+            holder.append(_nested(levels, kinds, inner))
+            written = _writes(outer)
+            holder.clear()
+            if written != (depth <= limit):
+                return None
+    return padding
+
+
+def _wrap(holder: list[Any], padding: int) -> list[Any]:
+    """``holder`` inside ``padding - 1`` more lists (``padding`` levels in all, holder included)."""
+    outer = holder
+    for _ in range(padding - 1):
+        outer = [outer]
+    return outer
+
+
+#: Wrappers ready for use, by limit: (outermost list, the innermost one that holds the value). One
+#: is taken from the pool for each call (list.pop and append are atomic), so threads never share one.
+_wrappers: dict[int, list[tuple[list[Any], list[Any]]]] = {}
+
+
+def compact(value: Any, limit: int) -> bytes | None:
+    """orjson's compact text of ``value`` when it nests at most ``limit`` levels, else None (nested
+    deeper, or a value orjson cannot write such as an integer beyond 64 bits: decide another way)."""
+    padding = _padding(limit)
+    if padding is None or padding < 1:
+        return None
+    pool = _wrappers.setdefault(limit, [])
+    try:
+        outer, holder = pool.pop()
+    except IndexError:
+        holder = []
+        outer = _wrap(holder, padding)
+    holder.append(value)
+    try:
+        text = orjson.dumps(outer)
+    except orjson.JSONEncodeError:
+        return None
+    finally:
+        holder.clear()
+        pool.append((outer, holder))
+    return text[padding:len(text) - padding]
+
+
+def proven_unique(data: bytes, again: bytes) -> bool:
+    """True only when ``data`` has no object with a key twice, given ``again``, orjson's compact text
+    of the value parsed from ``data``; False when this cheap test cannot tell (never a wrong True)."""
+    # Compact records written by orjson (procrecord's own) come back byte for byte: one memcmp.
+    if data.startswith(again) and (len(data) == len(again) or data[len(again):].isspace()):
+        return True
+    # ``find`` of one byte is memchr; the two-byte search runs only where a backslash is.
+    return (data.find(b"\\") < 0 or b"\\u" not in data) and data.count(b":") == again.count(b":")
+
+
+def duplicate_keys(data: bytes, value: Any, again: bytes | None = None) -> list[tuple[list[Any], str]]:
+    """Where ``data`` (whose parsed value is ``value``) repeats a key: (path of the object, key) pairs.
+
+    ``again``: orjson's compact text of ``value`` when the caller has it (see :func:`compact`).
+    """
+    if again is None:
+        try:
+            again = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            again = None
+    if again is not None and proven_unique(data, again):
+        return []
     try:
         parsed = json.loads(data, object_pairs_hook=_pairs)
     except ValueError:

@@ -19,6 +19,7 @@ from typing import IO, Any, Iterator, NamedTuple, Union
 import attrs
 import orjson
 
+from procrecord.bulk.dupkeys import compact, duplicate_keys
 from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
@@ -31,6 +32,8 @@ ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
 _ZIP_MAGIC = b"PK\x03\x04"
 _RAISE = "(raise it with --max-bytes)"
 _BOM = b"\xef\xbb\xbf"
+#: Read buffer of a JSONL file (see _iter_jsonl).
+_LINE_BUFFER = 256 * 1024
 
 
 class Loaded(NamedTuple):
@@ -155,7 +158,7 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         data = data[3:]
     if data.startswith(_ZIP_MAGIC):
         return LoadError(source, line, "a zip archive (.kwcoco.zip): use --embedded to check the records inside it")
-    if not data.strip():
+    if not data or data.isspace():  # not strip(): no copy of every document
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
         value = loads_exact(data) if exact else orjson.loads(data)
@@ -165,12 +168,12 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
         return LoadError(source, line, f"top-level value is {_json_type(value)}, expected an object")
-    if too_deep(data, value):
+    # The duplicate-key check writes the value again; that text also proves the depth (see dupkeys).
+    again = compact(value, MAX_DEPTH) if unique else None
+    if again is None and too_deep(data, value):
         return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
     if unique:
-        from procrecord.bulk.dupkeys import duplicate_keys
-
-        repeated = duplicate_keys(data, value)
+        repeated = duplicate_keys(data, value, again)
         if repeated:
             from procrecord.record.validation import json_path
 
@@ -501,7 +504,9 @@ def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:
 
 def _iter_jsonl(task: FileTask, span: Span, exact: bool = False, raw: bool = False, unique: bool = False) -> Iterator[Item]:
     try:
-        handle = open(task.path, "rb")  # noqa: SIM115 - opened apart from the with: only open's OSError is a LoadError
+        # Opened apart from the with: only open's OSError is a LoadError. A buffer bigger than the
+        # default 8 KiB: records are a few KB, and most would otherwise cost a read() of their own.
+        handle = open(task.path, "rb", buffering=_LINE_BUFFER)  # noqa: SIM115
     except OSError as exc:
         yield LoadError(task.path, None, _os_message(exc))
         return
@@ -535,7 +540,7 @@ def _iter_lines(handle: IO[bytes], source: str, remaining: int | None, limit: in
                 remaining -= skipped
             yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
             continue
-        if not line.strip():
+        if line.isspace():  # not strip(): no copy of every line (an empty line is b"\n" here)
             continue
         yield _raw(line, source, span.lines, True) if raw else parse(line, source, span.lines, True, exact, unique)
 
