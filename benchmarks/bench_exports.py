@@ -326,6 +326,29 @@ def parse_cpu(sources: list[str]) -> tuple[float, int]:
     return time.process_time() - start, count
 
 
+def validate_cpu(sources: list[str]) -> float:
+    """CPU seconds to read, parse and validate (jsonschema-rs ``is_valid``, against the record's own version)
+    every record of ``sources``: what an export must do before any work of its own (its floor)."""
+    import orjson
+
+    from procrecord.record.validation import is_valid
+
+    start = time.process_time()
+    for source in sources:
+        if os.path.isdir(source):
+            for name in sorted(os.listdir(source)):
+                if name.endswith(".json"):
+                    with open(os.path.join(source, name), "rb") as handle:
+                        record = orjson.loads(handle.read())
+                    assert is_valid(record, record["schema_version"])
+        else:
+            with open(source, "rb") as handle:
+                for line in handle:
+                    record = orjson.loads(line)
+                    assert is_valid(record, record["schema_version"])
+    return time.process_time() - start
+
+
 def export_cpu(fmt: str, sources: list[str], out: str) -> tuple[float, int]:
     """CPU seconds of the whole bulk export (read, validate, upgrade, flatten, write) with --jobs 1."""
     from procrecord.exports import ExportOptions, exporter
@@ -356,18 +379,21 @@ def run_tables(args) -> None:
     out = tempfile.mkdtemp(prefix="bench-tables-")
     summary = []
     for name, sources in inputs.items():
-        cpu: dict[str, list[float]] = {"parse": [], **{fmt: [] for fmt in TABLES}}
+        cpu: dict[str, list[float]] = {"parse": [], "floor": [], **{fmt: [] for fmt in TABLES}}
         count = 0
         for _ in range(args.repeat):
             seconds, count = parse_cpu(sources)
             cpu["parse"].append(seconds)
+            cpu["floor"].append(validate_cpu(sources))
             for fmt in TABLES:
                 seconds, exported = export_cpu(fmt, sources, os.path.join(out, "t." + fmt))
                 assert exported == count, (fmt, exported, count)
                 cpu[fmt].append(seconds)
         base = min(cpu["parse"])
         size = mean_size(sources)
-        print(f"tables, {name} ({count} records, {size / 1024:.1f} KB each): orjson parse {count / base:,.0f} records/s per core")
+        floor = min(cpu["floor"])
+        print(f"tables, {name} ({count} records, {size / 1024:.1f} KB each): orjson parse {count / base:,.0f} records/s per core; "
+              f"parse + validation (an export's floor) {count / floor:,.0f}/s, {floor / base:.2f}x the parse")
         for fmt in TABLES:
             best = min(cpu[fmt])
             rate = count / best
