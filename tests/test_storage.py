@@ -442,7 +442,7 @@ def test_small_objects_are_read_with_one_get_each_in_a_worker_and_ahead(s3, endp
     fs, bucket = s3
     body = b'{"a": 1}\n' * 50
     keys = [f"{bucket}/o{i}.jsonl" for i in range(3)]
-    fs.pipe({key: body for key in keys})
+    fs.pipe(dict.fromkeys(keys, body))
     options = (("endpoint_url", endpoint),)
     worker_fs, _ = filesystem(f"s3://{keys[0]}", dict(options))
     worker_fs.invalidate_cache()  # as in a fresh worker: no listing cached
