@@ -260,3 +260,33 @@ def test_jobs_on_the_command_line_sizes_the_local_cluster(tmp_path, monkeypatch)
     assert invoke("validate", "--executor", "dask", "--jobs", "1", src).exit_code == 0
     assert invoke("validate", "--executor", "dask", src).exit_code == 0
     assert sizes == [1, None]  # without --jobs: PROCRECORD_DASK_WORKERS, else Dask's default
+
+
+_FRESH_CLUSTERS = """
+import os, sys
+from distributed import Client
+from procrecord.bulk.executors import WORKER_KEY_ENV, local_cluster
+
+def look():
+    return "procrecord.bulk.engine" in sys.modules, os.environ.get(WORKER_KEY_ENV)
+
+with local_cluster(1) as cluster, Client(cluster) as client:
+    print(list(client.run(look).values()))
+os.environ[WORKER_KEY_ENV] = "set-after-the-fork-server-started"
+with local_cluster(1) as cluster, Client(cluster) as client:
+    print(list(client.run(look).values()))
+"""
+
+
+def test_local_cluster_workers_start_with_procrecord_imported_and_get_a_later_key(tmp_path):
+    """A fresh process's LocalCluster forks its workers from a server that imported procrecord once;
+    a pseudonym key set after that server started still reaches the next cluster's workers."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "PROCRECORD_REDACT_KEY"}
+    done = subprocess.run([sys.executable, "-c", _FRESH_CLUSTERS], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first, second = done.stdout.splitlines()[-2:]
+    assert first == "[(True, None)]"
+    assert second == "[(True, 'set-after-the-fork-server-started')]"

@@ -430,3 +430,41 @@ def test_read_ahead_is_bounded_and_only_in_the_planning_process(monkeypatch):
     finally:
         ahead.close()
     assert objectio.lookup(ahead.key) is None
+
+
+def test_small_objects_are_read_with_one_get_each_in_a_worker_and_ahead(s3, endpoint):
+    """A process that did not list the objects (a pool or Dask worker) reads each in one GET, no HEAD
+    first; the planner's read-ahead too (its requests run on s3fs's event loop)."""
+    from procrecord.bulk import objectio
+    from procrecord.bulk.loader import InlineTask
+    from procrecord.bulk.storage import ObjectTask, filesystem
+
+    fs, bucket = s3
+    body = b'{"a": 1}\n' * 50
+    keys = [f"{bucket}/o{i}.jsonl" for i in range(3)]
+    fs.pipe(dict.fromkeys(keys, body))
+    options = (("endpoint_url", endpoint),)
+    worker_fs, _ = filesystem(f"s3://{keys[0]}", dict(options))
+    worker_fs.invalidate_cache()  # as in a fresh worker: no listing cached
+    calls = []
+    real = worker_fs._call_s3
+
+    async def spy(method, *args, **kwargs):
+        calls.append(method)
+        return await real(method, *args, **kwargs)
+
+    worker_fs._call_s3 = spy
+    try:
+        task = ObjectTask(f"s3://{keys[0]}", True, options, identity=("etag", len(body)))
+        fetched = task.fetch()
+        assert isinstance(fetched, InlineTask) and b"".join(fetched.payloads) == body
+        assert calls == ["get_object"]
+        calls.clear()
+        ahead = objectio.ReadAhead(worker_fs, keys, [len(body)] * 3)
+        try:
+            assert [ahead.take(key) for key in keys] == [body] * 3
+        finally:
+            ahead.close()
+        assert calls == ["get_object"] * 3
+    finally:
+        del worker_fs._call_s3

@@ -51,21 +51,14 @@ def client(address: str | None, workers: int | None = None) -> Any:
     """A Dask client: a LocalCluster (no address; ``workers`` processes, else
     ``PROCRECORD_DASK_WORKERS``, else Dask's default), a running scheduler, or a dask-jobqueue cluster
     configured in Dask's own configuration (``jobqueue.slurm``, ``jobqueue.pbs``, ...)."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:
-        raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'") from exc
-    if address is None:
-        workers = workers or int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
-        # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
-        # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
-        import dask
+    import importlib.util
 
-        # The worker's statistical profiler samples the running thread's stack every 10 ms (for a
-        # dashboard we do not start): it costs our CPU-bound tasks time for nothing.
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                                   scheduler_kwargs={"dashboard_address": ":0"})
+    if importlib.util.find_spec("distributed") is None:  # not imported here: a LocalCluster starts first
+        raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'")
+    if address is None:
+        cluster = local_cluster(workers)
+        from distributed import Client
+
         return Client(cluster)
     if address.startswith("jobqueue."):
         name = address.split(".", 1)[1]
@@ -81,8 +74,89 @@ def client(address: str | None, workers: int | None = None) -> Any:
         import dask
 
         cluster.adapt(**(dask.config.get(f"jobqueue.{name}.adapt", default=None) or {"maximum_jobs": 1}))
+        from distributed import Client
+
         return Client(cluster)
+    from distributed import Client
+
     return Client(address)
+
+
+#: What a LocalCluster's worker processes start with: they are forked from one fork server that
+#: imported these once, instead of each spawned worker importing them (a second or more of CPU per
+#: worker) and importing procrecord again on its first task.
+WORKER_MODULES = ("distributed", "procrecord.bulk.executors", "procrecord.bulk.engine", "procrecord.bulk.objectsink",
+                  "procrecord.operations.transforms", "procrecord.record.validation")
+
+
+def _start_fork_server() -> bool:
+    """Start this process's fork server with :data:`WORKER_MODULES` preloaded (it imports them
+    while this process goes on); False where there is none (Windows: workers are spawned)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    from multiprocessing import forkserver
+
+    import dask
+
+    # Variables that must be set before a worker process starts (malloc trimming, one BLAS thread):
+    # the Nanny sets them in this process before it starts a worker; the fork server needs them first.
+    for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {}).items():
+        if value is not None:
+            os.environ.setdefault(name, str(value))
+    # Only a fork server started now gets this list (one started earlier by a local pool keeps its
+    # own, and workers then import on their first task): correct either way, fast when fresh.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+    forkserver.ensure_running()
+    return True
+
+
+#: Intervals of Dask's periodic bookkeeping in a LocalCluster we start (Dask's defaults: 20 ms,
+#: 500 ms, 100 ms, 100 ms): event-loop latency ticks, the system monitor (a dashboard's plots), the
+#: memory monitor (pausing a worker near its memory limit) and work stealing.
+LOCAL_CLUSTER_INTERVALS = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.scheduler.work-stealing-interval": "1s",
+}
+
+
+def local_cluster(workers: int | None = None) -> Any:
+    """A LocalCluster for one run: ``workers`` single-threaded processes (else ``PROCRECORD_DASK_WORKERS``,
+    else Dask's default), forked from a fork server where there is one, without a dashboard."""
+    forked = _start_fork_server()  # before ``import distributed`` here: both import at the same time
+    import dask
+    from distributed import LocalCluster
+
+    if forked:
+        import distributed.utils
+
+        # Dask's own fork-server set-up would import numpy, pandas and lz4 into this process and
+        # the server (seconds on a small machine) for workers that never use them.
+        if hasattr(distributed.utils, "_forkserver_preload_set"):
+            distributed.utils._forkserver_preload_set = True
+    workers = workers or int(os.environ.get("PROCRECORD_DASK_WORKERS", "0")) or None
+    # Forked workers get the fork server's environment, which may predate the pseudonym key
+    # (a notebook or test that set it later): the Nanny hands it over at start, in memory.
+    env = {WORKER_KEY_ENV: os.environ[WORKER_KEY_ENV]} if os.environ.get(WORKER_KEY_ENV) else None
+    config: dict[str, Any] = {
+        # The worker's statistical profiler samples the running thread's stack every 10 ms (for a
+        # dashboard we do not start): it costs our CPU-bound tasks time for nothing.
+        "distributed.worker.profile.enabled": False,
+        # Bookkeeping that wakes every event loop (client, scheduler, nannies, workers) many times
+        # a second, each time taking the GIL from a task: a fifth of a worker's CPU on 2 cores.
+        # Our tasks are seconds long; once a second is often enough for each of these.
+        **LOCAL_CLUSTER_INTERVALS,
+    }
+    if forked:
+        config["distributed.worker.multiprocessing-method"] = "forkserver"
+    with dask.config.set(config):
+        # Worker processes of one thread each: our tasks hold the GIL, threads would only take turns.
+        # No dashboard, and the scheduler's HTTP endpoint on a free port (never a warning about 8787).
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            scheduler_kwargs={"dashboard_address": ":0"}, env=env)
 
 
 @attrs.frozen

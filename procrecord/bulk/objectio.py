@@ -66,9 +66,9 @@ class ReadAhead:
                 self._drop_before(position)
             self._fill()
         if entry is None:
-            data: bytes = self.fs.cat_file(path)
-            return data
-        return entry[0].result()
+            return read_whole(self.fs, path)
+        data: bytes = entry[0].result()
+        return data
 
     def _drop_before(self, position: int) -> None:
         """Forget reads of objects before ``position``: their tasks did not read them (an object
@@ -88,11 +88,23 @@ class ReadAhead:
                 continue
             if self._flight and self._bytes + size > AHEAD_BYTES:
                 return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(AHEAD_OBJECTS, thread_name_prefix="procrecord-read")
-            self._flight[path] = (self._pool.submit(self.fs.cat_file, path), size)
+            self._flight[path] = (self._submit(path), size)
             self._bytes += size
             self._next += 1
+
+    def _submit(self, path: str) -> Future[bytes]:
+        """Start reading ``path``: a coroutine on the event loop of an async filesystem (s3fs, gcsfs,
+        adlfs run every request there anyway: no thread of ours per read, no hop through one), else
+        a thread of a small pool."""
+        loop = getattr(self.fs, "loop", None) if getattr(self.fs, "async_impl", False) else None
+        if loop is not None and hasattr(self.fs, "_cat_file"):
+            import asyncio
+
+            coroutine = self.fs._cat_file(path, **_one_get(self.fs))
+            return asyncio.run_coroutine_threadsafe(coroutine, loop)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(AHEAD_OBJECTS, thread_name_prefix="procrecord-read")
+        return self._pool.submit(read_whole, self.fs, path)
 
     def close(self) -> None:
         """Drop what is still in flight and forget this listing."""
@@ -104,6 +116,18 @@ class ReadAhead:
             self._flight.clear()
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def read_whole(fs: Any, path: str) -> bytes:
+    """The bytes of a small object, in one request."""
+    data: bytes = fs.cat_file(path, **_one_get(fs))
+    return data
+
+
+def _one_get(fs: Any) -> dict[str, Any]:
+    # s3fs asks for an object's size (a HEAD) before a GET, to split big objects into ranges, unless
+    # the listing is in its cache: in a worker process it is not. Our small objects need one GET.
+    return {"max_concurrency": 1} if _is_s3(fs) else {}
 
 
 def lookup(key: int) -> ReadAhead | None:
@@ -169,7 +193,8 @@ def conditional_put(fs: Any, path: str, data: bytes, etag: str) -> bool | None:
 
 
 def _is_s3(fs: Any) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
+    protocol = getattr(fs, "protocol", None)
+    protocols = protocol if isinstance(protocol, (tuple, list)) else (protocol,)
     return bool({"s3", "s3a"} & set(protocols))
 
 

@@ -125,7 +125,7 @@ class ObjectTask:
                 data = ahead.take(self.url)
             else:
                 fs, path = filesystem(self.url, dict(self.options))
-                data = fs.cat_file(path)
+                data = objectio.read_whole(fs, path)
         except Exception as exc:  # noqa: BLE001 - one unreadable object must not stop the run
             return LoadError(self.url, None, describe(exc))
         if self.jsonl:
