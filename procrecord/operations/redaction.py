@@ -303,7 +303,7 @@ def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return b""
-    if text in ctx.scrubber.clean:
+    if ctx.scrubber.known_clean(text):
         return None
     return text if len(text) <= _LIST_MAX_BYTES else b""
 
@@ -344,8 +344,7 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return _scrub_mapping(value, pointer, ctx)
-    clean = ctx.scrubber.clean
-    if text in clean:
+    if ctx.scrubber.known_clean(text):
         return value
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)

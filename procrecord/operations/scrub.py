@@ -13,6 +13,8 @@ import ipaddress
 import re
 from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
+import orjson
+
 from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, is_version_key, is_version_value, secret_kind
 from procrecord.pointer import escape
 
@@ -486,6 +488,13 @@ def _fixed_index() -> tuple[re.Pattern[str], dict[str, frozenset[int]], dict[str
     return re.compile(_trie_pattern(needles)), {n: frozenset(p) for n, p in needles.items()}, hidden
 
 
+@functools.lru_cache(maxsize=8)
+def _needle_positions(offset: int) -> dict[str, frozenset[int]]:
+    """The positions of the rules of each fixed needle in a scrubber with ``offset`` rules of its own
+    before the fixed ones (shared, read-only: one per offset rather than one per scrubber)."""
+    return {needle: frozenset(p + offset for p in rules) for needle, rules in _fixed_index()[1].items()}
+
+
 def _trie_pattern(words: Iterable[str]) -> str:
     """A regex matching any of ``words``, the longest one where several start at one place.
 
@@ -510,6 +519,21 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+
+
+#: Short texts and serialised mappings found clean by some scrubber, shared by all of them: the fixed
+#: rules left each as it is, so a scrubber whose own values (home, host, user) it does not hold finds it
+#: clean too. The records of a sweep come from several hosts, each with its own scrubber; without this,
+#: each one scrubbed the same flags, config values and package lists again.
+_SHARED_TEXT: set[str] = set()
+_SHARED_JSON: set[bytes] = set()
+SHARED_ENTRIES = 16384
+
+
+def _share(table: set[Any], item: Any) -> None:
+    if len(table) >= SHARED_ENTRIES:
+        table.clear()
+    table.add(item)
 
 
 class Scrubber:
@@ -558,14 +582,21 @@ class Scrubber:
         #: The record's home goes first, before the other triggers are looked for: most of the text
         #: it is in (run folders, configs) then holds nothing else to find.
         self._first = before[0] if before else None
+        own = [needle for _, _, trigger in (*before, *after) for needle in cast("tuple[str, ...]", trigger)]
+        #: The needles of the record's own rules, as text and as JSON text (JSON escapes character by
+        #: character, so a string or key holding a needle holds it escaped): a text in the shared tables
+        #: that holds none of them is clean. Plain ``in`` tests: compiling a pattern would cost more than
+        #: the tests a scrubber makes.
+        self._own_needles = tuple(dict.fromkeys(own))
+        self._own_json = tuple(dict.fromkeys(orjson.dumps(needle)[1:-1] for needle in own))
         self._index(len(before), [*range(1, len(before)), *range(len(before) + len(RULES), len(self.rules))])
 
     def _index(self, offset: int, own: list[int]) -> None:
         """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
         (:func:`_fixed_index`), the record's own values with ``in``, shapes by their search."""
-        finder, by_needle, hidden = _fixed_index()
+        finder, _, hidden = _fixed_index()
         self._finder, self._hidden = finder, hidden
-        self._by_needle = {needle: frozenset(p + offset for p in rules) for needle, rules in by_needle.items()}
+        self._by_needle = _needle_positions(offset)
         # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
         self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
         self._needles: dict[int, tuple[str, ...]] = {}
@@ -599,7 +630,7 @@ class Scrubber:
         cached = cache.get(text)
         if cached is not None:
             return cached
-        result = self._scrub(text)
+        result = self._fresh(text)
         if len(text) <= self.CACHE_MAX_CHARS:
             if len(cache) >= self.CACHE_ENTRIES:
                 cache.clear()
@@ -630,6 +661,33 @@ class Scrubber:
             if len(self.clean) >= self.CLEAN_ENTRIES:
                 self.clean.clear()
             self.clean.add(text)
+            _share(_SHARED_JSON, text)
+
+    def known_clean(self, text: bytes) -> bool:
+        """True when the mapping (or list) serialised as ``text`` is known to need no scrubbing."""
+        if text in self.clean:
+            return True
+        if text in _SHARED_JSON:
+            for needle in self._own_json:
+                if needle in text:
+                    return False
+            self.mark_clean(text, len(text))
+            return True
+        return False
+
+    def _fresh(self, text: str) -> tuple[str, dict[str, int]]:
+        """:meth:`_scrub` of a text this scrubber has not remembered; one another scrubber found clean
+        and that holds none of this one's own values is clean without a pass."""
+        if text in _SHARED_TEXT:
+            for needle in self._own_needles:
+                if needle in text:
+                    break
+            else:
+                return text, {}
+        result = self._scrub(text)
+        if not result[1] and len(text) <= self.CACHE_MAX_CHARS:
+            _share(_SHARED_TEXT, text)
+        return result
 
     def _remember(self, table: dict[str, Any], text: str, result: Any) -> None:
         if len(text) <= self.CACHE_MAX_CHARS:
@@ -688,7 +746,7 @@ class Scrubber:
                     candidates = set()
                 candidates.add(position)
         for position, char, least, search in self._shapes:
-            if text.count(char) >= least and search(text):
+            if char in text and text.count(char) >= least and search(text):  # ``in``: cheaper to call
                 if candidates is None:
                     candidates = set()
                 candidates.add(position)
@@ -754,7 +812,7 @@ class Scrubber:
             seen = args.get(arg)
             if seen is None:
                 flag = _FLAG.fullmatch(arg)
-                seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None)
+                seen = (*self._fresh(arg), secret_kind(flag.group(1)) if flag else None)
                 self._remember(args, arg, seen)
             new, found, hide_next = seen
             out.append(new)

@@ -1,0 +1,78 @@
+"""What one scrubber found clean is shared with the others (a sweep's records come from several hosts):
+never where the text holds another record's own host, user or home."""
+
+from __future__ import annotations
+
+import copy
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from procrecord.operations import scrub
+from procrecord.operations.redaction import redact
+from procrecord.operations.scrub import Scrubber
+
+
+def _on(record: dict, host: str, user: str) -> dict:
+    record = copy.deepcopy(record)
+    record["host"].update(hostname=f"{host}.lab.example.org", user=user, home=f"/home/{user}")
+    return record
+
+
+def test_a_text_clean_for_one_scrubber_is_scrubbed_for_the_one_it_names():
+    first, second = Scrubber({"host": "gpu-a01", "user": "mkowalski"}), Scrubber({"host": "gpu-b07", "user": "tnguyen"})
+    texts = ["ssh tnguyen@gpu-b07", "run by tnguyen on gpu-b07-x", "/opt/x/tnguyen.log"]
+    assert all(first.scrub(text) == (text, {}) for text in texts)
+    assert all(text in scrub._SHARED_TEXT for text in texts)
+    assert second.scrub("ssh tnguyen@gpu-b07")[0] == "ssh <user>@<host>"
+    assert second.scrub("run by tnguyen on gpu-b07-x")[0] == "run by <user> on <host>-x"
+    assert second.scrub_argv(["--log", "/opt/x/tnguyen.log"])[0] == ["--log", "/opt/x/<user>.log"]
+
+
+def test_a_clean_text_is_taken_from_the_shared_table_without_a_pass():
+    Scrubber({"user": "mkowalski"}).scrub("--epochs=12 data/train")
+    other = Scrubber({"user": "tnguyen"})
+    other._scrub = None  # type: ignore[assignment]  # the shared table must answer: a pass would fail
+    assert other.scrub("--epochs=12 data/train") == ("--epochs=12 data/train", {})
+
+
+def test_a_mapping_clean_on_one_host_is_scrubbed_on_the_host_it_names(gpu_record):
+    config = {"data": {"root": "/data/shared", "owner": "tnguyen", "note": "made on gpu-b07"}}
+    for host, user in (("gpu-a01", "mkowalski"), ("gpu-a01", "mkowalski")):
+        record = _on(gpu_record, host, user)
+        record["invocation"]["config"] = copy.deepcopy(config)
+        assert redact(record, "most")["invocation"]["config"] == config
+    record = _on(gpu_record, "gpu-b07", "tnguyen")
+    record["invocation"]["config"] = copy.deepcopy(config)
+    out = redact(record, "most")
+    assert out["invocation"]["config"] == {"data": {"root": "/data/shared", "owner": "<user>", "note": "made on <host>"}}
+
+
+def test_a_package_list_clean_on_one_host_is_scrubbed_on_the_host_it_names(gpu_record):
+    packages = [{"name": "numpy", "version": "2.1.0"}, {"name": "tnguyen-tools", "version": "0.1"}]
+    record = _on(gpu_record, "gpu-a01", "mkowalski")
+    record["python"]["packages"] = copy.deepcopy(packages)
+    for _ in range(2):
+        assert redact(record, "most")["python"]["packages"] == packages
+    record = _on(gpu_record, "gpu-b07", "tnguyen")
+    record["python"]["packages"] = copy.deepcopy(packages)
+    assert redact(record, "most")["python"]["packages"][1]["name"] == "<user>-tools"
+
+
+words = st.sampled_from(["tnguyen", "TNGUYEN", "Tnguyen", "gpu-b07", "/home/tnguyen", "run", "x", "-", "/", "@", " ", "="])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(words, max_size=6).map("".join))
+def test_sharing_never_changes_what_a_scrubber_finds(text):
+    """Scrubbed first by a scrubber of other values, then by one whose values the text may hold: the
+    second finds what a fresh scrubber with no shared table finds."""
+    Scrubber({"host": "gpu-a01", "user": "mkowalski", "home": "/home/mkowalski"}).scrub(text)
+    ids = {"host": "gpu-b07", "user": "tnguyen", "home": "/home/tnguyen"}
+    shared = Scrubber(ids).scrub(text)
+    saved = set(scrub._SHARED_TEXT)
+    scrub._SHARED_TEXT.clear()
+    try:
+        assert shared == Scrubber(ids).scrub(text)
+    finally:
+        scrub._SHARED_TEXT.update(saved)
