@@ -119,3 +119,96 @@ def test_a_redacted_legacy_item_keeps_its_args_a_string_and_passes_the_gate():
     assert isinstance(args, str) and "Marek" not in args and "Zawadzki" not in args
     assert args.startswith("python ~\\proj\\fit.py --note Mzawadzki\\exp7")
     assert check_level(out, "most") == [] and redact(out, "most") == out
+
+
+# --- the third held-out corpus (h13q) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("token", [
+    "glrtr-u8jzPde0IgxLd6GncfBA", "glwt-lgLKOmxgJTeKdNnFRIBX",  # GitLab: routable runner, workspace tokens
+    "s.uDL7DxtpYlSXpfKtHF4vUCsM",  # Vault's older service tokens
+    "pubkey-23d5a4fd12aabfe228f219e9cb0eb53f",  # Mailgun public validation key
+    "dp.st.dev.Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1X", "dp.ct.Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1X",
+    "dckr_oat_a1B2a1B2a1B2a1B2a1B2a1B2a1B2a1B2",
+])
+@pytest.mark.parametrize("context", _CONTEXTS)
+def test_the_third_corpus_token_forms_are_hidden(token, context):
+    text = context.format(token)
+    out, counts = Scrubber(_OWN).scrub(text)
+    assert token not in out and counts
+    assert Scrubber(_OWN).scrub(text) == scrub_by_every_rule(Scrubber(_OWN), text)
+
+
+def test_a_mailgun_signing_key_after_a_mailgun_name_is_hidden():
+    text = "MAILGUN_WEBHOOK_SIGNING=16947ccf25ec84d8dbc74254770f5890-4dba41ec-ccc3fc16"
+    assert Scrubber(_OWN).scrub(text) == ("MAILGUN_WEBHOOK_SIGNING=<redacted:mailgun_key>", {"mailgun-signing-key": 1})
+
+
+@pytest.mark.parametrize("text", ["os.path.join", "records.json", "as.ABCDEFGHIJKLMNOPQRSTUVWX1", "pubkey-short",
+                                  "mailgun_domain: mg.example.com", "dp.st.short", "dckr_oat_"])
+def test_near_misses_of_the_third_corpus_forms_stay(text):
+    assert Scrubber(_OWN).scrub(text) == (text, {})
+
+
+@pytest.mark.parametrize("document, pointer", [
+    (b'{"info": [1], "images": [], "info": [2]}', ["info"]),
+    (b'{"meta": {"info": [1]}, "meta": {"info": [2]}}', ["meta", "info"]),
+    (b'{"info": [1], "\\u0069nfo": [2]}', ["info"]),
+    (b'{"\\u0069nfo": [1],\n "info": []}', ["info"]),
+])
+def test_a_key_repeated_on_the_way_to_the_records_is_an_error(document, pointer):
+    from procrecord.bulk.jsonspans import DuplicateKeyError, resolve
+
+    with pytest.raises(DuplicateKeyError, match="duplicate key"):
+        resolve(document, pointer)
+
+
+@pytest.mark.parametrize("document, expected", [
+    (b'{"x": "\\u0069nfo", "info": [3]}', b"[3]"),  # a string value, not a key
+    (b'{"a": {"info": [9]}, "info": [4]}', b"[4]"),  # the same key deeper down
+    (b'{"info": [5], "s": "\\"info\\": [6]"}', b"[5]"),  # the key's text inside a string
+])
+def test_the_key_text_elsewhere_is_no_duplicate(document, expected):
+    from procrecord.bulk.jsonspans import resolve
+
+    span = resolve(document, ["info"])
+    assert span is not None and document[span[0]:span[1]] == expected
+
+
+def _kwcoco_with_hidden_record(tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    raw = upgrade(load_json(_CASE / "input.json"))
+    clean = redact(raw, "most")
+    path = tmp_path / "in" / "res.kwcoco.json"
+    path.parent.mkdir()
+    path.write_bytes(b'{"info": [' + json.dumps(raw).encode() + b'], "images": [], "info": ['
+                     + json.dumps(clean).encode() + b"]}")
+    return CliRunner(), cli, path
+
+
+def test_a_result_file_hiding_a_record_behind_a_repeated_info_key_fails_the_gate(tmp_path):
+    runner, cli, path = _kwcoco_with_hidden_record(tmp_path)
+    result = runner.invoke(cli, ["validate", "--embedded", "--require-level", "most", str(path)])
+    assert result.exit_code == 1 and "duplicate key 'info'" in result.output
+
+
+def test_redact_never_writes_a_result_file_with_a_repeated_info_key(tmp_path):
+    runner, cli, path = _kwcoco_with_hidden_record(tmp_path)
+    out = tmp_path / "out"
+    result = runner.invoke(cli, ["redact", "--embedded", "--level", "most", "-o", str(out), str(path)])
+    assert result.exit_code == 1 and "duplicate key 'info'" in result.output
+    assert not (out / "res.kwcoco.json").exists()
+
+
+def test_a_result_file_holding_no_record_is_a_run_that_found_none(tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    path = tmp_path / "empty.kwcoco.json"
+    path.write_text('{"info": [], "images": []}')
+    result = CliRunner().invoke(cli, ["validate", "--embedded", str(path)])
+    assert result.exit_code == 1 and "no record found" in result.output
+    assert CliRunner().invoke(cli, ["validate", "--embedded", "--allow-empty", str(path)]).exit_code == 0

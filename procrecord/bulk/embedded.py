@@ -16,7 +16,7 @@ import attrs
 import orjson
 
 from procrecord.bulk.engine import Outcome
-from procrecord.bulk.jsonspans import SpanError, elements, encode, layout_of, resolve, splice
+from procrecord.bulk.jsonspans import DuplicateKeyError, SpanError, elements, encode, layout_of, resolve, splice
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 from procrecord.bulk.loader import Loaded, parse
 from procrecord.bulk.status import Status, severity
@@ -140,6 +140,8 @@ class Embedded:
         """The outcome for one JSON document, and whether its output differs from ``data``."""
         try:
             found, located = find_records(data, self.pointers)
+        except DuplicateKeyError as exc:  # the gate would see one value and the file keep the other
+            return Outcome(item.source, item.line, Status.ERROR, message=str(exc), jsonl=item.jsonl), False
         except SpanError as exc:
             return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)

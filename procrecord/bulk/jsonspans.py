@@ -94,22 +94,36 @@ def value_end(data: bytes, start: int) -> int:
     return match.end()
 
 
+class DuplicateKeyError(SpanError):
+    """A key on the way to a value occurs more than once in its object: a reader keeps one of the
+    values, and what the other holds would be kept in the file unseen."""
+
+
 def member(data: bytes, start: int, key: str) -> int | None:
     """Where the value of ``key`` in the object beginning at ``start`` begins (None: no such key).
 
     When a key occurs twice the last one wins, as JSON readers (Python's, kwcoco's) decide. A key
     beyond ASCII is looked for as UTF-8 and as Python's ``json`` writes it by default (``\\u00e9``).
     """
+    found = members_named(data, start, key)
+    return found[-1] if found else None
+
+
+def members_named(data: bytes, start: int, key: str) -> list[int]:
+    """Where each value of ``key`` in the object beginning at ``start`` begins, in document order:
+    every spelling of the key counts (plain UTF-8, or with ``\\u`` escapes such as ``"\\u0069nfo"``)."""
     found = _member(data, start, orjson.dumps(key))
-    if found is None and not key.isascii():
+    if not key.isascii():
         import json
 
-        found = _member(data, start, json.dumps(key).encode())
-    return found
+        found += _member(data, start, json.dumps(key).encode())
+    if data.find(b"\\u", start) >= 0:
+        found += _escaped_members(data, start, key)
+    return sorted(set(found))
 
 
-def _member(data: bytes, start: int, needle: bytes) -> int | None:
-    found = None
+def _member(data: bytes, start: int, needle: bytes) -> list[int]:
+    found = []
     checked, depth = start, 0
     pos = data.find(needle, start + 1)
     while pos >= 0:
@@ -121,10 +135,32 @@ def _member(data: bytes, start: int, needle: bytes) -> int | None:
             depth += depth_change(data, checked, pos)
             checked = pos
             if depth == 1:
-                found = colon.end()
+                found.append(colon.end())
             elif depth <= 0:
                 break  # past the end of this object
         pos = data.find(needle, pos + 1)
+    return found
+
+
+#: A key written with a ``\\u`` escape, and the colon after it (in valid JSON only a key is followed by one).
+_ESCAPED_KEY = re.compile(rb'"((?:[^"\\]|\\.)*\\u(?:[^"\\]|\\.)*)"[ \t\r\n]*:[ \t\r\n]*', re.S)
+
+
+def _escaped_members(data: bytes, start: int, key: str) -> list[int]:
+    found = []
+    checked, depth = start, 0
+    for match in _ESCAPED_KEY.finditer(data, start + 1):
+        depth += depth_change(data, checked, match.start())
+        checked = match.start()
+        if depth <= 0:
+            break  # past the end of this object
+        if depth == 1:
+            try:
+                spelled = orjson.loads(match.group(0)[:match.end(1) - match.start() + 1])
+            except orjson.JSONDecodeError:
+                continue
+            if spelled == key:
+                found.append(match.end())
     return found
 
 
@@ -152,10 +188,13 @@ def resolve(data: bytes, tokens: list[str]) -> tuple[int, int] | None:
     for token in tokens:
         kind = data[pos:pos + 1]
         if kind == b"{":
-            found = member(data, pos, token)
-            if found is None:
+            found = members_named(data, pos, token)
+            if not found:
                 return None
-            pos = found
+            if len(found) > 1:
+                raise DuplicateKeyError(f"duplicate key {token!r} on the way to /{'/'.join(tokens)} "
+                                        "(a reader keeps only one of its values)")
+            pos = found[0]
         elif kind == b"[" and token.isdigit():
             items = elements(data, pos)
             if int(token) >= len(items):

@@ -40,6 +40,11 @@ class Summary:
                 self.totals[name] += value
 
     @property
+    def records_found(self) -> int:
+        """Outcomes that were records (a result file read with ``--embedded`` that holds none is not one)."""
+        return self.total - self.counts.get(str(Status.NO_RECORDS), 0)
+
+    @property
     def failed(self) -> bool:
         """True when any outcome has a finding or an error."""
         return any(severity(status) for status in self.counts)
@@ -54,7 +59,7 @@ class Summary:
             noun = ("document" if self.total == 1 else "documents") + f" holding {embedded} embedded " + \
                 ("record" if embedded == 1 else "records")
         totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n and name != "embedded_records")
-        nothing = ": no record found" if not self.total else ""  # a mistyped folder in a CI gate
+        nothing = ": no record found" if not self.records_found else ""  # a mistyped folder in a CI gate
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
                 + (f" ({totals})" if totals else "") + nothing)
 

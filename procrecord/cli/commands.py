@@ -121,7 +121,7 @@ def _exit_code(summary, more_findings: bool = False) -> int:
     """1 for findings, and for a run that found no record at all (unless --allow-empty), else 0."""
     if summary.failed or more_findings:
         return EXIT_FINDINGS
-    if summary.total == 0 and not allow_empty_from_context():
+    if summary.records_found == 0 and not allow_empty_from_context():
         return EXIT_FINDINGS  # a mistyped folder in a CI gate must not pass
     return EXIT_OK
 

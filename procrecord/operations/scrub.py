@@ -329,7 +329,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitlab-kubernetes-agent-token, gitlab-oauth-app-secret, gitlab-feature-flag-client-token, gitlab-scim-token,
     # gitlab-cicd-job-token; detect-secrets GitLabTokenDetector
     ("gitlab-token", _prefixed("gitlab_token", ("glpat-", "gldt-", "glptt-", "glrt-", "glsoat-", "glcbt-", "GR1348941",
-                                                "glft-", "glimt-", "glagent-", "gloas-", "glffct-"),
+                                                "glft-", "glimt-", "glagent-", "gloas-", "glffct-", "glrtr-", "glwt-"),
                                r"[0-9A-Za-z_-]{20,}")),
     # gitleaks npm-access-token; detect-secrets NpmDetector
     ("npm-token", _prefixed("npm_token", ("npm_",), r"[A-Za-z0-9]{36,}", needles=("pm_",))),
@@ -345,6 +345,12 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("twilio-key", _prefixed("twilio_key", ("SK",), r"[0-9a-fA-F]{32}(?![0-9a-zA-Z])")),
     # gitleaks mailgun-private-api-token
     ("mailgun-key", _prefixed("mailgun_key", ("key-",), r"[0-9a-f]{32}(?![0-9a-zA-Z])", needles=("ey-",))),
+    # gitleaks mailgun-pub-key (a distinctive form: hidden also without the "mailgun" word gitleaks asks for)
+    ("mailgun-pubkey", _prefixed("mailgun_key", ("pubkey-",), r"[0-9a-f]{32}(?![0-9a-zA-Z])")),
+    # gitleaks mailgun-signing-key: after a name that says mailgun (``MAILGUN_WEBHOOK_SIGNING=...``)
+    ("mailgun-signing-key", (_regex_rule(r"(?i)(mailgun[\w.-]*[\"']?[ \t]*[:=][ \t]*[\"']?)[a-h0-9]{32}-[a-h0-9]{8}-[a-h0-9]{8}(?![\w-])",
+                                         lambda m: m.group(1) + marker("mailgun_key")),
+                             ("gun", "GUN", "Gun"))),
     # detect-secrets MailchimpDetector
     ("mailchimp-key", (_regex_rule(r"(?<![\w-])[0-9a-f]{32}-us\d{1,2}(?!\w)", marker("mailchimp_key")), ("-us",))),
     # gitleaks shopify-access-token, shopify-shared-secret, shopify-custom-access-token, shopify-private-app-access-token
@@ -355,9 +361,16 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks databricks-api-token
     ("databricks-token", _prefixed("databricks_token", ("dapi",), r"[a-f0-9]{32}(?:-\d)?(?![0-9a-zA-Z])")),
     # gitleaks doppler-api-token
-    ("doppler-token", _prefixed("doppler_token", ("dp.pt.",), r"[A-Za-z0-9]{43}", needles=("p.pt.",))),
+    # (and Doppler's other token kinds: service, CLI, service account, SCIM, audit)
+    ("doppler-token", _prefixed("doppler_token", ("dp.pt.", "dp.st.", "dp.ct.", "dp.sa.", "dp.scim.", "dp.audit."),
+                                r"(?:[a-z0-9_-]{1,40}\.)?[A-Za-z0-9]{40,44}",
+                                needles=("p.pt.", "p.st.", "p.ct.", "p.sa.", "p.scim.", "p.audit."))),
     # gitleaks vault-service-token, vault-batch-token
     ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
+    # gitleaks vault-service-token, the older form: ``s.`` and 24 letters and digits, mixed case, nothing glued
+    # after (``s.`` ends many words: the start of a word is checked behind it)
+    ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?=[A-Za-z0-9]{0,23}[A-Z])(?=[A-Za-z0-9]{0,23}[a-z])"
+                                     r"(?=[A-Za-z0-9]{0,23}[0-9])[A-Za-z0-9]{24}(?![\w-])")),
     # gitleaks age-secret-key
     ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
     # gitleaks telegram-bot-api-token; detect-secrets TelegramBotTokenDetector
@@ -417,7 +430,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks sourcegraph-access-token
     ("sourcegraph-token", _prefixed("sourcegraph_token", ("sgp_",), r"(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}")),
     # gitleaks docker-pat (Docker Hub personal access tokens)
-    ("docker-pat", _prefixed("docker_token", ("dckr_pat_",), r"[A-Za-z0-9_-]{27,}", needles=("dckr_",))),
+    ("docker-pat", _prefixed("docker_token", ("dckr_pat_", "dckr_oat_"), r"[A-Za-z0-9_-]{27,}", needles=("dckr_",))),
     # gitleaks hashicorp-tf-api-token
     ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
                          ("sv1.",))),
