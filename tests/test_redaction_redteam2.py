@@ -125,7 +125,7 @@ def test_a_redacted_legacy_item_keeps_its_args_a_string_and_passes_the_gate():
 
 @pytest.mark.parametrize("token", [
     "glrtr-u8jzPde0IgxLd6GncfBA", "glwt-lgLKOmxgJTeKdNnFRIBX",  # GitLab: routable runner, workspace tokens
-    "s.uDL7DxtpYlSXpfKtHF4vUCsM",  # Vault's older service tokens
+    "s.uDL7DxtpYlSXpfKtHF4vUCsM", "s.6hv738f2qdmstqvti9abfjaq",  # Vault's older service tokens, any case
     "pubkey-23d5a4fd12aabfe228f219e9cb0eb53f",  # Mailgun public validation key
     "dp.st.dev.Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1X", "dp.ct.Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1Ab1X",
     "dckr_oat_a1B2a1B2a1B2a1B2a1B2a1B2a1B2a1B2",
@@ -144,7 +144,8 @@ def test_a_mailgun_signing_key_after_a_mailgun_name_is_hidden():
 
 
 @pytest.mark.parametrize("text", ["os.path.join", "records.json", "as.ABCDEFGHIJKLMNOPQRSTUVWX1", "pubkey-short",
-                                  "mailgun_domain: mg.example.com", "dp.st.short", "dckr_oat_"])
+                                  "mailgun_domain: mg.example.com", "dp.st.short", "dckr_oat_",
+                                  "s.abcdefghijklmnopqrstuvwx"])
 def test_near_misses_of_the_third_corpus_forms_stay(text):
     assert Scrubber(_OWN).scrub(text) == (text, {})
 

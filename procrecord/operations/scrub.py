@@ -367,9 +367,10 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
                                 needles=("p.pt.", "p.st.", "p.ct.", "p.sa.", "p.scim.", "p.audit."))),
     # gitleaks vault-service-token, vault-batch-token
     ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
-    # gitleaks vault-service-token, the older form: ``s.`` and 24 letters and digits, mixed case, nothing glued
-    # after (``s.`` ends many words: the start of a word is checked behind it)
-    ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?=[A-Za-z0-9]{0,23}[A-Z])(?=[A-Za-z0-9]{0,23}[a-z])"
+    # gitleaks vault-service-token, the older form: ``s.`` and 24 letters and digits (any case; at least one of
+    # each, so a dotted word of 24 letters stays), nothing glued after (``s.`` ends many words: the start of a
+    # word is checked behind it)
+    ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?=[A-Za-z0-9]{0,23}[A-Za-z])"
                                      r"(?=[A-Za-z0-9]{0,23}[0-9])[A-Za-z0-9]{24}(?![\w-])")),
     # gitleaks age-secret-key
     ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
