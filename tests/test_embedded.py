@@ -336,7 +336,6 @@ def test_geowatch_reads_the_legacy_items_after_redact_and_downgrade(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    (b'{"info": [1], "info": [2]}', [2]),  # a repeated key: the last wins, as JSON readers decide
     (b'{"a": "\\"info\\": [1]", "info": [2]}', [2]),  # the name inside a string is no key
     (b'{"a": {"info": [1]}, "b": "x\\\\", "info": [2]}', [2]),  # deeper, and after an escaped backslash
     (b'{"a": {"info": [1]}}', None),

@@ -163,6 +163,16 @@ def test_a_key_repeated_on_the_way_to_the_records_is_an_error(document, pointer)
         resolve(document, pointer)
 
 
+def test_a_key_of_a_later_sibling_object_is_not_taken_for_the_objects_own():
+    """``/meta/info`` of ``{"meta": {...}, "images": {"info": ...}}`` is not there (it was taken from images)."""
+    from procrecord.bulk.jsonspans import resolve
+
+    assert resolve(b'{"meta": {"a": 1}, "images": {"info": [5]}}', ["meta", "info"]) is None
+    document = b'{"meta":{"a":null,"info":null},"images":{"a":null,"info":null},"info":[1]}'
+    span = resolve(document, ["meta", "info"])
+    assert span is not None and document[span[0]:span[1]] == b"null"
+
+
 @pytest.mark.parametrize("document, expected", [
     (b'{"x": "\\u0069nfo", "info": [3]}', b"[3]"),  # a string value, not a key
     (b'{"a": {"info": [9]}, "info": [4]}', b"[4]"),  # the same key deeper down

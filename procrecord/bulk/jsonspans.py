@@ -109,17 +109,21 @@ def member(data: bytes, start: int, key: str) -> int | None:
     return found[-1] if found else None
 
 
-def members_named(data: bytes, start: int, key: str) -> list[int]:
-    """Where each value of ``key`` in the object beginning at ``start`` begins, in document order:
-    every spelling of the key counts (plain UTF-8, or with ``\\u`` escapes such as ``"\\u0069nfo"``)."""
+def members_named(data: bytes, start: int, key: str, end: int | None = None) -> list[int]:
+    """Where each value of ``key`` in the object beginning at ``start`` (and ending at ``end``, found
+    when not given) begins, in document order: every spelling of the key counts (plain UTF-8, or with
+    ``\\u`` escapes such as ``"\\u0069nfo"``)."""
+    if end is None:
+        end = value_end(data, start)
     found = _member(data, start, orjson.dumps(key))
     if not key.isascii():
         import json
 
         found += _member(data, start, json.dumps(key).encode())
-    if data.find(b"\\u", start) >= 0:
+    if data.find(b"\\u", start, end) >= 0:
         found += _escaped_members(data, start, key)
-    return sorted(set(found))
+    # a key of a later sibling object is as deep as one of this object: only what lies inside counts
+    return sorted({pos for pos in found if pos < end})
 
 
 def _member(data: bytes, start: int, needle: bytes) -> list[int]:
@@ -185,10 +189,12 @@ def elements(data: bytes, start: int) -> list[tuple[int, int]]:
 def resolve(data: bytes, tokens: list[str]) -> tuple[int, int] | None:
     """The span of the value at the JSON pointer made of ``tokens`` (None when it is not there)."""
     pos = skip_ws(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    root = pos
     for token in tokens:
         kind = data[pos:pos + 1]
         if kind == b"{":
-            found = members_named(data, pos, token)
+            # the document's own object ends with the document (no scan of a big file to find its end)
+            found = members_named(data, pos, token, len(data) if pos == root else None)
             if not found:
                 return None
             if len(found) > 1:
