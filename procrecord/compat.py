@@ -81,7 +81,7 @@ class ProcessContext:
             from procrecord.operations.legacy import split_args
 
             try:
-                argv = split_args(args, (os.path.expanduser("~"), os.getcwd()))
+                argv = split_args(args, (os.path.expanduser("~"), _cwd_or_empty()))
             except ValueError:
                 argv = [args]
         else:
@@ -309,3 +309,11 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def _cwd_or_empty() -> str:
+    """The working folder, or "" when it is gone (deleted under the job)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return ""

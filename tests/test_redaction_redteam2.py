@@ -223,3 +223,70 @@ def test_a_result_file_holding_no_record_is_a_run_that_found_none(tmp_path):
     result = CliRunner().invoke(cli, ["validate", "--embedded", str(path)])
     assert result.exit_code == 1 and "no record found" in result.output
     assert CliRunner().invoke(cli, ["validate", "--embedded", "--allow-empty", str(path)]).exit_code == 0
+
+
+# --- what a review of the fixes above found --------------------------------------------------------------
+
+def test_a_key_spelled_with_a_short_escape_is_a_duplicate_too():
+    from procrecord.bulk.jsonspans import DuplicateKeyError, resolve
+
+    with pytest.raises(DuplicateKeyError):
+        resolve(b'{"a/b": [1], "a\\/b": [2]}', ["a/b"])
+
+
+def test_many_escapes_in_a_string_before_the_records_are_read_through():
+    """Strings full of ``\\u`` escapes (non-ASCII captions as ``json.dump`` writes them) are no key."""
+    from procrecord.bulk.jsonspans import resolve
+
+    document = b'{"caption": "' + b"\\u00e9" * 20000 + b'", "info": [1]}'
+    span = resolve(document, ["info"])
+    assert span is not None and document[span[0]:span[1]] == b"[1]"
+
+
+@pytest.mark.parametrize("text", [r'python -c "print(\"hi\\n\")" --x 1', r'echo "a\\b" c\ d', "fit --lr 0.1 'a b'"])
+def test_strings_written_for_a_shell_split_as_a_shell_does(text):
+    import shlex
+
+    assert split_args(text) == shlex.split(text)
+
+
+def test_a_spaced_home_stays_whole_also_when_other_arguments_are_quoted():
+    text = r'python fit.py --name "a b" --out C:\Users\Marek Zawadzki\out'
+    assert split_args(text, ("C:\\Users\\Marek Zawadzki",))[-1] == "C:\\Users\\Marek Zawadzki\\out"
+
+
+def test_the_compat_class_splits_a_string_when_the_working_folder_is_gone(tmp_path):
+    import os
+
+    from procrecord.compat import ProcessContext
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(gone)
+        gone.rmdir()
+        context = ProcessContext(name="x", args="python fit.py --lr 1")
+    finally:
+        os.chdir(here)
+    context.start()
+    try:
+        assert context.recorder.record["invocation"]["argv"] == ["python", "fit.py", "--lr", "1"]
+    finally:
+        context.stop()
+
+
+def test_addresses_under_build_or_release_and_after_other_flags_are_scrubbed():
+    record = _record({"build": {"host": "10.1.2.3"}, "release": {"db": "192.168.7.9"}, "package_versions": {"x": "1.2.3.4"}})
+    record["invocation"]["argv"] = ["fit.py", "--release", "10.1.2.3", "--no-version-check", "10.1.2.4", "--ver", "1.2.3.4"]
+    out = redact(record, "most")
+    assert out["invocation"]["config"] == {"build": {"host": "<redacted:ipv4>"}, "release": {"db": "<redacted:ipv4>"},
+                                           "package_versions": {"x": "1.2.3.4"}}
+    assert out["invocation"]["argv"] == ["fit.py", "--release", "<redacted:ipv4>", "--no-version-check", "<redacted:ipv4>",
+                                         "--ver", "1.2.3.4"]
+    assert check_level(out, "most") == []
+
+
+@pytest.mark.parametrize("text", ["guide_rna: ACCAGTTGCAGTCAGTCAGT", "run id s.5f1b2c3d4e5f6a7b8c9d0e1f"])
+def test_dna_and_object_ids_are_no_tokens(text):
+    assert Scrubber(_OWN).scrub(text) == (text, {})

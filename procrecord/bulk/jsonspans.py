@@ -10,6 +10,8 @@ byte of the file can be kept as it was, non-standard ``NaN`` included.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from typing import NamedTuple
 
@@ -112,18 +114,18 @@ def member(data: bytes, start: int, key: str) -> int | None:
 def members_named(data: bytes, start: int, key: str, end: int | None = None) -> list[int]:
     """Where each value of ``key`` in the object beginning at ``start`` (and ending at ``end``, found
     when not given) begins, in document order: every spelling of the key counts (plain UTF-8, or with
-    ``\\u`` escapes such as ``"\\u0069nfo"``)."""
-    if end is None:
-        end = value_end(data, start)
+    escapes such as ``"\\u0069nfo"`` or ``"a\\/b"``)."""
     found = _member(data, start, orjson.dumps(key))
     if not key.isascii():
         import json
 
         found += _member(data, start, json.dumps(key).encode())
-    if data.find(b"\\u", start, end) >= 0:
-        found += _escaped_members(data, start, key)
-    # a key of a later sibling object is as deep as one of this object: only what lies inside counts
-    return sorted({pos for pos in found if pos < end})
+    found += _escaped_members(data, start, len(data) if end is None else end, key)
+    if found and end is None:
+        # a key of a later sibling object is as deep as one of this object: only what lies inside
+        # counts (the end is looked for only then, as it costs a scan of the object)
+        end = value_end(data, start)
+    return sorted({pos for pos in found if end is None or pos < end})
 
 
 def _member(data: bytes, start: int, needle: bytes) -> list[int]:
@@ -146,25 +148,54 @@ def _member(data: bytes, start: int, needle: bytes) -> list[int]:
     return found
 
 
-#: A key written with a ``\\u`` escape, and the colon after it (in valid JSON only a key is followed by one).
-_ESCAPED_KEY = re.compile(rb'"((?:[^"\\]|\\.)*\\u(?:[^"\\]|\\.)*)"[ \t\r\n]*:[ \t\r\n]*', re.S)
+@functools.lru_cache(maxsize=64)
+def _escapes_of(key: str) -> tuple[bytes, ...]:
+    """What any escaped spelling of ``key`` holds at least one of: a character of it written as
+    ``\\uXXXX`` (hex digits in either case) or with a short escape (``\\/``, ``\\"``, ``\\\\``)."""
+    needles: set[bytes] = set()
+    for char in set(key):
+        code = ord(char)
+        if code >= 0x10000:  # written as a surrogate pair: its first half
+            code = 0xD800 + ((code - 0x10000) >> 10)
+        digits = f"{code:04x}"
+        for variant in itertools.product(*({d, d.upper()} for d in digits)):
+            needles.add(b"\\u" + "".join(variant).encode())
+        short = {"/": b"\\/", '"': b'\\"', "\\": b"\\\\", "\b": b"\\b", "\f": b"\\f", "\n": b"\\n",
+                 "\r": b"\\r", "\t": b"\\t"}.get(char)
+        if short is not None:
+            needles.add(short)
+    return tuple(sorted(needles))
 
 
-def _escaped_members(data: bytes, start: int, key: str) -> list[int]:
-    found = []
-    checked, depth = start, 0
-    for match in _ESCAPED_KEY.finditer(data, start + 1):
-        depth += depth_change(data, checked, match.start())
-        checked = match.start()
-        if depth <= 0:
-            break  # past the end of this object
-        if depth == 1:
-            try:
-                spelled = orjson.loads(match.group(0)[:match.end(1) - match.start() + 1])
-            except orjson.JSONDecodeError:
-                continue
-            if spelled == key:
-                found.append(match.end())
+def _escaped_members(data: bytes, start: int, end: int, key: str) -> list[int]:
+    """The values of keys spelled with escapes that read as ``key`` (an escape is only ever inside a
+    string: the string around each one found is read whole). Byte searches in C do the scanning, so a
+    file without such escapes costs a few ``find`` calls."""
+    found: list[int] = []
+    strings: set[int] = set()
+    for needle in _escapes_of(key):
+        pos = data.find(needle, start + 1, end)
+        while pos >= 0:
+            opening = pos
+            while True:  # the string's opening quote: the nearest unescaped quote before the escape
+                opening = data.rfind(b'"', start, opening)
+                if opening < 0:
+                    raise SpanError(f"an escape outside any string at byte {pos}")
+                slashes = 0
+                while data[opening - 1 - slashes] == 0x5C:
+                    slashes += 1
+                if slashes % 2 == 0:
+                    break
+            match = _STRING.match(data, opening)
+            if match is None:
+                raise SpanError(f"unterminated string at byte {opening}")
+            if opening not in strings and match.start() <= pos < match.end():
+                strings.add(opening)
+                colon = _COLON.match(data, match.end())
+                if (colon is not None and orjson.loads(match.group(0)) == key
+                        and depth_change(data, start, opening) == 1):
+                    found.append(colon.end())
+            pos = data.find(needle, max(pos + 1, match.end()), end)
     return found
 
 

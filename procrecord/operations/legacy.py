@@ -283,7 +283,27 @@ def _upgrade_timing(props: dict[str, Any], keep: dict[str, Any]) -> tuple[dict[s
 
 #: A backslash before a character that a shell escape means nothing for (``C:\Users``, ``D:\share``,
 #: ``name\exp7``): the string was not written for a shell, and its backslashes are part of the text.
-_ORDINARY_ESCAPE = re.compile(r"\\[^\s\"'\\$`!*?#&;|<>(){}\[\]~]")
+_ORDINARY_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\[^\s\"'\\$`!*?#&;|<>(){}\[\]~]")  # the odd backslash of a run
+
+
+def _quoted_positions(text: str) -> set[int]:
+    """The positions of ``text`` inside single or double quotes (a quote after an odd run of
+    backslashes outside single quotes does not count)."""
+    inside: set[int] = set()
+    quote, slashes = "", 0
+    for index, char in enumerate(text):
+        if quote:
+            inside.add(index)
+        if char == "\\":
+            slashes += 1
+            continue
+        if char in "'\"" and (quote == "'" or slashes % 2 == 0):
+            if not quote:
+                quote = char
+            elif char == quote:
+                quote = ""
+        slashes = 0
+    return inside
 
 
 def split_args(text: str, together: tuple[str, ...] = ()) -> list[str]:
@@ -294,9 +314,12 @@ def split_args(text: str, together: tuple[str, ...] = ()) -> list[str]:
     Raises ValueError for unbalanced quotes, as :func:`shlex.split` does.
     """
     spaced = sorted((p for p in together if p and any(c.isspace() for c in p) and p in text), key=len, reverse=True)
-    if spaced and not any(q in text for q in "\"'"):
-        # one pass, the longest path first: the working folder inside the home stays whole
-        text = re.sub("|".join(map(re.escape, spaced)), lambda m: f'"{m.group(0)}"', text)
+    if spaced:
+        # one pass, the longest path first (the working folder inside the home stays whole), and only
+        # where the path is not quoted already
+        quoted = _quoted_positions(text)
+        text = re.sub("|".join(map(re.escape, spaced)),
+                      lambda m: m.group(0) if m.start() in quoted or '"' in m.group(0) else f'"{m.group(0)}"', text)
     if "\\" not in text or _ORDINARY_ESCAPE.search(text) is None:
         return shlex.split(text)
     lexer = shlex.shlex(text, posix=True)

@@ -22,7 +22,7 @@ from procrecord._version import __version__
 from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
 from procrecord.jsonsafe import json_copy
 from procrecord.operations.scrub import Scrubber, marker
-from procrecord.operations.secretnames import hides, is_version_key, version_kept
+from procrecord.operations.secretnames import hides, is_version_key, is_versions_mapping, version_kept
 from procrecord.pointer import escape, tokens
 from procrecord.record.policy import LEVELS, RANK, Node, policy, removes
 from procrecord.record.schemas import current_version
@@ -348,7 +348,7 @@ def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[st
         return value
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if new is value and len(ctx.found) == found and not is_version_key(pointer.rpartition("/")[2]):
+    if new is value and len(ctx.found) == found and not is_versions_mapping(pointer.rpartition("/")[2]):
         # (a mapping of versions keeps four-part numbers its text would not keep under another name)
         ctx.scrubber.mark_clean(text)
     return new
@@ -417,7 +417,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
         if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
-        elif (sub.__class__ is str and (is_version_key(new_key) or is_version_key(parent))
+        elif (sub.__class__ is str and (is_version_key(new_key) or is_versions_mapping(parent))
               and version_kept(new_key, sub, scrubber.scrub(sub)[1], parent)):
             out[new_key] = sub
         else:
@@ -640,7 +640,7 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)
-                if not (isinstance(sub, str) and (is_version_key(key) or is_version_key(parent))
+                if not (isinstance(sub, str) and (is_version_key(key) or is_versions_mapping(parent))
                         and version_kept(key, sub, scrubber.scrub(sub)[1], parent)):
                     _check_text(sub, here, scrubber, leaks)
 

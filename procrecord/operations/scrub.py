@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
 import orjson
 
-from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, is_version_key, is_version_value, secret_kind
+from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, is_version_flag, is_version_value, secret_kind
 from procrecord.pointer import escape
 
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -368,9 +368,9 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks vault-service-token, vault-batch-token
     ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
     # gitleaks vault-service-token, the older form: ``s.`` and 24 letters and digits (any case; at least one of
-    # each, so a dotted word of 24 letters stays), nothing glued after (``s.`` ends many words: the start of a
+    # each, so a dotted word of 24 letters stays; not 24 lower-case hex digits, a MongoDB ObjectId), nothing glued after (``s.`` ends many words: the start of a
     # word is checked behind it)
-    ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?=[A-Za-z0-9]{0,23}[A-Za-z])"
+    ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?![0-9a-f]{24}(?![\w-]))(?=[A-Za-z0-9]{0,23}[A-Za-z])"
                                      r"(?=[A-Za-z0-9]{0,23}[0-9])[A-Za-z0-9]{24}(?![\w-])")),
     # gitleaks age-secret-key
     ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
@@ -457,7 +457,8 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      ("://",)),
     ("slack-webhook", _regex_rule(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+",
                                   marker("slack_webhook")), ("hooks.slack.com/",)),
-    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"[0-9A-Z]{16}\b", marker("aws_access_key")),
+    ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"(?![ACGTUN]{16}\b)[0-9A-Z]{16}\b",
+                                    marker("aws_access_key")),
      ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ABIA", "ACCA")),
     ("github-token", _regex_rule(
         r"gh[pousr]_(?<!\w....)[A-Za-z0-9]{30,}|github_pat_(?<!\w.{11})[A-Za-z0-9_]{22,}", marker("github_token")),
@@ -810,7 +811,7 @@ class Scrubber:
                 out.append(arg)  # ``--cudnn-version 9.1.0.70``: a version, not an IPv4 address
                 version_next, named_next, hide_next = False, False, None
                 continue
-            version_next = arg.startswith("--") and is_version_key(arg)
+            version_next = arg.startswith("--") and is_version_flag(arg)
             if named_next and arg in plain:
                 out.append(plain[arg])  # ``--host train``: the flag says what the word names
                 name = "record-host" if plain[arg] == "<host>" else "record-user"

@@ -172,7 +172,23 @@ def version_kept(key: str, value: str, found: dict[str, int], parent: str = "") 
     mapping of versions (``versions: {cudnn: 8.9.2.26}``: ``parent`` is the mapping's own key), that
     scrubbing would take for an IPv4 address: it stays."""
     return (len(found) == 1 and "ipv4" in found and _VERSION_VALUE.match(value) is not None
-            and (is_version_key(key) or (parent != "" and is_version_key(parent))))
+            and (is_version_key(key) or is_versions_mapping(parent)))
+
+
+@functools.lru_cache(maxsize=1024)
+def is_versions_mapping(key: str) -> bool:
+    """True for the name of a mapping of versions (``versions``, ``package_versions``, ``libVersions``):
+    its values are versions whatever their own keys (not ``build`` or ``release``, whose mappings hold
+    anything)."""
+    return key.lower().endswith("versions")
+
+
+@functools.lru_cache(maxsize=1024)
+def is_version_flag(arg: str) -> bool:
+    """True for a command-line flag whose next argument is a version (``--cudnn-version``, ``--ver``;
+    not ``--release`` or ``--no-version-check``)."""
+    name = arg.lstrip("-").lower()
+    return arg.startswith("--") and (name.endswith("version") or name == "ver" or name.endswith(("_ver", "-ver")))
 
 
 def is_version_value(value: str) -> bool:
