@@ -368,8 +368,8 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks vault-service-token, vault-batch-token
     ("vault-token", _prefixed("vault_token", ("hvs.", "hvb."), r"[A-Za-z0-9_-]{24,}")),
     # gitleaks vault-service-token, the older form: ``s.`` and 24 letters and digits (any case; at least one of
-    # each, so a dotted word of 24 letters stays; not 24 lower-case hex digits, a MongoDB ObjectId), nothing glued after (``s.`` ends many words: the start of a
-    # word is checked behind it)
+    # each, so a dotted word of 24 letters stays; not 24 lower-case hex digits, a MongoDB ObjectId), nothing
+    # glued after (``s.`` ends many words: the start of a word is checked behind it)
     ("vault-legacy-token", _prefixed("vault_token", ("s.",), r"(?![0-9a-f]{24}(?![\w-]))(?=[A-Za-z0-9]{0,23}[A-Za-z])"
                                      r"(?=[A-Za-z0-9]{0,23}[0-9])[A-Za-z0-9]{24}(?![\w-])")),
     # gitleaks age-secret-key

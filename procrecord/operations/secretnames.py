@@ -188,7 +188,7 @@ def is_version_flag(arg: str) -> bool:
     """True for a command-line flag whose next argument is a version (``--cudnn-version``, ``--ver``;
     not ``--release`` or ``--no-version-check``)."""
     name = arg.lstrip("-").lower()
-    return arg.startswith("--") and (name.endswith("version") or name == "ver" or name.endswith(("_ver", "-ver")))
+    return arg.startswith("--") and (name == "ver" or name.endswith(("version", "_ver", "-ver")))
 
 
 def is_version_value(value: str) -> bool:
