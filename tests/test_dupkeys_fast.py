@@ -31,8 +31,9 @@ def _spell_key(key: str, escapes: list[bool]) -> str:
 def _spell_number(number: float, form: int) -> str:
     if form == 1:
         return f"{number:e}"  # 1.000000e-05: written back by orjson in another spelling
-    if form == 2:
-        return json.dumps(number) + "0" if "." in json.dumps(number) else json.dumps(number)
+    if form == 2:  # a trailing zero in the fraction (not after an exponent: 1e+31 + "0" is 1e+310, no double)
+        text = json.dumps(number)
+        return text + "0" if "." in text and "e" not in text else text
     return json.dumps(number)
 
 
