@@ -78,10 +78,11 @@ class ProcessContext:
         if args is None:
             argv = list(sys.argv)
         elif isinstance(args, str):
+            from procrecord.collectors.invocation import working_folder
             from procrecord.operations.legacy import split_args
 
             try:
-                argv = split_args(args, (os.path.expanduser("~"), _cwd_or_empty()))
+                argv = split_args(args, (os.path.expanduser("~"), working_folder() or ""))
             except ValueError:
                 argv = [args]
         else:
@@ -309,11 +310,3 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
-
-
-def _cwd_or_empty() -> str:
-    """The working folder, or "" when it is gone (deleted under the job)."""
-    try:
-        return os.getcwd()
-    except OSError:
-        return ""

@@ -101,20 +101,10 @@ class DuplicateKeyError(SpanError):
     values, and what the other holds would be kept in the file unseen."""
 
 
-def member(data: bytes, start: int, key: str) -> int | None:
-    """Where the value of ``key`` in the object beginning at ``start`` begins (None: no such key).
-
-    When a key occurs twice the last one wins, as JSON readers (Python's, kwcoco's) decide. A key
-    beyond ASCII is looked for as UTF-8 and as Python's ``json`` writes it by default (``\\u00e9``).
-    """
-    found = members_named(data, start, key)
-    return found[-1] if found else None
-
-
 def members_named(data: bytes, start: int, key: str, end: int | None = None) -> list[int]:
     """Where each value of ``key`` in the object beginning at ``start`` (and ending at ``end``, found
-    when not given) begins, in document order: every spelling of the key counts (plain UTF-8, or with
-    escapes such as ``"\\u0069nfo"`` or ``"a\\/b"``)."""
+    when not given) begins, in document order: every spelling of the key counts (plain UTF-8, as Python's
+    ``json`` writes a key beyond ASCII by default, or with escapes such as ``"\\u0069nfo"`` or ``"a\\/b"``)."""
     found = _member(data, start, orjson.dumps(key))
     if not key.isascii():
         import json

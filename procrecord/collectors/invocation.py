@@ -50,7 +50,7 @@ class InvocationCollector(Collector):
         argv = state.argv if state.argv is not None else list(sys.argv)
         executable = state.executable if state.executable is not None else (sys.executable or None)
         pid = state.pid if state.pid is not None else os.getpid()
-        section: dict[str, Any] = {"argv": [str(a) for a in argv], "executable": executable, "cwd": _cwd(), "pid": pid}
+        section: dict[str, Any] = {"argv": [str(a) for a in argv], "executable": executable, "cwd": working_folder(), "pid": pid}
         if state.config is not None:
             section["config"] = state.config
             if state.config_notes:
@@ -61,7 +61,8 @@ class InvocationCollector(Collector):
         return {k: v for k, v in section.items() if v is not None}
 
 
-def _cwd() -> str | None:
+def working_folder() -> str | None:
+    """The working folder, or None when it is gone (deleted under the job)."""
     try:
         return os.getcwd()
     except OSError:
