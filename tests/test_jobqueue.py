@@ -102,30 +102,73 @@ def test_jobqueue_slurm_runs_workers_as_jobs_and_reports_like_a_local_run(tmp_pa
     tree = _tree(tmp_path / "in")
     (tree / "sub" / "broken.json").write_text("{not json")
     cli = [sys.executable, "-m", "procrecord"]
+    # each Dask run submits its jobs into a state folder of its own, so what each run did is known
+    runs = {name: state / name for name in ("validate", "redact")}
+    for folder in runs.values():
+        folder.mkdir()
     try:
         local = subprocess.run([*cli, "validate", str(tree)], capture_output=True, text=True, env=env, timeout=120)
-        dask = subprocess.run([*cli, "validate", "--executor", "dask:jobqueue.slurm", str(tree)],
-                              capture_output=True, text=True, env=env, timeout=240)
+        dask = subprocess.run([*cli, "validate", "--executor", "dask:jobqueue.slurm", str(tree)], capture_output=True,
+                              text=True, env={**env, "FAKE_SLURM_STATE": str(runs["validate"])}, timeout=240)
         expected = subprocess.run([*cli, "redact", "--level", "all", str(tree), "-o", str(tmp_path / "expected")],
                                   capture_output=True, text=True, env=env, timeout=120)
         redact = subprocess.run([*cli, "redact", "--level", "all", "--executor", "dask:jobqueue.slurm", str(tree),
-                                 "-o", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=240)
+                                 "-o", str(tmp_path / "out")], capture_output=True, text=True,
+                                env={**env, "FAKE_SLURM_STATE": str(runs["redact"])}, timeout=240)
     finally:
-        _stop_jobs(state)
+        for folder in runs.values():
+            _stop_jobs(folder)
     assert local.returncode == dask.returncode == 1, dask.stderr[-2000:]
     assert dask.stdout == local.stdout and "broken.json" in dask.stdout
-    scripts = sorted(state.glob("*.sh"))
-    assert len(scripts) == 4  # two jobs for each of the two Dask runs, as configured (adapt: minimum_jobs 2)
-    assert all("distributed.cli.dask_worker" in s.read_text() for s in scripts)
-    # the run's end cancelled its jobs (dask-jobqueue called scancel for each)
-    assert sorted(p.stem for p in state.glob("*.cancelled")) == sorted(p.stem for p in scripts)
-    # the jobs' workers really connected to each run's scheduler (a run may end before its second
-    # job's worker has registered: that job is cancelled all the same)
-    registered = ["Registered to" in (state / f"{s.stem}.log").read_text() for s in scripts]
-    assert any(registered[:2]) and any(registered[2:]), registered
+    for name, folder in runs.items():
+        scripts = sorted(folder.glob("*.sh"))
+        # adapt (minimum_jobs 2, maximum_jobs 2) submits its jobs while the run goes on; a five-file run
+        # can end with one worker before the second job is submitted (the test below waits for both)
+        assert 1 <= len(scripts) <= 2, (name, scripts)
+        assert all("distributed.cli.dask_worker" in s.read_text() for s in scripts)
+        # the run's end cancelled its jobs (dask-jobqueue called scancel for each)
+        assert sorted(p.stem for p in folder.glob("*.cancelled")) == sorted(p.stem for p in scripts), name
+        # the jobs' workers really connected to the run's scheduler (a run may end before its second
+        # job's worker has registered: that job is cancelled all the same)
+        assert any("Registered to" in (folder / f"{s.stem}.log").read_text() for s in scripts), name
     # and they wrote the outputs: the same files, byte for byte, as a local run
     assert redact.returncode == expected.returncode == 1, redact.stderr[-2000:]
     assert redact.stderr == expected.stderr.replace(str(tmp_path / "expected"), str(tmp_path / "out"))
     files = {p.relative_to(tmp_path / "expected"): p.read_bytes() for p in (tmp_path / "expected").rglob("*") if p.is_file()}
     assert {p.relative_to(tmp_path / "out"): p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == files
     assert len(files) == 5
+
+
+ADAPT_PROBE = """\
+import sys, time
+from pathlib import Path
+from procrecord.bulk import executors
+state = Path(sys.argv[1])
+client = executors.client("jobqueue.slurm")
+try:
+    deadline = time.monotonic() + 90
+    while len(list(state.glob("*.sh"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    client.wait_for_workers(2, timeout=90)
+    time.sleep(3)  # adapt runs every second: time enough to submit a third job if the maximum were not kept
+    print(len(list(state.glob("*.sh"))))
+finally:
+    client.close()
+    client.cluster.close()
+"""
+
+
+@pytest.mark.slow
+def test_jobqueue_adapt_settings_from_the_config_are_kept(tmp_path):
+    env = {**os.environ, **_fake_slurm(tmp_path), "DASK_CONFIG": str(_readme_config(tmp_path))}
+    state = tmp_path / "state"
+    try:
+        probe = subprocess.run([sys.executable, "-c", ADAPT_PROBE, str(state)], capture_output=True, text=True,
+                               env=env, timeout=240)
+    finally:
+        _stop_jobs(state)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    # minimum_jobs 2 and maximum_jobs 2 of the README's configuration: exactly two jobs, both cancelled at the end
+    assert probe.stdout.split()[-1] == "2", probe.stdout
+    scripts = sorted(p.stem for p in state.glob("*.sh"))
+    assert len(scripts) == 2 and sorted(p.stem for p in state.glob("*.cancelled")) == scripts
