@@ -15,8 +15,14 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
 import orjson
 
-from procrecord.operations.secretnames import (SECRET_HINTS, SETTING_VALUES, is_version_flag, is_version_value, secret_kind,
-                                               shell_directory)
+from procrecord.operations.secretnames import (
+    SECRET_HINTS,
+    SETTING_VALUES,
+    is_version_flag,
+    is_version_value,
+    secret_kind,
+    shell_directory,
+)
 from procrecord.pointer import escape
 
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -100,7 +106,9 @@ _KEY_VALUE = re.compile(
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
     # after a scheme, an auth parameter is the value whole (``Token token="..."``)
     r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
-    r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))|[^\s&;,'\")\]}]+))"
+    r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
+    # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one
+    r"|(?:[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr]))+))"
 )
 #: ``key:value`` with no space after the colon is taken for these endings of a key only (``password:X``,
 #: ``api_key:X``, ``--api-key:X``): elsewhere the form is an image tag, a device or a URL (``auth:latest`` aside).
@@ -483,7 +491,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("bearer-token", _regex_rule(r"(?<![\w-])(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16,}=*(?![\w~+/=-])",
                                  lambda match: match.group(0).split()[0] + " " + marker("auth")),
      ("Bearer ", "bearer ", "BEARER ", "Bearer\t", "bearer\t")),
-    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
+    # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
+                          r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
