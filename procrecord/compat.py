@@ -246,6 +246,13 @@ class ProcessContext:
         self.properties.update(fresh)
         self.obj["type"] = self.type
         self.obj["properties"] = self.properties
+        note = self.recorder.record.get("redaction")
+        if isinstance(note, dict):
+            # with a telemetry switch off, the legacy record says so as ``redact`` writes it (beside
+            # ``type`` and ``properties``), so ``validate --require-level`` accepts it as it accepts the 1.1 one
+            self.obj["redaction"] = note
+        else:
+            self.obj.pop("redaction", None)
         return self.obj
 
 

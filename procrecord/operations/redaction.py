@@ -245,8 +245,11 @@ class _Generator:
                     body = [f"del {var}[{key}]", f"removed.append({at})"]
             elif (scrub or child.scrub) and child.children is None and (child.items is None or child.items.children is None):
                 # A string scrubbed before and found clean is one look-up, without a call.
+                # A field named as a version (``packages[].version``, ``tool_version``) keeps a
+                # four-part version as a config key of that name does.
+                call = f"_scrub_version(_s, {at}, ctx, {key})" if is_version_key(name) else f"_scrub_any(_s, {at}, ctx)"
                 body = [f"_s = {var}[{key}]", "if _s.__class__ is not str or _s not in clean:",
-                        f"    {var}[{key}] = _scrub_any(_s, {at}, ctx)"]
+                        f"    {var}[{key}] = {call}"]
             elif scrub or child.scrub:
                 body = [f"{var}[{key}] = {self._function(child, True)}({var}[{key}], ctx, {at})"]
             else:
@@ -277,7 +280,8 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_clean": _clean, "_clean_list": _clean_list,
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_scrub_version": _scrub_version, "_clean": _clean,
+                                     "_clean_list": _clean_list,
                                      "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
@@ -329,6 +333,17 @@ def _scrub_any(value: Any, pointer: str, ctx: _Context) -> Any:
             return new_list
         return [_scrub_any(item, f"{pointer}/{i}", ctx) for i, item in enumerate(value)]
     return value
+
+
+def _scrub_version(value: Any, pointer: str, ctx: _Context, name: str) -> Any:
+    """:func:`_scrub_any` of a schema field named as a version: a four-part version stays."""
+    if value.__class__ is str:
+        new, counts = ctx.scrubber.scrub(value)
+        if counts and not version_kept(name, value, counts):
+            ctx.found.append((pointer, counts))
+            return new
+        return value
+    return _scrub_any(value, pointer, ctx)
 
 
 _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
@@ -612,7 +627,8 @@ def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], s
                     _check_text(sub, here, scrubber, leaks)
             elif removes(child.redact, level) and not (here in tokens and isinstance(sub, str) and _TOKEN.match(sub)):
                 leaks.append(Violation(_pointer_to_path(here), f"field removed at level {level!r} is present", "x-redact"))
-            else:
+            elif not (child.children is None and child.items is None and isinstance(sub, str) and is_version_key(key)
+                      and version_kept(key, sub, scrubber.scrub(sub)[1])):  # a version kept (see _scrub_version)
                 _check(sub, child, here, level, tokens, scrubber, scrub or child.scrub, leaks)
     elif isinstance(value, list) and node.items is not None and node.items.children is not None:
         for i, item in enumerate(value):

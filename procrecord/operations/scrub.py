@@ -15,7 +15,14 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
 import orjson
 
-from procrecord.operations.secretnames import SECRET_HINTS, SETTING_VALUES, is_version_flag, is_version_value, secret_kind
+from procrecord.operations.secretnames import (
+    SECRET_HINTS,
+    SETTING_VALUES,
+    is_version_flag,
+    is_version_value,
+    secret_kind,
+    shell_directory,
+)
 from procrecord.pointer import escape
 
 _NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -75,12 +82,12 @@ def _key_value(match: re.Match[str]) -> str | None:
     escaped = value[:2] == '\\"'  # JSON written into a string: ``{\"api_key\": \"...\"}``
     quoted = escaped or value[:1] in ("'", '"')
     bare = value[2:-2] if escaped else value[1:-1] if quoted else value
-    if kind is None or _is_marker(bare) or _setting_value(bare):
+    if kind is None or _is_marker(bare) or _setting_value(bare) or shell_directory(key, bare):
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
     if match.group("sep") == ":" and not match.group("quote") and (
-            not match.group(0).endswith(GLUED_COLON) or match.string[match.start() - 1:match.start()] == "/"):
+            not match.group(0).lower().endswith(_GLUED_COLON_LOWER) or match.string[match.start() - 1:match.start()] == "/"):
         return None  # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``)
     new = marker(kind)
     if quoted and match.group("quote"):
@@ -99,12 +106,15 @@ _KEY_VALUE = re.compile(
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
     # after a scheme, an auth parameter is the value whole (``Token token="..."``)
     r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
-    r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))|[^\s&;,'\")\]}]+))"
+    r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
+    # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one
+    r"|(?:[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr]))+))"
 )
 #: ``key:value`` with no space after the colon is taken for these endings of a key only (``password:X``,
 #: ``api_key:X``, ``--api-key:X``): elsewhere the form is an image tag, a device or a URL (``auth:latest`` aside).
 GLUED_COLON = tuple(f"{end}:" for word in ("word", "wd", "pass", "secret", "token", "key")
                     for end in (word, word.upper(), word.capitalize()))
+_GLUED_COLON_LOWER = tuple(dict.fromkeys(end.lower() for end in GLUED_COLON))
 #: ``<password>...</password>``: an XML element named as a secret.
 _XML_ELEMENT = re.compile(r"<(?P<key>[A-Za-z_][\w.-]*)>(?P<value>[^<]*)</(?P=key)>")
 
@@ -242,6 +252,11 @@ class Shape(NamedTuple):
 #: colons between hex groups, so two colons with at most four hex digits between them.
 _IPV4_SHAPE = Shape(r"\d\.\d{1,3}\.\d{1,3}\.\d", ".", 3)
 _IPV6_SHAPE = Shape(r":[0-9A-Fa-f]{0,4}:", ":", 2)
+#: The same endings in any other spelling (``pAsSwOrD:X``): the needles above find the three usual
+#: spellings; this shape (one colon, then a look back) finds the rest.
+_GLUED_COLON_SHAPE = Shape(":(?<=[dDsStTnNyY]:)(?:" + "|".join(f"(?<=(?i:{word}):)" for word in
+                                                             ("word", "wd", "pass", "secret", "token", "key")) + r")(?=\S)",
+                           ":", 1)
 
 
 def _token_rule(prefixes: str, body: str, replacement: str) -> Rule:
@@ -358,8 +373,8 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks digitalocean-pat, digitalocean-access-token, digitalocean-refresh-token
     ("digitalocean-token", _prefixed("digitalocean_token", ("dop_v1_", "doo_v1_", "dor_v1_"), r"[a-f0-9]{64}",
                                        needles=("_v1_",))),
-    # gitleaks databricks-api-token
-    ("databricks-token", _prefixed("databricks_token", ("dapi",), r"[a-f0-9]{32}(?:-\d)?(?![0-9a-zA-Z])")),
+    # gitleaks databricks-api-token (hex); detect-secrets' form allows ``g`` and ``h`` too
+    ("databricks-token", _prefixed("databricks_token", ("dapi",), r"[a-h0-9]{32}(?:-\d)?(?![0-9a-zA-Z])")),
     # gitleaks doppler-api-token
     # (and Doppler's other token kinds: service, CLI, service account, SCIM, audit)
     ("doppler-token", _prefixed("doppler_token", ("dp.pt.", "dp.st.", "dp.ct.", "dp.sa.", "dp.scim.", "dp.audit."),
@@ -470,7 +485,15 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
     ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON)),
-    ("email", _regex_rule(r"(?<![\w.+-])(?P<local>[A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
+    ("secret-assignment", _secret_assignment, _GLUED_COLON_SHAPE),
+    # A bearer token without its header (``curl ... Bearer eyJ...`` in a message): RFC 6750's token68,
+    # long enough not to be a word (``Bearer tokens expire``).
+    ("bearer-token", _regex_rule(r"(?<![\w-])(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16,}=*(?![\w~+/=-])",
+                                 lambda match: match.group(0).split()[0] + " " + marker("auth")),
+     ("Bearer ", "bearer ", "BEARER ", "Bearer\t", "bearer\t")),
+    # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
+                          r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
@@ -549,6 +572,12 @@ def _share(table: set[Any], item: Any) -> None:
     if len(table) >= SHARED_ENTRIES:
         table.clear()
     table.add(item)
+
+
+#: A line break or tab written as JSON writes it inside a string (``\\n``, ``\\t``, ``\\r``, after an even
+#: number of backslashes): ``"step 1\\nghp_..."`` glues the token to an ``n``, so no rule that wants a word
+#: to start there would see it. Text holding one is scrubbed whole, then line by line.
+_ESCAPED_BREAK = re.compile(r"((?<!\\)(?:\\\\)*\\[ntr])")
 
 
 class Scrubber:
@@ -716,6 +745,29 @@ class Scrubber:
     MAX_PASSES = 16
 
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
+        """The rules over ``text`` until nothing changes, then over each of its lines where it holds
+        JSON-escaped line breaks or tabs (see :data:`_ESCAPED_BREAK`)."""
+        text, counts = self._settle(text)
+        if "\\" not in text or _ESCAPED_BREAK.search(text) is None:
+            return text, counts
+        for _ in range(self.MAX_PASSES):
+            parts = _ESCAPED_BREAK.split(text)  # the lines at even places, the escapes between them
+            more: dict[str, int] = {}
+            for i in range(0, len(parts), 2):
+                if parts[i]:
+                    parts[i], found = self._settle(parts[i])
+                    for name, n in found.items():
+                        more[name] = more.get(name, 0) + n
+            if not more:
+                break
+            # a line's marker may give a rule over the whole text a match (as between passes)
+            text, found = self._settle("".join(parts))
+            counts = dict(counts)
+            for name, n in (*more.items(), *found.items()):
+                counts[name] = counts.get(name, 0) + n
+        return text, counts
+
+    def _settle(self, text: str) -> tuple[str, dict[str, int]]:
         """The rules over ``text`` until nothing changes (so scrubbing twice changes nothing).
 
         A replacement can give an earlier rule a match it did not have (``10.1.2.3/home/bob``: the
@@ -849,6 +901,9 @@ GENERIC_ACCOUNTS = frozenset({
     "alpine", "arch", "ec2-user", "cloud-user", "azureuser", "opc", "vagrant", "pi", "runner", "jenkins", "gitlab-runner",
     "circleci", "buildkite-agent", "docker", "www-data", "nobody", "guest", "postgres", "mysql", "node", "app", "jovyan",
     "vscode", "codespace", "mambauser", "build", "builder", "ci", "default", "test", "dev", "worker", "daemon", "system",
+    # the default accounts of vendor images and tools (NVIDIA Jetson and DGX images, conda images): in text
+    # these are the vendor's and the tool's names (``NVIDIA Jetson``, ``nvidia-cudnn-cu12``, ``conda activate``)
+    "nvidia", "jetson", "conda", "anaconda", "miniconda", "mamba", "micromamba", "python",
 })
 #: Host names that identify no machine.
 GENERIC_HOSTS = frozenset({"localhost", "localhost.localdomain", "localdomain", "ip6-localhost", "host", "container"})

@@ -82,6 +82,16 @@ def _setting(words: list[str], first: int, last: int) -> bool:
             or any(w in SETTING_BEFORE for w in words[:first]))
 
 
+#: The shell's working directories (``PWD=/home/alice/x`` in an environment): a path under these names
+#: is no password (see :func:`shell_directory`).
+SHELL_DIRECTORIES = frozenset({"PWD", "OLDPWD"})
+
+
+def shell_directory(key: str, value: str) -> bool:
+    """True for the shell's ``PWD``/``OLDPWD`` holding a path (``/``, ``~`` or a drive letter first)."""
+    return key in SHELL_DIRECTORIES and (value[:1] in ("/", "~") or value[1:3] in (":\\", ":/"))
+
+
 @functools.lru_cache(maxsize=8192)
 def secret_kind(key: str) -> str | None:
     """The kind of secret a key name announces (``"password"``, ``"token"``...), or None.
@@ -151,7 +161,7 @@ def hides(key: str, value: object) -> str | None:
     if kind is None:
         return None
     if isinstance(value, str) and (value.strip().lower() in SETTING_VALUES or _NUMBER.match(value)
-                                   or value == f"<redacted:{kind}>"):
+                                   or value == f"<redacted:{kind}>" or shell_directory(key, value)):
         return None
     return kind
 
