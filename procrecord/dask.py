@@ -1,7 +1,7 @@
 """Records as a Dask bag, for notebooks: ``procrecord.dask.read(urls)`` and per-record operations.
 
-Each partition is a batch of whole files or objects in input order (up to 256 files or 4 MiB), read by the worker that computes it (record bytes never pass through the
-client). The operations take and return record dicts, so they work with ``bag.map``::
+Each partition is a batch of whole files or objects in input order (up to 256 files or 4 MiB), read by
+the worker that computes it (record bytes never pass through the client). The operations take and return record dicts, so they work with ``bag.map``::
 
     import procrecord.dask as prd
     records = prd.read("s3://lab/runs/**/*.jsonl", storage_options={"anon": False})
@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
-
 
 #: A partition holds up to this many files or bytes: a bag is often computed with many other tasks,
 #: so partitions stay small (the CLI's tasks are larger and shrink at the end of its run).
