@@ -3,9 +3,9 @@
 
 On Dask each task is a batch of whole files or objects in planned order (up to :data:`BATCH_FILES`
 files or :data:`BATCH_BYTES` bytes; smaller ones at the end of a run, see :func:`batches`), so the
-scheduler's cost per task is spread over many files. The
-worker reads them straight from storage, writes each output straight to storage (one PUT per object)
-and sends back only outcomes without record bytes, plus what it wrote. The client yields outcomes in
+scheduler's cost per task is spread over many files. The worker reads them straight from storage,
+writes each output straight to storage (one PUT per object) and sends back only outcomes without record
+bytes, plus what it wrote. The client yields outcomes in
 planned order, whatever order batches end in, so reports are the same as a local run's; progress
 advances as batches complete. A retried batch (a worker died) writes the same bytes to the same
 objects: retries never duplicate or tear an output.
