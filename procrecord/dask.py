@@ -1,8 +1,7 @@
 """Records as a Dask bag, for notebooks: ``procrecord.dask.read(urls)`` and per-record operations.
 
-Each partition is a batch of whole files or objects in input order (as the CLI's Dask tasks: up to
-256 files or 4 MiB), read by the worker that computes it (record bytes never pass through the
-client). The operations take and return record dicts, so they work with ``bag.map``::
+Each partition is a batch of whole files or objects in input order (up to 256 files or 4 MiB), read by
+the worker that computes it (record bytes never pass through the client). The operations take and return record dicts, so they work with ``bag.map``::
 
     import procrecord.dask as prd
     records = prd.read("s3://lab/runs/**/*.jsonl", storage_options={"anon": False})
@@ -15,6 +14,11 @@ from __future__ import annotations
 from typing import Any
 
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
+
+#: A partition holds up to this many files or bytes: a bag is often computed with many other tasks,
+#: so partitions stay small (the CLI's tasks are larger and shrink at the end of its run).
+PARTITION_FILES = 256
+PARTITION_BYTES = 4 << 20
 
 
 def _partition(tasks: list[Any], storage_options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,7 +51,7 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
     previous = storage.options()
     storage.set_options(storage_options or {})
     try:
-        groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62)))
+        groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62), PARTITION_FILES, PARTITION_BYTES))
     finally:
         storage.set_options(previous)
     parts = [delayed(_partition)(group, storage_options or {}) for group in groups]

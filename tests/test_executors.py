@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import attrs
 import pytest
@@ -180,6 +181,59 @@ def test_batches_keep_planned_order_within_count_and_byte_bounds(tmp_path):
         assert all(len(batch) == 1 or sum(t.identity[2] for t in batch if getattr(t, "identity", None)) <= size
                    for batch in grouped)
     assert len(list(batches(iter(tasks), 100, 1))) == len(tasks)
+
+
+class _Sized(NamedTuple):
+    """A planned local file of ``size`` bytes, as batches see one."""
+
+    name: int
+    identity: tuple[int, int, int, int]
+
+
+def _sized(count: int, size: int) -> list[_Sized]:
+    return [_Sized(i, (0, i, size, 0)) for i in range(count)]
+
+
+def test_guided_batches_are_few_and_large_then_shrink_so_workers_end_together():
+    from procrecord.bulk import executors
+
+    # 1,000 files of 560 kB (the 100k-record benchmark) on 2 worker threads
+    tasks = _sized(1000, 560_000)
+    asked: list[int] = []
+
+    def slots() -> int:
+        asked.append(1)
+        return 2
+
+    grouped = list(executors.batches(iter(tasks), slots=slots))
+    assert [t for batch in grouped for t in batch] == tasks  # planned order, nothing lost or repeated
+    sizes = [sum(t.identity[2] for t in batch) for batch in grouped]
+    assert len(asked) == 2  # when planning starts and when it ends: not once per batch
+    # few tasks (one per 4 MiB was 133), each at most the bound
+    assert len(grouped) <= 40 and max(sizes) <= executors.BATCH_BYTES
+    # the end of the run is cut finer: every one of the last four batches is at most a quarter of
+    # the look-ahead, and the very last ones are near the minimum
+    assert all(size <= executors.LOOKAHEAD_BATCHES * 2 * executors.BATCH_BYTES // 4 for size in sizes[-4:])
+    assert sizes[-1] <= 2 * executors.MIN_BATCH_BYTES and sizes[-1] < sizes[0] // 8
+    # the file bound holds, for many small files too
+    small = _sized(20_000, 5_000)
+    assert all(len(b) <= executors.BATCH_FILES for b in executors.batches(iter(small), slots=lambda: 2))
+
+
+def test_guided_batches_plan_only_a_bounded_look_ahead():
+    from procrecord.bulk import executors
+
+    consumed = [0]
+
+    def planned():
+        for task in _sized(100_000, 5_000):
+            consumed[0] += 1
+            yield task
+
+    first = next(executors.batches(planned(), slots=lambda: 2))
+    assert len(first) == executors.BATCH_FILES
+    assert consumed[0] <= executors.LOOKAHEAD_BATCHES * 2 * executors.BATCH_FILES + 1  # not the whole input
+    assert list(executors.batches(iter([]), slots=lambda: 0)) == []
 
 
 def test_dask_progress_counts_every_record_as_batches_complete_and_order_holds(tmp_path):

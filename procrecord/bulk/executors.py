@@ -2,9 +2,10 @@
 ``dask[:ADDRESS]`` (a Dask cluster: a LocalCluster, a running scheduler, or dask-jobqueue).
 
 On Dask each task is a batch of whole files or objects in planned order (up to :data:`BATCH_FILES`
-files or :data:`BATCH_BYTES` bytes), so the scheduler's cost per task is spread over many files. The
-worker reads them straight from storage, writes each output straight to storage (one PUT per object)
-and sends back only outcomes without record bytes, plus what it wrote. The client yields outcomes in
+files or :data:`BATCH_BYTES` bytes; smaller ones at the end of a run, see :func:`batches`), so the
+scheduler's cost per task is spread over many files. The worker reads them straight from storage,
+writes each output straight to storage (one PUT per object) and sends back only outcomes without record
+bytes, plus what it wrote. The client yields outcomes in
 planned order, whatever order batches end in, so reports are the same as a local run's; progress
 advances as batches complete. A retried batch (a worker died) writes the same bytes to the same
 objects: retries never duplicate or tear an output.
@@ -202,13 +203,22 @@ class Done(NamedTuple):
     conflicts: list[tuple[str, str, str]]
 
 
-#: A batch (one Dask task) holds whole files, in planned order, up to this many files or bytes: the
-#: scheduler's cost per task (a few milliseconds of round trips) is then spread over many files,
-#: while batches stay small enough to keep every worker busy to the end of a run.
-BATCH_FILES = 256
-BATCH_BYTES = 4 << 20
-#: Batches submitted and not yet yielded: bounds the client's memory and the scheduler's graph,
-#: whatever the number of inputs, while keeping each worker a few batches ahead.
+#: A batch (one Dask task) holds whole files, in planned order, up to this many files or bytes. Each
+#: task costs the client, the scheduler and the worker some 10-40 ms of CPU in messages and state
+#: changes (measured on 2 cores, see benchmarks/README.md): large batches spread it over many files.
+BATCH_FILES = 2048
+BATCH_BYTES = 32 << 20
+#: Once every input is planned, what is left is cut into batches of about 1/(TAIL_SHARES x worker
+#: threads) of it each (down to these minimums), so all workers finish at about the same time.
+TAIL_SHARES = 2
+MIN_BATCH_FILES = 16
+MIN_BATCH_BYTES = 1 << 20
+#: Full batches per worker thread planned ahead (what the tail is cut from), and at most this many
+#: tasks held by that look-ahead (the client's memory, whatever the number of inputs).
+LOOKAHEAD_BATCHES = 2
+LOOKAHEAD_TASKS = 1 << 16
+#: Batches submitted and not yet yielded (at least two per worker thread): bounds the client's
+#: memory and the scheduler's graph, whatever the number of inputs, while keeping every worker busy.
 WINDOW = 32
 
 
@@ -222,9 +232,59 @@ def _size(task: Any) -> int:
     return int(identity[2])  # a local file: (device, inode, size, mtime)
 
 
-def batches(tasks: Iterable[Any], max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES) -> Iterator[list[Any]]:
+def batches(tasks: Iterable[Any], max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES,
+            slots: Callable[[], int] | None = None) -> Iterator[list[Any]]:
     """Consecutive tasks grouped into batches of at most ``max_files`` tasks and (but for one big
-    file) ``max_bytes`` planned bytes, in planned order."""
+    file) ``max_bytes`` planned bytes, in planned order.
+
+    With ``slots`` (the cluster's worker threads, asked when planning starts and when it ends),
+    tasks are planned :data:`LOOKAHEAD_BATCHES` full batches per thread ahead; once all are
+    planned, the rest goes out in shrinking batches (a :data:`TAIL_SHARES`-th of an even share each),
+    so that no worker is left with a big batch while the others wait at the end of a run.
+    """
+    if slots is None:
+        yield from _fixed(tasks, max_files, max_bytes)
+        return
+    from collections import deque
+
+    pending: deque[tuple[Any, int]] = deque()
+    pending_bytes = 0
+    source = iter(tasks)
+    threads = max(slots(), 1)
+    planned = False
+    while True:
+        ahead_files = min(LOOKAHEAD_BATCHES * threads * max_files, LOOKAHEAD_TASKS)
+        ahead_bytes = LOOKAHEAD_BATCHES * threads * max_bytes
+        while not planned and len(pending) < ahead_files and pending_bytes < ahead_bytes:
+            task = next(source, _END)
+            if task is _END:
+                planned = True
+                threads = max(slots(), 1)  # workers may have come or gone meanwhile (adaptive clusters)
+                break
+            size = _size(task)
+            pending.append((task, size))
+            pending_bytes += size
+        if not pending:
+            return
+        files, size_cap = max_files, max_bytes
+        if planned:
+            share = TAIL_SHARES * threads
+            files = min(max_files, max(MIN_BATCH_FILES, -(-len(pending) // share)))
+            size_cap = min(max_bytes, max(MIN_BATCH_BYTES, -(-pending_bytes // share)))
+        batch: list[Any] = []
+        size = 0
+        while pending and len(batch) < files and (not batch or size + pending[0][1] <= size_cap):
+            task, task_size = pending.popleft()
+            batch.append(task)
+            size += task_size
+        pending_bytes -= size
+        yield batch
+
+
+_END = object()
+
+
+def _fixed(tasks: Iterable[Any], max_files: int, max_bytes: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     size = 0
     for task in tasks:
@@ -304,13 +364,14 @@ class Collected:
 
 def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes: int, walk: Any,
              output: str | None = None, in_place: bool = False, collected: Collected | None = None,
-             window: int = WINDOW, progress: Callable[[int], None] | None = None,
+             window: int | None = None, progress: Callable[[int], None] | None = None,
              batch_files: int | None = None, batch_bytes: int | None = None, skip: tuple[str, ...] = (),
              workers: int | None = None) -> Iterator[Any]:
     """Yield outcomes (and blocks without data, for their totals) of ``sources`` in input order,
     with batches of whole files run on Dask; outputs are written by the workers (reported into
     ``collected``). ``progress(records)`` is called as each batch completes, in whatever order.
-    ``skip``: folders or prefixes not read (the run's own output); ``workers``: LocalCluster size."""
+    ``skip``: folders or prefixes not read (the run's own output); ``workers``: LocalCluster size;
+    ``window``: batches in flight at most (default: :data:`WINDOW`, or two per worker thread if more)."""
     from procrecord.bulk import storage
     from procrecord.bulk.engine import Outcome
     from procrecord.bulk.loader import plan
@@ -322,11 +383,18 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
-    planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, skip=skip, walk=walk), batch_files or BATCH_FILES,
-                      batch_bytes or BATCH_BYTES)
     owners = _Owners(output, roots, collected) if output else None
     dask_client = client(address, workers)
     try:
+        threads = [0]
+
+        def slots() -> int:
+            """The cluster's worker threads now (one round trip to the scheduler)."""
+            threads[0] = sum(dask_client.nthreads().values())
+            return threads[0]
+
+        planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, skip=skip, walk=walk),
+                          batch_files or BATCH_FILES, batch_bytes or BATCH_BYTES, slots)
         from distributed import as_completed
 
         finished = as_completed()
@@ -349,7 +417,7 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
             index_of[future.key] = submitted
             finished.add(future)
             submitted += 1
-            while submitted - yielded >= window:
+            while submitted - yielded >= (window or max(WINDOW, 2 * threads[0])):
                 while yielded not in ready:
                     settle()
                 yield from _emit(ready.pop(yielded), collected)
