@@ -67,10 +67,10 @@ class SectionColumns:
                 found[(name,)] = pa.array(cells, type=kind)
         dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
         for path in self.json:
-            cells = self._parent(records, parents, path[:-1])
+            objects = self._parent(records, parents, path[:-1])
             key = path[-1]
             found[path] = pa.array([None if (v := c.get(key)) is None else dumps(v, option=option).decode()
-                                    for c in cells], type=pa.string())
+                                    for c in objects], type=pa.string())
         out = []
         stamp = pa.timestamp("us", tz="UTC")
         for path, column in self.kept:
