@@ -92,11 +92,9 @@ def _entries(data: bytes, exporter: Exporter, staged: bool,
             yield entry["s"], entry["l"], exporter.add(entry["r"])
         return
     stream = io.BytesIO(data)
-    load = pickle.load  # blocks made by our own workers (see PrepareRecord)
+    unpickler = pickle.Unpickler(stream)  # blocks made by our own workers (see PrepareRecord)
     while stream.tell() < len(data):
-        # One load per entry: each was pickled on its own (its memo numbered from 0), and one unpickler
-        # for the whole block carried an entry's memo into the next (whole records failed to load).
-        source, line, row = load(stream)
+        source, line, row = unpickler.load()
         yield source, line, exporter.add_staged(row)
 
 

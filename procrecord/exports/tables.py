@@ -100,11 +100,8 @@ class TableExporter(Exporter):
         if len(self._values) >= BATCH:
             self._flush()
         if unknown:
-            return [Finding(self._ident(values), "dropped", "no column for " + ", ".join(unknown))]
+            return [Finding(str(values[self._id] or "?"), "dropped", "no column for " + ", ".join(unknown))]
         return []
-
-    def _ident(self, values: Any) -> str:
-        return str(values[self._id] or "?")
 
     def _flush(self) -> None:
         values, configs = self._values, self._configs
@@ -219,25 +216,6 @@ class ArrowTable(TableExporter):
     def __init__(self, options: ExportOptions) -> None:
         self.pa = require("pyarrow", "table", self.name)
         super().__init__(options)
-        self._sections()
-
-    def _sections(self) -> None:
-        """The section engine: records are staged whole and typed a batch at a time by pyarrow."""
-        from procrecord.exports.sections import SectionColumns, SectionStage
-
-        self.sections = SectionColumns(self.pa, self.version, self.options.include_volatile, self.typed_time)
-        self.staging = SectionStage(self.version, self.options.config_prefix)
-
-    def stage(self) -> Any:
-        """Records are staged whole with their flattened config (see :mod:`.sections`); rows without pyarrow."""
-        return self.maker if self.pa is None else self.staging
-
-    def add(self, record: dict[str, Any]) -> list[Finding]:
-        """Stage the record and add it."""
-        return self.add_staged(self.stage()(record))
-
-    def _ident(self, values: Any) -> str:
-        return super()._ident(values) if self.pa is None else str(values.get("id") or "?")
 
     def _type(self, kind: str) -> Any:
         if kind == "timestamp" and self.typed_time:
@@ -255,26 +233,16 @@ class ArrowTable(TableExporter):
             fields.append(pa.field(column.name, self._type(column.kind), nullable=True, metadata=metadata or None))
         return pa.schema(fields, metadata={"procrecord.schema_version": self.version})
 
-    def spill(self, values: list[Any], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
-        """Type a batch of staged records by sections; one pyarrow cannot convert goes the row path."""
-        pa = self.pa
-        try:
-            arrays = self.sections.arrays(values)
-        except Exception:  # noqa: BLE001 - the row path gives today's values, or raises today's error
-            arrays = self._typed([self.maker(record)[0] for record in values])
-        arrays += [pa.array(cells, type=self._type(kind)) for kind, cells in config.values()]
-        batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns] + list(config))
-        with pa.ipc.new_stream(spool, batch.schema) as writer:
-            writer.write_batch(batch)
-
-    def _typed(self, values: list[list[Any]]) -> list[Any]:
-        """The row path: each schema column typed by pyarrow from the rows' values."""
+    def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
         pa = self.pa
         arrays = []
         for column, cells in zip(self.columns, zip(*values)):
             array = pa.array(cells, type=getattr(pa, _ARROW[column.kind])())
             arrays.append(array.cast(self._type("timestamp")) if column.kind == "timestamp" and self.typed_time else array)
-        return arrays
+        arrays += [pa.array(cells, type=self._type(kind)) for kind, cells in config.values()]
+        batch = pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns] + list(config))
+        with pa.ipc.new_stream(spool, batch.schema) as writer:
+            writer.write_batch(batch)
 
     def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
         pa = self.pa
