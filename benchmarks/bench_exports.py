@@ -2,7 +2,7 @@
 objects (same run, interleaved), table rows per second per core, and peak RSS against the record count.
 
 Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 8000] [--file-records 2000]
-       [--repeat 3] [--rss] [--only tables] [--no-writer-records]
+       [--repeat 3] [--rss] [--only tables] [--no-writer-records]   (tables: also the pipeline with an exporter doing nothing)
        python benchmarks/bench_exports.py --only --rss-events [--rss-counts 5000 20000]
 """
 
