@@ -2,7 +2,7 @@
 objects (same run, interleaved), table rows per second per core, and peak RSS against the record count.
 
 Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 8000] [--file-records 2000]
-       [--repeat 3] [--rss] [--only tables] [--no-writer-records]
+       [--repeat 3] [--rss] [--only tables] [--no-writer-records]   (tables: also the pipeline with an exporter doing nothing)
        python benchmarks/bench_exports.py --only --rss-events [--rss-counts 5000 20000]
 """
 
@@ -360,6 +360,34 @@ def export_cpu(fmt: str, sources: list[str], out: str) -> tuple[float, int]:
     return time.process_time() - start, counts.exported
 
 
+def _size(record) -> int:
+    return len(record)
+
+
+def pipeline_cpu(sources: list[str]) -> float:
+    """CPU seconds of the bulk export's own pipeline with an exporter that does nothing (read, validate,
+    upgrade, stage, hand over): what a table export costs before any table work."""
+    from procrecord.exports import ExportOptions
+    from procrecord.exports.interface import Exporter
+    from procrecord.exports.pipeline import PrepareRecord, run_export
+
+    class Nothing(Exporter):
+        name = "nothing"
+
+        def add(self, record):
+            return []
+
+        def stage(self):
+            return _size  # a small staged value: a whole record kept per entry would cost memory the real ones do not
+
+        def add_staged(self, staged):
+            return []
+
+    start = time.process_time()
+    run_export(sources, Nothing(ExportOptions()), PrepareRecord(), 1, 1 << 30, lambda o: None, lambda w: None)
+    return time.process_time() - start
+
+
 def run_tables(args) -> None:
     """Records/s per core (CPU time) of ``procrecord export --to parquet|csv|jsonl-flat --jobs 1``'s
     work, in this process, with the orjson parse of the same records as the same-run baseline."""
@@ -379,12 +407,13 @@ def run_tables(args) -> None:
     out = tempfile.mkdtemp(prefix="bench-tables-")
     summary = []
     for name, sources in inputs.items():
-        cpu: dict[str, list[float]] = {"parse": [], "floor": [], **{fmt: [] for fmt in TABLES}}
+        cpu: dict[str, list[float]] = {"parse": [], "floor": [], "pipeline": [], **{fmt: [] for fmt in TABLES}}
         count = 0
         for _ in range(args.repeat):
             seconds, count = parse_cpu(sources)
             cpu["parse"].append(seconds)
             cpu["floor"].append(validate_cpu(sources))
+            cpu["pipeline"].append(pipeline_cpu(sources))
             for fmt in TABLES:
                 seconds, exported = export_cpu(fmt, sources, os.path.join(out, "t." + fmt))
                 assert exported == count, (fmt, exported, count)
@@ -393,7 +422,9 @@ def run_tables(args) -> None:
         size = mean_size(sources)
         floor = min(cpu["floor"])
         print(f"tables, {name} ({count} records, {size / 1024:.1f} KB each): orjson parse {count / base:,.0f} records/s per core; "
-              f"parse + validation (an export's floor) {count / floor:,.0f}/s, {floor / base:.2f}x the parse")
+              f"parse + validation (an export's floor) {count / floor:,.0f}/s, {floor / base:.2f}x the parse; "
+              f"the bulk pipeline with an exporter doing nothing {count / min(cpu['pipeline']):,.0f}/s, "
+              f"{min(cpu['pipeline']) / base:.2f}x")
         for fmt in TABLES:
             best = min(cpu[fmt])
             rate = count / best
