@@ -490,7 +490,8 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     # long enough not to be a word (``Bearer tokens expire``).
     ("bearer-token", _regex_rule(r"(?<![\w-])(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16,}=*(?![\w~+/=-])",
                                  lambda match: match.group(0).split()[0] + " " + marker("auth")),
-     ("Bearer ", "bearer ", "BEARER ", "Bearer\t", "bearer\t")),
+     # (needles from the second letter: the trie already stops at ``e`` and ``E``, not at ``b``)
+     ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
     ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
                           r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
