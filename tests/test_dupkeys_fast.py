@@ -110,6 +110,84 @@ def test_a_clean_document_is_proven_by_the_fast_path():
     assert proven_unique(spelled, compact(value, MAX_DEPTH))
 
 
+# --- only the stretch where the texts differ is counted ---------------------------------------------
+
+def _reference(data: bytes, again: bytes) -> bool:
+    """What proven_unique must answer: the colons of both whole texts, counted (or orjson's own text)."""
+    if data.startswith(again) and (len(data) == len(again) or data[len(again):].isspace()):
+        return True
+    return b"\\u" not in data and data.rstrip(b"\n").count(b":") == again.count(b":")
+
+
+#: Pieces of text in which colons, commas and backslash-u sequences are common.
+pieces = st.text(alphabet=':,a"\\u\n', max_size=6).map(str.encode)
+guesses = st.tuples(st.integers(0, 5000), st.integers(0, 5000), st.integers(0, 40))
+
+
+@st.composite
+def text_pairs(draw: Any) -> tuple[bytes, bytes]:
+    """Two texts that share long stretches (a piece repeated up to 400 times) and differ in between."""
+    data, again = [], []
+    for _ in range(draw(st.integers(1, 6))):
+        shared = draw(pieces) * draw(st.sampled_from([1, 10, 100, 400]))
+        data.append(shared + draw(pieces))
+        again.append(shared + draw(pieces))
+    return b"".join(data) + draw(st.sampled_from([b"", b"\n"])), b"".join(again)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(text_pairs(), guesses), min_size=1, max_size=3))
+def test_counting_only_where_the_texts_differ_answers_as_counting_everything(pairs):
+    """Whatever the texts and whatever the guess left by the documents before (see dupkeys._last)."""
+    for (data, again), guess in pairs:
+        dupkeys._last[:] = guess
+        assert proven_unique(data, again) == _reference(data, again), (data, again, guess)
+        assert proven_unique(data, again) == _reference(data, again), (data, again)  # its own guess now
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents(), guesses, st.sampled_from([0, 1, 200, 3000]), st.sampled_from([0, 1, 200, 3000]))
+def test_a_duplicate_key_between_long_shared_stretches_is_found(document, guess, before, after):
+    """The law above on documents: a small document inside a big one (the shared start and end)."""
+    inner, repeated = document
+    data = b'{"pad":"' + b"a:" * before + b'","doc":' + inner.rstrip() + b',"z":["' + b"b:" * after + b'"]}\n'
+    value = orjson.loads(data)
+    again = compact(value, MAX_DEPTH)
+    dupkeys._last[:] = guess
+    if repeated:
+        assert not proven_unique(data, again)
+    dupkeys._last[:] = guess
+    assert bool(duplicate_keys(data, value, again)) == repeated
+
+
+class _Counted(bytes):
+    """Bytes that remember how many bytes their ``count`` read."""
+
+    read = 0
+
+    def count(self, sub: Any, start: Any = None, end: Any = None) -> int:  # type: ignore[override]
+        type(self).read += len(self[start:end])
+        return super().count(sub, start, end)
+
+
+def test_records_from_another_writer_are_counted_only_where_they_differ():
+    """A JSONL file written by the standard library: orjson spells 1e-05 as 0.00001, nothing else differs.
+    After the first record, each costs a few comparisons and counts under 200 bytes, not ~2 x 6 KB."""
+    dupkeys._last[:] = [0, 0, 0]
+    for index in range(3):
+        record = {"id": index, "items": [{"name": f"p{n}", "version": f"{n}.0:{index}"} for n in range(150)],
+                  "config": {"lr": 1e-05 * (index + 1), "url": "https://h:1/x"}, "more": ["a:b"] * 200}
+        data = _Counted(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        again = _Counted(compact(orjson.loads(bytes(data)), MAX_DEPTH) or b"")
+        assert len(data) > 6000 and data.rstrip() != again
+        _Counted.read = 0
+        assert proven_unique(data, again)
+        if index:
+            assert _Counted.read < 400, _Counted.read
+        spoiled = _Counted(data.replace(b'"lr"', b'"url":"a:b","lr"', 1))  # a duplicate key in the stretch
+        assert not proven_unique(spoiled, again)
+
+
 # --- depth ------------------------------------------------------------------------------------------
 
 def _nest(depth: int, kinds: str, inner: Any) -> Any:

@@ -179,14 +179,23 @@ def _plain(outcome: Outcome) -> bool:
 def compress(outcomes: Iterator[Outcome]) -> list[Outcome]:
     """Merge clean outcomes of consecutive JSONL lines (same source, status, version) into one."""
     merged: list[Outcome] = []
+    first: Outcome | None = None  # the clean outcome merged[-1] that a run of lines started with
+    records = after = 0  # the lines of that run so far; the line that would continue it
     for outcome in outcomes:
-        if merged and _plain(outcome):
-            last = merged[-1]
-            if (_plain(last) and last.line is not None and last.source == outcome.source and last.status == outcome.status
-                    and last.version == outcome.version and last.line + last.records == outcome.line):
-                merged[-1] = last._replace(records=last.records + outcome.records)
-                continue
+        # Per valid record only attribute checks: a status equal to first's is clean too.
+        if (first is not None and outcome.line == after and outcome.status == first.status
+                and outcome.source == first.source and outcome.version == first.version and outcome.output is None
+                and not outcome.violations and outcome.message is None and outcome.info is None):
+            records += outcome.records
+            after += outcome.records
+            continue
+        if first is not None and records != first.records:
+            merged[-1] = first._replace(records=records)
         merged.append(outcome)
+        first = outcome if _plain(outcome) else None
+        records, after = outcome.records, (outcome.line or 0) + outcome.records
+    if first is not None and records != first.records:
+        merged[-1] = first._replace(records=records)
     return merged
 
 
