@@ -94,9 +94,10 @@ class Sink(OrderedFeed):
     #: Output of one file kept in memory before its temp file is opened: a file whose records are
     #: all unchanged is never opened at all (in place, nothing is written).
     BUFFER_BYTES = 4 * 1024 * 1024
-    #: Threads creating and renaming the temp files of a batch: each new file costs the file system
-    #: a round trip (milliseconds on some virtual disks), which these overlap.
-    WRITERS = 4
+    #: Threads creating and renaming the temp files of a batch, overlapping the file system's time
+    #: per new file. None by default: on a local disk each file's hand-offs between threads cost more
+    #: than they overlap (benchmarks/README.md, "Writing many small files", fourth pass).
+    WRITERS = 0
 
     def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
                  stdout: IO[bytes] | None = None, follow_symlinks: bool = False) -> None:
