@@ -7,8 +7,16 @@ them timed, so that its own syncs pay for what it writes and not for what was di
 and the CPU time (user + system, and the system part) of each command are reported: on a shared
 machine the wall ratio is noisy.
 
+Each run writes into a folder of its own, and every output is deleted only after the last timed run
+(``--delete-before``: delete the last run's outputs just before each run, as this script did until
+issue 15's fourth pass). On ext4 without a journal (this VM's disk) a new file costs the kernel a
+look at every inode freed in the last minute or more in its block group, so thousands of files
+deleted just before a run make each file it creates cost up to a millisecond of system time: see
+benchmarks/README.md. The ``--in-place`` runs come after all the others for the same reason (each
+replaces, and so frees, as many inodes as it writes files).
+
 Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old] [--current]
-       [--other-writers N]
+       [--other-writers N] [--delete-before]
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from _common import DATA, ROOT, best_interleaved, environment, procrecord_cmd, realistic_record
@@ -66,6 +75,8 @@ def main() -> None:
                         help="records of the version the writer writes today (upgraded before they are written)")
     parser.add_argument("--other-writers", type=int, default=None,
                         help="writer threads of the comparison run (default: 4 if redact uses none, else 0)")
+    parser.add_argument("--delete-before", action="store_true",
+                        help="delete the last run's outputs just before each run (the old way: see the docstring)")
     args = parser.parse_args()
     if args.other_writers is None:
         from procrecord.bulk.output import Sink
@@ -73,7 +84,7 @@ def main() -> None:
         args.other_writers = 0 if Sink.WRITERS else 4
     if args.quick:
         args.files, args.repeat, args.no_old = 1000, 2, True
-    print(f"# bench_small_files ({environment()}, {args.files} files)")
+    print(f"# bench_small_files ({environment()}, {args.files} files; {_file_system(DATA)})")
     src = DATA / (f"small-{args.files}-current" if args.current else f"small-{args.files}")
     if not src.exists() or len(list(src.rglob("*.json"))) != args.files:
         from procrecord.operations.migration import upgrade
@@ -85,8 +96,19 @@ def main() -> None:
             record = upgrade(realistic_record(i)) if args.current else realistic_record(i)
             (folder / f"r{i:05d}.json").write_text(json.dumps(record, indent=2))
     print(f"# records of version {json.loads(next(src.rglob('*.json')).read_text())['schema_version']}")
-    out = DATA / "small-out"
-    inplace = DATA / "small-inplace"
+    scratch = DATA / "small-runs"  # every run's outputs, deleted at the end
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    serial = [0]
+
+    def fresh(kind: str) -> Path:
+        """A folder for one run's outputs (with --delete-before: the same one, emptied first)."""
+        if args.delete_before:
+            folder = scratch / kind
+            shutil.rmtree(folder, ignore_errors=True)
+            return folder
+        serial[0] += 1
+        return scratch / f"{kind}-{serial[0]}"
     cmd = procrecord_cmd()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
@@ -122,30 +144,49 @@ def main() -> None:
         return run(["validate", str(src)])
 
     def redact_out(prefix: list[str] | None = None) -> float:
-        shutil.rmtree(out, ignore_errors=True)  # not timed: deleting the last run's outputs
-        return run(["redact", "--level", "most", "-o", str(out), str(src)], prefix)
+        return run(["redact", "--level", "most", "-o", str(fresh("out")), str(src)], prefix)
 
     def redact_in_place() -> float:
-        shutil.rmtree(inplace, ignore_errors=True)
-        shutil.copytree(src, inplace)
+        inplace = fresh("inplace")
+        shutil.copytree(src, inplace)  # not timed
         return run(["redact", "--level", "most", "--in-place", str(inplace)])
 
     runs: dict[str, Callable[[], float]] = {
         "validate": validate, "redact -o": redact_out,
         f"redact -o, {args.other_writers} writer threads": lambda: redact_out([sys.executable, "-c", _WRITERS,
-                                                                               str(args.other_writers)]),
-        "redact --in-place": redact_in_place}
+                                                                               str(args.other_writers)])}
     if not args.no_old:
         runs["redact -o, an fsync per file (old)"] = lambda: redact_out([sys.executable, "-c", _PER_FILE])
-    times = best_interleaved({name: named(name, fn) for name, fn in runs.items()}, repeat=args.repeat)
-    shutil.rmtree(out, ignore_errors=True)
-    shutil.rmtree(inplace, ignore_errors=True)
+    try:
+        times = best_interleaved({name: named(name, fn) for name, fn in runs.items()}, repeat=args.repeat)
+        # In place last: each run frees as many inodes as it writes files (see the docstring).
+        times.update(best_interleaved({"redact --in-place": named("redact --in-place", redact_in_place)},
+                                      repeat=args.repeat))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     base, base_cpu = times["validate"], min(cpu["validate"])
     print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
     for name, seconds in times.items():
         used = min(cpu[name])
         print(f"{name}: {seconds:.2f} s ({seconds / base:.2f}x validate); "
               f"CPU user+sys {used:.2f} s ({used / base_cpu:.2f}x; sys {min(system[name]):.2f} s)")
+
+
+def _file_system(path: Path) -> str:
+    """The type of the file system holding ``path`` and, for ext4, whether it has a journal."""
+    best, kind, device = "", "unknown file system", ""
+    try:
+        with open("/proc/mounts") as mounts:
+            for line in mounts:
+                dev, point, fstype = line.split()[:3]
+                if str(path.resolve()).startswith(point.rstrip("/") + "/") and len(point) >= len(best):
+                    best, kind, device = point, fstype, dev
+    except OSError:
+        return kind
+    if kind == "ext4":
+        journal = os.path.exists(f"/proc/fs/jbd2/{os.path.basename(device)}-8")
+        kind += " with a journal" if journal else " without a journal"
+    return kind
 
 
 if __name__ == "__main__":

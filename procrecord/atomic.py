@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import re
 import sys
@@ -32,21 +33,42 @@ def _host() -> str:
     return os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "")
 
 
-_CREATOR: list[tuple[int, str]] = []  # (pid, name): a forked child computes its own
+#: (pid, "HOST-PID", random part of this process's temp names): made on first use, and again in a
+#: forked child (which must neither reuse its parent's names nor carry its pid).
+_CREATOR: list[tuple[int, str, str]] = []
+_SERIAL = itertools.count()
+
+
+def _forget_creator() -> None:
+    _CREATOR.clear()
+
+
+if hasattr(os, "register_at_fork"):  # without it (Windows: no fork) the pid is checked on each use
+    os.register_at_fork(after_in_child=_forget_creator)
+    _CHECK_PID = False
+else:  # pragma: no cover - POSIX systems have it
+    _CHECK_PID = True
+
+
+def _creator_entry() -> tuple[int, str, str]:
+    if not _CREATOR or (_CHECK_PID and _CREATOR[0][0] != os.getpid()):
+        pid = os.getpid()
+        _CREATOR[:] = [(pid, f"{_SAFE.sub('_', _host()) or 'host'}-{pid}", os.urandom(4).hex())]
+    return _CREATOR[0]
 
 
 def creator() -> str:
     """``HOST-PID`` of this process as it appears in temp names (host made name-safe)."""
-    pid = os.getpid()
-    if not _CREATOR or _CREATOR[0][0] != pid:
-        _CREATOR[:] = [(pid, f"{_SAFE.sub('_', _host()) or 'host'}-{pid}")]
-    return _CREATOR[0][1]
+    return _creator_entry()[1]
 
 
 def temp_name(target: str | os.PathLike[str]) -> str:
     """A fresh temp path next to ``target``."""
     folder, name = os.path.split(os.fspath(target))
-    return os.path.join(folder, f".{name}.{TAG}-{creator()}-{os.urandom(4).hex()}.tmp")
+    # A random part per process and a counter: unique within a run without a system call per name
+    # (a clash with a file already there is caught by O_EXCL and another name tried).
+    _, who, token = _creator_entry()
+    return os.path.join(folder, f".{name}.{TAG}-{who}-{token}{next(_SERIAL):x}.tmp")
 
 
 def _alive(pid: int) -> bool:
@@ -142,32 +164,62 @@ class AtomicFile:
     given; a new target gets ``0o666`` less the umask. The temp file is created with an explicit
     mode (never by changing the process umask, which other threads share). ``expect``: the
     :func:`identity` the target must still have at the rename, or the commit raises
-    :class:`ReplacedError` and nothing is replaced.
+    :class:`ReplacedError` and nothing is replaced; the old file's mode and owner are then taken
+    from what that check finds. ``fresh``: the caller knows no file is at ``target`` yet (it
+    listed the folder), so the target is not looked up here.
     """
 
     def __init__(self, target: str | os.PathLike[str], mode: int | None = None,
-                 expect: tuple[int, int, int, int] | None = None) -> None:
+                 expect: tuple[int, int, int, int] | None = None, *, fresh: bool = False) -> None:
         self.target = os.fspath(target)
         self.expect = expect
         self._mode = mode
-        try:
-            self._old: os.stat_result | None = os.stat(self.target)
-        except FileNotFoundError:
-            self._old = None
-        except OSError as exc:
-            raise _named(exc, self.target) from None
-        # Readable by the owner only while it is written when it will end up narrower than what the
-        # umask gives: the kernel applies the umask to 0o666 for a brand-new file.
-        create_mode = 0o666 if (mode is None and self._old is None) else 0o600
-        self.temp = temp_name(self.target)
-        try:
-            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), create_mode)
-        except OSError as exc:  # named by the file it was for, not the temp file
-            raise type(exc)(exc.errno, exc.strerror, self.target) from None
+        self._old: os.stat_result | None = None
+        #: The permission bits still to give the temp file at the rename (None: it has them).
+        self._chmod: int | None = None
+        if expect is None and not fresh:
+            try:
+                self._old = os.stat(self.target)
+            except FileNotFoundError:
+                self._old = None
+            except OSError as exc:
+                raise _named(exc, self.target) from None
+        # Set on the open file when it is created (no path lookup at the rename), unless the owner
+        # could then not read it: a batch's sync opens the temp files again.
+        early = mode is not None and bool(mode & 0o400)
+        if mode is not None and early:
+            create_mode = mode & 0o777  # the final bits: never wider (the umask only takes bits away)
+        elif mode is None and self._old is None and expect is None:
+            create_mode = 0o666  # a new file: the kernel applies the umask, as for any new file
+        else:
+            # Readable by the owner only while it is written: the old file's bits come at the rename.
+            create_mode = 0o600
+        fd = self._create(create_mode)
+        if mode is not None:
+            self._chmod = mode
+            if early:
+                with contextlib.suppress(OSError):  # if it fails, the bits are set by path at the rename
+                    os.fchmod(fd, mode)
+                    self._chmod = None
         # The buffered handle is made on first use: :meth:`write` of whole pieces needs none.
         self._fd: int | None = fd
         self._handle: IO[bytes] | None = None
         self.closed = False
+
+    def _create(self, create_mode: int) -> int:
+        """Create the temp file (:attr:`temp`) and return its descriptor."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        tries = 3
+        while True:
+            self.temp = temp_name(self.target)
+            try:
+                return os.open(self.temp, flags, create_mode)
+            except FileExistsError as exc:  # a leftover of this name (another process's): take the next
+                tries -= 1
+                if not tries:
+                    raise type(exc)(exc.errno, exc.strerror, self.target) from None
+            except OSError as exc:  # named by the file it was for, not the temp file
+                raise type(exc)(exc.errno, exc.strerror, self.target) from None
 
     @property
     def handle(self) -> IO[bytes]:
@@ -212,22 +264,13 @@ class AtomicFile:
     def rename(self) -> None:
         """Give the temp file its final mode and owner and move it over the target (its data must be
         synced already: :meth:`close` or a batch's sync)."""
-        old = self._old
-        mode = self._mode
-        if mode is None and old is not None:
-            mode = old.st_mode & 0o7777
         try:
-            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
-                # A file replaced by someone else (root, a group member) keeps its owner, as sed -i does.
-                with contextlib.suppress(OSError):
-                    os.chown(self.temp, old.st_uid, old.st_gid)
-            if mode is not None:
-                os.chmod(self.temp, mode)
             if self.expect is None:
+                self._adopt(self._old)
                 os.replace(self.temp, self.target)
             else:
                 with _locked(self.target):
-                    self._check()
+                    self._adopt(self._check())
                     os.replace(self.temp, self.target)
         except OSError as exc:
             self._unlink()
@@ -235,16 +278,32 @@ class AtomicFile:
                 raise
             raise _named(exc, self.target) from None
 
-    def _check(self) -> None:
+    def _adopt(self, old: os.stat_result | None) -> None:
+        """Give the temp file the owner of the file it replaces and its final permission bits."""
+        mode = self._chmod
+        if self._mode is None and old is not None:
+            mode = old.st_mode & 0o7777
+        if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            # A file replaced by someone else (root, a group member) keeps its owner, as sed -i does.
+            with contextlib.suppress(OSError):
+                os.chown(self.temp, old.st_uid, old.st_gid)
+            if self._mode is not None:
+                mode = self._mode  # a chown clears the setuid and setgid bits: set them again
+        if mode is not None:
+            os.chmod(self.temp, mode)
+
+    def _check(self) -> os.stat_result | None:
+        """The target as it is now, if it is still the file that was read (else :class:`ReplacedError`)."""
         if before_replace is not None:
             before_replace(self.target)
         try:
-            now = identity(os.lstat(self.target))
+            st: os.stat_result | None = os.lstat(self.target)
         except FileNotFoundError:
-            now = None
-        if now != self.expect:
+            st = None
+        if (None if st is None else identity(st)) != self.expect:
             raise ReplacedError(errno.ESTALE, "changed by another process since it was read: not replaced",
                                 self.target)
+        return st
 
     def commit(self) -> None:
         """Sync the new content, replace the target with it, sync the folder."""
@@ -295,21 +354,25 @@ class Batch:
         self.files.append((file if key is None else key, file))
 
     def write(self, target: str, data: list[bytes], key: Any, mode: int | None = None,
-              expect: tuple[int, int, int, int] | None = None, mode_of: str | None = None) -> None:
-        """Queue ``data`` as the new content of ``target`` (see :class:`AtomicFile` for ``mode`` and
-        ``expect``; ``mode_of``: a file whose permission bits the new one takes, when ``mode`` is None)."""
-        from concurrent.futures import Future, ThreadPoolExecutor
-
+              expect: tuple[int, int, int, int] | None = None, mode_of: str | None = None,
+              fresh: bool = False) -> None:
+        """Queue ``data`` as the new content of ``target`` (see :class:`AtomicFile` for ``mode``,
+        ``expect`` and ``fresh``; ``mode_of``: a file whose permission bits the new one takes, when
+        ``mode`` is None)."""
         if self._workers <= 0:
             try:
-                written: AtomicFile | Future[AtomicFile] = _written(target, data, mode, expect, mode_of)
+                written: AtomicFile | Future[AtomicFile] = _written(target, data, mode, expect, mode_of, fresh)
             except OSError as exc:
+                from concurrent.futures import Future
+
                 written = Future()
                 written.set_exception(exc)
         else:
             if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="procrecord-write")
-            written = self._pool.submit(_written, target, data, mode, expect, mode_of)
+            written = self._pool.submit(_written, target, data, mode, expect, mode_of, fresh)
         self.files.append((key, written))
 
     def __len__(self) -> int:
@@ -373,12 +436,12 @@ class Batch:
 
 
 def _written(target: str, data: list[bytes], mode: int | None, expect: tuple[int, int, int, int] | None,
-             mode_of: str | None) -> AtomicFile:
+             mode_of: str | None, fresh: bool = False) -> AtomicFile:
     """A temp file for ``target`` holding ``data``, closed without a sync (a batch syncs it)."""
     if mode is None and mode_of is not None:
         with contextlib.suppress(OSError):
             mode = os.stat(mode_of).st_mode & 0o7777
-    file = AtomicFile(target, mode, expect)
+    file = AtomicFile(target, mode, expect, fresh=fresh)
     try:
         for piece in data:
             file.write(piece)

@@ -8,6 +8,8 @@ import os
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrecord.bulk.loader import Loaded, LoadError, Walk, load, plan
 
@@ -146,14 +148,20 @@ def test_unreadable_file(tmp_path):
 def test_unreadable_file_as_root_simulated(tmp_path, monkeypatch):
     path = tmp_path / "secret.json"
     path.write_text("{}")
-    real_open = open
+    real_open, real_os_open = open, os.open
 
     def deny(file, *args, **kwargs):
         if str(file) == str(path):
             raise PermissionError(13, "Permission denied")
         return real_open(file, *args, **kwargs)
 
+    def deny_fd(file, *args, **kwargs):  # whole JSON files are read through a file descriptor
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_os_open(file, *args, **kwargs)
+
     monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny_fd)
     (item,) = list(load([str(path)]))
     assert isinstance(item, LoadError) and "Permission denied" in item.message
 
@@ -203,16 +211,85 @@ def test_planning_a_json_file_does_not_open_it(tmp_path, monkeypatch):
     path = tmp_path / "one.json"
     path.write_text(json.dumps(REC))
     opened: list[str] = []
-    real_open = open
+    real_open, real_os_open = open, os.open
 
     def counting(file, *args, **kwargs):
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
+    def counting_fd(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_os_open(file, *args, **kwargs)
+
     monkeypatch.setattr("builtins.open", counting)
+    monkeypatch.setattr(os, "open", counting_fd)
     (task,) = list(plan([str(path)]))
     assert opened == [] and task.identity is not None
     assert [isinstance(item, Loaded) for item in loader.iter_task(task)] == [True] and opened == [str(path)]
     path.unlink()  # gone between planning and reading: the reading says so
     (item,) = list(loader.iter_task(task))
     assert isinstance(item, LoadError) and "no such file" in item.message
+
+
+# -- issue 15: the planner and reader of many small files ---------------------------------------------
+
+@given(size=st.integers(0, 70_000), hint=st.sampled_from(["exact", "smaller", "larger", "none"]),
+       limit=st.integers(1, 80_000))
+@settings(max_examples=60, deadline=None)
+def test_read_whole_reads_what_a_plain_read_reads(tmp_path_factory, size, hint, limit):
+    """Whatever the planned size says (the file may have grown or shrunk since), the reader returns
+    the file's first ``limit`` bytes, like a buffered read."""
+    from procrecord.bulk.loader import read_whole
+
+    path = tmp_path_factory.mktemp("read") / "f.json"
+    path.write_bytes(os.urandom(size))
+    planned = {"exact": size, "smaller": size // 2, "larger": size * 2 + 10, "none": None}[hint]
+    with open(path, "rb") as handle:
+        expected = handle.read(limit)
+    assert read_whole(str(path), limit, planned) == expected
+
+
+def test_a_folder_walk_looks_at_each_file_once(tmp_path, monkeypatch):
+    """One ``stat`` per file (the walk's own entry's), kept in its task: the mode the outputs get and
+    the identity an in-place rewrite checks."""
+    from procrecord.bulk import loader
+
+    for i in range(5):
+        (tmp_path / f"r{i}.json").write_text(json.dumps(REC))
+        (tmp_path / f"r{i}.json").chmod(0o640 if i % 2 else 0o604)
+    looked: list[str] = []
+    real = os.stat
+
+    def spy(path, *args, **kwargs):
+        looked.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(loader.os, "stat", spy)
+    tasks = list(plan([str(tmp_path)]))
+    assert [p for p in looked if p.endswith(".json")] == [], "a file stat'ed again by name"
+    assert [t.mode for t in tasks] == [0o604, 0o640, 0o604, 0o640, 0o604]
+    assert all(t.identity == _identity_of(t.path) for t in tasks)
+
+
+def _identity_of(path: str) -> tuple[int, int, int, int]:
+    from procrecord.atomic import identity
+
+    return identity(os.stat(path))
+
+
+def test_a_walk_without_globs_works_out_no_relative_paths(tmp_path, monkeypatch):
+    from procrecord.bulk import loader
+
+    (tmp_path / "sub").mkdir()
+    for name in ("a.json", "sub/b.json", "sub/skip.json"):
+        (tmp_path / name).write_text(json.dumps(REC))
+
+    def forbidden(*args):
+        raise AssertionError("a relative path worked out for every entry")
+
+    real = os.path.relpath
+    monkeypatch.setattr(loader.os.path, "relpath", forbidden)
+    assert len(list(plan([str(tmp_path)]))) == 3
+    monkeypatch.setattr(loader.os.path, "relpath", real)  # globs need them
+    kept = [os.path.basename(t.path) for t in plan([str(tmp_path)], walk=Walk(exclude=("sub/skip.json",)))]
+    assert kept == ["a.json", "b.json"]

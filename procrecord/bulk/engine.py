@@ -79,6 +79,8 @@ class Block(NamedTuple):
     #: :func:`procrecord.atomic.identity` of the source file as it was before it was read (None for
     #: stdin): an in-place rewrite replaces the file only if it is still this one.
     identity: tuple[int, int, int, int] | None = None
+    #: The source file's permission bits as planned (None: not known), which an output file takes.
+    mode: int | None = None
 
 
 class Operation(Protocol):
@@ -118,7 +120,7 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw, unique)])
     identity = getattr(task, "identity", None)
     if identity is not None and items and isinstance(items[-1], Block):
-        items[-1] = items[-1]._replace(identity=identity)
+        items[-1] = items[-1]._replace(identity=identity, mode=getattr(task, "mode", None))
     return items, span.lines
 
 

@@ -32,6 +32,8 @@ ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
 _ZIP_MAGIC = b"PK\x03\x04"
 _RAISE = "(raise it with --max-bytes)"
 _BOM = b"\xef\xbb\xbf"
+#: What a folder walk reads (other files are not looked at).
+_WALKED_SUFFIXES = JSON_SUFFIXES + ZIP_SUFFIXES
 #: Read buffer of a JSONL file (see _iter_jsonl).
 _LINE_BUFFER = 256 * 1024
 
@@ -116,6 +118,8 @@ class FileTask:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: :func:`procrecord.atomic.identity` of the file when it was planned, before it was read.
     identity: tuple[int, int, int, int] | None = None
+    #: The file's permission bits when it was planned (what an output written for it gets).
+    mode: int | None = None
 
 
 @attrs.frozen
@@ -318,15 +322,16 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
             yield LoadError(str(folder), None, _os_message(exc))
             continue
         subdirs = []
+        globs = bool(walk.include or walk.exclude)  # the path below the source is needed only for them
         for entry in entries:
             name = entry.name
             if name.startswith(".") and not walk.hidden:
                 continue
-            relative = os.path.relpath(entry.path, base).replace(os.sep, "/")
+            relative = os.path.relpath(entry.path, base).replace(os.sep, "/") if globs else name
             if walk.exclude and walk.excluded(name, relative):
                 continue
             is_dir = _is_dir(entry)
-            if not is_dir and not name.lower().endswith(JSON_SUFFIXES + ZIP_SUFFIXES):
+            if not is_dir and not name.lower().endswith(_WALKED_SUFFIXES):
                 continue
             if not is_dir and not walk.included(name, relative):
                 continue
@@ -337,7 +342,7 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
                 if not (skipped and os.path.realpath(entry.path) in skipped):
                     subdirs.append(Path(entry.path))
                 continue
-            yield from _plan_found(entry.path, max_bytes, chunk_bytes)
+            yield from _plan_found(entry.path, max_bytes, chunk_bytes, entry)
         stack.extend(reversed(subdirs))
 
 
@@ -357,17 +362,18 @@ def _listing(folder: Path, tries: int = 4) -> list[os.DirEntry]:
     return [found[name] for name in sorted(found)]
 
 
-def _plan_found(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+def _plan_found(path: str, max_bytes: int, chunk_bytes: int, entry: os.DirEntry | None = None) -> Iterator[Task]:
     """A file a folder walk or a glob found: read only regular files. Opening a FIFO would wait
-    for a writer forever (a named path is read whatever it is: ``<(cmd)`` is a pipe)."""
+    for a writer forever (a named path is read whatever it is: ``<(cmd)`` is a pipe). ``entry``:
+    the walk's entry for it, whose ``stat`` (one per file) the task keeps too."""
     try:
-        mode = os.stat(path).st_mode
+        st: os.stat_result | None = entry.stat() if entry is not None else os.stat(path)
     except OSError:
-        mode = None  # a broken link: _plan_file says so
-    if mode is not None and not stat.S_ISREG(mode):
+        st = None  # a broken link: _plan_file says so
+    if st is not None and not stat.S_ISREG(st.st_mode):
         yield LoadError(path, None, "not a regular file (a FIFO, socket or device): skipped")
         return
-    yield from _plan_file(path, max_bytes, chunk_bytes)
+    yield from _plan_file(path, max_bytes, chunk_bytes, st)
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -377,23 +383,26 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _plan_file(path: str, max_bytes: int, chunk_bytes: int) -> Iterator[Task]:
+def _plan_file(path: str, max_bytes: int, chunk_bytes: int, st: os.stat_result | None = None) -> Iterator[Task]:
+    """The tasks of one file (``st``: its ``stat`` if the caller has it)."""
     jsonl = is_jsonl(path)
     try:
-        st = os.stat(path)
+        if st is None:
+            st = os.stat(path)
         size = st.st_size
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        mode = stat.S_IMODE(st.st_mode)
         if not jsonl:
             # Not opened here: the task reads it whole (and says so if it cannot), so a small file
             # costs one open, not two.
             if size > max_bytes:
                 yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
                 return
-            yield FileTask(path, False, max_bytes=max_bytes, identity=identity)
+            yield FileTask(path, False, max_bytes=max_bytes, identity=identity, mode=mode)
             return
         with open(path, "rb") as handle:
             for task in _split(path, handle, size, max_bytes, chunk_bytes):
-                yield attrs.evolve(task, identity=identity)
+                yield attrs.evolve(task, identity=identity, mode=mode)
     except OSError as exc:
         yield LoadError(path, None, _os_message(exc))
 
@@ -483,8 +492,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact, unique)
     elif not task.jsonl:
         try:
-            with open(task.path, "rb") as handle:
-                data = handle.read(task.max_bytes + 1)
+            data = read_whole(task.path, task.max_bytes + 1, None if task.identity is None else task.identity[2])
         except OSError as exc:
             yield LoadError(task.path, None, _os_message(exc))
             return
@@ -494,6 +502,32 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
         yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact, unique=unique)
     else:
         yield from _iter_jsonl(task, span if span is not None else Span(), exact, raw, unique)
+
+
+def read_whole(path: str, limit: int, size: int | None = None) -> bytes:
+    """The first ``limit`` bytes of the file at ``path`` (all of it when it is shorter).
+
+    ``size``: what the file's ``stat`` said when it was planned. One read of that size plus one
+    byte, and one that finds the end, instead of a buffered file object whose read of ``limit``
+    bytes first reserves that much memory (tens of MB for each small file).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        pieces = []
+        total = 0
+        want = min(limit, size + 1 if size is not None else _LINE_BUFFER)
+        while total < limit:
+            piece = os.read(fd, min(want, limit - total))
+            if not piece:
+                break
+            pieces.append(piece)
+            total += len(piece)
+            # A short read is the end of a file as it was planned: one small read confirms it. A
+            # full one means it grew since (or a pipe): read on in bigger pieces.
+            want = 4096 if len(piece) < want else _LINE_BUFFER
+    finally:
+        os.close(fd)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 def _raw(data: bytes, source: str, line: int | None, jsonl: bool) -> Item:

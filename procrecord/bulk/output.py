@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from procrecord.atomic import AtomicFile, Batch, ReplacedError, remove_stale
+from procrecord.atomic import TAG, AtomicFile, Batch, ReplacedError, remove_stale
 from procrecord.bulk.engine import SKIPPED, Block, Outcome
 from procrecord.bulk.jsoncodec import dumps as _encode
 from procrecord.errors import ProcrecordError
@@ -50,6 +50,7 @@ class OrderedFeed:
     _failed: bool
     _jsonl: bool
     _expect: Any
+    _source_mode: int | None = None
 
     def add(self, item: Outcome | Block) -> None:
         """Take an outcome (a record that failed spoils its file) or a block of outputs to write."""
@@ -66,6 +67,8 @@ class OrderedFeed:
             return
         if self._expect is None:
             self._expect = item.identity
+        if item.mode is not None:
+            self._source_mode = item.mode
         self._take(item.data, item.changed)
 
     def _switch(self, source: str) -> None:
@@ -91,9 +94,10 @@ class Sink(OrderedFeed):
     #: Output of one file kept in memory before its temp file is opened: a file whose records are
     #: all unchanged is never opened at all (in place, nothing is written).
     BUFFER_BYTES = 4 * 1024 * 1024
-    #: Threads creating and renaming the temp files of a batch: each new file costs the file system
-    #: a round trip (milliseconds on some virtual disks), which these overlap.
-    WRITERS = 4
+    #: Threads creating and renaming the temp files of a batch, overlapping the file system's time
+    #: per new file. None by default: on a local disk each file's hand-offs between threads cost more
+    #: than they overlap (benchmarks/README.md, "Writing many small files", fourth pass).
+    WRITERS = 0
 
     def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
                  stdout: IO[bytes] | None = None, follow_symlinks: bool = False) -> None:
@@ -127,8 +131,9 @@ class Sink(OrderedFeed):
         self._jsonl = False
         self._batch = Batch(self.WRITERS)
         self._batch_bytes = 0
-        self._cleaned: set[str] = set()
-        self._safe_folders: set[str] = set()
+        #: Output folders made safe to write into (see _prepare_folder), with the names in each
+        #: when it was first used: a name not there needs no look-up of an old file to replace.
+        self._folders: dict[str, frozenset[str] | None] = {}
         if self.output_dir:
             try:
                 os.makedirs(self.output_dir, exist_ok=True)
@@ -198,6 +203,7 @@ class Sink(OrderedFeed):
         self._source = source
         self._failed = self._changed = self._conflict = False
         self._pending, self._pending_size, self._expect = [], 0, None
+        self._source_mode = None
         self._target = self.destination(source)
         if self._target is not None and self.output_dir:
             owner = self._owners.setdefault(self._target, source)
@@ -229,11 +235,13 @@ class Sink(OrderedFeed):
         assert target is not None
         mode = None
         if not self.in_place:
-            with contextlib.suppress(OSError):
-                mode = os.stat(source).st_mode & 0o7777
+            mode = self._source_mode
+            if mode is None and source != "-":
+                with contextlib.suppress(OSError):
+                    mode = os.stat(source).st_mode & 0o7777
         try:
-            self._prepare_folder(os.path.dirname(target) or ".")
-            self._file = AtomicFile(target, mode, self._expect if self.in_place else None)
+            fresh = self._fresh(target)
+            self._file = AtomicFile(target, mode, self._expect if self.in_place else None, fresh=fresh)
         except OSError as exc:
             self._fail(exc)
             return False
@@ -247,26 +255,44 @@ class Sink(OrderedFeed):
         target = self._target = self.destination(source) if source == "-" else self._target
         assert target is not None
         try:
-            self._prepare_folder(os.path.dirname(target) or ".")
+            fresh = self._fresh(target)
         except OSError as exc:
             self._fail(exc)
             return
-        mode_of = None if self.in_place or source == "-" else source
-        self._batch.write(target, self._pending, (source, self._changed), None,
-                          self._expect if self.in_place else None, mode_of)
+        if self.in_place:
+            self._batch.write(target, self._pending, (source, self._changed), None, self._expect)
+        else:  # the source's permission bits, as planned (looked up here only if the plan had none)
+            mode, mode_of = self._source_mode, None
+            if mode is None and source != "-":
+                mode_of = source
+            self._batch.write(target, self._pending, (source, self._changed), mode, None, mode_of, fresh)
         self._batch_bytes += self._pending_size
         self._pending, self._pending_size = [], 0
 
-    def _prepare_folder(self, folder: str) -> None:
-        """Make an output folder (never through a symlink) and clear the temp files killed runs left."""
-        if folder not in self._safe_folders:
-            if self.output_dir:
-                _no_symlink_between(self.output_dir, folder)
-                os.makedirs(folder, exist_ok=True)
-            self._safe_folders.add(folder)
-        if folder not in self._cleaned:
-            self._cleaned.add(folder)
+    def _fresh(self, target: str) -> bool:
+        """Prepare the folder of ``target``; True when no file of that name was in it when the
+        folder was first used (then nothing there needs its mode or owner kept)."""
+        folder, name = os.path.split(target)
+        folder = folder or "."
+        if folder not in self._folders:
+            self._folders[folder] = self._prepare_folder(folder)
+        names = self._folders[folder]
+        return names is not None and name not in names
+
+    def _prepare_folder(self, folder: str) -> frozenset[str] | None:
+        """Make an output folder (never through a symlink), clear the temp files killed runs left
+        there, and return the names in it (None: it cannot be listed)."""
+        if self.output_dir:
+            _no_symlink_between(self.output_dir, folder)
+            os.makedirs(folder, exist_ok=True)
+        try:
+            with os.scandir(folder) as listing:
+                names = frozenset(entry.name for entry in listing)
+        except OSError:
+            return None
+        if any(TAG in name for name in names):
             remove_stale(folder)
+        return names
 
     def _finish_file(self) -> None:
         try:
