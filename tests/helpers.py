@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import types
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,19 @@ def _every_rule(scrubber: Any, text: str, counts: dict[str, int]) -> str:
         if not changed:
             break
     return text
+
+
+def spy_stat(monkeypatch: Any, module: Any) -> list[str]:
+    """The paths ``module``'s ``os.stat`` is asked about from now on (the real stat still answers)."""
+    seen: list[str] = []
+    real = os.stat
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(module.os, "stat", spy)
+    return seen
 
 
 class FakeTracker:

@@ -11,6 +11,8 @@ import pytest
 from procrecord import atomic
 from procrecord.bulk.output import Sink
 
+from helpers import spy_stat
+
 
 @pytest.fixture
 def events(monkeypatch):
@@ -120,15 +122,7 @@ def test_a_forked_child_names_its_temp_files_after_itself(tmp_path):
 @pytest.fixture
 def stats(monkeypatch):
     """The paths ``os.stat`` was asked about by procrecord.atomic."""
-    seen: list[str] = []
-    real = os.stat
-
-    def spy(path, *args, **kwargs):
-        seen.append(os.fspath(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(atomic.os, "stat", spy)
-    return seen
+    return spy_stat(monkeypatch, atomic)
 
 
 def test_a_target_known_to_be_new_is_not_looked_up(tmp_path, stats):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from procrecord.bulk.loader import Loaded, LoadError, Walk, load, plan
 
-from helpers import ROOT
+from helpers import ROOT, spy_stat
 
 REC = {"schema_version": "1.0", "id": "x"}
 
@@ -257,14 +257,7 @@ def test_a_folder_walk_looks_at_each_file_once(tmp_path, monkeypatch):
     for i in range(5):
         (tmp_path / f"r{i}.json").write_text(json.dumps(REC))
         (tmp_path / f"r{i}.json").chmod(0o640 if i % 2 else 0o604)
-    looked: list[str] = []
-    real = os.stat
-
-    def spy(path, *args, **kwargs):
-        looked.append(os.fspath(path))
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(loader.os, "stat", spy)
+    looked = spy_stat(monkeypatch, loader)
     tasks = list(plan([str(tmp_path)]))
     assert [p for p in looked if p.endswith(".json")] == [], "a file stat'ed again by name"
     assert [t.mode for t in tasks] == [0o604, 0o640, 0o604, 0o640, 0o604]
