@@ -56,11 +56,20 @@ def test_child_killed_by_a_signal(tmp_path):
     assert record["outcome"]["signal"] == "SIGKILL" and record["status"] == "failed"
 
 
+def _default_int_and_quit() -> None:
+    """In the child: SIGINT and SIGQUIT as a terminal's foreground job has them. A test run started as a
+    background job of a non-interactive shell ignores both, and procrecord rightly keeps what its
+    starter ignored (tested apart); these tests start it as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def _start_ready(tmp_path, script):
     """``procrecord run`` of a Python ``script`` that prints ``ready`` once it can take a signal."""
     out = tmp_path / "rec.json"
     proc = subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", str(out), "--", sys.executable, "-c", script],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
+                            preexec_fn=_default_int_and_quit)
     assert proc.stdout.readline().strip() == "ready"
     return proc, out
 
@@ -186,7 +195,8 @@ def test_the_command_shares_stdin_process_group_and_no_other_descriptor(tmp_path
     try:
         proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), "--",
                                sys.executable, "-c", script], input="from stdin", capture_output=True, text=True,
-                              env=ENV, timeout=60, cwd=tmp_path, pass_fds=(write_end,), start_new_session=True)
+                              env=ENV, timeout=60, cwd=tmp_path, pass_fds=(write_end,), start_new_session=True,
+                              preexec_fn=_default_int_and_quit)
     finally:
         os.close(read_end)
         os.close(write_end)
