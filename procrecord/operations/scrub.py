@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import operator
 import re
 from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 
@@ -328,10 +329,7 @@ def _prefixed(kind: str, prefixes: tuple[str, ...], body: str, flags: int = 0,
     return _regex_rule(f"(?:{starts}){body}", marker(kind), flags), needles
 
 
-#: The fixed rules' needles are found by one trie regex that stops at every character that begins a
-#: needle: needles that begin with a letter frequent in paths and prose (``c``, ``l``, ``n``, ``r``, ``.``)
-#: made that scan twice as slow. Where a token's prefix allows, its needle is a part of it that begins
-#: with a character other needles begin with already (``key-`` -> ``ey-``, ``lin_api_`` -> ``_api_``).
+#: A needle may be a part of a token's prefix (``key-`` -> ``ey-``): it only has to be in every match.
 
 
 #: Well-known token formats that stand alone (no secret-named key needed). The formats are the ones
@@ -490,7 +488,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     # long enough not to be a word (``Bearer tokens expire``).
     ("bearer-token", _regex_rule(r"(?<![\w-])(?:Bearer|bearer|BEARER)[ \t]+[A-Za-z0-9._~+/-]{16,}=*(?![\w~+/=-])",
                                  lambda match: match.group(0).split()[0] + " " + marker("auth")),
-     # (needles from the second letter: the trie already stops at ``e`` and ``E``, not at ``b``)
+     # (needles without the first letter: one for ``Bearer`` and ``bearer``)
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
     ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
@@ -503,58 +501,35 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
 )
 
 
-def _may_hide(a: str, b: str) -> bool:
-    """True when a match of needle ``a`` can cover the start of needle ``b`` (part of it, or its end begins ``b``)."""
-    return b != a and (b in a or any(b.startswith(a[k:]) for k in range(1, len(a))))
-
-
 @functools.lru_cache(maxsize=1)
-def _fixed_index() -> tuple[re.Pattern[str], dict[str, frozenset[int]], dict[str, tuple[str, ...]]]:
-    """The regex that finds the fixed rules' needles, the rules (positions in RULES) of each needle,
-    and the needles each one's hit may hide.
+def _fixed_index() -> tuple[Callable[..., list[tuple[int, int, int]]], tuple[frozenset[int], ...]]:
+    """The finder of the fixed rules' needles and the rules (positions in RULES) of each needle, by its index.
 
-    The scan does not overlap and, where several needles start at one place, takes the longest: a
-    hit of needle A can hide a needle B that is part of A or begins with an end of A (``/home/``
-    after ``file://``). Those are then checked with ``in``, so a rule runs only when one of its own
-    needles is really in the text.
+    The finder is one Aho-Corasick automaton (``ahocorasick_rs``, a DFA) over every needle, asked for
+    overlapping matches: one scan reports each needle that is in the text, so a rule runs only when one
+    of its own needles is really there. It costs about a quarter of a regex written as a trie (which also
+    had to look for the needles a longer match may hide), and it is built once per process.
     """
+    import ahocorasick_rs
+
     needles: dict[str, set[int]] = {}
     for position, (_, _, trigger) in enumerate(RULES):
         if not isinstance(trigger, Shape):
             for needle in trigger:
                 needles.setdefault(needle, set()).add(position)
-    hidden = {a: tuple(b for b in needles if _may_hide(a, b)) for a in needles}
-    return re.compile(_trie_pattern(needles)), {n: frozenset(p) for n, p in needles.items()}, hidden
+    automaton = ahocorasick_rs.AhoCorasick(list(needles), matchkind=ahocorasick_rs.MatchKind.Standard,
+                                           implementation=ahocorasick_rs.Implementation.DFA)
+    return automaton.find_matches_as_indexes, tuple(frozenset(p) for p in needles.values())
 
 
 @functools.lru_cache(maxsize=8)
-def _needle_positions(offset: int) -> dict[str, frozenset[int]]:
-    """The positions of the rules of each fixed needle in a scrubber with ``offset`` rules of its own
-    before the fixed ones (shared, read-only: one per offset rather than one per scrubber)."""
-    return {needle: frozenset(p + offset for p in rules) for needle, rules in _fixed_index()[1].items()}
+def _needle_positions(offset: int) -> tuple[frozenset[int], ...]:
+    """The positions of the rules of each fixed needle (by its index) in a scrubber with ``offset`` rules
+    of its own before the fixed ones (shared, read-only: one per offset rather than one per scrubber)."""
+    return tuple(frozenset(p + offset for p in rules) for rules in _fixed_index()[1])
 
 
-def _trie_pattern(words: Iterable[str]) -> str:
-    """A regex matching any of ``words``, the longest one where several start at one place.
-
-    Written as a trie (``/(?:home/(?:jdoe)?|root)``), so the engine compares each character once
-    instead of trying every word in turn.
-    """
-    trie: dict[str, Any] = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def emit(node: dict[str, Any]) -> str:
-        branches = [re.escape(char) + emit(node[char]) for char in sorted(node) if char]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return emit(trie)
+_FIRST = operator.itemgetter(0)
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
@@ -639,8 +614,7 @@ class Scrubber:
     def _index(self, offset: int, own: list[int]) -> None:
         """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
         (:func:`_fixed_index`), the record's own values with ``in``, shapes by their search."""
-        finder, _, hidden = _fixed_index()
-        self._finder, self._hidden = finder, hidden
+        self._finder = _fixed_index()[0]
         self._by_needle = _needle_positions(offset)
         # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
         self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
@@ -660,7 +634,7 @@ class Scrubber:
         #: Mapping keys seen before that scrubbing leaves as they are and that name no secret, each
         #: with its JSON pointer step (``/`` and the key, escaped).
         self.plain_keys: dict[str, str] = {}
-        self._args: dict[str, tuple[str, dict[str, int], str | None]] = {}
+        self._args: dict[str, tuple[str, dict[str, int], str | None, bool, bool]] = {}
         #: Serialised mappings (JSON text) already found to need no scrubbing (see :meth:`mark_clean`).
         self.clean: set[bytes] = set()
 
@@ -799,15 +773,15 @@ class Scrubber:
                 if n:
                     counts[name] = n
         candidates: set[int] | None = None
-        hits = self._finder.findall(text)
+        hits = self._finder(text, overlapping=True)
         if hits:
-            by_needle, hidden = self._by_needle, self._hidden
-            candidates = set()
-            for hit in set(hits):
-                candidates |= by_needle[hit]
-                for needle in hidden[hit]:
-                    if needle in text:
-                        candidates |= by_needle[needle]
+            by_needle = self._by_needle
+            if len(hits) == 1:
+                candidates = set(by_needle[hits[0][0]])
+            else:
+                candidates = set()
+                for index in set(map(_FIRST, hits)):
+                    candidates |= by_needle[index]
         for position, needle in self._own:
             if needle in text:
                 if candidates is None:
@@ -853,41 +827,53 @@ class Scrubber:
         """Scrub a command line, also hiding the value after a secret flag (``--token abc``)."""
         out: list[Any] = []
         counts: dict[str, int] = {}
+        args, plain = self._args, self._plain_words
         hide_next: str | None = None
-        args, plain, named_next, version_next = self._args, self._plain_words, False, False
+        version_next = named_next = False
         for arg in argv:
             if arg.__class__ is not str:
                 out.append(arg)
                 hide_next = None
                 continue
-            if version_next and is_version_value(arg):
-                out.append(arg)  # ``--cudnn-version 9.1.0.70``: a version, not an IPv4 address
-                version_next, named_next, hide_next = False, False, None
-                continue
-            version_next = arg.startswith("--") and is_version_flag(arg)
-            if named_next and arg in plain:
-                out.append(plain[arg])  # ``--host train``: the flag says what the word names
-                name = "record-host" if plain[arg] == "<host>" else "record-user"
-                counts[name] = counts.get(name, 0) + 1
-                named_next, hide_next = False, None
-                continue
-            named_next = bool(plain) and arg.lower() in _NAMING_FLAGS
-            if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
-                out.append(marker(hide_next))
-                counts["secret-argument"] = counts.get("secret-argument", 0) + 1
-                hide_next = None
-                continue
             seen = args.get(arg)
             if seen is None:
-                flag = _FLAG.fullmatch(arg)
-                seen = (*self._fresh(arg), secret_kind(flag.group(1)) if flag else None)
-                self._remember(args, arg, seen)
-            new, found, hide_next = seen
+                seen = self._argument(arg)
+            if hide_next is not None or version_next or named_next:
+                # the argument after a flag that says what it is: a version, a host or user, a secret
+                if version_next and is_version_value(arg):
+                    out.append(arg)  # ``--cudnn-version 9.1.0.70``: a version, not an IPv4 address
+                    version_next, named_next, hide_next = False, False, None
+                    continue
+                version_next = seen[3]
+                if named_next and arg in plain:
+                    out.append(plain[arg])  # ``--host train``: the flag says what the word names
+                    name = "record-host" if plain[arg] == "<host>" else "record-user"
+                    counts[name] = counts.get(name, 0) + 1
+                    named_next, hide_next = False, None
+                    continue
+                named_next = seen[4]
+                if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
+                    out.append(marker(hide_next))
+                    counts["secret-argument"] = counts.get("secret-argument", 0) + 1
+                    hide_next = None
+                    continue
+                new, found, hide_next = seen[0], seen[1], seen[2]
+            else:
+                new, found, hide_next, version_next, named_next = seen
             out.append(new)
             if found:
                 for name, n in found.items():
                     counts[name] = counts.get(name, 0) + n
         return out, counts
+
+    def _argument(self, arg: str) -> tuple[str, dict[str, int], str | None, bool, bool]:
+        """One argument of a command line scrubbed, the kind of secret it names as a flag, and whether the
+        next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
+        flag = _FLAG.fullmatch(arg)
+        seen = (*self._fresh(arg), secret_kind(flag.group(1)) if flag else None,
+                arg.startswith("--") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
+        self._remember(self._args, arg, seen)
+        return seen
 
     def detect(self, text: str) -> list[str]:
         """Names of the rules that would change ``text`` (empty when it is clean)."""
