@@ -92,9 +92,22 @@ def _settings_only(value: str) -> bool:
     return True
 
 
+def _escape_before(text: str, at: int) -> bool:
+    """True when the backslashes right before ``at`` end in one that escapes (an odd number of them)."""
+    start = at - 1
+    while start and text[start - 1] == "\\":
+        start -= 1
+    return (at - start) % 2 == 1
+
+
 def _key_value(match: re.Match[str]) -> str | None:
     """The text replacing ``match`` up to the end of its value, or None when it stays."""
     key, value = match.group("key"), match.group("value")
+    at = match.start("key")
+    if key[0] in "ntr" and match.string[at - 1:at] == "\\" and _escape_before(match.string, at):
+        # after a JSON-escaped break (``\nDB_PASS = [...]``) the key is judged as on a line of its own, so a
+        # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
+        key = key[1:]
     kind = secret_kind(key)
     # A flat list or mapping (a bare value never ends with ``]`` or ``}``) is replaced whole unless every item
     # is a setting (``[true, false]``, ``[]``).
@@ -193,18 +206,18 @@ _VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver|build|release)[\"']?[ \t]*(?:
 
 
 #: A value's start: after ``:`` or ``=``, maybe quoted (``cudnn: 9.1.0.70``, ``"cudnn": "9.1.0.70"``, ``\"...\"``).
-_VALUE_BEFORE = re.compile(r"[:=][ \t]*(?:\\?[\"'])?$")
+_VALUE_BEFORE = re.compile(r"[:=][ \t]*(?:\\*[\"'])?$")
 #: The opening of a mapping whose key names versions, written as text (``versions: {``, ``"package_versions": {``,
 #: ``libVersions={``, ``\"versions\": {``): the key ends as :func:`~procrecord.operations.secretnames.is_versions_mapping`
 #: asks of a real mapping's key.
-_VERSIONS_OPEN = re.compile(r"(?i)versions(?:\\?[\"'])?[ \t]*[:=][ \t]*\{$")
+_VERSIONS_OPEN = re.compile(r"(?i)versions(?:\\*[\"'])?[ \t]*[:=][ \t]*\{$")
 
 
 def _in_versions_mapping(text: str, start: int) -> bool:
     """True when the number at ``start`` is a value in a flat mapping of versions written as text
     (``versions: {cudnn: 9.1.0.70}``), as a real mapping of that name keeps it."""
     brace = text.rfind("{", 0, start)
-    return (brace > 0 and text.find("}", brace, start) < 0 and _VALUE_BEFORE.search(text, max(brace, start - 8), start) is not None
+    return (brace > 0 and text.find("}", brace, start) < 0 and _VALUE_BEFORE.search(text, max(brace, start - 12), start) is not None
             and _VERSIONS_OPEN.search(text, max(0, brace - 40), brace + 1) is not None)
 
 
