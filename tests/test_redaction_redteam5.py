@@ -230,6 +230,18 @@ def test_a_list_under_a_secret_name_is_hidden_in_every_field_and_the_gate_agrees
         json.loads(out["invocation"]["config"]["cfg"])  # JSON text is still JSON
 
 
+def test_a_key_after_a_json_escaped_break_is_judged_as_on_a_line_of_its_own():
+    """``\\nDB_PASS`` glues the escape's ``n`` to the key (``nDB_PASS`` reads as a count, ``n_db_pass``): the
+    list that runs over the next escaped break is judged whole, as the key on its own line names it."""
+    text = json.dumps({"log": "step 1\nDB_PASS = ['s3cretAAA1',\n 's3cretBBB2']\nstep 2"})
+    out, counts = Scrubber(_OWN).scrub(text)
+    assert json.loads(out)["log"] == "step 1\nDB_PASS = <redacted:password>\nstep 2"
+    assert counts == {"secret-assignment": 1} and (out, counts) == scrub_by_every_rule(Scrubber(_OWN), text)
+    # an escaped backslash before the ``n`` is no break: the key is ``nDB_PASS`` there
+    kept = json.dumps({"path": "C:\\nDB_PASS = [a1, b2]"})
+    assert Scrubber(_OWN).scrub(kept) == (kept, {})
+
+
 @pytest.mark.parametrize("text", [
     "auth_methods: [oauth, basic]",  # a setting's name
     "tokens: [BOS, EOS]", "special_tokens: ['<pad>', '<s>']",  # a tokenizer's
