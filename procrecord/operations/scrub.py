@@ -452,7 +452,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # (also inside the bot API's URLs: ``https://api.telegram.org/bot<token>/sendMessage``)
     # (``\d{8,10}:A`` and 34 token characters, nothing glued after: detect-secrets takes 35 characters after the
     # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
-    # The needle ``:A`` adds no character the needle scan stops at (``:`` starts ``://`` and ``: ``).
+    # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``).
     ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:]))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
                                         marker("telegram_token")), (":A",))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
@@ -470,7 +470,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # detect-secrets ArtifactoryDetector (API keys and reference tokens)
     ("artifactory-token", _prefixed("artifactory_token", ("AKCp", "cmVmdGtu"), r"[A-Za-z0-9]{20,}", needles=("AKCp", "Gtu"))),
     # gitleaks artifactory-reference-token: ``cmVmd`` (base64 of ``ref``) and exactly 59 letters and digits, a word
-    # of its own (the needle from ``V``: a capital the needle scan stops at rarely, unlike ``c`` and ``m``)
+    # of its own (the needle ``Vmd``: a capital rare in paths and prose, unlike ``c`` and ``m``)
     ("artifactory-reference-token", (_token_rule("cmVmd", r"[A-Za-z0-9]{59}\b", marker("artifactory_token")), ("Vmd",))),
     # gitleaks aws-access-token (the ``A3T`` + one character form; the four-letter prefixes are the ``aws-access-key`` rule)
     ("aws-a3t-key", _prefixed("aws_access_key", ("A3T",), r"[A-Z0-9]{17}(?![A-Za-z0-9])")),
