@@ -76,14 +76,48 @@ def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str],
     return counted
 
 
+_CLOSING = ("]", "}")
+_ITEM_KEY = re.compile(r"^[^:=]*[:=]")
+
+
+def _settings_only(value: str) -> bool:
+    """True when every item of a flat list (or value of a flat mapping) written as text is a setting or a
+    marker (``[true, false]``, ``{min: 8}``, ``[]``): such a value under a secret's name stays, as a scalar does."""
+    mapping = value[0] == "{"
+    for item in value[1:-1].split(","):
+        if mapping:
+            item = _ITEM_KEY.sub("", item, count=1)
+        bare = item.strip().strip("\\\"'").strip()
+        if not (_setting_value(bare) or _is_marker(bare)):
+            return False
+    return True
+
+
+def _escape_before(text: str, at: int) -> bool:
+    """True when the backslashes right before ``at`` end in one that escapes (an odd number of them)."""
+    start = at - 1
+    while start and text[start - 1] == "\\":
+        start -= 1
+    return (at - start) % 2 == 1
+
+
 def _key_value(match: re.Match[str]) -> str | None:
     """The text replacing ``match`` up to the end of its value, or None when it stays."""
     key, value = match.group("key"), match.group("value")
+    at = match.start("key")
+    if key[0] in "ntr" and match.string[at - 1:at] == "\\" and _escape_before(match.string, at):
+        # after a JSON-escaped break (``\nDB_PASS = [...]``) the key is judged as on a line of its own, so a
+        # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
+        key = key[1:]
     kind = secret_kind(key)
+    # A flat list or mapping (a bare value never ends with ``]`` or ``}``) is replaced whole unless every item
+    # is a setting (``[true, false]``, ``[]``).
+    container = value[-1:] in _CLOSING and value[:1] in "[{"
     escaped = value[:2] == '\\"'  # JSON written into a string: ``{\"api_key\": \"...\"}``
     quoted = escaped or value[:1] in ("'", '"')
     bare = value[2:-2] if escaped else value[1:-1] if quoted else value
-    if kind is None or _is_marker(bare) or _setting_value(bare) or shell_directory(key, bare):
+    if kind is None or (_settings_only(value) if container else
+                        _is_marker(bare) or _setting_value(bare) or shell_directory(key, bare)):
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
@@ -91,7 +125,10 @@ def _key_value(match: re.Match[str]) -> str | None:
             not match.group(0).lower().endswith(_GLUED_COLON_LOWER) or match.string[match.start() - 1:match.start()] == "/"):
         return None  # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``)
     new = marker(kind)
-    if quoted and match.group("quote"):
+    if container and match.group("quote"):
+        # quoted as its key is: JSON text stays JSON (``{"password": "<redacted:password>"}``)
+        new = match.group("quote") + new + match.group("quote")
+    elif quoted and match.group("quote"):
         edge = value[:2] if escaped else value[0]
         new = edge + new + edge  # JSON or a dict in text stays that
     return match.group(0) + new
@@ -107,6 +144,10 @@ _KEY_VALUE = re.compile(
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
     # after a scheme, an auth parameter is the value whole (``Token token="..."``)
     r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
+    # a flat list or mapping is the value whole (``"password": ["a", "b"]``, ``secret: {k: v}``): with quoted
+    # items first (``["a]b"]``), then any items (``[don't, x]``), also flat lists and mappings (``[{u: a, p: b}]``)
+    r"|\[(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\]|\{(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\}"
+    r"|\[(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\]|\{(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\}"
     r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
     # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one
     r"|(?:[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr]))+))"
@@ -165,12 +206,30 @@ def _email(match: re.Match[str]) -> str:
 _VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver|build|release)[\"']?[ \t]*(?:[:=][ \t]*[\"']?|[ \t])$")
 
 
+#: A value's start: after ``:`` or ``=``, maybe quoted (``cudnn: 9.1.0.70``, ``"cudnn": "9.1.0.70"``, ``\"...\"``).
+_VALUE_BEFORE = re.compile(r"[:=][ \t]*(?:\\*[\"'])?$")
+#: The opening of a mapping whose key names versions, written as text (``versions: {``, ``"package_versions": {``,
+#: ``libVersions={``, ``\"versions\": {``): the key ends as :func:`~procrecord.operations.secretnames.is_versions_mapping`
+#: asks of a real mapping's key.
+_VERSIONS_OPEN = re.compile(r"(?i)versions(?:\\*[\"'])?[ \t]*[:=][ \t]*\{$")
+
+
+def _in_versions_mapping(text: str, start: int) -> bool:
+    """True when the number at ``start`` is a value in a flat mapping of versions written as text
+    (``versions: {cudnn: 9.1.0.70}``), as a real mapping of that name keeps it."""
+    brace = text.rfind("{", 0, start)
+    return (brace > 0 and text.find("}", brace, start) < 0 and _VALUE_BEFORE.search(text, max(brace, start - 12), start) is not None
+            and _VERSIONS_OPEN.search(text, max(0, brace - 40), brace + 1) is not None)
+
+
 def _ipv4(match: re.Match[str]) -> str:
     text, start, end = match.string, match.start(), match.end()
     if _VERSION_BEFORE.search(text, max(0, start - 40), start):
         return match.group(0)  # a four-part version
     if start and text[start - 1] == "/" and text[end:end + 1] == "/" and (start < 2 or text[start - 2] not in "/:"):
         return match.group(0)  # a folder of a path (``/opt/app/1.2.3.4/bin``), not a URL's host
+    if _in_versions_mapping(text, start):
+        return match.group(0)  # ``versions: {cudnn: 9.1.0.70}`` as text
     return marker("ipv4")
 
 
@@ -389,8 +448,11 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("age-secret-key", _prefixed("age_secret_key", ("AGE-SECRET-KEY-1",), r"[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}")),
     # gitleaks telegram-bot-api-token; detect-secrets TelegramBotTokenDetector
     # (also inside the bot API's URLs: ``https://api.telegram.org/bot<token>/sendMessage``)
-    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:]))\d{8,10}:AA[0-9A-Za-z_-]{33}", marker("telegram_token")),
-                            (":AA",))),
+    # (``\d{8,10}:A`` and 34 token characters, nothing glued after: detect-secrets takes 35 characters after the
+    # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
+    # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``).
+    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:]))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
+                                        marker("telegram_token")), (":A",))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
     ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
     # gitleaks linear-api-key
@@ -405,6 +467,9 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     ("square-token", _prefixed("square_token", ("sq0atp-", "sq0csp-", "EAAA"), r"[0-9A-Za-z_-]{22,}")),
     # detect-secrets ArtifactoryDetector (API keys and reference tokens)
     ("artifactory-token", _prefixed("artifactory_token", ("AKCp", "cmVmdGtu"), r"[A-Za-z0-9]{20,}", needles=("AKCp", "Gtu"))),
+    # gitleaks artifactory-reference-token: ``cmVmd`` (base64 of ``ref``) and exactly 59 letters and digits, a word
+    # of its own (the needle ``Vmd``: a capital rare in paths and prose, unlike ``c`` and ``m``)
+    ("artifactory-reference-token", (_token_rule("cmVmd", r"[A-Za-z0-9]{59}\b", marker("artifactory_token")), ("Vmd",))),
     # gitleaks aws-access-token (the ``A3T`` + one character form; the four-letter prefixes are the ``aws-access-key`` rule)
     ("aws-a3t-key", _prefixed("aws_access_key", ("A3T",), r"[A-Z0-9]{17}(?![A-Za-z0-9])")),
     # gitleaks slack-app-token, slack-config-access-token, slack-config-refresh-token
@@ -468,8 +533,10 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("url-credentials", _regex_rule(
         r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s@:]+(?::[^/\s@]*)?|:[^/\s@]+)@", _url_credentials),
      ("://",)),
-    ("slack-webhook", _regex_rule(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+",
-                                  marker("slack_webhook")), ("hooks.slack.com/",)),
+    # gitleaks slack-webhook-url (its scheme optional: ``notify via hooks.slack.com/services/T.../B.../...``); the
+    # host starts a word when no scheme is written (``xhooks.slack.com`` is another host)
+    ("slack-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))hooks\.slack\.com/(?:services|workflows|triggers)/"
+                                  r"[A-Za-z0-9/_+-]+", marker("slack_webhook")), ("hooks.slack.com/",)),
     ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"(?![ACGTUN]{16}\b)[0-9A-Z]{16}\b",
                                     marker("aws_access_key")),
      ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ABIA", "ACCA")),
