@@ -581,9 +581,9 @@ def _fixed_index() -> tuple[Callable[..., list[tuple[int, int, int]]], tuple[fro
 
     needles: dict[str, set[int]] = {}
     for position, (_, _, trigger) in enumerate(RULES):
-        if not isinstance(trigger, Shape):
-            for needle in trigger:
-                needles.setdefault(needle, set()).add(position)
+        # a shape's character is its needle: the shape is then checked only in text that holds it
+        for needle in (trigger.char,) if isinstance(trigger, Shape) else trigger:
+            needles.setdefault(needle, set()).add(position)
     automaton = ahocorasick_rs.AhoCorasick(list(needles), matchkind=ahocorasick_rs.MatchKind.Standard,
                                            implementation=ahocorasick_rs.Implementation.DFA)
     return automaton.find_matches_as_indexes, tuple(frozenset(p) for p in needles.values())
@@ -686,10 +686,11 @@ class Scrubber:
         # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
         self._own = [(position, needle) for position in own for needle in cast("tuple[str, ...]", self.rules[position][2])]
         self._needles: dict[int, tuple[str, ...]] = {}
-        self._shapes: list[tuple[int, str, int, Callable[[str], Any]]] = []
+        #: The rules found by a shape (their character is a needle of the scan), with the test of the shape.
+        self._shapes: dict[int, tuple[str, int, Callable[[str], Any]]] = {}
         for position, (_, _, trigger) in enumerate(self.rules):
             if isinstance(trigger, Shape):
-                self._shapes.append((position, trigger.char, trigger.least, re.compile(trigger.pattern).search))
+                self._shapes[position] = (trigger.char, trigger.least, re.compile(trigger.pattern).search)
             else:
                 self._needles[position] = trigger
         #: Results of :meth:`scrub` for short strings seen before (read-only; callers may look up first).
@@ -840,7 +841,7 @@ class Scrubber:
                 if n:
                     counts[name] = n
         candidates: set[int] | None = None
-        hits = self._finder(text, overlapping=True)
+        hits = self._finder(text, True)  # (needle, start, end) of every needle, overlapping
         if hits:
             by_needle = self._by_needle
             if len(hits) == 1:
@@ -854,41 +855,30 @@ class Scrubber:
                 if candidates is None:
                     candidates = set()
                 candidates.add(position)
-        for position, char, least, search in self._shapes:
-            if char in text and text.count(char) >= least and search(text):  # ``in``: cheaper to call
-                if candidates is None:
-                    candidates = set()
-                candidates.add(position)
         if candidates is None:
             return text, counts
-        rules, needles_of = self.rules, self._needles
+        rules, needles_of, shapes = self.rules, self._needles, self._shapes
         changed = False
         for position in sorted(candidates):
-            if changed:
+            shape = shapes.get(position)
+            if shape is not None:
+                char, least, search = shape
+                if text.count(char) < least or search(text) is None:
+                    continue
+            elif changed:
                 # An earlier rule changed the text and may have removed this one's trigger (a secret
                 # replaced inside a URL): run the rule only if its trigger is still there.
-                needles = needles_of.get(position)
-                if needles is None:
-                    if not self._shape_found(position, text):
-                        continue
+                for needle in needles_of[position]:
+                    if needle in text:
+                        break
                 else:
-                    for needle in needles:
-                        if needle in text:
-                            break
-                    else:
-                        continue
+                    continue
             name, rule, _ = rules[position]
             text, n = rule(text)
             if n:
                 counts[name] = counts.get(name, 0) + n
                 changed = True
         return text, counts
-
-    def _shape_found(self, position: int, text: str) -> bool:
-        for p, char, least, search in self._shapes:
-            if p == position:
-                return text.count(char) >= least and search(text) is not None
-        return False
 
     def scrub_argv(self, argv: Iterable[Any]) -> tuple[list[Any], dict[str, int]]:
         """Scrub a command line, also hiding the value after a secret flag (``--token abc``)."""
