@@ -669,6 +669,7 @@ class Scrubber:
         #: The record's home goes first, before the other triggers are looked for: most of the text
         #: it is in (run folders, configs) then holds nothing else to find.
         self._first = before[0] if before else None
+        self._first_name = before[0][0] if before else None
         own = [needle for _, _, trigger in (*before, *after) for needle in cast("tuple[str, ...]", trigger)]
         #: The needles of the record's own rules, as text and as JSON text (JSON escapes character by
         #: character, so a string or key holding a needle holds it escaped): a text in the shared tables
@@ -717,7 +718,17 @@ class Scrubber:
         cached = cache.get(text)
         if cached is not None:
             return cached
-        result = self._fresh(text)
+        result = None
+        if text in _SHARED_TEXT:  # (:meth:`_fresh`, written out: this is the hot path)
+            for needle in self._own_needles:
+                if needle in text:
+                    break
+            else:
+                result = text, {}
+        if result is None:
+            result = self._scrub(text)
+            if not result[1] and len(text) <= self.CACHE_MAX_CHARS:
+                _share(_SHARED_TEXT, text)
         if len(text) <= self.CACHE_MAX_CHARS:
             if len(cache) >= self.CACHE_ENTRIES:
                 cache.clear()
@@ -790,7 +801,9 @@ class Scrubber:
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
         """The rules over ``text`` until nothing changes, then over each of its lines where it holds
         JSON-escaped line breaks or tabs (see :data:`_ESCAPED_BREAK`)."""
-        text, counts = self._settle(text)
+        text, counts = self._pass(text)  # the first pass of :meth:`_settle`, written out: most texts need no other
+        if counts and (len(counts) > 1 or self._first_name not in counts):
+            text, counts = self._settle(text, counts)
         if "\\" not in text or _ESCAPED_BREAK.search(text) is None:
             return text, counts
         for _ in range(self.MAX_PASSES):
@@ -810,16 +823,18 @@ class Scrubber:
                 counts[name] = counts.get(name, 0) + n
         return text, counts
 
-    def _settle(self, text: str) -> tuple[str, dict[str, int]]:
+    def _settle(self, text: str, counts: dict[str, int] | None = None) -> tuple[str, dict[str, int]]:
         """The rules over ``text`` until nothing changes (so scrubbing twice changes nothing).
 
         A replacement can give an earlier rule a match it did not have (``10.1.2.3/home/bob``: the
         home path counts only once the address before it is a marker), so a text another rule than
         the record's home changed is passed over again. The home goes first and leaves ``~``, which
-        lets no rule match that did not before, so the common case is one pass.
+        lets no rule match that did not before, so the common case is one pass. ``counts``: what a first
+        pass already made of ``text``.
         """
-        text, counts = self._pass(text)
-        first = self._first[0] if self._first is not None else None
+        if counts is None:
+            text, counts = self._pass(text)
+        first = self._first_name
         passes = 1
         while counts and (len(counts) > 1 or first not in counts) and passes < self.MAX_PASSES:
             again, more = self._pass(text)
