@@ -718,7 +718,7 @@ class Scrubber:
         cached = cache.get(text)
         if cached is not None:
             return cached
-        result = None
+        result: tuple[str, dict[str, int]] | None = None
         if text in _SHARED_TEXT:  # (:meth:`_fresh`, written out: this is the hot path)
             for needle in self._own_needles:
                 if needle in text:
