@@ -45,6 +45,15 @@ def scrub_by_every_rule(scrubber: Any, text: str) -> tuple[str, dict[str, int]]:
     return text, counts
 
 
+def assert_scrub_laws(identifiers: dict[str, str], text: str) -> None:
+    """Scrubbing ``text`` twice changes nothing, and the trigger index agrees with running every rule."""
+    from procrecord.operations.scrub import Scrubber
+
+    once, counts = Scrubber(identifiers).scrub(text)
+    assert Scrubber(identifiers).scrub(once) == (once, {})
+    assert (once, counts) == scrub_by_every_rule(Scrubber(identifiers), text)
+
+
 def _every_rule(scrubber: Any, text: str, counts: dict[str, int]) -> str:
     for _ in range(scrubber.MAX_PASSES):
         changed = False
