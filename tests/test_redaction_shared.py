@@ -76,3 +76,14 @@ def test_sharing_never_changes_what_a_scrubber_finds(text):
         assert shared == Scrubber(ids).scrub(text)
     finally:
         scrub._SHARED_TEXT.update(saved)
+
+
+def test_the_value_after_a_secret_flag_is_hidden_without_being_remembered():
+    scrubber = Scrubber({"user": "tnguyen"})
+    secret = "Zq81xVb2Lm0pTr7w"
+    out, counts = scrubber.scrub_argv(["fit.py", "--api-key", secret, "--host", "gpu-a", "--cudnn-version", "9.1.0.70"])
+    assert out == ["fit.py", "--api-key", "<redacted:api_key>", "--host", "gpu-a", "--cudnn-version", "9.1.0.70"]
+    assert counts == {"secret-argument": 1}
+    # the secret is replaced unread: no table of the (long-lived, per-host) scrubber holds it
+    assert secret not in scrubber.cache and secret not in scrubber.unchanged and secret not in scrubber._args
+    assert secret not in scrub._SHARED_TEXT

@@ -680,8 +680,8 @@ class Scrubber:
         self._index(len(before), [*range(1, len(before)), *range(len(before) + len(RULES), len(self.rules))])
 
     def _index(self, offset: int, own: list[int]) -> None:
-        """Where each rule's trigger is looked for: the fixed rules' needles by one shared regex
-        (:func:`_fixed_index`), the record's own values with ``in``, shapes by their search."""
+        """Where each rule's trigger is looked for: the fixed rules' needles and shapes' characters by one
+        shared scan (:func:`_fixed_index`), the record's own values with ``in``."""
         self._finder = _fixed_index()[0]
         self._by_needle = _needle_positions(offset)
         # the record's own rules (before and after the fixed ones) are found by needles, never by a Shape
@@ -719,7 +719,8 @@ class Scrubber:
         if cached is not None:
             return cached
         result: tuple[str, dict[str, int]] | None = None
-        if text in _SHARED_TEXT:  # (:meth:`_fresh`, written out: this is the hot path)
+        # A text another scrubber found clean, holding none of this one's own values, is clean without a pass.
+        if text in _SHARED_TEXT:
             for needle in self._own_needles:
                 if needle in text:
                     break
@@ -772,20 +773,6 @@ class Scrubber:
             self.mark_clean(text, len(text))
             return True
         return False
-
-    def _fresh(self, text: str) -> tuple[str, dict[str, int]]:
-        """:meth:`_scrub` of a text this scrubber has not remembered; one another scrubber found clean
-        and that holds none of this one's own values is clean without a pass."""
-        if text in _SHARED_TEXT:
-            for needle in self._own_needles:
-                if needle in text:
-                    break
-            else:
-                return text, {}
-        result = self._scrub(text)
-        if not result[1] and len(text) <= self.CACHE_MAX_CHARS:
-            _share(_SHARED_TEXT, text)
-        return result
 
     def _remember(self, table: dict[str, Any], text: str, result: Any) -> None:
         if len(text) <= self.CACHE_MAX_CHARS:
@@ -908,29 +895,38 @@ class Scrubber:
                 hide_next = None
                 continue
             seen = args.get(arg)
-            if seen is None:
-                seen = self._argument(arg)
             if hide_next is not None or version_next or named_next:
                 # the argument after a flag that says what it is: a version, a host or user, a secret
                 if version_next and is_version_value(arg):
                     out.append(arg)  # ``--cudnn-version 9.1.0.70``: a version, not an IPv4 address
                     version_next, named_next, hide_next = False, False, None
                     continue
-                version_next = seen[3]
-                if named_next and arg in plain:
-                    out.append(plain[arg])  # ``--host train``: the flag says what the word names
-                    name = "record-host" if plain[arg] == "<host>" else "record-user"
-                    counts[name] = counts.get(name, 0) + 1
-                    named_next, hide_next = False, None
-                    continue
-                named_next = seen[4]
-                if hide_next and not arg.startswith("-") and not _is_marker(arg) and not _setting_value(arg):
-                    out.append(marker(hide_next))
-                    counts["secret-argument"] = counts.get("secret-argument", 0) + 1
-                    hide_next = None
-                    continue
+                if not arg.startswith("-"):
+                    # not a flag, so it says nothing of the next argument (every naming and version flag
+                    # starts with ``--``); plain words and hidden values never start with ``-``
+                    version_next = False
+                    if named_next and arg in plain:
+                        out.append(plain[arg])  # ``--host train``: the flag says what the word names
+                        name = "record-host" if plain[arg] == "<host>" else "record-user"
+                        counts[name] = counts.get(name, 0) + 1
+                        named_next, hide_next = False, None
+                        continue
+                    named_next = False
+                    if hide_next and not _is_marker(arg) and not _setting_value(arg):
+                        out.append(marker(hide_next))  # hidden unread: a secret is never scrubbed nor remembered
+                        counts["secret-argument"] = counts.get("secret-argument", 0) + 1
+                        hide_next = None
+                        continue
+                    if seen is None:
+                        seen = self._argument(arg)
+                else:
+                    if seen is None:
+                        seen = self._argument(arg)
+                    version_next, named_next = seen[3], seen[4]
                 new, found, hide_next = seen[0], seen[1], seen[2]
             else:
+                if seen is None:
+                    seen = self._argument(arg)
                 new, found, hide_next, version_next, named_next = seen
             out.append(new)
             if found:
@@ -942,7 +938,7 @@ class Scrubber:
         """One argument of a command line scrubbed, the kind of secret it names as a flag, and whether the
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
         flag = _FLAG.fullmatch(arg)
-        seen = (*self._fresh(arg), secret_kind(flag.group(1)) if flag else None,
+        seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None,
                 arg.startswith("--") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)
         return seen
