@@ -87,3 +87,35 @@ def test_the_value_after_a_secret_flag_is_hidden_without_being_remembered():
     # the secret is replaced unread: no table of the (long-lived, per-host) scrubber holds it
     assert secret not in scrubber.cache and secret not in scrubber.unchanged and secret not in scrubber._args
     assert secret not in scrub._SHARED_TEXT
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.uuids().map(str), st.sampled_from(["gpu-a01", "cafe", "dead-beef", "0a1b", "train"]),
+       st.sampled_from(["mkowalski", "face", "ab", "root"]))
+def test_a_uuid_takes_the_short_way_only_where_the_rules_agree(text, host, user):
+    # The short way (no pass over a UUID) must give what every rule gives, and must not be taken where the
+    # record's own name is made of hexadecimal digits (a UUID may hold it as a whole token).
+    scrubber = Scrubber({"host": host, "user": user, "home": f"/home/{user}"})
+    assert scrubber.scrub(text) == scrubber._scrub(text)
+    hexadecimal = {"cafe", "dead-beef", "0a1b", "face", "ab"}
+    assert scrubber._uuids_clean == (host not in hexadecimal and user not in hexadecimal)
+
+
+def test_a_uuid_that_holds_a_hexadecimal_user_name_is_still_scrubbed():
+    scrubber = Scrubber({"user": "cafe"})
+    assert scrubber.scrub("0e2f8a41-cafe-4b1d-9c3e-5a6b7c8d9e0f")[0] == "0e2f8a41-<user>-4b1d-9c3e-5a6b7c8d9e0f"
+    # a capitalised UUID is not the form Python writes: it goes through the rules (Square's EAAA... tokens)
+    assert Scrubber().scrub("EAAA1B2C-3D4E-5F60-7182-93A4B5C6D7E8")[1]
+
+
+def test_a_package_list_unlike_the_last_clean_one_at_its_place_is_scrubbed(gpu_record):
+    packages = [{"name": "numpy", "version": "2.1.0"}, {"name": "torch", "version": "2.4.1"}]
+    record = _on(gpu_record, "gpu-a01", "mkowalski")
+    for _ in range(3):  # the list becomes the last clean one at /python/packages
+        record["python"]["packages"] = copy.deepcopy(packages)
+        assert redact(record, "most")["python"]["packages"] == packages
+    planted = copy.deepcopy(packages) + [{"name": "ghp_" + "a1B2" * 9, "version": "1.0"}]
+    record["python"]["packages"] = planted
+    assert redact(record, "most")["python"]["packages"][2]["name"].startswith("<redacted")
+    record["python"]["packages"] = copy.deepcopy(packages)
+    assert redact(record, "most")["python"]["packages"] == packages

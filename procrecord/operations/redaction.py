@@ -200,7 +200,7 @@ class _Generator:
             # Serialising is cheaper than looking its strings up one by one: a freshly parsed string
             # is hashed before any look-up.
             text, found = self._variable("t"), self._variable("f")
-            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx)",
+            return [f"{pad}if {var}.__class__ is list:", f"{pad}    {text} = _clean_list({var}, ctx, {ptr})",
                     f"{pad}    if {text} is not None:", f"{pad}        {found} = len(ctx.found)",
                     *("    " + line for line in loop),
                     f"{pad}        elif {text} and len(ctx.found) == {found}:",
@@ -301,13 +301,23 @@ def _clean(value: dict[str, Any], names: tuple[str, ...], clean: set[str | None]
 _LIST_MAX_BYTES = 16384
 
 
-def _clean_list(value: list[Any], ctx: _Context) -> bytes | None:
-    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big)."""
+def _clean_list(value: list[Any], ctx: _Context, place: str) -> bytes | None:
+    """None when ``value`` is known clean; else its text to remember once found clean (``b""``: too big).
+
+    The clean text last seen at ``place`` is compared first: the records of one job carry the same
+    list there, and comparing bytes costs less than hashing them for a look-up.
+    """
     try:
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return b""
-    if ctx.scrubber.known_clean(text):
+    scrubber = ctx.scrubber
+    if scrubber.last_lists.get(place) == text:
+        return None
+    if scrubber.known_clean(text):
+        if len(scrubber.last_lists) >= 64:
+            scrubber.last_lists.clear()  # places below array items are many
+        scrubber.last_lists[place] = text
         return None
     return text if len(text) <= _LIST_MAX_BYTES else b""
 

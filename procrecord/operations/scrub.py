@@ -599,6 +599,24 @@ def _needle_positions(offset: int) -> tuple[frozenset[int], ...]:
 _FIRST = operator.itemgetter(0)
 
 
+#: A UUID as Python (and RFC 9562) writes it: lower-case hexadecimal digits in groups of 8-4-4-4-12.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID_CHARS = re.compile(r"[0-9a-f-]+")
+
+
+def _fits_uuid(needle: str) -> bool:
+    """True when ``needle`` may be found in a UUID written as :data:`_UUID` matches (so a rule it triggers
+    may run there)."""
+    return _UUID_CHARS.fullmatch(needle) is not None and "--" not in needle
+
+
+@functools.lru_cache(maxsize=1)
+def _uuid_proof() -> bool:
+    """True when no fixed rule can run on a UUID: none of their needles, nor a shape's character, fits one."""
+    return not any(_fits_uuid(needle) for _, _, trigger in RULES
+                   for needle in ((trigger.char,) if isinstance(trigger, Shape) else trigger))
+
+
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
 
 
@@ -676,6 +694,8 @@ class Scrubber:
         #: that holds none of them is clean. Plain ``in`` tests: compiling a pattern would cost more than
         #: the tests a scrubber makes.
         self._own_needles = tuple(dict.fromkeys(own))
+        #: No needle of any rule can be in a UUID as Python writes it: such a text is clean as it is.
+        self._uuids_clean = _uuid_proof() and not any(map(_fits_uuid, self._own_needles))
         self._own_json = tuple(dict.fromkeys(orjson.dumps(needle)[1:-1] for needle in own))
         self._index(len(before), [*range(1, len(before)), *range(len(before) + len(RULES), len(self.rules))])
 
@@ -706,6 +726,8 @@ class Scrubber:
         self._args: dict[str, tuple[str, dict[str, int], str | None, bool, bool]] = {}
         #: Serialised mappings (JSON text) already found to need no scrubbing (see :meth:`mark_clean`).
         self.clean: set[bytes] = set()
+        #: The clean list (JSON text) last seen at each place of the walk (a JSON pointer), by place.
+        self.last_lists: dict[str, bytes] = {}
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
     #: their results are remembered, in a bounded table per scrubber.
@@ -719,8 +741,10 @@ class Scrubber:
         if cached is not None:
             return cached
         result: tuple[str, dict[str, int]] | None = None
+        if len(text) == 36 and self._uuids_clean and _UUID.fullmatch(text) is not None:
+            result = text, {}  # a run id: no rule can run on it (not shared: other scrubbers never see it)
         # A text another scrubber found clean, holding none of this one's own values, is clean without a pass.
-        if text in _SHARED_TEXT:
+        elif text in _SHARED_TEXT:
             for needle in self._own_needles:
                 if needle in text:
                     break
