@@ -344,3 +344,66 @@ def test_local_cluster_workers_start_with_procrecord_imported_and_get_a_later_ke
     first, second = done.stdout.splitlines()[-2:]
     assert first == "[(True, None)]"
     assert second == "[(True, 'set-after-the-fork-server-started')]"
+
+
+def test_prestart_starts_the_fork_server_only_for_a_local_cluster(monkeypatch):
+    from procrecord.bulk import executors
+
+    started = []
+    monkeypatch.setattr(executors, "_start_fork_server", lambda: started.append(True) or True)
+    for spec in (None, "local", "local:2", "dask:tcp://127.0.0.1:8786", "dask:jobqueue.slurm"):
+        executors.prestart(parse(spec) if spec else None)
+    assert started == []
+    executors.prestart(parse("dask"))
+    assert started == [True]
+
+
+def test_cli_starts_the_fork_server_when_it_reads_executor_dask_before_the_command_runs(tmp_path, monkeypatch):
+    """The fork server preloads while the command imports and plans (a cold run's critical path)."""
+    from procrecord.bulk import executors
+
+    calls = []
+    real_start, real_client = executors._start_fork_server, executors.client
+
+    def start():
+        calls.append("fork server")
+        return real_start()
+
+    def client(address, workers=None):
+        calls.append("client")
+        return real_client(address, workers)
+
+    monkeypatch.setattr(executors, "_start_fork_server", start)
+    monkeypatch.setattr(executors, "client", client)
+    src = _tree(tmp_path / "in")
+    assert invoke("validate", "--executor", "dask", src).exit_code == 0
+    assert calls[:2] == ["fork server", "client"]
+
+
+_START_ONLY = """
+import sys
+from procrecord.bulk.executors import _start_fork_server
+assert _start_fork_server()
+print("dask" in sys.modules, "distributed" in sys.modules)
+"""
+
+
+def test_starting_the_fork_server_does_not_import_dask_here(tmp_path):
+    """The server reads Dask's pre-spawn variables itself: this process imports nothing first."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _START_ONLY], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_forkenv_sets_the_configured_pre_spawn_variables(tmp_path):
+    import subprocess
+
+    (tmp_path / "dask.yaml").write_text("distributed:\n  nanny:\n    pre-spawn-environ:\n      PROCRECORD_TEST_PRESPAWN: 3\n")
+    env = {**os.environ, "DASK_CONFIG": str(tmp_path)}
+    env.pop("PROCRECORD_TEST_PRESPAWN", None)
+    code = "import os, procrecord.bulk.forkenv; print(os.environ.get('PROCRECORD_TEST_PRESPAWN'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "3"
