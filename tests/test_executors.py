@@ -407,3 +407,78 @@ def test_forkenv_sets_the_configured_pre_spawn_variables(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "3"
+
+
+_MARK = "PROCRECORD_TEST_PROCESS_MARK"
+
+
+def _marked(mark: str) -> list[int]:
+    """Processes whose environment carries ``mark``: the CLI and every process it started (the fork
+    server and the workers forked from it inherit the environment the server was started with)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(_MARK) == mark:
+                found.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _gone(mark: str, seconds: float = 30.0) -> list[int]:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while (left := _marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_a_cold_run_interrupted_or_killed_leaves_no_process_behind(tmp_path, signal_name):
+    """A LocalCluster the CLI started ends with it: on Ctrl-C (its ``finally`` closes the cluster) and
+    even when the CLI is killed outright (workers and the fork server watch their parent)."""
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    import orjson
+
+    line = orjson.dumps(orjson.loads(valid_fixtures("1.0")[0].read_bytes())) + b"\n"
+    src = tmp_path / "in"
+    src.mkdir()
+    for index in range(200):
+        (src / f"part-{index:03d}.jsonl").write_bytes(line * 50)
+    mark = uuid.uuid4().hex
+    env = {**os.environ, _MARK: mark, "PROCRECORD_DASK_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "validate", "--executor", "dask", str(src)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        # the CLI, the resource tracker, the fork server and two workers
+        while len(_marked(mark)) < 5 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(getattr(signal, signal_name))
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _gone(mark) == []
+
+
+def test_a_run_refused_after_the_fork_server_started_leaves_no_process_behind(tmp_path):
+    """``--executor dask`` starts the fork server as the option is read: a command that then stops
+    (a usage error) leaves nothing running."""
+    import subprocess
+    import uuid
+
+    mark = uuid.uuid4().hex
+    one = valid_fixtures("1.0")[0]
+    done = subprocess.run([sys.executable, "-m", "procrecord", "redact", "--level", "all", "--executor", "dask", str(one)],
+                          env={**os.environ, _MARK: mark}, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "-o or --in-place" in done.stderr
+    assert _gone(mark) == []
