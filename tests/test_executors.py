@@ -322,7 +322,8 @@ from distributed import Client
 from procrecord.bulk.executors import WORKER_KEY_ENV, local_cluster
 
 def look():
-    return "procrecord.bulk.engine" in sys.modules, os.environ.get(WORKER_KEY_ENV)
+    import gc
+    return "procrecord.bulk.engine" in sys.modules and gc.get_freeze_count() > 0, os.environ.get(WORKER_KEY_ENV)
 
 with local_cluster(1) as cluster, Client(cluster) as client:
     print(list(client.run(look).values()))
@@ -397,16 +398,17 @@ def test_starting_the_fork_server_does_not_import_dask_here(tmp_path):
     assert done.stdout.split() == ["False", "False"]
 
 
-def test_forkenv_sets_the_configured_pre_spawn_variables(tmp_path):
+def test_preload_sets_the_configured_pre_spawn_variables_imports_and_freezes(tmp_path):
     import subprocess
 
     (tmp_path / "dask.yaml").write_text("distributed:\n  nanny:\n    pre-spawn-environ:\n      PROCRECORD_TEST_PRESPAWN: 3\n")
     env = {**os.environ, "DASK_CONFIG": str(tmp_path)}
     env.pop("PROCRECORD_TEST_PRESPAWN", None)
-    code = "import os, procrecord.bulk.forkenv; print(os.environ.get('PROCRECORD_TEST_PRESPAWN'))"
+    code = ("import gc, os, sys; import procrecord.bulk.preload; "
+            "print(os.environ.get('PROCRECORD_TEST_PRESPAWN'), 'procrecord.bulk.engine' in sys.modules, gc.get_freeze_count() > 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "3"
+    assert done.stdout.split() == ["3", "True", "True"]
 
 
 _MARK = "PROCRECORD_TEST_PROCESS_MARK"

@@ -101,8 +101,8 @@ def _start_fork_server() -> bool:
 
     # Only a fork server started now gets this list (one started earlier by a local pool keeps its
     # own, and workers then import on their first task): correct either way, fast when fresh.
-    # ``forkenv`` first: Dask's pre-spawn variables are set in the server before ``distributed`` loads.
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["procrecord.bulk.forkenv", *WORKER_MODULES])
+    # ``preload`` sets Dask's pre-spawn variables, imports WORKER_MODULES and freezes the heap.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["procrecord.bulk.preload"])
     forkserver.ensure_running()
     return True
 
