@@ -322,7 +322,8 @@ from distributed import Client
 from procrecord.bulk.executors import WORKER_KEY_ENV, local_cluster
 
 def look():
-    return "procrecord.bulk.engine" in sys.modules, os.environ.get(WORKER_KEY_ENV)
+    import gc
+    return "procrecord.bulk.engine" in sys.modules and gc.get_freeze_count() > 0, os.environ.get(WORKER_KEY_ENV)
 
 with local_cluster(1) as cluster, Client(cluster) as client:
     print(list(client.run(look).values()))
@@ -344,3 +345,142 @@ def test_local_cluster_workers_start_with_procrecord_imported_and_get_a_later_ke
     first, second = done.stdout.splitlines()[-2:]
     assert first == "[(True, None)]"
     assert second == "[(True, 'set-after-the-fork-server-started')]"
+
+
+def test_prestart_starts_the_fork_server_only_for_a_local_cluster(monkeypatch):
+    from procrecord.bulk import executors
+
+    started = []
+    monkeypatch.setattr(executors, "_start_fork_server", lambda: started.append(True) or True)
+    for spec in (None, "local", "local:2", "dask:tcp://127.0.0.1:8786", "dask:jobqueue.slurm"):
+        executors.prestart(parse(spec) if spec else None)
+    assert started == []
+    executors.prestart(parse("dask"))
+    assert started == [True]
+
+
+def test_cli_starts_the_fork_server_when_it_reads_executor_dask_before_the_command_runs(tmp_path, monkeypatch):
+    """The fork server preloads while the command imports and plans (a cold run's critical path)."""
+    from procrecord.bulk import executors
+
+    calls = []
+    real_start, real_client = executors._start_fork_server, executors.client
+
+    def start():
+        calls.append("fork server")
+        return real_start()
+
+    def client(address, workers=None):
+        calls.append("client")
+        return real_client(address, workers)
+
+    monkeypatch.setattr(executors, "_start_fork_server", start)
+    monkeypatch.setattr(executors, "client", client)
+    src = _tree(tmp_path / "in")
+    assert invoke("validate", "--executor", "dask", src).exit_code == 0
+    assert calls[:2] == ["fork server", "client"]
+
+
+_START_ONLY = """
+import sys
+from procrecord.bulk.executors import _start_fork_server
+assert _start_fork_server()
+print("dask" in sys.modules, "distributed" in sys.modules)
+"""
+
+
+def test_starting_the_fork_server_does_not_import_dask_here(tmp_path):
+    """The server reads Dask's pre-spawn variables itself: this process imports nothing first."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _START_ONLY], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "False"]
+
+
+def test_preload_sets_the_configured_pre_spawn_variables_imports_and_freezes(tmp_path):
+    import subprocess
+
+    (tmp_path / "dask.yaml").write_text("distributed:\n  nanny:\n    pre-spawn-environ:\n      PROCRECORD_TEST_PRESPAWN: 3\n")
+    env = {**os.environ, "DASK_CONFIG": str(tmp_path)}
+    env.pop("PROCRECORD_TEST_PRESPAWN", None)
+    code = ("import gc, os, sys; import procrecord.bulk.preload; "
+            "print(os.environ.get('PROCRECORD_TEST_PRESPAWN'), 'procrecord.bulk.engine' in sys.modules, gc.get_freeze_count() > 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["3", "True", "True"]
+
+
+_MARK = "PROCRECORD_TEST_PROCESS_MARK"
+
+
+def _marked(mark: str) -> list[int]:
+    """Processes whose environment carries ``mark``: the CLI and every process it started (the fork
+    server and the workers forked from it inherit the environment the server was started with)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(_MARK) == mark:
+                found.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _gone(mark: str, seconds: float = 30.0) -> list[int]:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while (left := _marked(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_a_cold_run_interrupted_or_killed_leaves_no_process_behind(tmp_path, signal_name):
+    """A LocalCluster the CLI started ends with it: on Ctrl-C (its ``finally`` closes the cluster) and
+    even when the CLI is killed outright (workers and the fork server watch their parent)."""
+    import signal
+    import subprocess
+    import time
+    import uuid
+
+    import orjson
+
+    line = orjson.dumps(orjson.loads(valid_fixtures("1.0")[0].read_bytes())) + b"\n"
+    src = tmp_path / "in"
+    src.mkdir()
+    for index in range(200):
+        (src / f"part-{index:03d}.jsonl").write_bytes(line * 50)
+    mark = uuid.uuid4().hex
+    env = {**os.environ, _MARK: mark, "PROCRECORD_DASK_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", "validate", "--executor", "dask", str(src)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        # the CLI, the resource tracker, the fork server and two workers
+        while len(_marked(mark)) < 5 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        proc.send_signal(getattr(signal, signal_name))
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _gone(mark) == []
+
+
+def test_a_run_refused_after_the_fork_server_started_leaves_no_process_behind(tmp_path):
+    """``--executor dask`` starts the fork server as the option is read: a command that then stops
+    (a usage error) leaves nothing running."""
+    import subprocess
+    import uuid
+
+    mark = uuid.uuid4().hex
+    one = valid_fixtures("1.0")[0]
+    done = subprocess.run([sys.executable, "-m", "procrecord", "redact", "--level", "all", "--executor", "dask", str(one)],
+                          env={**os.environ, _MARK: mark}, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "-o or --in-place" in done.stderr
+    assert _gone(mark) == []

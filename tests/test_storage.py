@@ -468,3 +468,32 @@ def test_small_objects_are_read_with_one_get_each_in_a_worker_and_ahead(s3, endp
         assert calls == ["get_object"] * 3
     finally:
         del worker_fs._call_s3
+
+
+def test_read_ahead_asks_for_the_object_a_task_waits_on_first(monkeypatch):
+    """The first object's request goes out before the window's (a store answering many requests at
+    once would otherwise send it back last, and parsing could not start before every read was done)."""
+    from concurrent.futures import Future
+
+    from procrecord.bulk import objectio
+
+    asked: list[str] = []
+
+    def submit(self, path):
+        asked.append(path)
+        done: Future[bytes] = Future()
+        done.set_result(path.encode())
+        return done
+
+    monkeypatch.setattr(objectio.ReadAhead, "_submit", submit)
+    monkeypatch.setattr(objectio, "read_whole", lambda fs, path: asked.append("now " + path) or path.encode())
+    paths = [f"b/o{index}" for index in range(40)]
+    ahead = objectio.ReadAhead(object(), paths, [10] * 40)
+    try:
+        assert ahead.take("b/o0") == b"b/o0"
+        assert asked[0] == "b/o0" and len(asked) == objectio.AHEAD_OBJECTS + 1  # then the window
+        assert ahead.take("b/o1") == b"b/o1" and len(asked) == objectio.AHEAD_OBJECTS + 2
+        assert ahead.take("b/o39") == b"b/o39"  # past the window: asked for at once, the rest dropped
+        assert asked[-1] == "b/o39" and not any(entry.startswith("now") for entry in asked)
+    finally:
+        ahead.close()

@@ -99,18 +99,20 @@ def _start_fork_server() -> bool:
         return False
     from multiprocessing import forkserver
 
-    import dask
-
-    # Variables that must be set before a worker process starts (malloc trimming, one BLAS thread):
-    # the Nanny sets them in this process before it starts a worker; the fork server needs them first.
-    for name, value in (dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {}).items():
-        if value is not None:
-            os.environ.setdefault(name, str(value))
     # Only a fork server started now gets this list (one started earlier by a local pool keeps its
     # own, and workers then import on their first task): correct either way, fast when fresh.
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_MODULES))
+    # ``preload`` sets Dask's pre-spawn variables, imports WORKER_MODULES and freezes the heap.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["procrecord.bulk.preload"])
     forkserver.ensure_running()
     return True
+
+
+def prestart(executor: Executor | None) -> None:
+    """Start the fork server of the LocalCluster ``executor`` will start (``dask`` without an address),
+    as soon as the command line names it: the server imports ``distributed`` and procrecord's worker
+    modules (over a second of CPU) while this process imports and plans, instead of after."""
+    if executor is not None and executor.kind == "dask" and executor.address is None:
+        _start_fork_server()
 
 
 #: Intervals of Dask's periodic bookkeeping in a LocalCluster we start (Dask's defaults: 20 ms,

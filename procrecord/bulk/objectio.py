@@ -57,13 +57,16 @@ class ReadAhead:
         """The bytes of ``path`` (raises what the read raised)."""
         with self._lock:
             position = self._index.get(path)
-            if position is not None and position >= self._next:
-                self._next = position + 1  # read below, out of the window: the window moves past it
+            if position is not None:
+                self._drop_before(position)
+                if position >= self._next:
+                    # Not asked for yet (the first object, or one past the window): its request goes
+                    # out first, ahead of the window's, so it is not the last of many in flight to come back.
+                    self._next = position
+                    self._fill()
             entry = self._flight.pop(path, None)
             if entry is not None:
                 self._bytes -= entry[1]
-            if position is not None:
-                self._drop_before(position)
             self._fill()
         if entry is None:
             return read_whole(self.fs, path)

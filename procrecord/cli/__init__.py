@@ -113,12 +113,13 @@ def _store_storage_options(ctx: click.Context, param: click.Parameter, value: An
 
 
 def _store_executor(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    from procrecord.bulk.executors import parse
+    from procrecord.bulk.executors import parse, prestart
 
     try:
-        ctx.meta["procrecord.executor"] = parse(value) if value else None
+        ctx.meta["procrecord.executor"] = executor = parse(value) if value else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    prestart(executor)  # a LocalCluster's workers start preloading now, while the command prepares
     return value
 
 
