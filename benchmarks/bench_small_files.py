@@ -1,8 +1,9 @@
 """Writing many small files: ``redact -o`` and ``redact --in-place`` over 5,000 small records, against
 ``validate`` of the same files (the goal: at most 3x), and against this checkout's other ways of
 writing them, measured in the same run: another number of writer threads (``Sink.WRITERS``; 0:
-every temp file created in the main thread) and, unless ``--no-old``, one fsync per file and per
-folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
+every temp file created in the main thread), every batch committed in the main thread instead of
+the background committing thread (``Sink.BACKGROUND = False``) and, unless ``--no-old``, one fsync
+per file and per folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
 them timed, so that its own syncs pay for what it writes and not for what was dirty before. Wall time
 and the CPU time (user + system, and the system part) of each command are reported: on a shared
 machine the wall ratio is noisy.
@@ -40,8 +41,8 @@ import os
 import procrecord.bulk.output as output
 from procrecord import atomic
 class _OneByOne(atomic.Batch):
-    def __init__(self, workers=0):
-        super().__init__(0)
+    def __init__(self, workers=0, defer=False):
+        super().__init__(0, defer)
     def commit(self):
         entries, self.files = self.files, []
         out = []
@@ -60,6 +61,15 @@ _WRITERS = """
 import sys
 import procrecord.bulk.output as output
 output.Sink.WRITERS = int(sys.argv.pop(1))
+from procrecord.cli import main
+main()
+"""
+
+
+#: Every batch committed in the main thread (before issue 15's h15f pass: no committing thread).
+_FOREGROUND = """
+import procrecord.bulk.output as output
+output.Sink.BACKGROUND = False
 from procrecord.cli import main
 main()
 """
@@ -155,6 +165,7 @@ def main() -> None:
         "validate": validate, "redact -o": redact_out,
         f"redact -o, {args.other_writers} writer threads": lambda: redact_out([sys.executable, "-c", _WRITERS,
                                                                                str(args.other_writers)])}
+    runs["redact -o, batches committed in the main thread"] = lambda: redact_out([sys.executable, "-c", _FOREGROUND])
     if not args.no_old:
         runs["redact -o, an fsync per file (old)"] = lambda: redact_out([sys.executable, "-c", _PER_FILE])
     try:

@@ -335,12 +335,15 @@ class Batch:
 
     ``workers``: threads that create and write the temp files given to :meth:`write` and do the
     renames, so that the file system's latency per file (a new inode costs milliseconds on some
-    virtual disks) overlaps; 0 does everything in the calling thread.
+    virtual disks) overlaps; 0 does everything in the calling thread. ``defer`` (with no workers):
+    :meth:`write` only notes what to write, and :meth:`commit` creates the temp files, so that a
+    whole batch can be committed by another thread (one hand-off per batch, not per file).
     """
 
-    def __init__(self, workers: int = 0) -> None:
-        self.files: list[tuple[Any, AtomicFile | Future[AtomicFile]]] = []
+    def __init__(self, workers: int = 0, defer: bool = False) -> None:
+        self.files: list[tuple[Any, AtomicFile | Future[AtomicFile] | _Deferred]] = []
         self._workers = workers
+        self._defer = defer and workers <= 0
         self._pool: ThreadPoolExecutor | None = None
 
     def add(self, file: AtomicFile, key: Any = None) -> None:
@@ -359,6 +362,9 @@ class Batch:
         """Queue ``data`` as the new content of ``target`` (see :class:`AtomicFile` for ``mode``,
         ``expect`` and ``fresh``; ``mode_of``: a file whose permission bits the new one takes, when
         ``mode`` is None)."""
+        if self._defer:
+            self.files.append((key, _Deferred(target, data, mode, expect, mode_of, fresh)))
+            return
         if self._workers <= 0:
             try:
                 written: AtomicFile | Future[AtomicFile] = _written(target, data, mode, expect, mode_of, fresh)
@@ -387,7 +393,7 @@ class Batch:
         results: list[tuple[Any, OSError | None]] = []
         ready: list[tuple[Any, AtomicFile]] = []
         for key, item in entries:
-            if isinstance(item, Future):
+            if isinstance(item, (Future, _Deferred)):
                 try:
                     item = item.result()
                 except OSError as exc:  # could not be created or written: a finding for this file
@@ -420,6 +426,8 @@ class Batch:
 
         entries, self.files = self.files, []
         for _, item in entries:
+            if isinstance(item, _Deferred):
+                continue  # never created
             if isinstance(item, Future):
                 try:
                     item = item.result()
@@ -433,6 +441,19 @@ class Batch:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+class _Deferred:
+    """A temp file still to be created and written (by :meth:`Batch.commit`; see ``defer``)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def result(self) -> AtomicFile:
+        """Create and write the temp file now (``OSError`` when it cannot be)."""
+        return _written(*self.args)
 
 
 def _written(target: str, data: list[bytes], mode: int | None, expect: tuple[int, int, int, int] | None,

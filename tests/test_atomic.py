@@ -170,3 +170,117 @@ def test_a_temp_file_is_never_wider_than_the_file_it_becomes(tmp_path, monkeypat
     for i, mode in enumerate([0o640, 0o600, 0o200]):
         atomic.AtomicFile(tmp_path / f"f{i}.json", mode, fresh=True).discard()
     assert created == [0o640, 0o600, 0o600], "created with its final bits, or readable by its owner only"
+
+
+# -- issue 15 (h15f): a whole batch committed by one background thread ----------------------------------
+
+def test_a_deferred_batch_creates_its_temp_files_only_when_committed(tmp_path, events):
+    batch = atomic.Batch(defer=True)
+    batch.write(str(tmp_path / "a.json"), [b"new ", b"a"], key="a", mode=0o640)
+    batch.write(str(tmp_path / "missing" / "b.json"), [b"b"], key="b")
+    batch.write(str(tmp_path / "c.json"), [b"c"], key="c", fresh=True)
+    assert os.listdir(tmp_path) == [], "nothing is created by write()"
+    results = dict(batch.commit())
+    assert results["a"] is None and results["c"] is None
+    assert isinstance(results["b"], FileNotFoundError) and results["b"].filename.endswith("b.json")
+    assert (tmp_path / "a.json").read_bytes() == b"new a" and (tmp_path / "c.json").read_bytes() == b"c"
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+    (first, synced), *renames = events
+    assert first == "sync" and [kind for kind, _ in renames] == ["rename", "rename"]
+    assert sorted(path for _, path in renames) == synced, "every renamed file's data was synced first"
+    batch.write(str(tmp_path / "d.json"), [b"d"], key="d")
+    batch.close()  # a deferred file not committed was never created
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "c.json"]
+
+
+def _blocks(tmp_path, count):
+    from procrecord.bulk.engine import Block
+
+    sources = []
+    for i in range(count):
+        path = tmp_path / "in" / f"r{i:02d}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"original %d" % i)
+        sources.append(str(path))
+    return sources, [Block(s, b"redacted %d" % i, True, {}) for i, s in enumerate(sources)]
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, background):
+    """Each batch goes to one committing thread while the next is made; ``close`` returns once every
+    file is in place, with :attr:`written` in input order, exactly as when the main thread commits."""
+    committers: set[str] = set()
+    real = atomic._written
+
+    def spy(*args):
+        committers.add(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(atomic, "_written", spy)
+    monkeypatch.setattr(Sink, "BATCH_FILES", 4)
+    monkeypatch.setattr(Sink, "BACKGROUND", background)
+    sources, blocks = _blocks(tmp_path, 10)
+    sink = Sink([str(tmp_path / "in")], str(tmp_path / "out"))
+    for source, block in zip(sources, blocks):
+        sink.add(block)
+        sink.done(source)
+    sink.close()
+    assert sink.failures == [] and sink.written == sources
+    assert committers == ({"procrecord-commit_0"} if background else {threading.current_thread().name})
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == [f"r{i:02d}.json" for i in range(10)], "every file there, no temp file"
+    assert [(out / f"r{i:02d}.json").read_bytes() for i in range(10)] == [b"redacted %d" % i for i in range(10)]
+    kinds = [kind for kind, _ in events]
+    assert kinds == ["sync", *["rename"] * 4, "sync", *["rename"] * 4, "sync", *["rename"] * 2]
+    assert threading.active_count() == 1 or "procrecord-commit_0" not in {t.name for t in threading.enumerate()}
+
+
+def test_a_failed_sync_in_the_background_fails_its_batch_and_replaces_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(Sink, "BATCH_FILES", 4)
+    calls = []
+    real = atomic._sync_data
+
+    def failing(paths):
+        calls.append(len(calls))
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real(paths)
+
+    monkeypatch.setattr(atomic, "_sync_data", failing)
+    sources, blocks = _blocks(tmp_path, 10)
+    sink = Sink([str(tmp_path / "in")], str(tmp_path / "out"))
+    for source, block in zip(sources, blocks):
+        sink.add(block)
+        sink.done(source)
+    sink.close()
+    assert sink.written == sources[:4] + sources[8:]
+    assert [source for source, _ in sink.failures] == sources[4:8]
+    assert all("Input/output error" in message for _, message in sink.failures)
+    assert sorted(os.listdir(tmp_path / "out")) == [f"r{i:02d}.json" for i in (0, 1, 2, 3, 8, 9)], "no temp file left"
+
+
+def test_an_aborted_sink_waits_for_the_batches_in_the_background(tmp_path, monkeypatch):
+    """An interrupted run: the batches handed over are committed before ``abort`` returns."""
+    monkeypatch.setattr(Sink, "BATCH_FILES", 3)
+    release = threading.Event()
+    real = atomic._sync_data
+
+    def slow(paths):
+        release.wait(5)
+        real(paths)
+
+    monkeypatch.setattr(atomic, "_sync_data", slow)
+    sources, blocks = _blocks(tmp_path, 7)
+    sink = Sink([str(tmp_path / "in")], str(tmp_path / "out"))
+    for source, block in zip(sources[:3], blocks[:3]):
+        sink.add(block)
+        sink.done(source)
+    assert sink.written == [], "the first batch is still being committed"
+    threading.Timer(0.2, release.set).start()
+    for source, block in zip(sources[3:6], blocks[3:6]):
+        sink.add(block)
+        sink.done(source)
+    sink.add(blocks[6])  # a file still being made when the run stops
+    sink.abort()
+    assert sink.written == sources[:6]
+    assert sorted(os.listdir(tmp_path / "out")) == [f"r{i:02d}.json" for i in range(6)], "no temp file left"

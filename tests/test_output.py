@@ -101,3 +101,26 @@ def test_every_output_is_complete_and_no_temp_file_is_left(tree, tmp_path, monke
     assert [p for p in outputs if p.name.startswith(".")] == []
     assert len([p for p in outputs if p.suffix == ".json"]) == 24
     assert all(json.loads(p.read_text())["schema_version"] == current_version() for p in outputs if p.is_file())
+
+
+@pytest.mark.parametrize("args", [["redact", "--level", "most"], ["upgrade"]])
+def test_the_committing_thread_writes_what_the_main_thread_wrote(tree, tmp_path, monkeypatch, args):
+    """Outputs committed by the background thread are the same bytes and permission bits, with the
+    same messages and exit code, as when every batch is committed in the main thread."""
+    from procrecord.bulk.output import Sink
+
+    monkeypatch.setattr(Sink, "BATCH_FILES", 3)
+    for i in range(8):
+        shutil.copy(GPU, tree / "d0" / f"x{i}.json")
+    (tree / "d1" / "bad.json").write_text("{")
+    results = {}
+    for background in (False, True):
+        monkeypatch.setattr(Sink, "BACKGROUND", background)
+        out = tmp_path / f"out-{background}"
+        result = CliRunner().invoke(cli, [*args, "-o", str(out), str(tree)], catch_exceptions=False)
+        files = {p.relative_to(out).as_posix(): (p.read_bytes(), p.stat().st_mode)
+                 for p in sorted(out.rglob("*")) if p.is_file()}
+        results[background] = (result.exit_code, result.output.replace(str(out), "OUT"), files)
+    assert results[True] == results[False]
+    exit_code, _, files = results[True]
+    assert exit_code == 1 and len([name for name in files if name.endswith(".json")]) == 12

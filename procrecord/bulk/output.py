@@ -13,12 +13,15 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from procrecord.atomic import TAG, AtomicFile, Batch, ReplacedError, remove_stale
 from procrecord.bulk.engine import SKIPPED, Block, Outcome
 from procrecord.bulk.jsoncodec import dumps as _encode
 from procrecord.errors import ProcrecordError
+
+if TYPE_CHECKING:  # the committing thread is started on first use
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 
 def source_roots(sources: list[str]) -> list[str]:
@@ -98,6 +101,11 @@ class Sink(OrderedFeed):
     #: per new file. None by default: on a local disk each file's hand-offs between threads cost more
     #: than they overlap (benchmarks/README.md, "Writing many small files", fourth pass).
     WRITERS = 0
+    #: With no writer threads, a full batch is committed (its temp files created and written, one
+    #: data sync, the renames, the folder syncs) by one background thread while the main thread
+    #: makes the next batch: the file system's work and waits overlap the records' processing, at
+    #: one hand-off per batch. False: each batch is committed in the main thread.
+    BACKGROUND = True
 
     def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
                  stdout: IO[bytes] | None = None, follow_symlinks: bool = False) -> None:
@@ -129,8 +137,12 @@ class Sink(OrderedFeed):
         self._failed = False
         self._changed = False
         self._jsonl = False
-        self._batch = Batch(self.WRITERS)
+        self._background = self.BACKGROUND and self.WRITERS <= 0
+        self._batch = Batch(self.WRITERS, defer=self._background)
         self._batch_bytes = 0
+        #: Batches handed to the background thread, oldest first, with the keys of their files.
+        self._inflight: list[tuple[list[Any], Future[list[tuple[Any, OSError | None]]]]] = []
+        self._committer: ThreadPoolExecutor | None = None
         #: Output folders made safe to write into (see _prepare_folder), with the names in each
         #: when it was first used: a name not there needs no look-up of an old file to replace.
         self._folders: dict[str, frozenset[str] | None] = {}
@@ -343,15 +355,46 @@ class Sink(OrderedFeed):
         if len(self._batch) >= self.BATCH_FILES or self._batch_bytes >= self.BATCH_BYTES:
             self._commit()
 
-    def _commit(self) -> None:
-        """Commit the batch: written files join :attr:`written`, refused ones :attr:`failures`."""
+    def _commit(self, wait: bool = False) -> None:
+        """Commit the batch: written files join :attr:`written`, refused ones :attr:`failures`.
+
+        In the background (:attr:`BACKGROUND`) the batch goes to the committing thread, and the
+        results of the one before it are taken (waiting for it if need be: at most one batch is
+        being committed while the next is made); ``wait``: take every result now.
+        """
         self._batch_bytes = 0
-        keys = [key for key, _ in self._batch.files]
-        try:
-            results = self._batch.commit()
-        except OSError as exc:  # the data could not be synced: nothing was replaced
-            self.failures.extend((source, _describe(exc)) for source, _ in keys)
+        if not self._background:
+            keys = [key for key, _ in self._batch.files]
+            try:
+                results = self._batch.commit()
+            except OSError as exc:  # the data could not be synced: nothing was replaced
+                self._refused(keys, exc)
+                return
+            self._settle(results)
             return
+        if len(self._batch):
+            batch, self._batch = self._batch, Batch(0, defer=True)
+            if self._committer is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="procrecord-commit")
+            self._inflight.append(([key for key, _ in batch.files], self._committer.submit(batch.commit)))
+        while len(self._inflight) > (0 if wait else 1):
+            keys, future = self._inflight[0]  # taken off only once its results are in (an interrupt may come)
+            try:
+                results = future.result()
+            except OSError as exc:
+                self._inflight.pop(0)
+                self._refused(keys, exc)
+                continue
+            self._inflight.pop(0)
+            self._settle(results)
+
+    def _refused(self, keys: list[Any], exc: OSError) -> None:
+        """A batch whose data could not be synced: nothing of it was replaced."""
+        self.failures.extend((source, _describe(exc)) for source, _ in keys)
+
+    def _settle(self, results: list[tuple[Any, OSError | None]]) -> None:
         for (source, changed), error in results:
             if error is None:
                 if changed:
@@ -359,13 +402,22 @@ class Sink(OrderedFeed):
             else:
                 self.failures.append((source, _describe(error)))
 
+    def _stop(self) -> None:
+        """Drop what was not committed and stop the committing thread (after its last batch)."""
+        try:
+            self._batch.close()
+        finally:
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
+                self._committer = None
+
     def close(self) -> None:
-        """Finish the last file and commit what is still pending."""
+        """Finish the last file and commit what is still pending (every batch, when this returns)."""
         try:
             self._finish_file()
-            self._commit()
+            self._commit(wait=True)
         finally:
-            self._batch.close()
+            self._stop()
         self.stdout.flush()
 
     def abort(self) -> None:
@@ -376,9 +428,9 @@ class Sink(OrderedFeed):
             file.discard()
         self._target = None
         try:
-            self._commit()
+            self._commit(wait=True)
         finally:
-            self._batch.close()
+            self._stop()
 
 
 def _no_symlink_between(top: str, folder: str) -> None:
