@@ -565,15 +565,20 @@ def _sorted(pointers: list[str]) -> list[str]:
 
 def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
     """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
-    rows = sorted([(pointer, rule, n) for pointer, counts in found for rule, n in counts.items()])
+    # (plain loops: a comprehension is a call of its own, and this runs once per record)
+    rows = []
+    for pointer, counts in found:
+        for rule, n in counts.items():
+            rows.append((pointer, rule, n))
+    rows.sort()
     entries: list[dict[str, Any]] = []
-    last: dict[str, Any] = {}
+    last_pointer = last_rule = None
     for pointer, rule, n in rows:
-        if last and last["path"] == pointer and last["rule"] == rule:
-            last["count"] += n
+        if rule == last_rule and pointer == last_pointer:
+            entries[-1]["count"] += n
         else:
-            last = {"path": pointer, "rule": rule, "count": n}
-            entries.append(last)
+            entries.append({"path": pointer, "rule": rule, "count": n})
+            last_pointer, last_rule = pointer, rule
     return entries
 
 
