@@ -140,10 +140,14 @@ def _key_value(match: re.Match[str]) -> str | None:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
-    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|:[ \t]*|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it)
+    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)\s*:\s*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
-    # after a scheme, an auth parameter is the value whole (``Token token="..."``)
-    r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
+    # after a scheme, an auth parameter is the value whole (``Token token="..."``); a quoted value runs to its
+    # closing quote past escaped ones (``"a\"b"``; in JSON written into a string ``\"a\\\"b\"``) and doubled ones
+    # (``'a''b'``), or failing that to the next quote
+    r"(?=(?P<value>\\\"(?:[^\"\\]|\\{4}|\\{3}\"|\\{1,2}(?![\"\\]))*\\\"|\\\"[^\"\\]*\\\""
+    r"|\"(?:[^\"\\]|\\.)*\"|\"[^\"]*\"|'(?:''|[^'])*'"
     # a flat list or mapping is the value whole (``"password": ["a", "b"]``, ``secret: {k: v}``): with quoted
     # items first (``["a]b"]``), then any items (``[don't, x]``), also flat lists and mappings (``[{u: a, p: b}]``)
     r"|\[(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\]|\{(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\}"
@@ -263,7 +267,7 @@ _SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 #: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
 _CONNECTION_PART = re.compile(
     r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;]*)")
+    r"(?P<value>\"(?:\"\"|[^\"])*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;]*)")
 
 
 def _connection_parts(text: str) -> tuple[str, int]:
@@ -549,7 +553,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
     *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON)),
+    # (`` :``, ``:\n`` and the like: a quoted key with JSON's whitespace around the colon)
+    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON,
+                                               " :", "\t:", "\n:", "\r:", ":\n", ":\r")),
     ("secret-assignment", _secret_assignment, _GLUED_COLON_SHAPE),
     # A bearer token without its header (``curl ... Bearer eyJ...`` in a message): RFC 6750's token68,
     # long enough not to be a word (``Bearer tokens expire``).
@@ -558,8 +564,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      # (needles without the first letter: one for ``Bearer`` and ``bearer``)
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
-    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
-                          r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
+    # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; no ``_``, as before)
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>(?:[^\W_]|[.%+-])+)@(?!\d+x\.)"
+                          r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
