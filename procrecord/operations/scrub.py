@@ -140,8 +140,9 @@ def _key_value(match: re.Match[str]) -> str | None:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
-    # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it)
-    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)\s*:\s*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it; in JSON
+    # written into a string, also as its escapes: ``\"password\":\\n  \"x\"``)
+    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)(?:[ \t\n\r]|\\[ntr])*:(?:[ \t\n\r]|\\[ntr])*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
     # after a scheme, an auth parameter is the value whole (``Token token="..."``); a quoted value runs to its
     # closing quote past escaped ones (``"a\"b"``; in JSON written into a string ``\"a\\\"b\"``) and doubled ones
@@ -267,7 +268,7 @@ _SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 #: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
 _CONNECTION_PART = re.compile(
     r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
-    r"(?P<value>\"(?:\"\"|[^\"])*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;]*)")
+    r"(?P<value>\"(?:\"\"|\\.|[^\"\\])*\"|\"[^\"]*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;]*)")
 
 
 def _connection_parts(text: str) -> tuple[str, int]:
@@ -555,7 +556,8 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
     # (`` :``, ``:\n`` and the like: a quoted key with JSON's whitespace around the colon)
     ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON,
-                                               " :", "\t:", "\n:", "\r:", ":\n", ":\r")),
+                                               " :", "\t:", "\n:", "\r:", ":\n", ":\r",
+                                               "\\n:", "\\t:", "\\r:", ":\\n", ":\\t", ":\\r")),
     ("secret-assignment", _secret_assignment, _GLUED_COLON_SHAPE),
     # A bearer token without its header (``curl ... Bearer eyJ...`` in a message): RFC 6750's token68,
     # long enough not to be a word (``Bearer tokens expire``).
@@ -607,6 +609,8 @@ _FIRST = operator.itemgetter(0)
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
+_BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
 
 #: Short texts and serialised mappings found clean by some scrubber, shared by all of them: the fixed
@@ -920,6 +924,9 @@ class Scrubber:
                         continue
                     named_next = False
                     if hide_next and not _is_marker(arg) and not _setting_value(arg):
+                        if arg in _BEFORE_VALUE:
+                            out.append(arg)  # ``--token = X``, ``--token Bearer X``: the value comes next
+                            continue
                         out.append(marker(hide_next))  # hidden unread: a secret is never scrubbed nor remembered
                         counts["secret-argument"] = counts.get("secret-argument", 0) + 1
                         hide_next = None
@@ -946,7 +953,7 @@ class Scrubber:
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
         flag = _FLAG.fullmatch(arg)
         seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None,
-                arg.startswith("--") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
+                (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)
         return seen
 
