@@ -71,6 +71,7 @@ def test_json_written_into_a_string_holding_a_quote_is_hidden_whole(inner):
     'export PGPASSWORD="a\\"b{}"; run',       # an environment line
     ':password => "a\\"b{}", :user => "x"',   # Ruby
     "{{'token': 'it''s{}'}}",                 # a doubled single quote (YAML, SQL)
+    "{{'password' : 'x{}', 'n': 1}}",          # a Python dict's repr with a spaced colon
     'Server=db;Password="a""b{}";Encrypt=True',  # ADO.NET doubles the quote
     "Server=db;Pwd='a''b{}';Encrypt=True",
 ])
