@@ -554,10 +554,10 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
     *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    # (`` :``, ``:\n`` and the like: a quoted key with JSON's whitespace around the colon)
+    # (`` :``, ``\n:`` and the like: a quoted key with JSON's whitespace before the colon; with none before it,
+    # ``":`` or ``':`` is there, whatever follows)
     ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON,
-                                               " :", "\t:", "\n:", "\r:", ":\n", ":\r",
-                                               "\\n:", "\\t:", "\\r:", ":\\n", ":\\t", ":\\r")),
+                                               " :", "\t:", "\n:", "\r:", "\\n:", "\\t:", "\\r:")),
     ("secret-assignment", _secret_assignment, _GLUED_COLON_SHAPE),
     # A bearer token without its header (``curl ... Bearer eyJ...`` in a message): RFC 6750's token68,
     # long enough not to be a word (``Bearer tokens expire``).
