@@ -519,11 +519,14 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
         old_level = previous.get("level")
         if isinstance(old_level, str) and _rank(old_level) > RANK[level]:
             level = old_level
-        removed = [*_strings(previous.get("removed")), *removed]
-        found = [(e["path"], {e["rule"]: e["count"]}) for e in _listed(previous.get("scrubbed"))
-                 if isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("rule"), str)
+        # An earlier note is input like any text: its pointers are scrubbed, and only entries of a note's
+        # form are kept (a pointer, a rule's name), so no secret rides along in it.
+        scrub = ctx.scrubber.scrub
+        removed = [*_pointers(previous.get("removed"), scrub), *removed]
+        found = [(_scrub_pointer(e["path"], scrub)[0], {e["rule"]: e["count"]}) for e in _listed(previous.get("scrubbed"))
+                 if isinstance(e, dict) and _is_pointer(e.get("path")) and _is_rule_name(e.get("rule"))
                  and e.get("count").__class__ is int] + found
-        pseudo = [*_strings(previous.get("pseudonymized")), *pseudo]
+        pseudo = [*_pointers(previous.get("pseudonymized"), scrub), *pseudo]
     note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
                             "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
     if pseudo:
@@ -533,6 +536,55 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
     elif isinstance(previous.get("key_fingerprint"), str):
         note["key_fingerprint"] = previous["key_fingerprint"]
     return note
+
+
+#: A rule's name in a note (``secret-assignment``, ``record-host``): lower-case words joined by ``-``.
+_RULE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _is_rule_name(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= 64 and _RULE_NAME.fullmatch(value) is not None
+
+
+def _is_pointer(value: Any) -> bool:
+    return isinstance(value, str) and (value == "" or value[:1] == "/")
+
+
+def _pointers(value: Any, scrub: Callable[[str], tuple[str, dict[str, int]]]) -> list[str]:
+    """The JSON pointers of an earlier note's list, scrubbed (anything else is dropped)."""
+    return [_scrub_pointer(item, scrub)[0] for item in _listed(value) if _is_pointer(item)]
+
+
+def _scrub_pointer(pointer: str, scrub: Callable[[str], tuple[str, dict[str, int]]]) -> tuple[str, dict[str, int]]:
+    """A JSON pointer with each of its keys scrubbed as the walk scrubs keys (it stays a pointer)."""
+    counts: dict[str, int] = {}
+    steps = []
+    for step in tokens(pointer):
+        new, found = scrub(step)
+        steps.append("/" + escape(new))
+        for name, n in found.items():
+            counts[name] = counts.get(name, 0) + n
+    return "".join(steps), counts
+
+
+def _check_note(note: dict[str, Any], scrubber: Scrubber, leaks: list[Violation]) -> None:
+    """The note's own strings, held to what the record's text is: JSON pointers and rule names, scrubbed."""
+    for name in ("removed", "pseudonymized"):
+        for i, item in enumerate(_listed(note.get(name))):
+            _check_note_string(item, _is_pointer(item), f"/redaction/{name}/{i}", scrubber, leaks)
+    for i, entry in enumerate(_listed(note.get("scrubbed"))):
+        if isinstance(entry, dict):
+            for name, form in (("path", _is_pointer), ("rule", _is_rule_name)):
+                item = entry.get(name)
+                _check_note_string(item, form(item), f"/redaction/scrubbed/{i}/{name}", scrubber, leaks)
+
+
+def _check_note_string(item: Any, well_formed: bool, pointer: str, scrubber: Scrubber, leaks: list[Violation]) -> None:
+    if not well_formed:
+        leaks.append(Violation(_pointer_to_path(pointer), "not a JSON pointer or a rule's name", "x-scrub"))
+        return
+    for rule in (_scrub_pointer(item, scrubber.scrub)[1] if item[:1] == "/" else scrubber.detect(item)):
+        leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
 
 
 def _rank(level: Any) -> int:
@@ -602,6 +654,8 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
     tokens = set(_strings(note.get("pseudonymized"))) if note else set()
     scrubber = scrubber_for(record, version)
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
+    if note is not None:
+        _check_note(note, scrubber, leaks)
     return leaks
 
 

@@ -140,10 +140,15 @@ def _key_value(match: re.Match[str]) -> str | None:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
     r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
-    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|:[ \t]*|(?(dash)(?P<space>[ \t]+)|(?!)))"
+    # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it; in JSON
+    # written into a string, also as its escapes: ``\"password\":\\n  \"x\"``)
+    r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)(?:[ \t\n\r]|\\[ntr])*:(?:[ \t\n\r]|\\[ntr])*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
     r"(?P<scheme>(?i:bearer|basic|digest|token|bot)[ \t]+)?"
-    # after a scheme, an auth parameter is the value whole (``Token token="..."``)
-    r"(?=(?P<value>\\\"[^\"\\]*\\\"|\"[^\"]*\"|'[^']*'"
+    # after a scheme, an auth parameter is the value whole (``Token token="..."``); a quoted value runs to its
+    # closing quote past escaped ones (``"a\"b"``; in JSON written into a string ``\"a\\\"b\"``) and doubled ones
+    # (``'a''b'``), or failing that to the next quote
+    r"(?=(?P<value>\\\"(?:[^\"\\]|\\{4}|\\{3}\"|\\{1,2}(?![\"\\]))*\\\"|\\\"[^\"\\]*\\\""
+    r"|\"(?:[^\"\\]|\\.)*\"|\"[^\"]*\"|'(?:''|[^'])*'"
     # a flat list or mapping is the value whole (``"password": ["a", "b"]``, ``secret: {k: v}``): with quoted
     # items first (``["a]b"]``), then any items (``[don't, x]``), also flat lists and mappings (``[{u: a, p: b}]``)
     r"|\[(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\]|\{(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\}"
@@ -263,7 +268,7 @@ _SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 #: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
 _CONNECTION_PART = re.compile(
     r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
-    r"(?P<value>\"[^\"]*\"|'[^']*'|\{[^}]*\}|[^;]*)")
+    r"(?P<value>\"(?:\"\"|\\.|[^\"\\])*\"|\"[^\"]*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;]*)")
 
 
 def _connection_parts(text: str) -> tuple[str, int]:
@@ -549,7 +554,10 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("google-api-key", _token_rule("AIza", r"[0-9A-Za-z_-]{35}", marker("google_api_key")), ("AIza",)),
     *TOKEN_RULES,
     ("jwt", _token_rule("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}", marker("jwt")), ("eyJ",)),
-    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON)),
+    # (`` :``, ``\n:`` and the like: a quoted key with JSON's whitespace before the colon; with none before it,
+    # ``":`` or ``':`` is there, whatever follows)
+    ("secret-assignment", _secret_assignment, ("=", ": ", ":\t", '":', "':", '\\":', "--", "</", *GLUED_COLON,
+                                               " :", "\t:", "\n:", "\r:", "\\n:", "\\t:", "\\r:")),
     ("secret-assignment", _secret_assignment, _GLUED_COLON_SHAPE),
     # A bearer token without its header (``curl ... Bearer eyJ...`` in a message): RFC 6750's token68,
     # long enough not to be a word (``Bearer tokens expire``).
@@ -558,8 +566,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      # (needles without the first letter: one for ``Bearer`` and ``bearer``)
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
-    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[A-Za-z0-9._%+-]+)@(?!\d+x\.)"
-                          r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", _email), ("@",)),
+    # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; no ``_``, as before)
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>(?:[^\W_]|[.%+-])+)@(?!\d+x\.)"
+                          r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
@@ -618,6 +627,8 @@ def _uuid_proof() -> bool:
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
+_BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
 
 #: Short texts and serialised mappings found clean by some scrubber, shared by all of them: the fixed
@@ -937,6 +948,9 @@ class Scrubber:
                         continue
                     named_next = False
                     if hide_next and not _is_marker(arg) and not _setting_value(arg):
+                        if arg in _BEFORE_VALUE:
+                            out.append(arg)  # ``--token = X``, ``--token Bearer X``: the value comes next
+                            continue
                         out.append(marker(hide_next))  # hidden unread: a secret is never scrubbed nor remembered
                         counts["secret-argument"] = counts.get("secret-argument", 0) + 1
                         hide_next = None
@@ -963,7 +977,7 @@ class Scrubber:
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
         flag = _FLAG.fullmatch(arg)
         seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None,
-                arg.startswith("--") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
+                (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)
         return seen
 

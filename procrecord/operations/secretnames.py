@@ -196,7 +196,10 @@ def is_versions_mapping(key: str) -> bool:
 @functools.lru_cache(maxsize=1024)
 def is_version_flag(arg: str) -> bool:
     """True for a command-line flag whose next argument is a version (``--cudnn-version``, ``--ver``;
-    not ``--release`` or ``--no-version-check``)."""
+    not ``--release`` or ``--no-version-check``), or a version's name before a colon (``cudnn_version:``, as
+    a legacy args string split like a shell leaves ``cudnn_version: 8.9.2.26``)."""
+    if arg[-1:] == ":" and not arg.startswith("-"):
+        return is_version_key(arg[:-1]) and arg[:-1].replace("_", "").replace("-", "").isalnum()
     name = arg.lstrip("-").lower()
     return arg.startswith("--") and (name == "ver" or name.endswith(("version", "_ver", "-ver")))
 
