@@ -153,6 +153,16 @@ def test_non_ascii_email_addresses_are_hidden(address, template):
     assert_scrub_laws(_OWN, template.format(address))
 
 
+@pytest.mark.parametrize("address", ["first_last@example.org", "ci_bot+jobs@lab.example.com", "_admin@example.net",
+                                     "max_müller@example.de"])
+@pytest.mark.parametrize("template", ["{}", "owner: {}", "mail {} now", '{{"owner": "{}"}}'])
+def test_email_addresses_with_an_underscore_are_hidden(address, template):
+    # RFC 5322 allows ``_`` in the local part, and it is common (``first_last@``); it was never matched
+    out = _scrub(template.format(address))
+    assert address not in out and "<redacted:email>" in out
+    assert_scrub_laws(_OWN, template.format(address))
+
+
 @pytest.mark.parametrize("text", ["größe@2x.png", "café_icon@3x.jpg", "résumé v2 @ 10:00", "git@github.com:ü/x.git"])
 def test_near_misses_of_non_ascii_addresses_stay(text):
     assert _scrub(text) == text

@@ -567,7 +567,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
     # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; no ``_``, as before)
-    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>(?:[^\W_]|[.%+-])+)@(?!\d+x\.)"
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
                           r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
     ("ipv4", _regex_rule(
