@@ -28,6 +28,7 @@ Results and the verdict (not built): benchmarks/README.md, "Tables, fifth pass".
 
 Usage: python benchmarks/proto_duckdb_tables.py --cpu [--records 8000] [--repeat 3] [--modes ...]
        python benchmarks/proto_duckdb_tables.py --identity
+       python benchmarks/proto_duckdb_tables.py --compare [--records 8000]
        python benchmarks/proto_duckdb_tables.py --callgrind [--records 1000 2000] [--modes ...]
 """
 
@@ -352,6 +353,29 @@ def identity_probe() -> None:
         print(f"{line.decode()}\n  orjson: id {record['id']!r}, extra {ours}\n  duckdb: {theirs}")
 
 
+def compare(count: int) -> None:
+    """Export ``count`` writer records both ways (``whole`` and today's export) and count, per column the
+    two tables share, the rows whose values differ."""
+    import pyarrow.parquet as pq
+
+    files = inputs(count)
+    tmp = tempfile.mkdtemp(prefix="proto-duck-compare-")
+    setup()
+    one("whole", files, tmp)
+    duck = pq.read_table(os.path.join(tmp, "out.parquet"))
+    one("export", files, tmp)
+    ours = pq.read_table(os.path.join(tmp, "out.parquet"))
+    print(f"rows: duckdb {duck.num_rows}, today {ours.num_rows}")
+    for name in duck.column_names:
+        if name not in ours.column_names:
+            continue
+        theirs, mine = duck[name].to_pylist(), ours[name].to_pylist()
+        differ = [i for i, (a, b) in enumerate(zip(theirs, mine)) if a != b]
+        if differ:
+            print(f"{name}: {len(differ)} of {len(mine)} rows differ, e.g. row {differ[0]}:\n"
+                  f"  duckdb {theirs[differ[0]]}\n  today  {mine[differ[0]]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=MODES, help="do one mode once (what --callgrind runs under valgrind)")
@@ -361,9 +385,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--modes", nargs="*", default=list(MODES))
     parser.add_argument("--identity", action="store_true", help="print where DuckDB reads valid records differently")
+    parser.add_argument("--compare", action="store_true", help="count the values of the writer records that differ")
     args = parser.parse_args()
     if args.identity:
         identity_probe()
+    if args.compare:
+        compare((args.records or [8000])[0])
     tmp = tempfile.mkdtemp(prefix="proto-duck-")
     if args.mode:
         files = inputs((args.records or [2000])[0])
