@@ -33,15 +33,22 @@ def events(monkeypatch):
     return seen
 
 
-def test_worker_threads_write_the_files_and_every_rename_follows_the_data_sync(tmp_path, events, monkeypatch):
-    makers: set[str] = set()
+@pytest.fixture
+def writing_threads(monkeypatch):
+    """The names of the threads that create and write temp files (``atomic._written`` spied on)."""
+    names: set[str] = set()
     real = atomic._written
 
     def spy(*args):
-        makers.add(threading.current_thread().name)
+        names.add(threading.current_thread().name)
         return real(*args)
 
     monkeypatch.setattr(atomic, "_written", spy)
+    return names
+
+
+def test_worker_threads_write_the_files_and_every_rename_follows_the_data_sync(tmp_path, events, writing_threads):
+    makers = writing_threads
     (tmp_path / "old.json").write_bytes(b"old")
     batch = atomic.Batch(workers=4)
     names = ["old.json", *(f"f{i}.json" for i in range(19))]
@@ -205,26 +212,26 @@ def _blocks(tmp_path, count):
     return sources, [Block(s, b"redacted %d" % i, True, {}) for i, s in enumerate(sources)]
 
 
-@pytest.mark.parametrize("background", [True, False])
-def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, background):
-    """Each batch goes to one committing thread while the next is made; ``close`` returns once every
-    file is in place, with :attr:`written` in input order, exactly as when the main thread commits."""
-    committers: set[str] = set()
-    real = atomic._written
-
-    def spy(*args):
-        committers.add(threading.current_thread().name)
-        return real(*args)
-
-    monkeypatch.setattr(atomic, "_written", spy)
-    monkeypatch.setattr(Sink, "BATCH_FILES", 4)
-    monkeypatch.setattr(Sink, "BACKGROUND", background)
-    sources, blocks = _blocks(tmp_path, 10)
+def _through_sink(tmp_path, count: int) -> tuple[Sink, list[str]]:
+    """``count`` files redacted into ``out/`` by a Sink, closed: the sink and the sources."""
+    sources, blocks = _blocks(tmp_path, count)
     sink = Sink([str(tmp_path / "in")], str(tmp_path / "out"))
     for source, block in zip(sources, blocks):
         sink.add(block)
         sink.done(source)
     sink.close()
+    return sink, sources
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, background,
+                                                                           writing_threads):
+    """Each batch goes to one committing thread while the next is made; ``close`` returns once every
+    file is in place, with :attr:`written` in input order, exactly as when the main thread commits."""
+    committers = writing_threads
+    monkeypatch.setattr(Sink, "BATCH_FILES", 4)
+    monkeypatch.setattr(Sink, "BACKGROUND", background)
+    sink, sources = _through_sink(tmp_path, 10)
     assert sink.failures == [] and sink.written == sources
     assert committers == ({"procrecord-commit_0"} if background else {threading.current_thread().name})
     out = tmp_path / "out"
@@ -247,12 +254,7 @@ def test_a_failed_sync_in_the_background_fails_its_batch_and_replaces_nothing(tm
         real(paths)
 
     monkeypatch.setattr(atomic, "_sync_data", failing)
-    sources, blocks = _blocks(tmp_path, 10)
-    sink = Sink([str(tmp_path / "in")], str(tmp_path / "out"))
-    for source, block in zip(sources, blocks):
-        sink.add(block)
-        sink.done(source)
-    sink.close()
+    sink, sources = _through_sink(tmp_path, 10)
     assert sink.written == sources[:4] + sources[8:]
     assert [source for source, _ in sink.failures] == sources[4:8]
     assert all("Input/output error" in message for _, message in sink.failures)
