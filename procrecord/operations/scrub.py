@@ -238,7 +238,20 @@ def _ipv4(match: re.Match[str]) -> str:
     return marker("ipv4")
 
 
-_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+_IPV6_CANDIDATE = re.compile(r"(?:(?<![\w:.])|(?<=\w:))[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _after_a_name(text: str, start: int) -> bool:
+    """True unless ``start`` follows ``word:`` where the word could be a group of the same address: an
+    address glued to a name (``ip:2001:db8::7``, ``MASTER_ADDR:fd12::17``) counts, ``fe:2001::1`` is read whole."""
+    if not start or text[start - 1] != ":":
+        return True
+    begin = start - 1
+    while begin and (text[begin - 1].isalnum() or text[begin - 1] == "_"):
+        begin -= 1
+    word = text[begin:start - 1]
+    return not (begin and text[begin - 1] in ":.") and not _HEX.issuperset(word)
 
 
 def _ipv6_rule(text: str) -> tuple[str, int]:
@@ -249,7 +262,7 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     def repl(match: re.Match[str]) -> str:
         nonlocal count
         candidate = match.group(0)
-        if "::" not in candidate and candidate.count(":") != 7:
+        if "::" not in candidate and candidate.count(":") != 7 or not _after_a_name(match.string, match.start()):
             return candidate
         try:
             ipaddress.IPv6Address(candidate)
@@ -352,12 +365,14 @@ def _posix_home(match: re.Match[str]) -> str:
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
 #: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``, at most four
 #: words) counts only up to the next ``/``.
-_HOME_NAME = r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)|[^/\s:'\"<]+)"
+_HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)"
+              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])|[^/\s:'\"<]+)")
 _POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
 #: name with spaces counts up to the next separator.
 _WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
-                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+)", "~")
+                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
+                            r"|[^\\/\s:'\"]+)", "~")
 _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
 #: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home
 #: (``~1root~1x``) is written as ``~`` is in a pointer, ``~0``.
@@ -456,7 +471,7 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # (``\d{8,10}:A`` and 34 token characters, nothing glued after: detect-secrets takes 35 characters after the
     # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
     # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``).
-    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:]))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
+    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:])|(?<=[^\W\d]:))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
                                         marker("telegram_token")), (":A",))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
     ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
