@@ -364,12 +364,13 @@ def _posix_home(match: re.Match[str]) -> str:
 
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
 #: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``, at most four
-#: words) counts only up to the next ``/``.
+#: words) counts up to the next ``/``, or, at the end of a text or before a quote, ``,``, ``;`` or a closing
+#: bracket, as far as its words are capitalised (``/mnt/c/Users/Jane Roe"``; ``/home/alice then`` is one word).
 _HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)"
               r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])|[^/\s:'\"<]+)")
 _POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
-#: name with spaces counts up to the next separator.
+#: name with spaces counts up to the next separator, or as :data:`_HOME_NAME` reads one with none after it.
 _WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
                             r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
                             r"|[^\\/\s:'\"]+)", "~")
@@ -470,7 +471,8 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # (also inside the bot API's URLs: ``https://api.telegram.org/bot<token>/sendMessage``)
     # (``\d{8,10}:A`` and 34 token characters, nothing glued after: detect-secrets takes 35 characters after the
     # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
-    # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``).
+    # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``). Glued to a name by a colon
+    # (``bot:123...``) it counts; after a digit and a colon it may be part of a longer number.
     ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:])|(?<=[^\W\d]:))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
                                         marker("telegram_token")), (":A",))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
@@ -581,7 +583,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      # (needles without the first letter: one for ``Bearer`` and ``bearer``)
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
-    # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; no ``_``, as before)
+    # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; ``_`` before the ``@``: ``first_last@``)
     ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
                           r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
