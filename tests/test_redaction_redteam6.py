@@ -216,8 +216,19 @@ def test_the_gate_refuses_a_secret_in_the_note(field, bad):
     assert check_level(forged, "most")
 
 
+@pytest.mark.parametrize("bad", ["/a~2b", "/x~", "/~3"])
+def test_a_note_pointer_with_a_broken_escape_is_dropped_by_redact_and_refused_by_the_gate(bad):
+    # (RFC 6901 knows only ~0 and ~1: such a string is no pointer; it must not stop redact or the gate)
+    record = _record(lr=0.1)
+    record["redaction"] = {"level": "most", "tool": "procrecord", "tool_version": "0.0.1", "removed": [bad],
+                           "scrubbed": [{"path": bad, "rule": "email", "count": 1}], "pseudonymized": [bad]}
+    out = redact(record, "most")
+    assert bad not in json.dumps(out["redaction"]) and check_level(out, "most") == []
+    assert {v.message for v in check_level(record, "most")} >= {"not a JSON pointer"}
+
+
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(["/a/b", "/x/" + _GH, "nope", "/extra/a@b.example.org", "/home/jdoe/x", ""]),
+@given(st.lists(st.sampled_from(["/a/b", "/x/" + _GH, "nope", "/extra/a@b.example.org", "/home/jdoe/x", "", "/a~2"]),
                 max_size=4),
        st.lists(st.sampled_from(["email", "ipv4", "x y", "password=" + _SECRET]), max_size=3))
 def test_redacting_a_record_with_any_earlier_note_twice_changes_nothing(pointers, rules):

@@ -14,7 +14,7 @@ import hmac
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeGuard
 
 import orjson
 
@@ -23,7 +23,7 @@ from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersion
 from procrecord.jsonsafe import json_copy
 from procrecord.operations.scrub import Scrubber, marker
 from procrecord.operations.secretnames import hides, is_version_key, is_versions_mapping, version_kept
-from procrecord.pointer import escape, tokens
+from procrecord.pointer import escape, tokens, tokens_if_pointer
 from procrecord.record.policy import LEVELS, RANK, Node, policy, removes
 from procrecord.record.schemas import current_version
 from procrecord.record.validation import Violation
@@ -523,9 +523,9 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
         # form are kept (a pointer, a rule's name), so no secret rides along in it.
         scrub = ctx.scrubber.scrub
         removed = [*_pointers(previous.get("removed"), scrub), *removed]
-        found = [(_scrub_pointer(e["path"], scrub)[0], {e["rule"]: e["count"]}) for e in _listed(previous.get("scrubbed"))
-                 if isinstance(e, dict) and _is_pointer(e.get("path")) and _is_rule_name(e.get("rule"))
-                 and e.get("count").__class__ is int] + found
+        found = [(_scrub_pointer(parts, scrub)[0], {e["rule"]: e["count"]}) for e in _listed(previous.get("scrubbed"))
+                 if isinstance(e, dict) and (parts := tokens_if_pointer(e.get("path"))) is not None
+                 and _is_rule_name(e.get("rule")) and e.get("count").__class__ is int] + found
         pseudo = [*_pointers(previous.get("pseudonymized"), scrub), *pseudo]
     note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
                             "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
@@ -542,24 +542,20 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
 _RULE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
-def _is_rule_name(value: Any) -> bool:
+def _is_rule_name(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) <= 64 and _RULE_NAME.fullmatch(value) is not None
-
-
-def _is_pointer(value: Any) -> bool:
-    return isinstance(value, str) and (value == "" or value[:1] == "/")
 
 
 def _pointers(value: Any, scrub: Callable[[str], tuple[str, dict[str, int]]]) -> list[str]:
     """The JSON pointers of an earlier note's list, scrubbed (anything else is dropped)."""
-    return [_scrub_pointer(item, scrub)[0] for item in _listed(value) if _is_pointer(item)]
+    return [_scrub_pointer(parts, scrub)[0] for parts in map(tokens_if_pointer, _listed(value)) if parts is not None]
 
 
-def _scrub_pointer(pointer: str, scrub: Callable[[str], tuple[str, dict[str, int]]]) -> tuple[str, dict[str, int]]:
-    """A JSON pointer with each of its keys scrubbed as the walk scrubs keys (it stays a pointer)."""
+def _scrub_pointer(parts: list[str], scrub: Callable[[str], tuple[str, dict[str, int]]]) -> tuple[str, dict[str, int]]:
+    """A JSON pointer (its tokens) with each key scrubbed as the walk scrubs keys (it stays a pointer)."""
     counts: dict[str, int] = {}
     steps = []
-    for step in tokens(pointer):
+    for step in parts:
         new, found = scrub(step)
         steps.append("/" + escape(new))
         for name, n in found.items():
@@ -571,19 +567,25 @@ def _check_note(note: dict[str, Any], scrubber: Scrubber, leaks: list[Violation]
     """The note's own strings, held to what the record's text is: JSON pointers and rule names, scrubbed."""
     for name in ("removed", "pseudonymized"):
         for i, item in enumerate(_listed(note.get(name))):
-            _check_note_string(item, _is_pointer(item), f"/redaction/{name}/{i}", scrubber, leaks)
+            _check_note_pointer(item, f"/redaction/{name}/{i}", scrubber, leaks)
     for i, entry in enumerate(_listed(note.get("scrubbed"))):
         if isinstance(entry, dict):
-            for name, form in (("path", _is_pointer), ("rule", _is_rule_name)):
-                item = entry.get(name)
-                _check_note_string(item, form(item), f"/redaction/scrubbed/{i}/{name}", scrubber, leaks)
+            here = f"/redaction/scrubbed/{i}"
+            _check_note_pointer(entry.get("path"), here + "/path", scrubber, leaks)
+            rule = entry.get("rule")
+            if not _is_rule_name(rule):
+                leaks.append(Violation(_pointer_to_path(here + "/rule"), "not a rule's name", "x-scrub"))
+            else:
+                for found in scrubber.detect(rule):
+                    leaks.append(Violation(_pointer_to_path(here + "/rule"), f"text still matches scrub rule {found!r}", "x-scrub"))
 
 
-def _check_note_string(item: Any, well_formed: bool, pointer: str, scrubber: Scrubber, leaks: list[Violation]) -> None:
-    if not well_formed:
-        leaks.append(Violation(_pointer_to_path(pointer), "not a JSON pointer or a rule's name", "x-scrub"))
+def _check_note_pointer(item: Any, pointer: str, scrubber: Scrubber, leaks: list[Violation]) -> None:
+    parts = tokens_if_pointer(item)
+    if parts is None:
+        leaks.append(Violation(_pointer_to_path(pointer), "not a JSON pointer", "x-scrub"))
         return
-    for rule in (_scrub_pointer(item, scrubber.scrub)[1] if item[:1] == "/" else scrubber.detect(item)):
+    for rule in _scrub_pointer(parts, scrubber.scrub)[1]:
         leaks.append(Violation(_pointer_to_path(pointer), f"text still matches scrub rule {rule!r}", "x-scrub"))
 
 
