@@ -366,14 +366,17 @@ _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 #: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``, at most four
 #: words) counts up to the next ``/``, or, at the end of a text or before a quote, ``,``, ``;`` or a closing
 #: bracket, as far as its words are capitalised (``/mnt/c/Users/Jane Roe"``; ``/home/alice then`` is one word).
+#: Where a name with spaces may end without a separator after it: the end of the text, a quote (also escaped,
+#: in JSON written into a string), a line break, ``,``, ``;`` or a closing bracket.
+_NAME_END = r"(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
 _HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)"
-              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])|[^/\s:'\"<]+)")
+              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*){1,3}" + _NAME_END + r"|[^/\s:'\"<]+)")
 _POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
 #: name with spaces counts up to the next separator, or as :data:`_HOME_NAME` reads one with none after it.
 _WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
-                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*){1,3}(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
-                            r"|[^\\/\s:'\"]+)", "~")
+                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*){1,3}" + _NAME_END
+                            + r"|[^\\/\s:'\"]+)", "~")
 _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
 #: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home
 #: (``~1root~1x``) is written as ``~`` is in a pointer, ``~0``.
