@@ -102,3 +102,17 @@ class FakeTracker:
         self.final_emissions_data = types.SimpleNamespace(energy_consumed=0.5, cpu_energy=0.2, gpu_energy=0.25,
                                                          ram_energy=0.05, emissions=0.19, run_id="abc")
         return 0.19
+
+
+def forking(monkeypatch) -> None:
+    """Let a sink fork its committing process although earlier tests left threads in this one (idle
+    ones: the child never needs their locks). Linux only, as in a run."""
+    import sys
+
+    import pytest
+
+    from procrecord.bulk import output
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the committing process is forked on Linux only")
+    monkeypatch.setattr(output, "_forkable", lambda: True)

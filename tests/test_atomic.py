@@ -11,7 +11,7 @@ import pytest
 from procrecord import atomic
 from procrecord.bulk.output import Sink
 
-from helpers import spy_stat
+from helpers import forking, spy_stat
 
 
 @pytest.fixture
@@ -223,33 +223,65 @@ def _through_sink(tmp_path, count: int) -> tuple[Sink, list[str]]:
     return sink, sources
 
 
-@pytest.mark.parametrize("background", [True, False])
-def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, background,
+@pytest.mark.parametrize("committer", ["process", "thread", "main"])
+def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, committer,
                                                                            writing_threads):
-    """Each batch goes to one committing thread while the next is made; ``close`` returns once every
-    file is in place, with :attr:`written` in input order, exactly as when the main thread commits."""
-    committers = writing_threads
+    """Each full batch goes to one committer (a forked process on Linux, else a thread) while the
+    next is made, and the last one is committed by the main thread; ``close`` returns once every file
+    is in place, with :attr:`written` in input order, exactly as when the main thread commits all."""
+    from procrecord.bulk import output
+
+    started = []
+    real = output._committer
+
+    def spy(process):
+        started.append(type(made := real(process)).__name__)
+        return made
+
+    monkeypatch.setattr(output, "_committer", spy)
+    if committer == "process":
+        forking(monkeypatch)
     monkeypatch.setattr(Sink, "BATCH_FILES", 4)
-    monkeypatch.setattr(Sink, "BACKGROUND", background)
+    monkeypatch.setattr(Sink, "BACKGROUND", committer != "main")
+    monkeypatch.setattr(Sink, "PROCESS", committer == "process")
     sink, sources = _through_sink(tmp_path, 10)
     assert sink.failures == [] and sink.written == sources
-    assert committers == ({"procrecord-commit_0"} if background else {threading.current_thread().name})
     out = tmp_path / "out"
     assert sorted(os.listdir(out)) == [f"r{i:02d}.json" for i in range(10)], "every file there, no temp file"
     assert [(out / f"r{i:02d}.json").read_bytes() for i in range(10)] == [b"redacted %d" % i for i in range(10)]
-    kinds = [kind for kind, _ in events]
-    assert kinds == ["sync", *["rename"] * 4, "sync", *["rename"] * 4, "sync", *["rename"] * 2]
+    main = threading.current_thread().name
+    if committer == "main":
+        assert started == [] and writing_threads == {main}
+        assert [kind for kind, _ in events] == ["sync", *["rename"] * 4, "sync", *["rename"] * 4, "sync", *["rename"] * 2]
+        return
+    if committer == "process":
+        # The process's own calls are not seen here: only the last batch's, made in this thread.
+        assert started == ["ProcessPoolExecutor"] and writing_threads == {main}
+        assert [kind for kind, _ in events] == ["sync", "rename", "rename"]
+        return
+    assert started == ["ThreadPoolExecutor"] and writing_threads == {"procrecord-commit_0", main}
+    synced: set[str] = set()
+    for kind, what in events:  # batches may overlap; within each, the data sync comes before its renames
+        if kind == "sync":
+            synced.update(what)
+        else:
+            assert what in synced, f"{what} renamed before its data was synced"
+    assert [kind for kind, _ in events].count("sync") == 3
     assert threading.active_count() == 1 or "procrecord-commit_0" not in {t.name for t in threading.enumerate()}
 
 
-def test_a_failed_sync_in_the_background_fails_its_batch_and_replaces_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("process", [True, False])
+def test_a_failed_sync_in_the_background_fails_its_batch_and_replaces_nothing(tmp_path, monkeypatch, process):
+    """The second batch's data sync fails (in the committing process or thread): none of its files
+    replaces anything, and the batches before and after it are committed."""
     monkeypatch.setattr(Sink, "BATCH_FILES", 4)
-    calls = []
+    monkeypatch.setattr(Sink, "PROCESS", process)
+    if process:
+        forking(monkeypatch)
     real = atomic._sync_data
 
     def failing(paths):
-        calls.append(len(calls))
-        if len(calls) == 2:
+        if any(os.path.basename(path).startswith(".r04.json") for path in paths):
             raise OSError(5, "Input/output error")
         real(paths)
 
@@ -264,6 +296,7 @@ def test_a_failed_sync_in_the_background_fails_its_batch_and_replaces_nothing(tm
 def test_an_aborted_sink_waits_for_the_batches_in_the_background(tmp_path, monkeypatch):
     """An interrupted run: the batches handed over are committed before ``abort`` returns."""
     monkeypatch.setattr(Sink, "BATCH_FILES", 3)
+    monkeypatch.setattr(Sink, "PROCESS", False)  # the thread waits on this process's event
     release = threading.Event()
     real = atomic._sync_data
 
@@ -286,3 +319,44 @@ def test_an_aborted_sink_waits_for_the_batches_in_the_background(tmp_path, monke
     sink.abort()
     assert sink.written == sources[:6]
     assert sorted(os.listdir(tmp_path / "out")) == [f"r{i:02d}.json" for i in range(6)], "no temp file left"
+
+
+def test_a_killed_committing_process_fails_its_batch_and_a_thread_goes_on(tmp_path, monkeypatch):
+    """The committing process dies (killed, out of memory): the files it had are findings that say
+    so, nothing is raised, and the rest of the run is committed by a thread."""
+    import signal
+
+    from procrecord.bulk import output
+
+    parent = os.getpid()
+    real = atomic._sync_data
+
+    def dying(paths):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        real(paths)
+
+    started = []
+    make = output._committer
+
+    def spy(process):
+        started.append(type(made := make(process)).__name__)
+        return made
+
+    monkeypatch.setattr(output, "_committer", spy)
+    forking(monkeypatch)
+    monkeypatch.setattr(atomic, "_sync_data", dying)
+    monkeypatch.setattr(Sink, "BATCH_FILES", 3)
+    monkeypatch.setattr(Sink, "PROCESS", True)
+    sink, sources = _through_sink(tmp_path, 10)
+    failed = [source for source, _ in sink.failures]
+    assert failed[:3] == sources[:3], "the first batch was the process's"
+    assert all("the committing process died" in message for _, message in sink.failures)
+    assert sorted(failed + sink.written) == sources and sink.written[-1] == sources[-1]
+    assert started[0] == "ProcessPoolExecutor" and started[1:] in ([], ["ThreadPoolExecutor"])
+    if started[1:]:  # once the pool knew it was broken, a thread committed what came next
+        assert sink.written
+    out = tmp_path / "out"
+    for source in sink.written:
+        name = Path(source).name
+        assert (out / name).read_bytes() == b"redacted %d" % int(name[1:3])

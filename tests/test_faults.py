@@ -19,6 +19,8 @@ from procrecord.bulk.limits import MAX_DEPTH
 from procrecord.cli import cli
 from procrecord.record.schemas import current_version
 
+from helpers import forking
+
 ROOT = Path(__file__).resolve().parent.parent
 GPU = ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json"
 LEGACY = ROOT / "fixtures" / "0" / "valid" / "full-telemetry.json"
@@ -288,6 +290,65 @@ def test_in_place_never_replaces_a_file_changed_since_it_was_read(tmp_path, monk
     for name in ("a.json", "c.json"):
         assert json.loads((tmp_path / name).read_text())["schema_version"] == current_version()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("process", [True, False])
+def test_a_file_changed_meanwhile_is_kept_whichever_committer_replaces_the_others(tmp_path, monkeypatch, process):
+    """Many files, committed in batches by the background committer (a forked process, or a thread):
+    the one another run changed between our read and our rename is kept, with the same finding."""
+    from procrecord.bulk.output import Sink
+
+    monkeypatch.setattr(Sink, "BATCH_FILES", 3)
+    monkeypatch.setattr(Sink, "PROCESS", process)
+    if process:
+        forking(monkeypatch)
+    names = [f"r{i}.json" for i in range(8)]
+    for name in names:
+        shutil.copy(LEGACY, tmp_path / name)
+    other = b'{"changed": "by another run"}\n'
+
+    def meanwhile(target):
+        if target.endswith("r1.json"):  # in the first batch, which the committer takes
+            atomic.write_bytes(target, other)
+
+    monkeypatch.setattr(atomic, "before_replace", meanwhile)
+    result = CliRunner().invoke(cli, ["upgrade", "--in-place", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "r1.json:: error: not rewritten: changed by another process since it was read" in result.stderr
+    assert (tmp_path / "r1.json").read_bytes() == other
+    for name in names:
+        if name != "r1.json":
+            assert json.loads((tmp_path / name).read_text())["schema_version"] == current_version()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_the_committing_process_never_repeats_what_the_run_printed(tmp_path):
+    """What was printed before the committing process is forked (still buffered: stdout is a pipe)
+    comes out once, and the findings are the same as with the committing thread."""
+    tree = tmp_path / "in"
+    tree.mkdir()
+    for i in range(9):
+        shutil.copy(GPU, tree / f"r{i}.json")
+    (tree / "bad.json").write_text("{")
+    outputs = {}
+    for process in (True, False):
+        done = python(f"""
+            import sys
+            from procrecord.bulk.output import Sink
+            Sink.BATCH_FILES = 3
+            Sink.PROCESS = {process}
+            print("printed before the run")
+            sys.argv = ["procrecord", "redact", "--format", "json", "--level", "most", "-o", {str(tmp_path / f"out-{process}")!r}, {str(tree)!r}]
+            from procrecord.cli import main
+            main()
+            """, tmp_path)
+        outputs[process] = (done.returncode, done.stdout.replace(f"out-{process}", "OUT"),
+                            done.stderr.replace(f"out-{process}", "OUT"))
+    assert outputs[True] == outputs[False]
+    code, stdout, stderr = outputs[True]
+    assert code == 1 and stdout == "printed before the run\n"
+    assert stderr.count("r0.json") == 1 and stderr.count("bad.json") == 2  # its finding, and not written
 
 
 def test_check_and_replace_hold_a_lock_other_runs_take_too(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from procrecord import atomic
 from procrecord.cli import cli
 from procrecord.record.schemas import current_version
 
-from helpers import FIXTURES
+from helpers import FIXTURES, forking
 
 GPU = FIXTURES / "1.0" / "valid" / "gpu-training.json"
 
@@ -105,8 +105,8 @@ def test_every_output_is_complete_and_no_temp_file_is_left(tree, tmp_path, monke
 
 @pytest.mark.parametrize("args", [["redact", "--level", "most"], ["upgrade"]])
 def test_the_committing_thread_writes_what_the_main_thread_wrote(tree, tmp_path, monkeypatch, args):
-    """Outputs committed by the background thread are the same bytes and permission bits, with the
-    same messages and exit code, as when every batch is committed in the main thread."""
+    """Outputs committed by the background thread or process are the same bytes and permission bits,
+    with the same messages and exit code, as when every batch is committed in the main thread."""
     from procrecord.bulk.output import Sink
 
     monkeypatch.setattr(Sink, "BATCH_FILES", 3)
@@ -114,13 +114,16 @@ def test_the_committing_thread_writes_what_the_main_thread_wrote(tree, tmp_path,
         shutil.copy(GPU, tree / "d0" / f"x{i}.json")
     (tree / "d1" / "bad.json").write_text("{")
     results = {}
-    for background in (False, True):
-        monkeypatch.setattr(Sink, "BACKGROUND", background)
-        out = tmp_path / f"out-{background}"
+    for committer in ("main", "thread", "process"):
+        if committer == "process":
+            forking(monkeypatch)
+        monkeypatch.setattr(Sink, "BACKGROUND", committer != "main")
+        monkeypatch.setattr(Sink, "PROCESS", committer == "process")
+        out = tmp_path / f"out-{committer}"
         result = CliRunner().invoke(cli, [*args, "-o", str(out), str(tree)], catch_exceptions=False)
         files = {p.relative_to(out).as_posix(): (p.read_bytes(), p.stat().st_mode)
                  for p in sorted(out.rglob("*")) if p.is_file()}
-        results[background] = (result.exit_code, result.output.replace(str(out), "OUT"), files)
-    assert results[True] == results[False]
-    exit_code, _, files = results[True]
+        results[committer] = (result.exit_code, result.output.replace(str(out), "OUT"), files)
+    assert results["thread"] == results["main"] and results["process"] == results["main"]
+    exit_code, _, files = results["process"]
     assert exit_code == 1 and len([name for name in files if name.endswith(".json")]) == 12

@@ -20,8 +20,8 @@ from procrecord.bulk.engine import SKIPPED, Block, Outcome
 from procrecord.bulk.jsoncodec import dumps as _encode
 from procrecord.errors import ProcrecordError
 
-if TYPE_CHECKING:  # the committing thread is started on first use
-    from concurrent.futures import Future, ThreadPoolExecutor
+if TYPE_CHECKING:  # the committer is started on first use
+    from concurrent.futures import Executor, Future
 
 
 def source_roots(sources: list[str]) -> list[str]:
@@ -106,6 +106,12 @@ class Sink(OrderedFeed):
     #: makes the next batch: the file system's work and waits overlap the records' processing, at
     #: one hand-off per batch. False: each batch is committed in the main thread.
     BACKGROUND = True
+    #: On Linux, the background committer is a forked child process rather than a thread, when the
+    #: run has no other thread at that moment (a fork is safe then): a thread needs the interpreter
+    #: lock back after each of its system calls, which a main thread busy with records holds, and
+    #: the file system's work stops overlapping it (benchmarks/README.md, "Writing many small
+    #: files", seventh session). False: always a thread.
+    PROCESS = True
 
     def __init__(self, sources: list[str], output_dir: str | None = None, in_place: bool = False,
                  stdout: IO[bytes] | None = None, follow_symlinks: bool = False) -> None:
@@ -142,7 +148,7 @@ class Sink(OrderedFeed):
         self._batch_bytes = 0
         #: Batches handed to the background thread, oldest first, with the keys of their files.
         self._inflight: list[tuple[list[Any], Future[list[tuple[Any, OSError | None]]]]] = []
-        self._committer: ThreadPoolExecutor | None = None
+        self._committer: Executor | None = None
         #: Output folders made safe to write into (see _prepare_folder), with the names in each
         #: when it was first used: a name not there needs no look-up of an old file to replace.
         self._folders: dict[str, frozenset[str] | None] = {}
@@ -358,9 +364,10 @@ class Sink(OrderedFeed):
     def _commit(self, wait: bool = False) -> None:
         """Commit the batch: written files join :attr:`written`, refused ones :attr:`failures`.
 
-        In the background (:attr:`BACKGROUND`) the batch goes to the committing thread, and the
+        In the background (:attr:`BACKGROUND`) the batch goes to the committer (see :attr:`PROCESS`), and the
         results of the one before it are taken (waiting for it if need be: at most one batch is
-        being committed while the next is made); ``wait``: take every result now.
+        being committed while the next is made). ``wait``: the last batch, committed in this thread
+        (a run of one batch starts no committer), then every result is taken.
         """
         self._batch_bytes = 0
         if not self._background:
@@ -372,23 +379,46 @@ class Sink(OrderedFeed):
                 return
             self._settle(results)
             return
+        from concurrent.futures import BrokenExecutor
+
+        last: list[tuple[Any, OSError | None]] | OSError | None = None
         if len(self._batch):
             batch, self._batch = self._batch, Batch(0, defer=True)
-            if self._committer is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._committer = ThreadPoolExecutor(1, thread_name_prefix="procrecord-commit")
-            self._inflight.append(([key for key, _ in batch.files], self._committer.submit(batch.commit)))
+            keys = [key for key, _ in batch.files]
+            if wait:  # the last batch: committed here while the committer finishes the one before
+                try:
+                    last = batch.commit()
+                except OSError as exc:
+                    last = exc
+            else:
+                if self._committer is None:
+                    self._committer = _committer(self.PROCESS)
+                try:
+                    self._inflight.append((keys, self._committer.submit(batch.commit)))
+                except BrokenExecutor:  # the committing process died with an earlier batch: a thread goes on
+                    self._committer.shutdown(wait=False)
+                    self._committer = _committer(False)
+                    self._inflight.append((keys, self._committer.submit(batch.commit)))
         while len(self._inflight) > (0 if wait else 1):
-            keys, future = self._inflight[0]  # taken off only once its results are in (an interrupt may come)
+            pending, future = self._inflight[0]  # taken off only once its results are in (an interrupt may come)
             try:
                 results = future.result()
             except OSError as exc:
                 self._inflight.pop(0)
-                self._refused(keys, exc)
+                self._refused(pending, exc)
+                continue
+            except BrokenExecutor:
+                # Killed while committing: whether each file of the batch was replaced is unknown
+                # (a replaced one is complete: its data was synced before any rename).
+                self._inflight.pop(0)
+                self._refused(pending, OSError(errno.EIO, "not known to be written: the committing process died"))
                 continue
             self._inflight.pop(0)
             self._settle(results)
+        if isinstance(last, OSError):  # the data could not be synced: nothing was replaced
+            self._refused(keys, last)
+        elif last is not None:
+            self._settle(last)
 
     def _refused(self, keys: list[Any], exc: OSError) -> None:
         """A batch whose data could not be synced: nothing of it was replaced."""
@@ -431,6 +461,36 @@ class Sink(OrderedFeed):
             self._commit(wait=True)
         finally:
             self._stop()
+
+
+def _committer(process: bool) -> Executor:
+    """The background committer: a forked process where that is safe and ``process`` asks for one,
+    else a thread."""
+    if process and _forkable():
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # (multiprocessing flushes stdout and stderr before the fork: nothing buffered is written twice)
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_committing_process)
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(1, thread_name_prefix="procrecord-commit")
+
+
+def _forkable() -> bool:
+    """True where forking is safe: Linux, and no other thread (a fork copies only the calling thread,
+    and a lock another one holds would stay held in the child)."""
+    import threading
+
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _committing_process() -> None:
+    """Set up the committing process: an interrupt (Ctrl-C reaches the whole process group) is the
+    main process's to handle; the batch being committed is finished, as the thread would."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _no_symlink_between(top: str, folder: str) -> None:
