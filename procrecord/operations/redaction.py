@@ -564,7 +564,12 @@ def _scrub_pointer(parts: list[str], scrub: Callable[[str], tuple[str, dict[str,
 
 
 def _check_note(note: dict[str, Any], scrubber: Scrubber, leaks: list[Violation]) -> None:
-    """The note's own strings, held to what the record's text is: JSON pointers and rule names, scrubbed."""
+    """The note's own strings, held to what the record's text is: JSON pointers and rule names, scrubbed;
+    the tool's name and version as free text (``redact`` writes its own there)."""
+    for name in ("tool", "tool_version"):
+        value = note.get(name)
+        if isinstance(value, str) and not (name == "tool_version" and version_kept(name, value, scrubber.scrub(value)[1])):
+            _check_text(value, f"/redaction/{name}", scrubber, leaks)
     for name in ("removed", "pseudonymized"):
         for i, item in enumerate(_listed(note.get(name))):
             _check_note_pointer(item, f"/redaction/{name}/{i}", scrubber, leaks)

@@ -134,6 +134,8 @@ def _key_value(match: re.Match[str]) -> str | None:
     return match.group(0) + new
 
 
+#: One character (or escape) of a bare value.
+_BARE = r"[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr])"
 #: ``key=value``, ``key: value``, ``"key": "value"`` (JSON or a Python dict in a message), and
 #: ``--key value`` inside one string (a command line kept as text); the value of an HTTP
 #: ``Authorization: Bearer ...`` is the token after the scheme. The value is looked at, not taken:
@@ -154,8 +156,9 @@ _KEY_VALUE = re.compile(
     r"|\[(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\]|\{(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\}"
     r"|\[(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\]|\{(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\}"
     r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
-    # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one
-    r"|(?:[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr]))+))"
+    # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one; a quote inside it
+    # or opening it, with more of the value after it, is part of it (``b'X'``, ``ab'X``, an unclosed ``"X``)
+    r"|(?:" + _BARE + r"|[\"'](?=" + _BARE + r"))+))"
 )
 #: ``key:value`` with no space after the colon is taken for these endings of a key only (``password:X``,
 #: ``api_key:X``, ``--api-key:X``): elsewhere the form is an image tag, a device or a URL (``auth:latest`` aside).
@@ -363,19 +366,20 @@ def _posix_home(match: re.Match[str]) -> str:
 
 
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.~-")
-#: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``, at most four
-#: words) counts up to the next ``/``, or, at the end of a text or before a quote, ``,``, ``;`` or a closing
-#: bracket, as far as its words are capitalised (``/mnt/c/Users/Jane Roe"``; ``/home/alice then`` is one word).
+#: A user's name in a home path; a name with spaces (Windows: ``/mnt/c/Users/First Last/``) counts up to the
+#: next ``/`` (at most four words, or any number of capitalised ones), or, at the end of a text or before a
+#: quote, ``,``, ``;`` or a closing bracket, as far as its words are capitalised (``/mnt/c/Users/Jane Roe"``;
+#: ``/home/alice then`` is one word).
 #: Where a name with spaces may end without a separator after it: the end of the text, a quote (also escaped,
 #: in JSON written into a string), a line break, ``,``, ``;`` or a closing bracket.
 _NAME_END = r"(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
-_HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)"
-              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*){1,3}" + _NAME_END + r"|[^/\s:'\"<]+)")
+_HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<]*)+(?=/)"
+              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*)+" + _NAME_END + r"|[^/\s:'\"<]+)")
 _POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
 #: name with spaces counts up to the next separator, or as :data:`_HOME_NAME` reads one with none after it.
 _WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
-                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*){1,3}" + _NAME_END
+                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*)+" + _NAME_END
                             + r"|[^\\/\s:'\"]+)", "~")
 _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
 #: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home

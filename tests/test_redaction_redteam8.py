@@ -1,0 +1,120 @@
+"""What the eighth held-out red-team corpus of issue 13 found: a bare value of a secret-named key ended at
+the first quote, so the rest was kept (``password=b'X'``, ``password=ab'X``, ``--db-pass=pa"X``), and a value
+opening a quote it never closes was kept whole (``password="X``, ``--password "X --lr 1``); a Windows home
+whose name has five capitalised words lost only the first; and the gate did not read the note's ``tool`` and
+``tool_version``."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from procrecord.operations.migration import upgrade
+from procrecord.operations.redaction import check_level, redact
+from procrecord.operations.scrub import Scrubber
+from procrecord.record.schemas import current_version
+
+from helpers import FIXTURES, assert_scrub_laws, load_json
+
+_OWN = {"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"}
+_SECRET = "Qz7Secret9"
+
+
+def _scrub(text: str) -> str:
+    return Scrubber(_OWN).scrub(text)[0]
+
+
+@pytest.mark.parametrize("value", [f"b'{_SECRET}'", f'b"{_SECRET}"', f"u'{_SECRET}'", f'r"{_SECRET}"', f"f'{_SECRET}'",
+                                   f"ab'{_SECRET}", f'pa"{_SECRET}', f"ab'{_SECRET}'", f"Qz7\\'{_SECRET}",
+                                   f'"{_SECRET}', f"'{_SECRET}"])
+@pytest.mark.parametrize("form", ["password={}", "DB_PASSWORD={}", "password: {}", "password:{}", "--db-pass={}",
+                                  "--password {} --lr 1", "Conn(password={})", '{{"password": {}}}', ":password => {}",
+                                  "fit.py --api-key {}"])
+def test_a_quote_inside_or_opening_a_bare_value_does_not_end_it(form, value):
+    text = form.format(value)
+    out = _scrub(text)
+    assert _SECRET not in out, out
+    assert "<redacted:" in out
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Conn(password=b'Secret-A1')", "Conn(password=<redacted:password>')"),
+    ('{"password": b"Secret-A3"}', '{"password": <redacted:password>"}'),
+    ('password="Secret-B1', "password=<redacted:password>"),
+    ('fit.py --password "Secret-B2 --lr 1', "fit.py --password <redacted:password> --lr 1"),
+    # a quote that closes the text around the pair stays (nothing of the value follows it)
+    ('"--password=abc" next', '"--password=<redacted:password>" next'),
+    ("x = 'token=abc'", "x = 'token=<redacted:token>'"),
+])
+def test_what_stays_around_a_value_with_quotes(text, expected):
+    assert _scrub(text) == expected
+
+
+@pytest.mark.parametrize("text", ['cmd "auth_method=oauth" x', "use_auth='yes'", 'token_count=512"', "password=''",
+                                  'password=""', "'password_min_length=12'", 'x "credential_provider=env"'])
+def test_settings_next_to_quotes_stay(text):
+    assert _scrub(text) == text
+
+
+def test_argv_elements_with_quotes_in_the_value_are_hidden():
+    argv = ['--password=ab"Secret-A5', '--password="Secret-B3', "--password=b'Secret-B4'", "--token", "ab'Secret-B5"]
+    out, counts = Scrubber(_OWN).scrub_argv(argv)
+    assert not any("Secret" in item for item in out), out
+    assert counts
+
+
+@pytest.mark.parametrize("home", ["C:\\Users\\Anna Maria De La Cruz", "C:/Users/Anna Maria De La Cruz",
+                                  "/mnt/c/Users/Anna Maria De La Cruz", "/Users/Anna Maria De La Cruz Lopez Garcia"])
+@pytest.mark.parametrize("template", ["{}", '"{}"', "{}, D:\\data", "({}); x", "{}{sep}data"])
+def test_a_home_whose_name_has_more_than_four_words_loses_them_all(home, template):
+    text = template.format(home, sep="\\" if "\\" in home else "/")
+    out = _scrub(text)
+    assert not any(word in out for word in ("Anna", "Maria", "Cruz", "Garcia")), out
+    assert_scrub_laws(_OWN, text)
+
+
+def test_the_gate_reads_the_notes_tool_and_version():
+    record = upgrade(load_json(FIXTURES / "redact" / "redteam5-formats" / "input.json"), current_version())
+    out = redact(record, "most")
+    assert check_level(out, "most") == []
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    for name, value in (("tool_version", f"0.1.0 {token}"), ("tool", f"procrecord {token}"),
+                        ("tool_version", "0.1.0 mail alice@example.org")):
+        forged = copy.deepcopy(out)
+        forged["redaction"][name] = value
+        leaks = check_level(forged, "most")
+        assert [leak.path for leak in leaks] == [f"$.redaction.{name}"], leaks
+        again = redact(forged, "most")
+        assert token not in str(again["redaction"]) and check_level(again, "most") == []
+    kept = copy.deepcopy(out)
+    kept["redaction"]["tool_version"] = "1.2.3.4"  # a four-part version is a version here, as elsewhere
+    assert check_level(kept, "most") == []
+
+
+def test_the_gate_refuses_the_new_forms_and_accepts_their_redaction():
+    record = upgrade(load_json(FIXTURES / "redact" / "redteam5-formats" / "input.json"), current_version())
+    record["invocation"]["config"] = {"a": "Conn(password=b'Secret-A1')", "b": "password=abc'Secret-A2'",
+                                      "c": 'password="Secret-B1', "d": "C:\\Users\\Anna Maria De La Cruz"}
+    record["invocation"]["argv"] = ["fit.py", '--password=ab"Secret-A5', '--password="Secret-B3']
+    out = redact(record, "most")
+    assert check_level(out, "most") == [] and redact(out, "most") == out
+    assert "Secret" not in str(out) and "Cruz" not in str(out)
+    for key, value in record["invocation"]["config"].items():
+        forged = copy.deepcopy(out)
+        forged["invocation"]["config"][key] = value
+        assert check_level(forged, "most"), key
+    forged = copy.deepcopy(out)
+    forged["invocation"]["argv"] = record["invocation"]["argv"]
+    assert check_level(forged, "most")
+
+
+def test_a_legacy_args_string_with_an_unclosed_quote_is_hidden():
+    legacy = {"type": "process", "properties": {
+        "name": "fit", "args": 'fit.py --password "Secret-E1 --lr 1', "config": {},
+        "uuid": "6f1c2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f", "extra": {}, "machine": None,
+        "start_timestamp": "2026-11-26T143634+0", "stop_timestamp": "2026-11-26T143636+0", "duration": "0:00:02"}}
+    assert check_level(legacy, "most")
+    out = redact(upgrade(legacy, current_version()), "most")
+    assert "Secret-E1" not in str(out) and check_level(out, "most") == []
