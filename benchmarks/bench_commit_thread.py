@@ -1,11 +1,12 @@
-"""The critical path of ``redact -o`` over many small files, with and without the committing thread.
+"""The critical path of ``redact -o`` over many small files: who commits the batches of outputs.
 
 In one process, the bulk pipeline (``procrecord.bulk.engine.run`` of ``RedactRecord("most")``) feeds a
 ``Sink`` writing every output into a fresh folder, as ``redact --level most -o`` does; once with
 every batch committed in the main thread (``Sink.BACKGROUND = False``), once with the background
-committing thread (the default), interleaved, best of N. Reported per run: wall time, the main
-thread's CPU time (what bounds the wall time when a second core is free: the records are processed
-there and nowhere else), the whole process's CPU time, and the wall time spent reading the inputs
+committing thread (``Sink.PROCESS = False``), once with the forked committing process (the default on
+Linux), interleaved, best of N. Reported per run: wall time, the main thread's CPU time (what bounds
+the wall time when a second core is free: the records are processed there and nowhere else), the CPU
+time of the process and of the committing process, and the wall time spent reading the inputs
 (``read_whole``; it grows when the committing thread holds the GIL as a read returns). A ``sync``
 runs before each pass, untimed. The inputs are ``bench_small_files.py``'s (made here if missing).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import time
@@ -47,7 +49,7 @@ def main() -> None:
     parser.add_argument("--current", action="store_true", help="records of the version the writer writes today")
     args = parser.parse_args()
 
-    from procrecord.bulk import loader
+    from procrecord.bulk import loader, output
     from procrecord.bulk.engine import run
     from procrecord.bulk.output import Sink
     from procrecord.operations.transforms import RedactRecord
@@ -66,6 +68,14 @@ def main() -> None:
             reading[0] += time.perf_counter() - start
 
     loader.read_whole = timed_read  # type: ignore[assignment]
+    made: list[str] = []
+    make = output._committer
+
+    def committer(process: bool) -> object:
+        made.append(type(executor := make(process)).__name__)
+        return executor
+
+    output._committer = committer  # type: ignore[assignment]
     operation = RedactRecord("most")
     list(run([str(src)], operation))  # warm: imports, generated code, the scrubbers' tables
     scratch = DATA / "commit-thread-runs"
@@ -73,17 +83,23 @@ def main() -> None:
     best: dict[str, dict[str, float]] = {}
     try:
         for round_ in range(args.repeat):
-            for name, background in (("main thread commits", False), ("committing thread", True)):
-                Sink.BACKGROUND = background
+            for name, background, process in (("main thread commits", False, False), ("committing thread", True, False),
+                                              ("committing process", True, True)):
+                Sink.BACKGROUND, Sink.PROCESS = background, process
                 subprocess.run(["sync"], check=False)
                 reading[0] = 0.0
-                sink = Sink([str(src)], str(scratch / f"{background}-{round_}"))
+                sink = Sink([str(src)], str(scratch / f"{background}-{process}-{round_}"))
                 wall, main_cpu, cpu = time.perf_counter(), time.thread_time(), time.process_time()
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
                 for item in run([str(src)], operation, source_done=sink.done):
                     sink.add(item)
                 sink.close()
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 got = {"wall": time.perf_counter() - wall, "main": time.thread_time() - main_cpu,
-                       "cpu": time.process_time() - cpu, "read": reading[0]}
+                       "cpu": time.process_time() - cpu, "read": reading[0],
+                       "child": after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime}
+                if process and made[-1] != "ProcessPoolExecutor":
+                    raise SystemExit(f"{name}: the committer was a {made[-1]} (another thread was running)")
                 if len(sink.written) != args.files or sink.failures:
                     raise SystemExit(f"{name}: {len(sink.written)} written, failures {sink.failures[:3]}")
                 seen = best.setdefault(name, got)
@@ -95,7 +111,8 @@ def main() -> None:
     base = best["main thread commits"]
     for name, got in best.items():
         print(f"{name}: wall {got['wall']:.2f} s ({got['wall'] / base['wall']:.2f}x), main thread CPU "
-              f"{got['main']:.2f} s ({got['main'] / base['main']:.2f}x), process CPU {got['cpu']:.2f} s, "
+              f"{got['main']:.2f} s ({got['main'] / base['main']:.2f}x), process CPU {got['cpu']:.2f} s "
+              f"(committing process {got['child']:.2f} s), "
               f"reading inputs {got['read']:.2f} s")
 
 

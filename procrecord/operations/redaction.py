@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
-import hmac
 import os
 import re
 from pathlib import Path
@@ -90,11 +88,16 @@ def load_key(key_file: str | None = None) -> bytes | None:
 
 def fingerprint(key: bytes) -> str:
     """Public fingerprint of a pseudonym key (never the key itself)."""
+    import hashlib
+
     return "sha256:" + hashlib.sha256(b"procrecord-key-fingerprint\0" + key).hexdigest()[:16]
 
 
 def pseudonym(key: bytes, value: str) -> str:
     """Keyed, linkable token for an identifier."""
+    import hashlib
+    import hmac
+
     return "hmac:" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
 
 
