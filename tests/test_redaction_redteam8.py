@@ -1,8 +1,9 @@
 """What the eighth held-out red-team corpus of issue 13 found: a bare value of a secret-named key ended at
 the first quote, so the rest was kept (``password=b'X'``, ``password=ab'X``, ``--db-pass=pa"X``), and a value
 opening a quote it never closes was kept whole (``password="X``, ``--password "X --lr 1``); a Windows home
-whose name has five capitalised words lost only the first; and the gate did not read the note's ``tool`` and
-``tool_version``."""
+whose name has five capitalised words lost only the first; the gate did not read the note's ``tool`` and
+``tool_version``; and an IPv4 address written with dashes in a cloud host name was kept
+(``ip-172-31-9-88.ec2.internal``)."""
 
 from __future__ import annotations
 
@@ -118,3 +119,17 @@ def test_a_legacy_args_string_with_an_unclosed_quote_is_hidden():
     assert check_level(legacy, "most")
     out = redact(upgrade(legacy, current_version()), "most")
     assert "Secret-E1" not in str(out) and check_level(out, "most") == []
+
+
+@pytest.mark.parametrize("text", ["ip-172-31-9-88.ec2.internal", "ip-10-0-0-1", "IP-192-168-1-20", "host ip-10-1-2-3 down",
+                                  '{"node": "ip-172-31-9-88.us-west-2.compute.internal"}', "ssh ubuntu@ip-10-0-0-1"])
+def test_an_ipv4_address_with_dashes_in_a_cloud_host_name_is_hidden(text):
+    out = _scrub(text)
+    assert "<redacted:ipv4>" in out and not any(part in out for part in ("172-31", "10-0-0", "168-1", "10-1-2")), out
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize("text", ["ip-10-0-0", "ip-300-1-1-1", "ip-1-2-3-4-5", "skip-1-2-3-4", "vip-10-0-0-1",
+                                  "ip-address", "strip-10-0-0-1", "ip-10-0-0-1a"])
+def test_dashed_numbers_that_are_no_cloud_address_stay(text):
+    assert _scrub(text) == text

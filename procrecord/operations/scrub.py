@@ -598,6 +598,11 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
      _IPV4_SHAPE),
     ("ipv6", _ipv6_rule, _IPV6_SHAPE),
+    # An IPv4 address written with dashes in a cloud host name (AWS's private DNS names
+    # ``ip-172-31-9-88.ec2.internal``, ``ip-10-0-0-1``): it names the machine as the address does.
+    ("ipv4-dashed", _regex_rule(r"(?<![\w.-])(?:ip|IP)-(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)-){3}"
+                                r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w-])", lambda m: m.group(0)[:3] + marker("ipv4")),
+     ("ip-", "IP-")),
 )
 
 
