@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -118,6 +119,20 @@ def test_interrupted_in_place_run_leaves_each_file_whole(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def _running_on(path) -> list[int]:
+    """The processes (Linux: from /proc) whose command line names ``path``."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(path).encode() in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 def test_killed_in_place_run_never_tears_a_file(tmp_path):
     rec = json.dumps(load_json(GPU))
     original = (rec + "\n") * 400
@@ -134,6 +149,11 @@ def test_killed_in_place_run_never_tears_a_file(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # The committing process forked by the run (Linux) dies with it, as a committing thread would.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running_on(tmp_path):
+        time.sleep(0.05)
+    assert not _running_on(tmp_path), "a process of the killed run is still running"
     redacted = 0
     for path in sorted(tmp_path.glob("r*.jsonl")):
         text = path.read_text()
