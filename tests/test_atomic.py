@@ -34,6 +34,22 @@ def events(monkeypatch):
 
 
 @pytest.fixture
+def started(monkeypatch):
+    """The kinds of committer (``ProcessPoolExecutor``, ``ThreadPoolExecutor``) sinks start, in order."""
+    from procrecord.bulk import output
+
+    kinds: list[str] = []
+    make = output._committer
+
+    def spy(process):
+        kinds.append(type(made := make(process)).__name__)
+        return made
+
+    monkeypatch.setattr(output, "_committer", spy)
+    return kinds
+
+
+@pytest.fixture
 def writing_threads(monkeypatch):
     """The names of the threads that create and write temp files (``atomic._written`` spied on)."""
     names: set[str] = set()
@@ -225,20 +241,10 @@ def _through_sink(tmp_path, count: int) -> tuple[Sink, list[str]]:
 
 @pytest.mark.parametrize("committer", ["process", "thread", "main"])
 def test_sink_batches_are_committed_in_the_background_with_the_same_results(tmp_path, events, monkeypatch, committer,
-                                                                           writing_threads):
+                                                                           writing_threads, started):
     """Each full batch goes to one committer (a forked process on Linux, else a thread) while the
     next is made, and the last one is committed by the main thread; ``close`` returns once every file
     is in place, with :attr:`written` in input order, exactly as when the main thread commits all."""
-    from procrecord.bulk import output
-
-    started = []
-    real = output._committer
-
-    def spy(process):
-        started.append(type(made := real(process)).__name__)
-        return made
-
-    monkeypatch.setattr(output, "_committer", spy)
     if committer == "process":
         forking(monkeypatch)
     monkeypatch.setattr(Sink, "BATCH_FILES", 4)
@@ -321,12 +327,11 @@ def test_an_aborted_sink_waits_for_the_batches_in_the_background(tmp_path, monke
     assert sorted(os.listdir(tmp_path / "out")) == [f"r{i:02d}.json" for i in range(6)], "no temp file left"
 
 
-def test_a_killed_committing_process_fails_its_batch_and_a_thread_goes_on(tmp_path, monkeypatch):
+def test_a_killed_committing_process_fails_its_batch_and_a_thread_goes_on(tmp_path, monkeypatch, started):
     """The committing process dies (killed, out of memory): the files it had are findings that say
     so, nothing is raised, and the rest of the run is committed by a thread."""
     import signal
 
-    from procrecord.bulk import output
 
     parent = os.getpid()
     real = atomic._sync_data
@@ -336,14 +341,6 @@ def test_a_killed_committing_process_fails_its_batch_and_a_thread_goes_on(tmp_pa
             os.kill(os.getpid(), signal.SIGKILL)
         real(paths)
 
-    started = []
-    make = output._committer
-
-    def spy(process):
-        started.append(type(made := make(process)).__name__)
-        return made
-
-    monkeypatch.setattr(output, "_committer", spy)
     forking(monkeypatch)
     monkeypatch.setattr(atomic, "_sync_data", dying)
     monkeypatch.setattr(Sink, "BATCH_FILES", 3)
