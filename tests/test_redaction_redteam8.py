@@ -2,8 +2,9 @@
 the first quote, so the rest was kept (``password=b'X'``, ``password=ab'X``, ``--db-pass=pa"X``), and a value
 opening a quote it never closes was kept whole (``password="X``, ``--password "X --lr 1``); a Windows home
 whose name has five capitalised words lost only the first; the gate did not read the note's ``tool`` and
-``tool_version``; and an IPv4 address written with dashes in a cloud host name was kept
-(``ip-172-31-9-88.ec2.internal``)."""
+``tool_version``; an IPv4 address written with dashes in a cloud host name was kept
+(``ip-172-31-9-88.ec2.internal``); and of a private key kept one line a list item (``f.readlines()``)
+only the BEGIN line was hidden."""
 
 from __future__ import annotations
 
@@ -133,3 +134,39 @@ def test_an_ipv4_address_with_dashes_in_a_cloud_host_name_is_hidden(text):
                                   "ip-address", "strip-10-0-0-1", "ip-10-0-0-1a"])
 def test_dashed_numbers_that_are_no_cloud_address_stay(text):
     assert _scrub(text) == text
+
+
+_KEY_LINES = ["-----BEGIN RSA PRIVATE KEY-----", "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9OiJjRazXBZ1BjP5CE/Wm",
+              "RTnqWWwVvWzsyLjZCuy7aDwXcbZCDtEs/1HlNqoAlFktSN71wTlzArEJYdQxktEe", "", "-----END RSA PRIVATE KEY-----"]
+
+
+@pytest.mark.parametrize("lines", [_KEY_LINES, [line + "\n" for line in _KEY_LINES],
+                                   [s.replace("RSA PRIVATE KEY", "PGP PRIVATE KEY BLOCK") for s in _KEY_LINES]])
+def test_a_private_key_kept_one_line_an_item_is_hidden_whole(lines):
+    argv = ["before", *lines, "after", "--lr", "0.1"]
+    out, counts = Scrubber(_OWN).scrub_argv(argv)
+    assert out[0] == "before" and out[-3:] == ["after", "--lr", "0.1"]
+    assert all(item.startswith("<redacted:private_key>") for item in out[1:-3]), out
+    assert counts == {"private-key-block": len(lines)}
+    assert Scrubber(_OWN).scrub_argv(out) == (out, {})
+
+
+def test_a_private_key_cut_short_hides_every_item_after_its_begin_line():
+    out, _ = Scrubber(_OWN).scrub_argv(["before", *_KEY_LINES[:3], "after"])
+    assert out == ["before", *["<redacted:private_key>"] * 4]
+
+
+def test_a_private_key_whole_in_one_item_hides_only_that_item():
+    argv = ["-----BEGIN OPENSSH PRIVATE KEY----- b3BlbnNzaC1rZXk -----END OPENSSH PRIVATE KEY-----", "keep", "me"]
+    assert Scrubber(_OWN).scrub_argv(argv)[0] == ["<redacted:private_key>", "keep", "me"]
+
+
+def test_the_gate_refuses_key_lines_and_accepts_their_redaction():
+    record = upgrade(load_json(FIXTURES / "redact" / "redteam5-formats" / "input.json"), current_version())
+    record["invocation"]["config"] = {"key_lines": list(_KEY_LINES), "notes": ["a", "b"]}
+    out = redact(record, "most")
+    assert out["invocation"]["config"]["key_lines"] == ["<redacted:private_key>"] * len(_KEY_LINES)
+    assert check_level(out, "most") == [] and redact(out, "most") == out
+    forged = copy.deepcopy(out)
+    forged["invocation"]["config"]["key_lines"] = list(_KEY_LINES)
+    assert check_level(forged, "most")

@@ -656,6 +656,15 @@ def _uuid_proof() -> bool:
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: The first and last lines of a private-key block (PEM, PGP, SSH2).
+_KEY_BEGIN = re.compile(r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
+_KEY_END = re.compile(r"-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
+
+
+def _opens_key(text: str) -> bool:
+    """True when ``text`` begins a private-key block that it does not end (the rest is in the next items)."""
+    begins = [match.end() for match in _KEY_BEGIN.finditer(text)]
+    return bool(begins) and _KEY_END.search(text, begins[-1]) is None
 #: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
 _BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
@@ -952,11 +961,17 @@ class Scrubber:
         counts: dict[str, int] = {}
         args, plain = self._args, self._plain_words
         hide_next: str | None = None
-        version_next = named_next = False
+        version_next = named_next = in_key = False
         for arg in argv:
             if arg.__class__ is not str:
                 out.append(arg)
                 hide_next = None
+                continue
+            if in_key:
+                # a private key kept one line an item (``f.readlines()``): every line up to its END line
+                out.append(marker("private_key"))
+                counts["private-key-block"] = counts.get("private-key-block", 0) + 1
+                in_key = _KEY_END.search(arg) is None
                 continue
             seen = args.get(arg)
             if hide_next is not None or version_next or named_next:
@@ -999,6 +1014,8 @@ class Scrubber:
             if found:
                 for name, n in found.items():
                     counts[name] = counts.get(name, 0) + n
+                if "private-key-block" in found:
+                    in_key = _opens_key(arg)
         return out, counts
 
     def _argument(self, arg: str) -> tuple[str, dict[str, int], str | None, bool, bool]:
