@@ -170,3 +170,17 @@ def test_the_gate_refuses_key_lines_and_accepts_their_redaction():
     forged = copy.deepcopy(out)
     forged["invocation"]["config"]["key_lines"] = list(_KEY_LINES)
     assert check_level(forged, "most")
+
+
+@pytest.mark.parametrize("name", ["passcode", "pass_code", "passCode", "DB_PASSCODE", "--pass-code", "Passwort",
+                                  "dbpasscode"])
+@pytest.mark.parametrize("form", ["{}=Zq81xQ7", "{}: Zq81xQ7", '{{"{}": "Zq81xQ7"}}'])
+def test_a_passcode_is_a_password(name, form):
+    text = form.format(name) if not name.startswith("--") else f"{name} Zq81xQ7"
+    assert "Zq81xQ7" not in _scrub(text)
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize("text", ["passcode_length=6", "min_passcode_len: 4", "bypass_code=B12"])
+def test_passcode_settings_stay(text):
+    assert _scrub(text) == text

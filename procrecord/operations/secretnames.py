@@ -12,7 +12,8 @@ SECRET_WORDS = {
     "secret": "secret", "token": "token", "apikey": "api_key", "credential": "credential",
     "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
     "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
-    "signature": "signature", "sig": "signature", "secrets": "secret",
+    "signature": "signature", "sig": "signature", "secrets": "secret", "passcode": "password", "passcodes": "password",
+    "passwort": "password",
 }
 SECRET_PAIRS = {
     ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
@@ -20,12 +21,12 @@ SECRET_PAIRS = {
     # a container of them (``{"api_keys": {"primary": ...}}``), as ``passwords`` and ``secrets`` are
     ("api", "keys"): "api_key", ("access", "keys"): "access_key", ("private", "keys"): "private_key",
     ("secret", "keys"): "secret", ("access", "tokens"): "token", ("refresh", "tokens"): "token",
-    ("api", "tokens"): "token", ("auth", "tokens"): "token", ("bot", "tokens"): "token",
+    ("api", "tokens"): "token", ("auth", "tokens"): "token", ("bot", "tokens"): "token", ("pass", "code"): "password",
 }
 #: Parts that make a one-word name a secret (``PGPASSWORD``, ``myapikey``): safe inside a word, unlike
 #: ``token`` (``tokenizer``) or ``auth`` (``author``), which count only as a word's end (``githubtoken``).
 SECRET_PARTS = {
-    "password": "password", "passwd": "password", "passphrase": "password", "apikey": "api_key",
+    "password": "password", "passwd": "password", "passphrase": "password", "passcode": "password", "apikey": "api_key",
     "accesskey": "access_key", "privatekey": "private_key", "secretkey": "secret", "clientsecret": "secret",
 }
 SECRET_ENDINGS = {"token": "token", "secret": "secret"}
