@@ -184,3 +184,19 @@ def test_a_passcode_is_a_password(name, form):
 @pytest.mark.parametrize("text", ["passcode_length=6", "min_passcode_len: 4", "bypass_code=B12"])
 def test_passcode_settings_stay(text):
     assert _scrub(text) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"p": "\\/home\\/bjensen\\/x"}', '{"p": "\\/home\\/<user>\\/x"}'),
+    ("\\/Users\\/Ana\\/data", "\\/Users\\/<user>\\/data"),
+    ("\\/mnt\\/nfs\\/home\\/bob\\/d", "\\/mnt\\/nfs\\/home\\/<user>\\/d"),
+    ("\\/root\\/x", "~\\/x"),
+])
+def test_a_home_in_json_with_escaped_slashes_loses_its_name(text, expected):
+    assert _scrub(text) == expected
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize("text", ["x\\/rooted", "a\\/root\\/b", "\\/homes\\/x", "\\/data\\/home"])
+def test_escaped_paths_that_are_no_home_stay(text):
+    assert _scrub(text) == text

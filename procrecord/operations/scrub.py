@@ -387,6 +387,12 @@ _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/
 _POINTER_HOME = _regex_rule(r"~1(?:(home|Users)~1(?!<user>)[^~/\s'\"<]+|root(?=~1|$|[\s'\"]))",
                             lambda m: f"~1{m.group(1)}~1<user>" if m.group(1) else "~0")
 
+#: Homes in JSON text whose ``/`` is escaped (``\/home\/alice\/x``, as PHP's and some Java encoders write it):
+#: the name goes, the path keeps its shape; root's home at the start of a path is ``~``.
+_ESCAPED_HOME = _regex_rule(r"\\/(home|Users)\\/(?!<user>)[^\\/\s:'\"<]+|(?<![\w.~-])\\/root(?=\\/|$|[\s'\"])",
+                            lambda m: f"\\/{m.group(1)}\\/<user>" if m.group(1) else "~")
+_ESCAPED_NEEDLES = ("\\/home\\/", "\\/Users\\/", "\\/root")
+
 
 def _home_path(text: str) -> tuple[str, int]:
     count = 0
@@ -395,6 +401,9 @@ def _home_path(text: str) -> tuple[str, int]:
         text, count = _WINDOWS_HOME(text)
     if "/home/" in text or "/Users/" in text or "/root" in text:
         text, more = _POSIX_HOME(text)
+        count += more
+    if "\\/" in text and any(n in text for n in _ESCAPED_NEEDLES):
+        text, more = _ESCAPED_HOME(text)
         count += more
     if "~1" in text:
         text, more = _POINTER_HOME(text)
@@ -593,7 +602,8 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; ``_`` before the ``@``: ``first_last@``)
     ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
                           r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
-    ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES)),
+    ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES,
+                               *_ESCAPED_NEEDLES)),
     ("ipv4", _regex_rule(
         r"(?<![\w.+-])(?<![=~<>!]=)(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", _ipv4),
      _IPV4_SHAPE),
