@@ -26,9 +26,14 @@ def valid_fixtures(version: str = "1.0") -> list[Path]:
 def scrub_by_every_rule(scrubber: Any, text: str) -> tuple[str, dict[str, int]]:
     """What a scrubber's rules give when every one runs on ``text``, in order, pass after pass until
     nothing changes, then on each line between JSON-escaped breaks the same way (and the whole again
-    when a line changed): the reference its trigger index must agree with."""
-    from procrecord.operations.scrub import _ESCAPED_BREAK
+    when a line changed), over text with ``\\/`` and ``\\uXXXX`` escapes read, as the scrubber reads it: the
+    reference its trigger index must agree with."""
+    from procrecord.operations.scrub import _ESCAPED_BREAK, _json_decoded, _json_encoded
 
+    decoded = _json_decoded(text) if "\\" in text else None
+    if decoded is not None:
+        new, found = scrub_by_every_rule(scrubber, decoded[0])
+        return (_json_encoded(new, decoded[1], decoded[2]), found) if found else (text, found)
     counts: dict[str, int] = {}
     text = _every_rule(scrubber, text, counts)
     for _ in range(scrubber.MAX_PASSES):

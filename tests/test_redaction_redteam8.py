@@ -187,10 +187,14 @@ def test_passcode_settings_stay(text):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ('{"p": "\\/home\\/bjensen\\/x"}', '{"p": "\\/home\\/<user>\\/x"}'),
-    ("\\/Users\\/Ana\\/data", "\\/Users\\/<user>\\/data"),
+    # read as the same text with ``/`` (a home at the start of a path is ``~``), written back escaped
+    ('{"p": "\\/home\\/bjensen\\/x"}', '{"p": "~\\/x"}'),
+    ("\\/Users\\/Ana\\/data", "~\\/data"),
     ("\\/mnt\\/nfs\\/home\\/bob\\/d", "\\/mnt\\/nfs\\/home\\/<user>\\/d"),
     ("\\/root\\/x", "~\\/x"),
+    # where ``/`` is also written unescaped, the escaped home keeps its shape
+    ('{"a": "/data", "p": "\\/home\\/bjensen\\/x"}', '{"a": "/data", "p": "\\/home\\/<user>\\/x"}'),
+    ("/opt \\/Users\\/Ana\\/data", "/opt \\/Users\\/<user>\\/data"),
 ])
 def test_a_home_in_json_with_escaped_slashes_loses_its_name(text, expected):
     assert _scrub(text) == expected

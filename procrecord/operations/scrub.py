@@ -77,6 +77,9 @@ def _regex_rule(pattern: str, replacement: str | Callable[[re.Match[str]], str],
 
 
 _CLOSING = ("]", "}")
+#: A flag inside a quoted value (`` --lr``): the quote was left open (see :func:`_key_value`).
+_FLAG_INSIDE = re.compile(r"\s--?[A-Za-z]")
+_UNTIL_SPACE = re.compile(r"\S+")
 _ITEM_KEY = re.compile(r"^[^:=]*[:=]")
 
 
@@ -101,9 +104,16 @@ def _escape_before(text: str, at: int) -> bool:
     return (at - start) % 2 == 1
 
 
-def _key_value(match: re.Match[str]) -> str | None:
-    """The text replacing ``match`` up to the end of its value, or None when it stays."""
+def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
+    """The text replacing ``match`` up to the end of its value, and where that value ends; None when it stays."""
     key, value = match.group("key"), match.group("value")
+    end = match.end("value")
+    if match.group("dash") and value[:1] in "\"'" and value[-2:-1].isspace() and _FLAG_INSIDE.search(value):
+        # ``--password "X --lr 1 --token "Y``: two quotes left open (the second opens the next value, after a
+        # space), not one value that holds flags; each value runs to the next space, as one opening a quote
+        # it never closes
+        value = _UNTIL_SPACE.match(value).group(0)  # type: ignore[union-attr]
+        end = match.start("value") + len(value)
     at = match.start("key")
     if key[0] in "ntr" and match.string[at - 1:at] == "\\" and _escape_before(match.string, at):
         # after a JSON-escaped break (``\nDB_PASS = [...]``) the key is judged as on a line of its own, so a
@@ -115,7 +125,9 @@ def _key_value(match: re.Match[str]) -> str | None:
     container = value[-1:] in _CLOSING and value[:1] in "[{"
     escaped = value[:2] == '\\"'  # JSON written into a string: ``{\"api_key\": \"...\"}``
     quoted = escaped or value[:1] in ("'", '"')
-    bare = value[2:-2] if escaped else value[1:-1] if quoted else value
+    # (a value that opens a quote it never closes is read without it)
+    closed = len(value) >= 4 and value.endswith('\\"') if escaped else len(value) >= 2 and value[-1] == value[0]
+    bare = (value[2:-2] if closed else value[2:]) if escaped else (value[1:-1] if closed else value[1:]) if quoted else value
     if kind is None or (_settings_only(value) if container else
                         _is_marker(bare) or _setting_value(bare) or shell_directory(key, bare)):
         return None
@@ -131,7 +143,7 @@ def _key_value(match: re.Match[str]) -> str | None:
     elif quoted and match.group("quote"):
         edge = value[:2] if escaped else value[0]
         new = edge + new + edge  # JSON or a dict in text stays that
-    return match.group(0) + new
+    return match.group(0) + new, end
 
 
 #: One character (or escape) of a bare value.
@@ -141,7 +153,8 @@ _BARE = r"[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr])"
 #: ``Authorization: Bearer ...`` is the token after the scheme. The value is looked at, not taken:
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
-    r"(?:(?P<dash>(?<![\w.-])--)|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
+    # (a Windows program's ``/password:X`` or ``/password=X`` as a flag of its own, not a path's last part)
+    r"(?:(?P<dash>(?<![\w.-])--)|(?<![^\s\"'(\[{,;=])/(?=[A-Za-z_][\w.-]*[:=])|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
     # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it; in JSON
     # written into a string, also as its escapes: ``\"password\":\\n  \"x\"``)
     r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)(?:[ \t\n\r]|\\[ntr])*:(?:[ \t\n\r]|\\[ntr])*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
@@ -189,10 +202,10 @@ def _assignments(text: str) -> tuple[str, int]:
     for match in _KEY_VALUE.finditer(text):
         if match.start() < done:
             continue  # inside a value replaced already
-        new = _key_value(match)
-        if new is not None:
-            pieces += (text[done:match.start()], new)
-            done = match.end("value")
+        replaced = _key_value(match)
+        if replaced is not None:
+            pieces += (text[done:match.start()], replaced[0])
+            done = replaced[1]
             count += 1
     if not count:
         return text, 0
@@ -489,8 +502,10 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
     # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``). Glued to a name by a colon
     # (``bot:123...``) it counts; after a digit and a colon it may be part of a longer number.
-    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:])|(?<=[^\W\d]:))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])",
-                                        marker("telegram_token")), (":A",))),
+    # (and in the Bot API's own URL, whatever follows ``bot<digits>:``: the URL says it is the token)
+    ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:])|(?<=[^\W\d]:))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])"
+                                        r"|(?<=api\.telegram\.org/bot)\d{5,16}:[0-9A-Za-z_-]{20,}",
+                                        marker("telegram_token")), (":A", "telegram.org/bot"))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
     ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
     # gitleaks linear-api-key
@@ -700,6 +715,59 @@ def _share(table: set[Any], item: Any) -> None:
 _ESCAPED_BREAK = re.compile(r"((?<!\\)(?:\\\\)*\\[ntr])")
 
 
+#: JSON escapes that hide what the rules read, after an even number of backslashes: ``\/`` (how PHP and some
+#: Java encoders write ``/``) and ``\uXXXX`` (how ``json.dumps`` writes every non-ASCII character, and a
+#: line break as ``\u000a``).
+_JSON_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:(/)|u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+                          r"|u([0-9a-fA-F]{4}))")
+_SHORT_ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _json_decoded(text: str) -> tuple[str, bool, bool] | None:
+    """``text`` with its ``\\/`` and ``\\uXXXX`` escapes read (a line break or tab as ``\\n`` or ``\\t``, which
+    the rules read as breaks; ``\\u0022`` and ``\\u005c`` stay escaped, as they would break the text's JSON),
+    and whether to write ``/`` and non-ASCII characters escaped again; None when there is nothing to read, or
+    when the text also holds ``/`` unescaped (it is not JSON written that way throughout)."""
+    slashes = unicode = False
+
+    def read(match: re.Match[str]) -> str:
+        nonlocal slashes, unicode
+        if match.group(2):
+            slashes = True
+            return match.group(1) + "/"
+        if match.group(3):  # a character beyond the first 65,536, as its UTF-16 pair
+            code = 0x10000 + ((int(match.group(3), 16) - 0xD800) << 10) + int(match.group(4), 16) - 0xDC00
+        else:
+            code = int(match.group(5), 16)
+        if code in (0x22, 0x5C) or (code < 0x20 and code not in _SHORT_ESCAPES) or 0xD800 <= code < 0xE000:
+            return match.group(0)  # (a surrogate alone is no character: it stays escaped)
+        unicode = True
+        return match.group(1) + _SHORT_ESCAPES.get(code, chr(code))
+
+    decoded = _JSON_ESCAPE.sub(read, text)
+    if not (slashes or unicode) or (slashes and "/" in _JSON_ESCAPE.sub("", text)):
+        return None
+    return decoded, slashes, unicode and _NON_ASCII.search(text) is None
+
+
+def _json_encoded(text: str, slashes: bool, unicode: bool) -> str:
+    """Scrubbed text written back with the escapes :func:`_json_decoded` read."""
+    if slashes:
+        text = text.replace("/", "\\/")
+    if unicode:
+        text = _NON_ASCII.sub(lambda m: "".join(f"\\u{unit:04x}" for unit in _utf16(m.group(0))), text)
+    return text
+
+
+def _utf16(char: str) -> tuple[int, ...]:
+    code = ord(char)
+    if code < 0x10000:
+        return (code,)
+    code -= 0x10000
+    return (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+
+
 class Scrubber:
     """Applies the fixed rules plus replacements of the record's own host, user and home."""
 
@@ -870,7 +938,13 @@ class Scrubber:
 
     def _scrub(self, text: str) -> tuple[str, dict[str, int]]:
         """The rules over ``text`` until nothing changes, then over each of its lines where it holds
-        JSON-escaped line breaks or tabs (see :data:`_ESCAPED_BREAK`)."""
+        JSON-escaped line breaks or tabs (see :data:`_ESCAPED_BREAK`). Text with ``\\/`` or ``\\uXXXX`` escapes is
+        read with them decoded and written back escaped (see :data:`_JSON_ESCAPE`)."""
+        if "\\" in text and ("\\/" in text or "\\u" in text):
+            decoded = _json_decoded(text)
+            if decoded is not None:
+                new, counts = self._scrub(decoded[0])
+                return (_json_encoded(new, decoded[1], decoded[2]), counts) if counts else (text, counts)
         text, counts = self._pass(text)  # the first pass of :meth:`_settle`, written out: most texts need no other
         if counts and (len(counts) > 1 or self._first_name not in counts):
             text, counts = self._settle(text, counts)
