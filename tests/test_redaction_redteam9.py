@@ -3,7 +3,8 @@ than ``\\n``, ``\\t`` and ``\\"`` hid what the rules read (``\\u000a`` before a 
 Telegram URL or URL credentials, ``\\u00fc`` in an e-mail address or a Windows home as ``json.dumps`` writes
 them); a Windows program's ``/password:X`` flag was kept; two quotes left open in one command line
 (``--password "X --lr 1 --token "Y``) were read as one quoted value, leaving ``Y``; and a Bot API URL whose
-token was not of the usual length kept it."""
+token was not of the usual length kept it. It also showed loopback and "any" addresses (``127.0.0.1``,
+``0.0.0.0``, ``::1``) hidden, though they name no machine: they now stay."""
 
 from __future__ import annotations
 
@@ -129,3 +130,14 @@ def test_the_gate_refuses_the_new_forms_and_accepts_their_redaction():
     forged = copy.deepcopy(out)
     forged["invocation"]["argv"] = record["invocation"]["argv"]
     assert check_level(forged, "most")
+
+
+@pytest.mark.parametrize("text", ["http://127.0.0.1:8080/x", "bind 0.0.0.0:80", "[::1]:8080", "127.0.1.1 localhost",
+                                  "MASTER_ADDR=127.0.0.1"])
+def test_loopback_and_any_addresses_stay(text):
+    assert _scrub(text) == text
+
+
+@pytest.mark.parametrize("text", ["10.0.0.1", "0.0.0.1", "fe80::1", "2001:db8::7", "128.0.0.1"])
+def test_other_addresses_are_still_hidden(text):
+    assert _scrub(text).startswith("<redacted:ip")

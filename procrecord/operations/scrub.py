@@ -245,6 +245,8 @@ def _in_versions_mapping(text: str, start: int) -> bool:
 
 def _ipv4(match: re.Match[str]) -> str:
     text, start, end = match.string, match.start(), match.end()
+    if text.startswith("127.", start) or match.group(0) == "0.0.0.0":
+        return match.group(0)  # loopback and "any": they name no machine
     if _VERSION_BEFORE.search(text, max(0, start - 40), start):
         return match.group(0)  # a four-part version
     if start and text[start - 1] == "/" and text[end:end + 1] == "/" and (start < 2 or text[start - 2] not in "/:"):
@@ -281,9 +283,11 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
         if "::" not in candidate and candidate.count(":") != 7 or not _after_a_name(match.string, match.start()):
             return candidate
         try:
-            ipaddress.IPv6Address(candidate)
+            address = ipaddress.IPv6Address(candidate)
         except ValueError:
             return candidate
+        if address.is_loopback or address.is_unspecified:
+            return candidate  # ``::1``, ``::``: they name no machine
         count += 1
         return marker("ipv6")
 
