@@ -158,6 +158,13 @@ def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
     A task is a whole file or a byte range of one, so its outputs are consecutive in the output:
     joining them here costs one copy, and the parent process writes one piece per task.
     """
+    if len(outcomes) == 1:  # a file of one record (the common case of many small files): no merging
+        only = outcomes[0]
+        if only.output is None:
+            return [only]
+        info = only.info or {}
+        totals = {name: value for name, value in info.items() if value.__class__ is int}
+        return [only._replace(output=None, info=None), Block(only.source, only.output, bool(info.get("changed", 1)), totals)]
     if not any(o.output is not None for o in outcomes):
         return list(compress(iter(outcomes)))
     totals: dict[str, int] = {}
