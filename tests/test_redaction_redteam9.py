@@ -141,3 +141,16 @@ def test_loopback_and_any_addresses_stay(text):
 @pytest.mark.parametrize("text", ["10.0.0.1", "0.0.0.1", "fe80::1", "2001:db8::7", "128.0.0.1"])
 def test_other_addresses_are_still_hidden(text):
     assert _scrub(text).startswith("<redacted:ip")
+
+
+@pytest.mark.parametrize("text", ["10-41-7-18.default.pod.cluster.local", "curl http://10-41-7-18.ml.pod.cluster.local:8080/x"])
+def test_the_address_in_a_kubernetes_pod_name_is_hidden(text):
+    out = _scrub(text)
+    assert "10-41-7-18" not in out and ("<redacted:ipv4>.default.pod" in out or "<redacted:ipv4>.ml.pod" in out)
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize("text", ["1-2-3-4.pod.x", "2024-01-02-03.default.pod.x", "v1-2-3-4.ns.pod.cluster.local",
+                                  "10-41-7-18.default.svc"])
+def test_dashed_numbers_outside_a_pod_name_stay(text):
+    assert _scrub(text) == text

@@ -629,9 +629,13 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     ("ipv6", _ipv6_rule, _IPV6_SHAPE),
     # An IPv4 address written with dashes in a cloud host name (AWS's private DNS names
     # ``ip-172-31-9-88.ec2.internal``, ``ip-10-0-0-1``): it names the machine as the address does.
+    # Kubernetes names a pod by its address the same way (``10-41-7-18.default.pod.cluster.local``).
     ("ipv4-dashed", _regex_rule(r"(?<![\w.-])(?:ip|IP)-(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)-){3}"
-                                r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w-])", lambda m: m.group(0)[:3] + marker("ipv4")),
-     ("ip-", "IP-")),
+                                r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w-])"
+                                r"|(?<![\w.-])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)-){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+                                r"(?=\.[a-z0-9-]+\.pod\.)",
+                                lambda m: m.group(0)[:3] + marker("ipv4") if m.group(0)[:1] in "iI" else marker("ipv4")),
+     ("ip-", "IP-", ".pod.")),
 )
 
 
