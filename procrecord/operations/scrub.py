@@ -689,6 +689,9 @@ def _uuid_proof() -> bool:
 
 
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
+_BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
+
 #: The first and last lines of a private-key block (PEM, PGP, SSH2).
 _KEY_BEGIN = re.compile(r"-{4,5} ?BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
 _KEY_END = re.compile(r"-{4,5} ?END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)? ?-{4,5}")
@@ -698,8 +701,6 @@ def _opens_key(text: str) -> bool:
     """True when ``text`` begins a private-key block that it does not end (the rest is in the next items)."""
     begins = [match.end() for match in _KEY_BEGIN.finditer(text)]
     return bool(begins) and _KEY_END.search(text, begins[-1]) is None
-#: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
-_BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
 
 #: Short texts and serialised mappings found clean by some scrubber, shared by all of them: the fixed
