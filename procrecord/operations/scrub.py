@@ -949,7 +949,8 @@ class Scrubber:
         """The rules over ``text`` until nothing changes, then over each of its lines where it holds
         JSON-escaped line breaks or tabs (see :data:`_ESCAPED_BREAK`). Text with ``\\/`` or ``\\uXXXX`` escapes is
         read with them decoded and written back escaped (see :data:`_JSON_ESCAPE`)."""
-        if "\\" in text and ("\\/" in text or "\\u" in text):
+        escapes = "\\" in text  # (no rule writes a backslash into a text that had none)
+        if escapes and ("\\/" in text or "\\u" in text):
             decoded = _json_decoded(text)
             if decoded is not None:
                 new, counts = self._scrub(decoded[0])
@@ -957,7 +958,7 @@ class Scrubber:
         text, counts = self._pass(text)  # the first pass of :meth:`_settle`, written out: most texts need no other
         if counts and (len(counts) > 1 or self._first_name not in counts):
             text, counts = self._settle(text, counts)
-        if "\\" not in text or _ESCAPED_BREAK.search(text) is None:
+        if not escapes or _ESCAPED_BREAK.search(text) is None:
             return text, counts
         for _ in range(self.MAX_PASSES):
             parts = _ESCAPED_BREAK.split(text)  # the lines at even places, the escapes between them
