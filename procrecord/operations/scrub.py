@@ -619,8 +619,9 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      ("earer ", "earer\t", "EARER ", "EARER\t")),
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
     # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; ``_`` before the ``@``: ``first_last@``)
+    # (and RFC 5321's address literal for a domain: ``anna@[10.1.2.3]``, ``anna@[IPv6:2001:db8::1]``)
     ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
-                          r"(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b", _email), ("@",)),
+                          r"(?:(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b|\[[^\]\s\[]{2,}\])", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES,
                                *_ESCAPED_NEEDLES)),
     ("ipv4", _regex_rule(

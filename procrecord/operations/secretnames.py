@@ -13,7 +13,7 @@ SECRET_WORDS = {
     "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
     "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
     "signature": "signature", "sig": "signature", "secrets": "secret", "passcode": "password", "passcodes": "password",
-    "passwort": "password",
+    "passwort": "password", "privkey": "private_key", "authkey": "auth", "creds": "credential",
 }
 SECRET_PAIRS = {
     ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
@@ -22,6 +22,7 @@ SECRET_PAIRS = {
     ("api", "keys"): "api_key", ("access", "keys"): "access_key", ("private", "keys"): "private_key",
     ("secret", "keys"): "secret", ("access", "tokens"): "token", ("refresh", "tokens"): "token",
     ("api", "tokens"): "token", ("auth", "tokens"): "token", ("bot", "tokens"): "token", ("pass", "code"): "password",
+    ("priv", "key"): "private_key", ("auth", "key"): "auth",
 }
 #: Parts that make a one-word name a secret (``PGPASSWORD``, ``myapikey``): safe inside a word, unlike
 #: ``token`` (``tokenizer``) or ``auth`` (``author``), which count only as a word's end (``githubtoken``).
