@@ -163,8 +163,8 @@ def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
         if only.output is None:
             return [only]
         info = only.info or {}
-        totals = {name: value for name, value in info.items() if value.__class__ is int}
-        return [only._replace(output=None, info=None), Block(only.source, only.output, bool(info.get("changed", 1)), totals)]
+        counts = {name: value for name, value in info.items() if value.__class__ is int}
+        return [only._replace(output=None, info=None), Block(only.source, only.output, bool(info.get("changed", 1)), counts)]
     if not any(o.output is not None for o in outcomes):
         return list(compress(iter(outcomes)))
     totals: dict[str, int] = {}
