@@ -24,9 +24,19 @@ SBATCH = '''\
 import os, subprocess, sys
 state = os.environ["FAKE_SLURM_STATE"]
 script = open(sys.argv[-1]).read()  # dask-jobqueue deletes its temp file once sbatch returns
-job = str(1000 + len([n for n in os.listdir(state) if n.endswith(".sh")]))
+# dask-jobqueue submits several jobs at once: each sbatch takes the next free job id atomically (two
+# taking the same one gave two workers of one name, and the scheduler kept one: "Only 1/2 workers arrived")
+number = 1000
+while True:
+    try:
+        fd = os.open(os.path.join(state, f"{number}.sh"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        break
+    except FileExistsError:
+        number += 1
+job = str(number)
 path = os.path.join(state, job + ".sh")
-open(path, "w").write(script)
+with os.fdopen(fd, "w") as handle:
+    handle.write(script)
 log = open(os.path.join(state, job + ".log"), "wb")
 proc = subprocess.Popen(["bash", path], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                         env={**os.environ, "SLURM_JOB_ID": job}, start_new_session=True)
