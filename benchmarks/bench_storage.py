@@ -5,9 +5,10 @@
 
 1. ``validate`` of ``--records`` records in 100 JSONL files: ``--executor dask`` with 1 and 2 workers
    (LocalCluster start-up included: that is what a user waits for) vs ``--jobs 2`` and ``--jobs 1``.
-2. ``validate s3://...`` of ``--objects`` JSONL objects on moto's S3 server vs plain s3fs reading the
-   same objects (one listing, then ``cat_file`` one by one, or one concurrent ``cat``), each in a fresh
-   process, interleaved, in the same run.
+2. ``validate s3://...`` of ``--objects`` and 4x as many JSONL objects on moto's S3 server vs plain
+   s3fs reading the same objects (one listing, then ``cat_file`` one by one, or one concurrent
+   ``cat``), and vs itself with the fetcher process off (objects read in the validating process),
+   each in a fresh process, interleaved, in the same run.
 3. Peak RSS of the client (``validate s3://...``, one process) for 1x and 4x the objects, and for one
    big JSONL object (``--big-mb``) next to one small one.
 """
@@ -105,6 +106,18 @@ assert total > 0
 """
 
 
+#: The CLI with the fetcher process switched off: objects are read on s3fs's event loop in the
+#: process that validates them (as before the fetcher, and wherever it cannot be forked).
+_IN_PROCESS = """
+import sys
+from procrecord.bulk import fetcher
+fetcher.ENABLED = False
+from procrecord.cli import main
+sys.argv[0] = "procrecord"
+main()
+"""
+
+
 def s3(objects: int, per_object: int, repeat: int, big_mb: int) -> None:
     import s3fs
 
@@ -118,22 +131,28 @@ def s3(objects: int, per_object: int, repeat: int, big_mb: int) -> None:
         for count in (objects, 4 * objects):
             fs.pipe({f"bench/n{count}/o{index:05d}.jsonl": body for index in range(count)})
         option = ["--storage-option", f"endpoint_url={endpoint}"]
-        runs = {
-            "plain s3fs, sequential cat_file": [sys.executable, "-c", _PLAIN, endpoint, f"bench/n{objects}", "sequential"],
-            "plain s3fs, concurrent cat": [sys.executable, "-c", _PLAIN, endpoint, f"bench/n{objects}", "concurrent"],
-            "procrecord validate": [*procrecord_cmd(), "validate", f"s3://bench/n{objects}", *option],
-        }
-        best = best_interleaved({name: (lambda cmd=cmd: _time(cmd)) for name, cmd in runs.items()}, repeat)
-        total = objects * per_object
-        print(f"\n## moto S3: {objects} JSONL objects of {per_object} records ({len(body) / 1e6:.2f} MB each), "
-              f"fresh process each, best of {repeat} interleaved")
-        for name, seconds in best.items():
-            print(f"{name:>34}: {seconds:6.2f} s {total / seconds:9.0f} records/s ({objects / seconds:6.1f} objects/s)")
-        ours = best["procrecord validate"]
-        for name in list(runs)[:2]:
-            ratio = best[name] / ours
-            print(f"GOAL procrecord validate vs {name}: {ratio:.0%} of its throughput "
-                  f"(goal >= 70%: {'met' if ratio >= 0.7 else 'NOT met'})")
+        for count in (objects, 4 * objects):
+            prefix = f"bench/n{count}"
+            runs = {
+                "plain s3fs, sequential cat_file": [sys.executable, "-c", _PLAIN, endpoint, prefix, "sequential"],
+                "plain s3fs, concurrent cat": [sys.executable, "-c", _PLAIN, endpoint, prefix, "concurrent"],
+                "procrecord validate": [*procrecord_cmd(), "validate", f"s3://{prefix}", *option],
+                "the same, no fetcher process": [sys.executable, "-c", _IN_PROCESS, "validate", f"s3://{prefix}",
+                                                 *option],
+            }
+            best = best_interleaved({name: (lambda cmd=cmd: _time(cmd)) for name, cmd in runs.items()}, repeat)
+            total = count * per_object
+            print(f"\n## moto S3: {count} JSONL objects of {per_object} records ({len(body) / 1e6:.2f} MB each), "
+                  f"fresh process each, best of {repeat} interleaved")
+            for name, seconds in best.items():
+                print(f"{name:>34}: {seconds:6.2f} s {total / seconds:9.0f} records/s ({count / seconds:6.1f} objects/s)")
+            ours = best["procrecord validate"]
+            for name in list(runs)[:2]:
+                ratio = best[name] / ours
+                print(f"GOAL ({count} objects) procrecord validate vs {name}: {ratio:.0%} of its throughput "
+                      f"(goal >= 70%: {'met' if ratio >= 0.7 else 'NOT met'})")
+            print(f"fetcher process: {best['the same, no fetcher process'] / ours:.2f}x the throughput of reading "
+                  "in the validating process")
         small = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}", *option])
         large = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{4 * objects}", *option])
         print(f"\n## client peak RSS: {objects * per_object} records {small:.0f} MB, "

@@ -51,7 +51,8 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
     previous = storage.options()
     storage.set_options(storage_options or {})
     try:
-        groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62), PARTITION_FILES, PARTITION_BYTES))
+        groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62, read_ahead=False), PARTITION_FILES,
+                              PARTITION_BYTES))
     finally:
         storage.set_options(previous)
     parts = [delayed(_partition)(group, storage_options or {}) for group in groups]

@@ -116,8 +116,8 @@ def forking(monkeypatch) -> None:
 
     import pytest
 
-    from procrecord.bulk import output
+    from procrecord.bulk import forking
 
     if not sys.platform.startswith("linux"):
         pytest.skip("the committing process is forked on Linux only")
-    monkeypatch.setattr(output, "_forkable", lambda: True)
+    monkeypatch.setattr(forking, "forkable", lambda: True)

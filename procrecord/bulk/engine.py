@@ -281,7 +281,7 @@ def run(
     folders are walked (both: see :func:`~procrecord.bulk.loader.plan`). The garbage collector is tuned
     for the run and put back as it was when the iterator ends.
     """
-    tasks = plan(sources, max_bytes, skip=skip, walk=walk)
+    tasks = plan(sources, max_bytes, skip=skip, walk=walk, read_ahead=jobs <= 1)
     tracker = LineTracker()
     restore = tune_gc()
     try:

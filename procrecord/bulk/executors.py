@@ -395,7 +395,7 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
             threads[0] = sum(dask_client.nthreads().values())
             return threads[0]
 
-        planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, skip=skip, walk=walk),
+        planned = batches(plan(sources, max_bytes, chunk_bytes=1 << 62, skip=skip, walk=walk, read_ahead=False),
                           batch_files or BATCH_FILES, batch_bytes or BATCH_BYTES, slots)
         from distributed import as_completed
 

@@ -233,28 +233,37 @@ def is_jsonl(path: str) -> bool:
 
 
 def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: int = CHUNK_BYTES,
-         skip: tuple[str, ...] = (), walk: Walk | None = None) -> Iterator[Task]:
+         skip: tuple[str, ...] = (), walk: Walk | None = None, read_ahead: bool = True) -> Iterator[Task]:
     """Expand sources into tasks, in order; sources that cannot be read become LoadError values.
 
     ``skip``: folders never read (a run's own output folder, which may lie inside a source folder).
-    ``walk``: which entries below a folder or glob are read (see :class:`Walk`).
+    ``walk``: which entries below a folder or glob are read (see :class:`Walk`). ``read_ahead``: the
+    tasks run in this process, as they come (objects in storage are then read ahead of them; tasks
+    run elsewhere read their own).
     """
     walk = walk or DEFAULT_WALK
     seen: set[tuple[int, int]] = set()
     dropping: tuple[int, int] | None = None
-    for task in _plan(sources, max_bytes, chunk_bytes, skip, walk):
-        # One file reached twice (through a symlink, or named twice) is read once.
-        if isinstance(task, FileTask) and task.identity is not None:
-            key = task.identity[:2]
-            if task.start == 0:
-                dropping = key if key in seen else None
-                seen.add(key)
-            if key == dropping:
-                continue
-        yield task
+    fetchers: list[Any] = []  # the run's fetcher process, if a URL source starts one
+    try:
+        for task in _plan(sources, max_bytes, chunk_bytes, skip, walk, read_ahead, fetchers):
+            # One file reached twice (through a symlink, or named twice) is read once.
+            if isinstance(task, FileTask) and task.identity is not None:
+                key = task.identity[:2]
+                if task.start == 0:
+                    dropping = key if key in seen else None
+                    seen.add(key)
+                if key == dropping:
+                    continue
+            yield task
+    finally:
+        for fetcher in fetchers:
+            if fetcher is not None:
+                fetcher.close()
 
 
-def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk) -> Iterator[Task]:
+def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk,
+          read_ahead: bool = True, fetchers: list[Any] | None = None) -> Iterator[Task]:
     skipped = tuple(os.path.realpath(folder) for folder in skip)
     for source in sources:
         if source == "-":
@@ -263,7 +272,7 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
         if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
             from procrecord.bulk.storage import plan_url
 
-            yield from plan_url(source, max_bytes, walk, chunk_bytes, skip)
+            yield from plan_url(source, max_bytes, walk, chunk_bytes, skip, read_ahead, fetchers)
             continue
         path = Path(source)
         if skipped and _inside(source, skipped):

@@ -24,9 +24,23 @@ AHEAD_MAX_OBJECT = 8 * 1024 * 1024
 #: Bytes one read of a streamed object asks the store for (one ranged GET on S3).
 BLOCK_BYTES = 4 * 1024 * 1024
 
-_REGISTRY: dict[int, ReadAhead] = {}
+_REGISTRY: dict[int, Any] = {}
 _IDS = itertools.count(1)
 _LOCK = threading.Lock()
+
+
+def register(ahead: Any) -> int:
+    """Remember a read-ahead of this process (anything with ``pid`` and ``take(url)``): its key."""
+    key = next(_IDS)
+    with _LOCK:
+        _REGISTRY[key] = ahead
+    return key
+
+
+def unregister(key: int) -> None:
+    """Forget the read-ahead ``key``: tasks read their objects themselves from now on."""
+    with _LOCK:
+        _REGISTRY.pop(key, None)
 
 
 class ReadAhead:
@@ -41,7 +55,6 @@ class ReadAhead:
     def __init__(self, fs: Any, paths: list[str], sizes: list[int]) -> None:
         self.fs = fs
         self.pid = os.getpid()
-        self.key = next(_IDS)
         self._paths = paths
         self._sizes = sizes
         self._index = {path: i for i, path in enumerate(paths)}
@@ -50,8 +63,7 @@ class ReadAhead:
         self._bytes = 0
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        with _LOCK:
-            _REGISTRY[self.key] = self
+        self.key = register(self)
 
     def take(self, path: str) -> bytes:
         """The bytes of ``path`` (raises what the read raised)."""
@@ -111,8 +123,7 @@ class ReadAhead:
 
     def close(self) -> None:
         """Drop what is still in flight and forget this listing."""
-        with _LOCK:
-            _REGISTRY.pop(self.key, None)
+        unregister(self.key)
         with self._lock:
             for future, _ in self._flight.values():
                 future.cancel()
@@ -133,8 +144,9 @@ def _one_get(fs: Any) -> dict[str, Any]:
     return {"max_concurrency": 1} if _is_s3(fs) else {}
 
 
-def lookup(key: int) -> ReadAhead | None:
-    """The read-ahead ``key`` of this process (None in a worker process, or once it is closed)."""
+def lookup(key: int) -> Any:
+    """The read-ahead ``key`` of this process (a :class:`ReadAhead` or a
+    :class:`~procrecord.bulk.fetcher.RemoteAhead`; None in a worker process, or once it is closed)."""
     found = _REGISTRY.get(key)
     return found if found is not None and found.pid == os.getpid() else None
 

@@ -468,43 +468,18 @@ class Sink(OrderedFeed):
 def _committer(process: bool) -> Executor:
     """The background committer: a forked process where that is safe and ``process`` asks for one,
     else a thread."""
-    if process and _forkable():
+    from procrecord.bulk.forking import forkable, tie_to_parent
+
+    if process and forkable():
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # (multiprocessing flushes stdout and stderr before the fork: nothing buffered is written twice)
-        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_committing_process,
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=tie_to_parent,
                                    initargs=(os.getpid(),))
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(1, thread_name_prefix="procrecord-commit")
-
-
-def _forkable() -> bool:
-    """True where forking is safe: Linux, and no other thread (a fork copies only the calling thread,
-    and a lock another one holds would stay held in the child)."""
-    import threading
-
-    return sys.platform.startswith("linux") and threading.active_count() == 1
-
-
-def _committing_process(parent: int) -> None:
-    """Set up the committing process: an interrupt (Ctrl-C reaches the whole process group) is the
-    main process's to handle, and the batch being committed is finished, as the thread would; if the
-    main process is killed, this one is killed with it (as the thread would be), not left waiting for
-    batches that never come."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # killed before the line above
-        os._exit(0)
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _no_symlink_between(top: str, folder: str) -> None:

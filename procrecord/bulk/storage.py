@@ -73,6 +73,10 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
 
 def describe(exc: BaseException) -> str:
     """One line for a storage error (missing bucket or object, access denied, ...)."""
+    from procrecord.bulk.fetcher import RemoteError
+
+    if isinstance(exc, RemoteError):
+        return str(exc)  # described where it happened, in the fetcher
     if isinstance(exc, PermissionError):
         return f"access denied ({_short(exc)})"
     if isinstance(exc, FileNotFoundError):
@@ -159,38 +163,76 @@ OBJECT_RANGE_BYTES = 16 * 1024 * 1024
 _ROOTS: dict[tuple[str, tuple[tuple[str, Any], ...]], str | None] = {}
 
 
+@attrs.frozen
+class Survey:
+    """What one listing of a URL source found (made where it was listed: here, or in a fetcher)."""
+
+    #: The source's path in its filesystem.
+    path: str
+    #: The objects with their details, by path.
+    entries: dict[str, Any]
+    #: What the objects' paths are relative to (None: the source is one object).
+    root: str | None
+    #: Each object's URL, by path (when ``root`` is not None).
+    urls: dict[str, str]
+    #: This run's output folders in the source's filesystem (see :func:`_skipped_prefixes`).
+    skipped: list[str]
+
+
+def survey(source: str, options: dict[str, Any], skip: tuple[str, ...]) -> tuple[Survey, Any] | str:
+    """List ``source`` once: its :class:`Survey` and filesystem, or the finding's text."""
+    set_options(options)
+    try:
+        fs, path = filesystem(source)
+    except ProcrecordError as exc:
+        return str(exc)
+    skipped = _skipped_prefixes(fs, skip)
+    if any(path == s.rstrip("/") or path.startswith(s) for s in skipped):
+        return "inside the output folder of this run: skipped"
+    try:
+        entries, root = _listing(fs, path)
+    except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
+        return describe(exc)
+    if entries is None:
+        return "no files match this pattern"
+    urls = {} if root is None else {name: fs.unstrip_protocol(name) for name in entries}
+    return Survey(path, entries, root, urls, skipped), fs
+
+
 def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = None,
-             skip: tuple[str, ...] = ()) -> Iterator[Any]:
+             skip: tuple[str, ...] = (), read_ahead: bool = True, fetchers: list[Any] | None = None) -> Iterator[Any]:
     """The tasks of one URL source: an object, a folder (prefix) searched for JSON/JSONL, or a glob.
 
     The source is listed once; sizes and ETags come from the listing. ``chunk_bytes``: big JSONL
     objects are cut into ranges of at least that size (None: never, one task per object). ``skip``:
     outputs of this run (URLs or paths), never read even when they lie under the source.
+    ``read_ahead``: the tasks run in this process, which reads their objects ahead (else each task
+    reads its own, where it runs). ``fetchers``: where the run keeps its
+    :class:`~procrecord.bulk.fetcher.Fetcher` (listing and reading in a second process, where it can),
+    started here on first use (None: it could not be started); the caller closes it.
     """
-    from procrecord.bulk import objectio
+    from procrecord.bulk import fetcher, objectio
     from procrecord.bulk.loader import JSON_SUFFIXES, JSONL_SUFFIXES, LoadError
 
-    try:
-        fs, path = filesystem(source)
-    except ProcrecordError as exc:
-        yield LoadError(source, None, str(exc))
-        return
     opts = tuple(sorted(_OPTIONS.items()))
-    skipped = _skipped_prefixes(fs, skip)
-    if any(path == s.rstrip("/") or path.startswith(s) for s in skipped):
-        yield LoadError(source, None, "inside the output folder of this run: skipped")
+    remote = None
+    if read_ahead and fetchers is not None and fetcher.remote(source) and (fetchers or fetcher.forkable()):
+        if not fetchers:
+            fetchers.append(fetcher.start())  # None: it could not be started; not tried again
+        remote = fetchers[0]
+    found = remote.survey(source, dict(_OPTIONS), skip) if remote is not None else None
+    fs = None
+    if found is None:
+        remote = None
+        listed = survey(source, dict(_OPTIONS), skip)
+        found, fs = listed if isinstance(listed, tuple) else (listed, None)
+    if isinstance(found, str):
+        yield LoadError(source, None, found)
         return
-    try:
-        entries, root = _listing(fs, path)
-    except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
-        yield LoadError(source, None, describe(exc))
-        return
-    if entries is None:
-        yield LoadError(source, None, "no files match this pattern")
-        return
+    root = found.root
     _ROOTS[(source, opts)] = root
     chosen = []
-    for name in sorted(entries):
+    for name in sorted(found.entries):
         if root is not None:
             relative = posixpath.relpath(name, root)
             base = posixpath.basename(name)
@@ -198,14 +240,21 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
                 continue
             if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
                 continue
-            if any(name.startswith(s) for s in skipped):
+            if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs
-        chosen.append((source if root is None else fs.unstrip_protocol(name), name, identity(entries[name])))
-    ahead = objectio.ReadAhead(fs, [url for url, _, _ in chosen], [who[1] for _, _, who in chosen])
+        chosen.append((source if root is None else found.urls[name], name, identity(found.entries[name])))
+    ahead: Any = None
+    if read_ahead and remote is not None:
+        wanted = [(url, who[1]) for url, name, who in chosen if _read_whole(name.endswith(JSONL_SUFFIXES), who[1], max_bytes)]
+        ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_OPTIONS))
+    if read_ahead and ahead is None:
+        if fs is None:
+            fs = filesystem(source)[0]
+        ahead = objectio.ReadAhead(fs, [url for url, _, _ in chosen], [who[1] for _, _, who in chosen])
     try:
         for url, name, who in chosen:
             jsonl = name.endswith(JSONL_SUFFIXES)
-            task = ObjectTask(url, jsonl, opts, max_bytes, who, ahead=ahead.key)
+            task = ObjectTask(url, jsonl, opts, max_bytes, who, ahead=0 if ahead is None else ahead.key)
             step = None if chunk_bytes is None else max(chunk_bytes, OBJECT_RANGE_BYTES)
             if not jsonl or step is None or who[1] <= step:
                 yield task
@@ -213,7 +262,16 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
             for start in range(0, who[1], step):
                 yield attrs.evolve(task, start=start, end=start + step if start + step < who[1] else None)
     finally:
-        ahead.close()
+        if ahead is not None:
+            ahead.close()
+
+
+def _read_whole(jsonl: bool, size: int, max_bytes: int) -> bool:
+    """True when :meth:`ObjectTask.fetch` reads an object of this kind and size whole (else it streams
+    it in blocks, or refuses it unread)."""
+    from procrecord.bulk import objectio
+
+    return size <= objectio.AHEAD_MAX_OBJECT if jsonl else size <= max_bytes
 
 
 def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
