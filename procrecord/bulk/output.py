@@ -379,6 +379,8 @@ class Sink(OrderedFeed):
                 return
             self._settle(results)
             return
+        from concurrent.futures import BrokenExecutor
+
         last: list[tuple[Any, OSError | None]] | OSError | None = None
         if len(self._batch):
             batch, self._batch = self._batch, Batch(0, defer=True)
@@ -389,8 +391,6 @@ class Sink(OrderedFeed):
                 except OSError as exc:
                     last = exc
             else:
-                from concurrent.futures import BrokenExecutor
-
                 if self._committer is None:
                     self._committer = _committer(self.PROCESS)
                 try:
@@ -400,8 +400,6 @@ class Sink(OrderedFeed):
                     self._committer = _committer(False)
                     self._inflight.append((keys, self._committer.submit(batch.commit)))
         while len(self._inflight) > (0 if wait else 1):
-            from concurrent.futures import BrokenExecutor
-
             pending, future = self._inflight[0]  # taken off only once its results are in (an interrupt may come)
             try:
                 results = future.result()
