@@ -20,7 +20,7 @@ from procrecord._version import __version__
 from procrecord.errors import ProcrecordError, RedactionKeyError, UnknownVersionError
 from procrecord.jsonsafe import json_copy
 from procrecord.operations.scrub import Scrubber, marker
-from procrecord.operations.secretnames import hides, is_version_key, is_versions_mapping, version_kept
+from procrecord.operations.secretnames import hides, is_version_key, is_versions_mapping, pair_secret, version_kept
 from procrecord.pointer import escape, tokens, tokens_if_pointer
 from procrecord.record.policy import LEVELS, RANK, Node, policy, removes
 from procrecord.record.schemas import current_version
@@ -402,6 +402,10 @@ def _step(plain: dict[str, str], key: str) -> str:
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     scrubber = ctx.scrubber
+    pair = pair_secret(value)
+    if pair is not None:  # ``{"name": "DB_PASSWORD", "value": X}``: X as under a key of that name
+        value = {**value, pair[0]: marker(pair[1])}
+        ctx.found.append((f"{pointer}/{escape(pair[0])}", {"secret-key": 1}))
     plain = scrubber.plain_keys
     if plain.keys() >= value.keys():
         # The hot loop of redaction (configs are wide): every key was seen before and needs nothing,
@@ -729,9 +733,13 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
                 _check_text(item, f"{pointer}/{i}", scrubber, leaks)
     elif isinstance(value, dict):
         parent = pointer.rpartition("/")[2]
+        pair = pair_secret(value)
         for key, sub in value.items():
             here = f"{pointer}/{escape(key)}"
-            if hides(key, sub) is not None:
+            if pair is not None and key == pair[0]:
+                leaks.append(Violation(_pointer_to_path(here), f"value of the secret named {pair[2]!r}",
+                                       "x-scrub"))
+            elif hides(key, sub) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 _check_text(key, here, scrubber, leaks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 # Words that make a key name a secret, and the marker type each implies.
 SECRET_WORDS = {
@@ -166,6 +167,27 @@ def hides(key: str, value: object) -> str | None:
                                    or value == f"<redacted:{kind}>" or shell_directory(key, value)):
         return None
     return kind
+
+
+#: How a name/value pair spells its two keys (Kubernetes and ECS ``env``, AWS ``Key``/``Value`` tags, ...).
+_PAIR_VALUES = ("value", "Value", "VALUE")
+_PAIR_NAMES = ("name", "Name", "NAME", "key", "Key", "KEY")
+
+
+def pair_secret(mapping: dict[str, Any]) -> tuple[str, str, str] | None:
+    """``(value key, kind, name)`` when ``mapping`` is a name/value pair whose name is a secret's
+    (``{"name": "DB_PASSWORD", "value": "X"}``): its value is hidden as a secret-named key's is."""
+    for value_key in _PAIR_VALUES:
+        if value_key in mapping:
+            break
+    else:
+        return None
+    for name_key in _PAIR_NAMES:
+        name = mapping.get(name_key)
+        if name.__class__ is str:
+            kind = hides(name, mapping[value_key])
+            return None if kind is None else (value_key, kind, name)
+    return None
 
 
 _VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
