@@ -154,7 +154,8 @@ _BARE = r"[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr])"
 #: a value that is not a secret may hold one (``url=https://h/x?token=...``, ``ok: password: ...``).
 _KEY_VALUE = re.compile(
     # (a Windows program's ``/password:X`` or ``/password=X`` as a flag of its own, not a path's last part)
-    r"(?:(?P<dash>(?<![\w.-])--)|(?<![^\s\"'(\[{,;=])/(?=[A-Za-z_][\w.-]*[:=])|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?P<quote>\\?[\"'])?"
+    r"(?:(?P<dash>(?<![\w.-])--)|(?<![^\s\"'(\[{,;=])/(?=[A-Za-z_][\w.-]*[:=])|(?<![\w.-])-?)(?P<key>[A-Za-z_][\w.-]*)(?:(?P<quote>\\?[\"'])\]?)?"
+    # (a quoted key may close a subscript: ``os.environ["DB_PASSWORD"] = "X"``, ``cfg['api_key']='X'``)
     # after a quoted key, JSON's whitespace around the colon (``"password" : "x"``, a line break after it; in JSON
     # written into a string, also as its escapes: ``\"password\":\\n  \"x\"``)
     r"(?P<sep>[ \t]*=>?(?!=)[ \t]*|(?(quote)(?:[ \t\n\r]|\\[ntr])*:(?:[ \t\n\r]|\\[ntr])*|:[ \t]*)|(?(dash)(?P<space>[ \t]+)|(?!)))"
@@ -169,6 +170,11 @@ _KEY_VALUE = re.compile(
     r"|\[(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\]|\{(?:\"[^\"]*\"|'[^']*'|[^][{}\"'])*\}"
     r"|\[(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\]|\{(?:[^][{}]|\[[^][{}]*\]|\{[^][{}]*\})*\}"
     r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
+    # a password hash in the modular crypt format is the value whole, its parameters and salt included
+    # (``$argon2id$v=19$m=65536,t=3,p=4$salt$hash``, ``$2b$12$...``, ``$6$salt$hash``)
+    r"|\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+(?:,[\w=]+)*(?:\$[\w+/.=-]+){1,2}"
+    r"|\$2[abxy]?\$\d\d\$[\w./]{22,}|\$[156]\$(?:rounds=\d+\$)?[\w./]+\$[\w./]+"
+    r"|\$(?:y|gy|7)(?:\$[\w./]+){2,3}|\$pbkdf2(?:-sha\d+)?\$\d+(?:\$[\w+/.=]+){2}"
     # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one; a quote inside it
     # or opening it, with more of the value after it, is part of it (``b'X'``, ``ab'X``, an unclosed ``"X``)
     r"|(?:" + _BARE + r"|[\"'](?=" + _BARE + r"))+))"

@@ -1,7 +1,11 @@
-"""Secrets in name/value pairs: ``{"name": "DB_PASSWORD", "value": X}`` (Kubernetes and ECS ``env``
-lists, AWS ``Key``/``Value`` tags) hide X as a key named ``DB_PASSWORD`` would. Earlier red teams listed
-the form as ambiguous: the README promised neither way, and a user sharing a job's config with its
-container's environment would expect it hidden."""
+"""Forms earlier red teams listed as ambiguous (the README promised neither way) that a user sharing
+results would expect hidden:
+
+* name/value pairs: ``{"name": "DB_PASSWORD", "value": X}`` (Kubernetes and ECS ``env`` lists, AWS
+  ``Key``/``Value`` tags) hide X as a key named ``DB_PASSWORD`` would;
+* a subscript assignment in code kept as text: ``os.environ["DB_PASSWORD"] = "X"`` (``python -c``);
+* a password hash in the modular crypt format under a secret name, whole: its parameters hold commas
+  (``$argon2id$v=19$m=65536,t=3,p=4$salt$hash``), where a bare value used to end."""
 
 from __future__ import annotations
 
@@ -13,9 +17,12 @@ from hypothesis import strategies as st
 
 from procrecord.operations.migration import upgrade
 from procrecord.operations.redaction import check_level, redact
+from procrecord.operations.scrub import Scrubber
 from procrecord.record.schemas import current_version
 
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, assert_scrub_laws, load_json
+
+_OWN = {"home": "/home/jdoe", "user": "jdoe", "host": "gpu-node05.lab"}
 
 
 def _record(config):
@@ -68,3 +75,49 @@ def test_pairs_keep_the_laws(env):
     out = redact(_record({"env": env}), "most")
     assert redact(out, "most") == out
     assert check_level(out, "most") == []
+
+
+@pytest.mark.parametrize("text", [
+    'import os; os.environ["DB_PASSWORD"]="Zq81xQ7"',
+    "os.environ['GITHUB_TOKEN'] = 'Zq81xQ7'",
+    'cfg["api_key"]=Zq81xQ7',
+    '{\\"x\\": 1}; secrets[\'signing_key\'] = "Zq81xQ7"',
+])
+def test_a_subscript_assignment_hides_its_value(text):
+    out = Scrubber(_OWN).scrub(text)[0]
+    assert "Zq81xQ7" not in out and "<redacted:" in out, out
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize("text", ['d["password_min_length"] = 12', 'x["token_count"]=512', 'a["name"] = "bob"',
+                                  'cfg["use_auth"] = "yes"'])
+def test_subscripts_of_settings_stay(text):
+    assert Scrubber(_OWN).scrub(text)[0] == text
+
+
+_HASHES = [
+    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",
+    "$argon2i$m=4096,t=3,p=1$c29tZXNhbHQ$iWh06vD8Fy27wf9npn6FXWiCX4K6pW6Ue1Bnzz07Z8A",
+    "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW",
+    "$6$rounds=5000$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+    "$1$saltsalt$qjXMvbEw8oaL.CzflDugX/",
+    "$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7",
+    "$pbkdf2-sha256$29000$N2bMmVPK$3r6o2bGdO2Kb2Q5c0W8j1w",
+]
+
+
+@pytest.mark.parametrize("digest", _HASHES)
+@pytest.mark.parametrize("form", ["password_hash: {} lr=0.1", "pwd={},user=bob", '{{"hashed_password": "{}"}}'])
+def test_a_crypt_hash_under_a_secret_name_is_hidden_whole(digest, form):
+    text = form.format(digest)
+    out = Scrubber(_OWN).scrub(text)[0]
+    salt_or_hash = digest.rsplit("$", 1)[1]
+    assert salt_or_hash not in out and "<redacted:password>" in out, out
+    assert out.endswith((" lr=0.1", ",user=bob", '"}')), out  # what follows the hash stays
+    assert_scrub_laws(_OWN, text)
+
+
+def test_dollar_values_that_are_no_hash_stay_or_end_as_before():
+    scrub = Scrubber(_OWN).scrub
+    assert scrub("cost=$5 price")[0] == "cost=$5 price"
+    assert scrub("password=$DB_PW,user=bob")[0] == "password=<redacted:password>,user=bob"
