@@ -65,6 +65,16 @@ if spec.get("denied"):
         return await real(self, path, *args, **kwargs)
 
     s3fs.S3FileSystem._cat_file = denied  # before any fork: the fetcher has it too
+if spec.get("child_survey_fails"):
+    from procrecord.bulk import storage
+    real_survey, me = storage.survey, os.getpid()
+
+    def failing(source, *args):
+        if os.getpid() != me and spec["child_survey_fails"] in source:
+            raise RuntimeError("an unexpected failure in the fetcher")
+        return real_survey(source, *args)
+
+    storage.survey = failing
 if spec.get("memory"):
     import fsspec
     fsspec.filesystem("memory").pipe({url: text.encode() for url, text in spec["memory"].items()})
@@ -197,6 +207,15 @@ def test_memory_objects_are_read_in_this_process_beside_a_fetcher(endpoint, buck
     assert fetched["fetchers"] == 1 and fetched["fetched"] == 1  # more/p0.jsonl only
     assert fetched["output"] == alone["output"] and fetched["exit"] == alone["exit"] == 0
     assert "5 records from 2 sources: 5 valid" in fetched["output"]
+
+
+def test_a_listing_that_fails_in_the_fetcher_is_made_here(endpoint, bucket, tmp_path):
+    """An unexpected failure while the fetcher lists a source: this process lists and reads that
+    source itself, and the fetcher still serves the next one."""
+    args = ["validate", f"s3://{bucket}/more", f"s3://{bucket}/runs", *_option(endpoint)]
+    fetched, alone = _both(endpoint, tmp_path, args, child_survey_fails="/more")
+    assert fetched["output"] == alone["output"] and fetched["exit"] == alone["exit"] == 1
+    assert fetched["fetchers"] == 1 and fetched["fetched"] == 14  # runs/ only: more/ was read here
 
 
 def test_no_fetcher_for_a_pool_or_where_forking_is_unsafe(endpoint, bucket, tmp_path):

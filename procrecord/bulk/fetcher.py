@@ -234,8 +234,13 @@ def _serve(conn: Any, parent: int) -> None:
                 from procrecord.bulk.storage import survey
 
                 _, source, options, skip = request
-                found = survey(source, options, skip)
-                conn.send(("listed", found[0] if isinstance(found, tuple) else found))
+                try:
+                    found = survey(source, options, skip)
+                    conn.send(("listed", found[0] if isinstance(found, tuple) else found))
+                except (EOFError, OSError):
+                    raise
+                except Exception:  # noqa: BLE001 - whatever failed here, the parent lists the source itself
+                    conn.send(("listed", None))
             elif kind == "read":
                 _read(conn, *request[1:])
 
