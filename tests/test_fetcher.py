@@ -165,6 +165,25 @@ def test_fetched_run_equals_in_process_run(endpoint, bucket, tmp_path):
     assert fetched["output"] == alone["output"] and fetched["fetched"] == 14
 
 
+def test_in_place_on_s3_through_the_fetcher_equals_in_process(endpoint, bucket):
+    """--in-place with the fetcher: the same objects rewritten with the same bytes (the ETags it listed
+    guard each PUT), the same report."""
+    fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
+    for prefix in ("a", "b"):
+        fs.copy(f"{bucket}/runs", f"{bucket}/{prefix}", recursive=True)
+    fetched = _drive(endpoint, ["redact", "--level", "most", "--in-place", f"s3://{bucket}/a", *_option(endpoint)],
+                     fetch=True)
+    alone = _drive(endpoint, ["redact", "--level", "most", "--in-place", f"s3://{bucket}/b", *_option(endpoint)],
+                   fetch=False)
+    assert fetched["fetched"] == 14 and alone["fetched"] == 0
+    assert fetched["output"].replace(f"{bucket}/a/", "X/") == alone["output"].replace(f"{bucket}/b/", "X/")
+    fs.invalidate_cache()
+    names = sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{bucket}/a"))
+    assert names == sorted(p.rsplit("/", 1)[1] for p in fs.find(f"{bucket}/b")) and len(names) == 14
+    assert all(fs.cat_file(f"{bucket}/a/{n}") == fs.cat_file(f"{bucket}/b/{n}") for n in names)
+    assert fs.cat_file(f"{bucket}/a/o00.jsonl") != fs.cat_file(f"{bucket}/runs/o00.jsonl")  # it was rewritten
+
+
 def test_objects_a_task_does_not_read_whole_are_not_fetched(endpoint, bucket, tmp_path):
     """An object streamed in blocks (over the read-ahead size) is read by its task; one over
     --max-bytes is refused unread; the stream skips both and the findings are the same."""
