@@ -402,10 +402,11 @@ def _step(plain: dict[str, str], key: str) -> str:
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     scrubber = ctx.scrubber
-    pair = pair_secret(value)
-    if pair is not None:  # ``{"name": "DB_PASSWORD", "value": X}``: X as under a key of that name
-        value = {**value, pair[0]: marker(pair[1])}
-        ctx.found.append((f"{pointer}/{escape(pair[0])}", {"secret-key": 1}))
+    if "value" in value or "Value" in value or "VALUE" in value:
+        pair = pair_secret(value)
+        if pair is not None:  # ``{"name": "DB_PASSWORD", "value": X}``: X as under a key of that name
+            value = {**value, pair[0]: marker(pair[1])}
+            ctx.found.append((f"{pointer}/{escape(pair[0])}", {"secret-key": 1}))
     plain = scrubber.plain_keys
     if plain.keys() >= value.keys():
         # The hot loop of redaction (configs are wide): every key was seen before and needs nothing,
