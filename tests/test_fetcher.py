@@ -10,17 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import valid_fixtures
+from helpers import moto_s3, valid_fixtures
 
 s3fs = pytest.importorskip("s3fs")
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 
 #: Runs ``procrecord ARGS`` in this fresh process; prints a JSON summary on its last line.
 _DRIVER = r"""
@@ -85,16 +84,9 @@ print(json.dumps({"exit": result.exit_code, "output": result.output, **counts}))
 
 @pytest.fixture(scope="module")
 def endpoint():
-    """A moto S3 server on 127.0.0.1 (a random free port), in a thread of this test process."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    """A moto S3 server, in a thread of this test process."""
+    with moto_s3() as url:
+        yield url
 
 
 _KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}

@@ -158,12 +158,7 @@ class Fetcher:
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send(("quit",))
             self._process.join(2)
-        self.dead = True
-        self.current = None
-        with contextlib.suppress(OSError):
-            self._conn.close()
-        if self._process.is_alive():
-            self._process.kill()
+        self._lost()
         self._process.join()
 
     def _recv(self) -> Any:
@@ -174,7 +169,8 @@ class Fetcher:
             return None
 
     def _lost(self) -> None:
-        """The fetcher died or the pipe's state is unknown (an interrupted exchange): never used again."""
+        """Never use the fetcher again (it ended, died, or the pipe's state is unknown after an
+        interrupted exchange): the pipe is closed and a fetcher still alive is killed."""
         self.dead = True
         self.current = None
         with contextlib.suppress(OSError):
