@@ -115,7 +115,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         value = _UNTIL_SPACE.match(value).group(0)  # type: ignore[union-attr]
         end = match.start("value") + len(value)
     at = match.start("key")
-    if key[0] in "ntr" and match.string[at - 1:at] == "\\" and _escape_before(match.string, at):
+    if key[0] in "ntrfb" and match.string[at - 1:at] == "\\" and _escape_before(match.string, at):
         # after a JSON-escaped break (``\nDB_PASS = [...]``) the key is judged as on a line of its own, so a
         # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
         key = key[1:]
@@ -134,8 +134,12 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
     if match.group("sep") == ":" and not match.group("quote") and (
-            not match.group(0).lower().endswith(_GLUED_COLON_LOWER) or match.string[match.start() - 1:match.start()] == "/"):
-        return None  # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``)
+            not match.group(0).lower().endswith(_GLUED_COLON_LOWER)
+            or (match.string[match.start() - 1:match.start()] == "/" and (container or _PATH_VALUE.fullmatch(bare)))):
+        # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``); after a
+        # ``/`` (a path or an image) only when the value is no tag, word or list (``/api/password:reset``,
+        # ``org/token:1.2-slim`` stay; ``mysql/password:Xy7`` is hidden)
+        return None
     new = marker(kind)
     if container and match.group("quote"):
         # quoted as its key is: JSON text stays JSON (``{"password": "<redacted:password>"}``)
@@ -184,6 +188,10 @@ _KEY_VALUE = re.compile(
 GLUED_COLON = tuple(f"{end}:" for word in ("word", "wd", "pass", "secret", "token", "key")
                     for end in (word, word.upper(), word.capitalize()))
 _GLUED_COLON_LOWER = tuple(dict.fromkeys(end.lower() for end in GLUED_COLON))
+#: What follows ``path/name:`` as a path's or an image's part, not a secret: an image's tag (``latest``,
+#: ``1.2.3``, ``3.11-slim``, ``v2``) or a lowercase word (an API's action: ``/v1/password:reset``).
+_PATH_VALUE = re.compile(r"(?:latest|stable|edge|nightly|main|master|dev|slim|alpine|v?\d+(?:\.\d+)*)(?:-[\w.]+)?"
+                         r"|[a-z]+(?:[_-][a-z]+)*")
 #: ``<password>...</password>``: an XML element named as a secret.
 _XML_ELEMENT = re.compile(r"<(?P<key>[A-Za-z_][\w.-]*)>(?P<value>[^<]*)</(?P=key)>")
 
@@ -236,9 +244,9 @@ _VERSION_BEFORE = re.compile(r"(?i)(?:version|_ver|build|release)[\"']?[ \t]*(?:
 #: A value's start: after ``:`` or ``=``, maybe quoted (``cudnn: 9.1.0.70``, ``"cudnn": "9.1.0.70"``, ``\"...\"``).
 _VALUE_BEFORE = re.compile(r"[:=][ \t]*(?:\\*[\"'])?$")
 #: The opening of a mapping whose key names versions, written as text (``versions: {``, ``"package_versions": {``,
-#: ``libVersions={``, ``\"versions\": {``): the key ends as :func:`~procrecord.operations.secretnames.is_versions_mapping`
-#: asks of a real mapping's key.
-_VERSIONS_OPEN = re.compile(r"(?i)versions(?:\\*[\"'])?[ \t]*[:=][ \t]*\{$")
+#: ``libVersions={``, ``\"versions\": {``; not ``conversions: {``): the key ends as
+#: :func:`~procrecord.operations.secretnames.is_versions_mapping` asks of a real mapping's key.
+_VERSIONS_OPEN = re.compile(r"(?:(?:(?<![A-Za-z0-9])|(?<=\\[ntrfb]))(?i:versions)|(?<=[a-z0-9])Versions)(?:\\*[\"'])?[ \t]*[:=][ \t]*\{$")
 
 
 def _in_versions_mapping(text: str, start: int) -> bool:
@@ -398,21 +406,26 @@ _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _NAME_END = r"(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
 _HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<]*)+(?=/)"
               r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*)+" + _NAME_END + r"|[^/\s:'\"<]+)")
-_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
+#: Folders below ``Users`` that are no one's home (macOS ``Shared``; Windows ``Public``, ``Default``, ``All Users``).
+_SHARED = (r"(?!(?:(?<=[Uu][Ss][Ee][Rr][Ss].)|(?<=[Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss].))"
+           r"(?i:shared|public|default|default user|all users)(?:[\\/]|$|[\s'\"]))")
+_POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _SHARED + _HOME_NAME + r"|(?P<root>root)(?=/|$|[\s:'\"]))", _posix_home)
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
 #: name with spaces counts up to the next separator, or as :data:`_HOME_NAME` reads one with none after it.
-_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)"
-                            r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*)+" + _NAME_END
+_WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)" + _SHARED
+                            + r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*)+" + _NAME_END
                             + r"|[^\\/\s:'\"]+)", "~")
 _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
 #: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home
 #: (``~1root~1x``) is written as ``~`` is in a pointer, ``~0``.
-_POINTER_HOME = _regex_rule(r"~1(?:(home|Users)~1(?!<user>)[^~/\s'\"<]+|root(?=~1|$|[\s'\"]))",
+_POINTER_HOME = _regex_rule(r"~1(?:(home|Users)~1(?!<user>)(?!(?<=Users~1)(?i:shared|public|default)(?:~1|$))"
+                            r"[^~/\s'\"<]+|root(?=~1|$|[\s'\"]))",
                             lambda m: f"~1{m.group(1)}~1<user>" if m.group(1) else "~0")
 
 #: Homes in JSON text whose ``/`` is escaped (``\/home\/alice\/x``, as PHP's and some Java encoders write it):
 #: the name goes, the path keeps its shape; root's home at the start of a path is ``~``.
-_ESCAPED_HOME = _regex_rule(r"\\/(home|Users)\\/(?!<user>)[^\\/\s:'\"<]+|(?<![\w.~-])\\/root(?=\\/|$|[\s'\"])",
+_ESCAPED_HOME = _regex_rule(r"\\/(home|Users)\\/(?!<user>)(?!(?<=Users\\/)(?i:shared|public|default)(?:\\|$))"
+                            r"[^\\/\s:'\"<]+|(?<![\w.~-])\\/root(?=\\/|$|[\s'\"])",
                             lambda m: f"\\/{m.group(1)}\\/<user>" if m.group(1) else "~")
 _ESCAPED_NEEDLES = ("\\/home\\/", "\\/Users\\/", "\\/root")
 
@@ -626,7 +639,7 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     # (not from the letter of a JSON escape, ``\\nalice@...``; not a file for screens of 2x density, ``icon@2x.png``)
     # (letters and digits of any script, RFC 6531: ``jürgen@exämple.de``; ``_`` before the ``@``: ``first_last@``)
     # (and RFC 5321's address literal for a domain: ``anna@[10.1.2.3]``, ``anna@[IPv6:2001:db8::1]``)
-    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntr])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
+    ("email", _regex_rule(r"(?<![\w.+-])(?!(?<=\\)[ntrfb])(?P<local>[\w.%+-]+)@(?!\d+x\.)"
                           r"(?:(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.[^\W\d_]{2,}\b|\[[^\]\s\[]{2,}\])", _email), ("@",)),
     ("home-path", _home_path, ("/home/", "/Users/", "/root", "~1home~1", "~1Users~1", "~1root", *_WINDOWS_NEEDLES,
                                *_ESCAPED_NEEDLES)),
@@ -725,10 +738,11 @@ def _share(table: set[Any], item: Any) -> None:
     table.add(item)
 
 
-#: A line break or tab written as JSON writes it inside a string (``\\n``, ``\\t``, ``\\r``, after an even
-#: number of backslashes): ``"step 1\\nghp_..."`` glues the token to an ``n``, so no rule that wants a word
-#: to start there would see it. Text holding one is scrubbed whole, then line by line.
-_ESCAPED_BREAK = re.compile(r"((?<!\\)(?:\\\\)*\\[ntr])")
+#: A line break or tab written as JSON writes it inside a string (``\\n``, ``\\t``, ``\\r``, and JSON's two
+#: other control characters with a short escape, ``\\f`` and ``\\b``, after an even number of
+#: backslashes): ``"step 1\\nghp_..."`` glues the token to an ``n``, so no rule that wants a word to start
+#: there would see it. Text holding one is scrubbed whole, then line by line.
+_ESCAPED_BREAK = re.compile(r"((?<!\\)(?:\\\\)*\\[ntrfb])")
 
 
 #: JSON escapes that hide what the rules read, after an even number of backslashes: ``\/`` (how PHP and some
@@ -736,7 +750,7 @@ _ESCAPED_BREAK = re.compile(r"((?<!\\)(?:\\\\)*\\[ntr])")
 #: line break as ``\u000a``).
 _JSON_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:(/)|u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
                           r"|u([0-9a-fA-F]{4}))")
-_SHORT_ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_SHORT_ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x0C: "\\f", 0x08: "\\b"}
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 

@@ -31,7 +31,7 @@ SECRET_PARTS = {
     "password": "password", "passwd": "password", "passphrase": "password", "passcode": "password", "apikey": "api_key",
     "accesskey": "access_key", "privatekey": "private_key", "secretkey": "secret", "clientsecret": "secret",
 }
-SECRET_ENDINGS = {"token": "token", "secret": "secret"}
+SECRET_ENDINGS = {"token": "token", "secret": "secret", "pwd": "password"}
 #: A tokenizer's special tokens (``pad_token: "[PAD]"``) are not secrets.
 NOT_SECRET_BEFORE_TOKEN = frozenset({"bos", "eos", "pad", "unk", "sep", "cls", "mask", "sos", "start", "end", "begin",
                                      "image"})
@@ -41,6 +41,13 @@ KEY_MATERIAL = frozenset({
     "encryption", "decryption", "encrypt", "decrypt", "signing", "sign", "master", "account", "storage", "shared",
     "hmac", "jwt", "ssh", "gpg", "pgp", "aes", "crypto", "cipher", "client", "service", "deploy", "webhook", "license",
     "subscription", "consumer", "app", "bot", "session", "instrumentation", "write", "admin", "root", "kms", "wrapping",
+})
+#: ``<word>_tokens`` names a list of credentials after these (``hf_tokens``, ``GH_TOKENS``, ``api_tokens``); other
+#: ``tokens`` are a tokenizer's (``special_tokens``, ``stop_tokens``, ``max_new_tokens``).
+TOKEN_OWNERS = frozenset({
+    "hf", "huggingface", "gh", "github", "gitlab", "glpat", "npm", "pypi", "slack", "discord", "telegram", "oauth",
+    "bearer", "session", "jwt", "id", "personal", "deploy", "service", "client", "cloud", "aws", "gcp", "azure",
+    "openai", "anthropic", "wandb", "vault", "ci", "registry", "docker", "secret", "security", "csrf", "xsrf",
 })
 #: ``pass`` names a password only as the last word (``DB_PASS``, ``--db-pass``), not after these
 #: (``first_pass``, ``two_pass``) and not before another word (``pass_at_k``); glued only after these.
@@ -118,7 +125,8 @@ def secret_kind(key: str) -> str | None:
                 continue
             return None if _setting(words, index, end) else kind
     for index, (a, b) in enumerate(zip(words, words[1:])):
-        kind = SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and a in KEY_MATERIAL else None)
+        kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and a in KEY_MATERIAL else None)
+                or ("token" if b == "tokens" and a in TOKEN_OWNERS else None))
         if kind is not None:
             return None if _setting(words, index, index + 1) else ("secret" if kind == "key" else kind)
     for index, word in enumerate(words):
@@ -193,12 +201,29 @@ def pair_secret(mapping: dict[str, Any]) -> tuple[str, str, str] | None:
 _VERSION_VALUE = re.compile(r"^[vV]?\d+(?:\.\d+){1,5}$")
 
 
+#: Last words that make a name with the word ``version`` in it an address's, not a version's
+#: (``version_host``, ``version_server_ip``).
+_ADDRESS_WORDS = frozenset({"host", "hosts", "hostname", "server", "servers", "ip", "ips", "addr", "address", "node",
+                            "url", "uri", "endpoint"})
+
+
 @functools.lru_cache(maxsize=4096)
 def is_version_key(key: str) -> bool:
-    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``, ``build``,
-    ``release``)."""
+    """True for a key that names a version (``cudnn_version``, ``CUDNN_VER``, ``driverVersion``,
+    ``version_number``, ``build``, ``release``): the word ``version`` in it (not ``conversion``,
+    ``subversion``), unless an address's word ends it (``version_host``)."""
     lowered = key.lower()
-    return "version" in lowered or lowered.endswith(("_ver", "-ver", "build", "release"))
+    if lowered.endswith(("_ver", "-ver", "build", "release")):
+        return True
+    if "version" not in lowered:
+        return False
+    words = _words(key)
+    return "version" in words and words[-1] not in _ADDRESS_WORDS
+
+
+def _words(name: str) -> list[str]:
+    """The words of a name, split at case changes and at anything not a letter or digit."""
+    return [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", name).lower()) if w]
 
 
 def version_kept(key: str, value: str, found: dict[str, int], parent: str = "") -> bool:
@@ -214,7 +239,7 @@ def is_versions_mapping(key: str) -> bool:
     """True for the name of a mapping of versions (``versions``, ``package_versions``, ``libVersions``):
     its values are versions whatever their own keys (not ``build`` or ``release``, whose mappings hold
     anything)."""
-    return key.lower().endswith("versions")
+    return key.lower().endswith("versions") and _words(key)[-1:] == ["versions"]  # not ``conversions``
 
 
 @functools.lru_cache(maxsize=1024)
@@ -225,7 +250,7 @@ def is_version_flag(arg: str) -> bool:
     if arg[-1:] == ":" and not arg.startswith("-"):
         return is_version_key(arg[:-1]) and arg[:-1].replace("_", "").replace("-", "").isalnum()
     name = arg.lstrip("-").lower()
-    return arg.startswith("--") and (name == "ver" or name.endswith(("version", "_ver", "-ver")))
+    return arg.startswith("--") and (name in ("ver", "version") or name.endswith(("-version", "_version", "_ver", "-ver")))
 
 
 def is_version_value(value: str) -> bool:
