@@ -272,6 +272,9 @@ def _submit(artifacts: Artifacts, index: int) -> None:
 
 
 def _hash_forever() -> None:
+    from procrecord.writer.threads import block_external_signals
+
+    block_external_signals()
     while True:
         artifacts, index = _TASKS.get()
         artifacts.work(index)

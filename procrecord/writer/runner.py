@@ -22,9 +22,10 @@ from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.writer.recorder import Recorder
 from procrecord.writer.spawn import Child, spawn
+from procrecord.writer.threads import EXTERNAL
 
-FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH")
-                  if hasattr(signal, name))
+#: What ``procrecord run`` passes on to its command.
+FORWARDED = EXTERNAL
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
 
@@ -156,6 +157,9 @@ def _forward(child: Child, signum: int) -> None:
 
 
 def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
+    from procrecord.writer.threads import block_external_signals
+
+    block_external_signals()  # a signal for the command must interrupt the main thread's wait4
     while not stop.wait(interval):
         try:
             recorder.flush()

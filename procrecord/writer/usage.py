@@ -189,6 +189,9 @@ class Sampler:
             self._gpus.close()
 
     def _loop(self) -> None:
+        from procrecord.writer.threads import block_external_signals
+
+        block_external_signals()
         if self._gpus_wanted:
             self._gpus = _Gpus()
         self.sample(record=False)  # the CPU baseline

@@ -1,0 +1,77 @@
+"""procrecord's helper threads leave external signals to the main thread (procrecord.writer.threads):
+a SIGTERM for ``procrecord run``'s command must interrupt the main thread's wait for it, which only a
+signal delivered to the main thread does."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+
+from procrecord.writer import runner
+from procrecord.writer.threads import EXTERNAL, block_external_signals
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no per-thread signal masks here")
+
+
+def _mask_in_thread(target) -> set[int]:
+    seen: list[set[int]] = []
+
+    def body() -> None:
+        target()
+        seen.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(10)
+    return seen[0]
+
+
+def test_a_helper_thread_blocks_external_signals_and_the_main_thread_keeps_them():
+    assert set(EXTERNAL) >= {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    assert _mask_in_thread(block_external_signals) >= set(EXTERNAL)
+    assert not set(signal.pthread_sigmask(signal.SIG_BLOCK, [])) & {signal.SIGTERM, signal.SIGINT}
+
+
+def test_the_flushing_thread_of_procrecord_run_blocks_them():
+    masks: list[set[int]] = []
+    stop = threading.Event()
+
+    class Recorder:
+        def flush(self) -> None:
+            masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+            stop.set()
+
+    thread = threading.Thread(target=runner._flush_every, args=(Recorder(), 0.01, stop))
+    thread.start()
+    thread.join(10)
+    assert masks and masks[0] >= set(runner.FORWARDED)
+
+
+def test_the_usage_sampler_thread_blocks_them(monkeypatch):
+    from procrecord.writer import usage
+
+    masks: list[set[int]] = []
+    monkeypatch.setattr(usage.Sampler, "sample",
+                        lambda self, record=True: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))) or {})
+    sampler = usage.Sampler(0.05, gpus=False)
+    sampler.start()
+    sampler.stop()
+    assert masks and all(mask >= set(EXTERNAL) for mask in masks)
+
+
+def test_the_hashing_thread_blocks_them():
+    from procrecord.writer import artifacts
+
+    masks: list[set[int]] = []
+    done = threading.Event()
+
+    class Work:
+        def work(self, index: int) -> None:
+            masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+            done.set()
+
+    artifacts._submit(Work(), 0)  # type: ignore[arg-type]
+    assert done.wait(10)
+    assert masks[0] >= set(EXTERNAL)
