@@ -120,4 +120,21 @@ def test_a_crypt_hash_under_a_secret_name_is_hidden_whole(digest, form):
 def test_dollar_values_that_are_no_hash_stay_or_end_as_before():
     scrub = Scrubber(_OWN).scrub
     assert scrub("cost=$5 price")[0] == "cost=$5 price"
-    assert scrub("password=$DB_PW,user=bob")[0] == "password=<redacted:password>,user=bob"
+    assert scrub("password=$DB_pw9!,user=bob")[0] == "password=<redacted:password>,user=bob"
+
+
+@pytest.mark.parametrize("value", ["${DB_PASSWORD}", "$DB_PASSWORD", "%DB_PASSWORD%", "env:DB_PASSWORD",
+                                   "os.environ/OPENAI_API_KEY", "env", "auto", "prompt", "ask", "keyring", "stdin"])
+@pytest.mark.parametrize("form", ["password={}", "api_key: {}", '{{"hf_token": "{}"}}', "--db-password {}"])
+def test_a_reference_to_where_the_secret_is_kept_stays(value, form):
+    text = form.format(value)
+    assert Scrubber(_OWN).scrub(text)[0] == text
+    out = redact(_record({"password": value, "api_key": value}), "most")
+    assert out["invocation"]["config"] == {"password": value, "api_key": value}
+    assert check_level(out, "most") == []
+
+
+@pytest.mark.parametrize("value", ["${DB_PASSWORD:-hunter2}", "$hunter-2", "env:", "%x y%", "prompt2", "autoZq81"])
+def test_values_that_only_look_like_references_are_hidden(value):
+    out = redact(_record({"password": value}), "most")
+    assert out["invocation"]["config"]["password"] == "<redacted:password>"

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 import orjson
 
 from procrecord.operations.secretnames import (
+    ENV_REFERENCE,
     SECRET_HINTS,
     SETTING_VALUES,
     is_version_flag,
@@ -40,7 +41,8 @@ def _is_marker(value: str) -> bool:
 
 def _setting_value(value: str) -> bool:
     """A value under a secret's name that is a setting (``yes``, ``none``, ``512``), not a secret."""
-    return value.strip().lower() in SETTING_VALUES or _NUMERIC.match(value) is not None
+    return (value.strip().lower() in SETTING_VALUES or _NUMERIC.match(value) is not None
+            or ENV_REFERENCE.fullmatch(value.strip()) is not None)
 
 
 Rule = Callable[[str], "tuple[str, int]"]

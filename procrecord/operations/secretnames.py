@@ -78,7 +78,13 @@ SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disa
                             "has", "is", "no", "num", "n", "max", "min", "allow", "skip", "with", "without", "check",
                             "validate", "verify", "show", "hide", "total", "special", "count", "need", "needs"})
 #: Values under a secret's name that are settings, not secrets (``use_auth: yes`` aside, ``auth: none``).
-SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "enabled", "disabled"})
+SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "enabled", "disabled",
+                            # where the secret comes from, not the secret (``api_key: env``, ``password: prompt``)
+                            "auto", "env", "prompt", "ask", "default", "keyring", "stdin"})
+#: A value that names the environment variable holding the secret (``${DB_PASSWORD}``, ``$DB_PASSWORD``,
+#: ``%DB_PASSWORD%``, ``env:DB_PASSWORD``, ``os.environ/OPENAI_API_KEY``): a reference, not the secret.
+#: (``${X`` too: a bare value in text ends before ``}``.)
+ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|env:[A-Za-z_]\w*|os\.environ/[A-Za-z_]\w*")
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
@@ -172,6 +178,7 @@ def hides(key: str, value: object) -> str | None:
     if kind is None:
         return None
     if isinstance(value, str) and (value.strip().lower() in SETTING_VALUES or _NUMBER.match(value)
+                                   or ENV_REFERENCE.fullmatch(value.strip())
                                    or value == f"<redacted:{kind}>" or shell_directory(key, value)):
         return None
     return kind
