@@ -230,8 +230,10 @@ def _assignments(text: str) -> tuple[str, int]:
 
 
 def _url_credentials(match: re.Match[str]) -> str:
-    if match.group("userinfo") == "<redacted:credentials>":
-        return match.group(0)  # already scrubbed: redaction stays idempotent
+    if match.group("userinfo") in ("<redacted:credentials>", "git"):
+        # already scrubbed (redaction stays idempotent), or the service account of a repository host with no
+        # password (``ssh://git@github.com/org/repo.git``, as the e-mail rule keeps ``git@github.com:org/repo``)
+        return match.group(0)
     return f"{match.group('scheme')}<redacted:credentials>@"
 
 
@@ -838,7 +840,7 @@ class Scrubber:
                         self._plain_words[name] = placeholder
                         after.append((f"record-{kind}", _literal_rule(name, placeholder, context=kind), (name,)))
                     else:
-                        variants = _case_variants(name) if name is not value or "." not in value else (name,)
+                        variants = _case_variants(name)
                         after.append((f"record-{kind}", _literal_rule(name, placeholder, variants=variants),
                                       _needles_of(variants)))
         #: The rules in the order they run: the record's home, the fixed rules, its host and user.
@@ -1215,11 +1217,14 @@ def _needles_of(variants: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _case_variants(name: str) -> tuple[str, ...]:
-    """``name`` as written, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``, ``Mkowalski``); a
-    name of up to three characters only as written (``Li-ion`` is no user ``li``)."""
+    """``name`` as written, in lower case, in capitals and capitalised (``mkowalski``, ``MKOWALSKI``,
+    ``Mkowalski``; ``Node-17b``, ``node-17b``; also a dotted name, ``anna.nowak``, ``ANNA.NOWAK``,
+    ``Anna.nowak``); a name of up to three characters only as written (``Li-ion`` is no user ``li``). Only
+    forms of the same length (the rule looks back by the name's length)."""
     if len(name) < 4:
         return (name,)
-    return tuple(dict.fromkeys((name, name.upper(), name.capitalize())))
+    forms = (name, name.lower(), name.upper(), name.capitalize())
+    return tuple(dict.fromkeys(form for form in forms if len(form) == len(name)))
 
 
 def _literal_rule(value: str, replacement: str, path: bool = False, context: str | None = None,
