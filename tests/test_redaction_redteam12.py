@@ -3,6 +3,8 @@
 * the record's own user or host name holding a ``.`` (``anna.nowak``, ``gpu.node.12``) was hidden only as
   written, not in capitals or capitalised; a name written with capitals (``Node-17b``) was not hidden in
   lower case. The README promises "lower, upper or capitalised form";
+* ``bf16::add`` (a C++ or Rust name) was read as an IPv6 address: ``a::b`` with no digit after ``::``
+  stays; ``fe80::1`` and any address of more groups are hidden;
 * ``ssh://git@github.com/org/repo.git`` lost its service account to a credentials marker, while the scp
   form ``git@github.com:org/repo.git`` kept it: a repository host's ``git`` user with no password stays.
 """
@@ -57,3 +59,14 @@ def test_a_repository_hosts_service_account_without_a_password_stays(url):
 ])
 def test_other_user_info_in_urls_is_still_hidden(url, out):
     assert Scrubber({"user": "jdoe"}).scrub(url)[0] == out
+
+
+@pytest.mark.parametrize("text", ["bf16::add", "dead::beef", "torch::fa::dead", "at::Tensor", "cute::copy"])
+def test_a_scoped_name_of_hex_letters_is_no_ipv6_address(text):
+    assert Scrubber({"user": "jdoe"}).scrub(text)[0] == text
+
+
+@pytest.mark.parametrize("text", ["fe80::1", "fd12::17", "2001:db8::cafe", "fe80::abcd:1", "ip:2001:db8::7"])
+def test_ipv6_addresses_are_still_hidden(text):
+    out = Scrubber({"user": "jdoe"}).scrub(text)[0]
+    assert "<redacted:ipv6>" in out and text.split(":")[-1] not in out.split("<")[0]

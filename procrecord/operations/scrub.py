@@ -300,6 +300,9 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
         candidate = match.group(0)
         if "::" not in candidate and candidate.count(":") != 7 or not _after_a_name(match.string, match.start()):
             return candidate
+        first, sep, last = candidate.partition("::")
+        if first and last and ":" not in first + last and not any(c.isdigit() for c in last):
+            return candidate  # ``bf16::add``, ``dead::beef``: a C++ or Rust name and its member, not an address
         try:
             address = ipaddress.IPv6Address(candidate)
         except ValueError:
