@@ -119,7 +119,6 @@ class Fetcher:
                 if message is None:
                     return None
                 if message[0] == "end":
-                    ahead.ended = True
                     self.current = None
                     return None
                 _, found, data, error = message
@@ -190,7 +189,6 @@ class RemoteAhead:
         self.stream = stream
         self.index = {url: i for i, url in enumerate(urls)}
         self.next = 0  # the position of the first object not received yet
-        self.ended = False
         self.options = options
         self.pid = os.getpid()
         self.key = objectio.register(self)

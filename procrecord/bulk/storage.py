@@ -122,7 +122,8 @@ class ObjectTask:
         if not self.jsonl and size is not None and size > self.max_bytes:
             return LoadError(self.url, None, f"file is over the limit of {self.max_bytes} bytes")
         try:
-            if self.jsonl and (self.start or self.end is not None or size is None or size > objectio.AHEAD_MAX_OBJECT):
+            if self.jsonl and (self.start or self.end is not None or size is None
+                               or not _read_whole(True, size, self.max_bytes)):
                 return self._stream()
             ahead = objectio.lookup(self.ahead) if self.ahead else None
             if ahead is not None:

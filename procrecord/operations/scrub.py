@@ -17,17 +17,14 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 import orjson
 
 from procrecord.operations.secretnames import (
-    ENV_REFERENCE,
     SECRET_HINTS,
-    SETTING_VALUES,
+    is_setting_value,
     is_version_flag,
     is_version_value,
     secret_kind,
     shell_directory,
 )
 from procrecord.pointer import escape
-
-_NUMERIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def marker(kind: str) -> str:
@@ -37,12 +34,6 @@ def marker(kind: str) -> str:
 
 def _is_marker(value: str) -> bool:
     return value.startswith("<redacted:") or value in ("<host>", "<user>")
-
-
-def _setting_value(value: str) -> bool:
-    """A value under a secret's name that is a setting (``yes``, ``none``, ``512``), not a secret."""
-    return (value.strip().lower() in SETTING_VALUES or _NUMERIC.match(value) is not None
-            or ENV_REFERENCE.fullmatch(value.strip()) is not None)
 
 
 Rule = Callable[[str], "tuple[str, int]"]
@@ -93,7 +84,7 @@ def _settings_only(value: str) -> bool:
         if mapping:
             item = _ITEM_KEY.sub("", item, count=1)
         bare = item.strip().strip("\\\"'").strip()
-        if not (_setting_value(bare) or _is_marker(bare)):
+        if not (is_setting_value(bare) or _is_marker(bare)):
             return False
     return True
 
@@ -131,7 +122,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
     closed = len(value) >= 4 and value.endswith('\\"') if escaped else len(value) >= 2 and value[-1] == value[0]
     bare = (value[2:-2] if closed else value[2:]) if escaped else (value[1:-1] if closed else value[1:]) if quoted else value
     if kind is None or (_settings_only(value) if container else
-                        _is_marker(bare) or _setting_value(bare) or shell_directory(key, bare)):
+                        _is_marker(bare) or is_setting_value(bare) or shell_directory(key, bare)):
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
@@ -204,7 +195,7 @@ def _xml_elements(text: str) -> tuple[str, int]:
     def repl(match: re.Match[str]) -> str:
         nonlocal count
         kind, value = secret_kind(match.group("key")), match.group("value")
-        if kind is None or not value.strip() or _is_marker(value.strip()) or _setting_value(value):
+        if kind is None or not value.strip() or _is_marker(value.strip()) or is_setting_value(value):
             return match.group(0)
         count += 1
         return f"<{match.group('key')}>{marker(kind)}</{match.group('key')}>"
@@ -333,7 +324,7 @@ def _connection_parts(text: str) -> tuple[str, int]:
         value = match.group("value")
         bare = value[1:-1] if value[:1] in "\"'{" and len(value) > 1 else value
         kind = secret_kind(match.group("key"))
-        if kind is None or not bare.strip() or _is_marker(bare.strip()) or _setting_value(bare):
+        if kind is None or not bare.strip() or _is_marker(bare.strip()) or is_setting_value(bare):
             return match.group(0)
         count += 1
         return match.group(0)[:match.start("value") - match.start()] + marker(kind)
@@ -1113,7 +1104,7 @@ class Scrubber:
                         named_next, hide_next = False, None
                         continue
                     named_next = False
-                    if hide_next and not _is_marker(arg) and not _setting_value(arg):
+                    if hide_next and not _is_marker(arg) and not is_setting_value(arg):
                         if arg in _BEFORE_VALUE:
                             out.append(arg)  # ``--token = X``, ``--token Bearer X``: the value comes next
                             continue

@@ -92,6 +92,11 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MARKERS = re.compile(r"<(?:redacted:[a-z0-9_]+|host|user)>")
 
 
+def _words(name: str) -> list[str]:
+    """The words of a name, split at case changes and at anything not a letter or digit."""
+    return [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", name).lower()) if w]
+
+
 def _setting(words: list[str], first: int, last: int) -> bool:
     """True when the words around ``words[first:last + 1]`` (a secret's name) make the name a setting."""
     return (any(w in SETTING_AFTER for w in words[last + 1:])
@@ -117,7 +122,7 @@ def secret_kind(key: str) -> str | None:
     """
     if "<" in key:
         key = _MARKERS.sub(" ", key)
-    words = [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", key).lower()) if w]
+    words = _words(key)
     last = len(words) - 1
     for index, word in enumerate(words):
         kind = SECRET_WORDS.get(word)
@@ -177,11 +182,19 @@ def hides(key: str, value: object) -> str | None:
     kind = secret_kind(key)
     if kind is None:
         return None
-    if isinstance(value, str) and (value.strip().lower() in SETTING_VALUES or _NUMBER.match(value)
-                                   or ENV_REFERENCE.fullmatch(value.strip())
-                                   or value == f"<redacted:{kind}>" or shell_directory(key, value)):
+    if isinstance(value, str) and (is_setting_value(value) or value == f"<redacted:{kind}>"
+                                   or shell_directory(key, value)):
         return None
     return kind
+
+
+def is_setting_value(value: str) -> bool:
+    """True for a value under a secret's name that is a setting, not a secret: a word of
+    :data:`SETTING_VALUES` (``yes``, ``none``, ``env``), a number (``512``), or a reference to where the
+    secret is kept (:data:`ENV_REFERENCE`)."""
+    stripped = value.strip()
+    return (stripped.lower() in SETTING_VALUES or _NUMBER.match(value) is not None
+            or ENV_REFERENCE.fullmatch(stripped) is not None)
 
 
 #: How a name/value pair spells its two keys (Kubernetes and ECS ``env``, AWS ``Key``/``Value`` tags, ...).
@@ -226,11 +239,6 @@ def is_version_key(key: str) -> bool:
         return False
     words = _words(key)
     return "version" in words and words[-1] not in _ADDRESS_WORDS
-
-
-def _words(name: str) -> list[str]:
-    """The words of a name, split at case changes and at anything not a letter or digit."""
-    return [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", name).lower()) if w]
 
 
 def version_kept(key: str, value: str, found: dict[str, int], parent: str = "") -> bool:

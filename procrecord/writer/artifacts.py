@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from procrecord.collectors.interface import Collector
+from procrecord.writer.threads import block_external_signals
 
 #: Files (or folders, in total) larger than this keep only size and mtime unless a digest is asked for.
 DEFAULT_MAX_DIGEST_BYTES = 1 << 30
@@ -272,8 +273,6 @@ def _submit(artifacts: Artifacts, index: int) -> None:
 
 
 def _hash_forever() -> None:
-    from procrecord.writer.threads import block_external_signals
-
     block_external_signals()
     while True:
         artifacts, index = _TASKS.get()

@@ -22,7 +22,7 @@ from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.writer.recorder import Recorder
 from procrecord.writer.spawn import Child, spawn
-from procrecord.writer.threads import EXTERNAL
+from procrecord.writer.threads import EXTERNAL, block_external_signals
 
 #: What ``procrecord run`` passes on to its command.
 FORWARDED = EXTERNAL
@@ -157,8 +157,6 @@ def _forward(child: Child, signum: int) -> None:
 
 
 def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
-    from procrecord.writer.threads import block_external_signals
-
     block_external_signals()  # a signal for the command must interrupt the main thread's wait4
     while not stop.wait(interval):
         try:

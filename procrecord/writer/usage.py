@@ -18,6 +18,7 @@ from array import array
 from typing import Any
 
 from procrecord.collectors.interface import Collector
+from procrecord.writer.threads import block_external_signals
 
 MAX_POINTS = 256
 #: Samples kept per metric for exact percentiles; past it every other one is dropped (uniform thinning).
@@ -189,8 +190,6 @@ class Sampler:
             self._gpus.close()
 
     def _loop(self) -> None:
-        from procrecord.writer.threads import block_external_signals
-
         block_external_signals()
         if self._gpus_wanted:
             self._gpus = _Gpus()
