@@ -319,7 +319,8 @@ def test_the_legacy_bag_of_a_current_record_is_removed_at_most():
 
 # --- token formats: the needles that trigger their rules ------------------------------------------------
 
-@pytest.mark.parametrize("planted", load_json(FIXTURES / "redact" / "token-formats" / "planted.json"))
+@pytest.mark.parametrize("planted", [*load_json(FIXTURES / "redact" / "token-formats" / "planted.json"),
+                                     *load_json(FIXTURES / "redact" / "token-formats-2" / "planted.json")])
 @pytest.mark.parametrize("context", ["{}", "see {} now", "key={}", "/p/{}.txt", "x:{},{}"])
 def test_token_needles_never_skip_a_rule_that_would_change_the_text(planted, context):
     """Token rules are triggered by a part of their prefix (``key-`` by ``ey-``): scrubbing with the

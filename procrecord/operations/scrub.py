@@ -587,6 +587,67 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # gitleaks hashicorp-tf-api-token
     ("terraform-token", (_regex_rule(r"(?<![\w.-])[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=-]{60,}", marker("terraform_token")),
                          ("sv1.",))),
+    # gitleaks atlassian-api-token (the ``ATATT3`` form; real tokens end ``=`` and 8 hex digits, gitleaks counts 186
+    # characters after the prefix: 100 and more are taken here)
+    ("atlassian-token", _prefixed("atlassian_token", ("ATATT3",), r"[A-Za-z0-9_=-]{100,}")),
+    # gitleaks azure-ad-client-secret: three characters, a digit, ``Q~`` and 31 to 34 more, a word of its own
+    ("azure-client-secret", (_regex_rule(r"(?<![\w~.-])[A-Za-z0-9_~.]{3}\dQ~[A-Za-z0-9_~.-]{31,34}(?![\w~.-])",
+                                         marker("azure_client_secret")), ("Q~",))),
+    # gitleaks 1password-service-account-token, 1password-secret-key
+    ("1password-token", _prefixed("onepassword_token", ("ops_eyJ",), r"[A-Za-z0-9+/]{250,}={0,3}")),
+    ("1password-secret-key", (_regex_rule(r"(?<![\w-])A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})"
+                                          r"-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5}(?![\w-])", marker("onepassword_key")),
+                              ("A3-",))),
+    # gitleaks adobe-client-secret
+    ("adobe-client-secret", _prefixed("adobe_secret", ("p8e-",), r"[A-Za-z0-9]{32}(?![A-Za-z0-9])")),
+    # gitleaks alibaba-access-key-id
+    ("alibaba-access-key", _prefixed("alibaba_access_key", ("LTAI",), r"[A-Za-z0-9]{20}(?![A-Za-z0-9])")),
+    # gitleaks heroku-api-key-v2
+    ("heroku-key", _prefixed("heroku_key", ("HRKU-AA",), r"[0-9A-Za-z_-]{58}(?![0-9A-Za-z_-])")),
+    # gitleaks infracost-api-token
+    ("infracost-token", _prefixed("infracost_token", ("ico-",), r"[A-Za-z0-9]{32}(?![A-Za-z0-9])")),
+    # gitleaks easypost-api-token, easypost-test-api-token
+    ("easypost-key", _prefixed("easypost_key", ("EZAK", "EZTK"), r"[A-Za-z0-9]{54}(?![A-Za-z0-9])")),
+    # gitleaks duffel-api-token
+    ("duffel-token", _prefixed("duffel_token", ("duffel_test_", "duffel_live_"), r"[A-Za-z0-9_=-]{43}",
+                               needles=("duffel_",))),
+    # gitleaks frameio-api-token
+    ("frameio-token", _prefixed("frameio_token", ("fio-u-",), r"[A-Za-z0-9_=-]{64}")),
+    # gitleaks flutterwave-secret-key, flutterwave-encryption-key (also the live keys, without ``_TEST``)
+    ("flutterwave-key", _prefixed("flutterwave_key", ("FLWSECK_TEST-", "FLWSECK-"),
+                                  r"[a-hA-H0-9]{12}(?:[a-hA-H0-9]{20}-X)?(?![A-Za-z0-9-])", needles=("FLWSECK",))),
+    # gitleaks harness-api-key (personal and service account tokens)
+    ("harness-token", _prefixed("harness_token", ("pat.", "sat."), r"[A-Za-z0-9_-]{22}\.[A-Za-z0-9]{24}\.[A-Za-z0-9]{20}"
+                                r"(?![A-Za-z0-9])")),
+    # gitleaks maxmind-license-key
+    ("maxmind-key", (_regex_rule(r"(?<![\w-])[A-Za-z0-9]{6}_[A-Za-z0-9]{29}_mmk(?![\w-])", marker("maxmind_key")),
+                     ("_mmk",))),
+    # gitleaks cloudflare-origin-ca-key
+    ("cloudflare-origin-key", _prefixed("cloudflare_key", ("v1.0-",), r"[a-f0-9]{24}-[a-f0-9]{146}")),
+    # gitleaks facebook-page-access-token
+    ("facebook-page-token", _prefixed("facebook_token", ("EAAM", "EAAC"), r"[A-Za-z0-9]{100,}")),
+    # gitleaks notion-api-token
+    ("notion-token", _prefixed("notion_token", ("ntn_",), r"[0-9]{11}[A-Za-z0-9]{35}(?![A-Za-z0-9])")),
+    # gitleaks perplexity-api-key
+    ("perplexity-key", _prefixed("perplexity_key", ("pplx-",), r"[A-Za-z0-9]{48}(?![A-Za-z0-9])")),
+    # gitleaks openshift-user-token
+    ("openshift-token", _prefixed("openshift_token", ("sha256~",), r"[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")),
+    # gitleaks readme-api-token
+    ("readme-token", _prefixed("readme_token", ("rdme_",), r"[a-z0-9]{70}(?![A-Za-z0-9])")),
+    # gitleaks scalingo-api-token
+    ("scalingo-token", _prefixed("scalingo_token", ("tk-us-",), r"[A-Za-z0-9_-]{48}(?![A-Za-z0-9_-])")),
+    # gitleaks settlemint-application-access-token, settlemint-personal-access-token, settlemint-service-access-token
+    ("settlemint-token", _prefixed("settlemint_token", ("sm_aat_", "sm_pat_", "sm_sat_"), r"[A-Za-z0-9]{16}(?![A-Za-z0-9])",
+                                   needles=("sm_",))),
+    # gitleaks shippo-api-token
+    ("shippo-token", _prefixed("shippo_token", ("shippo_live_", "shippo_test_"), r"[a-fA-F0-9]{40}(?![A-Za-z0-9])",
+                               needles=("shippo_",))),
+    # gitleaks sendinblue-api-token
+    ("sendinblue-key", _prefixed("sendinblue_key", ("xkeysib-",), r"[a-f0-9]{64}-[A-Za-z0-9]{16}")),
+    # gitleaks octopus-deploy-api-key: ``API-`` and 26 capitals and digits, nothing glued after
+    ("octopus-key", _prefixed("octopus_key", ("API-",), r"[A-Z0-9]{26}(?![A-Za-z0-9_-])")),
+    # gitleaks typeform-api-token (its ``tfp_`` form is distinctive: hidden also without the "typeform" word)
+    ("typeform-token", _prefixed("typeform_token", ("tfp_",), r"[A-Za-z0-9_.=-]{59}(?![A-Za-z0-9_.=-])")),
 )
 TOKEN_RULES: tuple[tuple[str, Rule, Trigger], ...] = tuple((name, rule, needles) for name, (rule, needles) in _TOKENS)
 
