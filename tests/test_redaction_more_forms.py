@@ -138,3 +138,34 @@ def test_a_reference_to_where_the_secret_is_kept_stays(value, form):
 def test_values_that_only_look_like_references_are_hidden(value):
     out = redact(_record({"password": value}), "most")
     assert out["invocation"]["config"]["password"] == "<redacted:password>"
+
+
+# --- an argv flag written to be glued to its value: ``["--password=", X]`` ------------------------------------
+
+@pytest.mark.parametrize("flag", ["--password=", "--db-pass=", "--api-key:", "--hf_token=", "-token="])
+def test_the_value_after_a_flag_ending_in_its_separator_is_hidden(flag):
+    out = redact(_record({}) | {"invocation": {**_record({})["invocation"],
+                                               "argv": ["fit.py", flag, "Zq81xQ7v", "--lr", "0.1"]}}, "most")
+    argv = out["invocation"]["argv"]
+    assert argv[1] == flag and argv[2].startswith("<redacted:") and argv[3:] == ["--lr", "0.1"]
+    assert redact(out, "most") == out and check_level(out, "most") == []
+    forged = copy.deepcopy(out)
+    forged["invocation"]["argv"][2] = "Zq81xQ7v"
+    assert check_level(forged, "most"), "the gate must refuse the value left in clear"
+
+
+@pytest.mark.parametrize(("argv", "kept"), [
+    (["fit.py", "--lr=", "0.1"], ["fit.py", "--lr=", "0.1"]),                               # no secret flag
+    (["fit.py", "--password=", "--lr", "0.1"], ["fit.py", "--password=", "--lr", "0.1"]),    # a flag, not its value
+    (["fit.py", "--password=", "env"], ["fit.py", "--password=", "env"]),                   # where it is kept
+    (["fit.py", "--cudnn-version=", "9.1.0.70"], ["fit.py", "--cudnn-version=", "9.1.0.70"]),  # a version
+    (["fit.py", "--cudnn-version:", "9.1.0.70"], ["fit.py", "--cudnn-version:", "9.1.0.70"]),
+])
+def test_glued_flags_that_hide_nothing_keep_their_next_argument(argv, kept):
+    assert Scrubber(_OWN).scrub_argv(argv)[0] == kept
+
+
+def test_a_glued_naming_flag_names_the_next_argument():
+    scrubber = Scrubber({"home": "/home/train", "user": "train", "host": "gpu-node05.lab"})
+    assert scrubber.scrub_argv(["fit.py", "--user=", "train", "--split", "train"])[0] == \
+        ["fit.py", "--user=", "<user>", "--split", "train"]

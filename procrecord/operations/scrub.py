@@ -767,7 +767,8 @@ def _uuid_proof() -> bool:
                    for needle in ((trigger.char,) if isinstance(trigger, Shape) else trigger))
 
 
-_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: A flag, also one written to be glued to the next argument (``["--password=", X]``, ``["--token:", X]``).
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*?)[=:]?")
 #: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
 _BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
@@ -1196,8 +1197,11 @@ class Scrubber:
         """One argument of a command line scrubbed, the kind of secret it names as a flag, and whether the
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
         flag = _FLAG.fullmatch(arg)
+        # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
+        bare = arg[:-1] if flag and arg[-1] in "=:" else arg
         seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None,
-                (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(arg), bool(self._plain_words) and arg.lower() in _NAMING_FLAGS)
+                (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(bare),
+                bool(self._plain_words) and bare.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)
         return seen
 
