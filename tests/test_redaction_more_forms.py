@@ -32,7 +32,8 @@ def _record(config):
 
 
 @pytest.mark.parametrize(("name_key", "value_key"), [("name", "value"), ("Name", "Value"), ("Key", "Value"),
-                                                     ("key", "value"), ("NAME", "VALUE")])
+                                                     ("key", "value"), ("NAME", "VALUE"),
+                                                     ("ParameterKey", "ParameterValue"), ("OptionName", "Value")])
 @pytest.mark.parametrize("name", ["DB_PASSWORD", "api_key", "GITHUB_TOKEN", "awsSecretAccessKey", "passPhrase"])
 def test_the_value_of_a_pair_named_as_a_secret_is_hidden(name_key, value_key, name):
     out = redact(_record({"env": [{name_key: name, value_key: "Zq81xQ7"}, {name_key: "LR", value_key: "0.1"}]}), "most")
@@ -51,6 +52,8 @@ def test_the_value_of_a_pair_named_as_a_secret_is_hidden(name_key, value_key, na
     {"name": "sort_key", "value": "created_at"},
     {"label": "password", "value": "x"},  # not a pair's name key
     {"name": 7, "value": "x"},
+    {"ParameterKey": "InstanceType", "ParameterValue": "m5.large"},
+    {"ParameterKey": "DBPassword", "UsePreviousValue": True},  # CloudFormation keeps the value it has
 ])
 def test_pairs_that_hold_no_secret_keep_their_value(pair):
     out = redact(_record({"env": [pair]}), "most")

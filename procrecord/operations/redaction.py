@@ -402,7 +402,7 @@ def _step(plain: dict[str, str], key: str) -> str:
 
 def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
     scrubber = ctx.scrubber
-    if "value" in value or "Value" in value or "VALUE" in value:
+    if "value" in value or "Value" in value or "VALUE" in value or "ParameterValue" in value:  # (PAIR_VALUES)
         pair = pair_secret(value)
         if pair is not None:  # ``{"name": "DB_PASSWORD", "value": X}``: X as under a key of that name
             value = {**value, pair[0]: marker(pair[1])}

@@ -197,15 +197,16 @@ def is_setting_value(value: str) -> bool:
             or ENV_REFERENCE.fullmatch(stripped) is not None)
 
 
-#: How a name/value pair spells its two keys (Kubernetes and ECS ``env``, AWS ``Key``/``Value`` tags, ...).
-_PAIR_VALUES = ("value", "Value", "VALUE")
-_PAIR_NAMES = ("name", "Name", "NAME", "key", "Key", "KEY")
+#: How a name/value pair spells its two keys (Kubernetes and ECS ``env``, AWS ``Key``/``Value`` tags, SSM
+#: parameters, CloudFormation ``ParameterKey``/``ParameterValue``, Elastic Beanstalk ``OptionName``/``Value``).
+PAIR_VALUES = ("value", "Value", "VALUE", "ParameterValue")
+_PAIR_NAMES = ("name", "Name", "NAME", "key", "Key", "KEY", "ParameterKey", "OptionName")
 
 
 def pair_secret(mapping: dict[str, Any]) -> tuple[str, str, str] | None:
     """``(value key, kind, name)`` when ``mapping`` is a name/value pair whose name is a secret's
     (``{"name": "DB_PASSWORD", "value": "X"}``): its value is hidden as a secret-named key's is."""
-    for value_key in _PAIR_VALUES:
+    for value_key in PAIR_VALUES:
         if value_key in mapping:
             break
     else:
