@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 import orjson
 
 from procrecord.operations.secretnames import (
+    ENV_REFERENCE,
     SECRET_HINTS,
     is_setting_value,
     is_version_flag,
@@ -126,6 +127,8 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
+    if match.string[match.start() - 1:match.start()] == ":" and _ARN_BEFORE.search(match.string, 0, match.start()):
+        return None  # ``arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME``: the name of where a secret is kept
     if match.group("sep") == ":" and not match.group("quote") and (
             not match.group(0).lower().endswith(_GLUED_COLON_LOWER)
             or (match.string[match.start() - 1:match.start()] == "/" and (container or _PATH_VALUE.fullmatch(bare)))):
@@ -133,6 +136,8 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # ``/`` (a path or an image) only when the value is no tag, word or list (``/api/password:reset``,
         # ``org/token:1.2-slim`` stay; ``mysql/password:Xy7`` is hidden)
         return None
+    if not quoted and _BLOCK_INDICATOR.fullmatch(value) and ":" in match.group("sep"):
+        end = _block_end(match.string, match.start("key"), end)  # YAML's ``password: |`` and the lines of its block
     new = marker(kind)
     if container and match.group("quote"):
         # quoted as its key is: JSON text stays JSON (``{"password": "<redacted:password>"}``)
@@ -143,6 +148,41 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
     return match.group(0) + new, end
 
 
+#: A YAML block scalar's indicator (``|``, ``>-``, ``|2+``): the value is the more indented lines after it.
+_BLOCK_INDICATOR = re.compile(r"[|>](?:[+-]?[1-9]?|[1-9][+-])")
+
+
+def _block_end(text: str, key_start: int, end: int) -> int:
+    """Where the block of a YAML block scalar ends: after the last line below the key's line that is indented
+    more than it (blank lines inside the block count; real line breaks, or their JSON escapes ``\\n`` in JSON
+    written into a string). ``end`` (right after the indicator) when no line break follows."""
+    escaped = text.startswith("\\n", end)
+    if not (escaped or text.startswith(("\n", "\r\n"), end)):
+        return end
+    brk = "\\n" if escaped else "\n"
+    start = text.rfind(brk, 0, key_start)
+    start = 0 if start < 0 else start + len(brk)
+    line = text[start:key_start]
+    indent = len(line) - len(line.lstrip(" "))
+    last = pos = end
+    while True:
+        pos = text.find(brk, pos)
+        if pos < 0:
+            break
+        pos += len(brk)
+        stop = text.find(brk, pos)
+        stop = len(text) if stop < 0 else stop
+        line = text[pos:stop].rstrip("\r")
+        if line.strip():
+            if len(line) - len(line.lstrip(" ")) <= indent:
+                break
+            last = pos + len(line)
+        pos = stop
+    return last
+
+
+#: The ARN of a Secrets Manager secret, an SSM parameter or a KMS key, up to its resource type's colon.
+_ARN_BEFORE = re.compile(r"arn:aws[\w-]*:(?:secretsmanager|ssm|kms):[\w-]*:\d*:$")
 #: One character (or escape) of a bare value.
 _BARE = r"[^\s&;,'\")\]}\\]|\\\\|\\(?![ntr])"
 #: ``key=value``, ``key: value``, ``"key": "value"`` (JSON or a Python dict in a message), and
@@ -214,6 +254,8 @@ def _assignments(text: str) -> tuple[str, int]:
             pieces += (text[done:match.start()], replaced[0])
             done = replaced[1]
             count += 1
+        elif match.group("value").startswith("arn:") and ENV_REFERENCE.fullmatch(match.group("value")):
+            done = match.end("value")  # the ARN of where a secret is kept: its ``:secret:name`` part is no assignment
     if not count:
         return text, 0
     pieces.append(text[done:])
@@ -400,10 +442,11 @@ _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 #: quote, ``,``, ``;`` or a closing bracket, as far as its words are capitalised (``/mnt/c/Users/Jane Roe"``;
 #: ``/home/alice then`` is one word).
 #: Where a name with spaces may end without a separator after it: the end of the text, a quote (also escaped,
-#: in JSON written into a string), a line break, ``,``, ``;`` or a closing bracket.
-_NAME_END = r"(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt])"
+#: in JSON written into a string), a line break, ``,``, ``;``, a closing bracket, or a lowercase word after a
+#: space (prose: ``C:\Users\Maria Kowalska and then``). The capitalised words never take in such a character.
+_NAME_END = r"(?=$|[\"'\r\n,;)\]}]|\\+[\"nrt]| [a-z])"
 _HOME_NAME = (r"(?:[^/\s:'\"<]+(?: [A-Za-z][^/\s:'\"<]*){1,3}(?=/)|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<]*)+(?=/)"
-              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\]*)+" + _NAME_END + r"|[^/\s:'\"<]+)")
+              r"|[^/\s:'\"<]+(?: [A-Z][^/\s:'\"<\\,;)\]}]*)+" + _NAME_END + r"|[^/\s:'\"<]+)")
 #: Folders below ``Users`` that are no one's home (macOS ``Shared``; Windows ``Public``, ``Default``, ``All Users``).
 _SHARED = (r"(?!(?:(?<=[Uu][Ss][Ee][Rr][Ss].)|(?<=[Ss][Ee][Tt][Tt][Ii][Nn][Gg][Ss].))"
            r"(?i:shared|public|default|default user|all users)(?:[\\/]|$|[\s'\"]))")
@@ -411,7 +454,7 @@ _POSIX_HOME = _regex_rule(r"/(?:(?P<base>home|Users)/(?!<user>)" + _SHARED + _HO
 #: ``C:\Users\First Last\...``, ``C:/Users/...``, ``c:\users\...``, ``C:\Documents and Settings\...``: a
 #: name with spaces counts up to the next separator, or as :data:`_HOME_NAME` reads one with none after it.
 _WINDOWS_HOME = _regex_rule(r"[A-Za-z](?<!\w[A-Za-z]):(\\{1,2}|/)(?i:users|documents and settings)\1(?!<user>)" + _SHARED
-                            + r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\"]*)+" + _NAME_END
+                            + r"(?:[^\\/:*?\"<>|\r\n]+(?=\1)|[^\\/\s:'\"]+(?: [A-Z][^\\/\s:'\",;)\]}]*)+" + _NAME_END
                             + r"|[^\\/\s:'\"]+)", "~")
 _WINDOWS_NEEDLES = ("\\Users\\", "\\users\\", "\\USERS\\", ":/Users/", ":/users/", "Documents and Settings")
 #: Homes inside JSON pointers (``/data/~1home~1alice~1x``): ``/`` is written ``~1`` there; root's home
@@ -523,10 +566,11 @@ _TOKENS: tuple[tuple[str, tuple[Rule, tuple[str, ...]]], ...] = (
     # colon, gitleaks an ``A`` and 34; real tokens' secret part starts ``AA`` or ``A`` and another character).
     # The needle ``:A``: ``:`` begins other needles already (``://``, ``: ``). Glued to a name by a colon
     # (``bot:123...``) it counts; after a digit and a colon it may be part of a longer number.
-    # (and in the Bot API's own URL, whatever follows ``bot<digits>:``: the URL says it is the token)
+    # (and in the Bot API's own URLs, also its file downloads, whatever follows ``bot<digits>:``: the URL says it is
+    # the token, whatever its length)
     ("telegram-bot-token", (_regex_rule(r"(?:(?<=/bot)|(?<![\w:])|(?<=[^\W\d]:))\d{8,10}:A[0-9A-Za-z_-]{34}(?![0-9A-Za-z_-])"
-                                        r"|(?<=api\.telegram\.org/bot)\d{5,16}:[0-9A-Za-z_-]{20,}",
-                                        marker("telegram_token")), (":A", "telegram.org/bot"))),
+                                        r"|(?:(?<=api\.telegram\.org/bot)|(?<=api\.telegram\.org/file/bot))\d{1,16}:[0-9A-Za-z_-]+",
+                                        marker("telegram_token")), (":A", "telegram.org/bot", "telegram.org/file/bot"))),
     # gitleaks grafana-cloud-api-token, grafana-service-account-token
     ("grafana-token", _prefixed("grafana_token", ("glc_", "glsa_"), r"[A-Za-z0-9+/_]{32,}={0,2}")),
     # gitleaks linear-api-key
@@ -769,6 +813,30 @@ def _uuid_proof() -> bool:
 
 #: A flag, also one written to be glued to the next argument (``["--password=", X]``, ``["--token:", X]``).
 _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*?)[=:]?")
+#: An argument that is a name and its separator only (``password:``, ``DB_PASSWORD=``).
+_NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*)[=:]")
+#: An argument that assigns a value holding spaces to a name (``--secret=a b``, ``DB_PASSWORD=a b``): one
+#: argument, so the value is all of the rest (the shell removed the quotes that kept it together).
+_ASSIGNED_WITH_SPACES = re.compile(r"(-{1,2}|)([A-Za-z_][\w.-]*)([=:])([^\n]*\s[^\n]*)")
+#: What makes the rest of ``NAME=...`` (no dashes) a command after an environment assignment instead of a value
+#: (``sh -c "PGPASSWORD=x psql -h db"``): shell syntax or a word that is a flag.
+_COMMAND_AFTER = re.compile(r"[=;&|<>$`]|(?:^|\s)-")
+
+
+def _whole_value(arg: str) -> tuple[str, dict[str, int]] | None:
+    """``--secret=a b`` -> ``--secret=<redacted:secret>``: the whole value of an argument that assigns one with
+    spaces to a secret's name; None where the argument is no such assignment (it is scrubbed as text)."""
+    match = _ASSIGNED_WITH_SPACES.fullmatch(arg)
+    if match is None:
+        return None
+    dashes, name, separator, value = match.groups()
+    kind = secret_kind(name)
+    if (kind is None or is_setting_value(value) or value.strip().startswith("<redacted:")
+            or (not dashes and _COMMAND_AFTER.search(value) is not None)):
+        return None
+    return f"{dashes}{name}{separator}{marker(kind)}", {"secret-argument": 1}
+
+
 #: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).
 _BEFORE_VALUE = frozenset({"=", ":", "Bearer", "bearer", "BEARER", "Basic", "basic", "Token", "token", "Bot", "bot"})
 
@@ -1199,7 +1267,14 @@ class Scrubber:
         flag = _FLAG.fullmatch(arg)
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and arg[-1] in "=:" else arg
-        seen = (*self._scrub(arg), secret_kind(flag.group(1)) if flag else None,
+        names = flag.group(1) if flag else None
+        if flag is None and arg[-1:] in ("=", ":"):
+            # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
+            # split as a shell splits it, ``["DB_PASSWORD=", X]``
+            named = _NAME_THEN_SEPARATOR.fullmatch(arg)
+            names = named.group(1) if named else None
+        whole = _whole_value(arg) if " " in arg or "\t" in arg else None
+        seen = (*(whole or self._scrub(arg)), secret_kind(names) if names else None,
                 (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(bare),
                 bool(self._plain_words) and bare.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)

@@ -14,7 +14,7 @@ SECRET_WORDS = {
     "credentials": "credential", "auth": "auth", "authorization": "auth", "privatekey": "private_key",
     "accesskey": "access_key", "secretkey": "secret", "cookie": "cookie", "sessionid": "session",
     "signature": "signature", "sig": "signature", "secrets": "secret", "passcode": "password", "passcodes": "password",
-    "passwort": "password", "privkey": "private_key", "authkey": "auth", "creds": "credential",
+    "passwort": "password", "privkey": "private_key", "authkey": "auth", "creds": "credential", "cred": "credential",
 }
 SECRET_PAIRS = {
     ("api", "key"): "api_key", ("access", "key"): "access_key", ("private", "key"): "private_key",
@@ -41,6 +41,9 @@ KEY_MATERIAL = frozenset({
     "encryption", "decryption", "encrypt", "decrypt", "signing", "sign", "master", "account", "storage", "shared",
     "hmac", "jwt", "ssh", "gpg", "pgp", "aes", "crypto", "cipher", "client", "service", "deploy", "webhook", "license",
     "subscription", "consumer", "app", "bot", "session", "instrumentation", "write", "admin", "root", "kms", "wrapping",
+    # a service's key is its API key (``KAGGLE_KEY``, the Kaggle CLI's variable; ``WANDB_KEY``, ``openai_key``)
+    "kaggle", "wandb", "openai", "anthropic", "cohere", "comet", "neptune", "replicate", "groq", "mistral", "pinecone",
+    "huggingface", "stripe", "sendgrid", "mailgun", "twilio", "datadog", "algolia", "mapbox", "gemini",
 })
 #: ``<word>_tokens`` names a list of credentials after these (``hf_tokens``, ``GH_TOKENS``, ``api_tokens``); other
 #: ``tokens`` are a tokenizer's (``special_tokens``, ``stop_tokens``, ``max_new_tokens``).
@@ -55,7 +58,9 @@ NOT_SECRET_BEFORE_PASS = frozenset({"first", "second", "third", "last", "final",
                                     "forward", "backward", "num", "n", "each", "per", "every", "eval", "train", "val",
                                     "test", "warmup", "max", "min", "by", "no", "skip"})
 GLUED_PASS = frozenset({"db", "user", "mysql", "pg", "smtp", "mail", "admin", "root", "ftp", "redis", "ldap", "my", "sql",
-                        "login", "app", "svc", "service", "proxy", "vnc", "rdp", "wifi", "imap", "pop"})
+                        "login", "app", "svc", "service", "proxy", "vnc", "rdp", "wifi", "imap", "pop",
+                        # Java's keytool and jarsigner: ``-storepass``, ``-keypass``, ``-srcstorepass``, ``-destkeypass``
+                        "store", "key", "srcstore", "deststore", "srckey", "destkey"})
 #: A word after the secret's word that makes the name a setting about it (``auth_method: oauth``,
 #: ``token_count: 512``, ``password_min_length: 12``, ``credential_provider: env``).
 SETTING_AFTER = frozenset({
@@ -78,13 +83,15 @@ SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disa
                             "has", "is", "no", "num", "n", "max", "min", "allow", "skip", "with", "without", "check",
                             "validate", "verify", "show", "hide", "total", "special", "count", "need", "needs"})
 #: Values under a secret's name that are settings, not secrets (``use_auth: yes`` aside, ``auth: none``).
-SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "enabled", "disabled",
+SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "~", "enabled", "disabled",
                             # where the secret comes from, not the secret (``api_key: env``, ``password: prompt``)
                             "auto", "env", "prompt", "ask", "default", "keyring", "stdin"})
 #: A value that names the environment variable holding the secret (``${DB_PASSWORD}``, ``$DB_PASSWORD``,
-#: ``%DB_PASSWORD%``, ``env:DB_PASSWORD``, ``os.environ/OPENAI_API_KEY``): a reference, not the secret.
+#: ``%DB_PASSWORD%``, ``env:DB_PASSWORD``, ``os.environ/OPENAI_API_KEY``), or the AWS store that keeps it (the
+#: ARN of a Secrets Manager secret, an SSM parameter or a KMS key): a reference, not the secret.
 #: (``${X`` too: a bare value in text ends before ``}``.)
-ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|env:[A-Za-z_]\w*|os\.environ/[A-Za-z_]\w*")
+ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|env:[A-Za-z_]\w*|os\.environ/[A-Za-z_]\w*"
+                           r"|arn:aws[\w-]*:(?:secretsmanager|ssm|kms):[\w-]*:\d*:[\w/:.+=@-]+")
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
@@ -190,11 +197,15 @@ def hides(key: str, value: object) -> str | None:
 
 def is_setting_value(value: str) -> bool:
     """True for a value under a secret's name that is a setting, not a secret: a word of
-    :data:`SETTING_VALUES` (``yes``, ``none``, ``env``), a number (``512``), or a reference to where the
-    secret is kept (:data:`ENV_REFERENCE`)."""
+    :data:`SETTING_VALUES` (``yes``, ``none``, ``env``, YAML's ``~``), a number (``512``; not digits with a
+    leading zero, a PIN), or a reference to where the secret is kept (:data:`ENV_REFERENCE`)."""
     stripped = value.strip()
-    return (stripped.lower() in SETTING_VALUES or _NUMBER.match(value) is not None
+    return (stripped.lower() in SETTING_VALUES or (_NUMBER.match(value) is not None and not _PIN.match(stripped))
             or ENV_REFERENCE.fullmatch(stripped) is not None)
+
+
+#: Digits with a leading zero are a PIN or a code, not a count or a length (``pin_password: 004271``).
+_PIN = re.compile(r"0\d")
 
 
 #: How a name/value pair spells its two keys (Kubernetes and ECS ``env``, AWS ``Key``/``Value`` tags, SSM
