@@ -167,6 +167,10 @@ def test_references_and_settings_stay(text):
     ("WANDB_KEY: abc123def", "WANDB_KEY: <redacted:secret>"), ("cred=abc123", "cred=<redacted:credential>"),
     ("db_password=arn:aws:iam::123:user/x", "db_password=<redacted:password>"),
     ("see x:secret:Zz9abc", "see x:secret:<redacted:secret>"),
+    # an ARN kept after a hidden value: the text between them stays (a first version of this rule lost it)
+    ("kms_key=Zz9q secret_arn=arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbC lr=1",
+     "kms_key=<redacted:secret> secret_arn=arn:aws:secretsmanager:us-east-1:1:secret:prod/db-AbC lr=1"),
+    ("secret_arn=arn:aws:ssm:x:1:parameter/p password=Zz9 end", "secret_arn=arn:aws:ssm:x:1:parameter/p password=<redacted:password> end"),
 ])
 def test_names_and_values_now_hidden(text, out):
     assert Scrubber(_OWN).scrub(text)[0] == out

@@ -255,7 +255,9 @@ def _assignments(text: str) -> tuple[str, int]:
             done = replaced[1]
             count += 1
         elif match.group("value").startswith("arn:") and ENV_REFERENCE.fullmatch(match.group("value")):
-            done = match.end("value")  # the ARN of where a secret is kept: its ``:secret:name`` part is no assignment
+            # the ARN of where a secret is kept: its ``:secret:name`` part is no assignment
+            pieces.append(text[done:match.end("value")])
+            done = match.end("value")
     if not count:
         return text, 0
     pieces.append(text[done:])
