@@ -197,6 +197,22 @@ def test_memory_and_file_urls(tmp_path):
     assert invoke("diff", "--baseline", "memory://h19/in/a.json", f"file://{tmp_path}/out/a.json").exit_code in (0, 1)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_json_object_storage_option_reaches_s3(tmp_path, s3, endpoint, jobs):
+    """The README's own form, ``client_kwargs={"region_name": ...}``, used to end in a traceback (an
+    unhashable value in the planner's memory of listed sources)."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    result = invoke("validate", "--jobs", jobs, f"s3://{bucket}/in", *_opt(endpoint),
+                    "--storage-option", 'client_kwargs={"region_name": "eu-west-1"}')
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "valid" in result.output
+    result = invoke("upgrade", f"s3://{bucket}/in", "-o", f"s3://{bucket}/up", *_opt(endpoint),
+                    "--storage-option", 'client_kwargs={"region_name": "eu-west-1"}')
+    assert result.exit_code == 0, result.output
+    assert fs.find(f"{bucket}/up")
+
+
 def test_storage_option_values():
     assert parse_option("anon=true") == ("anon", True)
     assert parse_option("client_kwargs={\"region_name\": \"x\"}") == ("client_kwargs", {"region_name": "x"})

@@ -161,7 +161,12 @@ class ObjectTask:
 #: each range costs a request or two, and reads up to one block past its end to finish its last line.
 OBJECT_RANGE_BYTES = 16 * 1024 * 1024
 #: Root (prefix) of each URL source as the planner found it (None: the source is one object).
-_ROOTS: dict[tuple[str, tuple[tuple[str, Any], ...]], str | None] = {}
+_ROOTS: dict[tuple[str, str], str | None] = {}
+
+
+def _options_key() -> str:
+    """The storage options as a key (values may be JSON objects, ``client_kwargs={...}``: not hashable)."""
+    return json.dumps(_OPTIONS, sort_keys=True, default=repr)
 
 
 @attrs.frozen
@@ -231,7 +236,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
         yield LoadError(source, None, found)
         return
     root = found.root
-    _ROOTS[(source, opts)] = root
+    _ROOTS[(source, _options_key())] = root
     chosen = []
     for name in sorted(found.entries):
         if root is not None:
@@ -334,7 +339,7 @@ def source_root(source: str) -> str:
     fs, path = filesystem(source)
     if any(m in path for m in _MAGIC):
         return _static_prefix(path)
-    key = (source, tuple(sorted(_OPTIONS.items())))
+    key = (source, _options_key())
     if key in _ROOTS:  # the planner listed it already
         return _ROOTS[key] or posixpath.dirname(path)
     try:
