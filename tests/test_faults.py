@@ -465,7 +465,7 @@ def test_a_skipped_symlink_is_no_record(linked):
     tree, _ = linked
     os.unlink(tree / "mine.json")
     result = invoke("validate", tree)
-    assert result.exit_code == 1 and "validated 0 records from 0 sources: 2 skipped: no record found" in result.stderr
+    assert result.exit_code == 1 and "validated 0 records from 0 sources; 2 skipped: no record found" in result.stderr
 
 
 def test_a_named_file_symlink_is_not_turned_into_a_copy(linked):

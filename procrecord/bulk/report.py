@@ -51,7 +51,9 @@ class Summary:
 
     def line(self, verb: str) -> str:
         """One-line human summary, e.g. ``validated 10 records from 2 sources: 9 valid, 1 invalid``."""
-        parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()))
+        # (paths a walk left alone are no records: said apart, so that the parts add up to the records)
+        parts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts.items()) if status != SKIPPED)
+        skipped = self.counts.get(str(SKIPPED), 0)
         noun = "record" if self.total == 1 else "records"
         src = "source" if len(self._sources) == 1 else "sources"
         embedded = self.totals.get("embedded_records", 0)
@@ -61,7 +63,7 @@ class Summary:
         totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n and name != "embedded_records")
         nothing = ": no record found" if not self.records_found else ""  # a mistyped folder in a CI gate
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
-                + (f" ({totals})" if totals else "") + nothing)
+                + (f" ({totals})" if totals else "") + (f"; {skipped} skipped" if skipped else "") + nothing)
 
     def to_dict(self) -> dict[str, Any]:
         """Machine-readable summary."""

@@ -160,9 +160,10 @@ def output_options(func):
 
 def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label, fmt="text") -> int:
     """Drive a rewriting operation over sources into a :class:`~procrecord.bulk.output.Sink`."""
+    import collections
     import io
 
-    from procrecord.bulk.engine import Block, Progress
+    from procrecord.bulk.engine import SKIPPED, Block, Progress
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
     from procrecord.bulk.status import severity
@@ -191,6 +192,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
     reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
     done_by_source: dict[str, int] = {}
+    totals_by_source: dict[str, collections.Counter[str]] = {}  # what each source's records changed, summed
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
@@ -198,10 +200,14 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                              output_dir, in_place, sink):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
+                totals_by_source.setdefault(item.source, collections.Counter()).update(item.totals)
             else:
                 reporter.outcome(item)
                 if item.ok:
                     done_by_source[item.source] = done_by_source.get(item.source, 0) + item.records
+                    numbers = {k: v for k, v in (item.info or {}).items() if type(v) is int}
+                    if numbers:
+                        totals_by_source.setdefault(item.source, collections.Counter()).update(numbers)
             sink.add(item)
     except BrokenPipeError:
         if not stdout_closed():
@@ -215,23 +221,35 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         progress.close()
     sink.close()
     if fmt == "json":
-        reporter.summary.notes = {"not_written": list(sink.skipped),
+        reporter.summary.notes = {"not_written": [*sink.skipped, *(a for a, _, _ in sink.conflicts),
+                                                  *(a for a, _ in sink.failures)],
                                   "conflicts": [{"source": a, "output": b, "owner": c} for a, b, c in sink.conflicts]}
-    for source, target, owner in (sink.conflicts if fmt == "text" else ()):
-        click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
-                   "holding both, whose tree is mirrored)", err=True)
+    def not_written(source: str, why: str) -> None:
+        """Count the records of ``source`` as ``not written (why)``, and take back what they changed."""
+        kept = done_by_source.pop(source, 0)
+        summary = reporter.summary
+        for status in [st for st in summary.counts if not severity(st) and st != SKIPPED and not st.startswith("not ")]:
+            if not kept:
+                break
+            taken = min(summary.counts[status], kept)  # the statuses of records kept
+            summary.counts[status] -= taken
+            summary.counts[f"not written ({why})"] += taken
+            kept -= taken
+            if summary.counts[status] == 0:
+                del summary.counts[status]
+        for name, n in totals_by_source.pop(source, {}).items():
+            summary.totals[name] -= n
+
+    for source, target, owner in sink.conflicts:
+        not_written(source, "output taken")
+        if fmt == "text":
+            click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
+                       "holding both, whose tree is mirrored)", err=True)
+    for source, _ in sink.failures:
+        not_written(source, "error")
     for skipped in sink.skipped:
         # A file with an error is not written at all: its good records were not rewritten either.
-        kept = done_by_source.pop(skipped, 0)
-        if kept:
-            summary = reporter.summary
-            for status in [st for st in summary.counts if not severity(st)]:  # the statuses of records kept
-                taken = min(summary.counts[status], kept)
-                summary.counts[status] -= taken
-                summary.counts["not written (file has errors)"] += taken
-                kept -= taken
-                if summary.counts[status] == 0:
-                    del summary.counts[status]
+        not_written(skipped, "file has errors")
         if fmt == "json":
             continue
         if in_place:

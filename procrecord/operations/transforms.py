@@ -95,9 +95,14 @@ class RedactRecord:
                                jsonl=item.jsonl)
         if violations:
             return _invalid(item, target, violations, "redacted record does not validate (bug): left unchanged")
-        note = out.get("redaction", {})
-        info = {"changed": int(out != item.record), "removed": len(note.get("removed", ())),
-                "scrubbed": sum(e["count"] for e in note.get("scrubbed", ())), "pseudonymized": len(note.get("pseudonymized", ()))}
+        # What this run did: the note merges an earlier one, whose entries are not counted again (a record
+        # redacted before is "redacted", nothing removed, not "removed 8").
+        note, before = out.get("redaction", {}), item.record.get("redaction")
+        before = before if isinstance(before, dict) else {}
+        info = {"changed": int(out != item.record),
+                "removed": len(set(note.get("removed", ())) - set(_strings(before.get("removed")))),
+                "scrubbed": max(0, _scrub_count(note) - _scrub_count(before)),
+                "pseudonymized": len(set(note.get("pseudonymized", ())) - set(_strings(before.get("pseudonymized"))))}
         return Outcome(item.source, item.line, Status.REDACTED, target, output=dumps(out, item.jsonl), jsonl=item.jsonl, info=info)
 
     @staticmethod
@@ -179,3 +184,13 @@ def is_process_record(value: Any) -> bool:
 
 
 from procrecord.bulk.embedded import Embedded  # noqa: E402,F401  (the --embedded operation, kept importable here)
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _scrub_count(note: dict[str, Any]) -> int:
+    entries = note.get("scrubbed")
+    return sum(e["count"] for e in entries if isinstance(e, dict) and type(e.get("count")) is int) \
+        if isinstance(entries, list) else 0
