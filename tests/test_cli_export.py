@@ -75,6 +75,19 @@ def test_dropped_fields_are_notes_unless_strict(tmp_path):
     assert invoke("export", "--to", "openlineage", "-o", out, "--strict", src).exit_code == 1
 
 
+def test_the_summary_counts_records_with_dropped_fields_not_notes(tmp_path):
+    noted = json.loads((VALID / "minimal.json").read_text())
+    noted["id"] = "00000000-0000-4000-8000-000000000001"
+    noted["invocation"] = {"argv": ["x"], "config": {"a": {"b": 1}, "a.b": 2, "c": {"d": 1}, "c.d": 2}}
+    clean = {**json.loads((VALID / "minimal.json").read_text()), "id": "00000000-0000-4000-8000-000000000002"}
+    src = tmp_path / "runs.jsonl"
+    src.write_text(json.dumps(noted) + "\n" + json.dumps(clean) + "\n")
+    result = invoke("export", "--to", "jsonl-flat", "-o", tmp_path / "flat.jsonl", src)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(":: dropped: [") == 2  # two notes, one record
+    assert "2 records: 2 exported, 1 with dropped fields" in result.output
+
+
 def test_no_record_found_is_exit_1(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", tmp_path / "empty")
