@@ -128,11 +128,11 @@ def _config(config: dict[str, Any], prefix: str, row: dict[str, Any], lost: list
             row[name] = value
 
 
-def collisions(config: Any, prefix: str = "config.") -> list[str]:
+def collisions(config: Any, prefix: str = "config.", holder: str = "column") -> list[str]:
     """Notes on config values left out because an earlier key flattens to the same column (keys with dots).
 
     Each names both keys as JSON paths (``["model.depth"]`` and ``["model", "depth"]``), which the
-    dotted column name cannot tell apart.
+    dotted column name cannot tell apart (``holder``: what the target calls a column, "param" for MLflow).
     """
     if not isinstance(config, dict):
         return []
@@ -149,7 +149,7 @@ def collisions(config: Any, prefix: str = "config.") -> list[str]:
             if value is None:
                 continue  # no value, nothing lost (and no column taken)
             if name in holders:
-                notes.append(f"config {_dump(here)} left out: its column {name} holds config {_dump(holders[name])}")
+                notes.append(f"config {_dump(here)} left out: its {holder} {name} holds config {_dump(holders[name])}")
             else:
                 holders[name] = here
 
