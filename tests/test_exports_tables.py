@@ -7,9 +7,9 @@ import datetime as dt
 import json
 
 import pytest
+from exportdata import CHILD_ID, ROOT_ID, current, failed, pipeline, with_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from exportdata import CHILD_ID, ROOT_ID, current, failed, pipeline, with_config
 
 from procrecord.exports import ExportOptions, export
 from procrecord.exports.columns import schema_columns

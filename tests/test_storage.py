@@ -346,6 +346,14 @@ def test_a_crate_is_not_exported_over_objects_of_another_kind(tmp_path, s3, endp
     assert fs.find(f"{bucket}/data") == [f"{bucket}/data/thesis.tex"]
 
 
+def test_a_crate_to_a_bucket_that_is_not_there_is_one_line_and_exit_3(tmp_path, endpoint):
+    pytest.importorskip("rocrate.rocrate")
+    src = valid_fixtures(current_version())[0]
+    result = invoke("export", "--to", "ro-crate", "-o", "s3://no-such-bucket-hexp/crate", src, *_opt(endpoint))
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert "s3://no-such-bucket-hexp/crate" in result.output
+
+
 def _lines_of(sources, chunk_bytes):
     """(source, line, record or message) of every document, planned with ``chunk_bytes``, as load() does."""
     from procrecord.bulk.loader import LineTracker, Span, iter_task, plan, shift

@@ -76,6 +76,8 @@ def _earlier_crate(output: str | None) -> set[str] | None:
 
     if not output or not is_url(output) or output.rstrip("/").endswith(".zip"):
         return None
+    from procrecord.bulk.storage import describe
+    from procrecord.errors import ProcrecordError
     from procrecord.exports.interface import OutputRefused
     from procrecord.exports.rocrate import check_remote_output
 
@@ -83,6 +85,10 @@ def _earlier_crate(output: str | None) -> set[str] | None:
         return check_remote_output(output)
     except OutputRefused as exc:
         raise click.UsageError(str(exc)) from exc
+    except ProcrecordError:
+        raise
+    except Exception as exc:  # a missing bucket, no access: the export could not start (exit 3)
+        raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
 
 
 def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
