@@ -75,10 +75,83 @@ def test_dropped_fields_are_notes_unless_strict(tmp_path):
     assert invoke("export", "--to", "openlineage", "-o", out, "--strict", src).exit_code == 1
 
 
+def test_the_summary_counts_records_with_dropped_fields_not_notes(tmp_path):
+    noted = json.loads((VALID / "minimal.json").read_text())
+    noted["id"] = "00000000-0000-4000-8000-000000000001"
+    noted["invocation"] = {"argv": ["x"], "config": {"a": {"b": 1}, "a.b": 2, "c": {"d": 1}, "c.d": 2}}
+    clean = {**json.loads((VALID / "minimal.json").read_text()), "id": "00000000-0000-4000-8000-000000000002"}
+    src = tmp_path / "runs.jsonl"
+    src.write_text(json.dumps(noted) + "\n" + json.dumps(clean) + "\n")
+    result = invoke("export", "--to", "jsonl-flat", "-o", tmp_path / "flat.jsonl", src)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(":: dropped: [") == 2  # two notes, one record
+    assert "2 records: 2 exported, 1 with dropped fields" in result.output
+
+
 def test_no_record_found_is_exit_1(tmp_path):
     (tmp_path / "empty").mkdir()
     result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", tmp_path / "empty")
     assert result.exit_code == 1 and "no record found" in result.output
+
+
+@pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])
+def test_allow_empty_makes_no_record_found_exit_0(tmp_path, to):
+    if to in ("parquet", "openlineage", "otel", "ro-crate"):
+        module = {"parquet": "pyarrow", "openlineage": "openlineage.client", "otel": "opentelemetry.sdk",
+                  "ro-crate": "rocrate.rocrate"}[to]
+        pytest.importorskip(module)
+    (tmp_path / "empty").mkdir()
+    result = invoke("export", "--to", to, "-o", tmp_path / "out", "--allow-empty", tmp_path / "empty")
+    assert result.exit_code == 0, result.output
+    assert "no record found" in result.output
+
+
+def test_allow_empty_makes_no_record_found_exit_0_for_mlflow_too(tmp_path):
+    pytest.importorskip("mlflow")
+    (tmp_path / "empty").mkdir()
+    store = (tmp_path / "mlruns").as_uri()
+    result = invoke("export", "--to", "mlflow", "--tracking-uri", store, "--allow-empty", tmp_path / "empty",
+                    env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert result.exit_code == 0, result.output
+    result = invoke("export", "--to", "mlflow", "--tracking-uri", store, tmp_path / "empty",
+                    env={"MLFLOW_ALLOW_FILE_STORE": "true"})
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel"])
+def test_an_output_that_is_one_of_the_inputs_is_a_usage_error(tmp_path, to):
+    src = tmp_path / "R.json"
+    src.write_bytes((VALID / "minimal.json").read_bytes())
+    before = src.read_bytes()
+    result = invoke("export", "--to", to, "-o", src, tmp_path / "R.json")
+    assert result.exit_code == 2 and "is one of the inputs" in result.output
+    assert src.read_bytes() == before
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    (folder / "R.json").write_bytes(before)
+    result = invoke("export", "--to", to, "-o", folder / "R.json", folder)  # the input found in a folder
+    assert result.exit_code == 2 and (folder / "R.json").read_bytes() == before
+
+
+def test_pseudonymize_at_level_all_is_refused_as_in_redact(tmp_path):
+    env = {"PROCRECORD_REDACT_KEY": "k" * 40}
+    result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", "--pseudonymize", "--level", "all", VALID,
+                    env=env)
+    assert result.exit_code == 2 and "--pseudonymize does nothing at --level all" in result.output
+    assert not (tmp_path / "x.csv").exists()
+    assert invoke("redact", "--level", "all", "--pseudonymize", VALID / "minimal.json", env=env).exit_code == 2
+
+
+@pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel"])
+def test_stdout_and_a_folder_as_the_output_file_are_usage_errors(tmp_path, monkeypatch, to):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("export", "--to", to, "-o", "-", VALID / "minimal.json")
+    assert result.exit_code == 2 and "-o - (stdout) is not supported" in result.output
+    assert not (tmp_path / "-").exists()
+    (tmp_path / "p2").mkdir()
+    result = invoke("export", "--to", to, "-o", "p2/", VALID / "minimal.json")
+    assert result.exit_code == 2 and "-o p2/ is a folder" in result.output and "Errno" not in result.output
+    assert list((tmp_path / "p2").iterdir()) == []
 
 
 def test_a_missing_extra_is_a_clear_error_only_for_its_target(tmp_path, monkeypatch):

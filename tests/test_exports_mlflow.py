@@ -91,6 +91,24 @@ def test_level_most_keeps_the_user_out_and_long_params_are_cut(store):
     assert len(run.data.params["notes"]) == 6000
 
 
+def test_a_record_without_timing_says_its_run_starts_at_the_export(store):
+    root, _ = pipeline()
+    del root["timing"]
+    findings = export([root], "mlflow", ExportOptions(endpoint=store))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", "no timing (redacted?): the run's start time is the export time")]
+    assert export([pipeline()[1]], "mlflow", ExportOptions(endpoint=store)) == []  # with timing: no note
+
+
+def test_config_keys_that_flatten_to_one_param_keep_the_first_and_say_so(store):
+    root, _ = pipeline()
+    record = with_config(root, {"model": {"depth": 3}, "model.depth": 7}, ROOT_ID)
+    findings = export([record], "mlflow", ExportOptions(endpoint=store))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", 'config ["model.depth"] left out: its param model.depth holds config ["model","depth"]')]
+    assert _runs(store)[1][ROOT_ID].data.params["model.depth"] == "3"
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

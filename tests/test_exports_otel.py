@@ -58,6 +58,17 @@ def test_a_pipeline_is_one_trace_with_parent_links(tmp_path):
     assert span_attrs["hw.model"] == {"values": [{"stringValue": "NVIDIA H100 80GB HBM3"}]}
 
 
+def test_config_keys_that_flatten_to_one_attribute_keep_the_first_and_say_so(tmp_path):
+    root, _ = pipeline()
+    root["invocation"]["config"] = {"model": {"depth": 3}, "model.depth": 7}
+    out = tmp_path / "spans.jsonl"
+    findings = export([root], "otel", ExportOptions(output=str(out)))
+    assert [(f.kind, f.message) for f in findings] == [("dropped", 'config ["model.depth"] left out: its attribute '
+                                                                   'procrecord.config.model.depth holds config ["model","depth"]')]
+    [(_, span)] = _spans(out)
+    assert _attrs(span["attributes"])["procrecord.config.model.depth"] == "3"
+
+
 def test_failed_runs_get_an_error_status_and_an_exception_event(tmp_path):
     out = tmp_path / "spans.jsonl"
     export([failed()], "otel", ExportOptions(output=str(out)))

@@ -91,6 +91,81 @@ def test_re_export_replaces_the_crate_without_duplicates(tmp_path):
     assert len(check_process_run_crate(crate)) == 2
 
 
+def _tree(folder) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_folder_that_is_not_an_earlier_crate_is_refused_and_left_as_it_is(tmp_path):
+    from procrecord.exports import OutputRefused
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "thesis.tex").write_text("important")
+    out.chmod(0o751)
+    with pytest.raises(OutputRefused, match="neither empty nor a crate procrecord wrote"):
+        export([pipeline()[0]], "ro-crate", ExportOptions(output=str(out)))
+    assert _tree(out) == {"thesis.tex": b"important"} and (out / "sub").is_dir()
+    assert out.stat().st_mode & 0o777 == 0o751
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputRefused, match="not a folder"):
+        export([pipeline()[0]], "ro-crate", ExportOptions(output=str(tmp_path / "file")))
+
+
+def test_an_empty_folder_is_written_into_and_keeps_its_mode(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o751)
+    export([pipeline()[0]], "ro-crate", ExportOptions(output=str(out)))
+    assert out.stat().st_mode & 0o777 == 0o751
+    assert f"records/{ROOT_ID}.json" in _tree(out)
+
+
+def test_a_new_crate_folder_has_the_mode_of_any_new_folder(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        export([pipeline()[0]], "ro-crate", ExportOptions(output=str(tmp_path / "crate")))
+        export([pipeline()[0]], "ro-crate", ExportOptions(output=str(tmp_path / "crate.zip")))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "crate").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
+    assert (tmp_path / "crate.zip").stat().st_mode & 0o777 == 0o644
+
+
+def test_re_export_replaces_only_the_earlier_crates_own_files(tmp_path):
+    root, child = pipeline()
+    out = tmp_path / "crate"
+    export([root, child], "ro-crate", ExportOptions(output=str(out)))
+    (out / "README.md").write_text("mine")
+    (out / "records" / "notes.txt").write_text("mine too")
+    assert export([child], "ro-crate", ExportOptions(output=str(out))) == []
+    files = _tree(out)
+    assert f"records/{ROOT_ID}.json" not in files  # the earlier crate's record the new one does not name
+    assert files["README.md"] == b"mine" and files["records/notes.txt"] == b"mine too"
+    assert {a["@id"] for a in check_process_run_crate(rocrate.ROCrate(str(out)))} == {f"#run-{CHILD_ID}"}
+
+
+def test_the_command_refuses_a_foreign_folder_and_the_current_folder(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    record = tmp_path / "R.json"
+    record.write_text(json.dumps(pipeline()[0]))
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "thesis.tex").write_text("important")
+    result = CliRunner().invoke(cli, ["export", "--to", "ro-crate", "-o", f"{out}/", str(record)])
+    assert result.exit_code == 2 and "neither empty nor a crate procrecord wrote" in result.output
+    assert _tree(out) == {"thesis.tex": b"important"}
+    monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    mode = tmp_path.stat().st_mode
+    result = CliRunner().invoke(cli, ["export", "--to", "ro-crate", "-o", ".", "R.json"])
+    assert result.exit_code == 2 and _tree(tmp_path) == before and tmp_path.stat().st_mode == mode
+
+
 def test_level_most_keeps_the_agent_out(tmp_path):
     root, child = pipeline()
     out = tmp_path / "crate"

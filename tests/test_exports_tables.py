@@ -8,6 +8,8 @@ import json
 
 import pytest
 from exportdata import CHILD_ID, ROOT_ID, current, failed, pipeline, with_config
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrecord.exports import ExportOptions, export
 from procrecord.exports.columns import schema_columns
@@ -158,6 +160,54 @@ def test_fields_without_a_column_are_a_dropped_finding(tmp_path):
     record["also_made_up"] = {"x": 1}
     findings = export([record, current("minimal.json")], "jsonl-flat", ExportOptions(output=str(tmp_path / "t.jsonl")))
     assert [(f.kind, f.message) for f in findings] == [("dropped", "no column for timing.made_up, also_made_up")]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl-flat"])
+def test_config_keys_that_flatten_to_one_column_keep_the_first_value_and_say_what_was_left_out(tmp_path, fmt):
+    root, _ = pipeline()
+    record = with_config(root, {"model": {"depth": 3}, "model.depth": 7, "lr": 0.1}, ROOT_ID)
+    out = tmp_path / f"t.{fmt}"
+    findings = export([record], fmt, ExportOptions(output=str(out)))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", 'config ["model.depth"] left out: its column config.model.depth holds config ["model","depth"]')]
+    rows = duckdb.sql(f"SELECT \"config.model.depth\" AS d, \"config.lr\" AS lr FROM '{out}'").fetchall() \
+        if fmt != "jsonl-flat" else [(r["config.model.depth"], r["config.lr"]) for r in map(json.loads, out.open())]
+    assert [(int(d), float(lr)) for d, lr in rows] == [(3, 0.1)]
+
+
+_KEYS = st.sampled_from(["a", "b", "a.b", "b.a", "a.a", "b.b"])
+_CONFIGS = st.recursive(st.one_of(st.none(), st.integers(-5, 5), st.booleans()),
+                        lambda inner: st.dictionaries(_KEYS, inner, max_size=3), max_leaves=12)
+
+
+def _leaves(node, path=()):
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*path, key))
+        elif value is not None:
+            yield (*path, key), value
+
+
+@settings(max_examples=200, deadline=None)
+@given(config=_CONFIGS.filter(lambda c: isinstance(c, dict)))
+def test_every_config_value_has_its_column_or_a_dropped_note(config):
+    from procrecord.exports.columns import RowMaker, flatten
+
+    root, _ = pipeline()
+    record = with_config(root, config, ROOT_ID)
+    _, columns, notes = RowMaker(current_version())(record)
+    columns, notes = columns or {}, notes or []
+    taken: dict[str, tuple] = {}
+    for path, value in _leaves(config):
+        name = "config." + ".".join(path)
+        if name not in taken:  # the first value of a name has the column, as the record has it
+            taken[name] = path
+            assert columns[name] == ("{}" if value == {} else value)
+        else:  # every later one is named in a note, with the path that holds the column
+            assert f'config {json.dumps(list(path), separators=(",", ":"))} left out: its column {name} holds ' \
+                   f'config {json.dumps(list(taken[name]), separators=(",", ":"))}' in notes
+    assert set(columns) == set(taken) and len(notes) == sum(1 for _ in _leaves(config)) - len(taken)
+    assert {k: v for k, v in flatten(record, current_version())[0].items() if k.startswith("config.")} == columns
 
 
 def test_bulk_rows_made_in_workers_equal_the_library_export(tmp_path):

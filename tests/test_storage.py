@@ -329,6 +329,47 @@ def test_export_reads_and_writes_urls(tmp_path, s3, endpoint):
     assert not list(Path.cwd().glob("s3:*"))  # nothing written to a local folder named after the URL
 
 
+def test_re_exporting_a_crate_to_object_storage_removes_the_earlier_crates_records(tmp_path, s3, endpoint):
+    pytest.importorskip("rocrate.rocrate")
+    fs, bucket = s3
+    files = valid_fixtures(current_version())[:3]
+    records = [{**json.loads(p.read_text()), "id": f"00000000-0000-4000-8000-00000000000{i}"} for i, p in enumerate(files)]
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in records))
+    second.write_text(json.dumps(records[0]) + "\n")
+    prefix = f"{bucket}/crate"
+    assert invoke("export", "--to", "ro-crate", "-o", f"s3://{prefix}/", first, *_opt(endpoint)).exit_code == 0
+    fs.pipe_file(f"{prefix}/README.md", b"mine")  # not the crate's: stays
+    fs.invalidate_cache()
+    assert len(fs.find(f"{prefix}/records")) == 3
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{prefix}/", second, *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    fs.invalidate_cache()
+    assert sorted(p.rsplit("/", 1)[-1] for p in fs.find(f"{prefix}/records")) == [f"{records[0]['id']}.json"]
+    assert fs.cat_file(f"{prefix}/README.md") == b"mine"
+    metadata = json.loads(fs.cat_file(f"{prefix}/ro-crate-metadata.json"))
+    assert {e["@id"] for e in metadata["@graph"] if e["@id"].startswith("records/")} == {f"records/{records[0]['id']}.json"}
+
+
+def test_a_crate_is_not_exported_over_objects_of_another_kind(tmp_path, s3, endpoint):
+    pytest.importorskip("rocrate.rocrate")
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/data/thesis.tex", b"important")
+    src = valid_fixtures(current_version())[0]
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{bucket}/data", src, *_opt(endpoint))
+    assert result.exit_code == 2 and "no crate procrecord wrote" in result.output
+    fs.invalidate_cache()
+    assert fs.find(f"{bucket}/data") == [f"{bucket}/data/thesis.tex"]
+
+
+def test_a_crate_to_a_bucket_that_is_not_there_is_one_line_and_exit_3(tmp_path, endpoint):
+    pytest.importorskip("rocrate.rocrate")
+    src = valid_fixtures(current_version())[0]
+    result = invoke("export", "--to", "ro-crate", "-o", "s3://no-such-bucket-hexp/crate", src, *_opt(endpoint))
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert "s3://no-such-bucket-hexp/crate" in result.output
+
+
 def _lines_of(sources, chunk_bytes):
     """(source, line, record or message) of every document, planned with ``chunk_bytes``, as load() does."""
     from procrecord.bulk.loader import LineTracker, Span, iter_task, plan, shift

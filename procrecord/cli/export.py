@@ -37,6 +37,27 @@ def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
     return None
 
 
+def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None:
+    """Usage errors for an output that would write to stdout, over a folder, or over one of the inputs."""
+    from procrecord.bulk.storage import is_url
+
+    if not output or is_url(output):
+        return
+    if output == "-":
+        raise click.UsageError(f"--to {to} writes a file: -o - (stdout) is not supported, give a path")
+    if to != "ro-crate" and os.path.isdir(output):
+        raise click.UsageError(f"-o {output} is a folder: --to {to} writes one file, give its path")
+    if not os.path.exists(output):
+        return
+    real = os.path.realpath(output)
+    for source in sources:
+        if source == "-" or is_url(source) or not os.path.exists(source):
+            continue
+        if os.path.samefile(source, output) or (
+                os.path.isdir(source) and real.startswith(os.path.realpath(source).rstrip(os.sep) + os.sep)):
+            raise click.UsageError(f"-o {output} is one of the inputs: the export would replace what it reads")
+
+
 def _staging(output: str | None) -> str | None:
     """For ``-o URL`` (object storage): a local temporary path with the URL's name, else None."""
     from procrecord.bulk.storage import is_url
@@ -49,8 +70,30 @@ def _staging(output: str | None) -> str | None:
     return os.path.join(tempfile.mkdtemp(prefix="procrecord-export-"), name)
 
 
-def _upload(staged: str, output: str) -> bool:
-    """Upload the finished export; a failure is one line (the export itself was complete)."""
+def _earlier_crate(output: str | None) -> set[str] | None:
+    """For ``-o URL`` of a crate folder: the files of the crate there before (usage error: objects of another kind)."""
+    from procrecord.bulk.storage import is_url
+
+    if not output or not is_url(output) or output.rstrip("/").endswith(".zip"):
+        return None
+    from procrecord.bulk.storage import describe
+    from procrecord.errors import ProcrecordError
+    from procrecord.exports.interface import OutputRefused
+    from procrecord.exports.rocrate import check_remote_output
+
+    try:
+        return check_remote_output(output)
+    except OutputRefused as exc:
+        raise click.UsageError(str(exc)) from exc
+    except ProcrecordError:
+        raise
+    except Exception as exc:  # a missing bucket, no access: the export could not start (exit 3)
+        raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
+
+
+def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
+    """Upload the finished export, then remove what ``earlier`` (a crate's files) has and the new one has not;
+    a failure is one line (the export itself was complete)."""
     from procrecord.bulk.objectsink import upload
     from procrecord.bulk.storage import describe
 
@@ -58,6 +101,12 @@ def _upload(staged: str, output: str) -> bool:
         return True  # nothing was written (no record): nothing to upload
     try:
         upload(staged, output)
+        if earlier:
+            from procrecord.exports.rocrate import remove_remote
+
+            written = {os.path.relpath(os.path.join(folder, name), staged).replace(os.sep, "/")
+                       for folder, _, names in os.walk(staged) for name in names}
+            remove_remote(output, earlier - written)
     except Exception as exc:  # noqa: BLE001 - a storage failure is a finding with its reason
         click.echo(f"{output}:: error: cannot write: {describe(exc)}", err=True)
         return False
@@ -97,8 +146,9 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     """
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.report import TextReporter
+    from procrecord.cli import allow_empty_from_context
     from procrecord.cli.commands import _key_or_usage_error
-    from procrecord.exports import ExportOptions, exporter
+    from procrecord.exports import ExportOptions, OutputRefused, exporter
     from procrecord.exports.pipeline import PrepareRecord, run_export
 
     uri = _check_options(to, output, endpoint, tracking_uri, [
@@ -109,14 +159,22 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     ])
     if (pseudonymize or key_file) and level in (None, "none"):
         raise click.UsageError("--pseudonymize and --key-file need --level most or all")
+    if pseudonymize and level == "all":
+        raise click.UsageError("--pseudonymize does nothing at --level all: only 'most' replaces identifiers "
+                               "it removes ('all' keeps none)")
+    _check_output(to, output, sources)
     key = _key_or_usage_error(pseudonymize, key_file)
+    earlier = _earlier_crate(output) if to == "ro-crate" else None
     staged = _staging(output)  # -o URL: written here first, uploaded once complete
     options = ExportOptions(
         output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
         config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
     try:
-        target = exporter(to, options)
+        try:
+            target = exporter(to, options)
+        except OutputRefused as exc:
+            raise click.UsageError(str(exc)) from exc
     except BaseException:
         if staged:
             import shutil
@@ -135,7 +193,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
                             reporter.outcome, finding, progress)
         if staged:
-            uploaded = _upload(staged, output)
+            uploaded = _upload(staged, output, earlier)
     finally:
         progress.close()
         if staged:
@@ -150,6 +208,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     total = reporter.summary.total
     click.echo(f"export --to {to}: {total} record{'s' if total != 1 else ''}: " + ", ".join(parts)
                + ("" if total else " (no record found)"), err=True)
-    if counts.failed or counts.rejected or not total or (strict and counts.dropped) or not uploaded:
+    empty = not total and not allow_empty_from_context()
+    if counts.failed or counts.rejected or empty or (strict and counts.dropped) or not uploaded:
         return EXIT_FINDINGS
     return EXIT_OK

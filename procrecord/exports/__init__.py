@@ -10,7 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable
 
-from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, MissingExtraError
+from procrecord.exports.interface import (
+    Exporter,
+    ExportError,
+    ExportOptions,
+    Finding,
+    MissingExtraError,
+    OutputRefused,
+)
 
 #: ``--to`` name -> (module, class). Listed here so ``--help`` and errors need no import of a target.
 TARGETS: dict[str, tuple[str, str]] = {
@@ -23,8 +30,8 @@ TARGETS: dict[str, tuple[str, str]] = {
     "jsonl-flat": ("procrecord.exports.tables", "FlatJsonlExporter"),
 }
 
-__all__ = ["TARGETS", "ExportError", "ExportOptions", "Exporter", "Finding", "MissingExtraError", "export",
-           "exporter", "prepare"]
+__all__ = ["TARGETS", "ExportError", "ExportOptions", "Exporter", "Finding", "MissingExtraError", "OutputRefused",
+           "export", "exporter", "prepare"]
 
 
 def exporter(target: str, options: ExportOptions) -> Exporter:

@@ -112,15 +112,49 @@ def _fill(value: dict[str, Any], plan: dict[str, Any], row: dict[str, Any], unkn
             row[name] = _dump(sub) if kind == "json" else sub
 
 
-def _config(config: dict[str, Any], prefix: str, row: dict[str, Any]) -> None:
+def _config(config: dict[str, Any], prefix: str, row: dict[str, Any], lost: list[str] | None = None) -> None:
     for key, value in config.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            _config(value, name + ".", row)
-        elif isinstance(value, (list, dict)):
+            _config(value, name + ".", row, lost)
+            continue
+        if name in row:  # two keys flatten to one name ({"a": {"b": 1}, "a.b": 2}): the first keeps it
+            if lost is not None:
+                lost.append(name)
+            continue
+        if isinstance(value, (list, dict)):
             row[name] = _dump(value)
         elif value is not None:
             row[name] = value
+
+
+def collisions(config: Any, prefix: str = "config.", holder: str = "column") -> list[str]:
+    """Notes on config values left out because an earlier key flattens to the same column (keys with dots).
+
+    Each names both keys as JSON paths (``["model.depth"]`` and ``["model", "depth"]``), which the
+    dotted column name cannot tell apart (``holder``: what the target calls a column, "param" for MLflow).
+    """
+    if not isinstance(config, dict):
+        return []
+    holders: dict[str, list[Any]] = {}
+    notes: list[str] = []
+
+    def walk(node: dict[str, Any], path: list[Any]) -> None:
+        for key, value in node.items():
+            here = [*path, key]
+            if isinstance(value, dict) and value:
+                walk(value, here)
+                continue
+            name = prefix + ".".join(str(k) for k in here)
+            if value is None:
+                continue  # no value, nothing lost (and no column taken)
+            if name in holders:
+                notes.append(f"config {_dump(here)} left out: its {holder} {name} holds config {_dump(holders[name])}")
+            else:
+                holders[name] = here
+
+    walk(config, [])
+    return notes
 
 
 def value_kind(value: Any) -> str:
@@ -159,41 +193,54 @@ def as_kind(value: Any, kind: str) -> Any:
 _EMPTY: dict[str, Any] = {}
 
 
-def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> None:
-    """:func:`_config` with one class test per value (it runs for every key of every record)."""
+def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> bool:
+    """:func:`_config` with one class test per value (it runs for every key of every record); True when
+    two keys flatten to one column (the first keeps it; :func:`collisions` says which)."""
+    clash = False
     for key, value in config.items():
         cls = value.__class__
-        if cls is dict:
-            if value:
-                _config_fast(value, f"{prefix}{key}.", out)
-            else:
-                out[f"{prefix}{key}"] = "{}"
+        if cls is dict and value:
+            clash = _config_fast(value, f"{prefix}{key}.", out) or clash
+            continue
+        name = f"{prefix}{key}"
+        if name in out:
+            clash = True
+        elif cls is dict:
+            out[name] = "{}"
         elif cls is list:
-            out[f"{prefix}{key}"] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            out[name] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
         elif value is not None:
-            out[f"{prefix}{key}"] = _dump(value) if cls not in _SCALARS else value
+            out[name] = _dump(value) if cls not in _SCALARS else value
+    return clash
 
 
 _SCALARS = (str, int, float, bool)
 
 
-def _config_of(config: Any, prefix: str) -> dict[str, Any] | None:
+def _config_of(config: Any, prefix: str) -> tuple[dict[str, Any] | None, list[str] | None]:
+    """The flattened config (None when empty) and notes on values left out (None when none)."""
     if config.__class__ is dict:
         out: dict[str, Any] = {}
-        _config_fast(config, prefix, out)
-        return out or None
+        clash = _config_fast(config, prefix, out)
+        return out or None, (collisions(config, prefix) or None) if clash else None
     if config is None:
-        return None
-    return {prefix.rstrip(".") or "config": _dump(config)}
+        return None, None
+    return {prefix.rstrip(".") or "config": _dump(config)}, None
+
+
+def _notes(unknown: list[str] | None, lost: list[str] | None) -> list[str]:
+    """The dropped notes of a row: fields without a column, config values that lost their column."""
+    return (["no column for " + ", ".join(unknown)] if unknown else []) + (lost or [])
 
 
 @attrs.frozen
 class RowMaker:
-    """Turns a current-version record into ``(values, config, unknown)``: a picklable, per-record step.
+    """Turns a current-version record into ``(values, config, notes)``: a picklable, per-record step.
 
     ``values`` holds the kept schema columns in :meth:`columns` order (arrays and bags as JSON text),
-    ``config`` the flattened ``invocation.config`` (``{column: value}`` or None) and ``unknown`` the
-    paths that have no column (None when there are none: a valid record has none).
+    ``config`` the flattened ``invocation.config`` (``{column: value}`` or None) and ``notes`` what the
+    row could not hold: paths that have no column (a valid record has none) and config values whose
+    column an earlier key took (``{"a": {"b": 1}, "a.b": 2}``); None when there is nothing.
     """
 
     version: str
@@ -237,7 +284,8 @@ def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
             body.append(f"    if {name}.__class__ is not dict: {name} = E")
     checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
     body.append(f"    unknown = None if {checks} else U(r)")
-    body.append(f"    config = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
+    body.append(f"    config, lost = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
+    body.append("    notes = None if unknown is None and lost is None else N(unknown, lost)")
     values: list[str] = []
     groups: list[tuple[str, list[str]]] = []  # (section of the top level or "", its columns' expressions)
     for path, column in _kept(version, include_volatile):
@@ -252,8 +300,8 @@ def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
             values.append(f"*(({', '.join(exprs)}) if {top} is not E else ({'None, ' * len(exprs)}))")
         else:
             values.extend(exprs)
-    body.append(f"    return [{', '.join(values)}], config, unknown")
-    scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "P": prefix,
+    body.append(f"    return [{', '.join(values)}], config, notes")
+    scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "N": _notes, "P": prefix,
                              "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
     exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # our own generated code
     return scope["row"]

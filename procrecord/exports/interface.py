@@ -24,6 +24,10 @@ class MissingExtraError(ExportError):
     """A target's optional dependency is not installed."""
 
 
+class OutputRefused(ExportError):
+    """The output names something the export must not replace (a usage error on the command line)."""
+
+
 class Finding(NamedTuple):
     """Something about one record's export that a user should know.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from procrecord.exports.columns import flatten
+from procrecord.exports.columns import collisions, flatten
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.otel import to_ns
 
@@ -36,7 +36,9 @@ def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
         for key, value in config.items():
             if isinstance(value, dict) and value:
                 _config(value, f"{prefix}{key}.", out)
-            else:
+            elif value is None:
+                out.setdefault(f"{prefix}{key}", None)
+            elif out.get(f"{prefix}{key}") is None:  # keys that flatten alike: the first value keeps it (noted)
                 out[f"{prefix}{key}"] = value
     elif config is not None:
         out[prefix.rstrip(".") or "config"] = config
@@ -44,10 +46,11 @@ def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
 
 def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list[str]]:
     """The config as MLflow params (flattened, dotted keys, within MLflow's limits) and what was cut."""
+    config = (record.get("invocation") or {}).get("config")
     flat: dict[str, Any] = {}
-    _config((record.get("invocation") or {}).get("config"), "", flat)
+    _config(config, "", flat)
     params: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[str] = collisions(config, "", "param")
     for key, value in flat.items():
         text = value if isinstance(value, str) else orjson.dumps(value).decode()
         if len(key) > limits.MAX_ENTITY_KEY_LENGTH or not _NAME.match(key):
@@ -164,6 +167,8 @@ class MlflowExporter(Exporter):
         if parent_id and str(parent_id) in self.known:
             tags["mlflow.parentRunId"] = self.known[str(parent_id)]
         params, notes = params_of(record, self.limits)
+        if start is None:  # as OpenLineage and OTel say of theirs: MLflow stamps the run when it is created
+            notes.append("no timing (redacted?): the run's start time is the export time")
         run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=record.get("name"))
         run_id = run.info.run_id
         try:

@@ -14,7 +14,7 @@ import hashlib
 import re
 from typing import IO, Any
 
-from procrecord.exports.columns import flatten
+from procrecord.exports.columns import collisions, flatten
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.lineage import as_uuid
 
@@ -109,6 +109,7 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
             attributes[name] = _attribute(value)
     resource.setdefault("service.name", record.get("name") or "procrecord")
     row, _ = flatten(record, version, "config.")
+    notes.extend(collisions((record.get("invocation") or {}).get("config"), "procrecord.config.", "attribute"))
     too_long = []
     for column, value in row.items():
         if column in mapped:

@@ -109,21 +109,22 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     if stage is not None:
         operation = attrs.evolve(operation, stage=stage, handoff=[] if jobs <= 1 else None)
 
-    def count(where: Where) -> None:
+    def count(findings: list[Finding]) -> None:
+        """Count one record's findings: each count is of records, however many notes a record has."""
         nonlocal failed, skipped, dropped
-        kind = where.finding.kind
-        failed += kind == "error"
-        skipped += kind == "skipped"
-        dropped += kind == "dropped"
-        on_finding(where)
+        kinds = {f.kind for f in findings}
+        failed += "error" in kinds
+        skipped += "skipped" in kinds
+        dropped += "dropped" in kinds
 
     try:
         for item in run(sources, operation, jobs, max_bytes, progress):
             if isinstance(item, Block):
                 for source, line, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
                     exported += not any(f.kind in ("error", "skipped") for f in findings)
+                    count(findings)
                     for finding in findings:
-                        count(Where(source, line, finding))
+                        on_finding(Where(source, line, finding))
             else:
                 if not item.ok:
                     rejected += item.records
@@ -131,9 +132,12 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     except BaseException:
         exporter.abort()
         raise
+    # Findings only known when the output is finished (a batch an endpoint refused, ...), per record.
+    late: dict[str, list[Finding]] = {}
     for finding in exporter.close():
-        # Findings only known when the output is finished (a batch an endpoint refused, ...).
-        count(Where("", None, finding))
-        if finding.failed:
-            exported -= 1
+        late.setdefault(finding.record_id, []).append(finding)
+        on_finding(Where("", None, finding))
+    for findings in late.values():
+        count(findings)
+        exported -= any(f.failed for f in findings)
     return Counts(exported, failed, skipped, dropped, rejected)

@@ -4,11 +4,16 @@ Each action names its instrument (the program run), agent (the user, when the le
 start and end, status and error, environment, container image, and its ``object``/``result``
 (the record's 1.1 input and output artifacts, with their digests). The record itself is stored in
 the crate as ``records/<id>.json`` and is the action's ``subjectOf``. Output: a folder, or a zip.
+
+An existing folder is written into only when it is empty or holds a crate this tool wrote earlier
+(recognised by its metadata); then only that crate's own files are replaced, never anything else.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -16,7 +21,15 @@ from typing import Any
 
 import orjson
 
-from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
+from procrecord.exports.interface import (
+    Exporter,
+    ExportError,
+    ExportOptions,
+    Finding,
+    OutputRefused,
+    record_id,
+    require,
+)
 from procrecord.exports.lineage import artifacts, file_uri
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
@@ -27,6 +40,10 @@ STATUS = {"completed": "CompletedActionStatus", "failed": "FailedActionStatus",
           "interrupted": "FailedActionStatus", "running": "ActiveActionStatus"}
 LICENSE = "https://spdx.org/licenses/CC-BY-4.0"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+ROOT_NAME = "procrecord export"  # the root dataset's name: how a crate this tool wrote is recognised
+METADATA = "ro-crate-metadata.json"
+#: Files ro-crate-py may write beside the records.
+FIXED_FILES = (METADATA, "ro-crate-preview.html")
 
 
 def _slug(text: str) -> str:
@@ -44,6 +61,7 @@ class RoCrateExporter(Exporter):
         if not options.output:
             raise ExportError("--to ro-crate needs -o FOLDER (or -o FILE.zip)")
         self.output: str = options.output
+        check_output(self.output)  # before any work: a folder that is not ours is never touched
         require("rocrate.rocrate", "rocrate", "ro-crate")
         from rocrate.model.contextentity import ContextEntity
         from rocrate.rocrate import ROCrate
@@ -54,7 +72,7 @@ class RoCrateExporter(Exporter):
         profile = self.crate.add(ContextEntity(self.crate, PROFILE, properties={
             "@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
         self.crate.root_dataset["conformsTo"] = profile
-        self.crate.root_dataset["name"] = "procrecord export"
+        self.crate.root_dataset["name"] = ROOT_NAME
         self.crate.root_dataset["description"] = "Process runs recorded by procrecord"
         self.crate.root_dataset["license"] = self.crate.add(ContextEntity(self.crate, LICENSE, properties={
             "@type": "CreativeWork", "name": "CC-BY-4.0", "identifier": "CC-BY-4.0"}))
@@ -141,7 +159,7 @@ class RoCrateExporter(Exporter):
         return entity
 
     def close(self) -> list[Finding]:
-        """Write the crate (a folder replaced as a whole, or a zip) and remove the staging files."""
+        """Write the crate (a folder, or a zip replaced as a whole) and remove the staging files."""
         root = self.crate.root_dataset
         root["mentions"] = _one_or_many(self._mentions)
         parts = root.get("hasPart") or []
@@ -154,6 +172,7 @@ class RoCrateExporter(Exporter):
                 handle, tmp = tempfile.mkstemp(prefix=".crate-", suffix=".zip", dir=parent)
                 os.close(handle)
                 try:
+                    os.chmod(tmp, 0o666 & ~_umask())  # as any new file: mkstemp makes it private
                     self.crate.write_zip(tmp)
                     os.replace(tmp, target)
                 except BaseException:
@@ -161,26 +180,123 @@ class RoCrateExporter(Exporter):
                         os.unlink(tmp)
                     raise
             else:
-                tmp = tempfile.mkdtemp(prefix=".crate-", dir=parent)
-                try:
-                    self.crate.write(tmp)
-                    if os.path.isdir(target):
-                        old = tempfile.mkdtemp(prefix=".crate-old-", dir=parent)
-                        os.replace(target, os.path.join(old, "crate"))
-                        os.replace(tmp, target)
-                        shutil.rmtree(old, ignore_errors=True)
-                    else:
-                        os.replace(tmp, target)
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
+                self._write_folder(target, parent)
         finally:
             self.abort()
         return []
 
+    def _write_folder(self, target: str, parent: str) -> None:
+        """A new folder appears whole (renamed into place); an existing one gets the crate's files, and
+        the files of the crate it held before that this crate does not have are removed."""
+        earlier = check_output(target)
+        tmp = tempfile.mkdtemp(prefix=".crate-", dir=parent)
+        try:
+            self.crate.write(tmp)
+            if earlier is None:
+                os.chmod(tmp, 0o777 & ~_umask())  # a new folder as any other: mkdtemp makes it private
+                os.replace(tmp, target)
+                return
+            written = set()
+            for folder, _, names in os.walk(tmp):
+                for name in names:
+                    rel = os.path.relpath(os.path.join(folder, name), tmp).replace(os.sep, "/")
+                    os.makedirs(os.path.dirname(os.path.join(target, rel)), exist_ok=True)
+                    os.replace(os.path.join(folder, name), os.path.join(target, rel))
+                    written.add(rel)
+            for rel in sorted(earlier - written):
+                path = os.path.join(target, *rel.split("/"))
+                if os.path.isfile(path):
+                    os.unlink(path)
+            records = os.path.join(target, "records")
+            if os.path.isdir(records) and not os.listdir(records):
+                os.rmdir(records)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def abort(self) -> None:
         """Remove the staging files."""
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def crate_files(metadata: bytes) -> set[str] | None:
+    """The files (relative paths) of a crate this tool wrote, from its ``ro-crate-metadata.json``; None
+    when the metadata is not of such a crate. Only the metadata, its preview and ``records/`` files count:
+    artifacts the crate names (``file://``, ``s3://``) are never its own."""
+    try:
+        graph = json.loads(metadata)["@graph"]
+        root = next(e for e in graph if isinstance(e, dict) and e.get("@id") == "./")
+    except (ValueError, KeyError, TypeError, StopIteration):
+        return None
+    if root.get("name") != ROOT_NAME:
+        return None
+    files = set(FIXED_FILES)
+    for entity in graph:
+        ident = entity.get("@id") if isinstance(entity, dict) else None
+        if isinstance(ident, str) and ident.startswith("records/") and posixpath.normpath(ident) == ident \
+                and "/" not in ident[len("records/"):]:
+            files.add(ident)
+    return files
+
+
+def check_output(output: str) -> set[str] | None:
+    """Whether the export may write the crate at local ``output``: None for a missing path (or a .zip),
+    the earlier crate's files for an empty folder (none) or a crate this tool wrote; else :class:`OutputRefused`."""
+    if output.endswith(".zip"):
+        if os.path.isdir(output):
+            raise OutputRefused(f"{output} is a folder: give a new .zip path")
+        return None
+    if not os.path.lexists(output):
+        return None
+    if not os.path.isdir(output) or os.path.islink(output):
+        raise OutputRefused(f"{output} exists and is not a folder: give a new or empty folder")
+    if not os.listdir(output):
+        return set()
+    metadata = os.path.join(output, METADATA)
+    found = None
+    if os.path.isfile(metadata):
+        with open(metadata, "rb") as handle:
+            found = crate_files(handle.read())
+    if found is None:
+        raise OutputRefused(f"{output} is a folder that is neither empty nor a crate procrecord wrote: "
+                            "give a new or empty folder (nothing was written)")
+    return found
+
+
+def check_remote_output(url: str) -> set[str]:
+    """:func:`check_output` for a folder in object storage: the earlier crate's files (none for an empty prefix)."""
+    from procrecord.bulk.storage import filesystem
+
+    fs, path = filesystem(url)
+    path = path.rstrip("/")
+    if not fs.find(path):
+        return set()
+    try:
+        metadata = fs.cat_file(f"{path}/{METADATA}")
+    except FileNotFoundError:
+        metadata = b""
+    found = crate_files(metadata)
+    if found is None:
+        raise OutputRefused(f"{url} holds objects and no crate procrecord wrote: "
+                            "give a new or empty prefix (nothing was written)")
+    return found
+
+
+def remove_remote(url: str, files: set[str]) -> None:
+    """Remove these files (relative paths) of an earlier crate under ``url``, those that are there."""
+    from procrecord.bulk.storage import filesystem
+
+    fs, path = filesystem(url)
+    path = path.rstrip("/")
+    doomed = [f"{path}/{rel}" for rel in sorted(files)]
+    doomed = [p for p in doomed if fs.exists(p)]
+    if doomed:
+        fs.rm(doomed)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _one_or_many(values: list[Any]) -> Any:

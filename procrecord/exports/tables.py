@@ -94,13 +94,13 @@ class TableExporter(Exporter):
 
     def add_staged(self, staged: Row) -> list[Finding]:
         """Add a row made by :attr:`maker`; a full batch is typed and spilled."""
-        values, config, unknown = staged
+        values, config, notes = staged
         self._values.append(values)
         self._configs.append(config)
         if len(self._values) >= BATCH:
             self._flush()
-        if unknown:
-            return [Finding(str(values[self._id] or "?"), "dropped", "no column for " + ", ".join(unknown))]
+        if notes:
+            return [Finding(str(values[self._id] or "?"), "dropped", note) for note in notes]
         return []
 
     def _flush(self) -> None:
