@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +16,7 @@ from procrecord.operations.comparison import Options, apply_patch, diff, to_patc
 from procrecord.operations.diffreport import Variation, describe, summary
 from procrecord.record import reader
 
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, ROOT, load_json
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "diff").iterdir() if p.is_dir())
@@ -211,3 +214,38 @@ def test_package_versions_are_ordered_by_pep_440(old, new, verb):
 
     change = Change("/python/packages/0/version", "changed", old, new, "python.packages[numpy].version")
     assert describe(change) == f"{verb} numpy {old} -> {new}"
+
+
+def _head(tmp_path, *args, lines=3):
+    """``procrecord ARGS | head -LINES``: the exit code and stderr of procrecord."""
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    for _ in range(lines):
+        proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=120), err
+
+
+def _big_pair(tmp_path, keys=3000):
+    a = load_json(FIXTURES / "diff" / "gpu-swap" / "a.json")
+    b = json.loads(json.dumps(a))
+    a["invocation"]["config"] = {f"k{i}": i for i in range(keys)}
+    b["invocation"]["config"] = {f"k{i}": i + 1 for i in range(keys)}
+    (tmp_path / "big_a.json").write_text(json.dumps(a))
+    (tmp_path / "big_b.json").write_text(json.dumps(b))
+    return tmp_path / "big_a.json", tmp_path / "big_b.json"
+
+
+def test_a_closed_stdout_keeps_the_exit_code_and_prints_the_summary(tmp_path):
+    a, b = _big_pair(tmp_path)  # far more text than a pipe holds
+    code, err = _head(tmp_path, "diff", a, b)
+    assert code == 1 and "3000 differences: 3000 invocation and config" in err, err
+    assert "Traceback" not in err
+    (tmp_path / "runs").mkdir()
+    for i in range(20):
+        (tmp_path / "runs" / f"r{i}.json").write_text(b.read_text())
+    code, err = _head(tmp_path, "diff", "--baseline", a, tmp_path / "runs", lines=2)
+    assert code == 1 and "compared" in err and "differ" in err, err
+    assert "Traceback" not in err

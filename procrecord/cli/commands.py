@@ -465,7 +465,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     from procrecord.bulk.jsoncodec import dumps
     from procrecord.operations.comparison import diff as compare
     from procrecord.operations.comparison import to_patch, verify_patch
-    from procrecord.operations.diffreport import write_text
+    from procrecord.operations.diffreport import summary, write_text
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
@@ -474,17 +474,24 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
         return EXIT_FAILURE
     assert a is not None and b is not None  # _load_one gives a record or a problem
     changes = compare(a, b, options, upgrade=False)
-    if fmt == "json":
-        body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
-        click.echo(dumps(body, indent=True).decode())
-    elif fmt == "patch":
-        patch = to_patch(changes, a, b)
-        if not verify_patch(patch, a, b, options):
-            click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
-            return EXIT_FAILURE
-        click.echo(dumps(patch, indent=True).decode())
-    else:
-        write_text(changes, sys.stdout)
+    try:
+        if fmt == "json":
+            body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
+            click.echo(dumps(body, indent=True).decode())
+        elif fmt == "patch":
+            patch = to_patch(changes, a, b)
+            if not verify_patch(patch, a, b, options):
+                click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
+                return EXIT_FAILURE
+            click.echo(dumps(patch, indent=True).decode())
+        else:
+            write_text(changes, sys.stdout)
+            sys.stdout.flush()  # a closed stdout shows here, not in Python's final flush
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()  # the reader went away (| head): the summary goes to stderr instead
+        click.echo(summary(changes), err=True)
     return EXIT_FINDINGS if changes else EXIT_OK
 
 
@@ -515,6 +522,11 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
                 report.broken += 1
                 continue
             report.add(item.source, item.line, changes)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()  # the reader went away (| head): stop, and sum up what was compared so far
     finally:
         progress.close()
     click.echo(report.finish(), err=True)
