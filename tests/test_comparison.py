@@ -10,6 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrecord.cli import cli
 from procrecord.operations.comparison import Options, apply_patch, diff, to_patch, verify_patch
@@ -249,3 +250,97 @@ def test_a_closed_stdout_keeps_the_exit_code_and_prints_the_summary(tmp_path):
     code, err = _head(tmp_path, "diff", "--baseline", a, tmp_path / "runs", lines=2)
     assert code == 1 and "compared" in err and "differ" in err, err
     assert "Traceback" not in err
+
+
+def _bag_runs(tmp_path):
+    a = load_json(FIXTURES / "1.1" / "valid" / "pipeline-step-artifacts.json")
+    a["invocation"]["config"] = {"lr": 0.1, "a.b": 1}
+    a["extra"] = {"val_loss": 0.5}
+    b = json.loads(json.dumps(a))
+    b["invocation"]["config"] = {"lr": 0.2, "a.b": 2}
+    b["extra"] = {"val_loss": 0.4}
+    b["python"]["packages"][0]["version"] = "26.0"
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    return a, b
+
+
+def test_a_key_with_a_dot_is_matched_as_the_output_prints_it(tmp_path):
+    a, b = _bag_runs(tmp_path)
+    labels = {c.label for c in diff(a, b)}
+    assert "invocation.config.a.b" in labels
+    for pattern in ("invocation.config.a.b", "/invocation/config/a.b", "invocation.config.a.*", "invocation.config.*"):
+        only = {c.label for c in diff(a, b, Options(only=(pattern,)))}
+        assert "invocation.config.a.b" in only and "extra.val_loss" not in only, pattern
+        assert "invocation.config.a.b" not in {c.label for c in diff(a, b, Options(ignore=(pattern,)))}, pattern
+    result = invoke("diff", "--only", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "1 difference" in result.stdout
+    result = invoke("diff", "--ignore", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "invocation.config.a.b" not in result.stdout and "3 differences" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("--only", "invocation.config.lrr"), ("--only", "extra.val_los"), ("--only", "python.packages[numpyy].version"),
+    ("--ignore", "inputs[base-model/base/resnet50.pt]"), ("--only", "invocation.config.a"),
+    ("--only", "extra.*.x"),
+])
+def test_a_path_in_an_open_bag_or_list_that_matches_nothing_is_a_usage_error(tmp_path, args):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 2 and f"{args[1]}: matches nothing in the records compared" in result.stderr
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "b.json").write_text((tmp_path / "b.json").read_text())
+    result = invoke("diff", "--baseline", tmp_path / "a.json", *args, tmp_path / "runs")
+    assert result.exit_code == 2 and f"{args[1]}: matches nothing in the records compared" in result.stderr
+    assert "compared 1 records" in result.stderr, "the report of what was compared still stands"
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (("--only", "invocation.config.lr"), 1), (("--only", "extra.val_loss"), 1),
+    (("--only", "python.packages[attrs].version"), 1), (("--only", "python.packages[cattrs].version"), 0),
+    (("--ignore", "inputs[init-weights/s3://lab-models/base/resnet50.pt]"), 1),
+    (("--only", "extra.*"), 1),
+])
+def test_a_path_in_an_open_bag_or_list_that_matches_is_accepted(tmp_path, args, code):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == code, result.stderr
+
+
+def test_a_path_found_in_only_one_record_of_a_baseline_run_counts(tmp_path):
+    a, b = _bag_runs(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for i in range(3):
+        b["extra"] = {"val_loss": 0.4} if i == 2 else {}
+        (tmp_path / "runs" / f"r{i}.json").write_text(json.dumps(b))
+    a["extra"] = {}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    result = invoke("diff", "--baseline", tmp_path / "a.json", "--only", "extra.val_loss", tmp_path / "runs")
+    assert result.exit_code == 1 and "compared 3 records with" in result.stderr and "1 differ" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("--only", "timing..duration_s"), ("--only", ".timing"), ("--only", "timing."), ("--ignore", "invocation.config..lr"),
+    ("--only", "resources", "--ignore", "resources"), ("--only", "resources.cpu_user_s", "--ignore", "resources"),
+    ("--only", "invocation.config.lr", "--ignore", "invocation.*"),
+])
+def test_empty_names_and_contradictions_are_usage_errors(tmp_path, args):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 2, result.stdout
+
+
+_BAG_KEYS = st.from_regex(r"[a-z0-9_]{1,4}(\.[a-z0-9_]{1,4}){0,2}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_BAG_KEYS, st.integers(0, 3), min_size=1, max_size=6),
+       st.dictionaries(_BAG_KEYS, st.integers(0, 3), min_size=1, max_size=6))
+def test_every_printed_label_selects_and_ignores_its_change(old, new):
+    a = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    b = json.loads(json.dumps(a))
+    a.setdefault("invocation", {})["config"], b.setdefault("invocation", {})["config"] = old, new
+    changes = diff(a, b)
+    for change in changes:
+        assert change in diff(a, b, Options(only=(change.label,))), change.label
+        assert change not in diff(a, b, Options(ignore=(change.label,))), change.label

@@ -435,7 +435,8 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--include-volatile", is_flag=True, help="Also compare ids, timestamps, pids and record metadata.")
 @click.option("--ignore", multiple=True, metavar="PATH",
               help="Ignore a field, written as the output prints it (disks[/].free_bytes), dotted or as a "
-                   "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error.")
+                   "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error, "
+                   "and so is one inside an open bag or naming a list item that matches nothing in the records.")
 @click.option("--only", multiple=True, metavar="PATH",
               help="Compare only this section or field (invocation.config.seed; same forms as --ignore; repeatable).")
 @click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
@@ -463,8 +464,8 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     from procrecord.bulk.jsoncodec import dumps
+    from procrecord.operations.comparison import PathEvidence, to_patch, verify_patch
     from procrecord.operations.comparison import diff as compare
-    from procrecord.operations.comparison import to_patch, verify_patch
     from procrecord.operations.diffreport import summary, write_text
 
     a, problem = _load_one(a_src, max_bytes)
@@ -473,6 +474,11 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
         click.echo(problem or problem_b, err=True)
         return EXIT_FAILURE
     assert a is not None and b is not None  # _load_one gives a record or a problem
+    evidence = PathEvidence(options)
+    evidence.see(a)
+    evidence.see(b)
+    if evidence.problems(options):
+        raise click.UsageError("\n".join(evidence.problems(options)))
     changes = compare(a, b, options, upgrade=False)
     try:
         if fmt == "json":
@@ -499,14 +505,16 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.loader import LoadError, load
     from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import PathEvidence, prepare
     from procrecord.operations.comparison import diff as compare
-    from procrecord.operations.comparison import prepare
     from procrecord.operations.diffreport import BaselineReport
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
         click.echo(problem, err=True)
         return EXIT_FAILURE
+    evidence = PathEvidence(options)
+    evidence.see(base)
     report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
     try:
@@ -515,12 +523,14 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
             try:
                 if isinstance(item, LoadError):
                     raise ProcrecordError(item.message)
-                changes = compare(base, prepare(item.record), options, upgrade=False)
+                record = prepare(item.record)
+                changes = compare(base, record, options, upgrade=False)
             except ProcrecordError as exc:
                 where = item.source if item.line is None else f"{item.source}:{item.line}"
                 click.echo(f"{where}:: error: {exc}", err=True)
                 report.broken += 1
                 continue
+            evidence.see(record)
             report.add(item.source, item.line, changes)
         sys.stdout.flush()
     except BrokenPipeError:
@@ -530,6 +540,8 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
     finally:
         progress.close()
     click.echo(report.finish(), err=True)
+    if evidence.problems(options):  # known only once every record was read: the report above stands
+        raise click.UsageError("\n".join(evidence.problems(options)))
     if report.broken:
         return EXIT_FAILURE
     return EXIT_FINDINGS if report.differing else EXIT_OK
