@@ -344,3 +344,17 @@ def test_every_printed_label_selects_and_ignores_its_change(old, new):
     for change in changes:
         assert change in diff(a, b, Options(only=(change.label,))), change.label
         assert change not in diff(a, b, Options(ignore=(change.label,))), change.label
+
+
+def test_a_baseline_run_that_finds_no_record_is_a_finding_unless_allowed(tmp_path):
+    _bag_runs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    empty = invoke("diff", "--baseline", tmp_path / "a.json", tmp_path / "empty")
+    assert empty.exit_code == 1 and "compared 0 records" in empty.stderr and "no record found" in empty.stderr
+    allowed = invoke("diff", "--baseline", tmp_path / "a.json", "--allow-empty", tmp_path / "empty")
+    assert allowed.exit_code == 0 and "no record found" in allowed.stderr
+    (tmp_path / "empty" / "same.json").write_text((tmp_path / "a.json").read_text())
+    same = invoke("diff", "--baseline", tmp_path / "a.json", tmp_path / "empty")
+    assert same.exit_code == 0 and "no record found" not in same.stderr
+    pair = invoke("diff", "--allow-empty", tmp_path / "a.json", tmp_path / "b.json")
+    assert pair.exit_code == 2 and "--allow-empty goes with --baseline" in pair.stderr

@@ -442,10 +442,12 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
+@click.option("--allow-empty", is_flag=True,
+              help="With --baseline: finding no record to compare is not a finding (exit 0, not 1).")
 @max_bytes_option
 @storage_option
 @guarded
-def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
+def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, allow_empty, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
     from procrecord.operations.comparison import Options
 
@@ -454,12 +456,14 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
     if problems:
         raise click.UsageError("\n".join(problems))
     if baseline is None:
+        if allow_empty:
+            raise click.UsageError("--allow-empty goes with --baseline (two records A B are never empty)")
         if len(sources) != 2:
             raise click.UsageError("give two records (A B), or --baseline A and the records to compare with it")
         return _diff_pair(sources[0], sources[1], options, fmt, max_bytes)
     if fmt == "patch":
         raise click.UsageError("--format patch compares two records; it does not take --baseline")
-    return _diff_baseline(baseline, list(sources), options, fmt, max_bytes)
+    return _diff_baseline(baseline, list(sources), options, fmt, max_bytes, allow_empty)
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
@@ -501,7 +505,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     return EXIT_FINDINGS if changes else EXIT_OK
 
 
-def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
+def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -> int:
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.loader import LoadError, load
     from procrecord.errors import ProcrecordError
@@ -544,6 +548,8 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
         raise click.UsageError("\n".join(evidence.problems(options)))
     if report.broken:
         return EXIT_FAILURE
+    if report.variation.records == 0 and not allow_empty:
+        return EXIT_FINDINGS  # a mistyped folder in a CI gate must not pass
     return EXIT_FINDINGS if report.differing else EXIT_OK
 
 
