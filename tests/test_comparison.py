@@ -171,10 +171,10 @@ def test_only_takes_nested_paths_and_open_bag_fields():
 def test_ignore_takes_the_paths_the_text_output_prints():
     a, b = _config_runs()
     labels = {c.label for c in diff(a, b)}
-    assert "disks[/data].free_bytes" in labels
-    assert {c.label for c in diff(a, b, Options(ignore=("disks[/data].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
-    assert {c.label for c in diff(a, b, Options(ignore=("disks[*].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
-    assert diff(a, b, Options(ignore=("disks[/other].free_bytes",))) != diff(a, b, Options(ignore=("disks[/data].free_bytes",)))
+    assert "disks[/data/drop8].free_bytes" in labels
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[/data/drop8].free_bytes",)))} == labels - {"disks[/data/drop8].free_bytes"}
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[*].free_bytes",)))} == labels - {"disks[/data/drop8].free_bytes"}
+    assert diff(a, b, Options(ignore=("disks[/other].free_bytes",))) != diff(a, b, Options(ignore=("disks[/data/drop8].free_bytes",)))
 
 
 @pytest.mark.parametrize("pattern, ok", [
@@ -197,7 +197,7 @@ def test_cli_rejects_paths_the_schema_does_not_know(tmp_path):
     assert typo.exit_code == 2 and "did you mean 'invocation'" in typo.stderr
     nested = invoke("diff", "--only", "invocation.config", tmp_path / "a.json", tmp_path / "b.json")
     assert nested.exit_code == 1 and "invocation.config.optimizer.lr 0.0003 -> 0.0006" in nested.stdout
-    ignored = invoke("diff", "--ignore", "disks[/data].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
+    ignored = invoke("diff", "--ignore", "disks[/data/drop8].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
     assert ignored.exit_code == 0, ignored.stdout
     assert invoke("diff", "--ignore", "disks.free", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2
 
@@ -358,3 +358,29 @@ def test_a_baseline_run_that_finds_no_record_is_a_finding_unless_allowed(tmp_pat
     assert same.exit_code == 0 and "no record found" not in same.stderr
     pair = invoke("diff", "--allow-empty", tmp_path / "a.json", tmp_path / "b.json")
     assert pair.exit_code == 2 and "--allow-empty goes with --baseline" in pair.stderr
+
+
+def _disks(*entries):
+    record = load_json(FIXTURES / "1.1" / "valid" / "pipeline-step-artifacts.json")
+    record["disks"] = [{"path": path, "mount_point": "/", "filesystem": "ext4", "total_bytes": 100, "free_bytes": free}
+                       for path, free in entries]
+    return record
+
+
+def test_disks_are_matched_and_labelled_by_their_path(tmp_path):
+    a = _disks(("/", 50), ("/tmp", 50))  # two paths on one mount point
+    assert diff(a, _disks(("/tmp", 50), ("/", 50))) == [], "the same disks in another order are the same"
+    b = _disks(("/tmp", 40), ("/", 30))
+    assert {c.label for c in diff(a, b)} == {"disks[/].free_bytes", "disks[/tmp].free_bytes"}
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[/].free_bytes",)))} == {"disks[/tmp].free_bytes"}
+    assert diff(a, b, Options(ignore=("disks[*].free_bytes",))) == []
+    no_mount = _disks(("/data", 50))
+    del no_mount["disks"][0]["mount_point"]
+    moved = _disks(("/scratch", 50), ("/data", 50))
+    del moved["disks"][1]["mount_point"]
+    assert [(c.kind, c.label) for c in diff(no_mount, moved)] == [("added", "disks[/scratch]")]
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    result = invoke("diff", "--ignore", "disks[/].free_bytes", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "disks[/tmp].free_bytes 50 -> 40" in result.stdout and "disks[/]." not in result.stdout
+    assert invoke("diff", "--ignore", "disks[/data].free_bytes", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2

@@ -2,7 +2,7 @@
 
 Both records are brought to the current version first. Fields marked ``x-volatile`` (ids,
 timestamps, pids, the record's own metadata) are skipped unless asked for; arrays whose items have
-an ``x-key`` (packages by name, devices by index, disks by mount point) are matched by that key,
+an ``x-key`` (packages by name, devices by index, disks by path) are matched by that key,
 so reordering is not a change; numbers within ``rtol`` are equal.
 """
 
