@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from procrecord.cli import cli
 from procrecord.operations.comparison import Options, apply_patch, diff, to_patch, verify_patch
 from procrecord.operations.diffreport import Variation, describe, summary
 from procrecord.record import reader
 
-from helpers import FIXTURES, load_json
+from helpers import FIXTURES, ROOT, load_json
 from strategies import records
 
 CASES = sorted(p for p in (FIXTURES / "diff").iterdir() if p.is_dir())
@@ -167,10 +171,10 @@ def test_only_takes_nested_paths_and_open_bag_fields():
 def test_ignore_takes_the_paths_the_text_output_prints():
     a, b = _config_runs()
     labels = {c.label for c in diff(a, b)}
-    assert "disks[/data].free_bytes" in labels
-    assert {c.label for c in diff(a, b, Options(ignore=("disks[/data].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
-    assert {c.label for c in diff(a, b, Options(ignore=("disks[*].free_bytes",)))} == labels - {"disks[/data].free_bytes"}
-    assert diff(a, b, Options(ignore=("disks[/other].free_bytes",))) != diff(a, b, Options(ignore=("disks[/data].free_bytes",)))
+    assert "disks[/data/drop8].free_bytes" in labels
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[/data/drop8].free_bytes",)))} == labels - {"disks[/data/drop8].free_bytes"}
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[*].free_bytes",)))} == labels - {"disks[/data/drop8].free_bytes"}
+    assert diff(a, b, Options(ignore=("disks[/other].free_bytes",))) != diff(a, b, Options(ignore=("disks[/data/drop8].free_bytes",)))
 
 
 @pytest.mark.parametrize("pattern, ok", [
@@ -193,7 +197,7 @@ def test_cli_rejects_paths_the_schema_does_not_know(tmp_path):
     assert typo.exit_code == 2 and "did you mean 'invocation'" in typo.stderr
     nested = invoke("diff", "--only", "invocation.config", tmp_path / "a.json", tmp_path / "b.json")
     assert nested.exit_code == 1 and "invocation.config.optimizer.lr 0.0003 -> 0.0006" in nested.stdout
-    ignored = invoke("diff", "--ignore", "disks[/data].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
+    ignored = invoke("diff", "--ignore", "disks[/data/drop8].free_bytes", "--only", "disks", tmp_path / "a.json", tmp_path / "b.json")
     assert ignored.exit_code == 0, ignored.stdout
     assert invoke("diff", "--ignore", "disks.free", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2
 
@@ -211,3 +215,172 @@ def test_package_versions_are_ordered_by_pep_440(old, new, verb):
 
     change = Change("/python/packages/0/version", "changed", old, new, "python.packages[numpy].version")
     assert describe(change) == f"{verb} numpy {old} -> {new}"
+
+
+def _head(tmp_path, *args, lines=3):
+    """``procrecord ARGS | head -LINES``: the exit code and stderr of procrecord."""
+    proc = subprocess.Popen([sys.executable, "-m", "procrecord", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+    assert proc.stdout is not None and proc.stderr is not None
+    for _ in range(lines):
+        proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=120), err
+
+
+def _big_pair(tmp_path, keys=3000):
+    a = load_json(FIXTURES / "diff" / "gpu-swap" / "a.json")
+    b = json.loads(json.dumps(a))
+    a["invocation"]["config"] = {f"k{i}": i for i in range(keys)}
+    b["invocation"]["config"] = {f"k{i}": i + 1 for i in range(keys)}
+    (tmp_path / "big_a.json").write_text(json.dumps(a))
+    (tmp_path / "big_b.json").write_text(json.dumps(b))
+    return tmp_path / "big_a.json", tmp_path / "big_b.json"
+
+
+def test_a_closed_stdout_keeps_the_exit_code_and_prints_the_summary(tmp_path):
+    a, b = _big_pair(tmp_path)  # far more text than a pipe holds
+    code, err = _head(tmp_path, "diff", a, b)
+    assert code == 1 and "3000 differences: 3000 invocation and config" in err, err
+    assert "Traceback" not in err
+    (tmp_path / "runs").mkdir()
+    for i in range(20):
+        (tmp_path / "runs" / f"r{i}.json").write_text(b.read_text())
+    code, err = _head(tmp_path, "diff", "--baseline", a, tmp_path / "runs", lines=2)
+    assert code == 1 and "compared" in err and "differ" in err, err
+    assert "Traceback" not in err
+
+
+def _bag_runs(tmp_path):
+    a = load_json(FIXTURES / "1.1" / "valid" / "pipeline-step-artifacts.json")
+    a["invocation"]["config"] = {"lr": 0.1, "a.b": 1}
+    a["extra"] = {"val_loss": 0.5}
+    b = json.loads(json.dumps(a))
+    b["invocation"]["config"] = {"lr": 0.2, "a.b": 2}
+    b["extra"] = {"val_loss": 0.4}
+    b["python"]["packages"][0]["version"] = "26.0"
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    return a, b
+
+
+def test_a_key_with_a_dot_is_matched_as_the_output_prints_it(tmp_path):
+    a, b = _bag_runs(tmp_path)
+    labels = {c.label for c in diff(a, b)}
+    assert "invocation.config.a.b" in labels
+    for pattern in ("invocation.config.a.b", "/invocation/config/a.b", "invocation.config.a.*", "invocation.config.*"):
+        only = {c.label for c in diff(a, b, Options(only=(pattern,)))}
+        assert "invocation.config.a.b" in only and "extra.val_loss" not in only, pattern
+        assert "invocation.config.a.b" not in {c.label for c in diff(a, b, Options(ignore=(pattern,)))}, pattern
+    result = invoke("diff", "--only", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "1 difference" in result.stdout
+    result = invoke("diff", "--ignore", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "invocation.config.a.b" not in result.stdout and "3 differences" in result.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ("--only", "invocation.config.lrr"), ("--only", "extra.val_los"), ("--only", "python.packages[numpyy].version"),
+    ("--ignore", "inputs[base-model/base/resnet50.pt]"), ("--only", "invocation.config.a"),
+    ("--only", "extra.*.x"),
+])
+def test_a_path_in_an_open_bag_or_list_that_matches_nothing_is_a_usage_error(tmp_path, args):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 2 and f"{args[1]}: matches nothing in the records compared" in result.stderr
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "b.json").write_text((tmp_path / "b.json").read_text())
+    result = invoke("diff", "--baseline", tmp_path / "a.json", *args, tmp_path / "runs")
+    assert result.exit_code == 2 and f"{args[1]}: matches nothing in the records compared" in result.stderr
+    assert "compared 1 records" in result.stderr, "the report of what was compared still stands"
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (("--only", "invocation.config.lr"), 1), (("--only", "extra.val_loss"), 1),
+    (("--only", "python.packages[attrs].version"), 1), (("--only", "python.packages[cattrs].version"), 0),
+    (("--ignore", "inputs[init-weights/s3://lab-models/base/resnet50.pt]"), 1),
+    (("--only", "extra.*"), 1),
+])
+def test_a_path_in_an_open_bag_or_list_that_matches_is_accepted(tmp_path, args, code):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == code, result.stderr
+
+
+def test_a_path_found_in_only_one_record_of_a_baseline_run_counts(tmp_path):
+    a, b = _bag_runs(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for i in range(3):
+        b["extra"] = {"val_loss": 0.4} if i == 2 else {}
+        (tmp_path / "runs" / f"r{i}.json").write_text(json.dumps(b))
+    a["extra"] = {}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    result = invoke("diff", "--baseline", tmp_path / "a.json", "--only", "extra.val_loss", tmp_path / "runs")
+    assert result.exit_code == 1 and "compared 3 records with" in result.stderr and "1 differ" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("--only", "timing..duration_s"), ("--only", ".timing"), ("--only", "timing."), ("--ignore", "invocation.config..lr"),
+    ("--only", "resources", "--ignore", "resources"), ("--only", "resources.cpu_user_s", "--ignore", "resources"),
+    ("--only", "invocation.config.lr", "--ignore", "invocation.*"),
+])
+def test_empty_names_and_contradictions_are_usage_errors(tmp_path, args):
+    _bag_runs(tmp_path)
+    result = invoke("diff", *args, tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 2, result.stdout
+
+
+_BAG_KEYS = st.from_regex(r"[a-z0-9_]{1,4}(\.[a-z0-9_]{1,4}){0,2}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_BAG_KEYS, st.integers(0, 3), min_size=1, max_size=6),
+       st.dictionaries(_BAG_KEYS, st.integers(0, 3), min_size=1, max_size=6))
+def test_every_printed_label_selects_and_ignores_its_change(old, new):
+    a = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    b = json.loads(json.dumps(a))
+    a.setdefault("invocation", {})["config"], b.setdefault("invocation", {})["config"] = old, new
+    changes = diff(a, b)
+    for change in changes:
+        assert change in diff(a, b, Options(only=(change.label,))), change.label
+        assert change not in diff(a, b, Options(ignore=(change.label,))), change.label
+
+
+def test_a_baseline_run_that_finds_no_record_is_a_finding_unless_allowed(tmp_path):
+    _bag_runs(tmp_path)
+    (tmp_path / "empty").mkdir()
+    empty = invoke("diff", "--baseline", tmp_path / "a.json", tmp_path / "empty")
+    assert empty.exit_code == 1 and "compared 0 records" in empty.stderr and "no record found" in empty.stderr
+    allowed = invoke("diff", "--baseline", tmp_path / "a.json", "--allow-empty", tmp_path / "empty")
+    assert allowed.exit_code == 0 and "no record found" in allowed.stderr
+    (tmp_path / "empty" / "same.json").write_text((tmp_path / "a.json").read_text())
+    same = invoke("diff", "--baseline", tmp_path / "a.json", tmp_path / "empty")
+    assert same.exit_code == 0 and "no record found" not in same.stderr
+    pair = invoke("diff", "--allow-empty", tmp_path / "a.json", tmp_path / "b.json")
+    assert pair.exit_code == 2 and "--allow-empty goes with --baseline" in pair.stderr
+
+
+def _disks(*entries):
+    record = load_json(FIXTURES / "1.1" / "valid" / "pipeline-step-artifacts.json")
+    record["disks"] = [{"path": path, "mount_point": "/", "filesystem": "ext4", "total_bytes": 100, "free_bytes": free}
+                       for path, free in entries]
+    return record
+
+
+def test_disks_are_matched_and_labelled_by_their_path(tmp_path):
+    a = _disks(("/", 50), ("/tmp", 50))  # two paths on one mount point
+    assert diff(a, _disks(("/tmp", 50), ("/", 50))) == [], "the same disks in another order are the same"
+    b = _disks(("/tmp", 40), ("/", 30))
+    assert {c.label for c in diff(a, b)} == {"disks[/].free_bytes", "disks[/tmp].free_bytes"}
+    assert {c.label for c in diff(a, b, Options(ignore=("disks[/].free_bytes",)))} == {"disks[/tmp].free_bytes"}
+    assert diff(a, b, Options(ignore=("disks[*].free_bytes",))) == []
+    no_mount = _disks(("/data", 50))
+    del no_mount["disks"][0]["mount_point"]
+    moved = _disks(("/scratch", 50), ("/data", 50))
+    del moved["disks"][1]["mount_point"]
+    assert [(c.kind, c.label) for c in diff(no_mount, moved)] == [("added", "disks[/scratch]")]
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    result = invoke("diff", "--ignore", "disks[/].free_bytes", tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and "disks[/tmp].free_bytes 50 -> 40" in result.stdout and "disks[/]." not in result.stdout
+    assert invoke("diff", "--ignore", "disks[/data].free_bytes", tmp_path / "a.json", tmp_path / "b.json").exit_code == 2

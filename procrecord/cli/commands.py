@@ -453,16 +453,19 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--include-volatile", is_flag=True, help="Also compare ids, timestamps, pids and record metadata.")
 @click.option("--ignore", multiple=True, metavar="PATH",
               help="Ignore a field, written as the output prints it (disks[/].free_bytes), dotted or as a "
-                   "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error.")
+                   "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error, "
+                   "and so is one inside an open bag or naming a list item that matches nothing in the records.")
 @click.option("--only", multiple=True, metavar="PATH",
               help="Compare only this section or field (invocation.config.seed; same forms as --ignore; repeatable).")
 @click.option("--rtol", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Numbers whose relative difference is within this are equal.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "patch"]), default="text", show_default=True)
+@click.option("--allow-empty", is_flag=True,
+              help="With --baseline: finding no record to compare is not a finding (exit 0, not 1).")
 @max_bytes_option
 @storage_option
 @guarded
-def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes) -> int:
+def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, allow_empty, max_bytes) -> int:
     """Show what differs between two runs, by meaning (exit 0 same, 1 different, 3 could not compare)."""
     from procrecord.operations.comparison import Options
 
@@ -471,19 +474,21 @@ def diff(sources, baseline, include_volatile, ignore, only, rtol, fmt, max_bytes
     if problems:
         raise click.UsageError("\n".join(problems))
     if baseline is None:
+        if allow_empty:
+            raise click.UsageError("--allow-empty goes with --baseline (two records A B are never empty)")
         if len(sources) != 2:
             raise click.UsageError("give two records (A B), or --baseline A and the records to compare with it")
         return _diff_pair(sources[0], sources[1], options, fmt, max_bytes)
     if fmt == "patch":
         raise click.UsageError("--format patch compares two records; it does not take --baseline")
-    return _diff_baseline(baseline, list(sources), options, fmt, max_bytes)
+    return _diff_baseline(baseline, list(sources), options, fmt, max_bytes, allow_empty)
 
 
 def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
     from procrecord.bulk.jsoncodec import dumps
+    from procrecord.operations.comparison import PathEvidence, to_patch, verify_patch
     from procrecord.operations.comparison import diff as compare
-    from procrecord.operations.comparison import to_patch, verify_patch
-    from procrecord.operations.diffreport import write_text
+    from procrecord.operations.diffreport import summary, write_text
 
     a, problem = _load_one(a_src, max_bytes)
     b, problem_b = _load_one(b_src, max_bytes) if problem is None else (None, None)
@@ -491,33 +496,47 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
         click.echo(problem or problem_b, err=True)
         return EXIT_FAILURE
     assert a is not None and b is not None  # _load_one gives a record or a problem
+    evidence = PathEvidence(options)
+    evidence.see(a)
+    evidence.see(b)
+    if evidence.problems(options):
+        raise click.UsageError("\n".join(evidence.problems(options)))
     changes = compare(a, b, options, upgrade=False)
-    if fmt == "json":
-        body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
-        click.echo(dumps(body, indent=True).decode())
-    elif fmt == "patch":
-        patch = to_patch(changes, a, b)
-        if not verify_patch(patch, a, b, options):
-            click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
-            return EXIT_FAILURE
-        click.echo(dumps(patch, indent=True).decode())
-    else:
-        write_text(changes, sys.stdout)
+    try:
+        if fmt == "json":
+            body = {"a": a_src, "b": b_src, "changes": [c.to_dict() for c in changes], "count": len(changes)}
+            click.echo(dumps(body, indent=True).decode())
+        elif fmt == "patch":
+            patch = to_patch(changes, a, b)
+            if not verify_patch(patch, a, b, options):
+                click.echo("procrecord: error: the patch does not turn A into B (bug); not printed", err=True)
+                return EXIT_FAILURE
+            click.echo(dumps(patch, indent=True).decode())
+        else:
+            write_text(changes, sys.stdout)
+            sys.stdout.flush()  # a closed stdout shows here, not in Python's final flush
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()  # the reader went away (| head): the summary goes to stderr instead
+        click.echo(summary(changes), err=True)
     return EXIT_FINDINGS if changes else EXIT_OK
 
 
-def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
+def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -> int:
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.loader import LoadError, load
     from procrecord.errors import ProcrecordError
+    from procrecord.operations.comparison import PathEvidence, prepare
     from procrecord.operations.comparison import diff as compare
-    from procrecord.operations.comparison import prepare
     from procrecord.operations.diffreport import BaselineReport
 
     base, problem = _load_one(a_src, max_bytes)
     if problem:
         click.echo(problem, err=True)
         return EXIT_FAILURE
+    evidence = PathEvidence(options)
+    evidence.see(base)
     report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
     try:
@@ -526,18 +545,29 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes) -> int:
             try:
                 if isinstance(item, LoadError):
                     raise ProcrecordError(item.message)
-                changes = compare(base, prepare(item.record), options, upgrade=False)
+                record = prepare(item.record)
+                changes = compare(base, record, options, upgrade=False)
             except ProcrecordError as exc:
                 where = item.source if item.line is None else f"{item.source}:{item.line}"
                 click.echo(f"{where}:: error: {exc}", err=True)
                 report.broken += 1
                 continue
+            evidence.see(record)
             report.add(item.source, item.line, changes)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        silence_stdout()  # the reader went away (| head): stop, and sum up what was compared so far
     finally:
         progress.close()
     click.echo(report.finish(), err=True)
+    if evidence.problems(options):  # known only once every record was read: the report above stands
+        raise click.UsageError("\n".join(evidence.problems(options)))
     if report.broken:
         return EXIT_FAILURE
+    if report.variation.records == 0 and not allow_empty:
+        return EXIT_FINDINGS  # a mistyped folder in a CI gate must not pass
     return EXIT_FINDINGS if report.differing else EXIT_OK
 
 

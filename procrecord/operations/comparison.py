@@ -2,7 +2,7 @@
 
 Both records are brought to the current version first. Fields marked ``x-volatile`` (ids,
 timestamps, pids, the record's own metadata) are skipped unless asked for; arrays whose items have
-an ``x-key`` (packages by name, devices by index, disks by mount point) are matched by that key,
+an ``x-key`` (packages by name, devices by index, disks by path) are matched by that key,
 so reordering is not a change; numbers within ``rtol`` are equal.
 """
 
@@ -79,7 +79,22 @@ class Options:
                 message = fieldpath.check(pattern, schema)
                 if message is not None:
                     out.append(f"{option} {pattern}: {message}")
+        if out:
+            return out
+        for only, only_path in zip(self.only, self._only):
+            for ignore, ignore_path in zip(self.ignore, self._ignore):
+                if fieldpath.contains(ignore_path, only_path):
+                    out.append(f"--only {only}: --ignore {ignore} leaves nothing of it to compare")
         return out
+
+    def unproven(self, version: str | None = None) -> tuple[str, ...]:
+        """The ``--ignore``/``--only`` paths the schema cannot vouch for (an item of a list, a name in an
+        open bag): each must match something in a record compared (see :class:`PathEvidence`)."""
+        from procrecord.record.schemas import load_schema
+
+        schema = load_schema(version or current_version())
+        return tuple(dict.fromkeys(p for p in self.ignore + self.only
+                                   if fieldpath.check(p, schema) is None and fieldpath.needs_record(p, schema)))
 
     @property
     def filtered(self) -> bool:
@@ -95,6 +110,50 @@ class Options:
     def wanted_whole(self, path: Sequence[Step]) -> bool:
         """True when ``--only`` covers ``path`` itself (not just something below it)."""
         return not self._only or any(fieldpath.covers(s, path) for s in self._only)
+
+
+class PathEvidence:
+    """Which of the paths only a record can vouch for have matched something in the records seen so far.
+
+    A path inside an open bag or naming one list item (``invocation.config.lrr``,
+    ``python.packages[numpyy].version``) cannot be checked against the schema; one that matches nothing
+    in any record compared is a typo, and must not make a diff say "same".
+    """
+
+    def __init__(self, options: Options, version: str | None = None) -> None:
+        self.waiting = {pattern: fieldpath.parse(pattern) for pattern in options.unproven(version)}
+        self._node = policy(version or current_version())
+
+    def see(self, record: dict[str, Any]) -> None:
+        """Note the paths that match something in ``record`` (upgraded to the current version)."""
+        for pattern, segments in list(self.waiting.items()):
+            if _present(segments, record, self._node, ()):
+                del self.waiting[pattern]
+
+    def problems(self, options: Options) -> list[str]:
+        """One message per path that matched nothing in any record seen."""
+        return [f"{option} {pattern}: matches nothing in the records compared"
+                for option, patterns in (("--ignore", options.ignore), ("--only", options.only))
+                for pattern in patterns if pattern in self.waiting]
+
+
+def _present(segments: tuple[Segment, ...], value: Any, node: Node, path: tuple[Step, ...]) -> bool:
+    """True when some location of ``value`` (at ``path``) is the one ``segments`` names or lies below it."""
+    if path and fieldpath.covers(segments, path):
+        return True
+    if path and not fieldpath.leads_to(segments, path):
+        return False
+    if isinstance(value, dict):
+        children = node.children
+        return any(_present(segments, v, children.get(k, _OPEN) if children is not None else _OPEN, path + ((k, None),))
+                   for k, v in value.items())
+    if isinstance(value, list):
+        keyed = _keyed(value, node.key) if node.key else None
+        steps = [(str(i), str(k)) for k, (i, _) in keyed.items()] if keyed is not None else \
+            [(str(i), str(i)) for i in range(len(value))]
+        items = node.items or _OPEN
+        return any(_present(segments, value[int(step[0])], items, path + (step,)) for step in steps)
+    return False
 
 
 def _parsed(pattern: str) -> tuple[Segment, ...]:

@@ -182,4 +182,5 @@ class BaselineReport:
             self.variation.write(self.out)
         records = self.variation.records
         return (f"compared {records} records with {self.baseline}: {self.differing} differ, {records - self.differing} same"
-                + (f", {self.broken} could not be compared" if self.broken else ""))
+                + (f", {self.broken} could not be compared" if self.broken else "")
+                + ("" if records or self.broken else ": no record found"))

@@ -2,10 +2,12 @@
 
 A path is written as the text output prints it (``python.packages[numpy].version``,
 ``disks[/].free_bytes``, ``invocation.config.seed``), dotted (``timing.duration_s``) or as a JSON
-pointer (``/timing/duration_s``); ``*`` matches any one name, index or key. A path that names
+pointer (``/timing/duration_s``); ``*`` matches any one name, index or key. A key with dots in it
+(``config["a.b"]``) is matched by the dotted names that spell it, as it is printed. A path that names
 nothing the schema knows is an error, so a typo can never turn a diff into a false "same". Below an
-open bag (``invocation.config``, ``extra``, ``extensions``) every name is allowed: the schema does
-not know what a job puts there.
+open bag (``invocation.config``, ``extra``, ``extensions``) every name passes :func:`check`, and so does
+any item of a list: the schema does not know what a job puts there, so :func:`needs_record` says such a
+path must be found in a record instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 from procrecord.pointer import unescape
 
@@ -42,6 +44,8 @@ def parse(pattern: str) -> tuple[Segment, ...]:
     for match in _TOKEN.finditer(pattern):
         if match.start() != position:
             break
+        if match["dot"] is not None and (not segments or pattern[match.end():match.end() + 1] in ("", ".")):
+            break  # an empty name: a leading, doubled or trailing dot
         position = match.end()
         if match["key"] is not None:
             segments.append(Segment(match["key"], True))
@@ -100,6 +104,27 @@ def _check(segments: Sequence[Segment], schema: dict[str, Any], where: list[str]
     return f"{here} is a single value: it has no field {head.text!r}"
 
 
+def needs_record(pattern: str, schema: dict[str, Any]) -> bool:
+    """True when the schema alone cannot vouch for ``pattern`` (a path :func:`check` accepts): it names
+    one item of a list (``[KEY]`` or an index) or a name inside an open bag, so only a record can show
+    that it exists."""
+    return _needs(parse(pattern), schema)
+
+
+def _needs(segments: Sequence[Segment], schema: dict[str, Any]) -> bool:
+    if not segments:
+        return False
+    head, rest = segments[0], segments[1:]
+    if "items" in schema and isinstance(schema["items"], dict):
+        return head.text != "*" or _needs(rest, schema["items"])
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        names = [n for n in properties if fnmatch.fnmatchcase(n, head.text) and _check(rest, properties[n], []) is None]
+        if names:
+            return all(_needs(rest, properties[n]) for n in names)
+    return True  # a name the schema leaves free (check has ruled out the rest)
+
+
 def _matches(segment: Segment, step: Step) -> bool:
     key, identity = step
     if segment.bracketed:
@@ -108,11 +133,46 @@ def _matches(segment: Segment, step: Step) -> bool:
     return fnmatch.fnmatchcase(key, segment.text)
 
 
+def _after(segments: Sequence[Segment], i: int, step: Step) -> Iterator[int]:
+    """Where ``segments`` go on once ``segments[i:]`` matched ``step``: one segment, or, for a key with
+    dots in it (``config["a.b"]``, printed ``config.a.b``), the dotted names that spell it."""
+    if i >= len(segments):
+        return
+    if _matches(segments[i], step):
+        yield i + 1
+    key = step[0]
+    if "." in key and not segments[i].bracketed:
+        for j in range(i + 2, len(segments) + 1):
+            if segments[j - 1].bracketed:
+                break
+            if fnmatch.fnmatchcase(key, ".".join(s.text for s in segments[i:j])):
+                yield j
+
+
 def covers(segments: Sequence[Segment], path: Sequence[Step]) -> bool:
     """True when the location ``path`` is the one ``segments`` names or lies below it."""
-    return len(path) >= len(segments) and all(_matches(s, p) for s, p in zip(segments, path))
+    positions = {0}
+    for step in path:
+        if len(segments) in positions:
+            return True
+        positions = {j for i in positions for j in _after(segments, i, step)}
+        if not positions:
+            return False
+    return len(segments) in positions
 
 
 def leads_to(segments: Sequence[Segment], path: Sequence[Step]) -> bool:
     """True when the location ``path`` is above what ``segments`` names (something there may match)."""
-    return len(path) < len(segments) and all(_matches(s, p) for s, p in zip(segments, path))
+    positions = {0}
+    for step in path:
+        positions = {j for i in positions for j in _after(segments, i, step)}
+        if not positions:
+            return False
+    return any(i < len(segments) for i in positions)
+
+
+def contains(outer: Sequence[Segment], inner: Sequence[Segment]) -> bool:
+    """True when every location ``inner`` names lies at or below one that ``outer`` names."""
+    return len(outer) <= len(inner) and all(
+        o.bracketed == i.bracketed and fnmatch.fnmatchcase(i.text, o.text) or o.text == "*"
+        for o, i in zip(outer, inner))

@@ -99,7 +99,30 @@ def _key(annotation: Any) -> str | tuple[str, ...] | None:
     return tuple(annotation) if isinstance(annotation, list) else annotation
 
 
+#: Identity fields that released schemas (immutable files) annotate wrongly, by location: a disk is the
+#: path the job asked about (``path``, required); its ``x-key`` ``mount_point`` is optional, and two
+#: paths on one mount share it, so disks listed in another order were compared by position.
+_KEY_FIXES: dict[tuple[str, ...], str] = {("disks",): "path"}
+
+
+def _fixed(root: Node) -> Node:
+    """``root`` with the identity fields of ``_KEY_FIXES`` put in (new nodes on the way, none changed)."""
+    for location, key in _KEY_FIXES.items():
+        nodes = [root]
+        for name in location:
+            child = (nodes[-1].children or {}).get(name)
+            if child is None:
+                break
+            nodes.append(child)
+        else:
+            node = nodes[-1]._replace(key=key)
+            for name, above in zip(reversed(location), reversed(nodes[:-1])):
+                node = above._replace(children={**(above.children or {}), name: node})
+            root = node
+    return root
+
+
 @functools.lru_cache(maxsize=None)
 def policy(version: str) -> Node:
     """The redaction policy tree of schema ``version``, read from its annotations."""
-    return _node(load_schema(version))
+    return _fixed(_node(load_schema(version)))
