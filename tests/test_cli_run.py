@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -246,7 +247,60 @@ def test_output_folder_and_replacing_a_record(tmp_path):
                           capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (made,) = folder.iterdir()
-    assert made.name.startswith("true-") and made.name.endswith(".procrecord.json")
+    record = json.loads(made.read_text())
+    assert re.fullmatch(r"true-\d{8}T\d{6}-[0-9a-f]{8}\.procrecord\.json", made.name)
+    assert made.name.split("-")[2].split(".")[0] == record["id"].replace("-", "")[:8]
     again = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(made), "--", "true"],
                            capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
     assert again.returncode == 0 and f"{made} exists: it will be replaced" in again.stderr
+
+
+def _run_into(folder, *command, cwd):
+    return subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", f"{folder}/", "--", *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd)
+
+
+def test_runs_into_one_folder_one_after_another_each_keep_their_record(tmp_path):
+    """Quick runs in the same second used to get the same name, each replacing the last."""
+    for _ in range(3):
+        proc = _run_into(tmp_path / "loop", "true", cwd=tmp_path)
+        assert proc.wait(timeout=60) == 0
+    assert len(list((tmp_path / "loop").iterdir())) == 3
+
+
+def test_concurrent_runs_into_one_folder_each_get_a_file_of_their_own(tmp_path):
+    procs = [_run_into(tmp_path / "par", "sh", "-c", f"sleep 0.5; exit {code}", cwd=tmp_path) for code in range(1, 5)]
+    said = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        said.append(re.search(r"record written to (\S+)", err).group(1))
+    assert sorted(proc.returncode for proc in procs) == [1, 2, 3, 4]
+    assert len(set(said)) == 4, said
+    records = [json.loads(path.read_text()) for path in (tmp_path / "par").iterdir()]
+    assert sorted(r["outcome"]["exit_code"] for r in records) == [1, 2, 3, 4]
+    assert all(validate(r) == [] for r in records)
+
+
+def test_a_new_record_file_never_takes_an_existing_name(tmp_path):
+    from procrecord.writer import runner
+
+    record_id = "0123abcd-0000-4000-8000-000000000000"
+    taken = tmp_path / runner.record_name("job", record_id)
+    taken.write_text("someone else's record")
+    first = runner.claim_record_file(str(tmp_path), "job", record_id)
+    second = runner.claim_record_file(str(tmp_path), "job", record_id)
+    # (a second ticking over between the calls would give another name too: they must differ anyway)
+    assert len({first, second, str(taken)}) == 3
+    assert taken.read_text() == "someone else's record"
+    assert os.path.basename(first).startswith("job-") and "-0123abcd" in first
+
+
+def test_an_output_folder_that_is_a_file_is_said_in_one_line(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    for target in ("a.json/", "a.json/sub/r.json"):
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", target, "--", "true"],
+                              capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 3
+        (line,) = proc.stderr.splitlines()
+        assert "a.json is a file, not a folder" in line and "File exists" not in line
+    assert (tmp_path / "a.json").read_text() == "{}"

@@ -8,6 +8,7 @@ child's exit code (128 + N when a signal N ended it, as shells do).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import signal
@@ -77,27 +78,81 @@ def own_peak_rss() -> int | None:
     return None
 
 
+def record_name(command: str, record_id: str, serial: int = 0) -> str:
+    """``COMMAND-YYYYmmddTHHMMSS-ID8.procrecord.json``: the command's name, the local time to the
+    second and the record id's first 8 hex digits (``-N`` added for the N-th name tried)."""
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    suffix = f"-{serial}" if serial else ""
+    return f"{os.path.basename(command) or 'run'}-{stamp}-{record_id.replace('-', '')[:8]}{suffix}.procrecord.json"
+
+
+def claim_record_file(folder: str, command: str, record_id: str) -> str:
+    """Create a new, empty record file in ``folder`` (made if missing) and return its path.
+
+    The file is created exclusively (``O_EXCL``): two runs, even started in the same second from
+    different hosts of a shared folder, never get the same file, and no existing file is touched.
+    """
+    os.makedirs(folder, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for serial in range(1000):
+        path = os.path.join(folder, record_name(command, record_id, serial))
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue  # taken (the same id prefix in the same second): the next name
+        os.close(fd)
+        return path
+    raise FileExistsError(f"no free record name in {folder}")
+
+
+def _not_a_folder(path: str) -> str | None:
+    """The nearest existing ancestor folder of ``path`` when it is a file, not a folder (else None)."""
+    folder = os.path.dirname(os.path.normpath(path))  # as the user wrote it, to name it so
+    while folder and not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+    return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
+
+
+def _cannot_write(where: str, exc: OSError) -> RecordWriteError:
+    blocker = _not_a_folder(where)
+    why = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+    return RecordWriteError(f"cannot write the record to {where}: {why}; the command was not run")
+
+
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
                 level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None,
                 inputs: Sequence[str] = (), outputs: Sequence[str] = (), usage_interval: float | None = None,
-                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> int:
-    """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
+                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES, folder: bool = False) -> int:
+    """Run ``argv``, write its record to ``output``, and return the exit code to exit with.
+
+    ``folder``: ``output`` is a folder, and the record gets a new file of its own in it
+    (:func:`claim_record_file`).
+    """
     resources = ChildResources()
     chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
-    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=output,
+    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
                         collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
                         use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
     recorder.state.executable = shutil.which(argv[0]) or argv[0]
-    resources.spawner_peak = own_peak_rss()
     for path in inputs:
         recorder.add_input(path)  # hashed in the background while the command runs
     for path in outputs:
         recorder.add_output(path)
-    try:
-        check_writable(output)  # before the command runs: a record that cannot be written stops here
-    except OSError as exc:
-        raise RecordWriteError(f"cannot write the record to {output}: {exc.strerror or exc}; "
-                               "the command was not run") from exc
+    # Before the command runs: a record that cannot be written stops here.
+    if folder:
+        try:
+            recorder.output = claim_record_file(output, argv[0], recorder.id)
+        except OSError as exc:
+            raise _cannot_write(os.path.join(output, record_name(argv[0], recorder.id)), exc) from exc
+    else:
+        try:
+            check_writable(output)
+        except OSError as exc:
+            raise _cannot_write(output, exc) from exc
+    resources.spawner_peak = own_peak_rss()
     try:
         # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
         child = spawn(argv, recorder.child_environ())
@@ -114,6 +169,8 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         recorder.start()
     except RecordWriteError:
         child.kill()  # no record can be written: the command is not left running unrecorded
+        if folder:
+            _unclaim(recorder.output)
         raise
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     stop_flushing = threading.Event()
@@ -136,6 +193,15 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     code = os.WEXITSTATUS(status)
     _finish(recorder, code, "completed" if code == 0 else "failed")
     return code
+
+
+def _unclaim(path: str | None) -> None:
+    """Remove the record file this run claimed, if nothing was ever written into it."""
+    try:
+        if path is not None and os.path.getsize(path) == 0:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _finish(recorder: Recorder, code: int, status: str, error: BaseException | None = None) -> None:
