@@ -304,3 +304,64 @@ def test_an_output_folder_that_is_a_file_is_said_in_one_line(tmp_path):
         (line,) = proc.stderr.splitlines()
         assert "a.json is a file, not a folder" in line and "File exists" not in line
     assert (tmp_path / "a.json").read_text() == "{}"
+
+
+def _interval(start, stop):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(start).timestamp(), dt.datetime.fromisoformat(stop).timestamp()
+
+
+def test_the_energy_of_a_run_covers_the_command_from_start_to_end(tmp_path):
+    """The estimator probes the hardware for seconds; it used to start while the command ran and
+    measure only after it ended (0 kWh of CPU, said `ok`). Now the command waits for it."""
+    pytest.importorskip("codecarbon")
+    out = tmp_path / "em.json"
+    busy = "import time\nend = time.perf_counter() + 1.5\nwhile time.perf_counter() < end: pass"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "--emissions", "--country", "FRA", "-o", str(out),
+                           "--", sys.executable, "-c", busy], capture_output=True, text=True, env=ENV, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "ok", note
+    start, stop = _interval(record["timing"]["start_time"], record["timing"]["stop_time"])
+    assert stop - start >= 1.5
+    cpu = next(m for m in record["emissions"]["measurements"] if m["component"] == "cpu")
+    first, last = _interval(cpu["start_time"], cpu["stop_time"])
+    assert max(0.0, min(stop, last) - max(start, first)) >= 0.9 * (stop - start), (record["timing"], cpu)
+    assert record["emissions"]["cpu_energy_kwh"] > 0 and cpu["energy_kwh"] > 0
+    assert validate(record) == []
+
+
+@exact_only
+def test_a_held_command_runs_only_when_released(tmp_path):
+    from procrecord.writer.spawn import spawn
+
+    script = [sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text('ran')"]
+    killed = spawn([*script, str(tmp_path / "killed")], dict(os.environ), hold=True)
+    assert killed.pid is not None and killed.exact_peak
+    killed.kill()
+    held = spawn([*script, str(tmp_path / "released")], dict(os.environ), hold=True)
+    pid = held.pid
+    held.release()
+    held.wait_ended()
+    with open(f"/proc/{pid}/stat") as handle:  # ended, not reaped: its CPU times can still be read
+        assert handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    status, rusage = held.wait()
+    assert os.waitstatus_to_exitcode(status) == 0 and rusage is not None
+    assert (tmp_path / "released").read_text() == "ran"
+    assert not (tmp_path / "killed").exists(), "a held command that is killed never runs"
+
+
+def test_a_held_command_spawned_directly_starts_at_the_release(tmp_path, monkeypatch):
+    from procrecord.writer import spawn as module
+
+    monkeypatch.setattr(module, "_can_fork_small", lambda argv, env: False)
+    child = module.spawn([sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ), hold=True)
+    assert child.pid is None
+    child.release()
+    assert child.pid is not None and os.waitstatus_to_exitcode(child.wait()[0]) == 7
+    missing = module.spawn(["procrecord-no-such-command"], dict(os.environ), hold=True)
+    with pytest.raises(FileNotFoundError):
+        missing.release()

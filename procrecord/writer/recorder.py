@@ -292,6 +292,32 @@ class Recorder:
                 raise
         return self
 
+    def _begin_job(self, pid: int | None = None) -> None:
+        """``procrecord run``: the command starts now, after :meth:`start` got the collectors and the
+        energy estimator ready; the timing starts here and the invocation names the command's pid."""
+        with self._lock:
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
+            if pid is not None and pid != self.state.pid:
+                self.state.pid = pid
+                for collector in self._collectors:
+                    if collector.section == "invocation":
+                        self._run("collect", collector)
+
+    def _sample_energy(self) -> None:
+        """``procrecord run``: let the energy collectors measure now, when the command has ended but
+        is not reaped yet (an estimator that follows processes still reads its CPU time then)."""
+        with self._lock:
+            if not self._started or self._stopped or not self._mine():
+                return
+            for collector in self._collectors:
+                sample = getattr(collector, "sample", None)
+                if callable(sample):
+                    try:
+                        sample()
+                    except Exception:  # noqa: BLE001 - the measurement at stop says what fails
+                        pass
+
     def flush(self) -> dict[str, Any]:
         """Refresh what changes (duration, resources, devices, emissions so far) and write."""
         with self._lock:

@@ -152,32 +152,37 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
             check_writable(output)
         except OSError as exc:
             raise _cannot_write(output, exc) from exc
-    resources.spawner_peak = own_peak_rss()
     try:
-        # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
-        child = spawn(argv, recorder.child_environ())
+        # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
+        # is held until the record has started: the collectors, and the energy estimator that probes
+        # the hardware for seconds, are ready before its first instruction, and an estimator that
+        # follows this process's children sees it from the start.
+        child = spawn(argv, recorder.child_environ(), hold=True)
     except OSError as exc:
-        # As a shell says it: the record holds the error too, but the person at the terminal sees this.
-        print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
-        code = 127 if isinstance(exc, FileNotFoundError) else 126
-        recorder.start()
-        _finish(recorder, code, "failed", error=exc)
-        return code
+        return _cannot_run(recorder, argv, exc)
     recorder.state.pid = child.pid
     resources.exact = child.exact_peak
     try:
         recorder.start()
     except RecordWriteError:
-        child.kill()  # no record can be written: the command is not left running unrecorded
+        child.kill()  # no record can be written: the command never runs unrecorded
         if folder:
             _unclaim(recorder.output)
         raise
+    resources.spawner_peak = own_peak_rss()
+    try:
+        child.release()
+    except OSError as exc:  # spawned directly, a command that cannot be run fails here
+        return _cannot_run(recorder, argv, exc, started=True)
+    recorder._begin_job(child.pid)  # the record's timing is the command's
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     stop_flushing = threading.Event()
     flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
     if flush_interval > 0:
         flusher.start()
     try:
+        child.wait_ended()
+        recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
         status, rusage = child.wait()
     finally:
         stop_flushing.set()
@@ -192,6 +197,17 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         return code
     code = os.WEXITSTATUS(status)
     _finish(recorder, code, "completed" if code == 0 else "failed")
+    return code
+
+
+def _cannot_run(recorder: Recorder, argv: list[str], exc: OSError, started: bool = False) -> int:
+    """Record and say that ``argv`` could not be run; the exit code a shell gives for it."""
+    # As a shell says it: the record holds the error too, but the person at the terminal sees this.
+    print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    code = 127 if isinstance(exc, FileNotFoundError) else 126
+    if not started:
+        recorder.start()
+    _finish(recorder, code, "failed", error=exc)
     return code
 
 
