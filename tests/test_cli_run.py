@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -282,17 +283,17 @@ def test_concurrent_runs_into_one_folder_each_get_a_file_of_their_own(tmp_path):
 
 
 def test_a_new_record_file_never_takes_an_existing_name(tmp_path):
+    from procrecord import Recorder
     from procrecord.writer import runner
 
-    record_id = "0123abcd-0000-4000-8000-000000000000"
-    taken = tmp_path / runner.record_name("job", record_id)
+    first = Recorder("job", collectors=[], use_plugins=False, handle_signals=False).start()
+    taken = tmp_path / runner.record_name("job", first.id)
     taken.write_text("someone else's record")
-    first = runner.claim_record_file(str(tmp_path), "job", record_id)
-    second = runner.claim_record_file(str(tmp_path), "job", record_id)
-    # (a second ticking over between the calls would give another name too: they must differ anyway)
-    assert len({first, second, str(taken)}) == 3
-    assert taken.read_text() == "someone else's record"
-    assert os.path.basename(first).startswith("job-") and "-0123abcd" in first
+    path = first._write_new(runner.record_paths(str(tmp_path), "job", first.id))
+    assert path != str(taken) and taken.read_text() == "someone else's record"
+    assert json.loads(Path(path).read_text())["id"] == first.id and first.output == path
+    first.stop()
+    assert json.loads(Path(path).read_text())["status"] == "completed"
 
 
 def test_an_output_folder_that_is_a_file_is_said_in_one_line(tmp_path):

@@ -24,10 +24,10 @@ import traceback
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from procrecord._version import __version__
-from procrecord.atomic import write_bytes
+from procrecord.atomic import write_bytes, write_new
 from procrecord.bulk import jsoncodec
 from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
 
@@ -462,6 +462,15 @@ class Recorder:
             except OSError as exc:
                 raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
+
+    def _write_new(self, paths: Iterable[str]) -> str:
+        """``procrecord run`` into a folder: write the record as the first of ``paths`` that no file
+        has (:func:`procrecord.atomic.write_new`), which becomes its output; raises ``OSError``."""
+        with self._lock:
+            self._record = None
+            path = write_new(paths, jsoncodec.dumps(self.record, indent=True) + b"\n")
+            self.output = path
+            return path
 
     def _run(self, phase: str, collector: Collector) -> None:
         start = time.perf_counter()

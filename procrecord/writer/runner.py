@@ -14,7 +14,7 @@ import shutil
 import signal
 import sys
 import threading
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
@@ -86,23 +86,9 @@ def record_name(command: str, record_id: str, serial: int = 0) -> str:
     return f"{os.path.basename(command) or 'run'}-{stamp}-{record_id.replace('-', '')[:8]}{suffix}.procrecord.json"
 
 
-def claim_record_file(folder: str, command: str, record_id: str) -> str:
-    """Create a new, empty record file in ``folder`` (made if missing) and return its path.
-
-    The file is created exclusively (``O_EXCL``): two runs, even started in the same second from
-    different hosts of a shared folder, never get the same file, and no existing file is touched.
-    """
-    os.makedirs(folder, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for serial in range(1000):
-        path = os.path.join(folder, record_name(command, record_id, serial))
-        try:
-            fd = os.open(path, flags, 0o666)
-        except FileExistsError:
-            continue  # taken (the same id prefix in the same second): the next name
-        os.close(fd)
-        return path
-    raise FileExistsError(f"no free record name in {folder}")
+def record_paths(folder: str, command: str, record_id: str) -> Iterator[str]:
+    """The names a record of ``command`` may take in ``folder``, in order (:func:`record_name`)."""
+    return (os.path.join(folder, record_name(command, record_id, serial)) for serial in range(1000))
 
 
 def _not_a_folder(path: str) -> str | None:
@@ -142,16 +128,11 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     for path in outputs:
         recorder.add_output(path)
     # Before the command runs: a record that cannot be written stops here.
-    if folder:
-        try:
-            recorder.output = claim_record_file(output, argv[0], recorder.id)
-        except OSError as exc:
-            raise _cannot_write(os.path.join(output, record_name(argv[0], recorder.id)), exc) from exc
-    else:
-        try:
-            check_writable(output)
-        except OSError as exc:
-            raise _cannot_write(output, exc) from exc
+    target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
+    try:
+        check_writable(target)
+    except OSError as exc:
+        raise _cannot_write(target, exc) from exc
     try:
         # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
         # is held until the record has started: the collectors, and the energy estimator that probes
@@ -164,15 +145,20 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     resources.exact = child.exact_peak
     try:
         recorder.start()
-    except RecordWriteError:
-        child.kill()  # no record can be written: the command never runs unrecorded
-        if folder:
-            _unclaim(recorder.output)
+        if folder:  # the record's first write takes a name no other run has (nothing written before)
+            try:
+                recorder._write_new(record_paths(output, argv[0], recorder.id))
+            except OSError as exc:
+                recorder.stop(exit_code=None, status="failed")  # with no output: writes nothing
+                raise _cannot_write(target, exc) from exc
+    except BaseException:  # no record can be written, or Ctrl-C while the estimator got ready
+        child.kill()  # the command never runs unrecorded
         raise
     resources.spawner_peak = own_peak_rss()
     try:
         child.release()
     except OSError as exc:  # spawned directly, a command that cannot be run fails here
+        child.kill()  # (a held shell that is gone already is reaped)
         return _cannot_run(recorder, argv, exc, started=True)
     recorder._begin_job(child.pid)  # the record's timing is the command's
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
@@ -209,15 +195,6 @@ def _cannot_run(recorder: Recorder, argv: list[str], exc: OSError, started: bool
         recorder.start()
     _finish(recorder, code, "failed", error=exc)
     return code
-
-
-def _unclaim(path: str | None) -> None:
-    """Remove the record file this run claimed, if nothing was ever written into it."""
-    try:
-        if path is not None and os.path.getsize(path) == 0:
-            os.unlink(path)
-    except OSError:
-        pass
 
 
 def _finish(recorder: Recorder, code: int, status: str, error: BaseException | None = None) -> None:

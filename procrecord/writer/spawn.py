@@ -13,6 +13,10 @@ A background job of a non-interactive shell ignores SIGINT and SIGQUIT and reads
 standard input the second. Where any piece is missing (not Linux, no such ``env``, standard input
 closed, a command that cannot be found), the command is spawned directly, as before, and its peak is
 not called exact.
+
+``procrecord run`` spawns the command held (``hold=True``): the inner shell waits on a pipe until
+:meth:`Child.release`, so the record and its energy estimator are ready before the command's first
+instruction while its pid is known (spawned directly, a held command is started at the release).
 """
 
 from __future__ import annotations
@@ -66,8 +70,9 @@ class Child:
             self.pid, self._popen = popen.pid, popen
 
     def send_signal(self, signum: int) -> None:
-        """Send ``signum`` to the command unless it has been reaped (its pid may be another's now)."""
-        if self.reaped:
+        """Send ``signum`` to the command unless it has been reaped (its pid may be another's now) or
+        has not been started."""
+        if self.reaped or self.pid is None:
             return
         try:
             os.kill(self.pid, signum)
