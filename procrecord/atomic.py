@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import sys
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:  # the worker threads of a Batch are imported when one is used
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -572,6 +572,62 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = No
         file.discard()
         raise
     file.commit()
+
+
+def write_new(paths: Iterable[str], data: bytes) -> str:
+    """Write ``data`` as the first of ``paths`` (all in one folder) that does not exist yet; return it.
+
+    Never over an existing file, and complete or not at all: the data goes to a synced temp file
+    that is then hard-linked to the name (a link fails on an existing name, so two processes never
+    get the same one). Where the file system has no hard links, the name is created with
+    ``O_EXCL`` and written. Raises ``FileExistsError`` when every name is taken.
+    """
+    names = iter(paths)
+    first = next(names)
+    file = AtomicFile(first, fresh=True)
+    try:
+        file.write(data)
+        file.close()
+        for path in itertools.chain([first], names):
+            try:
+                os.link(file.temp, path)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+                    raise _named(exc, path) from None
+                return _create_new(itertools.chain([path], names), data)
+            sync_folder(os.path.dirname(os.path.abspath(path)))
+            return path
+    finally:
+        file.discard()
+    raise FileExistsError(errno.EEXIST, "every name is taken", first)
+
+
+def _create_new(paths: Iterable[str], data: bytes) -> str:
+    """:func:`write_new` where there are no hard links: ``O_EXCL``, then the data."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for path in paths:
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _named(exc, path) from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise _named(exc, path) from None
+        os.close(fd)
+        sync_folder(os.path.dirname(os.path.abspath(path)))
+        return path
+    raise FileExistsError(errno.EEXIST, "every name is taken")
 
 
 def check_writable(path: str | os.PathLike[str]) -> None:

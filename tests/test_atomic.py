@@ -357,3 +357,40 @@ def test_a_killed_committing_process_fails_its_batch_and_a_thread_goes_on(tmp_pa
     for source in sink.written:
         name = Path(source).name
         assert (out / name).read_bytes() == b"redacted %d" % int(name[1:3])
+
+
+def test_write_new_takes_the_first_free_name_and_never_replaces(tmp_path):
+    names = [str(tmp_path / f"r{i}.json") for i in range(3)]
+    Path(names[0]).write_bytes(b"old")
+    assert atomic.write_new(names, b"one") == names[1]
+    assert atomic.write_new(names, b"two") == names[2]
+    with pytest.raises(FileExistsError):
+        atomic.write_new(names, b"three")
+    assert [Path(n).read_bytes() for n in names] == [b"old", b"one", b"two"]
+    assert sorted(os.listdir(tmp_path)) == ["r0.json", "r1.json", "r2.json"], "no temp file is left"
+
+
+def test_write_new_where_there_are_no_hard_links(tmp_path, monkeypatch):
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(atomic.os, "link", no_links)
+    names = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    Path(names[0]).write_bytes(b"old")
+    assert atomic.write_new(names, b"new") == names[1]
+    assert Path(names[0]).read_bytes() == b"old" and Path(names[1]).read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "b.json"]
+
+
+def test_concurrent_write_new_calls_never_share_a_name(tmp_path):
+    names = [str(tmp_path / f"r{i}.json") for i in range(8)]
+    got: list[str] = []
+    threads = [threading.Thread(target=lambda i=i: got.append(atomic.write_new(names, b"%d" % i))) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == sorted(names)
+    assert sorted(Path(n).read_bytes() for n in names) == sorted(b"%d" % i for i in range(8))

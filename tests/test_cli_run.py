@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -246,7 +248,121 @@ def test_output_folder_and_replacing_a_record(tmp_path):
                           capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (made,) = folder.iterdir()
-    assert made.name.startswith("true-") and made.name.endswith(".procrecord.json")
+    record = json.loads(made.read_text())
+    assert re.fullmatch(r"true-\d{8}T\d{6}-[0-9a-f]{8}\.procrecord\.json", made.name)
+    assert made.name.split("-")[2].split(".")[0] == record["id"].replace("-", "")[:8]
     again = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(made), "--", "true"],
                            capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
     assert again.returncode == 0 and f"{made} exists: it will be replaced" in again.stderr
+
+
+def _run_into(folder, *command, cwd):
+    return subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", f"{folder}/", "--", *command],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd)
+
+
+def test_runs_into_one_folder_one_after_another_each_keep_their_record(tmp_path):
+    """Quick runs in the same second used to get the same name, each replacing the last."""
+    for _ in range(3):
+        proc = _run_into(tmp_path / "loop", "true", cwd=tmp_path)
+        assert proc.wait(timeout=60) == 0
+    assert len(list((tmp_path / "loop").iterdir())) == 3
+
+
+def test_concurrent_runs_into_one_folder_each_get_a_file_of_their_own(tmp_path):
+    procs = [_run_into(tmp_path / "par", "sh", "-c", f"sleep 0.5; exit {code}", cwd=tmp_path) for code in range(1, 5)]
+    said = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        said.append(re.search(r"record written to (\S+)", err).group(1))
+    assert sorted(proc.returncode for proc in procs) == [1, 2, 3, 4]
+    assert len(set(said)) == 4, said
+    records = [json.loads(path.read_text()) for path in (tmp_path / "par").iterdir()]
+    assert sorted(r["outcome"]["exit_code"] for r in records) == [1, 2, 3, 4]
+    assert all(validate(r) == [] for r in records)
+
+
+def test_a_new_record_file_never_takes_an_existing_name(tmp_path):
+    from procrecord import Recorder
+    from procrecord.writer import runner
+
+    first = Recorder("job", collectors=[], use_plugins=False, handle_signals=False).start()
+    taken = tmp_path / runner.record_name("job", first.id)
+    taken.write_text("someone else's record")
+    path = first._write_new(runner.record_paths(str(tmp_path), "job", first.id))
+    assert path != str(taken) and taken.read_text() == "someone else's record"
+    assert json.loads(Path(path).read_text())["id"] == first.id and first.output == path
+    first.stop()
+    assert json.loads(Path(path).read_text())["status"] == "completed"
+
+
+def test_an_output_folder_that_is_a_file_is_said_in_one_line(tmp_path):
+    (tmp_path / "a.json").write_text("{}")
+    for target in ("a.json/", "a.json/sub/r.json"):
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", target, "--", "true"],
+                              capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 3
+        (line,) = proc.stderr.splitlines()
+        assert "a.json is a file, not a folder" in line and "File exists" not in line
+    assert (tmp_path / "a.json").read_text() == "{}"
+
+
+def _interval(start, stop):
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(start).timestamp(), dt.datetime.fromisoformat(stop).timestamp()
+
+
+def test_the_energy_of_a_run_covers_the_command_from_start_to_end(tmp_path):
+    """The estimator probes the hardware for seconds; it used to start while the command ran and
+    measure only after it ended (0 kWh of CPU, said `ok`). Now the command waits for it."""
+    pytest.importorskip("codecarbon")
+    out = tmp_path / "em.json"
+    busy = "import time\nend = time.perf_counter() + 1.5\nwhile time.perf_counter() < end: pass"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "--emissions", "--country", "FRA", "-o", str(out),
+                           "--", sys.executable, "-c", busy], capture_output=True, text=True, env=ENV, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(out.read_text())
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "ok", note
+    start, stop = _interval(record["timing"]["start_time"], record["timing"]["stop_time"])
+    assert stop - start >= 1.5
+    cpu = next(m for m in record["emissions"]["measurements"] if m["component"] == "cpu")
+    first, last = _interval(cpu["start_time"], cpu["stop_time"])
+    assert max(0.0, min(stop, last) - max(start, first)) >= 0.9 * (stop - start), (record["timing"], cpu)
+    assert record["emissions"]["cpu_energy_kwh"] > 0 and cpu["energy_kwh"] > 0
+    assert validate(record) == []
+
+
+@exact_only
+def test_a_held_command_runs_only_when_released(tmp_path):
+    from procrecord.writer.spawn import spawn
+
+    script = [sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text('ran')"]
+    killed = spawn([*script, str(tmp_path / "killed")], dict(os.environ), hold=True)
+    assert killed.pid is not None and killed.exact_peak
+    killed.kill()
+    held = spawn([*script, str(tmp_path / "released")], dict(os.environ), hold=True)
+    pid = held.pid
+    held.release()
+    held.wait_ended()
+    with open(f"/proc/{pid}/stat") as handle:  # ended, not reaped: its CPU times can still be read
+        assert handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    status, rusage = held.wait()
+    assert os.waitstatus_to_exitcode(status) == 0 and rusage is not None
+    assert (tmp_path / "released").read_text() == "ran"
+    assert not (tmp_path / "killed").exists(), "a held command that is killed never runs"
+
+
+def test_a_held_command_spawned_directly_starts_at_the_release(tmp_path, monkeypatch):
+    from procrecord.writer import spawn as module
+
+    monkeypatch.setattr(module, "_can_fork_small", lambda argv, env: False)
+    child = module.spawn([sys.executable, "-c", "raise SystemExit(7)"], dict(os.environ), hold=True)
+    assert child.pid is None
+    child.release()
+    assert child.pid is not None and os.waitstatus_to_exitcode(child.wait()[0]) == 7
+    missing = module.spawn(["procrecord-no-such-command"], dict(os.environ), hold=True)
+    with pytest.raises(FileNotFoundError):
+        missing.release()

@@ -364,8 +364,8 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded,
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("--output", "-o", type=click.Path(), default=None,
-              help="Where to write the record (default: ./<command>-<time>.procrecord.json); a folder "
-                   "(existing, or ending in /) gets that name inside it.")
+              help="Where to write the record; a folder (existing, or ending in /; default: the current "
+                   "one) gets a new <command>-<time>-<id>.procrecord.json of its own inside it.")
 @click.option("--name", "-n", default=None, help="Name of the job (default: the command's name).")
 @click.option("--emissions", is_flag=True, help="Estimate energy and CO2 with codecarbon (offline; needs --country).")
 @click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
@@ -390,7 +390,6 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
 
     Example: procrecord run -o fit.json -- python train.py --lr 0.01
     """
-    import datetime as dt
     import os
 
     from procrecord.errors import ProcrecordError
@@ -406,13 +405,11 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
             check_options({"country_iso_code": country, "region": region})
         except ProcrecordError as exc:
             raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
-    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    default_name = f"{os.path.basename(argv[0]) or 'run'}-{stamp}.procrecord.json"
+    # A folder (the current one by default): the record gets a new file of its own inside it.
+    folder = output is None or output.endswith(("/", os.sep)) or os.path.isdir(output)
     if output is None:
-        output = default_name
-    elif output.endswith(("/", os.sep)) or os.path.isdir(output):
-        output = os.path.join(output, default_name)  # a folder: the record is named inside it
-    if os.path.exists(output):
+        output = os.curdir
+    elif not folder and os.path.exists(output):
         click.echo(f"procrecord: {output} exists: it will be replaced by this run's record", err=True)
     options = {"country_iso_code": country, "region": region} if emissions else False
     from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
@@ -422,7 +419,8 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
     limit = None if digest_all else (DEFAULT_MAX_DIGEST_BYTES if max_digest_bytes is None else max_digest_bytes)
     try:
         code = run_command(argv, output, name, options, level, flush_interval, inputs=list(inputs),
-                           outputs=list(outputs), usage_interval=usage_interval, max_digest_bytes=limit)
+                           outputs=list(outputs), usage_interval=usage_interval, max_digest_bytes=limit,
+                           folder=folder)
     except ProcrecordError as exc:
         click.echo(f"procrecord: error: {exc}", err=True)
         sys.exit(EXIT_FAILURE)

@@ -164,6 +164,12 @@ class EmissionsCollector(Collector):
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         return OfflineEmissionsTracker(**kwargs)
 
+    def sample(self) -> None:
+        """Have the estimator measure now (``procrecord run``: when the command has ended, before it
+        is reaped: codecarbon's process mode counts the CPU time of the processes it still sees)."""
+        if self._tracker is not None and not self._error:
+            self._tracker.flush()
+
     def update(self, state: Any) -> Any:
         if self._interval is None:
             return None

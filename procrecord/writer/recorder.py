@@ -24,10 +24,10 @@ import traceback
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal
 
 from procrecord._version import __version__
-from procrecord.atomic import write_bytes
+from procrecord.atomic import write_bytes, write_new
 from procrecord.bulk import jsoncodec
 from procrecord.collectors import DEFAULT, Collector, Skipped, builtin, plugins
 
@@ -292,6 +292,32 @@ class Recorder:
                 raise
         return self
 
+    def _begin_job(self, pid: int | None = None) -> None:
+        """``procrecord run``: the command starts now, after :meth:`start` got the collectors and the
+        energy estimator ready; the timing starts here and the invocation names the command's pid."""
+        with self._lock:
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
+            if pid is not None and pid != self.state.pid:
+                self.state.pid = pid
+                for collector in self._collectors:
+                    if collector.section == "invocation":
+                        self._run("collect", collector)
+
+    def _sample_energy(self) -> None:
+        """``procrecord run``: let the energy collectors measure now, when the command has ended but
+        is not reaped yet (an estimator that follows processes still reads its CPU time then)."""
+        with self._lock:
+            if not self._started or self._stopped or not self._mine():
+                return
+            for collector in self._collectors:
+                sample = getattr(collector, "sample", None)
+                if callable(sample):
+                    try:
+                        sample()
+                    except Exception:  # noqa: BLE001 - the measurement at stop says what fails
+                        pass
+
     def flush(self) -> dict[str, Any]:
         """Refresh what changes (duration, resources, devices, emissions so far) and write."""
         with self._lock:
@@ -436,6 +462,15 @@ class Recorder:
             except OSError as exc:
                 raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
+
+    def _write_new(self, paths: Iterable[str]) -> str:
+        """``procrecord run`` into a folder: write the record as the first of ``paths`` that no file
+        has (:func:`procrecord.atomic.write_new`), which becomes its output; raises ``OSError``."""
+        with self._lock:
+            self._record = None
+            path = write_new(paths, jsoncodec.dumps(self.record, indent=True) + b"\n")
+            self.output = path
+            return path
 
     def _run(self, phase: str, collector: Collector) -> None:
         start = time.perf_counter()

@@ -8,12 +8,13 @@ child's exit code (128 + N when a signal N ended it, as shells do).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import signal
 import sys
 import threading
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
@@ -77,50 +78,97 @@ def own_peak_rss() -> int | None:
     return None
 
 
+def record_name(command: str, record_id: str, serial: int = 0) -> str:
+    """``COMMAND-YYYYmmddTHHMMSS-ID8.procrecord.json``: the command's name, the local time to the
+    second and the record id's first 8 hex digits (``-N`` added for the N-th name tried)."""
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    suffix = f"-{serial}" if serial else ""
+    return f"{os.path.basename(command) or 'run'}-{stamp}-{record_id.replace('-', '')[:8]}{suffix}.procrecord.json"
+
+
+def record_paths(folder: str, command: str, record_id: str) -> Iterator[str]:
+    """The names a record of ``command`` may take in ``folder``, in order (:func:`record_name`)."""
+    return (os.path.join(folder, record_name(command, record_id, serial)) for serial in range(1000))
+
+
+def _not_a_folder(path: str) -> str | None:
+    """The nearest existing ancestor folder of ``path`` when it is a file, not a folder (else None)."""
+    folder = os.path.dirname(os.path.normpath(path))  # as the user wrote it, to name it so
+    while folder and not os.path.lexists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+    return folder if folder and os.path.lexists(folder) and not os.path.isdir(folder) else None
+
+
+def _cannot_write(where: str, exc: OSError) -> RecordWriteError:
+    blocker = _not_a_folder(where)
+    why = f"{blocker} is a file, not a folder" if blocker is not None else (exc.strerror or str(exc))
+    return RecordWriteError(f"cannot write the record to {where}: {why}; the command was not run")
+
+
 def run_command(argv: list[str], output: str, name: str | None = None, emissions: Any = False,
                 level: str | None = None, flush_interval: float = 30.0, collectors: list[str] | None = None,
                 inputs: Sequence[str] = (), outputs: Sequence[str] = (), usage_interval: float | None = None,
-                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES) -> int:
-    """Run ``argv``, write its record to ``output``, and return the exit code to exit with."""
+                max_digest_bytes: int | None = DEFAULT_MAX_DIGEST_BYTES, folder: bool = False) -> int:
+    """Run ``argv``, write its record to ``output``, and return the exit code to exit with.
+
+    ``folder``: ``output`` is a folder, and the record gets a new file of its own in it
+    (:func:`claim_record_file`).
+    """
     resources = ChildResources()
     chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
-    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=output,
+    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
                         collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
                         use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
     recorder.state.executable = shutil.which(argv[0]) or argv[0]
-    resources.spawner_peak = own_peak_rss()
     for path in inputs:
         recorder.add_input(path)  # hashed in the background while the command runs
     for path in outputs:
         recorder.add_output(path)
+    # Before the command runs: a record that cannot be written stops here.
+    target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
     try:
-        check_writable(output)  # before the command runs: a record that cannot be written stops here
+        check_writable(target)
     except OSError as exc:
-        raise RecordWriteError(f"cannot write the record to {output}: {exc.strerror or exc}; "
-                               "the command was not run") from exc
+        raise _cannot_write(target, exc) from exc
     try:
-        # the command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn
-        child = spawn(argv, recorder.child_environ())
+        # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
+        # is held until the record has started: the collectors, and the energy estimator that probes
+        # the hardware for seconds, are ready before its first instruction, and an estimator that
+        # follows this process's children sees it from the start.
+        child = spawn(argv, recorder.child_environ(), hold=True)
     except OSError as exc:
-        # As a shell says it: the record holds the error too, but the person at the terminal sees this.
-        print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
-        code = 127 if isinstance(exc, FileNotFoundError) else 126
-        recorder.start()
-        _finish(recorder, code, "failed", error=exc)
-        return code
+        return _cannot_run(recorder, argv, exc)
     recorder.state.pid = child.pid
     resources.exact = child.exact_peak
     try:
         recorder.start()
-    except RecordWriteError:
-        child.kill()  # no record can be written: the command is not left running unrecorded
+        if folder:  # the record's first write takes a name no other run has (nothing written before)
+            try:
+                recorder._write_new(record_paths(output, argv[0], recorder.id))
+            except OSError as exc:
+                recorder.stop(exit_code=None, status="failed")  # with no output: writes nothing
+                raise _cannot_write(target, exc) from exc
+    except BaseException:  # no record can be written, or Ctrl-C while the estimator got ready
+        child.kill()  # the command never runs unrecorded
         raise
+    resources.spawner_peak = own_peak_rss()
+    try:
+        child.release()
+    except OSError as exc:  # spawned directly, a command that cannot be run fails here
+        child.kill()  # (a held shell that is gone already is reaped)
+        return _cannot_run(recorder, argv, exc, started=True)
+    recorder._begin_job(child.pid)  # the record's timing is the command's
     previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     stop_flushing = threading.Event()
     flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
     if flush_interval > 0:
         flusher.start()
     try:
+        child.wait_ended()
+        recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
         status, rusage = child.wait()
     finally:
         stop_flushing.set()
@@ -135,6 +183,17 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         return code
     code = os.WEXITSTATUS(status)
     _finish(recorder, code, "completed" if code == 0 else "failed")
+    return code
+
+
+def _cannot_run(recorder: Recorder, argv: list[str], exc: OSError, started: bool = False) -> int:
+    """Record and say that ``argv`` could not be run; the exit code a shell gives for it."""
+    # As a shell says it: the record holds the error too, but the person at the terminal sees this.
+    print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    code = 127 if isinstance(exc, FileNotFoundError) else 126
+    if not started:
+        recorder.start()
+    _finish(recorder, code, "failed", error=exc)
     return code
 
 

@@ -13,6 +13,10 @@ A background job of a non-interactive shell ignores SIGINT and SIGQUIT and reads
 standard input the second. Where any piece is missing (not Linux, no such ``env``, standard input
 closed, a command that cannot be found), the command is spawned directly, as before, and its peak is
 not called exact.
+
+``procrecord run`` spawns the command held (``hold=True``): the inner shell waits on a pipe until
+:meth:`Child.release`, so the record and its energy estimator are ready before the command's first
+instruction while its pid is known (spawned directly, a held command is started at the release).
 """
 
 from __future__ import annotations
@@ -29,22 +33,46 @@ _PR_SET_CHILD_SUBREAPER = 36
 #: (the command's, after the exec) on fd 3 and becomes ``env``, then the command.
 _OUTER = '"$@" <&4 4<&- &'
 _INNER = 'echo $$ >&3; exec 3>&-; exec "$@"'
+#: Held (``spawn(hold=True)``): the inner shell then waits on fd 5 for a line saying "go"; at end of
+#: file (procrecord gone) it exits with 125 and the command never runs.
+_INNER_HELD = 'echo $$ >&3; exec 3>&-; read -r go <&5 || exit 125; exec 5<&-; exec "$@"'
 _ENV: list[str | None] = []  # GNU env's path once probed (None: not usable)
 
 
 class Child:
     """A started command: its pid, how to signal it, and whether its ``wait4`` peak is its own."""
 
-    def __init__(self, pid: int, exact_peak: bool, popen: subprocess.Popen[Any] | None = None) -> None:
+    def __init__(self, pid: int | None, exact_peak: bool, popen: subprocess.Popen[Any] | None = None,
+                 go: int | None = None, start: Any = None) -> None:
+        #: The command's pid (None for a held command that starts only at :meth:`release`).
         self.pid = pid
         #: True when the command was forked by a small shell and is reaped by us: ``ru_maxrss`` is its own.
         self.exact_peak = exact_peak
         self._popen = popen
+        self._go = go  # the write end of the pipe a held small shell waits on
+        self._start = start  # what starts a held command that is not running yet
         self.reaped = False
 
+    def release(self) -> None:
+        """Let a held command run (``spawn(hold=True)``); nothing for one already running.
+
+        Raises ``OSError`` as :class:`subprocess.Popen` does when the command cannot be run.
+        """
+        if self._go is not None:
+            go, self._go = self._go, None
+            try:
+                os.write(go, b"go\n")
+            finally:
+                os.close(go)
+        elif self._start is not None:
+            start, self._start = self._start, None
+            popen = start()
+            self.pid, self._popen = popen.pid, popen
+
     def send_signal(self, signum: int) -> None:
-        """Send ``signum`` to the command unless it has been reaped (its pid may be another's now)."""
-        if self.reaped:
+        """Send ``signum`` to the command unless it has been reaped (its pid may be another's now) or
+        has not been started."""
+        if self.reaped or self.pid is None:
             return
         try:
             os.kill(self.pid, signum)
@@ -52,12 +80,33 @@ class Child:
             pass
 
     def kill(self) -> None:
-        """Kill the command and reap it."""
+        """Kill the command and reap it (a held one never runs)."""
+        self._start = None
+        if self.pid is None:
+            return
         self.send_signal(signal.SIGKILL)
+        if self._go is not None:
+            os.close(self._go)
+            self._go = None
         self.wait()
+
+    def wait_ended(self) -> None:
+        """Wait until the command has ended, without reaping it: until :meth:`wait`, it stays a
+        zombie whose CPU times can still be read (as an energy estimator that follows processes does)."""
+        if self.pid is None or self.reaped or not hasattr(os, "waitid"):
+            return
+        while True:
+            try:
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+                return
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return
 
     def wait(self) -> tuple[int, Any]:
         """Wait for the command to end: its wait status and rusage (``None`` if reaped elsewhere)."""
+        assert self.pid is not None, "a held command is released before it is waited for"
         try:
             while True:
                 try:
@@ -75,19 +124,28 @@ class Child:
                 _set_subreaper(False)
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> Child:
+def spawn(argv: list[str], env: dict[str, str], hold: bool = False) -> Child:
     """Start ``argv`` with ``env``, sharing our stdin/stdout/stderr and process group.
 
-    Raises ``OSError`` as :class:`subprocess.Popen` does when the command cannot be run.
+    ``hold``: the command runs only at :meth:`Child.release`. Through the small shell, its process
+    exists (and has its pid) from now on, waiting; spawned directly, it is started at the release.
+    Raises ``OSError`` as :class:`subprocess.Popen` does when the command cannot be run (at the
+    release for a held command spawned directly).
     """
     if _can_fork_small(argv, env):
         try:
-            child = _spawn_small(argv, env)
+            child = _spawn_small(argv, env, hold)
         except OSError:
             child = None  # nothing of the command ran: spawn it directly
         if child is not None:
             return child
-    popen = subprocess.Popen(argv, env=env)
+
+    def start() -> subprocess.Popen[Any]:
+        return subprocess.Popen(argv, env=env)
+
+    if hold:
+        return Child(None, exact_peak=False, start=start)
+    popen = start()
     return Child(popen.pid, exact_peak=False, popen=popen)
 
 
@@ -132,8 +190,9 @@ def _set_subreaper(on: bool) -> bool:
         return False
 
 
-def _spawn_small(argv: list[str], env: dict[str, str]) -> Child | None:
-    """Start the command through the two shells; None when it could not be started that way."""
+def _spawn_small(argv: list[str], env: dict[str, str], hold: bool = False) -> Child | None:
+    """Start the command through the two shells (held on a pipe's read end at fd 5 with ``hold``);
+    None when it could not be started that way."""
     import fcntl
 
     env_program = _env_program()
@@ -143,22 +202,34 @@ def _spawn_small(argv: list[str], env: dict[str, str]) -> Child | None:
     if not _set_subreaper(True):
         return None
     read_end, write_end = os.pipe()
+    go_read = go_write = -1
     try:
-        # Away from 3 and 4, which the shell's file actions below fill.
+        # Away from 3, 4 and 5, which the shell's file actions below fill.
         high = fcntl.fcntl(write_end, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(write_end)
         write_end = high
         actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inheritable_fds()]
         actions += [(os.POSIX_SPAWN_DUP2, write_end, 3), (os.POSIX_SPAWN_DUP2, 0, 4)]
+        if hold:
+            low_read, low_write = os.pipe()
+            go_read = fcntl.fcntl(low_read, fcntl.F_DUPFD_CLOEXEC, 10)
+            go_write = fcntl.fcntl(low_write, fcntl.F_DUPFD_CLOEXEC, 10)
+            os.close(low_read)
+            os.close(low_write)
+            actions.append((os.POSIX_SPAWN_DUP2, go_read, 5))
         defaults = tuple(getattr(signal, n) for n in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, n))
-        shell = os.posix_spawn("/bin/sh", ["sh", "-c", _OUTER, "sh", "/bin/sh", "-c", _INNER, "sh", *command],
+        inner = _INNER_HELD if hold else _INNER
+        shell = os.posix_spawn("/bin/sh", ["sh", "-c", _OUTER, "sh", "/bin/sh", "-c", inner, "sh", *command],
                                env, file_actions=actions, setsigdef=defaults)
     except OSError:
-        os.close(read_end)
-        os.close(write_end)
+        for fd in (read_end, write_end, go_read, go_write):
+            if fd >= 0:
+                os.close(fd)
         _set_subreaper(False)
         raise
     os.close(write_end)
+    if go_read >= 0:
+        os.close(go_read)
     try:
         said = b""
         while not said.endswith(b"\n"):
@@ -177,9 +248,11 @@ def _spawn_small(argv: list[str], env: dict[str, str]) -> Child | None:
         except ChildProcessError:
             break
     if not said.strip().isdigit():
+        if go_write >= 0:
+            os.close(go_write)
         _set_subreaper(False)
         return None
-    return Child(int(said), exact_peak=True)
+    return Child(int(said), exact_peak=True, go=go_write if go_write >= 0 else None)
 
 
 def _inheritable_fds() -> list[int]:
