@@ -19,6 +19,7 @@ ambiguous forms it listed that a user sharing results would expect handled:
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from hypothesis import given, settings
@@ -181,3 +182,34 @@ def test_names_and_values_now_hidden(text, out):
 def test_ordinary_names_stay(name):
     text = f"{name}=abc123def"
     assert Scrubber(_OWN).scrub(text)[0] == text
+
+
+# --- the gate's findings for a legacy item name the item's own fields (a new user's report) -----------------
+
+def test_the_gate_names_a_legacy_items_own_fields():
+    from procrecord.operations.legacy import MACHINE_PATHS
+
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    paths = {v.path for v in check_level(legacy, "most")}
+    assert "$.properties.machine.host" in paths and "$.properties.machine.user" in paths
+    assert "$.properties.machine.userhome" in paths and "$.properties.disk_info.source" in paths
+    assert any(p.startswith("$.properties.args") for p in paths)
+    assert not any(p.startswith(("$.host", "$.invocation", "$.disks")) for p in paths), paths
+    for path in paths - {"$.redaction"}:  # every finding is at a place the legacy item has
+        node: object = legacy
+        for part in path[2:].replace("[", ".").replace("]", "").split("."):
+            assert isinstance(node, dict) and part in node, (path, part)
+            node = node[part]
+    assert set(MACHINE_PATHS) >= {"host", "user", "userhome"}
+
+
+def test_an_embedded_legacy_items_findings_are_under_its_pointer(tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    (tmp_path / "data.kwcoco.json").write_text(json.dumps({"info": [{"type": "other"}, legacy], "images": []}))
+    result = CliRunner().invoke(cli, ["validate", "--embedded", "--require-level", "most", str(tmp_path / "data.kwcoco.json")])
+    assert result.exit_code == 1
+    assert "$.info[1].properties.machine.host" in result.output and "$.info[1].host.hostname" not in result.output

@@ -622,7 +622,7 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Legacy ``machine`` key -> where procrecord 1.0 keeps it.
-_MACHINE_PATHS = {
+MACHINE_PATHS = {
     "host": ("host", "hostname"), "user": ("host", "user"), "cwd": ("invocation", "cwd"), "userhome": ("host", "home"),
     "mem_total": ("host", "memory_total_bytes"), "cpu_brand": ("host", "cpu", "model"),
     "cpu_count": ("host", "cpu", "logical_count"), "os_name": ("host", "os", "name"),
@@ -638,7 +638,7 @@ def _legacy_machine(record: dict[str, Any], level: Any, faithful: bool) -> Any:
     for an upgraded record), with ``telemetry_disabled`` beside them at level most."""
     if level == "all" and not record.get("host"):
         return None
-    machine = {key: _dig(record, path) for key, path in _MACHINE_PATHS.items()}
+    machine = {key: _dig(record, path) for key, path in MACHINE_PATHS.items()}
     if faithful:
         machine = {k: v for k, v in machine.items() if v is not None}
     else:

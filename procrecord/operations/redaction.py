@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeGuard
 
+import attrs
 import orjson
 
 from procrecord._version import __version__
@@ -692,10 +693,39 @@ def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
         # bag by the upgrade: in a legacy item they are its own fields, checked as free text.
         kept = provenance["legacy"]
         current = {**current, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
-        leaks = check_level(current, level)
+        leaks = [_in_legacy_terms(v) for v in check_level(current, level)]
         _check_text(kept, "/properties", scrubber_for(current, _version_of(current, None)), leaks)
         return leaks
-    return check_level(current, level)
+    return [_in_legacy_terms(v) for v in check_level(current, level)]
+
+
+@functools.cache
+def _legacy_paths() -> tuple[tuple[str, str], ...]:
+    """Where each field the gate checks is in a legacy item (``$.host.hostname`` is ``$.properties.machine.host``),
+    longest first so that a field's own place wins over its section's."""
+    from procrecord.operations.legacy import MACHINE_PATHS
+
+    pairs = {"$." + ".".join(place): f"$.properties.machine.{key}" for key, place in MACHINE_PATHS.items()}
+    pairs.update({
+        "$.invocation.argv": "$.properties.args", "$.invocation.config": "$.properties.config",
+        "$.name": "$.properties.name", "$.id": "$.properties.uuid", "$.extra": "$.properties.extra",
+        "$.emissions.emissions_kg": "$.properties.emissions.co2_kg", "$.emissions.energy_kwh": "$.properties.emissions.total_kWH",
+        "$.emissions.run_id": "$.properties.emissions.run_id", "$.disks[0].path": "$.properties.disk_info.path",
+        "$.disks[0].device": "$.properties.disk_info.source", "$.disks[0].filesystem": "$.properties.disk_info.filesystem",
+        "$.devices[0].name": "$.properties.device_info.device_name",
+        "$.timing.start_time": "$.properties.start_timestamp", "$.timing.stop_time": "$.properties.stop_timestamp",
+    })
+    return tuple(sorted(pairs.items(), key=lambda pair: -len(pair[0])))
+
+
+def _in_legacy_terms(violation: Violation) -> Violation:
+    """A finding of the upgraded record, at the place of the legacy item it came from (where the item
+    has one: the note is looked for beside ``type`` and ``properties``, where a downgrade writes it)."""
+    path = violation.path
+    for new, old in _legacy_paths():
+        if path == new or path.startswith((new + ".", new + "[")):
+            return attrs.evolve(violation, path=old + path[len(new):])
+    return violation
 
 
 def _check(value: Any, node: Node, pointer: str, level: str, tokens: set[str], scrubber: Scrubber,
