@@ -378,3 +378,18 @@ def test_items_written_from_now_on_carry_the_kwcoco_type(tmp_path):
         keys = list(item)
         assert keys[keys.index("record_type") + 1] == "type"
         assert validate_versioned(item)[1] == []
+
+
+def test_a_result_file_with_nan_checked_without_embedded_gets_the_hint(tmp_path):
+    """Python's json writes NaN into kwcoco files; such a file is no JSON for a plain ``validate``, whose
+    error now says what to do, as it does for a result file that parses."""
+    path = tmp_path / "data.kwcoco.json"
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    path.write_text('{"info": [' + json.dumps(legacy) + '], "images": [{"id": 1, "score": NaN}]}')
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1 and "invalid JSON" in result.output and "use --embedded" in result.output
+    embedded = CliRunner().invoke(cli, ["validate", "--embedded", str(path)])
+    assert embedded.exit_code == 0, embedded.output
+    (tmp_path / "other.json").write_text('{"lr": NaN}')  # not a result file: the plain error
+    plain = CliRunner().invoke(cli, ["validate", str(tmp_path / "other.json")])
+    assert plain.exit_code == 1 and "use --embedded" not in plain.output

@@ -11,6 +11,7 @@ import errno
 import fnmatch
 import glob
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -150,6 +151,12 @@ Task = Union[FileTask, InlineTask, LoadError, Note]
 Item = Union[Loaded, LoadError, Note]
 
 
+#: A document that opens as a result file does (kwcoco: ``{"info": ...``, ``{"categories": ...``; or ``meta``).
+_RESULT_FILE = re.compile(rb'\s*\{\s*"(?:info|meta|images|categories|annotations|videos|dataset)"')
+#: Python's ``json`` writes these where JSON has no number (``float("nan")``).
+_NON_JSON_NUMBER = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\b")
+
+
 def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
           unique: bool = False) -> Item:
     """Parse one document; every failure is returned as a :class:`LoadError`.
@@ -167,7 +174,11 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     try:
         value = loads_exact(data) if exact else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return LoadError(source, line, _describe_json_error(exc, line))
+        message = _describe_json_error(exc, line)
+        if line is None and _RESULT_FILE.match(data, 0, 4096) is not None and _NON_JSON_NUMBER.search(data) is not None:
+            # a kwcoco/result file with NaN or Infinity (Python's json writes them): --embedded reads those
+            message += " (a result file with NaN or Infinity in it? use --embedded to check the records inside it)"
+        return LoadError(source, line, message)
     except ExactnessError as exc:
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
