@@ -95,3 +95,16 @@ def test_a_record_redacted_before_counts_nothing_removed_again(tmp_path):
     assert again.exit_code == 0
     assert again.stderr.strip().splitlines()[-1] == "redacted 1 record from 1 source: 1 redacted"
     assert path.read_bytes() == once
+
+
+def test_options_that_would_be_ignored_are_usage_errors(tmp_path):
+    legacy = FIXTURES / "0" / "valid" / "full-telemetry.json"
+    result = CliRunner().invoke(cli, ["redact", "--level", "most", "--in-place", "-"], input=MINIMAL.read_text())
+    assert result.exit_code == 2 and "stdin" in result.output
+    assert result.stdout.count("schema_version") == 0  # no record printed as if it had been rewritten
+    for extra in (["--in-place"], ["-o", str(tmp_path / "zz")]):
+        copy = tmp_path / "old.json"
+        shutil.copy(legacy, copy)
+        result = invoke("upgrade", "--check", *extra, copy)
+        assert result.exit_code == 2 and "--check writes nothing" in result.output
+        assert copy.read_bytes() == legacy.read_bytes() and not (tmp_path / "zz").exists()

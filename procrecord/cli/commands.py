@@ -171,6 +171,9 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     sources = list(sources)
     if output_dir and in_place:
         raise click.UsageError("choose either --output-dir or --in-place")
+    if in_place and "-" in sources:
+        raise click.UsageError("--in-place rewrites files: stdin ('-') is none (without --in-place the result "
+                               "goes to stdout)")
     if not output_dir and not in_place and (len(sources) != 1 or (sources[0] != "-" and not _is_single_file(sources[0]))):
         raise click.UsageError("several inputs need --output-dir or --in-place (stdout takes one file)")
     walk = walk_from_context()
@@ -340,6 +343,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
 
     if to is not None:
         load_schema(to)
+    if check and (output_dir or in_place):
+        raise click.UsageError("--check writes nothing: it takes neither --output-dir nor --in-place")
     operation = _maybe_embedded(UpgradeRecord(to, check), embedded, pointers, max_bytes)
     if check:
         return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](out=sys.stdout), "upgrade --check", "checked")
