@@ -255,6 +255,11 @@ def test_json_for_show_upgrade_check_and_redact_summaries(tmp_path):
     shown = json.loads(invoke("show", "--format", "json", GPU).stdout)
     (entry,) = shown["records"]
     assert entry["info"]["name"] == "geowatch.fit" and entry["info"]["energy"] == "2.41 kWh"
+    # the same facts unformatted for machines: the full time with its zone, numbers as numbers
+    record = load_json(GPU)
+    assert entry["info"]["start_time"] == record["timing"]["start_time"] and entry["info"]["start_time"].endswith("+00:00")
+    assert entry["info"]["duration_s"] == record["timing"]["duration_s"]
+    assert entry["info"]["energy_kwh"] == record["emissions"]["energy_kwh"]
     check = invoke("upgrade", "--check", "--format", "json", LEGACY / "handmade-gpu-device-info.json")
     assert check.exit_code == 1 and json.loads(check.stdout)["summary"]["by_status"] == {"needs-upgrade": 1}
     redacted = invoke("redact", "--level", "most", "--format", "json", "-o", tmp_path / "out", GPU)

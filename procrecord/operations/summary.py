@@ -76,6 +76,16 @@ def summary_fields(record: Record) -> dict[str, Any]:
         out["co2"] = f"{emissions.emissions_kg:.3g} kg CO2e"
     if record.redaction:
         out["redaction"] = f"redacted:{record.redaction.level}"
+    # the same facts unformatted, for ``--format json`` (the table shows only SHOW_COLUMNS): the full start
+    # time with its zone, numbers as numbers
+    if timing and timing.start_time:
+        out["start_time"] = timing.start_time
+    if timing and timing.duration_s is not None:
+        out["duration_s"] = float(timing.duration_s)
+    if emissions and emissions.energy_kwh is not None:
+        out["energy_kwh"] = float(emissions.energy_kwh)
+    if emissions and emissions.emissions_kg is not None:
+        out["emissions_kg"] = float(emissions.emissions_kg)
     return out
 
 
