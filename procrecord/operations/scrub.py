@@ -127,7 +127,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
-    if match.string[match.start() - 1:match.start()] == ":" and _ARN_BEFORE.search(match.string, 0, match.start()):
+    if match.string[match.start() - 1:match.start()] == ":" and _ARN_BEFORE.search(match.string, max(0, match.start() - 200), match.start()):
         return None  # ``arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME``: the name of where a secret is kept
     if match.group("sep") == ":" and not match.group("quote") and (
             not match.group(0).lower().endswith(_GLUED_COLON_LOWER)
