@@ -246,6 +246,7 @@ def _xml_elements(text: str) -> tuple[str, int]:
 def _assignments(text: str) -> tuple[str, int]:
     pieces: list[str] = []
     done = count = 0
+    arns = "arn:" in text
     for match in _KEY_VALUE.finditer(text):
         if match.start() < done:
             continue  # inside a value replaced already
@@ -254,7 +255,7 @@ def _assignments(text: str) -> tuple[str, int]:
             pieces += (text[done:match.start()], replaced[0])
             done = replaced[1]
             count += 1
-        elif match.group("value").startswith("arn:") and ENV_REFERENCE.fullmatch(match.group("value")):
+        elif arns and match.group("value").startswith("arn:") and ENV_REFERENCE.fullmatch(match.group("value")):
             # the ARN of where a secret is kept: its ``:secret:name`` part is no assignment
             pieces.append(text[done:match.end("value")])
             done = match.end("value")
@@ -813,8 +814,9 @@ def _uuid_proof() -> bool:
                    for needle in ((trigger.char,) if isinstance(trigger, Shape) else trigger))
 
 
-#: A flag, also one written to be glued to the next argument (``["--password=", X]``, ``["--token:", X]``).
-_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*?)[=:]?")
+#: A flag (also one written to be glued to the next argument, ``["--password=", X]``: matched without its last
+#: character).
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
 #: An argument that is a name and its separator only (``password:``, ``DB_PASSWORD=``).
 _NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*)[=:]")
 #: An argument that assigns a value holding spaces to a name (``--secret=a b``, ``DB_PASSWORD=a b``): one
@@ -1266,11 +1268,12 @@ class Scrubber:
     def _argument(self, arg: str) -> tuple[str, dict[str, int], str | None, bool, bool]:
         """One argument of a command line scrubbed, the kind of secret it names as a flag, and whether the
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
-        flag = _FLAG.fullmatch(arg)
+        glued = arg[-1:] in ("=", ":")
+        flag = _FLAG.fullmatch(arg, 0, len(arg) - 1) if glued else _FLAG.fullmatch(arg)
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
-        bare = arg[:-1] if flag and arg[-1] in "=:" else arg
+        bare = arg[:-1] if flag and glued else arg
         names = flag.group(1) if flag else None
-        if flag is None and arg[-1:] in ("=", ":"):
+        if flag is None and glued:
             # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
             # split as a shell splits it, ``["DB_PASSWORD=", X]``
             named = _NAME_THEN_SEPARATOR.fullmatch(arg)
