@@ -17,6 +17,7 @@ import errno
 import itertools
 import os
 import re
+import stat
 import sys
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
@@ -125,6 +126,22 @@ def remove_stale(folder: str | os.PathLike[str], folders: bool = False) -> list[
 before_replace: Callable[[str], None] | None = None
 
 
+class NotRegularFileError(OSError):
+    """The target exists and is no regular file (a device, a pipe, a socket, a folder): never replaced."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
 class ReplacedError(OSError):
     """The target changed (another process replaced or wrote it) since it was read: not replaced."""
 
@@ -184,6 +201,11 @@ class AtomicFile:
                 self._old = None
             except OSError as exc:
                 raise _named(exc, self.target) from None
+            if self._old is not None and not stat.S_ISREG(self._old.st_mode):
+                # a device (``/dev/null``), a pipe, a socket or a folder: replacing it by a file would break
+                # what reads it, or the system (as root, ``/dev/null``)
+                raise NotRegularFileError(errno.EEXIST, f"not a regular file ({_kind(self._old.st_mode)}): "
+                                          "it is not replaced by a file", self.target)
         # Set on the open file when it is created (no path lookup at the rename), unless the owner
         # could then not read it: a batch's sync opens the temp files again.
         early = mode is not None and bool(mode & 0o400)

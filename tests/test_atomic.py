@@ -394,3 +394,25 @@ def test_concurrent_write_new_calls_never_share_a_name(tmp_path):
         thread.join()
     assert sorted(got) == sorted(names)
     assert sorted(Path(n).read_bytes() for n in names) == sorted(b"%d" % i for i in range(8))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_target_that_is_no_regular_file_is_never_replaced(tmp_path, kind):
+    """A device (``/dev/null`` as root), a pipe or a folder at the target stays what it is: the write is refused."""
+    import stat
+
+    target = tmp_path / "out.json"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root")
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a /dev/null
+    before = os.lstat(target)
+    with pytest.raises(atomic.NotRegularFileError, match="not a regular file"):
+        atomic.write_bytes(target, b"{}")
+    after = os.lstat(target)
+    assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode) and after.st_ino == before.st_ino
+    assert not [p for p in tmp_path.iterdir() if p != target]  # no temp file left behind

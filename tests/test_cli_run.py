@@ -366,3 +366,17 @@ def test_a_held_command_spawned_directly_starts_at_the_release(tmp_path, monkeyp
     missing = module.spawn(["procrecord-no-such-command"], dict(os.environ), hold=True)
     with pytest.raises(FileNotFoundError):
         missing.release()
+
+
+def test_an_output_that_is_a_pipe_is_not_replaced_and_the_command_not_run(tmp_path):
+    """A named pipe (or a device: ``-o /dev/null`` as root) at ``-o`` stays what it is."""
+    import stat
+
+    fifo = tmp_path / "record.pipe"
+    os.mkfifo(fifo)
+    marker = tmp_path / "ran"
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(fifo), "--", "touch", str(marker)],
+                          capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 3 and "not a regular file (a named pipe)" in proc.stderr
+    assert "will be replaced" not in proc.stderr
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and not marker.exists()
