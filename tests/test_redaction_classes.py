@@ -313,7 +313,7 @@ def test_the_legacy_bag_of_a_current_record_is_removed_at_most():
     out = redact(record, "most")
     assert "legacy" not in out["provenance"] and "qvance" not in json.dumps(out)
     forged = {**record, "redaction": out["redaction"]}
-    assert any(v.path == "$.provenance.legacy" for v in check_level(forged, "most"))
+    assert any(v.path.startswith("$.provenance.legacy") for v in check_level(forged, "most"))
 
 
 

@@ -213,3 +213,27 @@ def test_an_embedded_legacy_items_findings_are_under_its_pointer(tmp_path):
     result = CliRunner().invoke(cli, ["validate", "--embedded", "--require-level", "most", str(tmp_path / "data.kwcoco.json")])
     assert result.exit_code == 1
     assert "$.info[1].properties.machine.host" in result.output and "$.info[1].host.hostname" not in result.output
+
+
+def test_an_upgraded_redacted_compat_record_still_passes_the_gate(tmp_path, monkeypatch):
+    """compat's "most telemetry off" record passes the gate; its upgrade keeps ``disk_info.names: []`` in the
+    legacy bag, which held no text: the upgraded record passes too. Text in the bag, or a removed field's
+    value, is still refused."""
+    from procrecord.compat import ProcessContext
+    from procrecord.operations.migration import upgrade as upgrade_record
+
+    monkeypatch.chdir(tmp_path)
+    context = ProcessContext(name="fit", config={"lr": 0.1}, request_most_telemetry=False)
+    context.start()
+    context.add_disk_info(".")
+    context.stop()
+    legacy = json.loads(json.dumps(context.obj))
+    assert check_level(legacy, "most") == []
+    upgraded = upgrade_record(legacy)
+    assert upgraded["provenance"].get("legacy"), "the case needs a legacy bag"
+    assert check_level(upgraded, "most") == []
+    forged = copy.deepcopy(upgraded)
+    forged["provenance"]["legacy"]["/properties/machine/host"] = "gpu-node07"
+    forged["provenance"]["legacy"]["/properties/notes"] = "see me"
+    paths = {v.path for v in check_level(forged, "most")}
+    assert paths == {"$.provenance.legacy['/properties/machine/host']", "$.provenance.legacy['/properties/notes']"}

@@ -669,10 +669,56 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
         leaks.append(Violation("$.redaction.level", f"redacted at {note.get('level')!r}, lower than {level!r}", "require-level"))
     tokens = set(_strings(note.get("pseudonymized"))) if note else set()
     scrubber = scrubber_for(record, version)
+    provenance = record.get("provenance")
+    bag = None
+    if (note is not None and isinstance(provenance, dict) and provenance.get("upgraded_from") == "0"
+            and isinstance(provenance.get("legacy"), dict)):
+        # A redacted legacy item upgraded: the legacy bag holds what its shape had no 1.x home for (compat's
+        # ``disk_info.names: []``, the nulls of the fields its writer left out). A bag holding no text passes, so an
+        # upgrade never turns a record that passed into one that fails; text in it, or any value of a field the
+        # level removes, is a leak as before (the level removes the bag).
+        bag = provenance["legacy"]
+        record = {**record, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
+    if bag is not None:
+        _check_legacy_bag(bag, level, version, leaks)
     if note is not None:
         _check_note(note, scrubber, leaks)
     return leaks
+
+
+def _check_legacy_bag(bag: dict[str, Any], level: str, version: str, leaks: list[Violation]) -> None:
+    removed = _removed_legacy_paths(version, level)
+    for pointer, value in bag.items():
+        path = "$" + pointer.replace("/", ".")
+        if _holds_text(value) or (value is not None and any(path == old or path.startswith((old + ".", old + "["))
+                                                            for old in removed)):
+            leaks.append(Violation(_pointer_to_path(f"/provenance/legacy/{escape(pointer)}"),
+                                   f"field removed at level {level!r} is present (a legacy value)", "x-redact"))
+
+
+def _holds_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(isinstance(k, str) and k for k in value) or any(map(_holds_text, value.values()))
+    return isinstance(value, list) and any(map(_holds_text, value))
+
+
+@functools.lru_cache(maxsize=16)
+def _removed_legacy_paths(version: str, level: str) -> tuple[str, ...]:
+    """The legacy places (``$.properties.machine.host``) of the fields ``level`` removes."""
+    found = []
+    for new, old in _legacy_paths():
+        node: Node | None = policy(version)
+        for part in new[2:].replace("[0]", ".[]").split("."):
+            if node is None:
+                break
+            node = node.items if part == "[]" else (node.children or {}).get(part)
+            if node is not None and removes(node.redact, level):
+                found.append(old)
+                break
+    return tuple(found)
 
 
 def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:

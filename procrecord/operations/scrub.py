@@ -209,7 +209,7 @@ _KEY_VALUE = re.compile(
     r"|(?(scheme)[\w-]+=(?:\"[^\"]*\"|'[^']*'|[^\s&;,'\")\]}]+)|(?!))"
     # a password hash in the modular crypt format is the value whole, its parameters and salt included
     # (``$argon2id$v=19$m=65536,t=3,p=4$salt$hash``, ``$2b$12$...``, ``$6$salt$hash``)
-    r"|\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+(?:,[\w=]+)*(?:\$[\w+/.=-]+){1,2}"
+    r"|(?:argon2:)?\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+(?:,[\w=]+)*(?:\$[\w+/.=-]+){1,2}"
     r"|\$2[abxy]?\$\d\d\$[\w./]{22,}|\$[156]\$(?:rounds=\d+\$)?[\w./]+\$[\w./]+"
     r"|\$(?:y|gy|7)(?:\$[\w./]+){2,3}|\$pbkdf2(?:-sha\d+)?\$\d+(?:\$[\w+/.=]+){2}"
     # a bare value ends where a JSON-escaped line break or tab does (``\\n``), as at a real one; a quote inside it
@@ -834,11 +834,15 @@ def _whole_value(arg: str) -> tuple[str, dict[str, int]] | None:
     if match is None:
         return None
     dashes, name, separator, value = match.groups()
+    bare = value.strip()
+    if not any(c.isspace() for c in bare):
+        return None  # one word after the name (``token: 3600``): the text rules judge it
     kind = secret_kind(name)
-    if (kind is None or is_setting_value(value) or value.strip().startswith("<redacted:")
+    if (kind is None or is_setting_value(bare) or bare.startswith("<redacted:")
             or (not dashes and _COMMAND_AFTER.search(value) is not None)):
         return None
-    return f"{dashes}{name}{separator}{marker(kind)}", {"secret-argument": 1}
+    space = value[:len(value) - len(value.lstrip())]
+    return f"{dashes}{name}{separator}{space}{marker(kind)}", {"secret-argument": 1}
 
 
 #: Arguments between a secret flag and its value (``["--api-token", "=", X]``, ``["--token", "Bearer", X]``).

@@ -88,10 +88,12 @@ SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none
                             "auto", "env", "prompt", "ask", "default", "keyring", "stdin"})
 #: A value that names the environment variable holding the secret (``${DB_PASSWORD}``, ``$DB_PASSWORD``,
 #: ``%DB_PASSWORD%``, ``env:DB_PASSWORD``, ``os.environ/OPENAI_API_KEY``), or the AWS store that keeps it (the
-#: ARN of a Secrets Manager secret, an SSM parameter or a KMS key): a reference, not the secret.
+#: ARN of a Secrets Manager secret, an SSM parameter or a KMS key; OmegaConf's ``${oc.env:NAME}``): a reference, not the secret.
 #: (``${X`` too: a bare value in text ends before ``}``.)
 ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|env:[A-Za-z_]\w*|os\.environ/[A-Za-z_]\w*"
-                           r"|arn:aws[\w-]*:(?:secretsmanager|ssm|kms):[\w-]*:\d*:[\w/:.+=@-]+")
+                           r"|arn:aws[\w-]*:(?:secretsmanager|ssm|kms):[\w-]*:\d*:[\w/:.+=@-]+"
+                           # OmegaConf's resolver (``${oc.env:DB_PASSWORD}``; with a default after a comma: hidden)
+                           r"|\$\{oc\.env:[A-Za-z_]\w*\}")
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
