@@ -366,3 +366,20 @@ def test_a_held_command_spawned_directly_starts_at_the_release(tmp_path, monkeyp
     missing = module.spawn(["procrecord-no-such-command"], dict(os.environ), hold=True)
     with pytest.raises(FileNotFoundError):
         missing.release()
+
+
+def test_a_json_lines_output_gets_one_line_that_validate_and_read_accept(tmp_path):
+    from click.testing import CliRunner
+
+    import procrecord
+    from procrecord.cli import cli
+    from procrecord.writer import runner
+
+    path = tmp_path / "r.jsonl"
+    assert runner.run_command(["true"], str(path), flush_interval=0) == 0
+    text = path.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, text[:200]
+    (record,) = procrecord.read(path)
+    assert record.status == "completed"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output

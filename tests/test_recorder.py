@@ -463,3 +463,27 @@ def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
 
     plain(0.1)
     assert "config" not in json.loads(out.read_text()).get("invocation", {}), "arguments are recorded only when asked"
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.ndjson"])
+def test_a_json_lines_output_is_one_line_that_every_reader_accepts(tmp_path, name):
+    from click.testing import CliRunner
+
+    import procrecord
+    from procrecord.cli import cli
+
+    path = tmp_path / name
+    rec = Recorder("lines", config={"lr": 0.1}, output=path, **QUIET).start()
+    assert path.read_text().count("\n") == 1, "the first write too"
+    rec.flush()
+    rec.stop()
+    text = path.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, text[:200]
+    (record,) = procrecord.read(path)
+    assert record.id == rec.id and record.status == "completed"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    plain = tmp_path / "r.json"
+    Recorder("plain", output=plain, **QUIET).start().stop()
+    assert plain.read_text().count("\n") > 1, "a .json record stays indented for people to read"
+

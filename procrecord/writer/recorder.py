@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import itertools
 import os
 import signal
 import sys
@@ -54,6 +55,9 @@ LEVEL_ENV = "PROCRECORD_LEVEL"
 LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
 LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"
 _FALSY = {"", "0", "false", "no", "off", "n", "f"}
+#: The names the readers parse line by line (``procrecord.bulk.loader.JSONL_SUFFIXES``, not imported:
+#: the loader's imports would slow every Recorder's start).
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def truthy(value: str | None) -> bool:
@@ -458,7 +462,7 @@ class Recorder:
             try:
                 folder = os.path.dirname(os.path.abspath(self.output))
                 os.makedirs(folder, exist_ok=True)
-                write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
+                write_bytes(self.output, _encode(record, self.output))
             except OSError as exc:
                 raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
@@ -468,7 +472,9 @@ class Recorder:
         has (:func:`procrecord.atomic.write_new`), which becomes its output; raises ``OSError``."""
         with self._lock:
             self._record = None
-            path = write_new(paths, jsoncodec.dumps(self.record, indent=True) + b"\n")
+            names = iter(paths)
+            first = next(names)  # its name says how to write the record (all share one suffix)
+            path = write_new(itertools.chain([first], names), _encode(self.record, first))
             self.output = path
             return path
 
@@ -627,6 +633,12 @@ class Recorder:
                 self.stop(exit_code=128 + signum, status="interrupted")
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def _encode(record: dict[str, Any], path: str) -> bytes:
+    """The file's bytes: indented JSON, or one compact line where the name says JSON Lines (the
+    readers parse a ``.jsonl``/``.ndjson`` file line by line)."""
+    return jsoncodec.dumps(record, indent=not path.lower().endswith(JSONL_SUFFIXES)) + b"\n"
 
 
 def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
