@@ -487,3 +487,25 @@ def test_a_json_lines_output_is_one_line_that_every_reader_accepts(tmp_path, nam
     Recorder("plain", output=plain, **QUIET).start().stop()
     assert plain.read_text().count("\n") > 1, "a .json record stays indented for people to read"
 
+
+def test_the_timing_starts_when_start_hands_the_job_control():
+    """Collectors that take seconds to get ready (codecarbon probes the hardware) are not the job's time."""
+    from procrecord.collectors import Collector
+
+    class SlowToStart(Collector):
+        name = "slow"
+        section = None
+
+        def collect(self, state):
+            time.sleep(0.5)
+            return {"ok": True}
+
+    rec = Recorder("x", collectors=[SlowToStart()], **QUIET)
+    before = time.monotonic()
+    rec.start()
+    setup_s = time.monotonic() - before
+    job = time.monotonic()
+    time.sleep(0.1)
+    job_s = time.monotonic() - job
+    out = rec.stop()
+    assert job_s <= out["timing"]["duration_s"] < job_s + setup_s / 2, (out["timing"], setup_s)

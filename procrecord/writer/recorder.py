@@ -279,12 +279,14 @@ class Recorder:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
             self._pid = os.getpid()
-            self._t0 = time.monotonic()
-            self._start_time = now_iso()
             self._link()
             for collector in self._collectors:
                 self._run("collect", collector)
             self._install_hooks()
+            # The job starts when start() hands control back: the collectors (and an energy
+            # estimator that probes the hardware for seconds) are ready, and none of that is its time.
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
             try:
                 self._write()
             except RecordWriteError:
