@@ -509,3 +509,15 @@ def test_the_timing_starts_when_start_hands_the_job_control():
     job_s = time.monotonic() - job
     out = rec.stop()
     assert job_s <= out["timing"]["duration_s"] < job_s + setup_s / 2, (out["timing"], setup_s)
+
+
+def test_a_relative_output_stays_where_it_was_when_the_job_changes_folder(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with Recorder("cd", output="rel.json", **QUIET) as rec:
+        os.chdir("sub")  # as Hydra and many training scripts do
+        rec.flush()
+    assert json.loads((tmp_path / "rel.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "sub" / "rel.json").exists()

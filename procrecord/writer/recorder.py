@@ -279,6 +279,9 @@ class Recorder:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
             self._pid = os.getpid()
+            if self.output is not None:
+                # Once, here: a job that changes folder (Hydra does) must not move its record.
+                self.output = os.path.abspath(self.output)
             self._link()
             for collector in self._collectors:
                 self._run("collect", collector)
