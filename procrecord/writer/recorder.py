@@ -398,25 +398,70 @@ class Recorder:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
-        # exception nor turn its success into a failure (code after the block still runs).
+        # exception nor turn its success into a failure (code after the block still runs). A
+        # generator closed by its consumer (who took what it needed) has not failed.
         with _warn_on_write_error():
-            if exc is not None:
+            if exc is not None and not isinstance(exc, GeneratorExit):
                 self.fail(exc)
             else:
                 self.stop()
         return False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder."""
+        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder.
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        The record covers the real run: of a coroutine function, the awaited coroutine; of a
+        generator (or async generator) function, the iteration, from the first item to the last.
+        """
+        import inspect
+
+        def recorder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recorder:
             settings = dict(self._settings)
             settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
             name = settings.pop("name")
             if self._record_args:
                 settings["config"] = _arguments(func, args, kwargs, settings["config"])
-            with Recorder(name, **settings):
+            return Recorder(name, **settings)
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    return await func(*args, **kwargs)
+
+            return coroutine_wrapper
+        if inspect.isasyncgenfunction(func):
+            @functools.wraps(func)
+            async def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    inner = func(*args, **kwargs)
+                    try:  # what `yield from` does for a generator: pass on values, errors and close
+                        item = await inner.__anext__()
+                        while True:
+                            try:
+                                sent = yield item
+                            except GeneratorExit:
+                                await inner.aclose()
+                                raise
+                            except BaseException as exc:  # noqa: BLE001 - thrown in by the caller
+                                item = await inner.athrow(exc)
+                            else:
+                                item = await inner.asend(sent)
+                    except StopAsyncIteration:
+                        return
+
+            return async_generator_wrapper
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    return (yield from func(*args, **kwargs))
+
+            return generator_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with recorder(args, kwargs):
                 return func(*args, **kwargs)
 
         return wrapper
