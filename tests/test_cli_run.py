@@ -380,3 +380,20 @@ def test_an_output_that_is_a_pipe_is_not_replaced_and_the_command_not_run(tmp_pa
     assert proc.returncode == 3 and "not a regular file (a named pipe)" in proc.stderr
     assert "will be replaced" not in proc.stderr
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and not marker.exists()
+
+
+def test_a_json_lines_output_gets_one_line_that_validate_and_read_accept(tmp_path):
+    from click.testing import CliRunner
+
+    import procrecord
+    from procrecord.cli import cli
+    from procrecord.writer import runner
+
+    path = tmp_path / "r.jsonl"
+    assert runner.run_command(["true"], str(path), flush_interval=0) == 0
+    text = path.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, text[:200]
+    (record,) = procrecord.read(path)
+    assert record.status == "completed"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output

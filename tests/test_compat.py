@@ -128,6 +128,28 @@ def test_offline_emissions_without_a_country_assume_kwutils_and_say_so(fake_code
     assert list(tmp_path.iterdir()) == [], "nothing written into the job's folder"
 
 
+class _SlowToStartTracker(FakeTracker):
+    startup_s = 0.5  # codecarbon probes the hardware for seconds: not the job's time either
+
+    def start(self):
+        import time
+
+        time.sleep(self.startup_s)
+
+
+def test_the_legacy_duration_leaves_out_the_trackers_start_up(fake_codecarbon, monkeypatch, tmp_path):
+    from procrecord.operations.legacy import parse_duration
+
+    monkeypatch.setattr(sys.modules[__name__], "_FakeTracker", _SlowToStartTracker)
+    monkeypatch.chdir(tmp_path)
+    ctx = ProcessContext(name="e", args=["x"], track_emissions="offline")
+    obj = ctx.start().stop()
+    assert fake_codecarbon, "the slow tracker was used"
+    duration = parse_duration(obj["properties"]["duration"])
+    assert duration is not None and duration < _SlowToStartTracker.startup_s / 2, obj["properties"]["duration"]
+    assert ctx.record["timing"]["duration_s"] < _SlowToStartTracker.startup_s / 2, ctx.record["timing"]
+
+
 def test_a_country_from_the_environment_is_not_assumed(fake_codecarbon, monkeypatch):
     monkeypatch.setenv("PROCRECORD_EMISSIONS_COUNTRY", "FRA")
     ctx = ProcessContext(args=["x"], track_emissions=True)

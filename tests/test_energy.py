@@ -113,7 +113,9 @@ def test_a_4s_busy_job_gets_the_energy_of_all_4s_from_the_estimator(tmp_path):
     for collector in rec._collectors:
         if isinstance(collector, EmissionsCollector):
             collector._rapl_root, collector._nvml = str(tmp_path), NO_NVML  # the estimator, even on a machine with counters
-    rec.start()
+    before = time.monotonic()
+    rec.start()  # codecarbon probes the hardware for seconds before the job may run
+    setup_s = time.monotonic() - before
     job = time.monotonic()
     end = time.perf_counter() + 4
     while time.perf_counter() < end:
@@ -126,8 +128,11 @@ def test_a_4s_busy_job_gets_the_energy_of_all_4s_from_the_estimator(tmp_path):
     cpu = next(m for m in section["measurements"] if m["component"] == "cpu")
     assert cpu["method"] == "estimate" and cpu["source"] == "codecarbon"
     assert job_s <= cpu["duration_s"], "the estimate covers all 4 s"
-    # it starts inside the job's interval (and ends when the tracker stops, after the job's stop time)
-    assert record["timing"]["start_time"] <= cpu["start_time"] and record["timing"]["duration_s"] >= job_s
+    # it starts before the job's interval, ready, and ends when the tracker stops, after the job's stop time
+    assert cpu["start_time"] <= record["timing"]["start_time"] and record["timing"]["duration_s"] >= job_s
+    # the job's timing is the job's own: the estimator's seconds of start-up are not in it
+    assert record["timing"]["duration_s"] < job_s + setup_s / 2, (record["timing"], job_s, setup_s)
+    assert cpu["duration_s"] >= record["timing"]["duration_s"], "the estimate covers the job's whole interval"
     assert section["cpu_energy_kwh"] > 0 and section["energy_kwh"] >= section["cpu_energy_kwh"]
     assert section["emissions_kg"] > 0
     assert validate(record) == []

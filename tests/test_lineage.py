@@ -8,6 +8,9 @@ import subprocess
 import sys
 import textwrap
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from procrecord.record.validation import validate
 from procrecord.writer import lineage
 from procrecord.writer.lineage import PARENT_ENV, PARENT_NAME_ENV, parse
@@ -51,6 +54,46 @@ def test_a_top_level_job_is_its_own_root_and_leaves_no_variable():
         pass
     assert rec.record["root"] == {"id": rec.id} and "parent" not in rec.record
     assert PARENT_ENV not in os.environ and PARENT_NAME_ENV not in os.environ
+
+
+QUIET = {"collectors": [], "use_plugins": False, "handle_signals": False}
+
+
+def test_recorders_that_stop_out_of_order_leave_no_stale_parent(monkeypatch):
+    monkeypatch.delenv(PARENT_ENV, raising=False)
+    monkeypatch.delenv(PARENT_NAME_ENV, raising=False)
+    a = Recorder("a", **QUIET).start()
+    b = Recorder("b", **QUIET).start()
+    a.stop()
+    assert os.environ[PARENT_ENV].endswith(f"/{b.id}"), "b still runs: its children are b's"
+    b.stop()
+    assert PARENT_ENV not in os.environ and PARENT_NAME_ENV not in os.environ
+    c = Recorder("c", **QUIET).start()
+    record = c.stop()
+    assert "parent" not in record and record["root"] == {"id": c.id}
+
+
+@given(st.integers(1, 5).flatmap(lambda n: st.permutations(range(n))), st.sampled_from([None, f"{A}/{B}"]))
+@settings(max_examples=40, deadline=None)
+def test_the_environment_names_the_newest_running_job_whatever_the_stop_order(order, outside):
+    saved = {key: os.environ.get(key) for key in (PARENT_ENV, PARENT_NAME_ENV)}
+    try:
+        lineage._set(PARENT_ENV, outside)
+        lineage._set(PARENT_NAME_ENV, "outside" if outside else None)
+        jobs = [Recorder(f"j{i}", **QUIET).start() for i in range(len(order))]
+        running = list(jobs)
+        for i in order:
+            jobs[i].stop()
+            running.remove(jobs[i])
+            if running:
+                assert os.environ[PARENT_ENV].endswith(f"/{running[-1].id}")
+                assert os.environ[PARENT_NAME_ENV] == running[-1].state.name
+            else:
+                assert os.environ.get(PARENT_ENV) == outside
+                assert os.environ.get(PARENT_NAME_ENV) == ("outside" if outside else None)
+    finally:
+        for key, value in saved.items():
+            lineage._set(key, value)
 
 
 STEP2 = textwrap.dedent("""

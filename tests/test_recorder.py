@@ -463,3 +463,170 @@ def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
 
     plain(0.1)
     assert "config" not in json.loads(out.read_text()).get("invocation", {}), "arguments are recorded only when asked"
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.ndjson"])
+def test_a_json_lines_output_is_one_line_that_every_reader_accepts(tmp_path, name):
+    from click.testing import CliRunner
+
+    import procrecord
+    from procrecord.cli import cli
+
+    path = tmp_path / name
+    rec = Recorder("lines", config={"lr": 0.1}, output=path, **QUIET).start()
+    assert path.read_text().count("\n") == 1, "the first write too"
+    rec.flush()
+    rec.stop()
+    text = path.read_text()
+    assert text.endswith("\n") and text.count("\n") == 1, text[:200]
+    (record,) = procrecord.read(path)
+    assert record.id == rec.id and record.status == "completed"
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    plain = tmp_path / "r.json"
+    Recorder("plain", output=plain, **QUIET).start().stop()
+    assert plain.read_text().count("\n") > 1, "a .json record stays indented for people to read"
+
+
+def test_the_timing_starts_when_start_hands_the_job_control():
+    """Collectors that take seconds to get ready (codecarbon probes the hardware) are not the job's time."""
+    from procrecord.collectors import Collector
+
+    class SlowToStart(Collector):
+        name = "slow"
+        section = None
+
+        def collect(self, state):
+            time.sleep(0.5)
+            return {"ok": True}
+
+    rec = Recorder("x", collectors=[SlowToStart()], **QUIET)
+    before = time.monotonic()
+    rec.start()
+    setup_s = time.monotonic() - before
+    job = time.monotonic()
+    time.sleep(0.1)
+    job_s = time.monotonic() - job
+    out = rec.stop()
+    assert job_s <= out["timing"]["duration_s"] < job_s + setup_s / 2, (out["timing"], setup_s)
+
+
+def test_a_relative_output_stays_where_it_was_when_the_job_changes_folder(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with Recorder("cd", output="rel.json", **QUIET) as rec:
+        os.chdir("sub")  # as Hydra and many training scripts do
+        rec.flush()
+    assert json.loads((tmp_path / "rel.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "sub" / "rel.json").exists()
+
+
+def test_the_decorator_records_the_awaited_run_of_a_coroutine_function(tmp_path):
+    import asyncio
+
+    path = tmp_path / "r.json"
+
+    @Recorder("async", output=path, **QUIET)
+    async def job(n):
+        await asyncio.sleep(0.2)
+        if n < 0:
+            raise ValueError("async boom")
+        return n * 2
+
+    assert asyncio.iscoroutinefunction(job) and job.__name__ == "job"
+    assert asyncio.run(job(3)) == 6
+    record = json.loads(path.read_text())
+    assert record["status"] == "completed" and record["timing"]["duration_s"] >= 0.2
+    with pytest.raises(ValueError, match="async boom"):
+        asyncio.run(job(-1))
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "ValueError"
+    assert record["timing"]["duration_s"] >= 0.2
+    assert validate(record) == []
+
+
+def test_the_decorator_records_the_iteration_of_a_generator_function(tmp_path):
+    path = tmp_path / "r.json"
+
+    @Recorder("gen", output=path, **QUIET)
+    def numbers(n):
+        total = 0
+        for i in range(n):
+            total += yield i
+        if total < 0:
+            raise ValueError("gen boom")
+        return total
+
+    gen = numbers(3)
+    assert not path.exists(), "nothing runs before the first item is asked for"
+    assert next(gen) == 0
+    assert json.loads(path.read_text())["status"] == "running"
+    assert gen.send(1) == 1 and gen.send(2) == 2
+    with pytest.raises(StopIteration) as stop:
+        gen.send(3)
+    assert stop.value.value == 6
+    assert json.loads(path.read_text())["status"] == "completed"
+
+    gen = numbers(2)
+    next(gen)
+    assert gen.send(-5) == 1
+    with pytest.raises(ValueError, match="gen boom"):
+        gen.send(-5)
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "ValueError"
+
+    gen = numbers(10)
+    next(gen)
+    gen.close()  # the consumer took what it needed: not a failure of the job
+    assert json.loads(path.read_text())["status"] == "completed"
+
+    gen = numbers(2)
+    next(gen)
+    with pytest.raises(KeyError):
+        gen.throw(KeyError("thrown in"))
+    assert json.loads(path.read_text())["outcome"]["error"]["type"] == "KeyError"
+
+
+def test_the_decorator_records_the_iteration_of_an_async_generator_function(tmp_path):
+    import asyncio
+    import inspect
+
+    path = tmp_path / "r.json"
+
+    @Recorder("agen", output=path, **QUIET)
+    async def ticks(n):
+        for i in range(n):
+            await asyncio.sleep(0.05)
+            got = yield i
+            if got == "stop":
+                raise ValueError("agen boom")
+
+    assert inspect.isasyncgenfunction(ticks)
+
+    async def collect():
+        return [i async for i in ticks(3)]
+
+    assert asyncio.run(collect()) == [0, 1, 2]
+    record = json.loads(path.read_text())
+    assert record["status"] == "completed" and record["timing"]["duration_s"] >= 0.15
+
+    async def send_stop():
+        agen = ticks(3)
+        assert await agen.asend(None) == 0
+        await agen.asend("stop")
+
+    with pytest.raises(ValueError, match="agen boom"):
+        asyncio.run(send_stop())
+    record = json.loads(path.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["message"] == "agen boom"
+
+    async def take_one():
+        agen = ticks(5)
+        first = await agen.__anext__()
+        await agen.aclose()
+        return first
+
+    assert asyncio.run(take_one()) == 0
+    assert json.loads(path.read_text())["status"] == "completed"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import itertools
 import os
 import signal
 import sys
@@ -54,6 +55,9 @@ LEVEL_ENV = "PROCRECORD_LEVEL"
 LEGACY_MOST_ENV = "PROCESS_CONTEXT_DISABLE_MOST_TELEMETRY"
 LEGACY_ALL_ENV = "PROCESS_CONTEXT_DISABLE_ALL_TELEMETRY"
 _FALSY = {"", "0", "false", "no", "off", "n", "f"}
+#: The names the readers parse line by line (``procrecord.bulk.loader.JSONL_SUFFIXES``, not imported:
+#: the loader's imports would slow every Recorder's start).
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def truthy(value: str | None) -> bool:
@@ -275,12 +279,17 @@ class Recorder:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
             self._pid = os.getpid()
-            self._t0 = time.monotonic()
-            self._start_time = now_iso()
+            if self.output is not None:
+                # Once, here: a job that changes folder (Hydra does) must not move its record.
+                self.output = os.path.abspath(self.output)
             self._link()
             for collector in self._collectors:
                 self._run("collect", collector)
             self._install_hooks()
+            # The job starts when start() hands control back: the collectors (and an energy
+            # estimator that probes the hardware for seconds) are ready, and none of that is its time.
+            self._t0 = time.monotonic()
+            self._start_time = now_iso()
             try:
                 self._write()
             except RecordWriteError:
@@ -389,25 +398,70 @@ class Recorder:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
-        # exception nor turn its success into a failure (code after the block still runs).
+        # exception nor turn its success into a failure (code after the block still runs). A
+        # generator closed by its consumer (who took what it needed) has not failed.
         with _warn_on_write_error():
-            if exc is not None:
+            if exc is not None and not isinstance(exc, GeneratorExit):
                 self.fail(exc)
             else:
                 self.stop()
         return False
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder."""
+        """Use as a decorator: each call of ``func`` is recorded by a fresh Recorder.
 
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        The record covers the real run: of a coroutine function, the awaited coroutine; of a
+        generator (or async generator) function, the iteration, from the first item to the last.
+        """
+        import inspect
+
+        def recorder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recorder:
             settings = dict(self._settings)
             settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
             name = settings.pop("name")
             if self._record_args:
                 settings["config"] = _arguments(func, args, kwargs, settings["config"])
-            with Recorder(name, **settings):
+            return Recorder(name, **settings)
+
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def coroutine_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    return await func(*args, **kwargs)
+
+            return coroutine_wrapper
+        if inspect.isasyncgenfunction(func):
+            @functools.wraps(func)
+            async def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    inner = func(*args, **kwargs)
+                    try:  # what `yield from` does for a generator: pass on values, errors and close
+                        item = await inner.__anext__()
+                        while True:
+                            try:
+                                sent = yield item
+                            except GeneratorExit:
+                                await inner.aclose()
+                                raise
+                            except BaseException as exc:  # noqa: BLE001 - thrown in by the caller
+                                item = await inner.athrow(exc)
+                            else:
+                                item = await inner.asend(sent)
+                    except StopAsyncIteration:
+                        return
+
+            return async_generator_wrapper
+        if inspect.isgeneratorfunction(func):
+            @functools.wraps(func)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with recorder(args, kwargs):
+                    return (yield from func(*args, **kwargs))
+
+            return generator_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with recorder(args, kwargs):
                 return func(*args, **kwargs)
 
         return wrapper
@@ -458,7 +512,7 @@ class Recorder:
             try:
                 folder = os.path.dirname(os.path.abspath(self.output))
                 os.makedirs(folder, exist_ok=True)
-                write_bytes(self.output, jsoncodec.dumps(record, indent=True) + b"\n")
+                write_bytes(self.output, _encode(record, self.output))
             except OSError as exc:
                 raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
@@ -468,7 +522,9 @@ class Recorder:
         has (:func:`procrecord.atomic.write_new`), which becomes its output; raises ``OSError``."""
         with self._lock:
             self._record = None
-            path = write_new(paths, jsoncodec.dumps(self.record, indent=True) + b"\n")
+            names = iter(paths)
+            first = next(names)  # its name says how to write the record (all share one suffix)
+            path = write_new(itertools.chain([first], names), _encode(self.record, first))
             self.output = path
             return path
 
@@ -627,6 +683,12 @@ class Recorder:
                 self.stop(exit_code=128 + signum, status="interrupted")
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def _encode(record: dict[str, Any], path: str) -> bytes:
+    """The file's bytes: indented JSON, or one compact line where the name says JSON Lines (the
+    readers parse a ``.jsonl``/``.ndjson`` file line by line)."""
+    return jsoncodec.dumps(record, indent=not path.lower().endswith(JSONL_SUFFIXES)) + b"\n"
 
 
 def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
