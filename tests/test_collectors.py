@@ -498,3 +498,92 @@ def test_plugin_collectors_land_under_extensions(tmp_path, monkeypatch):
     assert out["extensions"]["lab"] == {"room": "B12", "instrument": "scope-3"}
     assert validate(out) == []
     assert "extensions" not in Recorder("x", collectors=[], level="most", handle_signals=False).start().stop()
+
+
+def _nonjson_plugin(folder):
+    dist = folder / "nonjson_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[procrecord.collectors]\nodd = oddplugin:Odd\n")
+    (folder / "oddplugin.py").write_text(
+        "class Odd:\n    def collect(self, state):\n        return {'v': {1, 2}, 'o': object()}\n")
+
+
+def test_a_plugin_whose_result_is_not_json_fails_alone(tmp_path, monkeypatch):
+    """A set from an installed plugin used to raise TypeError in start(): the job never ran."""
+    import json
+
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    _nonjson_plugin(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ran = False
+    with Recorder("x", collectors=["invocation"], output=tmp_path / "r.json", handle_signals=False):
+        ran = True
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert ran and record["status"] == "completed" and "extensions" not in record
+    outcome = {c["name"]: c for c in record["collection"]["collectors"]}
+    assert outcome["odd"]["status"] == "failed" and outcome["odd"]["reason"].endswith("/v: set")
+    assert outcome["invocation"]["status"] == "ok"
+    assert validate(record) == []
+
+
+def test_procrecord_run_starts_the_command_despite_a_non_json_plugin(tmp_path):
+    import json
+
+    from procrecord.record.validation import validate
+
+    from helpers import ROOT
+
+    _nonjson_plugin(tmp_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), "--",
+                           sys.executable, "-c", "print('child-ran')"],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "child-ran" in proc.stdout
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert {c["name"]: c["status"] for c in record["collection"]["collectors"]}["odd"] == "failed"
+    assert validate(record) == []
+
+
+
+
+def test_a_collector_whose_value_is_not_json_fails_at_start_flush_and_stop(tmp_path):
+    import json
+
+    from procrecord.collectors.interface import Collector
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    class Later(Collector):
+        name = "later"
+        calls = 0
+
+        def collect(self, state):
+            return {"ok": 1}
+
+        def update(self, state):
+            Later.calls += 1
+            return {"when": {Path("/a")}} if Later.calls == 1 else {(1, 2): "tuple key"}
+
+    class Early(Collector):
+        name = "early"
+
+        def collect(self, state):
+            return {"p": [Path("/x")]}
+
+    out = tmp_path / "r.json"
+    rec = Recorder("x", collectors=[Early(), Later()], output=out, use_plugins=False, handle_signals=False).start()
+    reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
+    assert reasons == {"early": "its result cannot be written as JSON: /p/0: pathlib.PosixPath"}
+    assert rec.record["extensions"] == {"later": {"ok": 1}}
+    rec.flush()
+    reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
+    assert reasons["later"] == "its result cannot be written as JSON: /when: set"
+    record = rec.stop()
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    outcome = {c["name"]: c for c in record["collection"]["collectors"]}
+    assert outcome["later"]["status"] == "failed" and "key of type tuple" in outcome["later"]["reason"]
+    assert record["status"] == "completed" and record["extensions"] == {"later": {"ok": 1}}
+    assert validate(record) == []

@@ -44,6 +44,7 @@ from procrecord.collectors import resources as _resources  # noqa: F401
 from procrecord.collectors.interface import State, now_iso
 from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
+from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
 from procrecord.writer import lineage as _lineage
@@ -488,6 +489,12 @@ class Recorder:
             if collector.section:
                 self._sections.pop(collector.section, None)
             return
+        unwritable = _unwritable(value)
+        if unwritable is not None:
+            # A value the record cannot hold would stop every write (and so the job): the
+            # collector failed, and what it wrote before (if anything) stays.
+            self._note(collector, "failed", f"its result cannot be written as JSON: {unwritable}", start)
+            return
         if collector.section is None:
             self._extensions[collector.name] = value
         else:
@@ -675,6 +682,42 @@ def _warn_on_write_error() -> Iterator[None]:
         yield
     except RecordWriteError as exc:
         print(f"procrecord: {exc}", file=sys.stderr)
+
+
+def _unwritable(value: Any) -> str | None:
+    """None when ``value`` can be written as JSON, else what cannot (``/v: set``)."""
+    try:
+        jsoncodec.dumps(value)
+        return None
+    except TypeError as exc:
+        found = _first_unwritable(value, "", 0)
+        return found or str(exc)
+
+
+def _first_unwritable(value: Any, pointer: str, depth: int) -> str | None:
+    """The JSON pointer and type of the first value in ``value`` that JSON cannot hold."""
+    if value is None or isinstance(value, (bool, int, float, str)) or depth > 100:
+        return None
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if not isinstance(key, str):
+                return f"{pointer or '/'}: a key of type {type(key).__name__} ({key!r:.40})"
+            found = _first_unwritable(sub, f"{pointer}/{escape(key)}", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, sub in enumerate(value):
+            found = _first_unwritable(sub, f"{pointer}/{index}", depth + 1)
+            if found:
+                return found
+        return None
+    try:
+        jsoncodec.dumps(value)  # what orjson writes natively (a dataclass, a datetime) is fine
+        return None
+    except TypeError:
+        kind = type(value)
+        return f"{pointer or '/'}: {kind.__module__}.{kind.__qualname__}".replace(": builtins.", ": ")
 
 
 class _PluginCollector(Collector):
