@@ -411,10 +411,38 @@ def test_start_waits_for_the_estimator_so_the_job_runs_inside_its_interval(tmp_p
     assert cpu["start_time"] > collector._interval.start_time, "the interval starts once the estimator measures"
 
 
-def test_emissions_without_country_is_a_clear_skip(monkeypatch):
+def test_emissions_without_country_give_the_energy_and_say_why_there_is_no_co2(monkeypatch):
+    """The energy needs no country (README); the CO2-eq does, and the collector's reason says so."""
     monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
-    result = builtin("emissions", rapl_root="/nonexistent", nvml=NO_NVML).collect(State())
-    assert isinstance(result, Skipped) and "country" in result.reason
+    collector = builtin("emissions", tracker_factory=FakeTracker, rapl_root="/nonexistent", nvml=NO_NVML)
+    assert collector.collect(State()) is None
+    section = collector.update(State())
+    assert section["energy_kwh"] == pytest.approx(0.5) and section["cpu_energy_kwh"] == pytest.approx(0.2)
+    assert "emissions_kg" not in section and "country_iso_code" not in section
+    assert any("no CO2-eq: it needs a country" in p for p in collector.problems)
+
+
+def test_emissions_that_cannot_measure_say_skipped_at_every_update(monkeypatch):
+    """No counter and no codecarbon: skipped at start, and still skipped at stop (was an empty "ok")."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "codecarbon" else real(name, *a))
+    collector = builtin("emissions", country_iso_code="USA", rapl_root="/nonexistent", nvml=NO_NVML)
+    first = collector.collect(State())
+    assert isinstance(first, Skipped) and "codecarbon is not installed" in first.reason
+    assert collector.update(State()) == first
+
+
+def test_an_estimator_that_gives_no_figure_is_a_failure_not_an_empty_ok():
+    class Silent(FakeTracker):
+        def stop(self):
+            return None
+
+    collector = builtin("emissions", country_iso_code="USA", tracker_factory=Silent, rapl_root="/nonexistent", nvml=NO_NVML)
+    assert collector.collect(State()) is None
+    with pytest.raises(RuntimeError, match="no energy measured; codecarbon gave no figures"):
+        collector.update(State())
 
 
 def test_emissions_tracker_failure_is_reported():

@@ -171,10 +171,10 @@ class Recorder:
                 chosen.append(builtin("git", dirty=git_dirty))
             else:
                 chosen.append(builtin(item))
-        if emissions:
-            options = emissions if isinstance(emissions, dict) else {}
-            from procrecord.collectors.emissions import check_options
+        if emissions is not None and emissions is not False:
+            from procrecord.collectors.emissions import check_options, options_of
 
+            options = options_of(emissions)  # True or a dict: 'no' is a TypeError, not "on"
             check_options(options)  # a misspelt option or country is an error now, not a silent zero later
             chosen.append(builtin("emissions", **options))
         self._disks = _disks.DisksCollector()  # the concrete classes: add_disk_info and add_device_info use their own API
