@@ -35,6 +35,18 @@ def test_start_stop_in_memory():
     assert rec.stop() is out or rec.stop() == out, "stop() twice is harmless"
 
 
+@pytest.mark.parametrize("argv", ["python fit.py", b"python fit.py", ""])
+def test_a_command_line_string_as_argv_is_a_type_error(argv):
+    """It was recorded one character at a time: ['p', 'y', 't', ...]."""
+    with pytest.raises(TypeError, match=r"shlex\.split"):
+        Recorder("x", argv=argv, **QUIET)
+
+
+def test_argv_as_a_tuple_is_a_list_of_arguments():
+    out = Recorder("x", argv=("python", "fit.py"), collectors=["invocation"], **QUIET).start().stop()
+    assert out["invocation"]["argv"] == ["python", "fit.py"]
+
+
 def test_methods_out_of_order():
     rec = Recorder("x", **QUIET)
     with pytest.raises(RecorderStateError):

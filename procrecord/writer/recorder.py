@@ -102,6 +102,9 @@ class Recorder:
         usage_interval: float | None = None,
         max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
     ) -> None:
+        if isinstance(argv, (str, bytes)):
+            # Iterated, a command line would be recorded one character at a time (kwutil's fault).
+            raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
