@@ -357,6 +357,25 @@ def test_an_unreadable_gpu_is_recorded_beside_other_devices(monkeypatch):
     assert "error" in entries[0] and "error" not in entries[1]
 
 
+@pytest.mark.parametrize("order", [["cpu", "mps"], ["mps", "cpu"]])
+def test_cpu_and_mps_are_two_devices(order, monkeypatch):
+    """Both are index 0: the second one requested used to vanish."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    entries = dev.DevicesCollector([*order, "cuda:0", "cpu"]).collect(State())
+    assert [(e["type"], e["index"]) for e in entries] == [("gpu", 0), ("cpu", 0), ("mps", 0)]
+
+
+def test_cpu_and_mps_added_while_the_job_runs():
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    with Recorder("d", collectors=[], use_plugins=False, handle_signals=False) as rec:
+        rec.add_device_info("cpu")
+        rec.add_device_info("mps")
+    assert [(d["type"], d["index"]) for d in rec.record["devices"]] == [("cpu", 0), ("mps", 0)]
+    assert validate(rec.record) == []
+
+
 @pytest.mark.parametrize("device", ["bogus", "cuda:x", "", -1, 1.5, True])
 def test_something_that_is_not_a_device_is_an_error(device):
     from procrecord.errors import ProcrecordError
