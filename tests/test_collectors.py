@@ -620,17 +620,35 @@ def test_a_collector_whose_value_is_not_json_fails_at_start_flush_and_stop(tmp_p
         def collect(self, state):
             return {"p": [Path("/x")]}
 
+    class Dated(Collector):
+        name = "dated"
+
+        def collect(self, state):
+            import datetime as dt
+
+            return {"when": dt.date(2026, 1, 2)}
+
+    class Big(Collector):  # what the record's writer writes, though orjson alone does not
+        name = "big"
+
+        def collect(self, state):
+            return {"big": 2**70, "text": "\udcff"}
+
     out = tmp_path / "r.json"
-    rec = Recorder("x", collectors=[Early(), Later()], output=out, use_plugins=False, handle_signals=False).start()
+    rec = Recorder("x", collectors=[Early(), Later(), Dated(), Big()], output=out, use_plugins=False,
+                   handle_signals=False).start()
     reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
-    assert reasons == {"early": "its result cannot be written as JSON: /p/0: pathlib.PosixPath"}
-    assert rec.record["extensions"] == {"later": {"ok": 1}}
+    assert reasons == {"early": "its result cannot be written as JSON: /p/0: pathlib.PosixPath",
+                       "dated": "its result cannot be written as JSON: /when: datetime.date"}
+    assert rec.record["extensions"] == {"later": {"ok": 1}, "big": {"big": 2**70, "text": "\udcff"}}
     rec.flush()
     reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
     assert reasons["later"] == "its result cannot be written as JSON: /when: set"
     record = rec.stop()
-    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    written = json.loads(out.read_text())
+    assert written["extensions"].pop("big") == {"big": 2**70, "text": "\\xff"}  # odd characters escaped
+    assert written == json.loads(json.dumps({**record, "extensions": {"later": {"ok": 1}}}))
     outcome = {c["name"]: c for c in record["collection"]["collectors"]}
     assert outcome["later"]["status"] == "failed" and "key of type tuple" in outcome["later"]["reason"]
-    assert record["status"] == "completed" and record["extensions"] == {"later": {"ok": 1}}
+    assert record["status"] == "completed" and record["extensions"]["later"] == {"ok": 1}
     assert validate(record) == []

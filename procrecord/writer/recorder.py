@@ -688,17 +688,19 @@ def _warn_on_write_error() -> Iterator[None]:
 
 
 def _unwritable(value: Any) -> str | None:
-    """None when ``value`` can be written as JSON, else what cannot (``/v: set``)."""
+    """None when ``value`` is JSON data (what the record can hold), else what is not (``/v: set``)."""
+    import orjson
+
     try:
-        jsoncodec.dumps(value)
+        # A datetime or a dataclass orjson would write, but the record would hold the object itself.
+        orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
         return None
-    except TypeError as exc:
-        found = _first_unwritable(value, "", 0)
-        return found or str(exc)
+    except TypeError:
+        return _first_unwritable(value, "", 0)  # None: only what jsoncodec writes (a big integer)
 
 
 def _first_unwritable(value: Any, pointer: str, depth: int) -> str | None:
-    """The JSON pointer and type of the first value in ``value`` that JSON cannot hold."""
+    """The JSON pointer and type of the first value in ``value`` that is not JSON data."""
     if value is None or isinstance(value, (bool, int, float, str)) or depth > 100:
         return None
     if isinstance(value, dict):
@@ -715,12 +717,8 @@ def _first_unwritable(value: Any, pointer: str, depth: int) -> str | None:
             if found:
                 return found
         return None
-    try:
-        jsoncodec.dumps(value)  # what orjson writes natively (a dataclass, a datetime) is fine
-        return None
-    except TypeError:
-        kind = type(value)
-        return f"{pointer or '/'}: {kind.__module__}.{kind.__qualname__}".replace(": builtins.", ": ")
+    kind = type(value)
+    return f"{pointer or '/'}: {kind.__module__}.{kind.__qualname__}".replace(": builtins.", ": ")
 
 
 class _PluginCollector(Collector):
