@@ -97,10 +97,24 @@ def _convert_value(value: Any, pointer: str, notes: list[str], depth: int, activ
             value = {a.name: getattr(value, a.name) for a in type(value).__attrs_attrs__}
         if isinstance(value, Mapping):
             out = {}
-            for key, sub in value.items():
-                name = key if isinstance(key, str) else _key(key)
-                if not isinstance(key, (str, int, float, bool, enum.Enum)) and name == _safe_repr(key):
-                    notes.append(f"{pointer}/{escape(name)}")
+            items = list(value.items())
+            taken = {key for key, _ in items if isinstance(key, str)}
+            for key, sub in items:
+                if isinstance(key, str):
+                    name = key
+                else:
+                    name = _key(key)
+                    if name in taken:
+                        # 1 and "1" are both "1" in JSON: the value is kept beside the other one,
+                        # under its key and type (`1 (int)`), and noted; never dropped.
+                        name = base = f"{name} ({_type_name(type(key))})"
+                        number = 2
+                        while name in taken:
+                            name, number = f"{base} {number}", number + 1
+                        notes.append(f"{pointer}/{escape(name)}")
+                    elif not isinstance(key, (int, float, bool, enum.Enum)) and name == _safe_repr(key):
+                        notes.append(f"{pointer}/{escape(name)}")
+                    taken.add(name)
                 out[name] = _convert(sub, f"{pointer}/{escape(name)}", notes, depth + 1, active)
             return out
         if isinstance(value, (set, frozenset)):

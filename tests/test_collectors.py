@@ -357,6 +357,25 @@ def test_an_unreadable_gpu_is_recorded_beside_other_devices(monkeypatch):
     assert "error" in entries[0] and "error" not in entries[1]
 
 
+@pytest.mark.parametrize("order", [["cpu", "mps"], ["mps", "cpu"]])
+def test_cpu_and_mps_are_two_devices(order, monkeypatch):
+    """Both are index 0: the second one requested used to vanish."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    entries = dev.DevicesCollector([*order, "cuda:0", "cpu"]).collect(State())
+    assert [(e["type"], e["index"]) for e in entries] == [("gpu", 0), ("cpu", 0), ("mps", 0)]
+
+
+def test_cpu_and_mps_added_while_the_job_runs():
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    with Recorder("d", collectors=[], use_plugins=False, handle_signals=False) as rec:
+        rec.add_device_info("cpu")
+        rec.add_device_info("mps")
+    assert [(d["type"], d["index"]) for d in rec.record["devices"]] == [("cpu", 0), ("mps", 0)]
+    assert validate(rec.record) == []
+
+
 @pytest.mark.parametrize("device", ["bogus", "cuda:x", "", -1, 1.5, True])
 def test_something_that_is_not_a_device_is_an_error(device):
     from procrecord.errors import ProcrecordError
@@ -411,10 +430,38 @@ def test_start_waits_for_the_estimator_so_the_job_runs_inside_its_interval(tmp_p
     assert cpu["start_time"] > collector._interval.start_time, "the interval starts once the estimator measures"
 
 
-def test_emissions_without_country_is_a_clear_skip(monkeypatch):
+def test_emissions_without_country_give_the_energy_and_say_why_there_is_no_co2(monkeypatch):
+    """The energy needs no country (README); the CO2-eq does, and the collector's reason says so."""
     monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
-    result = builtin("emissions", rapl_root="/nonexistent", nvml=NO_NVML).collect(State())
-    assert isinstance(result, Skipped) and "country" in result.reason
+    collector = builtin("emissions", tracker_factory=FakeTracker, rapl_root="/nonexistent", nvml=NO_NVML)
+    assert collector.collect(State()) is None
+    section = collector.update(State())
+    assert section["energy_kwh"] == pytest.approx(0.5) and section["cpu_energy_kwh"] == pytest.approx(0.2)
+    assert "emissions_kg" not in section and "country_iso_code" not in section
+    assert any("no CO2-eq: it needs a country" in p for p in collector.problems)
+
+
+def test_emissions_that_cannot_measure_say_skipped_at_every_update(monkeypatch):
+    """No counter and no codecarbon: skipped at start, and still skipped at stop (was an empty "ok")."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "codecarbon" else real(name, *a))
+    collector = builtin("emissions", country_iso_code="USA", rapl_root="/nonexistent", nvml=NO_NVML)
+    first = collector.collect(State())
+    assert isinstance(first, Skipped) and "codecarbon is not installed" in first.reason
+    assert collector.update(State()) == first
+
+
+def test_an_estimator_that_gives_no_figure_is_a_failure_not_an_empty_ok():
+    class Silent(FakeTracker):
+        def stop(self):
+            return None
+
+    collector = builtin("emissions", country_iso_code="USA", tracker_factory=Silent, rapl_root="/nonexistent", nvml=NO_NVML)
+    assert collector.collect(State()) is None
+    with pytest.raises(RuntimeError, match="no energy measured; codecarbon gave no figures"):
+        collector.update(State())
 
 
 def test_emissions_tracker_failure_is_reported():
@@ -498,3 +545,110 @@ def test_plugin_collectors_land_under_extensions(tmp_path, monkeypatch):
     assert out["extensions"]["lab"] == {"room": "B12", "instrument": "scope-3"}
     assert validate(out) == []
     assert "extensions" not in Recorder("x", collectors=[], level="most", handle_signals=False).start().stop()
+
+
+def _nonjson_plugin(folder):
+    dist = folder / "nonjson_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[procrecord.collectors]\nodd = oddplugin:Odd\n")
+    (folder / "oddplugin.py").write_text(
+        "class Odd:\n    def collect(self, state):\n        return {'v': {1, 2}, 'o': object()}\n")
+
+
+def test_a_plugin_whose_result_is_not_json_fails_alone(tmp_path, monkeypatch):
+    """A set from an installed plugin used to raise TypeError in start(): the job never ran."""
+    import json
+
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    _nonjson_plugin(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ran = False
+    with Recorder("x", collectors=["invocation"], output=tmp_path / "r.json", handle_signals=False):
+        ran = True
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert ran and record["status"] == "completed" and "extensions" not in record
+    outcome = {c["name"]: c for c in record["collection"]["collectors"]}
+    assert outcome["odd"]["status"] == "failed" and outcome["odd"]["reason"].endswith("/v: set")
+    assert outcome["invocation"]["status"] == "ok"
+    assert validate(record) == []
+
+
+def test_procrecord_run_starts_the_command_despite_a_non_json_plugin(tmp_path):
+    import json
+
+    from procrecord.record.validation import validate
+
+    from helpers import ROOT
+
+    _nonjson_plugin(tmp_path)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]))
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), "--",
+                           sys.executable, "-c", "print('child-ran')"],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "child-ran" in proc.stdout
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert {c["name"]: c["status"] for c in record["collection"]["collectors"]}["odd"] == "failed"
+    assert validate(record) == []
+
+
+
+
+def test_a_collector_whose_value_is_not_json_fails_at_start_flush_and_stop(tmp_path):
+    import json
+
+    from procrecord.collectors.interface import Collector
+    from procrecord.record.validation import validate
+    from procrecord.writer.recorder import Recorder
+
+    class Later(Collector):
+        name = "later"
+        calls = 0
+
+        def collect(self, state):
+            return {"ok": 1}
+
+        def update(self, state):
+            Later.calls += 1
+            return {"when": {Path("/a")}} if Later.calls == 1 else {(1, 2): "tuple key"}
+
+    class Early(Collector):
+        name = "early"
+
+        def collect(self, state):
+            return {"p": [Path("/x")]}
+
+    class Dated(Collector):
+        name = "dated"
+
+        def collect(self, state):
+            import datetime as dt
+
+            return {"when": dt.date(2026, 1, 2)}
+
+    class Big(Collector):  # what the record's writer writes, though orjson alone does not
+        name = "big"
+
+        def collect(self, state):
+            return {"big": 2**70, "text": "\udcff"}
+
+    out = tmp_path / "r.json"
+    rec = Recorder("x", collectors=[Early(), Later(), Dated(), Big()], output=out, use_plugins=False,
+                   handle_signals=False).start()
+    reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
+    assert reasons == {"early": "its result cannot be written as JSON: /p/0: pathlib.PosixPath",
+                       "dated": "its result cannot be written as JSON: /when: datetime.date"}
+    assert rec.record["extensions"] == {"later": {"ok": 1}, "big": {"big": 2**70, "text": "\udcff"}}
+    rec.flush()
+    reasons = {c["name"]: c.get("reason") for c in rec.record["collection"]["collectors"] if c["status"] == "failed"}
+    assert reasons["later"] == "its result cannot be written as JSON: /when: set"
+    record = rec.stop()
+    written = json.loads(out.read_text())
+    assert written["extensions"].pop("big") == {"big": 2**70, "text": "\\xff"}  # odd characters escaped
+    assert written == json.loads(json.dumps({**record, "extensions": {"later": {"ok": 1}}}))
+    outcome = {c["name"]: c for c in record["collection"]["collectors"]}
+    assert outcome["later"]["status"] == "failed" and "key of type tuple" in outcome["later"]["reason"]
+    assert record["status"] == "completed" and record["extensions"]["later"] == {"ok": 1}
+    assert validate(record) == []

@@ -69,12 +69,15 @@ def _fake_nvml(readings):
 
 
 def test_nvml_counters_give_the_gpu_energy_of_the_interval(tmp_path):
-    collector = EmissionsCollector(rapl_root=str(tmp_path), nvml=_fake_nvml([5, 1_000, 3_600_001_000]))
-    assert collector.collect(_State()) is None, "counters without a country: energy recorded, no estimate"
+    from helpers import FakeTracker
+
+    collector = EmissionsCollector(rapl_root=str(tmp_path), nvml=_fake_nvml([5, 1_000, 3_600_001_000]),
+                                   tracker_factory=FakeTracker)
+    assert collector.collect(_State()) is None
     stopping = _State()
     stopping.stopping = True
     section = collector.update(stopping)
-    (gpu,) = section["measurements"]
+    (gpu,) = [m for m in section["measurements"] if m["component"] == "gpu"]  # the CPU and RAM are estimated
     assert (gpu["component"], gpu["source"], gpu["method"]) == ("gpu", "gpu:0", "nvml")
     assert gpu["energy_kwh"] == pytest.approx(1.0) and section["gpu_energy_kwh"] == pytest.approx(1.0)
 
@@ -136,3 +139,68 @@ def test_a_4s_busy_job_gets_the_energy_of_all_4s_from_the_estimator(tmp_path):
     assert section["cpu_energy_kwh"] > 0 and section["energy_kwh"] >= section["cpu_energy_kwh"]
     assert section["emissions_kg"] > 0
     assert validate(record) == []
+
+
+def _with_tracker(rec, tracker):
+    for collector in rec._collectors:
+        if isinstance(collector, EmissionsCollector):
+            collector._rapl_root, collector._nvml, collector._factory = "/nonexistent", NO_NVML, tracker
+    return rec
+
+
+@pytest.mark.parametrize("emissions", [True, {"tracking_mode": "machine"}, {}])
+def test_emissions_switched_on_without_a_country_record_the_energy(emissions, monkeypatch):
+    """``emissions=True`` used to record only ``tracking_mode``, and say ``ok`` with no reason."""
+    from helpers import FakeTracker
+
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    record = _with_tracker(Recorder("x", emissions=emissions, **QUIET), FakeTracker).start().stop()
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "ok" and "no CO2-eq: it needs a country" in note["reason"]
+    assert record["emissions"]["energy_kwh"] == pytest.approx(0.5) and "emissions_kg" not in record["emissions"]
+    assert validate(record) == []
+
+
+def test_emissions_that_measured_nothing_are_not_ok():
+    from helpers import FakeTracker
+
+    class Silent(FakeTracker):
+        def stop(self):
+            return None
+
+    record = _with_tracker(Recorder("x", emissions={"country_iso_code": "USA"}, **QUIET), Silent).start().stop()
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "failed" and "no energy measured" in note["reason"]
+    assert "energy_kwh" not in record.get("emissions", {})
+    assert validate(record) == []
+
+
+@pytest.mark.parametrize("emissions", ["no", "yes", 1, ["USA"]])
+def test_emissions_must_be_a_bool_or_a_dict(emissions):
+    with pytest.raises(TypeError, match="use True, False or a dict"):
+        Recorder("x", emissions=emissions, **QUIET)
+
+
+@pytest.mark.parametrize("emissions", [False, None])
+def test_emissions_off(emissions):
+    record = Recorder("x", emissions=emissions, **QUIET).start().stop()
+    assert "emissions" not in record and "emissions" not in {c["name"] for c in record["collection"]["collectors"]}
+
+
+def test_real_codecarbon_without_a_country_estimates_the_energy(tmp_path, monkeypatch):
+    pytest.importorskip("codecarbon")
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    rec = Recorder("busy", emissions=True, **QUIET)
+    for collector in rec._collectors:
+        if isinstance(collector, EmissionsCollector):
+            collector._rapl_root, collector._nvml = str(tmp_path), NO_NVML  # the estimator, even with counters
+    rec.start()
+    end = time.perf_counter() + 1
+    while time.perf_counter() < end:
+        pass
+    record = rec.stop()
+    section = record["emissions"]
+    assert section["cpu_energy_kwh"] > 0 and "emissions_kg" not in section and "country_iso_code" not in section
+    assert validate(record) == []
+    assert not list(tmp_path.iterdir())

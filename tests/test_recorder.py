@@ -13,6 +13,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from procrecord.errors import ProcrecordError, RecorderStateError
 from procrecord.operations.redaction import redact
@@ -33,6 +35,18 @@ def test_start_stop_in_memory():
     assert out["timing"]["duration_s"] >= 0 and out["timing"]["stop_time"] >= out["timing"]["start_time"]
     assert validate(out, all_errors=True) == []
     assert rec.stop() is out or rec.stop() == out, "stop() twice is harmless"
+
+
+@pytest.mark.parametrize("argv", ["python fit.py", b"python fit.py", ""])
+def test_a_command_line_string_as_argv_is_a_type_error(argv):
+    """It was recorded one character at a time: ['p', 'y', 't', ...]."""
+    with pytest.raises(TypeError, match=r"shlex\.split"):
+        Recorder("x", argv=argv, **QUIET)
+
+
+def test_argv_as_a_tuple_is_a_list_of_arguments():
+    out = Recorder("x", argv=("python", "fit.py"), collectors=["invocation"], **QUIET).start().stop()
+    assert out["invocation"]["argv"] == ["python", "fit.py"]
 
 
 def test_methods_out_of_order():
@@ -109,6 +123,29 @@ def test_config_is_made_json_safe():
     assert got["path"] == "/data/x" and got["mode"] == "fast" and got["tags"] == ["a", "b"] and got["shape"] == [3, 4]
     assert got["when"] == "2026-01-02T03:04:05" and got["fn"].startswith("<built-in function print")
     assert set(out["invocation"]["config_notes"]) == {"/fn", "/nan"}
+
+
+def test_config_keys_that_collide_as_json_keep_both_values():
+    """{1: 'int', '1': 'str'} was recorded as {'1': 'str'}, with no note."""
+    out = Recorder("x", config={1: "int", "1": "str", "nested": {True: "bool", "True": "text"}},
+                   collectors=["invocation"], **QUIET).start().stop()
+    config = out["invocation"]["config"]
+    assert config["1"] == "str" and config["1 (int)"] == "int"
+    assert config["nested"] == {"True": "text", "True (bool)": "bool"}
+    assert out["invocation"]["config_notes"] == ["/1 (int)", "/nested/True (bool)"]
+    assert validate(out) == []
+
+
+@given(st.dictionaries(st.one_of(st.integers(-3, 3), st.sampled_from(["0", "1", "1 (int)", "1 (int) 2", "x"]),
+                                 st.booleans(), st.none()), st.integers(), max_size=8))
+def test_config_conversion_never_loses_a_value(config):
+    from procrecord.jsonsafe import to_json
+
+    safe, notes = to_json(config)
+    assert sorted(safe.values()) == sorted(config.values()), "every value is kept, under a distinct key"
+    assert all(safe[key] == value for key, value in config.items() if isinstance(key, str)), "string keys stay"
+    renamed = {key for key in safe if key not in {str(k) for k in config}}
+    assert {f"/{key}" for key in renamed} <= set(notes)
 
 
 def test_a_failing_collector_never_fails_the_job():

@@ -372,7 +372,7 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded,
               help="Where to write the record; a folder (existing, or ending in /; default: the current "
                    "one) gets a new <command>-<time>-<id>.procrecord.json of its own inside it.")
 @click.option("--name", "-n", default=None, help="Name of the job (default: the command's name).")
-@click.option("--emissions", is_flag=True, help="Estimate energy and CO2 with codecarbon (offline; needs --country).")
+@click.option("--emissions", is_flag=True, help="Record energy, estimated by codecarbon where no counter measures it (offline; CO2 needs --country).")
 @click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
 @click.option("--region", default=None, help="Region within the country, e.g. 'new york'.")
 @click.option("--level", type=click.Choice(LEVELS), default=None,

@@ -14,6 +14,8 @@ from typing import Any
 from procrecord.collectors.interface import Collector, Skipped
 
 _KINDS = {"cuda": "gpu", "gpu": "gpu", "cpu": "cpu", "mps": "mps"}
+#: The order of the devices in the record: GPUs first, each kind by index.
+_ORDER = {"gpu": 0, "cpu": 1, "mps": 2}
 
 
 def parse_device(device: Any) -> tuple[str, int]:
@@ -163,7 +165,8 @@ class DevicesCollector(Collector):
         self.requested = list(devices or [])
         self._nvml = nvml
         self._gpus: dict[int, NvmlDevice] = {}
-        self._static: dict[int, dict[str, Any]] = {}
+        #: By (kind, index): "cpu" and "mps" are both index 0, and each is a device of its own.
+        self._static: dict[tuple[str, int], dict[str, Any]] = {}
         #: Requested devices that could not be read (shown as the collector's reason).
         self.problems: list[str] = []
 
@@ -179,7 +182,7 @@ class DevicesCollector(Collector):
 
     def _open(self, device: Any, state: Any) -> None:
         kind, index = parse_device(device)
-        key = index if kind == "gpu" else -1 - index
+        key = (kind, index)
         if key in self._static:
             return
         if kind != "gpu":
@@ -222,12 +225,12 @@ class DevicesCollector(Collector):
         if not self._static:
             return Skipped("no device requested (use add_device_info)")
         entries = []
-        for key in sorted(self._static, key=lambda k: (k < 0, abs(k))):
+        for key in sorted(self._static, key=lambda k: (_ORDER[k[0]], k[1])):
             entry = dict(self._static[key])
-            gpu = self._gpus.get(key)
+            gpu = self._gpus.get(key[1]) if key[0] == "gpu" else None
             if gpu is not None:
                 entry.update(gpu.dynamic())
-                torch = torch_facts(key)
+                torch = torch_facts(key[1])
                 entry.update({k: v for k, v in torch.items() if k.startswith("torch_")})
             entries.append(entry)
         return entries

@@ -3,8 +3,9 @@
 Energy counters (RAPL for CPU packages and DRAM, NVML for GPUs; see
 :mod:`procrecord.collectors.energy`) are read at ``start()`` and at ``stop()``: exact for the
 job's whole interval and cheap. What no counter covers (the CPU on a VM without RAPL) is estimated
-by codecarbon's offline tracker (``emissions`` extra; an explicit country sets the carbon
-intensity, nothing is fetched, no file is written).
+by codecarbon's offline tracker (``emissions`` extra; nothing is fetched, no file is written). The
+energy needs no country; CO2-eq does: a country sets the carbon intensity, and without one the
+record has the energy and the collector's reason says why there is no ``emissions_kg``.
 
 codecarbon probes the hardware for 1-5 s before it measures anything. Started in the background,
 it missed most of a short busy job (``benchmarks/bench_energy.py``: 0.6% of a 4 s job seen, and
@@ -30,6 +31,10 @@ REGION_ENV = "PROCRECORD_EMISSIONS_REGION"
 #: What ``Recorder(emissions={...})`` accepts.
 OPTIONS = ("country_iso_code", "region", "tracking_mode")
 TRACKING_MODES = ("process", "machine")
+#: codecarbon's offline tracker will not start without a country, though its energy figures do not
+#: depend on it: without the job's country it gets this one, and no CO2-eq is recorded.
+_ENERGY_ONLY_COUNTRY = "USA"
+_NO_COUNTRY = f"no CO2-eq: it needs a country (country_iso_code='USA', ISO 3166 alpha-3, or {COUNTRY_ENV})"
 
 
 def _kwh(value: Any) -> float | None:
@@ -54,6 +59,16 @@ def _known_countries() -> frozenset[str] | None:
             return frozenset(json.load(handle))
     except (OSError, ValueError):
         return None
+
+
+def options_of(emissions: Any) -> dict[str, Any]:
+    """The collector's options for ``Recorder(emissions=...)`` switched on: ``{}`` for True, a copy of
+    the mapping; anything else (``'no'``, ``1``) raises :class:`TypeError`."""
+    if emissions is True:
+        return {}
+    if isinstance(emissions, dict):
+        return dict(emissions)
+    raise TypeError(f"emissions={emissions!r}: use True, False or a dict of options ({', '.join(OPTIONS)})")
 
 
 def check_options(options: dict[str, Any]) -> None:
@@ -96,6 +111,7 @@ class EmissionsCollector(Collector):
         self._tracker_start = ""
         self._tracker_t0 = 0.0
         self._error: str | None = None
+        self._skipped: Skipped | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._latest: Any = None
         self._notes: list[str] = []
@@ -110,14 +126,9 @@ class EmissionsCollector(Collector):
         counters += gpus
         self._notes = [p for p in (problem, gpu_problem) if p]
         self._interval = Interval(counters)
+        self._skipped = None
         if any(c.component == "cpu" for c in counters):
             return None  # the CPU is measured: no estimator needed
-        if not self.country:
-            if counters:
-                self._notes.append("CPU energy not estimated: it needs a country (country_iso_code or "
-                                   f"{COUNTRY_ENV})")
-                return None
-            return Skipped(f"emissions need a country: pass country_iso_code='USA' (ISO 3166 alpha-3) or set {COUNTRY_ENV}")
         if self._factory is None:
             import importlib.util
 
@@ -125,7 +136,10 @@ class EmissionsCollector(Collector):
                 if counters:
                     self._notes.append("CPU energy not estimated: codecarbon is not installed")
                     return None
-                return Skipped("codecarbon is not installed (install the 'emissions' extra)")
+                # Nothing can measure: every later update says so too, never an empty "ok".
+                self._skipped = Skipped("no energy counter readable here and codecarbon is not installed "
+                                        "(install the 'emissions' extra)")
+                return self._skipped
         try:
             tracker = self._factory(country_iso_code=self.country, region=self.region) if self._factory else self._codecarbon()
             tracker.start()
@@ -150,7 +164,7 @@ class EmissionsCollector(Collector):
 
         # codecarbon may still look for files in its output dir: give it a private one.
         self._workdir = tempfile.TemporaryDirectory(prefix="procrecord-codecarbon-")
-        kwargs: dict[str, Any] = {"country_iso_code": self.country, "log_level": "error",
+        kwargs: dict[str, Any] = {"country_iso_code": self.country or _ENERGY_ONLY_COUNTRY, "log_level": "error",
                                   "tracking_mode": self.tracking_mode, "output_dir": self._workdir.name,
                                   "output_handlers": [Capture()]}
         try:  # codecarbon 3: no output method at all; codecarbon 2: no CSV file
@@ -159,7 +173,7 @@ class EmissionsCollector(Collector):
             kwargs["output_methods"] = []
         except ImportError:
             kwargs["save_to_file"] = False
-        if self.region:
+        if self.region and self.country:
             kwargs["region"] = self.region
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         return OfflineEmissionsTracker(**kwargs)
@@ -173,6 +187,8 @@ class EmissionsCollector(Collector):
     def update(self, state: Any) -> Any:
         if self._interval is None:
             return None
+        if self._skipped is not None:
+            return self._skipped
         if self._error:
             raise RuntimeError(f"codecarbon failed: {self._error}")
         data = None
@@ -182,7 +198,12 @@ class EmissionsCollector(Collector):
             else:
                 self._tracker.flush()
             data = self._latest if self._latest is not None else getattr(self._tracker, "final_emissions_data", None)
-        return self._section(self._interval.measurements(), data)
+        section = self._section(self._interval.measurements(), data)
+        if "energy_kwh" not in section:
+            # A section without a figure is no measurement: say why instead of an empty "ok".
+            source = "codecarbon gave no figures" if self._tracker is not None else "no energy counter gave a figure"
+            raise RuntimeError("; ".join(["no energy measured", source, *self.problems]))
+        return section
 
     def _section(self, measured: list[dict[str, Any]], data: Any) -> dict[str, Any]:
         section: dict[str, Any] = {"tracking_mode": self.tracking_mode}
@@ -213,7 +234,7 @@ class EmissionsCollector(Collector):
                                  "energy_kwh": value, "start_time": self._tracker_start, "stop_time": stop_time,
                                  "duration_s": duration})
             emissions, energy = _kwh(getattr(data, "emissions", None)), _kwh(getattr(data, "energy_consumed", None))
-            if emissions is not None and energy:
+            if emissions is not None and energy and self.country:
                 # The carbon intensity codecarbon used, applied to the energy recorded here.
                 section["emissions_kg"] = emissions / energy * sum(totals.values())
             run_id = getattr(data, "run_id", None)
@@ -226,6 +247,8 @@ class EmissionsCollector(Collector):
         if measured:
             section["measurements"] = measured
         self.problems = list(self._notes) + ([self.country_assumed] if self.country_assumed else [])
+        if not self.country and "energy_kwh" in section:
+            self.problems.append(_NO_COUNTRY)
         return section
 
     def close(self) -> None:

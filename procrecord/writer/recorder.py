@@ -45,6 +45,7 @@ from procrecord.collectors import resources as _resources  # noqa: F401
 from procrecord.collectors.interface import State, now_iso
 from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
+from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
 from procrecord.writer import lineage as _lineage
@@ -105,6 +106,9 @@ class Recorder:
         usage_interval: float | None = None,
         max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
     ) -> None:
+        if isinstance(argv, (str, bytes)):
+            # Iterated, a command line would be recorded one character at a time (kwutil's fault).
+            raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
@@ -174,10 +178,10 @@ class Recorder:
                 chosen.append(builtin("git", dirty=git_dirty))
             else:
                 chosen.append(builtin(item))
-        if emissions:
-            options = emissions if isinstance(emissions, dict) else {}
-            from procrecord.collectors.emissions import check_options
+        if emissions is not None and emissions is not False:
+            from procrecord.collectors.emissions import check_options, options_of
 
+            options = options_of(emissions)  # True or a dict: 'no' is a TypeError, not "on"
             check_options(options)  # a misspelt option or country is an error now, not a silent zero later
             chosen.append(builtin("emissions", **options))
         self._disks = _disks.DisksCollector()  # the concrete classes: add_disk_info and add_device_info use their own API
@@ -544,6 +548,12 @@ class Recorder:
             if collector.section:
                 self._sections.pop(collector.section, None)
             return
+        unwritable = _unwritable(value)
+        if unwritable is not None:
+            # A value the record cannot hold would stop every write (and so the job): the
+            # collector failed, and what it wrote before (if anything) stays.
+            self._note(collector, "failed", f"its result cannot be written as JSON: {unwritable}", start)
+            return
         if collector.section is None:
             self._extensions[collector.name] = value
         else:
@@ -737,6 +747,40 @@ def _warn_on_write_error() -> Iterator[None]:
         yield
     except RecordWriteError as exc:
         print(f"procrecord: {exc}", file=sys.stderr)
+
+
+def _unwritable(value: Any) -> str | None:
+    """None when ``value`` is JSON data (what the record can hold), else what is not (``/v: set``)."""
+    import orjson
+
+    try:
+        # A datetime or a dataclass orjson would write, but the record would hold the object itself.
+        orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+        return None
+    except TypeError:
+        return _first_unwritable(value, "", 0)  # None: only what jsoncodec writes (a big integer)
+
+
+def _first_unwritable(value: Any, pointer: str, depth: int) -> str | None:
+    """The JSON pointer and type of the first value in ``value`` that is not JSON data."""
+    if value is None or isinstance(value, (bool, int, float, str)) or depth > 100:
+        return None
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if not isinstance(key, str):
+                return f"{pointer or '/'}: a key of type {type(key).__name__} ({key!r:.40})"
+            found = _first_unwritable(sub, f"{pointer}/{escape(key)}", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, sub in enumerate(value):
+            found = _first_unwritable(sub, f"{pointer}/{index}", depth + 1)
+            if found:
+                return found
+        return None
+    kind = type(value)
+    return f"{pointer or '/'}: {kind.__module__}.{kind.__qualname__}".replace(": builtins.", ": ")
 
 
 class _PluginCollector(Collector):
