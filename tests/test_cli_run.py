@@ -397,3 +397,26 @@ def test_a_json_lines_output_gets_one_line_that_validate_and_read_accept(tmp_pat
     assert record.status == "completed"
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_sigint_while_the_record_notes_the_commands_start_is_forwarded_to_it(tmp_path, monkeypatch):
+    """The forwarding handlers are in place before the held command is released: a Ctrl-C that comes while
+    procrecord notes the command's start (a write, slow on a busy disk) reaches the command. It used to
+    stop procrecord instead (seen once in CI as a timeout of the SIGINT test)."""
+    from procrecord.writer import runner
+    from procrecord.writer.recorder import Recorder
+
+    begin = Recorder._begin_job
+
+    def begin_then_interrupt(self, pid):
+        begin(self, pid)
+        time.sleep(1.0)  # the command is running Python, with its own SIGINT handler
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Recorder, "_begin_job", begin_then_interrupt)
+    out = tmp_path / "r.json"
+    code = runner.run_command([sys.executable, "-c", "import time; time.sleep(30)"], str(out), flush_interval=0,
+                              collectors=[])
+    assert code == 128 + signal.SIGINT
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGINT"

@@ -155,13 +155,17 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         child.kill()  # the command never runs unrecorded
         raise
     resources.spawner_peak = own_peak_rss()
+    # Signals are forwarded from before the command is let go: a Ctrl-C that comes as soon as it runs
+    # reaches it (installed after the release, a signal in between stopped this process instead).
+    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     try:
         child.release()
     except OSError as exc:  # spawned directly, a command that cannot be run fails here
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         child.kill()  # (a held shell that is gone already is reaped)
         return _cannot_run(recorder, argv, exc, started=True)
     recorder._begin_job(child.pid)  # the record's timing is the command's
-    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
     stop_flushing = threading.Event()
     flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
     if flush_interval > 0:
