@@ -347,6 +347,42 @@ def test_local_cluster_workers_start_with_procrecord_imported_and_get_a_later_ke
     assert second == "[(True, 'set-after-the-fork-server-started')]"
 
 
+_CLOSED_CLUSTER_LOGS = """
+import logging, sys
+from procrecord.bulk.executors import client
+dask_client = client(None, 1)
+dask_client.close()
+dask_client.cluster.close()
+# what the scheduler here logs once its cluster is closed: a worker's connection closing late
+# (the CI run's jobqueue job cancelled at the end), at INFO with a traceback; and an error
+try:
+    raise OSError("comm closed")
+except OSError:
+    logging.getLogger("distributed.batched").info("Batched Comm Closed", exc_info=True)
+logging.getLogger("distributed.scheduler").error("a real error")
+"""
+
+
+@pytest.mark.parametrize("user_logging", [False, True])
+def test_a_closed_clusters_late_info_messages_stay_off_stderr_unless_dask_config_sets_logging(tmp_path, user_logging):
+    """A cluster's own log silencing ends with it; what its scheduler logs after (INFO tracebacks of
+    connections closing) must not reach the user's stderr. Errors do, and so does everything where the
+    user's Dask configuration sets up logging."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "DASK_CONFIG"}
+    if user_logging:
+        (tmp_path / "dask").mkdir()
+        (tmp_path / "dask" / "logging.yaml").write_text("logging:\n  distributed: info\n")
+        env["DASK_CONFIG"] = str(tmp_path / "dask")
+    done = subprocess.run([sys.executable, "-c", _CLOSED_CLUSTER_LOGS], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "a real error" in done.stderr
+    assert ("Batched Comm Closed" in done.stderr) is user_logging, done.stderr[-2000:]
+    assert ("OSError: comm closed" in done.stderr) is user_logging
+
+
 def test_prestart_starts_the_fork_server_only_for_a_local_cluster(monkeypatch):
     from procrecord.bulk import executors
 

@@ -48,6 +48,26 @@ def parse(spec: str | None) -> Executor:
     raise ValueError(f"unknown executor {spec!r}: use local[:N] or dask[:ADDRESS]")
 
 
+def quiet_cluster_logs() -> None:
+    """Keep the INFO messages of a cluster this process starts off stderr, for the rest of the process.
+
+    Called once the cluster is up (importing ``distributed`` sets its loggers' levels). The scheduler
+    of a LocalCluster or a dask-jobqueue cluster runs here; each silences Dask's log handlers only
+    while it is open, and the last connections to its workers close after that (a cancelled job's
+    worker: ``Batched Comm Closed`` with a traceback, at INFO). The run's own report is what the user
+    reads. Errors still show; a logging set-up in the user's Dask configuration is kept as it is."""
+    import logging
+
+    import dask
+
+    if any(dask.config.get(key, None) is not None
+           for key in ("logging", "distributed.logging", "distributed.logging-file-config")):
+        return
+    logger = logging.getLogger("distributed")
+    if logger.getEffectiveLevel() < logging.ERROR:
+        logger.setLevel(logging.ERROR)
+
+
 def client(address: str | None, workers: int | None = None) -> Any:
     """A Dask client: a LocalCluster (no address; ``workers`` processes, else
     ``PROCRECORD_DASK_WORKERS``, else Dask's default), a running scheduler, or a dask-jobqueue cluster
@@ -58,6 +78,7 @@ def client(address: str | None, workers: int | None = None) -> Any:
         raise ProcrecordError("--executor dask needs dask: pip install 'procrecord[dask]'")
     if address is None:
         cluster = local_cluster(workers)
+        quiet_cluster_logs()
         from distributed import Client
 
         return Client(cluster)
@@ -72,6 +93,7 @@ def client(address: str | None, workers: int | None = None) -> Any:
         if name not in classes:
             raise ProcrecordError(f"unknown jobqueue cluster {name!r}: one of {', '.join(sorted(classes))}")
         cluster = getattr(dask_jobqueue, classes[name])()  # every setting from Dask's config (jobqueue.<name>)
+        quiet_cluster_logs()
         import dask
 
         cluster.adapt(**(dask.config.get(f"jobqueue.{name}.adapt", default=None) or {"maximum_jobs": 1}))
