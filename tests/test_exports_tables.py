@@ -129,7 +129,15 @@ def test_batches_that_type_config_columns_differently_give_the_table_of_one_batc
     assert export(_sweep(), fmt, ExportOptions(output=str(many))) == []
     if fmt == "parquet":
         assert pq.read_table(many).equals(pq.read_table(one))
-        assert pq.read_metadata(many).num_row_groups == 3  # written batch by batch
+        # batches of 2, 2 and 1 rows are written together, up to the row group's bounds
+        assert [pq.read_metadata(many).row_group(i).num_rows for i in range(pq.read_metadata(many).num_row_groups)] == [5]
+        for rows, size, groups in ((4, 1 << 30, [4, 1]), (3, 1 << 30, [2, 3]), (1 << 20, 1, [2, 2, 1])):
+            monkeypatch.setattr(tables, "ROW_GROUP_ROWS", rows)
+            monkeypatch.setattr(tables, "ROW_GROUP_BYTES", size)
+            assert export(_sweep(), fmt, ExportOptions(output=str(many))) == []
+            meta = pq.read_metadata(many)
+            assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == groups
+            assert pq.read_table(many).equals(pq.read_table(one))
         types = dict(duckdb.sql(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{many}')").fetchall())
         assert (types["config.lr"], types["config.name"], types["config.flag"]) == ("DOUBLE", "VARCHAR", "VARCHAR")
         rows = duckdb.sql(f"""SELECT "config.lr", "config.name", "config.flag", "config.late" FROM '{many}'""").fetchall()
