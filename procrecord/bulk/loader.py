@@ -11,7 +11,6 @@ import errno
 import fnmatch
 import glob
 import os
-import re
 import stat
 import sys
 from pathlib import Path
@@ -151,10 +150,8 @@ Task = Union[FileTask, InlineTask, LoadError, Note]
 Item = Union[Loaded, LoadError, Note]
 
 
-#: A document that opens as a result file does (kwcoco: ``{"info": ...``, ``{"categories": ...``; or ``meta``).
-_RESULT_FILE = re.compile(rb'\s*\{\s*"(?:info|meta|images|categories|annotations|videos|dataset)"')
 #: Python's ``json`` writes these where JSON has no number (``float("nan")``).
-_NON_JSON_NUMBER = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\b")
+_NON_JSON_NUMBERS = ("NaN", "Infinity")
 
 
 def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
@@ -174,11 +171,7 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     try:
         value = loads_exact(data) if exact else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        message = _describe_json_error(exc, line)
-        if line is None and _RESULT_FILE.match(data, 0, 4096) is not None and _NON_JSON_NUMBER.search(data) is not None:
-            # a kwcoco/result file with NaN or Infinity (Python's json writes them): --embedded reads those
-            message += " (a result file with NaN or Infinity in it? use --embedded to check the records inside it)"
-        return LoadError(source, line, message)
+        return LoadError(source, line, _describe_json_error(exc, line, data))
     except ExactnessError as exc:
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
@@ -219,8 +212,37 @@ def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
     return True
 
 
-def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
+def non_json_number(exc: orjson.JSONDecodeError) -> str | None:
+    """``NaN`` or ``Infinity`` when the parser stopped at one (what Python's ``json`` writes for
+    ``float("nan")``; no JSON), else None."""
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    return next((word for word in _NON_JSON_NUMBERS if doc.startswith(word, exc.pos)), None)
+
+
+def loose(data: bytes) -> Any:
+    """``data`` parsed the way Python's ``json`` reads it (``NaN``, ``Infinity`` allowed), or None when
+    even that fails. Only for saying what a document that is no strict JSON is."""
+    import json
+
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None, data: bytes = b"") -> str:
     msg = exc.msg
+    word = non_json_number(exc)
+    if word is not None:
+        where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
+        from procrecord.record.versions import is_result_file
+
+        if line is None and is_result_file(loose(data)):
+            # Python's json writes NaN into kwcoco files (scores); --embedded reads those files
+            return ("not a procrecord record but a result file (kwcoco or geowatch) with an info list, and "
+                    f"{word} at {where} (no JSON number; only --embedded reads it): use --embedded "
+                    "(validate, redact, upgrade, downgrade) to handle the records in it")
+        return f"invalid JSON at {where}: {word} (JSON has no NaN or Infinity; a record must be strict JSON)"
     if "recursion" in msg.lower() or "depth limit" in msg.lower():
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():

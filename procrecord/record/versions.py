@@ -17,6 +17,13 @@ def is_legacy(record: dict[str, Any]) -> bool:
     return record.get("type") in LEGACY_TYPES and "properties" in record and "schema_version" not in record
 
 
+def is_result_file(value: Any) -> bool:
+    """True for a result file (kwcoco, geowatch) with a list in ``info`` or ``meta.info``, where records go."""
+    meta = value.get("meta") if isinstance(value, dict) else None
+    return isinstance(value, dict) and (isinstance(value.get("info"), list)
+                                        or (isinstance(meta, dict) and isinstance(meta.get("info"), list)))
+
+
 def detect_version(record: dict[str, Any]) -> str:
     """Return the schema version ``record`` follows, or raise :class:`UnknownVersionError`."""
     if "schema_version" in record:
@@ -37,8 +44,7 @@ def detect_version(record: dict[str, Any]) -> str:
         raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
     if is_legacy(record):
         return LEGACY
-    meta = record.get("meta")
-    if isinstance(record.get("info"), list) or (isinstance(meta, dict) and isinstance(meta.get("info"), list)):
+    if is_result_file(record):
         raise UnknownVersionError(
             "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
             "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
