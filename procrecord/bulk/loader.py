@@ -30,7 +30,10 @@ JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
 #: Zip archives holding a JSON document (what geowatch writes); read with ``--embedded``.
 ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
 _ZIP_MAGIC = b"PK\x03\x04"
-_RAISE = "(raise it with --max-bytes)"
+#: How a size refusal says what to do (the typed reader says it in its own terms: see record.reader).
+MAX_BYTES_HINT = "(raise it with --max-bytes)"
+#: What a zip archive is told without --embedded (the typed reader recognises it: see record.reader).
+ZIP_MESSAGE = "a zip archive (.kwcoco.zip): use --embedded to check the records inside it"
 _BOM = b"\xef\xbb\xbf"
 #: What a folder walk reads (other files are not looked at).
 _WALKED_SUFFIXES = JSON_SUFFIXES + ZIP_SUFFIXES
@@ -165,7 +168,7 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     if data.startswith(_BOM):
         data = data[3:]
     if data.startswith(_ZIP_MAGIC):
-        return LoadError(source, line, "a zip archive (.kwcoco.zip): use --embedded to check the records inside it")
+        return LoadError(source, line, ZIP_MESSAGE)
     if not data or data.isspace():  # not strip(): no copy of every document
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
@@ -235,12 +238,11 @@ def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None, data: by
     word = non_json_number(exc)
     if word is not None:
         where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
-        from procrecord.record.versions import is_result_file
+        from procrecord.record.versions import RESULT_FILE_MESSAGE, is_result_file
 
         if line is None and is_result_file(loose(data)):
             # Python's json writes NaN into kwcoco files (scores); --embedded reads those files
-            return ("not a procrecord record but a result file (kwcoco or geowatch) with an info list, and "
-                    f"{word} at {where} (no JSON number; only --embedded reads it): use --embedded "
+            return (f"{RESULT_FILE_MESSAGE}, and {word} at {where} (no JSON number; only --embedded reads it): use --embedded "
                     "(validate, redact, upgrade, downgrade) to handle the records in it")
         return f"invalid JSON at {where}: {word} (JSON has no NaN or Infinity; a record must be strict JSON)"
     if "recursion" in msg.lower() or "depth limit" in msg.lower():
@@ -438,7 +440,7 @@ def _plan_file(path: str, max_bytes: int, chunk_bytes: int, st: os.stat_result |
             # Not opened here: the task reads it whole (and says so if it cannot), so a small file
             # costs one open, not two.
             if size > max_bytes:
-                yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
+                yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {MAX_BYTES_HINT}")
                 return
             yield FileTask(path, False, max_bytes=max_bytes, identity=identity, mode=mode)
             return
@@ -529,7 +531,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             if task.jsonl and not payload.strip():
                 continue
             if len(payload) > task.max_bytes:
-                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {_RAISE}")
+                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {MAX_BYTES_HINT}")
                 continue
             yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact, unique)
     elif not task.jsonl:
@@ -539,7 +541,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             yield LoadError(task.path, None, _os_message(exc))
             return
         if len(data) > task.max_bytes:
-            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {_RAISE}")
+            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {MAX_BYTES_HINT}")
             return
         yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact, unique=unique)
     else:
@@ -614,7 +616,7 @@ def _iter_lines(handle: IO[bytes], source: str, remaining: int | None, limit: in
             skipped = skip_line(handle)
             if remaining is not None:
                 remaining -= skipped
-            yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
+            yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {MAX_BYTES_HINT}")
             continue
         if line.isspace():  # not strip(): no copy of every line (an empty line is b"\n" here)
             continue

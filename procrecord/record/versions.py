@@ -10,6 +10,8 @@ from procrecord.record.schemas import current_version, known_versions, version_k
 LEGACY = "0"
 LEGACY_TYPES = ("process", "process_context")
 RECORD_TYPE = "procrecord.process"
+#: How every message about a result file where a record was expected begins (the typed reader knows it).
+RESULT_FILE_MESSAGE = "not a procrecord record but a result file (kwcoco or geowatch) with an info list"
 
 
 def is_legacy(record: dict[str, Any]) -> bool:
@@ -46,8 +48,7 @@ def detect_version(record: dict[str, Any]) -> str:
         return LEGACY
     if is_result_file(record):
         raise UnknownVersionError(
-            "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
-            "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
+            f"{RESULT_FILE_MESSAGE}: use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
         )
     raise UnknownVersionError(
         "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"
