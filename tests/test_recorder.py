@@ -505,9 +505,9 @@ def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
 
 def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
     """A `with` block or start() has no call whose arguments could be recorded: said, not silently None."""
-    with pytest.warns(RuntimeWarning, match=r"record_args=True .* only when the Recorder decorates it") as caught:
-        with Recorder("job", output=tmp_path / "a.json", record_args=True, **QUIET):
-            pass
+    with (pytest.warns(RuntimeWarning, match=r"record_args=True .* only when the Recorder decorates it") as caught,
+          Recorder("job", output=tmp_path / "a.json", record_args=True, **QUIET)):
+        pass
     assert [w.filename for w in caught] == [__file__]
     with pytest.warns(RuntimeWarning, match="record_args") as caught:
         Recorder("job", output=tmp_path / "b.json", record_args=True, **QUIET).start().stop()
