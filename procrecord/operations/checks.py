@@ -30,16 +30,15 @@ class ValidateRecord:
             if self.version is None and _latest_accepts(record):
                 message += " (or check it against the newest schema with --schema-version latest)"
             return Outcome(item.source, item.line, Status.ERROR, message=message, jsonl=item.jsonl)
-        notice = _newer_minor_notice(record, target) if self.version == "latest" else None
         if violations:
-            return Outcome(item.source, item.line, Status.INVALID, target, tuple(violations), notice, jsonl=item.jsonl)
+            return Outcome(item.source, item.line, Status.INVALID, target, tuple(violations), jsonl=item.jsonl)
         if self.require_level is not None:
             from procrecord.operations.redaction import check_level
 
             leaks = check_level(record, self.require_level, target)
             if leaks:
                 return Outcome(item.source, item.line, Status.LEAK, target, tuple(leaks), jsonl=item.jsonl)
-        return Outcome(item.source, item.line, Status.VALID, target, message=notice, jsonl=item.jsonl)
+        return Outcome(item.source, item.line, Status.VALID, target, jsonl=item.jsonl)
 
 
 def _latest_accepts(record: dict) -> bool:
@@ -49,17 +48,3 @@ def _latest_accepts(record: dict) -> bool:
     except UnknownVersionError:
         return False
     return True
-
-
-def _newer_minor_notice(record: dict, target: str) -> str | None:
-    """What ``--schema-version latest`` left unchecked in a record of a newer minor version, or None."""
-    from procrecord.record.validation import newer_fields
-
-    claimed = record.get("schema_version")
-    if not isinstance(claimed, str) or claimed == target:  # not a newer minor version
-        return None
-    unknown = newer_fields(record, target)
-    listed = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-    return (f"version {claimed} checked against {target}, the newest known"
-            + (f"; not in {target}, so not checked: {listed}" if unknown else ""))
-

@@ -70,57 +70,6 @@ def _slow(version: str) -> Any:
     )
 
 
-def _additive(schema: Any) -> Any:
-    """A copy of ``schema`` whose closed objects take unknown keys and whose enums take new values:
-    what a newer minor version may add (DESIGN: a minor version only adds optional fields, and enum values)."""
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _additive(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_additive(sub) for sub in value]
-        elif key in _SCHEMA_ONE:
-            out[key] = _additive(value)
-        elif key != "$id":
-            out[key] = value  # enum, const, required, annotations: values, not schemas
-    if out.get("additionalProperties") is False:
-        del out["additionalProperties"]
-    if "enum" in out:
-        values = out.pop("enum")
-        if "type" not in out:  # a new value still has the type the old ones have
-            out["type"] = sorted({_JSON_TYPE_NAMES[type(v)] for v in values})
-    return out
-
-
-_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
-_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_SCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
-               "unevaluatedItems", "unevaluatedProperties")
-_JSON_TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null",
-                    dict: "object", list: "array"}
-
-
-@functools.lru_cache(maxsize=None)
-def _newer_minor(version: str) -> tuple[Any, Any]:
-    """The fast and the explaining validator of schema ``version`` for records of a newer minor version."""
-    import jsonschema_rs
-    from jsonschema import Draft202012Validator
-
-    schema = _additive(load_schema(version))
-    return (jsonschema_rs.validator_for(schema, validate_formats=True, offline=True),
-            Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER))
-
-
-def newer_fields(record: dict[str, Any], version: str) -> list[str]:
-    """JSON pointers of what a record of a newer minor version holds that schema ``version`` does not
-    know (keys, enum values): what ``validate(record, "latest")`` lets pass unchecked."""
-    from procrecord.operations.minor import prune
-
-    return prune({**record, "schema_version": version}, version)[1]
-
-
 def resolve_version(record: dict[str, Any], version: str | None = None) -> str:
     """Pick the schema to check ``record`` against: ``version``, ``"latest"``, or the record's own."""
     if version is None:
@@ -142,9 +91,8 @@ def validate(record: dict[str, Any], version: str | None = None, all_errors: boo
     """Validate ``record``; return its violations (empty when valid), best match first.
 
     ``version`` forces a schema (``"latest"`` checks a newer minor version against the newest one
-    known: what that schema knows is checked; keys and enum values it does not know, which a newer
-    minor version may add, pass, and :func:`newer_fields` lists them); by default the record's own
-    version is used. An unknown version raises :class:`~procrecord.errors.UnknownVersionError`.
+    known); by default the record's own version is used. An unknown version raises
+    :class:`~procrecord.errors.UnknownVersionError`.
     """
     return validate_versioned(record, version, all_errors)[1]
 
@@ -156,10 +104,6 @@ def validate_versioned(record: dict[str, Any], version: str | None = None, all_e
     if (version == "latest" and isinstance(claimed, str) and claimed != target
             and _newer(claimed, target)):
         record = {**record, "schema_version": target}
-        fast, slow = _newer_minor(target)
-        if fast.is_valid(record):
-            return target, []
-        return target, _explain(record, fast, slow, all_errors)
     if is_valid(record, target):
         return target, []
     return target, explain(record, target, all_errors)
@@ -206,17 +150,13 @@ def _newer(claimed: str, target: str) -> bool:
 
 def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> list[Violation]:
     """Violations of ``record`` from the pure-Python engine (best match first)."""
-    return _explain(record, _fast(version), _slow(version), all_errors)
-
-
-def _explain(record: dict[str, Any], fast: Any, slow: Any, all_errors: bool) -> list[Violation]:
     from jsonschema.exceptions import best_match, relevance
 
     try:
-        fast.is_valid(record)
+        _fast(version).is_valid(record)
     except ValueError as exc:
         return [_not_json(record) or Violation("$", f"not JSON: {exc}", "json")]
-    errors = list(slow.iter_errors(record))
+    errors = list(_slow(version).iter_errors(record))
     if not errors:
         odd = _not_json(record)  # e.g. an infinity, which only the fast engine refuses
         if odd is not None:
