@@ -13,7 +13,8 @@ The legacy faults are not repeated: the telemetry switches work (and are read wh
 created), an unknown ``track_emissions`` value is an error, nothing is written into the current
 folder (neither codecarbon's ``emissions.csv`` nor, without an output path, the decorator's
 ``.context`` file), emissions never go to the network, and ``write_invocation`` writes an
-executable script that re-runs the exact command from the original folder.
+executable script that re-runs the exact command from the original folder (the command as given,
+also with telemetry off, when the record holds none or a scrubbed one).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ProcessContext:
         self._name = name
         self._config = config
         self._output = output
+        self._last_disk: str | None = None  # kwutil's disk_info was the last add_disk_info's
         level = "all" if not request_all_telemetry else ("most" if not request_most_telemetry else None)
         self._level_arg = level
         self._make_recorder(name, config)
@@ -171,8 +173,10 @@ class ProcessContext:
         return False
 
     def add_disk_info(self, path: Any) -> None:
-        """Record the disk holding ``path`` (nothing when most telemetry is off)."""
+        """Record the disk holding ``path`` (nothing when most telemetry is off); ``disk_info`` is the
+        last path's, or, as kwutil wrote, an error string when that path cannot be read."""
         self.recorder.add_disk_info(path)
+        self._last_disk = os.fspath(path)
         self._sync()
 
     def add_device_info(self, device: Any) -> None:
@@ -223,8 +227,10 @@ class ProcessContext:
         """Write an executable script that re-runs this process from its original folder."""
         from procrecord.atomic import write_bytes
 
-        write_bytes(invocation_fpath, invocation_script(self.recorder.record, self._args_text).encode(),
-                    mode=0o755 & ~_umask() | stat.S_IXUSR)
+        # The command the context was given, not the record's (left out or scrubbed with telemetry
+        # off): the script is the caller's own copy of their command, not telemetry.
+        script = invocation_script(self.recorder.record, self._args_text, argv=self.recorder.state.argv)
+        write_bytes(invocation_fpath, script.encode(), mode=0o755 & ~_umask() | stat.S_IXUSR)
 
     # -- the legacy view ----------------------------------------------------------------------
 
@@ -233,6 +239,29 @@ class ProcessContext:
             if collector.name == "emissions":
                 return collector
         return None
+
+    def _legacy_disk_info(self) -> Any:
+        """kwutil's ``disk_info`` for the last path asked about: its disk, or the error as a string."""
+        if self._last_disk is None:
+            return None
+        from procrecord.operations.legacy import legacy_disk
+
+        absolute = os.path.abspath(self._last_disk)
+        for entry in self.recorder.record.get("disks") or ():
+            if entry.get("path") == absolute:
+                return legacy_disk(entry)
+        problems = self.recorder._disks.problems
+        failed = [i for i, problem in enumerate(problems) if problem.startswith(self._last_disk + ": ")]
+        if not failed:
+            return None
+        # The record's own note of the problems: scrubbed as the record is (a home path becomes ~).
+        notes = [c for c in (self.recorder.record.get("collection") or {}).get("collectors") or ()
+                 if c.get("name") == "disks"]
+        reason = notes[0].get("reason") if notes else None
+        if not isinstance(reason, str):
+            return None
+        parts = reason.split("; ")
+        return parts[failed[-1]] if len(parts) == len(problems) else reason
 
     def _sync_self(self) -> ProcessContext:
         self._sync()
@@ -244,6 +273,9 @@ class ProcessContext:
                             extra=self._extra)
         self.properties.clear()
         self.properties.update(fresh)
+        disk = self._legacy_disk_info()
+        if disk is not None:
+            self.properties["disk_info"] = disk
         self.obj["type"] = self.type
         self.obj["properties"] = self.properties
         note = self.recorder.record.get("redaction")
@@ -296,16 +328,19 @@ def _whole_seconds(stamp: str) -> str:
     return head + zone
 
 
-def invocation_script(record: dict[str, Any], args_text: str | None = None) -> str:
-    """A bash script that changes to the recorded cwd, sets the recorded environment and re-runs argv."""
+def invocation_script(record: dict[str, Any], args_text: str | None = None, argv: list[str] | None = None) -> str:
+    """A bash script that changes to the recorded cwd, sets the recorded environment and re-runs argv
+    (``argv``: the command as given, else the record's)."""
     invocation = record.get("invocation") or {}
-    argv = invocation.get("argv")
+    argv = argv if argv is not None else invocation.get("argv")
     if not argv and not args_text:
         raise ValueError("the record holds no command line (all telemetry is off): nothing to re-run")
     lines = ["#!/usr/bin/env bash", f"# Re-runs {record.get('name') or 'the recorded process'} "
              f"(procrecord record {record.get('id')}).", "set -e"]
     if invocation.get("cwd"):
         lines.append(f"cd {shlex.quote(invocation['cwd'])}")
+    else:
+        lines.append("# The folder it ran in was not recorded (telemetry off): run this from that folder.")
     for key, value in sorted((invocation.get("environment") or {}).items()):
         lines.append(f"export {key}={shlex.quote(value)}")
     # A command given as one string is already a command line: keep it as written.

@@ -63,6 +63,44 @@ def test_folder_digest_is_sha256sum_over_its_sorted_listing(tmp_path):
     assert found["sha256"] == listing
 
 
+def _linked_tree(tmp_path):
+    """The tree plus every kind of symlink: to a file inside, to a file and a folder outside, dangling, a loop."""
+    folder = _tree(tmp_path / "ds")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not part of the folder\n")
+    (folder / "link.txt").symlink_to("a.txt")
+    (folder / "sub" / "out.txt").symlink_to(outside / "secret.txt")
+    (folder / "out-dir").symlink_to(outside)
+    (folder / "dangling").symlink_to(tmp_path / "nowhere")
+    (folder / "loop1").symlink_to(folder / "loop2")
+    (folder / "loop2").symlink_to(folder / "loop1")
+    (folder / "sub" / "up").symlink_to(folder)
+    os.mkfifo(folder / "pipe")  # never opened (it would block)
+    return folder
+
+
+def test_a_folder_digest_leaves_symlinks_out_as_find_type_f_does(tmp_path):
+    """The README's command lists regular files only: a symlink is neither followed nor counted."""
+    folder = _linked_tree(tmp_path)
+    found = describe(str(folder))
+    regular = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    assert found["file_count"] == len(regular) == 4
+    assert found["sha256"] == artifacts.folder_digest([(rel, sha256_file(str(folder / rel))) for rel in regular])
+    assert found["size_bytes"] == sum((folder / rel).stat().st_size for rel in regular)
+    for path in [p for p in folder.rglob("*") if p.is_symlink()]:
+        path.unlink()
+    assert describe(str(folder))["sha256"] == found["sha256"], "the links added nothing"
+
+
+@needs_sha256sum
+def test_a_folder_with_symlinks_has_the_digest_the_readme_command_prints(tmp_path):
+    folder = _linked_tree(tmp_path)
+    listing = subprocess.run("find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum",
+                             shell=True, cwd=folder, capture_output=True, text=True, check=True).stdout.split()[0]
+    assert describe(str(folder))["sha256"] == listing
+
+
 def test_a_folder_digest_changes_with_a_rename_or_a_content_change(tmp_path):
     folder = _tree(tmp_path / "ds")
     first = describe(str(folder))["sha256"]

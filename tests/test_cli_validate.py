@@ -86,6 +86,22 @@ def test_newer_minor_version_points_to_schema_version_latest(tmp_path):
     assert invoke("validate", "--schema-version", "latest", str(path)).exit_code == 0
 
 
+
+def test_latest_says_why_a_newer_minor_records_unknown_key_is_a_finding(tmp_path):
+    """Checked against the newest known schema, whose objects are closed: the key may be new in 1.2 or a
+    typo, which this installation cannot tell apart; the record's line says so."""
+    path = tmp_path / "newer.json"
+    record = json.loads((FIXTURES / "1.1" / "valid" / "minimal.json").read_text())
+    path.write_text(json.dumps(dict(record, schema_version="1.2", newfield=1)))
+    result = invoke("validate", "--schema-version", "latest", str(path))
+    assert result.exit_code == 1 and "$.newfield: unexpected key 'newfield'" in result.stdout
+    assert "invalid: version 1.2 checked against 1.1, the newest this installation knows" in result.stdout
+    assert "(new in 1.2, or mistyped)" in result.stdout
+    path.write_text(json.dumps(dict(record, newfield=1)))  # a 1.1 record: a plain finding, no such note
+    own = invoke("validate", "--schema-version", "latest", str(path))
+    assert own.exit_code == 1 and "newest this installation knows" not in own.stdout
+
+
 def test_usage_errors_exit_2():
     assert invoke("validate").exit_code == 2
     assert invoke("validate", "--jobs", "0", VALID).exit_code == 2

@@ -250,11 +250,43 @@ def test_write_invocation_keeps_a_string_command_as_written(tmp_path):
     assert ctx.record["invocation"]["argv"][:3] == ["echo", "one", "two"]
 
 
-def test_write_invocation_with_all_telemetry_off_is_a_clear_error(tmp_path):
-    ctx = ProcessContext(args=["x"], request_all_telemetry=False)
+@pytest.mark.parametrize("switch", ["request_most_telemetry", "request_all_telemetry"])
+def test_write_invocation_with_telemetry_off_re_runs_the_command_as_given(tmp_path, monkeypatch, switch):
+    """kwutil raised with all telemetry off (a fault upstream-behaviour.md lists); with most off the
+    record's argv is scrubbed (a home path becomes '~/...', which a quoted word never expands)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out = tmp_path / "out.txt"
+    ctx = ProcessContext(args=[sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write('ran')", str(out)],
+                         **{switch: False})
     ctx.start().stop()
-    with pytest.raises(ValueError, match="no command line"):
-        ctx.write_invocation(tmp_path / "x.sh")
+    assert str(out) not in json.dumps(ctx.record)  # the record still holds no (or a scrubbed) command line
+    script = tmp_path / "x.sh"
+    ctx.write_invocation(script)
+    assert "was not recorded (telemetry off)" in script.read_text()
+    subprocess.run([str(script)], check=True, cwd=tmp_path)
+    assert out.read_text() == "ran"
+
+
+def test_add_disk_info_of_a_missing_path_is_kwutils_error_string(tmp_path, monkeypatch):
+    """kwutil wrote ``disk_info`` as an error string (fixture disk-info-missing-path.json), for the last path asked."""
+    kwutil = load_json(LEGACY_FIXTURES / "disk-info-missing-path.json")["properties"]["disk_info"]
+    ctx = ProcessContext(name="demo.eval", args=["eval.py"]).start()
+    ctx.add_disk_info(tmp_path / "does" / "not" / "exist")
+    obj = ctx.stop()
+    assert isinstance(kwutil, str) and isinstance(obj["properties"]["disk_info"], str)
+    assert obj["properties"]["disk_info"] == f"{tmp_path}/does/not/exist: No such file or directory"
+    assert validate(obj, "0") == []
+    ctx.add_disk_info(tmp_path)  # the last path's, as kwutil's
+    assert obj["properties"]["disk_info"]["path"] == str(tmp_path)
+    ctx.add_disk_info("/nonexistent")
+    assert obj["properties"]["disk_info"] == "/nonexistent: No such file or directory"
+    monkeypatch.setenv("HOME", str(tmp_path))  # with most telemetry off the string is scrubbed as the record is
+    most = ProcessContext(args=["x"], request_most_telemetry=False).start()
+    most.add_disk_info(tmp_path / "gone")
+    assert most.stop()["properties"]["disk_info"] == "~/gone: No such file or directory"
+    none = ProcessContext(args=["x"], request_all_telemetry=False).start()
+    none.add_disk_info(tmp_path / "gone")
+    assert "disk_info" not in none.stop()["properties"]
 
 
 def test_output_file(tmp_path):

@@ -386,10 +386,45 @@ def test_a_result_file_with_nan_checked_without_embedded_gets_the_hint(tmp_path)
     path = tmp_path / "data.kwcoco.json"
     legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
     path.write_text('{"info": [' + json.dumps(legacy) + '], "images": [{"id": 1, "score": NaN}]}')
-    result = CliRunner().invoke(cli, ["validate", str(path)])
-    assert result.exit_code == 1 and "invalid JSON" in result.output and "use --embedded" in result.output
+    for command in ("validate", "show"):  # the message a result file without NaN gets, and where the NaN is
+        result = CliRunner().invoke(cli, [command, str(path)])
+        assert result.exit_code == 1
+        assert "a result file (kwcoco or geowatch) with an info list" in result.output, result.output
+        assert "use --embedded" in result.output and "NaN at line 1, column" in result.output
     embedded = CliRunner().invoke(cli, ["validate", "--embedded", str(path)])
     assert embedded.exit_code == 0, embedded.output
-    (tmp_path / "other.json").write_text('{"lr": NaN}')  # not a result file: the plain error
+    (tmp_path / "other.json").write_text('{"lr": NaN}')  # not a result file: the plain error, naming the NaN
     plain = CliRunner().invoke(cli, ["validate", str(tmp_path / "other.json")])
     assert plain.exit_code == 1 and "use --embedded" not in plain.output
+    assert "invalid JSON at line 1, column 8: NaN (JSON has no NaN or Infinity" in plain.output
+
+
+def test_a_result_file_with_nan_in_meta_info_gets_the_hint_too(tmp_path):
+    """geowatch's pxl_eval.json keeps its records in ``meta.info`` and its scores may be NaN."""
+    path = tmp_path / "pxl_eval.json"
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    path.write_text(json.dumps({"meta": {"info": [legacy]}, "nocls_measures": {"ap": float("nan")}}))
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1 and "with an info list, and NaN at line 1" in result.output, result.output
+
+
+def test_an_embedded_file_with_infinity_and_no_info_says_where_records_were_looked_for(tmp_path):
+    """No ``info`` list: the file is read as a record, and the message says both things that are true."""
+    record = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    path = tmp_path / "custom.json"
+    path.write_text(json.dumps({"runs": [record], "v": float("inf")}))
+    result = invoke("validate", "--embedded", path)
+    assert result.exit_code == 1
+    assert "no process records at /info, /meta/info (name where they are with --embedded-pointer)" in result.output
+    assert "Infinity" in result.output, result.output
+    assert invoke("validate", "--embedded", "--embedded-pointer", "/runs", path).exit_code == 0
+
+
+def test_a_zip_with_no_json_member_says_so(tmp_path):
+    """Its one member is tried as the document; when that is no JSON, the message names the member."""
+    path = tmp_path / "none.kwcoco.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "x")
+    result = invoke("validate", "--embedded", path)
+    assert result.exit_code == 1
+    assert "zip archive holds no .json member, and its one member, readme.txt, is no JSON document" in result.output

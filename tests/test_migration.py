@@ -296,3 +296,26 @@ def test_a_record_built_in_python_with_non_string_keys_still_gets_an_id():
     out = upgrade(record)
     assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", out["id"])
     assert out["id"] == upgrade(copy.deepcopy(record))["id"]
+
+
+POINTERS = st.lists(st.lists(st.sampled_from(["a", "b", "a-b", "ab", "0"]), min_size=1, max_size=4)
+                    .map(lambda parts: "/" + "/".join(parts)), max_size=12)
+
+
+@given(POINTERS)
+def test_outermost_keeps_one_pointer_per_dropped_subtree(pointers):
+    from procrecord.operations.migration import outermost
+
+    kept = outermost(pointers)
+    assert kept == sorted(set(kept)) and set(kept) <= set(pointers)
+    assert all(any(p == k or p.startswith(k + "/") for k in kept) for p in pointers)
+    assert not any(a != b and b.startswith(a + "/") for a in kept for b in kept)
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "1.1" / "valid").glob("*.json")), ids=lambda p: p.name)
+def test_a_downgrade_reports_a_dropped_section_not_also_its_fields(path):
+    """1.1 -> 1.0 drops a section's new fields, 1.0 -> 0 the section: reported once, as the section."""
+    _, dropped = downgrade(load_json(path), "0")
+    assert not any(a != b and b.startswith(a + "/") for a in dropped for b in dropped), dropped
+    if path.name == "gpu-torchrun-usage.json":
+        assert "/host/container" in dropped and "/host/scheduler" in dropped

@@ -83,3 +83,56 @@ def test_a_symlink_a_walk_leaves_alone_is_not_read_as_a_record(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(load_json(GPU)), encoding="utf-8")
     (tmp_path / "link.json").symlink_to(tmp_path / "b.json")
     assert [r.name for r in procrecord.read(tmp_path)] == ["geowatch.fit"]
+
+
+def test_an_empty_source_is_an_error_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here.json").write_text(GPU.read_text())
+    for source in ("", [GPU, ""]):
+        with pytest.raises(ValueError, match="an empty source names nothing"):
+            procrecord.read(source)
+    assert [r.name for r in procrecord.read(".")] == ["geowatch.fit"]  # the current folder, when asked for
+
+
+def _result_files(folder):
+    """A geowatch result folder: a record, a kwcoco file with records in its info list (one with NaN),
+    and a .kwcoco.zip."""
+    import zipfile
+
+    folder.mkdir()
+    (folder / "a.json").write_text(GPU.read_text())
+    host = json.dumps({"info": [load_json(GPU)], "images": []})
+    (folder / "data.kwcoco.json").write_text(host)
+    (folder / "nan.kwcoco.json").write_text(host.replace('"images": []', '"images": [{"score": NaN}]'))
+    with zipfile.ZipFile(folder / "data.kwcoco.zip", "w") as archive:
+        archive.writestr("data.kwcoco.json", host)
+    return folder
+
+
+def test_a_result_folder_is_read_past_its_result_files_with_a_warning_each(tmp_path):
+    """As the CLI does: the other records are read, and each result file is said (not a failure of the whole)."""
+    folder = _result_files(tmp_path / "results")
+    with pytest.warns(RuntimeWarning) as caught:
+        records = procrecord.read(folder)
+    assert [r.name for r in records] == ["geowatch.fit"]
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 3 and all("skipped" in m and "read() reads record files" in m for m in messages)
+    assert all("--embedded reads them too" in m and "use --embedded" not in m for m in messages)
+    assert [w.filename for w in caught] == [__file__] * 3
+    with pytest.warns(RuntimeWarning):
+        assert [r.name for r in procrecord.iter_read(str(folder / "*"))] == ["geowatch.fit"]
+
+
+@pytest.mark.parametrize("name", ["data.kwcoco.json", "nan.kwcoco.json", "data.kwcoco.zip"])
+def test_a_named_result_file_raises_in_reads_own_terms(tmp_path, name):
+    folder = _result_files(tmp_path / "results")
+    with pytest.raises(RecordReadError, match="read\\(\\) reads record files") as caught:
+        procrecord.read(folder / name)
+    assert "use --embedded" not in str(caught.value)
+
+
+def test_a_size_refusal_names_reads_own_argument(tmp_path):
+    with pytest.raises(RecordReadError, match=r"over the limit of 100 \(raise it with read\(\.\.\., max_bytes=N\)\)") as caught:
+        procrecord.read(GPU, max_bytes=100)
+    assert "--max-bytes" not in str(caught.value)
+    assert [r.name for r in procrecord.read(GPU, max_bytes=10**6)] == ["geowatch.fit"]

@@ -502,6 +502,58 @@ def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
     assert "config" not in json.loads(out.read_text()).get("invocation", {}), "arguments are recorded only when asked"
 
 
+
+def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
+    """A `with` block or start() has no call whose arguments could be recorded: said, not silently None."""
+    with (pytest.warns(RuntimeWarning, match=r"record_args=True .* only when the Recorder decorates it") as caught,
+          Recorder("job", output=tmp_path / "a.json", record_args=True, **QUIET)):
+        pass
+    assert [w.filename for w in caught] == [__file__]
+    with pytest.warns(RuntimeWarning, match="record_args") as caught:
+        Recorder("job", output=tmp_path / "b.json", record_args=True, **QUIET).start().stop()
+    assert [w.filename for w in caught] == [__file__]
+    import warnings
+
+    @Recorder(output=tmp_path / "c.json", record_args=True, **QUIET)
+    def fit(lr):
+        return lr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the decorator's use: no warning
+        assert fit(0.5) == 0.5
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"usage_interval": 0}, ValueError), ({"usage_interval": -1}, ValueError),
+    ({"usage_interval": float("nan")}, ValueError), ({"usage_interval": float("inf")}, ValueError),
+    ({"usage_interval": "1"}, TypeError), ({"usage_interval": True}, TypeError),
+    ({"max_digest_bytes": -5}, ValueError), ({"max_digest_bytes": float("nan")}, ValueError),
+    ({"max_digest_bytes": "1G"}, TypeError),
+])
+def test_bad_numeric_options_are_refused_at_construction(tmp_path, options, error):
+    """Not accepted and then ignored (usage_interval=0 recorded no usage at all)."""
+    name = next(iter(options))
+    with pytest.raises(error, match=name):
+        Recorder("job", output=tmp_path / "r.json", **options, **QUIET)
+
+
+@pytest.mark.parametrize("option", [["--usage-interval", "0"], ["--usage-interval", "-1"], ["--max-digest-bytes", "-5"]])
+def test_bad_numeric_options_of_run_are_usage_errors(tmp_path, option):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", "-o", str(tmp_path / "r.json"), *option, "--", "true"])
+    assert result.exit_code == 2 and option[0] in result.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_good_numeric_options_are_taken(tmp_path):
+    for options in ({"usage_interval": 0.5}, {"usage_interval": 2}, {"max_digest_bytes": 0},
+                    {"max_digest_bytes": None}, {"max_digest_bytes": 10}):
+        Recorder("job", output=tmp_path / "r.json", **options, **QUIET)
+
+
 @pytest.mark.parametrize("name", ["r.jsonl", "r.ndjson"])
 def test_a_json_lines_output_is_one_line_that_every_reader_accepts(tmp_path, name):
     from click.testing import CliRunner

@@ -54,7 +54,7 @@ def test_the_usage_sampler_thread_blocks_them(monkeypatch):
 
     masks: list[set[int]] = []
     monkeypatch.setattr(usage.Sampler, "sample",
-                        lambda self, record=True: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))) or {})
+                        lambda self, record=True, last=False: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))) or {})
     sampler = usage.Sampler(0.05, gpus=False)
     sampler.start()
     sampler.stop()

@@ -124,3 +124,51 @@ def test_cli_usage_interval(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["usage"]["sample_count"] >= 3 and validate(record) == []
+
+
+def _scripted(interval, readings):
+    """A sampler whose clock and CPU readings are given: ``readings`` are (time, cpu seconds) pairs,
+    the first the baseline, the last the sample at stop."""
+    sampler = Sampler(interval, gpus=False)
+    times = iter(t for t, _ in readings for _ in (0, 1))  # sample() reads the clock before and after
+    cpu = iter(c for _, c in readings)
+    sampler.clock = lambda: next(times)
+    sampler.read_tree = lambda: (next(cpu), 1e6)
+    sampler._t0 = readings[0][0]
+    sampler.sample(record=False)
+    for _ in readings[1:-1]:
+        sampler.sample()
+    sampler.sample(last=True)
+    return sampler.section()
+
+
+def test_a_busy_job_stopped_just_after_a_sample_keeps_its_mean():
+    """A single-threaded busy loop: 1 s intervals at 100%, then stop 4 ms later with no clock tick
+    counted (reads 0%). The mean was 80% (four samples of 100 and one of 0); it is the CPU time over
+    the time watched, and the cut-short reading is no sample of its own for p95, max or the series."""
+    readings = [(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0), (4.004, 4.0)]
+    section = _scripted(1.0, readings)
+    assert section["sample_count"] == 5
+    assert section["cpu_percent"]["mean"] == round(400 / 4.004, 3)
+    assert section["cpu_percent"]["max"] == 100.0 and section["cpu_percent"]["p95"] == 100.0
+    assert [p.get("cpu_percent") for p in section["series"]] == [100.0, 100.0, 100.0, 100.0, None]
+    assert section["series"][-1]["rss_bytes"] == 1e6  # memory is a reading of the moment: kept
+
+
+def test_a_last_sample_of_half_an_interval_or_more_is_a_sample_and_more_than_a_core_is_kept():
+    """Threads can use more than one core: 150% is what the tree used, never cut to 100."""
+    readings = [(0.0, 0.0), (1.0, 1.5), (2.0, 3.0), (2.5, 3.5)]
+    section = _scripted(1.0, readings)
+    assert [p["cpu_percent"] for p in section["series"]] == [150.0, 150.0, 100.0]
+    assert section["cpu_percent"]["mean"] == 140.0 and section["cpu_percent"]["max"] == 150.0
+
+
+@given(st.lists(st.tuples(st.floats(0.01, 5.0), st.floats(0.0, 8.0)), min_size=2, max_size=40))
+def test_the_cpu_mean_is_the_cpu_time_over_the_time_watched(steps):
+    """Whatever the spans and the shares, the weighted mean is total CPU seconds over total seconds."""
+    readings, t, cpu = [(0.0, 0.0)], 0.0, 0.0
+    for span, cores in steps:
+        t, cpu = t + span, cpu + span * cores
+        readings.append((t, cpu))
+    section = _scripted(1.0, readings)
+    assert abs(section["cpu_percent"]["mean"] - round(cpu / t * 100, 3)) <= 1e-6 * cpu / t * 100 + 2e-3

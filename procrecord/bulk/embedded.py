@@ -9,7 +9,6 @@ are copied unchanged.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -18,7 +17,7 @@ import orjson
 from procrecord.bulk.engine import Outcome
 from procrecord.bulk.jsonspans import DuplicateKeyError, SpanError, elements, encode, layout_of, resolve, splice
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
-from procrecord.bulk.loader import Loaded, parse
+from procrecord.bulk.loader import Loaded, loose, parse
 from procrecord.bulk.status import Status, severity
 from procrecord.pointer import tokens
 
@@ -58,11 +57,7 @@ def _item(data: bytes, start: int, end: int, path: str) -> Found | None:
     try:
         value = loads_exact(text)
     except orjson.JSONDecodeError:
-        try:
-            loose = json.loads(text)  # NaN and Infinity are fine in the host, not in a record
-        except (ValueError, RecursionError):
-            return None
-        if is_process_record(loose):
+        if is_process_record(loose(text)):  # NaN and Infinity are fine in the host, not in a record
             return Found(start, end, path, None, "record is not strict JSON (NaN or Infinity in it): left unchanged")
         return None
     except ExactnessError as exc:
@@ -148,7 +143,15 @@ class Embedded:
             loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers,
                            unique=getattr(self.inner, "unique_keys", False))
             if not isinstance(loaded, Loaded):
-                return Outcome(item.source, item.line, Status.ERROR, message=loaded.message, jsonl=item.jsonl), False
+                from procrecord.operations.transforms import is_process_record
+
+                message = loaded.message
+                value = loose(data) if b"NaN" in data or b"Infinity" in data else None
+                if isinstance(value, dict) and not is_process_record(value):
+                    # a host file, strict JSON but for NaN/Infinity, holding nothing where records are looked for
+                    message = (f"no process records at {', '.join(self.pointers)} (name where they are with "
+                               f"--embedded-pointer), and the file is no record itself: {message}")
+                return Outcome(item.source, item.line, Status.ERROR, message=message, jsonl=item.jsonl), False
             outcome = self.inner(loaded)
             return outcome, outcome.output is not None and bool((outcome.info or {}).get("changed", 1))
         if not found:
@@ -206,7 +209,9 @@ class Embedded:
             return failed(f"not a readable zip archive: {exc}")
         with archive:
             members = archive.infolist()
-            targets = [m for m in members if m.filename.lower().endswith(".json")] or (members if len(members) == 1 else [])
+            targets = [m for m in members if m.filename.lower().endswith(".json")]
+            guessed = not targets and len(members) == 1  # one member, named otherwise: maybe the document
+            targets = targets or (members if guessed else [])
             if not targets:
                 return failed("zip archive holds no .json member")
             results: list[tuple[zipfile.ZipInfo, Outcome, bool]] = []
@@ -219,6 +224,9 @@ class Embedded:
                 except (zipfile.BadZipFile, OSError, NotImplementedError, RuntimeError) as exc:
                     return failed(f"cannot read member {info.filename}: {exc}")
                 outcome, changed = self._document(Loaded(f"{item.source}!{info.filename}", None, {}, False, data), data)
+                if guessed and outcome.status is Status.ERROR and loose(data) is None:
+                    return failed(f"zip archive holds no .json member, and its one member, {info.filename}, "
+                                  f"is no JSON document: {outcome.message}")
                 results.append((info, outcome, changed))
             output: bytes | None = raw
             if all(o.output is not None for _, o, _ in results) and any(c for _, _, c in results):

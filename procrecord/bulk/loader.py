@@ -11,7 +11,6 @@ import errno
 import fnmatch
 import glob
 import os
-import re
 import stat
 import sys
 from pathlib import Path
@@ -31,7 +30,10 @@ JSON_SUFFIXES = (".json",) + JSONL_SUFFIXES
 #: Zip archives holding a JSON document (what geowatch writes); read with ``--embedded``.
 ZIP_SUFFIXES = (".kwcoco.zip", ".json.zip")
 _ZIP_MAGIC = b"PK\x03\x04"
-_RAISE = "(raise it with --max-bytes)"
+#: How a size refusal says what to do (the typed reader says it in its own terms: see record.reader).
+MAX_BYTES_HINT = "(raise it with --max-bytes)"
+#: What a zip archive is told without --embedded (the typed reader recognises it: see record.reader).
+ZIP_MESSAGE = "a zip archive (.kwcoco.zip): use --embedded to check the records inside it"
 _BOM = b"\xef\xbb\xbf"
 #: What a folder walk reads (other files are not looked at).
 _WALKED_SUFFIXES = JSON_SUFFIXES + ZIP_SUFFIXES
@@ -151,10 +153,8 @@ Task = Union[FileTask, InlineTask, LoadError, Note]
 Item = Union[Loaded, LoadError, Note]
 
 
-#: A document that opens as a result file does (kwcoco: ``{"info": ...``, ``{"categories": ...``; or ``meta``).
-_RESULT_FILE = re.compile(rb'\s*\{\s*"(?:info|meta|images|categories|annotations|videos|dataset)"')
 #: Python's ``json`` writes these where JSON has no number (``float("nan")``).
-_NON_JSON_NUMBER = re.compile(rb"[:\[,]\s*-?(?:NaN|Infinity)\b")
+_NON_JSON_NUMBERS = ("NaN", "Infinity")
 
 
 def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact: bool = False,
@@ -168,17 +168,13 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     if data.startswith(_BOM):
         data = data[3:]
     if data.startswith(_ZIP_MAGIC):
-        return LoadError(source, line, "a zip archive (.kwcoco.zip): use --embedded to check the records inside it")
+        return LoadError(source, line, ZIP_MESSAGE)
     if not data or data.isspace():  # not strip(): no copy of every document
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
         value = loads_exact(data) if exact else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        message = _describe_json_error(exc, line)
-        if line is None and _RESULT_FILE.match(data, 0, 4096) is not None and _NON_JSON_NUMBER.search(data) is not None:
-            # a kwcoco/result file with NaN or Infinity (Python's json writes them): --embedded reads those
-            message += " (a result file with NaN or Infinity in it? use --embedded to check the records inside it)"
-        return LoadError(source, line, message)
+        return LoadError(source, line, _describe_json_error(exc, line, data))
     except ExactnessError as exc:
         return LoadError(source, line, f"invalid for this tool: {exc}")
     if not isinstance(value, dict):
@@ -219,8 +215,36 @@ def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
     return True
 
 
-def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None) -> str:
+def non_json_number(exc: orjson.JSONDecodeError) -> str | None:
+    """``NaN`` or ``Infinity`` when the parser stopped at one (what Python's ``json`` writes for
+    ``float("nan")``; no JSON), else None."""
+    doc = exc.doc if isinstance(exc.doc, str) else ""
+    return next((word for word in _NON_JSON_NUMBERS if doc.startswith(word, exc.pos)), None)
+
+
+def loose(data: bytes) -> Any:
+    """``data`` parsed the way Python's ``json`` reads it (``NaN``, ``Infinity`` allowed), or None when
+    even that fails. Only for saying what a document that is no strict JSON is."""
+    import json
+
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None, data: bytes = b"") -> str:
     msg = exc.msg
+    word = non_json_number(exc)
+    if word is not None:
+        where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
+        from procrecord.record.versions import RESULT_FILE_MESSAGE, is_result_file
+
+        if line is None and is_result_file(loose(data)):
+            # Python's json writes NaN into kwcoco files (scores); --embedded reads those files
+            return (f"{RESULT_FILE_MESSAGE}, and {word} at {where} (no JSON number; only --embedded reads it): use --embedded "
+                    "(validate, redact, upgrade, downgrade) to handle the records in it")
+        return f"invalid JSON at {where}: {word} (JSON has no NaN or Infinity; a record must be strict JSON)"
     if "recursion" in msg.lower() or "depth limit" in msg.lower():
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():
@@ -416,7 +440,7 @@ def _plan_file(path: str, max_bytes: int, chunk_bytes: int, st: os.stat_result |
             # Not opened here: the task reads it whole (and says so if it cannot), so a small file
             # costs one open, not two.
             if size > max_bytes:
-                yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {_RAISE}")
+                yield LoadError(path, None, f"file is {size} bytes, over the limit of {max_bytes} {MAX_BYTES_HINT}")
                 return
             yield FileTask(path, False, max_bytes=max_bytes, identity=identity, mode=mode)
             return
@@ -507,7 +531,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             if task.jsonl and not payload.strip():
                 continue
             if len(payload) > task.max_bytes:
-                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {_RAISE}")
+                yield LoadError(task.source, line, f"document is {len(payload)} bytes, over the limit of {task.max_bytes} {MAX_BYTES_HINT}")
                 continue
             yield _raw(payload, task.source, line, task.jsonl) if raw else parse(payload, task.source, line, task.jsonl, exact, unique)
     elif not task.jsonl:
@@ -517,7 +541,7 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
             yield LoadError(task.path, None, _os_message(exc))
             return
         if len(data) > task.max_bytes:
-            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {_RAISE}")
+            yield LoadError(task.path, None, f"file is over the limit of {task.max_bytes} bytes {MAX_BYTES_HINT}")
             return
         yield _raw(data, task.path, None, False) if raw else parse(data, task.path, None, exact=exact, unique=unique)
     else:
@@ -592,7 +616,7 @@ def _iter_lines(handle: IO[bytes], source: str, remaining: int | None, limit: in
             skipped = skip_line(handle)
             if remaining is not None:
                 remaining -= skipped
-            yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {_RAISE}")
+            yield LoadError(source, span.lines, f"line is over the limit of {limit} bytes {MAX_BYTES_HINT}")
             continue
         if line.isspace():  # not strip(): no copy of every line (an empty line is b"\n" here)
             continue

@@ -8,7 +8,7 @@ from procrecord.bulk.engine import Outcome
 from procrecord.bulk.loader import Loaded
 from procrecord.bulk.status import Status
 from procrecord.errors import UnknownVersionError
-from procrecord.record.validation import resolve_version, validate_versioned
+from procrecord.record.validation import Violation, resolve_version, validate_versioned
 
 
 @attrs.frozen
@@ -31,7 +31,8 @@ class ValidateRecord:
                 message += " (or check it against the newest schema with --schema-version latest)"
             return Outcome(item.source, item.line, Status.ERROR, message=message, jsonl=item.jsonl)
         if violations:
-            return Outcome(item.source, item.line, Status.INVALID, target, tuple(violations), jsonl=item.jsonl)
+            notice = _newer_minor_notice(record, target, violations) if self.version == "latest" else None
+            return Outcome(item.source, item.line, Status.INVALID, target, tuple(violations), notice, jsonl=item.jsonl)
         if self.require_level is not None:
             from procrecord.operations.redaction import check_level
 
@@ -48,3 +49,14 @@ def _latest_accepts(record: dict) -> bool:
     except UnknownVersionError:
         return False
     return True
+
+
+def _newer_minor_notice(record: dict, target: str, violations: list[Violation]) -> str | None:
+    """For a record of a newer minor version checked against ``target``: why a key (or value) it does
+    not know is a finding, which the user may take for a fault of the record."""
+    claimed = record.get("schema_version")
+    if claimed == target or not any(v.keyword in ("additionalProperties", "enum") for v in violations):
+        return None
+    return (f"version {claimed} checked against {target}, the newest this installation knows: a key or value "
+            f"{target} does not know is a finding (new in {claimed}, or mistyped); a procrecord that knows "
+            f"{claimed} checks it")

@@ -688,7 +688,11 @@ def _legacy_disk(record: dict[str, Any], faithful: bool) -> dict[str, Any] | Non
     disks = record.get("disks")
     if not disks:
         return None
-    disk = disks[0]
+    return legacy_disk(disks[0], faithful)
+
+
+def legacy_disk(disk: dict[str, Any], faithful: bool = False) -> dict[str, Any]:
+    """The legacy ``disk_info`` of one entry of the disks section."""
     out = {"path": disk.get("path"), "source": disk.get("device"), "filesystem": disk.get("filesystem")}
     if faithful:
         return _present(out)

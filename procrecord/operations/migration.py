@@ -133,4 +133,20 @@ def downgrade(record: dict[str, Any], to: str = "0", *, checked: bool = False,
         raise UpgradeError(f"cannot downgrade version {source} to newer {to}: use upgrade")
     dropped: list[str] = []
     result = _apply(record, source, to, dropped, checked, check_result)
-    return result, sorted(set(dropped))
+    return result, outermost(dropped)
+
+
+def outermost(pointers: list[str]) -> list[str]:
+    """``pointers`` sorted, without those below another one (``/a`` covers ``/a/b``: a step that drops a
+    section's fields and the next that drops the section report the section once)."""
+    given = set(pointers)
+
+    def covered(pointer: str) -> bool:
+        cut = pointer.rfind("/")
+        while cut > 0:
+            if pointer[:cut] in given:
+                return True
+            cut = pointer.rfind("/", 0, cut)
+        return False
+
+    return sorted(p for p in given if not covered(p))

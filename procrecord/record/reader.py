@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import types
 import typing
+import warnings
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Union
 
 import attrs
@@ -89,22 +90,45 @@ def from_dict(data: dict[str, Any], converter: cattrs.Converter | None = None) -
     return (converter or make_converter()).structure(data, Record)
 
 
-def iter_read(source: Source | Iterable[Source]) -> Iterator[Record]:
+def iter_read(source: Source | Iterable[Source], *, max_bytes: int | None = None) -> Iterator[Record]:
     """Yield each record of ``source`` (a file, JSONL file, folder, glob or ``-``; or several) in order.
 
     Every record is validated in its own version, then upgraded to the current one. The first bad record or
     unreadable source raises :class:`~procrecord.errors.RecordReadError` naming ``path[:line]`` and the
-    problem; records before it have already been yielded.
+    problem; records before it have already been yielded. A result file (kwcoco, geowatch) or a
+    ``.kwcoco.zip`` that a folder or a glob gives is skipped with a ``RuntimeWarning``, as the CLI goes on
+    past it; named, it raises. ``max_bytes``: the size limit of a file or a JSONL line (default 64 MiB).
     """
-    from procrecord.bulk.loader import LoadError, load
+    yield from _records(source, max_bytes)
+
+
+def read(source: Source | Iterable[Source], *, max_bytes: int | None = None) -> list[Record]:
+    """Every record of ``source`` as a list of typed records of the current version (see :func:`iter_read`)."""
+    return list(_records(source, max_bytes))
+
+
+def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterator[Record]:
+    from procrecord.bulk.limits import DEFAULT_MAX_BYTES
+    from procrecord.bulk.loader import MAX_BYTES_HINT, LoadError, load, where
     from procrecord.operations.migration import upgrade
     from procrecord.record.model import Record
     from procrecord.record.validation import validate
 
     converter = make_converter()
-    for item in load(_sources(source)):
+    sources = _sources(source)
+    named = set(sources)
+    for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes):
+        host = _host_file(item)
+        if host is not None:
+            if item.source not in named:  # found by a folder walk or a glob: go on with the others
+                warnings.warn(f"procrecord: {where(item.source, item.line)}: skipped, {host}", RuntimeWarning,
+                              stacklevel=3)  # the line that called read() or iterates iter_read()
+                continue
+            raise RecordReadError(item.source, item.line, host)
         if isinstance(item, LoadError):
-            raise RecordReadError(item.source, item.line, item.message)
+            # the loader's hints name CLI options; here they are this function's own
+            raise RecordReadError(item.source, item.line,
+                                  item.message.replace(MAX_BYTES_HINT, "(raise it with read(..., max_bytes=N))"))
         try:
             problems = validate(item.record)  # in its own version: the problem is named where the file has it
             if problems:
@@ -124,12 +148,30 @@ def iter_read(source: Source | Iterable[Source]) -> Iterator[Record]:
             raise RecordReadError(item.source, item.line, f"does not fit the model: {detail}") from exc
 
 
-def read(source: Source | Iterable[Source]) -> list[Record]:
-    """Every record of ``source`` as a list of typed records of the current version (see :func:`iter_read`)."""
-    return list(iter_read(source))
+#: What read() says of a file that holds records rather than being one, in its own terms.
+_INSIDE = ("read() reads record files, not the records inside other files (take the process items of its "
+           "info list and give each to procrecord.upgrade(); the CLI's --embedded reads them too)")
+
+
+def _host_file(item: Any) -> str | None:
+    """What ``item`` is when it is a result file or a zip archive (no record, but records may be inside)."""
+    from procrecord.bulk.loader import ZIP_MESSAGE, LoadError
+    from procrecord.record.versions import RESULT_FILE_MESSAGE, is_legacy, is_result_file
+
+    if isinstance(item, LoadError):
+        if item.message == ZIP_MESSAGE:
+            return f"a zip archive (.kwcoco.zip) of a result file: {_INSIDE}"
+        if item.message.startswith(RESULT_FILE_MESSAGE):  # one with NaN in it, which no strict parser reads
+            return f"a result file (kwcoco or geowatch) with an info list: {_INSIDE}"
+        return None
+    record = item.record
+    if item.line is None and "schema_version" not in record and not is_legacy(record) and is_result_file(record):
+        return f"a result file (kwcoco or geowatch) with an info list: {_INSIDE}"
+    return None
 
 
 def _sources(source: Source | Iterable[Source]) -> list[str]:
-    if isinstance(source, (str, os.PathLike)):
-        return [os.fspath(source)]
-    return [os.fspath(s) for s in source]
+    sources = [os.fspath(source)] if isinstance(source, (str, os.PathLike)) else [os.fspath(s) for s in source]
+    if "" in sources:  # it would read the current folder
+        raise ValueError("an empty source names nothing: give a file, a folder, a glob or '-' ('.' is this folder)")
+    return sources

@@ -10,11 +10,20 @@ from procrecord.record.schemas import current_version, known_versions, version_k
 LEGACY = "0"
 LEGACY_TYPES = ("process", "process_context")
 RECORD_TYPE = "procrecord.process"
+#: How every message about a result file where a record was expected begins (the typed reader knows it).
+RESULT_FILE_MESSAGE = "not a procrecord record but a result file (kwcoco or geowatch) with an info list"
 
 
 def is_legacy(record: dict[str, Any]) -> bool:
     """True for the legacy ``ProcessContext`` shape (``{"type": "process", "properties": {...}}``)."""
     return record.get("type") in LEGACY_TYPES and "properties" in record and "schema_version" not in record
+
+
+def is_result_file(value: Any) -> bool:
+    """True for a result file (kwcoco, geowatch) with a list in ``info`` or ``meta.info``, where records go."""
+    meta = value.get("meta") if isinstance(value, dict) else None
+    return isinstance(value, dict) and (isinstance(value.get("info"), list)
+                                        or (isinstance(meta, dict) and isinstance(meta.get("info"), list)))
 
 
 def detect_version(record: dict[str, Any]) -> str:
@@ -37,11 +46,9 @@ def detect_version(record: dict[str, Any]) -> str:
         raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
     if is_legacy(record):
         return LEGACY
-    meta = record.get("meta")
-    if isinstance(record.get("info"), list) or (isinstance(meta, dict) and isinstance(meta.get("info"), list)):
+    if is_result_file(record):
         raise UnknownVersionError(
-            "not a procrecord record but a result file (kwcoco or geowatch) with an info list: "
-            "use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
+            f"{RESULT_FILE_MESSAGE}: use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
         )
     raise UnknownVersionError(
         "not a procrecord record: no schema_version, and not the legacy {'type': 'process', 'properties': ...} shape"

@@ -1,11 +1,11 @@
 """Inputs and outputs of a job: what a path named, how big it was, and its SHA-256.
 
 A file's digest is its SHA-256. A folder's digest is the SHA-256 of the lines
-``"<file digest>  <relative path>\\n"`` of its files sorted by relative path (``/``-separated,
-UTF-8 byte order) — the same lines ``sha256sum`` prints, so it can be checked by hand. A glob
-becomes one artifact per match. A URI (``s3://...``) is kept as given and never read. Above
-``max_digest_bytes`` only size and mtime are kept (``digest_skipped`` says why) unless a digest is
-asked for. Inputs are hashed by a background thread as soon as they are added, so the job is not
+``"<file digest>  <relative path>\\n"`` of its regular files (symlinks left out, as ``find -type f``
+does) sorted by relative path (``/``-separated, UTF-8 byte order) — the same lines ``sha256sum``
+prints, so it can be checked by hand. A glob becomes one artifact per match. A URI (``s3://...``)
+is kept as given and never read. Above ``max_digest_bytes`` only size and mtime are kept
+(``digest_skipped`` says why) unless a digest is asked for. Inputs are hashed by a background thread as soon as they are added, so the job is not
 stalled; outputs are described when the recorder stops.
 """
 
@@ -51,7 +51,9 @@ def sha256_file(path: str) -> str:
 def folder_files(path: str) -> list[tuple[str, str, int]]:
     """``(relative posix path, full path, size)`` of the regular files below ``path``, sorted by relative path.
 
-    Folder symlinks are not followed (as ``os.walk``); a symlink to a file counts as that file.
+    The files ``find . -type f`` lists (the README's check command): symlinks are neither followed nor
+    counted, to folders or to files, so a link out of the folder, a dangling link or a loop of links
+    changes nothing and is never read.
     """
     found: list[tuple[str, str, int]] = []
     todo = [(path, "")]
@@ -66,7 +68,7 @@ def folder_files(path: str) -> list[tuple[str, str, int]]:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     todo.append((entry.path, rel + "/"))
-                elif entry.is_file():  # one stat only for symlinks; d_type answers the rest
+                elif entry.is_file(follow_symlinks=False):  # d_type answers: no stat
                     found.append((rel, entry.path, entry.stat().st_size))
             except OSError:
                 continue

@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import functools
 import itertools
+import math
 import os
 import signal
 import sys
@@ -109,6 +110,8 @@ class Recorder:
         if isinstance(argv, (str, bytes)):
             # Iterated, a command line would be recorded one character at a time (kwutil's fault).
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
+        _check_number("usage_interval", usage_interval, positive=True)
+        _check_number("max_digest_bytes", max_digest_bytes, positive=False)
         self.level = resolve_level(level)
         self.output = os.fspath(output) if output is not None else None
         self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
@@ -283,6 +286,7 @@ class Recorder:
                 raise RecorderStateError("start() was already called; a Recorder records one run")
             self._started = True
             self._pid = os.getpid()
+            self._warn_record_args(stacklevel=3)
             if self.output is not None:
                 # Once, here: a job that changes folder (Hydra does) must not move its record.
                 self.output = os.path.abspath(self.output)
@@ -398,7 +402,16 @@ class Recorder:
         return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
 
     def __enter__(self) -> Recorder:
+        self._warn_record_args(stacklevel=3)
         return self.start()
+
+    def _warn_record_args(self, stacklevel: int) -> None:
+        """Only a decorated call has arguments to record: ``record_args`` elsewhere records none."""
+        if self._record_args:
+            self._record_args = False  # once, naming the caller's line (the `with` or the start())
+            warnings.warn("procrecord: record_args=True records a function's arguments only when the Recorder "
+                          "decorates it (@Recorder(record_args=True)); this run records none", RuntimeWarning,
+                          stacklevel=stacklevel)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
@@ -738,6 +751,17 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_number(name: str, value: Any, *, positive: bool) -> None:
+    """A numeric option is a number (or None): above zero when ``positive``, else at least zero."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r}: expected a number")
+    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        wanted = "a positive number of seconds" if positive else "a number of bytes, 0 or more (None: no limit)"
+        raise ValueError(f"{name}={value!r}: expected {wanted}")
 
 
 @contextlib.contextmanager

@@ -2,8 +2,9 @@
 
 Each sample holds the CPU utilisation of the process tree since the previous sample (100 = one
 core), its resident memory, and — where NVML answers — GPU utilisation (mean over devices), memory
-used and power (sums over devices). The record keeps summaries (mean, p95, max over every sample)
-and a series of at most ``MAX_POINTS`` points: when it is full, neighbours are merged (averaged) and
+used and power (sums over devices). The record keeps summaries (mean, p95, max over every sample;
+the mean weighted by the time each sample covers, so the CPU mean is the tree's CPU time over the
+time watched) and a series of at most ``MAX_POINTS`` points: when it is full, neighbours are merged (averaged) and
 later points each cover twice as many samples, so a week-long job keeps an even picture in a few KB.
 The tree is found through ``/proc/<pid>/task/<tid>/children`` on Linux (cheap), else psutil.
 """
@@ -115,10 +116,22 @@ class Series:
         self.points: list[dict[str, float]] = []
         self._width = 1  # samples per point
         self._pending: list[dict[str, float]] = []
+        #: Per metric: the sum of value x time covered, and the time covered (the weighted mean).
+        self._weighted: dict[str, list[float]] = {}
 
-    def add(self, t_s: float, sample: dict[str, float]) -> None:
-        """Add one sample taken ``t_s`` seconds after the start."""
+    def add(self, t_s: float, sample: dict[str, float], span_s: float = 1.0, mean_only: tuple[str, ...] = ()) -> None:
+        """Add one sample taken ``t_s`` seconds after the start, covering the ``span_s`` seconds before.
+
+        ``mean_only``: metrics of this sample that count in the mean (weighted by ``span_s``) but are
+        not a sample of their own for p95, max and the series: a rate over a cut-short span (the last
+        CPU reading at stop covers a few clock ticks and reads 0 or 50%: noise, not a level).
+        """
         self.count += 1
+        for key, value in sample.items():
+            totals = self._weighted.setdefault(key, [0.0, 0.0])
+            totals[0] += value * span_s
+            totals[1] += span_s
+        sample = {k: v for k, v in sample.items() if k not in mean_only}
         for key, value in sample.items():
             kept = self.values.setdefault(key, array("d"))
             kept.append(value)
@@ -144,7 +157,9 @@ class Series:
             return None
         ordered = sorted(values)
         p95 = ordered[min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))]  # nearest rank
-        return {"mean": round(sum(ordered) / len(ordered), 3), "p95": round(p95, 3), "max": round(ordered[-1], 3)}
+        weighted, span = self._weighted[key]
+        mean = weighted / span if span > 0 else sum(ordered) / len(ordered)
+        return {"mean": round(mean, 3), "p95": round(p95, 3), "max": round(ordered[-1], 3)}
 
 
 def _merge(points: list[dict[str, float]]) -> dict[str, float]:
@@ -172,11 +187,13 @@ class Sampler:
         self._thread: threading.Thread | None = None
         self._processes: dict[int, Any] = {}
         self._last: tuple[float, float] | None = None
-        self._t0 = time.monotonic()
+        #: The clock of the samples (a test gives its own).
+        self.clock = time.monotonic
+        self._t0 = self.clock()
 
     def start(self) -> None:
         """Start the thread; the first sample is taken at once (a baseline for CPU)."""
-        self._t0 = time.monotonic()
+        self._t0 = self.clock()
         self._thread = threading.Thread(target=self._loop, name="procrecord-usage", daemon=True)
         self._thread.start()
 
@@ -196,13 +213,36 @@ class Sampler:
         self.sample(record=False)  # the CPU baseline
         while not self._stop.wait(self.interval):
             self.sample()
-        self.sample()
+        self.sample(last=True)
 
-    def sample(self, record: bool = True) -> dict[str, float]:
-        """One sample of the tree (and GPUs); added to the data unless it is only the baseline."""
+    def sample(self, record: bool = True, last: bool = False) -> dict[str, float]:
+        """One sample of the tree (and GPUs); added to the data unless it is only the baseline.
+
+        ``last``: the sample taken at stop, which may cover much less than an interval.
+        """
+        before = self.clock()
+        cpu_total, rss = self.read_tree()
+        now = (before + self.clock()) / 2  # the CPU times were read in between
+        sample: dict[str, float] = {"rss_bytes": rss}
+        span = 0.0
+        if self._last is not None:
+            then, cpu_then = self._last
+            span = now - then
+            if span > 0:
+                sample["cpu_percent"] = max(0.0, (cpu_total - cpu_then) / span * 100.0)
+        self._last = (now, cpu_total)
+        if self._gpus is not None:
+            sample.update(self._gpus.sample())
+        if record:
+            # CPU times tick in 10 ms steps: over a last span under half an interval the rate is noise
+            short = ("cpu_percent",) if last and span < self.interval / 2 else ()
+            self.data.add(round(now - self._t0, 3), sample, span_s=span, mean_only=short)
+        return sample
+
+    def read_tree(self) -> tuple[float, float]:
+        """CPU seconds used so far and resident bytes now, of the whole tree."""
         import psutil
 
-        now = time.monotonic()
         cpu_total, rss = 0.0, 0.0
         alive: dict[int, Any] = {}
         for pid in tree(self.pid):
@@ -221,18 +261,7 @@ class Sampler:
                 continue
             alive[pid] = proc
         self._processes = alive
-        sample: dict[str, float] = {"rss_bytes": rss}
-        if self._last is not None:
-            then, cpu_then = self._last
-            elapsed = now - then
-            if elapsed > 0:
-                sample["cpu_percent"] = max(0.0, (cpu_total - cpu_then) / elapsed * 100.0)
-        self._last = (now, cpu_total)
-        if self._gpus is not None:
-            sample.update(self._gpus.sample())
-        if record:
-            self.data.add(round(now - self._t0, 3), sample)
-        return sample
+        return cpu_total, rss
 
     def section(self) -> dict[str, Any] | None:
         """The usage section as it stands."""
