@@ -251,6 +251,17 @@ def test_show_summarises_any_version():
     assert header.index("STATUS") == first.index("completed") == second.index("completed"), "an aligned table"
 
 
+def test_show_reports_a_key_written_twice_as_validate_does(tmp_path):
+    text = GPU.read_text(encoding="utf-8").rstrip()
+    path = tmp_path / "dup.json"
+    path.write_text(text[:-1] + ', "name": "other"}', encoding="utf-8")
+    shown, checked = invoke("show", path), invoke("validate", path)
+    assert shown.exit_code == checked.exit_code == 1
+    assert "other" not in shown.stdout
+    assert f"{path}:: error: duplicate key 'name' in the object at $" in shown.stderr
+    assert f"{path}:: error: duplicate key 'name' in the object at $" in checked.stdout  # validate's report
+
+
 def test_json_for_show_upgrade_check_and_redact_summaries(tmp_path):
     shown = json.loads(invoke("show", "--format", "json", GPU).stdout)
     (entry,) = shown["records"]

@@ -83,3 +83,13 @@ def test_a_symlink_a_walk_leaves_alone_is_not_read_as_a_record(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(load_json(GPU)), encoding="utf-8")
     (tmp_path / "link.json").symlink_to(tmp_path / "b.json")
     assert [r.name for r in procrecord.read(tmp_path)] == ["geowatch.fit"]
+
+
+def test_a_key_written_twice_is_an_error_as_validate_says(tmp_path):
+    """The parser keeps the last value of a repeated key: read() says so, as ``procrecord validate`` does."""
+    text = json.dumps(load_json(GPU))
+    path = tmp_path / "dup.json"
+    path.write_text(text[:-1] + ', "name": "other"}', encoding="utf-8")
+    with pytest.raises(RecordReadError, match=r"duplicate key 'name' in the object at \$") as caught:
+        procrecord.read(path)
+    assert str(caught.value).startswith(f"{path}: ")

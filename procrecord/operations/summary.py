@@ -24,6 +24,10 @@ def _converter() -> Any:
 class ShowRecord:
     """A bulk operation: bring a loaded record of any version to a typed record and summarise it."""
 
+    #: A key written twice is an error, as ``procrecord validate`` says: the parser keeps one of the values,
+    #: so the summary would show a record the file does not unambiguously hold.
+    unique_keys = True
+
     def __call__(self, item: Loaded) -> Outcome:
         import cattrs
 

@@ -92,7 +92,8 @@ def from_dict(data: dict[str, Any], converter: cattrs.Converter | None = None) -
 def iter_read(source: Source | Iterable[Source]) -> Iterator[Record]:
     """Yield each record of ``source`` (a file, JSONL file, folder, glob or ``-``; or several) in order.
 
-    Every record is validated in its own version, then upgraded to the current one. The first bad record or
+    Every record is validated in its own version (a key written twice in one object is an error, as in
+    ``procrecord validate``), then upgraded to the current one. The first bad record or
     unreadable source raises :class:`~procrecord.errors.RecordReadError` naming ``path[:line]`` and the
     problem; records before it have already been yielded.
     """
@@ -102,7 +103,8 @@ def iter_read(source: Source | Iterable[Source]) -> Iterator[Record]:
     from procrecord.record.validation import validate
 
     converter = make_converter()
-    for item in load(_sources(source)):
+    # unique: a key written twice is an error, as in ``procrecord validate`` (the parser keeps one value).
+    for item in load(_sources(source), unique=True):
         if isinstance(item, LoadError):
             raise RecordReadError(item.source, item.line, item.message)
         try:
