@@ -372,6 +372,75 @@ def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, 
     assert validate(record) == []
 
 
+THREAD_JOB = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    sys.path.insert(0, {root!r})
+    import procrecord
+    from procrecord import Recorder
+    mode = sys.argv[2]
+    if mode == "watch":
+        procrecord.watch_signals()
+    main = Recorder("main", output=sys.argv[1] + ".main.json", use_plugins=False, git_dirty=False)
+    if mode == "main-recorder":
+        main.start()
+    started = threading.Event()
+
+    def job():
+        Recorder("thread", output=sys.argv[1], use_plugins=False, git_dirty=False).start()
+        started.set()
+        time.sleep(60)
+
+    threading.Thread(target=job, daemon=True).start()
+    started.wait()
+    print("ready", flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("mode", ["watch", "main-recorder", "alone"])
+def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path, mode):
+    """Python handles signals in the main thread only: its handler (watch_signals(), or a Recorder
+    started there) finishes the thread's record; with neither, the start warns that it cannot."""
+    script = tmp_path / "job.py"
+    script.write_text(THREAD_JOB.format(root=str(ROOT)))
+    out = tmp_path / "thread.json"
+    proc = subprocess.Popen([sys.executable, str(script), str(out), mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_ready(proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM, "the default action still ends the job"
+    record, stderr = json.loads(out.read_text()), proc.stderr.read()
+    if mode == "alone":
+        assert record["status"] == "running"
+        assert "RuntimeWarning: procrecord: Recorder 'thread' started outside the main thread" in stderr
+        assert "procrecord.watch_signals()" in stderr
+        return
+    assert "RuntimeWarning" not in stderr
+    assert record["status"] == "interrupted" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 143}
+    assert validate(record) == []
+    if mode == "main-recorder":
+        assert json.loads((tmp_path / "thread.json.main.json").read_text())["status"] == "interrupted"
+
+
+def test_watch_signals_is_for_the_main_thread_only():
+    import threading
+
+    from procrecord import watch_signals
+
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            watch_signals()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
+
+
 def test_devices_that_cannot_be_read_or_do_not_exist(monkeypatch):
     from procrecord.errors import ProcrecordError
 

@@ -155,6 +155,9 @@ class Recorder:
         #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
         self._pid: int | None = None
         self._deferred_signal: int | None = None
+        #: Started outside the main thread: its signals are handled by the main thread's handler
+        #: (:func:`watch_signals`, or a Recorder started there), which Python alone may install.
+        self._signals_elsewhere = False
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -588,6 +591,15 @@ class Recorder:
                     self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
                 except (ValueError, OSError):
                     pass
+        elif self._handle_signals:
+            # Python runs (and lets set) signal handlers only in the main thread: the handler there
+            # finishes this record, if there is one; without it a SIGTERM leaves it ``running``.
+            self._signals_elsewhere = True
+            if not _signals_watched():
+                warnings.warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where "
+                              "Python cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. "
+                              "Call procrecord.watch_signals() in the main thread first (or start the Recorder "
+                              "there)", RuntimeWarning, stacklevel=3)
 
     def _claim_output(self) -> None:
         """Warn when another live Recorder of this process writes the same file: the two would
@@ -691,8 +703,64 @@ class Recorder:
             self._outcome["signal"] = name
             with _warn_on_write_error():
                 self.stop(exit_code=128 + signum, status="interrupted")
+        _stop_elsewhere(signum)  # Recorders of other threads, which no handler of their own sees
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def watch_signals() -> None:
+    """Let Recorders started in other threads record SIGTERM and SIGHUP as ``interrupted``.
+
+    Python handles signals only in the main thread, and only code running there may install a
+    handler: call this once there, before such a Recorder starts. The handler finishes the record of
+    every running Recorder of another thread, then does what the handler before it did (the job's
+    own handler, or the default action). A Recorder started in the main thread needs none of this.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("watch_signals() must be called in the main thread: Python installs signal handlers "
+                           "only there")
+    for signum in _STOPPING_SIGNALS:
+        current = signal.getsignal(signum)
+        if current is not _on_signal_elsewhere:
+            _PREVIOUS_HANDLERS[signum] = current
+            signal.signal(signum, _on_signal_elsewhere)
+
+
+def _on_signal_elsewhere(signum: int, frame: Any) -> None:
+    """The handler :func:`watch_signals` installs (see there)."""
+    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
+    if previous == signal.SIG_IGN:
+        return  # the job ignores this signal: it goes on, and so do its records
+    if callable(previous):
+        # The job's own handler decides what the signal means: the records note it and end with
+        # what the process really does (at exit).
+        _stop_elsewhere(signum, stop=False)
+        previous(signum, frame)
+        return
+    _stop_elsewhere(signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _stop_elsewhere(signum: int, stop: bool = True) -> None:
+    """Note ``signum`` in the record of every running Recorder started outside the main thread (and
+    finish it as ``interrupted`` when ``stop``)."""
+    name = signal.Signals(signum).name
+    for recorder in list(_LIVE):
+        if recorder._signals_elsewhere and recorder._started and not recorder._stopped and recorder._mine():
+            recorder._outcome["signal"] = name
+            if stop:
+                with _warn_on_write_error():
+                    recorder.stop(exit_code=128 + signum, status="interrupted")
+
+
+def _signals_watched() -> bool:
+    """True when the main thread's handler of every stopping signal finishes other threads' records."""
+    for signum in _STOPPING_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not _on_signal_elsewhere and getattr(handler, "__func__", None) is not Recorder._on_signal:
+            return False
+    return True
 
 
 def _encode(record: dict[str, Any], path: str) -> bytes:
@@ -722,6 +790,8 @@ _ORIGINAL_EXIT = sys.exit
 #: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
 #: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
 _STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+#: The handlers :func:`watch_signals` replaced, by signal.
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
 
 
 #: Recorders started and not stopped in this process, and the output file each writes.
