@@ -49,6 +49,7 @@ from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
 from procrecord.writer import lineage as _lineage
+from procrecord.writer import outputlock as _outputlock
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
 WRITES_VERSION = "1.1"
@@ -158,6 +159,8 @@ class Recorder:
         #: Started outside the main thread: its signals are handled by the main thread's handler
         #: (:func:`watch_signals`, or a Recorder started there), which Python alone may install.
         self._signals_elsewhere = False
+        #: The output's real path whose lock (:mod:`procrecord.writer.outputlock`) this Recorder holds.
+        self._locked_output: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -602,8 +605,9 @@ class Recorder:
                               "there)", RuntimeWarning, stacklevel=3)
 
     def _claim_output(self) -> None:
-        """Warn when another live Recorder of this process writes the same file: the two would
-        overwrite each other's record at every write."""
+        """Warn when another live Recorder of this process, or of another process on this host (see
+        :mod:`procrecord.writer.outputlock`), writes the same file: the two would overwrite each
+        other's record at every write. Never more than a warning: the job runs on."""
         if self.output is None:
             return
         path = os.path.realpath(self.output)
@@ -613,6 +617,12 @@ class Recorder:
             warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
                           "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
         _WRITERS[path] = weakref.ref(self)
+        self._locked_output = path
+        process = _outputlock.claim(path)
+        if process is not None:
+            by = f"process {process}" if process else "another process"
+            warnings.warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite "
+                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
 
     def _release_output(self) -> None:
         if self.output is None:
@@ -621,6 +631,10 @@ class Recorder:
         holder = _WRITERS.get(path)
         if holder is not None and holder() is self:
             del _WRITERS[path]
+        if self._locked_output is not None:
+            # the path claimed at start (the real path may have changed since: a symlink made)
+            _outputlock.release(self._locked_output)
+            self._locked_output = None
 
     def _forget_in_child(self) -> None:
         """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
@@ -804,6 +818,7 @@ def _after_fork_in_child() -> None:
         recorder._forget_in_child()
     _LIVE.clear()
     _WRITERS.clear()
+    _outputlock.forget_in_child()
 
 
 if hasattr(os, "register_at_fork"):
