@@ -87,11 +87,33 @@ def test_context_manager_records_failure_and_reraises(tmp_path):
     assert validate(out) == []
 
 
-def test_system_exit_zero_is_completed(tmp_path):
+@pytest.mark.parametrize("code", [0, None])
+def test_system_exit_zero_is_completed_with_no_error_block(tmp_path, code):
     path = tmp_path / "r.json"
     with pytest.raises(SystemExit), Recorder("x", output=path, **QUIET):
-        sys.exit(0)
-    assert json.loads(path.read_text())["status"] == "completed"
+        sys.exit(code)
+    out = json.loads(path.read_text())
+    assert out["status"] == "completed" and out["outcome"] == {"exit_code": 0}, "a successful run carries no error"
+
+
+def test_system_exit_nonzero_is_failed_with_its_error(tmp_path):
+    path = tmp_path / "r.json"
+    with pytest.raises(SystemExit), Recorder("x", output=path, **QUIET):
+        sys.exit(4)
+    out = json.loads(path.read_text())
+    assert out["status"] == "failed" and out["outcome"]["exit_code"] == 4
+    assert out["outcome"]["error"]["type"] == "SystemExit" and out["outcome"]["error"]["message"] == "4"
+
+
+def test_an_output_under_home_is_written_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    rec = Recorder("x", output="~/rec.json", **QUIET)
+    assert rec.output == str(tmp_path / "home" / "rec.json")
+    rec.start().stop()
+    assert json.loads((tmp_path / "home" / "rec.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "~").exists(), "no folder literally named ~"
 
 
 def test_decorator_records_each_call(tmp_path):

@@ -111,7 +111,8 @@ class Recorder:
             # Iterated, a command line would be recorded one character at a time (kwutil's fault).
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
         self.level = resolve_level(level)
-        self.output = os.fspath(output) if output is not None else None
+        # "~/runs/fit.json" names the home folder, as it does in a shell (not a folder named "~")
+        self.output = os.path.expanduser(os.fspath(output)) if output is not None else None
         self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
                           "collectors": collectors, "emissions": emissions, "level": level, "packages": packages,
                           "git_dirty": git_dirty, "use_plugins": use_plugins, "handle_signals": handle_signals,
@@ -391,6 +392,9 @@ class Recorder:
             return self._fail(error, exit_code)
 
     def _fail(self, error: BaseException, exit_code: int | None) -> dict[str, Any]:
+        if isinstance(error, SystemExit) and exit_code is None and (error.code is None or (
+                isinstance(error.code, int) and error.code == 0)):
+            return self.stop(exit_code=0, status="completed")  # sys.exit() / sys.exit(0): success, no error block
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         kind = type(error)
         self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
