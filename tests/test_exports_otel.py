@@ -118,7 +118,8 @@ import sys
 import procrecord.exports.otel as otel
 from procrecord.cli import cli
 otel.BATCH = 2  # the second record sends a batch of two; the third is sent at the end
-sys.argv = ["procrecord", "export", "--to", "otel", "--timeout", "1", "--endpoint", sys.argv[1], *sys.argv[2:]]
+# (a timeout of 3 s leaves room for the SDK's first retry, ~1 s on: its log line gives the reason)
+sys.argv = ["procrecord", "export", "--to", "otel", "--timeout", "3", "--endpoint", sys.argv[1], *sys.argv[2:]]
 cli()
 """
 
