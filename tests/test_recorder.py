@@ -402,8 +402,10 @@ THREAD_JOB = textwrap.dedent("""
     mode = sys.argv[2]
     if mode == "watch":
         procrecord.watch_signals()
+    if mode == "own-handler":  # the job's own handler ends it with exit code 0
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     main = Recorder("main", output=sys.argv[1] + ".main.json", use_plugins=False, git_dirty=False)
-    if mode == "main-recorder":
+    if mode in ("main-recorder", "own-handler"):
         main.start()
     started = threading.Event()
 
@@ -419,7 +421,7 @@ THREAD_JOB = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("mode", ["watch", "main-recorder", "alone"])
+@pytest.mark.parametrize("mode", ["watch", "main-recorder", "own-handler", "alone"])
 def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path, mode):
     """Python handles signals in the main thread only: its handler (watch_signals(), or a Recorder
     started there) finishes the thread's record; with neither, the start warns that it cannot."""
@@ -430,6 +432,13 @@ def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path
                             stderr=subprocess.PIPE, text=True)
     _wait_ready(proc)
     proc.send_signal(signal.SIGTERM)
+    if mode == "own-handler":
+        # the records note the signal and end as the process does: exit code 0
+        assert proc.wait(timeout=30) == 0
+        for path in (out, tmp_path / "thread.json.main.json"):
+            record = json.loads(path.read_text())
+            assert record["status"] == "completed" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 0}
+        return
     assert proc.wait(timeout=30) == -signal.SIGTERM, "the default action still ends the job"
     record, stderr = json.loads(out.read_text()), proc.stderr.read()
     if mode == "alone":

@@ -715,6 +715,7 @@ class Recorder:
             # record notes the signal and ends with what the process really does.
             if mine and self._started and not self._stopped:
                 self._outcome["signal"] = name
+            _stop_elsewhere(signum, stop=False)
             previous(signum, frame)
             return
         if mine and self._started and not self._stopped:
