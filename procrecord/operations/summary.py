@@ -143,10 +143,16 @@ def _hardware(record: Record) -> str | None:
 def _utc(stamp: str) -> str:
     """``stamp`` in UTC to the second (``2024-12-31T18:29:59Z``), so rows from different zones compare;
     a time with no offset (its zone unknown) is shown as written."""
+    import re
     from datetime import datetime, timezone
 
+    # Python 3.10's fromisoformat takes neither "Z" nor fractions other than 3 or 6 digits: seconds suffice
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?", stamp)
     try:
-        moment = datetime.fromisoformat(stamp)
+        if match is None:
+            raise ValueError(stamp)
+        zone = match.group(2)
+        moment = datetime.fromisoformat(match.group(1) + ("+00:00" if zone == "Z" else zone or ""))
     except ValueError:
         return stamp
     if moment.tzinfo is None:
