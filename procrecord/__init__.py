@@ -24,6 +24,7 @@ _LAZY = {
     "downgrade": ("procrecord.operations.migration", "downgrade"),
     "diff": ("procrecord.operations.comparison", "diff"),
     "Recorder": ("procrecord.writer.recorder", "Recorder"),
+    "watch_signals": ("procrecord.writer.recorder", "watch_signals"),
     "ProcrecordError": ("procrecord.errors", "ProcrecordError"),
 }
 

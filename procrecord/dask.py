@@ -7,6 +7,11 @@ the worker that computes it (record bytes never pass through the client). The op
     records = prd.read("s3://lab/runs/**/*.jsonl", storage_options={"anon": False})
     redacted = records.map(prd.redact, level="most")
     redacted.map(prd.summary).take(5)
+
+A document that cannot be read (invalid JSON, a key written twice, too large) is the marker record
+``{"procrecord_error": message, "source": ..., "line": ...}``: every operation here takes it through
+(``upgrade`` and ``redact`` return it unchanged, ``validate`` and ``summary`` report its error), so one
+bad file never stops a bag.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 #: so partitions stay small (the CLI's tasks are larger and shrink at the end of its run).
 PARTITION_FILES = 256
 PARTITION_BYTES = 4 << 20
+#: The key of the marker record that stands for a document that could not be read.
+ERROR_KEY = "procrecord_error"
+_MARKER_KEYS = frozenset((ERROR_KEY, "source", "line"))
 
 
 def _partition(tasks: list[Any], storage_options: dict[str, Any]) -> list[dict[str, Any]]:
@@ -27,13 +35,25 @@ def _partition(tasks: list[Any], storage_options: dict[str, Any]) -> list[dict[s
 
     storage.set_options(storage_options)
     records = []
-    for item in (item for task in tasks for item in iter_task(task, exact=True)):
+    # unique: a key written twice is an error, as ``procrecord validate`` says (the parser keeps one value).
+    for item in (item for task in tasks for item in iter_task(task, exact=True, unique=True)):
         if isinstance(item, Loaded):
             records.append(item.record)
         elif isinstance(item, LoadError):
             # A bag holds records: a document that cannot be read stays visible as a marker record.
-            records.append({"procrecord_error": item.message, "source": item.source, "line": item.line})
+            records.append({ERROR_KEY: item.message, "source": item.source, "line": item.line})
     return records
+
+
+def is_error(record: dict[str, Any]) -> bool:
+    """True when ``record`` is the marker of a document that could not be read (see :func:`read`)."""
+    return isinstance(record.get(ERROR_KEY), str) and record.keys() <= _MARKER_KEYS
+
+
+def _error_line(record: dict[str, Any]) -> str:
+    from procrecord.bulk.loader import where
+
+    return f"{where(str(record.get('source')), record.get('line'))}: error: {record[ERROR_KEY]}"
 
 
 def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
@@ -60,7 +80,9 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
 
 
 def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
-    """``record`` upgraded to ``to`` (default: the newest version)."""
+    """``record`` upgraded to ``to`` (default: the newest version); a marker record is returned unchanged."""
+    if is_error(record):
+        return record
     from procrecord.operations.migration import upgrade as _upgrade
     from procrecord.record.schemas import current_version
 
@@ -68,14 +90,21 @@ def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
 
 
 def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None) -> dict[str, Any]:
-    """``record`` upgraded to the newest version and redacted at ``level``."""
+    """``record`` upgraded to the newest version and redacted at ``level``; a marker record is returned unchanged."""
+    if is_error(record):
+        return record
     from procrecord.operations.redaction import redact as _redact
 
     return _redact(upgrade(record), level, key)
 
 
 def validate(record: dict[str, Any]) -> list[str]:
-    """The schema violations of ``record`` (its own version), as ``path: message`` lines; empty when valid."""
+    """The schema violations of ``record`` (its own version), as ``path: message`` lines; empty when valid.
+
+    A marker record gives its one error, ``source[:line]: error: message``.
+    """
+    if is_error(record):
+        return [_error_line(record)]
     from procrecord.record.validation import validate_versioned
 
     _, violations = validate_versioned(record)
@@ -83,7 +112,9 @@ def validate(record: dict[str, Any]) -> list[str]:
 
 
 def summary(record: dict[str, Any]) -> str:
-    """The one-line summary ``procrecord show`` prints for ``record``."""
+    """The one-line summary ``procrecord show`` prints for ``record`` (a marker: ``source[:line]: error: message``)."""
+    if is_error(record):
+        return _error_line(record)
     from procrecord.bulk.loader import Loaded
     from procrecord.operations.summary import ShowRecord
 

@@ -251,11 +251,92 @@ def test_show_summarises_any_version():
     assert header.index("STATUS") == first.index("completed") == second.index("completed"), "an aligned table"
 
 
+def test_show_hardware_counts_gpus_that_could_not_be_read_apart_and_names_the_cpu(tmp_path):
+    record = _cpu_record_with_unread_gpus()
+    path = tmp_path / "col.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    assert validate(record) == []
+    table = invoke("show", path)
+    assert table.exit_code == 0, table.output
+    header, row = table.stdout.splitlines()
+    assert row[header.index("HARDWARE"):].startswith("AMD EPYC, 2 GPUs not read  ")
+    assert "gpu, gpu" not in row
+    shown = json.loads(invoke("show", "--format", "json", path).stdout)["records"][0]["info"]
+    assert shown["hardware"] == "AMD EPYC, 2 GPUs not read"
+
+
+def _cpu_record_with_unread_gpus() -> dict:
+    """A CPU-only job that asked for two GPUs (NVML missing), as the writer records it."""
+    record = upgrade(load_json(GPU), current_version())
+    record["devices"] = [{"index": 0, "type": "gpu", "error": "NVML unavailable: NVML Shared Library Not Found"},
+                         {"index": 1, "type": "gpu", "error": "NVML unavailable: NVML Shared Library Not Found"},
+                         {"index": 0, "type": "cpu", "name": "AMD EPYC"}]
+    record["host"]["cpu"]["model"] = "AMD EPYC"
+    return record
+
+
+def test_show_start_times_are_in_utc_and_names_stay_on_their_row(tmp_path):
+    india = load_json(LEGACY / "handmade-india-offset-cpu-device.json")
+    assert india["properties"]["start_timestamp"] == "2024-12-31T235959+0530"
+    named = upgrade(load_json(GPU), current_version())
+    named["name"] = "fit\nsecond line\x1b[31m"
+    wide = dict(named, name="学習", id="0b5e2d7c-9a1f-4e3b-8c6d-2f4a6b8c0d1e")
+    for name, record in (("india.json", india), ("named.json", named), ("wide.json", wide)):
+        (tmp_path / name).write_text(json.dumps(record), encoding="utf-8")
+    table = invoke("show", tmp_path / "india.json", tmp_path / "named.json", tmp_path / "wide.json")
+    header, india_row, named_row, wide_row = table.stdout.splitlines()  # one line per record
+    assert "2024-12-31T18:29:59Z" in india_row, "23:59:59+05:30 in UTC"
+    assert "fit\\nsecond line\\x1b[31m" in named_row and "\x1b" not in table.stdout
+    # columns line up on a terminal: a wide character takes two columns
+    status = header.index("STATUS")
+    assert named_row[status:].startswith("completed") and wide_row[status - 2:].startswith("completed")
+    shown = json.loads(invoke("show", "--format", "json", tmp_path / "india.json", tmp_path / "named.json").stdout)
+    india_info, named_info = (entry["info"] for entry in shown["records"])
+    assert india_info["name"] is None and india_info["start_time"] == "2024-12-31T23:59:59+05:30"
+    assert india_info["duration_s"] == 3.0 and named_info["name"] == named["name"]
+
+
+_MANY_ROWS = """
+import os, sys
+from procrecord.cli import cli
+# stdout is a pipe whose reader went away (| head that had all it wanted)
+read_end, write_end = os.pipe()
+os.close(read_end)
+os.dup2(write_end, 1)
+sys.argv = ["procrecord", "show", sys.argv[1]]
+cli()
+"""
+
+
+def test_show_counts_the_rows_that_reached_a_reader_who_went_away(tmp_path):
+    record = json.dumps(load_json(GPU))
+    (tmp_path / "many.jsonl").write_text((record + "\n") * 500, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", _MANY_ROWS, str(tmp_path / "many.jsonl")], capture_output=True,
+                          text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert done.returncode == 0, done.stderr
+    # the reader left before the first row was written: none reached it (not "500 shown")
+    assert done.stderr.splitlines()[-1] == "read 500 records from 1 source: 500 not shown (stdout closed), 0 shown"
+
+
+def test_show_reports_a_key_written_twice_as_validate_does(tmp_path):
+    text = GPU.read_text(encoding="utf-8").rstrip()
+    path = tmp_path / "dup.json"
+    path.write_text(text[:-1] + ', "name": "other"}', encoding="utf-8")
+    shown, checked = invoke("show", path), invoke("validate", path)
+    assert shown.exit_code == checked.exit_code == 1
+    assert "other" not in shown.stdout
+    assert f"{path}:: error: duplicate key 'name' in the object at $" in shown.stderr
+    assert f"{path}:: error: duplicate key 'name' in the object at $" in checked.stdout  # validate's report
+
+
 def test_json_for_show_upgrade_check_and_redact_summaries(tmp_path):
     shown = json.loads(invoke("show", "--format", "json", GPU).stdout)
     (entry,) = shown["records"]
-    assert entry["info"]["name"] == "geowatch.fit" and entry["info"]["energy"] == "2.41 kWh"
-    # the same facts unformatted for machines: the full time with its zone, numbers as numbers
+    assert entry["info"]["name"] == "geowatch.fit" and entry["info"]["energy_kwh"] == 2.4113
+    # the facts unformatted for machines (no text made for people): the full time with its zone, numbers as numbers
+    assert not {"start", "duration", "energy", "co2"} & entry["info"].keys()
+    assert entry["info"]["python"] == "3.11.9" and entry["info"]["packages"] == 59
+    assert shown["summary"]["totals"] == {}, "a record's package count is no total of the run"
     record = load_json(GPU)
     assert entry["info"]["start_time"] == record["timing"]["start_time"] and entry["info"]["start_time"].endswith("+00:00")
     assert entry["info"]["duration_s"] == record["timing"]["duration_s"]

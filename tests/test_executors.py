@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -520,3 +521,47 @@ def test_a_run_refused_after_the_fork_server_started_leaves_no_process_behind(tm
                           env={**os.environ, _MARK: mark}, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 2 and "-o or --in-place" in done.stderr
     assert _gone(mark) == []
+
+
+def _bad_folder(folder: Path) -> tuple[Path, Path]:
+    """A folder with a good record, a JSONL file whose second line is broken and a record with a key twice."""
+    folder.mkdir()
+    good = valid_fixtures()[0]
+    text = good.read_text(encoding="utf-8").strip()
+    one_line = json.dumps(json.loads(text))
+    (folder / "a.jsonl").write_text(one_line + "\n{broken\n", encoding="utf-8")
+    dup = folder / "dup.json"
+    dup.write_text(one_line[:-1] + ', "name": "other"}', encoding="utf-8")
+    return folder / "a.jsonl", dup
+
+
+def _check_bag_with_bad_documents(folder: Path, jsonl: Path, dup: Path) -> None:
+    import procrecord.dask as prd
+
+    bag = prd.read(str(folder))
+    # the README's own example: markers pass through every operation
+    summaries = bag.map(prd.redact, level="most").map(prd.summary).compute()
+    assert len(summaries) == 3 and "redacted:most" in summaries[0]
+    assert summaries[1] == f"{jsonl}:2: error: invalid JSON at column 2: unexpected character, expected a string key"
+    assert summaries[2].startswith(f"{dup}: error: duplicate key 'name' in the object at $")
+    checked = bag.map(prd.validate).compute()
+    assert checked[0] == [] and checked[1] == [summaries[1]] and checked[2] == [summaries[2]]
+    assert bag.map(prd.upgrade).compute()[1:] == bag.compute()[1:]  # markers unchanged
+
+
+def test_dask_operations_take_unreadable_documents_through(tmp_path):
+    import dask
+
+    jsonl, dup = _bad_folder(tmp_path / "in")
+    with dask.config.set(scheduler="sync"):
+        _check_bag_with_bad_documents(tmp_path / "in", jsonl, dup)
+
+
+def test_dask_operations_take_unreadable_documents_through_on_a_cluster(tmp_path):
+    from distributed import Client
+
+    from procrecord.bulk.executors import local_cluster
+
+    jsonl, dup = _bad_folder(tmp_path / "in")
+    with local_cluster(1) as cluster, Client(cluster):
+        _check_bag_with_bad_documents(tmp_path / "in", jsonl, dup)

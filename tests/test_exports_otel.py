@@ -113,6 +113,45 @@ def test_an_endpoint_that_is_not_there_fails_each_record_in_bounded_time():
     assert time.monotonic() - begin < 30
 
 
+_EXPORT_IN_BATCHES_OF_TWO = """
+import sys
+import procrecord.exports.otel as otel
+from procrecord.cli import cli
+otel.BATCH = 2  # the second record sends a batch of two; the third is sent at the end
+# (a timeout of 3 s leaves room for the SDK's first retry, ~1 s on: its log line gives the reason)
+sys.argv = ["procrecord", "export", "--to", "otel", "--timeout", "3", "--endpoint", sys.argv[1], *sys.argv[2:]]
+cli()
+"""
+
+
+def test_records_an_endpoint_refused_are_named_by_source_and_the_sdk_says_nothing(tmp_path):
+    """A real closed port: one line per record, naming its file (also for records sent in a batch
+    with another one), and none of the SDK's own retry and failure log lines on stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root, child = pipeline()
+    third = failed()
+    paths = []
+    for name, record in (("a.json", root), ("b.json", child), ("c.json", third)):
+        (tmp_path / "in").mkdir(exist_ok=True)
+        (tmp_path / "in" / name).write_text(json.dumps(record), encoding="utf-8")
+        paths.append(f"in/{name}")
+    done = subprocess.run([sys.executable, "-c", _EXPORT_IN_BATCHES_OF_TWO, closed_port() + "/v1/traces", *paths],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines == [
+        f"in/a.json:: error: [{root['id']}] not sent: the endpoint refused it or did not answer in time (Connection refused)",
+        f"in/b.json:: error: [{child['id']}] not sent: the endpoint refused it or did not answer in time (Connection refused)",
+        f"in/c.json:: error: [{third['id']}] not sent: the endpoint refused it or did not answer in time (Connection refused)",
+        "export --to otel: 3 records: 0 exported, 3 failed",
+    ], done.stderr
+
+
 @pytest.mark.parametrize(("stamp", "expected"), [
     ("1970-01-01T00:00:01Z", 1_000_000_000),
     ("1970-01-01T00:00:01.5+00:00", 1_500_000_000),

@@ -205,6 +205,56 @@ def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
         pass  # the others are stopped: no warning (pytest's filter turns one into an error below)
 
 
+_HOLDER = """
+import sys
+from procrecord import Recorder
+with Recorder("first", output=sys.argv[1], collectors=[], use_plugins=False):
+    print("ready", flush=True)
+    sys.stdin.readline()
+"""
+_SECOND = """
+import os, sys, warnings
+from procrecord import Recorder
+warnings.simplefilter("error")  # the job is never failed by it: turned into an error here to be seen
+try:
+    with Recorder("second", output=sys.argv[1], collectors=[], use_plugins=False):
+        pass
+except RuntimeWarning as warning:
+    print(warning)
+print("done")
+"""
+
+
+@pytest.mark.parametrize("end", ["stop", "kill"])
+def test_two_processes_writing_one_file_are_warned_about(tmp_path, end):
+    out = tmp_path / "r.json"
+    first = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True, env=ENV, cwd=tmp_path)
+    try:
+        assert first.stdout.readline() == "ready\n"
+        # through a symlinked folder too: the same file is the same file
+        (tmp_path / "link").symlink_to(tmp_path)
+        second = subprocess.run([sys.executable, "-c", _SECOND, str(tmp_path / "link" / "r.json")], capture_output=True,
+                                text=True, env=ENV, cwd=tmp_path, timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout.splitlines() == [
+            f"procrecord: a running Recorder of process {first.pid} writes {tmp_path / 'link' / 'r.json'}: each will "
+            "overwrite the other's record (give each its own output)", "done"]
+    finally:
+        if end == "stop":
+            first.communicate("\n", timeout=60)
+        else:
+            first.kill()
+            first.wait(timeout=60)
+            first.stdout.close()
+            first.stdin.close()
+    # the first one is gone (stopped, or killed with no chance to clean up): no warning any more
+    third = subprocess.run([sys.executable, "-c", _SECOND, str(out)], capture_output=True, text=True, env=ENV,
+                           cwd=tmp_path, timeout=60)
+    assert third.stdout.splitlines() == ["done"], third.stdout + third.stderr
+    assert json.loads(out.read_text())["name"] == "second"
+
+
 def test_atomic_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
     def forbidden(mask):
         raise AssertionError("os.umask called: other threads' files could come out world-writable")

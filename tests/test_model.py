@@ -91,6 +91,16 @@ def test_absent_and_null_stay_apart():
     assert reader.to_dict(null, CONVERTER)["outcome"] == {"exit_code": None}
 
 
+def test_absent_is_falsy_like_none():
+    """``if rec.outcome.exit_code:`` and ``rec.invocation.config or {}`` treat a left-out field as nothing."""
+    record = reader.from_dict({"schema_version": m.SCHEMA_VERSION, "record_type": "procrecord.process", "id": "x",
+                               "name": "job", "status": "completed", "producer": {"name": "a", "version": "1"},
+                               "outcome": {}, "invocation": {"argv": ["job"]}}, CONVERTER)
+    assert record.outcome.exit_code is m.ABSENT and record.invocation.config is m.ABSENT
+    assert not record.outcome.exit_code and (record.invocation.config or {}) == {}
+    assert bool(m.ABSENT) is False and m.ABSENT is not None  # still told apart from null with ``is``
+
+
 def _future_schema() -> dict:
     """The current schema plus what a later minor version might add: a new section with a nested object,
     an array of objects, a local $ref, a nullable enum, an open bag and a property named by a keyword."""

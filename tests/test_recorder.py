@@ -87,11 +87,33 @@ def test_context_manager_records_failure_and_reraises(tmp_path):
     assert validate(out) == []
 
 
-def test_system_exit_zero_is_completed(tmp_path):
+@pytest.mark.parametrize("code", [0, None])
+def test_system_exit_zero_is_completed_with_no_error_block(tmp_path, code):
     path = tmp_path / "r.json"
     with pytest.raises(SystemExit), Recorder("x", output=path, **QUIET):
-        sys.exit(0)
-    assert json.loads(path.read_text())["status"] == "completed"
+        sys.exit(code)
+    out = json.loads(path.read_text())
+    assert out["status"] == "completed" and out["outcome"] == {"exit_code": 0}, "a successful run carries no error"
+
+
+def test_system_exit_nonzero_is_failed_with_its_error(tmp_path):
+    path = tmp_path / "r.json"
+    with pytest.raises(SystemExit), Recorder("x", output=path, **QUIET):
+        sys.exit(4)
+    out = json.loads(path.read_text())
+    assert out["status"] == "failed" and out["outcome"]["exit_code"] == 4
+    assert out["outcome"]["error"]["type"] == "SystemExit" and out["outcome"]["error"]["message"] == "4"
+
+
+def test_an_output_under_home_is_written_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    rec = Recorder("x", output="~/rec.json", **QUIET)
+    assert rec.output == str(tmp_path / "home" / "rec.json")
+    rec.start().stop()
+    assert json.loads((tmp_path / "home" / "rec.json").read_text())["status"] == "completed"
+    assert not (tmp_path / "~").exists(), "no folder literally named ~"
 
 
 def test_decorator_records_each_call(tmp_path):
@@ -370,6 +392,84 @@ def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, 
     record = json.loads(out.read_text())
     assert (record["status"], record["outcome"]["exit_code"]) == (status, code)
     assert validate(record) == []
+
+
+THREAD_JOB = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    sys.path.insert(0, {root!r})
+    import procrecord
+    from procrecord import Recorder
+    mode = sys.argv[2]
+    if mode == "watch":
+        procrecord.watch_signals()
+    if mode == "own-handler":  # the job's own handler ends it with exit code 0
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    main = Recorder("main", output=sys.argv[1] + ".main.json", use_plugins=False, git_dirty=False)
+    if mode in ("main-recorder", "own-handler"):
+        main.start()
+    started = threading.Event()
+
+    def job():
+        Recorder("thread", output=sys.argv[1], use_plugins=False, git_dirty=False).start()
+        started.set()
+        time.sleep(60)
+
+    threading.Thread(target=job, daemon=True).start()
+    started.wait()
+    print("ready", flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("mode", ["watch", "main-recorder", "own-handler", "alone"])
+def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path, mode):
+    """Python handles signals in the main thread only: its handler (watch_signals(), or a Recorder
+    started there) finishes the thread's record; with neither, the start warns that it cannot."""
+    script = tmp_path / "job.py"
+    script.write_text(THREAD_JOB.format(root=str(ROOT)))
+    out = tmp_path / "thread.json"
+    proc = subprocess.Popen([sys.executable, str(script), str(out), mode], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_ready(proc)
+    proc.send_signal(signal.SIGTERM)
+    if mode == "own-handler":
+        # the records note the signal and end as the process does: exit code 0
+        assert proc.wait(timeout=30) == 0
+        for path in (out, tmp_path / "thread.json.main.json"):
+            record = json.loads(path.read_text())
+            assert record["status"] == "completed" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 0}
+        return
+    assert proc.wait(timeout=30) == -signal.SIGTERM, "the default action still ends the job"
+    record, stderr = json.loads(out.read_text()), proc.stderr.read()
+    if mode == "alone":
+        assert record["status"] == "running"
+        assert "RuntimeWarning: procrecord: Recorder 'thread' started outside the main thread" in stderr
+        assert "procrecord.watch_signals()" in stderr
+        return
+    assert "RuntimeWarning" not in stderr
+    assert record["status"] == "interrupted" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 143}
+    assert validate(record) == []
+    if mode == "main-recorder":
+        assert json.loads((tmp_path / "thread.json.main.json").read_text())["status"] == "interrupted"
+
+
+def test_watch_signals_is_for_the_main_thread_only():
+    import threading
+
+    from procrecord import watch_signals
+
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            watch_signals()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
 
 
 def test_devices_that_cannot_be_read_or_do_not_exist(monkeypatch):

@@ -671,14 +671,14 @@ def shift(item: Any, offset: int) -> Any:
 
 
 def load(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, exact: bool = False,
-         walk: Walk | None = None) -> Iterator[Loaded | LoadError]:
+         walk: Walk | None = None, unique: bool = False) -> Iterator[Loaded | LoadError]:
     """Yield every record (or LoadError) from ``sources``, in order, with absolute line numbers
-    (``exact``: see :func:`parse`; ``walk``: see :class:`Walk`); symlinks a walk left alone are not yielded."""
+    (``exact``, ``unique``: see :func:`parse`; ``walk``: see :class:`Walk`); symlinks a walk left alone are not yielded."""
     tracker = LineTracker()
     for task in plan(sources, max_bytes, walk=walk):
         base = tracker.base_for(task)
         span = Span()
-        for item in iter_task(task, span, exact):
+        for item in iter_task(task, span, exact, unique=unique):
             if not isinstance(item, Note):  # a symlink a walk left alone
                 yield shift(item, base)
         tracker.advance(task, span.lines)

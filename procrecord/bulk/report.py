@@ -35,6 +35,8 @@ class Summary:
             return
         self._sources.add(outcome.source)
         self.total += outcome.records
+        if outcome.status == Status.SHOWN:
+            return  # ``show``'s info are one record's facts (its exit code, its package count): no totals
         for name, value in (outcome.info or {}).items():
             if isinstance(value, int) and not isinstance(value, bool):
                 self.totals[name] += value

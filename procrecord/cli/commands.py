@@ -584,7 +584,7 @@ def show(sources, jobs, max_bytes, fmt) -> int:
     from procrecord.bulk.engine import Block
     from procrecord.bulk.report import JsonReporter, TextReporter
     from procrecord.bulk.status import Status
-    from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord
+    from procrecord.operations.summary import SHOW_COLUMNS, ShowRecord, escape, format_facts, width
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
@@ -600,19 +600,29 @@ def show(sources, jobs, max_bytes, fmt) -> int:
         if isinstance(outcome, Block):  # none come: show writes no records back
             continue
         if outcome.status == Status.SHOWN:
-            rows.append({"record": outcome.where(), **(outcome.info or {})})
+            rows.append({"record": escape(outcome.where()), **format_facts(outcome.info or {})})
             outcome = outcome._replace(message=None, info=None)
         reporter.outcome(outcome)
     columns = ["record"] + [c for c in SHOW_COLUMNS if any(c in r for r in rows)]
-    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    widths = {c: max([len(c)] + [width(r.get(c, "")) for r in rows]) for c in columns}
+
+    def cells(values: list[str]) -> str:  # wide characters take two columns: pad by width, not length
+        return "  ".join(v + " " * (widths[c] - width(v)) for c, v in zip(columns, values)).rstrip()
+
+    written = 0
     try:
         if rows:
-            click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+            click.echo(cells([c.upper() for c in columns]))
         for row in rows:
-            click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+            click.echo(cells([row.get(c, "") for c in columns]))
+            sys.stdout.flush()  # a row counts as shown once it left: see below
+            written += 1
     except BrokenPipeError:
         if not stdout_closed():
             raise
-        silence_stdout()
+        silence_stdout()  # the reader went away (| head): the summary counts the rows that reached it
+        counts = reporter.summary.counts
+        counts[str(Status.SHOWN)] = written
+        counts["not shown (stdout closed)"] = len(rows) - written
     reporter.finish("read")
     return _exit_code(reporter.summary)

@@ -9,10 +9,12 @@ lines (one ``TracesData`` per batch), or the SDK's OTLP/HTTP exporter when an en
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import logging
 import re
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 from procrecord.exports.columns import collisions, flatten
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
@@ -231,12 +233,13 @@ class OtelExporter(Exporter):
         if self.sender is not None:
             from opentelemetry.sdk.trace.export import SpanExportResult
 
-            try:
-                result = self.sender.export(spans)
-            except Exception as exc:  # noqa: BLE001 - the batch's records get the finding
-                result, why = None, f"{type(exc).__name__}: {exc}"
-            else:
-                why = "the endpoint refused it or did not answer in time"
+            with _sdk_log() as said:
+                try:
+                    result = self.sender.export(spans)
+                except Exception as exc:  # noqa: BLE001 - the batch's records get the finding
+                    result, why = None, f"{type(exc).__name__}: {exc}"
+                else:
+                    why = "the endpoint refused it or did not answer in time" + _reason(said)
             if result != SpanExportResult.SUCCESS:
                 return [Finding(rid, "error", f"not sent: {why}") for rid, _ in batch]
             return []
@@ -251,7 +254,8 @@ class OtelExporter(Exporter):
             ctx, self._ctx = self._ctx, None
             ctx.__exit__(None, None, None)
         if self.sender is not None:
-            self.sender.shutdown()
+            with _sdk_log():
+                self.sender.shutdown()
         return findings
 
     def abort(self) -> None:
@@ -259,3 +263,48 @@ class OtelExporter(Exporter):
         if self._ctx is not None:
             ctx, self._ctx = self._ctx, None
             ctx.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+
+
+#: The logger the SDK's OTLP/HTTP span exporter reports its retries and failures to.
+_SDK_LOGGER = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
+
+
+@contextlib.contextmanager
+def _sdk_log() -> Iterator[list[logging.LogRecord]]:
+    """Keep the SDK exporter's own log lines ("Transient error ... retrying", "Failed to export spans
+    batch") off the application's log and stderr while it runs: the export reports each record's
+    failure once, in its findings. Yields what the SDK said, for the finding's reason."""
+    logger = logging.getLogger(_SDK_LOGGER)
+    said: list[logging.LogRecord] = []
+    handler = _Collect(said)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.DEBUG)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record)
+
+
+def _reason(said: list[logging.LogRecord]) -> str:
+    """`` (why)`` from what the SDK logged: the endpoint's answer, or the connection's error."""
+    for record in reversed(said):
+        if "code:" in str(record.msg):  # "Failed to export spans batch code: 400, reason: ..."
+            return f" ({record.getMessage()[:300]})"
+    for record in said:
+        if str(record.msg).startswith("Transient error") and record.args:
+            text = str(record.args[0] if isinstance(record.args, tuple) else record.args)
+            found = _ERRNO.search(text)
+            return f" ({found.group(1).strip() if found else text[:300]})"
+    return ""

@@ -8,6 +8,7 @@ sends them in input order, so one output file or one client session serves the w
 
 from __future__ import annotations
 
+import collections
 import io
 import pickle
 from typing import Any, Callable, Iterator, NamedTuple
@@ -18,7 +19,7 @@ import orjson
 from procrecord.bulk.engine import Block, Outcome
 from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
-from procrecord.exports.interface import Exporter, Finding
+from procrecord.exports.interface import Exporter, Finding, record_id
 
 
 @attrs.frozen
@@ -77,25 +78,31 @@ class Counts(NamedTuple):
     rejected: int  # records that could not be read, validated or prepared
 
 
-def _entries(data: bytes, exporter: Exporter, staged: bool,
-             handoff: list[tuple[str, int | None, Any]] | None) -> Iterator[tuple[str, int | None, list[Finding]]]:
-    """Hand a block's records (or staged rows) to ``exporter``; yield where each came from and its findings."""
+def _entries(data: bytes, exporter: Exporter, staged: bool, handoff: list[tuple[str, int | None, Any]] | None
+             ) -> Iterator[tuple[str, int | None, str | None, list[Finding]]]:
+    """Hand a block's records (or staged rows) to ``exporter``; yield where each came from, its id (None
+    for a staged row: its findings are all its own) and the findings of the call."""
     if handoff is not None:  # the rows of this block's task, made in this process
         rows = handoff[:]
         handoff.clear()
         for source, line, row in rows:
-            yield source, line, exporter.add_staged(row)
+            yield source, line, None, exporter.add_staged(row)
         return
     if not staged:
         for text in data.splitlines():
             entry: dict[str, Any] = orjson.loads(text)
-            yield entry["s"], entry["l"], exporter.add(entry["r"])
+            yield entry["s"], entry["l"], record_id(entry["r"]), exporter.add(entry["r"])
         return
     stream = io.BytesIO(data)
     unpickler = pickle.Unpickler(stream)  # blocks made by our own workers (see PrepareRecord)
     while stream.tell() < len(data):
         source, line, row = unpickler.load()
-        yield source, line, exporter.add_staged(row)
+        yield source, line, None, exporter.add_staged(row)
+
+
+#: How many records' places (by id) are kept for findings that come later than their record: an
+#: exporter that sends in batches (OTel: 512) reports a batch's failures when it sends it.
+RECENT = 4096
 
 
 def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord, jobs: int, max_bytes: int,
@@ -117,13 +124,35 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
         skipped += "skipped" in kinds
         dropped += "dropped" in kinds
 
+    #: Where the records handed over last came from, by id (see RECENT).
+    places: collections.OrderedDict[str, tuple[str, int | None]] = collections.OrderedDict()
+
+    def settle(findings: list[Finding]) -> None:
+        """Findings of records handed over earlier (and counted as exported then), per record, at their place."""
+        nonlocal exported
+        late: dict[str, list[Finding]] = {}
+        for finding in findings:
+            late.setdefault(finding.record_id, []).append(finding)
+            source, line = places.get(finding.record_id, ("", None))
+            on_finding(Where(source, line, finding))
+        for each in late.values():
+            count(each)
+            exported -= any(f.failed for f in each)
+
     try:
         for item in run(sources, operation, jobs, max_bytes, progress):
             if isinstance(item, Block):
-                for source, line, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
-                    exported += not any(f.kind in ("error", "skipped") for f in findings)
-                    count(findings)
-                    for finding in findings:
+                for source, line, rid, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
+                    if rid is not None:
+                        places[rid] = (source, line)
+                        places.move_to_end(rid)
+                        if len(places) > RECENT:
+                            places.popitem(last=False)
+                    own = [f for f in findings if rid is None or f.record_id == rid]
+                    settle([f for f in findings if rid is not None and f.record_id != rid])  # a batch sent now
+                    exported += not any(f.kind in ("error", "skipped") for f in own)
+                    count(own)
+                    for finding in own:
                         on_finding(Where(source, line, finding))
             else:
                 if not item.ok:
@@ -133,11 +162,5 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
         exporter.abort()
         raise
     # Findings only known when the output is finished (a batch an endpoint refused, ...), per record.
-    late: dict[str, list[Finding]] = {}
-    for finding in exporter.close():
-        late.setdefault(finding.record_id, []).append(finding)
-        on_finding(Where("", None, finding))
-    for findings in late.values():
-        count(findings)
-        exported -= any(f.failed for f in findings)
+    settle(exporter.close())
     return Counts(exported, failed, skipped, dropped, rejected)

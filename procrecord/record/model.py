@@ -21,6 +21,10 @@ class Absent(enum.Enum):
 
     ABSENT = "absent"
 
+    def __bool__(self) -> bool:
+        """False, as ``None`` is: ``if rec.outcome.exit_code:`` and ``rec.name or default`` read it as nothing."""
+        return False
+
 
 ABSENT = Absent.ABSENT
 

@@ -93,7 +93,8 @@ def from_dict(data: dict[str, Any], converter: cattrs.Converter | None = None) -
 def iter_read(source: Source | Iterable[Source], *, max_bytes: int | None = None) -> Iterator[Record]:
     """Yield each record of ``source`` (a file, JSONL file, folder, glob or ``-``; or several) in order.
 
-    Every record is validated in its own version, then upgraded to the current one. The first bad record or
+    Every record is validated in its own version (a key written twice in one object is an error, as in
+    ``procrecord validate``), then upgraded to the current one. The first bad record or
     unreadable source raises :class:`~procrecord.errors.RecordReadError` naming ``path[:line]`` and the
     problem; records before it have already been yielded. A result file (kwcoco, geowatch) or a
     ``.kwcoco.zip`` that a folder or a glob gives is skipped with a ``RuntimeWarning``, as the CLI goes on
@@ -115,6 +116,7 @@ def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterat
     from procrecord.record.validation import validate
 
     converter = make_converter()
+<<<<<<< HEAD
     sources = _sources(source)
     named = set(sources)
     for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes):
@@ -125,6 +127,10 @@ def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterat
                               stacklevel=3)  # the line that called read() or iterates iter_read()
                 continue
             raise RecordReadError(item.source, item.line, host)
+=======
+    # unique: a key written twice is an error, as in ``procrecord validate`` (the parser keeps one value).
+    for item in load(_sources(source), unique=True):
+>>>>>>> hwr
         if isinstance(item, LoadError):
             # the loader's hints name CLI options; here they are this function's own
             raise RecordReadError(item.source, item.line,

@@ -50,6 +50,7 @@ from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
 from procrecord.writer import lineage as _lineage
+from procrecord.writer import outputlock as _outputlock
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
 WRITES_VERSION = "1.1"
@@ -113,7 +114,8 @@ class Recorder:
         _check_number("usage_interval", usage_interval, positive=True)
         _check_number("max_digest_bytes", max_digest_bytes, positive=False)
         self.level = resolve_level(level)
-        self.output = os.fspath(output) if output is not None else None
+        # "~/runs/fit.json" names the home folder, as it does in a shell (not a folder named "~")
+        self.output = os.path.expanduser(os.fspath(output)) if output is not None else None
         self._settings = {"name": name, "config": config, "argv": argv, "extra": extra, "output": output,
                           "collectors": collectors, "emissions": emissions, "level": level, "packages": packages,
                           "git_dirty": git_dirty, "use_plugins": use_plugins, "handle_signals": handle_signals,
@@ -158,6 +160,11 @@ class Recorder:
         #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
         self._pid: int | None = None
         self._deferred_signal: int | None = None
+        #: Started outside the main thread: its signals are handled by the main thread's handler
+        #: (:func:`watch_signals`, or a Recorder started there), which Python alone may install.
+        self._signals_elsewhere = False
+        #: The output's real path whose lock (:mod:`procrecord.writer.outputlock`) this Recorder holds.
+        self._locked_output: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -389,6 +396,9 @@ class Recorder:
             return self._fail(error, exit_code)
 
     def _fail(self, error: BaseException, exit_code: int | None) -> dict[str, Any]:
+        if isinstance(error, SystemExit) and exit_code is None and (error.code is None or (
+                isinstance(error.code, int) and error.code == 0)):
+            return self.stop(exit_code=0, status="completed")  # sys.exit() / sys.exit(0): success, no error block
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         kind = type(error)
         self._outcome["error"] = {"type": f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
@@ -601,10 +611,20 @@ class Recorder:
                     self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
                 except (ValueError, OSError):
                     pass
+        elif self._handle_signals:
+            # Python runs (and lets set) signal handlers only in the main thread: the handler there
+            # finishes this record, if there is one; without it a SIGTERM leaves it ``running``.
+            self._signals_elsewhere = True
+            if not _signals_watched():
+                warnings.warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where "
+                              "Python cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. "
+                              "Call procrecord.watch_signals() in the main thread first (or start the Recorder "
+                              "there)", RuntimeWarning, stacklevel=3)
 
     def _claim_output(self) -> None:
-        """Warn when another live Recorder of this process writes the same file: the two would
-        overwrite each other's record at every write."""
+        """Warn when another live Recorder of this process, or of another process on this host (see
+        :mod:`procrecord.writer.outputlock`), writes the same file: the two would overwrite each
+        other's record at every write. Never more than a warning: the job runs on."""
         if self.output is None:
             return
         path = os.path.realpath(self.output)
@@ -614,6 +634,12 @@ class Recorder:
             warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
                           "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
         _WRITERS[path] = weakref.ref(self)
+        self._locked_output = path
+        process = _outputlock.claim(path)
+        if process is not None:
+            by = f"process {process}" if process else "another process"
+            warnings.warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite "
+                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
 
     def _release_output(self) -> None:
         if self.output is None:
@@ -622,6 +648,10 @@ class Recorder:
         holder = _WRITERS.get(path)
         if holder is not None and holder() is self:
             del _WRITERS[path]
+        if self._locked_output is not None:
+            # the path claimed at start (the real path may have changed since: a symlink made)
+            _outputlock.release(self._locked_output)
+            self._locked_output = None
 
     def _forget_in_child(self) -> None:
         """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
@@ -698,14 +728,71 @@ class Recorder:
             # record notes the signal and ends with what the process really does.
             if mine and self._started and not self._stopped:
                 self._outcome["signal"] = name
+            _stop_elsewhere(signum, stop=False)
             previous(signum, frame)
             return
         if mine and self._started and not self._stopped:
             self._outcome["signal"] = name
             with _warn_on_write_error():
                 self.stop(exit_code=128 + signum, status="interrupted")
+        _stop_elsewhere(signum)  # Recorders of other threads, which no handler of their own sees
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def watch_signals() -> None:
+    """Let Recorders started in other threads record SIGTERM and SIGHUP as ``interrupted``.
+
+    Python handles signals only in the main thread, and only code running there may install a
+    handler: call this once there, before such a Recorder starts. The handler finishes the record of
+    every running Recorder of another thread, then does what the handler before it did (the job's
+    own handler, or the default action). A Recorder started in the main thread needs none of this.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("watch_signals() must be called in the main thread: Python installs signal handlers "
+                           "only there")
+    for signum in _STOPPING_SIGNALS:
+        current = signal.getsignal(signum)
+        if current is not _on_signal_elsewhere:
+            _PREVIOUS_HANDLERS[signum] = current
+            signal.signal(signum, _on_signal_elsewhere)
+
+
+def _on_signal_elsewhere(signum: int, frame: Any) -> None:
+    """The handler :func:`watch_signals` installs (see there)."""
+    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
+    if previous == signal.SIG_IGN:
+        return  # the job ignores this signal: it goes on, and so do its records
+    if callable(previous):
+        # The job's own handler decides what the signal means: the records note it and end with
+        # what the process really does (at exit).
+        _stop_elsewhere(signum, stop=False)
+        previous(signum, frame)
+        return
+    _stop_elsewhere(signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _stop_elsewhere(signum: int, stop: bool = True) -> None:
+    """Note ``signum`` in the record of every running Recorder started outside the main thread (and
+    finish it as ``interrupted`` when ``stop``)."""
+    name = signal.Signals(signum).name
+    for recorder in list(_LIVE):
+        if recorder._signals_elsewhere and recorder._started and not recorder._stopped and recorder._mine():
+            recorder._outcome["signal"] = name
+            if stop:
+                with _warn_on_write_error():
+                    recorder.stop(exit_code=128 + signum, status="interrupted")
+
+
+def _signals_watched() -> bool:
+    """True when the main thread's handler of every stopping signal finishes other threads' records."""
+    for signum in _STOPPING_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not _on_signal_elsewhere and getattr(handler, "__func__", None) is not Recorder._on_signal:
+            return False
+    return True
 
 
 def _encode(record: dict[str, Any], path: str) -> bytes:
@@ -735,6 +822,8 @@ _ORIGINAL_EXIT = sys.exit
 #: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
 #: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
 _STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+#: The handlers :func:`watch_signals` replaced, by signal.
+_PREVIOUS_HANDLERS: dict[int, Any] = {}
 
 
 #: Recorders started and not stopped in this process, and the output file each writes.
@@ -747,6 +836,7 @@ def _after_fork_in_child() -> None:
         recorder._forget_in_child()
     _LIVE.clear()
     _WRITERS.clear()
+    _outputlock.forget_in_child()
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,0 +1,95 @@
+"""Which other process on this host writes the same record file: an advisory lock per output path.
+
+A running Recorder holds a POSIX lock (``lockf``) on a small file named after its output's real path,
+in a private folder of the temp folder (never beside the record: the output folder stays the job's).
+Another process that starts a Recorder writing the same file finds the lock taken and is told so; the
+lock goes with the process however it ends (SIGKILL included), so a crashed job never leaves a false
+alarm. The lock is advisory only: nothing waits for it or fails because of it.
+
+POSIX locks belong to a process, and closing any descriptor of the file drops them all: the process
+keeps one descriptor per path, shared by its Recorders (their own clash is told by the Recorder).
+A forked child holds none of its parent's locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+
+#: Path -> [descriptor, Recorders of this process that hold it].
+_HELD: dict[str, list[int]] = {}
+
+
+def _lock_path(path: str) -> str:
+    folder = os.path.join(tempfile.gettempdir(), f"procrecord-{os.getuid()}-locks")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return os.path.join(folder, hashlib.sha256(os.fsencode(path)).hexdigest()[:32] + ".lock")
+
+
+def claim(path: str) -> int | None:
+    """Hold the lock of the output ``path`` (a real path) for this process; the pid of another
+    process that holds it (0 when its pid is unknown), or None when none does or it cannot be told."""
+    held = _HELD.get(path)
+    if held is not None:
+        held[1] += 1
+        return None
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): nothing is told
+        return None
+    try:
+        lock = _lock_path(path)
+        for _ in range(3):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                other = _holder(fd)
+                os.close(fd)
+                return other
+            # The holder before may have removed the file between our open and lock: lock the file
+            # that is there now, or a third process would lock another one and not see us.
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(lock))
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                _HELD[path] = [fd, 1]
+                return None
+            os.close(fd)
+    except OSError:  # no usable temp folder: nothing is told
+        return None
+    return None
+
+
+def _holder(fd: int) -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int(os.pread(fd, 32, 0) or b"0")
+    return 0
+
+
+def release(path: str) -> None:
+    """Let go of the lock of ``path`` once no Recorder of this process holds it."""
+    held = _HELD.get(path)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] > 0:
+        return
+    del _HELD[path]
+    with contextlib.suppress(OSError):
+        os.unlink(_lock_path(path))  # while locked: a process that opened it meanwhile tries again
+    with contextlib.suppress(OSError):
+        os.close(held[0])
+
+
+def forget_in_child() -> None:
+    """In a forked child: the parent's locks are not the child's (close its copies of the descriptors)."""
+    for fd, _ in _HELD.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
