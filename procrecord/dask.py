@@ -90,12 +90,30 @@ def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
 
 
 def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None) -> dict[str, Any]:
-    """``record`` upgraded to the newest version and redacted at ``level``; a marker record is returned unchanged."""
+    """``record`` upgraded to the newest version and redacted at ``level``.
+
+    A marker record keeps its form, its message and source scrubbed as free text is (a path names a home
+    folder, a message may quote a key): what a redacted bag holds is redacted, markers included.
+    """
     if is_error(record):
-        return record
+        return _redact_marker(record, level)
     from procrecord.operations.redaction import redact as _redact
 
     return _redact(upgrade(record), level, key)
+
+
+def _redact_marker(record: dict[str, Any], level: str) -> dict[str, Any]:
+    from procrecord.operations.scrub import Scrubber
+    from procrecord.record.policy import LEVELS
+
+    if level not in LEVELS:
+        from procrecord.errors import ProcrecordError
+
+        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+    if level == "none":
+        return record
+    scrub = Scrubber().scrub
+    return {key: scrub(value)[0] if isinstance(value, str) else value for key, value in record.items()}
 
 
 def validate(record: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from test_storage import _opt, _tree, _upload, endpoint, invoke, s3  # noqa: F401  (fixtures)
 
 from procrecord.bulk.executors import Executor, parse
+from procrecord.errors import ProcrecordError
 
 from helpers import valid_fixtures
 
@@ -565,3 +566,20 @@ def test_dask_operations_take_unreadable_documents_through_on_a_cluster(tmp_path
     jsonl, dup = _bad_folder(tmp_path / "in")
     with local_cluster(1) as cluster, Client(cluster):
         _check_bag_with_bad_documents(tmp_path / "in", jsonl, dup)
+
+
+def test_a_redacted_marker_has_its_message_and_source_scrubbed_as_free_text():
+    """A redacted bag holds nothing the level hides, markers included (the message may quote a key)."""
+    import procrecord.dask as prd
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    marker = {"procrecord_error": f"duplicate key '{token}' in the object at $", "source": "/home/anna/runs/a.json",
+              "line": 3}
+    for level in ("most", "all"):
+        redacted = prd.redact(marker, level=level)
+        assert prd.is_error(redacted) and redacted["line"] == 3
+        assert token not in str(redacted) and "anna" not in redacted["source"], redacted
+        assert redacted["procrecord_error"].startswith("duplicate key '")
+    assert prd.redact(marker, level="none") == marker
+    with pytest.raises(ProcrecordError, match="unknown redaction level"):
+        prd.redact(marker, level="mots")

@@ -85,7 +85,6 @@ def test_a_symlink_a_walk_leaves_alone_is_not_read_as_a_record(tmp_path):
     assert [r.name for r in procrecord.read(tmp_path)] == ["geowatch.fit"]
 
 
-<<<<<<< HEAD
 def test_an_empty_source_is_an_error_not_the_current_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "here.json").write_text(GPU.read_text())
@@ -137,7 +136,8 @@ def test_a_size_refusal_names_reads_own_argument(tmp_path):
         procrecord.read(GPU, max_bytes=100)
     assert "--max-bytes" not in str(caught.value)
     assert [r.name for r in procrecord.read(GPU, max_bytes=10**6)] == ["geowatch.fit"]
-=======
+
+
 def test_a_key_written_twice_is_an_error_as_validate_says(tmp_path):
     """The parser keeps the last value of a repeated key: read() says so, as ``procrecord validate`` does."""
     text = json.dumps(load_json(GPU))
@@ -146,4 +146,3 @@ def test_a_key_written_twice_is_an_error_as_validate_says(tmp_path):
     with pytest.raises(RecordReadError, match=r"duplicate key 'name' in the object at \$") as caught:
         procrecord.read(path)
     assert str(caught.value).startswith(f"{path}: ")
->>>>>>> hwr

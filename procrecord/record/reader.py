@@ -116,10 +116,10 @@ def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterat
     from procrecord.record.validation import validate
 
     converter = make_converter()
-<<<<<<< HEAD
     sources = _sources(source)
     named = set(sources)
-    for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes):
+    # unique: a key written twice is an error, as in ``procrecord validate`` (the parser keeps one value).
+    for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes, unique=True):
         host = _host_file(item)
         if host is not None:
             if item.source not in named:  # found by a folder walk or a glob: go on with the others
@@ -127,10 +127,6 @@ def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterat
                               stacklevel=3)  # the line that called read() or iterates iter_read()
                 continue
             raise RecordReadError(item.source, item.line, host)
-=======
-    # unique: a key written twice is an error, as in ``procrecord validate`` (the parser keeps one value).
-    for item in load(_sources(source), unique=True):
->>>>>>> hwr
         if isinstance(item, LoadError):
             # the loader's hints name CLI options; here they are this function's own
             raise RecordReadError(item.source, item.line,
