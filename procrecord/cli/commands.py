@@ -48,8 +48,8 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
     for pointer in pointers:
         if not pointer.startswith("/"):
             raise click.UsageError(f"--embedded-pointer {pointer!r}: a JSON pointer starts with '/' (e.g. /a/b)")
-    return Embedded(operation, DEFAULT_POINTERS + tuple(p for p in pointers if p not in DEFAULT_POINTERS),
-                    max_bytes or DEFAULT_MAX_BYTES)
+    named = tuple(dict.fromkeys(p for p in pointers if p not in DEFAULT_POINTERS))
+    return Embedded(operation, DEFAULT_POINTERS + named, max_bytes or DEFAULT_MAX_BYTES, named)
 
 
 @cli.command()
