@@ -444,3 +444,16 @@ def test_summaries_count_what_was_done(tmp_path):
     result = invoke("redact", "--level", "most", "-o", out, jsonl)
     assert result.exit_code == 1 and "5 redacted" not in result.stderr
     assert "5 not written (file has errors)" in result.stderr and not (out / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", [("upgrade",), ("redact", "--level", "most"), ("downgrade", "--to", "0")])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_in_place_jsonl_keeps_its_blank_lines(tmp_path, command, jobs):
+    """Findings printed before the rewrite name line numbers: the rewritten file keeps them."""
+    line = json.dumps(load_json(GPU))
+    path = tmp_path / "runs.jsonl"
+    path.write_text(f"\n{line}\n\n{line}\n\n\n{line}\n\n")
+    result = invoke(*command, "-j", jobs, "--in-place", path)
+    assert result.exit_code == 0, result.output
+    lines = path.read_text().split("\n")
+    assert [i + 1 for i, text in enumerate(lines) if text.strip()] == [2, 4, 7] and len(lines) == 9

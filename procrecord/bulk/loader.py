@@ -534,6 +534,8 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     elif isinstance(task, StreamTask):
         yield from _iter_stream(task, span if span is not None else Span(), exact, raw, unique)
     elif isinstance(task, InlineTask):
+        if span is not None and task.jsonl:
+            span.lines = len(task.payloads)
         for offset, payload in enumerate(task.payloads):
             line = task.first_line + offset if task.jsonl else None
             if task.jsonl and not payload.strip():
