@@ -179,6 +179,13 @@ def test_schema_command():
     assert invoke("schema", "latest").stdout == invoke("schema").stdout, "'latest' as --schema-version takes it"
 
 
+@pytest.mark.parametrize("args", [("--list", "1.0"), ("--list", "latest"), ("--list", "--path")])
+def test_schema_list_with_a_version_or_path_is_a_usage_error(args):
+    """--list prints every version: a VERSION or --path with it would be ignored, so it is refused."""
+    result = invoke("schema", *args)
+    assert result.exit_code == 2 and "--list lists every version" in result.output
+
+
 def test_the_package_exposes_only_public_names():
     import procrecord
 

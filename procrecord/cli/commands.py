@@ -135,6 +135,8 @@ def schema(version, show_path, list_versions) -> int:
     """Print (or locate) the schema of VERSION (default and 'latest': the newest)."""
     from procrecord.record.schemas import current_version, known_versions, schema_path
 
+    if list_versions and (version is not None or show_path):
+        raise click.UsageError("--list lists every version: it takes neither a VERSION nor --path")
     if list_versions:
         for known in known_versions():
             click.echo(known)
