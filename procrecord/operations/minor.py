@@ -54,13 +54,14 @@ def with_new_constants(record: dict[str, Any], source: str, target: str) -> dict
     if not added:
         return dict(record)
     order = list(newer)
-    after = {order[order.index(key) - 1] if order.index(key) else None: key for key in added}
+    # "": the schema lists it first (no record key is "": top-level names are the schema's own)
+    after: dict[str, str] = {order[order.index(key) - 1] if order.index(key) else "": key for key in added}
     out: dict[str, Any] = {}
-    for key, value in [(None, None), *record.items()]:
-        if key is not None:
+    for key, value in [("", None), *record.items()]:
+        if key:
             out[key] = value
         follows = after.get(key)
-        while follows in added:
+        while follows is not None and follows in added:
             out[follows] = added.pop(follows)
             follows = after.get(follows)
     out.update(added)  # the field before it is absent: at the end
