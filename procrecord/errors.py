@@ -31,6 +31,10 @@ class RecordWriteError(ProcrecordError):
     """The record could not be written to its output file (folder missing or read-only, disk full)."""
 
 
+class StorageOptionError(ProcrecordError):
+    """A ``--storage-option`` that the storage of the command's URLs does not take (a usage error)."""
+
+
 class RecordReadError(ProcrecordError):
     """The typed reader met a source or record it cannot turn into a model object."""
 

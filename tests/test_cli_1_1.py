@@ -19,7 +19,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_upgrade_to_1_1_changes_only_the_version(tmp_path):
+def test_upgrade_to_1_1_changes_only_the_version_and_adds_the_item_type(tmp_path):
     result = invoke("upgrade", "--to", "1.1", "--output-dir", tmp_path, FIXTURES / "1.0" / "valid")
     assert result.exit_code == 0, result.stderr
     written = sorted(tmp_path.rglob("*.json"))
@@ -27,7 +27,8 @@ def test_upgrade_to_1_1_changes_only_the_version(tmp_path):
     for path in written:
         out = load_json(path)
         source = load_json(FIXTURES / "1.0" / "valid" / path.name)
-        assert out == dict(source, schema_version="1.1") and validate(out) == []
+        assert out == dict(source, schema_version="1.1", type="procrecord") and validate(out) == []
+        assert list(out).index("type") == list(out).index("record_type") + 1  # where the writer puts it
 
 
 def test_downgrade_to_1_0_lists_what_it_dropped_on_stderr(tmp_path):
@@ -37,8 +38,9 @@ def test_downgrade_to_1_0_lists_what_it_dropped_on_stderr(tmp_path):
     assert out["schema_version"] == "1.0" and validate(out) == []
     line = next(t for t in result.stderr.splitlines() if "dropped" in t and "::" in t)
     dropped = set(line.split("dropped ", 1)[1].split(", "))
-    assert {"/inputs", "/outputs", "/parent", "/root", "/distributed", "/type", "/host/scheduler/partition",
+    assert {"/inputs", "/outputs", "/parent", "/root", "/distributed", "/host/scheduler/partition",
             "/host/container/image_name"} <= dropped
+    assert "/type" not in dropped  # the item type holds no data: the upgrade puts it back
     # nothing 1.0 knows is dropped
     assert not any(p.startswith(("/timing", "/python", "/invocation", "/git")) for p in dropped)
 
@@ -76,3 +78,15 @@ def test_diff_of_the_same_code_on_different_data(tmp_path):
     assert result.exit_code == 1
     assert "different data: inputs[train-data//scratch/jdoe/drop8/train.kwcoco.zip]" in result.stdout
     assert "1 difference: 1 data" in result.stdout + result.stderr
+
+
+def test_a_downgrade_and_upgrade_round_trip_diffs_clean_against_the_original(tmp_path):
+    """A 1.1 record with no field 1.0 lacks but the item type comes back as it was: diff finds nothing."""
+    original = FIXTURES / "1.1" / "valid" / "minimal.json"
+    down = invoke("downgrade", "--to", "1.0", original)
+    assert down.exit_code == 0 and "dropped" not in down.stderr, down.stderr
+    (tmp_path / "down.json").write_text(down.stdout)
+    up = invoke("upgrade", tmp_path / "down.json")
+    (tmp_path / "back.json").write_text(up.stdout)
+    result = invoke("diff", original, tmp_path / "back.json")
+    assert result.exit_code == 0, result.output

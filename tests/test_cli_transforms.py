@@ -174,6 +174,24 @@ def test_upgrade_check_writes_nothing_and_exits_1(tmp_path):
     assert (tmp_path / "a.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("source", [LEGACY / "full-telemetry.json", GPU, FIXTURES / "1.1" / "valid" / "minimal.json"])
+@pytest.mark.parametrize("to", ["0", "1.0", "1.1"])
+def test_upgrade_check_predicts_the_run(source, to):
+    """What the run refuses (an older --to: use downgrade), --check reports as the same error and exit
+    code; what it upgrades, --check calls needs-upgrade; what is current, both leave (exit 0)."""
+    check, run = invoke("upgrade", "--check", "--to", to, source), invoke("upgrade", "--to", to, source)
+    said = [line for line in check.output.splitlines() if ":: " in line]
+    if run.exit_code:  # the run's findings go to stderr when its records go to stdout
+        assert said == [line for line in run.stderr.splitlines() if ":: " in line] and "error: cannot" in said[0]
+        assert check.exit_code == run.exit_code == 1
+    elif load_json(source).get("schema_version", "0") != to:
+        assert json.loads(run.stdout)["schema_version"] == to
+        assert said == [f"{source}:: needs-upgrade: version {load_json(source).get('schema_version', '0')} -> {to}"]
+        assert check.exit_code == 1
+    else:
+        assert said == [] and check.exit_code == 0
+
+
 def test_upgrade_in_place_and_current_files_untouched(tmp_path):
     shutil.copy(LEGACY / "with-emissions.json", tmp_path / "old.json")
     current = json.dumps(upgrade(load_json(GPU)), indent=2).encode()
@@ -507,3 +525,16 @@ def test_summaries_count_what_was_done(tmp_path):
     result = invoke("redact", "--level", "most", "-o", out, jsonl)
     assert result.exit_code == 1 and "5 redacted" not in result.stderr
     assert "5 not written (file has errors)" in result.stderr and not (out / "runs.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", [("upgrade",), ("redact", "--level", "most"), ("downgrade", "--to", "0")])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_in_place_jsonl_keeps_its_blank_lines(tmp_path, command, jobs):
+    """Findings printed before the rewrite name line numbers: the rewritten file keeps them."""
+    line = json.dumps(load_json(GPU))
+    path = tmp_path / "runs.jsonl"
+    path.write_text(f"\n{line}\n\n{line}\n\n\n{line}\n\n")
+    result = invoke(*command, "-j", jobs, "--in-place", path)
+    assert result.exit_code == 0, result.output
+    lines = path.read_text().split("\n")
+    assert [i + 1 for i, text in enumerate(lines) if text.strip()] == [2, 4, 7] and len(lines) == 9

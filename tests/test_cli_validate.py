@@ -140,6 +140,19 @@ def test_stdin(tmp_path):
     assert result.exit_code == 0
 
 
+def test_stdin_jsonl_with_a_bad_or_blank_first_line_is_checked_line_by_line(tmp_path):
+    """The same bytes by name and on stdin give the same findings: every good line is checked."""
+    line = json.dumps(json.loads((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()))
+    for first, expected in (("{bad", "1 error, 2 valid"), ("", "2 valid")):
+        data = f"{first}\n{line}\n{line}\n"
+        (tmp_path / "f.jsonl").write_text(data)
+        by_name = invoke("validate", str(tmp_path / "f.jsonl"))
+        result = invoke("validate", "-", input=data)
+        assert expected in result.stderr and expected in by_name.stderr, result.output
+        assert result.stdout == by_name.stdout.replace(str(tmp_path / "f.jsonl"), "-")
+        assert result.exit_code == by_name.exit_code
+
+
 @pytest.mark.slow
 def test_jobs_2_gives_the_same_report(tmp_path):
     path = tmp_path / "big.jsonl"
@@ -180,6 +193,13 @@ def test_schema_command():
     assert invoke("schema", "--path").stdout.strip().endswith(".schema.json")
     assert invoke("schema", "5.5").exit_code == 3
     assert invoke("schema", "latest").stdout == invoke("schema").stdout, "'latest' as --schema-version takes it"
+
+
+@pytest.mark.parametrize("args", [("--list", "1.0"), ("--list", "latest"), ("--list", "--path")])
+def test_schema_list_with_a_version_or_path_is_a_usage_error(args):
+    """--list prints every version: a VERSION or --path with it would be ignored, so it is refused."""
+    result = invoke("schema", *args)
+    assert result.exit_code == 2 and "--list lists every version" in result.output
 
 
 def test_the_package_exposes_only_public_names():

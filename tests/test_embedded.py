@@ -162,6 +162,34 @@ def test_records_at_named_pointers_are_found(tmp_path):
     assert invoke("upgrade", "--embedded-pointer", "/a", path).exit_code == 2
 
 
+@pytest.mark.parametrize("others", [True, False], ids=["with-a-record-in-info", "alone"])
+@pytest.mark.parametrize("pointer, said", [
+    ("/nope", "--embedded-pointer /nope names nothing in this file"),
+    ("/runs/rec", "runs.rec: an object, not a process record (named by --embedded-pointer /runs/rec)"),
+    ("/runs/list", "runs.list[1]: an object, not a process record (named by --embedded-pointer /runs/list); "
+                   "runs.list[2]: a number, not a process record (named by --embedded-pointer /runs/list)"),
+    ("/runs/name", "runs.name: a string, not a process record (named by --embedded-pointer /runs/name)"),
+])
+def test_what_a_named_pointer_names_is_a_record_or_a_finding(tmp_path, pointer, said, others):
+    """A pointer that names nothing, or a value or list item that is no record, is a finding naming
+    the file and the pointer (exit 1), whether or not the file has other records."""
+    record = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    host = {"runs": {"rec": {"not": "a record"}, "list": [record, {"x": 1}, 5], "name": "x"}}
+    if others:
+        host["info"] = [{"type": "note"}, record]  # an info list mixes kinds of items: the note is no finding
+    path = tmp_path / "ptr.json"
+    path.write_text(json.dumps(host))
+    before = path.read_bytes()
+    for args in (("validate",), ("redact", "--level", "most", "--in-place"), ("upgrade", "--in-place")):
+        result = invoke(*args, "--embedded", "--embedded-pointer", pointer, path)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"{path}:: error: {said}" in result.output.splitlines(), (args, result.output)
+    assert path.read_bytes() == before  # a file with a finding is not rewritten
+    # a record file is still a record file: the pointer is for host files
+    plain = invoke("validate", "--embedded", "--embedded-pointer", pointer, FIXTURES / "1.1" / "valid" / "minimal.json")
+    assert plain.exit_code == 0, plain.output
+
+
 def test_meta_info_is_found():
     result = invoke("validate", "--embedded", HOSTS / "pxl_eval.json")
     assert result.exit_code == 0 and "holding 1 embedded record from" in result.output

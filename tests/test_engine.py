@@ -40,3 +40,45 @@ def test_a_summary_of_status_outcomes_is_plain_json():
     summary.add(Outcome("b.json", None, Status.VALID))
     assert summary.failed
     assert json.loads(orjson.dumps(summary.to_dict()))["by_status"] == {"leak": 1, "valid": 1}
+
+
+_RECORD_LINE = json.dumps({"schema_version": "1.0", "record_type": "procrecord.process",
+                           "id": "3f2b8a71-4c1e-4d8a-9b0f-2a6c5e7d9f10", "name": "x", "status": "completed",
+                           "producer": {"name": "procrecord", "version": "0.1.0"}})
+
+
+def _outputs(path, chunk_bytes):
+    """The bytes a rewrite of ``path`` writes: the run's blocks, in order, with tasks of ``chunk_bytes``."""
+    import functools
+
+    from procrecord.bulk import engine
+    from procrecord.bulk.engine import Block
+    from procrecord.bulk.loader import plan
+    from procrecord.operations.transforms import UpgradeRecord
+
+    original = engine.plan
+    engine.plan = functools.partial(plan, chunk_bytes=chunk_bytes)
+    try:
+        items = list(engine.run([str(path)], UpgradeRecord()))
+    finally:
+        engine.plan = original
+    return b"".join(item.data for item in items if isinstance(item, Block))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(st.sampled_from([_RECORD_LINE, "", "  ", "\t"]), min_size=1, max_size=12).filter(
+    lambda lines: _RECORD_LINE in lines), chunk_bytes=st.sampled_from([1, 150, 1 << 20]))
+def test_a_rewritten_jsonl_file_keeps_its_blank_lines_and_line_numbers(tmp_path_factory, lines, chunk_bytes):
+    """However the file is cut into tasks, each record is written back at its own line number."""
+    path = tmp_path_factory.mktemp("blank") / "a.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    out = _outputs(path, chunk_bytes).decode().split("\n")
+    assert out[-1] == "" and len(out) - 1 == len(lines)
+    for before, after in zip(lines, out):
+        assert (before == _RECORD_LINE) == bool(after.strip())
+        if after.strip():
+            assert json.loads(after)["schema_version"] == "1.1"

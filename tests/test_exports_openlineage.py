@@ -78,8 +78,8 @@ def test_level_all_leaves_only_identity_in_the_events(tmp_path):
     events, _ = _events(tmp_path, [child], level="all")
     facets = events[0]["run"]["facets"]
     assert "environmentVariables" not in facets and "parent" not in facets
-    assert set(facets["procrecord"]["record"]) <= {"schema_version", "record_type", "id", "name", "status", "producer",
-                                                   "redaction"}
+    assert set(facets["procrecord"]["record"]) <= {"schema_version", "record_type", "type", "id", "name", "status",
+                                                   "producer", "redaction"}
 
 
 def test_events_are_sent_with_the_clients_transport_and_retried(tmp_path):

@@ -286,3 +286,32 @@ def test_a_walk_without_globs_works_out_no_relative_paths(tmp_path, monkeypatch)
     monkeypatch.setattr(loader.os.path, "relpath", real)  # globs need them
     kept = [os.path.basename(t.path) for t in plan([str(tmp_path)], walk=Walk(exclude=("sub/skip.json",)))]
     assert kept == ["a.json", "b.json"]
+
+
+_RECORD_LINES = [json.dumps(REC), json.dumps({"schema_version": "1.1", "n": 2})]
+_LINES = st.sampled_from(_RECORD_LINES + ["", "  ", "{bad", '{"a": 1', "5", "[1, 2]", "not json", '{"a": NaN}'])
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(_LINES, min_size=1, max_size=8), ending=st.sampled_from(["\n", "\r\n"]))
+def test_jsonl_on_stdin_is_read_as_the_same_bytes_in_a_jsonl_file(tmp_path_factory, lines, ending):
+    """Blank or bad lines first or anywhere: stdin gives the findings a .jsonl file of the same bytes
+    gives (per line, with line numbers, the good lines read)."""
+    if not any(line in _RECORD_LINES for line in lines):
+        return  # no line is a record: nothing tells these bytes from one broken document
+    data = (ending.join(lines) + ending).encode()
+    path = tmp_path_factory.mktemp("stdin") / "same.jsonl"
+    path.write_bytes(data)
+    expected = [item._replace(source="-") for item in load([str(path)])]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        assert list(load(["-"])) == expected
+
+
+def test_a_broken_pretty_printed_document_on_stdin_stays_one_document(monkeypatch):
+    """Its lines are no JSONL: one finding with the document's line, not one per line."""
+    text = json.dumps({"schema_version": "1.1", "host": {"os": "Linux"}, "packages": [{"name": "a"}]}, indent=2)
+    text = text.replace('"os"', "os")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    (item,) = list(load(["-"]))
+    assert isinstance(item, LoadError) and item.line is None and "invalid JSON at line 4" in item.message

@@ -35,13 +35,37 @@ def _normalise(record: dict) -> dict:
     return record
 
 
+def _expected(case) -> dict:
+    """The released ``expected.json`` of a pair, with a later issue's correction (``errata.json``, an
+    RFC 6902 patch) applied where there is one: released fixtures are never edited, only added."""
+    import jsonpatch
+
+    expected = load_json(case / "expected.json")
+    if (case / "errata.json").exists():
+        expected = jsonpatch.apply_patch(expected, load_json(case / "errata.json")["patch"])
+    return expected
+
+
 @pytest.mark.parametrize("case", PAIRS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_golden_upgrade_pairs(case):
     source, target = case.parent.name.split("-to-")
     record = load_json(case / "input.json")
-    expected = load_json(case / "expected.json")
+    expected = _expected(case)
     assert validate(record, source) == [] and validate(expected, target) == []
     assert _normalise(upgrade(record, target)) == _normalise(expected)
+
+
+@pytest.mark.parametrize("errata", sorted((FIXTURES / "upgrade").glob("*/*/errata.json")),
+                         ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}")
+def test_upgrade_errata_name_their_issue_and_correct_the_released_file(errata):
+    """Each errata file says why, names the issue, and its ``test`` operations hold on the released file."""
+    import jsonpatch
+
+    found = load_json(errata)
+    assert found["fixture"] == "expected.json" and isinstance(found["issue"], int) and found["why"]
+    released = load_json(errata.parent / "expected.json")
+    assert any(op["op"] == "test" for op in found["patch"])
+    assert jsonpatch.apply_patch(released, found["patch"]) != released
 
 
 def test_every_legacy_fixture_has_a_golden_pair():

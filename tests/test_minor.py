@@ -44,8 +44,8 @@ def test_1_0_to_1_1_to_1_0_is_the_identity(path):
     record = _load(path)
     before = copy.deepcopy(record)
     up = upgrade(record, "1.1")
-    assert up["schema_version"] == "1.1"
-    assert {k: v for k, v in up.items() if k != "schema_version"} == {
+    assert up["schema_version"] == "1.1" and up["type"] == "procrecord"
+    assert {k: v for k, v in up.items() if k not in ("schema_version", "type")} == {
         k: v for k, v in record.items() if k != "schema_version"}
     assert validate(up, "1.1") == []
     down, dropped = downgrade(up, "1.0")
@@ -56,7 +56,6 @@ def test_1_0_to_1_1_to_1_0_is_the_identity(path):
 def _with_new_fields(record: dict) -> dict:
     out = upgrade(record, "1.1")
     out = copy.deepcopy(out)
-    out["type"] = "procrecord"
     out["inputs"] = [{"uri": "/data/train.csv", "role": "train-data", "kind": "file", "size_bytes": 3,
                       "sha256": "a" * 64}]
     out["parent"] = {"id": "0b0e3c1e-8a31-4f0a-9d52-3f3f4bd5e2a1", "name": "pipeline"}
@@ -70,10 +69,28 @@ def test_downgrade_to_1_0_drops_only_the_new_fields_and_says_which():
     assert validate(newer, "1.1") == []
     down, dropped = downgrade(newer, "1.0")
     assert validate(down, "1.0") == []
-    assert dropped == sorted(["/type", "/inputs", "/parent", "/host/container/runtime",
+    assert dropped == sorted(["/inputs", "/parent", "/host/container/runtime",
                               "/host/container/image_name"])
     assert down["host"]["container"] == {}
     assert {k: v for k, v in down.items() if k != "host"} == {k: v for k, v in record.items() if k != "host"}
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "1.1" / "valid").glob("*.json")), ids=lambda p: p.stem)
+def test_1_1_to_1_0_to_1_1_keeps_all_but_what_the_downgrade_reports(path):
+    """The item type the writer writes comes back (key order too); what the downgrade drops is listed."""
+    record = _load(path)
+    down, dropped = downgrade(record, "1.0")
+    back = upgrade(down, "1.1")
+    assert back["type"] == record["type"] == "procrecord" and "/type" not in dropped
+    assert list(back) == [k for k in record if f"/{k}" not in dropped]
+    if not dropped:
+        assert back == record
+
+
+def test_an_upgrade_from_0_puts_the_item_type_where_the_writer_does():
+    for path in sorted((FIXTURES / "0" / "valid").glob("*.json")):
+        out = upgrade(_load(path), "1.1")
+        assert list(out)[:3] == ["schema_version", "record_type", "type"] and out["type"] == "procrecord", path.name
 
 
 def test_downgrade_of_1_1_reaches_the_legacy_shape():

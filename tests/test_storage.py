@@ -222,6 +222,32 @@ def test_storage_option_values():
     assert invoke("validate", "--storage-option", "bad", "x").exit_code == 2
 
 
+@pytest.mark.parametrize("where", ["source", "output"])
+def test_mistyped_storage_option_usage_error(tmp_path, s3, endpoint, where):
+    """A mistyped key (endpont_url) would fail every source with the same TypeError: one usage line."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    mistyped = ["--storage-option", f"endpont_url={endpoint}", "--storage-option", "key=testing",
+                "--storage-option", "secret=testing"]
+    if where == "source":
+        result = invoke("validate", f"s3://{bucket}/in", *mistyped)
+    else:
+        result = invoke("upgrade", tmp_path / "in", "-o", f"s3://{bucket}/up", *mistyped)
+    assert result.exit_code == 2, result.output
+    (line,) = [text for text in result.output.splitlines() if "endpont_url" in text]
+    assert line.startswith("Error: --storage-option endpont_url: not an option of s3:// storage")
+    assert not fs.find(f"{bucket}/up")
+
+
+def test_a_storage_option_with_local_paths_only_is_a_warning(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(json.loads(valid_fixtures(current_version())[0].read_text())))
+    result = invoke("validate", "--storage-option", "endpoint_url=http://127.0.0.1:1", path)
+    assert result.exit_code == 0, result.output
+    assert "warning: --storage-option is for URL sources and outputs" in result.stderr
+    assert "warning" not in invoke("validate", path).stderr  # the options of one run are not the next one's
+
+
 def test_local_runs_do_not_import_fsspec(tmp_path):
     code = ("import sys\nfrom click.testing import CliRunner\nfrom procrecord.cli import cli\n"
             f"r = CliRunner().invoke(cli, ['validate', {str(valid_fixtures('1.0')[0])!r}])\n"

@@ -38,6 +38,8 @@ class Found(NamedTuple):
     path: str
     value: dict[str, Any] | None
     problem: str | None = None
+    #: False for a finding about a place named with --embedded-pointer that holds no record (or nothing).
+    record: bool = True
 
 
 def _report_path(pointer_tokens: list[str], index: int | None) -> str:
@@ -46,24 +48,37 @@ def _report_path(pointer_tokens: list[str], index: int | None) -> str:
     return json_path([*pointer_tokens, *([] if index is None else [index])])
 
 
-def _item(data: bytes, start: int, end: int, path: str) -> Found | None:
-    """The record at ``data[start:end]``, a problem with one, or None when it is no record."""
+def _item(data: bytes, start: int, end: int, path: str, named: str | None = None) -> Found | None:
+    """The record at ``data[start:end]``, a problem with one, or None when it is no record.
+
+    ``named``: the ``--embedded-pointer`` that named this place; what it names must be a record, so
+    anything else is a problem (a kwcoco ``info`` list mixes kinds of items: those are skipped).
+    """
     from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
     from procrecord.operations.transforms import is_process_record
 
+    def no_record(kind: str) -> Found | None:
+        if named is None:
+            return None
+        return Found(start, end, path, None, f"{kind}, not a process record (named by --embedded-pointer {named})",
+                     record=False)
+
     if data[start:start + 1] != b"{":
-        return None
+        return no_record(_kind(data[start:start + 1]))
     text = data[start:end]
     try:
         value = loads_exact(text)
     except orjson.JSONDecodeError:
-        if is_process_record(loose(text)):  # NaN and Infinity are fine in the host, not in a record
+        value = loose(text)  # NaN and Infinity are fine in the host, not in a record
+        if value is None:
+            return no_record("an object that is not valid JSON")
+        if is_process_record(value):
             return Found(start, end, path, None, "record is not strict JSON (NaN or Infinity in it): left unchanged")
-        return None
+        return no_record("an object")
     except ExactnessError as exc:
         return Found(start, end, path, None, f"invalid for this tool: {exc}")
     if not is_process_record(value):
-        return None
+        return no_record("an object")
     from procrecord.bulk.dupkeys import duplicate_keys
 
     repeated = duplicate_keys(text, value)
@@ -77,28 +92,42 @@ def _item(data: bytes, start: int, end: int, path: str) -> Found | None:
     return Found(start, end, path, value)
 
 
-def find_records(data: bytes, pointers: tuple[str, ...]) -> tuple[list[Found], bool]:
+def _kind(first: bytes) -> str:
+    """What a JSON value is, from its first byte."""
+    return {b"[": "a list", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}.get(first, "a number")
+
+
+def find_records(data: bytes, pointers: tuple[str, ...], named: tuple[str, ...] = ()) -> tuple[list[Found], bool]:
     """The record items at ``pointers`` (each a record or a list of them), and whether any of
-    those places exists in the document."""
+    those places exists in the document.
+
+    ``named``: the pointers the user named (``--embedded-pointer``). What they name must be there
+    and be records: a place that is missing (``start`` -1) or holds something else is a
+    :class:`Found` with ``record`` False and a problem, never skipped in silence.
+    """
     found: list[Found] = []
     located = False
     taken: set[int] = set()
     for pointer in pointers:
         parts = tokens(pointer)
+        strict = pointer if pointer in named else None
         span = resolve(data, parts)
         if span is None:
+            if strict is not None:
+                found.append(Found(-1, -1, "$", None, f"--embedded-pointer {pointer} names nothing in this file",
+                                   record=False))
             continue
         start, end = span
         if data[start:start + 1] == b"[":
             located = True
             for index, (a, b) in enumerate(elements(data, start)):
-                item = _item(data, a, b, _report_path(parts, index))
+                item = _item(data, a, b, _report_path(parts, index), strict)
                 if item is not None and a not in taken:
                     taken.add(a)
                     found.append(item)
-        elif data[start:start + 1] == b"{":
+        elif data[start:start + 1] == b"{" or strict is not None:
             located = True
-            item = _item(data, start, end, _report_path(parts, None))
+            item = _item(data, start, end, _report_path(parts, None), strict)
             if item is not None and start not in taken:
                 taken.add(start)
                 found.append(item)
@@ -117,6 +146,8 @@ class Embedded:
     inner: Any
     pointers: tuple[str, ...] = DEFAULT_POINTERS
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: The pointers the user named: what they name must be records (see :func:`find_records`).
+    named: tuple[str, ...] = ()
     #: Read documents as bytes: only the record items are parsed (see bulk.Operation).
     raw_documents = True
 
@@ -134,14 +165,20 @@ class Embedded:
     def _document(self, item: Loaded, data: bytes) -> tuple[Outcome, bool]:
         """The outcome for one JSON document, and whether its output differs from ``data``."""
         try:
-            found, located = find_records(data, self.pointers)
+            found, located = find_records(data, self.pointers, self.named)
         except DuplicateKeyError as exc:  # the gate would see one value and the file keep the other
             return Outcome(item.source, item.line, Status.ERROR, message=str(exc), jsonl=item.jsonl), False
         except SpanError as exc:
             return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)
+            from procrecord.operations.transforms import is_process_record
+
             loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers,
                            unique=getattr(self.inner, "unique_keys", False))
+            if found and not (isinstance(loaded, Loaded) and is_process_record(loaded.record)):
+                # not a record itself: what is wrong is the pointer the user named
+                return Outcome(item.source, item.line, Status.ERROR, message="; ".join(str(f.problem) for f in found),
+                               jsonl=item.jsonl), False
             if not isinstance(loaded, Loaded):
                 from procrecord.operations.transforms import is_process_record
 
@@ -169,12 +206,13 @@ class Embedded:
                 outcomes.append((entry, self.inner(Loaded(item.source, item.line, entry.value, item.jsonl))))
         worst = max((o for _, o in outcomes), key=lambda o: severity(o.status))
         violations = tuple(attrs.evolve(v, path=entry.path + v.path[1:]) for entry, o in outcomes for v in o.violations)
-        messages = [f"{entry.path[2:]}: {o.message}" for entry, o in outcomes if o.message]
+        messages = [f"{entry.path[2:]}: {o.message}" if entry.path != "$" else str(o.message)
+                    for entry, o in outcomes if o.message]
         totals: dict[str, int] = {}
         for _, o in outcomes:
             for name, value in (o.info or {}).items():
                 totals[name] = totals.get(name, 0) + value
-        totals["embedded_records"] = len(found)
+        totals["embedded_records"] = sum(entry.record for entry in found)
         output, changed = None, False
         if all(o.output is not None for _, o in outcomes):
             from procrecord.bulk.jsoncodec import loads_exact

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, NamedTuple, Protocol
 from procrecord.bulk.loader import (
     DEFAULT_MAX_BYTES,
     FileTask,
+    InlineTask,
     Item,
     LineTracker,
     Loaded,
@@ -117,11 +118,28 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     exact = getattr(operation, "exact_integers", False)
     raw = getattr(operation, "raw_documents", False)
     unique = getattr(operation, "unique_keys", False)
-    items = pack([apply(operation, item) for item in iter_task(task, span, exact, raw, unique)])
+    outcomes = [apply(operation, item) for item in iter_task(task, span, exact, raw, unique)]
+    later = _later_part(task)
+    if not outcomes and span.lines and later is not None:
+        # blank lines only, in the middle or at the end of a file: written back, so lines keep their numbers
+        return [Block(later, b"\n" * span.lines, False, {})], span.lines
+    first = task.first_line if isinstance(task, InlineTask) else 1  # the line numbers the task's outcomes start at
+    items = pack(outcomes, (first, first + span.lines - 1))
     identity = getattr(task, "identity", None)
     if identity is not None and items and isinstance(items[-1], Block):
         items[-1] = items[-1]._replace(identity=identity, mode=getattr(task, "mode", None))
     return items, span.lines
+
+
+def _later_part(task: Task) -> str | None:
+    """The source of a JSONL task that reads one part of a file cut into several (of stdin, a batch
+    after the first, which holds its first record), else None: a file of blank lines only has no output."""
+    if isinstance(task, InlineTask):
+        return task.source if task.jsonl and task.first_line > 1 else None
+    source = getattr(task, "path", None) or getattr(task, "url", None)
+    if source is None or not getattr(task, "jsonl", False) or not (getattr(task, "start", 0) or getattr(task, "end", None)):
+        return None
+    return str(source)
 
 
 #: Blocks at least this big go from a worker to the parent through a file, not the pool's pipe
@@ -152,13 +170,16 @@ def _unspill(item: Outcome | Block) -> Outcome | Block:
     return item
 
 
-def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
+def pack(outcomes: list[Outcome], lines: tuple[int, int] | None = None) -> list[Outcome | Block]:
     """Move the outputs of a task's outcomes into one :class:`Block`, then merge the clean outcomes.
 
     A task is a whole file or a byte range of one, so its outputs are consecutive in the output:
     joining them here costs one copy, and the parent process writes one piece per task.
+    ``lines``: the first and last line of a JSONL task; its blank lines are kept in the output (as
+    empty lines), so a rewritten file keeps its line numbers.
     """
-    if len(outcomes) == 1:  # a file of one record (the common case of many small files): no merging
+    if len(outcomes) == 1 and (lines is None or outcomes[0].line is None or lines[0] == lines[1]):
+        # a file of one record (the common case of many small files): no merging
         only = outcomes[0]
         if only.output is None:
             return [only]
@@ -175,9 +196,23 @@ def pack(outcomes: list[Outcome]) -> list[Outcome | Block]:
                 totals[name] = totals.get(name, 0) + value
         if outcome.output is not None and (outcome.info or {}).get("changed", 1):
             changed = True
-    data = b"".join(o.output for o in outcomes if o.output is not None)
+    data = b"".join(_with_blank_lines(outcomes, lines))
     stripped = [o._replace(output=None, info=None) for o in outcomes]
     return [*compress(iter(stripped)), Block(outcomes[0].source, data, changed, totals)]
+
+
+def _with_blank_lines(outcomes: list[Outcome], lines: tuple[int, int] | None) -> Iterator[bytes]:
+    """The outputs of ``outcomes``, with an empty line for each blank line of the JSONL task around them."""
+    after = None if lines is None else lines[0]  # the line after the last document
+    for outcome in outcomes:
+        if after is not None and outcome.line is not None:  # a line of JSONL (load errors too)
+            if outcome.line > after and outcome.output is not None:
+                yield b"\n" * (outcome.line - after)
+            after = outcome.line + outcome.records  # a failed document is no blank line: it has no output
+        if outcome.output is not None:
+            yield outcome.output
+    if after is not None and lines is not None and lines[1] >= after and any(o.line is not None for o in outcomes):
+        yield b"\n" * (lines[1] - after + 1)
 
 
 def _plain(outcome: Outcome) -> bool:

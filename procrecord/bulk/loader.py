@@ -483,16 +483,25 @@ def _os_message(exc: OSError) -> str:
 
 
 def _plan_stdin(max_bytes: int, batch: int = 512) -> Iterator[Task]:
-    """Stdin is JSONL when its first line is a whole JSON object, else one JSON document."""
+    """Stdin is read as the same bytes in a file would be: JSONL (line by line) or one JSON document.
+
+    Stdin has no name to tell, so its lines do: it is JSONL when its first non-blank line is a whole
+    JSON value, or, when that line is not, when a later line is a whole JSON object written from
+    its first column (JSONL with a bad first line; a pretty-printed document indents what it nests).
+    Leading blank lines count in the line numbers, as in a file.
+    """
     stream = sys.stdin.buffer
-    first = stream.readline()
-    rest_is_jsonl = isinstance(parse(first, "-", 1), Loaded)
-    if not rest_is_jsonl:
-        data = first + stream.read()
-        yield InlineTask("-", False, 1, (data,), max_bytes)
+    head: list[bytes] = []
+    for raw in stream:
+        head.append(raw)
+        if not raw.isspace():
+            break
+    if not head or head[-1].isspace() or (not _is_whole(head[-1].removeprefix(_BOM))
+                                          and not _find_jsonl_line(stream, head, max_bytes)):
+        yield InlineTask("-", False, 1, (b"".join(head) + stream.read(),), max_bytes)
         return
-    payloads = [first]
     line = 1
+    payloads = head
     for raw in stream:
         payloads.append(raw)
         if len(payloads) >= batch:
@@ -501,6 +510,29 @@ def _plan_stdin(max_bytes: int, batch: int = 512) -> Iterator[Task]:
             payloads = []
     if payloads:
         yield InlineTask("-", True, line, tuple(payloads), max_bytes)
+
+
+def _is_whole(line: bytes) -> bool:
+    """True when the line holds one whole JSON value."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _find_jsonl_line(stream: IO[bytes], head: list[bytes], max_bytes: int) -> bool:
+    """Read lines onto ``head`` up to the first whole JSON object that starts a line (True), or to
+    the end or ``max_bytes`` (False: one document, or one too big to read)."""
+    size = sum(len(raw) for raw in head)
+    for raw in stream:
+        head.append(raw)
+        if raw.startswith(b"{") and _is_whole(raw):
+            return True
+        size += len(raw)
+        if size > max_bytes:
+            return False
+    return False
 
 
 @attrs.define
@@ -526,6 +558,8 @@ def iter_task(task: Task, span: Span | None = None, exact: bool = False, raw: bo
     elif isinstance(task, StreamTask):
         yield from _iter_stream(task, span if span is not None else Span(), exact, raw, unique)
     elif isinstance(task, InlineTask):
+        if span is not None and task.jsonl:
+            span.lines = len(task.payloads)
         for offset, payload in enumerate(task.payloads):
             line = task.first_line + offset if task.jsonl else None
             if task.jsonl and not payload.strip():

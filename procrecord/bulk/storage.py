@@ -71,6 +71,59 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         raise ProcrecordError(f"{url}: {exc}") from exc
 
 
+def check_options(urls: list[str]) -> None:
+    """Raise :class:`~procrecord.errors.StorageOptionError` for a storage option that the filesystem
+    of these URLs does not take, naming it.
+
+    s3fs hands the options it does not know on to its session, which fails only when it is made, so
+    every source would fail with the same ``TypeError``. The filesystem of each scheme is made here
+    once, apart (no instance kept, no event-loop thread started: a fetcher is forked only by a
+    process with no other thread), with its session where it has one, made on a loop of its own
+    and closed again (no request is sent). Any other failure is left to the run, which reports it
+    per source.
+    """
+    import re
+
+    from procrecord.errors import StorageOptionError
+
+    if not _OPTIONS:
+        return
+    schemes: set[str] = set()
+    for url in urls:
+        scheme = url.split("://", 1)[0]
+        if scheme in schemes:
+            continue
+        schemes.add(scheme)
+        try:
+            _probe(url)
+        except TypeError as exc:
+            match = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
+            if match is not None and match.group(1) in _OPTIONS:
+                raise StorageOptionError(f"--storage-option {match.group(1)}: not an option of {scheme}:// storage "
+                                         f"({_short(exc)})") from exc
+        except Exception:  # noqa: BLE001 - a missing bucket, no credentials...: each source's finding in the run
+            pass
+
+
+def _probe(url: str) -> None:
+    """Make the filesystem of ``url`` with this run's options, and its session if it has one."""
+    import asyncio
+
+    from fsspec.core import url_to_fs
+
+    fs, _ = url_to_fs(url, **{**_OPTIONS, "skip_instance_cache": True, "asynchronous": True})
+    if not hasattr(fs, "set_session"):
+        return
+
+    async def session() -> None:
+        await fs.set_session()
+        creator = getattr(fs, "_s3creator", None)  # s3fs: the client context it opened
+        if creator is not None:
+            await creator.__aexit__(None, None, None)
+
+    asyncio.run(session())
+
+
 def describe(exc: BaseException) -> str:
     """One line for a storage error (missing bucket or object, access denied, ...)."""
     from procrecord.bulk.fetcher import RemoteError

@@ -26,6 +26,7 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
         from procrecord.errors import ProcrecordError
 
         try:
+            _check_storage_options(kwargs)
             code = func(*args, **kwargs)
         except click.exceptions.ClickException:
             raise
@@ -46,6 +47,29 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
         sys.exit(code)
 
     return wrapper
+
+
+def _check_storage_options(kwargs: dict[str, Any]) -> None:
+    """``--storage-option`` with no URL among the command's sources and outputs is not used: say so.
+    One that the URLs' storage does not take is a usage error (no source could be read with it)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not any(param.name == "storage_option" for param in ctx.command.params):
+        return
+    from procrecord.bulk.storage import check_options, is_url, options
+    from procrecord.errors import StorageOptionError
+
+    if not options():
+        return
+    places = [*kwargs.get("sources", ()), *(kwargs.get(name) for name in ("output_dir", "output", "baseline"))]
+    urls = [place for place in places if isinstance(place, str) and is_url(place)]
+    if not urls:
+        click.echo("procrecord: warning: --storage-option is for URL sources and outputs (s3://...): "
+                   "none is given, so it is not used", err=True)
+        return
+    try:
+        check_options(urls)
+    except StorageOptionError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def stdout_closed() -> bool:

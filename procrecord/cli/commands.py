@@ -48,8 +48,8 @@ def _maybe_embedded(operation, embedded: bool, pointers=(), max_bytes=None):
     for pointer in pointers:
         if not pointer.startswith("/"):
             raise click.UsageError(f"--embedded-pointer {pointer!r}: a JSON pointer starts with '/' (e.g. /a/b)")
-    return Embedded(operation, DEFAULT_POINTERS + tuple(p for p in pointers if p not in DEFAULT_POINTERS),
-                    max_bytes or DEFAULT_MAX_BYTES)
+    named = tuple(dict.fromkeys(p for p in pointers if p not in DEFAULT_POINTERS))
+    return Embedded(operation, DEFAULT_POINTERS + named, max_bytes or DEFAULT_MAX_BYTES, named)
 
 
 @cli.command()
@@ -135,6 +135,8 @@ def schema(version, show_path, list_versions) -> int:
     """Print (or locate) the schema of VERSION (default and 'latest': the newest)."""
     from procrecord.record.schemas import current_version, known_versions, schema_path
 
+    if list_versions and (version is not None or show_path):
+        raise click.UsageError("--list lists every version: it takes neither a VERSION nor --path")
     if list_versions:
         for known in known_versions():
             click.echo(known)

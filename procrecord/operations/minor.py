@@ -1,9 +1,10 @@
 """Steps between minor versions of one major version (1.0 <-> 1.1), derived from the schemas.
 
-A minor version only adds optional fields (and enum values), so upgrading only changes
-``schema_version``; downgrading removes what the older schema does not know — properties it does not
-list in its closed objects, values outside its enums — and reports each by JSON pointer. Nothing
-here names a field: adding a 1.2 needs a schema file, not code.
+A minor version only adds optional fields (and enum values), so upgrading changes ``schema_version``
+and fills in the top-level fields the newer version adds with a fixed value (``const``: 1.1's
+``"type": "procrecord"``), as the writer writes them; downgrading removes what the older schema does not
+know — properties it does not list in its closed objects, values outside its enums — and reports each
+by JSON pointer (but those fixed-value fields, which hold no data). Nothing here names a field: adding a 1.2 needs a schema file, not code.
 """
 
 from __future__ import annotations
@@ -26,14 +27,45 @@ def minor_pairs() -> list[tuple[str, str]]:
 
 
 def upgrade_step(target: str) -> Any:
-    """The step to ``target`` from the minor version before it: the record is unchanged but for its version."""
+    """The step to ``target`` from the minor version before it: the record is unchanged but for its
+    version and the fixed-value fields ``target`` adds (see :func:`with_new_constants`)."""
+    source = [v for v, w in minor_pairs() if w == target][0]
+
     def step(record: dict[str, Any]) -> dict[str, Any]:
-        out = dict(record)
+        out = with_new_constants(record, source, target)
         out["schema_version"] = target
         return out
 
     step.__name__ = f"upgrade_to_{target.replace('.', '_')}"
     return step
+
+
+def with_new_constants(record: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """A copy of ``record`` with the top-level fields that ``target`` has and ``source`` has not, and
+    whose value is fixed (``const``), each placed after the field the schema lists before it.
+
+    Such a field tells nothing but the record's kind (1.1's ``type``, for kwcoco ``info`` lists): the
+    writer writes it, so an upgraded record gets it too, and a 1.1 -> 1.0 -> 1.1 round trip keeps it.
+    """
+    older = load_schema(source).get("properties", {})
+    newer = load_schema(target).get("properties", {})
+    added = {key: spec["const"] for key, spec in newer.items()
+             if key not in older and key not in record and isinstance(spec, dict) and "const" in spec}
+    if not added:
+        return dict(record)
+    order = list(newer)
+    # "": the schema lists it first (no record key is "": top-level names are the schema's own)
+    after: dict[str, str] = {order[order.index(key) - 1] if order.index(key) else "": key for key in added}
+    out: dict[str, Any] = {}
+    for key, value in [("", None), *record.items()]:
+        if key:
+            out[key] = value
+        follows = after.get(key)
+        while follows is not None and follows in added:
+            out[follows] = added.pop(follows)
+            follows = after.get(follows)
+    out.update(added)  # the field before it is absent: at the end
+    return out
 
 
 def downgrade_step(target: str) -> Any:
@@ -46,11 +78,24 @@ def downgrade_step(target: str) -> Any:
 
 
 def dropped_by(target: str) -> Any:
-    """The JSON pointers a downgrade to ``target`` removes from a record."""
+    """The JSON pointers of the values a downgrade to ``target`` removes from a record."""
     def dropped(record: dict[str, Any]) -> list[str]:
-        return prune(record, target)[1]
+        return _with_data(prune(record, target)[1], record)
 
     return dropped
+
+
+def _with_data(dropped: list[str], record: dict[str, Any]) -> list[str]:
+    """``dropped`` without the fixed-value fields of the record's version (1.1's ``type``): they hold
+    no data (the upgrade fills them in again), so removing them loses nothing to report."""
+    fixed = {f"/{escape(key)}" for key, spec in _properties(record).items()
+             if isinstance(spec, dict) and "const" in spec and key in record and record[key] == spec["const"]}
+    return [pointer for pointer in dropped if pointer not in fixed]
+
+
+def _properties(record: dict[str, Any]) -> dict[str, Any]:
+    version = record.get("schema_version")
+    return load_schema(version).get("properties", {}) if version in known_versions() else {}
 
 
 def from_legacy(target: str) -> Any:
@@ -62,7 +107,7 @@ def from_legacy(target: str) -> Any:
     from procrecord.operations.legacy import upgrade_0_to_1_0
 
     def step(record: dict[str, Any]) -> dict[str, Any]:
-        out = upgrade_0_to_1_0(record)
+        out = with_new_constants(upgrade_0_to_1_0(record), "1.0", target)
         out["schema_version"] = target
         return out
 
@@ -79,7 +124,7 @@ def to_legacy(source: str) -> tuple[Any, Any]:
 
     def dropped(record: dict[str, Any]) -> list[str]:
         pruned, gone = prune(record, "1.0")
-        return gone + dropped_by_downgrade(pruned)
+        return _with_data(gone, record) + dropped_by_downgrade(pruned)
 
     step.__name__ = f"downgrade_{source.replace('.', '_')}_to_0"
     return step, dropped

@@ -143,13 +143,13 @@ class UpgradeRecord:
         version, done = _checked(item, target)
         if done is not None:
             return done
-        if self.check:
-            return Outcome(item.source, item.line, Status.NEEDS_UPGRADE, version, message=f"version {version} -> {target}",
-                           jsonl=item.jsonl)
-        try:
+        try:  # also with check: what the run would refuse, the check reports the same way
             out = upgrade(item.record, target, checked=True)
         except UpgradeError as exc:
             return Outcome(item.source, item.line, Status.ERROR, version, message=str(exc), jsonl=item.jsonl)
+        if self.check:
+            return Outcome(item.source, item.line, Status.NEEDS_UPGRADE, version, message=f"version {version} -> {target}",
+                           jsonl=item.jsonl)
         return Outcome(item.source, item.line, Status.UPGRADED, target, output=dumps(out, item.jsonl), jsonl=item.jsonl,
                        info={"changed": 1})
 
