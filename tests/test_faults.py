@@ -255,6 +255,34 @@ def test_two_processes_writing_one_file_are_warned_about(tmp_path, end):
     assert json.loads(out.read_text())["name"] == "second"
 
 
+def test_the_lock_files_of_outputs_never_follow_a_link_nor_use_a_folder_others_can_write(tmp_path, monkeypatch):
+    """The lock files' names are predictable and a lock file is written to: a link planted as one (or a
+    temp folder that is not this user's own) must not make a Recorder write through it."""
+    import tempfile
+
+    from procrecord.writer import outputlock
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = str(tmp_path / "r.json")
+    folder = tmp_path / "tmp" / f"procrecord-{os.getuid()}-locks"
+    folder.mkdir(mode=0o700)
+    lock = outputlock._lock_path(out)
+    os.symlink(victim, lock)
+    assert outputlock.claim(out) is None and out not in outputlock._HELD  # refused, not followed
+    assert victim.read_text() == "keep me"
+    os.unlink(lock)
+    folder.chmod(0o777)  # a folder others can write in: not used
+    assert outputlock.claim(out) is None and out not in outputlock._HELD
+    assert os.listdir(folder) == []
+    folder.chmod(0o700)
+    assert outputlock.claim(out) is None and out in outputlock._HELD  # its own private folder: held
+    outputlock.release(out)
+    assert out not in outputlock._HELD and victim.read_text() == "keep me"
+
+
 def test_atomic_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
     def forbidden(mask):
         raise AssertionError("os.umask called: other threads' files could come out world-writable")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 
 #: Path -> [descriptor, Recorders of this process that hold it].
@@ -23,8 +24,17 @@ _HELD: dict[str, list[int]] = {}
 
 
 def _lock_path(path: str) -> str:
+    """The lock file of ``path``, in this user's private folder of the shared temp folder.
+
+    The names are predictable, so the folder must be this user's own, and not a link: anyone else's
+    (made there first) could hold a link named as a lock file, and a lock file is written to. An
+    OSError when it is not (nothing is told then)."""
     folder = os.path.join(tempfile.gettempdir(), f"procrecord-{os.getuid()}-locks")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise OSError(f"{folder} is not a private folder of this user")
     return os.path.join(folder, hashlib.sha256(os.fsencode(path)).hexdigest()[:32] + ".lock")
 
 
@@ -42,7 +52,7 @@ def claim(path: str) -> int | None:
     try:
         lock = _lock_path(path)
         for _ in range(3):
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
