@@ -34,16 +34,35 @@ SECRET_PARTS = {
 SECRET_ENDINGS = {"token": "token", "secret": "secret", "pwd": "password"}
 #: A tokenizer's special tokens (``pad_token: "[PAD]"``) are not secrets.
 NOT_SECRET_BEFORE_TOKEN = frozenset({"bos", "eos", "pad", "unk", "sep", "cls", "mask", "sos", "start", "end", "begin",
-                                     "image"})
+                                     "image", "split"})
 #: ``<word>_key`` names key material (``encryption_key``, ``AccountKey``, ``signingKey``); other keys are
 #: ordinary (``sort_key``, ``primary_key``, ``cache_key``, ``key_column``, ``keyframe``).
 KEY_MATERIAL = frozenset({
     "encryption", "decryption", "encrypt", "decrypt", "signing", "sign", "master", "account", "storage", "shared",
     "hmac", "jwt", "ssh", "gpg", "pgp", "aes", "crypto", "cipher", "client", "service", "deploy", "webhook", "license",
-    "subscription", "consumer", "app", "bot", "session", "instrumentation", "write", "admin", "root", "kms", "wrapping",
-    # a service's key is its API key (``KAGGLE_KEY``, the Kaggle CLI's variable; ``WANDB_KEY``, ``openai_key``)
+    "subscription", "consumer", "app", "application", "bot", "session", "instrumentation", "write", "admin", "root",
+    "kms", "wrapping",
+})
+#: A service's key is its API key (``KAGGLE_KEY``, the Kaggle CLI's variable; ``WANDB_KEY``, ``openai_key``): the
+#: services of ML jobs and their tools, and those maintained secret scanners (gitleaks) have rules for. Left
+#: out: names that are ordinary words of a config (``linear``, ``square``, ``modal``, ``box``), ``s3`` (an
+#: ``s3_key`` is an object's path) and ``jira`` (a ``jira_key`` is an issue's, ``PROJ-123``).
+SERVICES = frozenset({
+    # models, data and experiment tracking
     "kaggle", "wandb", "openai", "anthropic", "cohere", "comet", "neptune", "replicate", "groq", "mistral", "pinecone",
-    "huggingface", "stripe", "sendgrid", "mailgun", "twilio", "datadog", "algolia", "mapbox", "gemini",
+    "huggingface", "gemini", "serpapi", "tavily", "deepl", "roboflow", "clearml", "runpod", "fireworks", "voyage",
+    "elevenlabs", "together", "perplexity", "deepseek", "langsmith", "langchain", "weaviate", "qdrant", "jina",
+    "assemblyai", "deepgram", "vastai", "dagshub", "mlflow", "labelbox", "openrouter",
+    # clouds, storage and code hosting
+    "aws", "azure", "google", "gcp", "firebase", "alibaba", "yandex", "digitalocean", "linode", "cloudflare",
+    "heroku", "netlify", "vercel", "fastly", "minio", "b2", "r2", "backblaze", "wasabi", "github", "gitlab",
+    "bitbucket", "npm", "pypi", "rubygems", "docker", "dockerhub", "jfrog", "artifactory",
+    # messaging, payments and operations
+    "slack", "discord", "telegram", "twilio", "sendgrid", "sendinblue", "brevo", "mailgun", "mailchimp", "postmark",
+    "stripe", "datadog", "algolia", "mapbox", "newrelic", "sentry", "dynatrace", "grafana", "doppler", "pulumi",
+    "snyk", "sonarqube", "codecov", "circleci", "okta", "auth0", "atlassian", "confluence", "asana",
+    "airtable", "notion", "hubspot", "zendesk", "intercom", "shopify", "dropbox", "twitch", "twitter", "facebook",
+    "linkedin", "youtube",
 })
 #: ``<word>_tokens`` names a list of credentials after these (``hf_tokens``, ``GH_TOKENS``, ``api_tokens``); other
 #: ``tokens`` are a tokenizer's (``special_tokens``, ``stop_tokens``, ``max_new_tokens``).
@@ -64,7 +83,7 @@ GLUED_PASS = frozenset({"db", "user", "mysql", "pg", "smtp", "mail", "admin", "r
 #: A word after the secret's word that makes the name a setting about it (``auth_method: oauth``,
 #: ``token_count: 512``, ``password_min_length: 12``, ``credential_provider: env``).
 SETTING_AFTER = frozenset({
-    "method", "methods", "count", "counts", "length", "len", "min", "max", "minimum", "maximum", "provider",
+    "method", "methods", "mechanism", "mechanisms", "count", "counts", "length", "len", "min", "max", "minimum", "maximum", "provider",
     "providers", "type", "types", "kind", "mode", "scheme", "schemes", "enabled", "disabled", "required", "policy",
     "strategy", "backend", "timeout", "ttl", "expiry", "expires", "expiration", "limit", "limits", "size", "retries",
     "header", "url", "uri", "endpoint", "name", "names", "env", "var", "variable", "format", "encoding", "algorithm",
@@ -145,7 +164,7 @@ def secret_kind(key: str) -> str | None:
                 continue
             return None if _setting(words, index, end) else kind
     for index, (a, b) in enumerate(zip(words, words[1:])):
-        kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and a in KEY_MATERIAL else None)
+        kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and (a in KEY_MATERIAL or a in SERVICES) else None)
                 or ("token" if b == "tokens" and a in TOKEN_OWNERS else None))
         if kind is not None:
             return None if _setting(words, index, index + 1) else ("secret" if kind == "key" else kind)
@@ -161,7 +180,7 @@ def secret_kind(key: str) -> str | None:
                     kind = found
                     break
             else:
-                if word.endswith("key") and word[:-3] in KEY_MATERIAL:
+                if word.endswith("key") and (word[:-3] in KEY_MATERIAL or word[:-3] in SERVICES):
                     kind = "secret"  # ``accountkey``, ``masterkey``
                 elif word == "pass" and index == last and not (index and words[index - 1] in NOT_SECRET_BEFORE_PASS):
                     kind = "password"  # ``DB_PASS``, ``--db-pass``
