@@ -20,6 +20,7 @@ from procrecord.bulk.engine import Block, Outcome
 from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding, record_id
+from procrecord.operations.transforms import to_current
 
 
 @attrs.frozen
@@ -35,8 +36,6 @@ class PrepareRecord:
     handoff: list[tuple[str, int | None, Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     def __call__(self, item: Loaded) -> Outcome:
-        from procrecord.operations.transforms import to_current
-
         version, record, failed = to_current(item)
         if failed is not None:
             return failed
@@ -148,6 +147,9 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
                         places.move_to_end(rid)
                         if len(places) > RECENT:
                             places.popitem(last=False)
+                    if not findings:  # most records: exported, nothing to say
+                        exported += 1
+                        continue
                     own = [f for f in findings if rid is None or f.record_id == rid]
                     settle([f for f in findings if rid is not None and f.record_id != rid])  # a batch sent now
                     exported += not any(f.kind in ("error", "skipped") for f in own)
