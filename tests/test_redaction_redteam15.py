@@ -59,3 +59,31 @@ def test_ordinary_keys_stay(name):
 def test_settings_beside_secret_words_stay(text):
     """A connection's auth mechanism and a tokenizer's split token are settings (over-scrubbed before)."""
     assert Scrubber(_OWN).scrub(text)[0] == text
+
+
+@pytest.mark.parametrize("text", ["NODE_AUTH_TOKEN=${{ secrets.NPM_TOKEN }}", "password: {{ vault_db_password }}",
+                                  "api_key: ${{ secrets['OPENAI'] }}", "password: {{vault_db_password}} x",
+                                  'env:\n  NODE_AUTH_TOKEN: ${{ secrets.NPM_TOKEN }}\n  HF_HOME: /mnt/cache/hf\n'])
+def test_a_templates_variable_is_a_reference_not_the_secret(text):
+    """GitHub Actions' ``${{ secrets.X }}`` and Jinja/Ansible/Helm's ``{{ name }}`` say where the secret is kept
+    (before, the value ended at the space: ``<redacted:auth> secrets.NPM_TOKEN }}``)."""
+    assert Scrubber(_OWN).scrub(text)[0] == text
+    assert_scrub_laws(_OWN, text)
+
+
+@pytest.mark.parametrize(("text", "out"), [
+    ('password: {{ "hunter2" }}', "password: <redacted:password>"),  # a literal, not a variable
+    ("token: ${{ secrets.X }} password=Zx9q", "token: ${{ secrets.X }} password=<redacted:password>"),
+])
+def test_a_template_with_a_literal_or_a_secret_after_it_is_still_hidden(text, out):
+    assert Scrubber(_OWN).scrub(text)[0] == out
+    assert_scrub_laws(_OWN, text)
+
+
+def test_the_gate_and_redact_agree_on_template_references():
+    record = upgrade(load_json(FIXTURES / "1.0" / "valid" / "gpu-training.json"))
+    record["invocation"]["config"] = {"token": "${{ secrets.NPM_TOKEN }}", "ci": "password: {{ vault_pw }}",
+                                      "password": "{{ vault_db_password }}"}
+    redacted = redact(record, "most")
+    assert redacted["invocation"]["config"] == record["invocation"]["config"]
+    assert not [v.path for v in check_level(record, "most") if "config" in v.path]

@@ -19,6 +19,7 @@ import orjson
 from procrecord.operations.secretnames import (
     ENV_REFERENCE,
     SECRET_HINTS,
+    TEMPLATE_REFERENCE,
     is_setting_value,
     is_version_flag,
     is_version_value,
@@ -127,6 +128,8 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         return None
     if match.group("space") and value.startswith("-"):
         return None  # ``--token --next``: the next flag, not a value
+    if value[:2] in ("${", "{{") and TEMPLATE_REFERENCE.match(match.string, match.start("value")):
+        return None  # ``token: ${{ secrets.NPM_TOKEN }}``: a template's variable, spaces inside it
     if match.string[match.start() - 1:match.start()] == ":" and _ARN_BEFORE.search(match.string, max(0, match.start() - 200), match.start()):
         return None  # ``arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME``: the name of where a secret is kept
     if match.group("sep") == ":" and not match.group("quote") and (

@@ -105,6 +105,8 @@ SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disa
 SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none", "null", "nil", "~", "enabled", "disabled",
                             # where the secret comes from, not the secret (``api_key: env``, ``password: prompt``)
                             "auto", "env", "prompt", "ask", "default", "keyring", "stdin"})
+#: A template's variable, as a value of its own (see :data:`ENV_REFERENCE`).
+TEMPLATE_REFERENCE = re.compile(r"\$?\{\{ ?[A-Za-z_][\w.]*(?:\[['\"]?[\w.-]+['\"]?\])* ?\}\}")
 #: A value that names the environment variable holding the secret (``${DB_PASSWORD}``, ``$DB_PASSWORD``,
 #: ``%DB_PASSWORD%``, ``env:DB_PASSWORD``, ``os.environ/OPENAI_API_KEY``), or the AWS store that keeps it (the
 #: ARN of a Secrets Manager secret, an SSM parameter or a KMS key; OmegaConf's ``${oc.env:NAME}``): a reference, not the secret.
@@ -112,7 +114,10 @@ SETTING_VALUES = frozenset({"", "true", "false", "yes", "no", "on", "off", "none
 ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|env:[A-Za-z_]\w*|os\.environ/[A-Za-z_]\w*"
                            r"|arn:aws[\w-]*:(?:secretsmanager|ssm|kms):[\w-]*:\d*:[\w/:.+=@-]+"
                            # OmegaConf's resolver (``${oc.env:DB_PASSWORD}``; with a default after a comma: hidden)
-                           r"|\$\{oc\.env:[A-Za-z_]\w*\}")
+                           r"|\$\{oc\.env:[A-Za-z_]\w*\}"
+                           # a template's variable: GitHub Actions' ``${{ secrets.NPM_TOKEN }}``, Jinja's, Ansible's
+                           # and Helm's ``{{ vault_db_password }}`` (a name only: no filter, call or literal)
+                           r"|" + TEMPLATE_REFERENCE.pattern)
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
