@@ -246,6 +246,9 @@ class RowMaker:
     version: str
     prefix: str = "config."
     include_volatile: bool = True
+    #: Records known valid for ``version`` (what a bulk run prepares): the check for keys without a
+    #: column is left out, since the schema's closed sections allow no other key.
+    valid: bool = False
 
     def columns(self) -> list[Column]:
         """The kept schema columns (volatile ones only when asked; the id always)."""
@@ -253,7 +256,7 @@ class RowMaker:
 
     def __call__(self, record: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None, list[str] | None]:
         row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
-            self.version, self.prefix, self.include_volatile)(record)
+            self.version, self.prefix, self.include_volatile, self.valid)(record)
         return row
 
 
@@ -262,7 +265,7 @@ def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], C
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
+def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = False) -> Any:
     """Generate the row function of a schema: one ``.get`` per column, no walk over the plan per record.
 
     Generated once per (version, prefix, volatility); object sections become locals, and each section's
@@ -282,8 +285,11 @@ def _compiled(version: str, prefix: str, include_volatile: bool) -> Any:
             name = sections[path] = f"s{len(sections)}"
             body.append(f"    {name} = {sections[path[:-1]]}.get({path[-1]!r})")
             body.append(f"    if {name}.__class__ is not dict: {name} = E")
-    checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
-    body.append(f"    unknown = None if {checks} else U(r)")
+    if valid:
+        body.append("    unknown = None")
+    else:
+        checks = " and ".join(f"{sections[p]}.keys() <= K[{i}]" for i, p in enumerate(known))
+        body.append(f"    unknown = None if {checks} else U(r)")
     body.append(f"    config, lost = C({sections[CONFIG[:1]]}.get({CONFIG[1]!r}), P)")
     body.append("    notes = None if unknown is None and lost is None else N(unknown, lost)")
     values: list[str] = []

@@ -82,7 +82,8 @@ class Exporter(abc.ABC):
 
     def stage(self) -> Callable[[dict[str, Any]], Any] | None:
         """A picklable per-record step a bulk run may do where records are prepared (its workers), its
-        result handed to :meth:`add_staged` instead of the record; None (the default): records as they are."""
+        result handed to :meth:`add_staged` instead of the record; None (the default): records as they are.
+        The records it gets are valid records of the current version (validated, upgraded, redacted)."""
         return None
 
     def add_staged(self, staged: Any) -> list[Finding]:

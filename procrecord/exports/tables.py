@@ -17,6 +17,7 @@ import pickle
 import tempfile
 from typing import IO, Any, Iterator
 
+import attrs
 import orjson
 
 from procrecord.exports.columns import Column, RowMaker, as_kind, unify
@@ -90,8 +91,9 @@ class TableExporter(Exporter):
         self._open = True
 
     def stage(self) -> RowMaker:
-        """Rows are made where records are prepared (bulk workers), only values come to the exporter."""
-        return self.maker
+        """Rows are made where records are prepared (bulk workers), only values come to the exporter; the
+        records a stage gets are valid (see :meth:`~.interface.Exporter.stage`), so it skips the key check."""
+        return attrs.evolve(self.maker, valid=True)
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Flatten the record into a row and add it."""
