@@ -315,3 +315,18 @@ def test_a_broken_pretty_printed_document_on_stdin_stays_one_document(monkeypatc
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
     (item,) = list(load(["-"]))
     assert isinstance(item, LoadError) and item.line is None and "invalid JSON at line 4" in item.message
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps({**REC, "extra": {"runs": [{}, {"a": {}}]}}, indent=0),  # nested objects from the first column
+    "[\n" + ",\n".join([json.dumps(REC), json.dumps(REC)]) + "\n]\n",  # a list of records, one a line
+])
+def test_one_document_on_stdin_whose_lines_look_like_jsonl_stays_one_document(tmp_path, monkeypatch, text):
+    """As the same bytes in a ``.json`` file: ``json.dumps(indent=0)`` and a list written one record a line
+    are one document (a reviewer saw 901 errors for one valid record, and a list's last line read as a record)."""
+    path = tmp_path / "same.json"
+    path.write_text(text)
+    expected = [item._replace(source="-") for item in load([str(path)])]
+    assert len(expected) == 1
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    assert list(load(["-"])) == expected

@@ -487,7 +487,8 @@ def _plan_stdin(max_bytes: int, batch: int = 512) -> Iterator[Task]:
 
     Stdin has no name to tell, so its lines do: it is JSONL when its first non-blank line is a whole
     JSON value, or, when that line is not, when a later line is a whole JSON object written from
-    its first column (JSONL with a bad first line; a pretty-printed document indents what it nests).
+    its first column and the whole is no JSON document (JSONL with a bad first line; a pretty-printed
+    document indents what it nests, and one written with ``indent=0`` parses whole).
     Leading blank lines count in the line numbers, as in a file.
     """
     stream = sys.stdin.buffer
@@ -522,17 +523,23 @@ def _is_whole(line: bytes) -> bool:
 
 
 def _find_jsonl_line(stream: IO[bytes], head: list[bytes], max_bytes: int) -> bool:
-    """Read lines onto ``head`` up to the first whole JSON object that starts a line (True), or to
-    the end or ``max_bytes`` (False: one document, or one too big to read)."""
+    """Read lines onto ``head`` to the end (or past ``max_bytes``); True when they are JSONL: a later
+    line is a whole JSON object that starts a line, and all of it is not one JSON document
+    (``json.dumps(indent=0)`` writes nested objects from the first column too; a list of records, one a
+    line, is one document as well, as in a file). False: one document (or one too big to read)."""
     size = sum(len(raw) for raw in head)
+    found = False
     for raw in stream:
         head.append(raw)
-        if raw.startswith(b"{") and _is_whole(raw):
-            return True
+        if not found and raw.startswith(b"{") and _is_whole(raw):
+            found = True
         size += len(raw)
         if size > max_bytes:
-            return False
-    return False
+            return found  # too big to be one document
+    if not found:
+        return False
+    data = b"".join(head).removeprefix(_BOM)
+    return not _is_whole(data) and loose(data) is None
 
 
 @attrs.define
