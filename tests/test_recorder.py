@@ -654,6 +654,24 @@ def test_good_numeric_options_are_taken(tmp_path):
         Recorder("job", output=tmp_path / "r.json", **options, **QUIET)
 
 
+def test_numeric_options_take_any_real_number_as_pythons_own(tmp_path):
+    """NumPy's numbers, fractions: real numbers, taken (a reviewer saw ``np.int64`` refused) and kept as
+    Python's int or float, which every writer of JSON takes."""
+    import decimal
+    import fractions
+
+    class Size(int):  # an int subclass, as NumPy's integers are numbers.Integral
+        pass
+
+    recorder = Recorder("job", output=tmp_path / "r.json", usage_interval=fractions.Fraction(1, 2),
+                        max_digest_bytes=Size(1 << 20), **QUIET)
+    settings = recorder._settings
+    assert type(settings["usage_interval"]) is float and settings["usage_interval"] == 0.5
+    assert type(settings["max_digest_bytes"]) is int and settings["max_digest_bytes"] == 1 << 20
+    with pytest.raises(TypeError, match="usage_interval"):
+        Recorder("job", output=tmp_path / "r.json", usage_interval=decimal.Decimal("0.5"), **QUIET)
+
+
 @pytest.mark.parametrize("name", ["r.jsonl", "r.ndjson"])
 def test_a_json_lines_output_is_one_line_that_every_reader_accepts(tmp_path, name):
     from click.testing import CliRunner

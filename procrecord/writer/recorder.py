@@ -17,6 +17,7 @@ import contextlib
 import functools
 import itertools
 import math
+import numbers
 import os
 import signal
 import sys
@@ -111,8 +112,8 @@ class Recorder:
         if isinstance(argv, (str, bytes)):
             # Iterated, a command line would be recorded one character at a time (kwutil's fault).
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
-        _check_number("usage_interval", usage_interval, positive=True)
-        _check_number("max_digest_bytes", max_digest_bytes, positive=False)
+        usage_interval = _check_number("usage_interval", usage_interval, positive=True)
+        max_digest_bytes = _check_number("max_digest_bytes", max_digest_bytes, positive=False)
         self.level = resolve_level(level)
         # "~/runs/fit.json" names the home folder, as it does in a shell (not a folder named "~")
         self.output = os.path.expanduser(os.fspath(output)) if output is not None else None
@@ -843,15 +844,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _check_number(name: str, value: Any, *, positive: bool) -> None:
-    """A numeric option is a number (or None): above zero when ``positive``, else at least zero."""
+def _check_number(name: str, value: Any, *, positive: bool) -> Any:
+    """A numeric option is a real number (or None): above zero when ``positive``, else at least zero.
+    Returned as a Python ``int`` or ``float`` (NumPy's numbers are taken, and written as Python's)."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}={value!r}: expected a number")
-    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+    number = int(value) if isinstance(value, numbers.Integral) else float(value)
+    if not (math.isfinite(number) and (number > 0 if positive else number >= 0)):
         wanted = "a positive number of seconds" if positive else "a number of bytes, 0 or more (None: no limit)"
         raise ValueError(f"{name}={value!r}: expected {wanted}")
+    return number
 
 
 @contextlib.contextmanager
