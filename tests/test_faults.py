@@ -283,6 +283,34 @@ def test_the_lock_files_of_outputs_never_follow_a_link_nor_use_a_folder_others_c
     assert out not in outputlock._HELD and victim.read_text() == "keep me"
 
 
+def test_recorders_claiming_one_output_in_many_threads_at_once_leak_no_descriptor(tmp_path):
+    """A POSIX lock is the process's: every thread's ``lockf`` succeeds, so claims must be taken one at a
+    time, or each thread's descriptor but the last is lost (a reviewer saw 890 left open)."""
+    import threading
+
+    from procrecord.writer import outputlock
+
+    out = str(tmp_path / "r.json")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(30):
+        barrier = threading.Barrier(8)
+
+        def claim(barrier=barrier):
+            barrier.wait()
+            outputlock.claim(out)
+
+        threads = [threading.Thread(target=claim) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outputlock._HELD[out][1] == 8
+        for _ in range(8):
+            outputlock.release(out)
+        assert out not in outputlock._HELD
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def test_atomic_writes_never_touch_the_process_umask(tmp_path, monkeypatch):
     def forbidden(mask):
         raise AssertionError("os.umask called: other threads' files could come out world-writable")

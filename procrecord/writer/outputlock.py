@@ -18,9 +18,12 @@ import hashlib
 import os
 import stat
 import tempfile
+import threading
 
 #: Path -> [descriptor, Recorders of this process that hold it].
 _HELD: dict[str, list[int]] = {}
+#: Taken by :func:`claim` and :func:`release` (Recorders start and stop in any thread).
+_GUARD = threading.Lock()
 
 
 def _lock_path(path: str) -> str:
@@ -41,24 +44,33 @@ def _lock_path(path: str) -> str:
 def claim(path: str) -> int | None:
     """Hold the lock of the output ``path`` (a real path) for this process; the pid of another
     process that holds it (0 when its pid is unknown), or None when none does or it cannot be told."""
-    held = _HELD.get(path)
-    if held is not None:
-        held[1] += 1
-        return None
+    with _GUARD:  # POSIX locks are the process's: threads of one process would all get one, and leak it
+        held = _HELD.get(path)
+        if held is not None:
+            held[1] += 1
+            return None
+        return _claim(path)
+
+
+def _claim(path: str) -> int | None:
     try:
         import fcntl
     except ImportError:  # no POSIX locks (Windows): nothing is told
         return None
     try:
         lock = _lock_path(path)
-        for _ in range(3):
+    except OSError:  # no usable temp folder: nothing is told
+        return None
+    for _ in range(3):
+        try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError:
+            return None
+        try:
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                other = _holder(fd)
-                os.close(fd)
-                return other
+                return _holder(fd)
             # The holder before may have removed the file between our open and lock: lock the file
             # that is there now, or a third process would lock another one and not see us.
             try:
@@ -69,10 +81,13 @@ def claim(path: str) -> int | None:
                 os.ftruncate(fd, 0)
                 os.write(fd, str(os.getpid()).encode())
                 _HELD[path] = [fd, 1]
+                fd = -1  # held: kept open
                 return None
-            os.close(fd)
-    except OSError:  # no usable temp folder: nothing is told
-        return None
+        except OSError:  # a full or read-only temp folder: nothing is told
+            return None
+        finally:
+            if fd >= 0:
+                os.close(fd)
     return None
 
 
@@ -84,21 +99,25 @@ def _holder(fd: int) -> int:
 
 def release(path: str) -> None:
     """Let go of the lock of ``path`` once no Recorder of this process holds it."""
-    held = _HELD.get(path)
-    if held is None:
-        return
-    held[1] -= 1
-    if held[1] > 0:
-        return
-    del _HELD[path]
-    with contextlib.suppress(OSError):
-        os.unlink(_lock_path(path))  # while locked: a process that opened it meanwhile tries again
-    with contextlib.suppress(OSError):
-        os.close(held[0])
+    with _GUARD:
+        held = _HELD.get(path)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _HELD[path]
+        with contextlib.suppress(OSError):
+            os.unlink(_lock_path(path))  # while locked: a process that opened it meanwhile tries again
+        with contextlib.suppress(OSError):
+            os.close(held[0])
 
 
 def forget_in_child() -> None:
-    """In a forked child: the parent's locks are not the child's (close its copies of the descriptors)."""
+    """In a forked child: the parent's locks are not the child's (close its copies of the descriptors);
+    the guard is a new one (another thread of the parent may have held it as it forked)."""
+    global _GUARD
+    _GUARD = threading.Lock()
     for fd, _ in _HELD.values():
         with contextlib.suppress(OSError):
             os.close(fd)
