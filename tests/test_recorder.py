@@ -400,12 +400,12 @@ THREAD_JOB = textwrap.dedent("""
     import procrecord
     from procrecord import Recorder
     mode = sys.argv[2]
-    if mode == "watch":
+    if mode in ("watch", "watch-then-main"):
         procrecord.watch_signals()
     if mode == "own-handler":  # the job's own handler ends it with exit code 0
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     main = Recorder("main", output=sys.argv[1] + ".main.json", use_plugins=False, git_dirty=False)
-    if mode in ("main-recorder", "own-handler"):
+    if mode in ("main-recorder", "own-handler", "watch-then-main", "main-stops-first"):
         main.start()
     started = threading.Event()
 
@@ -416,12 +416,15 @@ THREAD_JOB = textwrap.dedent("""
 
     threading.Thread(target=job, daemon=True).start()
     started.wait()
+    if mode == "main-stops-first":  # the thread's Recorder goes on without the main one's handler
+        main.stop()
     print("ready", flush=True)
     time.sleep(60)
 """)
 
 
-@pytest.mark.parametrize("mode", ["watch", "main-recorder", "own-handler", "alone"])
+@pytest.mark.parametrize("mode", ["watch", "main-recorder", "own-handler", "alone", "watch-then-main",
+                                  "main-stops-first"])
 def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path, mode):
     """Python handles signals in the main thread only: its handler (watch_signals(), or a Recorder
     started there) finishes the thread's record; with neither, the start warns that it cannot."""
@@ -449,8 +452,11 @@ def test_a_recorder_of_another_thread_records_sigterm_or_warns_at_start(tmp_path
     assert "RuntimeWarning" not in stderr
     assert record["status"] == "interrupted" and record["outcome"] == {"signal": "SIGTERM", "exit_code": 143}
     assert validate(record) == []
-    if mode == "main-recorder":
-        assert json.loads((tmp_path / "thread.json.main.json").read_text())["status"] == "interrupted"
+    main = json.loads((tmp_path / "thread.json.main.json").read_text()) if mode != "watch" else None
+    if mode in ("main-recorder", "watch-then-main"):  # the main thread's record too (a reviewer saw it 'running')
+        assert main["status"] == "interrupted" and main["outcome"] == {"signal": "SIGTERM", "exit_code": 143}
+    if mode == "main-stops-first":
+        assert main["status"] == "completed"
 
 
 def test_watch_signals_is_for_the_main_thread_only():

@@ -673,9 +673,15 @@ class Recorder:
         if sys.exit == self._sys_exit:
             sys.exit = self._previous_exit
         if self._previous_handlers and threading.current_thread() is threading.main_thread():
+            # Recorders of other threads still running relied on this handler: the watcher takes over
+            # (it does what the handler before did, after finishing their records).
+            elsewhere = any(r._signals_elsewhere and r._started and not r._stopped for r in list(_LIVE))
             for signum, previous in self._previous_handlers.items():
                 try:
                     if signal.getsignal(signum) == self._on_signal:
+                        if elsewhere and not _procrecords(previous):
+                            _PREVIOUS_HANDLERS[signum] = previous
+                            previous = _on_signal_elsewhere
                         signal.signal(signum, previous)
                 except (ValueError, OSError):
                     pass
@@ -724,6 +730,16 @@ class Recorder:
             self._deferred_signal = signum
             return
         name = signal.Signals(signum).name
+        if _procrecords(previous):
+            # procrecord's own handler from before (watch_signals(), or an outer Recorder): this record
+            # ends here, then that handler finishes its records and does what the process does
+            if mine and self._started and not self._stopped:
+                self._outcome["signal"] = name
+                with _warn_on_write_error():
+                    self.stop(exit_code=128 + signum, status="interrupted")
+            handler: Any = previous
+            handler(signum, frame)
+            return
         if callable(previous):
             # The job's own handler decides what the signal means (it may clean up and exit 0): the
             # record notes the signal and ends with what the process really does.
@@ -785,6 +801,11 @@ def _stop_elsewhere(signum: int, stop: bool = True) -> None:
             if stop:
                 with _warn_on_write_error():
                     recorder.stop(exit_code=128 + signum, status="interrupted")
+
+
+def _procrecords(handler: Any) -> bool:
+    """True for a signal handler of procrecord's own (:func:`watch_signals`' or a Recorder's)."""
+    return handler is _on_signal_elsewhere or getattr(handler, "__func__", None) is Recorder._on_signal
 
 
 def _signals_watched() -> bool:
