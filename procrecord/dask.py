@@ -103,16 +103,12 @@ def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None
 
 
 def _redact_marker(record: dict[str, Any], level: str) -> dict[str, Any]:
-    from procrecord.operations.scrub import Scrubber
-    from procrecord.record.policy import LEVELS
+    from procrecord.operations.redaction import free_text_scrubber, known_level
 
-    if level not in LEVELS:
-        from procrecord.errors import ProcrecordError
-
-        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+    known_level(level)
     if level == "none":
         return record
-    scrub = Scrubber().scrub
+    scrub = free_text_scrubber().scrub
     return {key: scrub(value)[0] if isinstance(value, str) else value for key, value in record.items()}
 
 

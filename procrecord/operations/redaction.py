@@ -459,6 +459,19 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
     return out
 
 
+def known_level(level: str) -> None:
+    """Raise :class:`ProcrecordError` unless ``level`` is a redaction level."""
+    if level not in RANK:
+        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+
+
+def free_text_scrubber() -> Scrubber:
+    """The scrubber of text that belongs to no record (no record's own names to look for), shared."""
+    from procrecord.record.schemas import current_version
+
+    return _scrubber(current_version(), ())
+
+
 def redact(record: dict[str, Any], level: str, key: bytes | None = None, version: str | None = None) -> dict[str, Any]:
     """Return a redacted copy of ``record`` (current schema version) at ``level``.
 
@@ -466,8 +479,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     any earlier note, so redaction is idempotent) and validates against the same schema. Parts the
     level leaves unchanged are shared with the input (never modified).
     """
-    if level not in RANK:
-        raise ProcrecordError(f"unknown redaction level {level!r} (choose from {', '.join(LEVELS)})")
+    known_level(level)
     if level == "none":
         copied: dict[str, Any] = json_copy(record)
         return copied
