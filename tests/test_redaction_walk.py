@@ -17,6 +17,7 @@ from procrecord.record import reader
 from procrecord.record.policy import RANK, Node, _node, policy
 from procrecord.record.schemas import current_version, iter_properties, load_schema
 
+from helpers import FIXTURES
 from strategies import json_values, names, records
 
 CONVERTER = reader.make_converter()
@@ -146,3 +147,18 @@ def test_generated_walk_of_a_variant_policy_equals_the_plain_walk(case, level, k
     finally:
         redaction.policy = original
     _check(record, tree, level, key, walk)
+
+
+def test_a_clean_list_of_free_text_objects_is_shared_and_remembered_at_first_sight():
+    """Package entries seen for the first time are scrubbed, found clean, and the list is the input's (not
+    a copy of it); its text is then known clean, so the next record of another host skips the items."""
+    record = json.loads((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text())
+    record.pop("redaction", None)
+    record["host"]["hostname"] = "first-sight-node"
+    packages = [{"name": f"firstsight-pkg-{i}", "version": f"1.{i}.0"} for i in range(5)]
+    record["python"]["packages"] = packages
+    out = redaction.redact(record, "most")
+    assert out["python"]["packages"] is packages
+    other = copy.deepcopy(record)
+    other["host"]["hostname"] = "second-sight-node"
+    assert scrubber_for(other, "1.0").known_clean(json.dumps(packages, separators=(",", ":")).encode())

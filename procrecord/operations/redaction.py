@@ -186,7 +186,9 @@ class _Generator:
             call = f"{self._function(items, True)}(x, ctx, {self._child(ptr, '/')} + str(i))"
             return [f"{pad}if {var}.__class__ is list:", f"{pad}    {var} = [{call} for i, x in enumerate({var})]",
                     f"{pad}else:", f"{pad}    {var} = _scrub_any({var}, {ptr}, ctx)"]
-        # Items are redacted in place of a copy of the list, made at the first item that changes.
+        # Items are redacted in place of a copy of the list, made at the first item that changes. An item
+        # copied to be scrubbed and found clean (its strings not seen before) is no change: the list stays
+        # the input's, and a list of free text is then remembered as clean at its first sight.
         new, index, item, before, item_ptr = (self._variable(s) for s in ("l", "i", "x", "o", "p"))
         body = self._value(items, False, item, item_ptr, pad + "        ",
                            prelude=(f"{item_ptr} = {self._child(ptr, '/')} + str({index})",))
@@ -194,7 +196,7 @@ class _Generator:
             return []
         loop = [f"{pad}    {new} = None",
                 f"{pad}    for {index}, {item} in enumerate({var}):", f"{pad}        {before} = {item}", *body,
-                f"{pad}        if {item} is not {before}:", f"{pad}            if {new} is None:",
+                f"{pad}        if {item} is not {before} and {item} != {before}:", f"{pad}            if {new} is None:",
                 f"{pad}                {new} = list({var})", f"{pad}            {new}[{index}] = {item}",
                 f"{pad}    if {new} is not None:", f"{pad}        {var} = {new}"]
         visit = [n for n in items.children if n in items.active[self.rank]]
