@@ -366,17 +366,19 @@ _PLAIN_SCALARS = frozenset({int, float, bool, type(None)})
 _STRINGS = frozenset({str})
 
 
-def _scrub_nested(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[str, Any]:
-    """A mapping inside free-form data: the parts of a config that every run of a job shares
-    (``data``, ``model``) are serialised once and recognised as clean by their text."""
+def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -> dict[str, Any]:
+    """A mapping inside free-form data (under ``key`` of the mapping at ``parent``): the parts of a config
+    that every run of a job shares (``data``, ``model``) are serialised once and recognised as clean by
+    their text (its pointer is made only when it is not)."""
     if len(value) > _CLEAN_MAX_KEYS:
-        return _scrub_mapping(value, pointer, ctx)
+        return _scrub_mapping(value, parent + _step(ctx.scrubber.plain_keys, key), ctx)
     try:
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
-        return _scrub_mapping(value, pointer, ctx)
+        return _scrub_mapping(value, parent + _step(ctx.scrubber.plain_keys, key), ctx)
     if ctx.scrubber.known_clean(text):
         return value
+    pointer = parent + _step(ctx.scrubber.plain_keys, key)
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
     if new is value and len(ctx.found) == found and not is_versions_mapping(pointer.rpartition("/")[2]):
@@ -428,7 +430,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
             elif sub_type is dict:
-                new = _scrub_nested(sub, pointer + _step(plain, key), ctx)
+                new = _scrub_nested(sub, pointer, key, ctx)
             elif sub_type is list:
                 new = _scrub_any(sub, pointer + _step(plain, key), ctx)
             else:
@@ -494,6 +496,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     out = _walker(version, level)(record, ctx)
     if out is record:
         out = dict(record)
+    if isinstance(earlier, dict) and _LEGACY_BAG in ctx.removed:
+        _keep_clean_legacy_bag(record, out, ctx, level, version)
     out.pop("redaction", None)
     out["redaction"] = note = _note(previous, ctx, key)
     if note["level"] != level and check_level(out, note["level"], version):
@@ -501,6 +505,25 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         # edit): the note says what this redaction made true, never more.
         note["level"] = level
     return out
+
+
+_LEGACY_BAG = "/provenance/legacy"
+
+
+def _keep_clean_legacy_bag(record: dict[str, Any], out: dict[str, Any], ctx: _Context, level: str, version: str) -> None:
+    """Put back the legacy bag of a redacted legacy item upgraded when it holds nothing the level hides
+    (what the gate lets pass: see check_level), so that redacting a record the gate accepts changes nothing."""
+    given, kept = record.get("provenance"), out.get("provenance")
+    if not (isinstance(given, dict) and isinstance(kept, dict) and given.get("upgraded_from") == "0"
+            and isinstance(given.get("legacy"), dict)):
+        return
+    leaks: list[Violation] = []
+    _check_legacy_bag(given["legacy"], level, version, leaks)
+    if not leaks:
+        provenance = dict(given)  # (the input's order of keys, with what the walk made of the others)
+        provenance.update(kept)
+        out["provenance"] = provenance
+        ctx.removed = [pointer for pointer in ctx.removed if pointer != _LEGACY_BAG]
 
 
 def _is_legacy(record: dict[str, Any]) -> bool:
@@ -631,22 +654,45 @@ def _strings(value: Any) -> list[str]:
 
 
 _SORTED: dict[tuple[str, ...], list[str]] = {}
+#: The pointers of the last call and their sorted list (one tuple, replaced whole: see _LAST_ENTRIES).
+_LAST_SORTED: tuple[list[str], list[str]] = ([], [])
 
 
 def _sorted(pointers: list[str]) -> list[str]:
     """``pointers`` sorted, without repeats; the walk removes the same paths from most records, so the
-    order is remembered."""
+    order is remembered (the last one compared first: its strings are the walk's own constants, so the
+    comparison hashes nothing)."""
+    global _LAST_SORTED
+    last = _LAST_SORTED
+    if pointers == last[0]:
+        return list(last[1])
     key = tuple(pointers)
     found = _SORTED.get(key)
     if found is None:
         if len(_SORTED) >= 256:
             _SORTED.clear()
         found = _SORTED[key] = sorted(set(pointers))
+    _LAST_SORTED = (list(pointers), found)
     return list(found)
+
+
+#: The findings of the last record and its note's ``scrubbed`` list (one tuple, replaced whole, so a thread
+#: never reads one record's findings with another's list): the records of a job find the same.
+_LAST_ENTRIES: tuple[list[tuple[str, dict[str, int]]], list[dict[str, Any]]] = ([], [])
 
 
 def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
     """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
+    global _LAST_ENTRIES
+    last = _LAST_ENTRIES
+    if found == last[0]:
+        return [entry.copy() for entry in last[1]]
+    entries = _entries(found)
+    _LAST_ENTRIES = ([(pointer, dict(counts)) for pointer, counts in found], [entry.copy() for entry in entries])
+    return entries
+
+
+def _entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
     # (plain loops: a comprehension is a call of its own, and this runs once per record)
     rows = []
     for pointer, counts in found:
