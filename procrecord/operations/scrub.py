@@ -18,6 +18,7 @@ import orjson
 
 from procrecord.operations.secretnames import (
     ENV_REFERENCE,
+    PAT_HINT,
     SECRET_HINTS,
     TEMPLATE_REFERENCE,
     is_setting_value,
@@ -237,7 +238,8 @@ def _xml_elements(text: str) -> tuple[str, int]:
 
     def repl(match: re.Match[str]) -> str:
         nonlocal count
-        kind, value = secret_kind(match.group("key")), match.group("value")
+        # (judged by its last part: ``--password:X more`` is the glued form of ``password:X``, and ``more`` stays)
+        kind, value = secret_kind(match.group("key").rpartition(":")[2]), match.group("value")
         if kind is None or not value.strip() or _is_marker(value.strip()) or is_setting_value(value):
             return match.group(0)
         count += 1
@@ -354,7 +356,7 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
-_SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
+_SECRET_HINT_LOWER = re.compile("|".join((*SECRET_HINTS, PAT_HINT)))
 
 
 #: One ``Name=value`` part of a connection string (ADO.NET, Azure storage, ODBC): the value runs to
@@ -391,8 +393,31 @@ def _secret_assignment(text: str) -> tuple[str, int]:
     if "</" in text:
         text, more = _xml_elements(text)
         count += more
+    if "--" in text and ":" in text:
+        text, more = _qualified_flags(text)
+        count += more
     text, more = _assignments(text)
     return text, count + more
+
+
+#: A flag named by a .NET configuration key, its parts joined by colons, and its value after a space
+#: (``--Authentication:Google:ClientSecret X`` in a command line kept as text): the colons are no separators.
+_QUALIFIED_FLAG = re.compile(r"(?<![\w.-])--(?P<key>(?:[A-Za-z_][\w.-]*:)+[A-Za-z_][\w.-]*)[ \t]+(?P<value>[^\s\"'`]+)")
+
+
+def _qualified_flags(text: str) -> tuple[str, int]:
+    count = 0
+
+    def hide(match: re.Match[str]) -> str:
+        nonlocal count
+        # (judged by its last part: ``--password:X more`` is the glued form of ``password:X``, and ``more`` stays)
+        kind, value = secret_kind(match.group("key").rpartition(":")[2]), match.group("value")
+        if kind is None or value.startswith("-") or _is_marker(value) or is_setting_value(value):
+            return match.group(0)
+        count += 1
+        return match.group(0)[:match.start("value") - match.start()] + marker(kind)
+
+    return _QUALIFIED_FLAG.sub(hide, text), count
 
 
 class Shape(NamedTuple):
@@ -819,7 +844,8 @@ def _uuid_proof() -> bool:
 
 #: A flag (also one written to be glued to the next argument, ``["--password=", X]``: matched without its last
 #: character).
-_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: (colons join the parts of a .NET configuration key given as a flag: ``--Authentication:Google:ClientSecret X``)
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*)")
 #: An argument that is a name and its separator only (``password:``, ``DB_PASSWORD=``).
 _NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*)[=:]")
 #: An argument that assigns a value holding spaces to a name (``--secret=a b``, ``DB_PASSWORD=a b``): one
@@ -1279,7 +1305,8 @@ class Scrubber:
         flag = _FLAG.fullmatch(arg, 0, len(arg) - 1) if glued else _FLAG.fullmatch(arg)
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and glued else arg
-        names = flag.group(1) if flag else None
+        # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
+        names = flag.group(1).rpartition(":")[2] if flag else None
         if flag is None and glued:
             # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
             # split as a shell splits it, ``["DB_PASSWORD=", X]``

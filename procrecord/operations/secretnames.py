@@ -41,7 +41,7 @@ KEY_MATERIAL = frozenset({
     "encryption", "decryption", "encrypt", "decrypt", "signing", "sign", "master", "account", "storage", "shared",
     "hmac", "jwt", "ssh", "gpg", "pgp", "aes", "crypto", "cipher", "client", "service", "deploy", "webhook", "license",
     "subscription", "consumer", "app", "application", "bot", "session", "instrumentation", "write", "admin", "root",
-    "kms", "wrapping",
+    "kms", "wrapping", "fernet", "dsn",
 })
 #: A service's key is its API key (``KAGGLE_KEY``, the Kaggle CLI's variable; ``WANDB_KEY``, ``openai_key``): the
 #: services of ML jobs and their tools, and those maintained secret scanners (gitleaks) have rules for. Left
@@ -71,6 +71,8 @@ TOKEN_OWNERS = frozenset({
     "bearer", "session", "jwt", "id", "personal", "deploy", "service", "client", "cloud", "aws", "gcp", "azure",
     "openai", "anthropic", "wandb", "vault", "ci", "registry", "docker", "secret", "security", "csrf", "xsrf",
 })
+#: Services whose personal access token is a ``<name>_pat`` beside those of :data:`SERVICES` (Azure DevOps).
+_PAT_OWNERS = frozenset({"azdo", "ado", "devops", "vsts", "gh", "glab"})
 #: ``pass`` names a password only as the last word (``DB_PASS``, ``--db-pass``), not after these
 #: (``first_pass``, ``two_pass``) and not before another word (``pass_at_k``); glued only after these.
 NOT_SECRET_BEFORE_PASS = frozenset({"first", "second", "third", "last", "final", "single", "multi", "one", "two",
@@ -121,6 +123,8 @@ ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|e
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
+#: ... or this, in lower case: ``pat`` ending a word (``GITLAB_PAT``; not ``PATH`` or ``pattern``).
+PAT_HINT = r"pat(?![a-z])"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MARKERS = re.compile(r"<(?:redacted:[a-z0-9_]+|host|user)>")
 
@@ -130,10 +134,26 @@ def _words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", _CAMEL.sub("_", name).lower()) if w]
 
 
-def _setting(words: list[str], first: int, last: int) -> bool:
-    """True when the words around ``words[first:last + 1]`` (a secret's name) make the name a setting."""
+def _setting(words: list[str], first: int, last: int, start: int = 0) -> bool:
+    """True when the words around ``words[first:last + 1]`` (a secret's name) make the name a setting: a
+    word of :data:`SETTING_AFTER` anywhere after it, or of :data:`SETTING_BEFORE` before it in its own part
+    of a qualified name (from ``words[start]``: a class or a section before a dot names no setting)."""
     return (any(w in SETTING_AFTER for w in words[last + 1:])
-            or any(w in SETTING_BEFORE for w in words[:first]))
+            or any(w in SETTING_BEFORE for w in words[start:first]))
+
+
+#: What joins the parts of a qualified name (``PasswordIdentityProvider.hashed_password``,
+#: ``TokenProvider__SigningKey``, ``Authentication:Google:ClientSecret``).
+_QUALIFIER = re.compile(r"\.|::?|__|/|\s")
+
+
+def _part_starts(key: str) -> list[int]:
+    """For each word of ``key`` (as :func:`_words` splits it), the index of the first word of its part."""
+    starts: list[int] = []
+    for part in _QUALIFIER.split(key):
+        first = len(starts)
+        starts.extend([first] * len(_words(part)))
+    return starts
 
 
 #: The shell's working directories (``PWD=/home/alice/x`` in an environment): a path under these names
@@ -157,6 +177,12 @@ def secret_kind(key: str) -> str | None:
         key = _MARKERS.sub(" ", key)
     words = _words(key)
     last = len(words) - 1
+    # A secret's word that a setting's word qualifies (``TokenService``, ``PasswordIdentityProvider``) names
+    # no secret itself, but a later one may (``TokenService.api_key``): every match is judged in turn.
+    starts = _part_starts(key) if len(words) > 1 else [0]
+    if len(starts) != len(words):  # (a name whose parts split otherwise than the whole: judged as one part)
+        starts = [0] * len(words)
+    qualified = False  # a secret's word found, and a setting's word qualified it
     for index, word in enumerate(words):
         kind = SECRET_WORDS.get(word)
         if kind is None and index < last:
@@ -167,12 +193,18 @@ def secret_kind(key: str) -> str | None:
         if kind is not None:
             if word == "token" and index and words[index - 1] in NOT_SECRET_BEFORE_TOKEN:
                 continue
-            return None if _setting(words, index, end) else kind
+            if not _setting(words, index, end, starts[index]):
+                return kind
+            qualified = True
     for index, (a, b) in enumerate(zip(words, words[1:])):
         kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and (a in KEY_MATERIAL or a in SERVICES) else None)
-                or ("token" if b == "tokens" and a in TOKEN_OWNERS else None))
+                or ("token" if b == "tokens" and a in TOKEN_OWNERS else None)
+                # a personal access token after its service's name (``GITLAB_PAT``, ``AZDO_PAT``, ``gh_pat``)
+                or ("token" if b == "pat" and (a in SERVICES or a in TOKEN_OWNERS or a in _PAT_OWNERS) else None))
         if kind is not None:
-            return None if _setting(words, index, index + 1) else ("secret" if kind == "key" else kind)
+            if not _setting(words, index, index + 1, starts[index]):
+                return "secret" if kind == "key" else kind
+            qualified = True
     for index, word in enumerate(words):
         kind = None
         for part, found in SECRET_PARTS.items():
@@ -192,16 +224,18 @@ def secret_kind(key: str) -> str | None:
                 elif word.endswith("pass") and word[:-4] in GLUED_PASS:
                     kind = "password"  # ``DBPASS``, ``mysqlpass``
         if kind is not None:
-            return None if _setting(words, index, index) else kind
-    if not key.islower() and not key.isupper():
+            if not _setting(words, index, index, starts[index]):
+                return kind
+            qualified = True
+    if not qualified and not key.islower() and not key.isupper():
         # Odd case splits a word apart (``pAsSwOrD``): the words of the name as written, case aside.
         plain = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if w]
         for index, word in enumerate(plain):
             kind = SECRET_WORDS.get(word)
             if kind is None:
                 kind = next((found for part, found in SECRET_PARTS.items() if part in word), None)
-            if kind is not None:
-                return None if _setting(plain, index, index) else kind
+            if kind is not None and not _setting(plain, index, index):
+                return kind
     return None
 
 
@@ -317,4 +351,4 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 def may_name_secret(name: str) -> bool:
     """True when ``name`` holds any of :data:`SECRET_HINTS` (wider than :func:`secret_kind`)."""
     lowered = name.lower()
-    return any(hint in lowered for hint in SECRET_HINTS)
+    return any(hint in lowered for hint in SECRET_HINTS) or ("pat" in lowered and re.search(PAT_HINT, lowered) is not None)
