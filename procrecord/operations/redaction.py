@@ -483,8 +483,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     any earlier note, so redaction is idempotent) and validates against the same schema. Parts the
     level leaves unchanged are shared with the input (never modified).
     """
-    known_level(level)
-    if level == "none":
+    if level not in RANK or level == "none":
+        known_level(level)
         copied: dict[str, Any] = json_copy(record)
         return copied
     if version == "0" or (version is None and "schema_version" not in record and _is_legacy(record)):
@@ -492,7 +492,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
     version = _version_of(record, version)
     earlier = record.get("redaction")
     previous: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
-    ctx = _Context(level, scrubber_for(record, version), key, set(_strings(previous.get("pseudonymized"))))
+    tokens = previous.get("pseudonymized")
+    ctx = _Context(level, scrubber_for(record, version), key, set(_strings(tokens)) if tokens else set())
     out = _walker(version, level)(record, ctx)
     if out is record:
         out = dict(record)

@@ -356,7 +356,7 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
-_SECRET_HINT_LOWER = re.compile("|".join((*SECRET_HINTS, PAT_HINT)))
+_SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
 
 
 #: One ``Name=value`` part of a connection string (ADO.NET, Azure storage, ODBC): the value runs to
@@ -385,7 +385,8 @@ def _connection_parts(text: str) -> tuple[str, int]:
 def _secret_assignment(text: str) -> tuple[str, int]:
     # Only a key that names a secret is replaced, and every such name holds one of the hints
     # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
-    if _SECRET_HINT_LOWER.search(text.lower()) is None:
+    lowered = text.lower()
+    if _SECRET_HINT_LOWER.search(lowered) is None and ("pat" not in lowered or PAT_HINT.search(text) is None):
         return text, 0
     count = 0
     if ";" in text:

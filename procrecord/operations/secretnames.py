@@ -123,8 +123,9 @@ ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|e
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
-#: ... or this, in lower case: ``pat`` ending a word (``GITLAB_PAT``; not ``PATH`` or ``pattern``).
-PAT_HINT = r"pat(?![a-z])"
+#: ... or this, in the name as written: ``pat`` ending a word (``GITLAB_PAT``, ``gitlabPatService``; not ``PATH``
+#: or ``pattern``).
+PAT_HINT = re.compile(r"PAT(?=[A-Z][a-z]|[^A-Za-z]|$)|[Pp]at(?![a-z])")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _MARKERS = re.compile(r"<(?:redacted:[a-z0-9_]+|host|user)>")
 
@@ -351,4 +352,4 @@ _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 def may_name_secret(name: str) -> bool:
     """True when ``name`` holds any of :data:`SECRET_HINTS` (wider than :func:`secret_kind`)."""
     lowered = name.lower()
-    return any(hint in lowered for hint in SECRET_HINTS) or ("pat" in lowered and re.search(PAT_HINT, lowered) is not None)
+    return any(hint in lowered for hint in SECRET_HINTS) or ("pat" in lowered and PAT_HINT.search(name) is not None)
