@@ -356,7 +356,7 @@ def _ipv6_rule(text: str) -> tuple[str, int]:
     return _IPV6_CANDIDATE.sub(repl, text), count
 
 
-_SECRET_HINT_LOWER = re.compile("|".join(SECRET_HINTS))
+_SECRET_HINT_LOWER = re.compile("|".join((*SECRET_HINTS, "pat")))  # (``pat``: see PAT_HINT)
 
 
 #: One ``Name=value`` part of a connection string (ADO.NET, Azure storage, ODBC): the value runs to
@@ -386,7 +386,9 @@ def _secret_assignment(text: str) -> tuple[str, int]:
     # Only a key that names a secret is replaced, and every such name holds one of the hints
     # (case-insensitively): one search of the lowered text spares the full pattern most of the time.
     lowered = text.lower()
-    if _SECRET_HINT_LOWER.search(lowered) is None and ("pat" not in lowered or PAT_HINT.search(text) is None):
+    hint = _SECRET_HINT_LOWER.search(lowered)
+    if hint is None or (hint.group() == "pat" and _SECRET_HINT_LOWER.search(lowered, hint.end()) is None
+                        and PAT_HINT.search(text) is None):
         return text, 0
     count = 0
     if ";" in text:
@@ -845,8 +847,9 @@ def _uuid_proof() -> bool:
 
 #: A flag (also one written to be glued to the next argument, ``["--password=", X]``: matched without its last
 #: character).
-#: (colons join the parts of a .NET configuration key given as a flag: ``--Authentication:Google:ClientSecret X``)
-_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*)")
+_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
+#: ... whose name may be a .NET configuration key, its parts joined by colons (``--Authentication:Google:ClientSecret``)
+_COLON_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*)")
 #: An argument that is a name and its separator only (``password:``, ``DB_PASSWORD=``).
 _NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*)[=:]")
 #: An argument that assigns a value holding spaces to a name (``--secret=a b``, ``DB_PASSWORD=a b``): one
@@ -1303,7 +1306,8 @@ class Scrubber:
         """One argument of a command line scrubbed, the kind of secret it names as a flag, and whether the
         next argument is a version (``--cudnn-version``) or names a host or user (``--host``); remembered."""
         glued = arg[-1:] in ("=", ":")
-        flag = _FLAG.fullmatch(arg, 0, len(arg) - 1) if glued else _FLAG.fullmatch(arg)
+        pattern = _COLON_FLAG if ":" in arg else _FLAG
+        flag = pattern.fullmatch(arg, 0, len(arg) - 1) if glued else pattern.fullmatch(arg)
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and glued else arg
         # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
