@@ -162,3 +162,34 @@ def test_a_clean_list_of_free_text_objects_is_shared_and_remembered_at_first_sig
     other = copy.deepcopy(record)
     other["host"]["hostname"] = "second-sight-node"
     assert scrubber_for(other, "1.0").known_clean(json.dumps(packages, separators=(",", ":")).encode())
+
+
+def _with_config(config: dict) -> dict:
+    record = json.loads((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text())
+    record.pop("redaction", None)
+    record["host"]["hostname"] = "memo-test-node"
+    record["invocation"]["config"] = config
+    return record
+
+
+def test_a_section_scrubbed_again_gives_the_same_result_as_the_first_time_and_a_copy_of_its_own():
+    """A config section that holds a secret is the same in every run: from its second sight its result is
+    remembered (Scrubber.scrubbed). Every record gets what a fresh scrubber makes of it, in objects of its own."""
+    section = {"wandb_token": "wandb-remembered-secret-123", "project": "geo", "paths": {"out": "/home/jdoe/x"}}
+    outs = [redaction.redact(_with_config({"logging": copy.deepcopy(section), "seed": i}), "most") for i in range(6)]
+    redaction._scrubber.cache_clear()
+    fresh = redaction.redact(_with_config({"logging": copy.deepcopy(section), "seed": 3}), "most")
+    assert outs[3] == fresh and outs[3]["redaction"] == fresh["redaction"]  # (records 3 to 5: the remembered result)
+    assert "wandb-remembered-secret-123" not in json.dumps(outs)
+    outs[4]["invocation"]["config"]["logging"]["project"] = "changed"
+    assert outs[5]["invocation"]["config"]["logging"]["project"] == "geo"
+    assert outs[4]["invocation"]["config"]["logging"]["paths"] is not outs[5]["invocation"]["config"]["logging"]["paths"]
+
+
+def test_a_remembered_section_keeps_a_nan_it_holds():
+    """JSON text has no NaN (orjson writes null): a section holding one is never given back from its text."""
+    section = {"api_key": "sk-nan-section-secret-0001", "score": float("nan")}
+    for _ in range(5):  # (remembered at its second sight in a known mapping: the third record's)
+        out = redaction.redact(_with_config({"logging": dict(section)}), "most")
+        score = out["invocation"]["config"]["logging"]["score"]
+        assert isinstance(score, float) and score != score

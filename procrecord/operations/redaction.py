@@ -48,13 +48,32 @@ def _identities(version: str, values: Iterable[Any]) -> dict[str, str]:
 
 
 def _identifier_values(record: dict[str, Any], version: str) -> tuple[Any, ...]:
+    """The record's own identifiers (host name, user, home), each a string or None."""
+    return _identifier_getter(version)(record)
+
+
+@functools.lru_cache(maxsize=None)
+def _identifier_getter(version: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function reading :func:`_identifiers`' places of a record, generated once per version: straight-line
+    look-ups, each object on the way read once (a loop over the paths cost more than the look-ups)."""
+    lines = ["def get(v):", "    if v.__class__ is not dict: v = _EMPTY"]
+    names: dict[tuple[str, ...], str] = {(): "v"}
     values = []
     for path, _ in _identifiers(version):
-        value: Any = record
-        for part in path:
-            value = value.get(part) if value.__class__ is dict else None
-        values.append(value if value.__class__ is str else None)
-    return tuple(values)
+        for depth in range(1, len(path)):
+            prefix = path[:depth]
+            if prefix not in names:
+                names[prefix] = name = f"o{len(names)}"
+                lines.append(f"    {name} = {names[prefix[:-1]]}.get({prefix[-1]!r})")
+                lines.append(f"    if {name}.__class__ is not dict: {name} = _EMPTY")
+        value = f"x{len(values)}"
+        lines.append(f"    {value} = {names[path[:-1]]}.get({path[-1]!r})")
+        values.append(f"{value} if {value}.__class__ is str else None")
+    lines.append(f"    return ({', '.join(values)}{',' if len(values) == 1 else ''})")
+    namespace: dict[str, Any] = {"_EMPTY": {}}
+    exec(compile("\n".join(lines), f"<procrecord identifiers {version}>", "exec"), namespace)
+    getter: Callable[[dict[str, Any]], tuple[Any, ...]] = namespace["get"]
+    return getter
 
 
 def scrubber_for(record: dict[str, Any], version: str) -> Scrubber:
@@ -376,15 +395,44 @@ def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return _scrub_mapping(value, parent + _step(ctx.scrubber.plain_keys, key), ctx)
-    if ctx.scrubber.known_clean(text):
+    scrubber = ctx.scrubber
+    if scrubber.known_clean(text):
         return value
-    pointer = parent + _step(ctx.scrubber.plain_keys, key)
+    pointer = parent + _step(scrubber.plain_keys, key)
+    versions = is_versions_mapping(pointer.rpartition("/")[2])
+    done = None if versions else scrubber.scrubbed.get(text)
+    if done is not None:
+        # scrubbed before (a job's section holding a secret, the same in every run): its result again, a
+        # copy of its own, and its findings under this pointer
+        ctx.found.extend([(pointer + below, counts) for below, counts in done[1]])
+        copied: dict[str, Any] = orjson.loads(done[0])
+        return copied
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if new is value and len(ctx.found) == found and not is_versions_mapping(pointer.rpartition("/")[2]):
-        # (a mapping of versions keeps four-part numbers its text would not keep under another name)
-        ctx.scrubber.mark_clean(text)
+    if new is value and len(ctx.found) == found:
+        if not versions:
+            # (a mapping of versions keeps four-part numbers its text would not keep under another name)
+            scrubber.mark_clean(text)
+    elif not versions:
+        _remember_scrubbed(scrubber, text, new, pointer, ctx.found[found:])
     return new
+
+
+def _remember_scrubbed(scrubber: Scrubber, text: bytes, new: dict[str, Any], pointer: str,
+                       found: list[tuple[str, dict[str, int]]]) -> None:
+    """Remember what scrubbing the mapping serialised as ``text`` made of it (see Scrubber.scrubbed): its
+    text (read back as a copy: only when it reads back equal) and its findings below its pointer."""
+    if len(text) > scrubber.CLEAN_MAX_BYTES or not scrubber.seen_twice(text):
+        return  # (remembered at its second sight: a section holding a run's own path is new in every record)
+    try:
+        out = orjson.dumps(new)
+    except (TypeError, orjson.JSONEncodeError):
+        return
+    if b"null" in out and orjson.loads(out) != new:
+        return  # (a NaN or an infinity is written null: the text would not give it back)
+    size = len(pointer)
+    if all(at.startswith(pointer) for at, _ in found):
+        scrubber.remember_scrubbed(text, out, tuple((at[size:], counts) for at, counts in found))
 
 
 #: Wider mappings are not serialised to be looked up (rarely shared whole between runs).
@@ -425,7 +473,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
                 found = cache.get(sub)
                 if found is None:
                     found = scrub(sub)
-                if not found[1] or version_kept(key, sub, found[1], pointer.rpartition("/")[2]):
+                if not found[1] or ("ipv4" in found[1] and version_kept(key, sub, found[1], pointer.rpartition("/")[2])):
                     continue
                 ctx.found.append((pointer + _step(plain, key), found[1]))
                 new = found[0]
@@ -686,10 +734,10 @@ def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, An
     """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
     global _LAST_ENTRIES
     last = _LAST_ENTRIES
-    if found == last[0]:
-        return [entry.copy() for entry in last[1]]
+    if found == last[0]:  # (the counts are the scrubber's remembered results, read-only: mostly the same objects)
+        return list(map(dict.copy, last[1]))
     entries = _entries(found)
-    _LAST_ENTRIES = ([(pointer, dict(counts)) for pointer, counts in found], [entry.copy() for entry in entries])
+    _LAST_ENTRIES = (list(found), list(map(dict.copy, entries)))
     return entries
 
 

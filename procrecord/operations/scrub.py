@@ -1054,6 +1054,10 @@ class Scrubber:
         self.clean: set[bytes] = set()
         #: The clean list (JSON text) last seen at each place of the walk (a JSON pointer), by place.
         self.last_lists: dict[str, bytes] = {}
+        #: Serialised mappings that scrubbing changes, each with the text of its result and its findings
+        #: (pointers below the mapping's own, and counts), for a mapping met again (see :meth:`remember_scrubbed`).
+        self.scrubbed: dict[bytes, tuple[bytes, tuple[tuple[str, dict[str, int]], ...]]] = {}
+        self._seen_once: set[bytes] = set()
 
     #: Short strings repeat across the records of one job family (flags, config keys, paths):
     #: their results are remembered, in a bounded table per scrubber.
@@ -1111,6 +1115,23 @@ class Scrubber:
                 self.clean.clear()
             self.clean.add(text)
             _share(_SHARED_JSON, text)
+
+    def remember_scrubbed(self, text: bytes, result: bytes, found: tuple[tuple[str, dict[str, int]], ...]) -> None:
+        """Remember the result (JSON text) and findings of scrubbing the mapping serialised as ``text``
+        (a config's section holding a secret is the same in every run of a job). Bounded as :attr:`clean`;
+        the secrets in these texts are already kept as keys of :attr:`cache`, never written anywhere."""
+        if len(self.scrubbed) >= self.CLEAN_ENTRIES:
+            self.scrubbed.clear()
+        self.scrubbed[text] = (result, found)
+
+    def seen_twice(self, text: bytes) -> bool:
+        """True when ``text`` was passed here before (bounded as :attr:`clean`)."""
+        if text in self._seen_once:
+            return True
+        if len(self._seen_once) >= self.CLEAN_ENTRIES:
+            self._seen_once.clear()
+        self._seen_once.add(text)
+        return False
 
     def known_clean(self, text: bytes) -> bool:
         """True when the mapping (or list) serialised as ``text`` is known to need no scrubbing."""
