@@ -12,7 +12,7 @@ import functools
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeGuard
+from typing import AbstractSet, Any, Callable, Iterable, TypeGuard
 
 import attrs
 import orjson
@@ -124,7 +124,7 @@ def pseudonym(key: bytes, value: str) -> str:
 class _Context:
     __slots__ = ("level", "scrubber", "key", "kept_tokens", "removed", "pseudonymized", "found")
 
-    def __init__(self, level: str, scrubber: Scrubber, key: bytes | None, kept_tokens: set[str]) -> None:
+    def __init__(self, level: str, scrubber: Scrubber, key: bytes | None, kept_tokens: AbstractSet[str]) -> None:
         self.level = level
         self.scrubber = scrubber
         self.key = key
@@ -251,12 +251,19 @@ class _Generator:
                 return []
             # Copy only an object that holds something to change; one whose children are all free text
             # is left as it is when every string in it was scrubbed before and found clean.
-            guard = ""
+            test = f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}):"
             if all(self._text_leaf(children[n]) for n in visit):
-                guard = f" and not _clean({var}, {self._constant(tuple(visit))}, clean)"
-            lines += [f"{pad}if {var}.__class__ is dict and ({' or '.join(f'{n!r} in {var}' for n in visit)}){guard}:",
-                      f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
-            pad += "    "
+                # Left as it is when every string in it was scrubbed before and found clean: one C loop,
+                # written in (a call less per object); an unhashable value where text belongs is looked at
+                # the long way.
+                lines += [test, f"{pad}    try:",
+                          f"{pad}        _ok = clean.issuperset(map({var}.get, {self._constant(tuple(visit))}))",
+                          f"{pad}    except TypeError:", f"{pad}        _ok = False", f"{pad}    if not _ok:",
+                          f"{pad}        {var} = {var}.copy()", *(f"{pad}        {line}" for line in prelude)]
+                pad += "        "
+            else:
+                lines += [test, f"{pad}    {var} = {var}.copy()", *(f"{pad}    {line}" for line in prelude)]
+                pad += "    "
         for name in visit:
             child = children[name]
             key, at = repr(name), self._child(ptr, "/" + escape(name))
@@ -305,21 +312,12 @@ def _walker(version: str, level: str) -> Callable[[dict[str, Any], _Context], di
     if made is None or made[0] is not tree:
         generator = _Generator(RANK[level])
         generator.root(tree)
-        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_scrub_version": _scrub_version, "_clean": _clean,
+        namespace: dict[str, Any] = {"_scrub_any": _scrub_any, "_scrub_version": _scrub_version,
                                      "_clean_list": _clean_list,
                                      "_LIST_MAX_BYTES": _LIST_MAX_BYTES, "escape": escape, **generator.constants}
         exec(compile("\n".join(generator.lines), f"<procrecord redaction {version} {level}>", "exec"), namespace)
         made = _WALKERS[(id(tree), level)] = (tree, namespace["_root"])
     return made[1]
-
-
-def _clean(value: dict[str, Any], names: tuple[str, ...], clean: set[str | None]) -> bool:
-    """True when every value under ``names`` in ``value`` is missing or a string scrubbed before and found
-    clean (one C loop: ``clean`` is the scrubber's :attr:`~Scrubber.unchanged`)."""
-    try:
-        return clean.issuperset(map(value.get, names))
-    except TypeError:  # an unhashable value where text belongs: looked at the long way
-        return False
 
 
 #: Lists of free-text objects up to this size are remembered as clean by their text.
@@ -537,11 +535,14 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         return copied
     if version == "0" or (version is None and "schema_version" not in record and _is_legacy(record)):
         return _redact_legacy(record, level, key)
-    version = _version_of(record, version)
+    if version is None:
+        version = record.get("schema_version")
+    if version.__class__ is not str or not version:
+        version = _version_of(record, version)  # (the common case, a record's own version, without a call)
     earlier = record.get("redaction")
     previous: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
     tokens = previous.get("pseudonymized")
-    ctx = _Context(level, scrubber_for(record, version), key, set(_strings(tokens)) if tokens else set())
+    ctx = _Context(level, scrubber_for(record, version), key, set(_strings(tokens)) if tokens else _NO_TOKENS)
     out = _walker(version, level)(record, ctx)
     if out is record:
         out = dict(record)
@@ -557,6 +558,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
 
 
 _LEGACY_BAG = "/provenance/legacy"
+_NO_TOKENS: frozenset[str] = frozenset()
 
 
 def _keep_clean_legacy_bag(record: dict[str, Any], out: dict[str, Any], ctx: _Context, level: str, version: str) -> None:

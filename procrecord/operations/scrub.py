@@ -1072,9 +1072,17 @@ class Scrubber:
             return cached
         result: tuple[str, dict[str, int]] | None = None
         if len(text) == 36 and self._uuids_clean and _UUID.fullmatch(text) is not None:
-            result = text, {}  # a run id: no rule can run on it (not shared: other scrubbers never see it)
+            # A run id: no rule can run on it. Not remembered as a result (an id is new in every record; not
+            # shared: other scrubbers never see it), only as clean text, so a record redacted again is one look-up.
+            unchanged = self.unchanged
+            if len(unchanged) >= 2 * self.CACHE_ENTRIES:
+                self.cache.clear()
+                unchanged.clear()
+                unchanged.add(None)
+            unchanged.add(text)
+            return text, {}
         # A text another scrubber found clean, holding none of this one's own values, is clean without a pass.
-        elif text in _SHARED_TEXT:
+        if text in _SHARED_TEXT:
             for needle in self._own_needles:
                 if needle in text:
                     break
@@ -1083,7 +1091,9 @@ class Scrubber:
         if result is None:
             result = self._scrub(text)
             if not result[1] and len(text) <= self.CACHE_MAX_CHARS:
-                _share(_SHARED_TEXT, text)
+                if len(_SHARED_TEXT) >= SHARED_ENTRIES:
+                    _SHARED_TEXT.clear()
+                _SHARED_TEXT.add(text)
         if len(text) <= self.CACHE_MAX_CHARS:
             if len(cache) >= self.CACHE_ENTRIES:
                 cache.clear()
