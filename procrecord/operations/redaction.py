@@ -58,7 +58,7 @@ def _identifier_getter(version: str) -> Callable[[dict[str, Any]], tuple[Any, ..
     look-ups, each object on the way read once (a loop over the paths cost more than the look-ups)."""
     lines = ["def get(v):", "    if v.__class__ is not dict: v = _EMPTY"]
     names: dict[tuple[str, ...], str] = {(): "v"}
-    values = []
+    values: list[str] = []
     for path, _ in _identifiers(version):
         for depth in range(1, len(path)):
             prefix = path[:depth]
