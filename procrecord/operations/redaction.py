@@ -930,7 +930,8 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
             elif hides(key, sub) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
-                _check_text(key, here, scrubber, leaks)
+                for rule in scrubber.scrub_key(key)[1]:  # (a key as the walk scrubs keys)
+                    leaks.append(Violation(_pointer_to_path(here), f"text still matches scrub rule {rule!r}", "x-scrub"))
                 if not (isinstance(sub, str) and (is_version_key(key) or is_versions_mapping(parent))
                         and version_kept(key, sub, scrubber.scrub(sub)[1], parent)):
                     _check_text(sub, here, scrubber, leaks)

@@ -100,6 +100,16 @@ def _escape_before(text: str, at: int) -> bool:
     return (at - start) % 2 == 1
 
 
+#: A mapping key that is a colon-joined configuration key ending in a capitalised word (see Scrubber.scrub_key).
+_QUALIFIED_KEY = re.compile(r"([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*):([A-Z][a-z]+(?:[A-Z][a-z]+)*)")
+#: A further part of a colon-joined configuration key: a capitalised word (or words) of letters, then ``=``,
+#: ``:`` or a space (a value glued to ``key:`` is hidden: ``password:Zm9v=``, ``Password:X``).
+_QUALIFIED_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[=:])")
+#: ... or, in a flag (``--Jwt:SigningKey:Algorithm RS256``), then a space or the end (an argv element).
+_QUALIFIED_FLAG_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[ \t]+[^\s=:]|$)")
+_FLAG_CHAIN_BEFORE = re.compile(r"(?<![\w.-])--(?:[A-Za-z_][\w.-]*:)+$")
+
+
 def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
     """The text replacing ``match`` up to the end of its value, and where that value ends; None when it stays."""
     key, value = match.group("key"), match.group("value")
@@ -139,6 +149,13 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # ``key:value`` without a space: only for the names of GLUED_COLON (not ``org/auth:latest``); after a
         # ``/`` (a path or an image) only when the value is no tag, word or list (``/api/password:reset``,
         # ``org/token:1.2-slim`` stay; ``mysql/password:Xy7`` is hidden)
+        return None
+    if (match.group("sep") == ":" and match.string[match.start("key") - 1:match.start("key")] == ":"
+            and (_QUALIFIED_PART.match(match.string, match.start("value"))
+                 or (_QUALIFIED_FLAG_PART.match(match.string, match.start("value"))
+                     and _FLAG_CHAIN_BEFORE.search(match.string, max(0, match.start("key") - 200), match.start("key"))))):
+        # ``Storage:AccountKey:Rotation=monthly``, ``--Jwt:SigningKey:Algorithm RS256``: a part of a .NET
+        # configuration key after the secret's word, not a glued value (the whole key is judged by its last part)
         return None
     if not quoted and _BLOCK_INDICATOR.fullmatch(value) and ":" in match.group("sep"):
         end = _block_end(match.string, match.start("key"), end)  # YAML's ``password: |`` and the lines of its block
@@ -363,7 +380,9 @@ _SECRET_HINT_LOWER = re.compile("|".join((*SECRET_HINTS, "pat")))  # (``pat``: s
 #: the next ``;`` (``Password=My Pass 1;``), or is quoted (``"..."``, ``'...'``, ``{...}``).
 _CONNECTION_PART = re.compile(
     r"(?:^|(?<=;))[ \t]*(?P<key>[A-Za-z][A-Za-z0-9 _.-]*?)[ \t]*=(?!=)[ \t]*"
-    r"(?P<value>\"(?:\"\"|\\.|[^\"\\])*\"|\"[^\"]*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;]*)")
+    # a bare value runs to the next ``;`` on its line; the last one (no ``;`` after it) ends at a line break, a tab,
+    # a quote or ``<``, so the text around a connection string stays (``{"conn": "...;Password=X", "retries": 3}``)
+    r"(?P<value>\"(?:\"\"|\\.|[^\"\\])*\"|\"[^\"]*\"|'(?:''|[^'])*'|\{[^}]*\}|[^;\n\r]*(?=;)|[^;\n\r\t\"'<]*)")
 
 
 def _connection_parts(text: str) -> tuple[str, int]:
@@ -1108,7 +1127,18 @@ class Scrubber:
         """A mapping key scrubbed, and the kind of secret it names (None for most keys)."""
         cached = self._keys.get(key)
         if cached is None:
-            cached = (*self.scrub(key), secret_kind(key))
+            qualified = _QUALIFIED_KEY.fullmatch(key) if ":" in key else None
+            if qualified is None:
+                cached = (*self.scrub(key), secret_kind(key))
+            else:
+                # a colon-joined configuration key (``Storage:AccountKey:Rotation``) is a name: its last part is
+                # no value glued to the secret's word before it; the parts are scrubbed on their own
+                head, head_counts = self.scrub(qualified.group(1))
+                last, last_counts = self.scrub(qualified.group(2))
+                counts = dict(head_counts)
+                for name, n in last_counts.items():
+                    counts[name] = counts.get(name, 0) + n
+                cached = (f"{head}:{last}", counts, secret_kind(key))
             self._remember(self._keys, key, cached)
             if not cached[1] and cached[2] is None:
                 self._remember(self.plain_keys, key, "/" + escape(key))
@@ -1231,7 +1261,12 @@ class Scrubber:
                 if n:
                     counts[name] = n
         candidates: set[int] | None = None
-        hits = self._finder(text, True)  # (needle, start, end) of every needle, overlapping
+        try:
+            hits = self._finder(text, True)  # (needle, start, end) of every needle, overlapping
+        except UnicodeEncodeError:
+            # a lone surrogate (an undecodable file name read with ``surrogateescape``): the scan takes
+            # UTF-8 only, so every fixed rule is a candidate (their patterns read any text)
+            hits = [(index, 0, 0) for index in range(len(self._by_needle))]
         if hits:
             by_needle = self._by_needle
             if len(hits) == 1:

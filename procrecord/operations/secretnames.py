@@ -63,6 +63,9 @@ SERVICES = frozenset({
     "snyk", "sonarqube", "codecov", "circleci", "okta", "auth0", "atlassian", "confluence", "asana",
     "airtable", "notion", "hubspot", "zendesk", "intercom", "shopify", "dropbox", "twitch", "twitter", "facebook",
     "linkedin", "youtube",
+    # the vendors of further gitleaks rules (red team 17), and NVIDIA's NGC and Hugging Face's short name
+    "launchdarkly", "contentful", "plaid", "sumologic", "confluent", "coinbase", "sendbird", "databricks", "postman",
+    "infracost", "easypost", "typeform", "vault", "travisci", "mattermost", "rapidapi", "messagebird", "hf", "ngc",
 })
 #: ``<word>_tokens`` names a list of credentials after these (``hf_tokens``, ``GH_TOKENS``, ``api_tokens``); other
 #: ``tokens`` are a tokenizer's (``special_tokens``, ``stop_tokens``, ``max_new_tokens``).
@@ -98,6 +101,9 @@ SETTING_AFTER = frozenset({
     "file", "files", "filename", "path", "paths", "dir", "directory", "folder",
     # an exception's name (``AuthorizationError: not allowed``)
     "error", "errors", "exception", "failure",
+    # who issues a token and for whom, what it may do, a message's template (``Auth__Token__Issuer``,
+    # ``token_audience``, ``github_token_scope``, ``password_reset_email_template``)
+    "issuer", "audience", "audiences", "scope", "scopes", "template", "templates", "renewal",
 })
 #: A word before it that makes the name a setting (``use_auth: yes``, ``num_tokens``, ``require_password``).
 SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disabled", "require", "requires", "required",
@@ -119,7 +125,11 @@ ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_]\w*\}?|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%|e
                            r"|\$\{oc\.env:[A-Za-z_]\w*\}"
                            # a template's variable: GitHub Actions' ``${{ secrets.NPM_TOKEN }}``, Jinja's, Ansible's
                            # and Helm's ``{{ vault_db_password }}`` (a name only: no filter, call or literal)
-                           r"|" + TEMPLATE_REFERENCE.pattern)
+                           r"|" + TEMPLATE_REFERENCE.pattern
+                           # a container build's or runtime's secret by reference (Docker BuildKit ``--secret
+                           # id=hf,env=HF_TOKEN``, ``src=/run/secrets/x``; Podman ``--secret db,type=env,target=X``)
+                           + r"|(?:[\w.-]+,)?(?:id|src|source|env|type|target|required|uid|gid|mode)=[\w./:-]*"
+                           r"(?:,(?:id|src|source|env|type|target|required|uid|gid|mode)=[\w./:-]*)*")
 #: Every name :func:`secret_kind` accepts holds one of these, case aside (a test checks it): a cheap,
 #: wider test for text that might name a secret.
 SECRET_HINTS = ("pass", "pwd", "pswd", "secret", "token", "key", "cred", "auth", "cookie", "session", "sig")
@@ -198,7 +208,7 @@ def secret_kind(key: str) -> str | None:
                 return kind
             qualified = True
     for index, (a, b) in enumerate(zip(words, words[1:])):
-        kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and (a in KEY_MATERIAL or a in SERVICES) else None)
+        kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and (a in KEY_MATERIAL or _service_ends(words, index)) else None)
                 or ("token" if b == "tokens" and a in TOKEN_OWNERS else None)
                 # a personal access token after its service's name (``GITLAB_PAT``, ``AZDO_PAT``, ``gh_pat``)
                 or ("token" if b == "pat" and (a in SERVICES or a in TOKEN_OWNERS or a in _PAT_OWNERS) else None))
@@ -238,6 +248,12 @@ def secret_kind(key: str) -> str | None:
             if kind is not None and not _setting(plain, index, index):
                 return kind
     return None
+
+
+def _service_ends(words: list[str], index: int) -> bool:
+    """True when a service's name ends at ``words[index]``, also one that case split in words (``OpenAIKey``:
+    ``open``, ``ai``; ``GitHubKey``, ``HuggingFaceKey``, ``WandBKey``)."""
+    return any("".join(words[start:index + 1]) in SERVICES for start in range(index, max(-1, index - 3), -1))
 
 
 def hides(key: str, value: object) -> str | None:
