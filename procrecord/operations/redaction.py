@@ -47,15 +47,11 @@ def _identities(version: str, values: Iterable[Any]) -> dict[str, str]:
             if isinstance(value, str) and value and not _TOKEN.match(value)}
 
 
-def _identifier_values(record: dict[str, Any], version: str) -> tuple[Any, ...]:
-    """The record's own identifiers (host name, user, home), each a string or None."""
-    return _identifier_getter(version)(record)
-
-
 @functools.lru_cache(maxsize=None)
 def _identifier_getter(version: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """A function reading :func:`_identifiers`' places of a record, generated once per version: straight-line
-    look-ups, each object on the way read once (a loop over the paths cost more than the look-ups)."""
+    """A function giving the record's own identifiers (host name, user, home), each a string or None, from
+    :func:`_identifiers`' places, generated once per version: straight-line look-ups, each object on the way
+    read once (a loop over the paths cost more than the look-ups)."""
     lines = ["def get(v):", "    if v.__class__ is not dict: v = _EMPTY"]
     names: dict[tuple[str, ...], str] = {(): "v"}
     values: list[str] = []
@@ -78,7 +74,7 @@ def _identifier_getter(version: str) -> Callable[[dict[str, Any]], tuple[Any, ..
 
 def scrubber_for(record: dict[str, Any], version: str) -> Scrubber:
     """The scrubber for a record (cached by its identifiers: records of one host share one)."""
-    return _scrubber(version, _identifier_values(record, version))
+    return _scrubber(version, _identifier_getter(version)(record))
 
 
 def _identifier_paths(node: Node, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
@@ -624,8 +620,12 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
                  if isinstance(e, dict) and (parts := tokens_if_pointer(e.get("path"))) is not None
                  and _is_rule_name(e.get("rule")) and e.get("count").__class__ is int] + found
         pseudo = [*_pointers(previous.get("pseudonymized"), scrub), *pseudo]
+    # (the last record's lists again when the findings are the same: _sorted's and _scrub_entries' first
+    # look-up, written in)
+    last_removed, last_found = _LAST_SORTED, _LAST_ENTRIES
     note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
-                            "removed": _sorted(removed), "scrubbed": _scrub_entries(found)}
+                            "removed": list(last_removed[1]) if removed == last_removed[0] else _sorted(removed),
+                            "scrubbed": list(map(dict.copy, last_found[1])) if found == last_found[0] else _scrub_entries(found)}
     if pseudo:
         note["pseudonymized"] = sorted(set(pseudo))
     if key is not None:
