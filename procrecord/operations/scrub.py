@@ -255,8 +255,7 @@ def _xml_elements(text: str) -> tuple[str, int]:
 
     def repl(match: re.Match[str]) -> str:
         nonlocal count
-        # (judged by its last part: ``--password:X more`` is the glued form of ``password:X``, and ``more`` stays)
-        kind, value = secret_kind(match.group("key").rpartition(":")[2]), match.group("value")
+        kind, value = secret_kind(match.group("key")), match.group("value")
         if kind is None or not value.strip() or _is_marker(value.strip()) or is_setting_value(value):
             return match.group(0)
         count += 1
