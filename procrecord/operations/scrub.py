@@ -102,8 +102,8 @@ def _escape_before(text: str, at: int) -> bool:
 
 #: A mapping key that is a colon-joined configuration key ending in a capitalised word (see Scrubber.scrub_key).
 _QUALIFIED_KEY = re.compile(r"([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*):([A-Z][a-z]+(?:[A-Z][a-z]+)*)")
-#: A further part of a colon-joined configuration key: a capitalised word (or words) of letters, then ``=``,
-#: ``:`` or a space (a value glued to ``key:`` is hidden: ``password:Zm9v=``, ``Password:X``).
+#: A further part of a colon-joined configuration key: a capitalised word (or words) of letters, then ``=`` or
+#: ``:`` (``Storage:AccountKey:Rotation=monthly``; a value glued to ``key:`` is still hidden: ``password:Zm9v=``).
 _QUALIFIED_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[=:])")
 #: ... or, in a flag (``--Jwt:SigningKey:Algorithm RS256``), then a space or the end (an argv element).
 _QUALIFIED_FLAG_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[ \t]+[^\s=:]|$)")
