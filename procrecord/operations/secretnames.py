@@ -104,6 +104,8 @@ SETTING_AFTER = frozenset({
     # who issues a token and for whom, what it may do, a message's template (``Auth__Token__Issuer``,
     # ``token_audience``, ``github_token_scope``, ``password_reset_email_template``)
     "issuer", "audience", "audiences", "scope", "scopes", "template", "templates", "renewal",
+    # a reference to where a secret is kept, naming no secret (Kubernetes ``secretKeyRef``, ``secretRef``)
+    "ref", "refs", "reference", "references",
 })
 #: A word before it that makes the name a setting (``use_auth: yes``, ``num_tokens``, ``require_password``).
 SETTING_BEFORE = frozenset({"use", "uses", "enable", "enabled", "disable", "disabled", "require", "requires", "required",
