@@ -19,6 +19,16 @@ def load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def config_record(config: dict[str, Any], host: dict[str, str] | None = None) -> dict[str, Any]:
+    """The smallest valid current record holding ``config`` (and ``host``, the record's own names, if given)."""
+    record: dict[str, Any] = {"schema_version": "1.1", "record_type": "procrecord.process", "type": "procrecord",
+                              "id": "e3e70682-c209-4cac-629f-6fbed82c07cd", "name": "job", "status": "completed",
+                              "producer": {"name": "x", "version": "1"}, "invocation": {"config": config}}
+    if host is not None:
+        record["host"] = host
+    return record
+
+
 def valid_fixtures(version: str = "1.0") -> list[Path]:
     """Every valid fixture of a version, sorted."""
     return sorted((FIXTURES / version / "valid").glob("*.json"))

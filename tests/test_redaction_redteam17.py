@@ -22,17 +22,14 @@ from procrecord.operations.redaction import check_level, redact
 from procrecord.operations.scrub import Scrubber
 from procrecord.operations.secretnames import secret_kind
 
-from helpers import assert_scrub_laws
+from helpers import assert_scrub_laws, config_record
 
 _OWN = {"home": "/home/mkowalski", "user": "mkowalski", "host": "gpu-node-17b"}
 _VALUE = "sk7Qx9hIhRP7Bz9w"
 
 
 def _record(config: dict) -> dict:
-    return {"schema_version": "1.1", "record_type": "procrecord.process", "type": "procrecord",
-            "id": "e3e70682-c209-4cac-629f-6fbed82c07cd", "status": "completed", "producer": {"name": "x", "version": "1"},
-            "host": {"hostname": "gpu-node-17b", "user": "mkowalski", "home": "/home/mkowalski"},
-            "invocation": {"config": config}}
+    return config_record(config, {"hostname": "gpu-node-17b", "user": "mkowalski", "home": "/home/mkowalski"})
 
 
 @pytest.mark.parametrize("name", ["OpenAIKey", "azureOpenAIKey", "AzureOpenAIKey", "openAIKey", "OpenAI_Key", "WandBKey",

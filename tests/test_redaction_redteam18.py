@@ -14,18 +14,14 @@ import pytest
 from procrecord.operations.redaction import check_level, redact
 from procrecord.operations.secretnames import secret_kind
 
-
-def _record(config: dict) -> dict:
-    return {"schema_version": "1.1", "record_type": "procrecord.process", "type": "procrecord",
-            "id": "e3e70682-c209-4cac-629f-6fbed82c07cd", "status": "completed", "producer": {"name": "x", "version": "1"},
-            "invocation": {"config": config}}
+from helpers import config_record
 
 
 def test_a_kubernetes_secret_reference_stays_and_a_value_beside_it_is_hidden():
     env = [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}},
            {"name": "HF_TOKEN", "value": "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"}]
     config = {"env": env, "envFrom": [{"secretRef": {"name": "wandb-env-ref"}}]}
-    out = redact(_record(json.loads(json.dumps(config))), "most")
+    out = redact(config_record(json.loads(json.dumps(config))), "most")
     kept = out["invocation"]["config"]
     assert kept["env"][0] == env[0] and kept["envFrom"] == config["envFrom"]
     assert kept["env"][1]["value"].startswith("<redacted:")

@@ -531,10 +531,7 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         return copied
     if version == "0" or (version is None and "schema_version" not in record and _is_legacy(record)):
         return _redact_legacy(record, level, key)
-    if version is None:
-        version = record.get("schema_version")
-    if version.__class__ is not str or not version:
-        version = _version_of(record, version)  # (the common case, a record's own version, without a call)
+    version = _version_of(record, version)
     earlier = record.get("redaction")
     previous: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
     tokens = previous.get("pseudonymized")
@@ -620,12 +617,9 @@ def _note(previous: dict[str, Any], ctx: _Context, key: bytes | None) -> dict[st
                  if isinstance(e, dict) and (parts := tokens_if_pointer(e.get("path"))) is not None
                  and _is_rule_name(e.get("rule")) and e.get("count").__class__ is int] + found
         pseudo = [*_pointers(previous.get("pseudonymized"), scrub), *pseudo]
-    # (the last record's lists again when the findings are the same: _sorted's and _scrub_entries' first
-    # look-up, written in)
-    last_removed, last_found = _LAST_SORTED, _LAST_ENTRIES
+    pointers, entries = _note_lists(removed, found)
     note: dict[str, Any] = {"level": level, "tool": "procrecord", "tool_version": __version__,
-                            "removed": list(last_removed[1]) if removed == last_removed[0] else _sorted(removed),
-                            "scrubbed": list(map(dict.copy, last_found[1])) if found == last_found[0] else _scrub_entries(found)}
+                            "removed": pointers, "scrubbed": entries}
     if pseudo:
         note["pseudonymized"] = sorted(set(pseudo))
     if key is not None:
@@ -705,45 +699,40 @@ def _strings(value: Any) -> list[str]:
 
 
 _SORTED: dict[tuple[str, ...], list[str]] = {}
-#: The pointers of the last call and their sorted list (one tuple, replaced whole: see _LAST_ENTRIES).
-_LAST_SORTED: tuple[list[str], list[str]] = ([], [])
 
 
 def _sorted(pointers: list[str]) -> list[str]:
     """``pointers`` sorted, without repeats; the walk removes the same paths from most records, so the
-    order is remembered (the last one compared first: its strings are the walk's own constants, so the
-    comparison hashes nothing)."""
-    global _LAST_SORTED
-    last = _LAST_SORTED
-    if pointers == last[0]:
-        return list(last[1])
+    order is remembered."""
     key = tuple(pointers)
     found = _SORTED.get(key)
     if found is None:
         if len(_SORTED) >= 256:
             _SORTED.clear()
         found = _SORTED[key] = sorted(set(pointers))
-    _LAST_SORTED = (list(pointers), found)
     return list(found)
 
 
-#: The findings of the last record and its note's ``scrubbed`` list (one tuple, replaced whole, so a thread
-#: never reads one record's findings with another's list): the records of a job find the same.
-_LAST_ENTRIES: tuple[list[tuple[str, dict[str, int]]], list[dict[str, Any]]] = ([], [])
+#: The last record's removed pointers and findings, and the note's lists made of them (one tuple, replaced
+#: whole, so a thread never reads one record's findings with another's lists).
+_LAST_LISTS: tuple[list[str], list[tuple[str, dict[str, int]]], list[str], list[dict[str, Any]]] = ([], [], [], [])
+
+
+def _note_lists(removed: list[str], found: list[tuple[str, dict[str, int]]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The note's ``removed`` and ``scrubbed`` lists. The records of a job find the same: the last record's
+    lists are given again (copies) when its pointers and findings compare equal (the walk's own constant
+    strings and the scrubber's remembered counts, mostly the same objects: nothing is hashed)."""
+    global _LAST_LISTS
+    last = _LAST_LISTS
+    if found == last[1] and removed == last[0]:
+        return list(last[2]), list(map(dict.copy, last[3]))
+    pointers, entries = _sorted(removed), _scrub_entries(found)
+    _LAST_LISTS = (list(removed), list(found), list(pointers), list(map(dict.copy, entries)))
+    return pointers, entries
 
 
 def _scrub_entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
     """The note's ``scrubbed`` list: one entry per (path, rule), in order, counts summed."""
-    global _LAST_ENTRIES
-    last = _LAST_ENTRIES
-    if found == last[0]:  # (the counts are the scrubber's remembered results, read-only: mostly the same objects)
-        return list(map(dict.copy, last[1]))
-    entries = _entries(found)
-    _LAST_ENTRIES = (list(found), list(map(dict.copy, entries)))
-    return entries
-
-
-def _entries(found: list[tuple[str, dict[str, int]]]) -> list[dict[str, Any]]:
     # (plain loops: a comprehension is a call of its own, and this runs once per record)
     rows = []
     for pointer, counts in found:
