@@ -108,6 +108,17 @@ _QUALIFIED_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[=:])")
 #: ... or, in a flag (``--Jwt:SigningKey:Algorithm RS256``), then a space or the end (an argv element).
 _QUALIFIED_FLAG_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[ \t]+[^\s=:]|$)")
 _FLAG_CHAIN_BEFORE = re.compile(r"(?<![\w.-])--(?:[A-Za-z_][\w.-]*:)+$")
+#: The part of a colon-joined key right before the last one.
+_PART_BEFORE = re.compile(r"[A-Za-z_][\w.-]*$")
+
+
+def judged_part(chain: str) -> str:
+    """The part of a colon-joined configuration key (``Authentication:Google:ClientSecret``) its secret is
+    judged by: the last, or the last two when the last is a bare ``Key`` (``AzureOpenAI:Key``: a service's key)."""
+    head, _, last = chain.rpartition(":")
+    if head and last.lower() == "key":
+        return f"{head.rpartition(':')[2]}_{last}"
+    return last
 
 
 def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
@@ -126,6 +137,10 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
         key = key[1:]
     kind = secret_kind(key)
+    if kind is None and key.lower() == "key" and match.string[at - 1:at] == ":":
+        # a bare ``Key`` ending a .NET configuration key is judged with the part before it (``AzureOpenAI:Key``)
+        before = _PART_BEFORE.search(match.string, max(0, at - 200), at - 1)
+        kind = secret_kind(f"{before.group(0)}_{key}") if before else None
     # A flat list or mapping (a bare value never ends with ``]`` or ``}``) is replaced whole unless every item
     # is a setting (``[true, false]``, ``[]``).
     container = value[-1:] in _CLOSING and value[:1] in "[{"
@@ -432,7 +447,7 @@ def _qualified_flags(text: str) -> tuple[str, int]:
     def hide(match: re.Match[str]) -> str:
         nonlocal count
         # (judged by its last part: ``--password:X more`` is the glued form of ``password:X``, and ``more`` stays)
-        kind, value = secret_kind(match.group("key").rpartition(":")[2]), match.group("value")
+        kind, value = secret_kind(judged_part(match.group("key"))), match.group("value")
         if kind is None or value.startswith("-") or _is_marker(value) or is_setting_value(value):
             return match.group(0)
         count += 1
@@ -768,6 +783,10 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
     # host starts a word when no scheme is written (``xhooks.slack.com`` is another host)
     ("slack-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))hooks\.slack\.com/(?:services|workflows|triggers)/"
                                   r"[A-Za-z0-9/_+-]+", marker("slack_webhook")), ("hooks.slack.com/",)),
+    # a Discord webhook URL: its last part is the token that lets anyone post (also ptb., canary., discordapp.com)
+    ("discord-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/"
+                                    r"(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]+", marker("discord_webhook")),
+     ("discord.com/api/", "discordapp.com/api/")),
     ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"(?![ACGTUN]{16}\b)[0-9A-Z]{16}\b",
                                     marker("aws_access_key")),
      ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ABIA", "ACCA")),
@@ -869,7 +888,7 @@ _FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*)")
 #: ... whose name may be a .NET configuration key, its parts joined by colons (``--Authentication:Google:ClientSecret``)
 _COLON_FLAG = re.compile(r"-{1,2}([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*)")
 #: An argument that is a name and its separator only (``password:``, ``DB_PASSWORD=``).
-_NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*)[=:]")
+_NAME_THEN_SEPARATOR = re.compile(r"([A-Za-z_][\w.-]*(?::[A-Za-z_][\w.-]*)*)[=:]")
 #: An argument that assigns a value holding spaces to a name (``--secret=a b``, ``DB_PASSWORD=a b``): one
 #: argument, so the value is all of the rest (the shell removed the quotes that kept it together).
 _ASSIGNED_WITH_SPACES = re.compile(r"(-{1,2}|)([A-Za-z_][\w.-]*)([=:])([^\n]*\s[^\n]*)")
@@ -1376,12 +1395,12 @@ class Scrubber:
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and glued else arg
         # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
-        names = flag.group(1).rpartition(":")[2] if flag else None
+        names = judged_part(flag.group(1)) if flag else None
         if flag is None and glued:
             # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
             # split as a shell splits it, ``["DB_PASSWORD=", X]``
             named = _NAME_THEN_SEPARATOR.fullmatch(arg)
-            names = named.group(1) if named else None
+            names = judged_part(named.group(1)) if named else None
         whole = _whole_value(arg) if " " in arg or "\t" in arg else None
         seen = (*(whole or self._scrub(arg)), secret_kind(names) if names else None,
                 (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(bare),

@@ -66,6 +66,8 @@ SERVICES = frozenset({
     # the vendors of further gitleaks rules (red team 17), and NVIDIA's NGC and Hugging Face's short name
     "launchdarkly", "contentful", "plaid", "sumologic", "confluent", "coinbase", "sendbird", "databricks", "postman",
     "infracost", "easypost", "typeform", "vault", "travisci", "mattermost", "rapidapi", "messagebird", "hf", "ngc",
+    # red team 19's leftovers: GPU clouds and databases, and AI vendors whose names hold ``ai`` (``StabilityAIKey``)
+    "lambdalabs", "lambdacloud", "supabase", "stabilityai", "xai",
 })
 #: ``<word>_tokens`` names a list of credentials after these (``hf_tokens``, ``GH_TOKENS``, ``api_tokens``); other
 #: ``tokens`` are a tokenizer's (``special_tokens``, ``stop_tokens``, ``max_new_tokens``).
@@ -230,7 +232,7 @@ def secret_kind(key: str) -> str | None:
                     kind = found
                     break
             else:
-                if word.endswith("key") and (word[:-3] in KEY_MATERIAL or word[:-3] in SERVICES):
+                if word.endswith("key") and (word[:-3] in KEY_MATERIAL or is_service(word[:-3])):
                     kind = "secret"  # ``accountkey``, ``masterkey``
                 elif word == "pass" and index == last and not (index and words[index - 1] in NOT_SECRET_BEFORE_PASS):
                     kind = "password"  # ``DB_PASS``, ``--db-pass``
@@ -254,8 +256,14 @@ def secret_kind(key: str) -> str | None:
 
 def _service_ends(words: list[str], index: int) -> bool:
     """True when a service's name ends at ``words[index]``, also one that case split in words (``OpenAIKey``:
-    ``open``, ``ai``; ``GitHubKey``, ``HuggingFaceKey``, ``WandBKey``)."""
-    return any("".join(words[start:index + 1]) in SERVICES for start in range(index, max(-1, index - 3), -1))
+    ``open``, ``ai``; ``GitHubKey``, ``HuggingFaceKey``, ``WandBKey``) or that its users write with ``AI``
+    after it (``TogetherAIKey``, ``TOGETHERAI_KEY``, ``mistral_ai_key``)."""
+    return any(is_service("".join(words[start:index + 1])) for start in range(index, max(-1, index - 4), -1))
+
+
+def is_service(name: str) -> bool:
+    """True when ``name`` (lower case, one word) is one of :data:`SERVICES`, or one with ``ai`` after it."""
+    return name in SERVICES or (name[-2:] == "ai" and name[:-2] in SERVICES)
 
 
 def hides(key: str, value: object) -> str | None:
