@@ -108,8 +108,9 @@ _QUALIFIED_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[=:])")
 #: ... or, in a flag (``--Jwt:SigningKey:Algorithm RS256``), then a space or the end (an argv element).
 _QUALIFIED_FLAG_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[ \t]+[^\s=:]|$)")
 _FLAG_CHAIN_BEFORE = re.compile(r"(?<![\w.-])--(?:[A-Za-z_][\w.-]*:)+$")
-#: The part of a colon-joined key right before the last one.
+#: The part of a colon-joined key right before the last one, and the last parts judged with it.
 _PART_BEFORE = re.compile(r"[A-Za-z_][\w.-]*$")
+_BARE_KEY = frozenset({"key", "Key", "KEY"})
 
 
 def judged_part(chain: str) -> str:
@@ -137,7 +138,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
         key = key[1:]
     kind = secret_kind(key)
-    if kind is None and key.lower() == "key" and match.string[at - 1:at] == ":":
+    if kind is None and key in _BARE_KEY and match.string[at - 1:at] == ":":
         # a bare ``Key`` ending a .NET configuration key is judged with the part before it (``AzureOpenAI:Key``)
         before = _PART_BEFORE.search(match.string, max(0, at - 200), at - 1)
         kind = secret_kind(f"{before.group(0)}_{key}") if before else None
@@ -1395,12 +1396,16 @@ class Scrubber:
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and glued else arg
         # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
-        names = judged_part(flag.group(1)) if flag else None
+        names = flag.group(1) if flag else None
+        if names is not None and ":" in names:
+            names = judged_part(names)
         if flag is None and glued:
             # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
             # split as a shell splits it, ``["DB_PASSWORD=", X]``
             named = _NAME_THEN_SEPARATOR.fullmatch(arg)
-            names = judged_part(named.group(1)) if named else None
+            names = named.group(1) if named else None
+            if names is not None and ":" in names:
+                names = judged_part(names)
         whole = _whole_value(arg) if " " in arg or "\t" in arg else None
         seen = (*(whole or self._scrub(arg)), secret_kind(names) if names else None,
                 (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(bare),
