@@ -1408,7 +1408,8 @@ class Scrubber:
                 names = judged_part(names)
         whole = _whole_value(arg) if " " in arg or "\t" in arg else None
         seen = (*(whole or self._scrub(arg)), secret_kind(names) if names else None,
-                (arg.startswith("--") or arg[-1:] == ":") and is_version_flag(bare),
+                # (a flag with its value glued, ``--seed=3``, says nothing of the next argument)
+                (arg.startswith("--") or arg[-1:] == ":") and "=" not in bare and is_version_flag(bare),
                 bool(self._plain_words) and bare.lower() in _NAMING_FLAGS)
         self._remember(self._args, arg, seen)
         return seen
