@@ -224,3 +224,31 @@ def test_a_folder_without_records_says_so(tmp_path):
     for command in (["redact", "--level", "most", "--in-place"], ["upgrade", "--in-place"], ["show"]):
         assert invoke(*command, str(tmp_path)).exit_code == 1, command
         assert invoke(*command, "--allow-empty", str(tmp_path)).exit_code == 0, command
+
+
+def test_jobs_2_over_many_small_files_gives_the_same_report_in_order(tmp_path):
+    """Pool workers get small files in groups (more than one group here, and a short one at the end):
+    the report is the same as one process's, in planned order, with the broken and invalid files named."""
+    good = json.loads((FIXTURES / "1.0" / "valid" / "cpu-batch.json").read_text())
+    for i in range(150):
+        folder = tmp_path / f"d{i // 40}"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"r{i:03d}.json"
+        if i == 70:
+            path.write_text("{broken")
+        else:
+            path.write_text(json.dumps(dict(good, status="bogus") if i % 61 == 0 else good))
+    (tmp_path / "d1" / "lines.jsonl").write_text("\n".join(json.dumps(good) for _ in range(30)) + "\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    outs = []
+    for jobs in ("1", "2"):
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", "-j", jobs, "--format", "json", str(tmp_path)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        outs.append(json.loads(proc.stdout))
+    assert outs[0] == outs[1]
+    records = outs[0]["records"]
+    assert len(records) == 150 + 30
+    assert [r["source"] for r in records] == sorted((r["source"] for r in records), key=lambda s: s.split("/")[-2:])
+    assert {os.path.basename(r["source"]) for r in records if r["status"] == "invalid"} == {"r000.json", "r061.json", "r122.json"}
+    assert [os.path.basename(r["source"]) for r in records if r["status"] == "error"] == ["r070.json"]
