@@ -17,7 +17,7 @@ benchmarks/README.md. The ``--in-place`` runs come after all the others for the 
 replaces, and so frees, as many inodes as it writes files).
 
 Usage: python benchmarks/bench_small_files.py [--files 5000] [--repeat 3] [--quick] [--no-old] [--current]
-       [--other-writers N] [--delete-before]
+       [--other-writers N] [--jobs N] [--delete-before]
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ def main() -> None:
                         help="records of the version the writer writes today (upgraded before they are written)")
     parser.add_argument("--other-writers", type=int, default=None,
                         help="writer threads of the comparison run (default: 4 if redact uses none, else 0)")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="also validate and redact -o with --jobs N (worker processes), in the same runs")
     parser.add_argument("--delete-before", action="store_true",
                         help="delete the last run's outputs just before each run (the old way: see the docstring)")
     args = parser.parse_args()
@@ -166,6 +168,10 @@ def main() -> None:
         f"redact -o, {args.other_writers} writer threads": lambda: redact_out([sys.executable, "-c", _WRITERS,
                                                                                str(args.other_writers)])}
     runs["redact -o, batches committed in the main thread"] = lambda: redact_out([sys.executable, "-c", _FOREGROUND])
+    if args.jobs:
+        runs[f"validate --jobs {args.jobs}"] = lambda: run(["validate", "--jobs", str(args.jobs), str(src)])
+        runs[f"redact -o --jobs {args.jobs}"] = lambda: run(["redact", "--level", "most", "--jobs", str(args.jobs),
+                                                              "-o", str(fresh("out")), str(src)])
     if not args.no_old:
         runs["redact -o, an fsync per file (old)"] = lambda: redact_out([sys.executable, "-c", _PER_FILE])
     try:
