@@ -61,6 +61,22 @@ def scrub_by_every_rule(scrubber: Any, text: str) -> tuple[str, dict[str, int]]:
     return text, counts
 
 
+def assert_name_hides_its_value(identifiers: dict[str, str], name: str, value: str, *more_forms: str) -> None:
+    """``value`` after the secret's ``name`` is hidden in text (``name=V``, ``name: V``, JSON, a flag, and
+    ``more_forms``, where ``{}`` stands for the name and the value, in that order) and in a command line,
+    whose next flag stays; every text form keeps the scrubbing laws."""
+    from procrecord.operations.scrub import Scrubber
+
+    forms = [f"{name}={value}", f"{name}: {value}", f'{{"{name}": "{value}"}}', f"--{name} {value}",
+             *(form.format(name, value) for form in more_forms)]
+    for form in forms:
+        out, counts = Scrubber(identifiers).scrub(form)
+        assert value not in out and counts, form
+        assert_scrub_laws(identifiers, form)
+    out = Scrubber(identifiers).scrub_argv(["serve.py", f"--{name}", value, f"--{name}={value}", "--port", "8888"])[0]
+    assert value not in str(out) and out[-2:] == ["--port", "8888"]
+
+
 def assert_scrub_laws(identifiers: dict[str, str], text: str) -> None:
     """Scrubbing ``text`` twice changes nothing, and the trigger index agrees with running every rule."""
     from procrecord.operations.scrub import Scrubber

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -153,6 +154,18 @@ def test_stdin_jsonl_with_a_bad_or_blank_first_line_is_checked_line_by_line(tmp_
         assert result.exit_code == by_name.exit_code
 
 
+def _reports_with_jobs(source: Path, jobs: tuple[str, ...]) -> list[dict]:
+    """The JSON reports of ``validate --format json SOURCE`` with each ``--jobs`` (each run finds an invalid record)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    outs = []
+    for n in jobs:
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", "-j", n, "--format", "json", str(source)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 1, proc.stderr
+        outs.append(json.loads(proc.stdout))
+    return outs
+
+
 @pytest.mark.slow
 def test_jobs_2_gives_the_same_report(tmp_path):
     path = tmp_path / "big.jsonl"
@@ -162,13 +175,7 @@ def test_jobs_2_gives_the_same_report(tmp_path):
         rec = dict(good, status="bogus") if i % 997 == 0 else good
         lines.append(json.dumps(rec))
     path.write_text("\n".join(lines) + "\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    outs = []
-    for jobs in ("1", "2"):
-        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", "-j", jobs, "--format", "json", str(path)],
-                              capture_output=True, text=True, env=env, timeout=120)
-        assert proc.returncode == 1, proc.stderr
-        outs.append(json.loads(proc.stdout))
+    outs = _reports_with_jobs(path, ("1", "2"))
     assert outs[0] == outs[1]
     bad = [r["line"] for r in outs[0]["records"] if r["status"] == "invalid"]
     assert bad == [1, 998, 1995, 2992]
@@ -239,13 +246,7 @@ def test_jobs_2_over_many_small_files_gives_the_same_report_in_order(tmp_path):
         else:
             path.write_text(json.dumps(dict(good, status="bogus") if i % 61 == 0 else good))
     (tmp_path / "d1" / "lines.jsonl").write_text("\n".join(json.dumps(good) for _ in range(30)) + "\n")
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    outs = []
-    for jobs in ("1", "2"):
-        proc = subprocess.run([sys.executable, "-m", "procrecord", "validate", "-j", jobs, "--format", "json", str(tmp_path)],
-                              capture_output=True, text=True, env=env, timeout=120)
-        assert proc.returncode == 1, proc.stderr
-        outs.append(json.loads(proc.stdout))
+    outs = _reports_with_jobs(tmp_path, ("1", "2"))
     assert outs[0] == outs[1]
     records = outs[0]["records"]
     assert len(records) == 150 + 30
