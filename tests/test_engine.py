@@ -82,3 +82,52 @@ def test_a_rewritten_jsonl_file_keeps_its_blank_lines_and_line_numbers(tmp_path_
         assert (before == _RECORD_LINE) == bool(after.strip())
         if after.strip():
             assert json.loads(after)["schema_version"] == "1.1"
+
+
+class _BrokenOn:
+    """An operation (picklable for pool workers) that finds the tool broken on one file."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, item):
+        from procrecord.errors import SchemaError
+
+        if item.source.endswith(self.name):
+            raise SchemaError(f"broken on {self.name}")
+        return Outcome(item.source, item.line, Status.VALID)
+
+
+def _run_until_broken(folder, jobs):
+    import pytest
+
+    from procrecord.bulk.engine import run
+    from procrecord.errors import SchemaError
+
+    yielded, done = [], []
+    with pytest.raises(SchemaError, match="broken on r3.json"):
+        for item in run([str(folder)], _BrokenOn("r3.json"), jobs=jobs, source_done=done.append):
+            if isinstance(item, Outcome):
+                yielded.append(item.source.rsplit("/", 1)[1])
+    return yielded, [path.rsplit("/", 1)[1] for path in done]
+
+
+def test_a_run_stopped_by_a_broken_tool_has_done_the_same_files_with_workers(tmp_path):
+    """Pool workers get small files in groups: the files before the one that stops the run come back
+    with the error, as with one process (their outputs are written, their sources done)."""
+    for i in range(1, 6):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({"n": i}))
+    one = _run_until_broken(tmp_path, 1)
+    assert one == (["r1.json", "r2.json"], ["r1.json", "r2.json"])
+    assert _run_until_broken(tmp_path, 2) == one
+
+
+def test_stdin_tasks_count_their_bytes_for_the_groups_of_workers():
+    from procrecord.bulk.executors import _size, batches
+    from procrecord.bulk.loader import InlineTask
+
+    line = b"x" * 4096
+    tasks = [InlineTask("-", True, 1 + 512 * i, (line,) * 512) for i in range(20)]
+    assert _size(tasks[0]) == 512 * 4096
+    groups = list(batches(tasks, 64, 1 << 20, slots=lambda: 2))
+    assert [len(g) for g in groups] == [1] * 20  # 2 MiB each: alone in its group, not 64 in one message

@@ -88,3 +88,30 @@ def test_other_discord_urls_stay_and_the_gate_sees_a_webhook():
     assert check_level(record, "most")
     redacted = redact(record, "most")
     assert "OtVsHGdExm6quY" not in str(redacted) and check_level(redacted, "most") == []
+
+
+def test_found_by_review_a_service_role_key_and_webhook_hosts_in_any_case():
+    assert secret_kind("SUPABASE_SERVICE_ROLE_KEY") == "secret" and secret_kind("role_key") is None
+    assert_name_hides_its_value(_OWN, "SUPABASE_SERVICE_ROLE_KEY", "sb_secret_N7UND0UgjKTVK-Uodkm0Hg_xSvEMPvz")
+    for text in (_HOOK.replace("discord.com", "Discord.com"), _HOOK.upper().replace("/API/WEBHOOKS/", "/api/webhooks/"),
+                 "see HOOKS.SLACK.COM/services/T0AAAAAAA/B0BBBBBBB/xXxXxXxXxXxXxXxXxXxXxXxX"):
+        out, counts = Scrubber(_OWN).scrub(text)
+        assert out.endswith(("<redacted:discord_webhook>", "<redacted:slack_webhook>")) and counts, text
+        assert_scrub_laws(_OWN, text)
+    assert Scrubber(_OWN).scrub("my /services/ and /webhooks/ folders")[0] == "my /services/ and /webhooks/ folders"
+
+
+def test_an_array_index_after_a_bare_key_is_no_value():
+    text = f"AzureOpenAI:Key:0: {_VALUE}"
+    assert Scrubber(_OWN).scrub(text)[0].startswith("AzureOpenAI:Key:0: ")  # not ``Key:<redacted> VALUE``
+
+
+@pytest.mark.parametrize("argv, kept", [
+    (["--tag=nightly-version", "10.0.0.1"], False),  # a glued value says nothing of the next argument
+    (["--cuda-version=", "12.1.0.1"], True),
+    (["--cudnn-version", "9.1.0.70"], True),
+    (["--version=1.2", "10.0.0.1"], False),
+])
+def test_only_a_version_flag_keeps_the_dotted_number_after_it(argv, kept):
+    out = Scrubber(_OWN).scrub_argv(argv)[0]
+    assert (out[-1] == argv[-1]) is kept

@@ -161,10 +161,20 @@ def _run_task_spilling(payload: tuple[Operation, Task, str]) -> tuple[list[Outco
     return items, lines
 
 
-def _run_tasks_spilling(payload: tuple[Operation, list[Task], str]) -> list[tuple[list[Outcome | Block], int]]:
-    """:func:`_run_task_spilling` for each task of a group, in order (one message each way per group)."""
+def _run_tasks_spilling(payload: tuple[Operation, list[Task], str]
+                        ) -> tuple[list[tuple[list[Outcome | Block], int]], Exception | None]:
+    """:func:`_run_task_spilling` for each task of a group, in order (one message each way per group).
+
+    A task that raises ends the group: the results of the tasks before it come back with the error, so the
+    run stops where one process would have stopped (their files written, their sources done)."""
     operation, tasks, spill_dir = payload
-    return [_run_task_spilling((operation, task, spill_dir)) for task in tasks]
+    done: list[tuple[list[Outcome | Block], int]] = []
+    for task in tasks:
+        try:
+            done.append(_run_task_spilling((operation, task, spill_dir)))
+        except Exception as exc:  # noqa: BLE001 - raised again in the parent, after the tasks before it
+            return done, exc
+    return done, None
 
 
 #: A pool worker gets consecutive tasks in groups of up to this many files or planned bytes (one
@@ -361,9 +371,11 @@ def _run_pool(tasks: Iterator[Task], operation: Operation, jobs: int, tracker: L
                     yield operation, group, spill_dir
 
             def results() -> Iterator[tuple[Task, tuple[list[Outcome | Block], int]]]:
-                for done in pool.imap(_run_tasks_spilling, feed(), chunksize=1):
+                for done, error in pool.imap(_run_tasks_spilling, feed(), chunksize=1):
                     for task, (items, lines) in zip(pending.pop(0), done):
                         yield task, ([_unspill(item) for item in items], lines)
+                    if error is not None:
+                        raise error
 
             yield from _ordered(results(), tracker, progress, source_done)
     finally:

@@ -247,10 +247,11 @@ WINDOW = 32
 
 
 def _size(task: Any) -> int:
-    """The bytes a task will read, as planned (0 when unknown: a planning error, stdin)."""
+    """The bytes a task will read, as planned (0 when unknown: a planning error), or holds (stdin's lines)."""
     identity = getattr(task, "identity", None)
     if not identity:
-        return 0
+        payloads = getattr(task, "payloads", None)
+        return sum(map(len, payloads)) if payloads else 0
     if getattr(task, "fetch", None) is not None:  # an object: (ETag, size)
         return int(identity[1])
     return int(identity[2])  # a local file: (device, inode, size, mtime)

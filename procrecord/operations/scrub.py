@@ -111,6 +111,8 @@ _FLAG_CHAIN_BEFORE = re.compile(r"(?<![\w.-])--(?:[A-Za-z_][\w.-]*:)+$")
 #: The part of a colon-joined key right before the last one, and the last parts judged with it.
 _PART_BEFORE = re.compile(r"[A-Za-z_][\w.-]*$")
 _BARE_KEY = frozenset({"key", "Key", "KEY"})
+#: An index of a .NET configuration array after the key (``Section:Key:0=X``): a part of the name, not a value.
+_INDEX_PART = re.compile(r"\d+[=:]")
 
 
 def judged_part(chain: str) -> str:
@@ -138,7 +140,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
         key = key[1:]
     kind = secret_kind(key)
-    if kind is None and key in _BARE_KEY and match.string[at - 1:at] == ":":
+    if kind is None and key in _BARE_KEY and match.string[at - 1:at] == ":" and not _INDEX_PART.match(value):
         # a bare ``Key`` ending a .NET configuration key is judged with the part before it (``AzureOpenAI:Key``)
         before = _PART_BEFORE.search(match.string, max(0, at - 200), at - 1)
         kind = secret_kind(f"{before.group(0)}_{key}") if before else None
@@ -782,12 +784,14 @@ RULES: tuple[tuple[str, Rule, Trigger], ...] = (
      ("://",)),
     # gitleaks slack-webhook-url (its scheme optional: ``notify via hooks.slack.com/services/T.../B.../...``); the
     # host starts a word when no scheme is written (``xhooks.slack.com`` is another host)
-    ("slack-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))hooks\.slack\.com/(?:services|workflows|triggers)/"
-                                  r"[A-Za-z0-9/_+-]+", marker("slack_webhook")), ("hooks.slack.com/",)),
+    # (host names in any case: ``HOOKS.SLACK.COM`` is the same host; the path's case is the service's own)
+    ("slack-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))(?i:hooks\.slack\.com)/(?:services|workflows|triggers)/"
+                                  r"[A-Za-z0-9/_+-]+", marker("slack_webhook")),
+     ("/services/", "/workflows/", "/triggers/")),
     # a Discord webhook URL: its last part is the token that lets anyone post (also ptb., canary., discordapp.com)
-    ("discord-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))(?:(?:ptb|canary)\.)?discord(?:app)?\.com/api/"
+    ("discord-webhook", _regex_rule(r"(?:(?i:https?)://|(?<![\w.-]))(?i:(?:(?:ptb|canary)\.)?discord(?:app)?\.com)/api/"
                                     r"(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]+", marker("discord_webhook")),
-     ("discord.com/api/", "discordapp.com/api/")),
+     ("/webhooks/",)),
     ("aws-access-key", _token_rule("AKIA|ASIA|AGPA|AIDA|AROA|ABIA|ACCA", r"(?![ACGTUN]{16}\b)[0-9A-Z]{16}\b",
                                     marker("aws_access_key")),
      ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ABIA", "ACCA")),

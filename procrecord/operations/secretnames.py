@@ -214,6 +214,8 @@ def secret_kind(key: str) -> str | None:
     for index, (a, b) in enumerate(zip(words, words[1:])):
         kind = (SECRET_PAIRS.get((a, b)) or ("key" if b == "key" and (a in KEY_MATERIAL or _service_ends(words, index)) else None)
                 or ("token" if b == "tokens" and a in TOKEN_OWNERS else None)
+                # Supabase's ``SUPABASE_SERVICE_ROLE_KEY`` (a ``role_key`` alone names a role's key in a mapping)
+                or ("key" if b == "key" and a == "role" and index and words[index - 1] == "service" else None)
                 # a personal access token after its service's name (``GITLAB_PAT``, ``AZDO_PAT``, ``gh_pat``)
                 or ("token" if b == "pat" and (a in SERVICES or a in TOKEN_OWNERS or a in _PAT_OWNERS) else None))
         if kind is not None:
