@@ -115,3 +115,23 @@ def test_an_array_index_after_a_bare_key_is_no_value():
 def test_only_a_version_flag_keeps_the_dotted_number_after_it(argv, kept):
     out = Scrubber(_OWN).scrub_argv(argv)[0]
     assert (out[-1] == argv[-1]) is kept
+
+
+@pytest.mark.parametrize("section", ["AzureOpenAI", "Jwt", "Stripe", "Signing"])
+def test_a_bare_key_is_judged_with_the_mapping_holding_it(section):
+    """``{"Jwt": {"Key": X}}`` is how ``appsettings.json`` writes ``Jwt:Key``: hidden by redaction and seen
+    by the gate, also after the same mapping was seen clean under another name (its text is the same)."""
+    config = {"Cache": {"Key": "users"}, section: {"Key": _VALUE, "Issuer": "me"}, "Sort": {"key": "name"},
+              "items": [{"Key": "a"}]}
+    record = config_record(config)
+    assert [v for v in check_level(record, "most") if v.path.endswith(f"{section}.Key")]
+    redacted = redact(record, "most")
+    out = redacted["invocation"]["config"]
+    assert _VALUE not in str(redacted) and out[section] == {"Key": "<redacted:secret>", "Issuer": "me"}
+    assert out["Cache"] == {"Key": "users"} and out["Sort"] == {"key": "name"} and out["items"] == [{"Key": "a"}]
+    assert check_level(redacted, "most") == [] and redact(redacted, "most") == redacted
+    # the same scrubber, the clean text first, then the same text under a service's name
+    record = config_record({"Cache": {"Key": _VALUE}, "extra": {section: {"Key": _VALUE}}})
+    redacted = redact(record, "most")
+    assert redacted["invocation"]["config"]["Cache"] == {"Key": _VALUE}
+    assert redacted["invocation"]["config"]["extra"][section] == {"Key": "<redacted:secret>"}

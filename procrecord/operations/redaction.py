@@ -383,7 +383,8 @@ def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -
     """A mapping inside free-form data (under ``key`` of the mapping at ``parent``): the parts of a config
     that every run of a job shares (``data``, ``model``) are serialised once and recognised as clean by
     their text (its pointer is made only when it is not)."""
-    if len(value) > _CLEAN_MAX_KEYS:
+    if len(value) > _CLEAN_MAX_KEYS or "Key" in value or "key" in value or "KEY" in value:
+        # (a bare key is judged with this mapping's own key: its text alone cannot say it is clean)
         return _scrub_mapping(value, parent + _step(ctx.scrubber.plain_keys, key), ctx)
     try:
         text = orjson.dumps(value)
@@ -493,7 +494,7 @@ def _scrub_mapping(value: dict[str, Any], pointer: str, ctx: _Context) -> dict[s
             ctx.found.append((here, key_counts))
         # The scrubbed key is judged (a key that was a token names no secret once it is a marker), so
         # redacting the output again finds the same.
-        kind = hides(new_key, sub)
+        kind = hides(new_key, sub, parent)
         if kind is not None:
             out[new_key] = marker(kind)
             ctx.found.append((here, {"secret-key": 1}))
@@ -916,7 +917,7 @@ def _check_text(value: Any, pointer: str, scrubber: Scrubber, leaks: list[Violat
             if pair is not None and key == pair[0]:
                 leaks.append(Violation(_pointer_to_path(here), f"value of the secret named {pair[2]!r}",
                                        "x-scrub"))
-            elif hides(key, sub) is not None:
+            elif hides(key, sub, parent) is not None:
                 leaks.append(Violation(_pointer_to_path(here), f"value under secret-named key {key!r}", "x-scrub"))
             else:
                 for rule in scrubber.scrub_key(key)[1]:  # (a key as the walk scrubs keys)

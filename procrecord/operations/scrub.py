@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Union, cast
 import orjson
 
 from procrecord.operations.secretnames import (
+    BARE_KEYS,
     ENV_REFERENCE,
     PAT_HINT,
     SECRET_HINTS,
@@ -108,9 +109,8 @@ _QUALIFIED_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[=:])")
 #: ... or, in a flag (``--Jwt:SigningKey:Algorithm RS256``), then a space or the end (an argv element).
 _QUALIFIED_FLAG_PART = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)*(?=[ \t]+[^\s=:]|$)")
 _FLAG_CHAIN_BEFORE = re.compile(r"(?<![\w.-])--(?:[A-Za-z_][\w.-]*:)+$")
-#: The part of a colon-joined key right before the last one, and the last parts judged with it.
+#: The part of a colon-joined key right before the last one (a bare last part is judged with it).
 _PART_BEFORE = re.compile(r"[A-Za-z_][\w.-]*$")
-_BARE_KEY = frozenset({"key", "Key", "KEY"})
 #: An index of a .NET configuration array after the key (``Section:Key:0=X``): a part of the name, not a value.
 _INDEX_PART = re.compile(r"\d+[=:]")
 
@@ -140,7 +140,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
         # value spanning the next escaped break is judged whole (``nDB_PASS`` reads as a count, ``n_db_pass``)
         key = key[1:]
     kind = secret_kind(key)
-    if kind is None and key in _BARE_KEY and match.string[at - 1:at] == ":" and not _INDEX_PART.match(value):
+    if kind is None and key in BARE_KEYS and match.string[at - 1:at] == ":" and not _INDEX_PART.match(value):
         # a bare ``Key`` ending a .NET configuration key is judged with the part before it (``AzureOpenAI:Key``)
         before = _PART_BEFORE.search(match.string, max(0, at - 200), at - 1)
         kind = secret_kind(f"{before.group(0)}_{key}") if before else None
@@ -1163,7 +1163,7 @@ class Scrubber:
                     counts[name] = counts.get(name, 0) + n
                 cached = (f"{head}:{last}", counts, secret_kind(key))
             self._remember(self._keys, key, cached)
-            if not cached[1] and cached[2] is None:
+            if not cached[1] and cached[2] is None and key not in BARE_KEYS:  # (a bare key: judged with its parent)
                 self._remember(self.plain_keys, key, "/" + escape(key))
         return cached
 

@@ -268,14 +268,22 @@ def is_service(name: str) -> bool:
     return name in SERVICES or (name[-2:] == "ai" and name[:-2] in SERVICES)
 
 
-def hides(key: str, value: object) -> str | None:
+#: A mapping key judged with the key of the mapping holding it (``{"AzureOpenAI": {"Key": X}}``, an
+#: ``appsettings.json`` section, is ``AzureOpenAI:Key``); alone it names no secret.
+BARE_KEYS = frozenset({"key", "Key", "KEY"})
+
+
+def hides(key: str, value: object, parent: str = "") -> str | None:
     """The kind of secret the value under ``key`` is, or None when it stays (scalars, settings, markers).
+    ``parent``: the key of the mapping holding ``key``, which a bare ``Key`` is judged with.
 
     The one test of "a secret-named key holds a secret" for redaction and its gate alike.
     """
     if value is None or value.__class__ in (bool, int, float):
         return None
     kind = secret_kind(key)
+    if kind is None and parent and key in BARE_KEYS:
+        kind = secret_kind(f"{parent}_{key}")
     if kind is None:
         return None
     if isinstance(value, str) and (is_setting_value(value) or value == f"<redacted:{kind}>"
