@@ -383,8 +383,7 @@ def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -
     """A mapping inside free-form data (under ``key`` of the mapping at ``parent``): the parts of a config
     that every run of a job shares (``data``, ``model``) are serialised once and recognised as clean by
     their text (its pointer is made only when it is not)."""
-    if len(value) > _CLEAN_MAX_KEYS or "Key" in value or "key" in value or "KEY" in value:
-        # (a bare key is judged with this mapping's own key: its text alone cannot say it is clean)
+    if len(value) > _CLEAN_MAX_KEYS:
         return _scrub_mapping(value, parent + _step(ctx.scrubber.plain_keys, key), ctx)
     try:
         text = orjson.dumps(value)
@@ -404,6 +403,8 @@ def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -
         return copied
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
+    if "Key" in value or "key" in value or "KEY" in value:
+        return new  # (a bare key is judged with this mapping's own key: its text alone is never remembered)
     if new is value and len(ctx.found) == found:
         if not versions:
             # (a mapping of versions keeps four-part numbers its text would not keep under another name)
