@@ -403,7 +403,7 @@ def _scrub_nested(value: dict[str, Any], parent: str, key: str, ctx: _Context) -
         return copied
     found = len(ctx.found)
     new = _scrub_mapping(value, pointer, ctx)
-    if "Key" in value or "key" in value or "KEY" in value:
+    if "Key" in value or "key" in value or "KEY" in value:  # (BARE_KEYS: three look-ups, not a loop over the keys)
         return new  # (a bare key is judged with this mapping's own key: its text alone is never remembered)
     if new is value and len(ctx.found) == found:
         if not versions:

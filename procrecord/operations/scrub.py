@@ -25,6 +25,7 @@ from procrecord.operations.secretnames import (
     is_setting_value,
     is_version_flag,
     is_version_value,
+    qualified_kind,
     secret_kind,
     shell_directory,
 )
@@ -115,13 +116,11 @@ _PART_BEFORE = re.compile(r"[A-Za-z_][\w.-]*$")
 _INDEX_PART = re.compile(r"\d+[=:]")
 
 
-def judged_part(chain: str) -> str:
-    """The part of a colon-joined configuration key (``Authentication:Google:ClientSecret``) its secret is
-    judged by: the last, or the last two when the last is a bare ``Key`` (``AzureOpenAI:Key``: a service's key)."""
+def chain_kind(chain: str) -> str | None:
+    """The kind of secret a colon-joined configuration key (``Authentication:Google:ClientSecret``) names, judged
+    by its last part, and a bare ``Key`` with the part before it (``AzureOpenAI:Key``: a service's key)."""
     head, _, last = chain.rpartition(":")
-    if head and last.lower() == "key":
-        return f"{head.rpartition(':')[2]}_{last}"
-    return last
+    return secret_kind(last) or qualified_kind(last, head.rpartition(":")[2])
 
 
 def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
@@ -143,7 +142,7 @@ def _key_value(match: re.Match[str]) -> tuple[str, int] | None:
     if kind is None and key in BARE_KEYS and match.string[at - 1:at] == ":" and not _INDEX_PART.match(value):
         # a bare ``Key`` ending a .NET configuration key is judged with the part before it (``AzureOpenAI:Key``)
         before = _PART_BEFORE.search(match.string, max(0, at - 200), at - 1)
-        kind = secret_kind(f"{before.group(0)}_{key}") if before else None
+        kind = qualified_kind(key, before.group(0)) if before else None
     # A flat list or mapping (a bare value never ends with ``]`` or ``}``) is replaced whole unless every item
     # is a setting (``[true, false]``, ``[]``).
     container = value[-1:] in _CLOSING and value[:1] in "[{"
@@ -450,7 +449,7 @@ def _qualified_flags(text: str) -> tuple[str, int]:
     def hide(match: re.Match[str]) -> str:
         nonlocal count
         # (judged by its last part: ``--password:X more`` is the glued form of ``password:X``, and ``more`` stays)
-        kind, value = secret_kind(judged_part(match.group("key"))), match.group("value")
+        kind, value = chain_kind(match.group("key")), match.group("value")
         if kind is None or value.startswith("-") or _is_marker(value) or is_setting_value(value):
             return match.group(0)
         count += 1
@@ -1399,19 +1398,16 @@ class Scrubber:
         flag = pattern.fullmatch(arg, 0, len(arg) - 1) if glued else pattern.fullmatch(arg)
         # a flag written to be glued to its value (``["--host=", X]``) says what the next argument is as ``--host`` does
         bare = arg[:-1] if flag and glued else arg
-        # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
         names = flag.group(1) if flag else None
-        if names is not None and ":" in names:
-            names = judged_part(names)
         if flag is None and glued:
             # a name and its separator, the value the next argument: ``password: X`` of a legacy ``args`` string
             # split as a shell splits it, ``["DB_PASSWORD=", X]``
             named = _NAME_THEN_SEPARATOR.fullmatch(arg)
             names = named.group(1) if named else None
-            if names is not None and ":" in names:
-                names = judged_part(names)
+        # (a .NET key's parts joined by colons are judged by the last: ``--password:X`` is a glued value)
+        kind = (chain_kind(names) if ":" in names else secret_kind(names)) if names else None
         whole = _whole_value(arg) if " " in arg or "\t" in arg else None
-        seen = (*(whole or self._scrub(arg)), secret_kind(names) if names else None,
+        seen = (*(whole or self._scrub(arg)), kind,
                 # (a flag with its value glued, ``--seed=3``, says nothing of the next argument)
                 (arg.startswith("--") or arg[-1:] == ":") and "=" not in bare and is_version_flag(bare),
                 bool(self._plain_words) and bare.lower() in _NAMING_FLAGS)

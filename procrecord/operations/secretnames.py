@@ -268,9 +268,16 @@ def is_service(name: str) -> bool:
     return name in SERVICES or (name[-2:] == "ai" and name[:-2] in SERVICES)
 
 
-#: A mapping key judged with the key of the mapping holding it (``{"AzureOpenAI": {"Key": X}}``, an
-#: ``appsettings.json`` section, is ``AzureOpenAI:Key``); alone it names no secret.
+#: A name judged with the name before it: the key of the mapping holding it (``{"AzureOpenAI": {"Key": X}}``,
+#: an ``appsettings.json`` section) or the part before it in a colon-joined key (``AzureOpenAI:Key``); alone it
+#: names no secret.
 BARE_KEYS = frozenset({"key", "Key", "KEY"})
+
+
+def qualified_kind(key: str, before: str) -> str | None:
+    """The kind of secret a bare ``key`` (:data:`BARE_KEYS`) names after ``before`` (``AzureOpenAI`` + ``Key``:
+    a service's key); None for any other key, or with nothing before it."""
+    return secret_kind(f"{before}_{key}") if before and key in BARE_KEYS else None
 
 
 def hides(key: str, value: object, parent: str = "") -> str | None:
@@ -282,8 +289,8 @@ def hides(key: str, value: object, parent: str = "") -> str | None:
     if value is None or value.__class__ in (bool, int, float):
         return None
     kind = secret_kind(key)
-    if kind is None and parent and key in BARE_KEYS:
-        kind = secret_kind(f"{parent}_{key}")
+    if kind is None and key in BARE_KEYS:  # (tested here first: most keys are no secret, and not bare)
+        kind = qualified_kind(key, parent)
     if kind is None:
         return None
     if isinstance(value, str) and (is_setting_value(value) or value == f"<redacted:{kind}>"
