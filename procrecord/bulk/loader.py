@@ -607,8 +607,12 @@ def read_whole(path: str, limit: int, size: int | None = None) -> bytes:
                 break
             pieces.append(piece)
             total += len(piece)
-            # A short read is the end of a file as it was planned: one small read confirms it. A
-            # full one means it grew since (or a pipe): read on in bigger pieces.
+            if total == size and len(piece) < want:
+                # Exactly the planned size, and a short read: the end of a regular file (the
+                # kernel returns less than asked only there), so no read that finds nothing.
+                break
+            # A short read of another length is the end of a file that changed since it was
+            # planned: one small read confirms it. A full one means it grew (or a pipe): read on.
             want = 4096 if len(piece) < want else _LINE_BUFFER
     finally:
         os.close(fd)

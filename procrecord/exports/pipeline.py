@@ -20,7 +20,7 @@ from procrecord.bulk.engine import Block, Outcome
 from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding, record_id
-from procrecord.operations.transforms import to_current
+from procrecord.operations.transforms import redactor, to_current
 
 
 @attrs.frozen
@@ -40,9 +40,7 @@ class PrepareRecord:
         if failed is not None:
             return failed
         if self.level and self.level != "none":
-            from procrecord.operations.redaction import redact
-
-            record = redact(record, self.level, self.key)
+            record = redactor()(record, self.level, self.key)
         if self.stage is not None and self.handoff is not None:
             self.handoff.append((item.source, item.line, self.stage(record)))
             line = b""

@@ -8,7 +8,7 @@ outcome without output, so its file is left untouched.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
@@ -17,11 +17,26 @@ from procrecord.bulk.loader import Loaded
 from procrecord.bulk.output import dumps
 from procrecord.bulk.status import Status
 from procrecord.errors import UnknownVersionError, UpgradeError
+from procrecord.operations.migration import downgrade, upgrade
+from procrecord.record.schemas import current_version
 from procrecord.record.validation import validate_versioned
 
 
 def _invalid(item: Loaded, version: str | None, violations: list[Any], note: str) -> Outcome:
     return Outcome(item.source, item.line, Status.INVALID, version, tuple(violations), message=note, jsonl=item.jsonl)
+
+
+_REDACTION: list[Any] = []  # the redaction module, once imported
+
+
+def redactor() -> Callable[..., dict[str, Any]]:
+    """:func:`procrecord.operations.redaction.redact`, imported at its first use (upgrade and downgrade
+    never need it), without an import statement run for every record."""
+    if not _REDACTION:
+        from procrecord.operations import redaction
+
+        _REDACTION.append(redaction)
+    return _REDACTION[0].redact  # type: ignore[no-any-return]
 
 
 def to_current(item: Loaded, check_result: bool = True) -> tuple[str, dict[str, Any], Outcome | None]:
@@ -30,8 +45,6 @@ def to_current(item: Loaded, check_result: bool = True) -> tuple[str, dict[str, 
     ``check_result=False``: an upgraded record is not validated, because the caller validates what
     it makes of it (see :func:`~procrecord.operations.migration.upgrade`).
     """
-    from procrecord.record.schemas import current_version
-
     try:
         version, violations = validate_versioned(item.record)
     except UnknownVersionError as exc:
@@ -40,8 +53,6 @@ def to_current(item: Loaded, check_result: bool = True) -> tuple[str, dict[str, 
         return version, item.record, _invalid(item, version, violations, "input does not validate; left unchanged")
     if version == current_version():
         return version, item.record, None
-    from procrecord.operations.migration import upgrade
-
     try:
         return version, upgrade(item.record, current_version(), checked=True, check_result=check_result), None
     except UpgradeError as exc:
@@ -62,8 +73,7 @@ class RedactRecord:
     keep_version: bool = False
 
     def __call__(self, item: Loaded) -> Outcome:
-        from procrecord.operations.redaction import redact
-
+        redact = redactor()
         # The upgraded record is not validated on its own: the redacted output is, and only when
         # that fails (or the redaction does) is the upgrade checked, to say which step was wrong.
         version, record, failed = to_current(item, check_result=False)
@@ -82,8 +92,6 @@ class RedactRecord:
             if failed is not None:
                 return failed
         if not violations and self.keep_version and version != target:
-            from procrecord.operations.migration import downgrade
-
             redacted = out
             try:  # the result is validated just below; only if it fails is each step checked
                 out, _ = downgrade(redacted, version, checked=True, check_result=False)
@@ -136,9 +144,6 @@ class UpgradeRecord:
     check: bool = False
 
     def __call__(self, item: Loaded) -> Outcome:
-        from procrecord.operations.migration import upgrade
-        from procrecord.record.schemas import current_version
-
         target = self.to or current_version()
         version, done = _checked(item, target)
         if done is not None:
@@ -162,8 +167,6 @@ class DowngradeRecord:
     to: str = "0"
 
     def __call__(self, item: Loaded) -> Outcome:
-        from procrecord.operations.migration import downgrade
-
         version, done = _checked(item, self.to)
         if done is not None:
             return done
