@@ -263,3 +263,41 @@ def test_bulk_rows_made_in_workers_equal_the_library_export(tmp_path):
             assert pq.read_table(one).equals(pq.read_table(lib)) and pq.read_table(two).equals(pq.read_table(lib))
         else:
             assert one.read_bytes() == lib.read_bytes() == two.read_bytes()
+
+
+_CHILD = """
+import sys
+from procrecord.cli import main
+sys.argv = ["procrecord", "export", "--to", sys.argv[1], "-o", sys.argv[2], sys.argv[3]]
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+imported = "pandas" in sys.modules
+import pyarrow
+frame = pyarrow.table({"a": [1, 2]}).to_pandas()  # pandas still works in this process, when asked for
+print(imported, type(frame).__name__, list(frame["a"]))
+"""
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_command_line_table_export_does_not_import_pandas(tmp_path, fmt):
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("pandas is not installed: nothing to spare")
+    records = _records()
+    src = tmp_path / "runs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out, lib = tmp_path / f"cli.{fmt}", tmp_path / f"lib.{fmt}"
+    done = subprocess.run([sys.executable, "-c", _CHILD, fmt, str(out), str(src)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split(None, 2) == ["False", "DataFrame", "[1, 2]\n"]  # the export never imported pandas
+    export(records, fmt, ExportOptions(output=str(lib)))
+    if fmt == "parquet":
+        assert pq.read_table(out).equals(pq.read_table(lib)) and pq.read_schema(out).equals(pq.read_schema(lib), check_metadata=True)
+    else:
+        assert out.read_bytes() == lib.read_bytes()

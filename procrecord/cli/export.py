@@ -170,6 +170,10 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
         config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
+    if to in ("parquet", "csv"):
+        from procrecord.exports.tables import pyarrow_without_pandas
+
+        pyarrow_without_pandas()
     try:
         try:
             target = exporter(to, options)

@@ -59,6 +59,42 @@ def batch_kind(values: list[Any]) -> tuple[str, bool]:
     return kind, len(types) > 1 or _KINDS.get(next(iter(types))) != kind
 
 
+class _NoPandas:
+    """A meta path finder that refuses ``import pandas`` (see :func:`pyarrow_without_pandas`)."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not needed by a table export", name="pandas")
+
+
+def pyarrow_without_pandas() -> None:
+    """Spare a command-line table export pyarrow's import of pandas (~0.25 s, half the start-up).
+
+    pyarrow imports pandas, when it is installed, on its first conversion of a Python sequence
+    (to ask whether it is a pandas object) and remembers what it found. The exports hand pyarrow only
+    lists, so the command makes that first conversion with pandas refused: pyarrow then treats
+    sequences as plain ones, and imports pandas later only for what really needs it (``to_pandas``).
+    Only for a process of our own (the CLI): a library caller's process keeps pyarrow's pandas
+    handling. Nothing changes where pandas is already imported, not installed, or pyarrow differs.
+    """
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+    try:
+        import pyarrow
+    except ImportError:
+        return  # the exporter says which extra is missing
+    sys.meta_path.insert(0, _NoPandas)
+    try:
+        pyarrow.array([], type=pyarrow.null())
+    except Exception:  # noqa: BLE001 - a pyarrow that does this differently: pandas is imported as before
+        pass
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
 class TableExporter(Exporter):
     """Base of the three table formats: rows in batches, the config union, spilling, the final write."""
 
