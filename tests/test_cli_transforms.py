@@ -538,3 +538,21 @@ def test_in_place_jsonl_keeps_its_blank_lines(tmp_path, command, jobs):
     assert result.exit_code == 0, result.output
     lines = path.read_text().split("\n")
     assert [i + 1 for i, text in enumerate(lines) if text.strip()] == [2, 4, 7] and len(lines) == 9
+
+
+def test_show_says_exit_0_and_leaves_an_unrecorded_code_out(tmp_path):
+    record = upgrade(load_json(GPU), current_version())
+    record["outcome"] = {"exit_code": 0}
+    done = tmp_path / "done.json"
+    done.write_text(json.dumps(record), encoding="utf-8")
+    running = dict(record, status="running")
+    del running["outcome"]
+    running["timing"] = {k: v for k, v in record["timing"].items() if k in ("start_time", "update_time")}
+    (tmp_path / "running.json").write_text(json.dumps(running), encoding="utf-8")
+    assert validate(record) == [] and validate(running) == []
+    table = invoke("show", done, tmp_path / "running.json")
+    assert table.exit_code == 0, table.output
+    header, first, second = table.stdout.splitlines()
+    assert first[header.index("EXIT"):].startswith("0 ") and second[header.index("EXIT"):].startswith("  ")
+    shown = json.loads(invoke("show", "--format", "json", done, tmp_path / "running.json").stdout)["records"]
+    assert shown[0]["info"]["exit"] == 0 and "exit" not in shown[1]["info"]

@@ -63,7 +63,7 @@ def summary_facts(record: Record) -> dict[str, Any]:
     if timing and timing.duration_s is not None:
         out["duration_s"] = float(timing.duration_s)
     exit_code = record.outcome.exit_code if record.outcome else None
-    if isinstance(exit_code, int) and exit_code != 0:
+    if isinstance(exit_code, int) and not isinstance(exit_code, bool):  # 0 too: "0" and "not recorded" differ
         out["exit"] = exit_code
     if host and host.hostname:
         out["host"] = host.hostname
