@@ -41,6 +41,19 @@ def test_volatile_fields_show_with_include_volatile():
     assert {"/id", "/timing/start_time", "/invocation/pid"} <= {c.pointer for c in changes}
 
 
+def test_only_naming_a_volatile_field_compares_it():
+    case = FIXTURES / "diff" / "identical-run-new-ids"
+    a, b = load_json(case / "a.json"), load_json(case / "b.json")
+    assert diff(a, b) == []
+    for path, pointer in (("id", "/id"), ("timing.start_time", "/timing/start_time"), ("/invocation/pid", "/invocation/pid")):
+        assert [c.pointer for c in diff(a, b, Options(only=(path,)))] == [pointer], path
+    # a section named whole keeps its volatile fields out, as without --only
+    assert "/timing/start_time" not in {c.pointer for c in diff(a, b, Options(only=("timing",)))}
+    assert "/invocation/pid" not in {c.pointer for c in diff(a, b, Options(only=("invocation",)))}
+    result = CliRunner().invoke(cli, ["diff", str(case / "a.json"), str(case / "b.json"), "--only", "id"])
+    assert result.exit_code == 1 and "id: " in result.output, result.output
+
+
 def test_ignore_only_and_rtol():
     case = FIXTURES / "diff" / "gpu-swap"
     a, b = load_json(case / "a.json"), load_json(case / "b.json")

@@ -107,6 +107,12 @@ class Options:
             return True
         return any(fieldpath.covers(s, path) for s in self._ignore)
 
+    def asked(self, path: Sequence[Step]) -> bool:
+        """True when an ``--only`` path names the location ``path`` itself or something inside it: a
+        volatile field so named is compared (``--only id``), one in a section named is not (``--only timing``)."""
+        return any(fieldpath.leads_to(s, path) or fieldpath.covers(s, path) and not fieldpath.covers(s, path[:-1])
+                   for s in self._only)
+
     def wanted_whole(self, path: Sequence[Step]) -> bool:
         """True when ``--only`` covers ``path`` itself (not just something below it)."""
         return not self._only or any(fieldpath.covers(s, path) for s in self._only)
@@ -201,16 +207,16 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
     filtered = opts.filtered
     if filtered and path and opts.ignored(path):
         return
-    if node.volatile and not opts.include_volatile:
+    if node.volatile and not opts.include_volatile and not (path and opts.asked(path)):
         return
     if isinstance(a, dict) and isinstance(b, dict):
         children = node.children
         for key in list(a) + [k for k in b if k not in a]:
             child = children.get(key, _OPEN) if children is not None else _OPEN
-            if child.volatile and not opts.include_volatile:
+            step = path + ((key, None),) if filtered else path
+            if child.volatile and not opts.include_volatile and not (opts._only and opts.asked(step)):
                 continue
             here, name = f"{pointer}/{escape(key)}", f"{label}.{key}" if label else key
-            step = path + ((key, None),) if filtered else path
             if filtered and opts.ignored(step):
                 continue
             if key not in b:
