@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from procrecord.cli import cli
+from procrecord.errors import ProcrecordError
 from procrecord.operations.comparison import Options, apply_patch, diff, to_patch, verify_patch
 from procrecord.operations.diffreport import Variation, describe, summary
 from procrecord.record import reader
@@ -52,6 +53,31 @@ def test_only_naming_a_volatile_field_compares_it():
     assert "/invocation/pid" not in {c.pointer for c in diff(a, b, Options(only=("invocation",)))}
     result = CliRunner().invoke(cli, ["diff", str(case / "a.json"), str(case / "b.json"), "--only", "id"])
     assert result.exit_code == 1 and "id: " in result.output, result.output
+
+
+def test_diff_refuses_a_record_with_a_duplicate_key_or_one_that_breaks_its_schema(tmp_path):
+    case = FIXTURES / "diff" / "identical-run-new-ids"
+    a = case / "a.json"
+    text = a.read_text(encoding="utf-8").rstrip()
+    dup = tmp_path / "dup.json"
+    dup.write_text(text[:-1] + ', "name": "other"}', encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(load_json(a), status=5)), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["diff", str(a), str(dup)])
+    assert result.exit_code == 3 and f"{dup}:: error: duplicate key 'name' in the object at $" in result.output
+    result = runner.invoke(cli, ["diff", str(a), str(bad)])
+    assert result.exit_code == 3 and f"{bad}:: error: does not validate against schema" in result.output
+    assert "$.status" in result.output
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for path in (dup, bad, case / "b.json"):
+        (runs / path.name).write_bytes(path.read_bytes())
+    result = runner.invoke(cli, ["diff", "--baseline", str(a), str(runs)])
+    assert result.exit_code == 3, result.output
+    assert "1 differ" not in result.output and "2 could not be compared" in result.output
+    with pytest.raises(ProcrecordError, match="does not validate"):
+        diff(load_json(a), load_json(bad))
 
 
 def test_ignore_only_and_rtol():

@@ -440,7 +440,8 @@ def _load_one(source: str, max_bytes: int):
     from procrecord.errors import ProcrecordError
     from procrecord.operations.comparison import prepare
 
-    items = list(load([source], max_bytes, exact=True))  # 2**70 and 2**70 + 1 must differ
+    # 2**70 and 2**70 + 1 must differ; a key written twice is refused (which value was meant is unknown)
+    items = list(load([source], max_bytes, exact=True, unique=True))
     if len(items) != 1:
         return None, f"{source}:: error: expected one record, found {len(items)}"
     item = items[0]
@@ -545,7 +546,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -
     report = BaselineReport(a_src, sys.stdout, fmt)
     progress = Progress("diff")
     try:
-        for item in load(sources, max_bytes, exact=True):
+        for item in load(sources, max_bytes, exact=True, unique=True):
             progress(1)
             try:
                 if isinstance(item, LoadError):

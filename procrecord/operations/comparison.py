@@ -299,10 +299,19 @@ def _wanted(value: Any, path: tuple[Step, ...], opts: Options) -> bool:
 
 
 def prepare(record: dict[str, Any]) -> dict[str, Any]:
-    """Bring a record to the current version (legacy included), validating on the way."""
+    """Bring a record to the current version (legacy included); one that does not validate against its
+    own version is refused (:class:`ProcrecordError`): a diff by the schema's meaning of a record that breaks
+    the schema would be no answer."""
+    from procrecord.errors import ProcrecordError
     from procrecord.operations.migration import upgrade
+    from procrecord.record.validation import validate_versioned
 
-    return upgrade(record)
+    version, violations = validate_versioned(record)
+    if violations:
+        first = violations[0]
+        more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
+        raise ProcrecordError(f"does not validate against schema {version}: {first.path}: {first.message}{more}")
+    return upgrade(record, checked=True)
 
 
 def diff(a: dict[str, Any], b: dict[str, Any], options: Options | None = None, *, upgrade: bool = True) -> list[Change]:
