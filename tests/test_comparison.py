@@ -80,6 +80,19 @@ def test_diff_refuses_a_record_with_a_duplicate_key_or_one_that_breaks_its_schem
         diff(load_json(a), load_json(bad))
 
 
+def test_paths_name_config_keys_holding_brackets_or_question_marks_as_printed():
+    a = load_json(FIXTURES / "diff" / "identical-run-new-ids" / "a.json")
+    a["invocation"]["config"] = {"x[0]": 1, "x0": 1, "a?": 1, "ab": 1, "a.b": 1}
+    b = json.loads(json.dumps(a))
+    b["invocation"]["config"] = {"x[0]": 2, "x0": 2, "a?": 2, "ab": 2, "a.b": 2}
+    assert {c.label for c in diff(a, b)} == {f"invocation.config.{k}" for k in ("x[0]", "x0", "a?", "ab", "a.b")}
+    for path, key in (("invocation.config.x[0]", "x[0]"), ("/invocation/config/x[0]", "x[0]"), ("invocation.config.a?", "a?"),
+                      ("/invocation/config/a?", "a?"), ("invocation.config.a.b", "a.b"), ("/invocation/config/a.b", "a.b")):
+        assert [c.label for c in diff(a, b, Options(only=(path,)))] == [f"invocation.config.{key}"], path
+        assert f"invocation.config.{key}" not in {c.label for c in diff(a, b, Options(ignore=(path,)))}, path
+    assert {c.label for c in diff(a, b, Options(only=("invocation.config.x*",)))} == {"invocation.config.x[0]", "invocation.config.x0"}
+
+
 def test_ignore_only_and_rtol():
     case = FIXTURES / "diff" / "gpu-swap"
     a, b = load_json(case / "a.json"), load_json(case / "b.json")

@@ -13,7 +13,7 @@ path must be found in a record instead.
 from __future__ import annotations
 
 import difflib
-import fnmatch
+import functools
 import re
 from typing import Any, Iterator, NamedTuple, Sequence
 
@@ -56,6 +56,24 @@ def parse(pattern: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
+def fits(name: str, pattern: str) -> bool:
+    """True when ``name`` is what ``pattern`` spells, ``*`` matching any run of characters; every other
+    character is itself (``x[0]``, ``a?``: keys a job may use), unlike a shell glob's ``[...]`` and ``?``."""
+    if "*" not in pattern:
+        return name == pattern
+    return _glob(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def _spelled(segments: Sequence[Segment]) -> str:
+    """The segments as the text output prints them (names joined by dots, item keys in brackets)."""
+    return "".join(f"[{s.text}]" if s.bracketed else f".{s.text}" if i else s.text for i, s in enumerate(segments))
+
+
 def _open(schema: dict[str, Any]) -> bool:
     """True below a location whose content the schema leaves free (an open bag or an untyped value)."""
     if "properties" in schema or "items" in schema:
@@ -87,7 +105,7 @@ def _check(segments: Sequence[Segment], schema: dict[str, Any], where: list[str]
         return f"{here} is not a list: [{head.text}] names nothing"
     properties = schema.get("properties")
     if isinstance(properties, dict):
-        names = [n for n in properties if fnmatch.fnmatchcase(n, head.text)]
+        names = [n for n in properties if fits(n, head.text)]
         if names:
             messages = [_check(rest, properties[n], where + [n]) for n in names]
             return None if any(m is None for m in messages) else messages[0]
@@ -119,7 +137,7 @@ def _needs(segments: Sequence[Segment], schema: dict[str, Any]) -> bool:
         return head.text != "*" or _needs(rest, schema["items"])
     properties = schema.get("properties")
     if isinstance(properties, dict):
-        names = [n for n in properties if fnmatch.fnmatchcase(n, head.text) and _check(rest, properties[n], []) is None]
+        names = [n for n in properties if fits(n, head.text) and _check(rest, properties[n], []) is None]
         if names:
             return all(_needs(rest, properties[n]) for n in names)
     return True  # a name the schema leaves free (check has ruled out the rest)
@@ -128,24 +146,22 @@ def _needs(segments: Sequence[Segment], schema: dict[str, Any]) -> bool:
 def _matches(segment: Segment, step: Step) -> bool:
     key, identity = step
     if segment.bracketed:
-        return identity is not None and fnmatch.fnmatchcase(identity, segment.text) or \
-            identity is not None and fnmatch.fnmatchcase(key, segment.text)
-    return fnmatch.fnmatchcase(key, segment.text)
+        return identity is not None and (fits(identity, segment.text) or fits(key, segment.text))
+    return fits(key, segment.text)
 
 
 def _after(segments: Sequence[Segment], i: int, step: Step) -> Iterator[int]:
     """Where ``segments`` go on once ``segments[i:]`` matched ``step``: one segment, or, for a key with
-    dots in it (``config["a.b"]``, printed ``config.a.b``), the dotted names that spell it."""
+    dots or brackets in it (``config["a.b"]``, ``config["x[0]"]``, printed ``config.a.b`` and
+    ``config.x[0]``), the segments that spell it as printed."""
     if i >= len(segments):
         return
     if _matches(segments[i], step):
         yield i + 1
     key = step[0]
-    if "." in key and not segments[i].bracketed:
+    if ("." in key or "[" in key) and not segments[i].bracketed:
         for j in range(i + 2, len(segments) + 1):
-            if segments[j - 1].bracketed:
-                break
-            if fnmatch.fnmatchcase(key, ".".join(s.text for s in segments[i:j])):
+            if fits(key, _spelled(segments[i:j])):
                 yield j
 
 
@@ -174,5 +190,5 @@ def leads_to(segments: Sequence[Segment], path: Sequence[Step]) -> bool:
 def contains(outer: Sequence[Segment], inner: Sequence[Segment]) -> bool:
     """True when every location ``inner`` names lies at or below one that ``outer`` names."""
     return len(outer) <= len(inner) and all(
-        o.bracketed == i.bracketed and fnmatch.fnmatchcase(i.text, o.text) or o.text == "*"
+        o.bracketed == i.bracketed and fits(i.text, o.text) or o.text == "*"
         for o, i in zip(outer, inner))
