@@ -235,6 +235,14 @@ def test_cli_run_digest_options_contradict(tmp_path):
     assert proc.returncode == 2 and "contradict" in proc.stderr
 
 
+@pytest.mark.parametrize("option", [["--digest-all"], ["--max-digest-bytes", "10"]])
+def test_cli_run_digest_options_without_artifacts_are_usage_errors(tmp_path, option):
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", str(tmp_path / "r.json"), *option, "--", "true"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and option[0] in proc.stderr and "--input or --output-artifact" in proc.stderr
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_diff_shows_same_code_different_data(tmp_path):
     (tmp_path / "d.csv").write_text("1\n")
     base = {"schema_version": current_version(), "record_type": "procrecord.process",

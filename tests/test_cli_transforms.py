@@ -556,3 +556,14 @@ def test_show_says_exit_0_and_leaves_an_unrecorded_code_out(tmp_path):
     assert first[header.index("EXIT"):].startswith("0 ") and second[header.index("EXIT"):].startswith("  ")
     shown = json.loads(invoke("show", "--format", "json", done, tmp_path / "running.json").stdout)["records"]
     assert shown[0]["info"]["exit"] == 0 and "exit" not in shown[1]["info"]
+
+
+@pytest.mark.parametrize("command", [["validate"], ["show"], ["redact", "--level", "most", "-o", "{out}"], ["upgrade", "--check"]])
+def test_jobs_and_an_executor_that_disagree_are_a_usage_error(command, tmp_path):
+    command = [part.format(out=tmp_path / "out") for part in command]
+    conflicting = invoke(*command, "--jobs", "4", "--executor", "local:2", GPU)
+    assert conflicting.exit_code == 2 and "--jobs 4 and --executor local:2" in conflicting.stderr
+    remote = invoke(*command, "--jobs", "2", "--executor", "dask:tcp://127.0.0.1:9", GPU)
+    assert remote.exit_code == 2 and "--jobs sizes the LocalCluster" in remote.stderr
+    agreeing = invoke(*command, "--jobs", "2", "--executor", "local:2", GPU)
+    assert agreeing.exit_code in (0, 1) and "Usage" not in agreeing.stderr, agreeing.stderr

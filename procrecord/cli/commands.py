@@ -104,12 +104,19 @@ def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=Non
     from procrecord.bulk.engine import run
 
     executor = executor_from_context()
+    ctx = click.get_current_context(silent=True)
+    given = ctx is not None and ctx.get_parameter_source("jobs") == click.core.ParameterSource.COMMANDLINE
+    if given and executor is not None:
+        if executor.kind == "local" and executor.jobs and executor.jobs != jobs:
+            raise click.UsageError(f"--jobs {jobs} and --executor local:{executor.jobs} ask for different numbers "
+                                   "of processes: give one")
+        if executor.kind == "dask" and executor.address:
+            raise click.UsageError(f"--jobs sizes the LocalCluster of --executor dask; --executor dask:{executor.address} "
+                                   "has the workers its cluster has")
     if executor is not None and executor.kind == "dask":
         from procrecord.bulk.executors import run_dask
 
         # --jobs given on the command line sizes a LocalCluster started for the run.
-        ctx = click.get_current_context(silent=True)
-        given = ctx is not None and ctx.get_parameter_source("jobs") == click.core.ParameterSource.COMMANDLINE
         return run_dask(executor.address, sources, operation, max_bytes, walk, output, in_place, collected,
                         progress=progress, skip=skip, workers=jobs if given else None)
     if executor is not None and executor.jobs:
@@ -423,6 +430,9 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
 
     if digest_all and max_digest_bytes is not None:
         raise click.UsageError("--digest-all and --max-digest-bytes contradict each other: choose one")
+    if (digest_all or max_digest_bytes is not None) and not (inputs or outputs):
+        raise click.UsageError(f"{'--digest-all' if digest_all else '--max-digest-bytes'} sets how artifacts are "
+                               "hashed: name them with --input or --output-artifact")
     limit = None if digest_all else (DEFAULT_MAX_DIGEST_BYTES if max_digest_bytes is None else max_digest_bytes)
     try:
         code = run_command(argv, output, name, options, level, flush_interval, inputs=list(inputs),
