@@ -567,3 +567,13 @@ def test_jobs_and_an_executor_that_disagree_are_a_usage_error(command, tmp_path)
     assert remote.exit_code == 2 and "--jobs sizes the LocalCluster" in remote.stderr
     agreeing = invoke(*command, "--jobs", "2", "--executor", "local:2", GPU)
     assert agreeing.exit_code in (0, 1) and "Usage" not in agreeing.stderr, agreeing.stderr
+
+
+def test_an_invalid_record_is_said_left_unchanged_only_by_commands_that_write(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(load_json(GPU), status=5)), encoding="utf-8")
+    shown = invoke("show", bad)
+    assert shown.exit_code == 1 and f"{bad}:: invalid: input does not validate\n" in shown.stderr + shown.stdout
+    assert "left unchanged" not in shown.output
+    redacted = invoke("redact", "--level", "most", "-o", tmp_path / "out", bad)
+    assert redacted.exit_code == 1 and "input does not validate; left unchanged" in redacted.output

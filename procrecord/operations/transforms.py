@@ -39,18 +39,20 @@ def redactor() -> Callable[..., dict[str, Any]]:
     return _REDACTION[0].redact  # type: ignore[no-any-return]
 
 
-def to_current(item: Loaded, check_result: bool = True) -> tuple[str, dict[str, Any], Outcome | None]:
+def to_current(item: Loaded, check_result: bool = True, rewrites: bool = False) -> tuple[str, dict[str, Any], Outcome | None]:
     """Validate a loaded record and bring it to the current version (the bulk pipeline's first half).
 
     ``check_result=False``: an upgraded record is not validated, because the caller validates what
-    it makes of it (see :func:`~procrecord.operations.migration.upgrade`).
+    it makes of it (see :func:`~procrecord.operations.migration.upgrade`). ``rewrites``: the caller
+    writes records back, so an invalid one's finding says it was left unchanged.
     """
     try:
         version, violations = validate_versioned(item.record)
     except UnknownVersionError as exc:
         return "", item.record, Outcome(item.source, item.line, Status.ERROR, message=str(exc), jsonl=item.jsonl)
     if violations:
-        return version, item.record, _invalid(item, version, violations, "input does not validate; left unchanged")
+        note = "input does not validate; left unchanged" if rewrites else "input does not validate"
+        return version, item.record, _invalid(item, version, violations, note)
     if version == current_version():
         return version, item.record, None
     try:
@@ -76,7 +78,7 @@ class RedactRecord:
         redact = redactor()
         # The upgraded record is not validated on its own: the redacted output is, and only when
         # that fails (or the redaction does) is the upgrade checked, to say which step was wrong.
-        version, record, failed = to_current(item, check_result=False)
+        version, record, failed = to_current(item, check_result=False, rewrites=True)
         if failed is not None:
             return failed
         try:
@@ -118,7 +120,7 @@ class RedactRecord:
         """The outcome naming the upgrade step that made an invalid record, if ``record`` is one."""
         if record is item.record:  # not upgraded
             return None
-        return to_current(item)[2]
+        return to_current(item, rewrites=True)[2]
 
 
 def _checked(item: Loaded, target: str) -> tuple[str, Outcome | None]:
