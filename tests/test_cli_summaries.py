@@ -93,8 +93,11 @@ def test_a_record_redacted_before_counts_nothing_removed_again(tmp_path):
     once = path.read_bytes()
     again = invoke("redact", "--level", "most", "--in-place", path)
     assert again.exit_code == 0
-    assert again.stderr.strip().splitlines()[-1] == "redacted 1 record from 1 source: 1 redacted"
+    assert again.stderr.strip().splitlines()[-1] == "redacted 1 record from 1 source: 1 redacted (unchanged 1)"
     assert path.read_bytes() == once
+    level_none = invoke("redact", "--level", "none", "-o", tmp_path / "out", path)
+    assert level_none.stderr.strip().splitlines()[-1] == "redacted 1 record from 1 source: 1 redacted (unchanged 1)"
+    assert (tmp_path / "out" / "r.json").read_bytes() == once
 
 
 def test_options_that_would_be_ignored_are_usage_errors(tmp_path):

@@ -517,7 +517,8 @@ def test_summaries_count_what_was_done(tmp_path):
     current = tmp_path / "current.json"
     current.write_text(invoke("upgrade", GPU).stdout)
     none = invoke("redact", "--level", "none", current)
-    assert none.stdout.strip() and "changed" not in none.stderr, "nothing changed: nothing counted as changed"
+    assert none.stdout.strip() and " changed" not in none.stderr and "(unchanged 1)" in none.stderr, \
+        "nothing changed: nothing counted as changed"
     lines = [json.dumps(load_json(GPU))] * 5 + ["{broken"]
     jsonl = tmp_path / "runs.jsonl"
     jsonl.write_text("\n".join(lines) + "\n")

@@ -62,7 +62,11 @@ class Summary:
         if embedded:  # --embedded: outcomes are per host file; say how many records they held
             noun = ("document" if self.total == 1 else "documents") + f" holding {embedded} embedded " + \
                 ("record" if embedded == 1 else "records")
-        totals = ", ".join(f"{name} {n}" for name, n in sorted(self.totals.items()) if n and name != "embedded_records")
+        counted = dict(self.totals)
+        redacted = self.counts.get(str(Status.REDACTED), 0)
+        if redacted and "changed" in counted and redacted > counted["changed"]:
+            counted["unchanged"] = redacted - counted["changed"]  # "1 redacted" alone read as a change made
+        totals = ", ".join(f"{name} {n}" for name, n in sorted(counted.items()) if n and name != "embedded_records")
         nothing = ": no record found" if not self.records_found else ""  # a mistyped folder in a CI gate
         return (f"{verb} {self.total} {noun} from {len(self._sources)} {src}" + (f": {parts}" if parts else "")
                 + (f" ({totals})" if totals else "") + (f"; {skipped} skipped" if skipped else "") + nothing)
