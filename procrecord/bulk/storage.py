@@ -142,9 +142,26 @@ def _short(exc: BaseException) -> str:
 
 
 def identity(info: dict[str, Any]) -> tuple[str, int]:
-    """What tells one version of an object from another: its ETag (else mtime) and size."""
+    """What tells one version of an object from another: its ETag (else mtime) and size.
+
+    The same object gives the same identity however its details were got: a store may list a time
+    as a number and give it as a datetime from ``info()`` (fsspec's memory store does, for
+    ``created``), so times are compared as POSIX seconds. An ETag is kept as the store wrote it (an
+    S3 PUT carries it back as ``If-Match``).
+    """
     tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or info.get("created")
-    return str(tag), int(info.get("size") or 0)
+    return _stamp(tag), int(info.get("size") or 0)
+
+
+def _stamp(value: Any) -> str:
+    """A version tag as text: a datetime or a number of seconds as the same text for the same instant."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        value = value.timestamp()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
 
 
 @attrs.frozen
