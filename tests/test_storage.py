@@ -655,3 +655,91 @@ def test_identity_of_one_version(tmp_path, s3, endpoint, store):
     assert identity(fs.info(f"{folder}/r.json")) != identity(listed)
     if store == "s3":
         assert identity(listed)[0] == listed["ETag"]  # what the PUT's If-Match carries, as listed
+
+
+#: A tree, and which files each set of walk options selects from it (the same locally and in storage).
+_WALK_TREE = ("a.json", "s1.json", ".hidden.json", ".git/g.json", "node_modules/n.json", "sub/d.json",
+              "sub/node_modules/m.json", "sub/old/o.json", "sub/.cache/c.json", "deep/a/b/x.jsonl", "old/p.json",
+              "notes.txt")
+_VISIBLE = {"a.json", "s1.json", "node_modules/n.json", "sub/d.json", "sub/node_modules/m.json", "sub/old/o.json",
+            "deep/a/b/x.jsonl", "old/p.json"}
+_WALK_CASES = [
+    ({}, _VISIBLE),
+    ({"hidden": True}, _VISIBLE | {".hidden.json", ".git/g.json", "sub/.cache/c.json"}),
+    ({"hidden": True, "exclude": (".git",)}, _VISIBLE | {".hidden.json", "sub/.cache/c.json"}),
+    ({"exclude": ("node_modules",)}, _VISIBLE - {"node_modules/n.json", "sub/node_modules/m.json"}),
+    ({"exclude": ("node_modules/",)}, _VISIBLE - {"node_modules/n.json", "sub/node_modules/m.json"}),
+    ({"exclude": ("sub/*",)}, _VISIBLE - {"sub/d.json", "sub/node_modules/m.json", "sub/old/o.json"}),
+    ({"exclude": ("old",)}, _VISIBLE - {"sub/old/o.json", "old/p.json"}),
+    ({"exclude": ("o*",)}, _VISIBLE - {"sub/old/o.json", "old/p.json"}),
+    ({"exclude": ("sub/old",)}, _VISIBLE - {"sub/old/o.json"}),
+    ({"exclude": ("/old",)}, _VISIBLE - {"old/p.json"}),
+    ({"exclude": ("d.json",)}, _VISIBLE - {"sub/d.json"}),
+    ({"exclude": ("deep/**/b",)}, _VISIBLE - {"deep/a/b/x.jsonl"}),
+    ({"exclude": ("a.json/",)}, _VISIBLE),  # a trailing slash: folders only
+    ({"include": ("*.json",)}, _VISIBLE - {"deep/a/b/x.jsonl"}),
+    ({"include": ("sub/*.json",)}, {"sub/d.json"}),
+    ({"include": ("*/d.json",)}, {"sub/d.json"}),
+    ({"include": ("s*.json",)}, {"s1.json"}),
+    ({"include": ("sub/**",)}, {"sub/d.json", "sub/node_modules/m.json", "sub/old/o.json"}),
+    ({"include": ("**/o.json",)}, {"sub/old/o.json"}),
+    ({"include": ("deep/**/*.jsonl",)}, {"deep/a/b/x.jsonl"}),
+    ({"include": ("deep/*.jsonl",)}, set()),
+    ({"include": ("*.json",), "exclude": ("sub/old/*",)}, _VISIBLE - {"deep/a/b/x.jsonl", "sub/old/o.json"}),
+    ({"include": ("s?.json", "[ab].json")}, {"s1.json", "a.json"}),
+]
+
+
+def _selected(source: str, root: str, walk) -> set[str]:
+    from procrecord.bulk.loader import plan
+
+    found = set()
+    for task in plan([source], walk=walk, read_ahead=False):
+        where = getattr(task, "url", None) or getattr(task, "path", None)
+        assert where is not None, task
+        found.add(where.split("://", 1)[-1].removeprefix(root).lstrip("/"))
+    return found
+
+
+@pytest.mark.parametrize("store", ["local", "memory", "s3"])
+def test_prefix_walk_rules(tmp_path, s3, endpoint, store):
+    """--exclude/--include/--hidden select the same files from a folder and from the same tree in
+    storage; a pattern without ``/`` matches a name at any depth, one with ``/`` the path below the
+    source; ``*`` does not cross ``/``, ``**`` does."""
+    from procrecord.bulk import storage
+    from procrecord.bulk.loader import Walk
+
+    local = tmp_path / "tree"
+    for name in _WALK_TREE:
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_text("{}\n")
+    if store == "local":
+        source, root = str(local), str(local)
+    elif store == "memory":
+        import fsspec
+
+        root = f"/s13walk-{os.getpid()}"
+        _upload(fsspec.filesystem("memory"), local, root)
+        source = f"memory:/{root}/"
+    else:
+        fs, bucket = s3
+        _upload(fs, local, f"{bucket}/tree")
+        storage.set_options({"endpoint_url": endpoint})
+        source, root = f"s3://{bucket}/tree", f"{bucket}/tree"
+    try:
+        for options, expected in _WALK_CASES:
+            assert _selected(source, root, Walk(**options)) == expected, options
+    finally:
+        storage.set_options({})
+
+
+def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures(current_version())[0].read_bytes()
+    mem.pipe_file("/s13ex/runs/a.json", record)
+    mem.pipe_file("/s13ex/runs/node_modules/n.json", b"{}")
+    result = invoke("validate", "-v", "memory://s13ex/runs/", "--exclude", "node_modules")
+    assert result.exit_code == 0, result.output
+    assert "node_modules" not in result.output

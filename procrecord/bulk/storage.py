@@ -310,11 +310,8 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     chosen = []
     for name in sorted(found.entries):
         if root is not None:
-            relative = posixpath.relpath(name, root)
-            base = posixpath.basename(name)
-            if not name.endswith(JSON_SUFFIXES) or not walk.included(base, relative) or walk.excluded(base, relative):
-                continue
-            if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
+            # The rules of a local folder's walk, its folders included (the listing gives files only).
+            if not name.endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
                 continue
             if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs
