@@ -743,3 +743,72 @@ def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
     result = invoke("validate", "-v", "memory://s13ex/runs/", "--exclude", "node_modules")
     assert result.exit_code == 0, result.output
     assert "node_modules" not in result.output
+
+
+@pytest.mark.parametrize("scheme", ["memory", "file"])
+def test_an_unknown_storage_option_is_refused_for_every_store(tmp_path, scheme):
+    import fsspec
+
+    fsspec.filesystem("memory").pipe_file("/s13opt/a.json", valid_fixtures(current_version())[0].read_bytes())
+    (tmp_path / "a.json").write_bytes(valid_fixtures(current_version())[0].read_bytes())
+    url = "memory://s13opt/a.json" if scheme == "memory" else f"file://{tmp_path}/a.json"
+    result = invoke("validate", url, "--storage-option", "endpont_url=x")
+    assert result.exit_code == 2, result.output
+    (line,) = [text for text in result.output.splitlines() if "endpont_url" in text]
+    assert line.startswith(f"Error: --storage-option endpont_url: not an option of {scheme}:// storage")
+    # an option the store does take is fine
+    good = "use_listings_cache=false" if scheme == "memory" else "auto_mkdir=true"
+    assert invoke("validate", url, "--storage-option", good).exit_code == 0
+
+
+@pytest.mark.parametrize("value", ['{"region_name": "eu-west-1"', "5"], ids=["unclosed", "number"])
+@pytest.mark.parametrize("where", ["source", "output"])
+def test_bad_option_value(tmp_path, s3, endpoint, value, where):
+    """A value the store cannot use (a JSON object missing its ``}`` is read as a string) fails
+    every object the same way: one usage line naming the option, nothing written."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    options = [*_opt(endpoint), "--storage-option", f"client_kwargs={value}"]
+    if where == "source":
+        result = invoke("validate", f"s3://{bucket}/in", *options)
+    else:
+        result = invoke("redact", "--level", "all", tmp_path / "in", "-o", f"s3://{bucket}/out", *options)
+    assert result.exit_code == 2, result.output
+    lines = [text for text in result.output.splitlines() if text.strip()]
+    assert len([text for text in lines if "client_kwargs" in text]) == 1, result.output
+    assert any(text.startswith("Error: --storage-option client_kwargs:") for text in lines), result.output
+    assert "not written" not in result.output and "storage error" not in result.output
+    fs.invalidate_cache()
+    assert not fs.find(f"{bucket}/out")
+
+
+def test_an_option_value_that_fails_on_first_use_is_said_once(tmp_path, s3, endpoint):
+    """s3fs takes ``s3_additional_kwargs=5`` when it is made and fails on the first request."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    _upload(fs, _tree(tmp_path / "in2"), f"{bucket}/in2")
+    result = invoke("validate", f"s3://{bucket}/in", f"s3://{bucket}/in2", *_opt(endpoint),
+                    "--storage-option", "s3_additional_kwargs=5")
+    assert result.exit_code == 2, result.output
+    assert "storage error" not in result.output
+    lines = [text for text in result.output.splitlines() if "s3_additional_kwargs" in text]
+    assert len(lines) == 1 and lines[0].startswith("Error: --storage-option"), result.output
+
+
+def test_options_are_checked_against_every_url_of_the_run(tmp_path, s3, endpoint):
+    """One set of options goes to every URL: an s3 option with a file:// output is fine (the local
+    filesystem ignores it), and a name that no store of the run takes is refused, with a hint."""
+    from procrecord.bulk.storage import accepted_options
+
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    result = invoke("upgrade", f"s3://{bucket}/in", "-o", f"file://{tmp_path}/out", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").rglob("*.json*"))) == 5
+    result = invoke("upgrade", f"s3://{bucket}/in", "-o", f"file://{tmp_path}/out2", *_opt(endpoint),
+                    "--storage-option", "auto_mkdri=true")
+    assert result.exit_code == 2, result.output
+    assert ("Error: --storage-option auto_mkdri: not an option of s3:// or file:// storage "
+            "(did you mean auto_mkdir?)") in result.output
+    known = accepted_options(s3fs.S3FileSystem)
+    assert known is not None and {"endpoint_url", "client_kwargs", "profile", "skip_instance_cache"} <= known
