@@ -330,3 +330,43 @@ def test_one_document_on_stdin_whose_lines_look_like_jsonl_stays_one_document(tm
     assert len(expected) == 1
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
     assert list(load(["-"])) == expected
+
+
+def test_include_reads_a_path_as_a_source_glob_does(tmp_path):
+    """``*`` stops at ``/``: ``--include 'sub/*.json'`` takes what the source glob ``sub/*.json``
+    takes, not ``sub/old/o.json``; a pattern without ``/`` is matched against names only."""
+    for name in ("a.json", "s1.json", "sub/d.json", "sub/old/o.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(REC))
+
+    def paths(sources, walk=None):
+        return sorted(os.path.relpath(t.path, tmp_path) for t in plan(sources, walk=walk))
+
+    assert paths([str(tmp_path)], Walk(include=("sub/*.json",))) == paths([str(tmp_path / "sub" / "*.json")]) \
+        == ["sub/d.json"]
+    assert paths([str(tmp_path)], Walk(include=("s*.json",))) == ["s1.json"]
+    assert paths([str(tmp_path)], Walk(include=("sub/**",))) == ["sub/d.json", "sub/old/o.json"]
+    assert paths([str(tmp_path)], Walk(exclude=("old/",))) == ["a.json", "s1.json", "sub/d.json"]
+
+
+@pytest.mark.parametrize(("pattern", "path", "is_dir", "expected"), [
+    ("*.json", "a/b/c.json", False, True),  # a name at any depth
+    ("sub/*.json", "sub/old/o.json", False, False),  # * stops at /
+    ("sub/*/*.json", "sub/old/o.json", False, True),
+    ("**/o.json", "o.json", False, True),  # ** is any number of folders, none included
+    ("a/**/b", "a/x/y/b", True, True),
+    ("a/**", "a/x/y", False, True),
+    ("/old", "old", True, True),
+    ("/old", "sub/old", True, False),  # a / in front anchors
+    ("old/", "sub/old", True, True),
+    ("old/", "old", False, False),  # a / at the end: folders only
+    ("[!a]b.json", "cb.json", False, True),
+    ("[!a]b.json", "ab.json", False, False),
+    ("a?c", "a/c", False, False),
+    ("x[", "x[", False, True),  # an open bracket stands for itself
+    ("*.JSON", "a.json", False, False),  # case-sensitive
+])
+def test_walk_patterns(pattern, path, is_dir, expected):
+    from procrecord.bulk.globs import compile_glob
+
+    assert compile_glob(pattern).matches(path, is_dir) is expected

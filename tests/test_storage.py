@@ -574,3 +574,241 @@ def test_read_ahead_asks_for_the_object_a_task_waits_on_first(monkeypatch):
         assert asked[-1] == "b/o39" and not any(entry.startswith("now") for entry in asked)
     finally:
         ahead.close()
+
+
+# -- in-place on stores without conditional writes; walks of prefixes; option values ----------------
+
+
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "1"]])
+def test_in_place_on_memory_rewrites_objects_no_one_changed(jobs):
+    """memory:// lists an object's ``created`` as a number and ``info()`` gives it as a datetime:
+    the same object must still compare equal, or no in-place rewrite could ever be made there."""
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures("1.0")[0].read_bytes()
+    expected = invoke("redact", "--level", "all", valid_fixtures("1.0")[0]).stdout_bytes
+    prefix = f"/s13ip{len(jobs)}"
+    for name in ("a.json", "sub/b.json", "one.json"):
+        mem.pipe_file(f"{prefix}/{name}", record)
+    result = invoke("redact", "--level", "all", "--in-place", *jobs, f"memory:/{prefix}/one.json")
+    assert result.exit_code == 0, result.output
+    assert mem.cat_file(f"{prefix}/one.json") == expected
+    mem.pipe_file(f"{prefix}/one.json", record)
+    result = invoke("redact", "--level", "all", "--in-place", *jobs, f"memory:/{prefix}/")
+    assert result.exit_code == 0, result.output
+    assert "changed since it was read" not in result.output
+    assert all(mem.cat_file(f"{prefix}/{name}") == expected for name in ("a.json", "sub/b.json", "one.json"))
+
+
+def test_in_place_on_memory_reports_an_object_changed_since_it_was_read():
+    """A change of the same size, made between the read and the write, is still caught (a new
+    version has a new time), and the object is left as the other writer made it."""
+    import time
+
+    import fsspec
+
+    from procrecord.bulk import objectsink
+    from procrecord.bulk.engine import run
+    from procrecord.operations.transforms import RedactRecord
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures("1.0")[0].read_bytes()
+    for name in ("r.json", "s.json"):
+        mem.pipe_file(f"/s13chg/{name}", record)
+    sources = ["memory://s13chg/r.json", "memory://s13chg/s.json"]
+    items = list(run(sources, RedactRecord("all")))
+    time.sleep(0.001)
+    other = bytes(reversed(record))  # same size, other bytes
+    assert len(other) == len(record) and other != record
+    mem.pipe_file("/s13chg/r.json", other)
+    sink = objectsink.ObjectSink(sources, None, in_place=True)
+    for item in items:
+        sink.add(item)
+    sink.close()
+    assert sink.failures == [("memory://s13chg/r.json", objectsink.CHANGED)]
+    assert sink.written == ["memory://s13chg/s.json"]
+    assert mem.cat_file("/s13chg/r.json") == other and mem.cat_file("/s13chg/s.json") != record
+
+
+@pytest.mark.parametrize("store", ["memory", "file", "s3"])
+def test_identity_of_one_version(tmp_path, s3, endpoint, store):
+    """The listing's details and ``info()`` of one object give one identity; a new version another."""
+    import fsspec
+
+    from procrecord.bulk.storage import identity
+
+    if store == "s3":
+        fs, bucket = s3
+        folder = f"{bucket}/id"
+    elif store == "file":
+        fs, folder = fsspec.filesystem("file"), str(tmp_path / "id")
+        fs.mkdir(folder)
+    else:
+        fs, folder = fsspec.filesystem("memory"), f"/s13id-{os.getpid()}"
+    fs.pipe_file(f"{folder}/r.json", b'{"a": 1}')
+    listed = fs.find(folder, detail=True)[f"{folder}/r.json"]
+    fs.invalidate_cache()
+    assert identity(listed) == identity(fs.info(f"{folder}/r.json")) == identity(fs.ls(folder, detail=True)[0])
+    fs.pipe_file(f"{folder}/r.json", b'{"a": 22}')
+    fs.invalidate_cache()
+    assert identity(fs.info(f"{folder}/r.json")) != identity(listed)
+    if store == "s3":
+        assert identity(listed)[0] == listed["ETag"]  # what the PUT's If-Match carries, as listed
+
+
+#: A tree, and which files each set of walk options selects from it (the same locally and in storage).
+_WALK_TREE = ("a.json", "s1.json", ".hidden.json", ".git/g.json", "node_modules/n.json", "sub/d.json",
+              "sub/node_modules/m.json", "sub/old/o.json", "sub/.cache/c.json", "deep/a/b/x.jsonl", "old/p.json",
+              "notes.txt")
+_VISIBLE = {"a.json", "s1.json", "node_modules/n.json", "sub/d.json", "sub/node_modules/m.json", "sub/old/o.json",
+            "deep/a/b/x.jsonl", "old/p.json"}
+_WALK_CASES = [
+    ({}, _VISIBLE),
+    ({"hidden": True}, _VISIBLE | {".hidden.json", ".git/g.json", "sub/.cache/c.json"}),
+    ({"hidden": True, "exclude": (".git",)}, _VISIBLE | {".hidden.json", "sub/.cache/c.json"}),
+    ({"exclude": ("node_modules",)}, _VISIBLE - {"node_modules/n.json", "sub/node_modules/m.json"}),
+    ({"exclude": ("node_modules/",)}, _VISIBLE - {"node_modules/n.json", "sub/node_modules/m.json"}),
+    ({"exclude": ("sub/*",)}, _VISIBLE - {"sub/d.json", "sub/node_modules/m.json", "sub/old/o.json"}),
+    ({"exclude": ("old",)}, _VISIBLE - {"sub/old/o.json", "old/p.json"}),
+    ({"exclude": ("o*",)}, _VISIBLE - {"sub/old/o.json", "old/p.json"}),
+    ({"exclude": ("sub/old",)}, _VISIBLE - {"sub/old/o.json"}),
+    ({"exclude": ("/old",)}, _VISIBLE - {"old/p.json"}),
+    ({"exclude": ("d.json",)}, _VISIBLE - {"sub/d.json"}),
+    ({"exclude": ("deep/**/b",)}, _VISIBLE - {"deep/a/b/x.jsonl"}),
+    ({"exclude": ("a.json/",)}, _VISIBLE),  # a trailing slash: folders only
+    ({"include": ("*.json",)}, _VISIBLE - {"deep/a/b/x.jsonl"}),
+    ({"include": ("sub/*.json",)}, {"sub/d.json"}),
+    ({"include": ("*/d.json",)}, {"sub/d.json"}),
+    ({"include": ("s*.json",)}, {"s1.json"}),
+    ({"include": ("sub/**",)}, {"sub/d.json", "sub/node_modules/m.json", "sub/old/o.json"}),
+    ({"include": ("**/o.json",)}, {"sub/old/o.json"}),
+    ({"include": ("deep/**/*.jsonl",)}, {"deep/a/b/x.jsonl"}),
+    ({"include": ("deep/*.jsonl",)}, set()),
+    ({"include": ("*.json",), "exclude": ("sub/old/*",)}, _VISIBLE - {"deep/a/b/x.jsonl", "sub/old/o.json"}),
+    ({"include": ("s?.json", "[ab].json")}, {"s1.json", "a.json"}),
+]
+
+
+def _selected(source: str, root: str, walk) -> set[str]:
+    from procrecord.bulk.loader import plan
+
+    found = set()
+    for task in plan([source], walk=walk, read_ahead=False):
+        where = getattr(task, "url", None) or getattr(task, "path", None)
+        assert where is not None, task
+        found.add(where.split("://", 1)[-1].removeprefix(root).lstrip("/"))
+    return found
+
+
+@pytest.mark.parametrize("store", ["local", "memory", "s3"])
+def test_prefix_walk_rules(tmp_path, s3, endpoint, store):
+    """--exclude/--include/--hidden select the same files from a folder and from the same tree in
+    storage; a pattern without ``/`` matches a name at any depth, one with ``/`` the path below the
+    source; ``*`` does not cross ``/``, ``**`` does."""
+    from procrecord.bulk import storage
+    from procrecord.bulk.loader import Walk
+
+    local = tmp_path / "tree"
+    for name in _WALK_TREE:
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_text("{}\n")
+    if store == "local":
+        source, root = str(local), str(local)
+    elif store == "memory":
+        import fsspec
+
+        root = f"/s13walk-{os.getpid()}"
+        _upload(fsspec.filesystem("memory"), local, root)
+        source = f"memory:/{root}/"
+    else:
+        fs, bucket = s3
+        _upload(fs, local, f"{bucket}/tree")
+        storage.set_options({"endpoint_url": endpoint})
+        source, root = f"s3://{bucket}/tree", f"{bucket}/tree"
+    try:
+        for options, expected in _WALK_CASES:
+            assert _selected(source, root, Walk(**options)) == expected, options
+    finally:
+        storage.set_options({})
+
+
+def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures(current_version())[0].read_bytes()
+    mem.pipe_file("/s13ex/runs/a.json", record)
+    mem.pipe_file("/s13ex/runs/node_modules/n.json", b"{}")
+    result = invoke("validate", "-v", "memory://s13ex/runs/", "--exclude", "node_modules")
+    assert result.exit_code == 0, result.output
+    assert "node_modules" not in result.output
+
+
+@pytest.mark.parametrize("scheme", ["memory", "file"])
+def test_an_unknown_storage_option_is_refused_for_every_store(tmp_path, scheme):
+    import fsspec
+
+    fsspec.filesystem("memory").pipe_file("/s13opt/a.json", valid_fixtures(current_version())[0].read_bytes())
+    (tmp_path / "a.json").write_bytes(valid_fixtures(current_version())[0].read_bytes())
+    url = "memory://s13opt/a.json" if scheme == "memory" else f"file://{tmp_path}/a.json"
+    result = invoke("validate", url, "--storage-option", "endpont_url=x")
+    assert result.exit_code == 2, result.output
+    (line,) = [text for text in result.output.splitlines() if "endpont_url" in text]
+    assert line.startswith(f"Error: --storage-option endpont_url: not an option of {scheme}:// storage")
+    # an option the store does take is fine
+    good = "use_listings_cache=false" if scheme == "memory" else "auto_mkdir=true"
+    assert invoke("validate", url, "--storage-option", good).exit_code == 0
+
+
+@pytest.mark.parametrize("value", ['{"region_name": "eu-west-1"', "5"], ids=["unclosed", "number"])
+@pytest.mark.parametrize("where", ["source", "output"])
+def test_bad_option_value(tmp_path, s3, endpoint, value, where):
+    """A value the store cannot use (a JSON object missing its ``}`` is read as a string) fails
+    every object the same way: one usage line naming the option, nothing written."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    options = [*_opt(endpoint), "--storage-option", f"client_kwargs={value}"]
+    if where == "source":
+        result = invoke("validate", f"s3://{bucket}/in", *options)
+    else:
+        result = invoke("redact", "--level", "all", tmp_path / "in", "-o", f"s3://{bucket}/out", *options)
+    assert result.exit_code == 2, result.output
+    lines = [text for text in result.output.splitlines() if text.strip()]
+    assert len([text for text in lines if "client_kwargs" in text]) == 1, result.output
+    assert any(text.startswith("Error: --storage-option client_kwargs:") for text in lines), result.output
+    assert "not written" not in result.output and "storage error" not in result.output
+    fs.invalidate_cache()
+    assert not fs.find(f"{bucket}/out")
+
+
+def test_an_option_value_that_fails_on_first_use_is_said_once(tmp_path, s3, endpoint):
+    """s3fs takes ``s3_additional_kwargs=5`` when it is made and fails on the first request."""
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    _upload(fs, _tree(tmp_path / "in2"), f"{bucket}/in2")
+    result = invoke("validate", f"s3://{bucket}/in", f"s3://{bucket}/in2", *_opt(endpoint),
+                    "--storage-option", "s3_additional_kwargs=5")
+    assert result.exit_code == 2, result.output
+    assert "storage error" not in result.output
+    lines = [text for text in result.output.splitlines() if "s3_additional_kwargs" in text]
+    assert len(lines) == 1 and lines[0].startswith("Error: --storage-option"), result.output
+
+
+def test_options_are_checked_against_every_url_of_the_run(tmp_path, s3, endpoint):
+    """One set of options goes to every URL: an s3 option with a file:// output is fine (the local
+    filesystem ignores it), and a name that no store of the run takes is refused, with a hint."""
+    from procrecord.bulk.storage import accepted_options
+
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    result = invoke("upgrade", f"s3://{bucket}/in", "-o", f"file://{tmp_path}/out", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out").rglob("*.json*"))) == 5
+    result = invoke("upgrade", f"s3://{bucket}/in", "-o", f"file://{tmp_path}/out2", *_opt(endpoint),
+                    "--storage-option", "auto_mkdri=true")
+    assert result.exit_code == 2, result.output
+    assert ("Error: --storage-option auto_mkdri: not an option of s3:// or file:// storage "
+            "(did you mean auto_mkdir?)") in result.output
+    known = accepted_options(s3fs.S3FileSystem)
+    assert known is not None and {"endpoint_url", "client_kwargs", "profile", "skip_instance_cache"} <= known

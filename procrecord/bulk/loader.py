@@ -8,7 +8,6 @@ processes: :func:`plan` expands sources into :class:`Task` values without readin
 from __future__ import annotations
 
 import errno
-import fnmatch
 import glob
 import os
 import stat
@@ -20,6 +19,7 @@ import attrs
 import orjson
 
 from procrecord.bulk.dupkeys import compact, duplicate_keys
+from procrecord.bulk.globs import matches_any
 from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
@@ -87,9 +87,11 @@ class Walk:
 
     Hidden files and folders (a name starting with a dot: ``.git``, ``.venv``) are skipped unless
     ``hidden``; folder symlinks are not entered and file symlinks are reported and left alone unless
-    ``follow_symlinks``; ``include`` keeps only files matching one of its globs, ``exclude`` drops
-    files and folders matching one of its (a glob matches an entry's name or its path below the
-    source). A source named explicitly is always read.
+    ``follow_symlinks``; ``include`` keeps only files matching one of its patterns, ``exclude`` drops
+    files and folders matching one of its (see :mod:`procrecord.bulk.globs`: a pattern without ``/``
+    matches a name at any depth, one with ``/`` the path below the source). A source named explicitly
+    is always read. Local folders and prefixes in object storage are walked by these same rules
+    (:meth:`enters`, :meth:`takes`; :meth:`selects` for a listing of files only).
     """
 
     hidden: bool = False
@@ -97,14 +99,32 @@ class Walk:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
-    def excluded(self, name: str, relative: str) -> bool:
-        """True when an ``exclude`` glob matches the entry."""
-        return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.exclude)
+    def excluded(self, relative: str, is_dir: bool = False) -> bool:
+        """True when an ``exclude`` pattern matches the entry at ``relative`` (its path below the source)."""
+        return bool(self.exclude) and matches_any(self.exclude, relative, is_dir)
 
-    def included(self, name: str, relative: str) -> bool:
-        """True when there is no ``include`` glob or one matches the file."""
-        return not self.include or any(
-            fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(relative, p) for p in self.include)
+    def included(self, relative: str) -> bool:
+        """True when there is no ``include`` pattern or one matches the file at ``relative``."""
+        return not self.include or matches_any(self.include, relative, False)
+
+    def enters(self, relative: str) -> bool:
+        """True when the walk goes into the folder at ``relative`` (not hidden, not excluded)."""
+        return (self.hidden or not relative.rpartition("/")[2].startswith(".")) and not self.excluded(relative, True)
+
+    def takes(self, relative: str) -> bool:
+        """True when the walk reads the file at ``relative`` in a folder it entered (suffixes apart)."""
+        return ((self.hidden or not relative.rpartition("/")[2].startswith("."))
+                and not self.excluded(relative) and self.included(relative))
+
+    def selects(self, relative: str) -> bool:
+        """True when a walk from the source reaches and reads the file at ``relative``: every folder
+        on the way entered, the file taken (a listing that gives files only: object storage)."""
+        end = relative.find("/")
+        while end != -1:
+            if not self.enters(relative[:end]):
+                return False
+            end = relative.find("/", end + 1)
+        return self.takes(relative)
 
 
 DEFAULT_WALK = Walk()
@@ -370,14 +390,12 @@ def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, 
         for entry in entries:
             name = entry.name
             if name.startswith(".") and not walk.hidden:
-                continue
-            relative = os.path.relpath(entry.path, base).replace(os.sep, "/") if globs else name
-            if walk.exclude and walk.excluded(name, relative):
-                continue
+                continue  # (the rule of enters/takes, told before a stat)
             is_dir = _is_dir(entry)
             if not is_dir and not name.lower().endswith(_WALKED_SUFFIXES):
                 continue
-            if not is_dir and not walk.included(name, relative):
+            relative = os.path.relpath(entry.path, base).replace(os.sep, "/") if globs else name
+            if not (walk.enters(relative) if is_dir else walk.takes(relative)):
                 continue
             if not walk.follow_symlinks and entry.is_symlink():
                 yield _link_note(entry.path)

@@ -73,14 +73,17 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
 
 def check_options(urls: list[str]) -> None:
     """Raise :class:`~procrecord.errors.StorageOptionError` for a storage option that the filesystem
-    of these URLs does not take, naming it.
+    of these URLs does not take, or whose value it cannot use, naming it.
 
-    s3fs hands the options it does not know on to its session, which fails only when it is made, so
-    every source would fail with the same ``TypeError``. The filesystem of each scheme is made here
-    once, apart (no instance kept, no event-loop thread started: a fetcher is forked only by a
-    process with no other thread), with its session where it has one, made on a loop of its own
-    and closed again (no request is sent). Any other failure is left to the run, which reports it
-    per source.
+    A name is checked against what the filesystems' classes take (:func:`accepted_options`), for every
+    protocol: most pass the keywords they do not name to fsspec's base class, which ignores them.
+    Then the filesystem of each scheme is made here once, apart (no instance kept, no event-loop
+    thread started: a fetcher is forked only by a process with no other thread), with its session
+    where it has one, made on a loop of its own and closed again (no request is sent): a value it
+    cannot use (``client_kwargs`` that is not a mapping) would fail every source the same way. A
+    failure is the options' when the same filesystem is made without them; the option without which
+    it is made is named (else those that fail alone). Any other failure (a missing bucket, no credentials) is left to the run, which
+    reports it per source.
     """
     import re
 
@@ -88,6 +91,7 @@ def check_options(urls: list[str]) -> None:
 
     if not _OPTIONS:
         return
+    _check_names(urls)
     schemes: set[str] = set()
     for url in urls:
         scheme = url.split("://", 1)[0]
@@ -95,23 +99,132 @@ def check_options(urls: list[str]) -> None:
             continue
         schemes.add(scheme)
         try:
-            _probe(url)
+            _probe(url, _OPTIONS)
+            continue
         except TypeError as exc:
             match = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
             if match is not None and match.group(1) in _OPTIONS:
                 raise StorageOptionError(f"--storage-option {match.group(1)}: not an option of {scheme}:// storage "
                                          f"({_short(exc)})") from exc
-        except Exception:  # noqa: BLE001 - a missing bucket, no credentials...: each source's finding in the run
-            pass
+            failure: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - the options' fault only if it works without them
+            failure = exc
+        if _probe_fails(url, {}) is not None:
+            continue  # not the options: each source's finding in the run
+        # The option without which it works (key and secret work only together), else one that fails alone.
+        culprits = [key for key in sorted(_OPTIONS)
+                    if _probe_fails(url, {k: v for k, v in _OPTIONS.items() if k != key}) is None] or [
+                    key for key in sorted(_OPTIONS) if _probe_fails(url, {key: _OPTIONS[key]}) is not None]
+        names = ", ".join(culprits or sorted(_OPTIONS))
+        what = "this value" if len(culprits) == 1 else "these values" if culprits else "these values together"
+        raise StorageOptionError(f"--storage-option {names}: {scheme}:// storage cannot use {what} "
+                                 f"({type(failure).__name__}: {_short(failure)})") from failure
 
 
-def _probe(url: str) -> None:
-    """Make the filesystem of ``url`` with this run's options, and its session if it has one."""
+#: Filesystems that pass the keywords they do not name on to another callable, which names those it
+#: takes (dotted paths, imported only to read their signatures).
+_PASSED_ON = {
+    "s3fs.core.S3FileSystem": "aiobotocore.session.AioSession",  # its session
+    "fsspec.implementations.http.HTTPFileSystem": "aiohttp.ClientSession._request",  # each request
+    "fsspec.implementations.sftp.SFTPFileSystem": "paramiko.SSHClient.connect",  # its connection
+}
+#: What every fsspec filesystem takes (its instance and listings caches: fsspec's AbstractFileSystem).
+_BASE_OPTIONS = frozenset({"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "max_paths"})
+
+
+def accepted_options(cls: type) -> frozenset[str] | None:
+    """The option names the filesystem class ``cls`` takes: those named by the ``__init__`` of it and
+    its bases, and by what it passes the rest on to (:data:`_PASSED_ON`); None: it takes any."""
+    import inspect
+
+    names = set(_BASE_OPTIONS)
+    receivers = []
+    for klass in cls.__mro__:
+        if klass is object:
+            continue
+        receiver = _PASSED_ON.get(f"{klass.__module__}.{klass.__qualname__}")
+        if receiver is not None:
+            receivers.append(receiver)
+        if "__init__" in vars(klass):
+            receivers.append(vars(klass)["__init__"])
+    for receiver in receivers:
+        target = _resolve(receiver) if isinstance(receiver, str) else receiver
+        try:
+            parameters = list(inspect.signature(target).parameters.values())[1:]  # not self
+        except (TypeError, ValueError):
+            return None
+        if isinstance(receiver, str) and any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return None  # passed on to a callable that takes anything
+        names.update(p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+    return frozenset(names)
+
+
+def _resolve(dotted: str) -> Any:
+    """The object at ``dotted`` (``module.Class.method``), or a callable taking anything if it cannot be imported."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for name in parts[cut:]:
+                found = getattr(found, name)
+        except AttributeError:
+            break
+        return found
+    return lambda self, **anything: None
+
+
+def _check_names(urls: list[str]) -> None:
+    """Raise StorageOptionError for an option that the filesystem of none of ``urls`` takes (see
+    :func:`accepted_options`; one set of options goes to every URL, so with ``s3://`` sources and a
+    ``file://`` output an s3 option is fine: the local filesystem ignores it)."""
+    import difflib
+
+    from procrecord.errors import StorageOptionError
+
+    known: set[str] = set()
+    names: list[str] = []
+    for url in urls:
+        scheme = url.split("://", 1)[0]
+        try:
+            from fsspec import get_filesystem_class
+
+            cls = get_filesystem_class(scheme)
+        except (ImportError, ValueError):
+            return  # the run says why it cannot read the URL
+        taken = accepted_options(cls)
+        if "::" in url or taken is None:
+            return  # a chained URL (its options go to several filesystems), or a store that takes any
+        known.update(taken)
+        if f"{scheme}://" not in names:
+            names.append(f"{scheme}://")
+    for key in sorted(_OPTIONS):
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else "see its filesystem's options in fsspec"
+            raise StorageOptionError(f"--storage-option {key}: not an option of {' or '.join(names)} storage ({hint})")
+
+
+def _probe_fails(url: str, options: dict[str, Any]) -> Exception | None:
+    """What making the filesystem of ``url`` with ``options`` raised (None: nothing)."""
+    try:
+        _probe(url, options)
+    except Exception as exc:  # noqa: BLE001 - the caller judges it
+        return exc
+    return None
+
+
+def _probe(url: str, options: dict[str, Any]) -> None:
+    """Make the filesystem of ``url`` with ``options``, and its session if it has one."""
     import asyncio
 
     from fsspec.core import url_to_fs
 
-    fs, _ = url_to_fs(url, **{**_OPTIONS, "skip_instance_cache": True, "asynchronous": True})
+    fs, _ = url_to_fs(url, **{**options, "skip_instance_cache": True, "asynchronous": True})
     if not hasattr(fs, "set_session"):
         return
 
@@ -142,9 +255,26 @@ def _short(exc: BaseException) -> str:
 
 
 def identity(info: dict[str, Any]) -> tuple[str, int]:
-    """What tells one version of an object from another: its ETag (else mtime) and size."""
+    """What tells one version of an object from another: its ETag (else mtime) and size.
+
+    The same object gives the same identity however its details were got: a store may list a time
+    as a number and give it as a datetime from ``info()`` (fsspec's memory store does, for
+    ``created``), so times are compared as POSIX seconds. An ETag is kept as the store wrote it (an
+    S3 PUT carries it back as ``If-Match``).
+    """
     tag = info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or info.get("created")
-    return str(tag), int(info.get("size") or 0)
+    return _stamp(tag), int(info.get("size") or 0)
+
+
+def _stamp(value: Any) -> str:
+    """A version tag as text: a datetime or a number of seconds as the same text for the same instant."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        value = value.timestamp()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
 
 
 @attrs.frozen
@@ -250,12 +380,26 @@ def survey(source: str, options: dict[str, Any], skip: tuple[str, ...]) -> tuple
         return "inside the output folder of this run: skipped"
     try:
         entries, root = _listing(fs, path)
+    except (TypeError, AttributeError) as exc:
+        if _OPTIONS:  # a value the filesystem took when it was made, and cannot use: every source would fail
+            raise _failed_on_first_use(source, exc) from exc
+        return describe(exc)
     except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
         return describe(exc)
     if entries is None:
         return "no files match this pattern"
     urls = {} if root is None else {name: fs.unstrip_protocol(name) for name in entries}
     return Survey(path, entries, root, urls, skipped), fs
+
+
+def _failed_on_first_use(source: str, exc: BaseException) -> ProcrecordError:
+    """The usage error of a listing that failed as only a storage option's value makes it fail."""
+    from procrecord.errors import StorageOptionError
+
+    scheme = source.split("://", 1)[0]
+    return StorageOptionError(f"--storage-option {', '.join(sorted(_OPTIONS))}: {scheme}:// storage failed on "
+                              f"its first use with these options ({type(exc).__name__}: {_short(exc)}); "
+                              "check their values")
 
 
 def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = None,
@@ -293,11 +437,8 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     chosen = []
     for name in sorted(found.entries):
         if root is not None:
-            relative = posixpath.relpath(name, root)
-            base = posixpath.basename(name)
-            if not name.endswith(JSON_SUFFIXES) or not walk.included(base, relative) or walk.excluded(base, relative):
-                continue
-            if not walk.hidden and any(part.startswith(".") for part in relative.split("/")):
+            # The rules of a local folder's walk, its folders included (the listing gives files only).
+            if not name.endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
                 continue
             if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs

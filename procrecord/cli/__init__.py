@@ -23,13 +23,15 @@ def guarded(func: Callable[..., int]) -> Callable[..., None]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from procrecord.errors import ProcrecordError
+        from procrecord.errors import ProcrecordError, StorageOptionError
 
         try:
             _check_storage_options(kwargs)
             code = func(*args, **kwargs)
         except click.exceptions.ClickException:
             raise
+        except StorageOptionError as exc:  # found only once the storage was used: still the user's option
+            raise click.UsageError(str(exc)) from exc
         except BrokenPipeError as exc:
             if not stdout_closed():
                 # Not our reader: a worker's pipe, a socket. The tool could not do its job.
