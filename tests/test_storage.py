@@ -745,6 +745,22 @@ def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
     assert "node_modules" not in result.output
 
 
+def test_a_prefix_takes_record_files_whatever_the_case_of_their_suffix_as_a_local_folder_does(tmp_path):
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    record = valid_fixtures(current_version())[0].read_bytes()
+    line = json.dumps(json.loads(record)).encode() + b"\n"
+    for name, data in (("A.JSON", record), ("b.Json", record), ("c.JSONL", line + line), ("d.txt", b"{}")):
+        mem.pipe_file(f"/s13case/runs/{name}", data)
+        (tmp_path / name).write_bytes(data)
+    remote = invoke("validate", "-v", "memory://s13case/runs/")
+    local = invoke("validate", "-v", str(tmp_path))
+    assert remote.exit_code == local.exit_code == 0, remote.output + local.output
+    assert remote.stdout.replace("memory:///s13case/runs/", "") == local.stdout.replace(f"{tmp_path}/", "")
+    assert "c.JSONL:2:: valid" in remote.stdout and "d.txt" not in remote.stdout
+
+
 @pytest.mark.parametrize("scheme", ["memory", "file"])
 def test_an_unknown_storage_option_is_refused_for_every_store(tmp_path, scheme):
     import fsspec

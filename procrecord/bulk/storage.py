@@ -415,7 +415,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     started here on first use (None: it could not be started); the caller closes it.
     """
     from procrecord.bulk import fetcher, objectio
-    from procrecord.bulk.loader import JSON_SUFFIXES, JSONL_SUFFIXES, LoadError
+    from procrecord.bulk.loader import JSON_SUFFIXES, LoadError, is_jsonl
 
     opts = tuple(sorted(_OPTIONS.items()))
     remote = None
@@ -438,14 +438,14 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     for name in sorted(found.entries):
         if root is not None:
             # The rules of a local folder's walk, its folders included (the listing gives files only).
-            if not name.endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
+            if not name.lower().endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
                 continue
             if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs
         chosen.append((source if root is None else found.urls[name], name, identity(found.entries[name])))
     ahead: Any = None
     if read_ahead and remote is not None:
-        wanted = [(url, who[1]) for url, name, who in chosen if _read_whole(name.endswith(JSONL_SUFFIXES), who[1], max_bytes)]
+        wanted = [(url, who[1]) for url, name, who in chosen if _read_whole(is_jsonl(name), who[1], max_bytes)]
         ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_OPTIONS))
     if read_ahead and ahead is None:
         if fs is None:
@@ -453,7 +453,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
         ahead = objectio.ReadAhead(fs, [url for url, _, _ in chosen], [who[1] for _, _, who in chosen])
     try:
         for url, name, who in chosen:
-            jsonl = name.endswith(JSONL_SUFFIXES)
+            jsonl = is_jsonl(name)  # in any case, as a local walk reads them
             task = ObjectTask(url, jsonl, opts, max_bytes, who, ahead=0 if ahead is None else ahead.key)
             step = None if chunk_bytes is None else max(chunk_bytes, OBJECT_RANGE_BYTES)
             if not jsonl or step is None or who[1] <= step:
