@@ -733,6 +733,29 @@ def test_prefix_walk_rules(tmp_path, s3, endpoint, store):
         storage.set_options({})
 
 
+@pytest.mark.parametrize("store", ["local", "memory"])
+def test_glob_walk_rules(tmp_path, store):
+    """A glob's files are selected by the same rules below the folder the pattern starts from, locally
+    and in storage (hidden names apart: a local glob matches them only where the pattern spells the dot)."""
+    from procrecord.bulk.loader import Walk
+
+    local = tmp_path / "tree"
+    for name in _WALK_TREE:
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_text("{}\n")
+    if store == "local":
+        source, root = f"{local}/**/*.json*", str(local)
+    else:
+        import fsspec
+
+        root = f"/s13glob-{os.getpid()}"
+        _upload(fsspec.filesystem("memory"), local, root)
+        source = f"memory:/{root}/**/*.json*"
+    for options, expected in _WALK_CASES:
+        if "hidden" not in options:
+            assert _selected(source, root, Walk(**options)) == expected, options
+
+
 def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
     import fsspec
 

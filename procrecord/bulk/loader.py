@@ -340,17 +340,30 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
             matches = sorted(glob.glob(source, recursive=True))
             if not matches:
                 yield LoadError(source, None, "no files match this pattern")
+            base = _static_prefix(source)
             for match in matches:
                 if skipped and _inside(match, skipped):
                     continue  # the run's own outputs
-                if os.path.islink(match) and not walk.follow_symlinks:
-                    yield _link_note(match)
-                elif os.path.isdir(match):
+                if os.path.isdir(match) and not (os.path.islink(match) and not walk.follow_symlinks):
                     yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk)
+                elif not walk.selects(os.path.relpath(match, base).replace(os.sep, "/")):
+                    continue  # the walk's rules, below the folder the pattern starts from (as for URLs)
+                elif os.path.islink(match) and not walk.follow_symlinks:
+                    yield _link_note(match)
                 else:
                     yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
             yield LoadError(source, None, "no such file or directory")
+
+
+def _static_prefix(pattern: str) -> str:
+    """The folder a glob starts from: its leading parts without a wildcard ("." when the first has one)."""
+    parts = []
+    for part in pattern.split(os.sep):
+        if glob.has_magic(part):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or ("/" if pattern.startswith(os.sep) else os.curdir)
 
 
 def _inside(path: str, folders: tuple[str, ...]) -> bool:
