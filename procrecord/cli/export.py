@@ -91,6 +91,20 @@ def _earlier_crate(output: str | None) -> set[str] | None:
         raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
 
 
+def _fetch_earlier_zip(output: str, staged: str) -> None:
+    """For ``-o URL.zip`` of a crate: the zip there before, fetched to ``staged``, so that the exporter's check
+    (a zip that is not a crate procrecord wrote is refused) and its keeping of other members apply to it."""
+    from procrecord.bulk.storage import describe, filesystem
+    from procrecord.errors import ProcrecordError
+
+    try:
+        fs, path = filesystem(output)
+        if fs.exists(path):
+            fs.get_file(path, staged)
+    except Exception as exc:  # a missing bucket, no access: the export could not start (exit 3)
+        raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
+
+
 def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
     """Upload the finished export, then remove what ``earlier`` (a crate's files) has and the new one has not;
     a failure is one line (the export itself was complete)."""
@@ -175,10 +189,12 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
 
         pyarrow_without_pandas()
     try:
+        if staged and to == "ro-crate" and staged.endswith(".zip"):
+            _fetch_earlier_zip(output, staged)
         try:
             target = exporter(to, options)
         except OutputRefused as exc:
-            raise click.UsageError(str(exc)) from exc
+            raise click.UsageError(str(exc).replace(staged, output) if staged else str(exc)) from exc
     except BaseException:
         if staged:
             import shutil
