@@ -14,9 +14,9 @@ import pickle
 from typing import Any, Callable, Iterator, NamedTuple
 
 import attrs
-import orjson
 
 from procrecord.bulk.engine import Block, Outcome
+from procrecord.bulk.jsoncodec import dumps, loads_exact
 from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding, record_id
@@ -27,6 +27,8 @@ from procrecord.operations.transforms import redactor, to_current
 class PrepareRecord:
     """Validate one record, bring it to the current version and redact it at ``level`` (bulk operation)."""
 
+    #: Integers beyond 64 bits are read exactly (a 128-bit seed in a config): an export never makes one a float.
+    exact_integers = True
     level: str | None = None
     key: bytes | None = attrs.field(default=None, repr=False)
     #: The exporter's :meth:`~procrecord.exports.interface.Exporter.stage`, run here on each prepared record.
@@ -49,7 +51,7 @@ class PrepareRecord:
             # one C call each way, where a JSON round trip of the record cost as much as its parse.
             line = pickle.dumps((item.source, item.line, self.stage(record)), pickle.HIGHEST_PROTOCOL)
         else:
-            line = orjson.dumps({"s": item.source, "l": item.line, "r": record}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+            line = dumps({"s": item.source, "l": item.line, "r": record}) + b"\n"
         return Outcome(item.source, item.line, Status.PREPARED, version, output=line, jsonl=item.jsonl, info={"changed": 1})
 
 
@@ -87,7 +89,7 @@ def _entries(data: bytes, exporter: Exporter, staged: bool, handoff: list[tuple[
         return
     if not staged:
         for text in data.splitlines():
-            entry: dict[str, Any] = orjson.loads(text)
+            entry: dict[str, Any] = loads_exact(text)
             yield entry["s"], entry["l"], record_id(entry["r"]), exporter.add(entry["r"])
         return
     stream = io.BytesIO(data)
