@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from exportdata import pipeline
+from exportdata import CHILD_ID, pipeline
 
 from procrecord.cli import cli
 from procrecord.cli.export import TARGETS
@@ -184,3 +184,21 @@ def test_the_library_reports_a_record_it_cannot_upgrade_and_goes_on(tmp_path):
     findings = export([{"schema_version": "9.0", "id": "x"}, child], "jsonl-flat", ExportOptions(output=str(out)))
     assert [(f.record_id, f.kind) for f in findings] == [("x", "error")]
     assert len(out.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("to", ["jsonl-flat", "otel"])
+def test_a_record_with_a_duplicate_key_is_refused_as_in_validate_and_the_run_goes_on(tmp_path, to):
+    if to == "otel":
+        pytest.importorskip("opentelemetry.sdk")
+    root, child = pipeline()
+    src = tmp_path / "runs.jsonl"
+    text = json.dumps({**root, "extra": {"x": 1}})
+    src.write_text(text.replace('"x": 1', '"x": 1, "x": 2') + "\n" + json.dumps(child) + "\n")
+    out = tmp_path / "out"
+    result = invoke("export", "--to", to, "-o", out, src)
+    assert result.exit_code == 1
+    line = f"{src}:1:: error: duplicate key 'x' in the object at $.extra (a reader keeps only one of its values)"
+    assert line in result.output and line in invoke("validate", src).output
+    assert "2 records: 1 exported, 1 not readable or invalid" in result.output
+    if to == "jsonl-flat":
+        assert [json.loads(row)["id"] for row in out.read_text().splitlines()] == [CHILD_ID]

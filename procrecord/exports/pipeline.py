@@ -29,6 +29,9 @@ class PrepareRecord:
 
     #: Integers beyond 64 bits are read exactly (a 128-bit seed in a config): an export never makes one a float.
     exact_integers = True
+    #: A key written twice is an error and the record is not exported, as in validate and redact: the parser
+    #: kept one of the values, and which one was meant is unknown.
+    unique_keys = True
     level: str | None = None
     key: bytes | None = attrs.field(default=None, repr=False)
     #: The exporter's :meth:`~procrecord.exports.interface.Exporter.stage`, run here on each prepared record.
