@@ -109,6 +109,23 @@ def test_config_keys_that_flatten_to_one_param_keep_the_first_and_say_so(store):
     assert _runs(store)[1][ROOT_ID].data.params["model.depth"] == "3"
 
 
+def test_integers_outside_int64_are_exact_params_and_never_float_metrics(store):
+    root, _ = pipeline()
+    record = with_config(root, {"seed": 302196688505940393327012328349340327281, "step": 2**63}, ROOT_ID)
+    record["resources"]["io_read_bytes"] = 2**70
+    record["extra"] = {"neg": -2**63 - 5}
+    findings = export([record], "mlflow", ExportOptions(endpoint=store))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", f"metric 'resources.io_read_bytes' left out: {2**70} is an integer outside int64 "
+                    "(MLflow keeps floats)")]
+    client, runs = _runs(store)
+    run = runs[ROOT_ID]
+    assert run.data.params == {"seed": "302196688505940393327012328349340327281", "step": str(2**63)}
+    assert "resources.io_read_bytes" not in run.data.metrics and "resources.peak_rss_bytes" in run.data.metrics
+    stored = json.loads(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/procrecord.json"))
+    assert stored["extra"] == {"neg": -2**63 - 5} and stored["resources"]["io_read_bytes"] == 2**70
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -217,6 +217,17 @@ def test_re_export_into_an_earlier_crate_zip_replaces_its_files_and_keeps_other_
     assert len(check_process_run_crate(rocrate.ROCrate(str(empty)))) == 1
 
 
+def test_a_record_with_integers_outside_int64_is_stored_exactly(tmp_path):
+    root = pipeline()[0]
+    root["invocation"]["config"] = {"seed": 302196688505940393327012328349340327281}
+    root["extra"] = {"neg": -2**63 - 5}
+    out = tmp_path / "crate"
+    assert export([root], "ro-crate", ExportOptions(output=str(out))) == []
+    stored = json.loads((out / "records" / f"{ROOT_ID}.json").read_text())
+    assert stored["invocation"]["config"]["seed"] == 302196688505940393327012328349340327281
+    assert stored["extra"] == {"neg": -2**63 - 5}
+
+
 def test_level_most_keeps_the_agent_out(tmp_path):
     root, child = pipeline()
     out = tmp_path / "crate"

@@ -85,7 +85,7 @@ def _plan(version: str) -> dict[str, Any]:
 INT64 = (-2**63, 2**63)
 
 
-def _dump(value: Any) -> str:
+def json_text(value: Any) -> str:
     """JSON text of ``value``; integers beyond 64 bits (which orjson refuses) written exactly, digit by digit."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -95,6 +95,9 @@ def _dump(value: Any) -> str:
         import json
 
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+_dump = json_text
 
 
 def _dumps(value: Any, option: int = 0) -> bytes:

@@ -21,8 +21,7 @@ import tempfile
 import zipfile
 from typing import Any
 
-import orjson
-
+from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.interface import (
     Exporter,
     ExportError,
@@ -137,7 +136,7 @@ class RoCrateExporter(Exporter):
                 action[prop] = _one_or_many(found)
         path = os.path.join(self._tmp, f"{_slug(rid)}.json")
         with open(path, "wb") as out:
-            out.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+            out.write(dumps(record, indent=True))  # integers beyond 64 bits as they are
         action["subjectOf"] = self.crate.add_file(path, dest_path=f"records/{_slug(rid)}.json", properties={
             "name": f"procrecord record {rid}", "encodingFormat": "application/json",
             "conformsTo": {"@id": _schema_url(record)}})
