@@ -36,7 +36,6 @@ def test_the_cli_lists_every_library_target():
     (["--to", "csv", "-o", "x.csv", "--endpoint", "http://127.0.0.1:9"], "--endpoint does not apply"),
     (["--to", "otel", "-o", "x", "--endpoint", "http://127.0.0.1:9"], "not both"),
     (["--to", "openlineage", "-o", "x", "--experiment", "e"], "--experiment does not apply"),
-    (["--to", "parquet", "-o", "x", "--pseudonymize"], "need --level most or all"),
 ])
 def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
     result = invoke("export", *args, VALID, env={"MLFLOW_TRACKING_URI": ""})
@@ -131,6 +130,32 @@ def test_an_output_that_is_one_of_the_inputs_is_a_usage_error(tmp_path, to):
     (folder / "R.json").write_bytes(before)
     result = invoke("export", "--to", to, "-o", folder / "R.json", folder)  # the input found in a folder
     assert result.exit_code == 2 and (folder / "R.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [
+    ["--key-file", "KEY", "--level", "most"],  # without --pseudonymize
+    ["--key-file", "KEY", "--level", "all"],
+    ["--key-file", "KEY"],
+    ["--pseudonymize", "--level", "all"],
+    ["--pseudonymize", "--level", "none"],
+    ["--pseudonymize", "--key-file", "KEY", "--level", "all"],
+])
+def test_key_options_are_checked_as_in_redact_with_the_same_messages(tmp_path, args):
+    key = tmp_path / "key.txt"
+    key.write_text("k" * 40)
+    args = [str(key) if a == "KEY" else a for a in args]
+    out = tmp_path / "x.jsonl"
+    result = invoke("export", "--to", "jsonl-flat", "-o", out, *args, VALID / "minimal.json")
+    redacted = invoke("redact", *(args if "--level" in args else [*args, "--level", "none"]), VALID / "minimal.json")
+    assert result.exit_code == redacted.exit_code == 2
+    assert result.output.splitlines()[-1] == redacted.output.splitlines()[-1]
+    assert not out.exists()
+
+
+def test_pseudonymize_without_a_level_says_what_redact_says_of_level_none(tmp_path):
+    result = invoke("export", "--to", "jsonl-flat", "-o", tmp_path / "x.jsonl", "--pseudonymize", VALID,
+                    env={"PROCRECORD_REDACT_KEY": "k" * 40})
+    assert result.exit_code == 2 and "--pseudonymize does nothing at --level none" in result.output
 
 
 def test_pseudonymize_at_level_all_is_refused_as_in_redact(tmp_path):

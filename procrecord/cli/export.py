@@ -160,7 +160,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     """
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.report import TextReporter
-    from procrecord.cli import allow_empty_from_context
+    from procrecord.cli import allow_empty_from_context, executor_from_context
     from procrecord.cli.commands import _key_or_usage_error
     from procrecord.exports import ExportOptions, OutputRefused, exporter
     from procrecord.exports.pipeline import PrepareRecord, run_export
@@ -171,13 +171,23 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         ("--job-name", job_name, ("openlineage",)), ("--no-volatile", no_volatile, TABLES),
         ("--config-prefix", config_prefix, TABLES),
     ])
-    if (pseudonymize or key_file) and level in (None, "none"):
-        raise click.UsageError("--pseudonymize and --key-file need --level most or all")
-    if pseudonymize and level == "all":
-        raise click.UsageError("--pseudonymize does nothing at --level all: only 'most' replaces identifiers "
-                               "it removes ('all' keeps none)")
+    # As in redact, word for word (no --level: nothing is redacted, as with --level none).
+    if key_file and not pseudonymize:
+        raise click.UsageError("--key-file is read only with --pseudonymize")
+    if pseudonymize and level != "most":
+        raise click.UsageError(f"--pseudonymize does nothing at --level {level or 'none'}: only 'most' replaces "
+                               "identifiers it removes ('all' keeps none, 'none' removes none)")
     _check_output(to, output, sources)
     key = _key_or_usage_error(pseudonymize, key_file)
+    executor = executor_from_context()
+    if key is not None and executor is not None and executor.kind == "dask":
+        from procrecord.bulk.executors import WorkerKey
+        from procrecord.operations.redaction import fingerprint
+
+        if key_file:
+            raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
+                                   "not --key-file (it would travel with the tasks)")
+        key = WorkerKey(fingerprint(key))  # workers read it from their own environment
     earlier = _earlier_crate(output) if to == "ro-crate" else None
     staged = _staging(output)  # -o URL: written here first, uploaded once complete
     options = ExportOptions(
