@@ -36,6 +36,11 @@ def test_the_cli_lists_every_library_target():
     (["--to", "csv", "-o", "x.csv", "--endpoint", "http://127.0.0.1:9"], "--endpoint does not apply"),
     (["--to", "otel", "-o", "x", "--endpoint", "http://127.0.0.1:9"], "not both"),
     (["--to", "openlineage", "-o", "x", "--experiment", "e"], "--experiment does not apply"),
+    (["--to", "csv", "-o", "x.csv", "--timeout", "5"], "--timeout does not apply to --to csv writing a file"),
+    (["--to", "parquet", "-o", "x", "--retries", "7"], "--retries does not apply to --to parquet writing a file"),
+    (["--to", "otel", "-o", "x", "--retries", "1"], "--retries does not apply to --to otel writing a file"),
+    (["--to", "openlineage", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
+    (["--to", "ro-crate", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
 ])
 def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
     result = invoke("export", *args, VALID, env={"MLFLOW_TRACKING_URI": ""})

@@ -37,6 +37,16 @@ def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
     return None
 
 
+def _check_network(to: str, endpoint: str | None, timeout: float | None, retries: int | None) -> None:
+    """Usage errors for --timeout and --retries where nothing goes over the network (a file is written)."""
+    if to == "mlflow" or endpoint:
+        return
+    for option, given in (("--timeout", timeout), ("--retries", retries)):
+        if given is not None:
+            raise click.UsageError(f"{option} does not apply to --to {to} writing a file "
+                                   "(only mlflow, and openlineage or otel with --endpoint)")
+
+
 def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None:
     """Usage errors for an output that would write to stdout, over a folder, or over one of the inputs."""
     from procrecord.bulk.storage import is_url
@@ -145,10 +155,10 @@ def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key.")
 @click.option("--no-volatile", is_flag=True, help="Tables: leave out fields that differ on every run (the id stays).")
 @click.option("--config-prefix", default=None, help="Tables: prefix of the config columns [default: config.].")
-@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
-              help="Seconds one network request may take.")
-@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
-              help="Times a failed network request is tried again (with back-off).")
+@click.option("--timeout", type=click.FloatRange(0.1), default=None, show_default="10",
+              help="Seconds one network request may take (mlflow; openlineage, otel with --endpoint).")
+@click.option("--retries", type=click.IntRange(0, 10), default=None, show_default="3",
+              help="Times a failed network request is tried again, with back-off (as --timeout).")
 @click.option("--strict", is_flag=True, help="Exit 1 when a target had no place for some fields (dropped).")
 @guarded
 def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experiment, namespace, job_name, level,
@@ -171,6 +181,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         ("--job-name", job_name, ("openlineage",)), ("--no-volatile", no_volatile, TABLES),
         ("--config-prefix", config_prefix, TABLES),
     ])
+    _check_network(to, endpoint, timeout, retries)
     # As in redact, word for word (no --level: nothing is redacted, as with --level none).
     if key_file and not pseudonymize:
         raise click.UsageError("--key-file is read only with --pseudonymize")
@@ -193,7 +204,8 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     options = ExportOptions(
         output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
-        config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
+        config_prefix="config." if config_prefix is None else config_prefix,
+        timeout_s=10.0 if timeout is None else timeout, retries=3 if retries is None else retries)
     if to in ("parquet", "csv"):
         from procrecord.exports.tables import pyarrow_without_pandas
 
