@@ -92,10 +92,22 @@ def test_the_summary_counts_records_with_dropped_fields_not_notes(tmp_path):
     assert "2 records: 2 exported, 1 with dropped fields" in result.output
 
 
-def test_no_record_found_is_exit_1(tmp_path):
+@pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])
+def test_no_record_found_is_exit_1_and_writes_or_replaces_nothing(tmp_path, to):
+    module = {"parquet": "pyarrow", "openlineage": "openlineage.client", "otel": "opentelemetry.sdk",
+              "ro-crate": "rocrate.rocrate"}.get(to)
+    if module:
+        pytest.importorskip(module)
     (tmp_path / "empty").mkdir()
-    result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", tmp_path / "empty")
-    assert result.exit_code == 1 and "no record found" in result.output
+    for name in ("new.out", "new.zip"):
+        result = invoke("export", "--to", to, "-o", tmp_path / name, tmp_path / "empty")
+        assert result.exit_code == 1 and "no record found" in result.output
+        assert not (tmp_path / name).exists()
+    out = tmp_path / "earlier.out"
+    assert invoke("export", "--to", to, "-o", out, VALID / "minimal.json").exit_code == 0
+    before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    assert invoke("export", "--to", to, "-o", out, tmp_path / "empty").exit_code == 1
+    assert sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
 
 
 @pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])
@@ -108,6 +120,7 @@ def test_allow_empty_makes_no_record_found_exit_0(tmp_path, to):
     result = invoke("export", "--to", to, "-o", tmp_path / "out", "--allow-empty", tmp_path / "empty")
     assert result.exit_code == 0, result.output
     assert "no record found" in result.output
+    assert (tmp_path / "out").exists()  # the empty output is what was asked for
 
 
 def test_allow_empty_makes_no_record_found_exit_0_for_mlflow_too(tmp_path):

@@ -233,7 +233,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     uploaded = True
     try:
         counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
-                            reporter.outcome, finding, progress)
+                            reporter.outcome, finding, progress, empty_ok=allow_empty_from_context())
         if staged:
             uploaded = _upload(staged, output, earlier)
     finally:

@@ -109,8 +109,12 @@ RECENT = 4096
 
 def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord, jobs: int, max_bytes: int,
                on_outcome: Callable[[Outcome], None], on_finding: Callable[[Where], None],
-               progress: Callable[[int], None] | None = None) -> Counts:
-    """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come."""
+               progress: Callable[[int], None] | None = None, empty_ok: bool = True) -> Counts:
+    """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come.
+
+    A run that finds no record at all abandons the output (:meth:`~.interface.Exporter.abort`: no file
+    written, an existing one left as it was) unless ``empty_ok`` (``--allow-empty``: the empty table is written).
+    """
     from procrecord.bulk.engine import run
 
     exported = failed = skipped = dropped = rejected = 0
@@ -141,8 +145,10 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
             count(each)
             exported -= any(f.failed for f in each)
 
+    found = False
     try:
         for item in run(sources, operation, jobs, max_bytes, progress):
+            found = True
             if isinstance(item, Block):
                 for source, line, rid, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
                     if rid is not None:
@@ -166,6 +172,9 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     except BaseException:
         exporter.abort()
         raise
+    if not found and not empty_ok:
+        exporter.abort()  # the run fails for finding nothing: no output of nothing, nothing replaced
+        return Counts(0, 0, 0, 0, 0)
     # Findings only known when the output is finished (a batch an endpoint refused, ...), per record.
     settle(exporter.close())
     return Counts(exported, failed, skipped, dropped, rejected)
