@@ -3,7 +3,8 @@
 Standard tags (``mlflow.runName``, ``mlflow.user``, ``mlflow.source.*``), params from the flattened
 config within MLflow's limits, metrics from timing, resources, emissions and usage, and the record
 itself as the artifact ``procrecord.json``. A run carries the tag ``procrecord.record_id``; a record
-already in the store is not exported again.
+already in the store is not exported again. A child's run gets ``mlflow.parentRunId`` once its parent's
+run exists, whichever was exported first.
 """
 
 from __future__ import annotations
@@ -140,7 +141,12 @@ class MlflowExporter(Exporter):
             self.client = MlflowClient(tracking_uri=options.endpoint)
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
+            #: Parent record id -> runs of its children that lack ``mlflow.parentRunId`` (the parent's run did
+            #: not exist when they were made: a child exported first, here or by an earlier export).
+            self.orphans: dict[str, list[str]] = {}
             self.known = self._load_known()
+            for parent in [p for p in self.orphans if p in self.known]:
+                self._adopt(parent)
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
@@ -153,9 +159,17 @@ class MlflowExporter(Exporter):
                                            max_results=1000, page_token=token)
             for run in page:
                 known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
+                parent = run.data.tags.get("procrecord.parent_id")
+                if parent and "mlflow.parentRunId" not in run.data.tags:
+                    self.orphans.setdefault(parent, []).append(run.info.run_id)
             token = page.token
             if not token:
                 return known
+
+    def _adopt(self, parent: str) -> None:
+        """Set ``mlflow.parentRunId`` on the runs of ``parent``'s children made before its run existed."""
+        for child_run in self.orphans.pop(parent, ()):
+            self.client.set_tag(child_run, "mlflow.parentRunId", self.known[parent])
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Create the record's run unless a run with its id tag exists."""
@@ -198,4 +212,8 @@ class MlflowExporter(Exporter):
                 self.client.delete_run(run_id)
             raise
         self.known[rid] = run_id
+        if parent_id and "mlflow.parentRunId" not in tags:
+            self.orphans.setdefault(str(parent_id), []).append(run_id)  # tagged once the parent's run exists
+        if rid in self.orphans:
+            self._adopt(rid)
         return [Finding(rid, "dropped", note) for note in notes]
