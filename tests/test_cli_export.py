@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from exportdata import pipeline
+from exportdata import CHILD_ID, pipeline
 
 from procrecord.cli import cli
 from procrecord.cli.export import TARGETS
@@ -36,7 +36,11 @@ def test_the_cli_lists_every_library_target():
     (["--to", "csv", "-o", "x.csv", "--endpoint", "http://127.0.0.1:9"], "--endpoint does not apply"),
     (["--to", "otel", "-o", "x", "--endpoint", "http://127.0.0.1:9"], "not both"),
     (["--to", "openlineage", "-o", "x", "--experiment", "e"], "--experiment does not apply"),
-    (["--to", "parquet", "-o", "x", "--pseudonymize"], "need --level most or all"),
+    (["--to", "csv", "-o", "x.csv", "--timeout", "5"], "--timeout does not apply to --to csv writing a file"),
+    (["--to", "parquet", "-o", "x", "--retries", "7"], "--retries does not apply to --to parquet writing a file"),
+    (["--to", "otel", "-o", "x", "--retries", "1"], "--retries does not apply to --to otel writing a file"),
+    (["--to", "openlineage", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
+    (["--to", "ro-crate", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
 ])
 def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
     result = invoke("export", *args, VALID, env={"MLFLOW_TRACKING_URI": ""})
@@ -88,10 +92,22 @@ def test_the_summary_counts_records_with_dropped_fields_not_notes(tmp_path):
     assert "2 records: 2 exported, 1 with dropped fields" in result.output
 
 
-def test_no_record_found_is_exit_1(tmp_path):
+@pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])
+def test_no_record_found_is_exit_1_and_writes_or_replaces_nothing(tmp_path, to):
+    module = {"parquet": "pyarrow", "openlineage": "openlineage.client", "otel": "opentelemetry.sdk",
+              "ro-crate": "rocrate.rocrate"}.get(to)
+    if module:
+        pytest.importorskip(module)
     (tmp_path / "empty").mkdir()
-    result = invoke("export", "--to", "csv", "-o", tmp_path / "x.csv", tmp_path / "empty")
-    assert result.exit_code == 1 and "no record found" in result.output
+    for name in ("new.out", "new.zip"):
+        result = invoke("export", "--to", to, "-o", tmp_path / name, tmp_path / "empty")
+        assert result.exit_code == 1 and "no record found" in result.output
+        assert not (tmp_path / name).exists()
+    out = tmp_path / "earlier.out"
+    assert invoke("export", "--to", to, "-o", out, VALID / "minimal.json").exit_code == 0
+    before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
+    assert invoke("export", "--to", to, "-o", out, tmp_path / "empty").exit_code == 1
+    assert sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
 
 
 @pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])
@@ -104,6 +120,7 @@ def test_allow_empty_makes_no_record_found_exit_0(tmp_path, to):
     result = invoke("export", "--to", to, "-o", tmp_path / "out", "--allow-empty", tmp_path / "empty")
     assert result.exit_code == 0, result.output
     assert "no record found" in result.output
+    assert (tmp_path / "out").exists()  # the empty output is what was asked for
 
 
 def test_allow_empty_makes_no_record_found_exit_0_for_mlflow_too(tmp_path):
@@ -131,6 +148,32 @@ def test_an_output_that_is_one_of_the_inputs_is_a_usage_error(tmp_path, to):
     (folder / "R.json").write_bytes(before)
     result = invoke("export", "--to", to, "-o", folder / "R.json", folder)  # the input found in a folder
     assert result.exit_code == 2 and (folder / "R.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("args", [
+    ["--key-file", "KEY", "--level", "most"],  # without --pseudonymize
+    ["--key-file", "KEY", "--level", "all"],
+    ["--key-file", "KEY"],
+    ["--pseudonymize", "--level", "all"],
+    ["--pseudonymize", "--level", "none"],
+    ["--pseudonymize", "--key-file", "KEY", "--level", "all"],
+])
+def test_key_options_are_checked_as_in_redact_with_the_same_messages(tmp_path, args):
+    key = tmp_path / "key.txt"
+    key.write_text("k" * 40)
+    args = [str(key) if a == "KEY" else a for a in args]
+    out = tmp_path / "x.jsonl"
+    result = invoke("export", "--to", "jsonl-flat", "-o", out, *args, VALID / "minimal.json")
+    redacted = invoke("redact", *(args if "--level" in args else [*args, "--level", "none"]), VALID / "minimal.json")
+    assert result.exit_code == redacted.exit_code == 2
+    assert result.output.splitlines()[-1] == redacted.output.splitlines()[-1]
+    assert not out.exists()
+
+
+def test_pseudonymize_without_a_level_says_what_redact_says_of_level_none(tmp_path):
+    result = invoke("export", "--to", "jsonl-flat", "-o", tmp_path / "x.jsonl", "--pseudonymize", VALID,
+                    env={"PROCRECORD_REDACT_KEY": "k" * 40})
+    assert result.exit_code == 2 and "--pseudonymize does nothing at --level none" in result.output
 
 
 def test_pseudonymize_at_level_all_is_refused_as_in_redact(tmp_path):
@@ -184,3 +227,21 @@ def test_the_library_reports_a_record_it_cannot_upgrade_and_goes_on(tmp_path):
     findings = export([{"schema_version": "9.0", "id": "x"}, child], "jsonl-flat", ExportOptions(output=str(out)))
     assert [(f.record_id, f.kind) for f in findings] == [("x", "error")]
     assert len(out.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("to", ["jsonl-flat", "otel"])
+def test_a_record_with_a_duplicate_key_is_refused_as_in_validate_and_the_run_goes_on(tmp_path, to):
+    if to == "otel":
+        pytest.importorskip("opentelemetry.sdk")
+    root, child = pipeline()
+    src = tmp_path / "runs.jsonl"
+    text = json.dumps({**root, "extra": {"x": 1}})
+    src.write_text(text.replace('"x": 1', '"x": 1, "x": 2') + "\n" + json.dumps(child) + "\n")
+    out = tmp_path / "out"
+    result = invoke("export", "--to", to, "-o", out, src)
+    assert result.exit_code == 1
+    line = f"{src}:1:: error: duplicate key 'x' in the object at $.extra (a reader keeps only one of its values)"
+    assert line in result.output and line in invoke("validate", src).output
+    assert "2 records: 1 exported, 1 not readable or invalid" in result.output
+    if to == "jsonl-flat":
+        assert [json.loads(row)["id"] for row in out.read_text().splitlines()] == [CHILD_ID]

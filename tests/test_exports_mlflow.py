@@ -109,6 +109,56 @@ def test_config_keys_that_flatten_to_one_param_keep_the_first_and_say_so(store):
     assert _runs(store)[1][ROOT_ID].data.params["model.depth"] == "3"
 
 
+def test_integers_outside_int64_are_exact_params_and_never_float_metrics(store):
+    root, _ = pipeline()
+    record = with_config(root, {"seed": 302196688505940393327012328349340327281, "step": 2**63}, ROOT_ID)
+    record["resources"]["io_read_bytes"] = 2**70
+    record["extra"] = {"neg": -2**63 - 5}
+    findings = export([record], "mlflow", ExportOptions(endpoint=store))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", f"metric 'resources.io_read_bytes' left out: {2**70} is an integer outside int64 "
+                    "(MLflow keeps floats)")]
+    client, runs = _runs(store)
+    run = runs[ROOT_ID]
+    assert run.data.params == {"seed": "302196688505940393327012328349340327281", "step": str(2**63)}
+    assert "resources.io_read_bytes" not in run.data.metrics and "resources.peak_rss_bytes" in run.data.metrics
+    stored = json.loads(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/procrecord.json"))
+    assert stored["extra"] == {"neg": -2**63 - 5} and stored["resources"]["io_read_bytes"] == 2**70
+
+
+def test_a_child_exported_before_its_parent_gets_its_parent_run_id(store, tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    root, child = pipeline()
+    export([child, root], "mlflow", ExportOptions(endpoint=store, experiment="child-first"))
+    _, runs = _runs(store, "child-first")
+    assert runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+    # A folder read alphabetically (the child's file first), through the command.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-fit.json").write_text(json.dumps(child))
+    (folder / "b-prepare.json").write_text(json.dumps(root))
+    result = CliRunner().invoke(cli, ["export", "--to", "mlflow", "--tracking-uri", store, "--experiment", "folder",
+                                      str(folder)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    _, runs = _runs(store, "folder")
+    assert runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+    # An earlier export of the child alone: exporting the parent later (or again with both) mends it.
+    assert export([child], "mlflow", ExportOptions(endpoint=store, experiment="later")) == []
+    assert "mlflow.parentRunId" not in _runs(store, "later")[1][CHILD_ID].data.tags
+    findings = export([child, root], "mlflow", ExportOptions(endpoint=store, experiment="later"))
+    assert [(f.record_id, f.kind) for f in findings] == [(CHILD_ID, "skipped")]
+    _, runs = _runs(store, "later")
+    assert len(runs) == 2 and runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+    export([child], "mlflow", ExportOptions(endpoint=store, experiment="again"))
+    export([root], "mlflow", ExportOptions(endpoint=store, experiment="again"))
+    export([child], "mlflow", ExportOptions(endpoint=store, experiment="again"))  # the store mends nothing twice
+    _, runs = _runs(store, "again")
+    assert runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

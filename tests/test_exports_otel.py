@@ -203,3 +203,37 @@ def test_the_otlp_json_file_decodes_with_opentelemetry_protos_json_mapping(tmp_p
     assert spans["prepare"].status.code == spans_pb2.Status.STATUS_CODE_OK
     attributes = {a.key: a.value for a in fit.attributes}
     assert attributes["procrecord.distributed.world_size"].int_value == 2  # int64 written as text, read back as a number
+
+
+def test_integers_outside_int64_become_exact_text_attributes_with_a_note_and_no_sdk_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = pipeline()[0]
+    root["invocation"]["config"] = {"step": 2**63, "lr": 0.5}
+    root["invocation"]["pid"] = 2**64  # process.pid, a resource attribute
+    root["extra"] = {"neg": -2**63 - 5}
+    src = tmp_path / "R.json"
+    src.write_text(json.dumps(root))
+    out = tmp_path / "spans.jsonl"
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "procrecord", "export", "--to", "otel", "-o", str(out), *args,
+                               str(src)], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
+
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"{src}:: dropped: [{ROOT_ID}] process.pid: an integer outside int64 (which OTLP cannot carry) written as text",
+        f"{src}:: dropped: [{ROOT_ID}] procrecord.config.step: an integer outside int64 (which OTLP cannot carry) "
+        "written as text",
+        "export --to otel: 1 record: 1 exported, 1 with dropped fields"], done.stderr
+    ((resource, span),) = _spans(out)
+    attributes = _attrs(span["attributes"])
+    assert attributes["procrecord.config.step"] == str(2**63) and attributes["procrecord.config.lr"] == 0.5
+    assert resource["process.pid"] == str(2**64)
+    assert json.loads(attributes["procrecord.extra"]) == {"neg": -2**63 - 5}
+    assert run("--strict").returncode == 1

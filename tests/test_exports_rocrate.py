@@ -166,6 +166,68 @@ def test_the_command_refuses_a_foreign_folder_and_the_current_folder(tmp_path, m
     assert result.exit_code == 2 and _tree(tmp_path) == before and tmp_path.stat().st_mode == mode
 
 
+def _zip(path, members: dict[str, bytes]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("content", ["foreign", "corrupt", "empty-file"])
+def test_an_existing_zip_that_is_not_an_earlier_crate_is_refused_and_left_as_it_is(tmp_path, content):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.exports import OutputRefused
+
+    out = tmp_path / "thesis.zip"
+    if content == "foreign":
+        _zip(out, {"chapter1.tex": b"important"})
+    else:
+        out.write_bytes(b"PK\x03\x04 not really a zip" if content == "corrupt" else b"")
+    before = out.read_bytes()
+    with pytest.raises(OutputRefused, match="nothing was written"):
+        export([pipeline()[0]], "ro-crate", ExportOptions(output=str(out)))
+    record = tmp_path / "R.json"
+    record.write_text(json.dumps(pipeline()[0]))
+    result = CliRunner().invoke(cli, ["export", "--to", "ro-crate", "-o", str(out), str(record)])
+    assert result.exit_code == 2 and str(out) in result.output
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["R.json", "thesis.zip"]
+
+
+def test_re_export_into_an_earlier_crate_zip_replaces_its_files_and_keeps_other_members(tmp_path):
+    import zipfile
+
+    root, child = pipeline()
+    out = tmp_path / "crate.zip"
+    export([root, child], "ro-crate", ExportOptions(output=str(out)))
+    with zipfile.ZipFile(out, "a") as archive:
+        archive.writestr("README.md", b"mine")
+    assert export([child, child], "ro-crate", ExportOptions(output=str(out))) == [
+        ("66666666-7777-4888-9999-aaaaaaaaaaaa", "skipped", "a record with this id is already in the crate")]
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        assert archive.read("README.md") == b"mine"
+    assert sorted(names) == ["README.md", f"records/{CHILD_ID}.json", "ro-crate-metadata.json"]
+    assert {a.id for a in check_process_run_crate(rocrate.ROCrate(str(out)))} == {f"#run-{CHILD_ID}"}
+    empty = tmp_path / "empty.zip"
+    _zip(empty, {})
+    assert export([root], "ro-crate", ExportOptions(output=str(empty))) == []
+    assert len(check_process_run_crate(rocrate.ROCrate(str(empty)))) == 1
+
+
+def test_a_record_with_integers_outside_int64_is_stored_exactly(tmp_path):
+    root = pipeline()[0]
+    root["invocation"]["config"] = {"seed": 302196688505940393327012328349340327281}
+    root["extra"] = {"neg": -2**63 - 5}
+    out = tmp_path / "crate"
+    assert export([root], "ro-crate", ExportOptions(output=str(out))) == []
+    stored = json.loads((out / "records" / f"{ROOT_ID}.json").read_text())
+    assert stored["invocation"]["config"]["seed"] == 302196688505940393327012328349340327281
+    assert stored["extra"] == {"neg": -2**63 - 5}
+
+
 def test_level_most_keeps_the_agent_out(tmp_path):
     root, child = pipeline()
     out = tmp_path / "crate"

@@ -147,6 +147,59 @@ def test_batches_that_type_config_columns_differently_give_the_table_of_one_batc
         assert many.read_bytes() == one.read_bytes()
 
 
+SEED = 302196688505940393327012328349340327281
+
+
+def _big_integers():
+    """Records with integers outside int64: in the config (alone, among small ones, among floats), in a
+    schema int column and in a bag (JSON text)."""
+    base = current("gpu-training.json")
+    configs = [{"seed": SEED, "big": 2**70, "u": 2**64 - 1, "mix": 0.5, "small": 1},
+               {"big": 3, "mix": -2**63 - 5, "small": 2}, {"big": 4, "small": 3}]
+    records = [with_config(base, config, f"{i:08d}-0000-4000-8000-000000000000") for i, config in enumerate(configs)]
+    records[0]["resources"]["io_read_bytes"] = 2**70
+    records[1]["extra"] = {"x": -2**63 - 5}
+    return records
+
+
+@pytest.mark.parametrize("batch", [2048, 1])
+def test_integers_outside_int64_are_exact_text_never_floats_in_every_format_and_batch(tmp_path, monkeypatch, batch):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.exports import tables
+
+    monkeypatch.setattr(tables, "BATCH", batch)
+    records = _big_integers()
+    src = tmp_path / "runs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records))
+    expected = [(str(SEED), str(2**70), str(2**64 - 1), "0.5", 1), (None, "3", None, str(-2**63 - 5), 2),
+                (None, "4", None, None, 3)]
+    names = ("config.seed", "config.big", "config.u", "config.mix", "config.small")
+    for fmt in ("parquet", "csv", "jsonl-flat"):
+        out = tmp_path / f"runs.{fmt}"
+        result = CliRunner().invoke(cli, ["export", "--to", fmt, "-o", str(out), str(src)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert f"{src}:1:: dropped: [{records[0]['id']}] resources.io_read_bytes left out: {2**70} is outside" \
+               in result.output
+        if fmt == "parquet":
+            table = pq.read_table(out)
+            assert all(pa.types.is_string(table.schema.field(n).type) for n in names[:4])
+            rows = [tuple(r[n] for n in names) for r in table.to_pylist()]
+            assert [r["resources.io_read_bytes"] for r in table.to_pylist()] == [None, 913287213056, 913287213056]
+            assert json.loads(table.to_pylist()[1]["extra"]) == {"x": -2**63 - 5}
+        elif fmt == "csv":
+            with open(out, newline="", encoding="utf-8") as handle:
+                read = list(csv.DictReader(handle))
+            rows = [tuple((int(r[n]) if n == "config.small" else r[n]) or None for n in names) for r in read]
+            assert json.loads(read[1]["extra"]) == {"x": -2**63 - 5}
+        else:
+            read = [json.loads(line) for line in out.read_text().splitlines()]
+            rows = [tuple(r[n] for n in names) for r in read]
+            assert json.loads(read[1]["extra"]) == {"x": -2**63 - 5}
+        assert rows == expected, fmt
+
+
 def test_compiled_rows_equal_the_flattening_walk():
     from procrecord.exports.columns import RowMaker, flatten
 

@@ -388,6 +388,30 @@ def test_a_crate_is_not_exported_over_objects_of_another_kind(tmp_path, s3, endp
     assert fs.find(f"{bucket}/data") == [f"{bucket}/data/thesis.tex"]
 
 
+def test_a_crate_zip_is_not_exported_over_a_zip_of_another_kind(tmp_path, s3, endpoint):
+    pytest.importorskip("rocrate.rocrate")
+    import io
+    import zipfile
+
+    fs, bucket = s3
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("chapter1.tex", b"important")
+    fs.pipe_file(f"{bucket}/thesis.zip", buffer.getvalue())
+    src = valid_fixtures(current_version())[0]
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{bucket}/thesis.zip", src, *_opt(endpoint))
+    assert result.exit_code == 2 and f"s3://{bucket}/thesis.zip is a zip that is neither empty nor a crate" in result.output
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{bucket}/thesis.zip") == buffer.getvalue()
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{bucket}/crate.zip", src, *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    result = invoke("export", "--to", "ro-crate", "-o", f"s3://{bucket}/crate.zip", src, *_opt(endpoint))
+    assert result.exit_code == 0, result.output  # our own crate: replaced
+    fs.invalidate_cache()
+    names = zipfile.ZipFile(io.BytesIO(fs.cat_file(f"{bucket}/crate.zip"))).namelist()
+    assert sorted(names) == [f"records/{json.loads(src.read_text())['id']}.json", "ro-crate-metadata.json"]
+
+
 def test_a_crate_to_a_bucket_that_is_not_there_is_one_line_and_exit_3(tmp_path, endpoint):
     pytest.importorskip("rocrate.rocrate")
     src = valid_fixtures(current_version())[0]

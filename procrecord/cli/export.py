@@ -37,6 +37,16 @@ def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
     return None
 
 
+def _check_network(to: str, endpoint: str | None, timeout: float | None, retries: int | None) -> None:
+    """Usage errors for --timeout and --retries where nothing goes over the network (a file is written)."""
+    if to == "mlflow" or endpoint:
+        return
+    for option, given in (("--timeout", timeout), ("--retries", retries)):
+        if given is not None:
+            raise click.UsageError(f"{option} does not apply to --to {to} writing a file "
+                                   "(only mlflow, and openlineage or otel with --endpoint)")
+
+
 def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None:
     """Usage errors for an output that would write to stdout, over a folder, or over one of the inputs."""
     from procrecord.bulk.storage import is_url
@@ -91,6 +101,20 @@ def _earlier_crate(output: str | None) -> set[str] | None:
         raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
 
 
+def _fetch_earlier_zip(output: str, staged: str) -> None:
+    """For ``-o URL.zip`` of a crate: the zip there before, fetched to ``staged``, so that the exporter's check
+    (a zip that is not a crate procrecord wrote is refused) and its keeping of other members apply to it."""
+    from procrecord.bulk.storage import describe, filesystem
+    from procrecord.errors import ProcrecordError
+
+    try:
+        fs, path = filesystem(output)
+        if fs.exists(path):
+            fs.get_file(path, staged)
+    except Exception as exc:  # a missing bucket, no access: the export could not start (exit 3)
+        raise ProcrecordError(f"{output}: cannot read what is there: {describe(exc)}") from exc
+
+
 def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
     """Upload the finished export, then remove what ``earlier`` (a crate's files) has and the new one has not;
     a failure is one line (the export itself was complete)."""
@@ -131,10 +155,10 @@ def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="File holding the pseudonym key.")
 @click.option("--no-volatile", is_flag=True, help="Tables: leave out fields that differ on every run (the id stays).")
 @click.option("--config-prefix", default=None, help="Tables: prefix of the config columns [default: config.].")
-@click.option("--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True,
-              help="Seconds one network request may take.")
-@click.option("--retries", type=click.IntRange(0, 10), default=3, show_default=True,
-              help="Times a failed network request is tried again (with back-off).")
+@click.option("--timeout", type=click.FloatRange(0.1), default=None, show_default="10",
+              help="Seconds one network request may take (mlflow; openlineage, otel with --endpoint).")
+@click.option("--retries", type=click.IntRange(0, 10), default=None, show_default="3",
+              help="Times a failed network request is tried again, with back-off (as --timeout).")
 @click.option("--strict", is_flag=True, help="Exit 1 when a target had no place for some fields (dropped).")
 @guarded
 def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experiment, namespace, job_name, level,
@@ -146,7 +170,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     """
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.report import TextReporter
-    from procrecord.cli import allow_empty_from_context
+    from procrecord.cli import allow_empty_from_context, executor_from_context
     from procrecord.cli.commands import _key_or_usage_error
     from procrecord.exports import ExportOptions, OutputRefused, exporter
     from procrecord.exports.pipeline import PrepareRecord, run_export
@@ -157,28 +181,42 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         ("--job-name", job_name, ("openlineage",)), ("--no-volatile", no_volatile, TABLES),
         ("--config-prefix", config_prefix, TABLES),
     ])
-    if (pseudonymize or key_file) and level in (None, "none"):
-        raise click.UsageError("--pseudonymize and --key-file need --level most or all")
-    if pseudonymize and level == "all":
-        raise click.UsageError("--pseudonymize does nothing at --level all: only 'most' replaces identifiers "
-                               "it removes ('all' keeps none)")
+    _check_network(to, endpoint, timeout, retries)
+    # As in redact, word for word (no --level: nothing is redacted, as with --level none).
+    if key_file and not pseudonymize:
+        raise click.UsageError("--key-file is read only with --pseudonymize")
+    if pseudonymize and level != "most":
+        raise click.UsageError(f"--pseudonymize does nothing at --level {level or 'none'}: only 'most' replaces "
+                               "identifiers it removes ('all' keeps none, 'none' removes none)")
     _check_output(to, output, sources)
     key = _key_or_usage_error(pseudonymize, key_file)
+    executor = executor_from_context()
+    if key is not None and executor is not None and executor.kind == "dask":
+        from procrecord.bulk.executors import WorkerKey
+        from procrecord.operations.redaction import fingerprint
+
+        if key_file:
+            raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
+                                   "not --key-file (it would travel with the tasks)")
+        key = WorkerKey(fingerprint(key))  # workers read it from their own environment
     earlier = _earlier_crate(output) if to == "ro-crate" else None
     staged = _staging(output)  # -o URL: written here first, uploaded once complete
     options = ExportOptions(
         output=staged or output, endpoint=uri or endpoint, namespace=namespace or "procrecord", job_name=job_name,
         experiment=experiment or "procrecord", include_volatile=not no_volatile,
-        config_prefix="config." if config_prefix is None else config_prefix, timeout_s=timeout, retries=retries)
+        config_prefix="config." if config_prefix is None else config_prefix,
+        timeout_s=10.0 if timeout is None else timeout, retries=3 if retries is None else retries)
     if to in ("parquet", "csv"):
         from procrecord.exports.tables import pyarrow_without_pandas
 
         pyarrow_without_pandas()
     try:
+        if staged and to == "ro-crate" and staged.endswith(".zip"):
+            _fetch_earlier_zip(output, staged)
         try:
             target = exporter(to, options)
         except OutputRefused as exc:
-            raise click.UsageError(str(exc)) from exc
+            raise click.UsageError(str(exc).replace(staged, output) if staged else str(exc)) from exc
     except BaseException:
         if staged:
             import shutil
@@ -195,7 +233,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     uploaded = True
     try:
         counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
-                            reporter.outcome, finding, progress)
+                            reporter.outcome, finding, progress, empty_ok=allow_empty_from_context())
         if staged:
             uploaded = _upload(staged, output, earlier)
     finally:

@@ -81,8 +81,28 @@ def _plan(version: str) -> dict[str, Any]:
     return plan
 
 
-def _dump(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+#: The integers a table's int column (Parquet's int64) holds: one outside is never made a float.
+INT64 = (-2**63, 2**63)
+
+
+def json_text(value: Any) -> str:
+    """JSON text of ``value``; integers beyond 64 bits (which orjson refuses) written exactly, digit by digit."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+        import json
+
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+_dump = json_text
+
+
+def _dumps(value: Any, option: int = 0) -> bytes:
+    """``orjson.dumps`` as :func:`_dump` (the generated rows' slow path: a record with integers beyond 64 bits)."""
+    return _dump(value).encode()
 
 
 def flatten(record: dict[str, Any], version: str, prefix: str = "config.") -> tuple[dict[str, Any], list[str]]:
@@ -162,14 +182,15 @@ def value_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
-        return "int" if -2**63 <= value < 2**63 else "string"  # Parquet's int64
+        return "int" if INT64[0] <= value < INT64[1] else "string"  # Parquet's int64: never a float
     if isinstance(value, float):
         return "float"
     return "string"
 
 
 def unify(old: str | None, new: str) -> str:
-    """The kind of a config column holding values of kinds ``old`` and ``new`` (ints widen to floats)."""
+    """The kind of a config column holding values of kinds ``old`` and ``new`` (ints widen to floats; an int
+    outside int64 is of kind ``string``, see :func:`value_kind`, so its column is text of its exact digits)."""
     if old is None or old == new:
         return new
     if {old, new} == {"int", "float"}:
@@ -208,7 +229,10 @@ def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> bo
         elif cls is dict:
             out[name] = "{}"
         elif cls is list:
-            out[name] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            try:
+                out[name] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            except TypeError:  # an integer beyond 64 bits
+                out[name] = _dump(value)
         elif value is not None:
             out[name] = _dump(value) if cls not in _SCALARS else value
     return clash
@@ -255,9 +279,38 @@ class RowMaker:
         return [c for _, c in _kept(self.version, self.include_volatile)]
 
     def __call__(self, record: dict[str, Any]) -> tuple[list[Any], dict[str, Any] | None, list[str] | None]:
-        row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
-            self.version, self.prefix, self.include_volatile, self.valid)(record)
+        try:
+            row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
+                self.version, self.prefix, self.include_volatile, self.valid)(record)
+        except TypeError:  # an integer beyond 64 bits in a JSON text column (orjson refuses it): the exact writer
+            row = _compiled(self.version, self.prefix, self.include_volatile, self.valid, True)(record)
+        values = row[0]
+        # One C pass screens the int columns for a value outside int64 (the sum of their sizes reaches 2**63).
+        if sum(map(abs, filter(None, _int_columns(self.version, self.include_volatile)(values)))) >= INT64[1]:
+            return values, row[1], (row[2] or []) + _outside_int64(values, self.columns())
         return row
+
+
+@functools.lru_cache(maxsize=None)
+def _int_columns(version: str, include_volatile: bool) -> Any:
+    """A getter of a row's int columns' values (a tuple, even for one: ``itemgetter`` with a spare index)."""
+    import operator
+
+    kept = _kept(version, include_volatile)
+    indices = [i for i, (_, c) in enumerate(kept) if c.kind == "int"]
+    return operator.itemgetter(*indices, *indices[:1]) if indices else (lambda values: ())
+
+
+def _outside_int64(values: list[Any], columns: list[Column]) -> list[str]:
+    """Notes on (and nulls for) the values of int columns outside int64: the column's type is the schema's,
+    so that tables line up, and a float or a text there would be a wrong or an odd value."""
+    notes = []
+    for i, column in enumerate(columns):
+        value = values[i]
+        if column.kind == "int" and isinstance(value, int) and not INT64[0] <= value < INT64[1]:
+            values[i] = None
+            notes.append(f"{column.name} left out: {value} is outside the 64-bit integers of its column")
+    return notes
 
 
 def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], Column]]:
@@ -265,7 +318,7 @@ def _kept(version: str, include_volatile: bool) -> list[tuple[tuple[str, ...], C
 
 
 @functools.lru_cache(maxsize=None)
-def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = False) -> Any:
+def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = False, exact: bool = False) -> Any:
     """Generate the row function of a schema: one ``.get`` per column, no walk over the plan per record.
 
     Generated once per (version, prefix, volatility); object sections become locals, and each section's
@@ -307,7 +360,8 @@ def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = F
         else:
             values.extend(exprs)
     body.append(f"    return [{', '.join(values)}], config, notes")
-    scope: dict[str, Any] = {"E": _EMPTY, "D": orjson.dumps, "O": orjson.OPT_NON_STR_KEYS, "C": _config_of, "N": _notes, "P": prefix,
+    scope: dict[str, Any] = {"E": _EMPTY, "D": _dumps if exact else orjson.dumps, "O": orjson.OPT_NON_STR_KEYS,
+                             "C": _config_of, "N": _notes, "P": prefix,
                              "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
     exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # our own generated code
     return scope["row"]

@@ -3,7 +3,8 @@
 Standard tags (``mlflow.runName``, ``mlflow.user``, ``mlflow.source.*``), params from the flattened
 config within MLflow's limits, metrics from timing, resources, emissions and usage, and the record
 itself as the artifact ``procrecord.json``. A run carries the tag ``procrecord.record_id``; a record
-already in the store is not exported again.
+already in the store is not exported again. A child's run gets ``mlflow.parentRunId`` once its parent's
+run exists, whichever was exported first.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import os
 import re
 from typing import Any
 
-import orjson
-
-from procrecord.exports.columns import collisions, flatten
+from procrecord.bulk.jsoncodec import dumps
+from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.otel import to_ns
 
@@ -52,7 +52,7 @@ def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list
     params: dict[str, str] = {}
     notes: list[str] = collisions(config, "", "param")
     for key, value in flat.items():
-        text = value if isinstance(value, str) else orjson.dumps(value).decode()
+        text = value if isinstance(value, str) else json_text(value)  # integers beyond 64 bits: exact digits
         if len(key) > limits.MAX_ENTITY_KEY_LENGTH or not _NAME.match(key):
             notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out")
             continue
@@ -63,17 +63,28 @@ def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list
     return params, notes
 
 
-def metrics_of(record: dict[str, Any]) -> dict[str, float]:
-    """Durations, resources, energy and usage as MLflow metrics (plus the largest GPU peak memory)."""
+def metrics_of(record: dict[str, Any], notes: list[str] | None = None) -> dict[str, float]:
+    """Durations, resources, energy and usage as MLflow metrics (plus the largest GPU peak memory).
+
+    A metric is a float: an integer outside int64 is left out (never made a float), with a note in ``notes``.
+    """
     from procrecord.record.schemas import current_version
 
     row, _ = flatten(record, current_version())
-    metrics = {k: float(v) for k, v in row.items()
-               if k.startswith(METRIC_SECTIONS) and isinstance(v, (int, float)) and not isinstance(v, bool)}
     found = [d.get("memory_used_peak_bytes") for d in record.get("devices") or () if isinstance(d, dict)]
     peaks: list[float] = [p for p in found if isinstance(p, (int, float))]
     if peaks:
-        metrics["devices.memory_used_peak_bytes.max"] = float(max(peaks))
+        row["devices.memory_used_peak_bytes.max"] = max(peaks)
+    metrics = {}
+    for key, value in row.items():
+        if not key.startswith(METRIC_SECTIONS) and key != "devices.memory_used_peak_bytes.max" \
+                or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        if type(value) is int and not INT64[0] <= value < INT64[1]:
+            if notes is not None:
+                notes.append(f"metric {key!r} left out: {value} is an integer outside int64 (MLflow keeps floats)")
+            continue
+        metrics[key] = float(value)
     return metrics
 
 
@@ -130,7 +141,12 @@ class MlflowExporter(Exporter):
             self.client = MlflowClient(tracking_uri=options.endpoint)
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
+            #: Parent record id -> runs of its children that lack ``mlflow.parentRunId`` (the parent's run did
+            #: not exist when they were made: a child exported first, here or by an earlier export).
+            self.orphans: dict[str, list[str]] = {}
             self.known = self._load_known()
+            for parent in [p for p in self.orphans if p in self.known]:
+                self._adopt(parent)
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
@@ -143,9 +159,17 @@ class MlflowExporter(Exporter):
                                            max_results=1000, page_token=token)
             for run in page:
                 known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
+                parent = run.data.tags.get("procrecord.parent_id")
+                if parent and "mlflow.parentRunId" not in run.data.tags:
+                    self.orphans.setdefault(parent, []).append(run.info.run_id)
             token = page.token
             if not token:
                 return known
+
+    def _adopt(self, parent: str) -> None:
+        """Set ``mlflow.parentRunId`` on the runs of ``parent``'s children made before its run existed."""
+        for child_run in self.orphans.pop(parent, ()):
+            self.client.set_tag(child_run, "mlflow.parentRunId", self.known[parent])
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Create the record's run unless a run with its id tag exists."""
@@ -173,12 +197,12 @@ class MlflowExporter(Exporter):
         run_id = run.info.run_id
         try:
             stamp = end or start or 0
-            metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record).items()]
+            metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record, notes).items()]
             param_list = [Param(k, v) for k, v in params.items()]
             step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
             for index in range(0, max(len(param_list), len(metrics), 1), step):
                 self.client.log_batch(run_id, metrics=metrics[index:index + step], params=param_list[index:index + step])
-            self.client.log_text(run_id, orjson.dumps(record, option=orjson.OPT_INDENT_2).decode(), "procrecord.json")
+            self.client.log_text(run_id, dumps(record, indent=True).decode(), "procrecord.json")
             status = STATUS.get(record.get("status", ""))
             if status:
                 self.client.set_terminated(run_id, status, end_time=end)
@@ -188,4 +212,8 @@ class MlflowExporter(Exporter):
                 self.client.delete_run(run_id)
             raise
         self.known[rid] = run_id
+        if parent_id and "mlflow.parentRunId" not in tags:
+            self.orphans.setdefault(str(parent_id), []).append(run_id)  # tagged once the parent's run exists
+        if rid in self.orphans:
+            self._adopt(rid)
         return [Finding(rid, "dropped", note) for note in notes]

@@ -16,7 +16,7 @@ import logging
 import re
 from typing import IO, Any, Iterator
 
-from procrecord.exports.columns import collisions, flatten
+from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
 from procrecord.exports.lineage import as_uuid
 
@@ -76,15 +76,31 @@ def to_ns(stamp: str | None) -> int | None:
 
 
 def _attribute(value: Any) -> Any:
-    """An OTel attribute value: scalars as they are, lists of one scalar type, anything else as text."""
-    if isinstance(value, (str, bool, int, float)):
+    """An OTel attribute value: scalars as they are, lists of one scalar type, anything else as text
+    (JSON); an integer outside int64, which OTLP cannot carry, as the text of its exact digits."""
+    if isinstance(value, (str, bool, float)):
         return value
+    if isinstance(value, int):
+        return value if INT64[0] <= value < INT64[1] else str(value)
     if isinstance(value, list) and value and all(type(v) is type(value[0]) for v in value) \
-            and isinstance(value[0], (str, bool, int, float)):
+            and isinstance(value[0], (str, bool, int, float)) \
+            and not (type(value[0]) is int and not INT64[0] <= min(value) <= max(value) < INT64[1]):
         return value
-    import orjson
+    return json_text(value)
 
-    return orjson.dumps(value).decode()
+
+def _converted(name: str, value: Any, kept: Any, notes: list[str]) -> Any:
+    """``kept`` (the attribute made of ``value``), with a note when an integer outside int64 became text."""
+    if isinstance(kept, str) and not isinstance(value, str) and _wide(value):
+        notes.append(f"{name}: an integer outside int64 (which OTLP cannot carry) written as text")
+    return kept
+
+
+def _wide(value: Any) -> bool:
+    """True when ``value`` holds an integer outside int64 (a list's items too)."""
+    if type(value) is int:
+        return not INT64[0] <= value < INT64[1]
+    return isinstance(value, list) and any(_wide(v) for v in value)
 
 
 def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
@@ -106,9 +122,9 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
         if name.startswith(EXCEPTION):
             exception[name] = str(value)
         elif name.startswith(RESOURCE_NAMESPACES):
-            resource[name] = _attribute(value)
+            resource[name] = _converted(name, value, _attribute(value), notes)
         else:
-            attributes[name] = _attribute(value)
+            attributes[name] = _converted(name, value, _attribute(value), notes)
     resource.setdefault("service.name", record.get("name") or "procrecord")
     row, _ = flatten(record, version, "config.")
     notes.extend(collisions((record.get("invocation") or {}).get("config"), "procrecord.config.", "attribute"))
@@ -119,6 +135,8 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
         if isinstance(value, str) and len(value) > MAX_TEXT:
             too_long.append(column)
             continue
+        if type(value) is int and not INT64[0] <= value < INT64[1]:
+            value = _converted(f"procrecord.{column}", value, str(value), notes)
         attributes[f"procrecord.{column}"] = value
     if too_long:
         notes.append(f"attributes longer than {MAX_TEXT} characters left out: " + ", ".join(too_long))

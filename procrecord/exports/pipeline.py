@@ -14,9 +14,9 @@ import pickle
 from typing import Any, Callable, Iterator, NamedTuple
 
 import attrs
-import orjson
 
 from procrecord.bulk.engine import Block, Outcome
+from procrecord.bulk.jsoncodec import dumps, loads_exact
 from procrecord.bulk.loader import Loaded, where
 from procrecord.bulk.status import Status
 from procrecord.exports.interface import Exporter, Finding, record_id
@@ -27,6 +27,11 @@ from procrecord.operations.transforms import redactor, to_current
 class PrepareRecord:
     """Validate one record, bring it to the current version and redact it at ``level`` (bulk operation)."""
 
+    #: Integers beyond 64 bits are read exactly (a 128-bit seed in a config): an export never makes one a float.
+    exact_integers = True
+    #: A key written twice is an error and the record is not exported, as in validate and redact: the parser
+    #: kept one of the values, and which one was meant is unknown.
+    unique_keys = True
     level: str | None = None
     key: bytes | None = attrs.field(default=None, repr=False)
     #: The exporter's :meth:`~procrecord.exports.interface.Exporter.stage`, run here on each prepared record.
@@ -49,7 +54,7 @@ class PrepareRecord:
             # one C call each way, where a JSON round trip of the record cost as much as its parse.
             line = pickle.dumps((item.source, item.line, self.stage(record)), pickle.HIGHEST_PROTOCOL)
         else:
-            line = orjson.dumps({"s": item.source, "l": item.line, "r": record}, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+            line = dumps({"s": item.source, "l": item.line, "r": record}) + b"\n"
         return Outcome(item.source, item.line, Status.PREPARED, version, output=line, jsonl=item.jsonl, info={"changed": 1})
 
 
@@ -87,7 +92,7 @@ def _entries(data: bytes, exporter: Exporter, staged: bool, handoff: list[tuple[
         return
     if not staged:
         for text in data.splitlines():
-            entry: dict[str, Any] = orjson.loads(text)
+            entry: dict[str, Any] = loads_exact(text)
             yield entry["s"], entry["l"], record_id(entry["r"]), exporter.add(entry["r"])
         return
     stream = io.BytesIO(data)
@@ -104,8 +109,12 @@ RECENT = 4096
 
 def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord, jobs: int, max_bytes: int,
                on_outcome: Callable[[Outcome], None], on_finding: Callable[[Where], None],
-               progress: Callable[[int], None] | None = None) -> Counts:
-    """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come."""
+               progress: Callable[[int], None] | None = None, empty_ok: bool = True) -> Counts:
+    """Drive ``operation`` over ``sources`` into ``exporter``; report outcomes and findings as they come.
+
+    A run that finds no record at all abandons the output (:meth:`~.interface.Exporter.abort`: no file
+    written, an existing one left as it was) unless ``empty_ok`` (``--allow-empty``: the empty table is written).
+    """
     from procrecord.bulk.engine import run
 
     exported = failed = skipped = dropped = rejected = 0
@@ -136,8 +145,10 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
             count(each)
             exported -= any(f.failed for f in each)
 
+    found = False
     try:
         for item in run(sources, operation, jobs, max_bytes, progress):
+            found = True
             if isinstance(item, Block):
                 for source, line, rid, findings in _entries(item.data, exporter, stage is not None, operation.handoff):
                     if rid is not None:
@@ -161,6 +172,9 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     except BaseException:
         exporter.abort()
         raise
+    if not found and not empty_ok:
+        exporter.abort()  # the run fails for finding nothing: no output of nothing, nothing replaced
+        return Counts(0, 0, 0, 0, 0)
     # Findings only known when the output is finished (a batch an endpoint refused, ...), per record.
     settle(exporter.close())
     return Counts(exported, failed, skipped, dropped, rejected)

@@ -7,6 +7,7 @@ the crate as ``records/<id>.json`` and is the action's ``subjectOf``. Output: a 
 
 An existing folder is written into only when it is empty or holds a crate this tool wrote earlier
 (recognised by its metadata); then only that crate's own files are replaced, never anything else.
+The same holds for an existing zip and its members: other members are carried into the new zip.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import posixpath
 import re
 import shutil
 import tempfile
+import zipfile
 from typing import Any
 
-import orjson
-
+from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.interface import (
     Exporter,
     ExportError,
@@ -135,7 +136,7 @@ class RoCrateExporter(Exporter):
                 action[prop] = _one_or_many(found)
         path = os.path.join(self._tmp, f"{_slug(rid)}.json")
         with open(path, "wb") as out:
-            out.write(orjson.dumps(record, option=orjson.OPT_INDENT_2))
+            out.write(dumps(record, indent=True))  # integers beyond 64 bits as they are
         action["subjectOf"] = self.crate.add_file(path, dest_path=f"records/{_slug(rid)}.json", properties={
             "name": f"procrecord record {rid}", "encodingFormat": "application/json",
             "conformsTo": {"@id": _schema_url(record)}})
@@ -169,11 +170,14 @@ class RoCrateExporter(Exporter):
         os.makedirs(parent, exist_ok=True)
         try:
             if target.endswith(".zip"):
+                earlier = check_output(target)
                 handle, tmp = tempfile.mkstemp(prefix=".crate-", suffix=".zip", dir=parent)
                 os.close(handle)
                 try:
                     os.chmod(tmp, 0o666 & ~_umask())  # as any new file: mkstemp makes it private
                     self.crate.write_zip(tmp)
+                    if earlier:
+                        _carry_members(target, tmp, earlier)
                     os.replace(tmp, target)
                 except BaseException:
                     if os.path.exists(tmp):
@@ -239,12 +243,14 @@ def crate_files(metadata: bytes) -> set[str] | None:
 
 
 def check_output(output: str) -> set[str] | None:
-    """Whether the export may write the crate at local ``output``: None for a missing path (or a .zip),
-    the earlier crate's files for an empty folder (none) or a crate this tool wrote; else :class:`OutputRefused`."""
+    """Whether the export may write the crate at local ``output``: None for a missing path, the earlier
+    crate's files for an empty folder or zip (none) or a crate this tool wrote; else :class:`OutputRefused`."""
     if output.endswith(".zip"):
         if os.path.isdir(output):
             raise OutputRefused(f"{output} is a folder: give a new .zip path")
-        return None
+        if not os.path.lexists(output):
+            return None
+        return _zip_crate(output)
     if not os.path.lexists(output):
         return None
     if not os.path.isdir(output) or os.path.islink(output):
@@ -260,6 +266,42 @@ def check_output(output: str) -> set[str] | None:
         raise OutputRefused(f"{output} is a folder that is neither empty nor a crate procrecord wrote: "
                             "give a new or empty folder (nothing was written)")
     return found
+
+
+def _zip_crate(output: str) -> set[str]:
+    """The earlier crate's files in the existing zip ``output`` (none for an empty zip); :class:`OutputRefused`
+    for a zip holding anything else, and for a file that is not a readable zip."""
+    refused = (f"{output} is a zip that is neither empty nor a crate procrecord wrote: "
+               "give a new .zip path (nothing was written)")
+    try:
+        with zipfile.ZipFile(output) as archive:
+            names = archive.namelist()
+            if not names:
+                return set()
+            if METADATA not in names:
+                raise OutputRefused(refused)
+            found = crate_files(archive.read(METADATA))
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise OutputRefused(f"{output} exists and is not a readable zip ({exc}): "
+                            "give a new .zip path (nothing was written)") from exc
+    if found is None:
+        raise OutputRefused(refused)
+    return found
+
+
+def _carry_members(old: str, new: str, earlier: set[str]) -> None:
+    """Copy into the zip ``new`` the members of ``old`` that are not the earlier crate's own files (nor in
+    ``new``): a zip keeps what else it held, as a crate folder does."""
+    with zipfile.ZipFile(old) as source, zipfile.ZipFile(new, "a") as target:
+        written = set(target.namelist())
+        for info in source.infolist():
+            if info.filename in earlier or info.filename in written:
+                continue
+            if info.is_dir():
+                target.writestr(info, b"")
+                continue
+            with source.open(info) as src, target.open(info, "w") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def check_remote_output(url: str) -> set[str]:
