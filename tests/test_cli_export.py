@@ -47,6 +47,19 @@ def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):
     assert result.exit_code == 2 and message in result.output
 
 
+def test_executors_are_taken_or_refused_never_ignored(tmp_path):
+    out = tmp_path / "t.jsonl"
+    dask = invoke("export", "--to", "jsonl-flat", "-o", out, "--executor", "dask", VALID)
+    assert dask.exit_code == 2 and "not --executor dask" in dask.output and not out.exists()
+    clash = invoke("export", "--to", "jsonl-flat", "-o", out, "--jobs", "3", "--executor", "local:2", VALID)
+    assert clash.exit_code == 2 and "--jobs 3 and --executor local:2" in clash.output
+    local = invoke("export", "--to", "jsonl-flat", "-o", out, "--executor", "local:2", VALID, LEGACY)
+    assert local.exit_code == 0, local.output
+    one = tmp_path / "one.jsonl"
+    assert invoke("export", "--to", "jsonl-flat", "-o", one, VALID, LEGACY).exit_code == 0
+    assert out.read_bytes() == one.read_bytes()
+
+
 def test_bulk_export_of_every_version_with_jobs_keeps_input_order(tmp_path):
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     assert invoke("export", "--to", "jsonl-flat", "-o", one, VALID, LEGACY).exit_code == 0

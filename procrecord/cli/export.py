@@ -191,14 +191,17 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     _check_output(to, output, sources)
     key = _key_or_usage_error(pseudonymize, key_file)
     executor = executor_from_context()
-    if key is not None and executor is not None and executor.kind == "dask":
-        from procrecord.bulk.executors import WorkerKey
-        from procrecord.operations.redaction import fingerprint
-
-        if key_file:
-            raise click.UsageError("with --executor dask the key comes from each worker's $PROCRECORD_REDACT_KEY, "
-                                   "not --key-file (it would travel with the tasks)")
-        key = WorkerKey(fingerprint(key))  # workers read it from their own environment
+    if executor is not None and executor.kind == "dask":
+        # The exporter writes one file (or talks to one server) from this process: every prepared record
+        # would come back here, so a cluster would only add its traffic. Said, not silently run locally.
+        raise click.UsageError("export runs on this machine (its output is made in this process): use --jobs N "
+                               "for more processes, not --executor dask")
+    if executor is not None and executor.jobs:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("jobs") == click.core.ParameterSource.COMMANDLINE and jobs != executor.jobs:
+            raise click.UsageError(f"--jobs {jobs} and --executor local:{executor.jobs} ask for different numbers "
+                                   "of processes: give one")
+        jobs = executor.jobs
     earlier = _earlier_crate(output) if to == "ro-crate" else None
     staged = _staging(output)  # -o URL: written here first, uploaded once complete
     options = ExportOptions(
