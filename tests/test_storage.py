@@ -780,6 +780,28 @@ def test_glob_walk_rules(tmp_path, store):
             assert _selected(source, root, Walk(**options)) == expected, options
 
 
+@pytest.mark.parametrize("store", ["local", "memory"])
+def test_a_glob_that_matches_folders_walks_them_by_the_same_rules(tmp_path, store):
+    from procrecord.bulk.loader import Walk
+
+    local = tmp_path / "tree"
+    for name in _WALK_TREE:
+        (local / name).parent.mkdir(parents=True, exist_ok=True)
+        (local / name).write_text("{}\n")
+    if store == "local":
+        source, root = f"{local}/*", str(local)
+    else:
+        import fsspec
+
+        root = f"/s13globdir-{os.getpid()}"
+        _upload(fsspec.filesystem("memory"), local, root)
+        source = f"memory:/{root}/*"
+    for options, expected in _WALK_CASES:
+        if "hidden" not in options:
+            # (a local glob reads a file it names whatever its suffix, as a path named alone)
+            assert _selected(source, root, Walk(**options)) - {"notes.txt"} == expected, options
+
+
 def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
     import fsspec
 

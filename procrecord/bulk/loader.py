@@ -119,12 +119,17 @@ class Walk:
     def selects(self, relative: str) -> bool:
         """True when a walk from the source reaches and reads the file at ``relative``: every folder
         on the way entered, the file taken (a listing that gives files only: object storage)."""
-        end = relative.find("/")
+        cut = relative.rfind("/")
+        return (cut == -1 or self.reaches(relative[:cut])) and self.takes(relative)
+
+    def reaches(self, folder: str) -> bool:
+        """True when a walk from the source enters the folder at ``folder`` and every folder on its way."""
+        end = folder.find("/")
         while end != -1:
-            if not self.enters(relative[:end]):
+            if not self.enters(folder[:end]):
                 return False
-            end = relative.find("/", end + 1)
-        return self.takes(relative)
+            end = folder.find("/", end + 1)
+        return folder in ("", ".") or self.enters(folder)
 
 
 DEFAULT_WALK = Walk()
@@ -344,9 +349,11 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
             for match in matches:
                 if skipped and _inside(match, skipped):
                     continue  # the run's own outputs
+                relative = os.path.relpath(match, base).replace(os.sep, "/")
                 if os.path.isdir(match) and not (os.path.islink(match) and not walk.follow_symlinks):
-                    yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk)
-                elif not walk.selects(os.path.relpath(match, base).replace(os.sep, "/")):
+                    if walk.reaches(relative):  # the folder itself, and those on its way, entered
+                        yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk, base)
+                elif not walk.selects(relative):
                     continue  # the walk's rules, below the folder the pattern starts from (as for URLs)
                 elif os.path.islink(match) and not walk.follow_symlinks:
                     yield _link_note(match)
@@ -377,10 +384,11 @@ def _link_note(path: str) -> Note:
 
 
 def _plan_dir(root: Path, max_bytes: int, chunk_bytes: int, skipped: tuple[str, ...] = (),
-              walk: Walk = DEFAULT_WALK) -> Iterator[Task]:
-    """Walk a folder recursively by the rules of ``walk``, never the same folder twice (nor ``skipped``)."""
+              walk: Walk = DEFAULT_WALK, base: str | None = None) -> Iterator[Task]:
+    """Walk a folder recursively by the rules of ``walk``, never the same folder twice (nor ``skipped``);
+    ``base``: the folder the walk's patterns are relative to (default ``root``; a glob's: where it starts)."""
     seen: set[tuple[int, int]] = set()
-    base = str(root)
+    base = str(root) if base is None else base
     stack = [root]
     while stack:
         folder = stack.pop()
