@@ -349,6 +349,27 @@ def test_include_reads_a_path_as_a_source_glob_does(tmp_path):
     assert paths([str(tmp_path)], Walk(exclude=("old/",))) == ["a.json", "s1.json", "sub/d.json"]
 
 
+def test_a_glob_that_spells_a_dot_reads_the_hidden_names_it_matches_and_links_are_said(tmp_path):
+    for name in ("runs/.c/x.json", "runs/.h.json", "runs/a.json", "jobs/j1/.pc/p.json", "runs/sub/s.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(REC))
+    (tmp_path / "runs" / "linkdir").symlink_to(tmp_path / "runs" / "sub")
+
+    def paths(pattern, walk=None):
+        found = []
+        for task in plan([str(tmp_path / pattern)], walk=walk):
+            found.append(os.path.relpath(getattr(task, "path", None) or task.source, tmp_path))
+        return sorted(found)
+
+    assert paths("runs/.*/*.json") == ["runs/.c/x.json"]
+    assert paths("runs/.*.json") == ["runs/.h.json"]
+    assert paths("runs/.c*") == ["runs/.c/x.json"]
+    assert paths("jobs/*/.pc/*.json") == ["jobs/j1/.pc/p.json"]
+    assert paths("runs/*") == ["runs/a.json", "runs/linkdir", "runs/sub/s.json"]  # the link: a note, not entered
+    notes = [t for t in plan([str(tmp_path / "runs" / "l*")], walk=Walk(include=("*.json",))) if not hasattr(t, "path")]
+    assert len(notes) == 1 and "symlink" in notes[0].message
+
+
 @pytest.mark.parametrize(("pattern", "path", "is_dir", "expected"), [
     ("*.json", "a/b/c.json", False, True),  # a name at any depth
     ("sub/*.json", "sub/old/o.json", False, False),  # * stops at /

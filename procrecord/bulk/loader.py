@@ -346,16 +346,24 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
             if not matches:
                 yield LoadError(source, None, "no files match this pattern")
             base = _static_prefix(source)
+            # The walk's rules below the folder the pattern starts from (as for URLs); hidden names the
+            # pattern matched are its own choice (a local glob matches them only where it spells the dot).
+            matched = attrs.evolve(walk, hidden=True)
             for match in matches:
                 if skipped and _inside(match, skipped):
                     continue  # the run's own outputs
                 relative = os.path.relpath(match, base).replace(os.sep, "/")
-                if os.path.isdir(match) and not (os.path.islink(match) and not walk.follow_symlinks):
-                    if walk.reaches(relative):  # the folder itself, and those on its way, entered
+                link = os.path.islink(match) and not walk.follow_symlinks
+                if os.path.isdir(match):
+                    if not matched.reaches(relative):  # the folder itself, and those on its way, entered
+                        continue
+                    if link:
+                        yield _link_note(match)
+                    else:
                         yield from _plan_dir(Path(match), max_bytes, chunk_bytes, skipped, walk, base)
-                elif not walk.selects(relative):
-                    continue  # the walk's rules, below the folder the pattern starts from (as for URLs)
-                elif os.path.islink(match) and not walk.follow_symlinks:
+                elif not matched.selects(relative):
+                    continue
+                elif link:
                     yield _link_note(match)
                 else:
                     yield from _plan_found(match, max_bytes, chunk_bytes)
