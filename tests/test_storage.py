@@ -802,6 +802,32 @@ def test_a_glob_that_matches_folders_walks_them_by_the_same_rules(tmp_path, stor
             assert _selected(source, root, Walk(**options)) - {"notes.txt"} == expected, options
 
 
+def test_a_glob_matching_nested_folders_lists_each_outermost_one_once(monkeypatch):
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from procrecord.bulk import storage
+
+    fs = fsspec.filesystem("memory")
+    root = f"/s13nest-{os.getpid()}"
+    for a in range(5):
+        for b in range(4):
+            fs.pipe_file(f"{root}/runs/a{a}/b{b}/f.json", b"{}")
+    calls = []
+    real = MemoryFileSystem.find
+
+    def counting(self, path, *args, **kwargs):
+        calls.append(path)
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(MemoryFileSystem, "find", counting)
+    entries, _ = storage._listing(fs, f"{root}/runs/**")
+    assert len(entries) == 20 and len(calls) <= 2, calls  # not one listing per matched folder (25)
+    calls.clear()
+    entries, _ = storage._listing(fs, f"{root}/runs/*")
+    assert len(entries) == 20 and len(calls) <= 6, calls  # the glob's own, then each of a0 .. a4 once
+
+
 def test_exclude_drops_a_folder_below_a_prefix_on_the_command_line():
     import fsspec
 

@@ -480,8 +480,13 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
     if any(m in path for m in _MAGIC):
         found = fs.glob(path, detail=True)
         entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
+        walked: list[str] = []
         for folder in sorted(p for p, i in found.items() if i.get("type") == "directory"):
-            # a folder the pattern matches is walked, as a local glob's is
+            # a folder the pattern matches is walked, as a local glob's is: once, with what is below it
+            # (``runs/**`` matches every folder: one listing of each outermost one, not one per folder)
+            if walked and folder.startswith(walked[-1].rstrip("/") + "/"):
+                continue
+            walked.append(folder)
             entries.update((p, i) for p, i in fs.find(folder, detail=True).items() if i.get("type") != "directory")
         return (entries or None), _static_prefix(path)
     found = {p: i for p, i in fs.find(path, detail=True).items() if i.get("type") != "directory"}
