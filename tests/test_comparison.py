@@ -48,9 +48,13 @@ def test_only_naming_a_volatile_field_compares_it():
     assert diff(a, b) == []
     for path, pointer in (("id", "/id"), ("timing.start_time", "/timing/start_time"), ("/invocation/pid", "/invocation/pid")):
         assert [c.pointer for c in diff(a, b, Options(only=(path,)))] == [pointer], path
-    # a section named whole keeps its volatile fields out, as without --only
+    # a section named whole keeps its volatile fields out, as without --only, and so does a '*'
     assert "/timing/start_time" not in {c.pointer for c in diff(a, b, Options(only=("timing",)))}
     assert "/invocation/pid" not in {c.pointer for c in diff(a, b, Options(only=("invocation",)))}
+    for pattern in ("*", "timing.*", "/timing/*", "invocation.*"):
+        assert diff(a, b, Options(only=(pattern,))) == [], pattern
+    # the field named by its own name, in any section
+    assert [c.pointer for c in diff(a, b, Options(only=("*.start_time",)))] == ["/timing/start_time"]
     result = CliRunner().invoke(cli, ["diff", str(case / "a.json"), str(case / "b.json"), "--only", "id"])
     assert result.exit_code == 1 and "id: " in result.output, result.output
 

@@ -108,9 +108,12 @@ class Options:
         return any(fieldpath.covers(s, path) for s in self._ignore)
 
     def asked(self, path: Sequence[Step]) -> bool:
-        """True when an ``--only`` path names the location ``path`` itself or something inside it: a
-        volatile field so named is compared (``--only id``), one in a section named is not (``--only timing``)."""
-        return any(fieldpath.leads_to(s, path) or fieldpath.covers(s, path) and not fieldpath.covers(s, path[:-1])
+        """True when an ``--only`` path names the location ``path`` itself, by name, or something inside it:
+        a volatile field so named is compared (``--only id``), one in a section named is not (``--only timing``),
+        nor one a ``*`` matches (``--only 'timing.*'``: as ``--only timing``)."""
+        depth = len(path)
+        return any(len(s) >= depth and "*" not in s[depth - 1].text
+                   and (fieldpath.leads_to(s, path) or fieldpath.covers(s, path) and not fieldpath.covers(s, path[:-1]))
                    for s in self._only)
 
     def wanted_whole(self, path: Sequence[Step]) -> bool:
