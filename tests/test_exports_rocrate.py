@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from exportdata import CHILD_ID, DIGEST, ROOT_ID, failed, pipeline
@@ -215,6 +216,22 @@ def test_re_export_into_an_earlier_crate_zip_replaces_its_files_and_keeps_other_
     _zip(empty, {})
     assert export([root], "ro-crate", ExportOptions(output=str(empty))) == []
     assert len(check_process_run_crate(rocrate.ROCrate(str(empty)))) == 1
+
+
+def test_a_crate_zip_keeps_its_permissions_when_exported_again(tmp_path):
+    import stat
+
+    root, child = pipeline()
+    out = tmp_path / "crate.zip"
+    umask = os.umask(0)
+    os.umask(umask)
+    export([root], "ro-crate", ExportOptions(output=str(out)))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # a new file as any other
+    out.chmod(0o640)
+    assert export([child], "ro-crate", ExportOptions(output=str(out))) == []
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640, "a private crate stays private"
+    assert len(check_process_run_crate(rocrate.ROCrate(str(out)))) == 1  # the crate of this export
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crate.zip"], "no temporary file left beside it"
 
 
 def test_a_record_with_integers_outside_int64_is_stored_exactly(tmp_path):

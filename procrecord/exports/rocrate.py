@@ -170,19 +170,24 @@ class RoCrateExporter(Exporter):
         os.makedirs(parent, exist_ok=True)
         try:
             if target.endswith(".zip"):
+                import shutil
+
+                from procrecord.atomic import replacing
+
                 earlier = check_output(target)
-                handle, tmp = tempfile.mkstemp(prefix=".crate-", suffix=".zip", dir=parent)
+                handle, tmp = tempfile.mkstemp(prefix="procrecord-crate-", suffix=".zip")
                 os.close(handle)
                 try:
-                    os.chmod(tmp, 0o666 & ~_umask())  # as any new file: mkstemp makes it private
                     self.crate.write_zip(tmp)
                     if earlier:
                         _carry_members(target, tmp, earlier)
-                    os.replace(tmp, target)
-                except BaseException:
+                    # Replaced as every output is: synced, renamed into place, the old file's permissions kept
+                    # (a private crate stays private), a new one's as any new file's.
+                    with replacing(target) as out, open(tmp, "rb") as made:
+                        shutil.copyfileobj(made, out)
+                finally:
                     if os.path.exists(tmp):
                         os.unlink(tmp)
-                    raise
             else:
                 self._write_folder(target, parent)
         finally:
