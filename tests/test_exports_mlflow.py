@@ -154,9 +154,52 @@ def test_a_child_exported_before_its_parent_gets_its_parent_run_id(store, tmp_pa
     assert len(runs) == 2 and runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
     export([child], "mlflow", ExportOptions(endpoint=store, experiment="again"))
     export([root], "mlflow", ExportOptions(endpoint=store, experiment="again"))
-    export([child], "mlflow", ExportOptions(endpoint=store, experiment="again"))  # the store mends nothing twice
     _, runs = _runs(store, "again")
     assert runs[CHILD_ID].data.tags["mlflow.parentRunId"] == runs[ROOT_ID].info.run_id
+    from mlflow.tracking import MlflowClient
+
+    tagged = []
+    real = MlflowClient.set_tag
+    try:
+        MlflowClient.set_tag = lambda self, run_id, key, value, *a, **k: (tagged.append((run_id, key)),
+                                                                          real(self, run_id, key, value, *a, **k))[1]
+        export([child], "mlflow", ExportOptions(endpoint=store, experiment="again"))
+    finally:
+        MlflowClient.set_tag = real
+    assert tagged == [], "the store mends nothing twice"
+
+
+def test_a_parent_run_id_the_store_refuses_is_a_note_on_the_child_never_a_failed_parent(store, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from procrecord.cli import cli
+
+    root, child = pipeline()
+
+    def refuse(self, run_id, key, value, *args, **kwargs):
+        raise ConnectionError("the store is read-only for tags")
+
+    monkeypatch.setattr(MlflowClient, "set_tag", refuse)
+    findings = export([child, root], "mlflow", ExportOptions(endpoint=store, experiment="refused"))
+    assert [(f.record_id, f.kind) for f in findings] == [(CHILD_ID, "dropped")]
+    assert "mlflow.parentRunId not set" in findings[0].message and "read-only" in findings[0].message
+    _, runs = _runs(store, "refused")
+    assert set(runs) == {ROOT_ID, CHILD_ID} and "mlflow.parentRunId" not in runs[CHILD_ID].data.tags
+    # At the start of a later export the mending is tried again; a refusal does not stop the export
+    other = dict(root, id="77777777-7777-4777-8777-777777777777", parent=None)
+    other.pop("parent")
+    findings = export([other], "mlflow", ExportOptions(endpoint=store, experiment="refused"))
+    assert [(f.record_id, f.kind) for f in findings] == [(CHILD_ID, "dropped")]
+    assert len(_runs(store, "refused")[1]) == 3
+    # A run that finds no record writes nothing to the store, not even the mending
+    calls = []
+    monkeypatch.setattr(MlflowClient, "set_tag", lambda self, *a, **k: calls.append(a))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["export", "--to", "mlflow", "--tracking-uri", store, "--experiment", "refused",
+                                      str(empty)], catch_exceptions=False)
+    assert result.exit_code == 1 and calls == [], result.output
 
 
 def _free_port() -> int:

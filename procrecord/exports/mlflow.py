@@ -141,12 +141,10 @@ class MlflowExporter(Exporter):
             self.client = MlflowClient(tracking_uri=options.endpoint)
             found = self.client.get_experiment_by_name(options.experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
-            #: Parent record id -> runs of its children that lack ``mlflow.parentRunId`` (the parent's run did
-            #: not exist when they were made: a child exported first, here or by an earlier export).
-            self.orphans: dict[str, list[str]] = {}
+            #: Parent record id -> (record id, run id) of its children's runs that lack ``mlflow.parentRunId``
+            #: (the parent's run did not exist when they were made: a child exported first, here or earlier).
+            self.orphans: dict[str, list[tuple[str, str]]] = {}
             self.known = self._load_known()
-            for parent in [p for p in self.orphans if p in self.known]:
-                self._adopt(parent)
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
@@ -161,15 +159,30 @@ class MlflowExporter(Exporter):
                 known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
                 parent = run.data.tags.get("procrecord.parent_id")
                 if parent and "mlflow.parentRunId" not in run.data.tags:
-                    self.orphans.setdefault(parent, []).append(run.info.run_id)
+                    self.orphans.setdefault(parent, []).append((run.data.tags[ID_TAG], run.info.run_id))
             token = page.token
             if not token:
                 return known
 
-    def _adopt(self, parent: str) -> None:
-        """Set ``mlflow.parentRunId`` on the runs of ``parent``'s children made before its run existed."""
-        for child_run in self.orphans.pop(parent, ()):
-            self.client.set_tag(child_run, "mlflow.parentRunId", self.known[parent])
+    def _adopt(self, parent: str) -> list[Finding]:
+        """Set ``mlflow.parentRunId`` on the runs of ``parent``'s children made before its run existed; a tag the
+        store refuses is a note on that child (its run and the parent's are whole: only the link is missing)."""
+        findings = []
+        for child, child_run in self.orphans.pop(parent, ()):
+            try:
+                self.client.set_tag(child_run, "mlflow.parentRunId", self.known[parent])
+            except Exception as exc:  # noqa: BLE001 - the link of one child, not the parent's export
+                findings.append(Finding(child, "dropped", f"mlflow.parentRunId not set on run {child_run}: "
+                                                          f"{type(exc).__name__}: {exc}"))
+        return findings
+
+    def close(self) -> list[Finding]:
+        """Link the runs of earlier exports whose parent's run exists now (made by an earlier export, or by
+        this one before its children were seen): done only by a run that exported something."""
+        findings = []
+        for parent in [p for p in self.orphans if p in self.known]:
+            findings += self._adopt(parent)
+        return findings
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Create the record's run unless a run with its id tag exists."""
@@ -213,7 +226,6 @@ class MlflowExporter(Exporter):
             raise
         self.known[rid] = run_id
         if parent_id and "mlflow.parentRunId" not in tags:
-            self.orphans.setdefault(str(parent_id), []).append(run_id)  # tagged once the parent's run exists
-        if rid in self.orphans:
-            self._adopt(rid)
-        return [Finding(rid, "dropped", note) for note in notes]
+            self.orphans.setdefault(str(parent_id), []).append((rid, run_id))  # tagged once the parent's run exists
+        adopted = self._adopt(rid) if rid in self.orphans else []
+        return [Finding(rid, "dropped", note) for note in notes] + adopted
