@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -121,6 +122,28 @@ def test_no_record_found_is_exit_1_and_writes_or_replaces_nothing(tmp_path, to):
     before = sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file())
     assert invoke("export", "--to", to, "-o", out, tmp_path / "empty").exit_code == 1
     assert sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()) == before
+    # every record found failed: the earlier export is not replaced by an empty one either
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.json").write_text('{"schema_version": "1.1", "status": 5}')
+    (tmp_path / "bad" / "y.json").write_text("{not json")
+    failed = invoke("export", "--to", to, "-o", out, tmp_path / "bad")
+    assert failed.exit_code == 1 and "2 not readable or invalid" in failed.output, failed.output
+    assert sorted((p.relative_to(tmp_path), p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()
+                  if "bad" not in p.parts) == before
+
+
+def test_a_crate_zip_in_storage_is_left_alone_by_a_run_that_exports_nothing(tmp_path):
+    pytest.importorskip("rocrate.rocrate")
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    url = f"memory://s13crate-{os.getpid()}/crate.zip"
+    assert invoke("export", "--to", "ro-crate", "-o", url, VALID / "minimal.json").exit_code == 0
+    before = mem.info(url)
+    (tmp_path / "empty").mkdir()
+    assert invoke("export", "--to", "ro-crate", "-o", url, tmp_path / "empty").exit_code == 1
+    after = mem.info(url)
+    assert after["created"] == before["created"] and mem.cat(url) == mem.cat(url)
 
 
 @pytest.mark.parametrize("to", ["csv", "jsonl-flat", "parquet", "openlineage", "otel", "ro-crate"])

@@ -237,8 +237,9 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     try:
         counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
                             reporter.outcome, finding, progress, empty_ok=allow_empty_from_context())
-        if staged:
-            uploaded = _upload(staged, output, earlier)
+        if staged and (reporter.summary.total or allow_empty_from_context()) and (counts.exported or counts.skipped
+                                                                                 or not (counts.failed or counts.rejected)):
+            uploaded = _upload(staged, output, earlier)  # (a run that wrote nothing leaves the object as it was)
     finally:
         progress.close()
         if staged:

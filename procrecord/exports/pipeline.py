@@ -172,9 +172,11 @@ def run_export(sources: list[str], exporter: Exporter, operation: PrepareRecord,
     except BaseException:
         exporter.abort()
         raise
-    if not found and not empty_ok:
-        exporter.abort()  # the run fails for finding nothing: no output of nothing, nothing replaced
-        return Counts(0, 0, 0, 0, 0)
+    if not found and not empty_ok or found and not exported and not skipped and (failed or rejected):
+        # The run fails for finding nothing, or every record it found failed: no output of nothing, and
+        # an earlier export of the same name is not replaced by an empty one.
+        exporter.abort()
+        return Counts(0, failed, 0, 0, rejected)
     # Findings only known when the output is finished (a batch an endpoint refused, ...), per record.
     settle(exporter.close())
     return Counts(exported, failed, skipped, dropped, rejected)
