@@ -249,6 +249,27 @@ def test_read_whole_reads_what_a_plain_read_reads(tmp_path_factory, size, hint, 
     assert read_whole(str(path), limit, planned) == expected
 
 
+def test_a_file_read_at_its_planned_size_takes_one_read(tmp_path, monkeypatch):
+    """A short read of exactly the planned size is the end of a regular file: no second read to find it."""
+    from procrecord.bulk import loader
+
+    path = tmp_path / "r.json"
+    path.write_bytes(b"x" * 1000)
+    reads = []
+    real = os.read
+
+    def counting(fd, n):
+        reads.append(n)
+        return real(fd, n)
+
+    monkeypatch.setattr(os, "read", counting)
+    assert loader.read_whole(str(path), 10_000, 1000) == b"x" * 1000 and reads == [1001]
+    reads.clear()
+    assert loader.read_whole(str(path), 10_000, 400) == b"x" * 1000 and len(reads) > 1  # it grew: read on
+    reads.clear()
+    assert loader.read_whole(str(path), 10_000, 2000) == b"x" * 1000 and len(reads) == 2  # it shrank: confirmed
+
+
 def test_a_folder_walk_looks_at_each_file_once(tmp_path, monkeypatch):
     """One ``stat`` per file (the walk's own entry's), kept in its task: the mode the outputs get and
     the identity an in-place rewrite checks."""
