@@ -8,10 +8,12 @@ the worker that computes it (record bytes never pass through the client). The op
     redacted = records.map(prd.redact, level="most")
     redacted.map(prd.summary).take(5)
 
-A document that cannot be read (invalid JSON, a key written twice, too large) is the marker record
+A document that cannot be read (invalid JSON, a key written twice, too large) or is no record of a known
+version (a stray ``config.json``, a kwcoco file, ``"schema_version": "9.9"``) is the marker record
 ``{"procrecord_error": message, "source": ..., "line": ...}``: every operation here takes it through
-(``upgrade`` and ``redact`` return it unchanged, ``validate`` and ``summary`` report its error), so one
-bad file never stops a bag.
+(``upgrade`` and ``redact`` return it unchanged, ``validate`` and ``summary`` report its error), and
+``upgrade`` and ``redact`` make a marker of a record they cannot convert (one that breaks its schema:
+never a "redacted" record that was not redacted), so one bad file never stops a bag.
 """
 
 from __future__ import annotations
@@ -34,10 +36,18 @@ def _partition(tasks: list[Any], storage_options: dict[str, Any]) -> list[dict[s
     from procrecord.bulk.loader import Loaded, LoadError, iter_task
 
     storage.set_options(storage_options)
+    from procrecord.errors import ProcrecordError
+    from procrecord.record.validation import resolve_version
+
     records = []
     # unique: a key written twice is an error, as ``procrecord validate`` says (the parser keeps one value).
     for item in (item for task in tasks for item in iter_task(task, exact=True, unique=True)):
         if isinstance(item, Loaded):
+            try:
+                resolve_version(item.record)  # no record of a known version: a marker, with where it was
+            except ProcrecordError as exc:
+                records.append({ERROR_KEY: str(exc), "source": item.source, "line": item.line})
+                continue
             records.append(item.record)
         elif isinstance(item, LoadError):
             # A bag holds records: a document that cannot be read stays visible as a marker record.
@@ -79,27 +89,79 @@ def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
     return db.from_delayed(parts) if parts else db.from_sequence([])
 
 
+def _marker(record: dict[str, Any], message: str) -> dict[str, Any]:
+    """The marker of a record an operation could not convert, named by its id (a bag's record has no path)."""
+    rid = record.get("id")
+    return {ERROR_KEY: message, "source": f"record {rid}" if isinstance(rid, str) else "record", "line": None}
+
+
 def upgrade(record: dict[str, Any], to: str | None = None) -> dict[str, Any]:
-    """``record`` upgraded to ``to`` (default: the newest version); a marker record is returned unchanged."""
+    """``record`` upgraded to ``to`` (default: the newest version); a marker record is returned unchanged, and
+    a record that breaks its schema or cannot be upgraded becomes a marker saying why (as the CLI refuses it)."""
     if is_error(record):
         return record
+    from procrecord.errors import ProcrecordError
     from procrecord.operations.migration import upgrade as _upgrade
     from procrecord.record.schemas import current_version
+    from procrecord.record.validation import validate_versioned
 
-    return _upgrade(record, to or current_version())
+    try:
+        version, violations = validate_versioned(record)
+        if violations:
+            first = violations[0]
+            return _marker(record, f"input does not validate against schema {version}: {first.path}: {first.message}")
+        return _upgrade(record, to or current_version(), checked=True)
+    except ProcrecordError as exc:
+        return _marker(record, str(exc))
 
 
-def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None) -> dict[str, Any]:
+def redact(record: dict[str, Any], level: str = "most", key: bytes | None = None,
+           pseudonymize: bool = False) -> dict[str, Any]:
     """``record`` upgraded to the newest version and redacted at ``level``.
 
-    A marker record keeps its form, its message and source scrubbed as free text is (a path names a home
-    folder, a message may quote a key): what a redacted bag holds is redacted, markers included.
+    A record that breaks its schema is not redacted: it becomes a marker saying why (the schema decides what
+    a level hides, so a field it does not know could not be judged). A marker record keeps its form, its
+    message and source scrubbed as free text is (a path names a home folder, a message may quote a key):
+    what a redacted bag holds is redacted, markers included.
+
+    Pseudonyms (``level="most"`` only): ``pseudonymize=True`` takes the key from the worker's own
+    ``PROCRECORD_REDACT_KEY`` (it never travels in the task graph); ``key=`` (at least 32 bytes) is pickled
+    into every task that uses it.
     """
+    from procrecord.operations.redaction import known_level
+
+    known_level(level)
+    key = _pseudonym_key(level, key, pseudonymize)
     if is_error(record):
         return _redact_marker(record, level)
     from procrecord.operations.redaction import redact as _redact
 
-    return _redact(upgrade(record), level, key)
+    current = upgrade(record)
+    if is_error(current):
+        return _redact_marker(current, level)
+    return _redact(current, level, key)
+
+
+def _pseudonym_key(level: str, key: bytes | None, pseudonymize: bool) -> bytes | None:
+    """The key of :func:`redact`, checked as ``procrecord redact`` checks ``--pseudonymize`` and ``--key-file``."""
+    from procrecord.errors import RedactionKeyError
+    from procrecord.operations.redaction import KEY_ENV, MIN_KEY_BYTES, load_key
+
+    if key is not None and pseudonymize:
+        raise ValueError("give key= or pseudonymize=True (the key from the worker's environment), not both")
+    if (key is not None or pseudonymize) and level != "most":
+        raise ValueError(f"pseudonyms are made at level 'most' only (level {level!r} keeps none)")
+    if pseudonymize:
+        found = load_key()
+        if found is None:
+            raise RedactionKeyError(f"pseudonymize=True needs {KEY_ENV} in the environment of every worker")
+        return found
+    if key is not None:
+        if not isinstance(key, bytes):
+            raise TypeError(f"key must be bytes, not {type(key).__name__}")
+        if len(key) < MIN_KEY_BYTES:
+            raise RedactionKeyError(f"pseudonym key is {len(key)} bytes; at least {MIN_KEY_BYTES} are required")
+    return key
 
 
 def _redact_marker(record: dict[str, Any], level: str) -> dict[str, Any]:
@@ -119,9 +181,13 @@ def validate(record: dict[str, Any]) -> list[str]:
     """
     if is_error(record):
         return [_error_line(record)]
+    from procrecord.errors import ProcrecordError
     from procrecord.record.validation import validate_versioned
 
-    _, violations = validate_versioned(record)
+    try:
+        _, violations = validate_versioned(record)
+    except ProcrecordError as exc:  # no record of a known version (a dict not read by read())
+        return [f"error: {exc}"]
     return [f"{v.path}: {v.message}" for v in violations]
 
 

@@ -583,3 +583,63 @@ def test_a_redacted_marker_has_its_message_and_source_scrubbed_as_free_text():
     assert prd.redact(marker, level="none") == marker
     with pytest.raises(ProcrecordError, match="unknown redaction level"):
         prd.redact(marker, level="mots")
+
+
+def test_dask_operations_never_redact_a_record_that_breaks_its_schema_nor_stop_at_a_stray_document(tmp_path):
+    """A record the schema does not know all of is never returned as "redacted" (a leak with a note that
+    says most); a stray JSON file, a future version or a kwcoco file is a marker with its place; a record
+    that breaks its schema is a marker from upgrade and redact, and validate lists its violations."""
+    import dask
+
+    import procrecord.dask as prd
+
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    record = json.loads(valid_fixtures()[0].read_text(encoding="utf-8"))
+    leaky = dict(record, weird_top={"note": token})
+    leaky["host"] = dict(record.get("host") or {}, hostnmae="gpu-secret-07.corp.example")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a-leaky.json").write_text(json.dumps(leaky), encoding="utf-8")
+    (folder / "b-config.json").write_text('{"lr": 0.1}', encoding="utf-8")
+    (folder / "c-future.json").write_text(json.dumps(dict(record, schema_version="9.9")), encoding="utf-8")
+    (folder / "d-good.json").write_text(json.dumps(record), encoding="utf-8")
+    with dask.config.set(scheduler="sync"):
+        bag = prd.read(str(folder))
+        redacted = bag.map(prd.redact, level="most").compute()
+        checked = bag.map(prd.validate).compute()
+        upgraded = bag.map(prd.upgrade).compute()
+    assert [prd.is_error(r) for r in redacted] == [True, True, True, False]
+    assert token not in json.dumps(redacted) and "gpu-secret-07" not in json.dumps(redacted)
+    assert "does not validate" in redacted[0]["procrecord_error"]
+    assert redacted[1]["source"] == str(folder / "b-config.json") and "not a procrecord record" in redacted[1]["procrecord_error"]
+    assert redacted[2]["source"] == str(folder / "c-future.json") and "newer" in redacted[2]["procrecord_error"]
+    assert redacted[3]["redaction"]["level"] == "most"
+    assert checked[0] and all(line.startswith("$.") for line in checked[0]) and checked[3] == []
+    assert checked[1] == [f"{folder / 'b-config.json'}: error: {redacted[1]['procrecord_error']}"]
+    assert [prd.is_error(r) for r in upgraded] == [True, True, True, False]
+    assert prd.validate({"lr": 0.1})[0].startswith("error: not a procrecord record")
+
+
+def test_dask_redact_pseudonyms_come_from_the_workers_environment_and_are_checked_as_in_the_cli(monkeypatch):
+    import procrecord.dask as prd
+    from procrecord.errors import RedactionKeyError
+    from procrecord.operations.redaction import fingerprint
+
+    record = json.loads(valid_fixtures()[0].read_text(encoding="utf-8"))
+    key = b"k" * 32
+    monkeypatch.setenv("PROCRECORD_REDACT_KEY", key.decode())
+    from_env = prd.redact(record, "most", pseudonymize=True)
+    assert from_env["redaction"]["key_fingerprint"] == fingerprint(key)
+    assert from_env == prd.redact(record, "most", key=key)
+    assert "key_fingerprint" not in prd.redact(record, "most")["redaction"], "no pseudonyms unless asked for"
+    with pytest.raises(RedactionKeyError, match="at least 32"):
+        prd.redact(record, "most", key=b"x")
+    with pytest.raises(TypeError, match="bytes"):
+        prd.redact(record, "most", key="k" * 32)
+    with pytest.raises(ValueError, match="level 'most' only"):
+        prd.redact(record, "all", key=key)
+    with pytest.raises(ValueError, match="not both"):
+        prd.redact(record, "most", key=key, pseudonymize=True)
+    monkeypatch.delenv("PROCRECORD_REDACT_KEY")
+    with pytest.raises(RedactionKeyError, match="PROCRECORD_REDACT_KEY"):
+        prd.redact(record, "most", pseudonymize=True)
