@@ -111,3 +111,20 @@ def test_options_that_would_be_ignored_are_usage_errors(tmp_path):
         result = invoke("upgrade", "--check", *extra, copy)
         assert result.exit_code == 2 and "--check writes nothing" in result.output
         assert copy.read_bytes() == legacy.read_bytes() and not (tmp_path / "zz").exists()
+
+
+def test_a_file_not_written_takes_back_its_own_records_counts_not_another_files(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(FIXTURES / "0" / "valid" / "flushed-running.json", src / "a.json")  # upgraded and written
+    current = json.dumps(json.loads(MINIMAL.read_text()))
+    older = json.dumps(json.loads((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()))
+    (src / "b.jsonl").write_text(f"{current}\n{current}\n{older}\n{{bad\n")  # an error: not written at all
+    result = invoke("upgrade", "-o", tmp_path / "out", src)
+    assert result.exit_code == 1
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary == ("upgraded 5 records from 2 sources: 1 error, 3 not written (file has errors), 1 upgraded "
+                       "(changed 1)"), summary
+    assert (tmp_path / "out" / "a.json").exists() and not (tmp_path / "out" / "b.jsonl").exists()
+    report = json.loads(invoke("upgrade", "-o", tmp_path / "out2", "--format", "json", src).stderr)
+    assert report["summary"]["by_status"] == {"error": 1, "not written (file has errors)": 3, "upgraded": 1}

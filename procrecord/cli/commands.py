@@ -175,7 +175,6 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     from procrecord.bulk.engine import SKIPPED, Block, Progress
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
-    from procrecord.bulk.status import severity
 
     sources = list(sources)
     if output_dir and in_place:
@@ -203,7 +202,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
     reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
-    done_by_source: dict[str, int] = {}
+    #: The clean outcomes of each source's records, by status (a file not written takes back its own).
+    done_by_source: dict[str, collections.Counter[str]] = {}
     totals_by_source: dict[str, collections.Counter[str]] = {}  # what each source's records changed, summed
     progress = Progress(label)
     try:
@@ -215,8 +215,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                 totals_by_source.setdefault(item.source, collections.Counter()).update(item.totals)
             else:
                 reporter.outcome(item)
-                if item.ok:
-                    done_by_source[item.source] = done_by_source.get(item.source, 0) + item.records
+                if item.ok and item.status != SKIPPED:
+                    done_by_source.setdefault(item.source, collections.Counter())[str(item.status)] += item.records
                     numbers = {k: v for k, v in (item.info or {}).items() if type(v) is int}
                     if numbers:
                         totals_by_source.setdefault(item.source, collections.Counter()).update(numbers)
@@ -238,16 +238,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
                                   "conflicts": [{"source": a, "output": b, "owner": c} for a, b, c in sink.conflicts]}
     def not_written(source: str, why: str) -> None:
         """Count the records of ``source`` as ``not written (why)``, and take back what they changed."""
-        kept = done_by_source.pop(source, 0)
         summary = reporter.summary
-        for status in [st for st in summary.counts if not severity(st) and st != SKIPPED and not st.startswith("not ")]:
-            if not kept:
-                break
-            taken = min(summary.counts[status], kept)  # the statuses of records kept
+        for status, taken in done_by_source.pop(source, collections.Counter()).items():  # this source's own records
             summary.counts[status] -= taken
             summary.counts[f"not written ({why})"] += taken
-            kept -= taken
-            if summary.counts[status] == 0:
+            if summary.counts[status] <= 0:
                 del summary.counts[status]
         for name, n in totals_by_source.pop(source, {}).items():
             summary.totals[name] -= n
