@@ -128,3 +128,20 @@ def test_a_file_not_written_takes_back_its_own_records_counts_not_another_files(
     assert (tmp_path / "out" / "a.json").exists() and not (tmp_path / "out" / "b.jsonl").exists()
     report = json.loads(invoke("upgrade", "-o", tmp_path / "out2", "--format", "json", src).stderr)
     assert report["summary"]["by_status"] == {"error": 1, "not written (file has errors)": 3, "upgraded": 1}
+
+
+def test_upgrade_check_counts_a_file_the_run_would_leave_unchanged_as_the_run_does(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(FIXTURES / "0" / "valid" / "flushed-running.json", src / "a.json")
+    current = json.dumps(json.loads(MINIMAL.read_text()))
+    older = json.dumps(json.loads((FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()))
+    (src / "b.jsonl").write_text(f"{current}\n{older}\n{{bad\n")
+    check = invoke("upgrade", "--check", src)
+    run = invoke("upgrade", "-o", tmp_path / "out", src)
+    assert check.exit_code == run.exit_code == 1
+    assert f"{src / 'b.jsonl'}:: would not be rewritten (see its error above)" in check.stdout
+    checked = check.stderr.strip().splitlines()[-1]
+    done = run.stderr.strip().splitlines()[-1]
+    assert checked == "checked 4 records from 2 sources: 1 error, 1 needs-upgrade, 2 not written (file has errors)"
+    assert done == "upgraded 4 records from 2 sources: 1 error, 2 not written (file has errors), 1 upgraded (changed 1)"

@@ -77,23 +77,47 @@ def validate(sources, jobs, max_bytes, schema_version, all_errors, fmt, require_
     return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](verbose=verbose), "validate", "validated")
 
 
-def run_report(sources, operation, jobs, max_bytes, reporter, label, verb) -> int:
-    """Drive a checking operation over sources into a reporter; the exit code says if anything was found."""
-    from procrecord.bulk.engine import Block, Progress
+def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewrites: bool = False) -> int:
+    """Drive a checking operation over sources into a reporter; the exit code says if anything was found.
+
+    ``rewrites``: the check of a run that would rewrite files (``upgrade --check``): the records of a file
+    that run would leave unchanged (a record in it fails) are counted as not written, as the run counts them.
+    """
+    import collections
+
+    from procrecord.bulk.engine import SKIPPED, Block, Progress
+    from procrecord.bulk.report import TextReporter
+    from procrecord.bulk.status import severity
 
     progress = Progress(label)
+    done: dict[str, collections.Counter[str]] = {}  # the records a run would write, by source and status
+    failing: list[str] = []  # sources with a record that fails, in order
     try:
         for item in _execute(list(sources), operation, jobs, max_bytes, progress, walk=walk_from_context()):
             if isinstance(item, Block):
                 reporter.summary.add_totals(item.totals)
-            else:
-                reporter.outcome(item)
+                continue
+            reporter.outcome(item)
+            if rewrites and severity(item.status) <= 1 and item.status != SKIPPED:
+                done.setdefault(item.source, collections.Counter())[str(item.status)] += item.records
+            elif rewrites and severity(item.status) >= 2 and item.source not in failing:
+                failing.append(item.source)
     except BrokenPipeError:
         if not stdout_closed():
             raise
         silence_stdout()  # the reader went away (| head): say what was found so far, quietly
     finally:
         progress.close()
+    counts = reporter.summary.counts
+    for source in failing:
+        kept = done.pop(source, collections.Counter())
+        for status, taken in kept.items():  # as the run counts a file it leaves unchanged
+            counts[status] -= taken
+            if counts[status] <= 0:
+                del counts[status]
+            counts["not written (file has errors)"] += taken
+        if kept and isinstance(reporter, TextReporter):
+            reporter.out.write(f"{source}:: would not be rewritten (see its error above): the file would stay unchanged\n")
     reporter.finish(verb)
     return _exit_code(reporter.summary)
 
@@ -351,7 +375,8 @@ def upgrade(sources, jobs, max_bytes, to, check, output_dir, in_place, fmt, embe
         raise click.UsageError("--check writes nothing: it takes neither --output-dir nor --in-place")
     operation = _maybe_embedded(UpgradeRecord(to, check), embedded, pointers, max_bytes)
     if check:
-        return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](out=sys.stdout), "upgrade --check", "checked")
+        return run_report(sources, operation, jobs, max_bytes, REPORTERS[fmt](out=sys.stdout), "upgrade --check", "checked",
+                          rewrites=True)
     return run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, "upgraded", "upgrade", fmt)
 
 
