@@ -634,7 +634,7 @@ def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
     ({"usage_interval": float("nan")}, ValueError), ({"usage_interval": float("inf")}, ValueError),
     ({"usage_interval": "1"}, TypeError), ({"usage_interval": True}, TypeError),
     ({"max_digest_bytes": -5}, ValueError), ({"max_digest_bytes": float("nan")}, ValueError),
-    ({"max_digest_bytes": "1G"}, TypeError),
+    ({"max_digest_bytes": "1G"}, TypeError), ({"max_digest_bytes": 1.5}, ValueError),
 ])
 def test_bad_numeric_options_are_refused_at_construction(tmp_path, options, error):
     """Not accepted and then ignored (usage_interval=0 recorded no usage at all)."""
@@ -656,7 +656,7 @@ def test_bad_numeric_options_of_run_are_usage_errors(tmp_path, option):
 
 def test_good_numeric_options_are_taken(tmp_path):
     for options in ({"usage_interval": 0.5}, {"usage_interval": 2}, {"max_digest_bytes": 0},
-                    {"max_digest_bytes": None}, {"max_digest_bytes": 10}):
+                    {"max_digest_bytes": None}, {"max_digest_bytes": 10}, {"max_digest_bytes": 1e9}):
         Recorder("job", output=tmp_path / "r.json", **options, **QUIET)
 
 

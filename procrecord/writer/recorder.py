@@ -114,6 +114,10 @@ class Recorder:
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
         usage_interval = _check_number("usage_interval", usage_interval, positive=True)
         max_digest_bytes = _check_number("max_digest_bytes", max_digest_bytes, positive=False)
+        if max_digest_bytes is not None and not isinstance(max_digest_bytes, int):
+            if not float(max_digest_bytes).is_integer():
+                raise ValueError(f"max_digest_bytes={max_digest_bytes!r}: expected a whole number of bytes")
+            max_digest_bytes = int(max_digest_bytes)
         self.level = resolve_level(level)
         # "~/runs/fit.json" names the home folder, as it does in a shell (not a folder named "~")
         self.output = os.path.expanduser(os.fspath(output)) if output is not None else None
