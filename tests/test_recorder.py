@@ -608,6 +608,27 @@ def test_the_decorator_can_record_the_arguments_as_config(tmp_path):
     assert "config" not in json.loads(out.read_text()).get("invocation", {}), "arguments are recorded only when asked"
 
 
+def test_the_decorator_leaves_a_methods_receiver_out_of_the_config(tmp_path):
+    out = tmp_path / "fit.json"
+
+    class Trainer:
+        token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+
+        @Recorder(output=out, record_args=True, **QUIET)
+        def fit(self, lr, epochs=2):
+            return lr * epochs
+
+        @classmethod
+        @Recorder(output=out, record_args=True, **QUIET)
+        def build(cls, size):
+            return size
+
+    assert Trainer().fit(0.5) == 1.0
+    assert json.loads(out.read_text())["invocation"]["config"] == {"lr": 0.5, "epochs": 2}
+    assert Trainer.build(3) == 3
+    assert json.loads(out.read_text())["invocation"]["config"] == {"size": 3}
+
+
 
 def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
     """A `with` block or start() has no call whose arguments could be recorded: said, not silently None."""

@@ -836,11 +836,16 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     except (TypeError, ValueError):
         return config  # the call itself will fail, or the signature is unknown: record what we have
     bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    first = next(iter(bound.signature.parameters), None)
+    if first in ("self", "cls"):
+        # A method's receiver is no argument of the run (and an object's attributes may hold its credentials).
+        del arguments[first]
     if config is None:
-        return dict(bound.arguments)
+        return arguments
     if isinstance(config, dict):
-        return {**config, **bound.arguments}
-    return {"config": config, **bound.arguments}
+        return {**config, **arguments}
+    return {"config": config, **arguments}
 
 
 _NO_EXIT = object()
