@@ -128,6 +128,17 @@ def test_downgrade_of_native_records_is_readable_and_reports_drops(path):
         assert "/python/packages" in dropped
 
 
+def test_a_cpu_devices_fields_the_legacy_shape_has_no_place_for_are_reported_dropped():
+    record = load_json(FIXTURES / "1.0" / "valid" / "cpu-batch.json")
+    record["devices"][0]["name"] = "a CPU named apart from host.cpu.model"
+    back, dropped = downgrade(record)
+    assert back["properties"]["device_info"] == {"device_index": 0, "device_type": "cpu"}
+    assert "/devices/0/name" in dropped
+    # an item upgraded from the legacy shape keeps what it had: nothing of its device is dropped
+    legacy = upgrade(back)
+    assert "/devices/0/name" not in downgrade(legacy)[1]
+
+
 @pytest.mark.parametrize("level", ["none", "most"])
 def test_downgrade_writes_text_for_an_unknown_cpu(gpu_record, level):
     gpu_record["collection"]["level"] = level

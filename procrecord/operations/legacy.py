@@ -736,6 +736,12 @@ def dropped_by_downgrade(record: dict[str, Any]) -> list[str]:
     """JSON pointers of the 1.0 values the legacy shape has no place for (coarsest level)."""
     dropped: list[str] = []
     _walk_dropped(record, "", dropped)
+    devices = record.get("devices")
+    first = devices[0] if isinstance(devices, list) and devices and isinstance(devices[0], dict) else None
+    if first is not None and first.get("type") == "cpu" and _dig(record, ("provenance", "upgraded_from")) != "0":
+        # the legacy writer gave a CPU device its index and type only (see _legacy_device): the rest goes
+        dropped += [f"/devices/0/{key}" for key, value in first.items()
+                    if key not in ("index", "type") and value is not None and f"/devices/0/{key}" not in dropped]
     return dropped
 
 
