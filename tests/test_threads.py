@@ -75,3 +75,32 @@ def test_the_hashing_thread_blocks_them():
     artifacts._submit(Work(), 0)  # type: ignore[arg-type]
     assert done.wait(10)
     assert masks[0] >= set(EXTERNAL)
+
+
+def test_a_quietly_started_thread_has_them_blocked_from_its_first_instruction(monkeypatch, tmp_path):
+    """Blocked by the thread itself, a signal that came before it did would stay with it (and the main
+    thread's wait4 would not see it): start_quiet blocks them around start(), so the thread is born so."""
+    from procrecord.writer.threads import start_quiet
+
+    first: list[set[int]] = []
+    thread = threading.Thread(target=lambda: first.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
+    start_quiet(thread)
+    thread.join(10)
+    assert first and first[0] >= set(EXTERNAL)
+    assert not set(signal.pthread_sigmask(signal.SIG_BLOCK, [])) & {signal.SIGTERM, signal.SIGINT}, "the caller's mask is back"
+    # the git collector's dirty check, which runs a git command in a thread of its own, is started so
+    import subprocess
+
+    from procrecord.collectors import git
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    seen: list[set[int]] = []
+    monkeypatch.setattr(git, "is_dirty", lambda root: seen.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))) or False)
+    started: list[str] = []
+    real = git.start_quiet
+    monkeypatch.setattr(git, "start_quiet", lambda t: (started.append(t.name), real(t))[1])
+    collector = git.GitCollector(path=str(tmp_path))
+    assert isinstance(collector.collect(None), dict)
+    assert collector._thread is not None
+    collector._thread.join(10)
+    assert started == ["procrecord-git"] and seen and seen[0] >= set(EXTERNAL)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from procrecord.collectors.interface import Collector, Skipped
+from procrecord.writer.threads import start_quiet
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
@@ -123,7 +124,7 @@ class GitCollector(Collector):
         self._section = {k: v for k, v in section.items() if v is not None}
         if self.dirty:
             self._thread = threading.Thread(target=self._check, args=(root,), name="procrecord-git", daemon=True)
-            self._thread.start()
+            start_quiet(self._thread)  # a signal for the job goes to its main thread
         return dict(self._section)
 
     def _check(self, root: Path) -> None:

@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 from procrecord.collectors.interface import Collector
-from procrecord.writer.threads import block_external_signals
+from procrecord.writer.threads import block_external_signals, start_quiet
 
 #: Files (or folders, in total) larger than this keep only size and mtime unless a digest is asked for.
 DEFAULT_MAX_DIGEST_BYTES = 1 << 30
@@ -270,7 +270,7 @@ def _submit(artifacts: Artifacts, index: int) -> None:
         # a forked child inherits the queue but not the thread: it starts its own
         if not _WORKER or _WORKER[0][0] != os.getpid() or not _WORKER[0][1].is_alive():
             _WORKER[:] = [(os.getpid(), threading.Thread(target=_hash_forever, name="procrecord-artifacts", daemon=True))]
-            _WORKER[0][1].start()
+            start_quiet(_WORKER[0][1])
     _TASKS.put((artifacts, index))
 
 

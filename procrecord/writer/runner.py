@@ -23,7 +23,7 @@ from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.writer.recorder import Recorder
 from procrecord.writer.spawn import Child, spawn
-from procrecord.writer.threads import EXTERNAL, block_external_signals
+from procrecord.writer.threads import EXTERNAL, block_external_signals, start_quiet
 
 #: What ``procrecord run`` passes on to its command.
 FORWARDED = EXTERNAL
@@ -169,7 +169,7 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     stop_flushing = threading.Event()
     flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
     if flush_interval > 0:
-        flusher.start()
+        start_quiet(flusher)  # blocked from its first instruction: a Ctrl-C now must reach the main thread
     try:
         child.wait_ended()
         recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away

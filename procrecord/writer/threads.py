@@ -13,10 +13,30 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 
 #: Signals that come from outside (a terminal, a scheduler, ``kill``); the ones ``procrecord run`` forwards.
 EXTERNAL = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
                                                     "SIGWINCH") if hasattr(signal, name))
+
+
+def start_quiet(thread: threading.Thread) -> None:
+    """Start a helper ``thread`` with the signals of :data:`EXTERNAL` blocked from its first instruction.
+
+    A new thread takes its creator's signal mask, so they are blocked here around ``start()``: blocked
+    only by the thread itself (:func:`block_external_signals`), a signal that came in the moment before
+    would stay with it, unseen by the main thread's ``wait4``. One that comes while they are blocked here
+    waits for this thread to unblock them, and is delivered then.
+    """
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, EXTERNAL)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask (Windows)
+        thread.start()
+        return
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def block_external_signals() -> None:

@@ -19,7 +19,7 @@ from array import array
 from typing import Any
 
 from procrecord.collectors.interface import Collector
-from procrecord.writer.threads import block_external_signals
+from procrecord.writer.threads import block_external_signals, start_quiet
 
 MAX_POINTS = 256
 #: Samples kept per metric for exact percentiles; past it every other one is dropped (uniform thinning).
@@ -195,7 +195,7 @@ class Sampler:
         """Start the thread; the first sample is taken at once (a baseline for CPU)."""
         self._t0 = self.clock()
         self._thread = threading.Thread(target=self._loop, name="procrecord-usage", daemon=True)
-        self._thread.start()
+        start_quiet(self._thread)
 
     def stop(self) -> None:
         """Take a last sample and end the thread."""
