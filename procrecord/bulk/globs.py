@@ -52,6 +52,17 @@ def compile_glob(pattern: str) -> Glob:
     return Glob(regex, whole_path, folders_only)
 
 
+def static_prefix(pattern: str, sep: str = "/") -> str:
+    """The leading parts of a source glob before the first with a wildcard, joined by ``sep``: the folder the
+    pattern starts from, below which ``--include``/``--exclude`` read paths ("" when the first part has one)."""
+    parts = []
+    for part in pattern.split(sep):
+        if any(char in part for char in "*?["):
+            break
+        parts.append(part)
+    return sep.join(parts)
+
+
 def matches_any(patterns: tuple[str, ...], relative: str, is_dir: bool) -> bool:
     """True when one of ``patterns`` matches the entry at ``relative``."""
     return any(compile_glob(pattern).matches(relative, is_dir) for pattern in patterns)

@@ -19,7 +19,7 @@ import attrs
 import orjson
 
 from procrecord.bulk.dupkeys import compact, duplicate_keys
-from procrecord.bulk.globs import matches_any
+from procrecord.bulk.globs import matches_any, static_prefix
 from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
@@ -345,7 +345,7 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
             matches = sorted(glob.glob(source, recursive=True))
             if not matches:
                 yield LoadError(source, None, "no files match this pattern")
-            base = _static_prefix(source)
+            base = static_prefix(source, os.sep) or (os.sep if source.startswith(os.sep) else os.curdir)
             # The walk's rules below the folder the pattern starts from (as for URLs); hidden names the
             # pattern matched are its own choice (a local glob matches them only where it spells the dot).
             matched = attrs.evolve(walk, hidden=True)
@@ -369,16 +369,6 @@ def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str,
                     yield from _plan_found(match, max_bytes, chunk_bytes)
         else:
             yield LoadError(source, None, "no such file or directory")
-
-
-def _static_prefix(pattern: str) -> str:
-    """The folder a glob starts from: its leading parts without a wildcard ("." when the first has one)."""
-    parts = []
-    for part in pattern.split(os.sep):
-        if glob.has_magic(part):
-            break
-        parts.append(part)
-    return os.sep.join(parts) or ("/" if pattern.startswith(os.sep) else os.curdir)
 
 
 def _inside(path: str, folders: tuple[str, ...]) -> bool:

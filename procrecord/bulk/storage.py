@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import attrs
 
+from procrecord.bulk.globs import static_prefix
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES
 from procrecord.errors import ProcrecordError
 
@@ -488,7 +489,7 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
                 continue
             walked.append(folder)
             entries.update((p, i) for p, i in fs.find(folder, detail=True).items() if i.get("type") != "directory")
-        return (entries or None), _static_prefix(path)
+        return (entries or None), static_prefix(path)
     found = {p: i for p, i in fs.find(path, detail=True).items() if i.get("type") != "directory"}
     bare = path.rstrip("/")
     if not found or (len(found) == 1 and next(iter(found)).rstrip("/") == bare and not path.endswith("/")):
@@ -519,15 +520,6 @@ def _skipped_prefixes(fs: Any, skip: tuple[str, ...]) -> list[str]:
     return prefixes
 
 
-def _static_prefix(path: str) -> str:
-    parts = []
-    for part in path.split("/"):
-        if any(m in part for m in _MAGIC):
-            break
-        parts.append(part)
-    return "/".join(parts)
-
-
 def _protocols(fs: Any) -> tuple[str, ...]:
     return tuple(fs.protocol) if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
 
@@ -540,7 +532,7 @@ def source_root(source: str) -> str:
         return os.path.abspath(os.path.dirname(source) or ".")
     fs, path = filesystem(source)
     if any(m in path for m in _MAGIC):
-        return _static_prefix(path)
+        return static_prefix(path)
     key = (source, _options_key())
     if key in _ROOTS:  # the planner listed it already
         return _ROOTS[key] or posixpath.dirname(path)

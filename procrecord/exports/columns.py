@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import attrs
 import orjson
 
+from procrecord.bulk.jsoncodec import dumps as jsoncodec_dumps
+
 #: Kinds of column: the schema's scalar types, ``timestamp`` (format date-time) and ``json`` (text).
 KINDS = ("int", "float", "bool", "string", "timestamp", "json")
 
@@ -86,15 +88,9 @@ INT64 = (-2**63, 2**63)
 
 
 def json_text(value: Any) -> str:
-    """JSON text of ``value``; integers beyond 64 bits (which orjson refuses) written exactly, digit by digit."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except TypeError as exc:
-        if "64-bit" not in str(exc):
-            raise
-        import json
-
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """Compact JSON text of ``value``; integers beyond 64 bits (which orjson refuses) written exactly
+    (:func:`procrecord.bulk.jsoncodec.dumps`: a record's values, string keys only)."""
+    return jsoncodec_dumps(value).decode()
 
 
 _dump = json_text

@@ -170,8 +170,6 @@ class RoCrateExporter(Exporter):
         os.makedirs(parent, exist_ok=True)
         try:
             if target.endswith(".zip"):
-                import shutil
-
                 from procrecord.atomic import replacing
 
                 earlier = check_output(target)
