@@ -111,15 +111,20 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewri
     counts = reporter.summary.counts
     for source in failing:
         kept = done.pop(source, collections.Counter())
-        for status, taken in kept.items():  # as the run counts a file it leaves unchanged
-            counts[status] -= taken
-            if counts[status] <= 0:
-                del counts[status]
-            counts["not written (file has errors)"] += taken
+        _not_written(counts, kept, "file has errors")  # as the run counts a file it leaves unchanged
         if kept and isinstance(reporter, TextReporter):
             reporter.out.write(f"{source}:: would not be rewritten (see its error above): the file would stay unchanged\n")
     reporter.finish(verb)
     return _exit_code(reporter.summary)
+
+
+def _not_written(counts, kept, why: str) -> None:
+    """Count the records ``kept`` (status -> records of one source) as ``not written (why)`` instead."""
+    for status, taken in kept.items():
+        counts[status] -= taken
+        if counts[status] <= 0:
+            del counts[status]
+        counts[f"not written ({why})"] += taken
 
 
 def _execute(sources, operation, jobs, max_bytes, progress=None, source_done=None, skip=(), walk=None,
@@ -263,11 +268,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     def not_written(source: str, why: str) -> None:
         """Count the records of ``source`` as ``not written (why)``, and take back what they changed."""
         summary = reporter.summary
-        for status, taken in done_by_source.pop(source, collections.Counter()).items():  # this source's own records
-            summary.counts[status] -= taken
-            summary.counts[f"not written ({why})"] += taken
-            if summary.counts[status] <= 0:
-                del summary.counts[status]
+        _not_written(summary.counts, done_by_source.pop(source, collections.Counter()), why)  # its own records
         for name, n in totals_by_source.pop(source, {}).items():
             summary.totals[name] -= n
 
