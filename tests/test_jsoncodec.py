@@ -239,3 +239,30 @@ def _integers(value):
     elif isinstance(value, dict):
         for item in value.values():
             yield from _integers(item)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), st.recursive(
+    st.integers(-(2**80), 2**80) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=20), max_size=4), st.booleans())
+def test_the_loader_reads_every_integer_exactly_with_the_duplicate_key_check(value, indent):
+    """The rewriting commands read with the duplicate-key check, whose orjson text of the parsed value
+    (no float exponent in it) stands for the byte scan of the input: the same values as the standard library."""
+    from procrecord.bulk.loader import Loaded, parse
+
+    data = json.dumps(value, indent=2 if indent else None).encode()
+    item = parse(data, "s.json", None, exact=True, unique=True)
+    assert isinstance(item, Loaded)
+    assert item.record == json.loads(data)
+    assert [type(n) for n in _integers(item.record)] == [int for _ in _integers(item.record)]
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 2**64 - 1, -(2**63), 10**40])
+def test_a_big_integer_beside_float_exponents_and_look_alike_strings(number):
+    from procrecord.bulk.loader import Loaded, parse
+
+    record = {"note": "x e+ y", "big": 1e300, "small": 1e-7, "seed": number, "list": [number, {"n": number}]}
+    for data in (json.dumps(record).encode(), json.dumps(record, indent=2).encode(), dumps(record)):
+        item = parse(data, "s.json", None, exact=True, unique=True)
+        assert isinstance(item, Loaded) and item.record == record and item.record["seed"].__class__ is int

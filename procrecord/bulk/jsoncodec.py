@@ -45,7 +45,12 @@ def loads_exact(data: bytes) -> Any:
     Raises :class:`orjson.JSONDecodeError` for what orjson rejects, :class:`ExactnessError` when the
     text is valid but cannot be read again exactly.
     """
-    value = orjson.loads(data)
+    return exact_again(data, orjson.loads(data))
+
+
+def exact_again(data: bytes, value: Any) -> Any:
+    """``value``, which orjson parsed from ``data``, or ``data`` read again by the standard library when it
+    may hold an integer beyond 64 bits (which orjson read as a float); raises as :func:`loads_exact`."""
     if not may_hold_big_integer(data):
         return value
     # orjson has already checked the text (strict JSON: no NaN, UTF-8, nesting), so the standard

@@ -20,7 +20,7 @@ import orjson
 
 from procrecord.bulk.dupkeys import compact, duplicate_keys
 from procrecord.bulk.globs import matches_any, static_prefix
-from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
+from procrecord.bulk.jsoncodec import ExactnessError, exact_again, loads_exact
 from procrecord.bulk.limits import DEFAULT_MAX_BYTES, MAX_DEPTH
 
 #: JSONL files larger than this are split into byte ranges for parallel work.
@@ -197,7 +197,8 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     if not data or data.isspace():  # not strip(): no copy of every document
         return LoadError(source, line, "empty document" if line else "empty file")
     try:
-        value = loads_exact(data) if exact else orjson.loads(data)
+        # With the duplicate-key check, orjson's text of the value settles exactness too (see below).
+        value = loads_exact(data) if exact and not unique else orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         return LoadError(source, line, _describe_json_error(exc, line, data))
     except ExactnessError as exc:
@@ -208,6 +209,11 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
     again = compact(value, MAX_DEPTH) if unique else None
     if again is None and too_deep(data, value):
         return LoadError(source, line, f"nested too deeply: over {MAX_DEPTH} levels, the limit of every command")
+    if exact and unique and (again is None or _FLOAT_EXPONENT in again):
+        try:
+            value = exact_again(data, value)
+        except ExactnessError as exc:
+            return LoadError(source, line, f"invalid for this tool: {exc}")
     if unique:
         repeated = duplicate_keys(data, value, again)
         if repeated:
@@ -217,6 +223,12 @@ def parse(data: bytes, source: str, line: int | None, jsonl: bool = False, exact
             return LoadError(source, line, f"duplicate key {key!r} in the object at {json_path(path)} "
                                            "(a reader keeps only one of its values)")
     return Loaded(source, line, value, jsonl)
+
+
+#: orjson writes every float of magnitude 1e16 or more with an exponent (``1.8446744073709552e+19``), and
+#: reads an integer literal outside [-2**63, 2**64) as such a float: text orjson wrote of a parsed value
+#: without this held no such literal (a string holding it only costs the slower exact check).
+_FLOAT_EXPONENT = b"e+"
 
 
 def too_deep(data: bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
