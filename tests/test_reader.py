@@ -146,3 +146,19 @@ def test_a_key_written_twice_is_an_error_as_validate_says(tmp_path):
     with pytest.raises(RecordReadError, match=r"duplicate key 'name' in the object at \$") as caught:
         procrecord.read(path)
     assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_integers_beyond_64_bits_are_read_exactly(tmp_path):
+    """As the commands read them: a 128-bit seed in a config is not made a float (and writes back equal)."""
+    from procrecord.record.reader import to_dict
+
+    record = {"schema_version": "1.1", "record_type": "procrecord.process", "id": "0b5e2d7c-9a1f-4e3b-8c6d-2f4a6b8c0d1e",
+              "name": "n", "status": "completed", "producer": {"name": "procrecord", "version": "0.1.0"},
+              "invocation": {"config": {"seed": 2**64 + 1, "big": -(10**30), "list": [2**70]}}}
+    path = tmp_path / "r.procrecord.json"
+    path.write_text(json.dumps(record))
+    (read,) = procrecord.read(str(path))
+    assert read.invocation.config == record["invocation"]["config"]
+    assert type(read.invocation.config["seed"]) is int and to_dict(read) == record
+    (again,) = list(procrecord.iter_read(str(path)))
+    assert again.invocation.config["list"] == [2**70]

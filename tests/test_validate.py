@@ -123,3 +123,50 @@ def test_upgrading_a_legacy_record_that_is_not_json_names_the_place():
     record["properties"]["machine"][7] = "seven"
     with pytest.raises(UpgradeError, match=r"\$\.properties\.machine: key 7 is not a string"):
         upgrade(record)
+
+
+SECRETS = ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2hunter2", "AKIAIOSFODNN7EXAMPLE"]
+
+
+@pytest.mark.parametrize("change, path", [
+    (lambda r: r["invocation"].__setitem__("argv", f"python train.py --password {SECRETS[1]} --token {SECRETS[0]}"),
+     "$.invocation.argv"),
+    (lambda r: r["host"].__setitem__("user", ["alice", SECRETS[2]]), "$.host.user"),
+    (lambda r: r.__setitem__("status", SECRETS[0]), "$.status"),  # an enum: not shown, since it looks like a token
+    (lambda r: r["timing"].__setitem__("start_time", f"{SECRETS[1]} 2026"), "$.timing.start_time"),
+    (lambda r: r.__setitem__("name", {"token": SECRETS[0]}), "$.name"),
+])
+def test_a_finding_never_quotes_the_record_s_text(gpu_record, change, path):
+    """Findings land in CI logs: a value in the wrong place (a command line as one string) is described,
+    never printed (it is where a secret sits when a record is malformed)."""
+    record = json.loads(json.dumps(gpu_record))
+    change(record)
+    violations = validate(record, all_errors=True)
+    assert violations and violations[0].path == path
+    for violation in violations:
+        for secret in SECRETS:
+            assert secret not in violation.message
+        assert len(violation.message) <= 300
+
+
+def test_a_short_harmless_value_of_an_enum_is_still_shown(gpu_record):
+    record = json.loads(json.dumps(gpu_record))
+    record["status"] = "complete"  # a typo the user wants to see
+    (violation,) = validate(record)
+    assert violation.path == "$.status" and "'complete' is not one of" in violation.message
+
+
+def test_the_cli_prints_no_value_of_a_malformed_record(tmp_path, gpu_record):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    record = json.loads(json.dumps(gpu_record))
+    record["invocation"]["argv"] = f"train --token {SECRETS[0]}"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(record))
+    for args in (["validate", str(path)], ["validate", "--format", "json", str(path)],
+                 ["validate", "--require-level", "most", str(path)], ["redact", "--level", "most", str(path)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "a string of" in result.output and SECRETS[0] not in result.output, (args, result.output)

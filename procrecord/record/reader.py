@@ -119,7 +119,7 @@ def _records(source: Source | Iterable[Source], max_bytes: int | None) -> Iterat
     sources = _sources(source)
     named = set(sources)
     # unique: a key written twice is an error, as in ``procrecord validate`` (the parser keeps one value).
-    for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes, unique=True):
+    for item in load(sources, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes, unique=True, exact=True):
         host = _host_file(item)
         if host is not None:
             if item.source not in named:  # found by a folder walk or a glob: go on with the others

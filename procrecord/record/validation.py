@@ -169,9 +169,50 @@ def explain(record: dict[str, Any], version: str, all_errors: bool = False) -> l
     return [_violation(e) for e in chosen]
 
 
+#: The longest finding message (a schema's long enum may make one long; a record's value never does).
+MAX_MESSAGE = 300
+#: Keywords whose failing value is worth showing when it is short and harmless (a mistyped status, a
+#: malformed time): the other findings describe it instead.
+_SHOWN_KEYWORDS = frozenset({"enum", "const", "format"})
+_HARMLESS = re.compile(r"[A-Za-z0-9._:+-]{1,40}")
+
+
+def _described(value: Any) -> str:
+    """What a finding says of a value it does not quote: its kind and size."""
+    if isinstance(value, str):
+        return f"a string of {len(value)} character{'s' if len(value) != 1 else ''}" if value else "an empty string"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}" if value else "an empty list"
+    return f"an object with {len(value)} key{'s' if len(value) != 1 else ''}" if value else "an empty object"
+
+
+def _shown(value: str) -> bool:
+    """True for a short word-like string that no scrub rule finds anything in (safe to print in a log)."""
+    if _HARMLESS.fullmatch(value) is None:
+        return False
+    from procrecord.operations.redaction import free_text_scrubber
+
+    return not free_text_scrubber().detect(value)
+
+
+def safe_message(error: Any) -> str:
+    """The engine's message of ``error`` without the record's own text: findings go to terminals and CI
+    logs, so a string, list or object the message would print (a command line holding a token, written as
+    one string where the schema wants a list) is described by its kind and size instead (numbers, booleans
+    and null are printed; a short harmless string is printed for ``enum``, ``const`` and ``format``)."""
+    message: str = error.message
+    instance = error.instance
+    if instance.__class__ in (str, list, dict):
+        text = repr(instance)
+        if text in message and not (instance.__class__ is str and error.validator in _SHOWN_KEYWORDS
+                                    and _shown(instance)):
+            message = message.replace(text, _described(instance))
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 1] + "…"
+
+
 def _violation(error: Any) -> Violation:
     parts = list(error.absolute_path)
-    message = error.message
+    message = safe_message(error)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set(error.schema.get("properties", {}))
         extra = sorted(k for k in error.instance if k not in allowed)
