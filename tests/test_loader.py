@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrecord.bulk.loader import Loaded, LoadError, Walk, load, plan
+from procrecord.bulk.loader import Loaded, LoadError, Note, Walk, load, plan
 
 from helpers import ROOT, spy_stat
 
@@ -37,7 +37,8 @@ def test_json_file_loads(tmp_path):
         (b'{"a": 1,\n "b": }', "invalid JSON at line 2, column"),
         (b"", "empty file"),
         (b"   \n", "empty file"),
-        (b'{"a": "\xff\xfe"}', "not valid UTF-8"),
+        (b'{"a": "\xff\xfe"}', "not valid UTF-8 at line 1, column 8 (byte offset 7: 0xff)"),
+        (b'{\n  "a": 1,\n  "b": "x\xc3"\n}', "not valid UTF-8 at line 3, column 10 (byte offset 21: 0xc3)"),
         (b'{"a": NaN}', "invalid JSON at line 1, column 7: NaN (JSON has no NaN or Infinity"),
         (b'{"a": -Infinity}', "invalid JSON at line 1, column 8: Infinity (JSON has no NaN or Infinity"),
         (b"[" * 2000 + b"]" * 2000, "nested deeper than the parser allows"),
@@ -412,3 +413,18 @@ def test_walk_patterns(pattern, path, is_dir, expected):
     from procrecord.bulk.globs import compile_glob
 
     assert compile_glob(pattern).matches(path, is_dir) is expected
+
+
+def test_invalid_utf8_in_a_jsonl_line_says_its_column(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(json.dumps(REC).encode() + b'\n{"name": "a\xffb"}\n')
+    items = list(load([str(path)]))
+    assert isinstance(items[1], LoadError) and items[1].line == 2
+    assert items[1].message == "invalid JSON: not valid UTF-8 at column 12 (0xff)"
+
+
+def test_a_dangling_symlink_is_not_called_a_symlink_to_a_file(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "gone.json").symlink_to(tmp_path / "missing.json")
+    (note,) = [n for task in plan([str(tmp_path / "d")]) for n in [task]]
+    assert isinstance(note, Note) and note.message == "a symlink to nothing (its target does not exist): left as it is"

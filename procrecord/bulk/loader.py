@@ -285,13 +285,27 @@ def _describe_json_error(exc: orjson.JSONDecodeError, line: int | None, data: by
     if "recursion" in msg.lower() or "depth limit" in msg.lower():
         return "invalid JSON: nested deeper than the parser allows (1024 levels)"
     if "utf-8" in msg.lower():
-        return "invalid JSON: not valid UTF-8"
+        return "invalid JSON: not valid UTF-8" + _utf8_place(data, line)
     if "infinity" in msg.lower():  # orjson's "number is infinity when parsed as double"
         where = f"line {exc.lineno}, column {exc.colno}" if line is None else f"column {exc.colno}"
         return f"a number at {where} is too large to read (beyond the 1.8e308 a double holds)"
     if line is None:
         return f"invalid JSON at line {exc.lineno}, column {exc.colno}: {msg}"
     return f"invalid JSON at column {exc.colno}: {msg}"
+
+
+def _utf8_place(data: bytes, line: int | None) -> str:
+    """Where the first byte that is not UTF-8 lies in ``data`` (`` at line L, column C (byte offset B: 0xNN)``), or ""."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = exc.start
+        column = at - data.rfind(b"\n", 0, at)  # (1-based: rfind gives -1 on the first line)
+        if line is not None:  # a JSONL line: its column says where
+            return f" at column {column} (0x{data[at]:02x})"
+        lines = data.count(b"\n", 0, at) + 1
+        return f" at line {lines}, column {column} (byte offset {at}: 0x{data[at]:02x})"
+    return ""
 
 
 def _json_type(value: Any) -> str:
@@ -389,6 +403,8 @@ def _inside(path: str, folders: tuple[str, ...]) -> bool:
 
 
 def _link_note(path: str) -> Note:
+    if not os.path.exists(path):
+        return Note(path, None, "a symlink to nothing (its target does not exist): left as it is")
     kind = "a folder" if os.path.isdir(path) else "a file"
     return Note(path, None, f"a symlink to {kind}: left as it is (--follow-symlinks follows it)")
 
