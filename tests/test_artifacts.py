@@ -269,3 +269,29 @@ def test_1_1_sections_have_a_display_group(pointer, group):
     from procrecord.operations.diffreport import group_of
 
     assert group_of(Change(pointer, "changed", 1, 2, "")) == group
+
+
+def test_relative_artifacts_are_taken_where_they_were_added(tmp_path, monkeypatch):
+    """A job that changes folder after adding them (Hydra's run folders) records the files it added, not
+    files of the same name in its new folder."""
+    start, later = tmp_path / "start", tmp_path / "later"
+    start.mkdir()
+    later.mkdir()
+    (start / "train.csv").write_text("a,b\n1,2\n")
+    (start / "parts").mkdir()
+    (start / "parts" / "p1.txt").write_text("one")
+    monkeypatch.chdir(start)
+    with Recorder("job", output=str(tmp_path / "rec.json"), argv=["job"]) as rec:
+        rec.add_input("train.csv", role="train-data")
+        rec.add_input("parts/*.txt", role="parts")
+        rec.add_output("model.bin", role="model")
+        os.chdir(later)
+        (start / "model.bin").write_text("the real weights")
+        (later / "model.bin").write_text("an unrelated file")
+        (later / "train.csv").write_text("other")
+    record = json.loads((tmp_path / "rec.json").read_text())
+    assert [(a["uri"], a["kind"]) for a in record["inputs"]] == [
+        (str(start / "train.csv"), "file"), (str(start / "parts" / "p1.txt"), "file")]
+    assert record["inputs"][0]["sha256"] == sha256_file(str(start / "train.csv"))
+    (output,) = record["outputs"]
+    assert output["uri"] == str(start / "model.bin") and output["size_bytes"] == len("the real weights")

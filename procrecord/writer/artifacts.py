@@ -187,9 +187,16 @@ class Artifacts:
         return len(self._specs)
 
     def add(self, path: str | os.PathLike[str], role: str | None = None, digest: bool | None = None) -> None:
-        """Name an artifact; an input starts hashing in the background at once."""
+        """Name an artifact; an input starts hashing in the background at once. A relative path (or glob)
+        is taken against the working folder of this call: a job that changes folder later (Hydra's run
+        folders) still names the file it added."""
+        spec = os.fspath(path)
+        if spec.startswith("file://"):
+            spec = spec[len("file://"):]
+        if not is_uri(spec):
+            spec = os.path.abspath(spec)
         with self._lock:
-            self._specs.append((os.fspath(path), role, digest))
+            self._specs.append((spec, role, digest))
             index = len(self._specs) - 1
         if self.background:
             _submit(self, index)
