@@ -124,11 +124,8 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
         # blank lines only, in the middle or at the end of a file: written back, so lines keep their numbers
         return [Block(later, b"\n" * span.lines, False, {})], span.lines
     first = task.first_line if isinstance(task, InlineTask) else 1  # the line numbers the task's outcomes start at
-    items = pack(outcomes, (first, first + span.lines - 1))
-    identity = getattr(task, "identity", None)
-    if identity is not None and items and isinstance(items[-1], Block):
-        items[-1] = items[-1]._replace(identity=identity, mode=getattr(task, "mode", None))
-    return items, span.lines
+    return pack(outcomes, (first, first + span.lines - 1), getattr(task, "identity", None), getattr(task, "mode", None)), \
+        span.lines
 
 
 def _later_part(task: Task) -> str | None:
@@ -193,22 +190,27 @@ def _unspill(item: Outcome | Block) -> Outcome | Block:
     return item
 
 
-def pack(outcomes: list[Outcome], lines: tuple[int, int] | None = None) -> list[Outcome | Block]:
+def pack(outcomes: list[Outcome], lines: tuple[int, int] | None = None,
+         identity: tuple[int, int, int, int] | None = None, mode: int | None = None) -> list[Outcome | Block]:
     """Move the outputs of a task's outcomes into one :class:`Block`, then merge the clean outcomes.
 
     A task is a whole file or a byte range of one, so its outputs are consecutive in the output:
     joining them here costs one copy, and the parent process writes one piece per task.
     ``lines``: the first and last line of a JSONL task; its blank lines are kept in the output (as
-    empty lines), so a rewritten file keeps its line numbers.
+    empty lines), so a rewritten file keeps its line numbers. ``identity`` and ``mode``: the block's
+    (see :class:`Block`), from the task.
     """
     if len(outcomes) == 1 and (lines is None or outcomes[0].line is None or lines[0] == lines[1]):
-        # a file of one record (the common case of many small files): no merging
+        # a file of one record (the common case of many small files): no merging, and the outcome without
+        # its output made at C speed (NamedTuple._replace is Python code; this runs per file)
         only = outcomes[0]
         if only.output is None:
             return [only]
         info = only.info or {}
         counts = {name: value for name, value in info.items() if value.__class__ is int}
-        return [only._replace(output=None, info=None), Block(only.source, only.output, bool(info.get("changed", 1)), counts)]
+        return [Outcome(only.source, only.line, only.status, only.version, only.violations, only.message, None,
+                        only.jsonl, None, only.records),
+                Block(only.source, only.output, bool(info.get("changed", 1)), counts, None, identity, mode)]
     if not any(o.output is not None for o in outcomes):
         return list(compress(iter(outcomes)))
     totals: dict[str, int] = {}
@@ -221,7 +223,7 @@ def pack(outcomes: list[Outcome], lines: tuple[int, int] | None = None) -> list[
             changed = True
     data = b"".join(_with_blank_lines(outcomes, lines))
     stripped = [o._replace(output=None, info=None) for o in outcomes]
-    return [*compress(iter(stripped)), Block(outcomes[0].source, data, changed, totals)]
+    return [*compress(iter(stripped)), Block(outcomes[0].source, data, changed, totals, None, identity, mode)]
 
 
 def _with_blank_lines(outcomes: list[Outcome], lines: tuple[int, int] | None) -> Iterator[bytes]:

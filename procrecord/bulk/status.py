@@ -26,8 +26,10 @@ class Status(str, Enum):
     LEAK = "leak"
     ERROR = "error"
 
-    def __str__(self) -> str:
-        return str(self.value)
+    # A member's text is its value (``str`` mixin): read in C, not through ``Enum.value``'s descriptor, and
+    # hashed as that text, so a member and its text are one key of a dict (statuses are counted per record).
+    __str__ = str.__str__
+    __hash__ = str.__hash__
 
     def __format__(self, spec: str) -> str:  # the text on every Python (3.12 changed the mixin's default)
         return format(str(self.value), spec)

@@ -198,7 +198,6 @@ def output_options(func):
 
 def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, verb, label, fmt="text") -> int:
     """Drive a rewriting operation over sources into a :class:`~procrecord.bulk.output.Sink`."""
-    import collections
     import io
 
     from procrecord.bulk.engine import SKIPPED, Block, Progress
@@ -232,23 +231,26 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
     reporter = TextReporter(out=sys.stderr) if fmt == "text" else JsonReporter(out=sys.stderr, err=io.StringIO())
     #: The clean outcomes of each source's records, by status (a file not written takes back its own).
-    done_by_source: dict[str, collections.Counter[str]] = {}
-    totals_by_source: dict[str, collections.Counter[str]] = {}  # what each source's records changed, summed
+    done_by_source: dict[str, dict[str, int]] = {}
+    totals_by_source: dict[str, dict[str, int]] = {}  # what each source's records changed, summed
     progress = Progress(label)
     try:
         skip = (output_dir,) if output_dir else ()  # it may lie inside a source folder
         for item in _execute(sources, operation, jobs, max_bytes, progress, sink.done, skip, walk,
                              output_dir, in_place, sink):
-            if isinstance(item, Block):
-                reporter.summary.add_totals(item.totals)
-                totals_by_source.setdefault(item.source, collections.Counter()).update(item.totals)
+            # (this runs twice per file of a run over many small files: plain dicts, no Counter made per source)
+            if item.__class__ is Block:
+                if item.totals:
+                    reporter.summary.add_totals(item.totals)
+                    _add_counts(totals_by_source, item.source, item.totals)
             else:
                 reporter.outcome(item)
                 if item.ok and item.status != SKIPPED:
-                    done_by_source.setdefault(item.source, collections.Counter())[str(item.status)] += item.records
-                    numbers = {k: v for k, v in (item.info or {}).items() if type(v) is int}
-                    if numbers:
-                        totals_by_source.setdefault(item.source, collections.Counter()).update(numbers)
+                    _add_counts(done_by_source, item.source, {str(item.status): item.records})
+                    if item.info:
+                        numbers = {k: v for k, v in item.info.items() if type(v) is int}
+                        if numbers:
+                            _add_counts(totals_by_source, item.source, numbers)
             sink.add(item)
     except BrokenPipeError:
         if not stdout_closed():
@@ -268,7 +270,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     def not_written(source: str, why: str) -> None:
         """Count the records of ``source`` as ``not written (why)``, and take back what they changed."""
         summary = reporter.summary
-        _not_written(summary.counts, done_by_source.pop(source, collections.Counter()), why)  # its own records
+        _not_written(summary.counts, done_by_source.pop(source, {}), why)  # its own records
         for name, n in totals_by_source.pop(source, {}).items():
             summary.totals[name] -= n
 
@@ -292,6 +294,16 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         click.echo(f"{source}:: error: {message}", err=True)
     reporter.finish(verb)
     return _exit_code(reporter.summary, bool(sink.conflicts or sink.failures))
+
+
+def _add_counts(by_source: dict[str, dict[str, int]], source: str, counts: dict[str, int]) -> None:
+    """Add ``counts`` to those of ``source`` in ``by_source``."""
+    known = by_source.get(source)
+    if known is None:
+        by_source[source] = dict(counts)
+        return
+    for name, n in counts.items():
+        known[name] = known.get(name, 0) + n
 
 
 def _is_single_file(source: str) -> bool:
