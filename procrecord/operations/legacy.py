@@ -234,7 +234,11 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["provenance"] = provenance
     if note is not None:
         out["redaction"] = note  # a redacted record downgraded (see downgrade_1_0_to_0) stays redacted
-        _drop_removed(out, note.get("level"))
+        drop_removed_sections(out, note.get("level"))
+        if "legacy" in provenance:
+            from procrecord.operations.redaction import drop_hidden_legacy_values
+
+            drop_hidden_legacy_values(out, note.get("level"), "1.0")
     out["name"] = name  # always present (null when unknown), last as before
     return out
 
@@ -421,7 +425,7 @@ _first = operator.itemgetter(0)
 _UPGRADED_BY = f"procrecord {__version__}"
 
 
-def _drop_removed(out: dict[str, Any], level: Any) -> None:
+def drop_removed_sections(out: dict[str, Any], level: Any) -> None:
     """Take out what the upgrade made that the record's redaction level removes (``collection``
     at ``all``): a redacted record never holds it, so its upgrade must not either."""
     from procrecord.record.policy import LEVELS, policy, removes
