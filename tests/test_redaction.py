@@ -521,3 +521,62 @@ def test_a_redacted_legacy_item_upgraded_with_a_bag_the_gate_passes_is_not_chang
     assert "legacy" not in redact({**record, "provenance": {"upgraded_from": "0", "legacy": {"/x": "text"}}}, "most")["provenance"]
     fresh = {k: v for k, v in record.items() if k != "redaction"}
     assert "legacy" not in redact(fresh, "most")["provenance"]
+
+
+LEGACY_ITEMS = sorted((FIXTURES / "0" / "valid").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", LEGACY_ITEMS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_a_redacted_legacy_item_upgraded_still_meets_its_level(path, level):
+    """Found by an audit: a legacy item redacted at ``most`` (kept legacy, as ``redact --embedded`` writes it)
+    passed the gate, and its plain upgrade, whose note still said ``most``, failed it (the torch device type
+    ``cuda`` went to the legacy bag). The upgrade meets the level, and gives the item back as it was."""
+    from procrecord.operations.migration import downgrade
+
+    item = redact(load_json(path), level, version="0")
+    assert check_level(item, level) == []
+    upgraded = upgrade(item)
+    assert upgraded["redaction"]["level"] == level
+    assert check_level(upgraded, level) == []
+    assert downgrade(upgraded)[0] == item
+
+
+def test_the_upgrade_of_a_redacted_legacy_item_leaves_out_what_its_level_hides_and_says_so():
+    """A value its level hides (text with no 1.x home) is left out of the legacy bag and named in the note;
+    a number that passes the gate stays; the gate of the legacy item still sees what the upgrade leaves out."""
+    item = {"type": "process", "properties": {"name": "fit", "machine": {"arch": "sparc64", "cpu_count": 0},
+                                              "uuid": "b6a1f2e3-d4c5-4b6a-8f7e-0d1c2b3a4f5e"},
+            "redaction": {"level": "most", "tool": "procrecord", "tool_version": "0", "removed": ["/host/hostname"],
+                          "scrubbed": []}}
+    assert check_level(item, "most") == []
+    upgraded = upgrade(item)
+    assert upgraded["provenance"]["legacy"] == {"/properties/machine/cpu_count": 0}
+    assert upgraded["redaction"]["removed"] == ["/host/hostname", "/provenance/legacy/~1properties~1machine~1arch"]
+    assert check_level(upgraded, "most") == []
+    leaking = copy.deepcopy(item)
+    leaking["properties"]["machine"]["arch"] = "/home/jdoe/arch"
+    assert [v.keyword for v in check_level(leaking, "most")] == ["x-scrub"]
+
+
+@pytest.mark.parametrize("level", ["most", "all"])
+def test_legacy_readers_numbers_survive_redaction_at_most(level):
+    """Found by an audit: redacting a legacy item at ``most`` removed the numbers geowatch's parse_resource_item
+    reads (``iters_per_second``, ``device_info.allocated_vram``) and their neighbours, which identify nobody
+    (they lived in the legacy bag on the way). ``all`` removes them, with the sections they belong to."""
+    gpu = redact(load_json(FIXTURES / "0" / "valid" / "handmade-gpu-device-info.json"), level, version="0")
+    oldest = redact(load_json(FIXTURES / "0" / "valid" / "handmade-oldest-end-timestamp.json"), level, version="0")
+    props = gpu["properties"]
+    if level == "most":
+        assert props["device_info"]["allocated_vram"] == 58000000000
+        assert props["device_info"]["reserved_vram"] == 60129542144
+        assert props["emissions"]["co2_ton"] == 0.0009163 and props["disk_info"]["hwtype"] == "hdd"
+        assert "names" not in props["disk_info"]  # block device names identify the machine's disks
+        assert isinstance(oldest["properties"]["iters_per_second"], float)
+        assert "/provenance/legacy" not in gpu["redaction"]["removed"]
+    else:
+        assert "device_info" not in props and "emissions" not in props
+        assert "iters_per_second" not in oldest["properties"]
+    for item in (gpu, oldest):
+        assert check_level(item, level) == [] and check_level(upgrade(item), level) == []
+        assert redact(item, level) == item

@@ -234,7 +234,11 @@ def upgrade_0_to_1_0(record: dict[str, Any]) -> dict[str, Any]:
     out["provenance"] = provenance
     if note is not None:
         out["redaction"] = note  # a redacted record downgraded (see downgrade_1_0_to_0) stays redacted
-        _drop_removed(out, note.get("level"))
+        drop_removed_sections(out, note.get("level"))
+        if "legacy" in provenance:
+            from procrecord.operations.redaction import drop_hidden_legacy_values
+
+            drop_hidden_legacy_values(out, note.get("level"), "1.0")
     out["name"] = name  # always present (null when unknown), last as before
     return out
 
@@ -421,7 +425,7 @@ _first = operator.itemgetter(0)
 _UPGRADED_BY = f"procrecord {__version__}"
 
 
-def _drop_removed(out: dict[str, Any], level: Any) -> None:
+def drop_removed_sections(out: dict[str, Any], level: Any) -> None:
     """Take out what the upgrade made that the record's redaction level removes (``collection``
     at ``all``): a redacted record never holds it, so its upgrade must not either."""
     from procrecord.record.policy import LEVELS, policy, removes
@@ -611,6 +615,8 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
         section = build(record, faithful)
         if section is not None:
             props[key] = section
+    if faithful and bag:
+        props = _in_legacy_order(props, bag)
     out: dict[str, Any] = {"type": "process", "properties": props}
     for pointer, value in bag.items():
         _put(out, pointer, json_copy(value))
@@ -619,6 +625,39 @@ def downgrade_1_0_to_0(record: dict[str, Any]) -> dict[str, Any]:
         # was redacted (validate --require-level reads it), and an upgrade puts it back.
         out["redaction"] = json_copy(record["redaction"])
     return out
+
+
+#: The order in which the legacy writer wrote the keys of ``properties`` and of its objects (the oldest
+#: records' ``end_timestamp`` and ``iters_per_second`` where they stood).
+_LEGACY_ORDER: dict[str, tuple[str, ...]] = {
+    "": ("name", "args", "config", "machine", "start_timestamp", "stop_timestamp", "end_timestamp", "duration",
+         "iters_per_second", "uuid", "extra", "emissions", "disk_info", "device_info"),
+    "machine": ("host", "user", "cwd", "userhome", "mem_total", "cpu_brand", "cpu_count", "os_name", "os_release",
+                "os_version", "arch", "py_impl", "py_version"),
+    "emissions": ("co2_kg", "total_kWH", "run_id", "co2_ton", "est_dollar_to_offset"),
+    "disk_info": ("path", "source", "filesystem", "hwtype", "names"),
+    "device_info": ("device_index", "device_type", "device_name", "total_vram", "reserved_vram", "allocated_vram",
+                    "device_capabilities", "device_multi_processor_count"),
+}
+
+
+def _in_legacy_order(props: dict[str, Any], bag: dict[str, Any]) -> dict[str, Any]:
+    """``props`` (and its objects) with the keys the legacy bag gives back in the place the legacy writer
+    wrote them, so that a downgrade of an upgraded record gives back its bytes, not only its values
+    (a value put back from the bag would otherwise come last: ``machine.arch`` of ``""``)."""
+
+    def ordered(section: dict[str, Any], order: tuple[str, ...], prefix: str) -> dict[str, Any]:
+        slots = {key: None for key in order if key not in section and prefix + key in bag}  # filled by the bag
+        if not slots:
+            return section
+        merged = {**section, **slots}
+        return {**{key: merged[key] for key in order if key in merged}, **merged}
+
+    props = ordered(props, _LEGACY_ORDER[""], "/properties/")
+    for name, order in _LEGACY_ORDER.items():
+        if name and isinstance(props.get(name), dict):
+            props[name] = ordered(props[name], order, f"/properties/{name}/")
+    return props
 
 
 #: Legacy ``machine`` key -> where procrecord 1.0 keeps it.
@@ -736,6 +775,10 @@ def dropped_by_downgrade(record: dict[str, Any]) -> list[str]:
     """JSON pointers of the 1.0 values the legacy shape has no place for (coarsest level)."""
     dropped: list[str] = []
     _walk_dropped(record, "", dropped)
+    if _dig(record, ("provenance", "upgraded_from")) == "0":
+        # what the upgrade of a legacy record made up itself, unchanged since, is no value of the record
+        made = _made_by_upgrade(record)
+        dropped = [pointer for pointer in dropped if pointer not in made]
     devices = record.get("devices")
     first = devices[0] if isinstance(devices, list) and devices and isinstance(devices[0], dict) else None
     if first is not None and first.get("type") == "cpu" and _dig(record, ("provenance", "upgraded_from")) != "0":
@@ -743,6 +786,24 @@ def dropped_by_downgrade(record: dict[str, Any]) -> list[str]:
         dropped += [f"/devices/0/{key}" for key, value in first.items()
                     if key not in ("index", "type") and value is not None and f"/devices/0/{key}" not in dropped]
     return dropped
+
+
+def _made_by_upgrade(record: dict[str, Any]) -> set[str]:
+    """The pointers of the fields an upgrade from version 0 fills in that still hold what it put there:
+    ``producer`` (procrecord, of the version that upgraded it) and ``status`` (running when started and
+    never stopped, else completed), which the upgrade derives again from the legacy record."""
+    made = set()
+    producer, by = record.get("producer"), _dig(record, ("provenance", "upgraded_by"))
+    if isinstance(producer, dict) and producer.keys() == {"name", "version"} and producer["name"] == "procrecord" \
+            and by == f"procrecord {producer['version']}":
+        made.add("/producer")
+    bag = _dig(record, ("provenance", "legacy")) or {}
+    started = _dig(record, ("timing", "start_time")) is not None or bag.get("/properties/start_timestamp") is not None
+    stopped = _dig(record, ("timing", "stop_time")) is not None or any(
+        bag.get(f"/properties/{key}") is not None for key in ("stop_timestamp", "end_timestamp"))
+    if record.get("status") == ("running" if started and not stopped else "completed"):
+        made.add("/status")
+    return made
 
 
 def _walk_dropped(value: Any, pointer: str, dropped: list[str]) -> None:

@@ -543,6 +543,8 @@ def redact(record: dict[str, Any], level: str, key: bytes | None = None, version
         out = dict(record)
     if isinstance(earlier, dict) and _LEGACY_BAG in ctx.removed:
         _keep_clean_legacy_bag(record, out, ctx, level, version)
+    if _LEGACY_BAG in ctx.removed:
+        _keep_legacy_values(record, out, ctx, level, version)
     out.pop("redaction", None)
     out["redaction"] = note = _note(previous, ctx, key)
     if note["level"] != level and check_level(out, note["level"], version):
@@ -564,12 +566,32 @@ def _keep_clean_legacy_bag(record: dict[str, Any], out: dict[str, Any], ctx: _Co
             and isinstance(given.get("legacy"), dict)):
         return
     leaks: list[Violation] = []
-    _check_legacy_bag(given["legacy"], level, version, leaks)
+    _check_legacy_bag(given["legacy"], level, version, leaks, out)
     if not leaks:
         provenance = dict(given)  # (the input's order of keys, with what the walk made of the others)
         provenance.update(kept)
         out["provenance"] = provenance
         ctx.removed = [pointer for pointer in ctx.removed if pointer != _LEGACY_BAG]
+
+
+def _keep_legacy_values(record: dict[str, Any], out: dict[str, Any], ctx: _Context, level: str, version: str) -> None:
+    """Put back the entries of the legacy bag of an upgraded legacy record that ``level`` keeps (readers'
+    numbers: see :data:`_LEGACY_KEPT`); the note then names each entry removed instead of the whole bag."""
+    given, walked = record.get("provenance"), out.get("provenance")
+    if not (isinstance(given, dict) and isinstance(walked, dict) and given.get("upgraded_from") == "0"
+            and isinstance(given.get("legacy"), dict)):
+        return
+    bag: dict[str, Any] = given["legacy"]
+    kept = {pointer: value for pointer, value in bag.items() if legacy_value_kept(pointer, value, level, version, out)}
+    if not kept:
+        return
+    provenance = dict(given)  # (the input's order of keys, with what the walk made of the others)
+    provenance.update(walked)
+    provenance["legacy"] = kept
+    out["provenance"] = provenance
+    # (a key of the bag is the legacy record's own: scrubbed as an earlier note's pointers are)
+    gone = [_scrub_pointer(["provenance", "legacy", pointer], ctx.scrubber.scrub)[0] for pointer in bag if pointer not in kept]
+    ctx.removed = [pointer for pointer in ctx.removed if pointer != _LEGACY_BAG] + gone
 
 
 def _is_legacy(record: dict[str, Any]) -> bool:
@@ -783,25 +805,127 @@ def check_level(record: dict[str, Any], level: str, version: str | None = None) 
         record = {**record, "provenance": {k: v for k, v in provenance.items() if k != "legacy"}}
     _check(record, policy(version), "", level, tokens, scrubber, False, leaks)
     if bag is not None:
-        _check_legacy_bag(bag, level, version, leaks)
+        _check_legacy_bag(bag, level, version, leaks, record)
     if note is not None:
         _check_note(note, scrubber, leaks)
     return leaks
 
 
-def _check_legacy_bag(bag: dict[str, Any], level: str, version: str, leaks: list[Violation]) -> None:
-    removed = _removed_legacy_paths(version, level)
+def _check_legacy_bag(bag: dict[str, Any], level: str, version: str, leaks: list[Violation],
+                      record: dict[str, Any]) -> None:
     for pointer, value in bag.items():
-        path = "$" + pointer.replace("/", ".")
-        if _holds_text(value) or (value is not None and any(path == old or path.startswith((old + ".", old + "["))
-                                                            for old in removed)):
+        if legacy_value_hidden(pointer, value, level, version, record):
             leaks.append(Violation(_pointer_to_path(f"/provenance/legacy/{escape(pointer)}"),
                                    f"field removed at level {level!r} is present (a legacy value)", "x-redact"))
 
 
-def _holds_text(value: Any) -> bool:
-    if isinstance(value, str):
+def drop_hidden_legacy_values(record: dict[str, Any], level: Any, version: str) -> None:
+    """Take out of the legacy bag of ``record`` (upgraded from a redacted legacy item, changed in place) the
+    values its redaction ``level`` hides, and name them in its note's ``removed``: the upgrade of a record
+    that met its level meets it still, and says what it left out (what the level promised to remove)."""
+    provenance, note = record.get("provenance"), record.get("redaction")
+    if level not in ("most", "all") or not isinstance(provenance, dict) or not isinstance(provenance.get("legacy"), dict) \
+            or not isinstance(note, dict):
+        return
+    bag: dict[str, Any] = provenance["legacy"]
+    hidden = [pointer for pointer, value in bag.items() if legacy_value_hidden(pointer, value, level, version, record)]
+    if not hidden:
+        return
+    kept = {pointer: value for pointer, value in bag.items() if pointer not in hidden}
+    record["provenance"] = {**provenance, "legacy": kept} if kept else {k: v for k, v in provenance.items() if k != "legacy"}
+    scrub = scrubber_for(record, version).scrub
+    gone = [_scrub_pointer(["provenance", "legacy", pointer], scrub)[0] for pointer in hidden] if kept else [_LEGACY_BAG]
+    listed = note.get("removed")
+    if isinstance(listed, list):
+        record["redaction"] = {**note, "removed": sorted({*listed, *gone}) if all(isinstance(p, str) for p in listed)
+                               else [*listed, *(p for p in gone if p not in listed)]}
+
+
+def _is_amount(value: Any) -> bool:
+    return isinstance(value, (int, float)) and value.__class__ is not bool and value >= 0
+
+
+def _is_count(value: Any) -> bool:
+    return value.__class__ is int and value >= 0
+
+
+#: Values of the legacy shape with no 1.x home that legacy readers use (geowatch's parse_resource_item reads
+#: ``iters_per_second`` and ``device_info.allocated_vram``), identify nobody and are kept in the legacy bag
+#: where the 1.x field they stand beside is kept (the bag as a whole is ``x-redact: most``: anything else in
+#: it is removed): legacy pointer -> (the 1.x field's place in the policy, the values kept).
+_LEGACY_KEPT: dict[str, tuple[tuple[str, ...], Callable[[Any], bool]]] = {
+    "/properties/iters_per_second": (("timing", "duration_s"), _is_amount),
+    "/properties/device_info/device_type": (("devices", "[]", "type"), lambda v: v == "cuda"),
+    "/properties/device_info/allocated_vram": (("devices", "[]", "torch_max_allocated_bytes"), _is_count),
+    "/properties/device_info/reserved_vram": (("devices", "[]", "torch_max_reserved_bytes"), _is_count),
+    "/properties/emissions/co2_ton": (("emissions", "emissions_kg"), _is_amount),
+    "/properties/emissions/est_dollar_to_offset": (("emissions", "emissions_kg"), _is_amount),
+    "/properties/disk_info/hwtype": (("disks", "[]", "kind"), lambda v: v in ("hdd", "ssd", "unknown")),
+    # the legacy writer's empty text for an unknown value (readers pass these two to string functions)
+    "/properties/machine/arch": (("host", "arch"), lambda v: v == ""),
+    "/properties/machine/cpu_brand": (("host", "cpu", "model"), lambda v: v == ""),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_at(place: tuple[str, ...], level: str, version: str) -> bool:
+    """True when ``level`` keeps the field at ``place`` of schema ``version`` (and every object on the way)."""
+    node: Node | None = policy(version)
+    for part in place:
+        node = None if node is None else node.items if part == "[]" else (node.children or {}).get(part)
+        if node is None or removes(node.redact, level):
+            return False
+    return True
+
+
+def legacy_value_kept(pointer: str, value: Any, level: str, version: str, record: dict[str, Any]) -> bool:
+    """True for an entry of the legacy bag of ``record`` that redaction at ``level`` keeps: one of
+    :data:`_LEGACY_KEPT`, or the original text of a value the record holds as it is (the item's ``args``
+    string, a timestamp of another form), where the level keeps that value (it holds nothing more)."""
+    rule = _LEGACY_KEPT.get(pointer)
+    if rule is not None:
+        return rule[1](value) and _kept_at(rule[0], level, version)
+    form = _legacy_forms().get(pointer)
+    if form is None or not isinstance(value, str) or not _kept_at(form[0], level, version):
+        return False
+    held: Any = record
+    for part in form[0]:
+        held = held.get(part) if isinstance(held, dict) else None
+    try:
+        return held is not None and form[1](value) == held
+    except ValueError:
+        return False
+
+
+@functools.cache
+def _legacy_forms() -> dict[str, tuple[tuple[str, ...], Callable[[str], Any]]]:
+    """Legacy pointer -> (the 1.x value it is the original text of, the parse that gives that value)."""
+    from procrecord.operations.legacy import parse_duration, parse_timestamp, split_args
+
+    return {"/properties/args": (("invocation", "argv"), split_args),
+            "/properties/start_timestamp": (("timing", "start_time"), parse_timestamp),
+            "/properties/stop_timestamp": (("timing", "stop_time"), parse_timestamp),
+            "/properties/end_timestamp": (("timing", "stop_time"), parse_timestamp),
+            "/properties/duration": (("timing", "duration_s"), parse_duration)}
+
+
+def legacy_value_hidden(pointer: str, value: Any, level: str, version: str, record: dict[str, Any]) -> bool:
+    """True for an entry of the legacy bag of a redacted record that ``level`` hides: text (other than what
+    it keeps), or any value of a legacy field the level removes (the gate reports it as a leak)."""
+    if legacy_value_kept(pointer, value, level, version, record):
+        return False
+    if _holds_text(value):
         return True
+    if value is None:
+        return False
+    path = "$" + pointer.replace("/", ".")
+    return any(path == old or path.startswith((old + ".", old + "[")) for old in _removed_legacy_paths(version, level))
+
+
+def _holds_text(value: Any) -> bool:
+    """True for a value holding text (an empty string holds none: ``machine.arch`` of ``""``)."""
+    if isinstance(value, str):
+        return value != ""
     if isinstance(value, dict):
         return any(isinstance(k, str) and k for k in value) or any(map(_holds_text, value.values()))
     return isinstance(value, list) and any(map(_holds_text, value))
@@ -826,13 +950,23 @@ def _removed_legacy_paths(version: str, level: str) -> tuple[str, ...]:
 def _check_legacy(record: dict[str, Any], level: str) -> list[Violation]:
     """The gate for a legacy (version 0) record: the upgraded record is checked (the upgrade keeps every
     value); its note is the legacy item's ``properties.redaction`` (where a redacted legacy item keeps it)."""
+    from procrecord.operations.legacy import drop_removed_sections
     from procrecord.operations.migration import upgrade
 
     given = record.get("properties")
     properties: dict[str, Any] = given if isinstance(given, dict) else {}
     note = properties.get("redaction")
-    current = upgrade({**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
-                      if note is not None else record)
+    top = record.get("redaction")
+    if note is not None:
+        record = {**record, "properties": {k: v for k, v in properties.items() if k != "redaction"}}
+    if isinstance(top, dict):
+        # Upgraded without its note: the upgrade of a redacted item leaves out of the legacy bag what the
+        # level hides, and the gate must see it (checked as the item's own text below).
+        current = upgrade({k: v for k, v in record.items() if k != "redaction"})
+        current = {**current, "redaction": top}
+        drop_removed_sections(current, top.get("level"))
+    else:
+        current = upgrade(record)
     if isinstance(note, dict):
         current = {**current, "redaction": note}
     provenance = current.get("provenance")
