@@ -456,3 +456,112 @@ def test_a_zip_with_no_json_member_says_so(tmp_path):
     result = invoke("validate", "--embedded", path)
     assert result.exit_code == 1
     assert "zip archive holds no .json member, and its one member, readme.txt, is no JSON document" in result.output
+
+
+# --- items that claim to be records, and the 'type' every info item needs --------------------------
+
+_GEOWATCH_ITEMS = """
+import json, os, sys
+os.environ['GEOWATCH_PREIMPORT'] = '0'
+from geowatch.mlops import smart_result_parser as srp
+out = []
+for item in json.load(sys.stdin):
+    try:
+        out.append('taken' if list(srp.find_info_items([item], {'process', 'process_context'})) else 'skipped')
+    except (KeyError, TypeError) as exc:
+        out.append(type(exc).__name__)
+print(json.dumps(out))
+"""
+
+
+def _legacy_reader(info: list) -> list[str]:
+    """What geowatch's ``find_info_items`` makes of each item of an info list: ``taken``, ``skipped``
+    or the error it raises (which fails the whole lookup). geowatch's own code when
+    PROCRECORD_TEST_GEOWATCH_PYTHON names it, else the reference's documented behaviour
+    (shared/reference/upstream-behaviour.md: ``item['type']`` on every item, then ``properties.name``)."""
+    if GEOWATCH_PYTHON and Path(GEOWATCH_PYTHON).exists():
+        proc = subprocess.run([GEOWATCH_PYTHON, "-c", _GEOWATCH_ITEMS], input=json.dumps(info), capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return list(json.loads(proc.stdout))
+    out = []
+    for item in info:
+        try:
+            taken = item["type"] in ("process", "process_context")
+            if taken:
+                item["properties"]["name"]
+        except (KeyError, TypeError) as exc:
+            out.append(type(exc).__name__)
+            continue
+        out.append("taken" if taken else "skipped")
+    return out
+
+
+def _claiming_items() -> dict[str, dict]:
+    minimal = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    return {
+        # the audit's gate case: a mistyped discriminator, with the host's and the user's names in it
+        "record-type-typo": {**minimal, "record_type": "procrecord.proces",
+                             "host": {"hostname": "gpu-node-17.lab.example.org", "user": "alice"}},
+        "procrecord-type-only": {"type": "procrecord", "schema_version": "1.1"},
+        "procrecord-no-version": {"type": "procrecord", "record_type": "procrecord.process", "name": "x"},
+        "legacy-type-only": {"type": "process"},
+        "legacy-context-null-properties": {"type": "process_context", "properties": None},
+        "no-type-with-version": {"schema_version": "1.1", "name": "x"},
+        "other-type-our-record-type": {**minimal, "type": "note", "record_type": "procrecord.proces"},
+    }
+
+
+CLAIMING = _claiming_items()
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["beside-others", "alone"])
+@pytest.mark.parametrize("name", sorted(CLAIMING))
+def test_an_item_that_claims_to_be_a_record_is_checked_as_one(tmp_path, name, alone):
+    """An info item that says it is a record by any of its marks (type procrecord/process/process_context,
+    our record_type, a schema_version or the legacy properties on an item without type) is a record:
+    malformed, it is a finding with its place in every --embedded command (the gate fails), and the
+    file is not rewritten. Before, it was skipped and the gate passed."""
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    info = [CLAIMING[name]] if alone else [{"type": "note", "text": "x"}, legacy, CLAIMING[name]]
+    where = "$.info[0]" if alone else "$.info[2]"
+    path = tmp_path / "results.kwcoco.json"
+    path.write_text(json.dumps({"images": [], "info": info}))
+    before = path.read_bytes()
+    for args in (("validate",), ("validate", "--require-level", "most"), ("redact", "--level", "most", "--in-place"),
+                 ("upgrade", "--in-place"), ("downgrade", "--in-place"), ("downgrade", "--to", "1.0", "--in-place")):
+        result = invoke(*args, "--embedded", path)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"::{where}" in result.output or f" {where[2:]}: " in result.output, (args, result.output)
+        assert "no process records" not in result.output
+    assert path.read_bytes() == before
+    plain = tmp_path / "plain.json"  # the same item as a record file: the same verdict
+    plain.write_text(json.dumps(CLAIMING[name]))
+    assert invoke("validate", plain).exit_code == 1
+
+
+def test_the_legacy_reader_takes_or_fails_on_the_legacy_typed_items_we_now_check():
+    """geowatch's reader does not skip an item typed process/process_context, properties or not."""
+    items = [CLAIMING["legacy-type-only"], CLAIMING["legacy-context-null-properties"]]
+    assert all(answer != "skipped" for answer in _legacy_reader(items))
+    found, _ = find_records(json.dumps({"info": items}).encode(), DEFAULT_POINTERS)
+    assert [f.path for f in found] == ["$.info[0]", "$.info[1]"]
+
+
+@pytest.mark.parametrize("item", [
+    {"type": "note", "text": "kept as it is"},
+    {"type": "measure", "schema_version": "1.0", "properties": {"f1": 0.5}},  # another kind, whatever its keys
+    {"type": None, "name": "x"},
+    {"description": "a COCO-style info entry", "year": 2024},
+    [1, 2],
+    "text",
+], ids=["note", "measure", "null-type", "coco-info", "list", "string"])
+def test_items_of_other_kinds_stay_untouched(tmp_path, item):
+    record = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    path = tmp_path / "results.kwcoco.json"
+    path.write_text(json.dumps({"info": [item, record]}))
+    result = invoke("validate", "--embedded", path)
+    assert result.exit_code == 0 and "holding 1 embedded record from" in result.output, result.output
+    assert invoke("downgrade", "--embedded", "--in-place", path).exit_code == 0
+    assert json.loads(path.read_text())["info"][0] == item
+

@@ -51,11 +51,14 @@ def _report_path(pointer_tokens: list[str], index: int | None) -> str:
 def _item(data: bytes, start: int, end: int, path: str, named: str | None = None) -> Found | None:
     """The record at ``data[start:end]``, a problem with one, or None when it is no record.
 
-    ``named``: the ``--embedded-pointer`` that named this place; what it names must be a record, so
-    anything else is a problem (a kwcoco ``info`` list mixes kinds of items: those are skipped).
+    A record is what claims to be one by any of its marks, valid or not (see
+    :func:`~procrecord.record.versions.claims_record`): a malformed one is checked and reported,
+    never skipped. ``named``: the ``--embedded-pointer`` that named this place; what it names must
+    be a record, so anything else is a problem (a kwcoco ``info`` list mixes kinds of items: those
+    of other types are skipped).
     """
     from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
-    from procrecord.operations.transforms import is_process_record
+    from procrecord.record.versions import claims_record
 
     def no_record(kind: str) -> Found | None:
         if named is None:
@@ -72,12 +75,12 @@ def _item(data: bytes, start: int, end: int, path: str, named: str | None = None
         value = loose(text)  # NaN and Infinity are fine in the host, not in a record
         if value is None:
             return no_record("an object that is not valid JSON")
-        if is_process_record(value):
+        if claims_record(value):
             return Found(start, end, path, None, "record is not strict JSON (NaN or Infinity in it): left unchanged")
         return no_record("an object")
     except ExactnessError as exc:
         return Found(start, end, path, None, f"invalid for this tool: {exc}")
-    if not is_process_record(value):
+    if not claims_record(value):
         return no_record("an object")
     from procrecord.bulk.dupkeys import duplicate_keys
 
@@ -171,20 +174,18 @@ class Embedded:
         except SpanError as exc:
             return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)
-            from procrecord.operations.transforms import is_process_record
+            from procrecord.record.versions import claims_record
 
             loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers,
                            unique=getattr(self.inner, "unique_keys", False))
-            if found and not (isinstance(loaded, Loaded) and is_process_record(loaded.record)):
+            if found and not (isinstance(loaded, Loaded) and claims_record(loaded.record)):
                 # not a record itself: what is wrong is the pointer the user named
                 return Outcome(item.source, item.line, Status.ERROR, message="; ".join(str(f.problem) for f in found),
                                jsonl=item.jsonl), False
             if not isinstance(loaded, Loaded):
-                from procrecord.operations.transforms import is_process_record
-
                 message = loaded.message
                 value = loose(data) if b"NaN" in data or b"Infinity" in data else None
-                if isinstance(value, dict) and not is_process_record(value):
+                if isinstance(value, dict) and not claims_record(value):
                     # a host file, strict JSON but for NaN/Infinity, holding nothing where records are looked for
                     message = (f"no process records at {', '.join(self.pointers)} (name where they are with "
                                f"--embedded-pointer), and the file is no record itself: {message}")
