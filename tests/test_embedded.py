@@ -143,6 +143,10 @@ def test_a_folder_of_zips_is_found_with_embedded_and_hinted_without(tmp_path):
     assert result.exit_code == 1
     assert "a.kwcoco.zip:: error:" in result.output and "use --embedded" in result.output
     result = invoke("validate", "--embedded", tmp_path)
+    assert result.exit_code == 1 and "1 document holding 3 embedded records from 1 source: 1 invalid" in result.output
+    assert "a.kwcoco.zip::$.info[2]: 'type' is missing" in result.output  # the 1.0 item (see below)
+    assert invoke("upgrade", "--embedded", "--in-place", tmp_path).exit_code == 0
+    result = invoke("validate", "--embedded", tmp_path)
     assert result.exit_code == 0 and "1 document holding 3 embedded records from 1 source: 1 valid" in result.output
 
 
@@ -205,10 +209,9 @@ def test_redact_keeps_each_item_in_its_own_version(tmp_path):
     assert after[1]["type"] == "process" and after[1]["properties"]["machine"].get("host") is None
     for item in after[1:]:
         assert validate_versioned(item)[1] == [] and check_level(item, "most", validate_versioned(item)[0]) == []
-    result = invoke("validate", "--embedded", "--require-level", "most", path)
-    assert result.exit_code == 0, result.output
-    result = invoke("validate", "--embedded", "--require-level", "all", path)
-    assert result.exit_code == 1
+    # the gate finds no leak; the 1.0 item, kept in its version, still has no 'type' (a finding of its own)
+    assert _gate_findings(path, "most") == {("$.info[2]", "kwcoco-info-type")}
+    assert any(keyword != "kwcoco-info-type" for _, keyword in _gate_findings(path, "all"))
 
 
 def test_redact_upgrade_asked_for(tmp_path):
@@ -374,13 +377,21 @@ def test_keys_are_found_where_a_parser_finds_them(text, expected):
     assert (None if span is None else json.loads(text[span[0]:span[1]])) == expected
 
 
+def _gate_findings(path: Path, level: str) -> set[tuple[str, str]]:
+    """``validate --embedded --require-level LEVEL``'s findings: (path in the document, keyword)."""
+    result = invoke("validate", "--embedded", "--require-level", level, "--format", "json", path)
+    report = json.loads(result.stdout)
+    assert result.exit_code == (1 if any(r["status"] != "valid" for r in report["records"]) else 0), result.output
+    return {(v["path"], v["keyword"]) for r in report["records"] for v in r.get("violations", ())}
+
+
 @pytest.mark.parametrize("level", ["most", "all"])
 def test_kept_versions_pass_the_gate_of_their_level(tmp_path, level):
     folder = tmp_path / "hosts"
     shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
     assert invoke("redact", "--embedded", "--level", level, "--in-place", folder).exit_code == 0
-    result = invoke("validate", "--embedded", "--require-level", level, folder)
-    assert result.exit_code == 0, result.output
+    # no leak: the one finding left is the 1.0 item kept without the 'type' its info list needs
+    assert _gate_findings(folder, level) == {("$.info[2]", "kwcoco-info-type")}
     info = load_json(folder / "newlines.kwcoco.json")["info"]
     assert [item.get("type") for item in info] == ["note", "process", None, "process"]  # 0, 1.0, 0 as before
 
@@ -565,3 +576,46 @@ def test_items_of_other_kinds_stay_untouched(tmp_path, item):
     assert invoke("downgrade", "--embedded", "--in-place", path).exit_code == 0
     assert json.loads(path.read_text())["info"][0] == item
 
+
+def test_validate_reports_a_1_x_info_item_without_type():
+    """A released host file holds a 1.0 record without 'type' in its info list: geowatch's reader
+    fails on the whole list, so validate --embedded says so at the item (before: valid)."""
+    info = load_json(HOSTS / "default.kwcoco.json")["info"]
+    assert "schema_version" in info[2] and "type" not in info[2]
+    assert "KeyError" in _legacy_reader(info)
+    result = invoke("validate", "--embedded", HOSTS / "default.kwcoco.json")
+    assert result.exit_code == 1
+    line = [x for x in result.output.splitlines() if "::$.info[2]:" in x]
+    assert len(line) == 1 and "'type' is missing" in line[0] and "legacy readers fail" in line[0], result.output
+    assert "procrecord upgrade --embedded" in line[0] and line[0].endswith("(kwcoco-info-type)")
+
+
+def test_a_downgrade_to_1_0_never_removes_an_info_items_type(tmp_path):
+    """1.0 has no 'type' (and its schema is closed): an info item written as 1.0 would lose it and break
+    geowatch's reader, so the item is an error and the file is not written (before: written, type
+    silently dropped). Elsewhere than in an info list the downgrade goes on; to 0 the item keeps a type."""
+    path = _copy(tmp_path, "compact.kwcoco.json")
+    assert invoke("upgrade", "--embedded", "--in-place", path).exit_code == 0
+    upgraded = path.read_bytes()
+    assert _legacy_reader(json.loads(upgraded)["info"]) == ["skipped", "skipped", "skipped", "skipped"]
+    result = invoke("downgrade", "--to", "1.0", "--embedded", "--in-place", path)
+    assert result.exit_code == 1, result.output
+    for index in (1, 2, 3):
+        assert f"info[{index}]: not written as version 1.0: that version has no 'type'" in result.output
+    assert "legacy readers fail" in result.output and "downgrade to 0" in result.output
+    assert path.read_bytes() == upgraded
+    # a legacy item upgraded to 1.0 would lose its type too
+    legacy = _copy(tmp_path, "pxl_eval.json")
+    before = legacy.read_bytes()
+    result = invoke("upgrade", "--to", "1.0", "--embedded", "--in-place", legacy)
+    assert result.exit_code == 1 and "meta.info[0]: not written as version 1.0" in result.output, result.output
+    assert legacy.read_bytes() == before
+    # to 0 the items are legacy items, with their type, as geowatch reads them
+    assert invoke("downgrade", "--embedded", "--in-place", path).exit_code == 0
+    assert _legacy_reader(json.loads(path.read_text())["info"]) == ["skipped", "taken", "taken", "taken"]
+    # a list that is no info list (named with --embedded-pointer) is downgraded as a record file is
+    other = tmp_path / "runs.json"
+    other.write_text(json.dumps({"runs": [load_json(FIXTURES / "1.1" / "valid" / "minimal.json")]}))
+    result = invoke("downgrade", "--to", "1.0", "--embedded", "--embedded-pointer", "/runs", "--in-place", other)
+    assert result.exit_code == 0, result.output
+    assert json.loads(other.read_text())["runs"][0]["schema_version"] == "1.0"
