@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ITEM_TYPE = "procrecord"
+from procrecord.record.versions import ITEM_TYPE as ITEM_TYPE  # one spelling, with the rule that reads it
 
 
 def as_info_item(record: dict[str, Any]) -> dict[str, Any]:

@@ -143,6 +143,10 @@ def test_a_folder_of_zips_is_found_with_embedded_and_hinted_without(tmp_path):
     assert result.exit_code == 1
     assert "a.kwcoco.zip:: error:" in result.output and "use --embedded" in result.output
     result = invoke("validate", "--embedded", tmp_path)
+    assert result.exit_code == 1 and "1 document holding 3 embedded records from 1 source: 1 invalid" in result.output
+    assert "a.kwcoco.zip::$.info[2]: 'type' is missing" in result.output  # the 1.0 item (see below)
+    assert invoke("upgrade", "--embedded", "--in-place", tmp_path).exit_code == 0
+    result = invoke("validate", "--embedded", tmp_path)
     assert result.exit_code == 0 and "1 document holding 3 embedded records from 1 source: 1 valid" in result.output
 
 
@@ -205,10 +209,9 @@ def test_redact_keeps_each_item_in_its_own_version(tmp_path):
     assert after[1]["type"] == "process" and after[1]["properties"]["machine"].get("host") is None
     for item in after[1:]:
         assert validate_versioned(item)[1] == [] and check_level(item, "most", validate_versioned(item)[0]) == []
-    result = invoke("validate", "--embedded", "--require-level", "most", path)
-    assert result.exit_code == 0, result.output
-    result = invoke("validate", "--embedded", "--require-level", "all", path)
-    assert result.exit_code == 1
+    # the gate finds no leak; the 1.0 item, kept in its version, still has no 'type' (a finding of its own)
+    assert _gate_findings(path, "most") == {("$.info[2]", "kwcoco-info-type")}
+    assert any(keyword != "kwcoco-info-type" for _, keyword in _gate_findings(path, "all"))
 
 
 def test_redact_upgrade_asked_for(tmp_path):
@@ -374,13 +377,21 @@ def test_keys_are_found_where_a_parser_finds_them(text, expected):
     assert (None if span is None else json.loads(text[span[0]:span[1]])) == expected
 
 
+def _gate_findings(path: Path, level: str) -> set[tuple[str, str]]:
+    """``validate --embedded --require-level LEVEL``'s findings: (path in the document, keyword)."""
+    result = invoke("validate", "--embedded", "--require-level", level, "--format", "json", path)
+    report = json.loads(result.stdout)
+    assert result.exit_code == (1 if any(r["status"] != "valid" for r in report["records"]) else 0), result.output
+    return {(v["path"], v["keyword"]) for r in report["records"] for v in r.get("violations", ())}
+
+
 @pytest.mark.parametrize("level", ["most", "all"])
 def test_kept_versions_pass_the_gate_of_their_level(tmp_path, level):
     folder = tmp_path / "hosts"
     shutil.copytree(HOSTS, folder, ignore=shutil.ignore_patterns("*.py"))
     assert invoke("redact", "--embedded", "--level", level, "--in-place", folder).exit_code == 0
-    result = invoke("validate", "--embedded", "--require-level", level, folder)
-    assert result.exit_code == 0, result.output
+    # no leak: the one finding left is the 1.0 item kept without the 'type' its info list needs
+    assert _gate_findings(folder, level) == {("$.info[2]", "kwcoco-info-type")}
     info = load_json(folder / "newlines.kwcoco.json")["info"]
     assert [item.get("type") for item in info] == ["note", "process", None, "process"]  # 0, 1.0, 0 as before
 
@@ -456,3 +467,155 @@ def test_a_zip_with_no_json_member_says_so(tmp_path):
     result = invoke("validate", "--embedded", path)
     assert result.exit_code == 1
     assert "zip archive holds no .json member, and its one member, readme.txt, is no JSON document" in result.output
+
+
+# --- items that claim to be records, and the 'type' every info item needs --------------------------
+
+_GEOWATCH_ITEMS = """
+import json, os, sys
+os.environ['GEOWATCH_PREIMPORT'] = '0'
+from geowatch.mlops import smart_result_parser as srp
+out = []
+for item in json.load(sys.stdin):
+    try:
+        out.append('taken' if list(srp.find_info_items([item], {'process', 'process_context'})) else 'skipped')
+    except (KeyError, TypeError) as exc:
+        out.append(type(exc).__name__)
+print(json.dumps(out))
+"""
+
+
+def _legacy_reader(info: list) -> list[str]:
+    """What geowatch's ``find_info_items`` makes of each item of an info list: ``taken``, ``skipped``
+    or the error it raises (which fails the whole lookup). geowatch's own code when
+    PROCRECORD_TEST_GEOWATCH_PYTHON names it, else the reference's documented behaviour
+    (shared/reference/upstream-behaviour.md: ``item['type']`` on every item, then ``properties.name``)."""
+    if GEOWATCH_PYTHON and Path(GEOWATCH_PYTHON).exists():
+        proc = subprocess.run([GEOWATCH_PYTHON, "-c", _GEOWATCH_ITEMS], input=json.dumps(info), capture_output=True,
+                              text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return list(json.loads(proc.stdout))
+    out = []
+    for item in info:
+        try:
+            taken = item["type"] in ("process", "process_context")
+            if taken:
+                item["properties"]["name"]
+        except (KeyError, TypeError) as exc:
+            out.append(type(exc).__name__)
+            continue
+        out.append("taken" if taken else "skipped")
+    return out
+
+
+def _claiming_items() -> dict[str, dict]:
+    minimal = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    return {
+        # the audit's gate case: a mistyped discriminator, with the host's and the user's names in it
+        "record-type-typo": {**minimal, "record_type": "procrecord.proces",
+                             "host": {"hostname": "gpu-node-17.lab.example.org", "user": "alice"}},
+        "procrecord-type-only": {"type": "procrecord", "schema_version": "1.1"},
+        "procrecord-no-version": {"type": "procrecord", "record_type": "procrecord.process", "name": "x"},
+        "legacy-type-only": {"type": "process"},
+        "legacy-context-null-properties": {"type": "process_context", "properties": None},
+        "no-type-with-version": {"schema_version": "1.1", "name": "x"},
+        "other-type-our-record-type": {**minimal, "type": "note", "record_type": "procrecord.proces"},
+    }
+
+
+CLAIMING = _claiming_items()
+
+
+@pytest.mark.parametrize("alone", [False, True], ids=["beside-others", "alone"])
+@pytest.mark.parametrize("name", sorted(CLAIMING))
+def test_an_item_that_claims_to_be_a_record_is_checked_as_one(tmp_path, name, alone):
+    """An info item that says it is a record by any of its marks (type procrecord/process/process_context,
+    our record_type, a schema_version or the legacy properties on an item without type) is a record:
+    malformed, it is a finding with its place in every --embedded command (the gate fails), and the
+    file is not rewritten. Before, it was skipped and the gate passed."""
+    legacy = load_json(FIXTURES / "0" / "valid" / "full-telemetry.json")
+    info = [CLAIMING[name]] if alone else [{"type": "note", "text": "x"}, legacy, CLAIMING[name]]
+    where = "$.info[0]" if alone else "$.info[2]"
+    path = tmp_path / "results.kwcoco.json"
+    path.write_text(json.dumps({"images": [], "info": info}))
+    before = path.read_bytes()
+    for args in (("validate",), ("validate", "--require-level", "most"), ("redact", "--level", "most", "--in-place"),
+                 ("upgrade", "--in-place"), ("downgrade", "--in-place"), ("downgrade", "--to", "1.0", "--in-place")):
+        result = invoke(*args, "--embedded", path)
+        assert result.exit_code == 1, (args, result.output)
+        assert f"::{where}" in result.output or f" {where[2:]}: " in result.output, (args, result.output)
+        assert "no process records" not in result.output
+    assert path.read_bytes() == before
+    plain = tmp_path / "plain.json"  # the same item as a record file: the same verdict
+    plain.write_text(json.dumps(CLAIMING[name]))
+    assert invoke("validate", plain).exit_code == 1
+
+
+def test_the_legacy_reader_takes_or_fails_on_the_legacy_typed_items_we_now_check():
+    """geowatch's reader does not skip an item typed process/process_context, properties or not."""
+    items = [CLAIMING["legacy-type-only"], CLAIMING["legacy-context-null-properties"]]
+    assert all(answer != "skipped" for answer in _legacy_reader(items))
+    found, _ = find_records(json.dumps({"info": items}).encode(), DEFAULT_POINTERS)
+    assert [f.path for f in found] == ["$.info[0]", "$.info[1]"]
+
+
+@pytest.mark.parametrize("item", [
+    {"type": "note", "text": "kept as it is"},
+    {"type": "measure", "schema_version": "1.0", "properties": {"f1": 0.5}},  # another kind, whatever its keys
+    {"type": None, "name": "x"},
+    {"description": "a COCO-style info entry", "year": 2024},
+    [1, 2],
+    "text",
+], ids=["note", "measure", "null-type", "coco-info", "list", "string"])
+def test_items_of_other_kinds_stay_untouched(tmp_path, item):
+    record = load_json(FIXTURES / "1.1" / "valid" / "minimal.json")
+    path = tmp_path / "results.kwcoco.json"
+    path.write_text(json.dumps({"info": [item, record]}))
+    result = invoke("validate", "--embedded", path)
+    assert result.exit_code == 0 and "holding 1 embedded record from" in result.output, result.output
+    assert invoke("downgrade", "--embedded", "--in-place", path).exit_code == 0
+    assert json.loads(path.read_text())["info"][0] == item
+
+
+def test_validate_reports_a_1_x_info_item_without_type():
+    """A released host file holds a 1.0 record without 'type' in its info list: geowatch's reader
+    fails on the whole list, so validate --embedded says so at the item (before: valid)."""
+    info = load_json(HOSTS / "default.kwcoco.json")["info"]
+    assert "schema_version" in info[2] and "type" not in info[2]
+    assert "KeyError" in _legacy_reader(info)
+    result = invoke("validate", "--embedded", HOSTS / "default.kwcoco.json")
+    assert result.exit_code == 1
+    line = [x for x in result.output.splitlines() if "::$.info[2]:" in x]
+    assert len(line) == 1 and "'type' is missing" in line[0] and "legacy readers fail" in line[0], result.output
+    assert "procrecord upgrade --embedded" in line[0] and line[0].endswith("(kwcoco-info-type)")
+
+
+def test_a_downgrade_to_1_0_never_removes_an_info_items_type(tmp_path):
+    """1.0 has no 'type' (and its schema is closed): an info item written as 1.0 would lose it and break
+    geowatch's reader, so the item is an error and the file is not written (before: written, type
+    silently dropped). Elsewhere than in an info list the downgrade goes on; to 0 the item keeps a type."""
+    path = _copy(tmp_path, "compact.kwcoco.json")
+    assert invoke("upgrade", "--embedded", "--in-place", path).exit_code == 0
+    upgraded = path.read_bytes()
+    assert _legacy_reader(json.loads(upgraded)["info"]) == ["skipped", "skipped", "skipped", "skipped"]
+    result = invoke("downgrade", "--to", "1.0", "--embedded", "--in-place", path)
+    assert result.exit_code == 1, result.output
+    for index in (1, 2, 3):
+        assert f"info[{index}]: not written as version 1.0: that version has no 'type'" in result.output
+    assert "legacy readers fail" in result.output and "downgrade to 0" in result.output
+    assert path.read_bytes() == upgraded
+    # a legacy item upgraded to 1.0 would lose its type too
+    legacy = _copy(tmp_path, "pxl_eval.json")
+    before = legacy.read_bytes()
+    result = invoke("upgrade", "--to", "1.0", "--embedded", "--in-place", legacy)
+    assert result.exit_code == 1 and "meta.info[0]: not written as version 1.0" in result.output, result.output
+    assert legacy.read_bytes() == before
+    # to 0 the items are legacy items, with their type, as geowatch reads them
+    assert invoke("downgrade", "--embedded", "--in-place", path).exit_code == 0
+    assert _legacy_reader(json.loads(path.read_text())["info"]) == ["skipped", "taken", "taken", "taken"]
+    # a list that is no info list (named with --embedded-pointer) is downgraded as a record file is
+    other = tmp_path / "runs.json"
+    other.write_text(json.dumps({"runs": [load_json(FIXTURES / "1.1" / "valid" / "minimal.json")]}))
+    result = invoke("downgrade", "--to", "1.0", "--embedded", "--embedded-pointer", "/runs", "--in-place", other)
+    assert result.exit_code == 0, result.output
+    assert json.loads(other.read_text())["runs"][0]["schema_version"] == "1.0"

@@ -40,6 +40,8 @@ class Found(NamedTuple):
     problem: str | None = None
     #: False for a finding about a place named with --embedded-pointer that holds no record (or nothing).
     record: bool = True
+    #: An item of an ``info`` list (kwcoco, geowatch), where readers dispatch on each item's ``type``.
+    in_info: bool = False
 
 
 def _report_path(pointer_tokens: list[str], index: int | None) -> str:
@@ -51,11 +53,14 @@ def _report_path(pointer_tokens: list[str], index: int | None) -> str:
 def _item(data: bytes, start: int, end: int, path: str, named: str | None = None) -> Found | None:
     """The record at ``data[start:end]``, a problem with one, or None when it is no record.
 
-    ``named``: the ``--embedded-pointer`` that named this place; what it names must be a record, so
-    anything else is a problem (a kwcoco ``info`` list mixes kinds of items: those are skipped).
+    A record is what claims to be one by any of its marks, valid or not (see
+    :func:`~procrecord.record.versions.claims_record`): a malformed one is checked and reported,
+    never skipped. ``named``: the ``--embedded-pointer`` that named this place; what it names must
+    be a record, so anything else is a problem (a kwcoco ``info`` list mixes kinds of items: those
+    of other types are skipped).
     """
     from procrecord.bulk.jsoncodec import ExactnessError, loads_exact
-    from procrecord.operations.transforms import is_process_record
+    from procrecord.record.versions import claims_record
 
     def no_record(kind: str) -> Found | None:
         if named is None:
@@ -72,12 +77,12 @@ def _item(data: bytes, start: int, end: int, path: str, named: str | None = None
         value = loose(text)  # NaN and Infinity are fine in the host, not in a record
         if value is None:
             return no_record("an object that is not valid JSON")
-        if is_process_record(value):
+        if claims_record(value):
             return Found(start, end, path, None, "record is not strict JSON (NaN or Infinity in it): left unchanged")
         return no_record("an object")
     except ExactnessError as exc:
         return Found(start, end, path, None, f"invalid for this tool: {exc}")
-    if not is_process_record(value):
+    if not claims_record(value):
         return no_record("an object")
     from procrecord.bulk.dupkeys import duplicate_keys
 
@@ -120,11 +125,12 @@ def find_records(data: bytes, pointers: tuple[str, ...], named: tuple[str, ...] 
         start, end = span
         if data[start:start + 1] == b"[":
             located = True
+            in_info = bool(parts) and parts[-1] == "info"
             for index, (a, b) in enumerate(elements(data, start)):
                 item = _item(data, a, b, _report_path(parts, index), strict)
                 if item is not None and a not in taken:
                     taken.add(a)
-                    found.append(item)
+                    found.append(item._replace(in_info=in_info))
         elif data[start:start + 1] == b"{" or strict is not None:
             located = True
             item = _item(data, start, end, _report_path(parts, None), strict)
@@ -171,20 +177,18 @@ class Embedded:
         except SpanError as exc:
             return Outcome(item.source, item.line, Status.ERROR, message=f"invalid JSON: {exc}", jsonl=item.jsonl), False
         if not located:  # no host places: the document is a record itself (or not one: inner says so)
-            from procrecord.operations.transforms import is_process_record
+            from procrecord.record.versions import claims_record
 
             loaded = parse(data, item.source, item.line, item.jsonl, exact=self.exact_integers,
                            unique=getattr(self.inner, "unique_keys", False))
-            if found and not (isinstance(loaded, Loaded) and is_process_record(loaded.record)):
+            if found and not (isinstance(loaded, Loaded) and claims_record(loaded.record)):
                 # not a record itself: what is wrong is the pointer the user named
                 return Outcome(item.source, item.line, Status.ERROR, message="; ".join(str(f.problem) for f in found),
                                jsonl=item.jsonl), False
             if not isinstance(loaded, Loaded):
-                from procrecord.operations.transforms import is_process_record
-
                 message = loaded.message
                 value = loose(data) if b"NaN" in data or b"Infinity" in data else None
-                if isinstance(value, dict) and not is_process_record(value):
+                if isinstance(value, dict) and not claims_record(value):
                     # a host file, strict JSON but for NaN/Infinity, holding nothing where records are looked for
                     message = (f"no process records at {', '.join(self.pointers)} (name where they are with "
                                f"--embedded-pointer), and the file is no record itself: {message}")
@@ -198,12 +202,22 @@ class Embedded:
         return self._merge(item, data, found)
 
     def _merge(self, item: Loaded, data: bytes, found: list[Found]) -> tuple[Outcome, bool]:
+        from procrecord.bulk.jsoncodec import loads_exact
+        from procrecord.kwcoco import with_item_type
+
         outcomes = []
+        written: dict[int, dict[str, Any]] = {}  # the new value of each changed item, by its start
         for entry in found:
             if entry.value is None:
                 outcomes.append((entry, Outcome(item.source, item.line, Status.ERROR, message=entry.problem, jsonl=item.jsonl)))
-            else:
-                outcomes.append((entry, self.inner(Loaded(item.source, item.line, entry.value, item.jsonl))))
+                continue
+            outcome = self.inner(Loaded(item.source, item.line, entry.value, item.jsonl))
+            if outcome.output is not None and (outcome.info or {}).get("changed", 1):
+                # an item written from now on follows the kwcoco item convention where its version has it
+                written[entry.start] = with_item_type(loads_exact(outcome.output))
+            if entry.in_info:
+                outcome = self._in_info(entry.value, written.get(entry.start), outcome)
+            outcomes.append((entry, outcome))
         worst = max((o for _, o in outcomes), key=lambda o: severity(o.status))
         violations = tuple(attrs.evolve(v, path=entry.path + v.path[1:]) for entry, o in outcomes for v in o.violations)
         messages = [f"{entry.path[2:]}: {o.message}" if entry.path != "$" else str(o.message)
@@ -215,16 +229,10 @@ class Embedded:
         totals["embedded_records"] = sum(entry.record for entry in found)
         output, changed = None, False
         if all(o.output is not None for _, o in outcomes):
-            from procrecord.bulk.jsoncodec import loads_exact
-            from procrecord.kwcoco import with_item_type
-
             replacements = []
             for entry, o in outcomes:
                 if (o.info or {}).get("changed", 1):
-                    # an item written from now on follows the kwcoco item convention where its version has it
-                    assert o.output is not None  # all outputs are there (checked above)
-                    value = with_item_type(loads_exact(o.output))
-                    text = encode(value, layout_of(data, entry.start, entry.end))
+                    text = encode(written[entry.start], layout_of(data, entry.start, entry.end))
                     replacements.append((entry.start, entry.end, text))
             changed = bool(replacements)
             output = splice(data, replacements) if changed else data
@@ -232,6 +240,33 @@ class Embedded:
         outcome = Outcome(item.source, item.line, worst.status, worst.version, violations,
                           "; ".join(messages) or None, output, item.jsonl, totals)
         return outcome, changed
+
+    def _in_info(self, value: dict[str, Any], new: dict[str, Any] | None, outcome: Outcome) -> Outcome:
+        """``outcome`` for a record item of an ``info`` list, where readers index every item's ``type``
+        (geowatch's ``find_info_items``: an item without one is a KeyError that fails the lookup).
+
+        An item is never written without the ``type`` it had (a downgrade to 1.0, which has no such
+        field): that is an error, and the file is not written. A validation (an operation with
+        ``checks_placement``) reports a 1.x item without ``type`` as a finding.
+        """
+        if new is not None and "type" in value and "type" not in new:
+            return outcome._replace(
+                status=Status.ERROR, output=None, info=None,
+                message=f"not written as version {new.get('schema_version')}: that version has no 'type', and an info "
+                        f"item without one makes legacy readers fail (geowatch's find_info_items indexes item['type'] "
+                        f"of every item: KeyError); write it as 1.1 or later, or downgrade to 0 (the legacy shape)")
+        if not getattr(self.inner, "checks_placement", False) or "type" in value or "schema_version" not in value \
+                or severity(outcome.status) > severity(Status.INVALID):
+            return outcome
+        from procrecord.record.validation import Violation
+
+        fix = "upgrade it (procrecord upgrade --embedded): 1.1 and later carry \"type\": \"procrecord\"" \
+            if value.get("schema_version") == "1.0" else "give it \"type\": \"procrecord\""
+        missing = Violation("$", "'type' is missing: a record in an info list needs one, or legacy readers fail "
+                                 f"(geowatch's find_info_items indexes item['type'] of every item: KeyError); {fix}",
+                            "kwcoco-info-type")
+        status = outcome.status if severity(outcome.status) == severity(Status.INVALID) else Status.INVALID
+        return outcome._replace(status=status, violations=(*outcome.violations, missing))
 
     def _archive(self, item: Loaded, raw: bytes) -> Outcome:
         """A zip archive (``.kwcoco.zip``): the JSON members are handled as documents."""

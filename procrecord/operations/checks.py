@@ -16,6 +16,8 @@ class ValidateRecord:
     """Validate one record against its own schema version (or a forced one)."""
 
     unique_keys = True  # a key written twice is a finding (see loader.parse)
+    #: With --embedded: a record's fit for its place is checked too (bulk.embedded: an info item's ``type``).
+    checks_placement = True
 
     version: str | None = None
     all_errors: bool = False

@@ -10,6 +10,8 @@ from procrecord.record.schemas import current_version, known_versions, version_k
 LEGACY = "0"
 LEGACY_TYPES = ("process", "process_context")
 RECORD_TYPE = "procrecord.process"
+#: The kwcoco ``info`` item type of a 1.x record (``"type": "procrecord"``; see procrecord.kwcoco).
+ITEM_TYPE = "procrecord"
 #: How every message about a result file where a record was expected begins (the typed reader knows it).
 RESULT_FILE_MESSAGE = "not a procrecord record but a result file (kwcoco or geowatch) with an info list"
 
@@ -17,6 +19,29 @@ RESULT_FILE_MESSAGE = "not a procrecord record but a result file (kwcoco or geow
 def is_legacy(record: dict[str, Any]) -> bool:
     """True for the legacy ``ProcessContext`` shape (``{"type": "process", "properties": {...}}``)."""
     return record.get("type") in LEGACY_TYPES and "properties" in record and "schema_version" not in record
+
+
+def claims_record(value: Any) -> bool:
+    """True for an item (of a kwcoco ``info`` list, say) that claims to be a process record by any of
+    its marks, valid or not, so that it is checked as one instead of skipped.
+
+    Readers dispatch on ``type`` (geowatch's ``find_info_items`` takes every ``process`` or
+    ``process_context`` item, with or without ``properties``): an item whose ``type`` is one of those
+    or starts with ``procrecord`` is a record. An item of another type is the host's own (kwcoco's
+    items of other kinds), unless its ``record_type``, our discriminator, starts with ``procrecord``.
+    An item without a ``type`` (or a null one) is a record when it has any key only our records
+    have at the top of an item: ``record_type``, ``schema_version`` or the legacy ``properties``.
+    """
+    if not isinstance(value, dict):
+        return False
+    kind = value.get("type")
+    if kind is not None:
+        return kind in LEGACY_TYPES or _ours(kind) or _ours(value.get("record_type"))
+    return "record_type" in value or "schema_version" in value or "properties" in value
+
+
+def _ours(mark: Any) -> bool:
+    return isinstance(mark, str) and mark.lower().startswith(ITEM_TYPE)
 
 
 def is_result_file(value: Any) -> bool:
@@ -44,8 +69,13 @@ def detect_version(record: dict[str, Any]) -> str:
                 f"(newest {current_version()}); upgrade procrecord"
             )
         raise UnknownVersionError(f"unknown schema_version {version!r} (known: {', '.join(known_versions())})")
-    if is_legacy(record):
+    if record.get("type") in LEGACY_TYPES:
+        # the legacy shape (is_legacy), or an item that claims to be one: checked against it, so a
+        # missing 'properties' is a finding (geowatch takes such an item and fails on it)
         return LEGACY
+    if _ours(record.get("type")) or _ours(record.get("record_type")):
+        raise UnknownVersionError("a procrecord record without schema_version (every record names the version it "
+                                  "follows, e.g. '1.1')")
     if is_result_file(record):
         raise UnknownVersionError(
             f"{RESULT_FILE_MESSAGE}: use --embedded (validate, redact, upgrade, downgrade) to handle the records in it"
