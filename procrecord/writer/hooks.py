@@ -1,10 +1,10 @@
 """The process's hooks that finish the records of running Recorders when the job ends without ``stop()``.
 
-They are the handlers of SIGTERM and SIGHUP, ``sys.excepthook`` and ``sys.exit``. They belong to the
-process, not to one Recorder: the first Recorder to start installs them, each acts for every Recorder
-running when it is called, and when the last Recorder stops the job's own are put back (those it had
-before, or those it installed since). So Recorders may start and stop in any order, nested or
-interleaved, and from any thread.
+They are the handlers of SIGTERM and SIGHUP, ``sys.excepthook``, ``sys.exit`` and the builtin
+``exit``/``quit``. They belong to the process, not to one Recorder: the first Recorder to start installs
+them, each acts for every Recorder running when it is called, and when the last Recorder stops the job's
+own are put back (those it had before, or those it installed since). So Recorders may start and stop in
+any order, nested or interleaved, and from any thread.
 
 Only the main thread may set a signal handler. A Recorder stopped in another thread leaves
 procrecord's handler in place: with no Recorder running it does just what the job's own handler (or
@@ -15,6 +15,7 @@ it found (procrecord's) reaches the job's earlier handler, never procrecord's ag
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 import sys
@@ -153,9 +154,24 @@ def _sys_exit(code: Any = None) -> Any:
     return _EXIT.call_previous(code)
 
 
+class _Quitter:
+    """The builtin ``exit`` or ``quit`` while Recorders run: notes the code, then exits as asked."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return repr(_BUILTINS[self.name].previous())
+
+    def __call__(self, code: Any = None) -> Any:
+        _note_exit(code)
+        return _BUILTINS[self.name].call_previous(code)
+
+
 _SIGNALS = {signum: _signal_slot(signum) for signum in STOPPING_SIGNALS}
 _EXCEPTHOOK = _attribute_slot(sys, "excepthook", _excepthook, sys.__excepthook__)
 _EXIT = _attribute_slot(sys, "exit", _sys_exit, sys.exit)
+_BUILTINS = {name: _attribute_slot(builtins, name, _Quitter(name), None) for name in ("exit", "quit")}
 
 #: Recorders started and not yet stopped in this process.
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -182,7 +198,7 @@ def _restore_idle(main: bool) -> None:
         try:
             running = _running()
             if not running:
-                for slot in (_EXCEPTHOOK, _EXIT):
+                for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
                     slot.restore()
             if main and not _watched[0] and not any(r._handle_signals for r in running):
                 for slot in _SIGNALS.values():
@@ -208,6 +224,9 @@ def started(recorder: Running) -> None:
             _live.add(recorder)
             for slot in (_EXCEPTHOOK, _EXIT):
                 slot.install()
+            for name, slot in _BUILTINS.items():
+                if hasattr(builtins, name):  # not under python -S
+                    slot.install()
             if recorder._handle_signals and _in_main_thread():
                 for slot in _SIGNALS.values():
                     try:
@@ -246,6 +265,22 @@ def signals_watched() -> bool:
     return all(slot.installed() for slot in _SIGNALS.values())
 
 
+def uncaught(before: Any) -> BaseException | None:
+    """The exception that ended the main thread unseen by procrecord, if any: the job replaced
+    procrecord's ``sys.excepthook`` with one that does not call it. Python stores the exception in
+    ``sys.last_exc`` (``sys.last_value`` before 3.12) before it calls the hook; ``before`` is what
+    was there when the Recorder started."""
+    if _EXCEPTHOOK.installed():
+        return None  # procrecord's hook saw every uncaught exception
+    error = last_error()
+    return error if isinstance(error, BaseException) and error is not before else None
+
+
+def last_error() -> Any:
+    """The last uncaught exception Python reported (None when there is none)."""
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+
+
 def watch_signals() -> None:
     """Let Recorders started in other threads record SIGTERM and SIGHUP as ``interrupted``.
 
@@ -279,6 +314,6 @@ def forget_in_child() -> list[Running]:
     _held[0] = 0
     _deferred.clear()
     _updating[0] = False
-    for slot in (_EXCEPTHOOK, _EXIT):
+    for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
         slot.restore()
     return running

@@ -150,8 +150,10 @@ class Recorder:
         self._t1: float | None = None  # monotonic time at stop(), before the collectors' own shutdown
         self._start_time: str | None = None
         self._stop_time: str | None = None
-        #: The code last given to ``sys.exit()`` in the main thread (Python tells atexit nothing).
+        #: The code last given to ``sys.exit()`` or ``exit()`` in the main thread (Python tells atexit nothing).
         self._exit_request: Any = _NO_EXIT
+        #: The last uncaught exception Python had reported when this Recorder started (see _at_exit).
+        self._error_before: Any = None
         self._order = 0  # when it started, among this process's Recorders
         self._holds_signals = False  # stop() in the main thread: a signal waits for the final record
         # 1.1: artifacts (collectors made on first use), lineage, usage over time
@@ -616,6 +618,7 @@ class Recorder:
 
     def _install_hooks(self) -> None:
         self._order = next(_STARTS)
+        self._error_before = _hooks.last_error()
         self._claim_output()
         atexit.register(self._at_exit)
         _hooks.started(self)
@@ -669,8 +672,13 @@ class Recorder:
     def _at_exit(self) -> None:
         # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
         # (a message given to sys.exit exits with 1, as Python does). Signals and uncaught
-        # exceptions were recorded by their own hooks before this runs.
+        # exceptions were recorded by their own hooks before this runs, unless the job replaced
+        # procrecord's sys.excepthook with its own.
         if self._started and not self._stopped and self._mine():
+            error = _hooks.uncaught(self._error_before)
+            if error is not None:
+                self._fail_uncaught(error)
+                return
             code = self._exit_request
             if code is _NO_EXIT or code is None:
                 code = 0
@@ -680,7 +688,7 @@ class Recorder:
                 self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
     def _fail_uncaught(self, error: BaseException) -> None:
-        """An uncaught exception ended the job: record it as ``failed``."""
+        """An exception ended the job (:func:`procrecord.writer.hooks.uncaught`): record it as ``failed``."""
         with self._lock:
             if self._started and not self._stopped and self._mine():
                 with _warn_on_write_error():
