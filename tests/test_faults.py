@@ -302,6 +302,43 @@ def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
 
 
 
+def test_the_warnings_at_start_name_the_jobs_line(tmp_path, monkeypatch):
+    """In the `with` form as in start(), the warnings point at the job's own line, not into procrecord."""
+    import threading
+    import warnings
+
+    from procrecord import Recorder
+    from procrecord.writer import hooks
+
+    monkeypatch.setattr(hooks, "signals_watched", lambda: False)  # (an earlier test may have left them watched)
+
+    quiet = {"collectors": [], "use_plugins": False}
+    out = tmp_path / "r.json"
+    with Recorder("a", output=out, **quiet, handle_signals=False), \
+            pytest.warns(RuntimeWarning, match="another running Recorder writes") as caught, \
+            Recorder("b", output=out, **quiet, handle_signals=False):
+        pass
+    assert [w.filename for w in caught] == [__file__]
+    with Recorder("a", output=out, **quiet, handle_signals=False), \
+            pytest.warns(RuntimeWarning, match="another running Recorder writes") as caught:
+        Recorder("c", output=out, **quiet, handle_signals=False).start().stop()
+    assert [w.filename for w in caught] == [__file__]
+
+    seen: list[warnings.WarningMessage] = []
+
+    def job() -> None:  # outside the main thread, where no signal handler can be installed
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Recorder("d", **quiet):
+                pass
+            Recorder("e", **quiet).start().stop()
+        seen.extend(caught)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    assert [w.filename for w in seen if "outside the main thread" in str(w.message)] == [__file__, __file__]
+
 _HOLDER = """
 import sys
 from procrecord import Recorder

@@ -299,7 +299,7 @@ class Recorder:
                     raise RecorderStateError("start() was already called; a Recorder records one run")
                 self._started = True
                 self._pid = os.getpid()
-                self._warn_record_args(stacklevel=3)
+                self._warn_record_args()
                 if self.output is not None:
                     # Once, here: a job that changes folder (Hydra does) must not move its record.
                     self.output = os.path.abspath(self.output)
@@ -431,16 +431,14 @@ class Recorder:
         return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
 
     def __enter__(self) -> Recorder:
-        self._warn_record_args(stacklevel=3)
         return self.start()
 
-    def _warn_record_args(self, stacklevel: int) -> None:
+    def _warn_record_args(self) -> None:
         """Only a decorated call has arguments to record: ``record_args`` elsewhere records none."""
         if self._record_args:
             self._record_args = False  # once, naming the caller's line (the `with` or the start())
-            warnings.warn("procrecord: record_args=True records a function's arguments only when the Recorder "
-                          "decorates it (@Recorder(record_args=True)); this run records none", RuntimeWarning,
-                          stacklevel=stacklevel)
+            _warn("procrecord: record_args=True records a function's arguments only when the Recorder "
+                  "decorates it (@Recorder(record_args=True)); this run records none")
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
@@ -626,10 +624,9 @@ class Recorder:
         # finishes this record, if there is one; without it a SIGTERM leaves it ``running``.
         if (self._handle_signals and threading.current_thread() is not threading.main_thread()
                 and not _hooks.signals_watched()):
-            warnings.warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where "
-                          "Python cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. "
-                          "Call procrecord.watch_signals() in the main thread first (or start the Recorder "
-                          "there)", RuntimeWarning, stacklevel=3)
+            _warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where Python "
+                  "cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. Call "
+                  "procrecord.watch_signals() in the main thread first (or start the Recorder there)")
 
     def _claim_output(self) -> None:
         """Warn when another live Recorder of this process, or of another process on this host (see
@@ -641,15 +638,15 @@ class Recorder:
         other = _WRITERS.get(path)
         holder = other() if other is not None else None
         if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
-            warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
-                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+            _warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite the other's "
+                  "record (give each its own output)")
         _WRITERS[path] = weakref.ref(self)
         self._locked_output = path
         process = _outputlock.claim(path)
         if process is not None:
             by = f"process {process}" if process else "another process"
-            warnings.warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite "
-                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+            _warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite the other's "
+                  "record (give each its own output)")
 
     def _release_output(self) -> None:
         if self.output is None:
@@ -749,6 +746,15 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _warn(message: str) -> None:
+    """A RuntimeWarning that names the job's line: the first caller outside this module (the
+    ``with``, the ``start()``, or the call of a decorated function)."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 
 def _check_number(name: str, value: Any, *, positive: bool) -> Any:
