@@ -193,6 +193,102 @@ def test_a_sigterm_while_the_final_record_is_written_waits_for_it(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed", "the final record was lost"
 
 
+_ORDERS_JOB = """
+import builtins, os, signal, sys, threading, time
+from procrecord import Recorder
+
+order, signum, own = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3] == "own"
+if own:  # the job's own handler, installed before any Recorder
+    signal.signal(signum, lambda *args: sys.exit(7))
+before = [signal.getsignal(signum), sys.excepthook, sys.exit, builtins.exit, builtins.quit]
+QUIET = {"collectors": [], "use_plugins": False}
+if order == "out-of-order":
+    a = Recorder("a", output="a.json", **QUIET).start()
+    b = Recorder("b", output="b.json", **QUIET).start()
+    a.stop()
+    b.stop()
+elif order == "generators":  # two decorated generators iterated together: zip() over them
+    @Recorder(output="g.json", **QUIET)
+    def numbers():
+        yield from range(3)
+
+    first, second = numbers(), numbers()
+    next(first), next(second)
+    list(first), list(second)
+elif order == "stop-in-thread":  # a callback or executor thread ends the run
+    rec = Recorder("job", output="t.json", **QUIET).start()
+    thread = threading.Thread(target=rec.stop)
+    thread.start()
+    thread.join()
+after = [signal.getsignal(signum), sys.excepthook, sys.exit, builtins.exit, builtins.quit]
+print("same handler", after[0] == before[0])
+print("same hooks", all(x is y for x, y in zip(after[1:], before[1:])), flush=True)
+os.kill(os.getpid(), signum)
+time.sleep(20)
+print("the signal was lost")
+"""
+
+
+@pytest.mark.parametrize("order", ["out-of-order", "generators", "stop-in-thread"])
+@pytest.mark.parametrize("signame, own", [("SIGTERM", ""), ("SIGHUP", ""), ("SIGTERM", "own")])
+def test_after_recorders_stop_in_any_order_a_signal_acts_as_without_procrecord(tmp_path, order, signame, own):
+    """Once every Recorder stopped (nested or not, from any thread), the job's own handlers are back
+    and a signal does what it would without procrecord: the default action, or the job's handler."""
+    import signal
+
+    done = subprocess.run([sys.executable, "-c", _ORDERS_JOB, order, signame, own], capture_output=True,
+                          text=True, env=ENV, cwd=tmp_path, timeout=30)
+    assert done.returncode == (7 if own else -getattr(signal, signame)), done.stdout + done.stderr
+    assert "same hooks True" in done.stdout, "sys.excepthook, sys.exit, exit and quit are the job's again"
+    if order != "stop-in-thread":  # (only the main thread can set a handler: procrecord's stays, and acts as the job's)
+        assert "same handler True" in done.stdout
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_after_an_outer_recorder_stopped_first_ends_the_inner_run_and_the_job(tmp_path, signame):
+    import signal
+
+    signum = getattr(signal, signame)
+    result = python(f"""
+        import os, signal, time
+        from procrecord import Recorder
+
+        a = Recorder("a", output="a.json", collectors=[], use_plugins=False).start()
+        b = Recorder("b", output="b.json", collectors=[], use_plugins=False).start()
+        a.stop()
+        os.kill(os.getpid(), signal.{signame})
+        time.sleep(20)
+        print("the signal was lost")
+    """, tmp_path, timeout=30)
+    assert result.returncode == -signum, result.stdout + result.stderr
+    assert json.loads((tmp_path / "a.json").read_text())["status"] == "completed"
+    record = json.loads((tmp_path / "b.json").read_text())
+    assert record["status"] == "interrupted", record
+    assert record["outcome"]["signal"] == signame and record["outcome"]["exit_code"] == 128 + signum
+
+
+def test_a_jobs_handler_that_calls_procrecords_back_reaches_the_jobs_earlier_one(tmp_path):
+    """A handler installed while a Recorder runs, which calls the one it replaced (procrecord's), then
+    another Recorder started: the signal goes through both of the job's handlers once, in order."""
+    result = python("""
+        import os, signal, sys
+        from procrecord import Recorder
+
+        signal.signal(signal.SIGTERM, lambda *args: (print("first", flush=True), sys.exit(5)))
+        a = Recorder("a", output="a.json", collectors=[], use_plugins=False).start()
+        replaced = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, lambda *args: (print("second", flush=True), replaced(*args)))
+        b = Recorder("b", output="b.json", collectors=[], use_plugins=False).start()
+        os.kill(os.getpid(), signal.SIGTERM)
+    """, tmp_path, timeout=30)
+    assert result.returncode == 5, result.stderr
+    assert result.stdout.split() == ["second", "first"]
+    for name in ("a.json", "b.json"):
+        record = json.loads((tmp_path / name).read_text())
+        assert record["status"] == "failed" and record["outcome"]["signal"] == "SIGTERM"
+        assert record["outcome"]["exit_code"] == 5
+
+
 def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
     from procrecord import Recorder
 
@@ -204,6 +300,44 @@ def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
     with Recorder("c", output=out, collectors=[], use_plugins=False, handle_signals=False):
         pass  # the others are stopped: no warning (pytest's filter turns one into an error below)
 
+
+
+def test_the_warnings_at_start_name_the_jobs_line(tmp_path, monkeypatch):
+    """In the `with` form as in start(), the warnings point at the job's own line, not into procrecord."""
+    import threading
+    import warnings
+
+    from procrecord import Recorder
+    from procrecord.writer import hooks
+
+    monkeypatch.setattr(hooks, "signals_watched", lambda: False)  # (an earlier test may have left them watched)
+
+    quiet = {"collectors": [], "use_plugins": False}
+    out = tmp_path / "r.json"
+    with Recorder("a", output=out, **quiet, handle_signals=False), \
+            pytest.warns(RuntimeWarning, match="another running Recorder writes") as caught, \
+            Recorder("b", output=out, **quiet, handle_signals=False):
+        pass
+    assert [w.filename for w in caught] == [__file__]
+    with Recorder("a", output=out, **quiet, handle_signals=False), \
+            pytest.warns(RuntimeWarning, match="another running Recorder writes") as caught:
+        Recorder("c", output=out, **quiet, handle_signals=False).start().stop()
+    assert [w.filename for w in caught] == [__file__]
+
+    seen: list[warnings.WarningMessage] = []
+
+    def job() -> None:  # outside the main thread, where no signal handler can be installed
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Recorder("d", **quiet):
+                pass
+            Recorder("e", **quiet).start().stop()
+        seen.extend(caught)
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    assert [w.filename for w in seen if "outside the main thread" in str(w.message)] == [__file__, __file__]
 
 _HOLDER = """
 import sys

@@ -329,6 +329,13 @@ JOB = textwrap.dedent("""
         sys.exit(5)
     if mode == "exit-message":
         sys.exit("giving up")
+    if mode == "builtin-exit-3":
+        exit(3)  # site's builtin, not sys.exit
+    if mode == "builtin-quit-3":
+        quit(3)
+    if mode == "own-excepthook":  # as rich.traceback.install() does: print, never call the hook before
+        sys.excepthook = lambda kind, error, tb: print("job's hook:", error, file=sys.stderr)
+        raise ValueError("planned failure")
     if mode == "loop":
         for i in range(10000):
             rec.flush()
@@ -381,9 +388,44 @@ def test_uncaught_exception_marks_failed(tmp_path):
     assert "planned failure" in proc.stderr.read(), "the exception is still printed"
 
 
+def test_an_uncaught_exception_is_failed_when_the_jobs_own_excepthook_hides_it(tmp_path):
+    """A hook installed after start() that does not call procrecord's (rich, loguru, many CLIs)."""
+    proc, out = _spawn(tmp_path, "own-excepthook")
+    assert proc.wait(timeout=30) == 1
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["exit_code"] == 1
+    assert record["outcome"]["error"]["type"] == "ValueError" and validate(record) == []
+    assert "job's hook: planned failure" in proc.stderr.read(), "the job's hook still prints it"
+
+
+LAST_ERROR_JOB = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from procrecord import Recorder
+    if sys.argv[2] == "before":  # an error an interactive session reported before the run
+        sys.last_value = sys.last_exc = KeyError("earlier")
+    rec = Recorder("job", output=sys.argv[1], use_plugins=False, git_dirty=False).start()
+    if sys.argv[2] == "before":
+        sys.excepthook = lambda *args: None
+    else:  # IPython reports a cell's error so, without sys.excepthook, and the session goes on
+        sys.last_value = sys.last_exc = KeyError("a cell's error")
+""")
+
+
+@pytest.mark.parametrize("mode", ["before", "shell"])
+def test_an_error_reported_before_the_run_or_by_a_shell_is_no_failure(tmp_path, mode):
+    script = tmp_path / "job.py"
+    script.write_text(LAST_ERROR_JOB.format(root=str(ROOT)))
+    out = tmp_path / "r.json"
+    done = subprocess.run([sys.executable, str(script), str(out), mode], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert record["status"] == "completed" and record["outcome"] == {"exit_code": 0}
+
+
 @pytest.mark.parametrize("mode, code, status", [
     ("exit-without-stop", 0, "completed"), ("end", 0, "completed"), ("exit-5", 5, "failed"),
-    ("exit-message", 1, "failed"),
+    ("exit-message", 1, "failed"), ("builtin-exit-3", 3, "failed"), ("builtin-quit-3", 3, "failed"),
 ])
 def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, status):
     """Without stop(): exit code 0 is completed, any other code failed with that code; never interrupted."""

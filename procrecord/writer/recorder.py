@@ -50,8 +50,10 @@ from procrecord.jsonsafe import to_json
 from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
+from procrecord.writer import hooks as _hooks
 from procrecord.writer import lineage as _lineage
 from procrecord.writer import outputlock as _outputlock
+from procrecord.writer.hooks import watch_signals  # noqa: F401 - its old home, kept importable
 
 #: The schema version the collectors fill (a new version needs collectors written for it).
 WRITES_VERSION = "1.1"
@@ -148,11 +150,12 @@ class Recorder:
         self._t1: float | None = None  # monotonic time at stop(), before the collectors' own shutdown
         self._start_time: str | None = None
         self._stop_time: str | None = None
-        self._previous_handlers: dict[int, Any] = {}
-        self._previous_excepthook: Any = None
-        self._previous_exit: Any = None
-        #: The code last given to ``sys.exit()`` in the main thread (Python tells atexit nothing).
+        #: The code last given to ``sys.exit()`` or ``exit()`` in the main thread (Python tells atexit nothing).
         self._exit_request: Any = _NO_EXIT
+        #: The last uncaught exception Python had reported when this Recorder started (see _at_exit).
+        self._error_before: Any = None
+        self._order = 0  # when it started, among this process's Recorders
+        self._holds_signals = False  # stop() in the main thread: a signal waits for the final record
         # 1.1: artifacts (collectors made on first use), lineage, usage over time
         self._max_digest_bytes = max_digest_bytes
         self._artifact_collectors: dict[str, _artifacts.ArtifactsCollector] = {}
@@ -164,10 +167,6 @@ class Recorder:
         #: The process that started the recording: the only one that ever writes its record (a
         #: forked child - a DataLoader worker, a multiprocessing daemon - inherits the object).
         self._pid: int | None = None
-        self._deferred_signal: int | None = None
-        #: Started outside the main thread: its signals are handled by the main thread's handler
-        #: (:func:`watch_signals`, or a Recorder started there), which Python alone may install.
-        self._signals_elsewhere = False
         #: The output's real path whose lock (:mod:`procrecord.writer.outputlock`) this Recorder holds.
         self._locked_output: str | None = None
 
@@ -293,32 +292,36 @@ class Recorder:
 
     def start(self) -> Recorder:
         """Start recording: run the collectors, write the first record, watch for SIGTERM and exit."""
-        with self._lock:
-            if self._started:
-                raise RecorderStateError("start() was already called; a Recorder records one run")
-            self._started = True
-            self._pid = os.getpid()
-            self._warn_record_args(stacklevel=3)
-            if self.output is not None:
-                # Once, here: a job that changes folder (Hydra does) must not move its record.
-                self.output = os.path.abspath(self.output)
-            self._link()
-            for collector in self._collectors:
-                self._run("collect", collector)
-            self._install_hooks()
-            # The job starts when start() hands control back: the collectors (and an energy
-            # estimator that probes the hardware for seconds) are ready, and none of that is its time.
-            self._t0 = time.monotonic()
-            self._start_time = now_iso()
-            try:
-                self._write()
-            except RecordWriteError:
-                # Before the job runs, a record that cannot be written is an error worth stopping
-                # for; the recorder is finished so that nothing tries again at exit.
-                self._stopped = True
-                self._remove_hooks()
-                self._unlink()
-                raise
+        failed = False
+        try:
+            with self._lock:
+                if self._started:
+                    raise RecorderStateError("start() was already called; a Recorder records one run")
+                self._started = True
+                self._pid = os.getpid()
+                self._warn_record_args()
+                if self.output is not None:
+                    # Once, here: a job that changes folder (Hydra does) must not move its record.
+                    self.output = os.path.abspath(self.output)
+                self._link()
+                for collector in self._collectors:
+                    self._run("collect", collector)
+                self._install_hooks()
+                # The job starts when start() hands control back: the collectors (and an energy
+                # estimator that probes the hardware for seconds) are ready, and none of that is its time.
+                self._t0 = time.monotonic()
+                self._start_time = now_iso()
+                try:
+                    self._write()
+                except RecordWriteError:
+                    # Before the job runs, a record that cannot be written is an error worth stopping
+                    # for; the recorder is finished so that nothing tries again at exit.
+                    self._stopped = failed = True
+                    self._unlink()
+                    raise
+        finally:
+            if failed:
+                self._remove_hooks()  # outside the lock, as in stop()
         return self
 
     def _begin_job(self, pid: int | None = None) -> None:
@@ -360,11 +363,23 @@ class Recorder:
 
     def stop(self, exit_code: int | None = None, status: str | None = None) -> dict[str, Any]:
         """Finish the record (``completed`` unless told otherwise) and return it; a second call is harmless."""
-        with self._lock:
-            if not self._started:
-                raise RecorderStateError("stop() before start()")
-            if self._stopped or not self._mine():
-                return self.record  # a forked child never finishes (nor writes) its parent's record
+        finishing = False
+        try:
+            with self._lock:
+                if not self._started:
+                    raise RecorderStateError("stop() before start()")
+                if self._stopped or not self._mine():
+                    return self.record  # a forked child never finishes (nor writes) its parent's record
+                finishing = True
+                return self._finish(exit_code, status)
+        finally:
+            if finishing and self._stopped:
+                # Outside the lock: a signal handler of the main thread may wait for this lock
+                # while another thread puts the hooks back.
+                self._remove_hooks()
+
+    def _finish(self, exit_code: int | None, status: str | None) -> dict[str, Any]:
+        try:
             self.state.stopping = True
             if status is not None:
                 self._status = status
@@ -381,17 +396,16 @@ class Recorder:
             for collector in self._collectors:
                 self._run("update", collector)
             self._stopped = True
+            # In the main thread, a signal from now on waits until the final record is written.
+            self._holds_signals = _hooks.hold_signals()
             for collector in self._collectors:
                 try:
                     collector.close()
                 except Exception:  # noqa: BLE001
                     pass
-            try:
-                return self._write()  # before the SIGTERM handler goes: see _on_signal
-            finally:
-                self._remove_hooks()
-                self._unlink()
-                self._redeliver()
+            return self._write()
+        finally:
+            self._unlink()
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
@@ -417,16 +431,14 @@ class Recorder:
         return self.stop(exit_code=exit_code if exit_code is not None else 1, status="failed")
 
     def __enter__(self) -> Recorder:
-        self._warn_record_args(stacklevel=3)
         return self.start()
 
-    def _warn_record_args(self, stacklevel: int) -> None:
+    def _warn_record_args(self) -> None:
         """Only a decorated call has arguments to record: ``record_args`` elsewhere records none."""
         if self._record_args:
             self._record_args = False  # once, naming the caller's line (the `with` or the start())
-            warnings.warn("procrecord: record_args=True records a function's arguments only when the Recorder "
-                          "decorates it (@Recorder(record_args=True)); this run records none", RuntimeWarning,
-                          stacklevel=stacklevel)
+            _warn("procrecord: record_args=True records a function's arguments only when the Recorder "
+                  "decorates it (@Recorder(record_args=True)); this run records none")
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         # The job has run: a record that cannot be written must neither hide the job's own
@@ -603,28 +615,18 @@ class Recorder:
         return self._pid is None or self._pid == os.getpid()
 
     def _install_hooks(self) -> None:
-        _LIVE.add(self)
+        self._order = next(_STARTS)
+        self._error_before = _hooks.last_error()
         self._claim_output()
         atexit.register(self._at_exit)
-        self._previous_excepthook = sys.excepthook
-        sys.excepthook = self._excepthook
-        self._previous_exit = sys.exit
-        sys.exit = self._sys_exit
-        if self._handle_signals and threading.current_thread() is threading.main_thread():
-            for signum in _STOPPING_SIGNALS:
-                try:
-                    self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
-                except (ValueError, OSError):
-                    pass
-        elif self._handle_signals:
-            # Python runs (and lets set) signal handlers only in the main thread: the handler there
-            # finishes this record, if there is one; without it a SIGTERM leaves it ``running``.
-            self._signals_elsewhere = True
-            if not _signals_watched():
-                warnings.warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where "
-                              "Python cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. "
-                              "Call procrecord.watch_signals() in the main thread first (or start the Recorder "
-                              "there)", RuntimeWarning, stacklevel=3)
+        _hooks.started(self)
+        # Python runs (and lets set) signal handlers only in the main thread: the handler there
+        # finishes this record, if there is one; without it a SIGTERM leaves it ``running``.
+        if (self._handle_signals and threading.current_thread() is not threading.main_thread()
+                and not _hooks.signals_watched()):
+            _warn(f"procrecord: Recorder {self.state.name!r} started outside the main thread, where Python "
+                  "cannot handle signals: a SIGTERM or SIGHUP would leave its record 'running'. Call "
+                  "procrecord.watch_signals() in the main thread first (or start the Recorder there)")
 
     def _claim_output(self) -> None:
         """Warn when another live Recorder of this process, or of another process on this host (see
@@ -636,15 +638,15 @@ class Recorder:
         other = _WRITERS.get(path)
         holder = other() if other is not None else None
         if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
-            warnings.warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite "
-                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+            _warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite the other's "
+                  "record (give each its own output)")
         _WRITERS[path] = weakref.ref(self)
         self._locked_output = path
         process = _outputlock.claim(path)
         if process is not None:
             by = f"process {process}" if process else "another process"
-            warnings.warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite "
-                          "the other's record (give each its own output)", RuntimeWarning, stacklevel=4)
+            _warn(f"procrecord: a running Recorder of {by} writes {self.output}: each will overwrite the other's "
+                  "record (give each its own output)")
 
     def _release_output(self) -> None:
         if self.output is None:
@@ -658,50 +660,22 @@ class Recorder:
             _outputlock.release(self._locked_output)
             self._locked_output = None
 
-    def _forget_in_child(self) -> None:
-        """In a forked child: the parent's hooks must not act for the child at exit. (The SIGTERM
-        handler stays: it checks the pid and does what the handler before it would, and replacing it
-        here could lose a SIGTERM that arrived during the fork.)"""
-        atexit.unregister(self._at_exit)
-        if sys.excepthook == self._excepthook:
-            sys.excepthook = self._previous_excepthook
-        if sys.exit == self._sys_exit:
-            sys.exit = self._previous_exit
-
     def _remove_hooks(self) -> None:
-        _LIVE.discard(self)
         self._release_output()
         atexit.unregister(self._at_exit)
-        if sys.excepthook == self._excepthook:
-            sys.excepthook = self._previous_excepthook
-        if sys.exit == self._sys_exit:
-            sys.exit = self._previous_exit
-        if self._previous_handlers and threading.current_thread() is threading.main_thread():
-            # Recorders of other threads still running relied on this handler: the watcher takes over
-            # (it does what the handler before did, after finishing their records).
-            elsewhere = any(r._signals_elsewhere and r._started and not r._stopped for r in list(_LIVE))
-            for signum, previous in self._previous_handlers.items():
-                try:
-                    if signal.getsignal(signum) == self._on_signal:
-                        if elsewhere and not _procrecords(previous):
-                            _PREVIOUS_HANDLERS[signum] = previous
-                            previous = _on_signal_elsewhere
-                        signal.signal(signum, previous)
-                except (ValueError, OSError):
-                    pass
-
-    def _sys_exit(self, code: Any = None) -> Any:
-        # Python gives atexit handlers no exit code: note the one sys.exit() was given (main thread
-        # only: elsewhere sys.exit ends just that thread), then exit as asked.
-        if threading.current_thread() is threading.main_thread():
-            self._exit_request = code
-        return (self._previous_exit or _ORIGINAL_EXIT)(code)
+        held, self._holds_signals = self._holds_signals, False
+        _hooks.stopped(self, held)
 
     def _at_exit(self) -> None:
         # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
         # (a message given to sys.exit exits with 1, as Python does). Signals and uncaught
-        # exceptions were recorded by their own hooks before this runs.
+        # exceptions were recorded by their own hooks before this runs, unless the job replaced
+        # procrecord's sys.excepthook with its own.
         if self._started and not self._stopped and self._mine():
+            error = _hooks.uncaught(self._error_before)
+            if error is not None:
+                self._fail_uncaught(error)
+                return
             code = self._exit_request
             if code is _NO_EXIT or code is None:
                 code = 0
@@ -710,115 +684,22 @@ class Recorder:
             with _warn_on_write_error():
                 self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
-    def _excepthook(self, kind: Any, error: BaseException, tb: Any) -> None:
-        if self._started and not self._stopped and self._mine():
-            with _warn_on_write_error():
-                self.fail(error)
-        (self._previous_excepthook or sys.__excepthook__)(kind, error, tb)
-
-    def _redeliver(self) -> None:
-        """Send again a signal that arrived while the final record was written (the handler the
-        job had before the Recorder, or the default, now takes it)."""
-        signum, self._deferred_signal = self._deferred_signal, None
-        if signum is not None:
-            os.kill(os.getpid(), signum)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        previous = self._previous_handlers.get(signum)
-        if previous == signal.SIG_IGN:
-            return  # the job ignores this signal: it goes on, and so does its record
-        mine = self._mine()
-        if mine and self._stopped:
-            # stop() is writing the final record (it removes this handler right after): the
-            # signal waits until the record is on disk, then acts as it would have.
-            self._deferred_signal = signum
-            return
-        name = signal.Signals(signum).name
-        if _procrecords(previous):
-            # procrecord's own handler from before (watch_signals(), or an outer Recorder): this record
-            # ends here, then that handler finishes its records and does what the process does
-            if mine and self._started and not self._stopped:
-                self._outcome["signal"] = name
+    def _fail_uncaught(self, error: BaseException) -> None:
+        """An exception ended the job (:func:`procrecord.writer.hooks.uncaught`): record it as ``failed``."""
+        with self._lock:
+            if self._started and not self._stopped and self._mine():
                 with _warn_on_write_error():
-                    self.stop(exit_code=128 + signum, status="interrupted")
-            handler: Any = previous
-            handler(signum, frame)
-            return
-        if callable(previous):
-            # The job's own handler decides what the signal means (it may clean up and exit 0): the
-            # record notes the signal and ends with what the process really does.
-            if mine and self._started and not self._stopped:
-                self._outcome["signal"] = name
-            _stop_elsewhere(signum, stop=False)
-            previous(signum, frame)
-            return
-        if mine and self._started and not self._stopped:
-            self._outcome["signal"] = name
-            with _warn_on_write_error():
-                self.stop(exit_code=128 + signum, status="interrupted")
-        _stop_elsewhere(signum)  # Recorders of other threads, which no handler of their own sees
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+                    self._fail(error, None)
 
-
-def watch_signals() -> None:
-    """Let Recorders started in other threads record SIGTERM and SIGHUP as ``interrupted``.
-
-    Python handles signals only in the main thread, and only code running there may install a
-    handler: call this once there, before such a Recorder starts. The handler finishes the record of
-    every running Recorder of another thread, then does what the handler before it did (the job's
-    own handler, or the default action). A Recorder started in the main thread needs none of this.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("watch_signals() must be called in the main thread: Python installs signal handlers "
-                           "only there")
-    for signum in _STOPPING_SIGNALS:
-        current = signal.getsignal(signum)
-        if current is not _on_signal_elsewhere:
-            _PREVIOUS_HANDLERS[signum] = current
-            signal.signal(signum, _on_signal_elsewhere)
-
-
-def _on_signal_elsewhere(signum: int, frame: Any) -> None:
-    """The handler :func:`watch_signals` installs (see there)."""
-    previous = _PREVIOUS_HANDLERS.get(signum, signal.SIG_DFL)
-    if previous == signal.SIG_IGN:
-        return  # the job ignores this signal: it goes on, and so do its records
-    if callable(previous):
-        # The job's own handler decides what the signal means: the records note it and end with
-        # what the process really does (at exit).
-        _stop_elsewhere(signum, stop=False)
-        previous(signum, frame)
-        return
-    _stop_elsewhere(signum)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _stop_elsewhere(signum: int, stop: bool = True) -> None:
-    """Note ``signum`` in the record of every running Recorder started outside the main thread (and
-    finish it as ``interrupted`` when ``stop``)."""
-    name = signal.Signals(signum).name
-    for recorder in list(_LIVE):
-        if recorder._signals_elsewhere and recorder._started and not recorder._stopped and recorder._mine():
-            recorder._outcome["signal"] = name
-            if stop:
-                with _warn_on_write_error():
-                    recorder.stop(exit_code=128 + signum, status="interrupted")
-
-
-def _procrecords(handler: Any) -> bool:
-    """True for a signal handler of procrecord's own (:func:`watch_signals`' or a Recorder's)."""
-    return handler is _on_signal_elsewhere or getattr(handler, "__func__", None) is Recorder._on_signal
-
-
-def _signals_watched() -> bool:
-    """True when the main thread's handler of every stopping signal finishes other threads' records."""
-    for signum in _STOPPING_SIGNALS:
-        handler = signal.getsignal(signum)
-        if handler is not _on_signal_elsewhere and getattr(handler, "__func__", None) is not Recorder._on_signal:
-            return False
-    return True
+    def _interrupt(self, signum: int, stop: bool) -> None:
+        """A signal came (:mod:`procrecord.writer.hooks`): note it and, with ``stop``, finish the
+        record as ``interrupted`` (after a stop under way in another thread wrote its record)."""
+        with self._lock:
+            if self._started and not self._stopped and self._mine():
+                self._outcome["signal"] = signal.Signals(signum).name
+                if stop:
+                    with _warn_on_write_error():
+                        self.stop(exit_code=128 + signum, status="interrupted")
 
 
 def _encode(record: dict[str, Any], path: str) -> bytes:
@@ -849,29 +730,31 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 
 
 _NO_EXIT = object()
-_ORIGINAL_EXIT = sys.exit
-#: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
-#: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
-_STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
-#: The handlers :func:`watch_signals` replaced, by signal.
-_PREVIOUS_HANDLERS: dict[int, Any] = {}
-
-
-#: Recorders started and not stopped in this process, and the output file each writes.
-_LIVE: weakref.WeakSet[Recorder] = weakref.WeakSet()
+#: Numbers the starts of this process's Recorders, in order.
+_STARTS = itertools.count(1)
+#: The output file each running Recorder writes.
 _WRITERS: dict[str, weakref.ref[Recorder]] = {}
 
 
 def _after_fork_in_child() -> None:
-    for recorder in list(_LIVE):
-        recorder._forget_in_child()
-    _LIVE.clear()
+    # The parent's Recorders must not act for the child at exit.
+    for recorder in _hooks.forget_in_child():
+        atexit.unregister(recorder._at_exit)
     _WRITERS.clear()
     _outputlock.forget_in_child()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _warn(message: str) -> None:
+    """A RuntimeWarning that names the job's line: the first caller outside this module (the
+    ``with``, the ``start()``, or the call of a decorated function)."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 
 def _check_number(name: str, value: Any, *, positive: bool) -> Any:

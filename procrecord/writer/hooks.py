@@ -1,0 +1,319 @@
+"""The process's hooks that finish the records of running Recorders when the job ends without ``stop()``.
+
+They are the handlers of SIGTERM and SIGHUP, ``sys.excepthook``, ``sys.exit`` and the builtin
+``exit``/``quit``. They belong to the process, not to one Recorder: the first Recorder to start installs
+them, each acts for every Recorder running when it is called, and when the last Recorder stops the job's
+own are put back (those it had before, or those it installed since). So Recorders may start and stop in
+any order, nested or interleaved, and from any thread.
+
+Only the main thread may set a signal handler. A Recorder stopped in another thread leaves
+procrecord's handler in place: with no Recorder running it does just what the job's own handler (or
+the default action) does, and it puts that one back the next time it runs, or when a Recorder stops
+in the main thread. Each hook remembers what it replaced, in order: a job's handler that calls the one
+it found (procrecord's) reaches the job's earlier handler, never procrecord's again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import signal
+import sys
+import threading
+import weakref
+from typing import Any, Callable, Protocol
+
+
+class Running(Protocol):
+    """What the hooks need of a Recorder (:class:`procrecord.writer.recorder.Recorder`)."""
+
+    _handle_signals: bool
+    _exit_request: Any
+    _order: int
+
+    def _mine(self) -> bool: ...
+
+    def _interrupt(self, signum: int, stop: bool) -> None: ...
+
+    def _fail_uncaught(self, error: BaseException) -> None: ...
+
+    def _at_exit(self) -> None: ...
+
+
+#: Signals whose default action ends the job without Python's atexit: recorded as ``interrupted``
+#: before the default action runs (SIGINT raises KeyboardInterrupt, recorded by the exception hooks).
+STOPPING_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class _Slot:
+    """One hook procrecord replaces while Recorders run, and what it replaced there, oldest first."""
+
+    def __init__(self, get: Callable[[], Any], put: Callable[[Any], Any], ours: Any, default: Any) -> None:
+        self._get = get
+        self._put = put
+        self.ours = ours
+        self.default = default
+        self.replaced: list[Any] = []
+        self._calls = threading.local()  # calls of a replaced hook under way, in this thread
+
+    @property
+    def depth(self) -> int:
+        """How many replaced hooks this thread is calling (a job's hook may call procrecord's back)."""
+        return getattr(self._calls, "depth", 0)
+
+    def installed(self) -> bool:
+        """True when procrecord's hook is the one in place."""
+        return self._get() is self.ours
+
+    def install(self) -> None:
+        """Put procrecord's hook in place, remembering the one it replaces."""
+        current = self._get()
+        if current is not self.ours:
+            self.replaced.append(current)
+            self._put(self.ours)
+
+    def restore(self) -> None:
+        """Put back the hook procrecord's replaced (unless the job has since installed another)."""
+        # None: a signal handler set outside Python, which Python cannot set again (ours stays; with
+        # no Recorder running it does the default action)
+        if self.installed() and self.replaced and self.replaced[-1] is not None:
+            self._put(self.replaced.pop())
+
+    def previous(self) -> Any:
+        """The hook procrecord's stands for in this call: the last one it replaced, or the one before
+        that when the last one is calling procrecord's back."""
+        index = len(self.replaced) - 1 - self.depth
+        return self.replaced[index] if index >= 0 else self.default
+
+    def call_previous(self, *args: Any) -> Any:
+        """Call :meth:`previous` with ``args``."""
+        hook = self.previous()
+        self._calls.depth = self.depth + 1
+        try:
+            return hook(*args)
+        finally:
+            self._calls.depth -= 1
+
+
+def _signal_slot(signum: int) -> _Slot:
+    return _Slot(lambda: signal.getsignal(signum), lambda handler: signal.signal(signum, handler), _on_signal,
+                 signal.SIG_DFL)
+
+
+def _attribute_slot(owner: Any, name: str, ours: Any, default: Any) -> _Slot:
+    return _Slot(lambda: getattr(owner, name, None), lambda value: setattr(owner, name, value), ours, default)
+
+
+# -- the hooks -----------------------------------------------------------------------------------------
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM, SIGHUP: finish every running Recorder's record, then do what the job's handler does."""
+    if _held[0]:
+        # the main thread is writing a final record: the signal acts once that is on disk (stopped())
+        _deferred.append(signum)
+        return
+    slot = _SIGNALS[signum]
+    previous = slot.previous()
+    try:
+        if previous == signal.SIG_IGN:
+            return  # the job ignores this signal: it goes on, and so do its records
+        if callable(previous):
+            # The job's own handler decides what the signal means (it may clean up and exit 0): the
+            # records note the signal and end with what the process really does.
+            for recorder in _running(signals=True):
+                recorder._interrupt(signum, stop=False)
+            slot.call_previous(signum, frame)
+            return
+        for recorder in _running(signals=True):
+            recorder._interrupt(signum, stop=True)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    finally:
+        if slot.depth == 0 and not _updating[0]:
+            _restore_idle(main=True)  # a Recorder stopped in another thread left this handler here
+
+
+def _excepthook(kind: Any, error: BaseException, tb: Any) -> None:
+    """An uncaught exception: every running Recorder records it as ``failed``, then the job's hook prints it."""
+    for recorder in _running():
+        recorder._fail_uncaught(error)
+    _EXCEPTHOOK.call_previous(kind, error, tb)
+
+
+def _note_exit(code: Any) -> None:
+    # Python gives atexit handlers no exit code: note the one asked for (main thread only: elsewhere
+    # sys.exit ends just that thread).
+    if threading.current_thread() is threading.main_thread():
+        for recorder in _running():
+            recorder._exit_request = code
+
+
+def _sys_exit(code: Any = None) -> Any:
+    """``sys.exit`` while Recorders run: note the code, then exit as asked."""
+    _note_exit(code)
+    return _EXIT.call_previous(code)
+
+
+class _Quitter:
+    """The builtin ``exit`` or ``quit`` while Recorders run: notes the code, then exits as asked."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return repr(_BUILTINS[self.name].previous())
+
+    def __call__(self, code: Any = None) -> Any:
+        _note_exit(code)
+        return _BUILTINS[self.name].call_previous(code)
+
+
+_SIGNALS = {signum: _signal_slot(signum) for signum in STOPPING_SIGNALS}
+_EXCEPTHOOK = _attribute_slot(sys, "excepthook", _excepthook, sys.__excepthook__)
+_EXIT = _attribute_slot(sys, "exit", _sys_exit, sys.exit)
+_BUILTINS = {name: _attribute_slot(builtins, name, _Quitter(name), None) for name in ("exit", "quit")}
+
+#: Recorders started and not yet stopped in this process.
+_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_lock = threading.RLock()
+#: [True] while a thread changes the hooks (a signal handler must not restore them meanwhile).
+_updating = [False]
+#: [stops of the main thread writing a final record]: a signal then waits in _deferred.
+_held = [0]
+_deferred: list[int] = []
+#: [True] once watch_signals() installed the handlers for good.
+_watched = [False]
+
+
+def _running(signals: bool = False) -> list[Running]:
+    """The running Recorders of this process, the last started first."""
+    found = [r for r in list(_live) if r._mine() and (r._handle_signals or not signals)]
+    return sorted(found, key=lambda r: r._order, reverse=True)
+
+
+def _restore_idle(main: bool) -> None:
+    """Put back the job's hooks that no running Recorder needs (signal handlers only in the main thread)."""
+    with _lock:
+        _updating[0] = True
+        try:
+            running = _running()
+            if not running:
+                for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
+                    slot.restore()
+            if main and not _watched[0] and not any(r._handle_signals for r in running):
+                for slot in _SIGNALS.values():
+                    try:
+                        slot.restore()
+                    except (ValueError, OSError):
+                        pass
+        finally:
+            _updating[0] = False
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+# -- the Recorder's side ---------------------------------------------------------------------------
+
+def started(recorder: Running) -> None:
+    """``recorder`` runs: install the hooks (the signal handlers only from the main thread)."""
+    with _lock:
+        _updating[0] = True
+        try:
+            _live.add(recorder)
+            for slot in (_EXCEPTHOOK, _EXIT):
+                slot.install()
+            for name, slot in _BUILTINS.items():
+                if hasattr(builtins, name):  # not under python -S
+                    slot.install()
+            if recorder._handle_signals and _in_main_thread():
+                for slot in _SIGNALS.values():
+                    try:
+                        slot.install()
+                    except (ValueError, OSError):
+                        pass
+        finally:
+            _updating[0] = False
+
+
+def hold_signals() -> bool:
+    """A final record is being written: in the main thread, a signal waits until :func:`stopped`."""
+    if _in_main_thread():
+        _held[0] += 1
+        return True
+    return False
+
+
+def stopped(recorder: Running, held: bool) -> None:
+    """``recorder`` has stopped: put back what no running Recorder needs, then let a signal that
+    came while its final record was written act (the handler now in place takes it)."""
+    with _lock:
+        _live.discard(recorder)
+    _restore_idle(main=_in_main_thread())
+    if held:
+        _held[0] -= 1
+        if not _held[0] and _deferred:
+            pending = list(dict.fromkeys(_deferred))
+            _deferred.clear()
+            for signum in pending:
+                os.kill(os.getpid(), signum)
+
+
+def signals_watched() -> bool:
+    """True when the main thread's handler of every stopping signal finishes other threads' records."""
+    return all(slot.installed() for slot in _SIGNALS.values())
+
+
+def uncaught(before: Any) -> BaseException | None:
+    """The exception that ended the main thread unseen by procrecord, if any: the job replaced
+    procrecord's ``sys.excepthook`` with one that does not call it. Python stores the exception in
+    ``sys.last_exc`` (``sys.last_value`` before 3.12) before it calls the hook; ``before`` is what
+    was there when the Recorder started."""
+    if _EXCEPTHOOK.installed():
+        return None  # procrecord's hook saw every uncaught exception
+    error = last_error()
+    return error if isinstance(error, BaseException) and error is not before else None
+
+
+def last_error() -> Any:
+    """The last uncaught exception Python reported (None when there is none)."""
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+
+
+def watch_signals() -> None:
+    """Let Recorders started in other threads record SIGTERM and SIGHUP as ``interrupted``.
+
+    Python handles signals only in the main thread, and only code running there may install a
+    handler: call this once there, before such a Recorder starts. The handler finishes the record of
+    every running Recorder, then does what the handler before it did (the job's own handler, or the
+    default action). A Recorder started in the main thread needs none of this.
+    """
+    if not _in_main_thread():
+        raise RuntimeError("watch_signals() must be called in the main thread: Python installs signal handlers "
+                           "only there")
+    with _lock:
+        _updating[0] = True
+        try:
+            _watched[0] = True
+            for slot in _SIGNALS.values():
+                slot.install()
+        finally:
+            _updating[0] = False
+
+
+def forget_in_child() -> list[Running]:
+    """In a forked child: no Recorder runs there (their records are the parent's), so the hooks act
+    as the job's own; the exception and exit hooks are put back. The signal handlers stay: they do
+    what the job's handler would, and replacing one here could lose a signal that arrived during
+    the fork. Returns the Recorders that were running."""
+    global _lock
+    _lock = threading.RLock()  # another thread may have held it at the fork
+    running = list(_live)
+    _live.clear()
+    _held[0] = 0
+    _deferred.clear()
+    _updating[0] = False
+    for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
+        slot.restore()
+    return running
