@@ -1,9 +1,10 @@
 """``procrecord run -- CMD ...``: run any command as a child and write its record.
 
-The child gets our stdin/stdout/stderr, our process group and every forwarded signal; we wait for it
-with ``wait4`` so the record holds the child's own CPU times and peak memory (see
-:mod:`procrecord.writer.spawn` for how the peak is made the command's own on Linux); we exit with the
-child's exit code (128 + N when a signal N ended it, as shells do).
+The child gets our stdin/stdout/stderr, our process group and each signal we receive that it did not
+get too (:mod:`procrecord.writer.forwarding`); we reap it with ``wait4`` so the record holds the child's
+own CPU times and peak memory (see :mod:`procrecord.writer.spawn` for how the peak is made the
+command's own on Linux); we exit with the child's exit code (128 + N when a signal N ended it, as
+shells do).
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from procrecord.collectors.interface import Collector
 from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
+from procrecord.writer.forwarding import FORWARDED, Forwarder
 from procrecord.writer.recorder import Recorder
-from procrecord.writer.spawn import Child, spawn
-from procrecord.writer.threads import EXTERNAL, block_external_signals, start_quiet
+from procrecord.writer.spawn import spawn
+from procrecord.writer.threads import block_external_signals, start_quiet
 
-#: What ``procrecord run`` passes on to its command.
-FORWARDED = EXTERNAL
+__all__ = ["FORWARDED", "INTERRUPTING", "run_command"]
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
 
@@ -155,29 +156,25 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         child.kill()  # the command never runs unrecorded
         raise
     resources.spawner_peak = own_peak_rss()
-    # Signals are forwarded from before the command is let go: a Ctrl-C that comes as soon as it runs
-    # reaches it (installed after the release, a signal in between stopped this process instead).
-    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
-    try:
-        child.release()
-    except OSError as exc:  # spawned directly, a command that cannot be run fails here
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        child.kill()  # (a held shell that is gone already is reaped)
-        return _cannot_run(recorder, argv, exc, started=True)
-    recorder._begin_job(child.pid)  # the record's timing is the command's
-    stop_flushing = threading.Event()
-    flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
-    if flush_interval > 0:
-        start_quiet(flusher)  # blocked from its first instruction: a Ctrl-C now must reach the main thread
-    try:
-        child.wait_ended()
-        recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
-        status, rusage = child.wait()
-    finally:
-        stop_flushing.set()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # Signals are taken (and passed on) from before the command is let go: one that comes as soon as
+    # it runs reaches it, and one that comes while the record notes its start waits for the wait.
+    with Forwarder(child) as forwarder:
+        try:
+            child.release()
+        except OSError as exc:  # spawned directly, a command that cannot be run fails here
+            child.kill()  # (a held shell that is gone already is reaped)
+            return _cannot_run(recorder, argv, exc, started=True)
+        recorder._begin_job(child.pid)  # the record's timing is the command's
+        stop_flushing = threading.Event()
+        flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
+        if flush_interval > 0:
+            start_quiet(flusher)  # blocked from its first instruction: signals stay with the main thread's wait
+        try:
+            forwarder.wait_ended()
+            recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
+            status, rusage = child.wait()
+        finally:
+            stop_flushing.set()
     resources.rusage = rusage
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
@@ -215,12 +212,8 @@ def _finish(recorder: Recorder, code: int, status: str, error: BaseException | N
         print(f"procrecord: record written to {recorder.output}", file=sys.stderr)
 
 
-def _forward(child: Child, signum: int) -> None:
-    child.send_signal(signum)
-
-
 def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
-    block_external_signals()  # a signal for the command must interrupt the main thread's wait4
+    block_external_signals()  # a signal for the command stays with the main thread's wait
     while not stop.wait(interval):
         try:
             recorder.flush()
