@@ -546,3 +546,59 @@ def test_a_sigint_from_the_terminal_is_passed_on_to_a_command_that_left_the_grou
     assert not forwarding.reached_command(signal.SIGHUP, forwarding.SI_KERNEL, me)
     monkeypatch.setattr(os, "getsid", lambda pid: me + 1)  # else the kernel's SIGHUP went to the group
     assert forwarding.reached_command(signal.SIGHUP, forwarding.SI_KERNEL, me)
+
+
+def _interrupt_while_getting_ready(monkeypatch):
+    from procrecord.writer.recorder import Recorder
+
+    def start(self):  # as Ctrl-C while the energy estimator probes the hardware
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+
+    monkeypatch.setattr(Recorder, "start", start)
+
+
+def test_ctrl_c_while_getting_ready_exits_130_and_the_command_never_runs(tmp_path, monkeypatch, capsys):
+    """It used to end in click's `Aborted!` and exit 1, which means "findings"."""
+    from procrecord.writer import runner
+
+    _interrupt_while_getting_ready(monkeypatch)
+    marker, out = tmp_path / "ran", tmp_path / "rec.json"
+    try:
+        code = runner.run_command(["touch", str(marker)], str(out), flush_interval=0, collectors=[])
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped run_command")
+    assert code == 128 + signal.SIGINT
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == "procrecord: interrupted before touch started; it was not run"
+    time.sleep(0.5)
+    assert not marker.exists() and not out.exists()
+
+
+def test_ctrl_c_while_getting_ready_is_exit_130_at_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    _interrupt_while_getting_ready(monkeypatch)
+    result = CliRunner().invoke(cli, ["run", "-o", str(tmp_path / "rec.json"), "--", "true"])
+    assert result.exit_code == 128 + signal.SIGINT, result.output
+    assert "Aborted" not in result.output and "interrupted before true started" in result.output
+
+
+def test_ctrl_c_while_the_country_is_checked_is_exit_130(tmp_path, monkeypatch):
+    """Checking --country imports codecarbon (seconds), before run_command."""
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.collectors import emissions
+
+    def check_options(options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emissions, "check_options", check_options)
+    result = CliRunner().invoke(cli, ["run", "--emissions", "--country", "FRA", "-o", str(tmp_path / "r.json"), "--",
+                                      "touch", str(tmp_path / "ran")])
+    assert result.exit_code == 128 + signal.SIGINT, result.output
+    assert "procrecord: interrupted before touch started; it was not run" in result.output
+    assert not (tmp_path / "ran").exists()

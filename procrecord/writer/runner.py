@@ -24,10 +24,10 @@ from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 from procrecord.writer.forwarding import FORWARDED, Forwarder
 from procrecord.writer.recorder import Recorder
-from procrecord.writer.spawn import spawn
+from procrecord.writer.spawn import Child, spawn
 from procrecord.writer.threads import block_external_signals, start_quiet
 
-__all__ = ["FORWARDED", "INTERRUPTING", "run_command"]
+__all__ = ["FORWARDED", "INTERRUPTING", "interrupted_early", "run_command"]
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
 
@@ -120,42 +120,53 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     """
     resources = ChildResources()
     chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
-    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
-                        collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
-                        use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
-    recorder.state.executable = shutil.which(argv[0]) or argv[0]
-    for path in inputs:
-        recorder.add_input(path)  # hashed in the background while the command runs
-    for path in outputs:
-        recorder.add_output(path)
-    # Before the command runs: a record that cannot be written stops here.
-    target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
+    recorder: Recorder | None = None
+    child: Child | None = None
+    written = False  # the record is on disk (as ``running``)
     try:
-        check_writable(target)
-    except OSError as exc:
-        raise _cannot_write(target, exc) from exc
-    try:
-        # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
-        # is held until the record has started: the collectors, and the energy estimator that probes
-        # the hardware for seconds, are ready before its first instruction, and an estimator that
-        # follows this process's children sees it from the start.
-        child = spawn(argv, recorder.child_environ(), hold=True)
-    except OSError as exc:
-        return _cannot_run(recorder, argv, exc)
-    recorder.state.pid = child.pid
-    resources.exact = child.exact_peak
-    try:
+        recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
+                            collectors=[*chosen, resources], emissions=emissions, level=level,
+                            handle_signals=False, use_plugins=True, usage_interval=usage_interval,
+                            max_digest_bytes=max_digest_bytes)
+        recorder.state.executable = shutil.which(argv[0]) or argv[0]
+        for path in inputs:
+            recorder.add_input(path)  # hashed in the background while the command runs
+        for path in outputs:
+            recorder.add_output(path)
+        # Before the command runs: a record that cannot be written stops here.
+        target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
+        try:
+            check_writable(target)
+        except OSError as exc:
+            raise _cannot_write(target, exc) from exc
+        try:
+            # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
+            # is held until the record has started: the collectors, and the energy estimator that probes
+            # the hardware for seconds, are ready before its first instruction, and an estimator that
+            # follows this process's children sees it from the start.
+            child = spawn(argv, recorder.child_environ(), hold=True)
+        except OSError as exc:
+            return _cannot_run(recorder, argv, exc)
+        recorder.state.pid = child.pid
+        resources.exact = child.exact_peak
         recorder.start()
+        written = not folder
         if folder:  # the record's first write takes a name no other run has (nothing written before)
             try:
                 recorder._write_new(record_paths(output, argv[0], recorder.id))
             except OSError as exc:
                 recorder.stop(exit_code=None, status="failed")  # with no output: writes nothing
                 raise _cannot_write(target, exc) from exc
-    except BaseException:  # no record can be written, or Ctrl-C while the estimator got ready
-        child.kill()  # the command never runs unrecorded
+            written = True
+        resources.spawner_peak = own_peak_rss()
+    except KeyboardInterrupt:  # Ctrl-C while getting ready (the energy estimator takes seconds)
+        if child is not None:
+            child.kill()  # the command never runs
+        return _interrupted_early(recorder, argv, written)
+    except BaseException:  # no record can be written
+        if child is not None:
+            child.kill()  # the command never runs unrecorded
         raise
-    resources.spawner_peak = own_peak_rss()
     # Signals are taken (and passed on) from before the command is let go: one that comes as soon as
     # it runs reaches it, and one that comes while the record notes its start waits for the wait.
     with Forwarder(child) as forwarder:
@@ -184,6 +195,26 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
         return code
     code = os.WEXITSTATUS(status)
     _finish(recorder, code, "completed" if code == 0 else "failed")
+    return code
+
+
+def interrupted_early(argv: list[str]) -> str:
+    """What ``procrecord run`` says when Ctrl-C stops it before the command started."""
+    return f"procrecord: interrupted before {argv[0] or repr('')} started; it was not run"
+
+
+def _interrupted_early(recorder: Recorder | None, argv: list[str], written: bool) -> int:
+    """Ctrl-C before the command started: say so, and the exit code of a SIGINT (130).
+
+    A record already on disk is finished as ``interrupted``; otherwise none is written, now or at exit.
+    """
+    print(interrupted_early(argv), file=sys.stderr)
+    code = 128 + signal.SIGINT
+    if recorder is not None and written:
+        recorder._outcome["signal"] = "SIGINT"
+        _finish(recorder, code, "interrupted")
+    elif recorder is not None:
+        recorder._abandon()
     return code
 
 
