@@ -602,3 +602,13 @@ def test_ctrl_c_while_the_country_is_checked_is_exit_130(tmp_path, monkeypatch):
     assert result.exit_code == 128 + signal.SIGINT, result.output
     assert "procrecord: interrupted before touch started; it was not run" in result.output
     assert not (tmp_path / "ran").exists()
+
+
+def test_an_empty_command_name_is_not_found(tmp_path):
+    """As a shell says it (127), not "Permission denied" (126) from trying every folder of PATH."""
+    proc, out = _run(tmp_path, "")
+    assert proc.returncode == 127, proc.stderr
+    assert "procrecord: cannot run '': command not found" in proc.stderr
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "FileNotFoundError"
+    assert validate(record) == []

@@ -10,6 +10,7 @@ shells do).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import shutil
 import signal
@@ -139,6 +140,8 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
             check_writable(target)
         except OSError as exc:
             raise _cannot_write(target, exc) from exc
+        if not argv[0]:  # as a shell has it (Popen would try the folders of PATH: "Permission denied")
+            return _cannot_run(recorder, argv, FileNotFoundError(errno.ENOENT, "command not found (an empty name)"))
         try:
             # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
             # is held until the record has started: the collectors, and the energy estimator that probes
@@ -221,7 +224,7 @@ def _interrupted_early(recorder: Recorder | None, argv: list[str], written: bool
 def _cannot_run(recorder: Recorder, argv: list[str], exc: OSError, started: bool = False) -> int:
     """Record and say that ``argv`` could not be run; the exit code a shell gives for it."""
     # As a shell says it: the record holds the error too, but the person at the terminal sees this.
-    print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    print(f"procrecord: cannot run {argv[0] or repr('')}: {exc.strerror or exc}", file=sys.stderr)
     code = 127 if isinstance(exc, FileNotFoundError) else 126
     if not started:
         recorder.start()
