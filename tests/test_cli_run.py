@@ -551,9 +551,8 @@ def test_a_sigint_from_the_terminal_is_passed_on_to_a_command_that_left_the_grou
 def _interrupt_while_getting_ready(monkeypatch):
     from procrecord.writer.recorder import Recorder
 
-    def start(self):  # as Ctrl-C while the energy estimator probes the hardware
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(30)
+    def start(self):  # as Python's SIGINT handler, for a Ctrl-C while the energy estimator probes the hardware
+        raise KeyboardInterrupt
 
     monkeypatch.setattr(Recorder, "start", start)
 
