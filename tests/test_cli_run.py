@@ -420,3 +420,194 @@ def test_a_sigint_while_the_record_notes_the_commands_start_is_forwarded_to_it(t
     assert code == 128 + signal.SIGINT
     record = json.loads(out.read_text())
     assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGINT"
+
+
+def _counting(signame, counted):
+    """A command that counts the ``signame`` signals it gets from the first one until 3 s after it,
+    writes the count to ``counted`` and then ends by that signal (so procrecord records it). Each
+    delivery writes a byte to Python's wakeup fd, even two that its handler would see as one."""
+    return ("import os, signal, time\n"
+            f"sig = signal.{signame}\n"
+            "read_end, write_end = os.pipe()\n"
+            "os.set_blocking(read_end, False)\n"
+            "os.set_blocking(write_end, False)\n"
+            "signal.set_wakeup_fd(write_end)\n"
+            "seen = []\n"
+            "signal.signal(sig, lambda *a: seen.append(time.monotonic()))\n"
+            "print('ready', flush=True)\n"
+            "end = time.monotonic() + 30\n"
+            "while time.monotonic() < end and (not seen or time.monotonic() < seen[0] + 3):\n"
+            "    time.sleep(0.05)\n"
+            "got = b''\n"
+            "while True:\n"
+            "    try:\n"
+            "        got += os.read(read_end, 64)\n"
+            "    except BlockingIOError:\n"
+            "        break\n"
+            f"open({str(counted)!r}, 'w').write(str(got.count(bytes([sig]))))\n"
+            "signal.signal(sig, signal.SIG_DFL)\n"
+            "os.kill(os.getpid(), sig)\n")
+
+
+#: ``procrecord run`` that passes a signal on 1 s late: a second copy cannot merge with the command's own
+#: while that is still pending (two SIGINTs that come together are one), so one passed on is seen.
+SLOW_TO_PASS_ON = [sys.executable, "-c", "import time\nfrom procrecord.writer.spawn import Child\n"
+                   "send = Child.send_signal\n"
+                   "Child.send_signal = lambda self, signum: (time.sleep(1), send(self, signum))[1]\n"
+                   "from procrecord.cli import main\nmain()", "run"]
+
+
+def test_ctrl_c_at_a_terminal_reaches_the_command_once(tmp_path):
+    """The terminal sends Ctrl-C's SIGINT to its foreground process group, the command included:
+    procrecord, which gets it too, must not pass on a second one (it used to: a job's clean-up on
+    KeyboardInterrupt was itself interrupted)."""
+    import fcntl
+    import termios
+
+    master, slave = os.openpty()
+
+    def on_the_terminal():  # procrecord leads a session whose controlling terminal is the pty
+        _default_int_and_quit()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    out, counted = tmp_path / "rec.json", tmp_path / "counted"
+    try:
+        proc = subprocess.Popen([*SLOW_TO_PASS_ON, "-o", str(out), "--", sys.executable, "-c",
+                                 _counting("SIGINT", counted)], stdin=slave, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path, start_new_session=True,
+                                preexec_fn=on_the_terminal)
+        os.close(slave)
+        slave = -1
+        assert proc.stdout.readline().strip() == "ready"
+        os.write(master, b"\x03")  # Ctrl-C typed at the terminal
+        _, err = proc.communicate(timeout=30)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    assert counted.read_text() == "1", "the command got one SIGINT, not the terminal's and a forwarded one"
+    assert proc.returncode == 128 + signal.SIGINT, err
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGINT"
+
+
+def test_a_terminal_hangup_reaches_the_command_once(tmp_path):
+    """A hangup: the kernel signals the session leader (here a shell that runs procrecord), which ends,
+    and then the terminal's foreground group, procrecord and its command: not passed on again."""
+    import fcntl
+    import shlex
+    import termios
+
+    master, slave = os.openpty()
+
+    def on_the_terminal():
+        _default_int_and_quit()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    out, counted = tmp_path / "rec.json", tmp_path / "counted"
+    run = [*SLOW_TO_PASS_ON, "-o", str(out), "--", sys.executable, "-c", _counting("SIGHUP", counted)]
+    try:  # `; exit`: the shell waits for procrecord rather than becoming it
+        shell = subprocess.Popen(["/bin/sh", "-c", f"{shlex.join(run)}; exit $?"], stdin=slave,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
+                                 start_new_session=True, preexec_fn=on_the_terminal)
+        os.close(slave)
+        slave = -1
+        assert shell.stdout.readline().strip() == "ready"
+    finally:
+        os.close(master)  # the terminal goes away
+        if slave >= 0:
+            os.close(slave)
+    _, err = shell.communicate(timeout=30)  # until procrecord and its command, which hold the pipes, end
+    assert counted.read_text() == "1", "the command got one SIGHUP, not the kernel's and a forwarded one"
+    record = json.loads(out.read_text())
+    assert record["status"] == "interrupted" and record["outcome"]["signal"] == "SIGHUP", err
+
+
+def test_a_sigint_from_the_terminal_is_passed_on_to_a_command_that_left_the_group(tmp_path, monkeypatch):
+    """Only a signal the command got too is kept back: one made by the kernel for procrecord's group
+    (the terminal's), while the command is in that group; a kill() is always passed on."""
+    from procrecord.writer import forwarding
+
+    proc = subprocess.Popen([sys.executable, "-c", "import os, time; os.setpgid(0, 0); time.sleep(30)"])
+    try:
+        deadline = time.monotonic() + 30
+        while os.getpgid(proc.pid) != proc.pid and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not forwarding.reached_command(signal.SIGINT, forwarding.SI_KERNEL, proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    me = os.getpid()  # (procrecord itself stands for a command in its group here)
+    assert forwarding.reached_command(signal.SIGINT, forwarding.SI_KERNEL, me)
+    assert forwarding.reached_command(signal.SIGWINCH, forwarding.SI_KERNEL, me)
+    assert not forwarding.reached_command(signal.SIGINT, 0, me)  # SI_USER: kill(pid) and kill(-pgid) look alike
+    assert not forwarding.reached_command(signal.SIGTERM, forwarding.SI_KERNEL, me)
+    monkeypatch.setattr(os, "getsid", lambda pid: me)  # the session leader alone gets a hangup
+    assert not forwarding.reached_command(signal.SIGHUP, forwarding.SI_KERNEL, me)
+    monkeypatch.setattr(os, "getsid", lambda pid: me + 1)  # else the kernel's SIGHUP went to the group
+    assert forwarding.reached_command(signal.SIGHUP, forwarding.SI_KERNEL, me)
+
+
+def _interrupt_while_getting_ready(monkeypatch):
+    from procrecord.writer.recorder import Recorder
+
+    def start(self):  # as Python's SIGINT handler, for a Ctrl-C while the energy estimator probes the hardware
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Recorder, "start", start)
+
+
+def test_ctrl_c_while_getting_ready_exits_130_and_the_command_never_runs(tmp_path, monkeypatch, capsys):
+    """It used to end in click's `Aborted!` and exit 1, which means "findings"."""
+    from procrecord.writer import runner
+
+    _interrupt_while_getting_ready(monkeypatch)
+    marker, out = tmp_path / "ran", tmp_path / "rec.json"
+    try:
+        code = runner.run_command(["touch", str(marker)], str(out), flush_interval=0, collectors=[])
+    except KeyboardInterrupt:
+        pytest.fail("the KeyboardInterrupt escaped run_command")
+    assert code == 128 + signal.SIGINT
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == "procrecord: interrupted before touch started; it was not run"
+    time.sleep(0.5)
+    assert not marker.exists() and not out.exists()
+
+
+def test_ctrl_c_while_getting_ready_is_exit_130_at_the_command_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    _interrupt_while_getting_ready(monkeypatch)
+    result = CliRunner().invoke(cli, ["run", "-o", str(tmp_path / "rec.json"), "--", "true"])
+    assert result.exit_code == 128 + signal.SIGINT, result.output
+    assert "Aborted" not in result.output and "interrupted before true started" in result.output
+
+
+def test_ctrl_c_while_the_country_is_checked_is_exit_130(tmp_path, monkeypatch):
+    """Checking --country imports codecarbon (seconds), before run_command."""
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.collectors import emissions
+
+    def check_options(options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emissions, "check_options", check_options)
+    result = CliRunner().invoke(cli, ["run", "--emissions", "--country", "FRA", "-o", str(tmp_path / "r.json"), "--",
+                                      "touch", str(tmp_path / "ran")])
+    assert result.exit_code == 128 + signal.SIGINT, result.output
+    assert "procrecord: interrupted before touch started; it was not run" in result.output
+    assert not (tmp_path / "ran").exists()
+
+
+def test_an_empty_command_name_is_not_found(tmp_path):
+    """As a shell says it (127), not "Permission denied" (126) from trying every folder of PATH."""
+    proc, out = _run(tmp_path, "")
+    assert proc.returncode == 127, proc.stderr
+    assert "procrecord: cannot run '': command not found" in proc.stderr
+    record = json.loads(out.read_text())
+    assert record["status"] == "failed" and record["outcome"]["error"]["type"] == "FileNotFoundError"
+    assert validate(record) == []

@@ -1,6 +1,6 @@
 """procrecord's helper threads leave external signals to the main thread (procrecord.writer.threads):
-a SIGTERM for ``procrecord run``'s command must interrupt the main thread's wait for it, which only a
-signal delivered to the main thread does."""
+a SIGTERM for ``procrecord run``'s command must reach the main thread's wait for it, which takes only
+signals no other thread took."""
 
 from __future__ import annotations
 
@@ -104,3 +104,23 @@ def test_a_quietly_started_thread_has_them_blocked_from_its_first_instruction(mo
     assert collector._thread is not None
     collector._thread.join(10)
     assert started == ["procrecord-git"] and seen and seen[0] >= set(EXTERNAL)
+
+
+def test_the_energy_estimators_threads_block_them(tmp_path):
+    """codecarbon samples in threads of its own, started by its tracker: born with the signals blocked,
+    they leave them to ``procrecord run``'s wait (else one taken there is passed on blindly)."""
+    from procrecord.collectors.emissions import EmissionsCollector
+
+    masks: list[set[int]] = []
+
+    class Tracker:
+        def start(self) -> None:
+            thread = threading.Thread(target=lambda: masks.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
+            thread.start()
+            thread.join(10)
+
+    collector = EmissionsCollector(country_iso_code="FRA", tracker_factory=lambda **kw: Tracker(),
+                                   rapl_root=str(tmp_path), nvml=False)
+    collector.collect(None)
+    assert masks and masks[0] >= set(EXTERNAL)
+    assert not set(signal.pthread_sigmask(signal.SIG_BLOCK, [])) & set(EXTERNAL), "the caller's mask is restored"

@@ -440,7 +440,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
     import os
 
     from procrecord.errors import ProcrecordError
-    from procrecord.writer.runner import run_command
+    from procrecord.writer.runner import interrupted_early, run_command
 
     argv = list(command)
     if (country or region) and not emissions:
@@ -449,9 +449,14 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
         from procrecord.collectors.emissions import check_options
 
         try:
-            check_options({"country_iso_code": country, "region": region})
+            check_options({"country_iso_code": country, "region": region})  # (imports codecarbon: seconds)
         except ProcrecordError as exc:
             raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
+        except KeyboardInterrupt:  # as in run_command before the command starts, not click's "Aborted!" (1)
+            import signal
+
+            click.echo(interrupted_early(argv), err=True)
+            sys.exit(128 + signal.SIGINT)
     # A folder (the current one by default): the record gets a new file of its own inside it.
     folder = output is None or output.endswith(("/", os.sep)) or os.path.isdir(output)
     if output is None:

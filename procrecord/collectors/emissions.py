@@ -25,6 +25,7 @@ from typing import Any
 
 from procrecord.collectors.energy import Interval, nvml_counters, rapl_counters
 from procrecord.collectors.interface import Collector, Skipped, now_iso
+from procrecord.writer.threads import quiet
 
 COUNTRY_ENV = "PROCRECORD_EMISSIONS_COUNTRY"
 REGION_ENV = "PROCRECORD_EMISSIONS_REGION"
@@ -142,7 +143,8 @@ class EmissionsCollector(Collector):
                 return self._skipped
         try:
             tracker = self._factory(country_iso_code=self.country, region=self.region) if self._factory else self._codecarbon()
-            tracker.start()
+            with quiet():  # its sampling threads leave the job's signals to the main thread
+                tracker.start()
         except Exception as exc:  # a broken tracker must not break the job
             self._error = f"{type(exc).__name__}: {exc}"
             raise RuntimeError(f"codecarbon failed: {self._error}") from exc

@@ -350,6 +350,21 @@ class Recorder:
                     except Exception:  # noqa: BLE001 - the measurement at stop says what fails
                         pass
 
+    def _abandon(self) -> None:
+        """``procrecord run``: the command never ran and no record was written: none is written later
+        either (not at exit), and what the collectors hold is let go."""
+        with self._lock:
+            if not self._started or self._stopped:
+                return
+            self._stopped = True
+            self._remove_hooks()
+            self._unlink()
+            for collector in self._collectors:
+                try:
+                    collector.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
     def flush(self) -> dict[str, Any]:
         """Refresh what changes (duration, resources, devices, emissions so far) and write."""
         with self._lock:

@@ -1,14 +1,16 @@
 """``procrecord run -- CMD ...``: run any command as a child and write its record.
 
-The child gets our stdin/stdout/stderr, our process group and every forwarded signal; we wait for it
-with ``wait4`` so the record holds the child's own CPU times and peak memory (see
-:mod:`procrecord.writer.spawn` for how the peak is made the command's own on Linux); we exit with the
-child's exit code (128 + N when a signal N ended it, as shells do).
+The child gets our stdin/stdout/stderr, our process group and each signal we receive that it did not
+get too (:mod:`procrecord.writer.forwarding`); we reap it with ``wait4`` so the record holds the child's
+own CPU times and peak memory (see :mod:`procrecord.writer.spawn` for how the peak is made the
+command's own on Linux); we exit with the child's exit code (128 + N when a signal N ended it, as
+shells do).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import shutil
 import signal
@@ -21,12 +23,12 @@ from procrecord.collectors.interface import Collector
 from procrecord.collectors.resources import RSS_UNIT
 from procrecord.errors import RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
+from procrecord.writer.forwarding import FORWARDED, Forwarder
 from procrecord.writer.recorder import Recorder
 from procrecord.writer.spawn import Child, spawn
-from procrecord.writer.threads import EXTERNAL, block_external_signals, start_quiet
+from procrecord.writer.threads import block_external_signals, start_quiet
 
-#: What ``procrecord run`` passes on to its command.
-FORWARDED = EXTERNAL
+__all__ = ["FORWARDED", "INTERRUPTING", "interrupted_early", "run_command"]
 #: Signals that mean "someone stopped the job" rather than "the job crashed".
 INTERRUPTING = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, n)}
 
@@ -119,65 +121,74 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     """
     resources = ChildResources()
     chosen: list[Any] = list(collectors) if collectors is not None else ["invocation", "host", "git", "distributed"]
-    recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
-                        collectors=[*chosen, resources], emissions=emissions, level=level, handle_signals=False,
-                        use_plugins=True, usage_interval=usage_interval, max_digest_bytes=max_digest_bytes)
-    recorder.state.executable = shutil.which(argv[0]) or argv[0]
-    for path in inputs:
-        recorder.add_input(path)  # hashed in the background while the command runs
-    for path in outputs:
-        recorder.add_output(path)
-    # Before the command runs: a record that cannot be written stops here.
-    target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
+    recorder: Recorder | None = None
+    child: Child | None = None
+    written = False  # the record is on disk (as ``running``)
     try:
-        check_writable(target)
-    except OSError as exc:
-        raise _cannot_write(target, exc) from exc
-    try:
-        # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
-        # is held until the record has started: the collectors, and the energy estimator that probes
-        # the hardware for seconds, are ready before its first instruction, and an estimator that
-        # follows this process's children sees it from the start.
-        child = spawn(argv, recorder.child_environ(), hold=True)
-    except OSError as exc:
-        return _cannot_run(recorder, argv, exc)
-    recorder.state.pid = child.pid
-    resources.exact = child.exact_peak
-    try:
+        recorder = Recorder(name or os.path.basename(argv[0]), argv=argv, output=None if folder else output,
+                            collectors=[*chosen, resources], emissions=emissions, level=level,
+                            handle_signals=False, use_plugins=True, usage_interval=usage_interval,
+                            max_digest_bytes=max_digest_bytes)
+        recorder.state.executable = shutil.which(argv[0]) or argv[0]
+        for path in inputs:
+            recorder.add_input(path)  # hashed in the background while the command runs
+        for path in outputs:
+            recorder.add_output(path)
+        # Before the command runs: a record that cannot be written stops here.
+        target = os.path.join(output, record_name(argv[0], recorder.id)) if folder else output
+        try:
+            check_writable(target)
+        except OSError as exc:
+            raise _cannot_write(target, exc) from exc
+        if not argv[0]:  # as a shell has it (Popen would try the folders of PATH: "Permission denied")
+            return _cannot_run(recorder, argv, FileNotFoundError(errno.ENOENT, "command not found (an empty name)"))
+        try:
+            # The command is a child of this record (PROCRECORD_PARENT), whatever it starts in turn. It
+            # is held until the record has started: the collectors, and the energy estimator that probes
+            # the hardware for seconds, are ready before its first instruction, and an estimator that
+            # follows this process's children sees it from the start.
+            child = spawn(argv, recorder.child_environ(), hold=True)
+        except OSError as exc:
+            return _cannot_run(recorder, argv, exc)
+        recorder.state.pid = child.pid
+        resources.exact = child.exact_peak
         recorder.start()
+        written = not folder
         if folder:  # the record's first write takes a name no other run has (nothing written before)
             try:
                 recorder._write_new(record_paths(output, argv[0], recorder.id))
             except OSError as exc:
                 recorder.stop(exit_code=None, status="failed")  # with no output: writes nothing
                 raise _cannot_write(target, exc) from exc
-    except BaseException:  # no record can be written, or Ctrl-C while the estimator got ready
-        child.kill()  # the command never runs unrecorded
+            written = True
+        resources.spawner_peak = own_peak_rss()
+    except KeyboardInterrupt:  # Ctrl-C while getting ready (the energy estimator takes seconds)
+        if child is not None:
+            child.kill()  # the command never runs
+        return _interrupted_early(recorder, argv, written)
+    except BaseException:  # no record can be written
+        if child is not None:
+            child.kill()  # the command never runs unrecorded
         raise
-    resources.spawner_peak = own_peak_rss()
-    # Signals are forwarded from before the command is let go: a Ctrl-C that comes as soon as it runs
-    # reaches it (installed after the release, a signal in between stopped this process instead).
-    previous = {sig: signal.signal(sig, lambda signum, frame: _forward(child, signum)) for sig in FORWARDED}
-    try:
-        child.release()
-    except OSError as exc:  # spawned directly, a command that cannot be run fails here
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        child.kill()  # (a held shell that is gone already is reaped)
-        return _cannot_run(recorder, argv, exc, started=True)
-    recorder._begin_job(child.pid)  # the record's timing is the command's
-    stop_flushing = threading.Event()
-    flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
-    if flush_interval > 0:
-        start_quiet(flusher)  # blocked from its first instruction: a Ctrl-C now must reach the main thread
-    try:
-        child.wait_ended()
-        recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
-        status, rusage = child.wait()
-    finally:
-        stop_flushing.set()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # Signals are taken (and passed on) from before the command is let go: one that comes as soon as
+    # it runs reaches it, and one that comes while the record notes its start waits for the wait.
+    with Forwarder(child) as forwarder:
+        try:
+            child.release()
+        except OSError as exc:  # spawned directly, a command that cannot be run fails here
+            child.kill()  # (a held shell that is gone already is reaped)
+            return _cannot_run(recorder, argv, exc, started=True)
+        recorder._begin_job(child.pid)  # the record's timing is the command's
+        stop_flushing = threading.Event()
+        flusher = threading.Thread(target=_flush_every, args=(recorder, flush_interval, stop_flushing), daemon=True)
+        if flush_interval > 0:
+            start_quiet(flusher)  # blocked from its first instruction: signals stay with the main thread's wait
+        try:
+            forwarder.wait_ended()
+            recorder._sample_energy()  # the ended command's CPU time, before reaping it takes it away
+            status, rusage = child.wait()
+        finally:
+            stop_flushing.set()
     resources.rusage = rusage
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
@@ -190,10 +201,30 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
     return code
 
 
+def interrupted_early(argv: list[str]) -> str:
+    """What ``procrecord run`` says when Ctrl-C stops it before the command started."""
+    return f"procrecord: interrupted before {argv[0] or repr('')} started; it was not run"
+
+
+def _interrupted_early(recorder: Recorder | None, argv: list[str], written: bool) -> int:
+    """Ctrl-C before the command started: say so, and the exit code of a SIGINT (130).
+
+    A record already on disk is finished as ``interrupted``; otherwise none is written, now or at exit.
+    """
+    print(interrupted_early(argv), file=sys.stderr)
+    code = 128 + signal.SIGINT
+    if recorder is not None and written:
+        recorder._outcome["signal"] = "SIGINT"
+        _finish(recorder, code, "interrupted")
+    elif recorder is not None:
+        recorder._abandon()
+    return code
+
+
 def _cannot_run(recorder: Recorder, argv: list[str], exc: OSError, started: bool = False) -> int:
     """Record and say that ``argv`` could not be run; the exit code a shell gives for it."""
     # As a shell says it: the record holds the error too, but the person at the terminal sees this.
-    print(f"procrecord: cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
+    print(f"procrecord: cannot run {argv[0] or repr('')}: {exc.strerror or exc}", file=sys.stderr)
     code = 127 if isinstance(exc, FileNotFoundError) else 126
     if not started:
         recorder.start()
@@ -215,12 +246,8 @@ def _finish(recorder: Recorder, code: int, status: str, error: BaseException | N
         print(f"procrecord: record written to {recorder.output}", file=sys.stderr)
 
 
-def _forward(child: Child, signum: int) -> None:
-    child.send_signal(signum)
-
-
 def _flush_every(recorder: Recorder, interval: float, stop: threading.Event) -> None:
-    block_external_signals()  # a signal for the command must interrupt the main thread's wait4
+    block_external_signals()  # a signal for the command stays with the main thread's wait
     while not stop.wait(interval):
         try:
             recorder.flush()
