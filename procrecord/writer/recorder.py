@@ -357,13 +357,13 @@ class Recorder:
             if not self._started or self._stopped:
                 return
             self._stopped = True
-            self._remove_hooks()
             self._unlink()
             for collector in self._collectors:
                 try:
                     collector.close()
                 except Exception:  # noqa: BLE001
                     pass
+        self._remove_hooks()  # outside the lock, as in stop()
 
     def flush(self) -> dict[str, Any]:
         """Refresh what changes (duration, resources, devices, emissions so far) and write."""
