@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import pathlib
 import shutil
 import signal
@@ -906,3 +907,24 @@ def test_the_decorator_records_the_iteration_of_an_async_generator_function(tmp_
 
     assert asyncio.run(take_one()) == 0
     assert json.loads(path.read_text())["status"] == "completed"
+
+
+@pytest.mark.parametrize("spelling", ["runs/", "runs"])
+def test_an_output_naming_a_folder_gets_a_record_file_of_its_own_in_it(tmp_path, monkeypatch, spelling):
+    """As ``procrecord run -o DIR/``: a trailing slash (or a folder that exists) names a folder, and each
+    run gets a new NAME-TIME-ID.procrecord.json there (a trailing slash used to write a file named runs)."""
+    monkeypatch.chdir(tmp_path)
+    if spelling == "runs":
+        (tmp_path / "runs").mkdir()
+    with Recorder("fit", output=spelling, argv=["fit"]) as first:
+        pass
+    with Recorder("fit", output=spelling, argv=["fit"]) as second:
+        pass
+    assert (tmp_path / "runs").is_dir()
+    files = sorted((tmp_path / "runs").iterdir())
+    assert len(files) == 2 and {first.output, second.output} == {str(f) for f in files}
+    for path, recorder in ((first.output, first), (second.output, second)):
+        name = os.path.basename(path)
+        assert name.startswith("fit-") and name.endswith(f"-{recorder.id.replace('-', '')[:8]}.procrecord.json")
+        record = json.loads(pathlib.Path(path).read_text())
+        assert record["id"] == recorder.id and record["status"] == "completed" and validate(record) == []

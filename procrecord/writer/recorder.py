@@ -169,6 +169,8 @@ class Recorder:
         self._pid: int | None = None
         #: The output's real path whose lock (:mod:`procrecord.writer.outputlock`) this Recorder holds.
         self._locked_output: str | None = None
+        #: An output naming a folder (``runs/``): the record gets a file of its own in it at start().
+        self._folder: str | None = None
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -302,7 +304,11 @@ class Recorder:
                 self._warn_record_args()
                 if self.output is not None:
                     # Once, here: a job that changes folder (Hydra does) must not move its record.
-                    self.output = os.path.abspath(self.output)
+                    if self.output.endswith(("/", os.sep)) or os.path.isdir(self.output):
+                        # a folder, as in procrecord run -o DIR/: the record is named inside it below
+                        self._folder, self.output = os.path.abspath(self.output), None
+                    else:
+                        self.output = os.path.abspath(self.output)
                 self._link()
                 for collector in self._collectors:
                     self._run("collect", collector)
@@ -312,7 +318,10 @@ class Recorder:
                 self._t0 = time.monotonic()
                 self._start_time = now_iso()
                 try:
-                    self._write()
+                    if self._folder is not None:
+                        self._write_into(self._folder)
+                    else:
+                        self._write()
                 except RecordWriteError:
                     # Before the job runs, a record that cannot be written is an error worth stopping
                     # for; the recorder is finished so that nothing tries again at exit.
@@ -575,6 +584,17 @@ class Recorder:
             except OSError as exc:
                 raise RecordWriteError(f"cannot write the record to {self.output}: {exc.strerror or exc}") from exc
         return record
+
+    def _write_into(self, folder: str) -> None:
+        """The first write of a record whose output is a folder: a new ``NAME-TIME-ID.procrecord.json`` of
+        its own there (the name :func:`procrecord.writer.runner.record_name` gives), its output from now on."""
+        from procrecord.writer.runner import record_paths
+
+        try:
+            os.makedirs(folder, exist_ok=True)
+            self._write_new(record_paths(folder, self.state.name or "run", self.id))
+        except OSError as exc:
+            raise RecordWriteError(f"cannot write the record into the folder {folder}: {exc.strerror or exc}") from exc
 
     def _write_new(self, paths: Iterable[str]) -> str:
         """``procrecord run`` into a folder: write the record as the first of ``paths`` that no file
