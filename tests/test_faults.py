@@ -301,6 +301,24 @@ def test_two_running_recorders_on_one_file_are_warned_about(tmp_path):
         pass  # the others are stopped: no warning (pytest's filter turns one into an error below)
 
 
+def test_a_writer_that_stopped_first_does_not_hide_one_still_running(tmp_path):
+    """a and b write one file, b stops first: a still writes it, so c starting now is warned too."""
+    from procrecord import Recorder
+
+    out = tmp_path / "r.json"
+    quiet = {"collectors": [], "use_plugins": False, "handle_signals": False}
+    a = Recorder("a", output=out, **quiet).start()
+    with pytest.warns(RuntimeWarning, match="another running Recorder writes"):
+        b = Recorder("b", output=out, **quiet).start()
+    b.stop()
+    with pytest.warns(RuntimeWarning, match="another running Recorder writes"):
+        c = Recorder("c", output=out, **quiet).start()
+    c.stop()
+    a.stop()
+    with Recorder("d", output=out, **quiet):
+        pass  # every other one stopped: no warning (pytest's filter turns one into an error)
+
+
 
 def test_the_warnings_at_start_name_the_jobs_line(tmp_path, monkeypatch):
     """In the `with` form as in start(), the warnings point at the job's own line, not into procrecord."""

@@ -670,12 +670,11 @@ class Recorder:
         if self.output is None:
             return
         path = os.path.realpath(self.output)
-        other = _WRITERS.get(path)
-        holder = other() if other is not None else None
-        if holder is not None and holder is not self and holder._started and not holder._stopped and holder._mine():
+        writers = _WRITERS.setdefault(path, weakref.WeakSet())
+        if any(other is not self and other._started and not other._stopped and other._mine() for other in list(writers)):
             _warn(f"procrecord: another running Recorder writes {self.output}: each will overwrite the other's "
                   "record (give each its own output)")
-        _WRITERS[path] = weakref.ref(self)
+        writers.add(self)
         self._locked_output = path
         process = _outputlock.claim(path)
         if process is not None:
@@ -686,10 +685,12 @@ class Recorder:
     def _release_output(self) -> None:
         if self.output is None:
             return
-        path = os.path.realpath(self.output)
-        holder = _WRITERS.get(path)
-        if holder is not None and holder() is self:
-            del _WRITERS[path]
+        # (the path claimed at start: the real path may have changed since, a symlink made)
+        writers = _WRITERS.get(self._locked_output or os.path.realpath(self.output))
+        if writers is not None:
+            writers.discard(self)  # the others writing it still do (one stopping first forgot them all)
+            if not writers:
+                del _WRITERS[self._locked_output or os.path.realpath(self.output)]
         if self._locked_output is not None:
             # the path claimed at start (the real path may have changed since: a symlink made)
             _outputlock.release(self._locked_output)
@@ -767,8 +768,8 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 _NO_EXIT = object()
 #: Numbers the starts of this process's Recorders, in order.
 _STARTS = itertools.count(1)
-#: The output file each running Recorder writes.
-_WRITERS: dict[str, weakref.ref[Recorder]] = {}
+#: The running Recorders writing each output file (by its real path).
+_WRITERS: dict[str, weakref.WeakSet[Recorder]] = {}
 
 
 def _after_fork_in_child() -> None:
