@@ -16,12 +16,13 @@ it found (procrecord's) reaches the job's earlier handler, never procrecord's ag
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import signal
 import sys
 import threading
 import weakref
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 
 class Running(Protocol):
@@ -191,23 +192,35 @@ def _running(signals: bool = False) -> list[Running]:
     return sorted(found, key=lambda r: r._order, reverse=True)
 
 
-def _restore_idle(main: bool) -> None:
-    """Put back the job's hooks that no running Recorder needs (signal handlers only in the main thread)."""
+@contextlib.contextmanager
+def _changing() -> Iterator[None]:
+    """Hold the lock while this thread changes the hooks (a signal handler then leaves them alone)."""
     with _lock:
         _updating[0] = True
         try:
-            running = _running()
-            if not running:
-                for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
-                    slot.restore()
-            if main and not _watched[0] and not any(r._handle_signals for r in running):
-                for slot in _SIGNALS.values():
-                    try:
-                        slot.restore()
-                    except (ValueError, OSError):
-                        pass
+            yield
         finally:
             _updating[0] = False
+
+
+def _each_signal(action: Callable[[_Slot], None]) -> None:
+    """``action`` on every signal slot; one Python may not set here (not the main thread) is left as it is."""
+    for slot in _SIGNALS.values():
+        try:
+            action(slot)
+        except (ValueError, OSError):
+            pass
+
+
+def _restore_idle(main: bool) -> None:
+    """Put back the job's hooks that no running Recorder needs (signal handlers only in the main thread)."""
+    with _changing():
+        running = _running()
+        if not running:
+            for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
+                slot.restore()
+        if main and not _watched[0] and not any(r._handle_signals for r in running):
+            _each_signal(_Slot.restore)
 
 
 def _in_main_thread() -> bool:
@@ -218,23 +231,15 @@ def _in_main_thread() -> bool:
 
 def started(recorder: Running) -> None:
     """``recorder`` runs: install the hooks (the signal handlers only from the main thread)."""
-    with _lock:
-        _updating[0] = True
-        try:
-            _live.add(recorder)
-            for slot in (_EXCEPTHOOK, _EXIT):
+    with _changing():
+        _live.add(recorder)
+        for slot in (_EXCEPTHOOK, _EXIT):
+            slot.install()
+        for name, slot in _BUILTINS.items():
+            if hasattr(builtins, name):  # not under python -S
                 slot.install()
-            for name, slot in _BUILTINS.items():
-                if hasattr(builtins, name):  # not under python -S
-                    slot.install()
-            if recorder._handle_signals and _in_main_thread():
-                for slot in _SIGNALS.values():
-                    try:
-                        slot.install()
-                    except (ValueError, OSError):
-                        pass
-        finally:
-            _updating[0] = False
+        if recorder._handle_signals and _in_main_thread():
+            _each_signal(_Slot.install)
 
 
 def hold_signals() -> bool:
@@ -292,14 +297,10 @@ def watch_signals() -> None:
     if not _in_main_thread():
         raise RuntimeError("watch_signals() must be called in the main thread: Python installs signal handlers "
                            "only there")
-    with _lock:
-        _updating[0] = True
-        try:
-            _watched[0] = True
-            for slot in _SIGNALS.values():
-                slot.install()
-        finally:
-            _updating[0] = False
+    with _changing():
+        _watched[0] = True
+        for slot in _SIGNALS.values():
+            slot.install()
 
 
 def forget_in_child() -> list[Running]:
