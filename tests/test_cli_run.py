@@ -59,11 +59,13 @@ def test_child_killed_by_a_signal(tmp_path):
 
 
 def _default_int_and_quit() -> None:
-    """In the child: SIGINT and SIGQUIT as a terminal's foreground job has them. A test run started as a
-    background job of a non-interactive shell ignores both, and procrecord rightly keeps what its
-    starter ignored (tested apart); these tests start it as a terminal would."""
+    """In the child: SIGINT, SIGQUIT and SIGHUP as a terminal's foreground job has them. A test run started
+    as a background job of a non-interactive shell ignores the first two, one started under nohup ignores
+    SIGHUP, and procrecord rightly keeps what its starter ignored (tested apart); these tests start it as a
+    terminal would."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _start_ready(tmp_path, script):
