@@ -181,13 +181,6 @@ class DowngradeRecord:
                        message=message, info={"changed": 1, "dropped": len(dropped)})
 
 
-def is_process_record(value: Any) -> bool:
-    """True for a procrecord record or a legacy ProcessContext record."""
-    from procrecord.record.versions import RECORD_TYPE, is_legacy
-
-    return isinstance(value, dict) and (value.get("record_type") == RECORD_TYPE or is_legacy(value))
-
-
 from procrecord.bulk.embedded import Embedded  # noqa: E402,F401  (the --embedded operation, kept importable here)
 
 
