@@ -7,8 +7,11 @@
    (LocalCluster start-up included: that is what a user waits for) vs ``--jobs 2`` and ``--jobs 1``.
 2. ``validate s3://...`` of ``--objects`` and 4x as many JSONL objects on moto's S3 server vs plain
    s3fs reading the same objects (one listing, then ``cat_file`` one by one, or one concurrent
-   ``cat``), and vs itself with the fetcher process off (objects read in the validating process),
-   each in a fresh process, interleaved, in the same run.
+   ``cat``), vs itself with the fetcher process off (objects read in the validating process), and vs
+   ``validate`` of the same files on local disk (what the records' parsing and validation cost with no
+   object storage at all: the floor of any storage path), each in a fresh process, interleaved, in the
+   same run; then the same for ``--small-objects`` objects of one record each, where moto's cost per
+   object, not the records' validation, sets the pace.
 3. Peak RSS of the client (``validate s3://...``, one process) for 1x and 4x the objects, and for one
    big JSONL object (``--big-mb``) next to one small one.
 """
@@ -118,31 +121,42 @@ main()
 """
 
 
-def s3(objects: int, per_object: int, repeat: int, big_mb: int) -> None:
+def s3(objects: int, per_object: int, repeat: int, big_mb: int, small_objects: int) -> None:
+    import tempfile
+
     import s3fs
 
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     source = write_jsonl(DATA / "records-10000.jsonl", 10_000).read_bytes().splitlines(keepends=True)
     body = b"".join(source[:per_object])
+    local = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     server, endpoint = _moto()
     try:
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
         fs.mkdir("bench")
-        for count in (objects, 4 * objects):
-            fs.pipe({f"bench/n{count}/o{index:05d}.jsonl": body for index in range(count)})
+        cases = [(count, per_object, body) for count in (objects, 4 * objects)]
+        if small_objects:
+            cases.append((small_objects, 1, source[0]))
+        for count, each, data in cases:
+            objects_ = {f"bench/n{count}x{each}/o{index:05d}.jsonl": data for index in range(count)}
+            fs.pipe(objects_)
+            for key in objects_:
+                (local / key).parent.mkdir(parents=True, exist_ok=True)
+                (local / key).write_bytes(data)
         option = ["--storage-option", f"endpoint_url={endpoint}"]
-        for count in (objects, 4 * objects):
-            prefix = f"bench/n{count}"
+        for count, each, data in cases:
+            prefix = f"bench/n{count}x{each}"
             runs = {
                 "plain s3fs, sequential cat_file": [sys.executable, "-c", _PLAIN, endpoint, prefix, "sequential"],
                 "plain s3fs, concurrent cat": [sys.executable, "-c", _PLAIN, endpoint, prefix, "concurrent"],
                 "procrecord validate": [*procrecord_cmd(), "validate", f"s3://{prefix}", *option],
                 "the same, no fetcher process": [sys.executable, "-c", _IN_PROCESS, "validate", f"s3://{prefix}",
                                                  *option],
+                "validate, the same as local files": [*procrecord_cmd(), "validate", str(local / prefix)],
             }
             best = best_interleaved({name: (lambda cmd=cmd: _time(cmd)) for name, cmd in runs.items()}, repeat)
-            total = count * per_object
-            print(f"\n## moto S3: {count} JSONL objects of {per_object} records ({len(body) / 1e6:.2f} MB each), "
+            total = count * each
+            print(f"\n## moto S3: {count} JSONL objects of {each} records ({len(data) / 1e6:.2f} MB each), "
                   f"fresh process each, best of {repeat} interleaved")
             for name, seconds in best.items():
                 print(f"{name:>34}: {seconds:6.2f} s {total / seconds:9.0f} records/s ({count / seconds:6.1f} objects/s)")
@@ -153,8 +167,11 @@ def s3(objects: int, per_object: int, repeat: int, big_mb: int) -> None:
                       f"(goal >= 70%: {'met' if ratio >= 0.7 else 'NOT met'})")
             print(f"fetcher process: {best['the same, no fetcher process'] / ours:.2f}x the throughput of reading "
                   "in the validating process")
-        small = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}", *option])
-        large = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{4 * objects}", *option])
+            print(f"object storage vs local files: {best['validate, the same as local files'] / ours:.0%} of the "
+                  "throughput of validating the same records from local disk")
+        small = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}x{per_object}", *option])
+        large = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{4 * objects}x{per_object}",
+                                   *option])
         print(f"\n## client peak RSS: {objects * per_object} records {small:.0f} MB, "
               f"{4 * objects * per_object} records {large:.0f} MB ({large / small:.2f}x for 4x the records)")
         if big_mb:
@@ -162,13 +179,15 @@ def s3(objects: int, per_object: int, repeat: int, big_mb: int) -> None:
             with fs.open("bench/big/one.jsonl", "wb") as out:
                 for _ in range(lines // per_object):
                     out.write(body)
-            one = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}/o00000.jsonl", *option])
+            one = child_peak_rss_mb([*procrecord_cmd(), "validate", f"s3://bench/n{objects}x{per_object}/o00000.jsonl",
+                                     *option])
             big = child_peak_rss_mb([*procrecord_cmd(), "validate", "s3://bench/big/one.jsonl", *option])
             size = fs.size("bench/big/one.jsonl")
             print(f"## one JSONL object of {size / 1e6:.0f} MB ({lines} records): client peak RSS {big:.0f} MB "
                   f"(one {len(body) / 1e6:.1f} MB object: {one:.0f} MB)")
     finally:
         server.stop()
+        shutil.rmtree(local, ignore_errors=True)
 
 
 def main() -> None:
@@ -180,6 +199,8 @@ def main() -> None:
     parser.add_argument("--skip-engines", action="store_true")
     parser.add_argument("--skip-s3", action="store_true")
     parser.add_argument("--big-mb", type=int, default=200, help="size of one big JSONL object (0: none)")
+    parser.add_argument("--small-objects", type=int, default=300,
+                        help="objects of one record each, the case moto's cost per object dominates (0: none)")
     parser.add_argument("--quick", action="store_true", help="S3 only, 30 objects, a 50 MB big object, best of 2")
     args = parser.parse_args()
     if args.quick:
@@ -187,7 +208,7 @@ def main() -> None:
     print(f"# bench_storage ({environment()}; load average {os.getloadavg()[0]:.1f})")
     _compile_package()
     if not args.skip_s3:
-        s3(args.objects, args.per_object, max(args.repeat, 2), args.big_mb)
+        s3(args.objects, args.per_object, max(args.repeat, 2), args.big_mb, args.small_objects)
     if not args.skip_engines:
         engines(args.records, args.repeat)
 
