@@ -32,8 +32,17 @@ from procrecord.cli import cli
 fetcher.ENABLED = spec["fetch"]
 if spec.get("ahead_max") is not None:
     objectio.AHEAD_MAX_OBJECT = spec["ahead_max"]
-counts = {"fetchers": 0, "fetched": 0, "parent_reads": 0}
+if spec.get("hand_over") is not None:
+    fetcher.HAND_OVER, fetcher.IN_FLIGHT = spec["hand_over"], spec["in_flight"]
+counts = {"fetchers": 0, "fetched": 0, "parent_reads": 0, "handed": 0}
 init, take, read_whole = fetcher.Fetcher.__init__, fetcher.Fetcher.take, objectio.read_whole
+take_handed = fetcher._take_handed
+
+def counting_take_handed(conn, size):
+    counts["handed"] += 1
+    return take_handed(conn, size)
+
+fetcher._take_handed = counting_take_handed
 
 def counting_init(self):
     counts["fetchers"] += 1
@@ -198,6 +207,57 @@ def test_a_fetcher_killed_mid_run_loses_nothing(endpoint, bucket, tmp_path):
     # more/ is listed and read ahead by the parent itself (a dead fetcher is never asked again).
     assert killed["fetched"] >= 3 and killed["parent_reads"] >= 1
     assert killed["fetched"] + killed["parent_reads"] == 14
+
+
+def test_objects_handed_over_in_memory_files_equal_in_process(endpoint, bucket, tmp_path):
+    """Every object handed over in an in-memory file, one in flight at a time (the fetcher waits for
+    each ``took``), over two sources: the same report and outputs as the in-process run; a fetcher
+    killed after three hand-overs still loses nothing."""
+    args = ["redact", "--level", "most", "-o", "{out}", f"s3://{bucket}/runs", f"s3://{bucket}/more",
+            *_option(endpoint)]
+    fetched, alone = _both(endpoint, tmp_path, args, hand_over=1, in_flight=1)
+    assert fetched["handed"] == fetched["fetched"] == 15 and fetched["parent_reads"] == 0
+    assert fetched["output"] == alone["output"] and fetched["exit"] == alone["exit"] == 1
+    assert fetched["tree"] == alone["tree"] and len(fetched["tree"]) == 14
+
+    killed = _drive(endpoint, [a.replace("{out}", str(tmp_path / "killed")) for a in args], fetch=True,
+                    kill_after=3, hand_over=1, in_flight=1 << 20)
+    assert killed["output"] == alone["output"] and _tree(tmp_path / "killed") == alone["tree"]
+    assert killed["handed"] >= 3 and killed["fetched"] + killed["parent_reads"] == 14
+
+
+def test_hand_overs_wait_for_the_parent_and_stop_on_request(monkeypatch):
+    """The fetcher's side alone, in this process (``memory://`` objects, a real pipe): no more than
+    IN_FLIGHT bytes of handed-over objects wait for the parent, and a stop ends a waiting stream."""
+    import multiprocessing
+    import threading
+
+    import fsspec
+
+    from procrecord.bulk import fetcher
+
+    monkeypatch.setattr(fetcher, "HAND_OVER", 1)
+    monkeypatch.setattr(fetcher, "IN_FLIGHT", 150)  # one 100-byte object at a time
+    fsspec.filesystem("memory").pipe({f"memory://hand/o{i}.json": bytes([48 + i]) * 100 for i in range(4)})
+    urls = [f"memory://hand/o{i}.json" for i in range(4)]
+    here, there = multiprocessing.Pipe()
+    worker = threading.Thread(target=fetcher._read, args=(there, 7, urls, [100] * 4, {}, os.getpid()))
+    worker.start()
+    try:
+        assert here.recv() == ("object-fd", urls[0], 100, None)
+        assert fetcher._take_handed(here, 100) == b"0" * 100
+        assert not here.poll(0.5)  # the second waits for the first's answer
+        here.send(("took", 6, 100))  # an answer for another stream counts for nothing
+        assert not here.poll(0.3)
+        here.send(("took", 7, 100))
+        assert here.recv() == ("object-fd", urls[1], 100, None)
+        assert fetcher._take_handed(here, 100) == b"1" * 100
+        assert not here.poll(0.3)
+        here.send(("stop", 7))  # while the third waits
+        assert [here.recv(), here.recv()] == [("end", 7), ("stopped", 7)]
+    finally:
+        worker.join(10)
+    assert not worker.is_alive()
 
 
 def test_unreadable_object_in_the_fetcher_is_the_same_finding(endpoint, bucket, tmp_path):
