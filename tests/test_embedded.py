@@ -199,6 +199,16 @@ def test_meta_info_is_found():
     assert result.exit_code == 0 and "holding 1 embedded record from" in result.output
 
 
+def test_the_json_summary_counts_documents_and_the_records_they_hold():
+    """--embedded: ``by_status`` counts documents; ``records`` is what they held, as the text line says."""
+    result = CliRunner().invoke(cli, ["validate", "--embedded", "--format", "json", str(HOSTS)], catch_exceptions=False)
+    summary = json.loads(result.stdout)["summary"]
+    documents = len(ALL_HOSTS)
+    assert summary["documents"] == sum(summary["by_status"].values()) == documents
+    assert summary["records"] == summary["totals"]["embedded_records"] > documents
+    assert f"{documents} documents holding {summary['records']} embedded records" in result.stderr
+
+
 def test_redact_keeps_each_item_in_its_own_version(tmp_path):
     path = _copy(tmp_path, "default.kwcoco.json")
     result = invoke("redact", "--embedded", "--level", "most", "--in-place", path)

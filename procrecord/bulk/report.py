@@ -72,8 +72,12 @@ class Summary:
                 + (f" ({totals})" if totals else "") + (f"; {skipped} skipped" if skipped else "") + nothing)
 
     def to_dict(self) -> dict[str, Any]:
-        """Machine-readable summary."""
-        return {"records": self.total, "sources": len(self._sources), "by_status": dict(self.counts),
+        """Machine-readable summary. With ``--embedded`` the outcomes are documents (result files):
+        ``documents`` counts them (``by_status`` adds up to it) and ``records`` the records they held."""
+        counted: dict[str, Any] = {"records": self.total}
+        if "embedded_records" in self.totals:
+            counted = {"records": self.totals["embedded_records"], "documents": self.total}
+        return {**counted, "sources": len(self._sources), "by_status": dict(self.counts),
                 "totals": dict(self.totals), **self.notes}
 
 
