@@ -451,7 +451,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
         try:
             check_options({"country_iso_code": country, "region": region})  # (imports codecarbon: seconds)
         except ProcrecordError as exc:
-            raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
+            raise click.UsageError(str(exc).replace("country_iso_code=", "--country ").replace("region=", "--region ")) from exc
         except KeyboardInterrupt:  # as in run_command before the command starts, not click's "Aborted!" (1)
             import signal
 
