@@ -141,6 +141,22 @@ def test_emissions_options_without_emissions_or_with_a_bad_country_are_usage_err
     assert bad.exit_code == 2 and "not a country" in bad.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--country", "USA", "--region", "nowhere"], "--region 'nowhere': not a region codecarbon knows for USA"),
+    (["--region", "california"], "--region 'california': a region needs a country"),
+])
+def test_a_region_codecarbon_would_not_use_is_a_usage_error(args, message, monkeypatch):
+    """It printed codecarbon's traceback, then recorded the region, emissions_kg and status ok."""
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+
+    pytest.importorskip("codecarbon", reason="the regions known come from codecarbon (emissions extra)")
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    result = CliRunner().invoke(cli, ["run", "--emissions", *args, "--", "true"])
+    assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_small_commands_peak_rss_is_never_procrecords_own(tmp_path):
     """`run -- sh -c true` used to record procrecord's ~18 MB as the command's peak RSS."""
     proc, out = _run(tmp_path, "sh", "-c", "true")

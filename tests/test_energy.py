@@ -204,3 +204,73 @@ def test_real_codecarbon_without_a_country_estimates_the_energy(tmp_path, monkey
     assert section["cpu_energy_kwh"] > 0 and "emissions_kg" not in section and "country_iso_code" not in section
     assert validate(record) == []
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"country_iso_code": "USA", "region": "nowhere"}, "region='nowhere': not a region codecarbon knows for USA"),
+    ({"country_iso_code": "CHN", "region": "atlantis"}, "not a region codecarbon knows for CHN"),
+    ({"country_iso_code": "SWE", "region": "SE9"}, "not a region codecarbon knows for SWE"),
+    ({"country_iso_code": "FRA", "region": "idf"}, "no regional data for FRA"),
+    ({"region": "california"}, r"a region needs a country.*for USA: country_iso_code='USA'"),
+    ({"region": "nowhere"}, "a region needs a country: codecarbon cannot place a region without one$"),
+])
+def test_a_region_codecarbon_would_not_use_is_an_error_when_the_recorder_is_created(options, message, monkeypatch):
+    """codecarbon logged a traceback, used the country's figure, and the record said ok with the region."""
+    pytest.importorskip("codecarbon", reason="the regions known come from codecarbon (emissions extra)")
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_REGION", raising=False)
+    with pytest.raises(ProcrecordError, match=message):
+        Recorder("x", emissions=options, **QUIET)
+    with pytest.raises(ProcrecordError, match=message):
+        EmissionsCollector(**options)
+
+
+@pytest.mark.parametrize("country, region", [("USA", "California"), ("usa", "new york"), ("CAN", "Ontario"),
+                                             ("CHN", "Guangdong Province"), ("SWE", "se3"), ("FIN", "FI")])
+def test_regions_codecarbon_knows_are_accepted_as_it_spells_them(country, region):
+    pytest.importorskip("codecarbon")
+    check_options({"country_iso_code": country, "region": region})
+
+
+def test_the_environments_region_is_checked_too(monkeypatch):
+    pytest.importorskip("codecarbon")
+    monkeypatch.delenv("PROCRECORD_EMISSIONS_COUNTRY", raising=False)
+    monkeypatch.setenv("PROCRECORD_EMISSIONS_REGION", "california")
+    with pytest.raises(ProcrecordError, match="PROCRECORD_EMISSIONS_REGION='california': a region needs a country"):
+        Recorder("x", emissions=True, **QUIET)
+    monkeypatch.setenv("PROCRECORD_EMISSIONS_COUNTRY", "USA")
+    Recorder("x", emissions=True, **QUIET)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"country_iso_code": 840}, "country_iso_code=840: a string"), ({"region": ["ny"]}, r"region=\['ny'\]: a string"),
+    ({"tracking_mode": None}, "tracking_mode=None"), ({1: "x", "regoin": "y"}, r"\{'regoin': \.\.\., 1: \.\.\.\}: unknown option"),
+])
+def test_emissions_options_of_the_wrong_type_are_clear_errors(options, message):
+    with pytest.raises(ProcrecordError, match=message):
+        Recorder("x", emissions=options, **QUIET)
+
+
+def test_a_co2_estimate_that_fell_back_says_failed_with_the_reason(tmp_path, monkeypatch, capfd):
+    """Where codecarbon still falls back (its data and procrecord's check disagree), the collector says so."""
+    import logging
+
+    pytest.importorskip("codecarbon")
+    from procrecord.collectors import emissions
+
+    real = emissions._known_regions()
+    monkeypatch.setattr(emissions, "_known_regions", lambda: {**real, "USA": real["USA"] | {"nowhere"}})
+    filters = list(logging.getLogger("codecarbon").filters)
+    rec = Recorder("x", emissions={"country_iso_code": "USA", "region": "nowhere"}, **QUIET)
+    for collector in rec._collectors:
+        if isinstance(collector, EmissionsCollector):
+            collector._rapl_root, collector._nvml = str(tmp_path), NO_NVML  # the estimator, even with counters
+    record = rec.start().stop()
+    (note,) = [c for c in record["collection"]["collectors"] if c["name"] == "emissions"]
+    assert note["status"] == "failed", note
+    assert "region nowhere" in note["reason"] and "Region: nowhere not found" in note["reason"]
+    assert "emissions_kg" not in record.get("emissions", {})
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "not found" not in err, "said in the record, not as codecarbon's traceback"
+    assert logging.getLogger("codecarbon").filters == filters
+    assert validate(record) == []

@@ -563,7 +563,7 @@ def test_attrs_dataclass_and_unrepresentable_values():
     out = Recorder("x", config={"d": D(1, (2, 3)), "a": A("q"), "c": cyclic, 3: "int key"}, **QUIET).start().stop()
     config = out["invocation"]["config"]
     assert config["d"] == {"a": 1, "b": [2, 3]} and config["a"] == {"p": "q"} and config["3"] == "int key"
-    assert config["c"] == ["[[...]]"], "a cycle is cut and kept as its repr"
+    assert config["c"] == ["<cycle: back to the list at /c>"], "a cycle is cut and says where it leads"
     assert "/c/0" in out["invocation"]["config_notes"]
     assert validate(out) == []
 

@@ -416,7 +416,7 @@ def downgrade(sources, jobs, max_bytes, to, output_dir, in_place, fmt, embedded,
 @click.option("--name", "-n", default=None, help="Name of the job (default: the command's name).")
 @click.option("--emissions", is_flag=True, help="Record energy, estimated by codecarbon where no counter measures it (offline; CO2 needs --country).")
 @click.option("--country", default=None, metavar="ISO3", help="Country for the carbon intensity, e.g. USA, FRA.")
-@click.option("--region", default=None, help="Region within the country, e.g. 'new york'.")
+@click.option("--region", default=None, help="Region within --country, as codecarbon knows it, e.g. 'new york' (USA).")
 @click.option("--level", type=click.Choice(LEVELS), default=None,
               help="Redaction level of the record (default: $PROCRECORD_LEVEL, else none).")
 @click.option("--flush-interval", type=click.FloatRange(0), default=30.0, show_default=True,
@@ -451,7 +451,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
         try:
             check_options({"country_iso_code": country, "region": region})  # (imports codecarbon: seconds)
         except ProcrecordError as exc:
-            raise click.UsageError(str(exc).replace("country_iso_code=", "--country ")) from exc
+            raise click.UsageError(str(exc).replace("country_iso_code=", "--country ").replace("region=", "--region ")) from exc
         except KeyboardInterrupt:  # as in run_command before the command starts, not click's "Aborted!" (1)
             import signal
 

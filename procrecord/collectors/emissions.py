@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import tempfile
 import time
 from typing import Any
@@ -46,20 +47,75 @@ def _kwh(value: Any) -> float | None:
     return number if number >= 0 else None
 
 
-@functools.lru_cache(maxsize=1)
-def _known_countries() -> frozenset[str] | None:
-    """The ISO 3166 alpha-3 codes codecarbon has an energy mix for (None: codecarbon not installed)."""
+def _private_infra() -> str | None:
+    """codecarbon's offline data folder (None: codecarbon not installed); read without importing it."""
     import importlib.util
 
     spec = importlib.util.find_spec("codecarbon")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "private_infra", "global_energy_mix.json")
+    return os.path.join(list(spec.submodule_search_locations)[0], "data", "private_infra")
+
+
+def _load(path: str) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@functools.lru_cache(maxsize=1)
+def _known_countries() -> frozenset[str] | None:
+    """The ISO 3166 alpha-3 codes codecarbon has an energy mix for (None: codecarbon not installed)."""
+    folder = _private_infra()
+    if folder is None:
+        return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            return frozenset(json.load(handle))
+        return frozenset(_load(os.path.join(folder, "global_energy_mix.json")))
     except (OSError, ValueError):
         return None
+
+
+#: codecarbon's Nordic bidding zones (nordic_emissions.json) by country: the zones' prefixes.
+_NORDIC = {"SWE": "SE", "NOR": "NO", "FIN": "FI"}
+_CHINA_SUFFIX = re.compile(r"\s+(autonomous region|municipality|province|sheng|shi|zizhiqu)$")
+
+
+@functools.lru_cache(maxsize=1)
+def _known_regions() -> dict[str, frozenset[str]] | None:
+    """The regions codecarbon's offline data has a carbon intensity for, by country, as codecarbon
+    matches them (see :func:`_region_key`); a country not in it has no regional data: codecarbon
+    uses the country's figure whatever region is given. None: codecarbon or its data not found."""
+    folder = _private_infra()
+    if folder is None or not os.path.isdir(folder):
+        return None
+    regions: dict[str, frozenset[str]] = {}
+    try:
+        years = sorted(name for name in os.listdir(folder) if name.isdigit())  # codecarbon 2: 2016, 3: 2023
+        for year in reversed(years):
+            usa, canada = (os.path.join(folder, year, name) for name in ("usa_emissions.json", "canada_energy_mix.json"))
+            if "USA" not in regions and os.path.exists(usa):
+                regions["USA"] = frozenset(k for k in _load(usa) if not k.startswith("_"))
+            if "CAN" not in regions and os.path.exists(canada):
+                regions["CAN"] = frozenset(k for k in _load(canada) if not k.startswith("_"))
+            china = os.path.join(folder, year, "china_provincial_emissions.json")
+            if "CHN" not in regions and os.path.exists(china):
+                regions["CHN"] = frozenset(n for p in _load(china)["data"].values() for n in p["names"])
+        nordic = os.path.join(folder, "nordic_emissions.json")
+        if os.path.exists(nordic):
+            zones = list(_load(nordic)["data"])
+            for country, prefix in _NORDIC.items():
+                regions[country] = frozenset(z for z in zones if z.startswith(prefix))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return regions
+
+
+def _region_key(country: str, region: str) -> str:
+    """``region`` as codecarbon looks it up for ``country`` (it lower-cases every region)."""
+    if country in _NORDIC:
+        return region.upper()
+    if country == "CHN":
+        return _CHINA_SUFFIX.sub("", " ".join(region.lower().split()))
+    return region.lower()
 
 
 def options_of(emissions: Any) -> dict[str, Any]:
@@ -73,23 +129,73 @@ def options_of(emissions: Any) -> dict[str, Any]:
 
 
 def check_options(options: dict[str, Any]) -> None:
-    """Raise :class:`ProcrecordError` for options the collector would misread (unknown key or country)."""
+    """Raise :class:`ProcrecordError` for options the collector would misread: an unknown key, a
+    value of the wrong type, a country codecarbon does not know, a region it does not know for the
+    country (codecarbon would log a traceback and use the country's figure) or a region without a
+    country (codecarbon cannot place it offline). The environment's country and region count."""
     from procrecord.errors import ProcrecordError
 
-    unknown = sorted(set(options) - set(OPTIONS))
+    unknown = sorted(set(options) - set(OPTIONS), key=repr)
     if unknown:
         raise ProcrecordError(f"emissions={{{', '.join(repr(k) + ': ...' for k in unknown)}}}: unknown option; "
                               f"accepted: {', '.join(OPTIONS)}")
+    for key in OPTIONS:
+        if options.get(key) is not None and not isinstance(options[key], str):
+            raise ProcrecordError(f"emissions {key}={options[key]!r}: a string, or None "
+                                  f"({type(options[key]).__name__} given)")
     mode = options.get("tracking_mode", "process")
     if mode not in TRACKING_MODES:
         raise ProcrecordError(f"emissions tracking_mode={mode!r}: choose from {', '.join(TRACKING_MODES)}")
     country = options.get("country_iso_code") or os.environ.get(COUNTRY_ENV)
+    code = str(country).upper() if country else None
     if country:
-        code = str(country).upper()
         known = _known_countries()
-        if len(code) != 3 or not code.isalpha() or (known is not None and code not in known):
+        if len(str(code)) != 3 or not str(code).isalpha() or (known is not None and code not in known):
             origin = "country_iso_code" if options.get("country_iso_code") else COUNTRY_ENV
             raise ProcrecordError(f"{origin}={country!r}: not a country codecarbon knows (ISO 3166 alpha-3, e.g. USA, FRA)")
+    region = options.get("region") or os.environ.get(REGION_ENV)
+    if region:
+        origin = "region" if options.get("region") else REGION_ENV
+        problem = region_problem(code, region)
+        if problem:
+            raise ProcrecordError(f"{origin}={region!r}: {problem}")
+
+
+def region_problem(country: str | None, region: str) -> str | None:
+    """Why codecarbon would not use ``region`` for ``country`` (None: it would, or its data cannot be read)."""
+    regions = _known_regions()
+    if country is None:
+        where = sorted(c for c, names in (regions or {}).items() if _region_key(c, region) in names)
+        hint = f" (codecarbon has it for {' and '.join(where)}: country_iso_code={where[0]!r})" if where else ""
+        return f"a region needs a country: codecarbon cannot place a region without one{hint}"
+    if regions is None:
+        return None
+    if country not in regions:
+        return (f"codecarbon has no regional data for {country} (only for {', '.join(sorted(regions))}), "
+                "it would use the country's figure: leave the region out")
+    if _region_key(country, region) in regions[country]:
+        return None
+    examples = ", ".join(repr(name) for name in sorted(regions[country])[:3])
+    return (f"not a region codecarbon knows for {country} ({len(regions[country])} known, e.g. {examples}); "
+            "it would use the country's figure")
+
+
+class _Fallbacks:
+    """A filter on codecarbon's logger: keeps (and takes off stderr) the errors codecarbon logs while
+    computing the CO2-eq, after which it uses another carbon intensity than the one asked for."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def filter(self, record: Any) -> bool:
+        import logging
+
+        if record.levelno >= logging.ERROR and record.module == "emissions":  # codecarbon/core/emissions.py
+            message = record.getMessage()
+            if message not in self.seen:
+                self.seen.append(message)
+            return False
+        return True
 
 
 class EmissionsCollector(Collector):
@@ -100,7 +206,7 @@ class EmissionsCollector(Collector):
     def __init__(self, country_iso_code: str | None = None, region: str | None = None,
                  tracking_mode: str = "process", tracker_factory: Any = None, rapl_root: str | None = None,
                  nvml: Any = None) -> None:
-        check_options({"country_iso_code": country_iso_code, "tracking_mode": tracking_mode})
+        check_options({"country_iso_code": country_iso_code, "region": region, "tracking_mode": tracking_mode})
         self.country = (country_iso_code or os.environ.get(COUNTRY_ENV) or "").upper() or None
         self.region = region or os.environ.get(REGION_ENV) or None
         self.tracking_mode = tracking_mode
@@ -116,6 +222,9 @@ class EmissionsCollector(Collector):
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._latest: Any = None
         self._notes: list[str] = []
+        #: Errors codecarbon logged computing the CO2-eq (it then falls back on another figure).
+        self._fallbacks: list[str] = []
+        self._filter: Any = None
         self.problems: list[str] = []
         #: Set by a caller that chose the country for the job (the legacy ProcessContext assumes
         #: kwutil's): the record says ``country_assumed`` and this note says why.
@@ -177,7 +286,10 @@ class EmissionsCollector(Collector):
             kwargs["save_to_file"] = False
         if self.region and self.country:
             kwargs["region"] = self.region
-        logging.getLogger("codecarbon").setLevel(logging.ERROR)
+        logger = logging.getLogger("codecarbon")
+        logger.setLevel(logging.ERROR)
+        self._filter = _Fallbacks(self._fallbacks)
+        logger.addFilter(self._filter)  # said by the collector, not as a traceback on the job's stderr
         return OfflineEmissionsTracker(**kwargs)
 
     def sample(self) -> None:
@@ -200,6 +312,10 @@ class EmissionsCollector(Collector):
             else:
                 self._tracker.flush()
             data = self._latest if self._latest is not None else getattr(self._tracker, "final_emissions_data", None)
+            if self._fallbacks:
+                asked = ", ".join(f"{k} {v}" for k, v in (("country", self.country), ("region", self.region)) if v)
+                raise RuntimeError(f"codecarbon did not compute the CO2-eq for what was asked ({asked}): "
+                                   f"{self._fallbacks[0]}; it fell back on another figure")
         section = self._section(self._interval.measurements(), data)
         if "energy_kwh" not in section:
             # A section without a figure is no measurement: say why instead of an empty "ok".
@@ -254,5 +370,10 @@ class EmissionsCollector(Collector):
         return section
 
     def close(self) -> None:
+        if self._filter is not None:
+            import logging
+
+            logging.getLogger("codecarbon").removeFilter(self._filter)
+            self._filter = None
         if self._workdir is not None:
             self._workdir.cleanup()
