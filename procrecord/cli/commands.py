@@ -449,7 +449,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
         from procrecord.collectors.emissions import check_options
 
         try:
-            check_options({"country_iso_code": country, "region": region})  # (imports codecarbon: seconds)
+            check_options({"country_iso_code": country, "region": region})  # (reads codecarbon's data files)
         except ProcrecordError as exc:
             raise click.UsageError(str(exc).replace("country_iso_code=", "--country ").replace("region=", "--region ")) from exc
         except KeyboardInterrupt:  # as in run_command before the command starts, not click's "Aborted!" (1)
