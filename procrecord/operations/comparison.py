@@ -116,6 +116,10 @@ class Options:
                    and (fieldpath.leads_to(s, path) or fieldpath.covers(s, path) and not fieldpath.covers(s, path[:-1]))
                    for s in self._only)
 
+    def ignores_within(self, path: Sequence[Step]) -> bool:
+        """True when an ``--ignore`` path names something below the location ``path`` (an item of a list)."""
+        return any(fieldpath.leads_to(s, path) for s in self._ignore)
+
     def wanted_whole(self, path: Sequence[Step]) -> bool:
         """True when ``--only`` covers ``path`` itself (not just something below it)."""
         return not self._only or any(fieldpath.covers(s, path) for s in self._only)
@@ -269,7 +273,7 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
             return
         if len(a) == len(b) and len(a) and all(_numbers_close(x, y, opts.rtol) or x == y for x, y in zip(a, b)):
             return
-        if filtered and not opts.wanted_whole(path):
+        if filtered and (not opts.wanted_whole(path) or opts.ignores_within(path)):
             yield from _walk_lists(a, b, items, pointer, label, opts, path)
             return
         yield Change(pointer, "changed", a, b, label)
@@ -283,7 +287,8 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
 
 def _walk_lists(a: list[Any], b: list[Any], items: Node, pointer: str, label: str, opts: Options,
                 path: tuple[Step, ...]) -> Iterator[Change]:
-    """Lists above an ``--only`` path: compare item by item, so only the named items count."""
+    """Lists above an ``--only`` or ``--ignore`` path: compare item by item (by index), so only the named
+    items count, or the ignored ones do not."""
     for i in range(max(len(a), len(b))):
         step = path + ((str(i), str(i)),)
         if opts.ignored(step):
