@@ -223,3 +223,15 @@ def test_ignoring_part_of_a_list_still_shows_every_other_change_in_it(tmp_path):
     result = _cli(tmp_path, a, b, "--ignore", "invocation.config.list[0]")
     assert result.exit_code == 1 and "invocation.config.list[1] 2 -> 3" in result.output, result.output
     assert "list[0]" not in result.output and "list[2].z 1 -> 2" in result.output
+
+
+@pytest.mark.parametrize(("old", "new", "only"), [
+    ({"x": {"y": 1}}, {"x": 5}, "invocation.config.x.y"), ({"x": 5}, {"x": {"y": 1}}, "invocation.config.x.y"),
+    ({"x": [1, 2]}, {"x": 5}, "invocation.config.x[0]"), ({"x": {"y": 1}}, {"x": [1]}, "invocation.config.x.y"),
+])
+def test_only_a_field_of_a_value_that_changed_kind_reports_the_change(old, new, only):
+    a, b = _pair(old, new)
+    assert [(c.label, c.old, c.new) for c in diff(a, b, Options(only=(only,)), upgrade=False)] == [
+        ("invocation.config.x", old["x"], new["x"])]
+    a, b = _pair(dict(old, z=5), dict(old, z={"y": 1}))
+    assert diff(a, b, Options(only=(only,)), upgrade=False) == [], "a value that is not the one named stays out"

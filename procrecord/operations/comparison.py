@@ -280,8 +280,8 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
         return
     if a == b and type(a) is type(b) or _numbers_close(a, b, opts.rtol):
         return
-    if filtered and not opts.wanted_whole(path):
-        return  # above an --only path, and not a container that could hold it
+    if filtered and not opts.wanted_whole(path) and not _wanted(a, path, opts) and not _wanted(b, path, opts):
+        return  # above an --only path, and neither value holds it (a dict or list that became a number may)
     yield Change(pointer, "changed", a, b, label)
 
 
