@@ -235,3 +235,14 @@ def test_only_a_field_of_a_value_that_changed_kind_reports_the_change(old, new, 
         ("invocation.config.x", old["x"], new["x"])]
     a, b = _pair(dict(old, z=5), dict(old, z={"y": 1}))
     assert diff(a, b, Options(only=(only,)), upgrade=False) == [], "a value that is not the one named stays out"
+
+
+@pytest.mark.parametrize(("only", "ignore", "contradicts"), [
+    ('invocation.config["lr"]', "invocation.config.lr", True), ("/invocation/config/lr", "invocation.config.*", True),
+    ("invocation.config.list[0]", "invocation.config.list.0", True), ("invocation.config.lr", "/invocation/config/lr", True),
+    ('invocation.config["a*"]', "invocation.config.a*", True), ("invocation.config.ab", "/invocation/config/a*", False),
+    ('invocation.config["a.b"]', "invocation.config.a", False), ("invocation.config.a.b", 'invocation.config["a.b"]', False),
+])
+def test_an_only_path_that_an_ignore_path_covers_whatever_its_spelling_is_a_usage_error(only, ignore, contradicts):
+    problems = Options(ignore=(ignore,), only=(only,)).problems()
+    assert problems == ([f"--only {only}: --ignore {ignore} leaves nothing of it to compare"] if contradicts else [])
