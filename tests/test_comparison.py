@@ -89,12 +89,14 @@ def test_paths_name_config_keys_holding_brackets_or_question_marks_as_printed():
     a["invocation"]["config"] = {"x[0]": 1, "x0": 1, "a?": 1, "ab": 1, "a.b": 1}
     b = json.loads(json.dumps(a))
     b["invocation"]["config"] = {"x[0]": 2, "x0": 2, "a?": 2, "ab": 2, "a.b": 2}
-    assert {c.label for c in diff(a, b)} == {f"invocation.config.{k}" for k in ("x[0]", "x0", "a?", "ab", "a.b")}
-    for path, key in (("invocation.config.x[0]", "x[0]"), ("/invocation/config/x[0]", "x[0]"), ("invocation.config.a?", "a?"),
-                      ("/invocation/config/a?", "a?"), ("invocation.config.a.b", "a.b"), ("/invocation/config/a.b", "a.b")):
-        assert [c.label for c in diff(a, b, Options(only=(path,)))] == [f"invocation.config.{key}"], path
-        assert f"invocation.config.{key}" not in {c.label for c in diff(a, b, Options(ignore=(path,)))}, path
-    assert {c.label for c in diff(a, b, Options(only=("invocation.config.x*",)))} == {"invocation.config.x[0]", "invocation.config.x0"}
+    printed = {"x[0]": 'invocation.config["x[0]"]', "x0": "invocation.config.x0", "a?": "invocation.config.a?",
+               "ab": "invocation.config.ab", "a.b": 'invocation.config["a.b"]'}
+    assert {c.label for c in diff(a, b)} == set(printed.values())
+    for path, key in (('invocation.config["x[0]"]', "x[0]"), ("/invocation/config/x[0]", "x[0]"), ("invocation.config.a?", "a?"),
+                      ("/invocation/config/a?", "a?"), ('invocation.config["a.b"]', "a.b"), ("/invocation/config/a.b", "a.b")):
+        assert [c.label for c in diff(a, b, Options(only=(path,)))] == [printed[key]], path
+        assert printed[key] not in {c.label for c in diff(a, b, Options(ignore=(path,)))}, path
+    assert {c.label for c in diff(a, b, Options(only=("invocation.config.x*",)))} == {printed["x[0]"], printed["x0"]}
 
 
 def test_ignore_only_and_rtol():
@@ -324,15 +326,18 @@ def _bag_runs(tmp_path):
 def test_a_key_with_a_dot_is_matched_as_the_output_prints_it(tmp_path):
     a, b = _bag_runs(tmp_path)
     labels = {c.label for c in diff(a, b)}
-    assert "invocation.config.a.b" in labels
-    for pattern in ("invocation.config.a.b", "/invocation/config/a.b", "invocation.config.a.*", "invocation.config.*"):
+    assert 'invocation.config["a.b"]' in labels
+    for pattern in ('invocation.config["a.b"]', "/invocation/config/a.b", "invocation.config.a*", "invocation.config.*"):
         only = {c.label for c in diff(a, b, Options(only=(pattern,)))}
-        assert "invocation.config.a.b" in only and "extra.val_loss" not in only, pattern
-        assert "invocation.config.a.b" not in {c.label for c in diff(a, b, Options(ignore=(pattern,)))}, pattern
-    result = invoke("diff", "--only", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
+        assert 'invocation.config["a.b"]' in only and "extra.val_loss" not in only, pattern
+        assert 'invocation.config["a.b"]' not in {c.label for c in diff(a, b, Options(ignore=(pattern,)))}, pattern
+    result = invoke("diff", "--only", 'invocation.config["a.b"]', tmp_path / "a.json", tmp_path / "b.json")
     assert result.exit_code == 1 and "1 difference" in result.stdout
+    result = invoke("diff", "--ignore", 'invocation.config["a.b"]', tmp_path / "a.json", tmp_path / "b.json")
+    assert result.exit_code == 1 and '["a.b"]' not in result.stdout and "3 differences" in result.stdout
+    # the dotted names are nested keys: config["a"]["b"], which these records do not have
     result = invoke("diff", "--ignore", "invocation.config.a.b", tmp_path / "a.json", tmp_path / "b.json")
-    assert result.exit_code == 1 and "invocation.config.a.b" not in result.stdout and "3 differences" in result.stdout
+    assert result.exit_code == 2 and 'written quoted: invocation.config["a.b"]' in result.stderr
 
 
 @pytest.mark.parametrize("args", [

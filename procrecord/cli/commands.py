@@ -506,7 +506,8 @@ def _load_one(source: str, max_bytes: int):
 @click.option("--baseline", default=None, metavar="A", help="Compare every record of PATH... with this one.")
 @click.option("--include-volatile", is_flag=True, help="Also compare ids, timestamps, pids and record metadata.")
 @click.option("--ignore", multiple=True, metavar="PATH",
-              help="Ignore a field, written as the output prints it (disks[/].free_bytes), dotted or as a "
+              help="Ignore a field, written as the output prints it (disks[/].free_bytes, "
+                   "invocation.config[\"a.b\"] for a key with a dot), dotted (each name one key) or as a "
                    "JSON pointer; * matches one name (repeatable). A path the schema does not know is an error, "
                    "and so is one inside an open bag or naming a list item that matches nothing in the records.")
 @click.option("--only", multiple=True, metavar="PATH",

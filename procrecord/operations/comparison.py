@@ -112,9 +112,13 @@ class Options:
         a volatile field so named is compared (``--only id``), one in a section named is not (``--only timing``),
         nor one a ``*`` matches (``--only 'timing.*'``: as ``--only timing``)."""
         depth = len(path)
-        return any(len(s) >= depth and "*" not in s[depth - 1].text
+        return any(len(s) >= depth and (s[depth - 1].exact or "*" not in s[depth - 1].text)
                    and (fieldpath.leads_to(s, path) or fieldpath.covers(s, path) and not fieldpath.covers(s, path[:-1]))
                    for s in self._only)
+
+    def ignores_within(self, path: Sequence[Step]) -> bool:
+        """True when an ``--ignore`` path names something below the location ``path`` (an item of a list)."""
+        return any(fieldpath.leads_to(s, path) for s in self._ignore)
 
     def wanted_whole(self, path: Sequence[Step]) -> bool:
         """True when ``--only`` covers ``path`` itself (not just something below it)."""
@@ -132,16 +136,27 @@ class PathEvidence:
     def __init__(self, options: Options, version: str | None = None) -> None:
         self.waiting = {pattern: fieldpath.parse(pattern) for pattern in options.unproven(version)}
         self._node = policy(version or current_version())
+        #: For a path still waiting, the first spelling of it with a key holding dots or brackets
+        #: (``invocation.config["a.b"]`` for ``invocation.config.a.b``) that matched something.
+        self.meant: dict[str, str] = {}
 
     def see(self, record: dict[str, Any]) -> None:
         """Note the paths that match something in ``record`` (upgraded to the current version)."""
         for pattern, segments in list(self.waiting.items()):
             if _present(segments, record, self._node, ()):
                 del self.waiting[pattern]
+                self.meant.pop(pattern, None)
+            elif pattern not in self.meant:
+                for other in fieldpath.respellings(segments):
+                    if _present(other, record, self._node, ()):
+                        self.meant[pattern] = fieldpath.spelled(other)
+                        break
 
     def problems(self, options: Options) -> list[str]:
         """One message per path that matched nothing in any record seen."""
         return [f"{option} {pattern}: matches nothing in the records compared"
+                + (f" (a key with dots or brackets in it is written quoted: {self.meant[pattern]})"
+                   if pattern in self.meant else "")
                 for option, patterns in (("--ignore", options.ignore), ("--only", options.only))
                 for pattern in patterns if pattern in self.waiting]
 
@@ -219,7 +234,7 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
             step = path + ((key, None),) if filtered else path
             if child.volatile and not opts.include_volatile and not (opts._only and opts.asked(step)):
                 continue
-            here, name = f"{pointer}/{escape(key)}", f"{label}.{key}" if label else key
+            here, name = f"{pointer}/{escape(key)}", fieldpath.child(label, key)
             if filtered and opts.ignored(step):
                 continue
             if key not in b:
@@ -237,7 +252,7 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
             left, right = _keyed(a, node.key), _keyed(b, node.key)
             if left is not None and right is not None:
                 for value, (i, item) in left.items():
-                    name = f"{label}[{value}]"
+                    name = fieldpath.item(label, value)
                     step = path + ((str(i), str(value)),) if filtered else path
                     if value not in right:
                         if not filtered or not opts.ignored(step) and _wanted(item, step, opts):
@@ -247,37 +262,38 @@ def _walk(a: Any, b: Any, node: Node, pointer: str, label: str, opts: Options,
                 for value, (j, item) in right.items():
                     step = path + ((str(j), str(value)),) if filtered else path
                     if value not in left and (not filtered or not opts.ignored(step) and _wanted(item, step, opts)):
-                        yield Change(f"{pointer}/{j}", "added", None, item, f"{label}[{value}]")
+                        yield Change(f"{pointer}/{j}", "added", None, item, fieldpath.item(label, value))
                 return
         if a == b:
             return
         if len(a) == len(b) and all(isinstance(x, dict) for x in a + b):
             for i, (x, y) in enumerate(zip(a, b)):
                 step = path + ((str(i), str(i)),) if filtered else path
-                yield from _walk(x, y, items, f"{pointer}/{i}", f"{label}[{i}]", opts, step)
+                yield from _walk(x, y, items, f"{pointer}/{i}", fieldpath.item(label, i), opts, step)
             return
         if len(a) == len(b) and len(a) and all(_numbers_close(x, y, opts.rtol) or x == y for x, y in zip(a, b)):
             return
-        if filtered and not opts.wanted_whole(path):
+        if filtered and (not opts.wanted_whole(path) or opts.ignores_within(path)):
             yield from _walk_lists(a, b, items, pointer, label, opts, path)
             return
         yield Change(pointer, "changed", a, b, label)
         return
     if a == b and type(a) is type(b) or _numbers_close(a, b, opts.rtol):
         return
-    if filtered and not opts.wanted_whole(path):
-        return  # above an --only path, and not a container that could hold it
+    if filtered and not opts.wanted_whole(path) and not _wanted(a, path, opts) and not _wanted(b, path, opts):
+        return  # above an --only path, and neither value holds it (a dict or list that became a number may)
     yield Change(pointer, "changed", a, b, label)
 
 
 def _walk_lists(a: list[Any], b: list[Any], items: Node, pointer: str, label: str, opts: Options,
                 path: tuple[Step, ...]) -> Iterator[Change]:
-    """Lists above an ``--only`` path: compare item by item, so only the named items count."""
+    """Lists above an ``--only`` or ``--ignore`` path: compare item by item (by index), so only the named
+    items count, or the ignored ones do not."""
     for i in range(max(len(a), len(b))):
         step = path + ((str(i), str(i)),)
         if opts.ignored(step):
             continue
-        here, name = f"{pointer}/{i}", f"{label}[{i}]"
+        here, name = f"{pointer}/{i}", fieldpath.item(label, i)
         if i >= len(b):
             if _wanted(a[i], step, opts):
                 yield Change(here, "removed", a[i], None, name)

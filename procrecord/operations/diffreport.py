@@ -23,7 +23,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("resources and emissions", ("resources", "emissions", "timing", "usage")),
 )
 OTHER = "other"
-_ITEM = re.compile(r"^(?P<array>.*)\[(?P<key>[^\]]*)\](?:\.(?P<field>.*))?$")
+_ITEM = re.compile(r'^(?P<array>.*)\[(?P<key>[^\]"]*)\](?:\.(?P<field>.*))?$')  # not a quoted key
 
 
 def group_of(change: Change) -> str:

@@ -2,32 +2,41 @@
 
 A path is written as the text output prints it (``python.packages[numpy].version``,
 ``disks[/].free_bytes``, ``invocation.config.seed``), dotted (``timing.duration_s``) or as a JSON
-pointer (``/timing/duration_s``); ``*`` matches any one name, index or key. A key with dots in it
-(``config["a.b"]``) is matched by the dotted names that spell it, as it is printed. A path that names
-nothing the schema knows is an error, so a typo can never turn a diff into a false "same". Below an
-open bag (``invocation.config``, ``extra``, ``extensions``) every name passes :func:`check`, and so does
-any item of a list: the schema does not know what a job puts there, so :func:`needs_record` says such a
-path must be found in a record instead.
+pointer (``/timing/duration_s``); ``*`` matches any one name, index or key. Each dotted name is one
+key: ``invocation.config.a.b`` is ``config["a"]["b"]``. A key that could not be read back from a dotted
+name (dots, brackets, quotes, ``*``, blanks at either end, an empty or unprintable key) is printed
+quoted, as a JSON string in brackets (``invocation.config["a.b"]``), and a quoted key or a pointer token
+is that key exactly (``*`` in it is a star, except a pointer token that is ``*`` alone). So one printed
+path never names two different keys. A path that names nothing the schema knows is an error, so a typo
+can never turn a diff into a false "same". Below an open bag (``invocation.config``, ``extra``,
+``extensions``) every name passes :func:`check`, and so does any item of a list: the schema does not know
+what a job puts there, so :func:`needs_record` says such a path must be found in a record instead.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import json
 import re
 from typing import Any, Iterator, NamedTuple, Sequence
 
 from procrecord.pointer import unescape
 
-_TOKEN = re.compile(r"\[(?P<key>[^\]]*)\]|(?P<dot>\.)|(?P<name>[^.\[]+)")
+_TOKEN = re.compile(r'\["(?P<quoted>(?:[^"\\]|\\.)*)"\]|\[(?P<key>[^\]]*)\]|(?P<dot>\.)(?P<name>[^.\[]*)')
+_FIRST = re.compile(r"[^.\[]+")
 _SCALARS = {"string", "number", "integer", "boolean", "null"}
+_PLAIN_NAME = re.compile(r'[^.\[\]"*]+')
+_PLAIN_ITEM = re.compile(r'[^\]"*]*')
 
 
 class Segment(NamedTuple):
-    """One step of a path: a name (object key or array index) or a bracketed array-item key."""
+    """One step of a path: a name (object key or array index), a bracketed array-item key, or (``exact``)
+    a quoted key or pointer token, matched as it is (``*`` in it is a star)."""
 
     text: str
     bracketed: bool = False
+    exact: bool = False
 
 
 #: One step of a location in a record: the object key or array index, and for array items the
@@ -38,22 +47,47 @@ Step = tuple[str, str | None]
 def parse(pattern: str) -> tuple[Segment, ...]:
     """The segments of a path written as a label, a dotted path or a JSON pointer."""
     if pattern.startswith("/"):
-        return tuple(Segment(unescape(part)) for part in pattern[1:].split("/"))
-    segments: list[Segment] = []
-    position = 0
-    for match in _TOKEN.finditer(pattern):
-        if match.start() != position:
-            break
-        if match["dot"] is not None and (not segments or pattern[match.end():match.end() + 1] in ("", ".")):
-            break  # an empty name: a leading, doubled or trailing dot
-        position = match.end()
-        if match["key"] is not None:
+        return tuple(Segment(part, False, part != "*") for part in map(unescape, pattern[1:].split("/")))
+    first = _FIRST.match(pattern)
+    segments = [Segment(first.group())] if first else []
+    position = first.end() if first else 0
+    while position < len(pattern):
+        match = _TOKEN.match(pattern, position)
+        if match is None or match["dot"] is not None and (not segments or not match["name"]):
+            break  # not a name, a bracket or a quoted key; or an empty name (a leading, doubled or trailing dot)
+        if match["quoted"] is not None:
+            try:
+                segments.append(Segment(json.loads(f'"{match["quoted"]}"'), True, True))
+            except ValueError:
+                break
+        elif match["key"] is not None:
             segments.append(Segment(match["key"], True))
-        elif match["name"] is not None:
+        else:
             segments.append(Segment(match["name"]))
+        position = match.end()
     if position != len(pattern) or not segments:
         raise ValueError(f"cannot read {pattern!r} as a field path")
     return tuple(segments)
+
+
+def quote(text: str) -> str:
+    """``text`` as a JSON string, with every character that does not print escaped."""
+    return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in json.dumps(text, ensure_ascii=False))
+
+
+def child(label: str, key: str) -> str:
+    """The printed path of object key ``key`` below the printed path ``label``: ``label.key``, or
+    ``label["key"]`` for a key that a dotted name would not give back as it is."""
+    if _PLAIN_NAME.fullmatch(key) and key.isprintable() and key == key.strip():
+        return f"{label}.{key}" if label else key
+    return f"{label}[{quote(key)}]"
+
+
+def item(label: str, identity: object) -> str:
+    """The printed path of the list item ``identity`` (its x-key value or index) below ``label``:
+    ``label[identity]``, quoted like a key when brackets would not give it back as it is."""
+    text = str(identity)
+    return f"{label}[{text}]" if _PLAIN_ITEM.fullmatch(text) and text.isprintable() else f"{label}[{quote(text)}]"
 
 
 def fits(name: str, pattern: str) -> bool:
@@ -69,9 +103,22 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
 
 
-def _spelled(segments: Sequence[Segment]) -> str:
-    """The segments as the text output prints them (names joined by dots, item keys in brackets)."""
-    return "".join(f"[{s.text}]" if s.bracketed else f".{s.text}" if i else s.text for i, s in enumerate(segments))
+def _fits(name: str, segment: Segment) -> bool:
+    """True when ``name`` is what ``segment`` names (a quoted key or pointer token: exactly that)."""
+    return name == segment.text if segment.exact else fits(name, segment.text)
+
+
+def spelled(segments: Sequence[Segment]) -> str:
+    """The segments as the text output prints them."""
+    label = ""
+    for segment in segments:
+        if segment.bracketed and not segment.exact:
+            label += f"[{segment.text}]"
+        elif segment.exact:
+            label = child(label, segment.text) if not segment.bracketed else f"{label}[{quote(segment.text)}]"
+        else:
+            label = f"{label}.{segment.text}" if label else segment.text
+    return label
 
 
 def _open(schema: dict[str, Any]) -> bool:
@@ -101,11 +148,11 @@ def _check(segments: Sequence[Segment], schema: dict[str, Any], where: list[str]
         if head.bracketed or head.text.isdigit() or head.text == "*":
             return _check(rest, schema["items"], where + [f"[{head.text}]"])
         return f"{here} is a list: give an item as [KEY] or an index, not {head.text!r}"
-    if head.bracketed:
+    if head.bracketed and not head.exact:
         return f"{here} is not a list: [{head.text}] names nothing"
     properties = schema.get("properties")
     if isinstance(properties, dict):
-        names = [n for n in properties if fits(n, head.text)]
+        names = [n for n in properties if _fits(n, head)]
         if names:
             messages = [_check(rest, properties[n], where + [n]) for n in names]
             return None if any(m is None for m in messages) else messages[0]
@@ -134,10 +181,10 @@ def _needs(segments: Sequence[Segment], schema: dict[str, Any]) -> bool:
         return False
     head, rest = segments[0], segments[1:]
     if "items" in schema and isinstance(schema["items"], dict):
-        return head.text != "*" or _needs(rest, schema["items"])
+        return head.exact or head.text != "*" or _needs(rest, schema["items"])
     properties = schema.get("properties")
     if isinstance(properties, dict):
-        names = [n for n in properties if fits(n, head.text) and _check(rest, properties[n], []) is None]
+        names = [n for n in properties if _fits(n, head) and _check(rest, properties[n], []) is None]
         if names:
             return all(_needs(rest, properties[n]) for n in names)
     return True  # a name the schema leaves free (check has ruled out the rest)
@@ -145,50 +192,45 @@ def _needs(segments: Sequence[Segment], schema: dict[str, Any]) -> bool:
 
 def _matches(segment: Segment, step: Step) -> bool:
     key, identity = step
-    if segment.bracketed:
-        return identity is not None and (fits(identity, segment.text) or fits(key, segment.text))
-    return fits(key, segment.text)
-
-
-def _after(segments: Sequence[Segment], i: int, step: Step) -> Iterator[int]:
-    """Where ``segments`` go on once ``segments[i:]`` matched ``step``: one segment, or, for a key with
-    dots or brackets in it (``config["a.b"]``, ``config["x[0]"]``, printed ``config.a.b`` and
-    ``config.x[0]``), the segments that spell it as printed."""
-    if i >= len(segments):
-        return
-    if _matches(segments[i], step):
-        yield i + 1
-    key = step[0]
-    if ("." in key or "[" in key) and not segments[i].bracketed:
-        for j in range(i + 2, len(segments) + 1):
-            if fits(key, _spelled(segments[i:j])):
-                yield j
+    if identity is None:  # an object's key: a name, a quoted key or a pointer token, not an [ITEM]
+        return (not segment.bracketed or segment.exact) and _fits(key, segment)
+    return _fits(key, segment) or segment.bracketed and _fits(identity, segment)
 
 
 def covers(segments: Sequence[Segment], path: Sequence[Step]) -> bool:
     """True when the location ``path`` is the one ``segments`` names or lies below it."""
-    positions = {0}
-    for step in path:
-        if len(segments) in positions:
-            return True
-        positions = {j for i in positions for j in _after(segments, i, step)}
-        if not positions:
-            return False
-    return len(segments) in positions
+    return len(path) >= len(segments) and all(map(_matches, segments, path))
 
 
 def leads_to(segments: Sequence[Segment], path: Sequence[Step]) -> bool:
     """True when the location ``path`` is above what ``segments`` names (something there may match)."""
-    positions = {0}
-    for step in path:
-        positions = {j for i in positions for j in _after(segments, i, step)}
-        if not positions:
-            return False
-    return any(i < len(segments) for i in positions)
+    return len(path) < len(segments) and all(map(_matches, segments, path))
 
 
 def contains(outer: Sequence[Segment], inner: Sequence[Segment]) -> bool:
-    """True when every location ``inner`` names lies at or below one that ``outer`` names."""
-    return len(outer) <= len(inner) and all(
-        o.bracketed == i.bracketed and fits(i.text, o.text) or o.text == "*"
-        for o, i in zip(outer, inner))
+    """True when every location ``inner`` names lies at or below one that ``outer`` names (an item's
+    x-key value and its index taken as one: in doubt, yes)."""
+    return len(outer) <= len(inner) and all(map(_within, inner, outer))
+
+
+def _within(inner: Segment, outer: Segment) -> bool:
+    """True when every step ``inner`` matches, ``outer`` matches too."""
+    if not outer.exact and outer.text == "*":
+        return not outer.bracketed or inner.bracketed and not inner.exact
+    if (not inner.bracketed or inner.exact) and outer.bracketed and not outer.exact:
+        return False  # inner may name an object's key, which an [ITEM] never names
+    if outer.exact or "*" not in outer.text:
+        return inner.text == outer.text and (inner.exact or "*" not in inner.text)
+    return fits(inner.text, outer.text)
+
+
+def respellings(segments: Sequence[Segment]) -> Iterator[tuple[Segment, ...]]:
+    """``segments`` with a run of plain names and items read as one key with dots or brackets in it
+    (``invocation.config.a.b`` as ``invocation.config["a.b"]``): what a path may have meant."""
+    for i in range(1, len(segments)):
+        for j in range(i + 2, len(segments) + 1):
+            run = segments[i:j]
+            if any(s.exact or "*" in s.text for s in run) or run[0].bracketed:
+                continue
+            key = spelled(run)
+            yield (*segments[:i], Segment(key, True, True), *segments[j:])
