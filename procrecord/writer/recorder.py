@@ -155,7 +155,6 @@ class Recorder:
         #: The last uncaught exception Python had reported when this Recorder started (see _at_exit).
         self._error_before: Any = None
         self._order = 0  # when it started, among this process's Recorders
-        self._holds_signals = False  # stop() in the main thread: a signal waits for the final record
         # 1.1: artifacts (collectors made on first use), lineage, usage over time
         self._max_digest_bytes = max_digest_bytes
         self._artifact_collectors: dict[str, _artifacts.ArtifactsCollector] = {}
@@ -387,20 +386,23 @@ class Recorder:
 
     def stop(self, exit_code: int | None = None, status: str | None = None) -> dict[str, Any]:
         """Finish the record (``completed`` unless told otherwise) and return it; a second call is harmless."""
-        finishing = False
-        try:
-            with self._lock:
-                if not self._started:
-                    raise RecorderStateError("stop() before start()")
-                if self._stopped or not self._mine():
-                    return self.record  # a forked child never finishes (nor writes) its parent's record
-                finishing = True
-                return self._finish(exit_code, status)
-        finally:
-            if finishing and self._stopped:
-                # Outside the lock: a signal handler of the main thread may wait for this lock
-                # while another thread puts the hooks back.
-                self._remove_hooks()
+        # In the main thread a signal (a second Ctrl-C) waits until the final record is written
+        # and the hooks are put back, then acts (hooks.holding).
+        with _hooks.holding():
+            finishing = False
+            try:
+                with self._lock:
+                    if not self._started:
+                        raise RecorderStateError("stop() before start()")
+                    if self._stopped or not self._mine():
+                        return self.record  # a forked child never finishes (nor writes) its parent's record
+                    finishing = True
+                    return self._finish(exit_code, status)
+            finally:
+                if finishing and self._stopped:
+                    # Outside the lock: a signal handler of the main thread may wait for this lock
+                    # while another thread puts the hooks back.
+                    self._remove_hooks()
 
     def _finish(self, exit_code: int | None, status: str | None) -> dict[str, Any]:
         try:
@@ -420,8 +422,6 @@ class Recorder:
             for collector in self._collectors:
                 self._run("update", collector)
             self._stopped = True
-            # In the main thread, a signal from now on waits until the final record is written.
-            self._holds_signals = _hooks.hold_signals()
             for collector in self._collectors:
                 try:
                     collector.close()
@@ -433,7 +433,7 @@ class Recorder:
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
-        with self._lock:
+        with _hooks.holding(), self._lock:  # the status chosen and written, whatever signal comes meanwhile
             if self._started and not self._mine():
                 return self.record
             return self._fail(error, exit_code)
@@ -468,7 +468,8 @@ class Recorder:
         # The job has run: a record that cannot be written must neither hide the job's own
         # exception nor turn its success into a failure (code after the block still runs). A
         # generator closed by its consumer (who took what it needed) has not failed.
-        with _warn_on_write_error():
+        # (held from here: a second Ctrl-C waits until the record says what ended the block)
+        with _hooks.holding(), _warn_on_write_error():
             if exc is not None and not isinstance(exc, GeneratorExit):
                 self.fail(exc)
             else:
@@ -699,8 +700,7 @@ class Recorder:
     def _remove_hooks(self) -> None:
         self._release_output()
         atexit.unregister(self._at_exit)
-        held, self._holds_signals = self._holds_signals, False
-        _hooks.stopped(self, held)
+        _hooks.stopped(self)
 
     def _at_exit(self) -> None:
         # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
@@ -708,21 +708,22 @@ class Recorder:
         # exceptions were recorded by their own hooks before this runs, unless the job replaced
         # procrecord's sys.excepthook with its own.
         if self._started and not self._stopped and self._mine():
-            error = _hooks.uncaught(self._error_before)
-            if error is not None:
-                self._fail_uncaught(error)
-                return
-            code = self._exit_request
-            if code is _NO_EXIT or code is None:
-                code = 0
-            elif not isinstance(code, int) or isinstance(code, bool):
-                code = 1
-            with _warn_on_write_error():
-                self.stop(exit_code=code, status="completed" if code == 0 else "failed")
+            with _hooks.holding(ending=True):
+                error = _hooks.uncaught(self._error_before)
+                if error is not None:
+                    self._fail_uncaught(error)
+                    return
+                code = self._exit_request
+                if code is _NO_EXIT or code is None:
+                    code = 0
+                elif not isinstance(code, int) or isinstance(code, bool):
+                    code = 1
+                with _warn_on_write_error():
+                    self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
     def _fail_uncaught(self, error: BaseException) -> None:
         """An exception ended the job (:func:`procrecord.writer.hooks.uncaught`): record it as ``failed``."""
-        with self._lock:
+        with _hooks.holding(ending=True), self._lock:
             if self._started and not self._stopped and self._mine():
                 with _warn_on_write_error():
                     self._fail(error, None)
@@ -730,7 +731,7 @@ class Recorder:
     def _interrupt(self, signum: int, stop: bool) -> None:
         """A signal came (:mod:`procrecord.writer.hooks`): note it and, with ``stop``, finish the
         record as ``interrupted`` (after a stop under way in another thread wrote its record)."""
-        with self._lock:
+        with _hooks.holding(ending=stop), self._lock:
             if self._started and not self._stopped and self._mine():
                 self._outcome["signal"] = signal.Signals(signum).name
                 if stop:
