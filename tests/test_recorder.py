@@ -672,6 +672,74 @@ def test_the_decorator_leaves_a_methods_receiver_out_of_the_config(tmp_path):
     assert json.loads(out.read_text())["invocation"]["config"] == {"size": 3}
 
 
+class Model:
+    """At module level, as most jobs' classes are (the receiver is told by the class's qualified name)."""
+
+    def __init__(self, key="secret"):
+        self.key = key
+
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def fit(this, lr):  # a receiver not named self
+        return lr
+
+    @classmethod
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def build(cls, size):
+        return size
+
+    @staticmethod
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def scale(self, a):  # a staticmethod's first parameter is an argument, whatever its name
+        return a
+
+
+class Small(Model):
+    pass
+
+
+@pytest.mark.parametrize("call, config", [
+    (lambda: Model().fit(0.5), {"lr": 0.5}),
+    (lambda: Small().fit(0.5), {"lr": 0.5}),  # a subclass's instance is a receiver too
+    (lambda: Model.fit(Model(), 0.5), {"lr": 0.5}),  # the same call, through the class
+    (lambda: Model.build(3), {"size": 3}),
+    (lambda: Small.build(3), {"size": 3}),
+    (lambda: Model().build(3), {"size": 3}),
+    (lambda: Model.scale(10, 2), {"self": 10, "a": 2}),
+    (lambda: Model().scale(10, 2), {"self": 10, "a": 2}),
+])
+def test_record_args_leaves_out_only_a_real_receiver(call, config, monkeypatch):
+    """The first argument is left out only of a method (or classmethod) called on its object (or
+    class): a plain function's or a staticmethod's `self` or `cls` was dropped for its name."""
+    seen = []
+    real = Recorder.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("config"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recorder, "__init__", spy)
+    call()
+    assert seen == [config]
+
+
+def test_record_args_keeps_a_plain_functions_self_or_cls(tmp_path):
+    out = tmp_path / "fit.json"
+
+    @Recorder(output=out, record_args=True, **QUIET)
+    def train(cls, epochs):
+        return epochs
+
+    assert train(10, 3) == 3
+    assert json.loads(out.read_text())["invocation"]["config"] == {"cls": 10, "epochs": 3}
+
+    @Recorder(output=out, record_args=True, **QUIET)
+    def step(self, lr=0.1):
+        return lr
+
+    step(Model())  # an object as a plain function's argument: recorded (JSON-safe), not taken for a receiver
+    assert json.loads(out.read_text())["invocation"]["config"]["self"] == {"__type__": "test_recorder.Model", "key": "secret"}
+
+
 
 def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
     """A `with` block or start() has no call whose arguments could be recorded: said, not silently None."""

@@ -755,15 +755,30 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         return config  # the call itself will fail, or the signature is unknown: record what we have
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    first = next(iter(bound.signature.parameters), None)
-    if first in ("self", "cls"):
+    first = next(iter(bound.signature.parameters.values()), None)
+    if (first is not None and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+            and args and _receiver(func, args[0])):
         # A method's receiver is no argument of the run (and an object's attributes may hold its credentials).
-        del arguments[first]
+        del arguments[first.name]
     if config is None:
         return arguments
     if isinstance(config, dict):
         return {**config, **arguments}
     return {"config": config, **arguments}
+
+
+def _receiver(func: Callable[..., Any], first: Any) -> bool:
+    """True when ``first``, the call's first argument, is the receiver of a method: ``func`` was
+    defined in a class body (its ``__qualname__`` is ``Class.name``, not ``name`` nor
+    ``outer.<locals>.name``) and ``first`` is an instance of that class, or that class or a subclass
+    of it (a classmethod). Whatever the parameter is called: a plain function's or a staticmethod's
+    first parameter named ``self`` or ``cls`` is an argument like any other."""
+    owner, _, _ = getattr(func, "__qualname__", "").rpartition(".")
+    if not owner or owner.endswith("<locals>"):
+        return False
+    module = getattr(func, "__module__", None)
+    classes = [*(first.__mro__ if isinstance(first, type) else ()), *type(first).__mro__]
+    return any(getattr(c, "__qualname__", None) == owner and getattr(c, "__module__", None) == module for c in classes)
 
 
 _NO_EXIT = object()
