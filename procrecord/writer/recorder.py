@@ -45,11 +45,12 @@ from procrecord.collectors import invocation as _invocation  # noqa: F401
 from procrecord.collectors import python_env as _python_env  # noqa: F401
 from procrecord.collectors import resources as _resources  # noqa: F401
 from procrecord.collectors.interface import State, now_iso
-from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
+from procrecord.errors import OutputNotARecordError, ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
 from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
+from procrecord.writer import existing as _existing
 from procrecord.writer import hooks as _hooks
 from procrecord.writer import lineage as _lineage
 from procrecord.writer import outputlock as _outputlock
@@ -308,6 +309,11 @@ class Recorder:
                         self._folder, self.output = os.path.abspath(self.output), None
                     else:
                         self.output = os.path.abspath(self.output)
+                        why = _existing.refusal(self.output)
+                        if why is not None:  # a script, notes, data: never replaced by a record
+                            self._stopped = True  # nothing runs, nothing is written, now or at exit
+                            raise OutputNotARecordError(f"cannot write the record to {self.output}: {why}: it is "
+                                                        "not replaced (remove it, or choose another output)")
                 self._link()
                 for collector in self._collectors:
                     self._run("collect", collector)
