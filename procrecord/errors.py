@@ -44,3 +44,8 @@ class RecordReadError(ProcrecordError):
         self.problem = problem
         where = source if line is None else f"{source}:{line}"
         super().__init__(f"{where}: {problem}")
+
+
+class OutputNotARecordError(RecordWriteError):
+    """The output names an existing file that is not a procrecord record (a script, notes, data): it
+    is never replaced by a record."""

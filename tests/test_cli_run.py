@@ -274,6 +274,45 @@ def test_output_folder_and_replacing_a_record(tmp_path):
     assert again.returncode == 0 and f"{made} exists: it will be replaced" in again.stderr
 
 
+def test_an_existing_file_that_is_no_record_is_not_replaced_and_the_command_not_run(tmp_path):
+    """`-o train.py` replaced the job's own script with its record (rc 0, "it will be replaced")."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "train11.py"
+    script.write_text("print(1)\n")
+    several = tmp_path / "runs.jsonl"
+    proc, one = _run(tmp_path, "true")
+    line = json.dumps(json.loads(one.read_text())) + "\n"
+    several.write_text(line + line)
+    for target, why in ((script, "is not a procrecord record"), (several, "more than one line")):
+        before = target.read_bytes()
+        proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", target.name, "--", "touch", str(marker)],
+                              capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+        assert proc.returncode == 3, proc.stderr
+        (said,) = proc.stderr.splitlines()
+        assert target.name in said and why in said and "the command was not run" in said, said
+        assert target.read_bytes() == before and not marker.exists()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("empty.json", ""),
+    ("one.jsonl", "RECORD_LINE"),  # a JSON Lines output holds one record: replaced as a record is
+    ("legacy.json", "LEGACY"),
+])
+def test_an_empty_file_or_an_earlier_record_is_replaced_and_said(tmp_path, name, content):
+    proc, first = _run(tmp_path, "true")
+    record = json.loads(first.read_text())
+    legacy = (ROOT / "fixtures" / "0" / "valid" / "full-telemetry.json").read_text()
+    target = tmp_path / name
+    target.write_text(content.replace("RECORD_LINE", json.dumps(record) + "\n").replace("LEGACY", legacy))
+    proc = subprocess.run([sys.executable, "-m", "procrecord", "run", "-o", name, "--", "true"],
+                          capture_output=True, text=True, env=ENV, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{name} exists: it will be replaced" in proc.stderr
+    (new,) = [json.loads(line) for line in target.read_text().splitlines()] if name.endswith(".jsonl") else \
+        [json.loads(target.read_text())]
+    assert new["status"] == "completed" and new["id"] != record["id"]
+
+
 def _run_into(folder, *command, cwd):
     return subprocess.Popen([sys.executable, "-m", "procrecord", "run", "-o", f"{folder}/", "--", *command],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd)

@@ -193,6 +193,129 @@ def test_a_sigterm_while_the_final_record_is_written_waits_for_it(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["status"] == "completed", "the final record was lost"
 
 
+_DOUBLE_CTRL_C = """
+import os, signal, sys, time
+from procrecord import Recorder, atomic
+from procrecord.writer import recorder as module
+
+form, where = sys.argv[1], sys.argv[2]
+sent = []
+
+
+def second_ctrl_c():
+    if not sent:
+        sent.append(True)
+        os.kill(os.getpid(), signal.SIGINT)  # taken at once (os.kill checks for signals sent to itself)
+
+
+real_write, real_fsync = module.write_bytes, os.fsync
+
+
+def write_bytes(path, data, mode=None):  # the record's writes
+    final = b'"running"' not in data
+    if final and where == "write":
+        second_ctrl_c()
+    sync = os.fsync
+    if final and where == "fsync":  # inside os.fsync of the final record's temp file (as reported)
+        os.fsync = lambda fd: (second_ctrl_c(), real_fsync(fd))[1]
+    try:
+        return real_write(path, data, mode)
+    finally:
+        os.fsync = sync
+
+
+module.write_bytes = write_bytes
+
+
+def job():
+    os.kill(os.getpid(), signal.SIGINT)  # the first Ctrl-C
+    time.sleep(30)
+    print("the signal was lost")
+
+
+if form == "with":
+    with Recorder("job", output="r.json", collectors=[], use_plugins=False):
+        job()
+else:
+    Recorder("job", output="r.json", collectors=[], use_plugins=False).start()
+    job()
+"""
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+@pytest.mark.parametrize("form", ["start", "with"])
+def test_a_second_ctrl_c_during_the_final_write_waits_for_it(tmp_path, form, where):
+    """Two Ctrl-C in a row: the second one, delivered inside the final record's write (forced here),
+    raised a KeyboardInterrupt there and left the record 'running' (or, at exit, 'completed')."""
+    import signal
+
+    done = subprocess.run([sys.executable, "-c", _DOUBLE_CTRL_C, form, where], capture_output=True, text=True,
+                          env=ENV, cwd=tmp_path, timeout=60)
+    assert done.returncode == -signal.SIGINT, done.stdout + done.stderr
+    assert "Error in sys.excepthook" not in done.stderr and "lost" not in done.stdout
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["status"] == "interrupted", done.stderr
+    assert record["outcome"]["signal"] == "SIGINT" and record["outcome"]["exit_code"] == 130
+    assert record["outcome"]["error"]["type"] == "KeyboardInterrupt"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")], "a temp file was left behind"
+
+
+def test_an_excepthook_interrupted_as_it_begins_still_leaves_interrupted(tmp_path):
+    """A second Ctrl-C that lands as Python calls procrecord's sys.excepthook (before it can hold
+    signals) ends the hook: the record said 'completed' with exit code 0 at exit. Forced here with a
+    profile function that sends it as the hook is called."""
+    import signal
+
+    result = python("""
+        import os, signal, sys, time
+        from procrecord import Recorder
+
+        Recorder("job", output="r.json", collectors=[], use_plugins=False).start()
+
+        def second_ctrl_c(frame, event, arg):
+            if event == "call" and frame.f_code.co_name == "_excepthook":
+                sys.setprofile(None)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        sys.setprofile(second_ctrl_c)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)
+    """, tmp_path)
+    assert result.returncode == -signal.SIGINT, result.stderr
+    assert "Error in sys.excepthook" in result.stderr  # (the hook was interrupted: the test did what it says)
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["status"] == "interrupted", record
+    assert record["outcome"]["signal"] == "SIGINT" and record["outcome"]["exit_code"] == 130
+
+
+def test_a_ctrl_c_during_the_stop_of_a_with_block_acts_once_the_record_is_written(tmp_path):
+    """A Ctrl-C while a block that ended well writes its final record: the record says 'completed',
+    then the KeyboardInterrupt comes (the code after the block does not run)."""
+    result = python("""
+        import os, signal
+        from procrecord import Recorder
+        from procrecord.collectors.interface import Collector
+
+        class CtrlCAtStop(Collector):
+            name = "ctrl-c-at-stop"
+
+            def close(self):  # inside stop(), just before the final write
+                os.kill(os.getpid(), signal.SIGINT)
+
+        before = signal.getsignal(signal.SIGINT)
+        try:
+            with Recorder("job", output="r.json", collectors=[CtrlCAtStop()], use_plugins=False):
+                pass
+            print("after the block")
+        except KeyboardInterrupt:
+            print("interrupted after the block", signal.getsignal(signal.SIGINT) is before)
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["interrupted", "after", "the", "block", "True"]
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["status"] == "completed", "the final record was lost"
+
+
 _ORDERS_JOB = """
 import builtins, os, signal, sys, threading, time
 from procrecord import Recorder

@@ -672,6 +672,143 @@ def test_the_decorator_leaves_a_methods_receiver_out_of_the_config(tmp_path):
     assert json.loads(out.read_text())["invocation"]["config"] == {"size": 3}
 
 
+class Model:
+    """At module level, as most jobs' classes are (the receiver is told by the class's qualified name)."""
+
+    def __init__(self, key="secret"):
+        self.key = key
+
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def fit(this, lr):  # a receiver not named self
+        return lr
+
+    @classmethod
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def build(cls, size):
+        return size
+
+    @staticmethod
+    @Recorder(output=None, record_args=True, collectors=[], use_plugins=False, handle_signals=False)
+    def scale(self, a):  # a staticmethod's first parameter is an argument, whatever its name
+        return a
+
+
+class Small(Model):
+    pass
+
+
+@pytest.mark.parametrize("call, config", [
+    (lambda: Model().fit(0.5), {"lr": 0.5}),
+    (lambda: Small().fit(0.5), {"lr": 0.5}),  # a subclass's instance is a receiver too
+    (lambda: Model.fit(Model(), 0.5), {"lr": 0.5}),  # the same call, through the class
+    (lambda: Model.build(3), {"size": 3}),
+    (lambda: Small.build(3), {"size": 3}),
+    (lambda: Model().build(3), {"size": 3}),
+    (lambda: Model.scale(10, 2), {"self": 10, "a": 2}),
+    (lambda: Model().scale(10, 2), {"self": 10, "a": 2}),
+])
+def test_record_args_leaves_out_only_a_real_receiver(call, config, monkeypatch):
+    """The first argument is left out only of a method (or classmethod) called on its object (or
+    class): a plain function's or a staticmethod's `self` or `cls` was dropped for its name."""
+    seen = []
+    real = Recorder.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("config"))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Recorder, "__init__", spy)
+    call()
+    assert seen == [config]
+
+
+def test_record_args_keeps_a_plain_functions_self_or_cls(tmp_path):
+    out = tmp_path / "fit.json"
+
+    @Recorder(output=out, record_args=True, **QUIET)
+    def train(cls, epochs):
+        return epochs
+
+    assert train(10, 3) == 3
+    assert json.loads(out.read_text())["invocation"]["config"] == {"cls": 10, "epochs": 3}
+
+    @Recorder(output=out, record_args=True, **QUIET)
+    def step(self, lr=0.1):
+        return lr
+
+    step(Model())  # an object as a plain function's argument: recorded (JSON-safe), not taken for a receiver
+    assert json.loads(out.read_text())["invocation"]["config"]["self"] == {"__type__": "test_recorder.Model", "key": "secret"}
+
+
+
+def test_an_output_that_is_no_record_is_refused_at_start(tmp_path):
+    """Recorder(output="notes.txt") replaced an existing text file with no warning at all."""
+    from procrecord.errors import OutputNotARecordError, ProcrecordError, RecordWriteError
+
+    notes = tmp_path / "notes11.txt"
+    notes.write_text("hello\n")
+    with pytest.raises(OutputNotARecordError, match=r"notes11\.txt: it exists and is not a procrecord record"):
+        Recorder("job", output=notes, **QUIET).start()
+    assert issubclass(OutputNotARecordError, RecordWriteError) and issubclass(OutputNotARecordError, ProcrecordError)
+    ran = []
+    with pytest.raises(OutputNotARecordError), Recorder("job", output=notes, **QUIET):
+        ran.append(True)
+    assert not ran and notes.read_text() == "hello\n"
+
+
+def test_an_output_that_is_no_record_is_never_written_at_exit(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from procrecord import Recorder
+        from procrecord.errors import OutputNotARecordError
+        try:
+            Recorder("job", output="data.json", use_plugins=False).start()
+        except OutputNotARecordError as exc:
+            print("refused")
+    """))
+    data = tmp_path / "data.json"
+    data.write_text('{"weights": [1, 2, 3]}')
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "refused", done.stderr
+    assert data.read_text() == '{"weights": [1, 2, 3]}'
+
+
+def test_a_record_of_any_version_or_size_is_replaced_and_nothing_else(tmp_path):
+    from procrecord.writer import existing
+
+    def refusal(name, text):
+        path = tmp_path / name
+        path.write_text(text)
+        return existing.refusal(str(path))
+
+    legacy = (ROOT / "fixtures" / "0" / "valid" / "full-telemetry.json").read_text()
+    old = (ROOT / "fixtures" / "1.0" / "valid" / "gpu-training.json").read_text()
+    big = "x" * (existing.PREFIX + 10)  # more than is read: the first members tell
+    record = json.loads(old)
+    assert refusal("old.json", old) is None and refusal("legacy.json", legacy) is None
+    assert refusal("blank.json", "\n\n") is None and existing.refusal(str(tmp_path / "missing.json")) is None
+    assert refusal("big.json", json.dumps({**record, "extra": {"pad": big}}, indent=2)) is None
+    legacy_big = json.loads(legacy)
+    legacy_big["properties"]["extra"] = {"pad": big}
+    assert refusal("legacy-big.json", json.dumps(legacy_big)) is None
+    assert refusal("one.jsonl", json.dumps(record) + "\n\n") is None
+    assert refusal("big.jsonl", json.dumps({**record, "extra": {"pad": big}}) + "\n") is None
+    # not records: a script, text, other JSON, a result file holding records, several records
+    assert refusal("train.py", "print(1)\n") == existing.NOT_A_RECORD
+    assert refusal("notes.txt", "hello") == existing.NOT_A_RECORD
+    assert refusal("schema.json", '{"type": "object", "properties": {}}') == existing.NOT_A_RECORD
+    assert refusal("other.json", json.dumps({"record_type": "mlflow.run", "schema_version": "1.0"})) is not None
+    kwcoco = {"info": [json.loads(legacy), record], "images": [{"file_name": big}]}
+    assert refusal("result.kwcoco.json", json.dumps(kwcoco)) == existing.NOT_A_RECORD
+    assert refusal("big-other.json", json.dumps({"images": [{"file_name": big}], **record})) == existing.NOT_A_RECORD
+    assert refusal("list.json", json.dumps([record])) == existing.NOT_A_RECORD
+    assert "more than one" in refusal("two.jsonl", (json.dumps(record) + "\n") * 2)
+    assert "more than one" in refusal("two-big.jsonl", json.dumps({**record, "extra": {"pad": big[:1000]}}) + "\n"
+                                      + json.dumps({**record, "extra": {"pad": big}}) + "\n")
+    assert refusal("bad.jsonl", "hello\n") == existing.NOT_A_RECORD
+
 
 def test_record_args_outside_a_decorator_warns_at_the_callers_line(tmp_path):
     """A `with` block or start() has no call whose arguments could be recorded: said, not silently None."""

@@ -461,8 +461,7 @@ def run(output, name, emissions, country, region, level, flush_interval, inputs,
     folder = output is None or output.endswith(("/", os.sep)) or os.path.isdir(output)
     if output is None:
         output = os.curdir
-    elif not folder and os.path.isfile(output):  # (a device or a pipe is never replaced: the write says so)
-        click.echo(f"procrecord: {output} exists: it will be replaced by this run's record", err=True)
+    # (an existing record is replaced, and run_command says so; anything else is refused there)
     options = {"country_iso_code": country, "region": region} if emissions else False
     from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
 

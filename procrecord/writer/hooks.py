@@ -110,7 +110,7 @@ def _attribute_slot(owner: Any, name: str, ours: Any, default: Any) -> _Slot:
 def _on_signal(signum: int, frame: Any) -> None:
     """SIGTERM, SIGHUP: finish every running Recorder's record, then do what the job's handler does."""
     if _held[0]:
-        # the main thread is writing a final record: the signal acts once that is on disk (stopped())
+        # the main thread is finishing a record: the signal acts once that is on disk (holding())
         _deferred.append(signum)
         return
     slot = _SIGNALS[signum]
@@ -135,9 +135,12 @@ def _on_signal(signum: int, frame: Any) -> None:
 
 
 def _excepthook(kind: Any, error: BaseException, tb: Any) -> None:
-    """An uncaught exception: every running Recorder records it as ``failed``, then the job's hook prints it."""
-    for recorder in _running():
-        recorder._fail_uncaught(error)
+    """An uncaught exception: every running Recorder records it as ``failed`` (a KeyboardInterrupt as
+    ``interrupted``), then the job's hook prints it. A second Ctrl-C meanwhile waits, and is dropped:
+    the job is ending already (one that ends this hook before it records is seen at exit: uncaught())."""
+    with holding(ending=True):
+        for recorder in _running():
+            recorder._fail_uncaught(error)
     _EXCEPTHOOK.call_previous(kind, error, tb)
 
 
@@ -179,9 +182,13 @@ _live: weakref.WeakSet[Any] = weakref.WeakSet()
 _lock = threading.RLock()
 #: [True] while a thread changes the hooks (a signal handler must not restore them meanwhile).
 _updating = [False]
-#: [stops of the main thread writing a final record]: a signal then waits in _deferred.
+#: [holds of the main thread finishing a record (holding())]: a signal then waits in _deferred.
 _held = [0]
 _deferred: list[int] = []
+#: While held: the SIGINT handler the outermost hold replaced by _defer ([] when it replaced none).
+_held_sigint: list[Any] = []
+#: [True] when a hold under way is on a path that ends the job (a waiting SIGINT is then dropped).
+_held_ending = [False]
 #: [True] once watch_signals() installed the handlers for good.
 _watched = [False]
 
@@ -242,27 +249,75 @@ def started(recorder: Running) -> None:
             _each_signal(_Slot.install)
 
 
-def hold_signals() -> bool:
-    """A final record is being written: in the main thread, a signal waits until :func:`stopped`."""
-    if _in_main_thread():
+def _defer(signum: int, frame: Any) -> None:
+    """SIGINT's handler while a record is finished: the signal waits (see :class:`holding`)."""
+    _deferred.append(signum)
+
+
+class holding:
+    """``with holding():`` a record is being finished (the status chosen, the final record written,
+    the hooks put back): in the main thread SIGINT, SIGTERM and SIGHUP wait until the outermost hold
+    ends, then act, with the handlers then in place. A second Ctrl-C can so never tear the final
+    write apart (a KeyboardInterrupt raised in it left the record ``running``).
+
+    SIGINT's handler (Python's, raising KeyboardInterrupt, or the job's) is replaced by one that notes
+    the signal; SIGTERM's and SIGHUP's (procrecord's) note it themselves while held. ``ending``: the
+    hold is on a path that ends the job (an uncaught exception, the exit, a stopping signal): a
+    SIGINT that waited is dropped, since a KeyboardInterrupt raised there would only interrupt the
+    end itself. Other threads hold nothing: Python runs signal handlers in the main thread only.
+    """
+
+    def __init__(self, ending: bool = False) -> None:
+        self._ending = ending
+        self._counted = False
+
+    def __enter__(self) -> None:
+        if not _in_main_thread():
+            return
+        if not _held[0]:
+            # The handler first: from then on no SIGINT raises here, so the count below cannot be
+            # left behind by a KeyboardInterrupt between the two.
+            with contextlib.suppress(ValueError, OSError):
+                current = signal.getsignal(signal.SIGINT)
+                # None: set outside Python (cannot be put back); SIG_IGN: ignored stays ignored
+                if current is not None and current != signal.SIG_IGN and current is not _defer:
+                    signal.signal(signal.SIGINT, _defer)
+                    _held_sigint[:] = [current]
         _held[0] += 1
-        return True
-    return False
+        self._counted = True
+        if self._ending:
+            _held_ending[0] = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self._counted:
+            return
+        self._counted = False
+        _held[0] -= 1
+        if _held[0]:
+            return
+        ending, _held_ending[0] = _held_ending[0], False
+        if _held_sigint:
+            previous = _held_sigint.pop()
+            with contextlib.suppress(ValueError, OSError):
+                if signal.getsignal(signal.SIGINT) is _defer:
+                    signal.signal(signal.SIGINT, previous)
+        if not _deferred:
+            return
+        pending = list(dict.fromkeys(_deferred))
+        _deferred.clear()
+        # SIGINT last: its KeyboardInterrupt (raised as soon as it is sent) must not keep the others back
+        pending.sort(key=lambda signum: signum == signal.SIGINT)
+        for signum in pending:
+            if not (ending and signum == signal.SIGINT):
+                os.kill(os.getpid(), signum)
 
 
-def stopped(recorder: Running, held: bool) -> None:
-    """``recorder`` has stopped: put back what no running Recorder needs, then let a signal that
-    came while its final record was written act (the handler now in place takes it)."""
+def stopped(recorder: Running) -> None:
+    """``recorder`` has stopped: put back what no running Recorder needs (a signal that came while
+    its record was finished acts when the hold of :class:`holding` ends, with the handler then in place)."""
     with _lock:
         _live.discard(recorder)
     _restore_idle(main=_in_main_thread())
-    if held:
-        _held[0] -= 1
-        if not _held[0] and _deferred:
-            pending = list(dict.fromkeys(_deferred))
-            _deferred.clear()
-            for signum in pending:
-                os.kill(os.getpid(), signum)
 
 
 def signals_watched() -> bool:
@@ -271,14 +326,21 @@ def signals_watched() -> bool:
 
 
 def uncaught(before: Any) -> BaseException | None:
-    """The exception that ended the main thread unseen by procrecord, if any: the job replaced
-    procrecord's ``sys.excepthook`` with one that does not call it. Python stores the exception in
-    ``sys.last_exc`` (``sys.last_value`` before 3.12) before it calls the hook; ``before`` is what
-    was there when the Recorder started."""
-    if _EXCEPTHOOK.installed():
-        return None  # procrecord's hook saw every uncaught exception
+    """At exit, for a Recorder still running: the exception that ended the main thread unrecorded, if
+    any. Python stores it in ``sys.last_exc`` (``sys.last_value`` before 3.12) before it calls
+    ``sys.excepthook``; ``before`` is what was there when the Recorder started.
+
+    Where the job replaced procrecord's hook with one that does not call it, that exception. Where
+    procrecord's is in place it saw every uncaught exception (and an interactive shell such as
+    IPython stores a cell's error there too, and goes on), except when it was itself interrupted before
+    it recorded anything: a second Ctrl-C as Python called it. So then only a KeyboardInterrupt,
+    which would otherwise be recorded as ``completed``."""
     error = last_error()
-    return error if isinstance(error, BaseException) and error is not before else None
+    if not isinstance(error, BaseException) or error is before:
+        return None
+    if _EXCEPTHOOK.installed() and not isinstance(error, KeyboardInterrupt):
+        return None
+    return error
 
 
 def last_error() -> Any:
@@ -314,6 +376,12 @@ def forget_in_child() -> list[Running]:
     _live.clear()
     _held[0] = 0
     _deferred.clear()
+    if _held_sigint:  # forked while a record was finished: SIGINT is the job's again
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGINT) is _defer:
+                signal.signal(signal.SIGINT, _held_sigint[0])
+        _held_sigint.clear()
+    _held_ending[0] = False
     _updating[0] = False
     for slot in (_EXCEPTHOOK, _EXIT, *_BUILTINS.values()):
         slot.restore()

@@ -45,11 +45,12 @@ from procrecord.collectors import invocation as _invocation  # noqa: F401
 from procrecord.collectors import python_env as _python_env  # noqa: F401
 from procrecord.collectors import resources as _resources  # noqa: F401
 from procrecord.collectors.interface import State, now_iso
-from procrecord.errors import ProcrecordError, RecorderStateError, RecordWriteError
+from procrecord.errors import OutputNotARecordError, ProcrecordError, RecorderStateError, RecordWriteError
 from procrecord.jsonsafe import to_json
 from procrecord.pointer import escape
 from procrecord.record.versions import RECORD_TYPE
 from procrecord.writer import artifacts as _artifacts
+from procrecord.writer import existing as _existing
 from procrecord.writer import hooks as _hooks
 from procrecord.writer import lineage as _lineage
 from procrecord.writer import outputlock as _outputlock
@@ -155,7 +156,6 @@ class Recorder:
         #: The last uncaught exception Python had reported when this Recorder started (see _at_exit).
         self._error_before: Any = None
         self._order = 0  # when it started, among this process's Recorders
-        self._holds_signals = False  # stop() in the main thread: a signal waits for the final record
         # 1.1: artifacts (collectors made on first use), lineage, usage over time
         self._max_digest_bytes = max_digest_bytes
         self._artifact_collectors: dict[str, _artifacts.ArtifactsCollector] = {}
@@ -309,6 +309,11 @@ class Recorder:
                         self._folder, self.output = os.path.abspath(self.output), None
                     else:
                         self.output = os.path.abspath(self.output)
+                        why = _existing.refusal(self.output)
+                        if why is not None:  # a script, notes, data: never replaced by a record
+                            self._stopped = True  # nothing runs, nothing is written, now or at exit
+                            raise OutputNotARecordError(f"cannot write the record to {self.output}: {why}: it is "
+                                                        "not replaced (remove it, or choose another output)")
                 self._link()
                 for collector in self._collectors:
                     self._run("collect", collector)
@@ -387,20 +392,23 @@ class Recorder:
 
     def stop(self, exit_code: int | None = None, status: str | None = None) -> dict[str, Any]:
         """Finish the record (``completed`` unless told otherwise) and return it; a second call is harmless."""
-        finishing = False
-        try:
-            with self._lock:
-                if not self._started:
-                    raise RecorderStateError("stop() before start()")
-                if self._stopped or not self._mine():
-                    return self.record  # a forked child never finishes (nor writes) its parent's record
-                finishing = True
-                return self._finish(exit_code, status)
-        finally:
-            if finishing and self._stopped:
-                # Outside the lock: a signal handler of the main thread may wait for this lock
-                # while another thread puts the hooks back.
-                self._remove_hooks()
+        # In the main thread a signal (a second Ctrl-C) waits until the final record is written
+        # and the hooks are put back, then acts (hooks.holding).
+        with _hooks.holding():
+            finishing = False
+            try:
+                with self._lock:
+                    if not self._started:
+                        raise RecorderStateError("stop() before start()")
+                    if self._stopped or not self._mine():
+                        return self.record  # a forked child never finishes (nor writes) its parent's record
+                    finishing = True
+                    return self._finish(exit_code, status)
+            finally:
+                if finishing and self._stopped:
+                    # Outside the lock: a signal handler of the main thread may wait for this lock
+                    # while another thread puts the hooks back.
+                    self._remove_hooks()
 
     def _finish(self, exit_code: int | None, status: str | None) -> dict[str, Any]:
         try:
@@ -420,8 +428,6 @@ class Recorder:
             for collector in self._collectors:
                 self._run("update", collector)
             self._stopped = True
-            # In the main thread, a signal from now on waits until the final record is written.
-            self._holds_signals = _hooks.hold_signals()
             for collector in self._collectors:
                 try:
                     collector.close()
@@ -433,7 +439,7 @@ class Recorder:
 
     def fail(self, error: BaseException, exit_code: int | None = None) -> dict[str, Any]:
         """Stop as ``failed`` with the exception's type, message and traceback."""
-        with self._lock:
+        with _hooks.holding(), self._lock:  # the status chosen and written, whatever signal comes meanwhile
             if self._started and not self._mine():
                 return self.record
             return self._fail(error, exit_code)
@@ -468,7 +474,8 @@ class Recorder:
         # The job has run: a record that cannot be written must neither hide the job's own
         # exception nor turn its success into a failure (code after the block still runs). A
         # generator closed by its consumer (who took what it needed) has not failed.
-        with _warn_on_write_error():
+        # (held from here: a second Ctrl-C waits until the record says what ended the block)
+        with _hooks.holding(), _warn_on_write_error():
             if exc is not None and not isinstance(exc, GeneratorExit):
                 self.fail(exc)
             else:
@@ -699,8 +706,7 @@ class Recorder:
     def _remove_hooks(self) -> None:
         self._release_output()
         atexit.unregister(self._at_exit)
-        held, self._holds_signals = self._holds_signals, False
-        _hooks.stopped(self, held)
+        _hooks.stopped(self)
 
     def _at_exit(self) -> None:
         # Ended without stop(): a normal end or sys.exit(0) is "completed", any other code "failed"
@@ -708,21 +714,22 @@ class Recorder:
         # exceptions were recorded by their own hooks before this runs, unless the job replaced
         # procrecord's sys.excepthook with its own.
         if self._started and not self._stopped and self._mine():
-            error = _hooks.uncaught(self._error_before)
-            if error is not None:
-                self._fail_uncaught(error)
-                return
-            code = self._exit_request
-            if code is _NO_EXIT or code is None:
-                code = 0
-            elif not isinstance(code, int) or isinstance(code, bool):
-                code = 1
-            with _warn_on_write_error():
-                self.stop(exit_code=code, status="completed" if code == 0 else "failed")
+            with _hooks.holding(ending=True):
+                error = _hooks.uncaught(self._error_before)
+                if error is not None:
+                    self._fail_uncaught(error)
+                    return
+                code = self._exit_request
+                if code is _NO_EXIT or code is None:
+                    code = 0
+                elif not isinstance(code, int) or isinstance(code, bool):
+                    code = 1
+                with _warn_on_write_error():
+                    self.stop(exit_code=code, status="completed" if code == 0 else "failed")
 
     def _fail_uncaught(self, error: BaseException) -> None:
         """An exception ended the job (:func:`procrecord.writer.hooks.uncaught`): record it as ``failed``."""
-        with self._lock:
+        with _hooks.holding(ending=True), self._lock:
             if self._started and not self._stopped and self._mine():
                 with _warn_on_write_error():
                     self._fail(error, None)
@@ -730,7 +737,7 @@ class Recorder:
     def _interrupt(self, signum: int, stop: bool) -> None:
         """A signal came (:mod:`procrecord.writer.hooks`): note it and, with ``stop``, finish the
         record as ``interrupted`` (after a stop under way in another thread wrote its record)."""
-        with self._lock:
+        with _hooks.holding(ending=stop), self._lock:
             if self._started and not self._stopped and self._mine():
                 self._outcome["signal"] = signal.Signals(signum).name
                 if stop:
@@ -754,15 +761,30 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         return config  # the call itself will fail, or the signature is unknown: record what we have
     bound.apply_defaults()
     arguments = dict(bound.arguments)
-    first = next(iter(bound.signature.parameters), None)
-    if first in ("self", "cls"):
+    first = next(iter(bound.signature.parameters.values()), None)
+    if (first is not None and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
+            and args and _receiver(func, args[0])):
         # A method's receiver is no argument of the run (and an object's attributes may hold its credentials).
-        del arguments[first]
+        del arguments[first.name]
     if config is None:
         return arguments
     if isinstance(config, dict):
         return {**config, **arguments}
     return {"config": config, **arguments}
+
+
+def _receiver(func: Callable[..., Any], first: Any) -> bool:
+    """True when ``first``, the call's first argument, is the receiver of a method: ``func`` was
+    defined in a class body (its ``__qualname__`` is ``Class.name``, not ``name`` nor
+    ``outer.<locals>.name``) and ``first`` is an instance of that class, or that class or a subclass
+    of it (a classmethod). Whatever the parameter is called: a plain function's or a staticmethod's
+    first parameter named ``self`` or ``cls`` is an argument like any other."""
+    owner, _, _ = getattr(func, "__qualname__", "").rpartition(".")
+    if not owner or owner.endswith("<locals>"):
+        return False
+    module = getattr(func, "__module__", None)
+    classes = [*(first.__mro__ if isinstance(first, type) else ()), *type(first).__mro__]
+    return any(getattr(c, "__qualname__", None) == owner and getattr(c, "__module__", None) == module for c in classes)
 
 
 _NO_EXIT = object()

@@ -21,8 +21,9 @@ from typing import Any, Iterator, Sequence
 from procrecord.atomic import check_writable
 from procrecord.collectors.interface import Collector
 from procrecord.collectors.resources import RSS_UNIT
-from procrecord.errors import RecordWriteError
+from procrecord.errors import OutputNotARecordError, RecordWriteError
 from procrecord.writer.artifacts import DEFAULT_MAX_DIGEST_BYTES
+from procrecord.writer.existing import refusal
 from procrecord.writer.forwarding import FORWARDED, Forwarder
 from procrecord.writer.recorder import Recorder
 from procrecord.writer.spawn import Child, spawn
@@ -140,6 +141,13 @@ def run_command(argv: list[str], output: str, name: str | None = None, emissions
             check_writable(target)
         except OSError as exc:
             raise _cannot_write(target, exc) from exc
+        if not folder:
+            why = refusal(target)
+            if why is not None:  # `-o train.py`: the job's own script is not turned into its record
+                raise OutputNotARecordError(f"cannot write the record to {target}: {why}: it is not replaced; "
+                                            "the command was not run")
+            if os.path.isfile(target):
+                print(f"procrecord: {target} exists: it will be replaced by this run's record", file=sys.stderr)
         if not argv[0]:  # as a shell has it (Popen would try the folders of PATH: "Permission denied")
             return _cannot_run(recorder, argv, FileNotFoundError(errno.ENOENT, "command not found (an empty name)"))
         try:
