@@ -341,3 +341,73 @@ def test_a_run_made_without_a_digest_is_brought_up_to_date_once(store, monkeypat
     run = _runs(store)[1][ROOT_ID]
     assert run.info.status == "FINISHED" and run.data.tags["procrecord.digest"]
     assert [f.kind for f in export([done], "mlflow", ExportOptions(endpoint=store))] == ["skipped"]
+
+
+def test_config_names_mlflow_refuses_are_notes_and_the_rest_of_the_record_is_exported(store):
+    root, _ = pipeline()
+    config = {"/abs": 1, "a/../b": 2, "a//b": 3, "a/": 4, "": 5, ".": 6, "x/./y": 7, "bad{key}": 8, "lr": 0.1,
+              "model": {"depth": 3}, "path/ok": "fine"}
+    record = with_config(root, config, ROOT_ID)
+    findings = export([record], "mlflow", ExportOptions(endpoint=store))
+    assert {f.kind for f in findings} == {"dropped"}
+    assert len(findings) == 8 and all("name not allowed by MLflow, left out" in f.message for f in findings), findings
+    said = " ".join(f.message for f in findings)
+    for name in ("/abs", "a/../b", "a//b", "a/", "", ".", "x/./y", "bad{key}"):
+        assert f"param {name!r}: name not allowed" in said
+    assert "would resolve to 'b'" in said
+    run = _runs(store)[1][ROOT_ID]
+    assert run.data.params == {"lr": "0.1", "model.depth": "3", "path/ok": "fine"}
+
+
+def _odd_names():
+    import itertools
+
+    alphabet = ["a", "/", ".", " ", ":", "-", "_", "{", "é"]
+    names = ["".join(p) for n in range(4) for p in itertools.product(alphabet, repeat=n)]
+    return names + ["../x", "x/..", "./x", "a/b/../c", "a\\b", "a\nb", "a\tb", "ü/ß", "x" * 250, "x" * 251, "%2F", "~"]
+
+
+def test_the_param_name_check_says_what_mlflow_itself_says():
+    """Every name our check passes MLflow takes, and every one it refuses MLflow refuses: by MLflow's validation
+    function, by the rule mirrored for an MLflow without that function, and by a store for a sample."""
+    import types
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils import validation
+
+    from procrecord.exports.mlflow import name_refused
+
+    mirror = types.SimpleNamespace(MAX_ENTITY_KEY_LENGTH=validation.MAX_ENTITY_KEY_LENGTH)
+
+    def mlflow_refuses(name):
+        try:
+            validation._validate_param(name, "1")
+        except MlflowException:
+            return True
+        return False
+
+    names = _odd_names()
+    assert len(names) > 800
+    for name in names:
+        expected = mlflow_refuses(name)
+        assert (name_refused(name, validation) is not None) == expected, name
+        assert (name_refused(name, mirror) is not None) == expected, name
+
+
+def test_the_param_name_check_agrees_with_a_store(tmp_path, monkeypatch):
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils import validation
+
+    from procrecord.exports.mlflow import name_refused
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    run_id = client.create_run(client.create_experiment("names")).info.run_id
+    for name in _odd_names()[::7]:
+        try:
+            client.log_batch(run_id, params=[Param(name, "1")])
+            taken = True
+        except Exception:  # whatever the store says
+            taken = False
+        assert (name_refused(name, validation) is None) == taken, name

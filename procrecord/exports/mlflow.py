@@ -28,8 +28,9 @@ ID_TAG = "procrecord.record_id"
 DIGEST_TAG = "procrecord.digest"
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 METRIC_SECTIONS = ("timing.", "resources.", "emissions.", "usage.")
-#: Characters MLflow accepts in param and metric names.
-_NAME = re.compile(r"^[\w./\- :]+$")
+#: Characters MLflow accepts in param and metric names (its ``validate_param_and_metric_name``), for an MLflow
+#: without its own check (see :func:`name_refused`).
+_NAME = re.compile(r"^[/\w.\- :]*$")
 
 
 def _ms(stamp: str | None) -> int | None:
@@ -50,6 +51,27 @@ def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix.rstrip(".") or "config"] = config
 
 
+def name_refused(key: str, limits: Any) -> str | None:
+    """Why MLflow refuses ``key`` as a param name (None: it takes it). Asked of MLflow's own check
+    (``mlflow.utils.validation._validate_param_name``: its characters, and names that resolve to another path:
+    ``/abs``, ``a/../b``, ``a//b``, ``a/``, ``.``, the empty name) and its key length limit."""
+    if len(key) > limits.MAX_ENTITY_KEY_LENGTH:
+        return f"longer than MLflow's {limits.MAX_ENTITY_KEY_LENGTH} characters"
+    check = getattr(limits, "_validate_param_name", None)
+    if check is not None:
+        try:
+            check(key)
+        except Exception as exc:  # noqa: BLE001 - MlflowException: its message says why
+            return str(getattr(exc, "message", None) or exc).split(" supplied: ", 1)[-1]
+        return None
+    import posixpath  # an MLflow without that function: the same rule as its validate_param_and_metric_name/path_not_unique
+
+    norm = posixpath.normpath(key)
+    if not _NAME.fullmatch(key) or norm != key or norm == "." or norm.startswith(("..", "/")):
+        return "not a name MLflow takes"
+    return None
+
+
 def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list[str]]:
     """The config as MLflow params (flattened, dotted keys, within MLflow's limits) and what was cut."""
     config = (record.get("invocation") or {}).get("config")
@@ -59,8 +81,9 @@ def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list
     notes: list[str] = collisions(config, "", "param")
     for key, value in flat.items():
         text = value if isinstance(value, str) else json_text(value)  # integers beyond 64 bits: exact digits
-        if len(key) > limits.MAX_ENTITY_KEY_LENGTH or not _NAME.match(key):
-            notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out")
+        why = name_refused(key, limits)
+        if why:
+            notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out ({why[:200]})")
             continue
         if len(text) > limits.MAX_PARAM_VAL_LENGTH:
             notes.append(f"param {key!r}: value cut to MLflow's {limits.MAX_PARAM_VAL_LENGTH} characters")
