@@ -156,10 +156,18 @@ def test_records_an_endpoint_refused_are_named_by_source_and_the_sdk_says_nothin
     ("1970-01-01T00:00:01Z", 1_000_000_000),
     ("1970-01-01T00:00:01.5+00:00", 1_500_000_000),
     ("1970-01-01T01:00:00.000000123+01:00", 123),  # offsets applied, nanoseconds kept
-    ("not a time", None),
+    ("1970-01-01t00:00:01.5z", 1_500_000_000),
+    ("", None),
 ])
 def test_timestamps_become_nanoseconds(stamp, expected):
     assert to_ns(stamp) == expected
+
+
+def test_text_that_is_no_time_is_an_error_not_a_missing_time():
+    from procrecord.exports.times import TimeError
+
+    with pytest.raises(TimeError, match="not an RFC 3339 date-time"):
+        to_ns("not a time")
 
 
 def _otlp_json_to_proto3_json(value, key=None):

@@ -20,7 +20,7 @@ from typing import Any
 from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.otel import to_ns
+from procrecord.exports.times import NS, timing_ns
 
 ID_TAG = "procrecord.record_id"
 #: The SHA-256 of the record as it was exported (sorted keys, compact JSON): a re-export of the same id
@@ -33,9 +33,11 @@ METRIC_SECTIONS = ("timing.", "resources.", "emissions.", "usage.")
 _NAME = re.compile(r"^[/\w.\- :]*$")
 
 
-def _ms(stamp: str | None) -> int | None:
-    ns = to_ns(stamp)
-    return None if ns is None else ns // 1_000_000
+def _ms(record: dict[str, Any], notes: list[str]) -> tuple[int | None, int | None]:
+    """``(start, end)`` of the record in milliseconds (unreadable ones None, with a note)."""
+    start, end = timing_ns(record, notes)
+    per_ms = NS // 1000
+    return None if start is None else start // per_ms, None if end is None else end // per_ms
 
 
 def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -248,18 +250,18 @@ class MlflowExporter(Exporter):
 
     def _create(self, record: dict[str, Any], rid: str, digest: str) -> list[Finding]:
         Metric, Param = self.entities
-        timing = record.get("timing") or {}
-        start = _ms(timing.get("start_time"))
-        end = _ms(timing.get("stop_time") or timing.get("update_time"))
         tags, parent_id = self._tags(record)
         tags[DIGEST_TAG] = digest
         params, notes = params_of(record, self.limits)
+        start, end = _ms(record, notes)
         if start is None:  # as OpenLineage and OTel say of theirs: MLflow stamps the run when it is created
-            notes.append("no timing (redacted?): the run's start time is the export time")
+            notes.append("no timing (redacted?): the run's start time is the export time"
+                         if not (record.get("timing") or {}).get("start_time") else
+                         "the run's start time is the export time")
         run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=record.get("name"))
         run_id = run.info.run_id
         try:
-            stamp = end or start or 0
+            stamp = max(end or start or 0, 0)  # MLflow: metric timestamps are non-negative
             metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record, notes).items()]
             param_list = [Param(k, v) for k, v in params.items()]
             step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
@@ -289,11 +291,9 @@ class MlflowExporter(Exporter):
         Metric, Param = self.entities
         run_id = self.known[rid]
         run = self.client.get_run(run_id)
-        timing = record.get("timing") or {}
-        start = _ms(timing.get("start_time"))
-        end = _ms(timing.get("stop_time") or timing.get("update_time"))
         tags, parent_id = self._tags(record)
         params, notes = params_of(record, self.limits)
+        start, end = _ms(record, notes)
         if start is not None and run.info.start_time != start:
             notes.append(f"start time not updated: MLflow keeps the run's start time ({run.info.start_time} ms), "
                          f"the record now has {start} ms")
@@ -310,7 +310,7 @@ class MlflowExporter(Exporter):
             if run.data.metrics.get(key) != number:
                 # MLflow's value of a metric is its latest (step, timestamp): log it after every earlier one.
                 history = self.client.get_metric_history(run_id, key) if key in run.data.metrics else []
-                stamp = max([end or start or 0, *(m.timestamp + 1 for m in history)])
+                stamp = max([end or start or 0, 0, *(m.timestamp + 1 for m in history)])
                 metrics.append(Metric(key, number, stamp, 0))
         new_tags = [self.tag(k, v) for k, v in tags.items() if run.data.tags.get(k) != v]
         step = self.limits.MAX_PARAMS_TAGS_PER_BATCH

@@ -49,6 +49,27 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+def _event_time(timing: dict[str, Any], names: tuple[str, ...], notes: list[str]) -> str | None:
+    """The first of ``names`` in ``timing`` as an event time: as the record has it when it is in the plain
+    RFC 3339 form, else the same instant in UTC (``t``/``z``, a leap second: see :mod:`.times`); None when
+    missing, or (with a note) when the client's ``isoparse`` cannot read it even so (year 0000)."""
+    from dateutil import parser
+
+    from procrecord.exports.times import TimeError, normalized
+
+    name = next((n for n in names if timing.get(n)), None)
+    if name is None:
+        return None
+    try:
+        text = normalized(timing[name], 9)
+        parser.isoparse(text)  # what the client's RunEvent checks
+    except (TimeError, ValueError, OverflowError) as exc:
+        notes.append(f"timing.{name} left out: {exc}; the event carries "
+                     f"{'the export time' if name == 'start_time' else 'the start time'}")
+        return None
+    return text
+
+
 def _producer() -> str:
     from procrecord._version import __version__
 
@@ -108,15 +129,16 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
     run = ev.Run(runId=str(run_id), facets=run_facets)
     job = ev.Job(namespace=options.namespace, name=job_name, facets=job_facets)
     timing = record.get("timing") or {}
-    start = timing.get("start_time")
+    start = _event_time(timing, ("start_time",), notes)
     if not start:
-        notes.append("no timing (redacted?): events carry the export time")
+        if not timing.get("start_time"):
+            notes.append("no timing (redacted?): events carry the export time")
         start = _now()
     events = [ev.RunEvent(eventType=ev.RunState.START, eventTime=start, run=run, job=job, inputs=inputs,
                           outputs=[], producer=producer)]
     end_type = END_EVENTS.get(record.get("status", ""))
     if end_type:
-        end = timing.get("stop_time") or timing.get("update_time") or start
+        end = _event_time(timing, ("stop_time", "update_time"), notes) or start
         events.append(ev.RunEvent(eventType=getattr(ev.RunState, end_type), eventTime=end, run=run, job=job,
                                   inputs=inputs, outputs=outputs, producer=producer))
     nulls = null_paths(record)
