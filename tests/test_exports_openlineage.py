@@ -110,3 +110,18 @@ def test_artifact_uris_follow_openlineage_dataset_naming(uri, expected):
     from procrecord.exports.lineage import split_uri
 
     assert split_uri(uri) == expected
+
+
+@pytest.mark.parametrize(("suffix", "path"), [
+    ("", "/api/v1/lineage"),
+    ("/", "/api/v1/lineage"),
+    ("/api/v1/lineage", "/api/v1/lineage"),
+    ("/api/v1/lineage/", "/api/v1/lineage"),
+    ("/marquez", "/marquez/api/v1/lineage"),
+    ("/marquez/api/v1/lineage", "/marquez/api/v1/lineage"),
+])
+def test_the_endpoint_is_a_base_url_or_the_full_lineage_url(suffix, path):
+    root, _ = pipeline()
+    with receiver() as sink:
+        assert export([root], "openlineage", ExportOptions(endpoint=sink.url + suffix, timeout_s=5, retries=0)) == []
+    assert [p for p, _, _ in sink.requests] == [path, path]  # START and COMPLETE

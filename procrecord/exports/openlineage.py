@@ -166,6 +166,25 @@ def _dataset(cls: Any, fc: Any, artifact: dict[str, Any], side: str, producer: s
     return cls(namespace=namespace, name=name, facets=facets, outputFacets=stats)
 
 
+#: The path of OpenLineage's HTTP API for events (what the client appends to a base URL).
+LINEAGE_PATH = "/api/v1/lineage"
+
+
+def lineage_endpoint(endpoint: str) -> tuple[str, str]:
+    """``(url, endpoint)`` for the client's ``HttpConfig`` from ``--endpoint``: a base URL
+    (``http://marquez:5000``, also with a path prefix) or the full URL of the events API
+    (``http://marquez:5000/api/v1/lineage``): either way events go to ``<base>/api/v1/lineage``. (The client
+    joins the two with ``urljoin``, which would drop a prefix without a trailing slash and repeat a full URL's
+    path: so the url is the scheme and host only, and the endpoint the whole path.)"""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if not path.endswith(LINEAGE_PATH):
+        path += LINEAGE_PATH
+    return f"{parts.scheme}://{parts.netloc}", path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+
+
 class OpenLineageExporter(Exporter):
     """RunEvents as JSON lines to ``output``, or through the client's HTTP transport to ``endpoint``."""
 
@@ -182,7 +201,8 @@ class OpenLineageExporter(Exporter):
             from openlineage.client import OpenLineageClient
             from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-            config = HttpConfig(url=options.endpoint, timeout=options.timeout_s,
+            url, path = lineage_endpoint(options.endpoint)
+            config = HttpConfig(url=url, endpoint=path, timeout=options.timeout_s,
                                 retry={"total": options.retries, "backoff_factor": 0.5,
                                        "status_forcelist": [429, 500, 502, 503, 504],
                                        "allowed_methods": ["POST"]})
