@@ -125,3 +125,25 @@ def test_the_endpoint_is_a_base_url_or_the_full_lineage_url(suffix, path):
     with receiver() as sink:
         assert export([root], "openlineage", ExportOptions(endpoint=sink.url + suffix, timeout_s=5, retries=0)) == []
     assert [p for p, _, _ in sink.requests] == [path, path]  # START and COMPLETE
+
+
+def test_credentials_in_a_uri_redacted_or_not_are_never_part_of_a_dataset_or_repository_id(tmp_path):
+    from openlineage.client.event_v2 import InputDataset
+
+    from procrecord.operations.redaction import redact
+
+    _, child = pipeline()
+    child["inputs"][1]["uri"] = "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY@lab-models/weights/base.pt"
+    child["git"]["remote_url"] = "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/geo/train.git"
+    redacted = redact(child, "most")
+    assert "<redacted" in redacted["inputs"][1]["uri"]  # the form the audit saw: s3://<redacted:credentials>@lab-models
+    seen = []
+    for record, level in ((child, None), (child, "most")):
+        events, _ = _events(tmp_path, [record], level=level)
+        datasets = {(d["namespace"], d["name"]) for d in events[-1]["inputs"]}
+        assert ("s3://lab-models", "weights/base.pt") in datasets, datasets
+        assert not any("@" in ns or "redacted" in ns for ns, _ in datasets)
+        assert InputDataset(namespace="s3://lab-models", name="weights/base.pt").namespace == "s3://lab-models"
+        location = events[-1]["job"]["facets"]["sourceCodeLocation"]
+        seen.append((location["url"], location["repoUrl"]))
+    assert seen == [("https://github.com/geo/train.git",) * 2] * 2

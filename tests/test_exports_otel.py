@@ -245,3 +245,13 @@ def test_integers_outside_int64_become_exact_text_attributes_with_a_note_and_no_
     assert resource["process.pid"] == str(2**64)
     assert json.loads(attributes["procrecord.extra"]) == {"neg": -2**63 - 5}
     assert run("--strict").returncode == 1
+
+
+def test_the_repository_url_attribute_never_holds_credentials_redacted_or_not(tmp_path):
+    _, child = pipeline()
+    child["git"]["remote_url"] = "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/geo/train.git"
+    for level in (None, "most"):
+        out = tmp_path / f"spans-{level}.jsonl"
+        export([child], "otel", ExportOptions(output=str(out)), level=level)
+        [(_, span)] = _spans(out)
+        assert _attrs(span["attributes"])["vcs.repository.url.full"] == "https://github.com/geo/train.git"

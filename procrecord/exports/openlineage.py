@@ -12,7 +12,7 @@ import datetime as dt
 from typing import IO, Any
 
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri
+from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri, without_userinfo
 
 #: Record status -> the event type that ends the run (a running record only has its START).
 END_EVENTS = {"completed": "COMPLETE", "failed": "FAIL", "interrupted": "ABORT"}
@@ -120,7 +120,7 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
                                                    jobType="PROCESS", producer=producer)}
     git = record.get("git") or {}
     if git.get("remote_url") or git.get("commit"):
-        url = git.get("remote_url") or ""
+        url = without_userinfo(git.get("remote_url") or "")
         job_facets["sourceCodeLocation"] = fc.source_code_location_job.SourceCodeLocationJobFacet(
             type="git", url=url, repoUrl=url or None, version=git.get("commit"), branch=git.get("branch"),
             producer=producer)

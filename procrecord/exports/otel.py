@@ -18,11 +18,13 @@ from typing import IO, Any, Iterator
 
 from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.lineage import as_uuid
+from procrecord.exports.lineage import as_uuid, without_userinfo
 from procrecord.exports.times import timing_ns, to_ns  # noqa: F401 - to_ns: where callers found it before
 
 RESOURCE_NAMESPACES = ("service.", "host.", "os.", "process.", "container.", "k8s.")
 EXCEPTION = "exception."
+#: The repository's URL (from ``git.remote_url``).
+REPOSITORY = "vcs.repository.url.full"
 #: Longest text attribute kept (a JSON column beyond this is dropped, with a finding).
 MAX_TEXT = 8192
 BATCH = 512
@@ -123,6 +125,8 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
         else:
             attributes[name] = _converted(name, value, _attribute(value), notes)
     resource.setdefault("service.name", record.get("name") or "procrecord")
+    if isinstance(attributes.get(REPOSITORY), str):  # an identifier: never who cloned it (see without_userinfo)
+        attributes[REPOSITORY] = without_userinfo(attributes[REPOSITORY])
     row, _ = flatten(record, version, "config.")
     notes.extend(collisions((record.get("invocation") or {}).get("config"), "procrecord.config.", "attribute"))
     too_long = []
