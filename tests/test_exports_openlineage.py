@@ -147,3 +147,26 @@ def test_credentials_in_a_uri_redacted_or_not_are_never_part_of_a_dataset_or_rep
         location = events[-1]["job"]["facets"]["sourceCodeLocation"]
         seen.append((location["url"], location["repoUrl"]))
     assert seen == [("https://github.com/geo/train.git",) * 2] * 2
+
+
+def test_a_grandchild_names_its_root_in_its_parent_facet(tmp_path):
+    from openlineage.client.facet_v2 import parent_run
+
+    from procrecord.exports.openlineage import run_events
+
+    root, child = pipeline()
+    grandchild = dict(child, id="99999999-7777-4888-9999-aaaaaaaaaaaa", name="evaluate",
+                      parent={"id": CHILD_ID, "name": "fit"}, root={"id": ROOT_ID})
+    events, _ = _events(tmp_path, [root, child, grandchild], namespace="lab")
+    facets = {e["run"]["runId"]: e["run"]["facets"].get("parent") for e in events}
+    leaf = facets[grandchild["id"]]
+    assert leaf["run"]["runId"] == CHILD_ID and leaf["job"]["name"] == "fit"
+    assert leaf["root"]["run"]["runId"] == ROOT_ID
+    assert (leaf["root"]["job"]["namespace"], leaf["root"]["job"]["name"]) == ("lab", "prepare")
+    assert facets[CHILD_ID]["root"]["run"]["runId"] == ROOT_ID  # the root is the parent: as before
+    # The client's own classes: a ParentRunFacet whose root is the tree's first run.
+    [start, _] = run_events(grandchild, ExportOptions(namespace="lab"))[0]
+    facet = start.run.facets["parent"]
+    assert isinstance(facet, parent_run.ParentRunFacet) and isinstance(facet.root, parent_run.Root)
+    assert facet.root.run.runId == ROOT_ID and facet.run.runId == CHILD_ID
+    assert facet.root.job.name == "evaluate"  # exported alone, the root's name is unknown: this run's job name

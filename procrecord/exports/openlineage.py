@@ -16,6 +16,8 @@ from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri
 
 #: Record status -> the event type that ends the run (a running record only has its START).
 END_EVENTS = {"completed": "COMPLETE", "failed": "FAIL", "interrupted": "ABORT"}
+#: How many roots' names an export remembers for the ``root`` of their descendants' ``parent`` facets.
+ROOT_NAMES = 4096
 
 
 class _Facets:
@@ -76,8 +78,14 @@ def _producer() -> str:
     return f"https://pypi.org/project/procrecord/{__version__}/"
 
 
-def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets | None = None) -> tuple[list[Any], list[str]]:
-    """The record's RunEvents (client objects) and notes on what could not be carried as it was."""
+def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets | None = None,
+               names: dict[str, str] | None = None) -> tuple[list[Any], list[str]]:
+    """The record's RunEvents (client objects) and notes on what could not be carried as it was.
+
+    ``names``: record id -> name of records seen before (an export's earlier records), for the ``parent``
+    facet's ``root`` job when the root is not the parent (a record names only its root's id): the root's
+    name when known, else the parent's when the root is the parent, else this run's job name.
+    """
     f = facets or _Facets()
     ev, fc = f.ev, f.fc
     notes: list[str] = []
@@ -108,9 +116,11 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
         parent_uuid, _ = as_uuid(parent["id"])
         root = None
         root_id = (record.get("root") or {}).get("id")
-        if root_id and root_id == parent["id"]:
-            root = pr.Root(run=pr.RootRun(runId=str(parent_uuid)),
-                           job=pr.RootJob(namespace=options.namespace, name=parent.get("name") or job_name))
+        if root_id:  # the tree's first run, whichever level this one is at
+            root_name = options.job_name or (names or {}).get(str(root_id)) \
+                or (parent.get("name") if root_id == parent["id"] else None) or job_name
+            root = pr.Root(run=pr.RootRun(runId=str(as_uuid(root_id)[0])),
+                           job=pr.RootJob(namespace=options.namespace, name=root_name))
         run_facets["parent"] = pr.ParentRunFacet(
             run=pr.Run(runId=str(parent_uuid)),
             job=pr.Job(namespace=options.namespace, name=options.job_name or parent.get("name") or job_name),
@@ -194,6 +204,8 @@ class OpenLineageExporter(Exporter):
     def __init__(self, options: ExportOptions) -> None:
         super().__init__(options)
         self.facets = _Facets()
+        #: Record id -> name of the last :data:`ROOT_NAMES` roots exported (the root job's name of later descendants).
+        self.names: dict[str, str] = {}
         self.client = None
         self._ctx: Any = None
         self._out: IO[bytes] | None = None
@@ -217,7 +229,11 @@ class OpenLineageExporter(Exporter):
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Write or send the record's events."""
-        events, notes = run_events(record, self.options, self.facets)
+        events, notes = run_events(record, self.options, self.facets, self.names)
+        if record.get("id") and record.get("name") and not record.get("parent"):  # a root: remembered for its tree
+            self.names[str(record["id"])] = str(record["name"])
+            if len(self.names) > ROOT_NAMES:
+                del self.names[next(iter(self.names))]  # the oldest: memory stays flat in the record count
         rid = record_id(record)
         if self.client is not None:
             try:
