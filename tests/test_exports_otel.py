@@ -255,3 +255,23 @@ def test_the_repository_url_attribute_never_holds_credentials_redacted_or_not(tm
         export([child], "otel", ExportOptions(output=str(out)), level=level)
         [(_, span)] = _spans(out)
         assert _attrs(span["attributes"])["vcs.repository.url.full"] == "https://github.com/geo/train.git"
+
+
+def test_the_readmes_library_snippet_runs_as_written():
+    """The Export section's per-target library calls, taken from the README and run (build_span needs no private sdk)."""
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    at = readme.index("span, notes = otel.build_span(")
+    snippet = readme[readme.rindex("```", 0, at):readme.index("```", at)].split("\n", 1)[1]
+    root, _ = pipeline()
+    scope = {"record": root}
+    exec(snippet, scope)  # our own README's example
+    assert isinstance(scope["span"], ReadableSpan) and scope["span"].name == "prepare"
+    assert [e.eventType.name for e in scope["events"]] == ["START", "COMPLETE"]
+    from procrecord.exports import otel
+
+    span, _ = otel.build_span(root, otel.sdk_classes())
+    assert span.context.span_id == scope["span"].context.span_id

@@ -102,12 +102,13 @@ def _wide(value: Any) -> bool:
     return isinstance(value, list) and any(_wide(v) for v in value)
 
 
-def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
-    """The record as one SDK ``ReadableSpan`` and notes on what had no place in it."""
+def build_span(record: dict[str, Any], sdk: Any = None) -> tuple[Any, list[str]]:
+    """The record (prepared: current version, redacted as wanted) as one OpenTelemetry SDK ``ReadableSpan``,
+    and notes on what had no place in it. ``sdk``: the SDK classes (:func:`sdk_classes`), found when None."""
     from procrecord.record.schemas import current_version
 
     version = current_version()
-    trace, status_mod, resource_cls, span_cls, event_cls, scope = sdk
+    trace, status_mod, resource_cls, span_cls, event_cls, scope = sdk or _sdk()
     notes: list[str] = []
     resource: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
@@ -171,6 +172,13 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
     return span, notes
 
 
+def sdk_classes() -> Any:
+    """The OpenTelemetry SDK classes :func:`build_span` uses (:class:`~.interface.MissingExtraError` without the
+    ``otel`` extra); pass them to build many spans without looking them up each time."""
+    return _sdk()
+
+
+@functools.lru_cache(maxsize=1)
 def _sdk() -> Any:
     require("opentelemetry.sdk.trace", "otel", "otel")
     require("opentelemetry.exporter.otlp.proto.common.trace_encoder", "otel", "otel")
