@@ -262,3 +262,152 @@ def test_runs_go_to_a_tracking_server_once(tracking_server, tmp_path):
     path = client.download_artifacts(fit.info.run_id, "procrecord.json", str(tmp_path))
     with open(path) as handle:
         assert json.load(handle) == json.loads(json.dumps(child))
+
+
+def _running_then_finished():
+    """A record flushed while its job ran (status running, no stop time), and the same record once it ended."""
+    import copy
+
+    root, _ = pipeline()
+    root = with_config(root, {"lr": 0.1, "epochs": 3}, ROOT_ID)
+    running = copy.deepcopy(root)
+    running["status"] = "running"
+    running["timing"] = {"start_time": "2026-01-01T00:00:00+00:00", "update_time": "2026-01-01T00:00:02+00:00",
+                         "duration_s": 2.0}
+    running.pop("outcome", None)
+    done = copy.deepcopy(root)
+    done["status"] = "completed"
+    done["timing"] = {"start_time": "2026-01-01T00:00:00+00:00", "update_time": "2026-01-01T00:00:10+00:00",
+                      "stop_time": "2026-01-01T00:00:10+00:00", "duration_s": 10.0}
+    done["invocation"]["config"] = {"lr": 0.1, "epochs": 3, "seed": 7}
+    return running, done
+
+
+def test_a_run_exported_while_running_is_brought_up_to_date_when_its_record_changed(store, tmp_path):
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.record.validation import validate
+
+    running, done = _running_then_finished()
+    assert validate(running) == [] and validate(done) == []
+    assert export([running], "mlflow", ExportOptions(endpoint=store)) == []
+    client, runs = _runs(store)
+    first = runs[ROOT_ID]
+    assert first.info.status == "RUNNING" and first.data.metrics["timing.duration_s"] == 2.0
+    assert export([done], "mlflow", ExportOptions(endpoint=store)) == []  # exported (an update), nothing to say
+    client, runs = _runs(store)
+    assert list(runs) == [ROOT_ID]
+    run = runs[ROOT_ID]
+    assert run.info.run_id == first.info.run_id
+    assert run.info.status == "FINISHED" and run.info.end_time == 1767225610000
+    assert run.data.metrics["timing.duration_s"] == 10.0
+    assert run.data.params["seed"] == "7" and run.data.params["lr"] == "0.1"
+    assert run.data.tags["procrecord.status"] == "completed"
+    stored = json.loads(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/procrecord.json"))
+    assert stored["status"] == "completed"
+    # The same record again: nothing changed, nothing done ("already there" on the command line).
+    (tmp_path / "done.json").write_text(json.dumps(done))
+    result = CliRunner().invoke(cli, ["export", "--to", "mlflow", "--tracking-uri", store, str(tmp_path / "done.json")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "0 exported, 1 already there" in result.output and "skipped" in result.output
+
+
+def test_a_changed_param_of_an_exported_run_is_a_note_naming_it(store):
+    running, done = _running_then_finished()
+    export([running], "mlflow", ExportOptions(endpoint=store))
+    done["invocation"]["config"]["lr"] = 0.2
+    findings = export([done], "mlflow", ExportOptions(endpoint=store))
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", "param 'lr' not updated: MLflow keeps a param's first value ('0.1'), the record now has '0.2'")]
+    run = _runs(store)[1][ROOT_ID]
+    assert run.data.params["lr"] == "0.1" and run.info.status == "FINISHED"
+    assert run.data.metrics["timing.duration_s"] == 10.0
+    # Noted once: the run holds this content now, so a third export skips it.
+    assert [f.kind for f in export([done], "mlflow", ExportOptions(endpoint=store))] == ["skipped"]
+
+
+def test_a_run_made_without_a_digest_is_brought_up_to_date_once(store, monkeypatch):
+    """Runs of an earlier procrecord have no digest tag: the first re-export compares and fills in what is missing."""
+    from procrecord.exports import mlflow as target
+
+    running, done = _running_then_finished()
+    monkeypatch.setattr(target, "DIGEST_TAG", "procrecord.unused")
+    export([running], "mlflow", ExportOptions(endpoint=store))
+    monkeypatch.undo()
+    assert "procrecord.digest" not in _runs(store)[1][ROOT_ID].data.tags
+    assert export([done], "mlflow", ExportOptions(endpoint=store)) == []
+    run = _runs(store)[1][ROOT_ID]
+    assert run.info.status == "FINISHED" and run.data.tags["procrecord.digest"]
+    assert [f.kind for f in export([done], "mlflow", ExportOptions(endpoint=store))] == ["skipped"]
+
+
+def test_config_names_mlflow_refuses_are_notes_and_the_rest_of_the_record_is_exported(store):
+    root, _ = pipeline()
+    config = {"/abs": 1, "a/../b": 2, "a//b": 3, "a/": 4, "": 5, ".": 6, "x/./y": 7, "bad{key}": 8, "lr": 0.1,
+              "model": {"depth": 3}, "path/ok": "fine"}
+    record = with_config(root, config, ROOT_ID)
+    findings = export([record], "mlflow", ExportOptions(endpoint=store))
+    assert {f.kind for f in findings} == {"dropped"}
+    assert len(findings) == 8 and all("name not allowed by MLflow, left out" in f.message for f in findings), findings
+    said = " ".join(f.message for f in findings)
+    for name in ("/abs", "a/../b", "a//b", "a/", "", ".", "x/./y", "bad{key}"):
+        assert f"param {name!r}: name not allowed" in said
+    assert "would resolve to 'b'" in said
+    run = _runs(store)[1][ROOT_ID]
+    assert run.data.params == {"lr": "0.1", "model.depth": "3", "path/ok": "fine"}
+
+
+def _odd_names():
+    import itertools
+
+    alphabet = ["a", "/", ".", " ", ":", "-", "_", "{", "é"]
+    names = ["".join(p) for n in range(4) for p in itertools.product(alphabet, repeat=n)]
+    return names + ["../x", "x/..", "./x", "a/b/../c", "a\\b", "a\nb", "a\tb", "ü/ß", "x" * 250, "x" * 251, "%2F", "~"]
+
+
+def test_the_param_name_check_says_what_mlflow_itself_says():
+    """Every name our check passes MLflow takes, and every one it refuses MLflow refuses: by MLflow's validation
+    function, by the rule mirrored for an MLflow without that function, and by a store for a sample."""
+    import types
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils import validation
+
+    from procrecord.exports.mlflow import name_refused
+
+    mirror = types.SimpleNamespace(MAX_ENTITY_KEY_LENGTH=validation.MAX_ENTITY_KEY_LENGTH)
+
+    def mlflow_refuses(name):
+        try:
+            validation._validate_param(name, "1")
+        except MlflowException:
+            return True
+        return False
+
+    names = _odd_names()
+    assert len(names) > 800
+    for name in names:
+        expected = mlflow_refuses(name)
+        assert (name_refused(name, validation) is not None) == expected, name
+        assert (name_refused(name, mirror) is not None) == expected, name
+
+
+def test_the_param_name_check_agrees_with_a_store(tmp_path, monkeypatch):
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils import validation
+
+    from procrecord.exports.mlflow import name_refused
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    run_id = client.create_run(client.create_experiment("names")).info.run_id
+    for name in _odd_names()[::7]:
+        try:
+            client.log_batch(run_id, params=[Param(name, "1")])
+            taken = True
+        except Exception:  # whatever the store says
+            taken = False
+        assert (name_refused(name, validation) is None) == taken, name

@@ -110,3 +110,63 @@ def test_artifact_uris_follow_openlineage_dataset_naming(uri, expected):
     from procrecord.exports.lineage import split_uri
 
     assert split_uri(uri) == expected
+
+
+@pytest.mark.parametrize(("suffix", "path"), [
+    ("", "/api/v1/lineage"),
+    ("/", "/api/v1/lineage"),
+    ("/api/v1/lineage", "/api/v1/lineage"),
+    ("/api/v1/lineage/", "/api/v1/lineage"),
+    ("/marquez", "/marquez/api/v1/lineage"),
+    ("/marquez/api/v1/lineage", "/marquez/api/v1/lineage"),
+])
+def test_the_endpoint_is_a_base_url_or_the_full_lineage_url(suffix, path):
+    root, _ = pipeline()
+    with receiver() as sink:
+        assert export([root], "openlineage", ExportOptions(endpoint=sink.url + suffix, timeout_s=5, retries=0)) == []
+    assert [p for p, _, _ in sink.requests] == [path, path]  # START and COMPLETE
+
+
+def test_credentials_in_a_uri_redacted_or_not_are_never_part_of_a_dataset_or_repository_id(tmp_path):
+    from openlineage.client.event_v2 import InputDataset
+
+    from procrecord.operations.redaction import redact
+
+    _, child = pipeline()
+    child["inputs"][1]["uri"] = "s3://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY@lab-models/weights/base.pt"
+    child["git"]["remote_url"] = "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/geo/train.git"
+    redacted = redact(child, "most")
+    assert "<redacted" in redacted["inputs"][1]["uri"]  # the form the audit saw: s3://<redacted:credentials>@lab-models
+    seen = []
+    for record, level in ((child, None), (child, "most")):
+        events, _ = _events(tmp_path, [record], level=level)
+        datasets = {(d["namespace"], d["name"]) for d in events[-1]["inputs"]}
+        assert ("s3://lab-models", "weights/base.pt") in datasets, datasets
+        assert not any("@" in ns or "redacted" in ns for ns, _ in datasets)
+        assert InputDataset(namespace="s3://lab-models", name="weights/base.pt").namespace == "s3://lab-models"
+        location = events[-1]["job"]["facets"]["sourceCodeLocation"]
+        seen.append((location["url"], location["repoUrl"]))
+    assert seen == [("https://github.com/geo/train.git",) * 2] * 2
+
+
+def test_a_grandchild_names_its_root_in_its_parent_facet(tmp_path):
+    from openlineage.client.facet_v2 import parent_run
+
+    from procrecord.exports.openlineage import run_events
+
+    root, child = pipeline()
+    grandchild = dict(child, id="99999999-7777-4888-9999-aaaaaaaaaaaa", name="evaluate",
+                      parent={"id": CHILD_ID, "name": "fit"}, root={"id": ROOT_ID})
+    events, _ = _events(tmp_path, [root, child, grandchild], namespace="lab")
+    facets = {e["run"]["runId"]: e["run"]["facets"].get("parent") for e in events}
+    leaf = facets[grandchild["id"]]
+    assert leaf["run"]["runId"] == CHILD_ID and leaf["job"]["name"] == "fit"
+    assert leaf["root"]["run"]["runId"] == ROOT_ID
+    assert (leaf["root"]["job"]["namespace"], leaf["root"]["job"]["name"]) == ("lab", "prepare")
+    assert facets[CHILD_ID]["root"]["run"]["runId"] == ROOT_ID  # the root is the parent: as before
+    # The client's own classes: a ParentRunFacet whose root is the tree's first run.
+    [start, _] = run_events(grandchild, ExportOptions(namespace="lab"))[0]
+    facet = start.run.facets["parent"]
+    assert isinstance(facet, parent_run.ParentRunFacet) and isinstance(facet.root, parent_run.Root)
+    assert facet.root.run.runId == ROOT_ID and facet.run.runId == CHILD_ID
+    assert facet.root.job.name == "evaluate"  # exported alone, the root's name is unknown: this run's job name

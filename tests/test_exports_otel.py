@@ -156,10 +156,18 @@ def test_records_an_endpoint_refused_are_named_by_source_and_the_sdk_says_nothin
     ("1970-01-01T00:00:01Z", 1_000_000_000),
     ("1970-01-01T00:00:01.5+00:00", 1_500_000_000),
     ("1970-01-01T01:00:00.000000123+01:00", 123),  # offsets applied, nanoseconds kept
-    ("not a time", None),
+    ("1970-01-01t00:00:01.5z", 1_500_000_000),
+    ("", None),
 ])
 def test_timestamps_become_nanoseconds(stamp, expected):
     assert to_ns(stamp) == expected
+
+
+def test_text_that_is_no_time_is_an_error_not_a_missing_time():
+    from procrecord.exports.times import TimeError
+
+    with pytest.raises(TimeError, match="not an RFC 3339 date-time"):
+        to_ns("not a time")
 
 
 def _otlp_json_to_proto3_json(value, key=None):
@@ -237,3 +245,33 @@ def test_integers_outside_int64_become_exact_text_attributes_with_a_note_and_no_
     assert resource["process.pid"] == str(2**64)
     assert json.loads(attributes["procrecord.extra"]) == {"neg": -2**63 - 5}
     assert run("--strict").returncode == 1
+
+
+def test_the_repository_url_attribute_never_holds_credentials_redacted_or_not(tmp_path):
+    _, child = pipeline()
+    child["git"]["remote_url"] = "https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/geo/train.git"
+    for level in (None, "most"):
+        out = tmp_path / f"spans-{level}.jsonl"
+        export([child], "otel", ExportOptions(output=str(out)), level=level)
+        [(_, span)] = _spans(out)
+        assert _attrs(span["attributes"])["vcs.repository.url.full"] == "https://github.com/geo/train.git"
+
+
+def test_the_readmes_library_snippet_runs_as_written():
+    """The Export section's per-target library calls, taken from the README and run (build_span needs no private sdk)."""
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    at = readme.index("span, notes = otel.build_span(")
+    snippet = readme[readme.rindex("```", 0, at):readme.index("```", at)].split("\n", 1)[1]
+    root, _ = pipeline()
+    scope = {"record": root}
+    exec(snippet, scope)  # our own README's example
+    assert isinstance(scope["span"], ReadableSpan) and scope["span"].name == "prepare"
+    assert [e.eventType.name for e in scope["events"]] == ["START", "COMPLETE"]
+    from procrecord.exports import otel
+
+    span, _ = otel.build_span(root, otel.sdk_classes())
+    assert span.context.span_id == scope["span"].context.span_id

@@ -20,11 +20,22 @@ def as_uuid(value: Any) -> tuple[uuid.UUID, bool]:
         return uuid.uuid5(_NAMESPACE, str(value)), True
 
 
+def without_userinfo(uri: str) -> str:
+    """``uri`` without the user part of its authority (``s3://KEY:SECRET@bucket/x`` or, redacted,
+    ``s3://<redacted:credentials>@bucket/x`` -> ``s3://bucket/x``): what identifies a dataset or repository is
+    where it is, not who read it, so lineage of redacted and unredacted records joins. Other text as it is."""
+    parts = urlsplit(uri)
+    if not parts.scheme or "@" not in parts.netloc:
+        return uri
+    return uri.replace(f"//{parts.netloc}", "//" + parts.netloc.rpartition("@")[2], 1)
+
+
 def split_uri(uri: str) -> tuple[str, str]:
-    """``(namespace, name)`` of an artifact: ``s3://bucket`` and ``key``, or ``file`` and the path."""
+    """``(namespace, name)`` of an artifact: ``s3://bucket`` and ``key``, or ``file`` and the path (never the
+    user part of the authority: see :func:`without_userinfo`)."""
     parts = urlsplit(uri)
     if parts.scheme and len(parts.scheme) > 1 and parts.scheme != "file":  # "C:\\x" is a path, not a scheme
-        return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/") or "/"
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", parts.path.lstrip("/") or "/"
     path = parts.path if parts.scheme == "file" else uri
     return "file", path
 

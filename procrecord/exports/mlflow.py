@@ -2,14 +2,17 @@
 
 Standard tags (``mlflow.runName``, ``mlflow.user``, ``mlflow.source.*``), params from the flattened
 config within MLflow's limits, metrics from timing, resources, emissions and usage, and the record
-itself as the artifact ``procrecord.json``. A run carries the tag ``procrecord.record_id``; a record
-already in the store is not exported again. A child's run gets ``mlflow.parentRunId`` once its parent's
-run exists, whichever was exported first.
+itself as the artifact ``procrecord.json``. A run carries the tags ``procrecord.record_id`` and
+``procrecord.digest`` (the SHA-256 of the record as exported): a record already in the store with the same
+digest is not exported again; one whose content changed since (a record flushed while its job ran,
+exported again once it ended) brings its run up to date. A child's run gets ``mlflow.parentRunId`` once
+its parent's run exists, whichever was exported first.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 from typing import Any
@@ -17,18 +20,24 @@ from typing import Any
 from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.otel import to_ns
+from procrecord.exports.times import NS, timing_ns
 
 ID_TAG = "procrecord.record_id"
+#: The SHA-256 of the record as it was exported (sorted keys, compact JSON): a re-export of the same id
+#: with another digest updates the run.
+DIGEST_TAG = "procrecord.digest"
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 METRIC_SECTIONS = ("timing.", "resources.", "emissions.", "usage.")
-#: Characters MLflow accepts in param and metric names.
-_NAME = re.compile(r"^[\w./\- :]+$")
+#: Characters MLflow accepts in param and metric names (its ``validate_param_and_metric_name``), for an MLflow
+#: without its own check (see :func:`name_refused`).
+_NAME = re.compile(r"^[/\w.\- :]*$")
 
 
-def _ms(stamp: str | None) -> int | None:
-    ns = to_ns(stamp)
-    return None if ns is None else ns // 1_000_000
+def _ms(record: dict[str, Any], notes: list[str]) -> tuple[int | None, int | None]:
+    """``(start, end)`` of the record in milliseconds (unreadable ones None, with a note)."""
+    start, end = timing_ns(record, notes)
+    per_ms = NS // 1000
+    return None if start is None else start // per_ms, None if end is None else end // per_ms
 
 
 def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -44,6 +53,27 @@ def _config(config: Any, prefix: str, out: dict[str, Any]) -> None:
         out[prefix.rstrip(".") or "config"] = config
 
 
+def name_refused(key: str, limits: Any) -> str | None:
+    """Why MLflow refuses ``key`` as a param name (None: it takes it). Asked of MLflow's own check
+    (``mlflow.utils.validation._validate_param_name``: its characters, and names that resolve to another path:
+    ``/abs``, ``a/../b``, ``a//b``, ``a/``, ``.``, the empty name) and its key length limit."""
+    if len(key) > limits.MAX_ENTITY_KEY_LENGTH:
+        return f"longer than MLflow's {limits.MAX_ENTITY_KEY_LENGTH} characters"
+    check = getattr(limits, "_validate_param_name", None)
+    if check is not None:
+        try:
+            check(key)
+        except Exception as exc:  # noqa: BLE001 - MlflowException: its message says why
+            return str(getattr(exc, "message", None) or exc).split(" supplied: ", 1)[-1]
+        return None
+    import posixpath  # an MLflow without that function: the same rule as its validate_param_and_metric_name/path_not_unique
+
+    norm = posixpath.normpath(key)
+    if not _NAME.fullmatch(key) or norm != key or norm == "." or norm.startswith(("..", "/")):
+        return "not a name MLflow takes"
+    return None
+
+
 def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list[str]]:
     """The config as MLflow params (flattened, dotted keys, within MLflow's limits) and what was cut."""
     config = (record.get("invocation") or {}).get("config")
@@ -53,8 +83,9 @@ def params_of(record: dict[str, Any], limits: Any) -> tuple[dict[str, str], list
     notes: list[str] = collisions(config, "", "param")
     for key, value in flat.items():
         text = value if isinstance(value, str) else json_text(value)  # integers beyond 64 bits: exact digits
-        if len(key) > limits.MAX_ENTITY_KEY_LENGTH or not _NAME.match(key):
-            notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out")
+        why = name_refused(key, limits)
+        if why:
+            notes.append(f"param {key[:80]!r}: name not allowed by MLflow, left out ({why[:200]})")
             continue
         if len(text) > limits.MAX_PARAM_VAL_LENGTH:
             notes.append(f"param {key!r}: value cut to MLflow's {limits.MAX_PARAM_VAL_LENGTH} characters")
@@ -86,6 +117,11 @@ def metrics_of(record: dict[str, Any], notes: list[str] | None = None) -> dict[s
             continue
         metrics[key] = float(value)
     return metrics
+
+
+def digest_of(record: dict[str, Any]) -> str:
+    """The record's content digest (the ``procrecord.digest`` tag): SHA-256 of its compact JSON, keys sorted."""
+    return hashlib.sha256(dumps(record, sort_keys=True)).hexdigest()
 
 
 def tags_of(record: dict[str, Any]) -> dict[str, str]:
@@ -131,11 +167,12 @@ class MlflowExporter(Exporter):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(options.timeout_s, 1))))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(options.retries))
         require("mlflow", "mlflow", "mlflow")
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
         from mlflow.utils import validation
 
         self.entities = (Metric, Param)
+        self.tag = RunTag
         self.limits = validation
         try:
             self.client = MlflowClient(tracking_uri=options.endpoint)
@@ -144,6 +181,8 @@ class MlflowExporter(Exporter):
             #: Parent record id -> (record id, run id) of its children's runs that lack ``mlflow.parentRunId``
             #: (the parent's run did not exist when they were made: a child exported first, here or earlier).
             self.orphans: dict[str, list[tuple[str, str]]] = {}
+            #: Record id -> the ``procrecord.digest`` of its run (None: a run made before procrecord wrote it).
+            self.digests: dict[str, str | None] = {}
             self.known = self._load_known()
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
@@ -156,7 +195,10 @@ class MlflowExporter(Exporter):
             page = self.client.search_runs([self.experiment_id], filter_string=f"tags.`{ID_TAG}` LIKE '%'",
                                            max_results=1000, page_token=token)
             for run in page:
-                known.setdefault(run.data.tags[ID_TAG], run.info.run_id)
+                rid = run.data.tags[ID_TAG]
+                if rid not in known:
+                    known[rid] = run.info.run_id
+                    self.digests[rid] = run.data.tags.get(DIGEST_TAG)
                 parent = run.data.tags.get("procrecord.parent_id")
                 if parent and "mlflow.parentRunId" not in run.data.tags:
                     self.orphans.setdefault(parent, []).append((run.data.tags[ID_TAG], run.info.run_id))
@@ -185,31 +227,41 @@ class MlflowExporter(Exporter):
         return findings
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
-        """Create the record's run unless a run with its id tag exists."""
+        """Create the record's run; one already there (by its id tag) is left as it is when it holds the same
+        content (digest tag), else brought up to date."""
         rid = record_id(record)
         try:
+            digest = digest_of(record)
             if rid in self.known:
-                return [Finding(rid, "skipped", f"already in the store as run {self.known[rid]}")]
-            return self._create(record, rid)
+                if self.digests.get(rid) == digest:
+                    return [Finding(rid, "skipped", f"already in the store as run {self.known[rid]}")]
+                return self._update(record, rid, digest)
+            return self._create(record, rid, digest)
         except Exception as exc:  # noqa: BLE001 - one refused run is this record's finding
             return [Finding(rid, "error", f"not exported: {type(exc).__name__}: {exc}")]
 
-    def _create(self, record: dict[str, Any], rid: str) -> list[Finding]:
-        Metric, Param = self.entities
-        timing = record.get("timing") or {}
-        start = _ms(timing.get("start_time"))
-        end = _ms(timing.get("stop_time") or timing.get("update_time"))
+    def _tags(self, record: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+        """The run's tags (``mlflow.parentRunId`` when the parent's run exists) and the parent record's id."""
         tags = tags_of(record)
         parent_id = (record.get("parent") or {}).get("id")
         if parent_id and str(parent_id) in self.known:
             tags["mlflow.parentRunId"] = self.known[str(parent_id)]
+        return tags, str(parent_id) if parent_id else None
+
+    def _create(self, record: dict[str, Any], rid: str, digest: str) -> list[Finding]:
+        Metric, Param = self.entities
+        tags, parent_id = self._tags(record)
+        tags[DIGEST_TAG] = digest
         params, notes = params_of(record, self.limits)
+        start, end = _ms(record, notes)
         if start is None:  # as OpenLineage and OTel say of theirs: MLflow stamps the run when it is created
-            notes.append("no timing (redacted?): the run's start time is the export time")
+            notes.append("no timing (redacted?): the run's start time is the export time"
+                         if not (record.get("timing") or {}).get("start_time") else
+                         "the run's start time is the export time")
         run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=record.get("name"))
         run_id = run.info.run_id
         try:
-            stamp = end or start or 0
+            stamp = max(end or start or 0, 0)  # MLflow: metric timestamps are non-negative
             metrics = [Metric(k, v, stamp, 0) for k, v in metrics_of(record, notes).items()]
             param_list = [Param(k, v) for k, v in params.items()]
             step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
@@ -225,7 +277,57 @@ class MlflowExporter(Exporter):
                 self.client.delete_run(run_id)
             raise
         self.known[rid] = run_id
+        self.digests[rid] = digest
         if parent_id and "mlflow.parentRunId" not in tags:
-            self.orphans.setdefault(str(parent_id), []).append((rid, run_id))  # tagged once the parent's run exists
+            self.orphans.setdefault(parent_id, []).append((rid, run_id))  # tagged once the parent's run exists
+        adopted = self._adopt(rid) if rid in self.orphans else []
+        return [Finding(rid, "dropped", note) for note in notes] + adopted
+
+    def _update(self, record: dict[str, Any], rid: str, digest: str) -> list[Finding]:
+        """Bring the run of a record whose content changed since its export up to date: tags, params not there
+        yet, metrics whose value differs (logged as the metric's latest value), the artifact, the status and end
+        time; the digest tag last, so that an update cut short is done again next time. A param already there
+        with another value stays as it is (MLflow's params cannot change): a note names it."""
+        Metric, Param = self.entities
+        run_id = self.known[rid]
+        run = self.client.get_run(run_id)
+        tags, parent_id = self._tags(record)
+        params, notes = params_of(record, self.limits)
+        start, end = _ms(record, notes)
+        if start is not None and run.info.start_time != start:
+            notes.append(f"start time not updated: MLflow keeps the run's start time ({run.info.start_time} ms), "
+                         f"the record now has {start} ms")
+        new_params = []
+        for key, value in params.items():
+            old = run.data.params.get(key)
+            if old is None:
+                new_params.append(Param(key, value))
+            elif old != value:
+                notes.append(f"param {key!r} not updated: MLflow keeps a param's first value ({old[:200]!r}), "
+                             f"the record now has {value[:200]!r}")
+        metrics = []
+        for key, number in metrics_of(record, notes).items():
+            if run.data.metrics.get(key) != number:
+                # MLflow's value of a metric is its latest (step, timestamp): log it after every earlier one.
+                history = self.client.get_metric_history(run_id, key) if key in run.data.metrics else []
+                stamp = max([end or start or 0, 0, *(m.timestamp + 1 for m in history)])
+                metrics.append(Metric(key, number, stamp, 0))
+        new_tags = [self.tag(k, v) for k, v in tags.items() if run.data.tags.get(k) != v]
+        step = self.limits.MAX_PARAMS_TAGS_PER_BATCH
+        for index in range(0, max(len(new_params), len(metrics), len(new_tags)), step):
+            self.client.log_batch(run_id, metrics=metrics[index:index + step], params=new_params[index:index + step],
+                                  tags=new_tags[index:index + step])
+        self.client.log_text(run_id, dumps(record, indent=True).decode(), "procrecord.json")
+        status = STATUS.get(record.get("status", ""))
+        if status and (run.info.status != status or run.info.end_time != end):
+            self.client.set_terminated(run_id, status, end_time=end)
+        if parent_id and "mlflow.parentRunId" in tags:  # linked now: nothing left to mend for it
+            waiting = [o for o in self.orphans.get(parent_id, ()) if o[1] != run_id]
+            if waiting:
+                self.orphans[parent_id] = waiting
+            else:
+                self.orphans.pop(parent_id, None)
+        self.client.set_tag(run_id, DIGEST_TAG, digest)
+        self.digests[rid] = digest
         adopted = self._adopt(rid) if rid in self.orphans else []
         return [Finding(rid, "dropped", note) for note in notes] + adopted

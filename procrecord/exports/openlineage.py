@@ -12,10 +12,12 @@ import datetime as dt
 from typing import IO, Any
 
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri
+from procrecord.exports.lineage import artifacts, as_uuid, null_paths, split_uri, without_userinfo
 
 #: Record status -> the event type that ends the run (a running record only has its START).
 END_EVENTS = {"completed": "COMPLETE", "failed": "FAIL", "interrupted": "ABORT"}
+#: How many roots' names an export remembers for the ``root`` of their descendants' ``parent`` facets.
+ROOT_NAMES = 4096
 
 
 class _Facets:
@@ -49,14 +51,41 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
+def _event_time(timing: dict[str, Any], names: tuple[str, ...], notes: list[str]) -> str | None:
+    """The first of ``names`` in ``timing`` as an event time: as the record has it when it is in the plain
+    RFC 3339 form, else the same instant in UTC (``t``/``z``, a leap second: see :mod:`.times`); None when
+    missing, or (with a note) when the client's ``isoparse`` cannot read it even so (year 0000)."""
+    from dateutil import parser
+
+    from procrecord.exports.times import TimeError, normalized
+
+    name = next((n for n in names if timing.get(n)), None)
+    if name is None:
+        return None
+    try:
+        text = normalized(timing[name], 9)
+        parser.isoparse(text)  # what the client's RunEvent checks
+    except (TimeError, ValueError, OverflowError) as exc:
+        notes.append(f"timing.{name} left out: {exc}; the event carries "
+                     f"{'the export time' if name == 'start_time' else 'the start time'}")
+        return None
+    return text
+
+
 def _producer() -> str:
     from procrecord._version import __version__
 
     return f"https://pypi.org/project/procrecord/{__version__}/"
 
 
-def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets | None = None) -> tuple[list[Any], list[str]]:
-    """The record's RunEvents (client objects) and notes on what could not be carried as it was."""
+def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets | None = None,
+               names: dict[str, str] | None = None) -> tuple[list[Any], list[str]]:
+    """The record's RunEvents (client objects) and notes on what could not be carried as it was.
+
+    ``names``: record id -> name of records seen before (an export's earlier records), for the ``parent``
+    facet's ``root`` job when the root is not the parent (a record names only its root's id): the root's
+    name when known, else the parent's when the root is the parent, else this run's job name.
+    """
     f = facets or _Facets()
     ev, fc = f.ev, f.fc
     notes: list[str] = []
@@ -87,9 +116,11 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
         parent_uuid, _ = as_uuid(parent["id"])
         root = None
         root_id = (record.get("root") or {}).get("id")
-        if root_id and root_id == parent["id"]:
-            root = pr.Root(run=pr.RootRun(runId=str(parent_uuid)),
-                           job=pr.RootJob(namespace=options.namespace, name=parent.get("name") or job_name))
+        if root_id:  # the tree's first run, whichever level this one is at
+            root_name = options.job_name or (names or {}).get(str(root_id)) \
+                or (parent.get("name") if root_id == parent["id"] else None) or job_name
+            root = pr.Root(run=pr.RootRun(runId=str(as_uuid(root_id)[0])),
+                           job=pr.RootJob(namespace=options.namespace, name=root_name))
         run_facets["parent"] = pr.ParentRunFacet(
             run=pr.Run(runId=str(parent_uuid)),
             job=pr.Job(namespace=options.namespace, name=options.job_name or parent.get("name") or job_name),
@@ -99,7 +130,7 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
                                                    jobType="PROCESS", producer=producer)}
     git = record.get("git") or {}
     if git.get("remote_url") or git.get("commit"):
-        url = git.get("remote_url") or ""
+        url = without_userinfo(git.get("remote_url") or "")
         job_facets["sourceCodeLocation"] = fc.source_code_location_job.SourceCodeLocationJobFacet(
             type="git", url=url, repoUrl=url or None, version=git.get("commit"), branch=git.get("branch"),
             producer=producer)
@@ -108,15 +139,16 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
     run = ev.Run(runId=str(run_id), facets=run_facets)
     job = ev.Job(namespace=options.namespace, name=job_name, facets=job_facets)
     timing = record.get("timing") or {}
-    start = timing.get("start_time")
+    start = _event_time(timing, ("start_time",), notes)
     if not start:
-        notes.append("no timing (redacted?): events carry the export time")
+        if not timing.get("start_time"):
+            notes.append("no timing (redacted?): events carry the export time")
         start = _now()
     events = [ev.RunEvent(eventType=ev.RunState.START, eventTime=start, run=run, job=job, inputs=inputs,
                           outputs=[], producer=producer)]
     end_type = END_EVENTS.get(record.get("status", ""))
     if end_type:
-        end = timing.get("stop_time") or timing.get("update_time") or start
+        end = _event_time(timing, ("stop_time", "update_time"), notes) or start
         events.append(ev.RunEvent(eventType=getattr(ev.RunState, end_type), eventTime=end, run=run, job=job,
                                   inputs=inputs, outputs=outputs, producer=producer))
     nulls = null_paths(record)
@@ -144,6 +176,25 @@ def _dataset(cls: Any, fc: Any, artifact: dict[str, Any], side: str, producer: s
     return cls(namespace=namespace, name=name, facets=facets, outputFacets=stats)
 
 
+#: The path of OpenLineage's HTTP API for events (what the client appends to a base URL).
+LINEAGE_PATH = "/api/v1/lineage"
+
+
+def lineage_endpoint(endpoint: str) -> tuple[str, str]:
+    """``(url, endpoint)`` for the client's ``HttpConfig`` from ``--endpoint``: a base URL
+    (``http://marquez:5000``, also with a path prefix) or the full URL of the events API
+    (``http://marquez:5000/api/v1/lineage``): either way events go to ``<base>/api/v1/lineage``. (The client
+    joins the two with ``urljoin``, which would drop a prefix without a trailing slash and repeat a full URL's
+    path: so the url is the scheme and host only, and the endpoint the whole path.)"""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if not path.endswith(LINEAGE_PATH):
+        path += LINEAGE_PATH
+    return f"{parts.scheme}://{parts.netloc}", path.lstrip("/") + (f"?{parts.query}" if parts.query else "")
+
+
 class OpenLineageExporter(Exporter):
     """RunEvents as JSON lines to ``output``, or through the client's HTTP transport to ``endpoint``."""
 
@@ -153,6 +204,8 @@ class OpenLineageExporter(Exporter):
     def __init__(self, options: ExportOptions) -> None:
         super().__init__(options)
         self.facets = _Facets()
+        #: Record id -> name of the last :data:`ROOT_NAMES` roots exported (the root job's name of later descendants).
+        self.names: dict[str, str] = {}
         self.client = None
         self._ctx: Any = None
         self._out: IO[bytes] | None = None
@@ -160,7 +213,8 @@ class OpenLineageExporter(Exporter):
             from openlineage.client import OpenLineageClient
             from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-            config = HttpConfig(url=options.endpoint, timeout=options.timeout_s,
+            url, path = lineage_endpoint(options.endpoint)
+            config = HttpConfig(url=url, endpoint=path, timeout=options.timeout_s,
                                 retry={"total": options.retries, "backoff_factor": 0.5,
                                        "status_forcelist": [429, 500, 502, 503, 504],
                                        "allowed_methods": ["POST"]})
@@ -175,7 +229,11 @@ class OpenLineageExporter(Exporter):
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Write or send the record's events."""
-        events, notes = run_events(record, self.options, self.facets)
+        events, notes = run_events(record, self.options, self.facets, self.names)
+        if record.get("id") and record.get("name") and not record.get("parent"):  # a root: remembered for its tree
+            self.names[str(record["id"])] = str(record["name"])
+            if len(self.names) > ROOT_NAMES:
+                del self.names[next(iter(self.names))]  # the oldest: memory stays flat in the record count
         rid = record_id(record)
         if self.client is not None:
             try:

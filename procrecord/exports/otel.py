@@ -18,10 +18,13 @@ from typing import IO, Any, Iterator
 
 from procrecord.exports.columns import INT64, collisions, flatten, json_text
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, record_id, require
-from procrecord.exports.lineage import as_uuid
+from procrecord.exports.lineage import as_uuid, without_userinfo
+from procrecord.exports.times import timing_ns, to_ns  # noqa: F401 - to_ns: where callers found it before
 
 RESOURCE_NAMESPACES = ("service.", "host.", "os.", "process.", "container.", "k8s.")
 EXCEPTION = "exception."
+#: The repository's URL (from ``git.remote_url``).
+REPOSITORY = "vcs.repository.url.full"
 #: Longest text attribute kept (a JSON column beyond this is dropped, with a finding).
 MAX_TEXT = 8192
 BATCH = 512
@@ -60,19 +63,15 @@ def trace_id(record: dict[str, Any]) -> int:
     return as_uuid(root)[0].int or 1
 
 
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$")
-
-
-def to_ns(stamp: str | None) -> int | None:
-    """RFC 3339 text -> nanoseconds since the epoch (sub-microsecond digits kept)."""
-    import datetime as dt
-
-    match = _STAMP.match(stamp or "")
-    if not match:
-        return None
-    base, frac, zone = match.groups()
-    when = dt.datetime.fromisoformat(base + (zone or "+00:00").replace("Z", "+00:00"))
-    return int(when.timestamp()) * 1_000_000_000 + int(((frac or "") + "000000000")[:9])
+def _unsigned(name: str, ns: int | None, notes: list[str]) -> int | None:
+    """``ns`` when OTLP can carry it (unsigned 64-bit nanoseconds since 1970), else None with a note."""
+    if ns is None or 0 <= ns < 2**64:
+        return ns
+    when = "before 1970" if ns < 0 else "after 2554"
+    notes.append(f"the span's {name} time left out: {when}, which OTLP's unsigned nanoseconds since 1970 cannot "
+                 f"carry ({ns} ns); the span {'starts' if name == 'start' else 'ends'} at "
+                 f"{'0' if name == 'start' else 'its start'}")
+    return None
 
 
 def _attribute(value: Any) -> Any:
@@ -103,12 +102,13 @@ def _wide(value: Any) -> bool:
     return isinstance(value, list) and any(_wide(v) for v in value)
 
 
-def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
-    """The record as one SDK ``ReadableSpan`` and notes on what had no place in it."""
+def build_span(record: dict[str, Any], sdk: Any = None) -> tuple[Any, list[str]]:
+    """The record (prepared: current version, redacted as wanted) as one OpenTelemetry SDK ``ReadableSpan``,
+    and notes on what had no place in it. ``sdk``: the SDK classes (:func:`sdk_classes`), found when None."""
     from procrecord.record.schemas import current_version
 
     version = current_version()
-    trace, status_mod, resource_cls, span_cls, event_cls, scope = sdk
+    trace, status_mod, resource_cls, span_cls, event_cls, scope = sdk or _sdk()
     notes: list[str] = []
     resource: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
@@ -126,6 +126,8 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
         else:
             attributes[name] = _converted(name, value, _attribute(value), notes)
     resource.setdefault("service.name", record.get("name") or "procrecord")
+    if isinstance(attributes.get(REPOSITORY), str):  # an identifier: never who cloned it (see without_userinfo)
+        attributes[REPOSITORY] = without_userinfo(attributes[REPOSITORY])
     row, _ = flatten(record, version, "config.")
     notes.extend(collisions((record.get("invocation") or {}).get("config"), "procrecord.config.", "attribute"))
     too_long = []
@@ -140,11 +142,10 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
         attributes[f"procrecord.{column}"] = value
     if too_long:
         notes.append(f"attributes longer than {MAX_TEXT} characters left out: " + ", ".join(too_long))
-    timing = record.get("timing") or {}
-    start = to_ns(timing.get("start_time"))
-    end = to_ns(timing.get("stop_time") or timing.get("update_time"))
-    if start is None:
+    start, end = timing_ns(record, notes)
+    if start is None and not (record.get("timing") or {}).get("start_time"):
         notes.append("no start time (redacted?): the span starts and ends at 0")
+    start, end = (_unsigned(name, value, notes) for name, value in (("start", start), ("end", end)))
     status_name = record.get("status")
     if status_name == "completed":
         status = status_mod.Status(status_mod.StatusCode.OK)
@@ -171,6 +172,13 @@ def build_span(record: dict[str, Any], sdk: Any) -> tuple[Any, list[str]]:
     return span, notes
 
 
+def sdk_classes() -> Any:
+    """The OpenTelemetry SDK classes :func:`build_span` uses (:class:`~.interface.MissingExtraError` without the
+    ``otel`` extra); pass them to build many spans without looking them up each time."""
+    return _sdk()
+
+
+@functools.lru_cache(maxsize=1)
 def _sdk() -> Any:
     require("opentelemetry.sdk.trace", "otel", "otel")
     require("opentelemetry.exporter.otlp.proto.common.trace_encoder", "otel", "otel")

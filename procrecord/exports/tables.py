@@ -22,6 +22,7 @@ import orjson
 
 from procrecord.exports.columns import Column, RowMaker, as_kind, unify
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, require
+from procrecord.exports.times import TimeError, normalized, plain
 
 BATCH = 2048  # rows per batch: bounds memory whatever the record count
 #: Rows (at most) and Arrow bytes (about) of one Parquet row group: spilled batches are written
@@ -248,6 +249,35 @@ class FlatJsonlExporter(TableExporter):
                 out.write(b"".join([head + b"}\n" for head in heads]))
 
 
+@attrs.frozen
+class TimedRows:
+    """A :class:`RowMaker` whose timestamp cells are ready for Arrow's cast to UTC microseconds: a cell in
+    another RFC 3339 form (``t``/``z``, more than 6 fraction digits, a leap second) becomes the same instant
+    in UTC (:func:`~.times.normalized`, fraction cut to microseconds); one with no such form (not a time, a
+    year outside 0000-9999 in UTC) is left out (null) with a note. Picklable: a bulk run's workers use it."""
+
+    maker: RowMaker
+    #: Indexes of the timestamp columns in a row, and their names.
+    index: tuple[tuple[int, str], ...]
+
+    @property
+    def valid(self) -> bool:
+        """Whether its row maker leaves the key check out (see :meth:`TableExporter.stage`)."""
+        return bool(self.maker.valid)
+
+    def __call__(self, record: dict[str, Any]) -> Row:
+        values, config, notes = self.maker(record)
+        for i, name in self.index:
+            value = values[i]
+            if value is not None and not (isinstance(value, str) and plain(value)):
+                try:
+                    values[i] = normalized(value)
+                except (TimeError, TypeError) as exc:
+                    values[i] = None
+                    notes = [*(notes or ()), f"{name} left out: {exc}"]
+        return values, config, notes
+
+
 class ArrowTable(TableExporter):
     """Parquet and CSV: batches typed by pyarrow from the rows' columns, spilled as Arrow IPC, written by
     pyarrow (C++) batch by batch; config columns whose kind widened in a later batch are cast there."""
@@ -259,6 +289,15 @@ class ArrowTable(TableExporter):
     def __init__(self, options: ExportOptions) -> None:
         self.pa = require("pyarrow", "table", self.name)
         super().__init__(options)
+        self.timed = TimedRows(self.maker, tuple((i, c.name) for i, c in enumerate(self.columns) if c.kind == "timestamp"))
+
+    def stage(self) -> Any:
+        """Rows made as :meth:`TableExporter.stage` makes them, timestamps made ready for Arrow (Parquet)."""
+        maker = super().stage()
+        return attrs.evolve(self.timed, maker=maker) if self.typed_time else maker
+
+    def add(self, record: dict[str, Any]) -> list[Finding]:
+        return self.add_staged(self.timed(record) if self.typed_time else self.maker(record))
 
     def _type(self, kind: str) -> Any:
         if kind == "timestamp" and self.typed_time:
@@ -397,4 +436,4 @@ class CsvExporter(ArrowTable):
         text.detach()  # the caller closes the binary handle
 
 
-__all__ = ["BATCH", "ArrowTable", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
+__all__ = ["BATCH", "ArrowTable", "TimedRows", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
