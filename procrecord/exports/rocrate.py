@@ -80,14 +80,20 @@ class RoCrateExporter(Exporter):
         self._tmp = tempfile.mkdtemp(prefix="procrecord-crate-")
         self._seen: set[str] = set()
         self._mentions: list[Any] = []
+        # Entities by canonical id: ro-crate-py's own lookup of an id it does not hold walks every entity
+        # (looking for subcrates), which made a crate of n records take n^2 time.
+        self._index: dict[str, Any] = {}
         # Artifacts, made into entities when the crate is written (only then is it known which paths meet
         # with different contents): canonical id -> version -> (id, properties), and the actions' uses.
         self._versions: dict[str, dict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = {}
         self._uses: list[tuple[Any, str, list[tuple[str, tuple[Any, ...]]]]] = []
 
     def _entity(self, identifier: str, properties: dict[str, Any]) -> Any:
-        found = self.crate.get(identifier)
-        return found if found is not None else self.crate.add(self.Entity(self.crate, identifier, properties=properties))
+        key = self.crate.resolve_id(identifier)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = self.crate.add(self.Entity(self.crate, identifier, properties=properties))
+        return found
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Add the record's action and the entities it refers to."""
