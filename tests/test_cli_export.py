@@ -281,3 +281,16 @@ def test_a_record_with_a_duplicate_key_is_refused_as_in_validate_and_the_run_goe
     assert "2 records: 1 exported, 1 not readable or invalid" in result.output
     if to == "jsonl-flat":
         assert [json.loads(row)["id"] for row in out.read_text().splitlines()] == [CHILD_ID]
+
+
+@pytest.mark.parametrize("to", ["parquet", "csv", "jsonl-flat"])
+def test_a_config_prefix_that_could_repeat_a_schema_column_is_a_usage_error(tmp_path, to):
+    record = pipeline()[0]
+    record["invocation"]["config"] = {"name": "x", "status": "y", "id": "z"}
+    source = tmp_path / "R.json"
+    source.write_text(json.dumps(record))
+    out = tmp_path / "out.table"
+    result = invoke("export", "--to", to, "--config-prefix", "", "-o", str(out), str(source))
+    assert result.exit_code == 2, result.output
+    assert "--config-prefix '' could make a config column named as the schema's column" in result.output
+    assert not out.exists()

@@ -68,6 +68,18 @@ def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None
             raise click.UsageError(f"-o {output} is one of the inputs: the export would replace what it reads")
 
 
+def _check_prefix(prefix: str) -> None:
+    """A usage error for a config prefix under which a config column could repeat a schema column's name."""
+    from procrecord.exports.columns import prefix_clash
+    from procrecord.record.schemas import current_version
+
+    clash = prefix_clash(prefix, current_version())
+    if clash is not None:
+        raise click.UsageError(f"--config-prefix {prefix!r} could make a config column named as the schema's "
+                               f"column {clash!r} (a duplicate column): give a prefix no schema column starts "
+                               "with (default: 'config.')")
+
+
 def _staging(output: str | None) -> str | None:
     """For ``-o URL`` (object storage): a local temporary path with the URL's name, else None."""
     from procrecord.bulk.storage import is_url
@@ -189,6 +201,8 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         raise click.UsageError(f"--pseudonymize does nothing at --level {level or 'none'}: only 'most' replaces "
                                "identifiers it removes ('all' keeps none, 'none' removes none)")
     _check_output(to, output, sources)
+    if config_prefix is not None:
+        _check_prefix(config_prefix)
     key = _key_or_usage_error(pseudonymize, key_file)
     executor = executor_from_context()
     if executor is not None and executor.kind == "dask":
