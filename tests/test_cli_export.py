@@ -281,3 +281,67 @@ def test_a_record_with_a_duplicate_key_is_refused_as_in_validate_and_the_run_goe
     assert "2 records: 1 exported, 1 not readable or invalid" in result.output
     if to == "jsonl-flat":
         assert [json.loads(row)["id"] for row in out.read_text().splitlines()] == [CHILD_ID]
+
+
+@pytest.mark.parametrize("to", ["parquet", "csv", "jsonl-flat"])
+def test_a_config_prefix_that_could_repeat_a_schema_column_is_a_usage_error(tmp_path, to):
+    record = pipeline()[0]
+    record["invocation"]["config"] = {"name": "x", "status": "y", "id": "z"}
+    source = tmp_path / "R.json"
+    source.write_text(json.dumps(record))
+    out = tmp_path / "out.table"
+    result = invoke("export", "--to", to, "--config-prefix", "", "-o", str(out), str(source))
+    assert result.exit_code == 2, result.output
+    assert "--config-prefix '' could make a config column named as the schema's column" in result.output
+    assert not out.exists()
+
+
+FILE_OUTPUTS = ["parquet", "csv", "jsonl-flat", "openlineage", "otel"]
+
+
+@pytest.mark.parametrize("to", FILE_OUTPUTS)
+def test_the_library_refuses_an_output_it_must_not_replace_before_any_work(tmp_path, to):
+    """A folder, a symbolic link or a pipe as the output file: OutputRefused (as the README says), raised
+    before the first record is read (a folder was a NotRegularFileError, for tables only once all was done)."""
+    from procrecord.exports import ExportOptions, OutputRefused, export
+
+    read = []
+
+    def records():
+        read.append(1)
+        yield pipeline()[0]
+
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    (tmp_path / "target").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    os.mkfifo(tmp_path / "fifo")
+    for name, kind in (("adir", "a folder"), ("link", "a symbolic link"), ("fifo", "a named pipe")):
+        with pytest.raises(OutputRefused, match=f"is {kind}"):
+            export(records(), to, ExportOptions(output=str(tmp_path / name)))
+    assert read == [] and (tmp_path / "link").is_symlink() and (tmp_path / "target").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "fifo", "link", "target"] and not list(folder.iterdir())
+
+
+@pytest.mark.parametrize("to", FILE_OUTPUTS)
+def test_outputs_that_cannot_be_written_or_must_not_be_replaced_say_so_in_one_line(tmp_path, to):
+    """Exit 2 (usage) for a path the export must not replace (a symbolic link is never silently replaced by a
+    file, a pipe is not written to); exit 3 (the tool could not do its job) for an output it cannot write.
+    Either way one line naming the path and the reason, without an ``[Errno N]``."""
+    source = tmp_path / "R.json"
+    source.write_text(json.dumps(pipeline()[0]))
+    (tmp_path / "target.out").write_text("mine")
+    (tmp_path / "link.out").symlink_to("target.out")
+    os.mkfifo(tmp_path / "fifo.out")
+    cases = [("link.out", 2, "is a symbolic link"), ("fifo.out", 2, "is a named pipe"),
+             ("nodir/x.out", 3, "cannot write {path}: no folder")]
+    if os.path.isdir("/proc/self"):  # Linux: a folder where no file can be made
+        cases.append(("/proc/x.out", 3, "cannot write {path}: no such file or directory"))
+    for name, code, says in cases:
+        path = name if name.startswith("/") else str(tmp_path / name)
+        result = invoke("export", "--to", to, "-o", path, str(source))
+        assert result.exit_code == code, (name, result.output)
+        assert says.format(path=path) in result.output and path in result.output, result.output
+        assert "Errno" not in result.output and "Traceback" not in result.output
+    assert (tmp_path / "link.out").is_symlink() and (tmp_path / "target.out").read_text() == "mine"
+    assert not (tmp_path / "nodir").exists()

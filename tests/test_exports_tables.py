@@ -357,3 +357,25 @@ def test_a_command_line_table_export_does_not_import_pandas(tmp_path, fmt):
         assert pq.read_table(out).equals(pq.read_table(lib)) and pq.read_schema(out).equals(pq.read_schema(lib), check_metadata=True)
     else:
         assert out.read_bytes() == lib.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl-flat"])
+def test_a_config_prefix_that_could_repeat_a_schema_column_is_refused_before_any_work(tmp_path, fmt):
+    """``--config-prefix ''`` with the config {"name", "status", "id"}: never a duplicate column (Parquet and
+    CSV ended in a KeyError, flat JSON lines had duplicate keys whose reader took the config's values)."""
+    from procrecord.exports import ExportError
+
+    record = with_config(pipeline()[0], {"name": "cfg-name", "status": "cfg-status", "id": "cfg-id"}, ROOT_ID)
+    out = tmp_path / f"runs.{fmt}"
+    for prefix in ("", "host.", "id", "timing"):
+        with pytest.raises(ExportError, match=f"config prefix {prefix!r} could make a config column named as"):
+            export([record], fmt, ExportOptions(output=str(out), config_prefix=prefix))
+        assert not out.exists()
+    assert export([record], fmt, ExportOptions(output=str(out), config_prefix="cfg_")) == []
+    if fmt == "parquet":
+        [row] = pq.read_table(out).to_pylist()
+    elif fmt == "csv":
+        [row] = list(csv.DictReader(out.open()))
+    else:
+        [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert (row["id"], row["name"], row["cfg_name"], row["cfg_id"]) == (ROOT_ID, "prepare", "cfg-name", "cfg-id")

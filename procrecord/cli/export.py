@@ -68,6 +68,26 @@ def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None
             raise click.UsageError(f"-o {output} is one of the inputs: the export would replace what it reads")
 
 
+def _check_prefix(prefix: str) -> None:
+    """A usage error for a config prefix under which a config column could repeat a schema column's name."""
+    from procrecord.exports.columns import prefix_clash
+    from procrecord.record.schemas import current_version
+
+    clash = prefix_clash(prefix, current_version())
+    if clash is not None:
+        raise click.UsageError(f"--config-prefix {prefix!r} could make a config column named as the schema's "
+                               f"column {clash!r} (a duplicate column): give a prefix no schema column starts "
+                               "with (default: 'config.')")
+
+
+def _cannot_write(output: str | None, exc: OSError) -> Exception:
+    """One line for an output the export could not write (exit 3): the path and the reason, no errno."""
+    from procrecord.errors import ProcrecordError
+
+    reason = exc.strerror or str(exc)
+    return ProcrecordError(f"cannot write {output or 'the output'}: {reason[:1].lower() + reason[1:]}")
+
+
 def _staging(output: str | None) -> str | None:
     """For ``-o URL`` (object storage): a local temporary path with the URL's name, else None."""
     from procrecord.bulk.storage import is_url
@@ -189,6 +209,8 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         raise click.UsageError(f"--pseudonymize does nothing at --level {level or 'none'}: only 'most' replaces "
                                "identifiers it removes ('all' keeps none, 'none' removes none)")
     _check_output(to, output, sources)
+    if config_prefix is not None:
+        _check_prefix(config_prefix)
     key = _key_or_usage_error(pseudonymize, key_file)
     executor = executor_from_context()
     if executor is not None and executor.kind == "dask":
@@ -220,6 +242,10 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
             target = exporter(to, options)
         except OutputRefused as exc:
             raise click.UsageError(str(exc).replace(staged, output) if staged else str(exc)) from exc
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise _cannot_write(output, exc) from exc
     except BaseException:
         if staged:
             import shutil
@@ -235,8 +261,13 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     progress = Progress(f"export {to}")
     uploaded = True
     try:
-        counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
-                            reporter.outcome, finding, progress, empty_ok=allow_empty_from_context())
+        try:
+            counts = run_export(list(sources), target, PrepareRecord(level, key), jobs, max_bytes,
+                                reporter.outcome, finding, progress, empty_ok=allow_empty_from_context())
+        except OSError as exc:  # the output could not be written (records that cannot be read are findings)
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise _cannot_write(output, exc) from exc
         if staged and (reporter.summary.total or allow_empty_from_context()) and (counts.exported or counts.skipped
                                                                                  or not (counts.failed or counts.rejected)):
             uploaded = _upload(staged, output, earlier)  # (a run that wrote nothing leaves the object as it was)

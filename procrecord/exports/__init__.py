@@ -30,17 +30,56 @@ TARGETS: dict[str, tuple[str, str]] = {
     "jsonl-flat": ("procrecord.exports.tables", "FlatJsonlExporter"),
 }
 
-__all__ = ["TARGETS", "ExportError", "ExportOptions", "Exporter", "Finding", "MissingExtraError", "OutputRefused",
-           "export", "exporter", "prepare"]
+__all__ = ["FILE_TARGETS", "TARGETS", "ExportError", "ExportOptions", "Exporter", "Finding", "MissingExtraError",
+           "OutputRefused", "check_output_file", "export", "exporter", "prepare"]
+
+
+#: Targets that write one file at ``options.output`` (replaced as a whole when the export closes).
+FILE_TARGETS = ("openlineage", "otel", "parquet", "csv", "jsonl-flat")
 
 
 def exporter(target: str, options: ExportOptions) -> Exporter:
-    """A ready exporter for ``target`` (raises :class:`MissingExtraError` if its extra is not installed)."""
+    """A ready exporter for ``target`` (raises :class:`MissingExtraError` if its extra is not installed,
+    :class:`OutputRefused` for an output file it must not replace, before any work)."""
     if target not in TARGETS:
         raise ExportError(f"unknown export target {target!r} (choose from {', '.join(TARGETS)})")
+    if target in FILE_TARGETS and options.output and not (options.endpoint and target in ("openlineage", "otel")):
+        check_output_file(target, options.output)
     module, name = TARGETS[target]
     cls: type[Exporter] = getattr(importlib.import_module(module), name)
     return cls(options)
+
+
+def check_output_file(target: str, output: str) -> None:
+    """Refuse (:class:`OutputRefused`) an output file path that names something an export must not replace: a
+    folder, a symbolic link (replacing would put a file in the link's place: neither the link nor its target
+    would be what the user has), a pipe, a device or a socket; :class:`ExportError` when its folder is missing."""
+    import os
+    import stat
+
+    from procrecord.bulk.storage import is_url
+
+    if is_url(output):
+        return
+    try:
+        mode = os.lstat(output).st_mode
+    except FileNotFoundError:
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):
+            raise ExportError(f"cannot write {output}: no folder {folder}") from None
+        return
+    except OSError:
+        return  # the writer says what stops it
+    if stat.S_ISLNK(mode):
+        raise OutputRefused(f"{output} is a symbolic link: --to {target} replaces its output file and would put a "
+                            "file in the link's place; give the path of a regular file, or the link's target "
+                            "(nothing was written)")
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else \
+            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
+            "not a regular file"
+        raise OutputRefused(f"{output} is {kind}: --to {target} writes one file, give a path that is a file "
+                            "or is free (nothing was written)")
 
 
 def prepare(record: dict[str, Any], level: str | None = None, key: bytes | None = None) -> dict[str, Any]:

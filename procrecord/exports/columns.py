@@ -173,6 +173,21 @@ def collisions(config: Any, prefix: str = "config.", holder: str = "column") -> 
     return notes
 
 
+def prefix_clash(prefix: str, version: str) -> str | None:
+    """A schema column that a config column under ``prefix`` could be named as, or None when none can.
+
+    With ``--config-prefix ''`` the config ``{"name": "x"}`` would make a second column ``name``:
+    a duplicate field in Parquet and CSV, a duplicate key in flat JSON lines (whose reader keeps the
+    config's value instead of the record's name). A config that is not an object is one column named
+    ``prefix`` without its trailing dot (``config`` for an empty prefix), so that name counts too.
+    """
+    whole = prefix.rstrip(".") or "config"
+    for _, column in schema_columns(version):
+        if column.name.startswith(prefix) or column.name == whole:
+            return column.name
+    return None
+
+
 def value_kind(value: Any) -> str:
     """The column kind a config value needs on its own."""
     if isinstance(value, bool):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import posixpath
+import re
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 #: Namespace for ids derived from records whose id is not a UUID (records are uuids; legacy ones may not be).
 _NAMESPACE = uuid.UUID("6f1c2b4e-7f0a-4c52-9a53-3f0d8e3c5a11")
@@ -40,14 +41,64 @@ def split_uri(uri: str) -> tuple[str, str]:
     return "file", path
 
 
-def file_uri(uri: str) -> str:
-    """An absolute URI for an artifact (plain paths become ``file://`` URIs)."""
-    parts = urlsplit(uri)
-    if parts.scheme and len(parts.scheme) > 1:
-        return uri
-    from pathlib import Path
+def file_uri(uri: str) -> str | None:
+    """An absolute URI for an artifact's ``uri`` as recorded, or None when it names no absolute location.
 
-    return Path(os.path.abspath(uri)).as_uri()
+    An absolute path becomes a ``file://`` URI (POSIX ``/a/b``, Windows ``C:\\a`` and ``\\\\server\\share``);
+    a URI keeps its scheme, host and path, escaped where RFC 3986 wants it (a redaction placeholder such as
+    ``<user>`` becomes ``%3Cuser%3E``), without its userinfo (``s3://key:secret@bucket/x`` and a redacted
+    ``s3://<redacted:credentials>@bucket/x`` both name ``s3://bucket/x``: credentials identify nobody's
+    file). A relative path (``data/x``, ``~/x``, ``file:x``) is None: it is never resolved against the
+    folder of whoever exports, which would name a file that never existed and tell where the export ran.
+    """
+    if _WINDOWS_ABSOLUTE.match(uri) or uri.startswith("\\\\"):
+        from pathlib import PureWindowsPath
+
+        return PureWindowsPath(uri).as_uri()
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # an unbalanced "[" in what looks like a host: not a URI this can rebuild
+        parts = None
+    if parts is None or not parts.scheme or len(parts.scheme) == 1:
+        if uri.startswith("/"):
+            from pathlib import PurePosixPath
+
+            return PurePosixPath(posixpath.normpath(uri)).as_uri()
+        return None
+    netloc = parts.netloc.rpartition("@")[2]  # no userinfo
+    if netloc and not _HOST.match(netloc):
+        netloc = quote(netloc, safe="")  # e.g. a placeholder for a redacted host: a valid (escaped) reg-name
+    if parts.scheme.lower() == "file" and not netloc and not parts.path.startswith("/"):
+        return None  # file:relative/path
+    path = _escape(parts.path, "/:@!$&'()*+,;=~")
+    hierarchical = netloc or uri[len(parts.scheme) + 1:].startswith("//")
+    rebuilt = f"{parts.scheme}://{netloc}{path}" if hierarchical else f"{parts.scheme}:{path}"
+    if parts.query:
+        rebuilt += "?" + _escape(parts.query, "/?:@!$&'()*+,;=~")
+    if parts.fragment:
+        rebuilt += "#" + _escape(parts.fragment, "/?:@!$&'()*+,;=~")
+    return rebuilt
+
+
+def local_id(text: str, prefix: str = "path:", uri: bool = False) -> str:
+    """A ``#`` local identifier (RFC 3986 fragment): ``prefix`` and ``text`` escaped, where ``text`` is a
+    relative path as recorded (``%`` is a character of its name) or, with ``uri``, a URI (its ``%XX`` kept).
+    A ``//`` becomes ``/%2F``: JSON-LD processors (roc-validator's among them) resolve a fragment holding
+    ``//`` to another IRI."""
+    escaped = _escape(text, "/:!$&'()*+,;=~?") if uri else quote(text, safe="/:!$&'()*+,;=~")  # "@" marks a version
+    while "//" in escaped:
+        escaped = escaped.replace("//", "/%2F")
+    return f"#{prefix}{escaped}"
+
+
+def _escape(text: str, safe: str) -> str:
+    """``text`` with what a URI may not hold percent-escaped; ``%XX`` escapes already there are kept."""
+    text = re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", text)
+    return quote(text, safe=safe + "%")
+
+
+_WINDOWS_ABSOLUTE = re.compile(r"^[A-Za-z]:[\\/]")
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:[0-9]*)?$")
 
 
 def artifacts(record: dict[str, Any], side: str) -> list[dict[str, Any]]:

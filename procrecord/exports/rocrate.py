@@ -31,7 +31,7 @@ from procrecord.exports.interface import (
     record_id,
     require,
 )
-from procrecord.exports.lineage import artifacts, file_uri
+from procrecord.exports.lineage import artifacts, file_uri, local_id
 
 PROFILE = "https://w3id.org/ro/wfrun/process/0.5"
 WFRUN_CONTEXT = "https://w3id.org/ro/terms/workflow-run/context"
@@ -80,11 +80,20 @@ class RoCrateExporter(Exporter):
         self._tmp = tempfile.mkdtemp(prefix="procrecord-crate-")
         self._seen: set[str] = set()
         self._mentions: list[Any] = []
-        self._parts: dict[str, Any] = {}  # artifacts: data entities the root must list in hasPart
+        # Entities by canonical id: ro-crate-py's own lookup of an id it does not hold walks every entity
+        # (looking for subcrates), which made a crate of n records take n^2 time.
+        self._index: dict[str, Any] = {}
+        # Artifacts, made into entities when the crate is written (only then is it known which paths meet
+        # with different contents): canonical id -> version -> (id, properties), and the actions' uses.
+        self._versions: dict[str, dict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = {}
+        self._uses: list[tuple[Any, str, list[tuple[str, tuple[Any, ...]]]]] = []
 
     def _entity(self, identifier: str, properties: dict[str, Any]) -> Any:
-        found = self.crate.get(identifier)
-        return found if found is not None else self.crate.add(self.Entity(self.crate, identifier, properties=properties))
+        key = self.crate.resolve_id(identifier)
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = self.crate.add(self.Entity(self.crate, identifier, properties=properties))
+        return found
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
         """Add the record's action and the entities it refers to."""
@@ -133,7 +142,7 @@ class RoCrateExporter(Exporter):
         for side, prop in (("inputs", "object"), ("outputs", "result")):
             found = [self._artifact(a) for a in artifacts(record, side)]
             if found:
-                action[prop] = _one_or_many(found)
+                self._uses.append((action, prop, found))
         path = os.path.join(self._tmp, f"{_slug(rid)}.json")
         with open(path, "wb") as out:
             out.write(dumps(record, indent=True))  # integers beyond 64 bits as they are
@@ -143,28 +152,69 @@ class RoCrateExporter(Exporter):
         self._mentions.append(action)
         return []
 
-    def _artifact(self, artifact: dict[str, Any]) -> Any:
-        props: dict[str, Any] = {"@type": "Dataset" if artifact.get("kind") in ("folder", "directory") else "File",
-                                 "name": os.path.basename(artifact["uri"].rstrip("/")) or artifact["uri"]}
+    def _artifact(self, artifact: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """Note one artifact of a record; its (canonical id, version) key."""
+        uri = str(artifact["uri"])
+        folder = artifact.get("kind") in ("folder", "directory")
+        props: dict[str, Any] = {"@type": "Dataset" if folder else "File",
+                                 "name": os.path.basename(uri.rstrip("/")) or uri}
         for key, prop in (("size_bytes", "contentSize"), ("sha256", "sha256"), ("media_type", "encodingFormat"),
                           ("mtime", "dateModified")):
             if artifact.get(key) is not None:
                 props[prop] = str(artifact[key]) if key == "size_bytes" else artifact[key]
         if artifact.get("role"):
             props["description"] = f"role: {artifact['role']}"
-        identifier = file_uri(artifact["uri"])
-        if props["@type"] == "Dataset" and not identifier.endswith("/"):
-            identifier += "/"  # RO-Crate: a folder's id ends with a slash
-        entity = self._entity(identifier, props)
-        self._parts[entity.id] = entity
-        return entity
+        absolute = file_uri(uri)
+        if absolute is None:
+            # A relative path (``~/x`` after redaction, ``data/x``): kept as recorded, as a local id, never
+            # resolved against the folder of whoever exports.
+            identifier = local_id(uri)
+            props["identifier"] = uri
+        else:
+            identifier = absolute
+            if folder and not identifier.endswith("/"):
+                identifier += "/"  # RO-Crate: a folder's id ends with a slash
+        # One entity per content: artifacts that agree on all of these are the same file (or folder).
+        version = (props["@type"], props.get("sha256"), props.get("contentSize"), props.get("dateModified"),
+                   props.get("encodingFormat"))
+        group = self.crate.resolve_id(identifier)
+        self._versions.setdefault(group, {}).setdefault(version, (identifier, props))
+        return group, version
+
+    def _artifact_entities(self) -> list[Any]:
+        """Make the artifacts' entities and link them from their actions; the entities, for ``hasPart``.
+
+        A path met with one content is one entity whose id is the path's URI. A path met with several
+        contents (a file rewritten between runs) is one entity per content, each with a ``#`` id naming the
+        URI and the content's digest (``#file:/%2F/runs/model.pt@sha256-…``; ``@v2`` and so on for contents
+        without a digest of their own) and ``url`` the path: an id names one thing, so no run is given
+        another run's digest or size. A relative path has a ``#path:`` id (see :meth:`_artifact`). Entities
+        with a ``#`` id are contextual, not data entities (RO-Crate 1.2), so ``hasPart`` leaves them out.
+        """
+        made: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        for group, versions in self._versions.items():
+            digests = [version[1] for version in versions]
+            for number, (version, (identifier, props)) in enumerate(versions.items(), 1):
+                if len(versions) > 1:
+                    digest = version[1]
+                    tag = f"sha256-{digest}" if digest and digests.count(digest) == 1 else f"v{number}"
+                    props = dict(props)
+                    if not identifier.startswith("#"):
+                        props["url"] = identifier
+                    identifier = f"{identifier}@{tag}" if identifier.startswith("#") else \
+                        f"{local_id(identifier, prefix='', uri=True)}@{tag}"
+                made[group, version] = self._entity(identifier, props)
+        for action, prop, keys in self._uses:
+            action[prop] = _one_or_many([made[key] for key in keys])
+        # A "#" id is not a data entity (RO-Crate 1.2, and ro-crate-py reads it so): not in hasPart.
+        return [entity for entity in dict.fromkeys(made.values()) if not entity.id.startswith("#")]
 
     def close(self) -> list[Finding]:
         """Write the crate (a folder, or a zip replaced as a whole) and remove the staging files."""
         root = self.crate.root_dataset
         root["mentions"] = _one_or_many(self._mentions)
         parts = root.get("hasPart") or []
-        root["hasPart"] = _one_or_many((parts if isinstance(parts, list) else [parts]) + list(self._parts.values()))
+        root["hasPart"] = _one_or_many((parts if isinstance(parts, list) else [parts]) + self._artifact_entities())
         target = os.path.abspath(self.output)
         parent = os.path.dirname(target)
         os.makedirs(parent, exist_ok=True)

@@ -20,7 +20,7 @@ from typing import IO, Any, Iterator
 import attrs
 import orjson
 
-from procrecord.exports.columns import Column, RowMaker, as_kind, unify
+from procrecord.exports.columns import Column, RowMaker, as_kind, prefix_clash, unify
 from procrecord.exports.interface import Exporter, ExportError, ExportOptions, Finding, require
 from procrecord.exports.times import TimeError, normalized, plain
 
@@ -112,6 +112,11 @@ class TableExporter(Exporter):
         from procrecord.record.schemas import current_version
 
         self.version = current_version()
+        clash = prefix_clash(options.config_prefix, self.version)
+        if clash is not None:
+            raise ExportError(f"config prefix {options.config_prefix!r} could make a config column named as the "
+                              f"schema's column {clash!r}: give a prefix no schema column starts with "
+                              "(default: 'config.')")
         self.maker = RowMaker(self.version, options.config_prefix, options.include_volatile)
         self.columns = self.maker.columns()
         self._id = [c.name for c in self.columns].index("id")
