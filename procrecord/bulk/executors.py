@@ -475,15 +475,20 @@ class _Owners:
 
     def claim(self, batch: list[Any]) -> frozenset[int]:
         """The positions in ``batch`` whose output another source owns (each reported as a conflict)."""
+        from procrecord.bulk.objectsink import UnsafeName
+
         taken = set()
         for position, task in enumerate(batch):
             source = getattr(task, "path", None) or getattr(task, "url", None)
             if not isinstance(source, str) or source == "-":
                 continue
-            target = self._placer.destination(source)
+            try:
+                target = self._placer.destination(source)
+            except UnsafeName:
+                continue  # not written: the worker's sink reports it
             if target is None:
                 continue
-            owner = self._owners.setdefault(target, source)
+            owner = self._owners.setdefault(self._placer.owner_key(target), source)
             if owner != source:
                 taken.add(position)
                 if self._collected is not None:

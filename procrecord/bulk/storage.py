@@ -439,7 +439,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     for name in sorted(found.entries):
         if root is not None:
             # The rules of a local folder's walk, its folders included (the listing gives files only).
-            if not name.lower().endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
+            if not name.lower().endswith(JSON_SUFFIXES) or not walk.selects(_names_below(name, root)):
                 continue
             if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs
@@ -465,6 +465,16 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     finally:
         if ahead is not None:
             ahead.close()
+
+
+def _names_below(key: str, root: str) -> str:
+    """The names of ``key`` below ``root``, as the walk's rules (hidden names, ``--include``,
+    ``--exclude``) read them: a key is a literal string, so its empty, ``.`` and ``..`` segments are
+    no names (nor hidden ones) and resolve nothing: ``runs/../a.json`` is the object ``a.json``
+    below ``runs/``. (Such a key cannot be mirrored under ``-o``: the sink says so.)"""
+    prefix = root.rstrip("/") + "/"
+    rest = key[len(prefix):] if key.startswith(prefix) else posixpath.relpath(key, root)
+    return "/".join(part for part in rest.split("/") if part not in ("", ".", ".."))
 
 
 def _read_whole(jsonl: bool, size: int, max_bytes: int) -> bool:
