@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from test_storage import _opt, endpoint, invoke, s3  # noqa: F401  (fixtures)
@@ -100,3 +102,90 @@ def test_unsafe_names():
     for name in ("a.json", "a/b.json", "..a.json", "a../b.json", "...", ".hidden/a.json", "a\\b.json"):
         assert unsafe(name, False) is None, name
     assert unsafe("x" * 256 + ".json", True) is not None and unsafe("x" * 256 + ".json", False) is None
+
+
+OTHER = b'{"other": "writer", "secret": "AKIAOTHERWRITERSECRET"}\n'
+
+
+def _redacted(path) -> bytes:
+    """A record that ``redact --level most`` leaves as it is (it was redacted already)."""
+    return invoke("redact", "--level", "most", path).stdout_bytes
+
+
+def _change_first_before(monkeypatch, cls, method, change) -> list[str]:
+    """Another writer changes the first source a sink finishes, just before the sink writes its output."""
+    original = getattr(cls, method)
+    fired: list[str] = []
+
+    def patched(self, *args):
+        source = self._source
+        if source is not None and not fired:
+            change(source)
+            fired.append(source)
+        return original(self, *args)
+
+    monkeypatch.setattr(cls, method, patched)
+    return fired
+
+
+def test_an_unchanged_object_copied_to_the_output_is_the_bytes_that_were_checked(tmp_path, s3, endpoint, monkeypatch):  # noqa: F811
+    from procrecord.bulk.objectsink import ObjectSink
+
+    fs, bucket = s3
+    checked = {f"{bucket}/runs/{p.name}": _redacted(p) for p in valid_fixtures(current_version())[:3]}
+    for key, data in checked.items():
+        fs.pipe_file(key, data)
+    fired = _change_first_before(monkeypatch, ObjectSink, "_finish", lambda url: fs.pipe_file(url[5:], OTHER))
+    result = invoke("redact", "--level", "most", "--jobs", "1", f"s3://{bucket}/runs/", "-o", tmp_path / "out",
+                    *_opt(endpoint))
+    assert fired and result.exit_code == 0, result.output
+    assert "3 redacted (unchanged 3)" in result.output
+    out = {f"{bucket}/runs/{p.name}": p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert out == checked  # never the other writer's bytes, which were not checked
+
+
+def test_an_unchanged_object_read_again_is_copied_only_if_it_is_still_the_version_read(tmp_path, s3, endpoint, monkeypatch):  # noqa: F811
+    from procrecord.bulk import objectio
+    from procrecord.bulk.objectsink import ObjectSink
+
+    monkeypatch.setattr(objectio, "AHEAD_MAX_OBJECT", 16)  # the JSONL objects are streamed: their bytes not kept
+    fs, bucket = s3
+    lines = [_redacted(p) for p in valid_fixtures(current_version())[:2]]
+    data = b"".join(json.dumps(json.loads(line)).encode() + b"\n" for line in lines)
+    fs.pipe_file(f"{bucket}/runs/a.jsonl", data)
+    fs.pipe_file(f"{bucket}/runs/b.jsonl", data)
+    fired = _change_first_before(monkeypatch, ObjectSink, "_finish", lambda url: fs.pipe_file(url[5:], OTHER))
+    result = invoke("redact", "--level", "most", "--jobs", "1", f"s3://{bucket}/runs/", "-o", f"s3://{bucket}/out/",
+                    *_opt(endpoint))
+    assert fired == [f"s3://{bucket}/runs/a.jsonl"] and result.exit_code == 1, result.output
+    assert f"s3://{bucket}/runs/a.jsonl:: error: not copied: it changed since it was read" in result.output
+    fs.invalidate_cache()
+    assert not fs.exists(f"{bucket}/out/a.jsonl") and fs.cat_file(f"{bucket}/out/b.jsonl") == data
+    assert "not written (error)" in result.output.splitlines()[-1]
+
+
+@pytest.mark.parametrize("output", ["local", "url"])
+def test_an_unchanged_local_file_is_copied_only_if_it_is_still_the_file_read(tmp_path, monkeypatch, output):
+    from procrecord.bulk.objectsink import ObjectSink
+    from procrecord.bulk.output import Sink
+
+    src = tmp_path / "in"
+    src.mkdir()
+    checked = {p.name: _redacted(p) for p in valid_fixtures(current_version())[:2]}
+    for name, data in checked.items():
+        (src / name).write_bytes(data)
+    cls, method, target = (Sink, "_finish", str(tmp_path / "out")) if output == "local" else (
+        ObjectSink, "_finish", f"memory://s15st-{uuid.uuid4().hex}/out")
+    fired = _change_first_before(monkeypatch, cls, method, lambda path: Path(path).write_bytes(OTHER))
+    result = invoke("redact", "--level", "most", "--jobs", "1", src, "-o", target)
+    assert len(fired) == 1 and result.exit_code == 1, result.output
+    changed = os.path.basename(fired[0])
+    assert f"{fired[0]}:: error: not copied: it changed since it was read" in result.output
+    if output == "local":
+        written = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    else:
+        import fsspec
+
+        fs = fsspec.filesystem("memory")
+        written = {k.rsplit("/", 1)[1]: fs.cat_file(k) for k in fs.find(target.split("://", 1)[1])}
+    assert written == {name: data for name, data in checked.items() if name != changed}

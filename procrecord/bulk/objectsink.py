@@ -7,14 +7,12 @@ import os
 import posixpath
 from typing import IO, Any
 
-from procrecord.bulk.output import OrderedFeed
+from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, read_as_checked
 from procrecord.bulk.storage import _bare, _protocols, describe, filesystem, identity, is_url, source_root
 from procrecord.errors import ProcrecordError
 
 #: The finding of an in-place object someone else changed since it was listed.
 CHANGED = "not rewritten: the object changed since it was read"
-#: The finding of an unchanged source (copied byte for byte to ``-o``) changed since it was read.
-COPY_CHANGED = "not copied: it changed since it was read (its new content was not checked)"
 
 
 class UnsafeName(ValueError):
@@ -96,6 +94,7 @@ class ObjectSink(OrderedFeed):
     def _reset(self) -> None:
         self._data: list[bytes] = []
         self._failed = self._changed = False
+        self._verbatim = True  # every block holds the source's bytes as read (Block.verbatim)
         self._expect = None
         self._jsonl = False
 
@@ -132,8 +131,9 @@ class ObjectSink(OrderedFeed):
         self._finish()
         self._source = source
 
-    def _take(self, data: bytes, changed: bool) -> None:
+    def _take(self, data: bytes, changed: bool, verbatim: bool = False) -> None:
         self._changed = self._changed or changed
+        self._verbatim = self._verbatim and verbatim
         if self.in_place or self.output:
             self._data.append(data)
         else:
@@ -173,11 +173,16 @@ class ObjectSink(OrderedFeed):
             return
         try:
             if not self._changed and source != "-":
+                # An unchanged object is copied byte for byte: the bytes read and checked (an object
+                # read whole), or read again only if it is still the version that was read.
                 self.unchanged.append(source)
-                data = _read_bytes(source)  # an unchanged object is copied byte for byte
+                data = b"".join(self._data) if self._verbatim and self._data else _read_bytes(source, self._expect)
             else:
                 data = b"".join(self._data)
             _put(self._out_fs, target, data)
+        except ChangedSinceRead:
+            self.failures.append((source, COPY_CHANGED))
+            return
         except Exception as exc:  # noqa: BLE001 - one unwritable output is a finding, the run goes on
             self.failures.append((source, f"cannot write {self._out_fs.unstrip_protocol(target)}: {describe(exc)}"))
             return
@@ -242,13 +247,32 @@ class ObjectSink(OrderedFeed):
         self._source = None
 
 
-def _read_bytes(source: str) -> bytes:
-    if is_url(source):
-        fs, path = filesystem(source)
-        data: bytes = fs.cat_file(path)
-        return data
-    with open(source, "rb") as handle:
-        return handle.read()
+def _read_bytes(source: str, expect: Any = None) -> bytes:
+    """``source``'s bytes read again (an unchanged one, streamed when it was checked), only if it is
+    still what was listed and read (``expect``: its identity then, None: not known); else raises
+    :class:`~procrecord.bulk.output.ChangedSinceRead`. On S3 every ranged GET of the read carries the
+    ETag checked (s3fs refuses a block of another version)."""
+    if not is_url(source):
+        return read_as_checked(source, expect)
+    fs, path = filesystem(source)
+    fs.invalidate_cache(path)
+    try:
+        with fs.open(path, "rb") as handle:
+            details = getattr(handle, "details", None) or fs.info(path)
+            if expect is not None and identity(details) != tuple(expect):
+                raise ChangedSinceRead(0, COPY_CHANGED, source)
+            data: bytes = handle.read()
+    except ChangedSinceRead:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "FileExpired":  # fsspec: a block of another version than the one opened
+            raise ChangedSinceRead(0, COPY_CHANGED, source) from exc
+        raise
+    if expect is not None:
+        fs.invalidate_cache(path)
+        if identity(fs.info(path)) != tuple(expect) or len(data) != int(expect[1]):
+            raise ChangedSinceRead(0, COPY_CHANGED, source)  # (stores that do not check each read)
+    return data
 
 
 def _put(fs: Any, path: str, data: bytes) -> None:
