@@ -189,3 +189,156 @@ def test_an_unchanged_local_file_is_copied_only_if_it_is_still_the_file_read(tmp
         fs = fsspec.filesystem("memory")
         written = {k.rsplit("/", 1)[1]: fs.cat_file(k) for k in fs.find(target.split("://", 1)[1])}
     assert written == {name: data for name, data in checked.items() if name != changed}
+
+
+def test_an_export_that_cannot_be_uploaded_says_its_records_were_not_written(tmp_path, s3, endpoint):  # noqa: F811
+    fs, bucket = s3
+    for path in valid_fixtures(current_version())[:2]:
+        fs.pipe_file(f"{bucket}/runs/{path.name}", path.read_bytes())
+    result = invoke("export", "--to", "csv", f"s3://{bucket}/runs/", "-o", "s3://no-such-bucket-s15st/x.csv",
+                    *_opt(endpoint))
+    assert result.exit_code == 1, result.output
+    assert "s3://no-such-bucket-s15st/x.csv:: error: cannot write" in result.output
+    assert result.output.splitlines()[-1] == "export --to csv: 2 records: 2 not written (error)"
+    done = invoke("export", "--to", "csv", f"s3://{bucket}/runs/", "-o", f"s3://{bucket}/x.csv", *_opt(endpoint))
+    assert done.exit_code == 0 and done.output.splitlines()[-1] == "export --to csv: 2 records: 2 exported"
+
+
+@pytest.fixture()
+def blackhole():
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers: its endpoint URL."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_an_endpoint_that_never_answers_is_a_finding_within_the_timeouts(tmp_path, blackhole):
+    import subprocess
+    import sys
+    import time
+
+    # The defaults made small (as --storage-option config_kwargs could): each request gives up after
+    # 1 s without a byte, and s3fs tries it 5 times.
+    script = ("import sys; from procrecord.bulk import storage\n"
+              "storage.S3_CONFIG_DEFAULTS = {**getattr(storage, 'S3_CONFIG_DEFAULTS', {}), 'read_timeout': 1, 'connect_timeout': 1}\n"
+              "from procrecord.cli import main; sys.argv[0] = 'procrecord'; main()\n")
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script, "validate", "s3://quiet/runs/",
+                           "--storage-option", f"endpoint_url={blackhole}"],
+                          capture_output=True, text=True, timeout=90, env=env)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "s3://quiet/runs/:: error: storage error:" in output and "timeout" in output.lower()
+    assert time.monotonic() - start < 60
+
+
+def test_s3_timeouts_are_defaults_under_the_users_config():
+    from procrecord.bulk import storage
+    from procrecord.bulk.storage import S3_CONFIG_DEFAULTS, with_defaults
+
+    assert with_defaults("s3://b/k", {})["config_kwargs"] == S3_CONFIG_DEFAULTS
+    assert S3_CONFIG_DEFAULTS["read_timeout"] <= 15 and S3_CONFIG_DEFAULTS["connect_timeout"] <= 15
+    mine = with_defaults("s3://b/k", {"config_kwargs": {"read_timeout": 300, "retries": {"max_attempts": 9}},
+                                      "anon": True})
+    assert mine == {"anon": True, "config_kwargs": {**S3_CONFIG_DEFAULTS, "read_timeout": 300,
+                                                    "retries": {"max_attempts": 9}}}
+    own_config = {"client_kwargs": {"config": object()}}
+    assert with_defaults("s3://b/k", own_config) == own_config  # the user's botocore Config decides
+    assert with_defaults("memory://b/k", {}) == {} and with_defaults("gs://b/k", {"x": 1}) == {"x": 1}
+    storage.set_options({"config_kwargs": {"read_timeout": 42}, "skip_instance_cache": True})
+    try:
+        fs, _ = storage.filesystem("s3://b/k")
+        assert fs.config_kwargs == {**S3_CONFIG_DEFAULTS, "read_timeout": 42}
+    finally:
+        storage.set_options({})
+
+
+def test_a_slow_transfer_is_not_cut_while_bytes_keep_coming():
+    """read_timeout is per socket read: a body dripping for longer than it in all is read whole."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = b"x" * 10
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("ETag", '"e"')
+            self.end_headers()
+            for byte in body:  # 10 x 0.3 s: 3 s in all, never 1 s without a byte
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.3)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    from procrecord.bulk import objectio, storage
+
+    storage.set_options({"endpoint_url": f"http://127.0.0.1:{server.server_address[1]}", "key": "k", "secret": "s",
+                         "skip_instance_cache": True, "config_kwargs": {"read_timeout": 1}})
+    try:
+        fs, path = storage.filesystem("s3://drip/a.json")
+        assert objectio.read_whole(fs, path) == body
+    finally:
+        storage.set_options({})
+        server.shutdown()
+
+
+def test_a_dask_address_that_accepts_and_never_speaks_is_an_error_within_the_connect_timeout(tmp_path, blackhole):
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("distributed")
+    address = blackhole.replace("http://", "tcp://")
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "procrecord", "redact", "--level", "most", str(valid_fixtures()[0]),
+                           "-o", str(tmp_path / "out"), "--executor", f"dask:{address}"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 3, done.stderr
+    assert f"Timed out trying to connect to {address} after 2 s" in done.stderr
+    assert time.monotonic() - start < 30 and not (tmp_path / "out").exists()
+
+
+def test_export_help_names_only_the_executors_export_takes_and_the_dask_key_message_names_what_exists():
+    from procrecord.bulk.executors import run_dask
+    from procrecord.bulk.loader import Walk
+    from procrecord.errors import ProcrecordError
+    from procrecord.operations.transforms import RedactRecord
+
+    text = invoke("export", "--help").output
+    assert "--executor local[:N]" in text and "dask:tcp" not in text and "jobqueue" not in text
+    assert "dask:tcp://HOST:PORT" in invoke("redact", "--help").output
+    with pytest.raises(ProcrecordError) as refused:
+        list(run_dask(None, ["x"], RedactRecord("most", b"k" * 40, False), 1 << 20, Walk(), "out"))
+    assert "--key-from-worker-env" not in str(refused.value) and "WorkerKey" in str(refused.value)
