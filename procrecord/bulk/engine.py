@@ -82,6 +82,10 @@ class Block(NamedTuple):
     identity: tuple[int, int, int, int] | None = None
     #: The source file's permission bits as planned (None: not known), which an output file takes.
     mode: int | None = None
+    #: True when ``data`` is not the records' output but the source's bytes as they were read (and
+    #: checked): an object read whole whose records need no change. ``-o`` copies these very bytes,
+    #: never a second read of the object, which someone may have changed meanwhile.
+    verbatim: bool = False
 
 
 class Operation(Protocol):
@@ -118,14 +122,23 @@ def _run_task(payload: tuple[Operation, Task]) -> tuple[list[Outcome | Block], i
     exact = getattr(operation, "exact_integers", False)
     raw = getattr(operation, "raw_documents", False)
     unique = getattr(operation, "unique_keys", False)
+    identity, mode, later = getattr(task, "identity", None), getattr(task, "mode", None), _later_part(task)
+    read: tuple[bytes, ...] | None = None
+    fetch = getattr(task, "fetch", None)
+    if fetch is not None:  # an object in storage: read here, and its bytes kept (see Block.verbatim)
+        task = fetch()
+        if isinstance(task, InlineTask):
+            read = task.payloads
     outcomes = [apply(operation, item) for item in iter_task(task, span, exact, raw, unique)]
-    later = _later_part(task)
     if not outcomes and span.lines and later is not None:
         # blank lines only, in the middle or at the end of a file: written back, so lines keep their numbers
         return [Block(later, b"\n" * span.lines, False, {})], span.lines
     first = task.first_line if isinstance(task, InlineTask) else 1  # the line numbers the task's outcomes start at
-    return pack(outcomes, (first, first + span.lines - 1), getattr(task, "identity", None), getattr(task, "mode", None)), \
-        span.lines
+    items = pack(outcomes, (first, first + span.lines - 1), identity, mode)
+    if read is not None:  # a whole object: an unchanged one is copied as these bytes, not read again
+        items = [item._replace(data=b"".join(read), verbatim=True)
+                 if item.__class__ is Block and not item.changed else item for item in items]
+    return items, span.lines
 
 
 def _later_part(task: Task) -> str | None:

@@ -102,7 +102,37 @@ def client(address: str | None, workers: int | None = None) -> Any:
         return Client(cluster)
     from distributed import Client
 
+    _reach(address)
     return Client(address)
+
+
+def _reach(address: str) -> None:
+    """Raise ``OSError`` unless a Dask scheduler answers at ``address`` within Dask's connect
+    timeout (``distributed.comm.timeouts.connect``, 30 s by default), handshake included.
+
+    ``Client(address)`` bounds the TCP connection by that timeout, but then waits for the
+    scheduler's handshake with none: a listener that accepts connections and never speaks (another
+    service on the port, a stuck proxy) would hang the run for ever. One connection is made here,
+    with its handshake bounded, and closed (the client makes its own)."""
+    import asyncio
+
+    import dask
+    from dask.utils import parse_timedelta
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), "s") or 30
+
+    async def probe() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **Security().get_connection_args("client")),
+                                      timeout)
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except asyncio.TimeoutError:
+        raise OSError(f"Timed out trying to connect to {address} after {timeout:g} s: it accepted the connection "
+                      "and never answered as a Dask scheduler") from None
 
 
 #: What a LocalCluster's worker processes start with: they are forked from one fork server that
@@ -404,7 +434,9 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
     if isinstance(getattr(operation, "key", None), bytes) or isinstance(
             getattr(getattr(operation, "inner", None), "key", None), bytes):
         raise ProcrecordError(f"on Dask the pseudonym key comes from each worker's environment ({WORKER_KEY_ENV}), "
-                              "never with the tasks: use --key-from-worker-env")
+                              "never with the tasks: give the operation a WorkerKey (procrecord.bulk.executors."
+                              "WorkerKey(procrecord.operations.redaction.fingerprint(key))) in its place; on the "
+                              f"command line, set {WORKER_KEY_ENV} here and on every worker (not --key-file)")
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
@@ -475,15 +507,20 @@ class _Owners:
 
     def claim(self, batch: list[Any]) -> frozenset[int]:
         """The positions in ``batch`` whose output another source owns (each reported as a conflict)."""
+        from procrecord.bulk.objectsink import UnsafeName
+
         taken = set()
         for position, task in enumerate(batch):
             source = getattr(task, "path", None) or getattr(task, "url", None)
             if not isinstance(source, str) or source == "-":
                 continue
-            target = self._placer.destination(source)
+            try:
+                target = self._placer.destination(source)
+            except UnsafeName:
+                continue  # not written: the worker's sink reports it
             if target is None:
                 continue
-            owner = self._owners.setdefault(target, source)
+            owner = self._owners.setdefault(self._placer.owner_key(target), source)
             if owner != source:
                 taken.add(position)
                 if self._collected is not None:

@@ -7,12 +7,52 @@ import os
 import posixpath
 from typing import IO, Any
 
-from procrecord.bulk.output import OrderedFeed
+from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, read_as_checked
 from procrecord.bulk.storage import _bare, _protocols, describe, filesystem, identity, is_url, source_root
 from procrecord.errors import ProcrecordError
 
 #: The finding of an in-place object someone else changed since it was listed.
 CHANGED = "not rewritten: the object changed since it was read"
+
+
+class UnsafeName(ValueError):
+    """A source whose name cannot be mirrored under the output: its message says why."""
+
+
+def unsafe(relative: str, local: bool) -> str | None:
+    """Why the path ``relative`` (``/``-separated, from an object's key or a file's path below its
+    source's root) cannot be mirrored under an output folder or prefix; None when it can.
+
+    Keys of object storage are literal strings: ``runs//a.json``, ``runs/../a.json`` and
+    ``runs/./a.json`` are three objects besides ``runs/a.json``. Joined to an output they would
+    leave it (``..``, or ``/a.json`` joined as an absolute path) or land on another object's
+    output, so they are refused for every output (local or URL): the mirrored tree is the same
+    wherever it is written. ``local``: also what a local file name cannot hold here.
+    """
+    if not relative:
+        return "its name is empty below the source's root"
+    if "\0" in relative:
+        return "its name holds a NUL character"
+    parts = relative.split("/")
+    if "" in parts:
+        return "its name has an empty path segment ('//', or a '/' at either end)"
+    if "." in parts or ".." in parts:
+        return "its name has a '.' or '..' path segment"
+    if local:
+        import sys
+
+        separators = {os.sep, os.altsep} - {None, "/"}
+        for part in parts:
+            if separators & set(part) or (os.name == "nt" and (set(part) & set('<>:"|?*')
+                                                                or part[-1] in ". ")):
+                return f"its name segment {part!r} is not a file name on this system"
+            try:
+                encoded = part.encode(sys.getfilesystemencoding(), "surrogateescape")
+            except UnicodeEncodeError:
+                return f"its name segment {part!r} cannot be written by this file system"
+            if len(encoded) > 255:
+                return "its name has a segment longer than a file name may be (255 bytes)"
+    return None
 
 
 class ObjectSink(OrderedFeed):
@@ -39,8 +79,10 @@ class ObjectSink(OrderedFeed):
         self._owners: dict[str, str] = {}
         self._source = None
         self._reset()
+        self._local = False
         if output:
             self._out_fs, self._out_root = filesystem(output) if is_url(output) else filesystem(os.path.abspath(output))
+            self._local = "file" in _protocols(self._out_fs)
 
     @property
     def roots(self) -> list[str]:
@@ -52,28 +94,46 @@ class ObjectSink(OrderedFeed):
     def _reset(self) -> None:
         self._data: list[bytes] = []
         self._failed = self._changed = False
+        self._verbatim = True  # every block holds the source's bytes as read (Block.verbatim)
         self._expect = None
         self._jsonl = False
 
     def destination(self, source: str) -> str | None:
-        """The output path (in the output filesystem) of ``source``; None for stdout."""
+        """The output path (in the output filesystem) of ``source``; None for stdout.
+
+        Raises :class:`UnsafeName` for a source whose name cannot be mirrored (see :func:`unsafe`):
+        every output stays under the output folder or prefix.
+        """
         if not self.output:
             return None
         if source == "-":
             return posixpath.join(self._out_root, "stdin.jsonl" if self._jsonl else "stdin.json")
         bare = _bare(source)
+        relative = None
         for root in self.roots:
             prefix = root.rstrip("/" + os.sep) + "/"
             if bare.startswith(prefix):
-                return posixpath.join(self._out_root, bare[len(prefix):])
-        return posixpath.join(self._out_root, posixpath.basename(bare))
+                relative = bare[len(prefix):]
+                break
+        if relative is None:
+            relative = bare.rpartition("/")[2]  # (a key is split on "/" only: no basename that drops "..")
+        why = unsafe(relative, self._local)
+        if why is not None:
+            raise UnsafeName(f"not written: {why}, which cannot be mirrored under the output "
+                             f"(it would land outside it or on another object's output)")
+        return self._out_root.rstrip("/") + "/" + relative
+
+    def owner_key(self, target: str) -> str:
+        """``target`` as compared for two sources with one output (case-insensitive file systems fold case)."""
+        return os.path.normcase(posixpath.normpath(target)) if self._local else target
 
     def _switch(self, source: str) -> None:
         self._finish()
         self._source = source
 
-    def _take(self, data: bytes, changed: bool) -> None:
+    def _take(self, data: bytes, changed: bool, verbatim: bool = False) -> None:
         self._changed = self._changed or changed
+        self._verbatim = self._verbatim and verbatim
         if self.in_place or self.output:
             self._data.append(data)
         else:
@@ -101,19 +161,28 @@ class ObjectSink(OrderedFeed):
             self._reset()
 
     def _mirror(self, source: str) -> None:
-        target = self.destination(source)
+        try:
+            target = self.destination(source)
+        except UnsafeName as exc:
+            self.failures.append((source, str(exc)))
+            return
         assert target is not None
-        owner = self._owners.setdefault(target, source)
+        owner = self._owners.setdefault(self.owner_key(target), source)
         if owner != source:
             self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
             return
         try:
             if not self._changed and source != "-":
+                # An unchanged object is copied byte for byte: the bytes read and checked (an object
+                # read whole), or read again only if it is still the version that was read.
                 self.unchanged.append(source)
-                data = _read_bytes(source)  # an unchanged object is copied byte for byte
+                data = b"".join(self._data) if self._verbatim and self._data else _read_bytes(source, self._expect)
             else:
                 data = b"".join(self._data)
             _put(self._out_fs, target, data)
+        except ChangedSinceRead:
+            self.failures.append((source, COPY_CHANGED))
+            return
         except Exception as exc:  # noqa: BLE001 - one unwritable output is a finding, the run goes on
             self.failures.append((source, f"cannot write {self._out_fs.unstrip_protocol(target)}: {describe(exc)}"))
             return
@@ -178,13 +247,32 @@ class ObjectSink(OrderedFeed):
         self._source = None
 
 
-def _read_bytes(source: str) -> bytes:
-    if is_url(source):
-        fs, path = filesystem(source)
-        data: bytes = fs.cat_file(path)
-        return data
-    with open(source, "rb") as handle:
-        return handle.read()
+def _read_bytes(source: str, expect: Any = None) -> bytes:
+    """``source``'s bytes read again (an unchanged one, streamed when it was checked), only if it is
+    still what was listed and read (``expect``: its identity then, None: not known); else raises
+    :class:`~procrecord.bulk.output.ChangedSinceRead`. On S3 every ranged GET of the read carries the
+    ETag checked (s3fs refuses a block of another version)."""
+    if not is_url(source):
+        return read_as_checked(source, expect)
+    fs, path = filesystem(source)
+    fs.invalidate_cache(path)
+    try:
+        with fs.open(path, "rb") as handle:
+            details = getattr(handle, "details", None) or fs.info(path)
+            if expect is not None and identity(details) != tuple(expect):
+                raise ChangedSinceRead(0, COPY_CHANGED, source)
+            data: bytes = handle.read()
+    except ChangedSinceRead:
+        raise
+    except Exception as exc:
+        if type(exc).__name__ == "FileExpired":  # fsspec: a block of another version than the one opened
+            raise ChangedSinceRead(0, COPY_CHANGED, source) from exc
+        raise
+    if expect is not None:
+        fs.invalidate_cache(path)
+        if identity(fs.info(path)) != tuple(expect) or len(data) != int(expect[1]):
+            raise ChangedSinceRead(0, COPY_CHANGED, source)  # (stores that do not check each read)
+    return data
 
 
 def _put(fs: Any, path: str, data: bytes) -> None:

@@ -72,12 +72,12 @@ class OrderedFeed:
             self._expect = item.identity
         if item.mode is not None:
             self._source_mode = item.mode
-        self._take(item.data, item.changed)
+        self._take(item.data, item.changed, item.verbatim)
 
     def _switch(self, source: str) -> None:
         raise NotImplementedError
 
-    def _take(self, data: bytes, changed: bool) -> None:
+    def _take(self, data: bytes, changed: bool, verbatim: bool = False) -> None:
         raise NotImplementedError
 
 
@@ -189,7 +189,7 @@ class Sink(OrderedFeed):
         self._finish_file()
         self._start_file(source)
 
-    def _take(self, data: bytes, changed: bool) -> None:
+    def _take(self, data: bytes, changed: bool, verbatim: bool = False) -> None:
         self._changed = self._changed or changed
         if self._target is None:
             self.stdout.write(data)
@@ -341,7 +341,7 @@ class Sink(OrderedFeed):
                 if self.in_place:
                     return
                 try:
-                    data = Path(source).read_bytes()
+                    data = read_as_checked(source, self._expect)
                 except OSError as exc:
                     self._fail(exc)
                     return
@@ -493,8 +493,34 @@ def _no_symlink_between(top: str, folder: str) -> None:
             raise OSError(errno.ELOOP, "a symlink in the output folder: outputs never go through one", current)
 
 
+class ChangedSinceRead(OSError):
+    """An unchanged source, to be copied byte for byte, is no longer the file (or object) that was read."""
+
+
+#: The finding of an unchanged source changed since it was read (its copy would not be what was checked).
+COPY_CHANGED = "not copied: it changed since it was read (its new content was not checked)"
+
+
+def read_as_checked(path: str, expect: Any) -> bytes:
+    """The bytes of the local file ``path``, to be copied as the output of its unchanged records:
+    raises :class:`ChangedSinceRead` unless the file is still the one planned and read (``expect``:
+    its :func:`procrecord.atomic.identity` then, None: not known), before and after this read, so
+    the copy is what was checked (a write changes the modification time, and most often the size)."""
+    from procrecord.atomic import identity
+
+    with open(path, "rb") as handle:
+        if expect is not None and identity(os.fstat(handle.fileno())) != tuple(expect):
+            raise ChangedSinceRead(errno.ESTALE, COPY_CHANGED, path)
+        data = handle.read()
+        if expect is not None and identity(os.fstat(handle.fileno())) != tuple(expect):
+            raise ChangedSinceRead(errno.ESTALE, COPY_CHANGED, path)
+    return data
+
+
 def _describe(exc: OSError) -> str:
     """One line for an output that could not be written: what happened, to which file."""
+    if isinstance(exc, ChangedSinceRead):
+        return COPY_CHANGED
     if isinstance(exc, ReplacedError):
         return f"not rewritten: {exc.strerror}"
     where = f" {exc.filename}" if exc.filename else ""

@@ -62,7 +62,7 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         from fsspec.core import url_to_fs
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
-    opts = _OPTIONS if storage_options is None else storage_options
+    opts = with_defaults(url, _OPTIONS if storage_options is None else storage_options)
     try:
         found: tuple[Any, str] = url_to_fs(url, **opts)
         return found
@@ -70,6 +70,31 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         raise ProcrecordError(f"{url}: no filesystem installed for this URL ({exc})") from exc
     except ValueError as exc:
         raise ProcrecordError(f"{url}: {exc}") from exc
+
+
+#: botocore settings of procrecord's S3 clients, under what ``--storage-option config_kwargs=...``
+#: gives (a key given there wins). botocore's own (60 s to connect, 60 s per read, up to 5 attempts)
+#: times s3fs's 5 tries of a timed-out request took 7 minutes per request to an endpoint that
+#: accepts connections and never answers; with these it fails in about a minute. ``read_timeout`` is
+#: per socket read, not per request: a big object's transfer takes as long as it takes while bytes
+#: keep coming. One attempt per request at botocore's level: s3fs tries each request 5 times itself
+#: (timeouts, connection errors, ``SlowDown``), with back-off.
+S3_CONFIG_DEFAULTS: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 10,
+                                      "retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+def with_defaults(url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for ``url`` with :data:`S3_CONFIG_DEFAULTS` merged under the user's
+    ``config_kwargs`` (an ``s3://`` URL only; unless ``client_kwargs`` carries a botocore ``config``
+    of the user's own, which then decides; a ``config_kwargs`` that is no mapping is left for
+    :func:`check_options` to refuse)."""
+    if not url.startswith(("s3://", "s3a://")):
+        return options
+    given = options.get("config_kwargs")
+    client = options.get("client_kwargs")
+    if (given is not None and not isinstance(given, dict)) or (isinstance(client, dict) and "config" in client):
+        return options
+    return {**options, "config_kwargs": {**S3_CONFIG_DEFAULTS, **(given or {})}}
 
 
 def check_options(urls: list[str]) -> None:
@@ -439,7 +464,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     for name in sorted(found.entries):
         if root is not None:
             # The rules of a local folder's walk, its folders included (the listing gives files only).
-            if not name.lower().endswith(JSON_SUFFIXES) or not walk.selects(posixpath.relpath(name, root)):
+            if not name.lower().endswith(JSON_SUFFIXES) or not walk.selects(_names_below(name, root)):
                 continue
             if any(name.startswith(s) for s in found.skipped):
                 continue  # this run's own outputs
@@ -465,6 +490,16 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     finally:
         if ahead is not None:
             ahead.close()
+
+
+def _names_below(key: str, root: str) -> str:
+    """The names of ``key`` below ``root``, as the walk's rules (hidden names, ``--include``,
+    ``--exclude``) read them: a key is a literal string, so its empty, ``.`` and ``..`` segments are
+    no names (nor hidden ones) and resolve nothing: ``runs/../a.json`` is the object ``a.json``
+    below ``runs/``. (Such a key cannot be mirrored under ``-o``: the sink says so.)"""
+    prefix = root.rstrip("/") + "/"
+    rest = key[len(prefix):] if key.startswith(prefix) else posixpath.relpath(key, root)
+    return "/".join(part for part in rest.split("/") if part not in ("", ".", ".."))
 
 
 def _read_whole(jsonl: bool, size: int, max_bytes: int) -> bool:

@@ -277,7 +277,8 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
             import shutil
 
             shutil.rmtree(os.path.dirname(staged), ignore_errors=True)
-    parts = [f"{counts.exported} exported"]
+    # An output that could not be uploaded holds none of them: not written, as redact counts its files.
+    parts = [f"{counts.exported} exported" if uploaded else f"{counts.exported} not written (error)"]
     for name, value in (("failed", counts.failed), ("already there", counts.skipped),
                         ("with dropped fields", counts.dropped), ("not readable or invalid", counts.rejected)):
         if value:
@@ -289,3 +290,12 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
     if counts.failed or counts.rejected or empty or (strict and counts.dropped) or not uploaded:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+# --executor is shared by every bulk command; export takes only the local pool (dask is refused: its
+# output is made in this process), and its help says so.
+for _param in export.params:
+    if _param.name == "executor":
+        _param.help = ("Where tasks run: local[:N] processes (as --jobs). Not dask: an export's output is made "
+                       "on this machine.")
+        _param.metavar = "local[:N]"
