@@ -160,8 +160,18 @@ class _Converter:
                 return self._mapping(value, pointer, depth)
             if isinstance(value, (set, frozenset)):
                 return self._set(value, pointer, depth)
-            if isinstance(value, (list, tuple)) or _iterable_sequence(value):
+            if isinstance(value, (list, tuple)):
                 return self._sequence(value, pointer, depth)
+            if _iterable_sequence(value):
+                # A sequence that is no list or tuple may be lazy and huge (range(10**9)): its items are
+                # copied only up to MAX_ITEMS; a long range is its own exact, short text.
+                size = len(value)
+                if size <= MAX_ITEMS:
+                    return self._sequence(value, pointer, depth)
+                self.notes.append(pointer)
+                if isinstance(value, range):
+                    return self._spend(repr(value))
+                return self._sequence(list(itertools.islice(value, MAX_ITEMS)), pointer, depth, total=size)
             self.notes.append(pointer)
             if self.budget is not None:
                 return self._describe(value, pointer, depth)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,27 @@ def test_plain_data_is_recorded_whole():
             "text": "x" * (MAX_CHARS * 2)}
     safe, notes = to_json(data)
     assert safe == {**data, "w": list(range(5_000))} and notes == []
+
+
+class Endless(Sequence):
+    """A lazy sequence (a million items here), as a job's own Sequence type may be."""
+
+    def __len__(self) -> int:
+        return 10**6
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if not 0 <= index < 10**6:
+            raise IndexError(index)
+        return index
+
+
+def test_a_lazy_sequence_is_never_copied_out_whole():
+    """range(10**9) in a config hung the Recorder (it was listed item by item): a long range is its own
+    text, another long lazy sequence its first MAX_ITEMS items and a marker; short ones stay lists."""
+    safe, notes = to_json({"r": range(10**6), "short": range(3), "lazy": Endless()})
+    assert safe["r"] == "range(0, 1000000)" and safe["short"] == [0, 1, 2]
+    assert safe["lazy"] == [*range(MAX_ITEMS), f"<{10**6 - MAX_ITEMS} more items left out>"]
+    assert sorted(notes) == ["/lazy", "/r"]
 
 
 def test_a_set_of_objects_has_the_same_order_in_every_run():
