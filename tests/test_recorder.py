@@ -697,6 +697,27 @@ class Small(Model):
     pass
 
 
+def _fit_outside(self, lr=0.1):  # defined outside any class body, made a method afterwards
+    return lr
+
+
+def _make_outside(cls, size):
+    return size
+
+
+_ARGS = {"output": None, "record_args": True, "collectors": [], "use_plugins": False, "handle_signals": False}
+
+
+class Attached:
+    def __init__(self):
+        self.api_key = "sk-SECRET"
+
+
+Attached.fit = Recorder(**_ARGS)(_fit_outside)
+Attached.make = classmethod(Recorder(**_ARGS)(_make_outside))
+Attached.static = staticmethod(Recorder(**_ARGS)(_fit_outside))
+
+
 @pytest.mark.parametrize("call, config", [
     (lambda: Model().fit(0.5), {"lr": 0.5}),
     (lambda: Small().fit(0.5), {"lr": 0.5}),  # a subclass's instance is a receiver too
@@ -706,6 +727,13 @@ class Small(Model):
     (lambda: Model().build(3), {"size": 3}),
     (lambda: Model.scale(10, 2), {"self": 10, "a": 2}),
     (lambda: Model().scale(10, 2), {"self": 10, "a": 2}),
+    # a function made a method after its definition: its receiver (and the credentials it holds) is left
+    # out all the same (its __qualname__ names no class)
+    (lambda: Attached().fit(0.5), {"lr": 0.5}),
+    (lambda: Attached.fit(Attached(), 0.5), {"lr": 0.5}),
+    (lambda: Attached.make(3), {"size": 3}),
+    (lambda: Attached().make(3), {"size": 3}),
+    (lambda: Attached.static(7, 2), {"self": 7, "lr": 2}),
 ])
 def test_record_args_leaves_out_only_a_real_receiver(call, config, monkeypatch):
     """The first argument is left out only of a method (or classmethod) called on its object (or

@@ -27,7 +27,7 @@ import traceback
 import uuid
 import warnings
 import weakref
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
 
 from procrecord._version import __version__
 from procrecord.atomic import write_bytes, write_new
@@ -490,12 +490,14 @@ class Recorder:
         """
         import inspect
 
+        made: list[Callable[..., Any]] = []  # the wrapper returned: a class may hold it as a method
+
         def recorder(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Recorder:
             settings = dict(self._settings)
             settings["name"] = settings["name"] or f"{func.__module__}.{func.__qualname__}"
             name = settings.pop("name")
             if self._record_args:
-                settings["config"] = _arguments(func, args, kwargs, settings["config"])
+                settings["config"] = _arguments(func, args, kwargs, settings["config"], made)
             return Recorder(name, **settings)
 
         if inspect.iscoroutinefunction(func):
@@ -504,6 +506,7 @@ class Recorder:
                 with recorder(args, kwargs):
                     return await func(*args, **kwargs)
 
+            made.append(coroutine_wrapper)
             return coroutine_wrapper
         if inspect.isasyncgenfunction(func):
             @functools.wraps(func)
@@ -525,6 +528,7 @@ class Recorder:
                     except StopAsyncIteration:
                         return
 
+            made.append(async_generator_wrapper)
             return async_generator_wrapper
         if inspect.isgeneratorfunction(func):
             @functools.wraps(func)
@@ -532,6 +536,7 @@ class Recorder:
                 with recorder(args, kwargs):
                     return (yield from func(*args, **kwargs))
 
+            made.append(generator_wrapper)
             return generator_wrapper
 
         @functools.wraps(func)
@@ -539,6 +544,7 @@ class Recorder:
             with recorder(args, kwargs):
                 return func(*args, **kwargs)
 
+        made.append(wrapper)
         return wrapper
 
     # -- the record -----------------------------------------------------------------------------
@@ -751,7 +757,8 @@ def _encode(record: dict[str, Any], path: str) -> bytes:
     return jsoncodec.dumps(record, indent=not path.lower().endswith(JSONL_SUFFIXES)) + b"\n"
 
 
-def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any) -> Any:
+def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], config: Any,
+               made: Sequence[Callable[..., Any]] = ()) -> Any:
     """The call's arguments by parameter name (defaults filled in), over the decorator's own config."""
     import inspect
 
@@ -763,7 +770,7 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     arguments = dict(bound.arguments)
     first = next(iter(bound.signature.parameters.values()), None)
     if (first is not None and first.kind in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD)
-            and args and _receiver(func, args[0])):
+            and args and _receiver(func, args[0], made)):
         # A method's receiver is no argument of the run (and an object's attributes may hold its credentials).
         del arguments[first.name]
     if config is None:
@@ -773,18 +780,40 @@ def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     return {"config": config, **arguments}
 
 
-def _receiver(func: Callable[..., Any], first: Any) -> bool:
-    """True when ``first``, the call's first argument, is the receiver of a method: ``func`` was
-    defined in a class body (its ``__qualname__`` is ``Class.name``, not ``name`` nor
-    ``outer.<locals>.name``) and ``first`` is an instance of that class, or that class or a subclass
-    of it (a classmethod). Whatever the parameter is called: a plain function's or a staticmethod's
+def _receiver(func: Callable[..., Any], first: Any, made: Sequence[Callable[..., Any]] = ()) -> bool:
+    """True when ``first``, the call's first argument, is the receiver of a method: ``first``'s class
+    (or ``first`` itself, a class) holds the decorated function (one of ``made``) as a method or
+    classmethod, wherever it was defined (``Client.fit = Recorder(...)(fit)``); or ``func`` was defined in
+    a class body (its ``__qualname__`` is ``Class.name``, not ``name`` nor ``outer.<locals>.name``) and
+    ``first`` is an instance of that class, or that class or a subclass of it (a classmethod). A class
+    holding it as a staticmethod has no receiver; whatever the parameter is called, a plain function's
     first parameter named ``self`` or ``cls`` is an argument like any other."""
+    held = _held_as(first, made) if made else None
+    if held is not None:
+        return held
     owner, _, _ = getattr(func, "__qualname__", "").rpartition(".")
     if not owner or owner.endswith("<locals>"):
         return False
     module = getattr(func, "__module__", None)
     classes = [*(first.__mro__ if isinstance(first, type) else ()), *type(first).__mro__]
     return any(getattr(c, "__qualname__", None) == owner and getattr(c, "__module__", None) == module for c in classes)
+
+
+def _held_as(first: Any, made: Sequence[Callable[..., Any]]) -> bool | None:
+    """Whether a class ``first`` was looked up in holds the decorated function as a method or classmethod
+    (True) or a staticmethod (False); None when none holds it."""
+    wrapper = made[0]
+    lookups = [type(first).__mro__]
+    if isinstance(first, type):
+        lookups.insert(0, first.__mro__)
+    for mro in lookups:
+        for klass in mro:
+            for value in vars(klass).values():
+                if value is wrapper:
+                    return mro is type(first).__mro__  # a plain function is a method of instances only
+                if isinstance(value, (classmethod, staticmethod)) and value.__func__ is wrapper:
+                    return isinstance(value, classmethod)
+    return None
 
 
 _NO_EXIT = object()
