@@ -830,7 +830,13 @@ def test_a_record_of_any_version_or_size_is_replaced_and_nothing_else(tmp_path):
     assert refusal("other.json", json.dumps({"record_type": "mlflow.run", "schema_version": "1.0"})) is not None
     kwcoco = {"info": [json.loads(legacy), record], "images": [{"file_name": big}]}
     assert refusal("result.kwcoco.json", json.dumps(kwcoco)) == existing.NOT_A_RECORD
-    assert refusal("big-other.json", json.dumps({"images": [{"file_name": big}], **record})) == existing.NOT_A_RECORD
+    assert refusal("big-other.json", json.dumps({"images": [{"file_name": big}], "type": "dataset"})) == existing.NOT_A_RECORD
+    # a big record whose marks come after its first MiB is read whole, as a small one is: saved with its
+    # keys sorted (`jq -S`), or a legacy record with its properties first
+    assert refusal("sorted-big.json", json.dumps({**record, "extra": {"pad": big}}, sort_keys=True, indent=1)) is None
+    assert refusal("legacy-properties-first.json",
+                   json.dumps({"properties": legacy_big["properties"], "type": "process"})) is None
+    assert refusal("sorted-big.jsonl", json.dumps({**record, "extra": {"pad": big}}, sort_keys=True) + "\n") is None
     assert refusal("list.json", json.dumps([record])) == existing.NOT_A_RECORD
     assert "more than one" in refusal("two.jsonl", (json.dumps(record) + "\n") * 2)
     assert "more than one" in refusal("two-big.jsonl", json.dumps({**record, "extra": {"pad": big[:1000]}}) + "\n"

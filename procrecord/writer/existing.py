@@ -4,7 +4,9 @@ A record replaces an earlier record (or an empty file), never anything else: ``p
 train.py`` must not turn the job's script into its record. Told cheaply, from at most
 :data:`PREFIX` bytes: a file that fits is parsed whole; of a bigger one the top-level members are read
 in order until the marks of a record are seen (every writer of records puts ``schema_version``,
-``record_type`` and ``type`` first, and a legacy record's ``type`` comes before its ``properties``).
+``record_type`` and ``type`` first, and a legacy record's ``type`` comes before its ``properties``);
+when they do not tell (a record saved with its keys sorted, a legacy record with ``properties`` first),
+the whole file is read, up to :data:`WHOLE` bytes.
 
 A record is a JSON object whose ``record_type`` (or ``type``) starts with ``procrecord``, or a
 legacy ProcessContext record (``type`` ``process`` or ``process_context``, with ``properties``). A
@@ -22,8 +24,11 @@ from typing import Any
 
 from procrecord.record.versions import LEGACY_TYPES
 
-#: The most that is read of an existing output to tell whether it is a record.
+#: What is read first of an existing output to tell whether it is a record.
 PREFIX = 1 << 20
+#: The most that is read when the first :data:`PREFIX` bytes do not tell (a record whose marks come
+#: after a big member: saved with its keys sorted, or a legacy record with ``properties`` first).
+WHOLE = 256 << 20
 #: The names the readers parse line by line (as in :mod:`procrecord.writer.recorder`).
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _BOM = "\ufeff"
@@ -40,16 +45,30 @@ def refusal(path: str) -> str | None:
         return None  # nothing there (or nothing to read): writing it says what is wrong, if anything
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return None
+    lines = path.lower().endswith(_JSONL_SUFFIXES)
     try:
         with open(path, "rb") as handle:
             data = handle.read(PREFIX + 1)
+            verdict = _verdict(data[:PREFIX], len(data) <= PREFIX, lines)
+            if verdict is _UNSURE:  # a big object whose first members do not say
+                if info.st_size > WHOLE:
+                    return (f"it exists and its first {PREFIX >> 20} MiB do not tell whether it is a procrecord "
+                            f"record (it is over {WHOLE >> 20} MiB)")
+                verdict = _verdict(data + handle.read(), True, lines)
     except OSError as exc:
         return f"it exists and cannot be read to tell whether it is a procrecord record ({exc.strerror or exc})"
-    whole = len(data) <= PREFIX
-    text = data[:PREFIX].decode("utf-8", "replace").removeprefix(_BOM)
+    return None if verdict is _UNSURE else verdict
+
+
+_UNSURE = "unsure"
+
+
+def _verdict(data: bytes, whole: bool, lines: bool) -> str | None:
+    """Why a file starting with ``data`` (all of it when ``whole``) must not be replaced, None when it
+    may, or :data:`_UNSURE` when its start does not tell."""
+    text = data.decode("utf-8", "replace").removeprefix(_BOM)
     if not text.strip():
         return None  # an empty file (blank lines only): nothing is lost
-    lines = path.lower().endswith(_JSONL_SUFFIXES)
     if whole:
         try:
             value: Any = json.loads(text)
@@ -62,7 +81,10 @@ def refusal(path: str) -> str | None:
     # JSON Lines (or a prefix of a big file): the first line's record, and no other line
     head = text.lstrip()
     first, newline, rest = head.partition("\n") if lines else (head, "", "")
-    if not _claims(first, complete=whole or bool(newline)):
+    claim = _claims(first, complete=whole or bool(newline))
+    if claim is None:
+        return _UNSURE
+    if not claim:
         return NOT_A_RECORD
     if rest.strip():
         return ("it holds more than one line (a record output holds one record: replacing the file "
@@ -78,9 +100,9 @@ def is_record(value: dict[str, Any]) -> bool:
     return value.get("type") in LEGACY_TYPES and "properties" in value
 
 
-def _claims(text: str, complete: bool) -> bool:
+def _claims(text: str, complete: bool) -> bool | None:
     """True when the JSON object that ``text`` holds (all of it when ``complete``, else its start)
-    is a record, as far as its first members tell."""
+    is a record, as far as its first members tell; None when ``text`` ends before they tell."""
     if complete:
         try:
             value = json.loads(text)
@@ -98,20 +120,24 @@ def _claims(text: str, complete: bool) -> bool:
         at = _skip(text, at)
         if at < end and text[at] == ",":
             at = _skip(text, at + 1)
-        if at >= end or text[at] != '"':
-            break  # the end of the prefix, the object's end, or no JSON
+        if at >= end:
+            return True if is_record(seen) else None  # the prefix ends before the object does
+        if text[at] != '"':
+            break  # the object's end, or no JSON
         try:
             key, at = decoder.raw_decode(text, at)
         except ValueError:
-            break
+            return True if is_record(seen) else None  # a key cut by the prefix's end
         at = _skip(text, at)
-        if at >= end or text[at] != ":":
+        if at >= end:
+            return True if is_record(seen) else None
+        if text[at] != ":":
             break
         seen[key] = None  # present, its value maybe beyond the prefix (a legacy record's properties)
         try:
             seen[key], at = decoder.raw_decode(text, _skip(text, at + 1))
         except ValueError:
-            break
+            return True if is_record(seen) else None  # its value runs past the prefix (or is broken)
         if is_record(seen):
             return True
     return is_record(seen)
