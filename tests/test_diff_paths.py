@@ -58,6 +58,17 @@ def test_a_dotted_path_that_only_spells_a_key_with_dots_is_a_usage_error_that_sa
         assert f"written quoted: {printed}" in result.output
 
 
+def test_a_star_in_a_pointer_is_a_plain_star_and_the_error_says_how_to_write_the_pattern(tmp_path):
+    """`--ignore /resources/io_*` (a pattern in a pointer token, as 0.1 read it) is a usage error that says
+    how to write it; the dotted form is a pattern."""
+    a, b = _pair({"lr": 0.1}, {"lr": 0.1})
+    b["resources"] = {**a.get("resources", {}), "io_read_bytes": 5}
+    result = _cli(tmp_path, a, b, "--ignore", "/resources/io_*")
+    assert result.exit_code == 2, result.output
+    assert "a JSON pointer names keys exactly" in result.output and "write the path dotted, resources.io_*" in result.output
+    assert _cli(tmp_path, a, b, "--ignore", "resources.io_*").exit_code == 0
+
+
 #: Keys a job may put in its config that a dotted name could not give back as they are, and their look-alikes.
 TRICKY = ["a", "b", "a.b", "x", "x[0]", "[0]", "*", "s*", "sx", "0", "", 'q"', "q\\", " a", "a ", "~1/", "tab\there",
           "line\nbreak", "\u2028", "ü", "a]", "[", "]"]

@@ -163,6 +163,10 @@ def _check(segments: Sequence[Segment], schema: dict[str, Any], where: list[str]
             return None
         close = difflib.get_close_matches(head.text, list(properties), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
+        if head.exact and "*" in head.text and any(fits(n, head.text) for n in properties):
+            # a pointer token (or a quoted key) names a key exactly: its * is a star, not a pattern
+            dotted = "".join(w if w.startswith("[") or i == 0 else "." + w for i, w in enumerate([*where, head.text]))
+            hint = f" (a JSON pointer names keys exactly, its * is a plain star: for a pattern write the path dotted, {dotted})"
         return f"the schema has no field {head.text!r} {'in ' + here if where else 'at the top level'}{hint}"
     if _open(schema):
         return None
