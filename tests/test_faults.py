@@ -282,7 +282,9 @@ def test_an_excepthook_interrupted_as_it_begins_still_leaves_interrupted(tmp_pat
         time.sleep(30)
     """, tmp_path)
     assert result.returncode == -signal.SIGINT, result.stderr
-    assert "Error in sys.excepthook" in result.stderr  # (the hook was interrupted: the test did what it says)
+    # (the hook was interrupted, so the test did what it says: 3.11 and later say so; 3.10 shows the second
+    # KeyboardInterrupt raised from the profile function as the hook was called)
+    assert "Error in sys.excepthook" in result.stderr or "in second_ctrl_c" in result.stderr, result.stderr
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["status"] == "interrupted", record
     assert record["outcome"]["signal"] == "SIGINT" and record["outcome"]["exit_code"] == 130
