@@ -130,7 +130,8 @@ class NotRegularFileError(OSError):
     """The target exists and is no regular file (a device, a pipe, a socket, a folder): never replaced."""
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What a file that is no regular file is, in words (``a folder``, ``a named pipe``, ...)."""
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -204,7 +205,7 @@ class AtomicFile:
             if self._old is not None and not stat.S_ISREG(self._old.st_mode):
                 # a device (``/dev/null``), a pipe, a socket or a folder: replacing it by a file would break
                 # what reads it, or the system (as root, ``/dev/null``)
-                raise NotRegularFileError(errno.EEXIST, f"not a regular file ({_kind(self._old.st_mode)}): "
+                raise NotRegularFileError(errno.EEXIST, f"not a regular file ({file_kind(self._old.st_mode)}): "
                                           "it is not replaced by a file", self.target)
         # Set on the open file when it is created (no path lookup at the rename), unless the owner
         # could then not read it: a batch's sync opens the temp files again.

@@ -75,10 +75,9 @@ def check_output_file(target: str, output: str) -> None:
                             "file in the link's place; give the path of a regular file, or the link's target "
                             "(nothing was written)")
     if not stat.S_ISREG(mode):
-        kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else \
-            "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else \
-            "not a regular file"
-        raise OutputRefused(f"{output} is {kind}: --to {target} writes one file, give a path that is a file "
+        from procrecord.atomic import file_kind
+
+        raise OutputRefused(f"{output} is {file_kind(mode)}: --to {target} writes one file, give a path that is a file "
                             "or is free (nothing was written)")
 
 

@@ -21,6 +21,11 @@ def as_uuid(value: Any) -> tuple[uuid.UUID, bool]:
         return uuid.uuid5(_NAMESPACE, str(value)), True
 
 
+def _host(parts: Any) -> str:
+    """The authority of split URI ``parts`` without its userinfo (``key:secret@bucket`` -> ``bucket``)."""
+    return str(parts.netloc).rpartition("@")[2]
+
+
 def without_userinfo(uri: str) -> str:
     """``uri`` without the user part of its authority (``s3://KEY:SECRET@bucket/x`` or, redacted,
     ``s3://<redacted:credentials>@bucket/x`` -> ``s3://bucket/x``): what identifies a dataset or repository is
@@ -28,7 +33,7 @@ def without_userinfo(uri: str) -> str:
     parts = urlsplit(uri)
     if not parts.scheme or "@" not in parts.netloc:
         return uri
-    return uri.replace(f"//{parts.netloc}", "//" + parts.netloc.rpartition("@")[2], 1)
+    return uri.replace(f"//{parts.netloc}", "//" + _host(parts), 1)
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -36,7 +41,7 @@ def split_uri(uri: str) -> tuple[str, str]:
     user part of the authority: see :func:`without_userinfo`)."""
     parts = urlsplit(uri)
     if parts.scheme and len(parts.scheme) > 1 and parts.scheme != "file":  # "C:\\x" is a path, not a scheme
-        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}", parts.path.lstrip("/") or "/"
+        return f"{parts.scheme}://{_host(parts)}", parts.path.lstrip("/") or "/"
     path = parts.path if parts.scheme == "file" else uri
     return "file", path
 
@@ -65,7 +70,7 @@ def file_uri(uri: str) -> str | None:
 
             return PurePosixPath(posixpath.normpath(uri)).as_uri()
         return None
-    netloc = parts.netloc.rpartition("@")[2]  # no userinfo
+    netloc = _host(parts)
     if netloc and not _HOST.match(netloc):
         netloc = quote(netloc, safe="")  # e.g. a placeholder for a redacted host: a valid (escaped) reg-name
     if parts.scheme.lower() == "file" and not netloc and not parts.path.startswith("/"):

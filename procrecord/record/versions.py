@@ -36,11 +36,12 @@ def claims_record(value: Any) -> bool:
         return False
     kind = value.get("type")
     if kind is not None:
-        return kind in LEGACY_TYPES or _ours(kind) or _ours(value.get("record_type"))
+        return kind in LEGACY_TYPES or is_ours(kind) or is_ours(value.get("record_type"))
     return "record_type" in value or "schema_version" in value or "properties" in value
 
 
-def _ours(mark: Any) -> bool:
+def is_ours(mark: Any) -> bool:
+    """True for a ``type`` or ``record_type`` value that marks a procrecord record (``procrecord...``)."""
     return isinstance(mark, str) and mark.lower().startswith(ITEM_TYPE)
 
 
@@ -73,7 +74,7 @@ def detect_version(record: dict[str, Any]) -> str:
         # the legacy shape (is_legacy), or an item that claims to be one: checked against it, so a
         # missing 'properties' is a finding (geowatch takes such an item and fails on it)
         return LEGACY
-    if _ours(record.get("type")) or _ours(record.get("record_type")):
+    if is_ours(record.get("type")) or is_ours(record.get("record_type")):
         raise UnknownVersionError("a procrecord record without schema_version (every record names the version it "
                                   "follows, e.g. '1.1')")
     if is_result_file(record):

@@ -22,7 +22,7 @@ import os
 import stat
 from typing import Any
 
-from procrecord.record.versions import LEGACY_TYPES
+from procrecord.record.versions import LEGACY_TYPES, is_ours
 
 #: What is read first of an existing output to tell whether it is a record.
 PREFIX = 1 << 20
@@ -94,9 +94,8 @@ def _verdict(data: bytes, whole: bool, lines: bool) -> str | None:
 
 def is_record(value: dict[str, Any]) -> bool:
     """True when the members of ``value`` (all, or the first ones) mark a procrecord record."""
-    for mark in (value.get("record_type"), value.get("type")):
-        if isinstance(mark, str) and mark.lower().startswith("procrecord"):
-            return True
+    if is_ours(value.get("record_type")) or is_ours(value.get("type")):
+        return True
     return value.get("type") in LEGACY_TYPES and "properties" in value
 
 
