@@ -2,7 +2,8 @@
 ``validate`` of the same files (the goal: at most 3x), and against this checkout's other ways of
 writing them, measured in the same run: another number of writer threads (``Sink.WRITERS``; 0:
 every temp file created in the main thread), every batch committed in the main thread instead of
-the background committing thread (``Sink.BACKGROUND = False``) and, unless ``--no-old``, one fsync
+the background committing thread (``Sink.BACKGROUND = False``), nothing written at all (the output of
+each file dropped where the sink would write it: what the records' own work costs) and, unless ``--no-old``, one fsync
 per file and per folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
 them timed, so that its own syncs pay for what it writes and not for what was dirty before. Wall time
 and the CPU time (user + system, and the system part) of each command are reported: on a shared
@@ -65,6 +66,15 @@ from procrecord.cli import main
 main()
 """
 
+
+#: Nothing written: every record read, redacted, validated and serialised as in ``redact -o``, and the
+#: output dropped where the sink would start writing it (the floor of any way of writing the files).
+_NO_WRITE = """
+import procrecord.bulk.output as output
+output.Sink._finish = lambda self: None
+from procrecord.cli import main
+main()
+"""
 
 #: Every batch committed in the main thread (before issue 15's h15f pass: no committing thread).
 _FOREGROUND = """
@@ -168,6 +178,7 @@ def main() -> None:
         f"redact -o, {args.other_writers} writer threads": lambda: redact_out([sys.executable, "-c", _WRITERS,
                                                                                str(args.other_writers)])}
     runs["redact -o, batches committed in the main thread"] = lambda: redact_out([sys.executable, "-c", _FOREGROUND])
+    runs["redact -o, outputs not written"] = lambda: redact_out([sys.executable, "-c", _NO_WRITE])
     if args.jobs:
         runs[f"validate --jobs {args.jobs}"] = lambda: run(["validate", "--jobs", str(args.jobs), str(src)])
         runs[f"redact -o --jobs {args.jobs}"] = lambda: run(["redact", "--level", "most", "--jobs", str(args.jobs),
