@@ -3,7 +3,8 @@
 writing them, measured in the same run: another number of writer threads (``Sink.WRITERS``; 0:
 every temp file created in the main thread), every batch committed in the main thread instead of
 the background committing thread (``Sink.BACKGROUND = False``), nothing written at all (the output of
-each file dropped where the sink would write it: what the records' own work costs) and, unless ``--no-old``, one fsync
+each file dropped where the sink would write it: what the records' own work costs), a plain Python loop
+copying the same files with the sink's syncs and renames (what the file system alone costs) and, unless ``--no-old``, one fsync
 per file and per folder. Every command runs after a ``sync`` (and the deletion of the last run's outputs), neither of
 them timed, so that its own syncs pay for what it writes and not for what was dirty before. Wall time
 and the CPU time (user + system, and the system part) of each command are reported: on a shared
@@ -74,6 +75,41 @@ import procrecord.bulk.output as output
 output.Sink._finish = lambda self: None
 from procrecord.cli import main
 main()
+"""
+
+#: No procrecord at all: a plain loop that copies every input file durably, as the sink commits them (a
+#: temp file created and written, a ``syncfs`` per 256 files, then their renames), in one process: what
+#: the file system alone costs for the files ``redact -o`` writes.
+_PLAIN_COPY = """
+import ctypes, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+pending = []
+def commit():
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        syncfs(fd)
+    finally:
+        os.close(fd)
+    for temp, final in pending:
+        os.rename(temp, final)
+    pending.clear()
+for folder, _, names in sorted(os.walk(src)):
+    out = os.path.join(dst, os.path.relpath(folder, src))
+    os.makedirs(out, exist_ok=True)
+    for name in sorted(names):
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        temp = os.path.join(out, "." + name + ".tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        pending.append((temp, os.path.join(out, name)))
+        if len(pending) >= 256:
+            commit()
+commit()
 """
 
 #: Every batch committed in the main thread (before issue 15's h15f pass: no committing thread).
@@ -179,6 +215,8 @@ def main() -> None:
                                                                                str(args.other_writers)])}
     runs["redact -o, batches committed in the main thread"] = lambda: redact_out([sys.executable, "-c", _FOREGROUND])
     runs["redact -o, outputs not written"] = lambda: redact_out([sys.executable, "-c", _NO_WRITE])
+    runs["no procrecord: a plain loop copying the files durably"] = lambda: run(
+        [str(src), str(fresh("copy"))], [sys.executable, "-c", _PLAIN_COPY])
     if args.jobs:
         runs[f"validate --jobs {args.jobs}"] = lambda: run(["validate", "--jobs", str(args.jobs), str(src)])
         runs[f"redact -o --jobs {args.jobs}"] = lambda: run(["redact", "--level", "most", "--jobs", str(args.jobs),
