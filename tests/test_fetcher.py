@@ -7,6 +7,7 @@ the fetcher on or off, and reports what it printed and wrote and how its objects
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -258,6 +259,59 @@ def test_hand_overs_wait_for_the_parent_and_stop_on_request(monkeypatch):
     finally:
         worker.join(10)
     assert not worker.is_alive()
+
+
+def _memory_files() -> int:
+    """In-memory files of the fetcher's open in this process."""
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{name}").startswith("/memfd:procrecord-object")
+    return count
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="in-memory files are Linux's")
+def test_an_in_memory_file_the_parent_took_is_used_again(monkeypatch):
+    """The fetcher's side alone, in this process: once the parent has taken an object, its in-memory
+    file carries the next one (only that object's bytes are read back, not what the file held before);
+    a file is never reused before its ``took``, and none stays open once the stream has ended."""
+    import multiprocessing
+    import threading
+    from multiprocessing import reduction
+
+    import fsspec
+
+    from procrecord.bulk import fetcher
+
+    monkeypatch.setattr(fetcher, "HAND_OVER", 1)
+    monkeypatch.setattr(fetcher, "IN_FLIGHT", 350)  # the 300-byte object, then the 100-byte one waits
+    sizes = [300, 100, 200]
+    urls = [f"memory://again/o{i}.json" for i in range(3)]
+    fsspec.filesystem("memory").pipe({url: bytes([97 + i]) * size for i, (url, size) in enumerate(zip(urls, sizes))})
+    before = _memory_files()
+    here, there = multiprocessing.Pipe()
+    worker = threading.Thread(target=fetcher._read, args=(there, 8, urls, sizes, {}, os.getpid()))
+    worker.start()
+    files = []
+    try:
+        for index, size in enumerate(sizes):
+            assert here.recv() == ("object-fd", urls[index], size, None)
+            handle = reduction.recv_handle(here)
+            try:
+                files.append(os.fstat(handle).st_ino)
+                assert os.pread(handle, 1000, 0)[:size] == bytes([97 + index]) * size
+            finally:
+                os.close(handle)
+            if index == 0:
+                assert not here.poll(0.3)  # the second waits for the first's answer
+                here.send(("took", 8, size))
+        assert here.recv() == ("end", 8)
+    finally:
+        worker.join(10)
+    assert not worker.is_alive()
+    # The second object went into the first's file; the third, sent before the second was taken, into a new one.
+    assert files[1] == files[0] and files[2] != files[0]
+    assert _memory_files() == before
 
 
 def test_unreadable_object_in_the_fetcher_is_the_same_finding(endpoint, bucket, tmp_path):

@@ -20,6 +20,7 @@ What goes through the pipe, in order:
   spent a fifth of an S3 run waiting inside the transfers of objects that were already read). The
   parent answers each with ``("took", stream, size)``; the fetcher hands over no more while :data:`IN_FLIGHT`
   bytes are unanswered (the pipe's own back-pressure, which in-memory files would otherwise escape).
+  A file the parent has answered for carries a later object of the stream (:class:`_Files`).
   A ``("stop", stream)`` sent at any time is answered with
   ``("stopped", stream)``; if the stream is still running it ends first, so its ``end`` comes before.
 * ``("quit",)`` ends the fetcher.
@@ -30,6 +31,7 @@ this process reads that object itself. A finding reads the same either way.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import os
@@ -246,26 +248,83 @@ def _take_handed(conn: Any, size: int) -> bytes:
         os.close(handle)
 
 
-def _hand_over(conn: Any, url: str, data: bytes, parent: int) -> bool:
-    """Send ``data`` to the parent in an in-memory file; False (nothing sent) where none can be made."""
-    from multiprocessing import reduction
+class _Files:
+    """The fetcher's in-memory files of one stream, each used again once the parent has taken what it
+    held: a new file costs the kernel a page to allocate and clear for every 4 kB written (and to free
+    when both sides have closed it), about six times the copy itself. The parent answers hand-overs in
+    order, so the oldest file not yet answered is the one a ``took`` frees. A file is kept for use again
+    only while all the stream's files hold :data:`IN_FLIGHT` bytes at most; all are closed when it ends."""
 
-    try:
-        handle = os.memfd_create("procrecord-object", os.MFD_CLOEXEC)
-    except (AttributeError, OSError):
-        return False
-    try:
+    def __init__(self) -> None:
+        self.out: collections.deque[tuple[int, int]] = collections.deque()  # (handle, capacity) handed over
+        self.free: list[tuple[int, int]] = []
+        self.held = 0  # capacity of every file, handed over or free
+
+    def fill(self, data: bytes) -> int | None:
+        """A file holding ``data`` from its start (a free one if any, else a new one), counted as
+        handed over; None where none can be made or written (the caller sends the bytes in the pipe)."""
+        if self.free:
+            handle, capacity = self.free.pop()
+        else:
+            try:
+                handle, capacity = os.memfd_create("procrecord-object", os.MFD_CLOEXEC), 0
+            except (AttributeError, OSError):
+                return None
         try:
             view = memoryview(data)
-            while view:
-                view = view[os.write(handle, view):]
+            offset = 0
+            while offset < len(view):
+                offset += os.pwrite(handle, view[offset:], offset)
         except OSError:  # no memory for it: the pipe still can
-            return False
+            self.held -= capacity
+            os.close(handle)
+            return None
+        self.held += max(capacity, len(data)) - capacity
+        self.out.append((handle, max(capacity, len(data))))
+        return handle
+
+    def unsent(self) -> None:
+        """The file just filled could not be handed over: close it."""
+        handle, capacity = self.out.pop()
+        self.held -= capacity
+        os.close(handle)
+
+    def taken(self) -> None:
+        """The parent has read the oldest file handed over: keep it for use again, within the bound."""
+        if not self.out:
+            return
+        handle, capacity = self.out.popleft()
+        if self.held > IN_FLIGHT:
+            self.held -= capacity
+            os.close(handle)
+            return
+        self.free.append((handle, capacity))
+
+    def close(self) -> None:
+        """Close every file (the parent holds its own descriptors of those it has not read yet)."""
+        for handle, _ in (*self.out, *self.free):
+            with contextlib.suppress(OSError):
+                os.close(handle)
+        self.out.clear()
+        self.free.clear()
+        self.held = 0
+
+
+def _hand_over(conn: Any, url: str, data: bytes, parent: int, files: _Files) -> bool:
+    """Send ``data`` to the parent in an in-memory file of ``files``; False (nothing sent) where none
+    can be made."""
+    from multiprocessing import reduction
+
+    handle = files.fill(data)
+    if handle is None:
+        return False
+    try:
         conn.send(("object-fd", url, len(data), None))
         reduction.send_handle(conn, handle, parent)
-        return True
-    finally:
-        os.close(handle)
+    except BaseException:
+        files.unsent()
+        raise
+    return True
 
 
 def _serve(conn: Any, parent: int) -> None:
@@ -314,6 +373,7 @@ def _read(conn: Any, stream: int, urls: list[str], sizes: list[int], options: di
         failed = str(exc)
     stopped = False
     in_flight = 0
+    files = _Files()
 
     def answers(allowed: int | None) -> bool:
         """Take the parent's messages (block while more than ``allowed`` bytes are in flight);
@@ -325,6 +385,7 @@ def _read(conn: Any, stream: int, urls: list[str], sizes: list[int], options: di
                 return True
             if message[1] == stream:  # (not a late answer to an earlier stream)
                 in_flight -= message[2]
+                files.taken()
         return False
 
     try:
@@ -342,11 +403,12 @@ def _read(conn: Any, stream: int, urls: list[str], sizes: list[int], options: di
                 if answers(max(0, IN_FLIGHT - len(data))):
                     stopped = True
                     break
-                if _hand_over(conn, url, data, parent):
+                if _hand_over(conn, url, data, parent, files):
                     in_flight += len(data)
                     continue
             conn.send(("object", url, data, error))
     finally:
+        files.close()
         if ahead is not None:
             ahead.close()
     conn.send(("end", stream))
