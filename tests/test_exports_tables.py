@@ -379,3 +379,19 @@ def test_a_config_prefix_that_could_repeat_a_schema_column_is_refused_before_any
     else:
         [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (row["id"], row["name"], row["cfg_name"], row["cfg_id"]) == (ROOT_ID, "prepare", "cfg-name", "cfg-id")
+
+
+def test_json_text_columns_write_keys_that_are_not_strings_also_beside_an_integer_beyond_64_bits():
+    """A record built in Python: a JSON-text column with an int key is written with the key as text (as
+    ``orjson.OPT_NON_STR_KEYS`` does), also in a record whose other column needs the exact writer."""
+    from procrecord.exports.columns import RowMaker
+
+    maker = RowMaker(current_version())
+    names = [c.name for c in maker.columns()]
+    record = with_config(failed(), {"a": [{3: 4}], "big": [2**70]}, ROOT_ID)
+    record["extra"] = {1: "one"}
+    values, config, _ = maker(record)
+    assert values[names.index("extra")] == '{"1":"one"}' and config == {"config.a": '[{"3":4}]', "config.big": f"[{2**70}]"}
+    record["extensions"] = {"x": 2**70}
+    values, _, _ = maker(record)
+    assert values[names.index("extra")] == '{"1":"one"}' and values[names.index("extensions")] == f'{{"x":{2**70}}}'
