@@ -12,10 +12,11 @@ batches is widened there (ints to floats, anything else to text), and missing va
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import pickle
 import tempfile
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator, Sequence
 
 import attrs
 import orjson
@@ -231,27 +232,67 @@ class TableExporter(Exporter):
 
 
 class FlatJsonlExporter(TableExporter):
-    """One flat JSON object per line, every column present (null when missing)."""
+    """One flat JSON object per line, every column present (null when missing).
+
+    A batch's schema columns are written as lines at once, when the batch is spilled: the spool holds
+    the batch's config columns (pickled) and then its lines, ``{...}\n`` each (orjson's compact text has no
+    newline of its own, so ``}\n`` ends a line and nothing else). At the end, each line gets the config
+    columns of the final union before its closing brace, or is copied as it is when there are none.
+    """
 
     name = "jsonl-flat"
 
     def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
-        """Spill each row's schema columns as the start of its final line (the config ones come at the end)."""
-        names = [c.name for c in self.columns]
-        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
-        heads = [dumps(dict(zip(names, row)), option=option)[:-1] for row in values]
-        pickle.dump((heads, {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+        """Spill the batch's config columns, then its rows' schema columns as lines."""
+        lines = flat_lines([c.name for c in self.columns], values)
+        lines.append(b"")  # the last line's newline
+        text = b"\n".join(lines)
+        pickle.dump((len(text), {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+        spool.write(text)
+
+    def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
+        """The spilled batches, in order: (their config columns, their lines) with their config kinds."""
+        with open(self._spool_path, "rb") as spool:
+            for start, _, kinds in self._spans:
+                spool.seek(start)
+                size, config = pickle.load(spool)  # our own spool, written by this process
+                yield (config, spool.read(size)), kinds
 
     def write(self, out: IO[bytes]) -> None:
         names = list(self.config)
-        dumps, option = orjson.dumps, orjson.OPT_NON_STR_KEYS
-        for (heads, config), _ in self.spilled():
-            columns = self.config_columns(config, len(heads))
-            if columns:
-                tails = [dumps(dict(zip(names, extra)), option=option)[1:] for extra in zip(*columns)]
-                out.write(b"".join([head + b"," + tail + b"\n" for head, tail in zip(heads, tails)]))
-            else:
-                out.write(b"".join([head + b"}\n" for head in heads]))
+        for (config, text), _ in self.spilled():
+            if not names:
+                out.write(text)
+                continue
+            heads = text.split(b"}\n")
+            heads.pop()  # after the last line
+            tails = flat_lines(names, zip(*self.config_columns(config, len(heads))))
+            # Each line: its schema columns, a comma, the config columns (their object without its "{"), a newline.
+            out.write(b"".join(itertools.chain.from_iterable(
+                zip(heads, itertools.repeat(b","), map(_AFTER_BRACE, tails), itertools.repeat(b"\n")))))
+
+
+_AFTER_BRACE = operator.itemgetter(slice(1, None))
+
+
+def flat_lines(names: list[str], rows: Iterable[Sequence[Any]]) -> list[bytes]:
+    """``orjson.dumps(dict(zip(names, row)), option=orjson.OPT_NON_STR_KEYS)`` of each row, made faster.
+
+    One dict serves every row (its values replaced in place, its keys staying in ``names`` order), and the
+    option is left out (it costs every key of every row): a row holding a key that is not a string (only a
+    record built in Python can have one, in a column the schema gives another type) is written again with it.
+    Each row must have a value for every name (a shorter row would keep the previous row's last values).
+    """
+    line = dict.fromkeys(names)
+    fill, dumps = line.update, orjson.dumps
+    out = []
+    for row in rows:
+        fill(zip(names, row))
+        try:
+            out.append(dumps(line))
+        except TypeError:
+            out.append(dumps(line, option=orjson.OPT_NON_STR_KEYS))
+    return out
 
 
 @attrs.frozen
@@ -441,4 +482,5 @@ class CsvExporter(ArrowTable):
         text.detach()  # the caller closes the binary handle
 
 
-__all__ = ["BATCH", "ArrowTable", "TimedRows", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind"]
+__all__ = ["BATCH", "ArrowTable", "TimedRows", "CsvExporter", "FlatJsonlExporter", "ParquetExporter", "TableExporter", "batch_kind",
+           "flat_lines"]
