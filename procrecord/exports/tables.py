@@ -235,9 +235,9 @@ class FlatJsonlExporter(TableExporter):
     """One flat JSON object per line, every column present (null when missing).
 
     A batch's schema columns are written as lines at once, when the batch is spilled: the spool holds
-    the batch's config columns (pickled) and then its lines, ``{...}\n`` each (orjson's compact text has no
-    newline of its own, so ``}\n`` ends a line and nothing else). At the end, each line gets the config
-    columns of the final union before its closing brace, or is copied as it is when there are none.
+    the lines' sizes and the batch's config columns (pickled), then the lines, ``{...}\n`` each. At the end,
+    each line gets the config columns of the final union before its closing brace (the lines are cut by
+    their sizes, without a copy), or the batch is copied as it is when there are none.
     """
 
     name = "jsonl-flat"
@@ -245,28 +245,33 @@ class FlatJsonlExporter(TableExporter):
     def spill(self, values: list[list[Any]], config: dict[str, tuple[str, list[Any]]], spool: IO[bytes]) -> None:
         """Spill the batch's config columns, then its rows' schema columns as lines."""
         lines = flat_lines([c.name for c in self.columns], values)
+        sizes = list(map(len, lines))
         lines.append(b"")  # the last line's newline
         text = b"\n".join(lines)
-        pickle.dump((len(text), {name: column for name, (_, column) in config.items()}), spool, pickle.HIGHEST_PROTOCOL)
+        pickle.dump((len(text), sizes, {name: column for name, (_, column) in config.items()}), spool,
+                    pickle.HIGHEST_PROTOCOL)
         spool.write(text)
 
     def spilled(self) -> Iterator[tuple[Any, dict[str, str]]]:
-        """The spilled batches, in order: (their config columns, their lines) with their config kinds."""
+        """The spilled batches, in order: (their config columns, their lines' sizes, their lines) with their
+        config kinds."""
         with open(self._spool_path, "rb") as spool:
             for start, _, kinds in self._spans:
                 spool.seek(start)
-                size, config = pickle.load(spool)  # our own spool, written by this process
-                yield (config, spool.read(size)), kinds
+                length, sizes, config = pickle.load(spool)  # our own spool, written by this process
+                yield (config, sizes, spool.read(length)), kinds
 
     def write(self, out: IO[bytes]) -> None:
         names = list(self.config)
-        for (config, text), _ in self.spilled():
+        for (config, sizes, text), _ in self.spilled():
             if not names:
                 out.write(text)
                 continue
-            heads = text.split(b"}\n")
-            heads.pop()  # after the last line
-            tails = flat_lines(names, zip(*self.config_columns(config, len(heads))))
+            view, heads, start = memoryview(text), [], 0
+            for size in sizes:
+                heads.append(view[start:start + size - 1])  # the line without its closing brace
+                start += size + 1
+            tails = flat_lines(names, zip(*self.config_columns(config, len(sizes))))
             # Each line: its schema columns, a comma, the config columns (their object without its "{"), a newline.
             out.write(b"".join(itertools.chain.from_iterable(
                 zip(heads, itertools.repeat(b","), map(_AFTER_BRACE, tails), itertools.repeat(b"\n")))))
