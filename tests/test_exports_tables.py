@@ -422,7 +422,7 @@ def _flat_records():
 def test_flat_json_lines_hold_every_column_in_order_then_the_config_union(tmp_path, monkeypatch):
     """Each line is the compact JSON object of its row: the schema's columns in order, then every config column
     of the export in order of first appearance, null where the record has none (also in batches spilled before
-    the column first appeared); the same file whatever the batch size."""
+    the column first appeared); the same file whatever the batch size and the size of each write."""
     import orjson
 
     from procrecord.exports import tables
@@ -430,6 +430,7 @@ def test_flat_json_lines_hold_every_column_in_order_then_the_config_union(tmp_pa
     one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
     assert export(_flat_records(), "jsonl-flat", ExportOptions(output=str(one))) == []
     monkeypatch.setattr(tables, "BATCH", 2)
+    monkeypatch.setattr(tables, "WRITE_BYTES", 1)  # a write per line
     assert export(_flat_records(), "jsonl-flat", ExportOptions(output=str(many))) == []
     assert many.read_bytes() == one.read_bytes()
     text = one.read_bytes()
