@@ -379,3 +379,91 @@ def test_a_config_prefix_that_could_repeat_a_schema_column_is_refused_before_any
     else:
         [row] = [json.loads(line) for line in out.read_text().splitlines()]
     assert (row["id"], row["name"], row["cfg_name"], row["cfg_id"]) == (ROOT_ID, "prepare", "cfg-name", "cfg-id")
+
+
+_TEXT = st.text(alphabet=st.sampled_from(',}{"\\\n\t: ae\u00e9\u2603\U0001F600\x00'), max_size=8)
+_CELLS = st.one_of(st.none(), st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
+                   _TEXT, st.dictionaries(st.one_of(_TEXT, st.integers(-3, 3)), st.one_of(st.none(), _TEXT, st.integers(-2**63, 2**63 - 1)),
+                                          max_size=3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_flat_lines_are_the_plain_dumps_of_each_rows_own_dict(data):
+    """jsonl-flat's fast path (one dict for every row, orjson's OPT_NON_STR_KEYS only for a row that needs it)
+    writes what a dict per row written with the option writes: also a cell holding an object whose keys are
+    not strings (a record built in Python), and rows after such a one."""
+    import orjson
+
+    from procrecord.exports.tables import flat_lines
+
+    names = data.draw(st.lists(_TEXT, unique=True, max_size=6))
+    rows = data.draw(st.lists(st.lists(_CELLS, min_size=len(names), max_size=len(names)), max_size=5))
+    assert flat_lines(names, rows) == [orjson.dumps(dict(zip(names, row)), option=orjson.OPT_NON_STR_KEYS)
+                                       for row in rows]
+
+
+_ODD = 'a,}{"\\\n\t\u00e9\u2603\U0001F600'
+
+
+def _flat_records():
+    """Records whose config keys appear batch by batch (of two), with values holding what a line's text must
+    escape, JSON-text columns with keys that are not strings, and a string column holding such an object
+    (records built in Python: the library's export does not validate)."""
+    base = current("gpu-training.json")
+    configs = [None, {"lr": 1, "note": _ODD}, {"lr": 0.5, "late": [{3: 4}]}, {"late": [1]}, {}]
+    records = [with_config(base, config, f"{i:08d}-0000-4000-8000-000000000000") for i, config in enumerate(configs)]
+    records[2]["extra"] = {1: "one", "b": _ODD}
+    records[3]["name"] = _ODD
+    records[4]["name"] = {1: 2}
+    return records
+
+
+def test_flat_json_lines_hold_every_column_in_order_then_the_config_union(tmp_path, monkeypatch):
+    """Each line is the compact JSON object of its row: the schema's columns in order, then every config column
+    of the export in order of first appearance, null where the record has none (also in batches spilled before
+    the column first appeared); the same file whatever the batch size and the size of each write."""
+    import orjson
+
+    from procrecord.exports import tables
+
+    one, many = tmp_path / "one.jsonl", tmp_path / "many.jsonl"
+    assert export(_flat_records(), "jsonl-flat", ExportOptions(output=str(one))) == []
+    monkeypatch.setattr(tables, "BATCH", 2)
+    monkeypatch.setattr(tables, "WRITE_BYTES", 1)  # a write per line
+    assert export(_flat_records(), "jsonl-flat", ExportOptions(output=str(many))) == []
+    assert many.read_bytes() == one.read_bytes()
+    text = one.read_bytes()
+    assert text.endswith(b"}\n") and text.count(b"\n") == 5
+    lines = text.splitlines()
+    schema = [c.name for _, c in schema_columns(current_version())]
+    config = ["config.lr", "config.note", "config.late"]
+    rows = [orjson.loads(line) for line in lines]
+    for line, row in zip(lines, rows):
+        assert orjson.dumps(row) == line  # compact, nothing around or between the two parts
+        assert list(row) == schema + config
+    assert [[r[c] for c in config] for r in rows] == [[None, None, None], [1.0, _ODD, None], [0.5, None, '[{"3":4}]'],
+                                                      [None, None, "[1]"], [None, None, None]]
+    assert json.loads(rows[2]["extra"]) == {"1": "one", "b": _ODD}
+    assert [r["name"] for r in rows] == ["geowatch.fit"] * 3 + [_ODD, {"1": 2}]
+    # No config column at all: each line is the schema columns' object alone.
+    none = tmp_path / "none.jsonl"
+    assert export(_flat_records()[:1], "jsonl-flat", ExportOptions(output=str(none))) == []
+    [line] = none.read_bytes().splitlines()
+    assert list(orjson.loads(line)) == schema and orjson.dumps(orjson.loads(line)) == line
+
+
+def test_json_text_columns_write_keys_that_are_not_strings_also_beside_an_integer_beyond_64_bits():
+    """A record built in Python: a JSON-text column with an int key is written with the key as text (as
+    ``orjson.OPT_NON_STR_KEYS`` does), also in a record whose other column needs the exact writer."""
+    from procrecord.exports.columns import RowMaker
+
+    maker = RowMaker(current_version())
+    names = [c.name for c in maker.columns()]
+    record = with_config(failed(), {"a": [{3: 4}], "big": [2**70]}, ROOT_ID)
+    record["extra"] = {1: "one"}
+    values, config, _ = maker(record)
+    assert values[names.index("extra")] == '{"1":"one"}' and config == {"config.a": '[{"3":4}]', "config.big": f"[{2**70}]"}
+    record["extensions"] = {"x": 2**70}
+    values, _, _ = maker(record)
+    assert values[names.index("extra")] == '{"1":"one"}' and values[names.index("extensions")] == f'{{"x":{2**70}}}'

@@ -96,9 +96,18 @@ def json_text(value: Any) -> str:
 _dump = json_text
 
 
-def _dumps(value: Any, option: int = 0) -> bytes:
-    """``orjson.dumps`` as :func:`_dump` (the generated rows' slow path: a record with integers beyond 64 bits)."""
-    return _dump(value).encode()
+def _dumps(value: Any) -> bytes:
+    """JSON text of a value the fast row's plain ``orjson.dumps`` refused (the generated rows' slow path):
+    keys that are not strings (a record built in Python: ``{1: "a"}`` is written ``{"1":"a"}``, as
+    ``orjson.OPT_NON_STR_KEYS`` writes it), else :func:`_dump` (integers beyond 64 bits, lone surrogates).
+
+    The fast row leaves the option out: it costs every JSON-text value of every record (~0.3 µs a writer
+    record), and only a record built in Python can hold such a key (a parsed one has string keys only).
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return _dump(value).encode()
 
 
 def flatten(record: dict[str, Any], version: str, prefix: str = "config.") -> tuple[dict[str, Any], list[str]]:
@@ -241,9 +250,9 @@ def _config_fast(config: dict[Any, Any], prefix: str, out: dict[str, Any]) -> bo
             out[name] = "{}"
         elif cls is list:
             try:
-                out[name] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-            except TypeError:  # an integer beyond 64 bits
-                out[name] = _dump(value)
+                out[name] = orjson.dumps(value).decode()
+            except TypeError:  # a key that is not a string, an integer beyond 64 bits
+                out[name] = _dumps(value).decode()
         elif value is not None:
             out[name] = _dump(value) if cls not in _SCALARS else value
     return clash
@@ -293,7 +302,8 @@ class RowMaker:
         try:
             row: tuple[list[Any], dict[str, Any] | None, list[str] | None] = _compiled(
                 self.version, self.prefix, self.include_volatile, self.valid)(record)
-        except TypeError:  # an integer beyond 64 bits in a JSON text column (orjson refuses it): the exact writer
+        except TypeError:  # a JSON-text value plain orjson refuses (an integer beyond 64 bits, a key that is not a
+            # string): the row again with the writer of each such value (_dumps)
             row = _compiled(self.version, self.prefix, self.include_volatile, self.valid, True)(record)
         values = row[0]
         # One C pass screens the int columns for a value outside int64 (the sum of their sizes reaches 2**63).
@@ -360,7 +370,7 @@ def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = F
     groups: list[tuple[str, list[str]]] = []  # (section of the top level or "", its columns' expressions)
     for path, column in _kept(version, include_volatile):
         get = f"{sections[path[:-1]]}.get({path[-1]!r})"
-        expr = f"(None if (v := {get}) is None else D(v, option=O).decode())" if column.kind == "json" else get
+        expr = f"(None if (v := {get}) is None else D(v).decode())" if column.kind == "json" else get
         top = sections[path[:1]] if len(path) > 1 else ""
         if not groups or groups[-1][0] != top:
             groups.append((top, []))
@@ -371,7 +381,7 @@ def _compiled(version: str, prefix: str, include_volatile: bool, valid: bool = F
         else:
             values.extend(exprs)
     body.append(f"    return [{', '.join(values)}], config, notes")
-    scope: dict[str, Any] = {"E": _EMPTY, "D": _dumps if exact else orjson.dumps, "O": orjson.OPT_NON_STR_KEYS,
+    scope: dict[str, Any] = {"E": _EMPTY, "D": _dumps if exact else orjson.dumps,
                              "C": _config_of, "N": _notes, "P": prefix,
                              "K": [frozenset(known[p]) for p in known], "U": functools.partial(_unknown, version)}
     exec(compile("\n".join(body), f"<procrecord row {version}>", "exec"), scope)  # our own generated code
