@@ -261,7 +261,7 @@ class FlatJsonlExporter(TableExporter):
                 pieces = list(itertools.chain.from_iterable(zip(heads, itertools.repeat(b"}\n"))))
             # Joined a few dozen kilobytes at a time, never the batch's megabytes at once (see WRITE_BYTES).
             lines = max(1, WRITE_BYTES * len(heads) // max(1, sum(map(len, heads))))
-            step = lines * len(pieces) // max(1, len(heads))
+            step = max(1, lines * len(pieces) // max(1, len(heads)))
             for start in range(0, len(pieces), step):
                 out.write(b"".join(pieces[start:start + step]))
 
