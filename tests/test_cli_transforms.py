@@ -578,3 +578,18 @@ def test_an_invalid_record_is_said_left_unchanged_only_by_commands_that_write(tm
     assert "left unchanged" not in shown.output
     redacted = invoke("redact", "--level", "most", "-o", tmp_path / "out", bad)
     assert redacted.exit_code == 1 and "input does not validate; left unchanged" in redacted.output
+
+
+@pytest.mark.parametrize("command", [["upgrade"], ["upgrade", "--check"], ["downgrade", "--to", "0"]])
+def test_upgrade_and_downgrade_refuse_a_key_written_twice_and_keep_the_file(tmp_path, command):
+    """The parser keeps one of the values: rewriting the record would lose the other silently (as
+    redact, show, diff and export refuse it, and validate reports it)."""
+    text = GPU.read_text(encoding="utf-8").rstrip()
+    path = tmp_path / "dup.json"
+    path.write_text(text[:-1] + ', "status": "failed"}', encoding="utf-8")
+    before = path.read_bytes()
+    in_place = [] if "--check" in command else ["--in-place"]
+    result = invoke(*command, *in_place, path)
+    assert result.exit_code == 1
+    assert f"{path}:: error: duplicate key 'status' in the object at $" in result.output
+    assert path.read_bytes() == before
