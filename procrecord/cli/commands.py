@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -106,6 +107,9 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewri
         if not stdout_closed():
             raise
         silence_stdout()  # the reader went away (| head): say what was found so far, quietly
+    except KeyboardInterrupt:
+        _close_json(reporter, verb)
+        raise
     finally:
         progress.close()
     counts = reporter.summary.counts
@@ -116,6 +120,15 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewri
             reporter.out.write(f"{source}:: would not be rewritten (see its error above): the file would stay unchanged\n")
     reporter.finish(verb)
     return _exit_code(reporter.summary)
+
+
+def _close_json(reporter, verb: str) -> None:
+    """End a JSON report of an interrupted run (see :meth:`JsonReporter.interrupted`); text needs nothing."""
+    from procrecord.bulk.report import JsonReporter
+
+    if isinstance(reporter, JsonReporter):
+        with contextlib.suppress(OSError):  # the reader may be gone too: the run is ending anyway
+            reporter.interrupted(verb)
 
 
 def _not_written(counts, kept, why: str) -> None:
@@ -257,8 +270,10 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             sink.abort()
             raise
         silence_stdout()  # the reader of stdout went away: finish quietly with what was found so far
-    except BaseException:
+    except BaseException as exc:
         sink.abort()
+        if isinstance(exc, KeyboardInterrupt):
+            _close_json(reporter, verb)  # which files the finished batches wrote is not known here
         raise
     finally:
         progress.close()
@@ -639,10 +654,14 @@ def show(sources, jobs, max_bytes, fmt) -> int:
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
-        for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
-            if isinstance(outcome, Block):
-                continue
-            json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
+        try:
+            for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
+                if isinstance(outcome, Block):
+                    continue
+                json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
+        except KeyboardInterrupt:
+            _close_json(json_reporter, "read")
+            raise
         json_reporter.finish("read")
         return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)
