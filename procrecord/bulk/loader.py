@@ -52,8 +52,23 @@ class Loaded(NamedTuple):
     raw: bytes | None = None
 
 
+#: Control characters as escapes (a name with a line break must not split a row).
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7f, 0xa0))} | {
+    # characters that reorder or hide text on a terminal (bidirectional overrides, zero-width ones)
+    i: f"\\u{i:04x}" for i in (*range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065),
+                               *range(0x2066, 0x206a), 0xfeff)} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``), on one line."""
+    return text.translate(_ESCAPES) if not text.isprintable() else text
+
+
 def where(source: str, line: int | None) -> str:
-    """``path[:line]``, how every finding names its place."""
+    """``path[:line]``, how every finding names its place (control characters escaped: a file name with
+    a line break or a terminal escape in it must not split a finding or rewrite the terminal)."""
+    source = escape(source)
     return source if line is None else f"{source}:{line}"
 
 

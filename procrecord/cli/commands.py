@@ -214,6 +214,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     import io
 
     from procrecord.bulk.engine import SKIPPED, Block, Progress
+    from procrecord.bulk.loader import escape
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
 
@@ -292,8 +293,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     for source, target, owner in sink.conflicts:
         not_written(source, "output taken")
         if fmt == "text":
-            click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
-                       "holding both, whose tree is mirrored)", err=True)
+            click.echo(escape(f"{source}:: error: not written: its output {target} is that of {owner} (give one "
+                              "folder holding both, whose tree is mirrored)"), err=True)
     for source, _ in sink.failures:
         not_written(source, "error")
     for skipped in sink.skipped:
@@ -302,11 +303,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         if fmt == "json":
             continue
         if in_place:
-            click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
+            click.echo(f"{escape(skipped)}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
-            click.echo(f"{skipped}:: no output written for it (see its error above)", err=True)
+            click.echo(f"{escape(skipped)}:: no output written for it (see its error above)", err=True)
     for source, message in sink.failures:
-        click.echo(f"{source}:: error: {message}", err=True)
+        click.echo(escape(f"{source}:: error: {message}"), err=True)
     reporter.finish(verb)
     return _exit_code(reporter.summary, bool(sink.conflicts or sink.failures))
 
@@ -595,6 +596,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -> int:
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.bulk.loader import where as place
     from procrecord.errors import ProcrecordError
     from procrecord.operations.comparison import PathEvidence, prepare
     from procrecord.operations.comparison import diff as compare
@@ -617,8 +619,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -
                 record = prepare(item.record)
                 changes = compare(base, record, options, upgrade=False)
             except ProcrecordError as exc:
-                where = item.source if item.line is None else f"{item.source}:{item.line}"
-                click.echo(f"{where}:: error: {exc}", err=True)
+                click.echo(f"{place(item.source, item.line)}:: error: {exc}", err=True)
                 report.broken += 1
                 continue
             evidence.see(record)
