@@ -271,3 +271,10 @@ def test_a_file_name_with_a_line_break_or_terminal_escape_stays_on_its_finding_l
     assert f"{folder}/c\\x1b[2Kd.json:: error: invalid JSON at line 1, column 2: unexpected character, expected a string key" in lines
     assert "\x1b" not in result.output
     assert all(line.startswith(str(folder)) for line in lines)
+
+
+def test_stdin_named_twice_is_read_once_as_a_file_named_twice_is():
+    record = (FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()
+    result = invoke("validate", "-", "-", input=record)
+    assert result.exit_code == 0, result.output
+    assert "empty file" not in result.output and "validated 1 record from 1 source: 1 valid" in result.output

@@ -366,9 +366,12 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
 def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk,
           read_ahead: bool = True, fetchers: list[Any] | None = None) -> Iterator[Task]:
     skipped = tuple(os.path.realpath(folder) for folder in skip)
+    stdin_read = False
     for source in sources:
         if source == "-":
-            yield from _plan_stdin(max_bytes)
+            if not stdin_read:  # stdin named twice is read once, as a file named twice is
+                yield from _plan_stdin(max_bytes)
+            stdin_read = True
             continue
         if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
             from procrecord.bulk.storage import plan_url
