@@ -578,3 +578,50 @@ def test_an_invalid_record_is_said_left_unchanged_only_by_commands_that_write(tm
     assert "left unchanged" not in shown.output
     redacted = invoke("redact", "--level", "most", "-o", tmp_path / "out", bad)
     assert redacted.exit_code == 1 and "input does not validate; left unchanged" in redacted.output
+
+
+@pytest.mark.parametrize("command", [["upgrade"], ["upgrade", "--check"], ["downgrade", "--to", "0"]])
+def test_upgrade_and_downgrade_refuse_a_key_written_twice_and_keep_the_file(tmp_path, command):
+    """The parser keeps one of the values: rewriting the record would lose the other silently (as
+    redact, show, diff and export refuse it, and validate reports it)."""
+    text = GPU.read_text(encoding="utf-8").rstrip()
+    path = tmp_path / "dup.json"
+    path.write_text(text[:-1] + ', "status": "failed"}', encoding="utf-8")
+    before = path.read_bytes()
+    in_place = [] if "--check" in command else ["--in-place"]
+    result = invoke(*command, *in_place, path)
+    assert result.exit_code == 1
+    assert f"{path}:: error: duplicate key 'status' in the object at $" in result.output
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command, stream", [
+    (["validate", "--format", "json"], "stdout"),
+    (["upgrade", "--check", "--format", "json"], "stdout"),
+    (["show", "--format", "json"], "stdout"),
+    (["redact", "--level", "most", "--format", "json", "-o", "{out}"], "stderr"),
+])
+def test_an_interrupted_json_report_is_still_one_json_document(tmp_path, monkeypatch, command, stream):
+    """Ctrl-C after two of four files: the machine-readable report ends with the summary of what was
+    done, marked interrupted, instead of stopping in the middle of its list (exit 130 all the same)."""
+    from procrecord.bulk import engine
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(GPU, folder / f"r{i}.json")
+    real, seen = engine.apply, []
+
+    def interrupted_at_the_third(operation, item):
+        seen.append(item)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real(operation, item)
+
+    monkeypatch.setattr(engine, "apply", interrupted_at_the_third)
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in command]
+    result = invoke(*args, folder)
+    assert result.exit_code == 130
+    report = json.loads(getattr(result, stream).split("procrecord: interrupted")[0])
+    assert len(report["records"]) == 2
+    assert report["summary"]["interrupted"] is True and report["summary"]["records"] == 2

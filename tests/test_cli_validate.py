@@ -253,3 +253,28 @@ def test_jobs_2_over_many_small_files_gives_the_same_report_in_order(tmp_path):
     assert [r["source"] for r in records] == sorted((r["source"] for r in records), key=lambda s: s.split("/")[-2:])
     assert {os.path.basename(r["source"]) for r in records if r["status"] == "invalid"} == {"r000.json", "r061.json", "r122.json"}
     assert [os.path.basename(r["source"]) for r in records if r["status"] == "error"] == ["r070.json"]
+
+
+@pytest.mark.parametrize("command", [["validate"], ["redact", "--level", "most", "-o", "{out}"]])
+def test_a_file_name_with_a_line_break_or_terminal_escape_stays_on_its_finding_line(tmp_path, command):
+    """One line per finding: a name holding a line break (or an escape sequence that would rewrite the
+    terminal) is written escaped, as show writes it, so it can neither split nor forge a line."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a\nb.json").write_text("{bad")
+    (folder / "c\x1b[2Kd.json").write_text("{bad")
+    args = [a.replace("{out}", str(tmp_path / "out")) for a in command]
+    result = invoke(*args, str(folder))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if "::" in line]
+    assert f"{folder}/a\\nb.json:: error: invalid JSON at line 1, column 2: unexpected character, expected a string key" in lines
+    assert f"{folder}/c\\x1b[2Kd.json:: error: invalid JSON at line 1, column 2: unexpected character, expected a string key" in lines
+    assert "\x1b" not in result.output
+    assert all(line.startswith(str(folder)) for line in lines)
+
+
+def test_stdin_named_twice_is_read_once_as_a_file_named_twice_is():
+    record = (FIXTURES / "1.0" / "valid" / "gpu-training.json").read_text()
+    result = invoke("validate", "-", "-", input=record)
+    assert result.exit_code == 0, result.output
+    assert "empty file" not in result.output and "validated 1 record from 1 source: 1 valid" in result.output

@@ -131,3 +131,25 @@ def test_stdin_tasks_count_their_bytes_for_the_groups_of_workers():
     assert _size(tasks[0]) == 512 * 4096
     groups = list(batches(tasks, 64, 1 << 20, slots=lambda: 2))
     assert [len(g) for g in groups] == [1] * 20  # 2 MiB each: alone in its group, not 64 in one message
+
+
+class _InterruptHandling:
+    """An operation (picklable for pool workers) that reports how its process handles SIGINT."""
+
+    def __call__(self, item):
+        import signal
+
+        handler = signal.getsignal(signal.SIGINT)
+        return Outcome(item.source, item.line, Status.VALID, message="ignored" if handler == signal.SIG_IGN else "raised")
+
+
+def test_pool_workers_leave_an_interrupt_to_the_command(tmp_path):
+    """Ctrl-C reaches the whole process group: a worker that died of it while holding the pool's queue
+    lock, or half way through sending a result, made the pool's shutdown wait for ever. Workers ignore
+    it; the command handles it and ends them."""
+    from procrecord.bulk.engine import run
+
+    for i in range(4):
+        (tmp_path / f"r{i}.json").write_text(json.dumps({"n": i}))
+    outcomes = [item for item in run([str(tmp_path)], _InterruptHandling(), jobs=2) if isinstance(item, Outcome)]
+    assert [o.message for o in outcomes] == ["ignored"] * 4

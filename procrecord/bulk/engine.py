@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
@@ -316,7 +317,12 @@ def tune_gc() -> Callable[[], None]:
 
 
 def _worker_init() -> None:
+    """Set up a pool worker: an interrupt is the command's to handle, never the worker's."""
     tune_gc()  # a worker process is ours: its settings need no restoring
+    # Ctrl-C reaches the whole process group. A worker that died of it could hold the pool's queue
+    # lock or leave half a result in its pipe, and the pool's shutdown would then wait for ever; the
+    # command handles the interrupt and ends its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _spill_dir() -> str:

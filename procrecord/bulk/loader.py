@@ -52,8 +52,23 @@ class Loaded(NamedTuple):
     raw: bytes | None = None
 
 
+#: Control characters as escapes (a name with a line break must not split a row).
+_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7f, 0xa0))} | {
+    # characters that reorder or hide text on a terminal (bidirectional overrides, zero-width ones)
+    i: f"\\u{i:04x}" for i in (*range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065),
+                               *range(0x2066, 0x206a), 0xfeff)} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def escape(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``), on one line."""
+    return text.translate(_ESCAPES) if not text.isprintable() else text
+
+
 def where(source: str, line: int | None) -> str:
-    """``path[:line]``, how every finding names its place."""
+    """``path[:line]``, how every finding names its place (control characters escaped: a file name with
+    a line break or a terminal escape in it must not split a finding or rewrite the terminal)."""
+    source = escape(source)
     return source if line is None else f"{source}:{line}"
 
 
@@ -351,9 +366,12 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
 def _plan(sources: list[str], max_bytes: int, chunk_bytes: int, skip: tuple[str, ...], walk: Walk,
           read_ahead: bool = True, fetchers: list[Any] | None = None) -> Iterator[Task]:
     skipped = tuple(os.path.realpath(folder) for folder in skip)
+    stdin_read = False
     for source in sources:
         if source == "-":
-            yield from _plan_stdin(max_bytes)
+            if not stdin_read:  # stdin named twice is read once, as a file named twice is
+                yield from _plan_stdin(max_bytes)
+            stdin_read = True
             continue
         if "://" in source and not os.path.exists(source):  # an fsspec URL: fsspec only when one is given
             from procrecord.bulk.storage import plan_url

@@ -150,5 +150,11 @@ class JsonReporter(Reporter):
         self.out.write('\n], "summary": ' + orjson.dumps(self.summary.to_dict()).decode() + "}\n")
         super().finish(verb)
 
+    def interrupted(self, verb: str) -> None:
+        """End the document of a run stopped by Ctrl-C: the records so far, then the summary with
+        ``"interrupted": true`` (a machine reading the report gets JSON, never a torn document)."""
+        self.summary.notes["interrupted"] = True
+        self.finish(verb)
+
 
 REPORTERS: dict[str, type[Reporter]] = {"text": TextReporter, "json": JsonReporter}

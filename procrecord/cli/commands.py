@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -106,6 +107,9 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewri
         if not stdout_closed():
             raise
         silence_stdout()  # the reader went away (| head): say what was found so far, quietly
+    except KeyboardInterrupt:
+        _close_json(reporter, verb)
+        raise
     finally:
         progress.close()
     counts = reporter.summary.counts
@@ -116,6 +120,15 @@ def run_report(sources, operation, jobs, max_bytes, reporter, label, verb, rewri
             reporter.out.write(f"{source}:: would not be rewritten (see its error above): the file would stay unchanged\n")
     reporter.finish(verb)
     return _exit_code(reporter.summary)
+
+
+def _close_json(reporter, verb: str) -> None:
+    """End a JSON report of an interrupted run (see :meth:`JsonReporter.interrupted`); text needs nothing."""
+    from procrecord.bulk.report import JsonReporter
+
+    if isinstance(reporter, JsonReporter):
+        with contextlib.suppress(OSError):  # the reader may be gone too: the run is ending anyway
+            reporter.interrupted(verb)
 
 
 def _not_written(counts, kept, why: str) -> None:
@@ -201,6 +214,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     import io
 
     from procrecord.bulk.engine import SKIPPED, Block, Progress
+    from procrecord.bulk.loader import escape
     from procrecord.bulk.output import Sink
     from procrecord.bulk.report import JsonReporter, TextReporter
 
@@ -257,8 +271,10 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
             sink.abort()
             raise
         silence_stdout()  # the reader of stdout went away: finish quietly with what was found so far
-    except BaseException:
+    except BaseException as exc:
         sink.abort()
+        if isinstance(exc, KeyboardInterrupt):
+            _close_json(reporter, verb)  # which files the finished batches wrote is not known here
         raise
     finally:
         progress.close()
@@ -277,8 +293,8 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
     for source, target, owner in sink.conflicts:
         not_written(source, "output taken")
         if fmt == "text":
-            click.echo(f"{source}:: error: not written: its output {target} is that of {owner} (give one folder "
-                       "holding both, whose tree is mirrored)", err=True)
+            click.echo(escape(f"{source}:: error: not written: its output {target} is that of {owner} (give one "
+                              "folder holding both, whose tree is mirrored)"), err=True)
     for source, _ in sink.failures:
         not_written(source, "error")
     for skipped in sink.skipped:
@@ -287,11 +303,11 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
         if fmt == "json":
             continue
         if in_place:
-            click.echo(f"{skipped}:: not rewritten (see its error above): the file is unchanged", err=True)
+            click.echo(f"{escape(skipped)}:: not rewritten (see its error above): the file is unchanged", err=True)
         else:
-            click.echo(f"{skipped}:: no output written for it (see its error above)", err=True)
+            click.echo(f"{escape(skipped)}:: no output written for it (see its error above)", err=True)
     for source, message in sink.failures:
-        click.echo(f"{source}:: error: {message}", err=True)
+        click.echo(escape(f"{source}:: error: {message}"), err=True)
     reporter.finish(verb)
     return _exit_code(reporter.summary, bool(sink.conflicts or sink.failures))
 
@@ -580,6 +596,7 @@ def _diff_pair(a_src, b_src, options, fmt, max_bytes) -> int:
 def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -> int:
     from procrecord.bulk.engine import Progress
     from procrecord.bulk.loader import LoadError, load
+    from procrecord.bulk.loader import where as place
     from procrecord.errors import ProcrecordError
     from procrecord.operations.comparison import PathEvidence, prepare
     from procrecord.operations.comparison import diff as compare
@@ -602,8 +619,7 @@ def _diff_baseline(a_src, sources, options, fmt, max_bytes, allow_empty=False) -
                 record = prepare(item.record)
                 changes = compare(base, record, options, upgrade=False)
             except ProcrecordError as exc:
-                where = item.source if item.line is None else f"{item.source}:{item.line}"
-                click.echo(f"{where}:: error: {exc}", err=True)
+                click.echo(f"{place(item.source, item.line)}:: error: {exc}", err=True)
                 report.broken += 1
                 continue
             evidence.see(record)
@@ -639,10 +655,14 @@ def show(sources, jobs, max_bytes, fmt) -> int:
 
     if fmt == "json":
         json_reporter = JsonReporter()  # each record's facts under "info"
-        for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
-            if isinstance(outcome, Block):
-                continue
-            json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
+        try:
+            for outcome in _execute(list(sources), ShowRecord(), jobs, max_bytes, walk=walk_from_context()):
+                if isinstance(outcome, Block):
+                    continue
+                json_reporter.outcome(outcome._replace(message=None) if outcome.status == Status.SHOWN else outcome)
+        except KeyboardInterrupt:
+            _close_json(json_reporter, "read")
+            raise
         json_reporter.finish("read")
         return _exit_code(json_reporter.summary)
     reporter = TextReporter(out=sys.stderr)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from procrecord.bulk.loader import escape  # one function for show's rows and every finding's place
+
 if TYPE_CHECKING:
     from procrecord.bulk.engine import Outcome
     from procrecord.bulk.loader import Loaded
@@ -161,19 +163,6 @@ def _utc(stamp: str) -> str:
         return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     except OverflowError:  # year 1 or 9999 with an offset: in UTC outside what a datetime holds
         return stamp
-
-
-#: Control characters as escapes (a name with a line break must not split a row).
-_ESCAPES = {i: f"\\x{i:02x}" for i in (*range(0x20), *range(0x7f, 0xa0))} | {
-    # characters that reorder or hide text on a terminal (bidirectional overrides, zero-width ones)
-    i: f"\\u{i:04x}" for i in (*range(0x200b, 0x2010), *range(0x202a, 0x202f), *range(0x2060, 0x2065),
-                               *range(0x2066, 0x206a), 0xfeff)} | {
-    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
-
-
-def escape(text: str) -> str:
-    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``), on one line."""
-    return text.translate(_ESCAPES) if not text.isprintable() else text
 
 
 def width(text: str) -> int:

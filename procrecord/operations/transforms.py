@@ -142,6 +142,9 @@ class UpgradeRecord:
     """Upgrade one record to ``to`` (default: current); ``check`` only reports what would change."""
 
     exact_integers = True
+    #: A key written twice is an error and the record is not written: an upgrade would keep one of
+    #: the values and lose the other silently (see RedactRecord).
+    unique_keys = True
     to: str | None = None
     check: bool = False
 
@@ -166,6 +169,7 @@ class DowngradeRecord:
     """Downgrade one record to ``to`` and say which fields had no place there."""
 
     exact_integers = True
+    unique_keys = True  # as for an upgrade: which of the values was meant is unknown
     to: str = "0"
 
     def __call__(self, item: Loaded) -> Outcome:
