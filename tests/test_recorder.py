@@ -334,6 +334,29 @@ JOB = textwrap.dedent("""
         exit(3)  # site's builtin, not sys.exit
     if mode == "builtin-quit-3":
         quit(3)
+    if mode == "caught-exit-4":  # argparse's error in a try, click's standalone_mode=False: the job goes on
+        try:
+            sys.exit(4)
+        except SystemExit:
+            pass
+    if mode == "caught-builtin-exit-4":
+        def parse():
+            try:
+                exit(4)
+            except SystemExit as error:
+                print("usage error", error.code, file=sys.stderr)
+        parse()
+    if mode == "caught-exit-4-then-exit-5":
+        try:
+            sys.exit(4)
+        except SystemExit:
+            pass
+        sys.exit(5)
+    if mode == "exit-6-in-handler-of-caught-exit-4":
+        try:
+            sys.exit(4)
+        except SystemExit:
+            sys.exit(6)
     if mode == "own-excepthook":  # as rich.traceback.install() does: print, never call the hook before
         sys.excepthook = lambda kind, error, tb: print("job's hook:", error, file=sys.stderr)
         raise ValueError("planned failure")
@@ -427,6 +450,9 @@ def test_an_error_reported_before_the_run_or_by_a_shell_is_no_failure(tmp_path, 
 @pytest.mark.parametrize("mode, code, status", [
     ("exit-without-stop", 0, "completed"), ("end", 0, "completed"), ("exit-5", 5, "failed"),
     ("exit-message", 1, "failed"), ("builtin-exit-3", 3, "failed"), ("builtin-quit-3", 3, "failed"),
+    # an exit the job caught is no exit: it ends later, with the code of what really ends it
+    ("caught-exit-4", 0, "completed"), ("caught-builtin-exit-4", 0, "completed"),
+    ("caught-exit-4-then-exit-5", 5, "failed"), ("exit-6-in-handler-of-caught-exit-4", 6, "failed"),
 ])
 def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, status):
     """Without stop(): exit code 0 is completed, any other code failed with that code; never interrupted."""
