@@ -45,6 +45,15 @@ def test_a_command_line_string_as_argv_is_a_type_error(argv):
         Recorder("x", argv=argv, **QUIET)
 
 
+@pytest.mark.parametrize("name", [123, b"fit", pathlib.Path("fit")])
+def test_a_name_that_is_no_text_is_a_type_error_before_anything_starts(name, monkeypatch):
+    """It failed at start(), halfway through: the lineage variable stayed set, the Recorder unusable."""
+    monkeypatch.delenv("PROCRECORD_PARENT", raising=False)
+    with pytest.raises(TypeError, match="name="):
+        Recorder(name, **QUIET).start()
+    assert "PROCRECORD_PARENT" not in os.environ
+
+
 def test_argv_as_a_tuple_is_a_list_of_arguments():
     out = Recorder("x", argv=("python", "fit.py"), collectors=["invocation"], **QUIET).start().stop()
     assert out["invocation"]["argv"] == ["python", "fit.py"]

@@ -112,6 +112,10 @@ class Recorder:
         usage_interval: float | None = None,
         max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
     ) -> None:
+        if name is not None and not isinstance(name, str):
+            # Caught here, not at start(): there a name that is no text failed only as the job's
+            # lineage was exported, leaving PROCRECORD_PARENT set and the Recorder unusable.
+            raise TypeError(f"name={name!r:.60}: expected a str or None")
         if isinstance(argv, (str, bytes)):
             # Iterated, a command line would be recorded one character at a time (kwutil's fault).
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
