@@ -819,6 +819,24 @@ def test_an_output_that_is_no_record_is_refused_at_start(tmp_path):
     assert not ran and notes.read_text() == "hello\n"
 
 
+def test_an_output_that_is_a_symlink_is_written_through_and_stays_a_link(tmp_path):
+    """`runs/latest.json -> 2024-06/fit.json`: the record lands in the target, the link stays (it was
+    replaced by a regular file of its own, the target left stale)."""
+    (tmp_path / "2024-06").mkdir()
+    target = tmp_path / "2024-06" / "fit.json"
+    Recorder("first", output=target, **QUIET).start().stop()
+    link = tmp_path / "latest.json"
+    link.symlink_to(pathlib.Path("2024-06") / "fit.json")
+    rec = Recorder("second", output=link, **QUIET).start()
+    rec.stop()
+    assert link.is_symlink() and rec.output == str(target)
+    assert json.loads(target.read_text())["name"] == "second"
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(pathlib.Path("2024-07") / "fit.json")
+    Recorder("third", output=dangling, **QUIET).start().stop()
+    assert dangling.is_symlink() and json.loads(dangling.read_text())["name"] == "third"
+
+
 def test_an_output_that_is_no_record_is_never_written_at_exit(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(f"""

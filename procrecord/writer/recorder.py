@@ -313,6 +313,10 @@ class Recorder:
                         self._folder, self.output = os.path.abspath(self.output), None
                     else:
                         self.output = os.path.abspath(self.output)
+                        if os.path.islink(self.output):
+                            # Written through, as a shell's `>` does: replaced by a file of its own, the
+                            # link would be gone and its target (which the lock and the check name) stale.
+                            self.output = os.path.realpath(self.output)
                         why = _existing.refusal(self.output)
                         if why is not None:  # a script, notes, data: never replaced by a record
                             self._stopped = True  # nothing runs, nothing is written, now or at exit
