@@ -45,6 +45,15 @@ def test_a_command_line_string_as_argv_is_a_type_error(argv):
         Recorder("x", argv=argv, **QUIET)
 
 
+@pytest.mark.parametrize("name", [123, b"fit", pathlib.Path("fit")])
+def test_a_name_that_is_no_text_is_a_type_error_before_anything_starts(name, monkeypatch):
+    """It failed at start(), halfway through: the lineage variable stayed set, the Recorder unusable."""
+    monkeypatch.delenv("PROCRECORD_PARENT", raising=False)
+    with pytest.raises(TypeError, match="name="):
+        Recorder(name, **QUIET).start()
+    assert "PROCRECORD_PARENT" not in os.environ
+
+
 def test_argv_as_a_tuple_is_a_list_of_arguments():
     out = Recorder("x", argv=("python", "fit.py"), collectors=["invocation"], **QUIET).start().stop()
     assert out["invocation"]["argv"] == ["python", "fit.py"]
@@ -334,6 +343,29 @@ JOB = textwrap.dedent("""
         exit(3)  # site's builtin, not sys.exit
     if mode == "builtin-quit-3":
         quit(3)
+    if mode == "caught-exit-4":  # argparse's error in a try, click's standalone_mode=False: the job goes on
+        try:
+            sys.exit(4)
+        except SystemExit:
+            pass
+    if mode == "caught-builtin-exit-4":
+        def parse():
+            try:
+                exit(4)
+            except SystemExit as error:
+                print("usage error", error.code, file=sys.stderr)
+        parse()
+    if mode == "caught-exit-4-then-exit-5":
+        try:
+            sys.exit(4)
+        except SystemExit:
+            pass
+        sys.exit(5)
+    if mode == "exit-6-in-handler-of-caught-exit-4":
+        try:
+            sys.exit(4)
+        except SystemExit:
+            sys.exit(6)
     if mode == "own-excepthook":  # as rich.traceback.install() does: print, never call the hook before
         sys.excepthook = lambda kind, error, tb: print("job's hook:", error, file=sys.stderr)
         raise ValueError("planned failure")
@@ -427,6 +459,9 @@ def test_an_error_reported_before_the_run_or_by_a_shell_is_no_failure(tmp_path, 
 @pytest.mark.parametrize("mode, code, status", [
     ("exit-without-stop", 0, "completed"), ("end", 0, "completed"), ("exit-5", 5, "failed"),
     ("exit-message", 1, "failed"), ("builtin-exit-3", 3, "failed"), ("builtin-quit-3", 3, "failed"),
+    # an exit the job caught is no exit: it ends later, with the code of what really ends it
+    ("caught-exit-4", 0, "completed"), ("caught-builtin-exit-4", 0, "completed"),
+    ("caught-exit-4-then-exit-5", 5, "failed"), ("exit-6-in-handler-of-caught-exit-4", 6, "failed"),
 ])
 def test_an_end_without_stop_is_recorded_by_its_exit_code(tmp_path, mode, code, status):
     """Without stop(): exit code 0 is completed, any other code failed with that code; never interrupted."""
@@ -782,6 +817,24 @@ def test_an_output_that_is_no_record_is_refused_at_start(tmp_path):
     with pytest.raises(OutputNotARecordError), Recorder("job", output=notes, **QUIET):
         ran.append(True)
     assert not ran and notes.read_text() == "hello\n"
+
+
+def test_an_output_that_is_a_symlink_is_written_through_and_stays_a_link(tmp_path):
+    """`runs/latest.json -> 2024-06/fit.json`: the record lands in the target, the link stays (it was
+    replaced by a regular file of its own, the target left stale)."""
+    (tmp_path / "2024-06").mkdir()
+    target = tmp_path / "2024-06" / "fit.json"
+    Recorder("first", output=target, **QUIET).start().stop()
+    link = tmp_path / "latest.json"
+    link.symlink_to(pathlib.Path("2024-06") / "fit.json")
+    rec = Recorder("second", output=link, **QUIET).start()
+    rec.stop()
+    assert link.is_symlink() and rec.output == str(target)
+    assert json.loads(target.read_text())["name"] == "second"
+    dangling = tmp_path / "next.json"
+    dangling.symlink_to(pathlib.Path("2024-07") / "fit.json")
+    Recorder("third", output=dangling, **QUIET).start().stop()
+    assert dangling.is_symlink() and json.loads(dangling.read_text())["name"] == "third"
 
 
 def test_an_output_that_is_no_record_is_never_written_at_exit(tmp_path):

@@ -144,18 +144,68 @@ def _excepthook(kind: Any, error: BaseException, tb: Any) -> None:
     _EXCEPTHOOK.call_previous(kind, error, tb)
 
 
-def _note_exit(code: Any) -> None:
+def _note_exit(code: Any) -> tuple[list[Any], object]:
     # Python gives atexit handlers no exit code: note the one asked for (main thread only: elsewhere
-    # sys.exit ends just that thread).
-    if threading.current_thread() is threading.main_thread():
-        for recorder in _running():
-            recorder._exit_request = code
+    # sys.exit ends just that thread). Returns the Recorders that noted it and this request's token.
+    token = object()
+    if threading.current_thread() is not threading.main_thread():
+        return [], token
+    noted = _running()
+    for recorder in noted:
+        recorder._exit_request = code
+        _exit_tokens[recorder] = token
+    return noted, token
+
+
+#: Each running Recorder's last exit request (:func:`_note_exit`), by its token.
+_exit_tokens: weakref.WeakKeyDictionary[Any, object] = weakref.WeakKeyDictionary()
+
+
+class _ExitWatch:
+    """Rides on the ``SystemExit`` that ``sys.exit()`` raised (in its ``__dict__``) and tells, when that
+    exception is freed, whether it ended the job. One that reaches the interpreter's top level is freed
+    there, by C code, before the atexit handlers run: no Python frame is running then. One that the job
+    caught (``except SystemExit``: argparse's error in a ``try``, click's ``standalone_mode=False``, an
+    interactive shell) is freed while the job's code runs on: then the job did not exit, and the code it
+    asked for is forgotten, so a job that goes on to end normally is ``completed`` with exit code 0."""
+
+    def __init__(self, recorders: list[Any], token: object) -> None:
+        self._recorders = weakref.WeakSet(recorders)
+        self._token = token
+
+    def __del__(self) -> None:
+        try:
+            if _getframe is None or _getframe(0).f_back is None:
+                return  # freed by the interpreter as it ends: the exit is real
+            for recorder in list(self._recorders):
+                if _exit_tokens.get(recorder) is self._token:  # no later sys.exit() since
+                    recorder._exit_request = None
+        except Exception:  # noqa: BLE001 - never let a finalizer of the job's exception fail
+            pass
+
+
+#: Where a freed exception's finalizer looks for the Python code running (CPython frees objects when
+#: the last reference goes: elsewhere an exception is freed at no telling time, and nothing is forgotten).
+_getframe = sys._getframe if sys.implementation.name == "cpython" else None
+
+
+def _exiting(noted: list[Any], token: object) -> None:
+    """Put an :class:`_ExitWatch` on the ``SystemExit`` being raised (the one ``sys.exc_info()`` holds,
+    never bound to a name here: a frame holding it would keep it alive past its real end)."""
+    error = sys.exc_info()[1]
+    if noted and _getframe is not None and isinstance(error, SystemExit):
+        with contextlib.suppress(Exception):
+            error.__dict__["_procrecord_exit"] = _ExitWatch(noted, token)
 
 
 def _sys_exit(code: Any = None) -> Any:
     """``sys.exit`` while Recorders run: note the code, then exit as asked."""
-    _note_exit(code)
-    return _EXIT.call_previous(code)
+    noted, token = _note_exit(code)
+    try:
+        return _EXIT.call_previous(code)
+    except SystemExit:
+        _exiting(noted, token)
+        raise
 
 
 class _Quitter:
@@ -168,8 +218,12 @@ class _Quitter:
         return repr(_BUILTINS[self.name].previous())
 
     def __call__(self, code: Any = None) -> Any:
-        _note_exit(code)
-        return _BUILTINS[self.name].call_previous(code)
+        noted, token = _note_exit(code)
+        try:
+            return _BUILTINS[self.name].call_previous(code)
+        except SystemExit:
+            _exiting(noted, token)
+            raise
 
 
 _SIGNALS = {signum: _signal_slot(signum) for signum in STOPPING_SIGNALS}

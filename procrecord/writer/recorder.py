@@ -112,6 +112,10 @@ class Recorder:
         usage_interval: float | None = None,
         max_digest_bytes: int | None = _artifacts.DEFAULT_MAX_DIGEST_BYTES,
     ) -> None:
+        if name is not None and not isinstance(name, str):
+            # Caught here, not at start(): there a name that is no text failed only as the job's
+            # lineage was exported, leaving PROCRECORD_PARENT set and the Recorder unusable.
+            raise TypeError(f"name={name!r:.60}: expected a str or None")
         if isinstance(argv, (str, bytes)):
             # Iterated, a command line would be recorded one character at a time (kwutil's fault).
             raise TypeError(f"argv={argv!r:.60}: give a list of arguments, e.g. shlex.split(command)")
@@ -309,6 +313,10 @@ class Recorder:
                         self._folder, self.output = os.path.abspath(self.output), None
                     else:
                         self.output = os.path.abspath(self.output)
+                        if os.path.islink(self.output):
+                            # Written through, as a shell's `>` does: replaced by a file of its own, the
+                            # link would be gone and its target (which the lock and the check name) stale.
+                            self.output = os.path.realpath(self.output)
                         why = _existing.refusal(self.output)
                         if why is not None:  # a script, notes, data: never replaced by a record
                             self._stopped = True  # nothing runs, nothing is written, now or at exit
