@@ -2,7 +2,7 @@
 objects (same run, interleaved), table rows per second per core, and peak RSS against the record count.
 
 Usage: python benchmarks/bench_exports.py [--records 2000] [--table-records 8000] [--file-records 2000]
-       [--repeat 3] [--rss] [--only tables] [--no-writer-records]   (tables: also the pipeline with an exporter doing nothing)
+       [--rocrate-records 2000] [--repeat 3] [--rss] [--only tables] [--no-writer-records]   (tables: also the pipeline with an exporter doing nothing)
        python benchmarks/bench_exports.py --only --rss-events [--rss-counts 5000 20000]
 """
 
@@ -96,6 +96,96 @@ def otel_baseline(records: list[dict], out: str) -> None:
     return time.perf_counter() - t0
 
 
+def rocrate_baseline(records: list[dict], folder: str) -> float:
+    """The same crate built directly with ro-crate-py: a CreateAction per record with its instrument,
+    agent, environment, object/result files and the record as a file, entities shared by id through a
+    dict (ro-crate-py's own look-up of an unknown id walks every entity), written as a folder. Returns
+    the time of building and writing (the records' JSON staged as files is part of it, as in the export)."""
+    import shutil
+
+    import orjson
+    from rocrate.model.contextentity import ContextEntity
+    from rocrate.rocrate import ROCrate
+
+    stage = tempfile.mkdtemp(prefix="bench-crate-stage-")
+    t0 = time.perf_counter()
+    crate = ROCrate(version="1.1")
+    crate.metadata.extra_contexts.append("https://w3id.org/ro/terms/workflow-run/context")
+    profile = crate.add(ContextEntity(crate, "https://w3id.org/ro/wfrun/process/0.5",
+                                      properties={"@type": "CreativeWork", "name": "Process Run Crate", "version": "0.5"}))
+    crate.root_dataset["conformsTo"] = profile
+    crate.root_dataset["name"] = "baseline"
+    crate.root_dataset["license"] = crate.add(ContextEntity(crate, "https://spdx.org/licenses/CC-BY-4.0",
+                                                            properties={"@type": "CreativeWork", "name": "CC-BY-4.0"}))
+    known: dict[str, object] = {}
+
+    def entity(identifier: str, properties: dict):
+        if identifier not in known:
+            known[identifier] = crate.add(ContextEntity(crate, identifier, properties=properties))
+        return known[identifier]
+
+    actions, files = [], []
+    for r in records:
+        program = os.path.basename(r["invocation"]["argv"][0])
+        instrument = entity(f"#software-{program}", {"@type": "SoftwareApplication", "name": program})
+        action = crate.add_action(instrument, identifier=f"#run-{r['id']}", properties={
+            "@type": "CreateAction", "name": f"Run of {r['name']}",
+            "actionStatus": "http://schema.org/CompletedActionStatus",
+            "startTime": r["timing"]["start_time"], "endTime": r["timing"]["stop_time"],
+            "description": " ".join(r["invocation"]["argv"])})
+        action["agent"] = entity(f"#person-{r['host']['user']}", {"@type": "Person", "name": r["host"]["user"]})
+        action["environment"] = [entity(f"#env-{r['id']}-{k}", {"@type": "PropertyValue", "name": k, "value": v})
+                                 for k, v in r["invocation"]["environment"].items()]
+        for side, prop in (("inputs", "object"), ("outputs", "result")):
+            made = []
+            for a in r[side]:
+                props = {"@type": "File", "name": os.path.basename(a["uri"]), "contentSize": str(a["size_bytes"])}
+                if a.get("sha256"):
+                    props["sha256"] = a["sha256"]
+                made.append(entity("file://" + a["uri"], props))
+            files.extend(made)
+            action[prop] = made[0] if len(made) == 1 else made
+        path = os.path.join(stage, f"{r['id']}.json")
+        with open(path, "wb") as out:
+            out.write(orjson.dumps(r, option=orjson.OPT_INDENT_2))
+        action["subjectOf"] = crate.add_file(path, dest_path=f"records/{r['id']}.json", properties={
+            "name": f"record {r['id']}", "encodingFormat": "application/json"})
+        actions.append(action)
+    crate.root_dataset["mentions"] = actions
+    crate.root_dataset["hasPart"] = crate.root_dataset["hasPart"] + list(dict.fromkeys(files))
+    crate.write(folder)
+    took = time.perf_counter() - t0
+    shutil.rmtree(stage, ignore_errors=True)
+    return took
+
+
+def rocrate_pair(records: list[dict], tmp: str):
+    """The baseline and the export, each into a new folder (removed after, untimed)."""
+    import shutil
+
+    count = [0]
+
+    def fresh() -> str:
+        count[0] += 1
+        return os.path.join(tmp, f"crate{count[0]}")
+
+    def baseline() -> float:
+        folder = fresh()
+        took = rocrate_baseline(records, folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        return took
+
+    def subject() -> float:
+        folder = fresh()
+        t0 = time.perf_counter()
+        ours("ro-crate", records, folder)
+        took = time.perf_counter() - t0
+        shutil.rmtree(folder, ignore_errors=True)
+        return took
+
+    return baseline, subject
+
+
 def ours(target: str, records: list[dict], out: str, **options) -> None:
     from procrecord.exports import ExportOptions, exporter
 
@@ -157,8 +247,9 @@ def main() -> None:
     parser.add_argument("--rss-events", action="store_true",
                         help="peak RSS of `export --to openlineage` and `--to otel` (fresh process each) at --rss-counts records")
     parser.add_argument("--rss-counts", nargs="*", type=int, default=[5000, 20000])
-    parser.add_argument("--only", nargs="*", default=["openlineage", "otel", "mlflow", "tables"],
-                        help="parts to run (openlineage otel mlflow tables)")
+    parser.add_argument("--rocrate-records", type=int, default=2000)
+    parser.add_argument("--only", nargs="*", default=["openlineage", "otel", "mlflow", "rocrate", "tables"],
+                        help="parts to run (openlineage otel mlflow rocrate tables)")
     args = parser.parse_args()
     print(f"# bench_exports ({environment()})")
     from procrecord.bulk.engine import tune_gc
@@ -175,6 +266,8 @@ def main() -> None:
         run_otel(records, out, n, args.repeat)
     if "mlflow" in args.only:
         run_mlflow(records, tmp, n, args)
+    if "rocrate" in args.only:
+        run_rocrate(records, tmp, args)
     if "tables" in args.only:
         run_tables(args)
     if args.rss:
@@ -203,6 +296,16 @@ def run_mlflow(records, tmp, n, args):
     base, mine = times["mlflow client"], times["mlflow export"]
     m = min(n, args.mlflow_records)
     print(f"mlflow (folder store): client {m / base:,.0f} runs/s, export {m / mine:,.0f} runs/s, ratio {mine / base:.2f}x (goal <= 1.5x)")
+
+
+def run_rocrate(records, tmp, args):
+    subset = records[: args.rocrate_records]
+    baseline, subject = rocrate_pair(subset, tmp)
+    times = best_interleaved({"ro-crate-py": baseline, "ro-crate export": subject}, args.repeat)
+    base, mine = times["ro-crate-py"], times["ro-crate export"]
+    m = len(subset)
+    print(f"ro-crate (folder, {m} records): ro-crate-py {m / base:,.0f} records/s, export {m / mine:,.0f} records/s, "
+          f"ratio {mine / base:.2f}x (goal <= 1.5x)")
 
 
 TABLES = ("parquet", "csv", "jsonl-flat")
