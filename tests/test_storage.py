@@ -213,6 +213,38 @@ def test_a_json_object_storage_option_reaches_s3(tmp_path, s3, endpoint, jobs):
     assert fs.find(f"{bucket}/up")
 
 
+def test_the_options_check_session_serves_the_run(tmp_path, s3, endpoint, monkeypatch):
+    """Checking the options makes an S3 session; the run's filesystems are made with that one, not a
+    second (loading botocore's models again costs ~90 ms before the first request), and only for the
+    options it was made with."""
+    import aiobotocore.session
+
+    from procrecord.bulk import storage
+
+    fs, bucket = s3
+    _upload(fs, _tree(tmp_path / "in"), f"{bucket}/in")
+    made = []
+    original = aiobotocore.session.AioSession.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiobotocore.session.AioSession, "__init__", counted)
+    s3fs.S3FileSystem.clear_instance_cache()  # no filesystem of an earlier test answers for this run
+    result = invoke("validate", f"s3://{bucket}/in", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+    assert len(made) == 1
+    options, session = storage._PROBED[0]
+    assert session is made[0]
+    assert storage.filesystem(f"s3://{bucket}/in", options)[0].session is session
+    # other options, another scheme, or a session of the user's own: not this one
+    assert storage._probed_session(f"s3://{bucket}/in", {**options, "anon": True}) is None
+    assert storage._probed_session(f"gs://{bucket}/in", options) is None
+    assert storage._probed_session(f"s3://{bucket}/in", {**options, "session": object()}) is None
+
+
 def test_storage_option_values():
     assert parse_option("anon=true") == ("anon", True)
     assert parse_option("client_kwargs={\"region_name\": \"x\"}") == ("client_kwargs", {"region_name": "x"})

@@ -62,7 +62,11 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         from fsspec.core import url_to_fs
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
-    opts = with_defaults(url, _OPTIONS if storage_options is None else storage_options)
+    given = _OPTIONS if storage_options is None else storage_options
+    opts = with_defaults(url, given)
+    session = _probed_session(url, given)
+    if session is not None:
+        opts = {**opts, "session": session}
     try:
         found: tuple[Any, str] = url_to_fs(url, **opts)
         return found
@@ -81,6 +85,23 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
 #: (timeouts, connection errors, ``SlowDown``), with back-off.
 S3_CONFIG_DEFAULTS: dict[str, Any] = {"connect_timeout": 10, "read_timeout": 10,
                                       "retries": {"mode": "standard", "total_max_attempts": 1}}
+
+
+#: The S3 session that :func:`check_options` made with the run's options, and those options. A session
+#: (aiobotocore's) holds what botocore loaded to make a client: a client of a session already used costs
+#: ~6 ms against ~90 ms for one of a new session, most of the time the fetcher spends before its first
+#: request. The session is what s3fs would make from the same options (``AioSession(**rest)``), so
+#: filesystems of this process, and of the fetcher forked after the check, are made with it. It never
+#: travels: options sent to Dask workers are the user's, without it.
+_PROBED: list[tuple[dict[str, Any], Any]] = []
+
+
+def _probed_session(url: str, options: dict[str, Any]) -> Any:
+    """The session :func:`check_options` made for these ``options`` of an ``s3://`` URL, else None."""
+    if not _PROBED or "session" in options or not url.startswith(("s3://", "s3a://")):
+        return None
+    probed, session = _PROBED[0]
+    return session if probed == options else None
 
 
 def with_defaults(url: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +130,8 @@ def check_options(urls: list[str]) -> None:
     cannot use (``client_kwargs`` that is not a mapping) would fail every source the same way. A
     failure is the options' when the same filesystem is made without them; the option without which
     it is made is named (else those that fail alone). Any other failure (a missing bucket, no credentials) is left to the run, which
-    reports it per source.
+    reports it per source. An S3 session made with the options is kept for the run's filesystems (see
+    :data:`_PROBED`): the check costs the run no second session.
     """
     import re
 
@@ -125,7 +147,10 @@ def check_options(urls: list[str]) -> None:
             continue
         schemes.add(scheme)
         try:
-            _probe(url, _OPTIONS)
+            made = _probe(url, _OPTIONS)
+            session = getattr(made, "session", None)
+            if scheme in ("s3", "s3a") and session is not None and "session" not in _OPTIONS:
+                _PROBED[:] = [(dict(_OPTIONS), session)]
             continue
         except TypeError as exc:
             match = re.search(r"unexpected keyword argument '([^']+)'", str(exc))
@@ -244,15 +269,15 @@ def _probe_fails(url: str, options: dict[str, Any]) -> Exception | None:
     return None
 
 
-def _probe(url: str, options: dict[str, Any]) -> None:
-    """Make the filesystem of ``url`` with ``options``, and its session if it has one."""
+def _probe(url: str, options: dict[str, Any]) -> Any:
+    """Make the filesystem of ``url`` with ``options``, and its session if it has one; the filesystem."""
     import asyncio
 
     from fsspec.core import url_to_fs
 
     fs, _ = url_to_fs(url, **{**options, "skip_instance_cache": True, "asynchronous": True})
     if not hasattr(fs, "set_session"):
-        return
+        return fs
 
     async def session() -> None:
         await fs.set_session()
@@ -261,6 +286,7 @@ def _probe(url: str, options: dict[str, Any]) -> None:
             await creator.__aexit__(None, None, None)
 
     asyncio.run(session())
+    return fs
 
 
 def describe(exc: BaseException) -> str:
