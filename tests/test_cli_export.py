@@ -345,3 +345,25 @@ def test_outputs_that_cannot_be_written_or_must_not_be_replaced_say_so_in_one_li
         assert "Errno" not in result.output and "Traceback" not in result.output
     assert (tmp_path / "link.out").is_symlink() and (tmp_path / "target.out").read_text() == "mine"
     assert not (tmp_path / "nodir").exists()
+
+
+@pytest.mark.parametrize("to", ["parquet", "openlineage", "ro-crate"])
+def test_the_library_refuses_an_unknown_level_before_it_replaces_the_output(tmp_path, to):
+    """A level that is not a redaction level (a typo: ``"Most"``) is an ExportError raised before any record is
+    read: the earlier output stays as it was (it was replaced by an empty one, each record an error finding)."""
+    from procrecord.exports import ExportError, ExportOptions, export
+
+    root, child = pipeline()
+    out = tmp_path / ("out.zip" if to == "ro-crate" else "out")
+    assert export([root, child], to, ExportOptions(output=str(out)), level="most") == []
+    before = out.read_bytes()
+    read = []
+
+    def records():
+        read.append(1)
+        yield from (root, child)
+
+    for level in ("Most", "some"):
+        with pytest.raises(ExportError, match="unknown redaction level"):
+            export(records(), to, ExportOptions(output=str(out)), level=level)
+    assert read == [] and out.read_bytes() == before

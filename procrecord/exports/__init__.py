@@ -101,12 +101,20 @@ def export(records: Iterable[dict[str, Any]], to: str, options: ExportOptions | 
     """Export records of any version to target ``to``; return every record's findings.
 
     Each record is upgraded to the current version and redacted at ``level`` first (one that cannot be
-    is an ``error`` finding; records are not validated here: ``procrecord export`` does that). The output is
+    is an ``error`` finding; records are not validated here: ``procrecord export`` does that); a ``level``
+    that is not a redaction level raises :class:`ExportError` before anything is written. The output is
     finished (or, on an exception, abandoned without a half-written file) before this returns.
     """
     from procrecord.errors import ProcrecordError, SchemaError
     from procrecord.exports.interface import record_id
 
+    if level:  # (None or "": nothing is redacted, as in prepare)
+        from procrecord.operations.redaction import known_level
+
+        try:
+            known_level(level)
+        except ProcrecordError as exc:  # before any work: a typo must not replace the output with nothing
+            raise ExportError(str(exc)) from None
     target = exporter(to, options or ExportOptions())
     findings: list[Finding] = []
     try:
