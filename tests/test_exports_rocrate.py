@@ -253,6 +253,40 @@ def test_level_most_keeps_the_agent_out(tmp_path):
     assert action.get("agent") is None and action.get("environment") is None
 
 
+
+def test_programs_users_images_and_variables_whose_names_share_a_slug_stay_apart(tmp_path, offline_validator):
+    """Each action names its own program, user, container image and environment: names that differ only in
+    characters outside ``A-Za-z0-9._-`` were one entity (``#software-.py`` for ``训练.py`` and ``测试.py``), so
+    the later run was given the earlier run's program, user and image."""
+    import copy
+    import uuid
+
+    _, child = pipeline()
+    names = [("/opt/训练.py", "josé", "ghcr.io/lab/train:1", "A.B"), ("/opt/测试.py", "josè", "ghcr.io/lab/train-1", "A-B"),
+             ("/usr/bin/c++", "j doe", "img:v1", "X+"), ("/usr/bin/c--", "j-doe", "img-v1", "X-")]
+    records = []
+    for program, user, image, variable in names:
+        record = copy.deepcopy(child)
+        record["id"] = str(uuid.uuid4())
+        record.pop("parent"), record.pop("root")
+        record["invocation"]["argv"] = [program, "--fast"]
+        record["invocation"]["environment"] = {variable: program}
+        record["host"]["user"] = user
+        record["host"]["container"] = {"runtime": "docker", "image_name": image}
+        records.append(record)
+    out = tmp_path / "crate"
+    assert export(records, "ro-crate", ExportOptions(output=str(out))) == []
+    actions = {a.id: a for a in check_process_run_crate(rocrate.ROCrate(str(out)))}
+    for record, (program, user, image, variable) in zip(records, names):
+        action = actions[f"#run-{record['id']}"]
+        assert action["instrument"]["name"] == os.path.basename(program)
+        assert action["agent"]["name"] == user
+        assert action["containerImage"]["name"] == image
+        assert (action["environment"]["name"], action["environment"]["value"]) == (variable, program)
+    assert len({a["instrument"].id for a in actions.values()}) == len({a["agent"].id for a in actions.values()}) == 4
+    result = offline_validator(out)  # the escaped ids are ones roc-validator takes
+    assert result.passed(), _issues(result)
+
 # --- roc-validator, offline -------------------------------------------------------------------------
 # roc-validator fetches the crate's JSON-LD contexts over HTTP through its own requests-cache session
 # (an SQLite file) and, with ``offline=True``, serves them only from that cache. These machines have no

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import zipfile
 from typing import Any
+from urllib.parse import quote
 
 from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.interface import (
@@ -49,6 +50,16 @@ FIXED_FILES = (METADATA, "ro-crate-preview.html")
 
 def _slug(text: str) -> str:
     return _SAFE.sub("-", text).strip("-") or "x"
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _key(text: str) -> str:
+    """``text`` as part of a ``#`` id, one id per text: as it is when it holds only ``A-Za-z0-9._-``, else
+    percent-escaped (never dashes for what :func:`_slug` replaces: ``训练.py`` and ``测试.py``, ``c++`` and
+    ``c--``, ``ghcr.io/a/b:1`` and ``ghcr.io/a-b-1`` made one entity, and the later run named the first's)."""
+    return text if _PLAIN_KEY.fullmatch(text) else quote(text, safe="")
 
 
 class RoCrateExporter(Exporter):
@@ -103,7 +114,7 @@ class RoCrateExporter(Exporter):
         self._seen.add(rid)
         invocation = record.get("invocation") or {}
         program = (invocation.get("argv") or [None])[0] or invocation.get("executable") or record.get("name") or "program"
-        instrument = self._entity(f"#software-{_slug(os.path.basename(str(program)))}", {
+        instrument = self._entity(f"#software-{_key(os.path.basename(str(program)))}", {
             "@type": "SoftwareApplication", "name": os.path.basename(str(program))})
         props: dict[str, Any] = {"@type": "CreateAction", "name": f"Run of {record.get('name') or program}",
                                  # The profile's examples and roc-validator's shapes take the status as text, not as an @id.
@@ -124,10 +135,10 @@ class RoCrateExporter(Exporter):
         action = self.crate.add_action(instrument, identifier=f"#run-{_slug(rid)}", properties=props)
         user = (record.get("host") or {}).get("user")
         if user:
-            action["agent"] = self._entity(f"#person-{_slug(str(user))}", {"@type": "Person", "name": str(user)})
+            action["agent"] = self._entity(f"#person-{_key(str(user))}", {"@type": "Person", "name": str(user)})
         env = invocation.get("environment") or {}
         if env:
-            action["environment"] = _one_or_many([self._entity(f"#env-{_slug(rid)}-{_slug(k)}", {
+            action["environment"] = _one_or_many([self._entity(f"#env-{_slug(rid)}-{_key(k)}", {
                 "@type": "PropertyValue", "name": k, "value": str(v)}) for k, v in env.items()])
         container = (record.get("host") or {}).get("container") or {}
         image = container.get("image_digest") or container.get("image_name")
@@ -138,7 +149,7 @@ class RoCrateExporter(Exporter):
                 image_props["name"] = container["image_name"]
             if container.get("image_digest"):
                 image_props["sha256"] = container["image_digest"].split(":", 1)[-1]
-            action["containerImage"] = self._entity(f"#container-{_slug(image)}", image_props)
+            action["containerImage"] = self._entity(f"#container-{_key(image)}", image_props)
         for side, prop in (("inputs", "object"), ("outputs", "result")):
             found = [self._artifact(a) for a in artifacts(record, side)]
             if found:
