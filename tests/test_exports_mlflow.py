@@ -411,3 +411,25 @@ def test_the_param_name_check_agrees_with_a_store(tmp_path, monkeypatch):
         except Exception:  # whatever the store says
             taken = False
         assert (name_refused(name, validation) is None) == taken, name
+
+
+def test_exported_again_at_level_most_the_run_keeps_no_tag_of_what_the_level_removes(store):
+    """A run exported at level none, then again at ``most``: its tags are the redacted record's, the user and host
+    tags (which MLflow shows as the run's user) are removed, not left from the first export. Params cannot
+    change in MLflow: a differing one stays, with a note naming it."""
+    _, child = pipeline()
+    assert export([child], "mlflow", ExportOptions(endpoint=store)) == []
+    first = _runs(store)[1][CHILD_ID]
+    assert first.data.tags["mlflow.user"] == "jdoe" and first.data.tags["procrecord.hostname"] == child["host"]["hostname"]
+    findings = export([child], "mlflow", ExportOptions(endpoint=store), level="most")
+    assert {f.kind for f in findings} == {"dropped"}
+    assert any(f.message.startswith("the run's user_id not updated") for f in findings)
+    run = _runs(store)[1][CHILD_ID]
+    assert run.info.run_id == first.info.run_id
+    assert "mlflow.user" not in run.data.tags and "procrecord.hostname" not in run.data.tags
+    assert not [v for v in run.data.tags.values() if "jdoe" in v or child["host"]["hostname"] in v]
+    assert run.data.tags["mlflow.source.git.commit"] == child["git"]["commit"]  # kept at most: still there
+    stored = json.loads(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/procrecord.json"))
+    assert stored["redaction"]["level"] == "most" and "user" not in stored["host"]
+    # Nothing left to change: the third export skips it.
+    assert [f.kind for f in export([child], "mlflow", ExportOptions(endpoint=store), level="most")] == ["skipped"]

@@ -27,6 +27,11 @@ ID_TAG = "procrecord.record_id"
 #: with another digest updates the run.
 DIGEST_TAG = "procrecord.digest"
 STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+#: Tags :func:`tags_of` sets only when the record holds their field: one that the record exported again no
+#: longer holds (exported earlier at level none, now at ``most``) is removed from its run, never left stale.
+OPTIONAL_TAGS = ("mlflow.user", "procrecord.hostname", "mlflow.source.git.commit", "mlflow.source.git.branch",
+                 "mlflow.source.git.repoURL", "mlflow.source.name", "procrecord.parent_id", "procrecord.root_id",
+                 "procrecord.error")
 METRIC_SECTIONS = ("timing.", "resources.", "emissions.", "usage.")
 #: Characters MLflow accepts in param and metric names (its ``validate_param_and_metric_name``), for an MLflow
 #: without its own check (see :func:`name_refused`).
@@ -284,10 +289,11 @@ class MlflowExporter(Exporter):
         return [Finding(rid, "dropped", note) for note in notes] + adopted
 
     def _update(self, record: dict[str, Any], rid: str, digest: str) -> list[Finding]:
-        """Bring the run of a record whose content changed since its export up to date: tags, params not there
-        yet, metrics whose value differs (logged as the metric's latest value), the artifact, the status and end
-        time; the digest tag last, so that an update cut short is done again next time. A param already there
-        with another value stays as it is (MLflow's params cannot change): a note names it."""
+        """Bring the run of a record whose content changed since its export up to date: tags (those of fields the
+        record no longer holds removed), params not there yet, metrics whose value differs (logged as the
+        metric's latest value), the artifact, the status and end time; the digest tag last, so that an update
+        cut short is done again next time. A param already there with another value stays as it is (MLflow's
+        params cannot change): a note names it; so does the run's ``user_id`` (it cannot change either)."""
         Metric, Param = self.entities
         run_id = self.known[rid]
         run = self.client.get_run(run_id)
@@ -317,6 +323,12 @@ class MlflowExporter(Exporter):
         for index in range(0, max(len(new_params), len(metrics), len(new_tags)), step):
             self.client.log_batch(run_id, metrics=metrics[index:index + step], params=new_params[index:index + step],
                                   tags=new_tags[index:index + step])
+        for key in OPTIONAL_TAGS:
+            if key in run.data.tags and key not in tags:
+                self.client.delete_tag(run_id, key)
+        if getattr(run.info, "user_id", None) not in (None, "", "unknown", tags.get("mlflow.user")):
+            notes.append("the run's user_id not updated: MLflow keeps the user the run was made with "
+                         "(mlflow.user is updated; delete the run and export again to change both)")
         self.client.log_text(run_id, dumps(record, indent=True).decode(), "procrecord.json")
         status = STATUS.get(record.get("status", ""))
         if status and (run.info.status != status or run.info.end_time != end):
