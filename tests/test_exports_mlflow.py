@@ -433,3 +433,30 @@ def test_exported_again_at_level_most_the_run_keeps_no_tag_of_what_the_level_rem
     assert stored["redaction"]["level"] == "most" and "user" not in stored["host"]
     # Nothing left to change: the third export skips it.
     assert [f.kind for f in export([child], "mlflow", ExportOptions(endpoint=store), level="most")] == ["skipped"]
+
+
+def test_a_deleted_experiment_stops_the_export_at_the_start_with_one_line(store, tmp_path):
+    """An experiment in the store's trash takes no run and keeps its name: exit 3 and one line saying so, before
+    any record (each record was an error line of its own, 'Could not create run under non-active experiment')."""
+    from click.testing import CliRunner
+    from mlflow.tracking import MlflowClient
+
+    from procrecord.cli import cli
+    from procrecord.exports import ExportError
+
+    root, child = pipeline()
+    assert export([root], "mlflow", ExportOptions(endpoint=store)) == []
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("procrecord").experiment_id
+    client.delete_experiment(experiment)
+    with pytest.raises(ExportError, match=f"MLflow experiment 'procrecord' is deleted \\(id {experiment}\\)"):
+        export([child], "mlflow", ExportOptions(endpoint=store))
+    (tmp_path / "child.json").write_text(json.dumps(child))
+    result = CliRunner().invoke(cli, ["export", "--to", "mlflow", "--tracking-uri", store, str(tmp_path / "child.json")],
+                                catch_exceptions=False)
+    assert result.exit_code == 3, result.output
+    assert [line for line in result.output.splitlines() if line.strip()] == [
+        f"procrecord: error: MLflow experiment 'procrecord' is deleted (id {experiment}): restore it (mlflow "
+        f"experiments restore --experiment-id {experiment}) or give another --experiment"]
+    client.restore_experiment(experiment)
+    assert [f.kind for f in export([root, child], "mlflow", ExportOptions(endpoint=store))] == ["skipped"]

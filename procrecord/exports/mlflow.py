@@ -182,6 +182,11 @@ class MlflowExporter(Exporter):
         try:
             self.client = MlflowClient(tracking_uri=options.endpoint)
             found = self.client.get_experiment_by_name(options.experiment)
+            if found is not None and found.lifecycle_stage != "active":
+                # MLflow makes no run in it, and keeps its name: every record would fail alike.
+                raise ExportError(f"MLflow experiment {options.experiment!r} is deleted (id {found.experiment_id}): "
+                                  "restore it (mlflow experiments restore --experiment-id "
+                                  f"{found.experiment_id}) or give another --experiment")
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
             #: Parent record id -> (record id, run id) of its children's runs that lack ``mlflow.parentRunId``
             #: (the parent's run did not exist when they were made: a child exported first, here or earlier).
@@ -189,6 +194,8 @@ class MlflowExporter(Exporter):
             #: Record id -> the ``procrecord.digest`` of its run (None: a run made before procrecord wrote it).
             self.digests: dict[str, str | None] = {}
             self.known = self._load_known()
+        except ExportError:
+            raise
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
 
