@@ -460,3 +460,29 @@ def test_a_deleted_experiment_stops_the_export_at_the_start_with_one_line(store,
         f"experiments restore --experiment-id {experiment}) or give another --experiment"]
     client.restore_experiment(experiment)
     assert [f.kind for f in export([root, child], "mlflow", ExportOptions(endpoint=store))] == ["skipped"]
+
+
+def test_each_export_uses_its_own_timeout_and_retries_and_leaves_the_environment_as_it_was(tmp_path, monkeypatch):
+    """``timeout_s``/``retries`` (``--timeout``/``--retries``) are what the export's requests use: not the values
+    an earlier export in the process left in MLflow's environment variables, nor ones the user set there (those
+    were only set when missing, and stayed set: the second export below waited 10 s a try, 4 tries)."""
+    from procrecord.exports import ExportError
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    for name in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        monkeypatch.delenv(name, raising=False)
+    root, _ = pipeline()
+    assert export([root], "mlflow", ExportOptions(endpoint=(tmp_path / "mlruns").as_uri())) == []
+    assert "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ and "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    with socket.socket() as silent:  # takes connections (its backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        for env in ({}, {"MLFLOW_HTTP_REQUEST_TIMEOUT": "60", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5"}):
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            began = time.monotonic()
+            with pytest.raises(ExportError, match=f"MLflow tracking store {url}"):
+                export([root], "mlflow", ExportOptions(endpoint=url, timeout_s=1, retries=0))
+            assert time.monotonic() - began < 8
+            assert {n: os.environ.get(n) for n in env} == env

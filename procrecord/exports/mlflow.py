@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from procrecord.bulk.jsoncodec import dumps
 from procrecord.exports.columns import INT64, collisions, flatten, json_text
@@ -168,9 +169,9 @@ class MlflowExporter(Exporter):
         super().__init__(options)
         if not options.endpoint:
             raise ExportError("--to mlflow needs a tracking URI")
-        # MLflow's client reads its HTTP timeout and retries from the environment: be polite by default.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(max(options.timeout_s, 1))))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(options.retries))
+        # MLflow's client reads its HTTP timeout (whole seconds) and retries from the environment, at each request.
+        self.http = {"MLFLOW_HTTP_REQUEST_TIMEOUT": str(max(1, math.ceil(options.timeout_s))),
+                     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(options.retries)}
         require("mlflow", "mlflow", "mlflow")
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
@@ -180,24 +181,45 @@ class MlflowExporter(Exporter):
         self.tag = RunTag
         self.limits = validation
         try:
-            self.client = MlflowClient(tracking_uri=options.endpoint)
-            found = self.client.get_experiment_by_name(options.experiment)
-            if found is not None and found.lifecycle_stage != "active":
-                # MLflow makes no run in it, and keeps its name: every record would fail alike.
-                raise ExportError(f"MLflow experiment {options.experiment!r} is deleted (id {found.experiment_id}): "
-                                  "restore it (mlflow experiments restore --experiment-id "
-                                  f"{found.experiment_id}) or give another --experiment")
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
-            #: Parent record id -> (record id, run id) of its children's runs that lack ``mlflow.parentRunId``
-            #: (the parent's run did not exist when they were made: a child exported first, here or earlier).
-            self.orphans: dict[str, list[tuple[str, str]]] = {}
-            #: Record id -> the ``procrecord.digest`` of its run (None: a run made before procrecord wrote it).
-            self.digests: dict[str, str | None] = {}
-            self.known = self._load_known()
+            with self._requests():
+                self._connect(MlflowClient)
         except ExportError:
             raise
         except Exception as exc:  # no store: the export cannot go on
             raise ExportError(f"MLflow tracking store {options.endpoint}: {type(exc).__name__}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _requests(self) -> Iterator[None]:
+        """MLflow's environment variables set to this export's timeout and retries while its requests are made,
+        and as they were afterwards: an earlier export's values, or the user's, are never what this one uses."""
+        saved = {name: os.environ.get(name) for name in self.http}
+        os.environ.update(self.http)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def _connect(self, client_class: Any) -> None:
+        """The client, the experiment (made when missing) and the runs it already holds."""
+        options = self.options
+        self.client = client_class(tracking_uri=options.endpoint)
+        found = self.client.get_experiment_by_name(options.experiment)
+        if found is not None and found.lifecycle_stage != "active":
+            # MLflow makes no run in it, and keeps its name: every record would fail alike.
+            raise ExportError(f"MLflow experiment {options.experiment!r} is deleted (id {found.experiment_id}): "
+                              "restore it (mlflow experiments restore --experiment-id "
+                              f"{found.experiment_id}) or give another --experiment")
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(options.experiment)
+        #: Parent record id -> (record id, run id) of its children's runs that lack ``mlflow.parentRunId``
+        #: (the parent's run did not exist when they were made: a child exported first, here or earlier).
+        self.orphans: dict[str, list[tuple[str, str]]] = {}
+        #: Record id -> the ``procrecord.digest`` of its run (None: a run made before procrecord wrote it).
+        self.digests: dict[str, str | None] = {}
+        self.known = self._load_known()
 
     def _load_known(self) -> dict[str, str]:
         """Record id -> run id of the runs this experiment already holds (one paged search, not one per record)."""
@@ -234,8 +256,9 @@ class MlflowExporter(Exporter):
         """Link the runs of earlier exports whose parent's run exists now (made by an earlier export, or by
         this one before its children were seen): done only by a run that exported something."""
         findings = []
-        for parent in [p for p in self.orphans if p in self.known]:
-            findings += self._adopt(parent)
+        with self._requests():
+            for parent in [p for p in self.orphans if p in self.known]:
+                findings += self._adopt(parent)
         return findings
 
     def add(self, record: dict[str, Any]) -> list[Finding]:
@@ -247,8 +270,10 @@ class MlflowExporter(Exporter):
             if rid in self.known:
                 if self.digests.get(rid) == digest:
                     return [Finding(rid, "skipped", f"already in the store as run {self.known[rid]}")]
-                return self._update(record, rid, digest)
-            return self._create(record, rid, digest)
+                with self._requests():
+                    return self._update(record, rid, digest)
+            with self._requests():
+                return self._create(record, rid, digest)
         except Exception as exc:  # noqa: BLE001 - one refused run is this record's finding
             return [Finding(rid, "error", f"not exported: {type(exc).__name__}: {exc}")]
 
