@@ -40,6 +40,9 @@ def test_the_cli_lists_every_library_target():
     (["--to", "csv", "-o", "x.csv", "--timeout", "5"], "--timeout does not apply to --to csv writing a file"),
     (["--to", "parquet", "-o", "x", "--retries", "7"], "--retries does not apply to --to parquet writing a file"),
     (["--to", "otel", "-o", "x", "--retries", "1"], "--retries does not apply to --to otel writing a file"),
+    # The SDK's OTLP exporter has no retry count of its own to give (it retries within its timeout): never ignored.
+    (["--to", "otel", "--endpoint", "http://127.0.0.1:9/v1/traces", "--retries", "0"],
+     "--retries does not apply to --to otel: the OpenTelemetry SDK's OTLP exporter retries on its own"),
     (["--to", "openlineage", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
     (["--to", "ro-crate", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
 ])

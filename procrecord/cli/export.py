@@ -39,6 +39,9 @@ def _check_options(to, output, endpoint, tracking_uri, only) -> str | None:
 
 def _check_network(to: str, endpoint: str | None, timeout: float | None, retries: int | None) -> None:
     """Usage errors for --timeout and --retries where nothing goes over the network (a file is written)."""
+    if to == "otel" and endpoint and retries is not None:
+        raise click.UsageError("--retries does not apply to --to otel: the OpenTelemetry SDK's OTLP exporter retries "
+                               "on its own, with back-off, within --timeout")
     if to == "mlflow" or endpoint:
         return
     for option, given in (("--timeout", timeout), ("--retries", retries)):
@@ -178,7 +181,8 @@ def _upload(staged: str, output: str, earlier: set[str] | None = None) -> bool:
 @click.option("--timeout", type=click.FloatRange(0.1), default=None, show_default="10",
               help="Seconds one network request may take (mlflow; openlineage, otel with --endpoint).")
 @click.option("--retries", type=click.IntRange(0, 10), default=None, show_default="3",
-              help="Times a failed network request is tried again, with back-off (as --timeout).")
+              help="Times a failed network request is tried again, with back-off (mlflow; openlineage with "
+                   "--endpoint; otel's exporter retries within --timeout).")
 @click.option("--strict", is_flag=True, help="Exit 1 when a target had no place for some fields (dropped).")
 @guarded
 def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experiment, namespace, job_name, level,
