@@ -93,6 +93,45 @@ def test_events_are_sent_with_the_clients_transport_and_retried(tmp_path):
     assert [b["eventType"] for b in bodies[1:]] == ["START", "COMPLETE", "START", "COMPLETE"]
 
 
+
+def test_what_is_sent_is_what_the_file_holds_whatever_the_exporting_process_openlineage_configuration(
+        tmp_path, monkeypatch):
+    """The events POSTed are the events the file target writes, at every level: the OpenLineage configuration of
+    the process that exports (``OPENLINEAGE_*`` variables, an openlineage.yml) is for its own lineage, not the
+    records'. Through ``OpenLineageClient.emit`` it sent nothing at all (``OPENLINEAGE_DISABLED``, counted as
+    exported) or added this machine's environment variables and the git remote (credentials included) and commit
+    of the folder it ran in to every event, also at ``--level all``."""
+    import subprocess
+
+    repo = tmp_path / "checkout"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "https://alice:ghp_exporterstoken@github.com/a/b.git"],
+                   check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty",
+                    "-m", "x"], check=True)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("EXPORTER_SECRET", "s3cr3t-of-the-exporter")
+    monkeypatch.setenv("OPENLINEAGE__FACETS__ENVIRONMENT_VARIABLES", '["EXPORTER_SECRET"]')
+    monkeypatch.setenv("OPENLINEAGE__FACETS__SOURCE_CODE_LOCATION__DISABLED", "false")
+    monkeypatch.setenv("OPENLINEAGE__TAGS__JOB__team", "exporters")
+    root, child = pipeline()
+    for level in ("none", "all"):
+        for disabled in ("", "true"):
+            monkeypatch.setenv("OPENLINEAGE_DISABLED", disabled)
+            written, _ = _events(tmp_path, [root, child], level=level)
+            with receiver() as sink:
+                findings = export([root, child], "openlineage", ExportOptions(endpoint=sink.url), level=level)
+            assert not [f for f in findings if f.kind == "error"]
+            sent = [json.loads(body) for _, _, body in sink.requests]
+            if level == "all":  # no timing: each export stamps its events with its own time
+                for event in written + sent:
+                    event.pop("eventTime")
+            assert sent == written and len(sent) == 4
+            text = json.dumps(sent)
+            assert "exporter" not in text and "ghp_" not in text
+
+
 def test_an_endpoint_that_is_not_there_is_a_finding_not_a_hang(tmp_path):
     begin = time.monotonic()
     findings = export([failed()], "openlineage", ExportOptions(endpoint=closed_port(), timeout_s=1, retries=1))

@@ -206,11 +206,14 @@ class OpenLineageExporter(Exporter):
         self.facets = _Facets()
         #: Record id -> name of the last :data:`ROOT_NAMES` roots exported (the root job's name of later descendants).
         self.names: dict[str, str] = {}
-        self.client = None
+        #: The client's HTTP transport, used as it is: the client (``OpenLineageClient.emit``) would change what
+        #: is sent by its own configuration (openlineage.yml, ``OPENLINEAGE_*`` variables) of the process that
+        #: exports: send nothing (``OPENLINEAGE_DISABLED``), filter events out, add facets of this machine's
+        #: environment variables and of the git repository of the current folder, its tags, reduce dataset names.
+        self.transport: Any = None
         self._ctx: Any = None
         self._out: IO[bytes] | None = None
         if options.endpoint:
-            from openlineage.client import OpenLineageClient
             from openlineage.client.transport.http import HttpConfig, HttpTransport
 
             url, path = lineage_endpoint(options.endpoint)
@@ -218,7 +221,7 @@ class OpenLineageExporter(Exporter):
                                 retry={"total": options.retries, "backoff_factor": 0.5,
                                        "status_forcelist": [429, 500, 502, 503, 504],
                                        "allowed_methods": ["POST"]})
-            self.client = OpenLineageClient(transport=HttpTransport(config))
+            self.transport = HttpTransport(config)
         elif options.output:
             from procrecord.atomic import replacing
 
@@ -235,10 +238,10 @@ class OpenLineageExporter(Exporter):
             if len(self.names) > ROOT_NAMES:
                 del self.names[next(iter(self.names))]  # the oldest: memory stays flat in the record count
         rid = record_id(record)
-        if self.client is not None:
+        if self.transport is not None:
             try:
                 for event in events:
-                    self.client.emit(event)
+                    self.transport.emit(event)
             except Exception as exc:  # noqa: BLE001 - a refused event is this record's finding
                 return [Finding(rid, "error", f"not sent: {type(exc).__name__}: {exc}")]
         else:
@@ -247,12 +250,12 @@ class OpenLineageExporter(Exporter):
         return [Finding(rid, "dropped", note) for note in notes]
 
     def close(self) -> list[Finding]:
-        """Finish the JSON lines file (atomically) or close the client."""
+        """Finish the JSON lines file (atomically) or close the transport."""
         if self._ctx is not None:
             ctx, self._ctx = self._ctx, None
             ctx.__exit__(None, None, None)
-        if self.client is not None:
-            self.client.close(self.options.timeout_s)
+        if self.transport is not None:
+            self.transport.close(self.options.timeout_s)
         return []
 
     def abort(self) -> None:
