@@ -167,6 +167,32 @@ def test_the_command_refuses_a_foreign_folder_and_the_current_folder(tmp_path, m
     assert result.exit_code == 2 and _tree(tmp_path) == before and tmp_path.stat().st_mode == mode
 
 
+
+@pytest.mark.parametrize("name", ["crate.zip", "crate"])
+def test_a_symbolic_link_to_an_earlier_crate_is_refused_and_left_as_it_is(tmp_path, name):
+    """As the file targets refuse a link: a link to a crate zip was replaced by a regular file (exit 0, the crate it
+    pointed to left stale), and a link to a crate folder named with a trailing slash was written through."""
+    from click.testing import CliRunner
+
+    from procrecord.cli import cli
+    from procrecord.exports import OutputRefused
+
+    root, child = pipeline()
+    real = tmp_path / name
+    assert export([root], "ro-crate", ExportOptions(output=str(real))) == []
+    before = real.read_bytes() if real.is_file() else _tree(real)
+    link = tmp_path / f"link-{name}"
+    link.symlink_to(real)
+    for output in (str(link), f"{link}/"):
+        with pytest.raises(OutputRefused, match="is a symbolic link"):
+            export([child], "ro-crate", ExportOptions(output=output))
+    record = tmp_path / "child.json"
+    record.write_text(json.dumps(child))
+    result = CliRunner().invoke(cli, ["export", "--to", "ro-crate", "-o", str(link), str(record)])
+    assert result.exit_code == 2 and "is a symbolic link" in result.output
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert (real.read_bytes() if real.is_file() else _tree(real)) == before
+
 def _zip(path, members: dict[str, bytes]) -> None:
     import zipfile
 

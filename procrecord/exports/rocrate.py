@@ -309,6 +309,11 @@ def crate_files(metadata: bytes) -> set[str] | None:
 def check_output(output: str) -> set[str] | None:
     """Whether the export may write the crate at local ``output``: None for a missing path, the earlier
     crate's files for an empty folder or zip (none) or a crate this tool wrote; else :class:`OutputRefused`."""
+    if os.path.islink(output.rstrip(os.sep) or output):  # "link/" too: the crate is written at the path without it
+        # The zip is replaced as a whole (a file would take the link's place) and a folder's files are renamed
+        # into it: neither would be where the link points, as the file targets refuse links.
+        raise OutputRefused(f"{output} is a symbolic link: --to ro-crate would put its crate in the link's place; "
+                            "give the link's target (nothing was written)")
     if output.endswith(".zip"):
         if os.path.isdir(output):
             raise OutputRefused(f"{output} is a folder: give a new .zip path")
