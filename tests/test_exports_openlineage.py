@@ -209,3 +209,23 @@ def test_a_grandchild_names_its_root_in_its_parent_facet(tmp_path):
     assert isinstance(facet, parent_run.ParentRunFacet) and isinstance(facet.root, parent_run.Root)
     assert facet.root.run.runId == ROOT_ID and facet.run.runId == CHILD_ID
     assert facet.root.job.name == "evaluate"  # exported alone, the root's name is unknown: this run's job name
+
+
+def test_uris_with_an_unbalanced_bracket_are_exported_without_their_credentials(tmp_path):
+    """Text urlsplit refuses (``s3://KEY:SECRET@[bucket/k``, a git remote ``https://u:t@[host/x``) in a valid record
+    stopped the whole export with a traceback. The dataset keeps its name and loses the userinfo; the repository,
+    which the client's facet refuses as a URL, is left out with a note."""
+    from procrecord.record.validation import validate
+
+    _, child = pipeline()
+    child["git"]["remote_url"] = "https://alice:tok3n-of-alice@[git.lab/geo/train.git"
+    child["inputs"][1]["uri"] = "s3://KEY:SECRET-of-alice@[bucket/weights/base.pt"
+    assert validate(child) == []
+    events, findings = _events(tmp_path, [child])
+    assert [(f.kind, f.message) for f in findings] == [
+        ("dropped", "sourceCodeLocation left out: git.remote_url is not a URL the facet takes (Invalid IPv6 URL)")]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    datasets = {(d["namespace"], d["name"]) for d in events[-1]["inputs"]}
+    assert ("s3://[bucket", "weights/base.pt") in datasets
+    assert "sourceCodeLocation" not in events[-1]["job"]["facets"]
+    assert "alice" not in json.dumps([e for e in events if e.pop("run")])

@@ -275,3 +275,25 @@ def test_the_readmes_library_snippet_runs_as_written():
 
     span, _ = otel.build_span(root, otel.sdk_classes())
     assert span.context.span_id == scope["span"].context.span_id
+
+
+def test_a_repository_url_with_an_unbalanced_bracket_is_exported_without_its_credentials(tmp_path):
+    """``https://user:token@[host/x`` is text a valid record may hold (``git.remote_url``), which urlsplit refuses
+    ("Invalid IPv6 URL"): the whole export stopped with a traceback. Its userinfo is still left out."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    from procrecord.record.validation import validate
+
+    _, child = pipeline()
+    child["git"]["remote_url"] = "https://alice:tok3n-of-alice@[git.lab/geo/train.git"
+    child["inputs"][1]["uri"] = "s3://KEY:SECRET-of-alice@[bucket/weights/base.pt"
+    assert validate(child) == []
+    out = tmp_path / "spans.jsonl"
+    assert export([child], "otel", ExportOptions(output=str(out))) == []
+    [line] = out.read_text().splitlines()
+    data = json_format.Parse(line, TracesData())  # opentelemetry-proto's reading of OTLP/JSON
+    [span] = data.resource_spans[0].scope_spans[0].spans
+    attributes = {a.key: a.value.string_value for a in span.attributes}
+    assert attributes["vcs.repository.url.full"] == "https://[git.lab/geo/train.git"  # (the record's own copy, in
+    # procrecord.git.remote_url and procrecord.inputs at level none, is the record as it is)

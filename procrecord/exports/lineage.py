@@ -6,7 +6,7 @@ import posixpath
 import re
 import uuid
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 #: Namespace for ids derived from records whose id is not a UUID (records are uuids; legacy ones may not be).
 _NAMESPACE = uuid.UUID("6f1c2b4e-7f0a-4c52-9a53-3f0d8e3c5a11")
@@ -26,11 +26,27 @@ def _host(parts: Any) -> str:
     return str(parts.netloc).rpartition("@")[2]
 
 
+#: RFC 3986's generic syntax (its appendix B): it splits any text, as urlsplit does what it can read.
+_GENERIC = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?(?://([^/?#]*))?([^?#]*)(?:\?([^#]*))?(?:#(.*))?\Z", re.S)
+
+
+def _split(uri: str) -> SplitResult:
+    """``urlsplit(uri)``; for text it refuses (an unbalanced ``[`` in the authority: ``https://u:t@[host/x``, which a
+    valid record may hold) the same parts by RFC 3986's generic syntax, so that the userinfo is still found."""
+    try:
+        return urlsplit(uri)
+    except ValueError:
+        match = _GENERIC.match(uri)
+        assert match is not None  # every part is optional: any text matches
+        scheme, netloc, path, query, fragment = match.groups(default="")
+        return SplitResult(scheme.lower(), netloc, path, query, fragment)
+
+
 def without_userinfo(uri: str) -> str:
     """``uri`` without the user part of its authority (``s3://KEY:SECRET@bucket/x`` or, redacted,
     ``s3://<redacted:credentials>@bucket/x`` -> ``s3://bucket/x``): what identifies a dataset or repository is
     where it is, not who read it, so lineage of redacted and unredacted records joins. Other text as it is."""
-    parts = urlsplit(uri)
+    parts = _split(uri)
     if not parts.scheme or "@" not in parts.netloc:
         return uri
     return uri.replace(f"//{parts.netloc}", "//" + _host(parts), 1)
@@ -39,7 +55,7 @@ def without_userinfo(uri: str) -> str:
 def split_uri(uri: str) -> tuple[str, str]:
     """``(namespace, name)`` of an artifact: ``s3://bucket`` and ``key``, or ``file`` and the path (never the
     user part of the authority: see :func:`without_userinfo`)."""
-    parts = urlsplit(uri)
+    parts = _split(uri)
     if parts.scheme and len(parts.scheme) > 1 and parts.scheme != "file":  # "C:\\x" is a path, not a scheme
         return f"{parts.scheme}://{_host(parts)}", parts.path.lstrip("/") or "/"
     path = parts.path if parts.scheme == "file" else uri

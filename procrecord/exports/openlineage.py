@@ -131,9 +131,12 @@ def run_events(record: dict[str, Any], options: ExportOptions, facets: _Facets |
     git = record.get("git") or {}
     if git.get("remote_url") or git.get("commit"):
         url = without_userinfo(git.get("remote_url") or "")
-        job_facets["sourceCodeLocation"] = fc.source_code_location_job.SourceCodeLocationJobFacet(
-            type="git", url=url, repoUrl=url or None, version=git.get("commit"), branch=git.get("branch"),
-            producer=producer)
+        try:
+            job_facets["sourceCodeLocation"] = fc.source_code_location_job.SourceCodeLocationJobFacet(
+                type="git", url=url, repoUrl=url or None, version=git.get("commit"), branch=git.get("branch"),
+                producer=producer)
+        except ValueError as exc:  # the facet's own check (urlparse): "https://[host/x" is text, not a URL to it
+            notes.append(f"sourceCodeLocation left out: git.remote_url is not a URL the facet takes ({exc})")
     inputs = [_dataset(ev.InputDataset, fc, a, "input", producer) for a in artifacts(record, "inputs")]
     outputs = [_dataset(ev.OutputDataset, fc, a, "output", producer) for a in artifacts(record, "outputs")]
     run = ev.Run(runId=str(run_id), facets=run_facets)
