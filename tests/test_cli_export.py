@@ -44,6 +44,11 @@ def test_the_cli_lists_every_library_target():
     (["--to", "otel", "--endpoint", "http://127.0.0.1:9/v1/traces", "--retries", "0"],
      "--retries does not apply to --to otel: the OpenTelemetry SDK's OTLP exporter retries on its own"),
     (["--to", "openlineage", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
+    # An endpoint that is no http(s) URL: one usage line (it was a traceback for openlineage, an error per record
+    # for otel).
+    (["--to", "openlineage", "--endpoint", "marquez:5000"], "--endpoint marquez:5000: give an http:// or https:// URL"),
+    (["--to", "otel", "--endpoint", "http://[collector/v1/traces"], "--endpoint http://[collector/v1/traces: not a URL"),
+    (["--to", "otel", "--endpoint", "ftp://collector/v1/traces"], "give an http:// or https:// URL"),
     (["--to", "ro-crate", "-o", "x", "--timeout", "1"], "--timeout does not apply"),
 ])
 def test_options_a_target_cannot_use_are_usage_errors(args, message, tmp_path):

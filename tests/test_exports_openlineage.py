@@ -229,3 +229,13 @@ def test_uris_with_an_unbalanced_bracket_are_exported_without_their_credentials(
     assert ("s3://[bucket", "weights/base.pt") in datasets
     assert "sourceCodeLocation" not in events[-1]["job"]["facets"]
     assert "alice" not in json.dumps([e for e in events if e.pop("run")])
+
+
+
+@pytest.mark.parametrize("endpoint", ["marquez:5000", "http://[marquez:5000"])
+def test_an_endpoint_that_is_no_url_is_an_export_error_before_any_record(endpoint):
+    """It was the client's ValueError (or urlsplit's), a traceback on the command line."""
+    from procrecord.exports import ExportError
+
+    with pytest.raises(ExportError, match=f"endpoint {endpoint.replace('[', '.')}: not a URL to send to"):
+        export([failed()], "openlineage", ExportOptions(endpoint=endpoint))

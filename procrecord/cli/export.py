@@ -50,6 +50,23 @@ def _check_network(to: str, endpoint: str | None, timeout: float | None, retries
                                    "(only mlflow, and openlineage or otel with --endpoint)")
 
 
+def _check_endpoint(endpoint: str | None) -> None:
+    """A usage error for an --endpoint that is no http(s) URL (``marquez:5000``, ``http://[x``): said once, before
+    any record, not a traceback (openlineage) or an error per record (otel)."""
+    from urllib.parse import urlsplit
+
+    if not endpoint:
+        return
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise click.UsageError(f"--endpoint {endpoint}: not a URL ({exc})") from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--endpoint {endpoint}: give an http:// or https:// URL with a host "
+                               "(e.g. http://marquez:5000, http://collector:4318/v1/traces)")
+
+
 def _check_output(to: str, output: str | None, sources: tuple[str, ...]) -> None:
     """Usage errors for an output that would write to stdout, over a folder, or over one of the inputs."""
     from procrecord.bulk.storage import is_url
@@ -206,6 +223,7 @@ def export(sources, jobs, max_bytes, to, output, endpoint, tracking_uri, experim
         ("--config-prefix", config_prefix, TABLES),
     ])
     _check_network(to, endpoint, timeout, retries)
+    _check_endpoint(endpoint)
     # As in redact, word for word (no --level: nothing is redacted, as with --level none).
     if key_file and not pseudonymize:
         raise click.UsageError("--key-file is read only with --pseudonymize")

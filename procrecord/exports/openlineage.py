@@ -219,12 +219,14 @@ class OpenLineageExporter(Exporter):
         if options.endpoint:
             from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-            url, path = lineage_endpoint(options.endpoint)
-            config = HttpConfig(url=url, endpoint=path, timeout=options.timeout_s,
-                                retry={"total": options.retries, "backoff_factor": 0.5,
-                                       "status_forcelist": [429, 500, 502, 503, 504],
-                                       "allowed_methods": ["POST"]})
-            self.transport = HttpTransport(config)
+            try:
+                url, path = lineage_endpoint(options.endpoint)
+                self.transport = HttpTransport(HttpConfig(
+                    url=url, endpoint=path, timeout=options.timeout_s,
+                    retry={"total": options.retries, "backoff_factor": 0.5,
+                           "status_forcelist": [429, 500, 502, 503, 504], "allowed_methods": ["POST"]}))
+            except ValueError as exc:  # urlsplit's, or the client's "Need valid url"
+                raise ExportError(f"--to openlineage: endpoint {options.endpoint}: not a URL to send to ({exc})") from None
         elif options.output:
             from procrecord.atomic import replacing
 
