@@ -320,7 +320,8 @@ def test_a_changed_param_of_an_exported_run_is_a_note_naming_it(store):
     done["invocation"]["config"]["lr"] = 0.2
     findings = export([done], "mlflow", ExportOptions(endpoint=store))
     assert [(f.kind, f.message) for f in findings] == [
-        ("dropped", "param 'lr' not updated: MLflow keeps a param's first value ('0.1'), the record now has '0.2'")]
+        ("dropped", "param 'lr' not updated: MLflow keeps a param's first value (3 characters, not repeated here), "
+                    "the record now has '0.2'")]
     run = _runs(store)[1][ROOT_ID]
     assert run.data.params["lr"] == "0.1" and run.info.status == "FINISHED"
     assert run.data.metrics["timing.duration_s"] == 10.0
@@ -486,3 +487,16 @@ def test_each_export_uses_its_own_timeout_and_retries_and_leaves_the_environment
                 export([root], "mlflow", ExportOptions(endpoint=url, timeout_s=1, retries=0))
             assert time.monotonic() - began < 8
             assert {n: os.environ.get(n) for n in env} == env
+
+
+
+def test_notes_of_a_run_exported_again_at_level_most_repeat_nothing_the_level_removes(store):
+    """The note on a param MLflow keeps named its stored value: exported at level none, then again at ``most``, the
+    token and home folder the level removes were printed in the findings of the ``most`` export."""
+    _, child = pipeline()
+    secret, home = child["invocation"]["config"]["logging"]["wandb_token"], child["host"]["home"]
+    assert export([child], "mlflow", ExportOptions(endpoint=store)) == []
+    findings = export([child], "mlflow", ExportOptions(endpoint=store), level="most")
+    kept = [f.message for f in findings if "not updated" in f.message and f.message.startswith("param")]
+    assert any("'logging.wandb_token'" in m and "'<redacted:token>'" in m for m in kept), findings
+    assert not [f for f in findings if secret in f.message or home in f.message]

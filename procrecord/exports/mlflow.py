@@ -341,8 +341,10 @@ class MlflowExporter(Exporter):
             if old is None:
                 new_params.append(Param(key, value))
             elif old != value:
-                notes.append(f"param {key!r} not updated: MLflow keeps a param's first value ({old[:200]!r}), "
-                             f"the record now has {value[:200]!r}")
+                # The stored value is not repeated: it may hold what the level of this export removes (a
+                # token exported earlier at level none), and the notes go to logs.
+                notes.append(f"param {key!r} not updated: MLflow keeps a param's first value ({len(old)} "
+                             f"characters, not repeated here), the record now has {value[:200]!r}")
         metrics = []
         for key, number in metrics_of(record, notes).items():
             if run.data.metrics.get(key) != number:
