@@ -815,6 +815,27 @@ def test_glob_walk_rules(tmp_path, store, pattern):
             assert _selected(source, root, Walk(**options)) - {"notes.txt"} == expected, options
 
 
+def test_an_object_whose_key_looks_like_a_pattern_is_that_object_when_named(tmp_path, s3, endpoint):
+    """A key may hold ``[``, ``*`` or ``?``: named, it is that object, as an existing local file named so
+    is that file (not the pattern, which here matches another object, or none)."""
+    fs, bucket = s3
+    record = valid_fixtures(current_version())[0].read_bytes()
+    fs.pipe_file(f"{bucket}/runs/run[1].json", record)
+    fs.pipe_file(f"{bucket}/runs/run1.json", b"{broken")
+    (tmp_path / "run[1].json").write_bytes(record)
+    (tmp_path / "run1.json").write_bytes(b"{broken")
+    for source in (tmp_path / "run[1].json", f"s3://{bucket}/runs/run[1].json"):
+        result = invoke("validate", source, *_opt(endpoint))
+        assert result.exit_code == 0, result.output
+        assert "1 valid" in result.output
+    result = invoke("upgrade", f"s3://{bucket}/runs/run[1].json", "-o", f"s3://{bucket}/out", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert fs.cat_file(f"{bucket}/out/run[1].json") == record
+    # a pattern that names no object is still a pattern
+    result = invoke("validate", f"s3://{bucket}/runs/run[0-9].json", *_opt(endpoint))
+    assert result.exit_code == 1 and f"s3://{bucket}/runs/run1.json:: error: invalid JSON" in result.output
+
+
 def test_a_glob_matching_nested_folders_lists_each_outermost_one_once(monkeypatch):
     import fsspec
     from fsspec.implementations.memory import MemoryFileSystem

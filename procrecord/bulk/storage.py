@@ -541,6 +541,11 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
     (None when ``path`` is one object); entries None: a glob that matches nothing."""
     if any(m in path for m in _MAGIC):
         found = fs.glob(path, detail=True)
+        # A key that holds ``[``, ``*`` or ``?``, named, is that object, as a local file is (its folder's
+        # listing, just made for the pattern, answers this without a request where the store caches it).
+        literal = None if path in found else _object_named(fs, path)
+        if literal is not None:
+            return {path: literal}, None
         entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
         walked: list[str] = []
         for folder in sorted(p for p, i in found.items() if i.get("type") == "directory"):
@@ -561,6 +566,15 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
             return {}, path  # an empty folder: no records (the run says so)
         return {path: info}, None
     return found, path
+
+
+def _object_named(fs: Any, path: str) -> dict[str, Any] | None:
+    """The details of the object whose key is ``path`` literally, None if there is none (a pattern)."""
+    try:
+        info: dict[str, Any] = fs.info(path)
+    except Exception:  # noqa: BLE001 - no such object (or no access): the pattern is listed
+        return None
+    return info if info.get("type") != "directory" and "size" in info else None
 
 
 def _skipped_prefixes(fs: Any, skip: tuple[str, ...]) -> list[str]:
