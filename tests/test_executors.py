@@ -140,6 +140,51 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
         assert prd.read(f"memory://nothing-here-{os.getpid()}/*.json").compute()[0]["procrecord_error"]
 
 
+def test_a_batch_writes_with_its_own_runs_storage_options_beside_another_runs_batch(s3, endpoint):  # noqa: F811
+    """A Dask worker with several threads runs batches of several runs at once (two runs on one cluster,
+    each with its own --storage-option): a batch writes with its own run's options, never with those
+    another batch set meanwhile (two such runs wrote outputs into each other's stores, reported written)."""
+    import threading
+
+    from procrecord.bulk import storage
+    from procrecord.bulk.executors import run_batch
+    from procrecord.bulk.loader import plan
+    from procrecord.operations.transforms import RedactRecord
+
+    fs, bucket = s3
+    record = valid_fixtures("1.0")[0].read_bytes()
+    fs.pipe_file(f"{bucket}/in/r.json", record)
+    options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+    storage.set_options(options)
+    try:
+        tasks = list(plan([f"s3://{bucket}/in/r.json"], 1 << 20, chunk_bytes=1 << 62, read_ahead=False))
+    finally:
+        storage.set_options({})
+    others = []
+
+    class WhileAnotherRuns:
+        """The real operation, with another run's batch (other options) run in another thread meanwhile."""
+
+        def __init__(self, operation):
+            self.operation = operation
+
+        def __getattr__(self, name):
+            return getattr(self.operation, name)
+
+        def __call__(self, *args, **kwargs):
+            other = threading.Thread(target=lambda: others.append(run_batch(
+                RedactRecord("all"), [], {"endpoint_url": "http://127.0.0.1:9"}, None, None, True)))
+            other.start()
+            other.join()
+            return self.operation(*args, **kwargs)
+
+    done = run_batch(WhileAnotherRuns(RedactRecord("all")), tasks, options, None, None, True)
+    assert len(others) == 1
+    assert done.failures == [] and done.written == [f"s3://{bucket}/in/r.json"]
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{bucket}/in/r.json") != record
+
+
 def test_dask_in_place_on_local_files(tmp_path):
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     expected = invoke("redact", "--level", "all", "--in-place", a)

@@ -362,13 +362,22 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
     straight to storage as soon as its last record is done, except for the tasks at the positions
     ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
     global _TUNED
-    from procrecord.bulk import objectsink, storage
-    from procrecord.bulk.engine import Block, _run_task, tune_gc
+    from procrecord.bulk import storage
+    from procrecord.bulk.engine import tune_gc
 
     if not _TUNED:  # the worker process runs our tasks for its lifetime: tune its collector once
         tune_gc()
         _TUNED = True
-    storage.set_options(storage_options)
+    # This thread's options only: a worker with several threads runs other runs' tasks beside this one.
+    with storage.using(storage_options):
+        return _run_batch(operation, tasks, roots, output, in_place, unwritten)
+
+
+def _run_batch(operation: Any, tasks: list[Any], roots: list[str] | None, output: str | None, in_place: bool,
+               unwritten: frozenset[int]) -> Done:
+    from procrecord.bulk import objectsink
+    from procrecord.bulk.engine import Block, _run_task
+
     operation = _with_key(operation)
     sink = objectsink.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
     slim: list[Any] = []

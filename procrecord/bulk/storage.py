@@ -9,10 +9,12 @@ object in one ``PUT``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import posixpath
+import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 import attrs
@@ -51,9 +53,32 @@ def set_options(options: dict[str, Any]) -> None:
     _OPTIONS.update(options)
 
 
+#: Options of this thread only (see :func:`using`), over :data:`_OPTIONS`.
+_THREAD = threading.local()
+
+
+@contextlib.contextmanager
+def using(options: dict[str, Any]) -> Iterator[None]:
+    """Use ``options`` for every URL in this thread only, until the block ends: a Dask worker runs tasks
+    of several runs, each with its own options, in threads of one process (set for the process, one
+    task's options would be another's between its read and its write, sending an output to another store)."""
+    previous = getattr(_THREAD, "options", None)
+    _THREAD.options = dict(options)
+    try:
+        yield
+    finally:
+        _THREAD.options = previous
+
+
+def _active() -> dict[str, Any]:
+    """The storage options of this thread: those of :func:`using`, else the run's."""
+    found: dict[str, Any] | None = getattr(_THREAD, "options", None)
+    return _OPTIONS if found is None else found
+
+
 def options() -> dict[str, Any]:
-    """The storage options set for this run."""
-    return dict(_OPTIONS)
+    """The storage options set for this run (this thread's, in a :func:`using` block)."""
+    return dict(_active())
 
 
 def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -62,7 +87,7 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         from fsspec.core import url_to_fs
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
-    given = _OPTIONS if storage_options is None else storage_options
+    given = _active() if storage_options is None else storage_options
     opts = with_defaults(url, given)
     session = _probed_session(url, given)
     if session is not None:
@@ -401,7 +426,7 @@ _ROOTS: dict[tuple[str, str], str | None] = {}
 
 def _options_key() -> str:
     """The storage options as a key (values may be JSON objects, ``client_kwargs={...}``: not hashable)."""
-    return json.dumps(_OPTIONS, sort_keys=True, default=repr)
+    return json.dumps(_active(), sort_keys=True, default=repr)
 
 
 @attrs.frozen
@@ -433,7 +458,7 @@ def survey(source: str, options: dict[str, Any], skip: tuple[str, ...]) -> tuple
     try:
         entries, root = _listing(fs, path)
     except (TypeError, AttributeError) as exc:
-        if _OPTIONS:  # a value the filesystem took when it was made, and cannot use: every source would fail
+        if _active():  # a value the filesystem took when it was made, and cannot use: every source would fail
             raise _failed_on_first_use(source, exc) from exc
         return describe(exc)
     except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
@@ -449,7 +474,7 @@ def _failed_on_first_use(source: str, exc: BaseException) -> ProcrecordError:
     from procrecord.errors import StorageOptionError
 
     scheme = source.split("://", 1)[0]
-    return StorageOptionError(f"--storage-option {', '.join(sorted(_OPTIONS))}: {scheme}:// storage failed on "
+    return StorageOptionError(f"--storage-option {', '.join(sorted(_active()))}: {scheme}:// storage failed on "
                               f"its first use with these options ({type(exc).__name__}: {_short(exc)}); "
                               "check their values")
 
@@ -469,17 +494,17 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     from procrecord.bulk import fetcher, objectio
     from procrecord.bulk.loader import JSON_SUFFIXES, LoadError, is_jsonl
 
-    opts = tuple(sorted(_OPTIONS.items()))
+    opts = tuple(sorted(_active().items()))
     remote = None
     if read_ahead and fetchers is not None and fetcher.remote(source) and (fetchers or fetcher.forkable()):
         if not fetchers:
             fetchers.append(fetcher.start())  # None: it could not be started; not tried again
         remote = fetchers[0]
-    found = remote.survey(source, dict(_OPTIONS), skip) if remote is not None else None
+    found = remote.survey(source, dict(_active()), skip) if remote is not None else None
     fs = None
     if found is None:
         remote = None
-        listed = survey(source, dict(_OPTIONS), skip)
+        listed = survey(source, dict(_active()), skip)
         found, fs = listed if isinstance(listed, tuple) else (listed, None)
     if isinstance(found, str):
         yield LoadError(source, None, found)
@@ -498,7 +523,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     ahead: Any = None
     if read_ahead and remote is not None:
         wanted = [(url, who[1]) for url, name, who in chosen if _read_whole(is_jsonl(name), who[1], max_bytes)]
-        ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_OPTIONS))
+        ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_active()))
     if read_ahead and ahead is None:
         if fs is None:
             fs = filesystem(source)[0]
