@@ -185,6 +185,24 @@ def test_a_batch_writes_with_its_own_runs_storage_options_beside_another_runs_ba
     assert fs.cat_file(f"{bucket}/in/r.json") != record
 
 
+def test_dask_read_names_a_storage_option_the_storage_does_not_take(s3, endpoint):  # noqa: F811
+    """A misspelt name in ``storage_options`` is named, with the right one, as the CLI names it; the
+    listing's own failure blamed every option given ("endpoint_url, endpont: ... check their values")."""
+    import procrecord.dask as prd
+    from procrecord.errors import StorageOptionError
+
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in/r.json", valid_fixtures("1.0")[0].read_bytes())
+    with pytest.raises(StorageOptionError) as raised:
+        prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "endpont": endpoint})
+    assert str(raised.value) == ("storage_options: endpont: not an option of s3:// storage "
+                                 "(did you mean endpoint_url?)")
+    with pytest.raises(StorageOptionError, match=r"^storage_options: client_kwargs: s3:// storage cannot use"):
+        prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "client_kwargs": 5})
+    records = prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint}).compute(scheduler="sync")
+    assert len(records) == 1 and not prd.is_error(records[0])
+
+
 def test_dask_in_place_on_local_files(tmp_path):
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     expected = invoke("redact", "--level", "all", "--in-place", a)
