@@ -203,6 +203,27 @@ def test_dask_read_names_a_storage_option_the_storage_does_not_take(s3, endpoint
     assert len(records) == 1 and not prd.is_error(records[0])
 
 
+def test_dask_read_checks_storage_option_values_where_an_event_loop_runs(s3, endpoint):  # noqa: F811
+    """A notebook's cells run where an event loop runs (Jupyter's): a value the storage cannot use is
+    still named, as the CLI names it (the check's session could not be made there)."""
+    import asyncio
+
+    import procrecord.dask as prd
+    from procrecord.errors import StorageOptionError
+
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in/r.json", valid_fixtures("1.0")[0].read_bytes())
+
+    async def cell():
+        with pytest.raises(StorageOptionError) as raised:
+            prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "client_kwargs": 5})
+        assert str(raised.value).startswith("storage_options: client_kwargs: s3:// storage cannot use this value")
+        return prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint}).compute(scheduler="sync")
+
+    records = asyncio.run(cell())
+    assert len(records) == 1 and not prd.is_error(records[0])
+
+
 def test_dask_in_place_on_local_files(tmp_path):
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     expected = invoke("redact", "--level", "all", "--in-place", a)

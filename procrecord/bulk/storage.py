@@ -310,7 +310,17 @@ def _probe(url: str, options: dict[str, Any]) -> Any:
         if creator is not None:
             await creator.__aexit__(None, None, None)
 
-    asyncio.run(session())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread (the CLI): one of its own, here
+        asyncio.run(session())
+        return fs
+    # A loop runs in this thread (a notebook's cell, under Jupyter's): the session is made on a loop
+    # of its own in a short-lived thread (asyncio.run() cannot run inside a running loop).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="procrecord-probe") as pool:
+        pool.submit(asyncio.run, session()).result()
     return fs
 
 
