@@ -224,6 +224,30 @@ def test_dask_read_checks_storage_option_values_where_an_event_loop_runs(s3, end
     assert len(records) == 1 and not prd.is_error(records[0])
 
 
+@pytest.mark.parametrize("how", ["dask", "url among the sources"])
+def test_a_local_sources_local_output_gets_its_permission_bits_in_every_kind_of_run(tmp_path, how):
+    """An output file gets its source's permission bits, as a local run's does: with Dask (whose workers
+    write the outputs) or a URL among the sources, a private record's copy came out readable by all."""
+    import fsspec
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, bits in (("private.json", 0o600), ("group.json", 0o640)):
+        (src / name).write_bytes(valid_fixtures("1.0")[0].read_bytes())
+        (src / name).chmod(bits)
+    extra = []
+    if how == "dask":
+        extra = ["--executor", "dask"]
+    else:
+        url = f"memory://bits-{os.getpid()}/other.json"
+        fsspec.filesystem("memory").pipe_file(url, valid_fixtures("1.0")[1].read_bytes())
+        extra = [url]
+    result = invoke("upgrade", src, *extra, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "private.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "out" / "group.json").stat().st_mode & 0o777 == 0o640
+
+
 def test_dask_in_place_on_local_files(tmp_path):
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     expected = invoke("redact", "--level", "all", "--in-place", a)

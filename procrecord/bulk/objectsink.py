@@ -97,6 +97,7 @@ class ObjectSink(OrderedFeed):
         self._verbatim = True  # every block holds the source's bytes as read (Block.verbatim)
         self._expect = None
         self._jsonl = False
+        self._source_mode = None
 
     def destination(self, source: str) -> str | None:
         """The output path (in the output filesystem) of ``source``; None for stdout.
@@ -179,7 +180,7 @@ class ObjectSink(OrderedFeed):
                 data = b"".join(self._data) if self._verbatim and self._data else _read_bytes(source, self._expect)
             else:
                 data = b"".join(self._data)
-            _put(self._out_fs, target, data)
+            _put(self._out_fs, target, data, self._mode(source) if self._local else None)
         except ChangedSinceRead:
             self.failures.append((source, COPY_CHANGED))
             return
@@ -188,6 +189,18 @@ class ObjectSink(OrderedFeed):
             return
         if self._changed:
             self.written.append(source)
+
+    def _mode(self, source: str) -> int | None:
+        """The permission bits of a local source (a path or a ``file://`` URL), which its local output
+        gets, as in a run with no URL (a private record's copy is not readable by more users); else None."""
+        if self._source_mode is not None:
+            return self._source_mode
+        if source == "-" or (is_url(source) and not source.lower().startswith("file://")):
+            return None
+        try:
+            return os.stat(_bare(source)).st_mode & 0o7777
+        except (OSError, ProcrecordError):
+            return None
 
     def _replace(self, source: str) -> None:
         if source == "-":
@@ -275,14 +288,15 @@ def _read_bytes(source: str, expect: Any = None) -> bytes:
     return data
 
 
-def _put(fs: Any, path: str, data: bytes) -> None:
+def _put(fs: Any, path: str, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` as the whole object ``path``: one PUT on object storage (S3 multipart uploads
-    also appear only when complete); a local file is written to a temp name and renamed."""
+    also appear only when complete); a local file is written to a temp name and renamed (``mode``:
+    its permission bits, else those of the file it replaces, or the umask's for a new one)."""
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
         from procrecord.atomic import AtomicFile
 
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handle = AtomicFile(path, None, None)
+        handle = AtomicFile(path, mode, None)
         try:
             handle.write(data)
             handle.commit()
