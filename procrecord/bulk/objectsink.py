@@ -7,7 +7,7 @@ import os
 import posixpath
 from typing import IO, Any
 
-from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, read_as_checked
+from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, _describe, _no_symlink_between, read_as_checked
 from procrecord.bulk.storage import _bare, _protocols, describe, filesystem, identity, is_url, source_root
 from procrecord.errors import ProcrecordError
 
@@ -172,6 +172,12 @@ class ObjectSink(OrderedFeed):
         if owner != source:
             self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
             return
+        if self._local:
+            try:  # (as a local run's outputs: never through a symlinked folder, out of the output folder)
+                _no_symlink_between(self._out_root, posixpath.dirname(target))
+            except OSError as exc:
+                self.failures.append((source, _describe(exc)))
+                return
         try:
             if not self._changed and source != "-":
                 # An unchanged object is copied byte for byte: the bytes read and checked (an object
