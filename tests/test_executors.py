@@ -259,6 +259,28 @@ def test_dask_in_place_on_local_files(tmp_path):
         assert (b / name).read_bytes() == (a / name).read_bytes()
 
 
+@pytest.mark.parametrize("follow", [[], ["--follow-symlinks"]])
+def test_dask_in_place_on_a_symlink_named_explicitly_as_in_a_local_run(tmp_path, follow):
+    """A symlink named on the command line: left as it is (one finding), or its target rewritten with
+    --follow-symlinks, as a local run does; a Dask run reported it "changed by another process" and
+    rewrote nothing either way."""
+    results, contents = [], []
+    for executor in ([], ["--executor", "dask"]):
+        folder = tmp_path / ("dask" if executor else "local")
+        folder.mkdir()
+        (folder / "real.json").write_bytes(valid_fixtures("1.0")[0].read_bytes())
+        (folder / "link.json").symlink_to(folder / "real.json")
+        result = invoke("upgrade", "--in-place", *follow, *executor, folder / "link.json")
+        results.append((result.exit_code, result.output.replace(str(folder), "F")))
+        contents.append(((folder / "real.json").read_bytes(), (folder / "link.json").is_symlink()))
+    assert results[0] == results[1]
+    assert contents[0] == contents[1]
+    if follow:
+        assert results[0][0] == 0 and b'"schema_version": "1.1"' in contents[0][0]
+    else:
+        assert results[0][0] == 1 and "F/link.json:: error: a symlink: left as it is" in results[0][1]
+
+
 def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     import pickle
 

@@ -357,7 +357,8 @@ _TUNED = False
 
 
 def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any], roots: list[str] | None,
-              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset()) -> Done:
+              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset(),
+              follow_symlinks: bool = False) -> Done:
     """Run one batch of whole-file tasks on a worker, in order; write each file's output (if any)
     straight to storage as soon as its last record is done, except for the tasks at the positions
     ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
@@ -370,16 +371,17 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
         _TUNED = True
     # This thread's options only: a worker with several threads runs other runs' tasks beside this one.
     with storage.using(storage_options):
-        return _run_batch(operation, tasks, roots, output, in_place, unwritten)
+        return _run_batch(operation, tasks, roots, output, in_place, unwritten, follow_symlinks)
 
 
 def _run_batch(operation: Any, tasks: list[Any], roots: list[str] | None, output: str | None, in_place: bool,
-               unwritten: frozenset[int]) -> Done:
+               unwritten: frozenset[int], follow_symlinks: bool) -> Done:
     from procrecord.bulk import objectsink
     from procrecord.bulk.engine import Block, _run_task
 
     operation = _with_key(operation)
-    sink = objectsink.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
+    sink = (objectsink.ObjectSink([], output, in_place, roots=roots, follow_symlinks=follow_symlinks)
+            if (output or in_place) else None)
     slim: list[Any] = []
     for position, task in enumerate(tasks):
         items, _ = _run_task((operation, task))  # whole files: line numbers need no shifting
@@ -479,7 +481,7 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
         for batch in planned:
             unwritten = owners.claim(batch) if owners is not None else frozenset()
             future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place, unwritten,
-                                        pure=False, retries=3)
+                                        bool(getattr(walk, "follow_symlinks", False)), pure=False, retries=3)
             index_of[future.key] = submitted
             finished.add(future)
             submitted += 1

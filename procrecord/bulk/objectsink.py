@@ -64,10 +64,12 @@ class ObjectSink(OrderedFeed):
     """
 
     def __init__(self, sources: list[str], output: str | None = None, in_place: bool = False,
-                 stdout: IO[bytes] | None = None, roots: list[str] | None = None) -> None:
+                 stdout: IO[bytes] | None = None, roots: list[str] | None = None, follow_symlinks: bool = False) -> None:
         if output and in_place:
             raise ProcrecordError("choose either --output-dir or --in-place")
         self.output, self.in_place = output, in_place
+        #: ``--follow-symlinks``: a local source named by a symlink is replaced in place through it (its target).
+        self.follow_symlinks = follow_symlinks
         self._sources = sources
         self._roots = None if roots is None else sorted(roots, key=len, reverse=True)
         self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
@@ -212,14 +214,20 @@ class ObjectSink(OrderedFeed):
         if source == "-":
             self.stdout.write(b"".join(self._data))
             return
+        local = not is_url(source)
+        if local and os.path.islink(source) and not self.follow_symlinks:
+            # As a local run: replacing a link would turn it into a regular file and leave its target as it was.
+            self.failures.append((source, "a symlink: left as it is (--follow-symlinks rewrites its target)"))
+            return
         if not self._changed:
             self.unchanged.append(source)  # nothing to change: the object is not rewritten
             return
         try:
-            if not is_url(source):  # a local file: the atomic module checks its identity under a lock
+            if local:  # a local file: the atomic module checks its identity under a lock
                 from procrecord.atomic import AtomicFile
 
-                handle = AtomicFile(source, None, self._expect)
+                handle = AtomicFile(os.path.realpath(source) if os.path.islink(source) else source, None,
+                                    self._expect)
                 try:
                     handle.write(b"".join(self._data))
                     handle.commit()
