@@ -281,6 +281,26 @@ def test_dask_in_place_on_a_symlink_named_explicitly_as_in_a_local_run(tmp_path,
         assert results[0][0] == 1 and "F/link.json:: error: a symlink: left as it is" in results[0][1]
 
 
+def test_a_relative_output_folder_is_the_clients_whatever_the_workers_working_folder(tmp_path, monkeypatch):
+    """``-o out`` on a running cluster names ``out`` here, where the command runs: the workers (started
+    elsewhere, in another working folder) wrote it in theirs, and the run said every file was written."""
+    from distributed import LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    src = _tree(tmp_path / "in")
+    monkeypatch.chdir(tmp_path / "workers")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+        monkeypatch.chdir(tmp_path / "client")
+        result = invoke("upgrade", src, "-o", "out", "--executor", f"dask:{cluster.scheduler_address}")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "workers" / "out").exists()
+    written = sorted(p.relative_to(tmp_path / "client" / "out").as_posix()
+                     for p in (tmp_path / "client" / "out").rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+
+
 def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     import pickle
 

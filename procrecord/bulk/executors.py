@@ -448,6 +448,8 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
                               "never with the tasks: give the operation a WorkerKey (procrecord.bulk.executors."
                               "WorkerKey(procrecord.operations.redaction.fingerprint(key))) in its place; on the "
                               f"command line, set {WORKER_KEY_ENV} here and on every worker (not --key-file)")
+    if output and not storage.is_url(output):
+        output = os.path.abspath(output)  # this folder, not one of a worker's own working folder
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
