@@ -301,6 +301,25 @@ def test_a_relative_output_folder_is_the_clients_whatever_the_workers_working_fo
     assert written == sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
 
 
+def test_relative_sources_are_the_clients_whatever_the_workers_working_folder(tmp_path, monkeypatch):
+    """Relative sources on a running cluster are read from the folder where the command runs, and reported
+    as given (the workers, started in another working folder, found no such file there, or another one)."""
+    from distributed import LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    _tree(tmp_path / "client" / "in")
+    monkeypatch.chdir(tmp_path / "workers")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+        monkeypatch.chdir(tmp_path / "client")
+        expected = invoke("upgrade", "--in-place", "in")  # all current already: nothing to rewrite
+        result = invoke("upgrade", "--in-place", "in", "--executor", f"dask:{cluster.scheduler_address}")
+    assert result.exit_code == expected.exit_code == 0, result.output
+    assert result.output == expected.output
+    assert "7 current" in result.output
+
+
 def test_worker_key_holds_only_a_fingerprint(monkeypatch):
     import pickle
 

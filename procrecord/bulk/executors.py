@@ -358,10 +358,11 @@ _TUNED = False
 
 def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any], roots: list[str] | None,
               output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset(),
-              follow_symlinks: bool = False) -> Done:
+              follow_symlinks: bool = False, cwd: str | None = None) -> Done:
     """Run one batch of whole-file tasks on a worker, in order; write each file's output (if any)
     straight to storage as soon as its last record is done, except for the tasks at the positions
-    ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
+    ``unwritten`` (their output is another source's). Running it again writes the same bytes.
+    ``cwd``: the client's working folder, where a relative path of a task is (reported as given)."""
     global _TUNED
     from procrecord.bulk import storage
     from procrecord.bulk.engine import tune_gc
@@ -370,8 +371,26 @@ def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any],
         tune_gc()
         _TUNED = True
     # This thread's options only: a worker with several threads runs other runs' tasks beside this one.
+    given: dict[str, str] = {}  # absolute path -> the relative one the client planned
+    if cwd is not None:
+        from procrecord.bulk.loader import FileTask
+
+        tasks = list(tasks)
+        for position, task in enumerate(tasks):
+            if isinstance(task, FileTask) and not os.path.isabs(task.path):
+                given[os.path.join(cwd, task.path)] = task.path
+                tasks[position] = attrs.evolve(task, path=os.path.join(cwd, task.path))
     with storage.using(storage_options):
-        return _run_batch(operation, tasks, roots, output, in_place, unwritten, follow_symlinks)
+        done = _run_batch(operation, tasks, roots, output, in_place, unwritten, follow_symlinks)
+    if not given:
+        return done
+
+    def name(source: str) -> str:
+        return given.get(source, source)
+
+    return Done([item._replace(source=name(item.source)) for item in done.items], [name(s) for s in done.written],
+                [name(s) for s in done.unchanged], [name(s) for s in done.skipped],
+                [(name(s), why) for s, why in done.failures], [(name(s), t, name(o)) for s, t, o in done.conflicts])
 
 
 def _run_batch(operation: Any, tasks: list[Any], roots: list[str] | None, output: str | None, in_place: bool,
@@ -483,7 +502,8 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
         for batch in planned:
             unwritten = owners.claim(batch) if owners is not None else frozenset()
             future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place, unwritten,
-                                        bool(getattr(walk, "follow_symlinks", False)), pure=False, retries=3)
+                                        bool(getattr(walk, "follow_symlinks", False)), os.getcwd(), pure=False,
+                                        retries=3)
             index_of[future.key] = submitted
             finished.add(future)
             submitted += 1
