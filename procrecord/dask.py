@@ -69,18 +69,25 @@ def _error_line(record: dict[str, Any]) -> str:
 def read(urls: str | list[str], storage_options: dict[str, Any] | None = None,
          max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """A Dask bag of the records in ``urls`` (paths, folders, globs or fsspec URLs), a partition per batch of files;
-    a document that cannot be read becomes ``{"procrecord_error": message, "source": ..., "line": ...}``."""
+    a document that cannot be read becomes ``{"procrecord_error": message, "source": ..., "line": ...}``.
+    A storage option the URLs' storage does not take, or whose value it cannot use, raises
+    :class:`~procrecord.errors.StorageOptionError` naming it (as ``--storage-option`` is a usage error)."""
     import dask.bag as db
     from dask import delayed
 
     from procrecord.bulk import storage
     from procrecord.bulk.executors import batches
     from procrecord.bulk.loader import plan
+    from procrecord.errors import StorageOptionError
 
     sources = [urls] if isinstance(urls, str) else list(urls)
     previous = storage.options()
     storage.set_options(storage_options or {})
     try:
+        try:  # a name the storage does not take, or a value it cannot use, is said as the CLI says it
+            storage.check_options([source for source in sources if storage.is_url(source)])
+        except StorageOptionError as exc:
+            raise StorageOptionError(str(exc).replace("--storage-option ", "storage_options: ", 1)) from None
         groups = list(batches(plan(sources, max_bytes, chunk_bytes=1 << 62, read_ahead=False), PARTITION_FILES,
                               PARTITION_BYTES))
     finally:

@@ -140,6 +140,114 @@ def test_dask_bag_of_records_and_per_record_operations(tmp_path):
         assert prd.read(f"memory://nothing-here-{os.getpid()}/*.json").compute()[0]["procrecord_error"]
 
 
+def test_a_batch_writes_with_its_own_runs_storage_options_beside_another_runs_batch(s3, endpoint):  # noqa: F811
+    """A Dask worker with several threads runs batches of several runs at once (two runs on one cluster,
+    each with its own --storage-option): a batch writes with its own run's options, never with those
+    another batch set meanwhile (two such runs wrote outputs into each other's stores, reported written)."""
+    import threading
+
+    from procrecord.bulk import storage
+    from procrecord.bulk.executors import run_batch
+    from procrecord.bulk.loader import plan
+    from procrecord.operations.transforms import RedactRecord
+
+    fs, bucket = s3
+    record = valid_fixtures("1.0")[0].read_bytes()
+    fs.pipe_file(f"{bucket}/in/r.json", record)
+    options = {"endpoint_url": endpoint, "key": "testing", "secret": "testing"}
+    storage.set_options(options)
+    try:
+        tasks = list(plan([f"s3://{bucket}/in/r.json"], 1 << 20, chunk_bytes=1 << 62, read_ahead=False))
+    finally:
+        storage.set_options({})
+    others = []
+
+    class WhileAnotherRuns:
+        """The real operation, with another run's batch (other options) run in another thread meanwhile."""
+
+        def __init__(self, operation):
+            self.operation = operation
+
+        def __getattr__(self, name):
+            return getattr(self.operation, name)
+
+        def __call__(self, *args, **kwargs):
+            other = threading.Thread(target=lambda: others.append(run_batch(
+                RedactRecord("all"), [], {"endpoint_url": "http://127.0.0.1:9"}, None, None, True)))
+            other.start()
+            other.join()
+            return self.operation(*args, **kwargs)
+
+    done = run_batch(WhileAnotherRuns(RedactRecord("all")), tasks, options, None, None, True)
+    assert len(others) == 1
+    assert done.failures == [] and done.written == [f"s3://{bucket}/in/r.json"]
+    fs.invalidate_cache()
+    assert fs.cat_file(f"{bucket}/in/r.json") != record
+
+
+def test_dask_read_names_a_storage_option_the_storage_does_not_take(s3, endpoint):  # noqa: F811
+    """A misspelt name in ``storage_options`` is named, with the right one, as the CLI names it; the
+    listing's own failure blamed every option given ("endpoint_url, endpont: ... check their values")."""
+    import procrecord.dask as prd
+    from procrecord.errors import StorageOptionError
+
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in/r.json", valid_fixtures("1.0")[0].read_bytes())
+    with pytest.raises(StorageOptionError) as raised:
+        prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "endpont": endpoint})
+    assert str(raised.value) == ("storage_options: endpont: not an option of s3:// storage "
+                                 "(did you mean endpoint_url?)")
+    with pytest.raises(StorageOptionError, match=r"^storage_options: client_kwargs: s3:// storage cannot use"):
+        prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "client_kwargs": 5})
+    records = prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint}).compute(scheduler="sync")
+    assert len(records) == 1 and not prd.is_error(records[0])
+
+
+def test_dask_read_checks_storage_option_values_where_an_event_loop_runs(s3, endpoint):  # noqa: F811
+    """A notebook's cells run where an event loop runs (Jupyter's): a value the storage cannot use is
+    still named, as the CLI names it (the check's session could not be made there)."""
+    import asyncio
+
+    import procrecord.dask as prd
+    from procrecord.errors import StorageOptionError
+
+    fs, bucket = s3
+    fs.pipe_file(f"{bucket}/in/r.json", valid_fixtures("1.0")[0].read_bytes())
+
+    async def cell():
+        with pytest.raises(StorageOptionError) as raised:
+            prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint, "client_kwargs": 5})
+        assert str(raised.value).startswith("storage_options: client_kwargs: s3:// storage cannot use this value")
+        return prd.read(f"s3://{bucket}/in/", storage_options={"endpoint_url": endpoint}).compute(scheduler="sync")
+
+    records = asyncio.run(cell())
+    assert len(records) == 1 and not prd.is_error(records[0])
+
+
+@pytest.mark.parametrize("how", ["dask", "url among the sources"])
+def test_a_local_sources_local_output_gets_its_permission_bits_in_every_kind_of_run(tmp_path, how):
+    """An output file gets its source's permission bits, as a local run's does: with Dask (whose workers
+    write the outputs) or a URL among the sources, a private record's copy came out readable by all."""
+    import fsspec
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, bits in (("private.json", 0o600), ("group.json", 0o640)):
+        (src / name).write_bytes(valid_fixtures("1.0")[0].read_bytes())
+        (src / name).chmod(bits)
+    extra = []
+    if how == "dask":
+        extra = ["--executor", "dask"]
+    else:
+        url = f"memory://bits-{os.getpid()}/other.json"
+        fsspec.filesystem("memory").pipe_file(url, valid_fixtures("1.0")[1].read_bytes())
+        extra = [url]
+    result = invoke("upgrade", src, *extra, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "private.json").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "out" / "group.json").stat().st_mode & 0o777 == 0o640
+
+
 def test_dask_in_place_on_local_files(tmp_path):
     a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
     expected = invoke("redact", "--level", "all", "--in-place", a)
@@ -149,6 +257,67 @@ def test_dask_in_place_on_local_files(tmp_path):
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file()) and len(files) == 5
     for name in files:
         assert (b / name).read_bytes() == (a / name).read_bytes()
+
+
+@pytest.mark.parametrize("follow", [[], ["--follow-symlinks"]])
+def test_dask_in_place_on_a_symlink_named_explicitly_as_in_a_local_run(tmp_path, follow):
+    """A symlink named on the command line: left as it is (one finding), or its target rewritten with
+    --follow-symlinks, as a local run does; a Dask run reported it "changed by another process" and
+    rewrote nothing either way."""
+    results, contents = [], []
+    for executor in ([], ["--executor", "dask"]):
+        folder = tmp_path / ("dask" if executor else "local")
+        folder.mkdir()
+        (folder / "real.json").write_bytes(valid_fixtures("1.0")[0].read_bytes())
+        (folder / "link.json").symlink_to(folder / "real.json")
+        result = invoke("upgrade", "--in-place", *follow, *executor, folder / "link.json")
+        results.append((result.exit_code, result.output.replace(str(folder), "F")))
+        contents.append(((folder / "real.json").read_bytes(), (folder / "link.json").is_symlink()))
+    assert results[0] == results[1]
+    assert contents[0] == contents[1]
+    if follow:
+        assert results[0][0] == 0 and b'"schema_version": "1.1"' in contents[0][0]
+    else:
+        assert results[0][0] == 1 and "F/link.json:: error: a symlink: left as it is" in results[0][1]
+
+
+def test_a_relative_output_folder_is_the_clients_whatever_the_workers_working_folder(tmp_path, monkeypatch):
+    """``-o out`` on a running cluster names ``out`` here, where the command runs: the workers (started
+    elsewhere, in another working folder) wrote it in theirs, and the run said every file was written."""
+    from distributed import LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    src = _tree(tmp_path / "in")
+    monkeypatch.chdir(tmp_path / "workers")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+        monkeypatch.chdir(tmp_path / "client")
+        result = invoke("upgrade", src, "-o", "out", "--executor", f"dask:{cluster.scheduler_address}")
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "workers" / "out").exists()
+    written = sorted(p.relative_to(tmp_path / "client" / "out").as_posix()
+                     for p in (tmp_path / "client" / "out").rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file())
+
+
+def test_relative_sources_are_the_clients_whatever_the_workers_working_folder(tmp_path, monkeypatch):
+    """Relative sources on a running cluster are read from the folder where the command runs, and reported
+    as given (the workers, started in another working folder, found no such file there, or another one)."""
+    from distributed import LocalCluster
+
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "client").mkdir()
+    _tree(tmp_path / "client" / "in")
+    monkeypatch.chdir(tmp_path / "workers")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": ":0"}) as cluster:
+        monkeypatch.chdir(tmp_path / "client")
+        expected = invoke("upgrade", "--in-place", "in")  # all current already: nothing to rewrite
+        result = invoke("upgrade", "--in-place", "in", "--executor", f"dask:{cluster.scheduler_address}")
+    assert result.exit_code == expected.exit_code == 0, result.output
+    assert result.output == expected.output
+    assert "7 current" in result.output
 
 
 def test_worker_key_holds_only_a_fingerprint(monkeypatch):

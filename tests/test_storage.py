@@ -815,6 +815,49 @@ def test_glob_walk_rules(tmp_path, store, pattern):
             assert _selected(source, root, Walk(**options)) - {"notes.txt"} == expected, options
 
 
+def test_an_object_whose_key_looks_like_a_pattern_is_that_object_when_named(tmp_path, s3, endpoint):
+    """A key may hold ``[``, ``*`` or ``?``: named, it is that object, as an existing local file named so
+    is that file (not the pattern, which here matches another object, or none)."""
+    fs, bucket = s3
+    record = valid_fixtures(current_version())[0].read_bytes()
+    fs.pipe_file(f"{bucket}/runs/run[1].json", record)
+    fs.pipe_file(f"{bucket}/runs/run1.json", b"{broken")
+    (tmp_path / "run[1].json").write_bytes(record)
+    (tmp_path / "run1.json").write_bytes(b"{broken")
+    for source in (tmp_path / "run[1].json", f"s3://{bucket}/runs/run[1].json"):
+        result = invoke("validate", source, *_opt(endpoint))
+        assert result.exit_code == 0, result.output
+        assert "1 valid" in result.output
+    result = invoke("upgrade", f"s3://{bucket}/runs/run[1].json", "-o", f"s3://{bucket}/out", *_opt(endpoint))
+    assert result.exit_code == 0, result.output
+    assert fs.cat_file(f"{bucket}/out/run[1].json") == record
+    # a pattern that names no object is still a pattern
+    result = invoke("validate", f"s3://{bucket}/runs/run[0-9].json", *_opt(endpoint))
+    assert result.exit_code == 1 and f"s3://{bucket}/runs/run1.json:: error: invalid JSON" in result.output
+
+
+@pytest.mark.parametrize("how", [["--in-place"], ["-o", "OUT"]])
+def test_an_object_reached_twice_is_read_once(tmp_path, s3, endpoint, how):
+    """An object below two prefixes given (or named twice) is one source read once, as a local file
+    reached twice: its output held its records twice (a JSON object rewritten in place as two documents,
+    invalid, reported upgraded)."""
+    fs, bucket = s3
+    record = valid_fixtures("1.0")[0].read_bytes()
+    fs.pipe_file(f"{bucket}/runs/sub/a.json", record)
+    (tmp_path / "runs" / "sub").mkdir(parents=True)
+    (tmp_path / "runs" / "sub" / "a.json").write_bytes(record)
+    local = invoke("upgrade", *[str(tmp_path / "local") if a == "OUT" else a for a in how],
+                   tmp_path / "runs" / "sub", tmp_path / "runs")
+    result = invoke("upgrade", *[f"s3://{bucket}/out" if a == "OUT" else a for a in how],
+                    f"s3://{bucket}/runs/sub/", f"s3://{bucket}/runs/", f"s3://{bucket}/runs/sub/a.json", *_opt(endpoint))
+    assert result.exit_code == local.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == local.output.splitlines()[-1] == (
+        "upgraded 1 record from 1 source: 1 upgraded (changed 1)")
+    written = fs.cat_file(f"{bucket}/out/a.json" if "-o" in how else f"{bucket}/runs/sub/a.json")
+    assert written == (tmp_path / ("local/a.json" if "-o" in how else "runs/sub/a.json")).read_bytes()
+    assert json.loads(written)["schema_version"] == current_version()
+
+
 def test_a_glob_matching_nested_folders_lists_each_outermost_one_once(monkeypatch):
     import fsspec
     from fsspec.implementations.memory import MemoryFileSystem

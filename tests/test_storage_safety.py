@@ -55,6 +55,28 @@ def test_keys_that_cannot_be_mirrored_are_findings_and_nothing_is_written_outsid
     assert "4 not written (error), 1 redacted" in result.output.splitlines()[-1]
 
 
+@pytest.mark.parametrize("executor", [[], ["--executor", "dask"]])
+def test_local_output_symlinked_folder(tmp_path, s3, endpoint, executor, monkeypatch):  # noqa: F811
+    """Objects mirrored to a local output folder never go through a symlink in it (as a local run's
+    outputs): a folder ``sub`` linked elsewhere sent the objects below ``sub/`` out of the output folder."""
+    monkeypatch.setenv("PROCRECORD_DASK_WORKERS", "1")
+    fs, bucket = s3
+    record = valid_fixtures(current_version())[0].read_bytes()
+    fs.pipe_file(f"{bucket}/runs/a.json", record)
+    fs.pipe_file(f"{bucket}/runs/sub/b.json", record)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "sub").symlink_to(elsewhere)
+    result = invoke("upgrade", *executor, f"s3://{bucket}/runs/", "-o", out, *_opt(endpoint))
+    assert result.exit_code == 1, result.output
+    assert list(elsewhere.iterdir()) == []
+    assert (out / "a.json").read_bytes() == record
+    assert (f"s3://{bucket}/runs/sub/b.json:: error: cannot write {out / 'sub'}: a symlink in the output folder: "
+            "outputs never go through one") in result.output
+    assert "1 not written (error)" in result.output.splitlines()[-1]
+
+
 def test_keys_that_cannot_be_mirrored_to_an_object_store_are_the_same_findings(tmp_path, odd_keys, endpoint):  # noqa: F811
     fs, bucket, bad = odd_keys
     before = set(fs.find(bucket))

@@ -357,20 +357,50 @@ _TUNED = False
 
 
 def run_batch(operation: Any, tasks: list[Any], storage_options: dict[str, Any], roots: list[str] | None,
-              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset()) -> Done:
+              output: str | None, in_place: bool, unwritten: frozenset[int] = frozenset(),
+              follow_symlinks: bool = False, cwd: str | None = None) -> Done:
     """Run one batch of whole-file tasks on a worker, in order; write each file's output (if any)
     straight to storage as soon as its last record is done, except for the tasks at the positions
-    ``unwritten`` (their output is another source's). Running it again writes the same bytes."""
+    ``unwritten`` (their output is another source's). Running it again writes the same bytes.
+    ``cwd``: the client's working folder, where a relative path of a task is (reported as given)."""
     global _TUNED
-    from procrecord.bulk import objectsink, storage
-    from procrecord.bulk.engine import Block, _run_task, tune_gc
+    from procrecord.bulk import storage
+    from procrecord.bulk.engine import tune_gc
 
     if not _TUNED:  # the worker process runs our tasks for its lifetime: tune its collector once
         tune_gc()
         _TUNED = True
-    storage.set_options(storage_options)
+    # This thread's options only: a worker with several threads runs other runs' tasks beside this one.
+    given: dict[str, str] = {}  # absolute path -> the relative one the client planned
+    if cwd is not None:
+        from procrecord.bulk.loader import FileTask
+
+        tasks = list(tasks)
+        for position, task in enumerate(tasks):
+            if isinstance(task, FileTask) and not os.path.isabs(task.path):
+                given[os.path.join(cwd, task.path)] = task.path
+                tasks[position] = attrs.evolve(task, path=os.path.join(cwd, task.path))
+    with storage.using(storage_options):
+        done = _run_batch(operation, tasks, roots, output, in_place, unwritten, follow_symlinks)
+    if not given:
+        return done
+
+    def name(source: str) -> str:
+        return given.get(source, source)
+
+    return Done([item._replace(source=name(item.source)) for item in done.items], [name(s) for s in done.written],
+                [name(s) for s in done.unchanged], [name(s) for s in done.skipped],
+                [(name(s), why) for s, why in done.failures], [(name(s), t, name(o)) for s, t, o in done.conflicts])
+
+
+def _run_batch(operation: Any, tasks: list[Any], roots: list[str] | None, output: str | None, in_place: bool,
+               unwritten: frozenset[int], follow_symlinks: bool) -> Done:
+    from procrecord.bulk import objectsink
+    from procrecord.bulk.engine import Block, _run_task
+
     operation = _with_key(operation)
-    sink = objectsink.ObjectSink([], output, in_place, roots=roots) if (output or in_place) else None
+    sink = (objectsink.ObjectSink([], output, in_place, roots=roots, follow_symlinks=follow_symlinks)
+            if (output or in_place) else None)
     slim: list[Any] = []
     for position, task in enumerate(tasks):
         items, _ = _run_task((operation, task))  # whole files: line numbers need no shifting
@@ -437,6 +467,8 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
                               "never with the tasks: give the operation a WorkerKey (procrecord.bulk.executors."
                               "WorkerKey(procrecord.operations.redaction.fingerprint(key))) in its place; on the "
                               f"command line, set {WORKER_KEY_ENV} here and on every worker (not --key-file)")
+    if output and not storage.is_url(output):
+        output = os.path.abspath(output)  # this folder, not one of a worker's own working folder
     roots = [storage.source_root(s) for s in sources if s != "-"] if output else None
     options = storage.options()
     # Whole files only: a worker writes a whole output object, so a JSONL file is not split.
@@ -470,7 +502,8 @@ def run_dask(address: str | None, sources: list[str], operation: Any, max_bytes:
         for batch in planned:
             unwritten = owners.claim(batch) if owners is not None else frozenset()
             future = dask_client.submit(run_batch, operation, batch, options, roots, output, in_place, unwritten,
-                                        pure=False, retries=3)
+                                        bool(getattr(walk, "follow_symlinks", False)), os.getcwd(), pure=False,
+                                        retries=3)
             index_of[future.key] = submitted
             finished.add(future)
             submitted += 1

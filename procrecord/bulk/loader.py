@@ -343,15 +343,23 @@ def plan(sources: list[str], max_bytes: int = DEFAULT_MAX_BYTES, chunk_bytes: in
     run elsewhere read their own).
     """
     walk = walk or DEFAULT_WALK
-    seen: set[tuple[int, int]] = set()
-    dropping: tuple[int, int] | None = None
+    seen: set[tuple[int, int] | str] = set()
+    dropping: tuple[int, int] | str | None = None
     fetchers: list[Any] = []  # the run's fetcher process, if a URL source starts one
     try:
         for task in _plan(sources, max_bytes, chunk_bytes, skip, walk, read_ahead, fetchers):
-            # One file reached twice (through a symlink, or named twice) is read once.
+            # One file reached twice (through a symlink, or named twice) is read once; so is one object
+            # (named twice, or below two prefixes given): its output would hold its records twice.
+            key: tuple[int, int] | str | None = None
+            start = 0
             if isinstance(task, FileTask) and task.identity is not None:
-                key = task.identity[:2]
-                if task.start == 0:
+                key, start = task.identity[:2], task.start
+            else:
+                storage = sys.modules.get("procrecord.bulk.storage")  # (imported for URL sources only)
+                if storage is not None and isinstance(task, storage.ObjectTask):
+                    key, start = task.url, task.start
+            if key is not None:
+                if start == 0:
                     dropping = key if key in seen else None
                     seen.add(key)
                 if key == dropping:

@@ -7,7 +7,7 @@ import os
 import posixpath
 from typing import IO, Any
 
-from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, read_as_checked
+from procrecord.bulk.output import COPY_CHANGED, ChangedSinceRead, OrderedFeed, _describe, _no_symlink_between, read_as_checked
 from procrecord.bulk.storage import _bare, _protocols, describe, filesystem, identity, is_url, source_root
 from procrecord.errors import ProcrecordError
 
@@ -64,10 +64,12 @@ class ObjectSink(OrderedFeed):
     """
 
     def __init__(self, sources: list[str], output: str | None = None, in_place: bool = False,
-                 stdout: IO[bytes] | None = None, roots: list[str] | None = None) -> None:
+                 stdout: IO[bytes] | None = None, roots: list[str] | None = None, follow_symlinks: bool = False) -> None:
         if output and in_place:
             raise ProcrecordError("choose either --output-dir or --in-place")
         self.output, self.in_place = output, in_place
+        #: ``--follow-symlinks``: a local source named by a symlink is replaced in place through it (its target).
+        self.follow_symlinks = follow_symlinks
         self._sources = sources
         self._roots = None if roots is None else sorted(roots, key=len, reverse=True)
         self.stdout = stdout if stdout is not None else __import__("sys").stdout.buffer
@@ -97,6 +99,7 @@ class ObjectSink(OrderedFeed):
         self._verbatim = True  # every block holds the source's bytes as read (Block.verbatim)
         self._expect = None
         self._jsonl = False
+        self._source_mode = None
 
     def destination(self, source: str) -> str | None:
         """The output path (in the output filesystem) of ``source``; None for stdout.
@@ -171,6 +174,12 @@ class ObjectSink(OrderedFeed):
         if owner != source:
             self.conflicts.append((source, self._out_fs.unstrip_protocol(target), owner))
             return
+        if self._local:
+            try:  # (as a local run's outputs: never through a symlinked folder, out of the output folder)
+                _no_symlink_between(self._out_root, posixpath.dirname(target))
+            except OSError as exc:
+                self.failures.append((source, _describe(exc)))
+                return
         try:
             if not self._changed and source != "-":
                 # An unchanged object is copied byte for byte: the bytes read and checked (an object
@@ -179,7 +188,7 @@ class ObjectSink(OrderedFeed):
                 data = b"".join(self._data) if self._verbatim and self._data else _read_bytes(source, self._expect)
             else:
                 data = b"".join(self._data)
-            _put(self._out_fs, target, data)
+            _put(self._out_fs, target, data, self._mode(source) if self._local else None)
         except ChangedSinceRead:
             self.failures.append((source, COPY_CHANGED))
             return
@@ -189,18 +198,36 @@ class ObjectSink(OrderedFeed):
         if self._changed:
             self.written.append(source)
 
+    def _mode(self, source: str) -> int | None:
+        """The permission bits of a local source (a path or a ``file://`` URL), which its local output
+        gets, as in a run with no URL (a private record's copy is not readable by more users); else None."""
+        if self._source_mode is not None:
+            return self._source_mode
+        if source == "-" or (is_url(source) and not source.lower().startswith("file://")):
+            return None
+        try:
+            return os.stat(_bare(source)).st_mode & 0o7777
+        except (OSError, ProcrecordError):
+            return None
+
     def _replace(self, source: str) -> None:
         if source == "-":
             self.stdout.write(b"".join(self._data))
+            return
+        local = not is_url(source)
+        if local and os.path.islink(source) and not self.follow_symlinks:
+            # As a local run: replacing a link would turn it into a regular file and leave its target as it was.
+            self.failures.append((source, "a symlink: left as it is (--follow-symlinks rewrites its target)"))
             return
         if not self._changed:
             self.unchanged.append(source)  # nothing to change: the object is not rewritten
             return
         try:
-            if not is_url(source):  # a local file: the atomic module checks its identity under a lock
+            if local:  # a local file: the atomic module checks its identity under a lock
                 from procrecord.atomic import AtomicFile
 
-                handle = AtomicFile(source, None, self._expect)
+                handle = AtomicFile(os.path.realpath(source) if os.path.islink(source) else source, None,
+                                    self._expect)
                 try:
                     handle.write(b"".join(self._data))
                     handle.commit()
@@ -275,14 +302,15 @@ def _read_bytes(source: str, expect: Any = None) -> bytes:
     return data
 
 
-def _put(fs: Any, path: str, data: bytes) -> None:
+def _put(fs: Any, path: str, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` as the whole object ``path``: one PUT on object storage (S3 multipart uploads
-    also appear only when complete); a local file is written to a temp name and renamed."""
+    also appear only when complete); a local file is written to a temp name and renamed (``mode``:
+    its permission bits, else those of the file it replaces, or the umask's for a new one)."""
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
         from procrecord.atomic import AtomicFile
 
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handle = AtomicFile(path, None, None)
+        handle = AtomicFile(path, mode, None)
         try:
             handle.write(data)
             handle.commit()

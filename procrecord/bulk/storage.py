@@ -9,10 +9,12 @@ object in one ``PUT``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import posixpath
+import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 import attrs
@@ -51,9 +53,32 @@ def set_options(options: dict[str, Any]) -> None:
     _OPTIONS.update(options)
 
 
+#: Options of this thread only (see :func:`using`), over :data:`_OPTIONS`.
+_THREAD = threading.local()
+
+
+@contextlib.contextmanager
+def using(options: dict[str, Any]) -> Iterator[None]:
+    """Use ``options`` for every URL in this thread only, until the block ends: a Dask worker runs tasks
+    of several runs, each with its own options, in threads of one process (set for the process, one
+    task's options would be another's between its read and its write, sending an output to another store)."""
+    previous = getattr(_THREAD, "options", None)
+    _THREAD.options = dict(options)
+    try:
+        yield
+    finally:
+        _THREAD.options = previous
+
+
+def _active() -> dict[str, Any]:
+    """The storage options of this thread: those of :func:`using`, else the run's."""
+    found: dict[str, Any] | None = getattr(_THREAD, "options", None)
+    return _OPTIONS if found is None else found
+
+
 def options() -> dict[str, Any]:
-    """The storage options set for this run."""
-    return dict(_OPTIONS)
+    """The storage options set for this run (this thread's, in a :func:`using` block)."""
+    return dict(_active())
 
 
 def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
@@ -62,7 +87,7 @@ def filesystem(url: str, storage_options: dict[str, Any] | None = None) -> tuple
         from fsspec.core import url_to_fs
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise ProcrecordError("reading URLs needs fsspec: pip install 'procrecord[s3]'") from exc
-    given = _OPTIONS if storage_options is None else storage_options
+    given = _active() if storage_options is None else storage_options
     opts = with_defaults(url, given)
     session = _probed_session(url, given)
     if session is not None:
@@ -285,7 +310,17 @@ def _probe(url: str, options: dict[str, Any]) -> Any:
         if creator is not None:
             await creator.__aexit__(None, None, None)
 
-    asyncio.run(session())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread (the CLI): one of its own, here
+        asyncio.run(session())
+        return fs
+    # A loop runs in this thread (a notebook's cell, under Jupyter's): the session is made on a loop
+    # of its own in a short-lived thread (asyncio.run() cannot run inside a running loop).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="procrecord-probe") as pool:
+        pool.submit(asyncio.run, session()).result()
     return fs
 
 
@@ -401,7 +436,7 @@ _ROOTS: dict[tuple[str, str], str | None] = {}
 
 def _options_key() -> str:
     """The storage options as a key (values may be JSON objects, ``client_kwargs={...}``: not hashable)."""
-    return json.dumps(_OPTIONS, sort_keys=True, default=repr)
+    return json.dumps(_active(), sort_keys=True, default=repr)
 
 
 @attrs.frozen
@@ -433,7 +468,7 @@ def survey(source: str, options: dict[str, Any], skip: tuple[str, ...]) -> tuple
     try:
         entries, root = _listing(fs, path)
     except (TypeError, AttributeError) as exc:
-        if _OPTIONS:  # a value the filesystem took when it was made, and cannot use: every source would fail
+        if _active():  # a value the filesystem took when it was made, and cannot use: every source would fail
             raise _failed_on_first_use(source, exc) from exc
         return describe(exc)
     except Exception as exc:  # noqa: BLE001 - a missing bucket or denied listing is a finding, not a crash
@@ -449,7 +484,7 @@ def _failed_on_first_use(source: str, exc: BaseException) -> ProcrecordError:
     from procrecord.errors import StorageOptionError
 
     scheme = source.split("://", 1)[0]
-    return StorageOptionError(f"--storage-option {', '.join(sorted(_OPTIONS))}: {scheme}:// storage failed on "
+    return StorageOptionError(f"--storage-option {', '.join(sorted(_active()))}: {scheme}:// storage failed on "
                               f"its first use with these options ({type(exc).__name__}: {_short(exc)}); "
                               "check their values")
 
@@ -469,17 +504,17 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     from procrecord.bulk import fetcher, objectio
     from procrecord.bulk.loader import JSON_SUFFIXES, LoadError, is_jsonl
 
-    opts = tuple(sorted(_OPTIONS.items()))
+    opts = tuple(sorted(_active().items()))
     remote = None
     if read_ahead and fetchers is not None and fetcher.remote(source) and (fetchers or fetcher.forkable()):
         if not fetchers:
             fetchers.append(fetcher.start())  # None: it could not be started; not tried again
         remote = fetchers[0]
-    found = remote.survey(source, dict(_OPTIONS), skip) if remote is not None else None
+    found = remote.survey(source, dict(_active()), skip) if remote is not None else None
     fs = None
     if found is None:
         remote = None
-        listed = survey(source, dict(_OPTIONS), skip)
+        listed = survey(source, dict(_active()), skip)
         found, fs = listed if isinstance(listed, tuple) else (listed, None)
     if isinstance(found, str):
         yield LoadError(source, None, found)
@@ -498,7 +533,7 @@ def plan_url(source: str, max_bytes: int, walk: Any, chunk_bytes: int | None = N
     ahead: Any = None
     if read_ahead and remote is not None:
         wanted = [(url, who[1]) for url, name, who in chosen if _read_whole(is_jsonl(name), who[1], max_bytes)]
-        ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_OPTIONS))
+        ahead = remote.stream([url for url, _ in wanted], [size for _, size in wanted], dict(_active()))
     if read_ahead and ahead is None:
         if fs is None:
             fs = filesystem(source)[0]
@@ -541,6 +576,11 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
     (None when ``path`` is one object); entries None: a glob that matches nothing."""
     if any(m in path for m in _MAGIC):
         found = fs.glob(path, detail=True)
+        # A key that holds ``[``, ``*`` or ``?``, named, is that object, as a local file is (its folder's
+        # listing, just made for the pattern, answers this without a request where the store caches it).
+        literal = None if path in found else _object_named(fs, path)
+        if literal is not None:
+            return {path: literal}, None
         entries = {p: i for p, i in found.items() if i.get("type") != "directory"}
         walked: list[str] = []
         for folder in sorted(p for p, i in found.items() if i.get("type") == "directory"):
@@ -561,6 +601,15 @@ def _listing(fs: Any, path: str) -> tuple[dict[str, Any] | None, str | None]:
             return {}, path  # an empty folder: no records (the run says so)
         return {path: info}, None
     return found, path
+
+
+def _object_named(fs: Any, path: str) -> dict[str, Any] | None:
+    """The details of the object whose key is ``path`` literally, None if there is none (a pattern)."""
+    try:
+        info: dict[str, Any] = fs.info(path)
+    except Exception:  # noqa: BLE001 - no such object (or no access): the pattern is listed
+        return None
+    return info if info.get("type") != "directory" and "size" in info else None
 
 
 def _skipped_prefixes(fs: Any, skip: tuple[str, ...]) -> list[str]:

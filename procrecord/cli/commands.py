@@ -239,7 +239,7 @@ def run_transform(sources, operation, jobs, max_bytes, output_dir, in_place, ver
 
         sink = Collected()
     elif any(is_url(s) for s in [*sources, output_dir]):  # object storage: one PUT per output object
-        sink = ObjectSink(sources, output_dir, in_place)
+        sink = ObjectSink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     else:
         sink = Sink(sources, output_dir, in_place, follow_symlinks=walk.follow_symlinks)
     # stdout may carry the record itself: findings and the summary go to stderr in either format.
