@@ -99,7 +99,6 @@ class ObjectSink(OrderedFeed):
         self._verbatim = True  # every block holds the source's bytes as read (Block.verbatim)
         self._expect = None
         self._jsonl = False
-        self._source_mode = None
 
     def destination(self, source: str) -> str | None:
         """The output path (in the output filesystem) of ``source``; None for stdout.
@@ -201,8 +200,6 @@ class ObjectSink(OrderedFeed):
     def _mode(self, source: str) -> int | None:
         """The permission bits of a local source (a path or a ``file://`` URL), which its local output
         gets, as in a run with no URL (a private record's copy is not readable by more users); else None."""
-        if self._source_mode is not None:
-            return self._source_mode
         if source == "-" or (is_url(source) and not source.lower().startswith("file://")):
             return None
         try:
@@ -215,7 +212,8 @@ class ObjectSink(OrderedFeed):
             self.stdout.write(b"".join(self._data))
             return
         local = not is_url(source)
-        if local and os.path.islink(source) and not self.follow_symlinks:
+        link = local and os.path.islink(source)
+        if link and not self.follow_symlinks:
             # As a local run: replacing a link would turn it into a regular file and leave its target as it was.
             self.failures.append((source, "a symlink: left as it is (--follow-symlinks rewrites its target)"))
             return
@@ -226,8 +224,7 @@ class ObjectSink(OrderedFeed):
             if local:  # a local file: the atomic module checks its identity under a lock
                 from procrecord.atomic import AtomicFile
 
-                handle = AtomicFile(os.path.realpath(source) if os.path.islink(source) else source, None,
-                                    self._expect)
+                handle = AtomicFile(os.path.realpath(source) if link else source, None, self._expect)
                 try:
                     handle.write(b"".join(self._data))
                     handle.commit()
